@@ -1,0 +1,172 @@
+//! Registration, login, token verification and refresh, and API-key management bodies.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Credentials for `POST /api/register` and `POST /api/login`.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthRequest {
+    /// An email address; compared case-insensitively.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 12 characters to 1024 bytes.
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The public view of an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Lower-cased email.
+    pub email: String,
+    /// RFC 3339 UTC.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Tokens issued on register, login and refresh.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthResponse {
+    /// A short-lived access JWT (HS256), sent as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// An opaque single-use refresh token for `POST /api/refresh`.
+    pub refresh_token: String,
+    /// Lifetime of `token` in seconds.
+    pub expires_in: u64,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// The first API key, only on registration: the only time it is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// The account.
+    pub user: UserInfo,
+}
+
+impl std::fmt::Debug for AuthResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthResponse")
+            .field("token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// Body of `POST /api/verify` when the token is not in the `Authorization` header.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// An access token.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyRequest { .. }")
+    }
+}
+
+/// Answer of `POST /api/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyResponse {
+    /// Always `true` (an invalid token is a 401).
+    pub valid: bool,
+    /// The token's user.
+    pub user: UserInfo,
+    /// When the token expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Body of `POST /api/refresh`.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last `AuthResponse`.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshRequest { .. }")
+    }
+}
+
+/// Body of `POST /api/v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// A label, 1 to 64 printable characters.
+    pub name: String,
+}
+
+/// A newly created API key: the only time its value is shown.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKey {
+    /// Key id, used to revoke it.
+    pub id: Uuid,
+    /// The label.
+    pub name: String,
+    /// The key itself, for the `x-api-key` header.
+    pub api_key: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// An API key as listed: never its value.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    /// Key id.
+    pub id: Uuid,
+    /// The label.
+    pub name: String,
+    /// The first characters of the key, enough to recognise it.
+    pub prefix: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last successful use, if any.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// `GET /api/v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyList {
+    /// Live keys, oldest first.
+    pub keys: Vec<KeyInfo>,
+}

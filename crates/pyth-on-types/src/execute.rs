@@ -1,0 +1,67 @@
+//! `POST /api/v1/execute` request and response.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A program to run once in a fresh sandbox.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// UTF-8 source code.
+    #[schema(example = "print('hello')")]
+    pub code: String,
+    /// `python` (`py`, `python3`) or `javascript` (`js`, `node`). Default `python`.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Standard input.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Arguments after the script.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Wall-clock limit in milliseconds (1 ..= the configured maximum).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Memory limit in MiB (16 ..= the configured maximum).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Extra packages for this run only.
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+    /// Extra non-secret environment variables; same name rules as secrets.
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    /// Ask for egress through the server's policy proxy.
+    #[serde(default)]
+    pub network: Option<bool>,
+}
+
+/// What happened in a run. A program that fails is still a 200: these fields say how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteResponse {
+    /// Standard output (lossy UTF-8), secret values replaced by `***`.
+    pub output: String,
+    /// Standard error (lossy UTF-8), secret values replaced by `***`.
+    pub error: String,
+    /// The exit status; 128 + signal when the process was killed.
+    pub exit_code: i32,
+    /// The canonical language name.
+    pub language: String,
+    /// Wall-clock time of the run in milliseconds.
+    pub duration_ms: u64,
+    /// The run hit its wall-clock limit.
+    pub timed_out: bool,
+    /// The run hit its memory limit.
+    pub memory_exceeded: bool,
+    /// A stream passed the output cap and the run was stopped.
+    pub output_truncated: bool,
+    /// The run's id (also in its audit entry).
+    pub execution_id: Uuid,
+    /// Present and `true` on `/zk/execute` answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_knowledge: Option<bool>,
+}

@@ -1,0 +1,19 @@
+//! Wire types of the Pyth-On HTTP API: request and response bodies and the error envelope.
+//!
+//! These types are shared by the server, the typed client and the CLI. They carry no I/O and
+//! no validation beyond their shape: the server parses them into domain types at the edge.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod execute;
+pub mod secrets;
+pub mod system;
+
+pub use audit::*;
+pub use auth::*;
+pub use error::*;
+pub use execute::*;
+pub use secrets::*;
+pub use system::*;
