@@ -1,1 +1,50 @@
-fn main() {}
+//! The `pyth-on` command: a thin shell over the server and client libraries.
+#![forbid(unsafe_code)]
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// Pyth-On: run untrusted Python and JavaScript in single-use isolated sandboxes.
+#[derive(Debug, Parser)]
+#[command(name = "pyth-on", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the HTTP API server.
+    Serve(commands::serve::Cmd),
+    /// Manage the server's secrets keys (rotate, retire, list).
+    Keys(commands::keys::Cmd),
+    /// Run a file through a running server.
+    Run(commands::run::Cmd),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("pyth-on: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(cmd) => cmd.run().await,
+            Command::Keys(cmd) => cmd.run().await,
+            Command::Run(cmd) => cmd.run().await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // One clear line: the whole cause chain.
+            eprintln!("pyth-on: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

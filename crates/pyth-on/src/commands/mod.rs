@@ -1,0 +1,5 @@
+//! One module per subcommand, each a `Cmd` with `run()`.
+
+pub mod keys;
+pub mod run;
+pub mod serve;

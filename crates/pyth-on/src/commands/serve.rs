@@ -1,0 +1,60 @@
+//! `pyth-on serve`: validate settings, bind, serve until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use pyth_on_server::Settings;
+use tracing_subscriber::EnvFilter;
+
+/// Start the HTTP API server (every flag is also a `PYTH_ON_*` variable; a flag wins).
+#[derive(Debug, clap::Args)]
+pub struct Cmd {
+    #[command(flatten)]
+    settings: Settings,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "PYTH_ON_LOG_JSON")]
+    log_json: bool,
+}
+
+impl Cmd {
+    /// Runs the server.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        init_logging(self.log_json);
+        self.settings.validate()?;
+        let listener = tokio::net::TcpListener::bind(self.settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.settings.listen))?;
+        pyth_on_server::launch(self.settings, listener, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("PYTH_ON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
