@@ -1,0 +1,79 @@
+-- Initial schema. Timestamps are unix milliseconds, ids hyphenated UUID text.
+
+create table app_user (
+    user_id       text primary key not null,
+    email         text not null,
+    password_hash text not null,
+    created_at    bigint not null,
+    updated_at    bigint not null
+);
+create unique index user_email on app_user (email);
+
+create table api_key (
+    api_key_id   text primary key not null,
+    user_id      text not null references app_user (user_id) on delete cascade,
+    name         text not null,
+    prefix       text not null,
+    key_hash     blob not null,
+    created_at   bigint not null,
+    updated_at   bigint not null,
+    last_used_at bigint,
+    revoked_at   bigint
+);
+create unique index api_key_hash on api_key (key_hash);
+create index api_key_user on api_key (user_id, created_at);
+
+create table refresh_token (
+    refresh_token_id text primary key not null,
+    user_id          text not null references app_user (user_id) on delete cascade,
+    family_id        text not null,
+    token_hash       blob not null,
+    created_at       bigint not null,
+    updated_at       bigint not null,
+    expires_at       bigint not null,
+    spent_at         bigint,
+    revoked_at       bigint
+);
+create unique index refresh_token_hash on refresh_token (token_hash);
+create index refresh_token_family on refresh_token (family_id);
+
+create table secret (
+    user_id     text not null references app_user (user_id) on delete cascade,
+    name        text not null,
+    version     bigint not null,
+    key_version bigint not null,
+    wrapped_key blob not null,
+    nonce       blob not null,
+    ciphertext  blob not null,
+    created_at  bigint not null,
+    updated_at  bigint not null,
+    primary key (user_id, name)
+);
+
+-- No foreign key to app_user: failures about unknown or deleted users are still recorded.
+create table audit_entry (
+    audit_entry_id text primary key not null,
+    user_id        text not null,
+    seq            bigint not null,
+    at             bigint not null,
+    action         text not null,
+    resource       text,
+    outcome        text not null,
+    ip             text,
+    auth_method    text,
+    api_key_id     text,
+    details        text not null,
+    prev_hash      blob not null,
+    hash           blob not null,
+    created_at     bigint not null,
+    updated_at     bigint not null
+);
+create unique index audit_entry_user_seq on audit_entry (user_id, seq);
+
+create table rate_limit (
+    rate_limit_key text primary key not null,
+    tat            bigint not null,
+    created_at     bigint not null,
+    updated_at     bigint not null
+);
+create index rate_limit_tat on rate_limit (tat);

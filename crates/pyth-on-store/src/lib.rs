@@ -1,0 +1,81 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod audit_chain;
+mod error;
+pub mod gcra;
+mod model;
+mod postgres;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod traits;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use audit_chain::{
+    audit_hash, canonical_json, verify_chain, AuditEntry, AuditEvent, ChainVerification,
+    GENESIS_HASH,
+};
+pub use error::{StoreError, StoreResult};
+pub use gcra::{gcra, RateDecision};
+pub use model::{
+    from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, NewApiKey, NewRefreshToken,
+    NewUser, PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, User,
+};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use traits::{
+    ApiKeyStore, AuditStore, RateLimitStore, RefreshTokenStore, SecretStore, Store, UserStore,
+};
+
+/// Pool settings for [`connect_with`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before `StoreError::Unavailable`.
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a writer waits for the database lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the store at `url` (`sqlite://path?mode=rwc` or `postgres://...`) with default pool
+/// settings and applies pending migrations.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_with(url, &ConnectOptions::default()).await
+}
+
+/// [`connect`] with explicit pool settings.
+pub async fn connect_with(url: &str, options: &ConnectOptions) -> StoreResult<Arc<dyn Store>> {
+    // Never log the URL: it may carry a password.
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, options).await?))
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        Err(StoreError::Other(anyhow::anyhow!(
+            "unsupported database URL scheme {scheme:?}: expected sqlite: or postgres://"
+        )))
+    }
+}
+
+/// Maps a migration failure: database errors keep their classification.
+fn migrate_error(err: sqlx::migrate::MigrateError) -> StoreError {
+    match err {
+        sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
+        other => StoreError::Other(anyhow::Error::new(other).context("applying migrations")),
+    }
+}

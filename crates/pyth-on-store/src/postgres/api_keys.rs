@@ -1,0 +1,135 @@
+//! PostgreSQL `ApiKeyStore`.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{audit, lock_user, users::insert_user, PgStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::StoreResult;
+use crate::model::{from_unix_ms, to_unix_ms, ApiKeyRecord, NewApiKey, NewUser};
+use crate::traits::ApiKeyStore;
+
+const KEY_COLUMNS: &str = "api_key_id, user_id, name, prefix, key_hash, created_at, last_used_at";
+
+async fn insert_key(conn: &mut PgConnection, key: &NewApiKey) -> StoreResult<()> {
+    sqlx::query(
+        "insert into api_key (api_key_id, user_id, name, prefix, key_hash, created_at, \
+         updated_at) values ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(key.id)
+    .bind(key.user_id)
+    .bind(&key.name)
+    .bind(&key.prefix)
+    .bind(&key.key_hash)
+    .bind(to_unix_ms(key.created_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn key_from_row(row: &PgRow) -> StoreResult<ApiKeyRecord> {
+    let last_used: Option<i64> = row.try_get("last_used_at")?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("api_key_id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        key_hash: row.try_get("key_hash")?,
+        created_at: from_unix_ms(row.try_get("created_at")?)?,
+        last_used_at: last_used.map(from_unix_ms).transpose()?,
+    })
+}
+
+#[async_trait]
+impl ApiKeyStore for PgStore {
+    #[tracing::instrument(skip_all, fields(user.id = %key.user_id, api_key.id = %key.id))]
+    async fn create_api_key(&self, key: &NewApiKey, audit: Option<&AuditEvent>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(event) = audit {
+            lock_user(&mut tx, event.user_id).await?;
+        }
+        insert_key(&mut tx, key).await?;
+        if let Some(event) = audit {
+            audit::append(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user.id, api_key.id = %key.id))]
+    async fn create_user_with_key(
+        &self,
+        user: &NewUser,
+        key: &NewApiKey,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_user(&mut tx, audit.user_id).await?;
+        insert_user(&mut tx, user).await?;
+        insert_key(&mut tx, key).await?;
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKeyRecord>> {
+        let sql =
+            format!("select {KEY_COLUMNS} from api_key where key_hash = $1 and revoked_at is null");
+        let row = sqlx::query(&sql)
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>> {
+        let sql = format!(
+            "select {KEY_COLUMNS} from api_key where user_id = $1 and revoked_at is null \
+             order by created_at, api_key_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user_id, api_key.id = %key_id))]
+    async fn revoke_api_key(
+        &self,
+        user_id: Uuid,
+        key_id: Uuid,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        lock_user(&mut tx, audit.user_id).await?;
+        let done = sqlx::query(
+            "update api_key set revoked_at = $1, updated_at = $1 \
+             where api_key_id = $2 and user_id = $3 and revoked_at is null",
+        )
+        .bind(to_unix_ms(at))
+        .bind(key_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn touch_api_key(&self, key_id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+        sqlx::query("update api_key set last_used_at = $1 where api_key_id = $2")
+            .bind(to_unix_ms(at))
+            .bind(key_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

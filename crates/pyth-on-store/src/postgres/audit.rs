@@ -1,0 +1,140 @@
+//! PostgreSQL `AuditStore` and `append`, which every audited mutation calls inside its own
+//! transaction after [`super::lock_user`]: the per-user advisory lock makes
+//! read-previous-then-insert atomic across nodes, so the chain cannot fork.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::{lock_user, PgStore};
+use crate::audit_chain::{audit_hash, canonical_json, AuditEntry, AuditEvent, GENESIS_HASH};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{from_unix_ms, to_unix_ms, truncate_to_millis};
+use crate::traits::AuditStore;
+
+const ENTRY_COLUMNS: &str = "audit_entry_id, user_id, seq, at, action, resource, outcome, ip, \
+                             auth_method, api_key_id, details, prev_hash, hash";
+
+/// Appends `event` to its user's chain on `conn`, which must be inside a transaction holding
+/// the user's lock.
+pub(super) async fn append(conn: &mut PgConnection, event: &AuditEvent) -> StoreResult<AuditEntry> {
+    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "select seq, hash from audit_entry where user_id = $1 order by seq desc limit 1",
+    )
+    .bind(event.user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (seq, prev_hash) = match head {
+        Some((seq, hash)) => (seq + 1, hex::encode(hash)),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let hash = audit_hash(&prev_hash, event);
+    sqlx::query(
+        "insert into audit_entry (audit_entry_id, user_id, seq, at, action, resource, outcome, \
+         ip, auth_method, api_key_id, details, prev_hash, hash, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $4, $4)",
+    )
+    .bind(event.id)
+    .bind(event.user_id)
+    .bind(seq)
+    .bind(to_unix_ms(event.at))
+    .bind(&event.action)
+    .bind(&event.resource)
+    .bind(&event.outcome)
+    .bind(&event.ip)
+    .bind(&event.auth_method)
+    .bind(event.api_key_id)
+    .bind(canonical_json(&event.details))
+    .bind(decode_hash(&prev_hash)?)
+    .bind(decode_hash(&hash)?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(AuditEntry {
+        id: event.id,
+        user_id: event.user_id,
+        seq,
+        at: truncate_to_millis(event.at),
+        action: event.action.clone(),
+        resource: event.resource.clone(),
+        outcome: event.outcome.clone(),
+        ip: event.ip.clone(),
+        auth_method: event.auth_method.clone(),
+        api_key_id: event.api_key_id,
+        details: event.details.clone(),
+        prev_hash,
+        hash,
+    })
+}
+
+fn decode_hash(hex_hash: &str) -> StoreResult<Vec<u8>> {
+    hex::decode(hex_hash).map_err(|e| StoreError::corrupt("audit hash", e))
+}
+
+fn entry_from_row(row: &PgRow) -> StoreResult<AuditEntry> {
+    let details: String = row.try_get("details")?;
+    let prev_hash: Vec<u8> = row.try_get("prev_hash")?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(AuditEntry {
+        id: row.try_get("audit_entry_id")?,
+        user_id: row.try_get("user_id")?,
+        seq: row.try_get("seq")?,
+        at: from_unix_ms(row.try_get("at")?)?,
+        action: row.try_get("action")?,
+        resource: row.try_get("resource")?,
+        outcome: row.try_get("outcome")?,
+        ip: row.try_get("ip")?,
+        auth_method: row.try_get("auth_method")?,
+        api_key_id: row.try_get("api_key_id")?,
+        details: serde_json::from_str(&details)
+            .map_err(|e| StoreError::corrupt("audit details", e))?,
+        prev_hash: hex::encode(prev_hash),
+        hash: hex::encode(hash),
+    })
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    #[tracing::instrument(skip_all, fields(user.id = %event.user_id, audit.action = %event.action))]
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry> {
+        let mut tx = self.pool.begin().await?;
+        lock_user(&mut tx, event.user_id).await?;
+        let entry = append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    async fn list_audit(
+        &self,
+        user_id: Uuid,
+        limit: u32,
+        before_seq: Option<i64>,
+        action_prefix: Option<&str>,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        // starts_with() compares literally: a prefix containing '%' or '_' is not a pattern.
+        let sql = format!(
+            "select {ENTRY_COLUMNS} from audit_entry where user_id = $1 \
+             and ($2::bigint is null or seq < $2) \
+             and ($3::text is null or starts_with(action, $3)) \
+             order by seq desc limit $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(before_seq)
+            .bind(action_prefix)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn audit_chain(&self, user_id: Uuid) -> StoreResult<Vec<AuditEntry>> {
+        let sql =
+            format!("select {ENTRY_COLUMNS} from audit_entry where user_id = $1 order by seq");
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+}

@@ -1,0 +1,127 @@
+//! PostgreSQL `RefreshTokenStore`: rotation locks the presented token's row (`for update`),
+//! so two nodes presenting the same token serialise and the second one sees it spent.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{audit, lock_user, PgStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::StoreResult;
+use crate::model::{refresh_state, to_unix_ms, NewRefreshToken, RefreshOutcome, RefreshState};
+use crate::traits::RefreshTokenStore;
+
+async fn insert_token(
+    conn: &mut PgConnection,
+    t: &NewRefreshToken,
+    user_id: Uuid,
+    family_id: Uuid,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into refresh_token (refresh_token_id, user_id, family_id, token_hash, \
+         created_at, updated_at, expires_at) values ($1, $2, $3, $4, $5, $5, $6)",
+    )
+    .bind(t.id)
+    .bind(user_id)
+    .bind(family_id)
+    .bind(&t.token_hash)
+    .bind(to_unix_ms(t.created_at))
+    .bind(to_unix_ms(t.expires_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_family(conn: &mut PgConnection, family_id: Uuid, at: i64) -> StoreResult<()> {
+    sqlx::query(
+        "update refresh_token set revoked_at = $1, updated_at = $1 \
+         where family_id = $2 and revoked_at is null",
+    )
+    .bind(at)
+    .bind(family_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl RefreshTokenStore for PgStore {
+    #[tracing::instrument(skip_all, fields(user.id = %t.user_id))]
+    async fn create_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_token(&mut conn, t, t.user_id, t.family_id).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        successor: &NewRefreshToken,
+        now: OffsetDateTime,
+        audit_ok: &AuditEvent,
+        audit_reuse: &AuditEvent,
+    ) -> StoreResult<RefreshOutcome> {
+        let now = to_unix_ms(now);
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "select refresh_token_id, user_id, family_id, expires_at, spent_at, revoked_at \
+             from refresh_token where token_hash = $1 for update",
+        )
+        .bind(presented_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let state = refresh_state(
+            row.try_get("expires_at")?,
+            row.try_get("spent_at")?,
+            row.try_get("revoked_at")?,
+            now,
+        );
+        let token_id: Uuid = row.try_get("refresh_token_id")?;
+        let user_id: Uuid = row.try_get("user_id")?;
+        let family_id: Uuid = row.try_get("family_id")?;
+        let outcome = match state {
+            RefreshState::Invalid => return Ok(RefreshOutcome::Invalid),
+            RefreshState::Reused => {
+                lock_user(&mut tx, user_id).await?;
+                revoke_family(&mut tx, family_id, now).await?;
+                let event = AuditEvent {
+                    user_id,
+                    ..audit_reuse.clone()
+                };
+                audit::append(&mut tx, &event).await?;
+                RefreshOutcome::Reused { user_id, family_id }
+            }
+            RefreshState::Live => {
+                lock_user(&mut tx, user_id).await?;
+                sqlx::query(
+                    "update refresh_token set spent_at = $1, updated_at = $1 \
+                     where refresh_token_id = $2",
+                )
+                .bind(now)
+                .bind(token_id)
+                .execute(&mut *tx)
+                .await?;
+                insert_token(&mut tx, successor, user_id, family_id).await?;
+                let event = AuditEvent {
+                    user_id,
+                    ..audit_ok.clone()
+                };
+                audit::append(&mut tx, &event).await?;
+                RefreshOutcome::Rotated { user_id, family_id }
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(skip_all, fields(refresh.family_id = %family_id))]
+    async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<()> {
+        let now = to_unix_ms(OffsetDateTime::now_utc());
+        let mut conn = self.pool.acquire().await?;
+        revoke_family(&mut conn, family_id, now).await
+    }
+}

@@ -1,0 +1,70 @@
+//! PostgreSQL `UserStore`.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::{audit, lock_user, PgStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::StoreResult;
+use crate::model::{from_unix_ms, to_unix_ms, NewUser, User};
+use crate::traits::UserStore;
+
+const USER_COLUMNS: &str = "user_id, email, password_hash, created_at";
+
+/// Inserts `user` on `conn` (inside the caller's transaction).
+pub(super) async fn insert_user(conn: &mut PgConnection, user: &NewUser) -> StoreResult<()> {
+    let created = to_unix_ms(user.created_at);
+    sqlx::query(
+        "insert into app_user (user_id, email, password_hash, created_at, updated_at) \
+         values ($1, $2, $3, $4, $4)",
+    )
+    .bind(user.id)
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(created)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn user_from_row(row: &PgRow) -> StoreResult<User> {
+    Ok(User {
+        id: row.try_get("user_id")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: from_unix_ms(row.try_get("created_at")?)?,
+    })
+}
+
+#[async_trait]
+impl UserStore for PgStore {
+    #[tracing::instrument(skip_all, fields(user.id = %user.id))]
+    async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_user(&mut tx, audit.user_id).await?;
+        insert_user(&mut tx, user).await?;
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let sql = format!("select {USER_COLUMNS} from app_user where email = $1");
+        let row = sqlx::query(&sql)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_id(&self, user_id: Uuid) -> StoreResult<Option<User>> {
+        let sql = format!("select {USER_COLUMNS} from app_user where user_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+}

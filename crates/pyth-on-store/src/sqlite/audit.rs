@@ -1,0 +1,143 @@
+//! SQLite `AuditStore` and `append`, which every audited mutation calls inside its own
+//! `BEGIN IMMEDIATE` transaction: holding the write lock makes read-previous-then-insert
+//! atomic, so the chain cannot fork.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use super::{id, opt_uuid_col, uuid_col, SqliteStore};
+use crate::audit_chain::{audit_hash, canonical_json, AuditEntry, AuditEvent, GENESIS_HASH};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{from_unix_ms, to_unix_ms, truncate_to_millis};
+use crate::traits::AuditStore;
+
+const ENTRY_COLUMNS: &str = "audit_entry_id, user_id, seq, at, action, resource, outcome, ip, \
+                             auth_method, api_key_id, details, prev_hash, hash";
+
+/// Appends `event` to its user's chain on `conn`, which must be inside a write transaction.
+pub(super) async fn append(
+    conn: &mut SqliteConnection,
+    event: &AuditEvent,
+) -> StoreResult<AuditEntry> {
+    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "select seq, hash from audit_entry where user_id = ? order by seq desc limit 1",
+    )
+    .bind(id(event.user_id))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (seq, prev_hash) = match head {
+        Some((seq, hash)) => (seq + 1, hex::encode(hash)),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let hash = audit_hash(&prev_hash, event);
+    let at = to_unix_ms(event.at);
+    sqlx::query(
+        "insert into audit_entry (audit_entry_id, user_id, seq, at, action, resource, outcome, \
+         ip, auth_method, api_key_id, details, prev_hash, hash, created_at, updated_at) \
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id(event.id))
+    .bind(id(event.user_id))
+    .bind(seq)
+    .bind(at)
+    .bind(&event.action)
+    .bind(&event.resource)
+    .bind(&event.outcome)
+    .bind(&event.ip)
+    .bind(&event.auth_method)
+    .bind(event.api_key_id.map(id))
+    .bind(canonical_json(&event.details))
+    .bind(decode_hash(&prev_hash)?)
+    .bind(decode_hash(&hash)?)
+    .bind(at)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(AuditEntry {
+        id: event.id,
+        user_id: event.user_id,
+        seq,
+        at: truncate_to_millis(event.at),
+        action: event.action.clone(),
+        resource: event.resource.clone(),
+        outcome: event.outcome.clone(),
+        ip: event.ip.clone(),
+        auth_method: event.auth_method.clone(),
+        api_key_id: event.api_key_id,
+        details: event.details.clone(),
+        prev_hash,
+        hash,
+    })
+}
+
+fn decode_hash(hex_hash: &str) -> StoreResult<Vec<u8>> {
+    hex::decode(hex_hash).map_err(|e| StoreError::corrupt("audit hash", e))
+}
+
+fn entry_from_row(row: &SqliteRow) -> StoreResult<AuditEntry> {
+    let details: String = row.try_get("details")?;
+    let prev_hash: Vec<u8> = row.try_get("prev_hash")?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(AuditEntry {
+        id: uuid_col(row, "audit_entry_id")?,
+        user_id: uuid_col(row, "user_id")?,
+        seq: row.try_get("seq")?,
+        at: from_unix_ms(row.try_get("at")?)?,
+        action: row.try_get("action")?,
+        resource: row.try_get("resource")?,
+        outcome: row.try_get("outcome")?,
+        ip: row.try_get("ip")?,
+        auth_method: row.try_get("auth_method")?,
+        api_key_id: opt_uuid_col(row, "api_key_id")?,
+        details: serde_json::from_str(&details)
+            .map_err(|e| StoreError::corrupt("audit details", e))?,
+        prev_hash: hex::encode(prev_hash),
+        hash: hex::encode(hash),
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(user.id = %event.user_id, audit.action = %event.action))]
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry> {
+        let mut tx = self.begin_immediate().await?;
+        let entry = append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    async fn list_audit(
+        &self,
+        user_id: Uuid,
+        limit: u32,
+        before_seq: Option<i64>,
+        action_prefix: Option<&str>,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        // substr() compares literally: a prefix containing '%' or '_' is not a pattern.
+        let sql = format!(
+            "select {ENTRY_COLUMNS} from audit_entry where user_id = ?1 \
+             and (?2 is null or seq < ?2) \
+             and (?3 is null or substr(action, 1, length(?3)) = ?3) \
+             order by seq desc limit ?4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id(user_id))
+            .bind(before_seq)
+            .bind(action_prefix)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn audit_chain(&self, user_id: Uuid) -> StoreResult<Vec<AuditEntry>> {
+        let sql = format!("select {ENTRY_COLUMNS} from audit_entry where user_id = ? order by seq");
+        let rows = sqlx::query(&sql)
+            .bind(id(user_id))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+}

@@ -1,0 +1,114 @@
+//! The SQLite store: one WAL-mode database file. Writers that must not interleave (audit
+//! chain, refresh rotation, quotas, rate limits) use `BEGIN IMMEDIATE`, which takes SQLite's
+//! single write lock up front so the read-then-write inside cannot race another writer.
+
+mod api_keys;
+mod audit;
+mod rate_limit;
+mod refresh;
+mod secrets;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult};
+use crate::traits::Store;
+use crate::{migrate_error, ConnectOptions};
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it with mode 0600 if missing) the database at `url`, with WAL,
+    /// foreign keys, `synchronous=NORMAL` and a busy timeout, and applies migrations.
+    pub async fn connect(url: &str, options: &ConnectOptions) -> StoreResult<Self> {
+        let connect = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout);
+        create_private_file(connect.get_filename())?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(migrate_error)?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool (for tests and maintenance).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A transaction holding SQLite's write lock from its first statement.
+    async fn begin_immediate(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Creates the database file readable by its owner only, so SQLite (which copies the main
+/// file's permissions to `-wal`/`-shm`) never makes it world-readable. Existing files are
+/// left alone.
+fn create_private_file(path: &Path) -> StoreResult<()> {
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Other(
+            anyhow::Error::new(e).context(format!("creating database file {}", path.display())),
+        )),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+/// Reads a hyphenated-text UUID column.
+fn uuid_col(row: &SqliteRow, col: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(col)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::corrupt(col, e))
+}
+
+/// Reads a nullable hyphenated-text UUID column.
+fn opt_uuid_col(row: &SqliteRow, col: &str) -> StoreResult<Option<Uuid>> {
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|t| Uuid::parse_str(&t).map_err(|e| StoreError::corrupt(col, e)))
+        .transpose()
+}
+
+/// Binds UUIDs as hyphenated text, the format every id column holds.
+fn id(uuid: Uuid) -> String {
+    uuid.hyphenated().to_string()
+}

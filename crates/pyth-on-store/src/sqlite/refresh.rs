@@ -1,0 +1,129 @@
+//! SQLite `RefreshTokenStore`: rotation under `BEGIN IMMEDIATE`, so two nodes presenting the
+//! same token serialise and the second one sees it spent (reuse).
+
+use async_trait::async_trait;
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{audit, id, uuid_col, SqliteStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::StoreResult;
+use crate::model::{refresh_state, to_unix_ms, NewRefreshToken, RefreshOutcome, RefreshState};
+use crate::traits::RefreshTokenStore;
+
+async fn insert_token(
+    conn: &mut SqliteConnection,
+    t: &NewRefreshToken,
+    user_id: Uuid,
+    family_id: Uuid,
+) -> StoreResult<()> {
+    let created = to_unix_ms(t.created_at);
+    sqlx::query(
+        "insert into refresh_token (refresh_token_id, user_id, family_id, token_hash, \
+         created_at, updated_at, expires_at) values (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id(t.id))
+    .bind(id(user_id))
+    .bind(id(family_id))
+    .bind(&t.token_hash)
+    .bind(created)
+    .bind(created)
+    .bind(to_unix_ms(t.expires_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_family(conn: &mut SqliteConnection, family_id: Uuid, at: i64) -> StoreResult<()> {
+    sqlx::query(
+        "update refresh_token set revoked_at = ?, updated_at = ? \
+         where family_id = ? and revoked_at is null",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(id(family_id))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl RefreshTokenStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(user.id = %t.user_id))]
+    async fn create_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_token(&mut conn, t, t.user_id, t.family_id).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        successor: &NewRefreshToken,
+        now: OffsetDateTime,
+        audit_ok: &AuditEvent,
+        audit_reuse: &AuditEvent,
+    ) -> StoreResult<RefreshOutcome> {
+        let now = to_unix_ms(now);
+        let mut tx = self.begin_immediate().await?;
+        let row = sqlx::query(
+            "select refresh_token_id, user_id, family_id, expires_at, spent_at, revoked_at \
+             from refresh_token where token_hash = ?",
+        )
+        .bind(presented_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let state = refresh_state(
+            row.try_get("expires_at")?,
+            row.try_get("spent_at")?,
+            row.try_get("revoked_at")?,
+            now,
+        );
+        let token_id = uuid_col(&row, "refresh_token_id")?;
+        let user_id = uuid_col(&row, "user_id")?;
+        let family_id = uuid_col(&row, "family_id")?;
+        let outcome = match state {
+            RefreshState::Invalid => return Ok(RefreshOutcome::Invalid),
+            RefreshState::Reused => {
+                revoke_family(&mut tx, family_id, now).await?;
+                let event = AuditEvent {
+                    user_id,
+                    ..audit_reuse.clone()
+                };
+                audit::append(&mut tx, &event).await?;
+                RefreshOutcome::Reused { user_id, family_id }
+            }
+            RefreshState::Live => {
+                sqlx::query(
+                    "update refresh_token set spent_at = ?, updated_at = ? \
+                     where refresh_token_id = ?",
+                )
+                .bind(now)
+                .bind(now)
+                .bind(id(token_id))
+                .execute(&mut *tx)
+                .await?;
+                insert_token(&mut tx, successor, user_id, family_id).await?;
+                let event = AuditEvent {
+                    user_id,
+                    ..audit_ok.clone()
+                };
+                audit::append(&mut tx, &event).await?;
+                RefreshOutcome::Rotated { user_id, family_id }
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(skip_all, fields(refresh.family_id = %family_id))]
+    async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<()> {
+        let now = to_unix_ms(OffsetDateTime::now_utc());
+        let mut conn = self.pool.acquire().await?;
+        revoke_family(&mut conn, family_id, now).await
+    }
+}

@@ -1,0 +1,70 @@
+//! SQLite `UserStore`.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use super::{audit, id, uuid_col, SqliteStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::StoreResult;
+use crate::model::{from_unix_ms, to_unix_ms, NewUser, User};
+use crate::traits::UserStore;
+
+const USER_COLUMNS: &str = "user_id, email, password_hash, created_at";
+
+/// Inserts `user` on `conn` (inside the caller's transaction).
+pub(super) async fn insert_user(conn: &mut SqliteConnection, user: &NewUser) -> StoreResult<()> {
+    let created = to_unix_ms(user.created_at);
+    sqlx::query(
+        "insert into app_user (user_id, email, password_hash, created_at, updated_at) \
+         values (?, ?, ?, ?, ?)",
+    )
+    .bind(id(user.id))
+    .bind(&user.email)
+    .bind(&user.password_hash)
+    .bind(created)
+    .bind(created)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: uuid_col(row, "user_id")?,
+        email: row.try_get("email")?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: from_unix_ms(row.try_get("created_at")?)?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(user.id = %user.id))]
+    async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.begin_immediate().await?;
+        insert_user(&mut tx, user).await?;
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let sql = format!("select {USER_COLUMNS} from app_user where email = ?");
+        let row = sqlx::query(&sql)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_id(&self, user_id: Uuid) -> StoreResult<Option<User>> {
+        let sql = format!("select {USER_COLUMNS} from app_user where user_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id(user_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+}

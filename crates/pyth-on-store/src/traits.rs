@@ -1,0 +1,194 @@
+//! The store traits, one per capability, and `Store`, their union that the server holds as
+//! `Arc<dyn Store>`. Every audited mutation appends its audit entry in the same transaction
+//! as the change: if one fails, neither lands.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit_chain::{AuditEntry, AuditEvent};
+use crate::error::StoreResult;
+use crate::gcra::RateDecision;
+use crate::model::{
+    ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, PutOutcome, RefreshOutcome, SealedSecretRow,
+    SecretMeta, User,
+};
+
+/// Users.
+#[async_trait]
+pub trait UserStore {
+    /// Inserts a user and appends `audit`. `Conflict { constraint: "user_email" }` when the
+    /// email is taken (nothing is written then, audit included).
+    async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()>;
+    /// Exact (already lowercased) email lookup.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Id lookup.
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
+}
+
+/// API keys (stored as hashes).
+#[async_trait]
+pub trait ApiKeyStore {
+    /// Inserts a key, appending `audit` in the same transaction when given.
+    /// `Conflict { constraint: "api_key_hash" }` on a duplicate hash.
+    async fn create_api_key(&self, key: &NewApiKey, audit: Option<&AuditEvent>) -> StoreResult<()>;
+    /// Registration: the user, their first key and `audit`, in one transaction.
+    async fn create_user_with_key(
+        &self,
+        user: &NewUser,
+        key: &NewApiKey,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// The non-revoked key with this hash.
+    async fn api_key_by_hash(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The user's non-revoked keys, oldest first.
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Revokes `key_id` if it belongs to `user_id` and is live, appending `audit`; `false`
+    /// (and no audit) when not found, another user's, or already revoked.
+    async fn revoke_api_key(
+        &self,
+        user_id: Uuid,
+        key_id: Uuid,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Records a use of the key (`last_used_at`); a single cheap update, no audit.
+    async fn touch_api_key(&self, key_id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
+}
+
+/// Refresh tokens, rotated in families with reuse detection.
+#[async_trait]
+pub trait RefreshTokenStore {
+    /// Inserts a token (login starts a new family).
+    async fn create_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()>;
+    /// Atomically spends the token whose hash is `presented_hash` and stores `successor` in
+    /// the same family, in one transaction.
+    ///
+    /// - live token: marked spent, `successor` inserted with the spent token's `user_id` and
+    ///   `family_id` (its own are ignored), `audit_ok` appended → `Rotated`;
+    /// - already-spent token (reuse: a stolen token was replayed): every token of the family,
+    ///   the successor issued earlier included, is revoked and `audit_reuse` appended →
+    ///   `Reused`;
+    /// - unknown hash, revoked family, or expired (`expires_at <= now`) → `Invalid`, nothing
+    ///   written.
+    ///
+    /// The caller cannot know the owner beforehand, so the store overwrites the `user_id` of
+    /// `audit_ok` / `audit_reuse` with the token's owner before appending.
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        successor: &NewRefreshToken,
+        now: OffsetDateTime,
+        audit_ok: &AuditEvent,
+        audit_reuse: &AuditEvent,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Revokes every token of the family (logout). Idempotent.
+    async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<()>;
+}
+
+/// Per-user sealed secrets.
+#[async_trait]
+pub trait SecretStore {
+    /// Creates (`expected_prev_version == None`, stored as version 1) or replaces
+    /// (`Some(v)`: only if the current version is `v`, stored as `v + 1`, `created_at` kept)
+    /// the secret `(s.user_id, s.name)`, appending `audit`. `s.version` is ignored.
+    ///
+    /// `Conflict { constraint: "secret_version" }` when the current version is not the
+    /// expected one (it exists while `None` was expected, or is missing or different);
+    /// `Conflict { constraint: "secret_quota" }` when creating would exceed `max_secrets`.
+    /// On conflict nothing is written.
+    async fn put_secret(
+        &self,
+        s: &SealedSecretRow,
+        expected_prev_version: Option<i64>,
+        max_secrets: u32,
+        audit: &AuditEvent,
+    ) -> StoreResult<PutOutcome>;
+    /// One secret.
+    async fn get_secret(&self, user_id: Uuid, name: &str) -> StoreResult<Option<SealedSecretRow>>;
+    /// The user's secrets' metadata, sorted by name.
+    async fn list_secrets(&self, user_id: Uuid) -> StoreResult<Vec<SecretMeta>>;
+    /// The user's sealed secrets (to inject into a run), sorted by name.
+    async fn sealed_secrets_for(&self, user_id: Uuid) -> StoreResult<Vec<SealedSecretRow>>;
+    /// Deletes a secret, appending `audit`; `false` (and no audit) when there was none.
+    async fn delete_secret(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Every sealed secret of every user, for master-key rotation.
+    async fn all_sealed_secrets(&self) -> StoreResult<Vec<SealedSecretRow>>;
+    /// Replaces the wrapped data key if the secret is still at `version` (a concurrent
+    /// replace wins); `updated_at` is left alone. Returns whether it was updated.
+    async fn update_wrapped_key(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        version: i64,
+        key_version: u32,
+        wrapped_key: &[u8],
+    ) -> StoreResult<bool>;
+}
+
+/// The per-user, hash-chained, append-only audit log.
+#[async_trait]
+pub trait AuditStore {
+    /// Appends a standalone event (execute, login failures, ...) to `event.user_id`'s chain.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry>;
+    /// A page of the user's entries, newest first: at most `limit`, only `seq < before_seq`
+    /// when given, only actions starting with `action_prefix` (literally: no wildcards).
+    async fn list_audit(
+        &self,
+        user_id: Uuid,
+        limit: u32,
+        before_seq: Option<i64>,
+        action_prefix: Option<&str>,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// The user's whole chain, oldest first, for [`crate::verify_chain`].
+    async fn audit_chain(&self, user_id: Uuid) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// Shared GCRA rate limiting; the state lives in the database so all nodes agree.
+#[async_trait]
+pub trait RateLimitStore {
+    /// GCRA: one cell per call. `emission_interval` = period/limit, `burst` = limit. Atomic
+    /// per key across nodes.
+    async fn rate_limit(
+        &self,
+        key: &str,
+        now_ms: i64,
+        emission_interval_ms: i64,
+        burst: u32,
+    ) -> StoreResult<RateDecision>;
+    /// The answer `rate_limit` would give, without consuming a cell.
+    async fn rate_limit_peek(
+        &self,
+        key: &str,
+        now_ms: i64,
+        emission_interval_ms: i64,
+        burst: u32,
+    ) -> StoreResult<RateDecision>;
+    /// Deletes keys whose TAT is before `now_ms` (they are indistinguishable from unknown
+    /// keys); returns how many.
+    async fn purge_rate_limits(&self, now_ms: i64) -> StoreResult<u64>;
+}
+
+/// Everything the server needs, as one object.
+#[async_trait]
+pub trait Store:
+    UserStore
+    + ApiKeyStore
+    + RefreshTokenStore
+    + SecretStore
+    + AuditStore
+    + RateLimitStore
+    + Send
+    + Sync
+    + 'static
+{
+    /// A round trip to the database (readiness probe).
+    async fn ping(&self) -> StoreResult<()>;
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+}
