@@ -1,0 +1,34 @@
+"""pyth_on_zk: encrypt code locally into a Pyth-On zkcode v1 payload, and read one back."""
+
+from .client import ApiError, Client
+from .zkcode import (
+    MAX_CODE_BYTES,
+    IntegrityError,
+    InvalidPayload,
+    WrongPassword,
+    ZkError,
+    aad,
+    decrypt,
+    derive_okm,
+    encrypt,
+    loads,
+    validate_payload,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiError",
+    "Client",
+    "IntegrityError",
+    "InvalidPayload",
+    "MAX_CODE_BYTES",
+    "WrongPassword",
+    "ZkError",
+    "aad",
+    "decrypt",
+    "derive_okm",
+    "encrypt",
+    "loads",
+    "validate_payload",
+]
