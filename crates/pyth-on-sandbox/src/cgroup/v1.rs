@@ -1,0 +1,315 @@
+//! cgroup v1 backend: separate memory, pids and (optional) cpu hierarchies.
+//!
+//! Files written per run:
+//! - `memory.limit_in_bytes` = limit, then `memory.memsw.limit_in_bytes` = the same limit when
+//!   the kernel has swap accounting (so no swap on top), and `memory.swappiness` = 0.
+//! - `pids.max`.
+//! - `cpu.cfs_period_us` / `cpu.cfs_quota_us` when the cpu hierarchy is mounted.
+//!
+//! OOM detection reads `memory.oom_control` (`oom_kill N`, and `under_oom 1`). v1 has no
+//! `cgroup.kill` and no group OOM kill; teardown SIGKILLs every pid in `cgroup.procs`
+//! (checked through a pidfd) until the group is empty. In practice the group is already empty
+//! by then: killing the run's PID-namespace init makes the kernel kill the whole namespace.
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    check_component, ensure_dir, keyed_value, kill_pids_checked, parse_pids, read_file,
+    remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
+};
+use crate::error::CgroupError;
+
+/// The v1 hierarchies used for runs. Each path is the directory under which `<parent>` lives.
+#[derive(Debug, Clone)]
+pub struct V1 {
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: Option<PathBuf>,
+}
+
+impl V1 {
+    /// Builds the backend from the cgroupfs `root` and the runner's `/proc/self/cgroup`.
+    /// `None` when the memory or pids hierarchy is missing.
+    pub fn probe(root: &Path, proc_self_cgroup: &str) -> Result<Option<Self>> {
+        let base = |ctrl: &str| -> Option<PathBuf> {
+            let mount = root.join(ctrl);
+            if !mount.join("cgroup.procs").exists() {
+                return None;
+            }
+            let own = own_path(proc_self_cgroup, ctrl).unwrap_or_default();
+            Some(mount.join(own.trim_start_matches('/')))
+        };
+        let (Some(memory), Some(pids)) = (base("memory"), base("pids")) else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            memory,
+            pids,
+            cpu: base("cpu"),
+        }))
+    }
+
+    /// Uses explicit hierarchy directories (tests).
+    pub fn with_dirs(memory: PathBuf, pids: PathBuf, cpu: Option<PathBuf>) -> Self {
+        Self { memory, pids, cpu }
+    }
+}
+
+/// The group of `ctrl` in `/proc/self/cgroup` (`N:ctrl,ctrl2:/path`).
+fn own_path(proc_self_cgroup: &str, ctrl: &str) -> Option<String> {
+    proc_self_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        ctrls.split(',').any(|c| c == ctrl).then(|| path.to_owned())
+    })
+}
+
+impl Cgroups for V1 {
+    fn version(&self) -> &'static str {
+        "v1"
+    }
+
+    fn create(
+        &self,
+        parent: &str,
+        name: &str,
+        limits: &CgroupLimits,
+    ) -> Result<Box<dyn RunCgroup>> {
+        check_component(parent)?;
+        check_component(name)?;
+        let mut run = V1Run {
+            memory: self.memory.join(parent).join(name),
+            pids: self.pids.join(parent).join(name),
+            cpu: None,
+            created: Vec::new(),
+        };
+        let quota = limits.cpu_quota_us();
+        if quota.is_some() {
+            run.cpu = self.cpu.as_ref().map(|c| c.join(parent).join(name));
+        }
+        let mut dirs = vec![
+            (&self.memory, run.memory.clone()),
+            (&self.pids, run.pids.clone()),
+        ];
+        if let (Some(base), Some(dir)) = (&self.cpu, &run.cpu) {
+            dirs.push((base, dir.clone()));
+        }
+        for (base, dir) in dirs {
+            ensure_dir(&base.join(parent))?;
+            std::fs::create_dir(&dir).map_err(|e| CgroupError::io("mkdir", &dir, e))?;
+            run.created.push(dir);
+        }
+        // From here on, a failure must not leave directories behind.
+        if let Err(e) = run.write_limits(limits) {
+            let _ = run.remove_dirs();
+            return Err(e);
+        }
+        Ok(Box::new(run))
+    }
+
+    fn remove_stale(&self, parent: &str) -> Result<usize> {
+        check_component(parent)?;
+        let mut n = remove_stale_in(&self.memory.join(parent))?;
+        n += remove_stale_in(&self.pids.join(parent))?;
+        if let Some(cpu) = &self.cpu {
+            n += remove_stale_in(&cpu.join(parent))?;
+        }
+        Ok(n)
+    }
+}
+
+/// One run's groups in the v1 hierarchies.
+#[derive(Debug)]
+struct V1Run {
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: Option<PathBuf>,
+    created: Vec<PathBuf>,
+}
+
+impl V1Run {
+    fn write_limits(&self, limits: &CgroupLimits) -> Result<()> {
+        let bytes = limits.memory_bytes.to_string();
+        write_file(&self.memory.join("memory.limit_in_bytes"), &bytes)?;
+        let memsw = self.memory.join("memory.memsw.limit_in_bytes");
+        if memsw.exists() {
+            write_file(&memsw, &bytes)?;
+        }
+        let swappiness = self.memory.join("memory.swappiness");
+        if swappiness.exists() {
+            write_file(&swappiness, "0")?;
+        }
+        write_file(&self.pids.join("pids.max"), &limits.pids_max.to_string())?;
+        if let (Some(cpu), Some(quota)) = (&self.cpu, limits.cpu_quota_us()) {
+            write_file(
+                &cpu.join("cpu.cfs_period_us"),
+                &super::CPU_PERIOD_US.to_string(),
+            )?;
+            write_file(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+impl RunCgroup for V1Run {
+    fn procs_files(&self) -> Vec<PathBuf> {
+        self.created
+            .iter()
+            .map(|d| d.join("cgroup.procs"))
+            .collect()
+    }
+
+    fn oom_killed(&self) -> Result<bool> {
+        let path = self.memory.join("memory.oom_control");
+        let content = read_file(&path)?;
+        let kills = keyed_value(&path, &content, "oom_kill")?.unwrap_or(0);
+        let under = keyed_value(&path, &content, "under_oom")?.unwrap_or(0);
+        Ok(kills > 0 || under > 0)
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        let mut all = Vec::new();
+        for file in self.procs_files() {
+            all.extend(parse_pids(&file, &read_file(&file)?)?);
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
+    fn kill_all(&self) -> Result<()> {
+        for file in self.procs_files() {
+            let pids = parse_pids(&file, &read_file(&file)?)?;
+            kill_pids_checked(&file, &pids)?;
+        }
+        Ok(())
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        self.created.clone()
+    }
+
+    fn remove_dirs(&self) -> Result<()> {
+        let mut first_err = None;
+        for dir in &self.created {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_err.get_or_insert(CgroupError::io("rmdir", dir, e));
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn fake_root() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for ctrl in ["memory", "pids", "cpu"] {
+            fs::create_dir_all(dir.path().join(ctrl).join("svc")).unwrap();
+            fs::write(dir.path().join(ctrl).join("cgroup.procs"), "").unwrap();
+        }
+        dir
+    }
+
+    const SELF_CGROUP: &str = "4:memory:/svc\n8:pids:/\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn probe_nests_under_the_runners_own_group_per_controller() {
+        let root = fake_root();
+        let v1 = V1::probe(root.path(), SELF_CGROUP).unwrap().unwrap();
+        assert_eq!(v1.memory, root.path().join("memory/svc"));
+        assert_eq!(v1.pids, root.path().join("pids"));
+        assert_eq!(v1.cpu, Some(root.path().join("cpu")));
+    }
+
+    #[test]
+    fn probe_finds_nothing_without_a_pids_hierarchy() {
+        let root = fake_root();
+        fs::remove_file(root.path().join("pids/cgroup.procs")).unwrap();
+        assert!(V1::probe(root.path(), SELF_CGROUP).unwrap().is_none());
+    }
+
+    #[test]
+    fn create_writes_memory_swap_pids_and_cpu_limits() {
+        let root = fake_root();
+        let v1 = V1::probe(root.path(), SELF_CGROUP).unwrap().unwrap();
+        let limits = CgroupLimits {
+            memory_bytes: 128 << 20,
+            pids_max: 64,
+            cpu_quota: Some(1.0),
+        };
+        let run = v1.create("pyth-on", "42-1", &limits).unwrap();
+        let mem = root.path().join("memory/svc/pyth-on/42-1");
+        assert_eq!(
+            fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(),
+            "134217728"
+        );
+        assert!(
+            !mem.join("memory.memsw.limit_in_bytes").exists(),
+            "no swap accounting: not written"
+        );
+        let pids = root.path().join("pids/pyth-on/42-1");
+        assert_eq!(fs::read_to_string(pids.join("pids.max")).unwrap(), "64");
+        let cpu = root.path().join("cpu/pyth-on/42-1");
+        assert_eq!(
+            fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap(),
+            "100000"
+        );
+        assert_eq!(
+            fs::read_to_string(cpu.join("cpu.cfs_period_us")).unwrap(),
+            "100000"
+        );
+        assert_eq!(run.procs_files().len(), 3);
+        assert_eq!(run.procs_files()[0], mem.join("cgroup.procs"));
+    }
+
+    #[test]
+    fn oom_kills_are_read_from_memory_oom_control() {
+        let root = fake_root();
+        let v1 = V1::probe(root.path(), SELF_CGROUP).unwrap().unwrap();
+        let limits = CgroupLimits {
+            memory_bytes: 1 << 20,
+            pids_max: 8,
+            cpu_quota: None,
+        };
+        let run = v1.create("pyth-on", "42-2", &limits).unwrap();
+        let oom = root
+            .path()
+            .join("memory/svc/pyth-on/42-2/memory.oom_control");
+        fs::write(&oom, "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n").unwrap();
+        assert!(!run.oom_killed().unwrap());
+        fs::write(&oom, "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n").unwrap();
+        assert!(run.oom_killed().unwrap());
+        assert_eq!(run.procs_files().len(), 2, "no cpu group without a quota");
+    }
+
+    #[test]
+    fn pids_are_the_union_of_every_hierarchy() {
+        let root = fake_root();
+        let v1 = V1::probe(root.path(), SELF_CGROUP).unwrap().unwrap();
+        let limits = CgroupLimits {
+            memory_bytes: 1 << 20,
+            pids_max: 8,
+            cpu_quota: None,
+        };
+        let run = v1.create("pyth-on", "42-3", &limits).unwrap();
+        fs::write(
+            root.path().join("memory/svc/pyth-on/42-3/cgroup.procs"),
+            "7\n9\n",
+        )
+        .unwrap();
+        fs::write(
+            root.path().join("pids/pyth-on/42-3/cgroup.procs"),
+            "9\n11\n",
+        )
+        .unwrap();
+        assert_eq!(run.pids().unwrap(), vec![7, 9, 11]);
+    }
+}

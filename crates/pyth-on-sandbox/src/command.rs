@@ -1,0 +1,187 @@
+//! The program line and environment of a run, built from scratch and validated.
+//!
+//! argv is `[interpreter, interpreter_args..., flags..., /work/main.<ext>, args...]` where the
+//! runner adds for Python: `-s` (no user site-packages) and `-B` (no `.pyc` writes; `/work` is
+//! small). It deliberately does **not** pass `-I`/`-E`, so a later package environment can be
+//! wired in through `PYTHONPATH`, nor `-S`, which would hide `site-packages`. Node gets no flags.
+//!
+//! The environment never inherits the runner's: it is the fixed allowlist below plus
+//! [`JobSpec::env`](crate::protocol::JobSpec::env) (which wins on a name clash).
+
+use std::ffi::CString;
+use std::path::Path;
+
+use crate::error::SandboxError;
+use crate::protocol::{JobSpec, Language};
+
+/// The fixed part of every run's environment.
+pub const BASE_ENV: &[(&str, &str)] = &[
+    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ("HOME", "/work"),
+    ("LANG", "C.UTF-8"),
+    ("TMPDIR", "/tmp"),
+];
+
+/// Added for Python runs: no bytecode files, unbuffered stdio so output written before a
+/// timeout or a kill is not lost in a buffer.
+pub const PYTHON_ENV: &[(&str, &str)] =
+    &[("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONUNBUFFERED", "1")];
+
+/// execve's three arguments, ready to use after fork (no allocation needed there).
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The interpreter path.
+    pub exe: CString,
+    /// Full argv, `argv[0]` included.
+    pub argv: Vec<CString>,
+    /// `NAME=value` entries.
+    pub envp: Vec<CString>,
+}
+
+fn c(s: &str, what: &str) -> Result<CString, SandboxError> {
+    CString::new(s).map_err(|_| SandboxError::InvalidJob(format!("{what} contains a NUL byte")))
+}
+
+/// Builds and validates the command of `spec`.
+pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
+    let interp = spec
+        .interpreter
+        .to_str()
+        .ok_or_else(|| SandboxError::InvalidJob("interpreter path is not UTF-8".into()))?;
+    if !Path::new(interp).is_absolute() {
+        return Err(SandboxError::InvalidJob(format!(
+            "interpreter must be an absolute path, got {interp:?}"
+        )));
+    }
+    let mut argv = vec![c(interp, "interpreter")?];
+    for a in &spec.interpreter_args {
+        argv.push(c(a, "interpreter argument")?);
+    }
+    if spec.language == Language::Python {
+        argv.push(c("-s", "flag")?);
+        argv.push(c("-B", "flag")?);
+    }
+    argv.push(c(spec.language.main_file(), "script")?);
+    for a in &spec.args {
+        argv.push(c(a, "argument")?);
+    }
+
+    let mut env: Vec<(String, String)> = BASE_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if spec.language == Language::Python {
+        env.extend(
+            PYTHON_ENV
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
+    for var in &spec.env {
+        let valid = !var.name.is_empty()
+            && !var.name.contains('=')
+            && !var.name.contains('\0')
+            && !var.value.contains('\0');
+        if !valid {
+            return Err(SandboxError::InvalidJob(format!(
+                "invalid environment variable name {:?}",
+                var.name
+            )));
+        }
+        env.retain(|(k, _)| k != &var.name);
+        env.push((var.name.clone(), var.value.clone()));
+    }
+    let envp = env
+        .iter()
+        .map(|(k, v)| c(&format!("{k}={v}"), "environment entry"))
+        .collect::<Result<_, _>>()?;
+    Ok(Command {
+        exe: argv[0].clone(),
+        argv,
+        envp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{EnvVar, Limits, SandboxOptions};
+
+    fn spec(language: Language) -> JobSpec {
+        JobSpec {
+            language,
+            interpreter: "/usr/bin/python3".into(),
+            interpreter_args: vec![],
+            ro_mounts: vec![],
+            binds: vec![],
+            code: String::new(),
+            stdin: String::new(),
+            args: vec!["a b".into()],
+            env: vec![],
+            limits: Limits::default(),
+            sandbox: SandboxOptions::default(),
+        }
+    }
+
+    fn strs(v: &[CString]) -> Vec<&str> {
+        v.iter().map(|c| c.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn python_runs_the_script_with_user_site_and_bytecode_off() {
+        let cmd = build(&spec(Language::Python)).unwrap();
+        assert_eq!(
+            strs(&cmd.argv),
+            ["/usr/bin/python3", "-s", "-B", "/work/main.py", "a b"]
+        );
+        assert!(strs(&cmd.envp).contains(&"PYTHONUNBUFFERED=1"));
+    }
+
+    #[test]
+    fn javascript_gets_no_python_variables() {
+        let mut s = spec(Language::Javascript);
+        s.interpreter = "/usr/bin/node".into();
+        let cmd = build(&s).unwrap();
+        assert_eq!(strs(&cmd.argv), ["/usr/bin/node", "/work/main.js", "a b"]);
+        assert!(!strs(&cmd.envp).iter().any(|e| e.starts_with("PYTHON")));
+    }
+
+    #[test]
+    fn the_environment_is_the_allowlist_plus_the_job_env_which_wins() {
+        let mut s = spec(Language::Python);
+        s.env = vec![
+            EnvVar {
+                name: "HOME".into(),
+                value: "/tmp".into(),
+            },
+            EnvVar {
+                name: "GREETING".into(),
+                value: "hi=there".into(),
+            },
+        ];
+        let cmd = build(&s).unwrap();
+        let env = strs(&cmd.envp);
+        assert!(env.contains(&"HOME=/tmp"));
+        assert!(!env.contains(&"HOME=/work"));
+        assert!(env.contains(&"GREETING=hi=there"));
+        assert!(env.contains(&"PATH=/usr/local/bin:/usr/bin:/bin"));
+    }
+
+    #[test]
+    fn bad_names_nul_bytes_and_relative_interpreters_are_refused() {
+        for name in ["", "A=B", "A\0"] {
+            let mut s = spec(Language::Python);
+            s.env = vec![EnvVar {
+                name: name.into(),
+                value: "x".into(),
+            }];
+            assert!(build(&s).is_err(), "{name:?}");
+        }
+        let mut s = spec(Language::Python);
+        s.args = vec!["a\0b".into()];
+        assert!(build(&s).is_err());
+        let mut s = spec(Language::Python);
+        s.interpreter = "python3".into();
+        assert!(build(&s).is_err());
+    }
+}

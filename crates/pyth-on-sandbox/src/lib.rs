@@ -1,0 +1,90 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+
+pub mod cgroup;
+pub mod child;
+pub mod command;
+pub mod error;
+pub mod protocol;
+pub mod rootfs;
+pub mod seccomp;
+pub mod supervisor;
+mod sys;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+pub use error::{CgroupError, SandboxError};
+pub use protocol::{
+    JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions, ServerFrame,
+};
+pub use supervisor::run_job;
+
+/// Is this process running as root (needed for every real sandbox)?
+pub fn running_as_root() -> bool {
+    sys::is_root()
+}
+
+/// What can end a runner session early.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The protocol stream failed.
+    #[error(transparent)]
+    Frame(#[from] protocol::FrameError),
+    /// No cgroup hierarchy could be used.
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+}
+
+/// One runner session: detect cgroups, sweep stale run groups, send `Ready`, read one job, run
+/// it, send `Result` (or `Failed`). The `pyth-on-runner` binary calls this with its stdin and
+/// stdout; set-up and sandbox failures are reported in-band as `Failed` frames.
+pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), RunnerError> {
+    let cgroups = match cgroup::detect(Path::new(cgroup::DEFAULT_ROOT)) {
+        Ok(c) => c,
+        Err(e) => {
+            protocol::write_frame(
+                output,
+                &RunnerFrame::Failed {
+                    error: e.to_string(),
+                },
+            )?;
+            return Err(e.into());
+        }
+    };
+    protocol::write_frame(
+        output,
+        &RunnerFrame::Ready(protocol::Ready {
+            protocol_version: protocol::PROTOCOL_VERSION,
+            pid: sys::getpid(),
+            preisolated: false,
+            cgroup: cgroups.version().into(),
+        }),
+    )?;
+    let ServerFrame::Job(spec) = protocol::read_frame(input)?;
+    // Leftovers of runners that were SIGKILLed: empty groups whose runner pid is gone.
+    let _ = cgroups.remove_stale(&spec.sandbox.cgroup_parent);
+    let frame = match run_job(&spec, cgroups.as_ref()) {
+        Ok(result) => RunnerFrame::Result(Box::new(result)),
+        Err(e) => RunnerFrame::Failed {
+            error: error_chain(&e),
+        },
+    };
+    protocol::write_frame(output, &frame)?;
+    Ok(())
+}
+
+/// `err: cause: cause` on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(c) = cur {
+        let msg = c.to_string();
+        if !s.contains(&msg) {
+            s.push_str(": ");
+            s.push_str(&msg);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,374 @@
+//! The wire protocol between the server (launcher) and one `pyth-on-runner` process.
+//!
+//! Frames are a big-endian `u32` length followed by that many bytes of JSON. The runner's
+//! stdin carries [`ServerFrame`]s, its stdout [`RunnerFrame`]s; stderr is free-form diagnostics.
+//!
+//! # Handshake
+//!
+//! ```text
+//! runner  ── Ready ──▶ server      (sent as soon as the runner is ready for a job)
+//! server  ── Job   ──▶ runner
+//! runner  ── Result | Failed ──▶ server, then the runner exits
+//! ```
+//!
+//! The server may write the `Job` before it has read `Ready` (pipes buffer it); a warm pool
+//! instead waits for `Ready` so it knows the runner is set up before it hands over a user's job.
+//! In this version `Ready` only means "the runner process started and found its cgroup
+//! hierarchy" ([`Ready::preisolated`] is `false`): cgroup creation, namespaces, mounts,
+//! credentials and seccomp all happen after the job arrives. A later pool will spawn runners
+//! with a profile (limits, mounts), let them create the cgroup, clone and isolate the child and
+//! join the cgroup (so the cgroup v1 join stall is off the request path), then send `Ready`
+//! with `preisolated: true`; the job then only delivers code, stdin, args and env.
+//!
+//! All fields past the core ones carry `#[serde(default)]`, so new fields (ZK payloads, proxy
+//! sockets, package mounts) can be added without breaking older peers.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version the runner speaks; sent in [`Ready`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame either side accepts (64 MiB): bounds memory if a peer misbehaves.
+pub const MAX_FRAME_BYTES: u32 = 64 << 20;
+
+/// Frames the server sends to the runner.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Run this job, then exit.
+    Job(Box<JobSpec>),
+}
+
+/// Frames the runner sends to the server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunnerFrame {
+    /// The runner is ready to receive its job.
+    Ready(Ready),
+    /// The job ran (whatever its exit code); the runner exits after this frame.
+    Result(Box<JobResult>),
+    /// The sandbox could not be set up or torn down; no user code ran, or its result is unknown.
+    Failed {
+        /// Human-readable error chain. Never contains the user's code or stdin.
+        error: String,
+    },
+}
+
+/// Sent once by the runner before it reads its job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ready {
+    /// [`PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// The runner's pid (host namespace), for logs.
+    pub pid: i32,
+    /// `true` once the sandbox is already isolated and waiting (future warm pool). Always
+    /// `false` in this version.
+    #[serde(default)]
+    pub preisolated: bool,
+    /// Which cgroup backend the runner detected (`"v1"` or `"v2"`).
+    pub cgroup: String,
+}
+
+/// The interpreter family of a job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// CPython; the code goes to `/work/main.py`.
+    Python,
+    /// Node.js; the code goes to `/work/main.js` (CommonJS).
+    Javascript,
+}
+
+impl Language {
+    /// The file the code is written to inside the sandbox.
+    pub fn main_file(self) -> &'static str {
+        match self {
+            Language::Python => "/work/main.py",
+            Language::Javascript => "/work/main.js",
+        }
+    }
+}
+
+/// An extra bind mount: `host_src` appears at `sandbox_dst`, read-only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Bind {
+    /// Absolute host path.
+    pub host_src: PathBuf,
+    /// Absolute path inside the sandbox. Must not lie inside another read-only bind.
+    pub sandbox_dst: PathBuf,
+}
+
+/// One environment variable.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EnvVar {
+    /// Name: non-empty, no `=` and no NUL.
+    pub name: String,
+    /// Value: no NUL.
+    pub value: String,
+}
+
+/// Everything the runner needs for one run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobSpec {
+    /// Interpreter family.
+    pub language: Language,
+    /// Absolute path of the real interpreter binary (never a shim).
+    pub interpreter: PathBuf,
+    /// Extra interpreter flags placed before the script (e.g. `-B`). The runner adds none itself.
+    #[serde(default)]
+    pub interpreter_args: Vec<String>,
+    /// Host paths bound read-only at the same path inside (runtime prefix, libraries). A path
+    /// that is a symlink on the host is recreated as the same symlink; a missing path is skipped.
+    pub ro_mounts: Vec<PathBuf>,
+    /// Extra read-only binds at another path (package environments).
+    #[serde(default)]
+    pub binds: Vec<Bind>,
+    /// Source code, written to [`Language::main_file`] before any untrusted process exists.
+    pub code: String,
+    /// Bytes fed to the program's stdin, then closed.
+    #[serde(default)]
+    pub stdin: String,
+    /// Arguments after the script path.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment on top of the fixed allowlist (same name: this wins).
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Identity and placement.
+    #[serde(default)]
+    pub sandbox: SandboxOptions,
+}
+
+/// Resource limits of one run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Limits {
+    /// Wall-clock limit from clone to kill.
+    pub timeout_ms: u64,
+    /// Memory cgroup limit (swap off). tmpfs pages count against it too.
+    pub memory_mb: u64,
+    /// Per-stream cap on stdout and stderr; past it the run is killed.
+    pub max_output_bytes: u64,
+    /// `pids.max` of the run's cgroup.
+    pub pids_max: u64,
+    /// CPU quota in CPUs (1.0 = one full core), via the cpu controller when present.
+    pub cpu_quota: f64,
+    /// Size of each of the `/work` and `/tmp` tmpfs mounts.
+    pub tmpfs_size_mb: u64,
+    /// Inode cap of each tmpfs.
+    pub tmpfs_inodes: u64,
+    /// RLIMIT_NOFILE.
+    pub nofile: u64,
+    /// RLIMIT_FSIZE in bytes.
+    pub fsize_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 10_000,
+            memory_mb: 256,
+            max_output_bytes: 1 << 20,
+            pids_max: 64,
+            cpu_quota: 1.0,
+            tmpfs_size_mb: 64,
+            tmpfs_inodes: 4096,
+            nofile: 256,
+            fsize_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Who the code runs as and where the run's cgroup lives.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct SandboxOptions {
+    /// Unprivileged uid inside (and outside: no user namespace). Must not be 0.
+    pub uid: u32,
+    /// Unprivileged gid. Must not be 0.
+    pub gid: u32,
+    /// Name of the parent cgroup for runs (one path component).
+    pub cgroup_parent: String,
+    /// Hostname inside the UTS namespace.
+    pub hostname: String,
+    /// Bring `lo` up inside the (otherwise empty) network namespace.
+    pub loopback: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            uid: 65534,
+            gid: 65534,
+            cgroup_parent: "pyth-on".into(),
+            hostname: "pyth-on".into(),
+            loopback: true,
+        }
+    }
+}
+
+/// The outcome of one run.
+///
+/// `stdout` and `stderr` are the captured bytes decoded as UTF-8 with invalid sequences replaced
+/// by U+FFFD (lossy); a stream cut at the byte cap may end in one replacement character.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct JobResult {
+    /// Captured stdout (lossy UTF-8, at most `max_output_bytes` bytes before decoding).
+    pub stdout: String,
+    /// Captured stderr (same rules).
+    pub stderr: String,
+    /// Exit code; 128 + signal when the program was killed.
+    pub exit_code: i32,
+    /// The signal that killed the program, if any.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// The wall-clock limit was hit and the run was killed.
+    pub timed_out: bool,
+    /// The memory cgroup OOM-killed a process of the run.
+    pub memory_exceeded: bool,
+    /// stdout or stderr passed the byte cap and the run was killed.
+    pub output_truncated: bool,
+    /// Clone to reaped, in milliseconds.
+    pub duration_ms: f64,
+    /// Where the time went.
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+/// Per-step timings of one run, in milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Timings {
+    /// Creating the cgroup(s) and writing limits.
+    pub cgroup_ms: f64,
+    /// clone() to the interpreter's execve (joining the cgroup, mounts, pivot_root,
+    /// credentials, seccomp).
+    pub setup_ms: f64,
+    /// execve to the program's exit.
+    pub run_ms: f64,
+    /// Killing leftovers, waiting for the cgroup to empty, removing it.
+    pub teardown_ms: f64,
+    /// Job frame received to result ready.
+    pub total_ms: f64,
+}
+
+/// Errors while reading or writing frames.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The pipe failed.
+    #[error("frame i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The peer announced a frame larger than [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(u32),
+    /// The payload was not the JSON we expected.
+    #[error("frame payload: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The peer closed the stream before a frame started.
+    #[error("stream closed")]
+    Closed,
+}
+
+/// Serialises `value` into one frame (length prefix included).
+pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
+    let json = serde_json::to_vec(value)?;
+    let len = u32::try_from(json.len())
+        .ok()
+        .filter(|l| *l <= MAX_FRAME_BYTES)
+        .ok_or(FrameError::TooLarge(u32::MAX))?;
+    let mut out = Vec::with_capacity(4 + json.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&json);
+    Ok(out)
+}
+
+/// Checks a length prefix read from the wire.
+pub fn check_frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(prefix);
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(len));
+    }
+    Ok(len as usize)
+}
+
+/// Writes one frame and flushes.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> Result<(), FrameError> {
+    w.write_all(&encode_frame(value)?)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame; [`FrameError::Closed`] on a clean EOF before the prefix.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<T, FrameError> {
+    let mut prefix = [0u8; 4];
+    match r.read_exact(&mut prefix) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        other => other?,
+    }
+    let len = check_frame_len(prefix)?;
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    Ok(serde_json::from_slice(&buf)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            language: Language::Python,
+            interpreter: "/usr/bin/python3".into(),
+            interpreter_args: vec![],
+            ro_mounts: vec!["/usr".into()],
+            binds: vec![],
+            code: "print(1)".into(),
+            stdin: String::new(),
+            args: vec![],
+            env: vec![],
+            limits: Limits::default(),
+            sandbox: SandboxOptions::default(),
+        }
+    }
+
+    #[test]
+    fn a_job_frame_round_trips_through_a_byte_stream() {
+        let frame = ServerFrame::Job(Box::new(spec()));
+        let bytes = encode_frame(&frame).unwrap();
+        assert_eq!(
+            u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize,
+            bytes.len() - 4
+        );
+        let back: ServerFrame = read_frame(&mut &bytes[..]).unwrap();
+        assert_eq!(back, frame);
+    }
+
+    #[test]
+    fn optional_job_fields_may_be_omitted() {
+        let json = r#"{"type":"job","language":"javascript","interpreter":"/usr/bin/node",
+            "ro_mounts":[],"code":"1"}"#;
+        let ServerFrame::Job(job) = serde_json::from_str(json).unwrap();
+        assert_eq!(job.limits, Limits::default());
+        assert_eq!(job.sandbox.uid, 65534);
+        assert_eq!(job.language.main_file(), "/work/main.js");
+    }
+
+    #[test]
+    fn an_oversized_length_prefix_is_refused_before_allocating() {
+        let bytes = (MAX_FRAME_BYTES + 1).to_be_bytes();
+        let err = read_frame::<RunnerFrame>(&mut &bytes[..]).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge(_)));
+    }
+
+    #[test]
+    fn an_empty_stream_reads_as_closed() {
+        let err = read_frame::<RunnerFrame>(&mut &[][..]).unwrap_err();
+        assert!(matches!(err, FrameError::Closed));
+    }
+}

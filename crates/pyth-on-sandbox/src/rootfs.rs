@@ -1,0 +1,341 @@
+//! The run's root file system, built by the sandbox's init inside its own mount namespace.
+//!
+//! Layout after [`enter`]:
+//!
+//! ```text
+//! /            tmpfs (1 MiB), remounted read-only, nosuid, nodev
+//! /usr, ...    read-only, nosuid, nodev binds of JobSpec::ro_mounts (symlinks such as
+//!              /lib -> usr/lib are recreated as symlinks); JobSpec::binds likewise
+//! /etc         only what ro_mounts lists, plus generated passwd, group, hosts, hostname
+//! /dev         null zero full random urandom (binds of the host nodes), fd/stdin/stdout/
+//!              stderr symlinks into /proc/self/fd, shm -> /tmp
+//! /proc        fresh procfs of the run's PID namespace, hidepid=2, nosuid nodev noexec
+//! /work, /tmp  fresh tmpfs each, size- and inode-capped, nosuid nodev, owned by the run uid
+//! ```
+//!
+//! No `/sys`. The host's root is detached after `pivot_root`, and everything vanishes with the
+//! mount namespace when the run's last process exits: nothing is unmounted or walked on the host.
+//! Binds are not recursive, so submounts of a bound path (which would keep their own, possibly
+//! writable, flags) are not carried in.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{ChildError, SandboxError};
+use crate::protocol::JobSpec;
+use crate::sys;
+
+const MS_RDONLY: libc::c_ulong = libc::MS_RDONLY;
+const MS_NOSUID: libc::c_ulong = libc::MS_NOSUID;
+const MS_NODEV: libc::c_ulong = libc::MS_NODEV;
+const MS_NOEXEC: libc::c_ulong = libc::MS_NOEXEC;
+
+/// Device nodes bound into `/dev`.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+type Result<T> = std::result::Result<T, ChildError>;
+
+fn sys_err(step: &'static str) -> impl FnOnce(crate::error::SysError) -> ChildError {
+    move |source| ChildError::Sys { step, source }
+}
+
+fn io_err<'p>(
+    step: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> ChildError + 'p {
+    move |source| ChildError::Io {
+        step,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Paths the sandbox owns; no job mount may land on or under them.
+const RESERVED: &[&str] = &["/proc", "/dev", "/work", "/tmp"];
+
+/// Checks that every path the job names is absolute, free of `.`/`..`, not `/`, and that no
+/// mount lands on a reserved sandbox path.
+pub fn validate(spec: &JobSpec) -> std::result::Result<(), SandboxError> {
+    let plain = |p: &Path| {
+        p.is_absolute()
+            && p.components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+            && p != Path::new("/")
+    };
+    let sources = spec.binds.iter().map(|b| &b.host_src);
+    let destinations = spec
+        .ro_mounts
+        .iter()
+        .chain(spec.binds.iter().map(|b| &b.sandbox_dst));
+    for p in sources.chain(destinations.clone()) {
+        if !plain(p) {
+            return Err(SandboxError::InvalidJob(format!(
+                "mount path must be absolute, normalised and not '/': {}",
+                p.display()
+            )));
+        }
+    }
+    for p in destinations {
+        if RESERVED.iter().any(|r| p.starts_with(r)) {
+            return Err(SandboxError::InvalidJob(format!(
+                "{} is reserved for the sandbox",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `root` + absolute `p`.
+fn inside(root: &Path, p: &Path) -> PathBuf {
+    root.join(p.strip_prefix("/").unwrap_or(p))
+}
+
+/// Makes `host` visible at `dst` (inside `root`) read-only: a symlink is copied as a symlink,
+/// a directory or file is bound. Missing host paths are skipped.
+fn place(root: &Path, host: &Path, dst: &Path) -> Result<()> {
+    let Ok(meta) = fs::symlink_metadata(host) else {
+        return Ok(());
+    };
+    let target = inside(root, dst);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(io_err("mkdir", parent))?;
+    }
+    if meta.file_type().is_symlink() {
+        let link = fs::read_link(host).map_err(io_err("readlink", host))?;
+        return symlink(&link, &target).map_err(io_err("symlink", &target));
+    }
+    if meta.is_dir() {
+        fs::create_dir_all(&target).map_err(io_err("mkdir", &target))?;
+    } else {
+        fs::write(&target, b"").map_err(io_err("mount point", &target))?;
+    }
+    // The source of the bind must be the host path, not `dst`.
+    sys::mount(
+        Some(&host.to_string_lossy()),
+        &target,
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .map_err(sys_err("bind"))?;
+    sys::mount(
+        None,
+        &target,
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+        None,
+    )
+    .map_err(sys_err("bind remount read-only"))
+}
+
+/// Is `p` inside a path we already bound as a directory?
+fn covered(bound: &[PathBuf], p: &Path) -> bool {
+    bound.iter().any(|b| p.starts_with(b))
+}
+
+fn write_etc(root: &Path, spec: &JobSpec) -> Result<()> {
+    let etc = root.join("etc");
+    fs::create_dir_all(&etc).map_err(io_err("mkdir", &etc))?;
+    let (uid, gid) = (spec.sandbox.uid, spec.sandbox.gid);
+    let files = [
+        (
+            "passwd",
+            format!("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/work:/usr/sbin/nologin\n"),
+        ),
+        ("group", format!("root:x:0:\nsandbox:x:{gid}:\n")),
+        ("hosts", "127.0.0.1 localhost\n::1 localhost\n".to_owned()),
+        ("hostname", format!("{}\n", spec.sandbox.hostname)),
+    ];
+    for (name, content) in files {
+        let path = etc.join(name);
+        if fs::symlink_metadata(&path).is_err() {
+            fs::write(&path, content).map_err(io_err("write", &path))?;
+        }
+    }
+    Ok(())
+}
+
+fn make_dev(root: &Path) -> Result<()> {
+    let dev = root.join("dev");
+    fs::create_dir_all(&dev).map_err(io_err("mkdir", &dev))?;
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        let target = dev.join(name);
+        fs::write(&target, b"").map_err(io_err("mount point", &target))?;
+        sys::mount(
+            Some(&host.to_string_lossy()),
+            &target,
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .map_err(sys_err("bind device"))?;
+        sys::mount(
+            None,
+            &target,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | MS_NOSUID | MS_NOEXEC,
+            None,
+        )
+        .map_err(sys_err("bind device remount"))?;
+    }
+    for (name, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("shm", "/tmp"),
+    ] {
+        let p = dev.join(name);
+        symlink(to, &p).map_err(io_err("symlink", &p))?;
+    }
+    Ok(())
+}
+
+fn scratch_tmpfs(root: &Path, dir: &str, spec: &JobSpec, mode: &str) -> Result<()> {
+    let target = root.join(dir);
+    fs::create_dir_all(&target).map_err(io_err("mkdir", &target))?;
+    let l = &spec.limits;
+    let data = format!(
+        "size={}m,nr_inodes={},mode={mode},uid={},gid={}",
+        l.tmpfs_size_mb.max(1),
+        l.tmpfs_inodes.max(16),
+        spec.sandbox.uid,
+        spec.sandbox.gid
+    );
+    sys::mount(
+        Some("tmpfs"),
+        &target,
+        Some("tmpfs"),
+        MS_NOSUID | MS_NODEV,
+        Some(&data),
+    )
+    .map_err(sys_err("tmpfs"))
+}
+
+/// Builds the tree on a fresh tmpfs at `new_root` (a directory that exists on the host),
+/// writes the code, mounts `/proc`, and `pivot_root`s into it. Must run as root in fresh mount
+/// and PID namespaces. On return the cwd is `/work` and the old root is gone.
+pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<()> {
+    // Nothing we mount may propagate back to the host.
+    sys::mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )
+    .map_err(sys_err("make / private"))?;
+    sys::mount(
+        Some("tmpfs"),
+        new_root,
+        Some("tmpfs"),
+        MS_NOSUID | MS_NODEV,
+        Some("size=1m,nr_inodes=4096,mode=0755"),
+    )
+    .map_err(sys_err("root tmpfs"))?;
+
+    let mut mounts: Vec<&Path> = spec.ro_mounts.iter().map(PathBuf::as_path).collect();
+    mounts.sort_by_key(|p| p.components().count());
+    let mut bound: Vec<PathBuf> = Vec::new();
+    for p in mounts {
+        if covered(&bound, p) {
+            continue;
+        }
+        place(new_root, p, p)?;
+        if p.is_dir() && !p.is_symlink() {
+            bound.push(p.to_owned());
+        }
+    }
+    for b in &spec.binds {
+        place(new_root, &b.host_src, &b.sandbox_dst)?;
+    }
+    write_etc(new_root, spec)?;
+    make_dev(new_root)?;
+    scratch_tmpfs(new_root, "work", spec, "0755")?;
+    scratch_tmpfs(new_root, "tmp", spec, "1777")?;
+
+    // The code is in place before any untrusted process exists.
+    let main = inside(new_root, Path::new(spec.language.main_file()));
+    fs::write(&main, spec.code.as_bytes()).map_err(io_err("write code", &main))?;
+    fs::set_permissions(&main, fs::Permissions::from_mode(0o644))
+        .map_err(io_err("chmod", &main))?;
+
+    let proc_dir = new_root.join("proc");
+    fs::create_dir_all(&proc_dir).map_err(io_err("mkdir", &proc_dir))?;
+    sys::mount(
+        Some("proc"),
+        &proc_dir,
+        Some("proc"),
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        Some("hidepid=2"),
+    )
+    .map_err(sys_err("mount /proc"))?;
+
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
+    // removes the old root without needing a put_old directory.
+    std::env::set_current_dir(new_root).map_err(io_err("chdir", new_root))?;
+    sys::pivot_root(Path::new("."), Path::new(".")).map_err(sys_err("pivot_root"))?;
+    sys::umount2(Path::new("."), libc::MNT_DETACH).map_err(sys_err("detach old root"))?;
+    std::env::set_current_dir("/").map_err(io_err("chdir", Path::new("/")))?;
+    sys::mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+        None,
+    )
+    .map_err(sys_err("remount / read-only"))?;
+    std::env::set_current_dir("/work").map_err(io_err("chdir", Path::new("/work")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Bind, Language, Limits, SandboxOptions};
+
+    fn spec(ro: &[&str], binds: Vec<Bind>) -> JobSpec {
+        JobSpec {
+            language: Language::Python,
+            interpreter: "/usr/bin/python3".into(),
+            interpreter_args: vec![],
+            ro_mounts: ro.iter().map(PathBuf::from).collect(),
+            binds,
+            code: String::new(),
+            stdin: String::new(),
+            args: vec![],
+            env: vec![],
+            limits: Limits::default(),
+            sandbox: SandboxOptions::default(),
+        }
+    }
+
+    #[test]
+    fn mount_paths_must_be_absolute_and_normalised() {
+        assert!(validate(&spec(&["/usr", "/etc/ssl"], vec![])).is_ok());
+        for bad in ["usr", "/usr/../etc", "/", "/usr/./lib"] {
+            assert!(validate(&spec(&[bad], vec![])).is_err(), "{bad}");
+        }
+        let b = Bind {
+            host_src: "/opt/env".into(),
+            sandbox_dst: "/work/env".into(),
+        };
+        assert!(
+            validate(&spec(&["/usr"], vec![b])).is_err(),
+            "reserved destination"
+        );
+    }
+
+    #[test]
+    fn nested_paths_are_covered_by_an_earlier_directory_bind() {
+        let bound = vec![PathBuf::from("/usr")];
+        assert!(covered(&bound, Path::new("/usr/lib/python3.11")));
+        assert!(!covered(&bound, Path::new("/usrx")));
+        assert_eq!(
+            inside(Path::new("/r"), Path::new("/usr/bin")),
+            PathBuf::from("/r/usr/bin")
+        );
+    }
+}

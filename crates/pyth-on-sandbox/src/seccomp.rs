@@ -1,0 +1,652 @@
+//! The seccomp policy of a run: an allowlist, a denylist that answers `EPERM`, and an
+//! architecture guard.
+//!
+//! Three BPF programs are installed, and the kernel runs all of them on every syscall, keeping
+//! the strictest verdict (kill > errno > allow; between two errnos the most recently installed
+//! filter wins):
+//!
+//! 1. **allowlist** (installed first): an architecture guard prefix (kill unless the call is
+//!    native x86-64: a 32-bit `int 0x80` call has `AUDIT_ARCH_I386`, an x32 call has bit
+//!    `0x40000000` set in its number), then seccompiler's program: listed calls are allowed,
+//!    anything else fails with `ENOSYS` — the answer interpreters and libc already handle for
+//!    "this kernel does not have it" (e.g. glibc falls back from `clone3` to `clone`, from
+//!    `faccessat2` to `faccessat`). `clone` is allowed only without `CLONE_NEW*` flags.
+//! 2. **denylist** (installed second, so it wins over `ENOSYS`): the dangerous calls named in the
+//!    security model fail with `EPERM` — a clear "not allowed" that programs report instead of
+//!    probing alternatives — including `clone` with any namespace flag and `personality` with
+//!    anything but the `0xffffffff` query.
+//!
+//! x86-64 only; other architectures fail to build the filter.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+
+use crate::error::SeccompError;
+
+/// `AUDIT_ARCH_X86_64` from `<linux/audit.h>`.
+pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+/// Bit set in x32 syscall numbers.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// `SECCOMP_RET_KILL_PROCESS`.
+pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
+
+/// Every `CLONE_NEW*` flag (including `CLONE_NEWTIME`, only meaningful for clone3/unshare).
+pub const CLONE_NS_FLAGS: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u64
+    | 0x80;
+
+/// Calls the interpreters need (CPython 3.11, Node 20: threads, libuv, V8 JIT).
+const ALLOWED: &[libc::c_long] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_open,
+    libc::SYS_close,
+    libc::SYS_stat,
+    libc::SYS_fstat,
+    libc::SYS_lstat,
+    libc::SYS_poll,
+    libc::SYS_lseek,
+    libc::SYS_mmap,
+    libc::SYS_mprotect,
+    libc::SYS_munmap,
+    libc::SYS_brk,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_ioctl,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_access,
+    libc::SYS_pipe,
+    libc::SYS_select,
+    libc::SYS_sched_yield,
+    libc::SYS_mremap,
+    libc::SYS_msync,
+    libc::SYS_mincore,
+    libc::SYS_madvise,
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmctl,
+    libc::SYS_dup,
+    libc::SYS_dup2,
+    libc::SYS_pause,
+    libc::SYS_nanosleep,
+    libc::SYS_getitimer,
+    libc::SYS_alarm,
+    libc::SYS_setitimer,
+    libc::SYS_getpid,
+    libc::SYS_sendfile,
+    libc::SYS_socket,
+    libc::SYS_connect,
+    libc::SYS_accept,
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmsg,
+    libc::SYS_shutdown,
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_getsockname,
+    libc::SYS_getpeername,
+    libc::SYS_socketpair,
+    libc::SYS_setsockopt,
+    libc::SYS_getsockopt,
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_execve,
+    libc::SYS_exit,
+    libc::SYS_wait4,
+    libc::SYS_kill,
+    libc::SYS_uname,
+    libc::SYS_semget,
+    libc::SYS_semop,
+    libc::SYS_semctl,
+    libc::SYS_shmdt,
+    libc::SYS_msgget,
+    libc::SYS_msgsnd,
+    libc::SYS_msgrcv,
+    libc::SYS_msgctl,
+    libc::SYS_fcntl,
+    libc::SYS_flock,
+    libc::SYS_fsync,
+    libc::SYS_fdatasync,
+    libc::SYS_truncate,
+    libc::SYS_ftruncate,
+    libc::SYS_getdents,
+    libc::SYS_getcwd,
+    libc::SYS_chdir,
+    libc::SYS_fchdir,
+    libc::SYS_rename,
+    libc::SYS_mkdir,
+    libc::SYS_rmdir,
+    libc::SYS_creat,
+    libc::SYS_link,
+    libc::SYS_unlink,
+    libc::SYS_symlink,
+    libc::SYS_readlink,
+    libc::SYS_chmod,
+    libc::SYS_fchmod,
+    libc::SYS_chown,
+    libc::SYS_fchown,
+    libc::SYS_lchown,
+    libc::SYS_umask,
+    libc::SYS_gettimeofday,
+    libc::SYS_getrlimit,
+    libc::SYS_getrusage,
+    libc::SYS_sysinfo,
+    libc::SYS_times,
+    libc::SYS_getuid,
+    libc::SYS_getgid,
+    libc::SYS_geteuid,
+    libc::SYS_getegid,
+    libc::SYS_setpgid,
+    libc::SYS_getppid,
+    libc::SYS_getpgrp,
+    libc::SYS_setsid,
+    libc::SYS_getgroups,
+    libc::SYS_getresuid,
+    libc::SYS_getresgid,
+    libc::SYS_getpgid,
+    libc::SYS_getsid,
+    libc::SYS_capget,
+    libc::SYS_rt_sigpending,
+    libc::SYS_rt_sigtimedwait,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_sigsuspend,
+    libc::SYS_sigaltstack,
+    libc::SYS_utime,
+    libc::SYS_statfs,
+    libc::SYS_fstatfs,
+    libc::SYS_getpriority,
+    libc::SYS_setpriority,
+    libc::SYS_sched_setparam,
+    libc::SYS_sched_getparam,
+    libc::SYS_sched_setscheduler,
+    libc::SYS_sched_getscheduler,
+    libc::SYS_sched_get_priority_max,
+    libc::SYS_sched_get_priority_min,
+    libc::SYS_sched_rr_get_interval,
+    libc::SYS_mlock,
+    libc::SYS_munlock,
+    libc::SYS_prctl,
+    libc::SYS_arch_prctl,
+    libc::SYS_setrlimit,
+    libc::SYS_gettid,
+    libc::SYS_readahead,
+    libc::SYS_getxattr,
+    libc::SYS_lgetxattr,
+    libc::SYS_fgetxattr,
+    libc::SYS_listxattr,
+    libc::SYS_llistxattr,
+    libc::SYS_flistxattr,
+    libc::SYS_tkill,
+    libc::SYS_time,
+    libc::SYS_futex,
+    libc::SYS_sched_setaffinity,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_epoll_create,
+    libc::SYS_getdents64,
+    libc::SYS_set_tid_address,
+    libc::SYS_restart_syscall,
+    libc::SYS_semtimedop,
+    libc::SYS_fadvise64,
+    libc::SYS_timer_create,
+    libc::SYS_timer_settime,
+    libc::SYS_timer_gettime,
+    libc::SYS_timer_getoverrun,
+    libc::SYS_timer_delete,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_getres,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_exit_group,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_ctl,
+    libc::SYS_tgkill,
+    libc::SYS_utimes,
+    libc::SYS_waitid,
+    libc::SYS_inotify_init,
+    libc::SYS_inotify_add_watch,
+    libc::SYS_inotify_rm_watch,
+    libc::SYS_openat,
+    libc::SYS_mkdirat,
+    libc::SYS_fchownat,
+    libc::SYS_futimesat,
+    libc::SYS_newfstatat,
+    libc::SYS_unlinkat,
+    libc::SYS_renameat,
+    libc::SYS_linkat,
+    libc::SYS_symlinkat,
+    libc::SYS_readlinkat,
+    libc::SYS_fchmodat,
+    libc::SYS_faccessat,
+    libc::SYS_pselect6,
+    libc::SYS_ppoll,
+    libc::SYS_set_robust_list,
+    libc::SYS_get_robust_list,
+    libc::SYS_splice,
+    libc::SYS_tee,
+    libc::SYS_sync_file_range,
+    libc::SYS_vmsplice,
+    libc::SYS_utimensat,
+    libc::SYS_epoll_pwait,
+    libc::SYS_signalfd,
+    libc::SYS_timerfd_create,
+    libc::SYS_eventfd,
+    libc::SYS_fallocate,
+    libc::SYS_timerfd_settime,
+    libc::SYS_timerfd_gettime,
+    libc::SYS_accept4,
+    libc::SYS_signalfd4,
+    libc::SYS_eventfd2,
+    libc::SYS_epoll_create1,
+    libc::SYS_dup3,
+    libc::SYS_pipe2,
+    libc::SYS_inotify_init1,
+    libc::SYS_preadv,
+    libc::SYS_pwritev,
+    libc::SYS_rt_tgsigqueueinfo,
+    libc::SYS_recvmmsg,
+    libc::SYS_prlimit64,
+    libc::SYS_sendmmsg,
+    libc::SYS_getcpu,
+    libc::SYS_renameat2,
+    libc::SYS_getrandom,
+    libc::SYS_memfd_create,
+    libc::SYS_execveat,
+    libc::SYS_mlock2,
+    libc::SYS_copy_file_range,
+    libc::SYS_preadv2,
+    libc::SYS_pwritev2,
+    libc::SYS_pkey_mprotect,
+    libc::SYS_pkey_alloc,
+    libc::SYS_pkey_free,
+    libc::SYS_statx,
+    libc::SYS_rseq,
+    libc::SYS_membarrier,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_close_range,
+    libc::SYS_faccessat2,
+    libc::SYS_epoll_pwait2,
+    libc::SYS_sched_getattr,
+    libc::SYS_get_mempolicy,
+    // FIFOs only in practice: device nodes need CAP_MKNOD, which is gone.
+    libc::SYS_mknod,
+    libc::SYS_mknodat,
+    // Needed to install our second filter; more filters can only restrict further.
+    libc::SYS_seccomp,
+];
+
+/// Calls refused with `EPERM` (the security model's list plus their relatives).
+const DENIED: &[libc::c_long] = &[
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_sethostname,
+    libc::SYS_setdomainname,
+    libc::SYS_reboot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_chroot,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_quotactl,
+    libc::SYS_fanotify_init,
+    libc::SYS_kcmp,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
+    libc::SYS_modify_ldt,
+    libc::SYS_vhangup,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_mount_setattr,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_syslog,
+    libc::SYS_setuid,
+    libc::SYS_setgid,
+    libc::SYS_setreuid,
+    libc::SYS_setregid,
+    libc::SYS_setresuid,
+    libc::SYS_setresgid,
+    libc::SYS_setgroups,
+    libc::SYS_setfsuid,
+    libc::SYS_setfsgid,
+    libc::SYS_capset,
+];
+
+/// The filters of a run, in installation order.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Arch guard + allowlist (`ENOSYS` for the rest).
+    pub allowlist: BpfProgram,
+    /// Denylist (`EPERM`).
+    pub denylist: BpfProgram,
+}
+
+fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, SeccompError> {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value).map_err(|source| {
+        SeccompError::Build {
+            filter: "condition",
+            source,
+        }
+    })
+}
+
+fn rule(conds: Vec<SeccompCondition>, filter: &'static str) -> Result<SeccompRule, SeccompError> {
+    SeccompRule::new(conds).map_err(|source| SeccompError::Build { filter, source })
+}
+
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    mismatch: SeccompAction,
+    matched: SeccompAction,
+    filter: &'static str,
+) -> Result<BpfProgram, SeccompError> {
+    let f = SeccompFilter::new(rules, mismatch, matched, TargetArch::x86_64)
+        .map_err(|source| SeccompError::Build { filter, source })?;
+    BpfProgram::try_from(f).map_err(|source| SeccompError::Build { filter, source })
+}
+
+/// Kill unless the call is a native x86-64 call; falls through to the next instruction.
+pub fn arch_guard() -> Vec<sock_filter> {
+    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
+    const JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    let ins = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    vec![
+        ins(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        ins(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        ins(RET_K, 0, 0, RET_KILL_PROCESS),
+        ins(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        ins(JGE_K, 0, 1, X32_SYSCALL_BIT),
+        ins(RET_K, 0, 0, RET_KILL_PROCESS),
+    ]
+}
+
+/// Builds the run's policy. Pure: no syscalls.
+pub fn build() -> Result<Policy, SeccompError> {
+    let mut allow: BTreeMap<i64, Vec<SeccompRule>> =
+        ALLOWED.iter().map(|nr| (*nr, Vec::new())).collect();
+    // clone only without namespace flags (threads, fork, vfork-style spawns).
+    allow.insert(
+        libc::SYS_clone,
+        vec![rule(
+            vec![cond(0, SeccompCmpOp::MaskedEq(CLONE_NS_FLAGS), 0)?],
+            "allowlist",
+        )?],
+    );
+    // personality(0xffffffff) only queries the current persona.
+    allow.insert(
+        libc::SYS_personality,
+        vec![rule(
+            vec![cond(0, SeccompCmpOp::Eq, 0xffff_ffff)?],
+            "allowlist",
+        )?],
+    );
+    let mut allowlist = arch_guard();
+    allowlist.extend(compile(
+        allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        SeccompAction::Allow,
+        "allowlist",
+    )?);
+
+    let mut deny: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|nr| (*nr, Vec::new())).collect();
+    let mut clone_rules = Vec::new();
+    let mut bit = 1u64;
+    while bit != 0 {
+        if CLONE_NS_FLAGS & bit != 0 {
+            clone_rules.push(rule(
+                vec![cond(0, SeccompCmpOp::MaskedEq(bit), bit)?],
+                "denylist",
+            )?);
+        }
+        bit <<= 1;
+    }
+    deny.insert(libc::SYS_clone, clone_rules);
+    deny.insert(
+        libc::SYS_personality,
+        vec![rule(
+            vec![cond(0, SeccompCmpOp::Ne, 0xffff_ffff)?],
+            "denylist",
+        )?],
+    );
+    let denylist = compile(
+        deny,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        "denylist",
+    )?;
+    Ok(Policy {
+        allowlist,
+        denylist,
+    })
+}
+
+/// Installs the policy on the calling thread (which sets `no_new_privs` first).
+pub fn install(policy: &Policy) -> Result<(), SeccompError> {
+    seccompiler::apply_filter(&policy.allowlist).map_err(|source| SeccompError::Install {
+        filter: "allowlist",
+        source,
+    })?;
+    seccompiler::apply_filter(&policy.denylist).map_err(|source| SeccompError::Install {
+        filter: "denylist",
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The filters are checked by interpreting the BPF program on synthetic `seccomp_data`.
+    use super::*;
+
+    /// A tiny classic-BPF interpreter covering the instructions seccompiler and we emit.
+    fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = Vec::with_capacity(64);
+        data.extend_from_slice(&nr.to_ne_bytes());
+        data.extend_from_slice(&arch.to_ne_bytes());
+        data.extend_from_slice(&0u64.to_ne_bytes());
+        for a in args {
+            data.extend_from_slice(&a.to_ne_bytes());
+        }
+        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let mut mem = [0u32; 16];
+        loop {
+            let i = &prog[pc];
+            pc += 1;
+            let class = i.code & 0x07;
+            match class {
+                0x00 => {
+                    // LD
+                    a = match i.code & 0xe0 {
+                        0x20 => u32::from_ne_bytes(
+                            data[i.k as usize..i.k as usize + 4].try_into().unwrap(),
+                        ),
+                        0x00 => i.k,
+                        0x60 => mem[i.k as usize],
+                        m => panic!("ld mode {m:#x}"),
+                    }
+                }
+                0x01 => {
+                    x = if i.code & 0xe0 == 0x60 {
+                        mem[i.k as usize]
+                    } else {
+                        i.k
+                    }
+                }
+                0x02 => mem[i.k as usize] = a,
+                0x03 => mem[i.k as usize] = x,
+                0x04 => {
+                    let src = if i.code & 0x08 != 0 { x } else { i.k };
+                    a = match i.code & 0xf0 {
+                        0x50 => a & src,
+                        0x40 => a | src,
+                        0x00 => a.wrapping_add(src),
+                        0x10 => a.wrapping_sub(src),
+                        op => panic!("alu {op:#x}"),
+                    }
+                }
+                0x05 => {
+                    let src = if i.code & 0x08 != 0 { x } else { i.k };
+                    let op = i.code & 0xf0;
+                    if op == 0x00 {
+                        pc += i.k as usize;
+                        continue;
+                    }
+                    let t = match op {
+                        0x10 => a == src,
+                        0x20 => a > src,
+                        0x30 => a >= src,
+                        0x40 => a & src != 0,
+                        o => panic!("jmp {o:#x}"),
+                    };
+                    pc += if t { i.jt as usize } else { i.jf as usize };
+                }
+                0x06 => return if i.code & 0x18 == 0x10 { a } else { i.k },
+                0x07 => {
+                    if i.code & 0xf8 == 0x00 {
+                        x = a
+                    } else {
+                        a = x
+                    }
+                }
+                c => panic!("class {c}"),
+            }
+        }
+    }
+
+    const ALLOW: u32 = 0x7fff_0000;
+    const ERRNO: u32 = 0x0005_0000;
+
+    fn verdict(nr: libc::c_long, args: [u64; 6]) -> (u32, u32) {
+        let p = build().unwrap();
+        (
+            run(&p.allowlist, AUDIT_ARCH_X86_64, nr as u32, args),
+            run(&p.denylist, AUDIT_ARCH_X86_64, nr as u32, args),
+        )
+    }
+
+    #[test]
+    fn ordinary_calls_pass_both_filters() {
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_mmap,
+            libc::SYS_futex,
+            libc::SYS_rseq,
+        ] {
+            assert_eq!(verdict(nr, [0; 6]), (ALLOW, ALLOW), "syscall {nr}");
+        }
+    }
+
+    #[test]
+    fn dangerous_calls_fail_with_eperm() {
+        for nr in [
+            libc::SYS_ptrace,
+            libc::SYS_mount,
+            libc::SYS_unshare,
+            libc::SYS_keyctl,
+            libc::SYS_bpf,
+            libc::SYS_io_uring_setup,
+            libc::SYS_kexec_load,
+        ] {
+            let (a, d) = verdict(nr, [0; 6]);
+            assert_eq!(d, ERRNO | libc::EPERM as u32, "syscall {nr}");
+            assert_ne!(a, ALLOW, "syscall {nr} must not be allowlisted");
+        }
+    }
+
+    #[test]
+    fn unknown_calls_and_clone3_fail_with_enosys() {
+        let (a, d) = verdict(libc::SYS_clone3, [0; 6]);
+        assert_eq!((a, d), (ERRNO | libc::ENOSYS as u32, ALLOW));
+    }
+
+    #[test]
+    fn clone_is_allowed_for_threads_but_not_for_namespaces() {
+        let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+        assert_eq!(
+            verdict(libc::SYS_clone, [thread, 0, 0, 0, 0, 0]),
+            (ALLOW, ALLOW)
+        );
+        for flag in [libc::CLONE_NEWUSER, libc::CLONE_NEWNET, libc::CLONE_NEWNS] {
+            let (a, d) = verdict(libc::SYS_clone, [thread | flag as u64, 0, 0, 0, 0, 0]);
+            assert_ne!(a, ALLOW);
+            assert_eq!(d, ERRNO | libc::EPERM as u32);
+        }
+    }
+
+    #[test]
+    fn personality_may_only_be_queried() {
+        assert_eq!(
+            verdict(libc::SYS_personality, [0xffff_ffff, 0, 0, 0, 0, 0]),
+            (ALLOW, ALLOW)
+        );
+        assert_eq!(
+            verdict(libc::SYS_personality, [0x0040000, 0, 0, 0, 0, 0]).1,
+            ERRNO | libc::EPERM as u32
+        );
+    }
+
+    #[test]
+    fn i386_and_x32_calls_kill_the_process() {
+        let p = build().unwrap();
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        assert_eq!(
+            run(&p.allowlist, AUDIT_ARCH_I386, 20, [0; 6]),
+            RET_KILL_PROCESS
+        );
+        let x32_getpid = X32_SYSCALL_BIT | libc::SYS_getpid as u32;
+        assert_eq!(
+            run(&p.allowlist, AUDIT_ARCH_X86_64, x32_getpid, [0; 6]),
+            RET_KILL_PROCESS
+        );
+    }
+
+    #[test]
+    fn allow_and_deny_lists_do_not_overlap() {
+        for nr in DENIED {
+            assert!(!ALLOWED.contains(nr), "syscall {nr} is in both lists");
+        }
+    }
+}
