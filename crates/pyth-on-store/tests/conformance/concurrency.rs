@@ -1,0 +1,145 @@
+//! Races: many tasks on one pool hitting the same user, token or key at once.
+
+use std::sync::Arc;
+
+use pyth_on_store::{verify_chain, PutOutcome, RefreshOutcome, Store};
+use time::Duration;
+use uuid::Uuid;
+
+use crate::support::{event, new_token, now, registered, sealed};
+
+const N: usize = 20;
+
+async fn join_all<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("task panicked"));
+    }
+    out
+}
+
+pub async fn twenty_concurrent_appends_for_one_user_form_one_gapless_valid_chain(
+    store: Arc<dyn Store>,
+) {
+    // Arrange
+    let user_id = Uuid::now_v7();
+
+    // Act
+    let handles = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append_audit(&event(user_id, &format!("execute.{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let results = join_all(handles).await;
+
+    // Assert
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let chain = store.audit_chain(user_id).await.unwrap();
+    let seqs: Vec<i64> = chain.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
+    assert!(verify_chain(&chain).valid);
+}
+
+pub async fn concurrent_rotations_of_one_token_rotate_once_and_detect_the_reuse(
+    store: Arc<dyn Store>,
+) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let token = new_token(user.id, Uuid::now_v7(), Duration::days(1));
+    store.create_refresh_token(&token).await.unwrap();
+
+    // Act
+    let handles = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            let hash = token.token_hash.clone();
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh_token(
+                        &hash,
+                        &new_token(Uuid::nil(), Uuid::nil(), Duration::days(1)),
+                        now(),
+                        &event(Uuid::nil(), "auth.refresh"),
+                        &event(Uuid::nil(), "auth.refresh_reuse"),
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let outcomes = join_all(handles).await;
+
+    // Assert: one winner, the first loser sees the reuse, later ones a revoked family.
+    let count = |f: fn(&RefreshOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    assert_eq!(count(|o| matches!(o, RefreshOutcome::Rotated { .. })), 1);
+    assert_eq!(count(|o| matches!(o, RefreshOutcome::Reused { .. })), 1);
+    assert_eq!(count(|o| *o == RefreshOutcome::Invalid), 2);
+    let chain = store.audit_chain(user.id).await.unwrap();
+    assert_eq!(chain.len(), 3);
+    assert!(verify_chain(&chain).valid);
+}
+
+pub async fn concurrent_creates_cannot_exceed_the_secret_quota(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let quota = 5;
+
+    // Act
+    let handles = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_secret(
+                        &sealed(user.id, &format!("S{i}"), b"x"),
+                        None,
+                        quota,
+                        &event(user.id, "secret.put"),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let results = join_all(handles).await;
+
+    // Assert
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, Ok(PutOutcome::Created)))
+        .count();
+    assert_eq!(created, 5);
+    for r in &results {
+        if let Err(e) = r {
+            assert!(e.is_conflict_on("secret_quota"), "{e:?}");
+        }
+    }
+    assert_eq!(store.list_secrets(user.id).await.unwrap().len(), 5);
+}
+
+pub async fn concurrent_requests_share_one_rate_limit_bucket(store: Arc<dyn Store>) {
+    // Act
+    let handles = (0..N)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rate_limit("shared", 1_000, 100, 10).await.unwrap() })
+        })
+        .collect();
+    let decisions = join_all(handles).await;
+
+    // Assert
+    assert_eq!(decisions.iter().filter(|d| d.allowed).count(), 10);
+    let mut remaining: Vec<u32> = decisions
+        .iter()
+        .filter(|d| d.allowed)
+        .map(|d| d.remaining)
+        .collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..10).collect::<Vec<u32>>());
+}

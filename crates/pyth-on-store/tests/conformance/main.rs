@@ -1,0 +1,80 @@
+//! One conformance suite for every store method, run on both backends: each scenario below is
+//! an `async fn(Arc<dyn Store>)` and `conformance!` turns it into `sqlite::<name>` and
+//! `postgres::<name>` tests. PostgreSQL comes from `pyth_on_store::testing`.
+
+// Scenarios are plain async fns (not `#[test]`s), so clippy's test allowance does not reach them.
+#![expect(clippy::unwrap_used, reason = "in a test, a panic is the failure report")]
+
+mod api_keys;
+mod audit;
+mod backend;
+mod concurrency;
+mod rate_limits;
+mod refresh;
+mod secrets;
+mod support;
+mod users;
+
+/// Declares every scenario once per backend, each on a fresh database.
+macro_rules! conformance {
+    ($($module:ident :: $scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let db = crate::support::TestDb::sqlite().await;
+                    crate::$module::$scenario(db.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let db = crate::support::TestDb::postgres().await;
+                    crate::$module::$scenario(db.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    backend::a_store_answers_ping_and_names_its_backend,
+    users::a_new_user_is_found_by_email_and_by_id,
+    users::a_duplicate_email_is_a_conflict_and_writes_no_audit,
+    users::email_lookup_is_exact_because_callers_store_emails_lowercase,
+    users::unknown_users_are_not_found,
+    api_keys::registration_stores_the_user_their_first_key_and_one_audit_entry,
+    api_keys::keys_are_listed_oldest_first_and_found_by_hash,
+    api_keys::a_duplicate_key_hash_is_a_conflict,
+    api_keys::revoking_a_key_hides_it_and_audits_exactly_once,
+    api_keys::another_user_cannot_revoke_a_key,
+    api_keys::touching_a_key_records_its_last_use,
+    refresh::rotating_a_live_token_spends_it_and_stores_the_successor,
+    refresh::replaying_a_spent_token_revokes_the_whole_family_including_the_successor,
+    refresh::an_expired_token_is_invalid_and_writes_nothing,
+    refresh::an_unknown_token_is_invalid,
+    refresh::revoking_a_family_invalidates_its_live_token,
+    secrets::creating_a_secret_stores_version_one,
+    secrets::replacing_a_secret_bumps_the_version_and_keeps_created_at,
+    secrets::a_stale_expected_version_is_a_conflict_and_changes_nothing,
+    secrets::the_quota_refuses_new_secrets_but_allows_replacing,
+    secrets::secrets_are_isolated_between_users,
+    secrets::deleting_a_secret_audits_once_and_reports_a_missing_one,
+    secrets::rewrapping_updates_the_key_only_while_the_version_matches,
+    audit::every_audited_change_lands_in_one_chain_that_verifies,
+    audit::an_appended_entry_reads_back_exactly,
+    audit::audit_pages_newest_first_with_a_seq_cursor,
+    audit::the_action_prefix_filter_is_literal_not_a_like_pattern,
+    audit::one_users_entries_are_invisible_to_another,
+    audit::a_failed_change_writes_no_audit_entry,
+    concurrency::twenty_concurrent_appends_for_one_user_form_one_gapless_valid_chain,
+    concurrency::concurrent_rotations_of_one_token_rotate_once_and_detect_the_reuse,
+    concurrency::concurrent_creates_cannot_exceed_the_secret_quota,
+    concurrency::concurrent_requests_share_one_rate_limit_bucket,
+    rate_limits::a_key_allows_its_burst_then_denies_then_refills,
+    rate_limits::peeking_does_not_consume_a_cell,
+    rate_limits::keys_have_independent_buckets,
+    rate_limits::purging_removes_only_keys_whose_tat_has_passed,
+}
