@@ -3,12 +3,16 @@
 //! `postgres::<name>` tests. PostgreSQL comes from `pyth_on_store::testing`.
 
 // Scenarios are plain async fns (not `#[test]`s), so clippy's test allowance does not reach them.
-#![expect(clippy::unwrap_used, reason = "in a test, a panic is the failure report")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "in a test, a panic is the failure report"
+)]
 
 mod api_keys;
 mod audit;
 mod backend;
 mod concurrency;
+mod nodes;
 mod rate_limits;
 mod refresh;
 mod secrets;
