@@ -31,6 +31,25 @@ const MS_NOSUID: libc::c_ulong = libc::MS_NOSUID;
 const MS_NODEV: libc::c_ulong = libc::MS_NODEV;
 const MS_NOEXEC: libc::c_ulong = libc::MS_NOEXEC;
 
+/// Host paths every run needs read-only: the dynamic loader, libraries, `/usr` (where Debian's
+/// python3 and node live), TLS roots, time zone and the alternatives links. Launchers add the
+/// interpreter's own prefix when it lives elsewhere (e.g. a pyenv build).
+pub const BASE_RO_MOUNTS: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/localtime",
+    "/etc/alternatives",
+    "/etc/nsswitch.conf",
+];
+
 /// Device nodes bound into `/dev`.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
@@ -61,6 +80,8 @@ pub fn validate(spec: &JobSpec) -> std::result::Result<(), SandboxError> {
         p.is_absolute()
             && p.components()
                 .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+            // components() silently drops inner `.` and doubled slashes: insist on none.
+            && p.as_os_str() == p.components().collect::<PathBuf>().as_os_str()
             && p != Path::new("/")
     };
     let sources = spec.binds.iter().map(|b| &b.host_src);

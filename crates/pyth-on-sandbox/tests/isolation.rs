@@ -1,0 +1,217 @@
+//! Kernel-level escape tests, one per isolation guarantee. They need root; CI runs as root.
+
+mod common;
+
+use common::{js, ok, privileged, py, run, run_with_env};
+use pyth_on_sandbox::protocol::EnvVar;
+
+#[test]
+fn python_hello_world_runs() {
+    if !privileged() {
+        return;
+    }
+    assert_eq!(ok(&py("print('hello')")), "hello\n");
+}
+
+#[test]
+fn node_hello_world_runs_with_threads() {
+    if !privileged() {
+        return;
+    }
+    let code = r#"
+        const { Worker } = require('worker_threads');
+        const w = new Worker('require("worker_threads").parentPort.postMessage(6*7)', { eval: true });
+        w.on('message', (m) => { console.log('hello', m); });
+    "#;
+    assert_eq!(ok(&js(code)), "hello 42\n");
+}
+
+#[test]
+fn stdin_args_and_env_reach_the_program() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py("import os, sys\nprint(sys.argv[1:], os.environ['GREETING'], sys.stdin.read().upper())");
+    s.stdin = "from stdin".into();
+    s.args = vec!["one".into(), "two words".into()];
+    s.env = vec![EnvVar { name: "GREETING".into(), value: "hi".into() }];
+    assert_eq!(ok(&s), "['one', 'two words'] hi FROM STDIN\n");
+    let mut s = js("process.stdout.write(process.argv.slice(2).join(',') + require('fs').readFileSync(0, 'utf8'))");
+    s.stdin = "!".into();
+    s.args = vec!["a".into()];
+    assert_eq!(ok(&s), "a!");
+}
+
+#[test]
+fn exit_code_and_stderr_are_reported() {
+    if !privileged() {
+        return;
+    }
+    let r = run(&py("import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)"));
+    assert_eq!((r.exit_code, r.stderr.as_str(), r.timed_out), (3, "oops\n", false));
+    let r = run(&js("throw new Error('boom')"));
+    assert_eq!(r.exit_code, 1);
+    assert!(r.stderr.contains("boom"), "{}", r.stderr);
+}
+
+#[test]
+fn host_environment_variables_do_not_leak() {
+    if !privileged() {
+        return;
+    }
+    let s = py("import os\nprint(sorted(os.environ))");
+    let r = run_with_env(&s, &[("HOST_SECRET_MARKER", "x"), ("NODE_EXTRA_CA_CERTS", "/x")]).result;
+    assert!(!r.stdout.contains("HOST_SECRET_MARKER") && !r.stdout.contains("NODE_EXTRA"), "{}", r.stdout);
+    assert!(r.stdout.contains("'PATH'"), "{}", r.stdout);
+}
+
+#[test]
+fn there_is_no_network_only_loopback() {
+    if !privileged() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let code = format!(
+        r#"
+import socket
+def attempt(addr):
+    s = socket.socket(); s.settimeout(2)
+    try:
+        s.connect(addr); return "connected"
+    except OSError as e:
+        return type(e).__name__
+print(attempt(("127.0.0.1", {port})), attempt(("1.1.1.1", 53)), attempt(("169.254.169.254", 80)))
+print(socket.if_nameindex())
+"#
+    );
+    let out = ok(&py(&code));
+    assert_eq!(
+        out,
+        "ConnectionRefusedError OSError OSError\n[(1, 'lo')]\n",
+        "the host listener on port {port} must be unreachable"
+    );
+}
+
+#[test]
+fn files_outside_work_and_tmp_cannot_be_written() {
+    if !privileged() {
+        return;
+    }
+    let code = r#"
+import os
+res = []
+for p in ["/usr/pwned", "/etc/pwned", "/pwned", "/proc/pwned", "/dev/pwned", "/work/ok", "/tmp/ok"]:
+    try:
+        open(p, "w").write("x"); res.append("w")
+    except OSError as e:
+        res.append(e.errno)
+print(res, os.path.exists("/sys"), os.path.exists("/root/.cargo"), os.getcwd())
+open("/dev/null", "w").write("fine")
+"#;
+    // EROFS = 30, EACCES = 13, ENOENT = 2
+    let out = ok(&py(code));
+    let (list, rest) = out.split_once(']').unwrap();
+    for errno in list.trim_start_matches('[').split(", ").take(5) {
+        assert!(["30", "13", "2"].contains(&errno), "write outside /work and /tmp succeeded: {out}");
+    }
+    assert!(list.ends_with("'w', 'w'"), "{out}");
+    assert_eq!(rest, " False False /work\n");
+}
+
+#[test]
+fn host_processes_are_invisible() {
+    if !privileged() {
+        return;
+    }
+    let out = ok(&py("import os\nprint(os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))"));
+    // pid 1 is the sandbox's own init (root-owned, hidden by hidepid=2); we are pid 2.
+    assert_eq!(out, "2 ['2']\n");
+}
+
+#[test]
+fn the_program_is_unprivileged_and_under_seccomp() {
+    if !privileged() {
+        return;
+    }
+    let out = ok(&py(r#"
+for line in open("/proc/self/status"):
+    k, _, v = line.partition(":")
+    if k in ("Uid", "Gid", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"):
+        print(k, v.split()[0])
+import socket; print(socket.gethostname())
+"#));
+    assert_eq!(
+        out,
+        "Uid 65534\nGid 65534\nCapPrm 0000000000000000\nCapEff 0000000000000000\n\
+         CapBnd 0000000000000000\nCapAmb 0000000000000000\nNoNewPrivs 1\nSeccomp 2\npyth-on\n"
+    );
+}
+
+#[test]
+fn dangerous_syscalls_fail_with_eperm() {
+    if !privileged() {
+        return;
+    }
+    let out = ok(&py(r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {"ptrace": (101, 0, 0, 0, 0), "mount": (165, 0, 0, 0, 0), "unshare": (272, 0x10000000),
+         "setns": (308, 0, 0), "keyctl": (250, 0), "bpf": (321, 0, 0, 0), "chroot": (161, 0),
+         "process_vm_readv": (310, 1, 0, 0, 0, 0, 0), "clone_newuser": (56, 0x10000000 | 17, 0, 0, 0, 0),
+         "io_uring_setup": (425, 1, 0), "perf_event_open": (298, 0, 0, 0, 0, 0),
+         "userfaultfd": (323, 0), "umount2": (166, 0, 0), "pivot_root": (155, 0, 0)}
+for name, args in calls.items():
+    r = libc.syscall(*[ctypes.c_long(a) for a in args])
+    print(name, r, ctypes.get_errno())
+"#));
+    for line in out.lines() {
+        assert!(line.ends_with(" -1 1"), "expected EPERM: {line}");
+    }
+    assert_eq!(out.lines().count(), 14);
+}
+
+/// Runs machine code from an executable mapping via ctypes.
+fn run_machine_code(hex: &str) -> pyth_on_sandbox::JobResult {
+    run(&py(&format!(
+        r#"
+import ctypes, mmap
+code = bytes.fromhex("{hex}")
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(code)
+addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+print("calling", flush=True)
+print(ctypes.CFUNCTYPE(ctypes.c_long)(addr)())
+"#
+    )))
+}
+
+#[test]
+fn a_32_bit_int80_syscall_kills_the_process() {
+    if !privileged() {
+        return;
+    }
+    // mov eax, 20 (i386 getpid); int 0x80; ret
+    let r = run_machine_code("b814000000cd80c3");
+    assert_eq!((r.stdout.as_str(), r.signal, r.exit_code), ("calling\n", Some(31), 159), "{r:?}");
+}
+
+#[test]
+fn an_x32_syscall_kills_the_process() {
+    if !privileged() {
+        return;
+    }
+    // mov eax, 0x40000027 (x32 getpid); syscall; ret
+    let r = run_machine_code("b8270000400f05c3");
+    assert_eq!((r.stdout.as_str(), r.signal), ("calling\n", Some(31)), "{r:?}");
+}
+
+#[test]
+fn native_machine_code_still_runs() {
+    if !privileged() {
+        return;
+    }
+    // mov eax, 39 (getpid); syscall; ret  -> pid 2 inside the sandbox
+    let r = run_machine_code("b8270000000f05c3");
+    assert_eq!(r.stdout, "calling\n2\n", "{r:?}");
+}

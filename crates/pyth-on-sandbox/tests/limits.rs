@@ -1,0 +1,197 @@
+//! Resource limits and teardown, tested for real. They need root; CI runs as root.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{js, privileged, py, run, run_with_env};
+
+#[test]
+fn a_fork_bomb_is_contained_by_pids_max() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py(r#"
+import os, time
+kids, err = 0, None
+for _ in range(500):
+    try:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        kids += 1
+    except OSError as e:
+        err = e.errno
+        break
+print(kids, err)
+"#);
+    s.limits.pids_max = 32;
+    let started = Instant::now();
+    let r = run(&s);
+    let (kids, err) = r.stdout.trim().split_once(' ').expect(&r.stdout);
+    assert!(kids.parse::<u32>().unwrap() < 32, "{r:?}");
+    assert_eq!(err, "11", "fork must fail with EAGAIN: {r:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "sleeping children must die with the run");
+}
+
+#[test]
+fn the_memory_cap_kills_python_and_is_reported() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py("chunks = []\nwhile True:\n    chunks.append(bytearray(8 << 20))");
+    s.limits.memory_mb = 64;
+    let r = run(&s);
+    assert!(r.memory_exceeded, "{r:?}");
+    assert_eq!((r.exit_code, r.timed_out), (137, false), "{r:?}");
+}
+
+#[test]
+fn the_memory_cap_stops_node_within_the_timeout() {
+    if !privileged() {
+        return;
+    }
+    let mut s = js("const a = []; for (;;) a.push(Buffer.alloc(8 << 20, 1));");
+    s.limits.memory_mb = 128;
+    s.limits.timeout_ms = 4000;
+    let started = Instant::now();
+    let r = run(&s);
+    assert_ne!(r.exit_code, 0, "{r:?}");
+    assert!(r.memory_exceeded || r.timed_out, "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(8), "{r:?}");
+}
+
+#[test]
+fn an_infinite_loop_hits_the_timeout() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py("print('started', flush=True)\nwhile True:\n    pass");
+    s.limits.timeout_ms = 700;
+    let r = run(&s);
+    assert!(r.timed_out, "{r:?}");
+    assert_eq!((r.exit_code, r.signal), (137, Some(9)));
+    assert_eq!(r.stdout, "started\n", "output before the kill is kept");
+    assert!(r.duration_ms < 3000.0, "{r:?}");
+}
+
+#[test]
+fn an_output_flood_is_truncated_and_stopped() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py("import sys\nwhile True:\n    sys.stdout.write('x' * 4096)");
+    s.limits.max_output_bytes = 10_000;
+    let r = run(&s);
+    assert!(r.output_truncated, "{r:?}");
+    assert_eq!(r.stdout.len(), 10_000);
+    assert!(!r.timed_out);
+    assert_eq!(r.exit_code, 137);
+}
+
+#[test]
+fn the_tmpfs_is_size_capped() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py(r#"
+import errno
+written = 0
+try:
+    with open("/tmp/big", "wb") as f:
+        for _ in range(1024):
+            f.write(b"\0" * (1 << 20))
+            written += 1
+except OSError as e:
+    print(errno.errorcode[e.errno], written)
+"#);
+    s.limits.tmpfs_size_mb = 16;
+    let r = run(&s);
+    let out = r.stdout.trim();
+    assert!(out.starts_with("ENOSPC "), "{r:?}");
+    assert!(out[7..].parse::<u32>().unwrap() <= 16, "{r:?}");
+}
+
+fn marker_processes(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(marker) {
+                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+fn run_cgroup_dirs(runner_pid: i32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("{runner_pid}-");
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut dirs = Vec::new();
+    for ctrl in ["memory", "pids", "cpu"] {
+        let rel = own
+            .lines()
+            .find_map(|l| {
+                let mut p = l.splitn(3, ':');
+                let (_, c, path) = (p.next()?, p.next()?, p.next()?);
+                c.split(',').any(|x| x == ctrl).then(|| path.trim_start_matches('/').to_owned())
+            })
+            .unwrap_or_default();
+        for base in [format!("/sys/fs/cgroup/{ctrl}/{rel}/pyth-on"), "/sys/fs/cgroup/pyth-on".into()] {
+            if let Ok(rd) = std::fs::read_dir(&base) {
+                dirs.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                        .map(|e| e.path()),
+                );
+            }
+        }
+    }
+    dirs
+}
+
+#[test]
+fn a_double_forked_daemon_ignoring_sigterm_is_gone_after_the_run() {
+    if !privileged() {
+        return;
+    }
+    let marker = format!("98765{}", std::process::id());
+    let s = py(&format!(
+        r#"
+import os, signal
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.execv("/bin/sleep", ["sleep", "{marker}"])
+    os._exit(0)
+os.wait()
+import time; time.sleep(0.2)
+print(len([p for p in os.listdir("/proc") if p.isdigit()]))
+"#
+    ));
+    let session = run_with_env(&s, &[]);
+    assert_eq!(session.result.stdout, "2\n", "the daemon was running: {:?}", session.result);
+    assert_eq!(marker_processes(&marker), Vec::<String>::new(), "daemon survived the run");
+    assert_eq!(run_cgroup_dirs(session.runner_pid), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn no_mounts_leak_to_the_host() {
+    if !privileged() {
+        return;
+    }
+    let mounts = || {
+        let s = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mut v: Vec<String> = s.lines().map(|l| l.split(' ').skip(4).take(1).collect()).collect();
+        v.sort();
+        v
+    };
+    let before = mounts();
+    let r = run(&py("open('/work/x', 'w').write('x'); print(open('/proc/self/mountinfo').read().count('\\n') > 5)"));
+    assert_eq!(r.stdout, "True\n", "{r:?}");
+    assert_eq!(mounts(), before);
+    let root_dir: Vec<_> = std::fs::read_dir("/run/pyth-on/root").unwrap().collect();
+    assert!(root_dir.is_empty(), "the new-root mount point stays empty on the host");
+}
