@@ -11,6 +11,9 @@
 //!   fsync off. A watchdog process stops it and deletes the directory when the test process
 //!   exits, however it exits (it waits for EOF on a pipe only this process holds).
 //!
+//! With `PYTH_ON_TEST_POSTGRES` the `test_*` databases are left on that server (drop them
+//! with the server); the throwaway server takes its databases with it.
+//!
 //! These helpers panic on failure: they are for tests only.
 
 use std::io::ErrorKind;
@@ -18,10 +21,12 @@ use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sqlx::Connection;
 use uuid::Uuid;
+
+use crate::Store;
 
 /// Environment variable naming an existing PostgreSQL server to test against.
 pub const POSTGRES_URL_ENV: &str = "PYTH_ON_TEST_POSTGRES";
@@ -31,6 +36,20 @@ pub const PG_BIN_ENV: &str = "PYTH_ON_PG_BIN";
 /// A SQLite URL for a new database file inside `dir` (created on first connect).
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("pyth-on.db").display())
+}
+
+/// A migrated SQLite store in `dir` (keep the directory alive as long as the store).
+pub async fn sqlite_store(dir: &Path) -> Arc<dyn Store> {
+    crate::connect(&sqlite_url(dir))
+        .await
+        .unwrap_or_else(|e| panic!("opening the test SQLite store: {e:#}"))
+}
+
+/// A migrated PostgreSQL store on a fresh database (see [`test_postgres_url`]).
+pub async fn postgres_store() -> Arc<dyn Store> {
+    crate::connect(&test_postgres_url().await)
+        .await
+        .unwrap_or_else(|e| panic!("opening the test PostgreSQL store: {e:#}"))
 }
 
 /// The URL of a fresh, empty PostgreSQL database (migrations not yet applied), on

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use pyth_on_store::testing::{sqlite_url, test_postgres_url};
+use pyth_on_store::testing::{postgres_store, sqlite_store};
 use pyth_on_store::{
-    connect, truncate_to_millis, AuditEvent, NewApiKey, NewRefreshToken, NewUser, SealedSecretRow,
-    Store,
+    truncate_to_millis, AuditEvent, NewApiKey, NewRefreshToken, NewUser, SealedSecretRow, Store,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -21,9 +20,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = connect(&sqlite_url(dir.path()))
-            .await
-            .expect("sqlite store");
+        let store = sqlite_store(dir.path()).await;
         Self {
             store,
             _dir: Some(dir),
@@ -31,9 +28,7 @@ impl TestDb {
     }
 
     pub async fn postgres() -> Self {
-        let store = connect(&test_postgres_url().await)
-            .await
-            .expect("postgres store");
+        let store = postgres_store().await;
         Self { store, _dir: None }
     }
 }
