@@ -82,7 +82,9 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,7 +166,11 @@ impl Client {
         Self::send(self.request(Method::GET, path)).await
     }
 
-    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         Self::send(self.request(Method::POST, path).json(body)).await
     }
 
@@ -180,22 +186,48 @@ impl Client {
 
     /// `POST /api/register`.
     pub async fn register(&self, email: &str, password: &str) -> Result<AuthResponse, ClientError> {
-        self.post("/api/register", &AuthRequest { email: email.into(), password: password.into() }).await
+        self.post(
+            "/api/register",
+            &AuthRequest {
+                email: email.into(),
+                password: password.into(),
+            },
+        )
+        .await
     }
 
     /// `POST /api/login`.
     pub async fn login(&self, email: &str, password: &str) -> Result<AuthResponse, ClientError> {
-        self.post("/api/login", &AuthRequest { email: email.into(), password: password.into() }).await
+        self.post(
+            "/api/login",
+            &AuthRequest {
+                email: email.into(),
+                password: password.into(),
+            },
+        )
+        .await
     }
 
     /// `POST /api/verify` with the token in the body.
     pub async fn verify(&self, token: &str) -> Result<VerifyResponse, ClientError> {
-        self.post("/api/verify", &VerifyRequest { token: Some(token.into()) }).await
+        self.post(
+            "/api/verify",
+            &VerifyRequest {
+                token: Some(token.into()),
+            },
+        )
+        .await
     }
 
     /// `POST /api/refresh`.
     pub async fn refresh(&self, refresh_token: &str) -> Result<AuthResponse, ClientError> {
-        self.post("/api/refresh", &RefreshRequest { refresh_token: refresh_token.into() }).await
+        self.post(
+            "/api/refresh",
+            &RefreshRequest {
+                refresh_token: refresh_token.into(),
+            },
+        )
+        .await
     }
 
     /// `POST /api/v1/execute`.
@@ -207,7 +239,9 @@ impl Client {
     pub async fn put_secret(&self, name: &str, value: &str) -> Result<SecretMetadata, ClientError> {
         Self::send(
             self.request(Method::PUT, &format!("/api/v1/secrets/{name}"))
-                .json(&SecretInput { value: value.into() }),
+                .json(&SecretInput {
+                    value: value.into(),
+                }),
         )
         .await
     }
@@ -229,7 +263,8 @@ impl Client {
 
     /// `POST /api/v1/keys`.
     pub async fn create_key(&self, name: &str) -> Result<CreatedKey, ClientError> {
-        self.post("/api/v1/keys", &CreateKeyRequest { name: name.into() }).await
+        self.post("/api/v1/keys", &CreateKeyRequest { name: name.into() })
+            .await
     }
 
     /// `DELETE /api/v1/keys/{id}`.
@@ -238,7 +273,12 @@ impl Client {
     }
 
     /// `GET /api/v1/audit` with optional `limit`, `before` and `action`.
-    pub async fn audit(&self, limit: Option<u32>, before: Option<&str>, action: Option<&str>) -> Result<AuditPage, ClientError> {
+    pub async fn audit(
+        &self,
+        limit: Option<u32>,
+        before: Option<&str>,
+        action: Option<&str>,
+    ) -> Result<AuditPage, ClientError> {
         let mut query: Vec<(&str, String)> = Vec::new();
         if let Some(l) = limit {
             query.push(("limit", l.to_string()));

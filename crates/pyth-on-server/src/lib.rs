@@ -1,1 +1,22 @@
-//! Placeholder.
+//! The Pyth-On HTTP API as a library.
+//!
+//! [`launch`] opens the store, loads or creates key material, finds the runtimes and serves
+//! until `shutdown` resolves, letting in-flight requests finish. The `pyth-on` binary and the
+//! integration tests both call it.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod domain;
+pub mod error;
+pub mod execution;
+pub mod http;
+pub mod openapi;
+pub mod routes;
+pub mod runs;
+pub mod secrets;
+pub mod settings;
+pub mod startup;
+pub mod state;
+
+pub use settings::Settings;
+pub use startup::{build_state, launch};

@@ -13,7 +13,12 @@ pub struct Cmd {
     #[command(subcommand)]
     action: Action,
     /// Data directory of the server.
-    #[arg(long, env = "PYTH_ON_DATA_DIR", default_value = "./pyth-on-data", global = true)]
+    #[arg(
+        long,
+        env = "PYTH_ON_DATA_DIR",
+        default_value = "./pyth-on-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Key directory; default `<data-dir>/keys`.
     #[arg(long, env = "PYTH_ON_KEY_DIR", global = true)]
@@ -39,13 +44,21 @@ enum Action {
 impl Cmd {
     /// Runs the subcommand.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let key_dir = self.key_dir.clone().unwrap_or_else(|| self.data_dir.join("keys"));
+        let key_dir = self
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys"));
         let url = self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rw", self.data_dir.join("pyth-on.db").display())
+            format!(
+                "sqlite://{}?mode=rw",
+                self.data_dir.join("pyth-on.db").display()
+            )
         });
         let mut keyring = Keyring::load_or_create(&key_dir)
             .with_context(|| format!("loading keys from {}", key_dir.display()))?;
-        let store = pyth_on_store::connect(&url).await.context("opening the database")?;
+        let store = pyth_on_store::connect(&url)
+            .await
+            .context("opening the database")?;
         let rows = store.all_sealed_secrets().await?;
         let mut out = std::io::stdout().lock();
         use std::io::Write;
@@ -61,11 +74,23 @@ impl Cmd {
                         nonce: row.nonce.clone(),
                         ciphertext: row.ciphertext.clone(),
                     };
-                    let new = pyth_on_crypto::rewrap(&keyring, row.user_id, &row.name, row.version, &sealed)
-                        .with_context(|| format!("re-wrapping a secret of user {}", row.user_id))?;
+                    let new = pyth_on_crypto::rewrap(
+                        &keyring,
+                        row.user_id,
+                        &row.name,
+                        row.version,
+                        &sealed,
+                    )
+                    .with_context(|| format!("re-wrapping a secret of user {}", row.user_id))?;
                     // A secret replaced meanwhile was sealed under the new key already.
                     if store
-                        .update_wrapped_key(row.user_id, &row.name, row.version, new.key_version, &new.wrapped_key)
+                        .update_wrapped_key(
+                            row.user_id,
+                            &row.name,
+                            row.version,
+                            new.key_version,
+                            &new.wrapped_key,
+                        )
                         .await?
                     {
                         rewrapped += 1;
@@ -74,7 +99,10 @@ impl Cmd {
                     }
                 }
                 writeln!(out, "secrets key v{version} is current; {rewrapped} data keys re-wrapped ({skipped} changed meanwhile)")?;
-                writeln!(out, "restart every server node so they load v{version}; then retire older versions")?;
+                writeln!(
+                    out,
+                    "restart every server node so they load v{version}; then retire older versions"
+                )?;
             }
             Action::Retire { version } => {
                 if version == keyring.current_version() {
@@ -82,7 +110,9 @@ impl Cmd {
                 }
                 let users = rows.iter().filter(|r| r.key_version == version).count();
                 if users > 0 {
-                    bail!("v{version} still wraps {users} data keys; run `pyth-on keys rotate` first");
+                    bail!(
+                        "v{version} still wraps {users} data keys; run `pyth-on keys rotate` first"
+                    );
                 }
                 keyring.retire(&key_dir, version)?;
                 writeln!(out, "secrets key v{version} retired")?;
@@ -90,7 +120,11 @@ impl Cmd {
             Action::List => {
                 for v in keyring.versions() {
                     let n = rows.iter().filter(|r| r.key_version == v).count();
-                    let current = if v == keyring.current_version() { " (current)" } else { "" };
+                    let current = if v == keyring.current_version() {
+                        " (current)"
+                    } else {
+                        ""
+                    };
                     writeln!(out, "v{v}{current}: {n} secrets")?;
                 }
             }

@@ -34,12 +34,12 @@ impl Cmd {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let code = std::fs::read_to_string(&self.file)
             .with_context(|| format!("reading {}", self.file.display()))?;
-        let language = self.language.or_else(|| {
-            match self.file.extension().and_then(|e| e.to_str()) {
-                Some("js" | "mjs" | "cjs") => Some("javascript".into()),
-                _ => Some("python".into()),
-            }
-        });
+        let language =
+            self.language
+                .or_else(|| match self.file.extension().and_then(|e| e.to_str()) {
+                    Some("js" | "mjs" | "cjs") => Some("javascript".into()),
+                    _ => Some("python".into()),
+                });
         let client = pyth_on_client::Client::new(&self.url)?.with_api_key(self.api_key);
         let result = client
             .execute(&ExecuteRequest {
@@ -61,6 +61,8 @@ impl Cmd {
         if result.output_truncated {
             eprintln!("pyth-on: output was truncated");
         }
-        Ok(ExitCode::from(u8::try_from(result.exit_code.clamp(0, 255)).unwrap_or(1)))
+        Ok(ExitCode::from(
+            u8::try_from(result.exit_code.clamp(0, 255)).unwrap_or(1),
+        ))
     }
 }

@@ -32,7 +32,9 @@ impl Cmd {
 
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_env("PYTH_ON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

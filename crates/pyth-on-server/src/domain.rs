@@ -1,0 +1,282 @@
+//! Domain types parsed at the edge: emails, passwords, secret and variable names, languages.
+//! Past a handler's first lines, invalid values cannot be represented.
+
+use std::fmt;
+
+use crate::error::ApiError;
+
+/// A lower-cased, plausibly valid email address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses and lower-cases an address; refuses what cannot be one.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let email = raw.trim().to_lowercase();
+        let bad = || ApiError::invalid_field("email", "must be a valid email address");
+        if email.is_empty() || email.len() > 254 {
+            return Err(bad());
+        }
+        let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
+        let ok_chars = |s: &str| {
+            s.chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && c != '@')
+        };
+        if local.is_empty()
+            || local.len() > 64
+            || domain.len() < 3
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+            || !ok_chars(local)
+            || !ok_chars(domain)
+        {
+            return Err(bad());
+        }
+        Ok(Self(email))
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An account password that meets the length rules. Debug never shows it.
+pub struct Password(String);
+
+impl Password {
+    /// At least 12 characters and at most 1024 bytes.
+    pub fn parse(raw: String) -> Result<Self, ApiError> {
+        if raw.chars().count() < 12 {
+            return Err(ApiError::invalid_field(
+                "password",
+                "must be at least 12 characters",
+            ));
+        }
+        if raw.len() > 1024 {
+            return Err(ApiError::invalid_field(
+                "password",
+                "must be at most 1024 bytes",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    /// Consumes it for hashing.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// A name for a secret or an environment variable: `^[A-Z_][A-Z0-9_]{0,63}$`, not reserved.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VarName(String);
+
+/// Names a run's environment depends on: setting them could hijack the runtime or the sandbox.
+const RESERVED_EXACT: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PWD",
+    "OLDPWD",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "LANG",
+    "LANGUAGE",
+    "TERM",
+    "TZ",
+    "IFS",
+    "ENV",
+    "BASH_ENV",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PS4",
+    "SHELLOPTS",
+    "HOSTNAME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "GCONV_PATH",
+    "LOCPATH",
+    "MALLOC_CHECK_",
+    "MALLOC_PERTURB_",
+    "NLSPATH",
+    "RESOLV_HOST_CONF",
+    "RES_OPTIONS",
+    "HOSTALIASES",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "OPENSSL_CONF",
+    "VIRTUAL_ENV",
+    "UV_INDEX_URL",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "NPM_CONFIG_REGISTRY",
+    "UV_TOOL_DIR",
+];
+const RESERVED_PREFIXES: &[&str] = &[
+    "LD_",
+    "PYTHON",
+    "NODE_",
+    "NPM_CONFIG_",
+    "PIP_",
+    "UV_",
+    "LC_",
+    "GLIBC_",
+    "MALLOC_",
+    "BASH_FUNC_",
+    "PYTH_ON",
+    "PYTHON_",
+    "DYLD_",
+    "UV8_",
+    "V8_",
+    "GIO_",
+    "GCONV_",
+];
+
+impl VarName {
+    /// Parses a name; `field` names the field in error messages.
+    pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err(ApiError::BadRequest {
+                code: "invalid_name",
+                message: format!("{field} must match ^[A-Z_][A-Z0-9_]{{0,63}}$"),
+                details: Some(serde_json::json!({ field: "must match ^[A-Z_][A-Z0-9_]{0,63}$" })),
+            });
+        }
+        if RESERVED_EXACT.contains(&raw) || RESERVED_PREFIXES.iter().any(|p| raw.starts_with(p)) {
+            return Err(ApiError::BadRequest {
+                code: "reserved_name",
+                message: format!("{raw} is reserved: the runtime or the sandbox depends on it"),
+                details: Some(serde_json::json!({ field: "reserved" })),
+            });
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A language the API knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// CPython 3.
+    Python,
+    /// Node.js.
+    Javascript,
+}
+
+impl Language {
+    /// Accepts the canonical names and the aliases of the spec; default Python.
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        match raw.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("python" | "py" | "python3") => Ok(Self::Python),
+            Some("javascript" | "js" | "node" | "nodejs") => Ok(Self::Javascript),
+            Some(_) => Err(ApiError::bad_request_code(
+                "unsupported_language",
+                "language must be python (py, python3) or javascript (js, node)",
+            )),
+        }
+    }
+
+    /// The canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Python => "python",
+            Self::Javascript => "javascript",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_lower_cased_and_checked() {
+        assert_eq!(
+            Email::parse(" Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.io",
+            "ada@x",
+            "a da@x.io",
+            "ada@.x.io",
+            "ada@x..io",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn passwords_must_be_twelve_characters_to_a_kibibyte() {
+        assert!(Password::parse("short".into()).is_err());
+        assert!(Password::parse("a".repeat(12)).is_ok());
+        assert!(Password::parse("a".repeat(1025)).is_err());
+        assert_eq!(
+            format!("{:?}", Password::parse("a".repeat(12)).unwrap()),
+            "Password([redacted])"
+        );
+    }
+
+    #[test]
+    fn variable_names_follow_the_pattern_and_reserved_names_are_refused() {
+        assert!(VarName::parse("API_KEY", "name").is_ok());
+        assert!(VarName::parse("_X1", "name").is_ok());
+        for bad in ["", "lower", "1ABC", "A-B", &"A".repeat(65)] {
+            assert!(VarName::parse(bad, "name").is_err(), "{bad:?}");
+        }
+        for reserved in [
+            "PATH",
+            "HOME",
+            "LD_PRELOAD",
+            "PYTHONPATH",
+            "NODE_OPTIONS",
+            "TMPDIR",
+            "BASH_ENV",
+            "PYTH_ON_X",
+        ] {
+            let err = VarName::parse(reserved, "name").unwrap_err();
+            assert_eq!(err.code(), "reserved_name", "{reserved}");
+        }
+    }
+
+    #[test]
+    fn languages_accept_their_aliases() {
+        assert_eq!(Language::parse(None).unwrap(), Language::Python);
+        assert_eq!(Language::parse(Some("py")).unwrap(), Language::Python);
+        assert_eq!(Language::parse(Some("node")).unwrap(), Language::Javascript);
+        assert_eq!(
+            Language::parse(Some("ruby")).unwrap_err().code(),
+            "unsupported_language"
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! `ApiError`: the one error type of the HTTP layer, rendered as the `Error` envelope.
+//!
+//! Handlers return `Result<_, ApiError>` and use `?`; the request-id middleware logs the error
+//! once, with its cause chain, from the response extensions.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pyth_on_store::StoreError;
+use pyth_on_types::ErrorBody;
+
+use crate::http::request_id::current_request_id;
+
+/// An error answered to the client. Every variant names its status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a field is invalid.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code, e.g. `invalid_request`, `unsupported_language`.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+        /// Field → problem.
+        details: Option<serde_json::Value>,
+    },
+    /// 401: missing or bad credentials.
+    #[error("{message}")]
+    Unauthorized {
+        /// `unauthorized` or `invalid_credentials`.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+    },
+    /// 403: authenticated but not allowed.
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+    },
+    /// 404: no such resource for this user.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 409: conflicts with existing state.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+    },
+    /// 413: too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 422: understood but cannot be processed.
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+    },
+    /// 429: over a rate limit.
+    #[error("rate limit exceeded; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
+    /// 502: an upstream service failed.
+    #[error("{0}")]
+    Upstream(String),
+    /// 503: cannot serve right now.
+    #[error("{message}")]
+    Unavailable {
+        /// Stable code, e.g. `sandbox_unavailable`.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+        /// Seconds to wait, if known.
+        retry_after_secs: Option<u64>,
+    },
+    /// 500: a bug or an unexpected failure; details are logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// 400 `invalid_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code: "invalid_request",
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 400 with a specific code.
+    pub fn bad_request_code(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 400 `validation_failed` naming one field.
+    pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Self::BadRequest {
+            code: "validation_failed",
+            message: format!("{field}: {problem}"),
+            details: Some(serde_json::json!({ field: problem })),
+        }
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized() -> Self {
+        Self::Unauthorized {
+            code: "unauthorized",
+            message: "missing or invalid credentials".into(),
+        }
+    }
+
+    /// 503 `sandbox_unavailable`.
+    pub fn sandbox_busy(retry_after_secs: u64) -> Self {
+        Self::Unavailable {
+            code: "sandbox_unavailable",
+            message: "the server cannot take more runs right now; retry shortly".into(),
+            retry_after_secs: Some(retry_after_secs),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Unavailable { code, .. } => code,
+            Self::NotFound(_) => "not_found",
+            Self::TooLarge(_) => "payload_too_large",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Upstream(_) => "upstream_error",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// Kept in the response extensions so the boundary middleware can log the cause chain once.
+#[derive(Debug, Clone)]
+pub struct LoggedError(pub Arc<ApiError>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let details = match &self {
+            Self::BadRequest { details, .. } => details.clone(),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: self.to_string(),
+            code: self.code().to_string(),
+            request_id: current_request_id(),
+            details,
+        };
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::Unavailable {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+            .extensions_mut()
+            .insert(LoggedError(Arc::new(self)));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::Unavailable(_) => Self::Unavailable {
+                code: "database_unavailable",
+                message: "the database is unavailable; retry shortly".into(),
+                retry_after_secs: Some(1),
+            },
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Internal(err)
+    }
+}

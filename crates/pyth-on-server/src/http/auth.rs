@@ -1,0 +1,194 @@
+//! Authentication of `/api/v1/*`: an `x-api-key` or an `Authorization: Bearer` access JWT,
+//! resolved to a user, followed by that user's rate limit. The middleware leaves an
+//! [`AuthUser`] in the request extensions for handlers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use pyth_on_crypto::api_key::ApiKey;
+use pyth_on_crypto::key_hash::KeyHash;
+use uuid::Uuid;
+
+use super::client_ip::client_ip;
+use super::rate_limit;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// An access JWT.
+    Jwt,
+    /// An API key, by id.
+    ApiKey(Uuid),
+}
+
+impl AuthMethod {
+    /// The audit log's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::ApiKey(_) => "api_key",
+        }
+    }
+
+    /// The key id, if a key was used.
+    pub fn api_key_id(self) -> Option<Uuid> {
+        match self {
+            Self::Jwt => None,
+            Self::ApiKey(id) => Some(id),
+        }
+    }
+}
+
+/// The authenticated caller of a `/api/v1/*` request.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    /// The user.
+    pub user_id: Uuid,
+    /// JWT or API key.
+    pub method: AuthMethod,
+    /// The client address.
+    pub ip: IpAddr,
+}
+
+impl AuthUser {
+    /// Key management and similar routes need a JWT (a leaked API key must not mint more keys).
+    pub fn require_jwt(&self) -> Result<(), ApiError> {
+        match self.method {
+            AuthMethod::Jwt => Ok(()),
+            AuthMethod::ApiKey(_) => Err(ApiError::Forbidden {
+                code: "jwt_required",
+                message: "this route needs an access token (Authorization: Bearer), not an API key"
+                    .into(),
+            }),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AuthUser>()
+            .copied()
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The bearer token of an `Authorization` header, if it has that form.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Resolves the caller or answers 401; then applies the per-user rate limit.
+pub async fn require_auth(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(peer, request.headers(), &state.settings().trusted_proxies);
+    let user = match authenticate(&state, request.headers(), ip).await {
+        Ok(user) => user,
+        Err(err) => return err.into_response(),
+    };
+    let key = format!("user:{}", user.user_id);
+    let decision =
+        match rate_limit::take(state.store(), &key, state.settings().rate_limit_per_minute).await {
+            Ok(d) => d,
+            Err(err) => return err.into_response(),
+        };
+    if !decision.allowed {
+        let mut response = rate_limit::refused(&decision).into_response();
+        rate_limit::apply_headers(response.headers_mut(), &decision);
+        return response;
+    }
+    request.extensions_mut().insert(user);
+    let mut response = next.run(request).await;
+    rate_limit::apply_headers(response.headers_mut(), &decision);
+    response
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> Result<AuthUser, ApiError> {
+    if let Some(raw) = headers.get("x-api-key") {
+        let raw = raw.to_str().map_err(|_| ApiError::unauthorized())?;
+        // Format and checksum are checked before any database lookup.
+        let key = ApiKey::parse(raw.trim()).map_err(|_| ApiError::unauthorized())?;
+        let hash = key.hash();
+        let record = state
+            .store()
+            .api_key_by_hash(hash.as_bytes())
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !KeyHash::from_slice(&record.key_hash).is_some_and(|stored| stored.ct_eq(&hash)) {
+            return Err(ApiError::unauthorized());
+        }
+        state.touch_api_key(record.id);
+        return Ok(AuthUser {
+            user_id: record.user_id,
+            method: AuthMethod::ApiKey(record.id),
+            ip,
+        });
+    }
+    let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
+    let claims = state
+        .jwt()
+        .verify(token)
+        .map_err(|_| ApiError::unauthorized())?;
+    // A token for a user that no longer exists is refused.
+    state
+        .store()
+        .user_by_id(claims.sub)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(AuthUser {
+        user_id: claims.sub,
+        method: AuthMethod::Jwt,
+        ip,
+    })
+}
+
+/// Per-client-IP limit on the public auth routes (register, login, refresh).
+pub async fn auth_ip_rate_limit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(peer, request.headers(), &state.settings().trusted_proxies);
+    let key = format!("ip:{ip}:auth");
+    let decision = match rate_limit::take(
+        state.store(),
+        &key,
+        state.settings().auth_rate_limit_per_minute,
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(err) => return err.into_response(),
+    };
+    if !decision.allowed {
+        let mut response = rate_limit::refused(&decision).into_response();
+        rate_limit::apply_headers(response.headers_mut(), &decision);
+        return response;
+    }
+    let mut response = next.run(request).await;
+    rate_limit::apply_headers(response.headers_mut(), &decision);
+    response
+}

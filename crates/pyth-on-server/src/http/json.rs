@@ -1,0 +1,100 @@
+//! `AppJson`: axum's JSON extractor and response with our error shape for every rejection.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// A JSON body (in) or a JSON response (out).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(rejection_to_error(&rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Maps axum's JSON rejections to 400 (or 413) in our shape, without echoing body content.
+pub fn rejection_to_error(rejection: &JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(err) => ApiError::BadRequest {
+            code: "invalid_request",
+            message: format!("invalid request body: {}", scrub(&err.body_text())),
+            details: None,
+        },
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request_code(
+            "invalid_json",
+            "the request body is not valid JSON (or not valid UTF-8)",
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::bad_request_code(
+            "invalid_content_type",
+            "expected a body with `Content-Type: application/json`",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::TooLarge("the request body is larger than the configured limit".into())
+        }
+        _ => ApiError::bad_request("the request body could not be read"),
+    }
+}
+
+/// serde's messages can quote the offending value (`invalid type: string "hunter2"`); keep the
+/// field path and the expectation, drop the value.
+fn scrub(message: &str) -> String {
+    let message = message
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(message);
+    let mut out = message.to_string();
+    for marker in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(start) = out.find(marker) {
+            let rest = &out[start..];
+            let end = rest.find(", expected ").map_or(out.len(), |e| start + e);
+            let head = out[..start].to_string();
+            let tail = out[end..].to_string();
+            out = format!(
+                "{head}{}value{tail}",
+                marker.trim_end_matches(": ").to_string() + " "
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn scrubbed_messages_do_not_echo_the_offending_value() {
+        let msg = "timeoutMs: invalid type: string \"hunter2\", expected u64 at line 1 column 20";
+        let out = scrub(msg);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(out.contains("timeoutMs"));
+        assert!(out.contains("expected u64"));
+    }
+
+    #[test]
+    fn unknown_field_messages_are_kept() {
+        let out = scrub("unknown field `foo`, expected `code` at line 1 column 6");
+        assert!(out.contains("unknown field `foo`"));
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by every route: request ids and the boundary log, JSON bodies with our
+//! error shape, client addresses, authentication and rate limits.
+
+pub mod auth;
+pub mod client_ip;
+pub mod json;
+pub mod rate_limit;
+pub mod request_id;

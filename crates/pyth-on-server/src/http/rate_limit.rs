@@ -1,0 +1,52 @@
+//! GCRA rate limits backed by the store, so every node on one database shares the buckets, and
+//! the `RateLimit-*` / `Retry-After` headers.
+
+use axum::http::{HeaderMap, HeaderValue};
+use pyth_on_store::{RateDecision, Store};
+
+use crate::error::ApiError;
+
+/// Takes one cell from `key`'s bucket of `per_minute` requests per minute.
+pub async fn take(store: &dyn Store, key: &str, per_minute: u32) -> Result<RateDecision, ApiError> {
+    let now_ms = now_ms();
+    let interval = (60_000 / i64::from(per_minute.max(1))).max(1);
+    Ok(store.rate_limit(key, now_ms, interval, per_minute).await?)
+}
+
+/// Looks at `key`'s bucket without taking a cell.
+pub async fn peek(store: &dyn Store, key: &str, per_minute: u32) -> Result<RateDecision, ApiError> {
+    let interval = (60_000 / i64::from(per_minute.max(1))).max(1);
+    Ok(store
+        .rate_limit_peek(key, now_ms(), interval, per_minute)
+        .await?)
+}
+
+/// Current time in unix milliseconds.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Seconds, rounded up, never zero.
+fn ceil_secs(ms: i64) -> u64 {
+    u64::try_from((ms.max(0) + 999) / 1000)
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// The 429 for a refused decision.
+pub fn refused(decision: &RateDecision) -> ApiError {
+    ApiError::RateLimited {
+        retry_after_secs: ceil_secs(decision.retry_after_ms),
+    }
+}
+
+/// Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds).
+pub fn apply_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+    headers.insert("ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert(
+        "ratelimit-reset",
+        HeaderValue::from(ceil_secs(decision.reset_after_ms)),
+    );
+}

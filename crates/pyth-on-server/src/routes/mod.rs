@@ -1,0 +1,61 @@
+//! The router: public routes, `/api/v1/*` behind authentication and per-user rate limits, and
+//! the layers every request passes through.
+
+pub mod audit_log;
+pub mod auth;
+pub mod execute;
+pub mod keys;
+pub mod secrets;
+pub mod system;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post, put};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::ApiError;
+use crate::http::auth::{auth_ip_rate_limit, require_auth};
+use crate::http::request_id::request_id_layer;
+use crate::state::AppState;
+
+/// Builds the whole application.
+pub fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.settings().max_body_bytes).unwrap_or(usize::MAX);
+
+    let limited_public = Router::new()
+        .route("/api/register", post(auth::register))
+        .route("/api/login", post(auth::login))
+        .route("/api/refresh", post(auth::refresh))
+        .route_layer(from_fn_with_state(state.clone(), auth_ip_rate_limit));
+
+    let public = Router::new()
+        .route("/api/verify", post(auth::verify))
+        .route("/api/health", get(system::health))
+        .route("/api/info", get(system::info))
+        .route("/api/openapi.json", get(system::openapi_json))
+        .route("/docs", get(system::docs));
+
+    let v1 = Router::new()
+        .route("/api/v1/execute", post(execute::execute))
+        .route("/api/v1/secrets", get(secrets::list_secrets))
+        .route(
+            "/api/v1/secrets/{name}",
+            put(secrets::put_secret).delete(secrets::delete_secret),
+        )
+        .route("/api/v1/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke_key))
+        .route("/api/v1/audit", get(audit_log::list_audit))
+        .route("/api/v1/audit/verify", get(audit_log::verify_audit))
+        .route_layer(from_fn_with_state(state.clone(), require_auth));
+
+    Router::new()
+        .merge(limited_public)
+        .merge(public)
+        .merge(v1)
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::new())
+        .layer(from_fn(request_id_layer))
+        .with_state(state)
+}

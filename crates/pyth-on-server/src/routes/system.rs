@@ -1,0 +1,105 @@
+//! Health, info, the OpenAPI document and the reference page.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use pyth_on_types::{FeaturesInfo, HealthResponse, InfoResponse, LanguageInfo, LimitsInfo};
+
+use crate::http::json::AppJson;
+use crate::settings::MIN_MEMORY_MB;
+use crate::state::AppState;
+
+/// Server version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Liveness and readiness: 503 `degraded` naming the failing check.
+#[utoipa::path(get, path = "/api/health", tag = "System",
+    responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let mut checks = BTreeMap::new();
+    let db = match state.store().ping().await {
+        Ok(()) => "ok".to_string(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health: database check failed");
+            "unavailable".to_string()
+        }
+    };
+    let sandbox = match state.launcher().self_test().await {
+        Ok(()) => "ok".to_string(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health: sandbox check failed");
+            "unavailable".to_string()
+        }
+    };
+    let healthy = db == "ok" && sandbox == "ok";
+    checks.insert("database".to_string(), db);
+    checks.insert("sandbox".to_string(), sandbox);
+    let body = HealthResponse {
+        status: if healthy { "ok" } else { "degraded" }.to_string(),
+        version: VERSION.to_string(),
+        uptime_seconds: state.uptime_secs(),
+        checks,
+    };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, AppJson(body))
+}
+
+/// What this server runs, its limits and features.
+#[utoipa::path(get, path = "/api/info", tag = "System", responses((status = 200, body = InfoResponse)))]
+pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
+    let s = state.settings();
+    let languages = state
+        .launcher()
+        .runtimes()
+        .languages()
+        .into_iter()
+        .map(|l| LanguageInfo {
+            name: l.name.to_string(),
+            version: l.version,
+            aliases: l.aliases.iter().map(|a| (*a).to_string()).collect(),
+        })
+        .collect();
+    AppJson(InfoResponse {
+        name: "Pyth-On API".into(),
+        version: VERSION.into(),
+        languages,
+        limits: LimitsInfo {
+            max_body_bytes: s.max_body_bytes,
+            max_code_bytes: s.max_code_bytes,
+            max_output_bytes: s.max_output_bytes,
+            default_timeout_ms: s.default_timeout_ms,
+            max_timeout_ms: s.max_timeout_ms,
+            default_memory_mb: s.default_memory_mb,
+            max_memory_mb: s.max_memory_mb,
+            min_memory_mb: MIN_MEMORY_MB,
+            rate_limit_per_minute: s.rate_limit_per_minute,
+            auth_rate_limit_per_minute: s.auth_rate_limit_per_minute,
+            max_concurrent_runs_per_user: s.max_concurrent_runs_per_user,
+            max_queued_runs: s.max_queued_runs,
+            max_secrets_per_user: s.max_secrets_per_user,
+            max_secret_bytes: s.max_secret_bytes,
+        },
+        features: FeaturesInfo {
+            generate: false,
+            zero_knowledge: false,
+            packages: false,
+            egress: false,
+        },
+    })
+}
+
+/// The OpenAPI 3.1 document.
+pub async fn openapi_json() -> impl IntoResponse {
+    AppJson(crate::openapi::document())
+}
+
+/// An interactive reference rendered from the document, served without third-party origins.
+pub async fn docs() -> impl IntoResponse {
+    Html(utoipa_scalar::Scalar::new(crate::openapi::document()).to_html())
+}

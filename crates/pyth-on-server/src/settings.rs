@@ -1,0 +1,251 @@
+//! Server settings: one typed struct, read from flags and `PYTH_ON_*` environment variables
+//! (a flag wins over the environment), validated in full before anything starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use ipnet::IpNet;
+
+/// Everything `pyth-on serve` can be told. Names and defaults follow `api.md`.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "PYTH_ON_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database, key material and package environments.
+    #[arg(long, env = "PYTH_ON_DATA_DIR", default_value = "./pyth-on-data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://...` or `postgres://...`; default: SQLite in the data directory.
+    #[arg(long, env = "PYTH_ON_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory holding the JWT signing key and the versioned secrets keys; default
+    /// `<data-dir>/keys`. Several nodes share one copy of it.
+    #[arg(long, env = "PYTH_ON_KEY_DIR")]
+    pub key_dir: Option<PathBuf>,
+
+    /// Requests per minute per user on `/api/v1/*`.
+    #[arg(long, env = "PYTH_ON_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+
+    /// Requests per minute per client IP on login, register and refresh.
+    #[arg(long, env = "PYTH_ON_AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 10)]
+    pub auth_rate_limit_per_minute: u32,
+
+    /// Comma-separated CIDRs whose `X-Forwarded-For` header is believed.
+    #[arg(long, env = "PYTH_ON_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Request body limit in bytes.
+    #[arg(long, env = "PYTH_ON_MAX_BODY_BYTES", default_value_t = 2_097_152)]
+    pub max_body_bytes: u64,
+
+    /// Source code limit in bytes.
+    #[arg(long, env = "PYTH_ON_MAX_CODE_BYTES", default_value_t = 524_288)]
+    pub max_code_bytes: u64,
+
+    /// Per-stream output cap in bytes; past it the run is stopped.
+    #[arg(long, env = "PYTH_ON_MAX_OUTPUT_BYTES", default_value_t = 1_048_576)]
+    pub max_output_bytes: u64,
+
+    /// Default run wall-clock limit.
+    #[arg(long, env = "PYTH_ON_DEFAULT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub default_timeout_ms: u64,
+
+    /// Largest wall-clock limit a request may ask for.
+    #[arg(long, env = "PYTH_ON_MAX_TIMEOUT_MS", default_value_t = 60_000)]
+    pub max_timeout_ms: u64,
+
+    /// Default run memory limit.
+    #[arg(long, env = "PYTH_ON_DEFAULT_MEMORY_MB", default_value_t = 256)]
+    pub default_memory_mb: u64,
+
+    /// Largest memory limit a request may ask for.
+    #[arg(long, env = "PYTH_ON_MAX_MEMORY_MB", default_value_t = 2048)]
+    pub max_memory_mb: u64,
+
+    /// Runs of one user at once; more wait their turn.
+    #[arg(
+        long,
+        env = "PYTH_ON_MAX_CONCURRENT_RUNS_PER_USER",
+        default_value_t = 4
+    )]
+    pub max_concurrent_runs_per_user: u32,
+
+    /// Runs waiting or running on this node before new ones get 503.
+    #[arg(long, env = "PYTH_ON_MAX_QUEUED_RUNS", default_value_t = 64)]
+    pub max_queued_runs: u32,
+
+    /// Runs executing at once on this node (default: the number of CPUs).
+    #[arg(long, env = "PYTH_ON_MAX_PARALLEL_RUNS")]
+    pub max_parallel_runs: Option<u32>,
+
+    /// Secrets per user.
+    #[arg(long, env = "PYTH_ON_MAX_SECRETS_PER_USER", default_value_t = 100)]
+    pub max_secrets_per_user: u32,
+
+    /// Largest secret value in bytes.
+    #[arg(long, env = "PYTH_ON_MAX_SECRET_BYTES", default_value_t = 32_768)]
+    pub max_secret_bytes: u64,
+
+    /// Access-token lifetime in seconds (at most 900).
+    #[arg(long, env = "PYTH_ON_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Refresh-token lifetime in days.
+    #[arg(long, env = "PYTH_ON_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub refresh_token_ttl_days: u64,
+
+    /// Python interpreter to run (a real binary, not a shim); default: found on the host.
+    #[arg(long, env = "PYTH_ON_PYTHON")]
+    pub python: Option<PathBuf>,
+
+    /// Node.js binary to run; default: found on the host.
+    #[arg(long, env = "PYTH_ON_NODE")]
+    pub node: Option<PathBuf>,
+
+    /// The `pyth-on-runner` binary; default: next to this executable.
+    #[arg(long, env = "PYTH_ON_RUNNER")]
+    pub runner: Option<PathBuf>,
+}
+
+/// The first problem found in a [`Settings`].
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct SettingsError {
+    /// The flag name.
+    pub name: &'static str,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// Smallest memory limit a run may ask for.
+pub const MIN_MEMORY_MB: u64 = 16;
+
+impl Settings {
+    /// Checks every setting together; the server refuses to start on the first error.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.rate_limit_per_minute == 0 {
+            return Err(bad("--rate-limit-per-minute", "must be at least 1"));
+        }
+        if self.auth_rate_limit_per_minute == 0 {
+            return Err(bad("--auth-rate-limit-per-minute", "must be at least 1"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(bad("--max-body-bytes", "must be at least 1024"));
+        }
+        if self.max_code_bytes == 0 || self.max_code_bytes > self.max_body_bytes {
+            return Err(bad(
+                "--max-code-bytes",
+                "must be between 1 and --max-body-bytes",
+            ));
+        }
+        if self.max_output_bytes < 1024 {
+            return Err(bad("--max-output-bytes", "must be at least 1024"));
+        }
+        if self.max_timeout_ms == 0 || self.max_timeout_ms > 3_600_000 {
+            return Err(bad("--max-timeout-ms", "must be between 1 and 3600000"));
+        }
+        if self.default_timeout_ms == 0 || self.default_timeout_ms > self.max_timeout_ms {
+            return Err(bad(
+                "--default-timeout-ms",
+                "must be between 1 and --max-timeout-ms",
+            ));
+        }
+        if self.max_memory_mb < MIN_MEMORY_MB {
+            return Err(bad(
+                "--max-memory-mb",
+                format!("must be at least {MIN_MEMORY_MB}"),
+            ));
+        }
+        if self.default_memory_mb < MIN_MEMORY_MB || self.default_memory_mb > self.max_memory_mb {
+            return Err(bad(
+                "--default-memory-mb",
+                format!("must be between {MIN_MEMORY_MB} and --max-memory-mb"),
+            ));
+        }
+        if self.max_concurrent_runs_per_user == 0 {
+            return Err(bad("--max-concurrent-runs-per-user", "must be at least 1"));
+        }
+        if self.max_queued_runs == 0 {
+            return Err(bad("--max-queued-runs", "must be at least 1"));
+        }
+        if self.max_parallel_runs == Some(0) {
+            return Err(bad("--max-parallel-runs", "must be at least 1"));
+        }
+        if self.max_secret_bytes == 0 || self.max_secret_bytes > 1_048_576 {
+            return Err(bad("--max-secret-bytes", "must be between 1 and 1048576"));
+        }
+        if self.access_token_ttl_secs == 0 || self.access_token_ttl_secs > 900 {
+            return Err(bad(
+                "--access-token-ttl-secs",
+                "must be between 1 and 900 (15 minutes)",
+            ));
+        }
+        if self.refresh_token_ttl_days == 0 || self.refresh_token_ttl_days > 365 {
+            return Err(bad("--refresh-token-ttl-days", "must be between 1 and 365"));
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(bad(
+                    "--database-url",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("pyth-on.db").display()
+            ),
+        }
+    }
+
+    /// Where key material lives.
+    pub fn key_dir(&self) -> PathBuf {
+        self.key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
+    /// Runs executing at once on this node.
+    pub fn parallel_runs(&self) -> usize {
+        match self.max_parallel_runs {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// Settings for tests and embedding: every default, listening on an ephemeral port.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let mut settings = Wrapper::parse_from(["pyth-on"]).settings;
+        settings.data_dir = data_dir.into();
+        settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings
+    }
+}

@@ -1,0 +1,86 @@
+//! Start-up: data directory, database, key material, runtimes, then serving with graceful
+//! shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use pyth_on_crypto::{JwtKeys, Keyring};
+use pyth_on_launcher::{Launcher, LauncherConfig, RuntimeConfig, Runtimes};
+use tokio::net::TcpListener;
+
+use crate::routes::router;
+use crate::settings::Settings;
+use crate::state::{AppState, Parts};
+
+/// Name of the JWT signing-key file inside the key directory.
+pub const JWT_KEY_FILE: &str = "jwt-signing.key";
+
+/// Creates `dir` (and parents) with mode 0700 when missing.
+fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Everything but the listener: validated settings → ready state.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    settings.validate()?;
+    ensure_private_dir(&settings.data_dir)?;
+    let key_dir = settings.key_dir();
+    ensure_private_dir(&key_dir)?;
+
+    let store = pyth_on_store::connect(&settings.database_url())
+        .await
+        .context("opening the database")?;
+    let jwt_secret = pyth_on_crypto::load_or_create_secret_file(&key_dir.join(JWT_KEY_FILE), 32)
+        .context("loading the JWT signing key")?;
+    let jwt = JwtKeys::new(&jwt_secret).context("the JWT signing key")?;
+    let keyring = Keyring::load_or_create(&key_dir).context("loading the secrets keyring")?;
+
+    // A missing runtime is a warning (logged by `detect`) and a 400 for that language.
+    let runtimes = Runtimes::detect(&RuntimeConfig {
+        python: settings.python.clone(),
+        node: settings.node.clone(),
+    })
+    .await;
+    let mut launcher_cfg = LauncherConfig::new(runtimes);
+    launcher_cfg.runner_path = settings.runner.clone();
+    launcher_cfg.max_concurrency = settings.parallel_runs();
+    let launcher = Launcher::new(launcher_cfg).context("preparing the sandbox launcher")?;
+
+    Ok(AppState::new(Parts {
+        settings,
+        store,
+        jwt,
+        keyring,
+        launcher,
+    }))
+}
+
+/// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn launch(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = build_state(settings).await?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    tracing::info!(listen = %addr, backend = state.store().backend(), "pyth-on serving");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")?;
+    tracing::info!("pyth-on stopped");
+    Ok(())
+}

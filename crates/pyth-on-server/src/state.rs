@@ -1,0 +1,139 @@
+//! `AppState`: what every handler can reach: settings, store, keys, the sandbox launcher and
+//! the run limiter. Cheap to clone.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use pyth_on_crypto::{JwtKeys, Keyring};
+use pyth_on_launcher::Launcher;
+use pyth_on_store::Store;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::runs::RunLimiter;
+use crate::settings::Settings;
+
+/// Shared application state.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    settings: Settings,
+    store: Arc<dyn Store>,
+    jwt: JwtKeys,
+    keyring: Keyring,
+    launcher: Launcher,
+    runs: RunLimiter,
+    password_gate: Semaphore,
+    started: Instant,
+}
+
+/// The parts [`AppState::new`] assembles.
+pub struct Parts {
+    /// Validated settings.
+    pub settings: Settings,
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Access-token keys.
+    pub jwt: JwtKeys,
+    /// Secrets keys.
+    pub keyring: Keyring,
+    /// The sandbox launcher.
+    pub launcher: Launcher,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.store.backend())
+            .field("launcher", &self.launcher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(parts: Parts) -> Self {
+        let runs = RunLimiter::new(
+            parts.settings.max_queued_runs as usize,
+            parts.settings.parallel_runs(),
+            parts.settings.max_concurrent_runs_per_user as usize,
+        );
+        // Argon2 at m=19 MiB: bound the number hashed at once so a login flood cannot take
+        // every core or all memory.
+        let gate = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self(Arc::new(Inner {
+            settings: parts.settings,
+            store: parts.store,
+            jwt: parts.jwt,
+            keyring: parts.keyring,
+            launcher: parts.launcher,
+            runs,
+            password_gate: Semaphore::new(gate),
+            started: Instant::now(),
+        }))
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.0.store.as_ref()
+    }
+
+    /// Access-token keys.
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.0.jwt
+    }
+
+    /// Secrets keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.0.keyring
+    }
+
+    /// The sandbox launcher.
+    pub fn launcher(&self) -> &Launcher {
+        &self.0.launcher
+    }
+
+    /// Run admission.
+    pub fn runs(&self) -> &RunLimiter {
+        &self.0.runs
+    }
+
+    /// Seconds since start.
+    pub fn uptime_secs(&self) -> u64 {
+        self.0.started.elapsed().as_secs()
+    }
+
+    /// Runs a blocking password operation off the async runtime, behind the concurrency bound.
+    pub async fn password_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self.0.password_gate.acquire().await?;
+        Ok(tokio::task::spawn_blocking(work).await?)
+    }
+
+    /// Records a key's last use without holding up the request.
+    pub fn touch_api_key(&self, key_id: Uuid) {
+        let store = Arc::clone(&self.0.store);
+        tokio::spawn(async move {
+            let now = time::OffsetDateTime::now_utc();
+            if let Err(err) = store.touch_api_key(key_id, now).await {
+                tracing::warn!(api_key.id = %key_id, error = %err, "could not record key use");
+            }
+        });
+    }
+}

@@ -1,0 +1,261 @@
+//! Registration, login, tokens and refresh-token rotation.
+
+use reqwest::Method;
+
+use crate::support::{assert_api_error, TestServer};
+
+#[tokio::test]
+async fn registering_returns_tokens_and_the_only_copy_of_an_api_key() {
+    let server = TestServer::start().await;
+    let auth = server
+        .client
+        .register("Ada@Example.com", "correct horse battery staple")
+        .await
+        .unwrap();
+    assert_eq!(auth.user.email, "ada@example.com");
+    assert_eq!(auth.token_type, "Bearer");
+    assert!(auth.expires_in <= 900);
+    let key = auth.api_key.expect("first key is shown");
+    assert!(key.starts_with("pyo_"));
+    // The key and the token both identify the user.
+    let secrets = server
+        .client
+        .with_api_key(&key)
+        .list_secrets()
+        .await
+        .unwrap();
+    assert!(secrets.secrets.is_empty());
+    server
+        .client
+        .with_token(&auth.token)
+        .list_secrets()
+        .await
+        .unwrap();
+    // Login never shows a key again.
+    let login = server
+        .client
+        .login("ada@example.com", "correct horse battery staple")
+        .await
+        .unwrap();
+    assert!(login.api_key.is_none());
+}
+
+#[tokio::test]
+async fn registering_an_email_twice_in_any_case_is_a_conflict() {
+    let server = TestServer::start().await;
+    server
+        .client
+        .register("bob@example.com", "correct horse battery staple")
+        .await
+        .unwrap();
+    let again = server
+        .client
+        .register("BOB@example.com", "another long password")
+        .await;
+    assert_api_error(again, 409, "email_taken");
+}
+
+#[tokio::test]
+async fn registration_refuses_bad_emails_and_passwords() {
+    let server = TestServer::start().await;
+    let short = server.client.register("c@example.com", "short").await;
+    let body = assert_api_error(short, 400, "validation_failed");
+    assert!(body.details.unwrap().get("password").is_some());
+    let long = server
+        .client
+        .register("c@example.com", &"x".repeat(1025))
+        .await;
+    assert_api_error(long, 400, "validation_failed");
+    let email = server
+        .client
+        .register("not-an-email", "correct horse battery staple")
+        .await;
+    assert_api_error(email, 400, "validation_failed");
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_unknown_emails_get_the_same_answer() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let wrong = server
+        .client
+        .login(&user.email, "wrong password here")
+        .await;
+    let a = assert_api_error(wrong, 401, "invalid_credentials");
+    let unknown = server
+        .client
+        .login("nobody@example.com", "wrong password here")
+        .await;
+    let b = assert_api_error(unknown, 401, "invalid_credentials");
+    assert_eq!(a.error, b.error);
+    // The failure is in the user's audit log.
+    let page = user
+        .key
+        .audit(None, None, Some("auth.login_failed"))
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].outcome, "denied");
+}
+
+#[tokio::test]
+async fn verify_accepts_a_token_in_the_header_or_the_body() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let via_body = server.client.verify(&user.auth.token).await.unwrap();
+    assert!(via_body.valid);
+    assert_eq!(via_body.user.email, user.email);
+    let via_header: pyth_on_types::VerifyResponse = user
+        .jwt
+        .request(Method::POST, "/api/verify")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(via_header.user.id, user.auth.user.id);
+}
+
+#[tokio::test]
+async fn tampered_and_unsigned_tokens_are_refused() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let token = &user.auth.token;
+    // Flip one character of the signature.
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_api_error(server.client.verify(&tampered).await, 401, "unauthorized");
+    assert_api_error(
+        server.client.with_token(&tampered).list_secrets().await,
+        401,
+        "unauthorized",
+    );
+    // alg: none with the same claims.
+    let parts: Vec<&str> = token.split('.').collect();
+    let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
+    let unsigned = format!("{none_header}.{}.", parts[1]);
+    assert_api_error(server.client.verify(&unsigned).await, 401, "unauthorized");
+    assert_api_error(server.client.verify("garbage").await, 401, "unauthorized");
+}
+
+#[tokio::test]
+async fn a_refresh_token_works_once_and_its_reuse_revokes_the_family() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let first = server
+        .client
+        .refresh(&user.auth.refresh_token)
+        .await
+        .unwrap();
+    assert_ne!(first.refresh_token, user.auth.refresh_token);
+    server
+        .client
+        .with_token(&first.token)
+        .list_secrets()
+        .await
+        .unwrap();
+    // Presenting the spent token again: 401, and the successor dies with its family.
+    assert_api_error(
+        server.client.refresh(&user.auth.refresh_token).await,
+        401,
+        "unauthorized",
+    );
+    assert_api_error(
+        server.client.refresh(&first.refresh_token).await,
+        401,
+        "unauthorized",
+    );
+    let reuse = user
+        .key
+        .audit(None, None, Some("auth.refresh_reuse"))
+        .await
+        .unwrap();
+    assert_eq!(reuse.entries.len(), 1);
+    assert_api_error(
+        server.client.refresh("pyr_not-a-real-token").await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn missing_and_malformed_credentials_are_unauthorized() {
+    let server = TestServer::start().await;
+    assert_api_error(server.client.list_secrets().await, 401, "unauthorized");
+    assert_api_error(
+        server.client.with_api_key("pyo_bad").list_secrets().await,
+        401,
+        "unauthorized",
+    );
+    let user = server.user().await;
+    // A well-formed key that was never issued.
+    let mut key = user.auth.api_key.clone().unwrap();
+    key.replace_range(4..8, if &key[4..8] == "AAAA" { "BBBB" } else { "AAAA" });
+    assert_api_error(
+        server.client.with_api_key(&key).list_secrets().await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn the_auth_routes_are_rate_limited_per_client_address() {
+    let server = TestServer::start_with(|s| s.auth_rate_limit_per_minute = 3).await;
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(
+            server
+                .client
+                .request(Method::POST, "/api/login")
+                .json(
+                    &serde_json::json!({"email": "x@example.com", "password": "whatever-password"}),
+                )
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let response = last.unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().get("retry-after").is_some());
+    assert_eq!(response.headers()["ratelimit-limit"], "3");
+    assert_eq!(response.headers()["ratelimit-remaining"], "0");
+    let body: pyth_on_types::ErrorBody = response.json().await.unwrap();
+    assert_eq!(body.code, "rate_limited");
+}
+
+#[tokio::test]
+async fn the_api_is_rate_limited_per_user_across_keys_and_tokens() {
+    let server = TestServer::start_with(|s| s.rate_limit_per_minute = 4).await;
+    let user = server.user().await;
+    for _ in 0..2 {
+        user.key.list_secrets().await.unwrap();
+        user.jwt.list_secrets().await.unwrap();
+    }
+    let response = user
+        .key
+        .request(Method::GET, "/api/v1/secrets")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    // Another user is not affected.
+    let other = server.user().await;
+    let ok = other
+        .key
+        .request(Method::GET, "/api/v1/secrets")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["ratelimit-limit"], "4");
+    assert_eq!(ok.headers()["ratelimit-remaining"], "3");
+}

@@ -1,0 +1,80 @@
+//! API-key management.
+
+use crate::support::{assert_api_error, TestServer};
+
+#[tokio::test]
+async fn a_created_key_works_until_it_is_revoked() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let created = user.jwt.create_key("ci").await.unwrap();
+    let key_client = server.client.with_api_key(&created.api_key);
+    key_client.list_secrets().await.unwrap();
+    let listed = user.jwt.list_keys().await.unwrap();
+    assert_eq!(listed.keys.len(), 2);
+    let entry = listed.keys.iter().find(|k| k.id == created.id).unwrap();
+    assert!(created.api_key.starts_with(&entry.prefix));
+    assert!(!serde_json::to_string(&listed)
+        .unwrap()
+        .contains(&created.api_key));
+    user.jwt.revoke_key(created.id).await.unwrap();
+    assert_api_error(key_client.list_secrets().await, 401, "unauthorized");
+    assert_api_error(user.jwt.revoke_key(created.id).await, 404, "not_found");
+    let actions: Vec<String> = user
+        .jwt
+        .audit(None, None, Some("key."))
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["key.revoke", "key.create"]);
+}
+
+#[tokio::test]
+async fn key_management_needs_a_token_not_an_api_key() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    assert_api_error(user.key.list_keys().await, 403, "jwt_required");
+    assert_api_error(user.key.create_key("x").await, 403, "jwt_required");
+}
+
+#[tokio::test]
+async fn another_users_key_cannot_be_revoked_or_seen() {
+    let server = TestServer::start().await;
+    let alice = server.user().await;
+    let bob = server.user().await;
+    let created = alice.jwt.create_key("alice-ci").await.unwrap();
+    assert_api_error(bob.jwt.revoke_key(created.id).await, 404, "not_found");
+    assert!(bob
+        .jwt
+        .list_keys()
+        .await
+        .unwrap()
+        .keys
+        .iter()
+        .all(|k| k.id != created.id));
+    server
+        .client
+        .with_api_key(&created.api_key)
+        .list_secrets()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn key_names_must_be_short_and_printable() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    assert_api_error(user.jwt.create_key("").await, 400, "validation_failed");
+    assert_api_error(
+        user.jwt.create_key(&"k".repeat(65)).await,
+        400,
+        "validation_failed",
+    );
+    assert_api_error(
+        user.jwt.create_key("a\u{7}b").await,
+        400,
+        "validation_failed",
+    );
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests of the HTTP API: a real server on a loopback port, real SQLite (and
+//! PostgreSQL where named), the real sandbox, driven through the typed client.
+
+mod audit;
+mod auth;
+mod errors;
+mod execute;
+mod keys;
+mod postgres;
+mod secrets;
+mod support;
+mod system;

@@ -1,0 +1,154 @@
+//! Health, info, OpenAPI and the docs page.
+
+use crate::support::TestServer;
+
+#[tokio::test]
+async fn health_reports_the_database_and_the_sandbox() {
+    let server = TestServer::start().await;
+    let health = server.client.health().await.unwrap();
+    assert_eq!(health.status, "ok");
+    assert_eq!(health.checks["database"], "ok");
+    assert_eq!(health.checks["sandbox"], "ok");
+}
+
+#[tokio::test]
+async fn info_lists_languages_limits_and_features() {
+    let server = TestServer::start_with(|s| s.max_timeout_ms = 30_000).await;
+    let info = server.client.info().await.unwrap();
+    assert_eq!(info.name, "Pyth-On API");
+    let python = info
+        .languages
+        .iter()
+        .find(|l| l.name == "python")
+        .expect("python");
+    assert!(python.version.starts_with('3'), "{python:?}");
+    assert!(python.aliases.contains(&"py".to_string()));
+    let js = info
+        .languages
+        .iter()
+        .find(|l| l.name == "javascript")
+        .expect("javascript");
+    assert!(js.aliases.contains(&"node".to_string()));
+    assert_eq!(info.limits.max_timeout_ms, 30_000);
+    assert_eq!(info.limits.max_code_bytes, 524_288);
+    assert!(!info.features.generate);
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let server = TestServer::start().await;
+    let doc: serde_json::Value = reqwest::get(server.url("/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/register",
+        "/api/login",
+        "/api/verify",
+        "/api/refresh",
+        "/api/health",
+        "/api/info",
+        "/api/v1/execute",
+        "/api/v1/secrets",
+        "/api/v1/secrets/{name}",
+        "/api/v1/keys",
+        "/api/v1/keys/{id}",
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    for schema in [
+        "ExecuteRequest",
+        "ExecuteResponse",
+        "ErrorBody",
+        "AuthResponse",
+        "AuditEntry",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema} missing"
+        );
+    }
+    let docs = reqwest::get(server.url("/docs")).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("openapi"));
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_sane_ones_are_echoed() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let echoed = http
+        .get(server.url("/api/health"))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-123");
+    let replaced = http
+        .get(server.url("/api/health"))
+        .header("x-request-id", "bad id!")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(replaced.headers()["x-request-id"], "bad id!");
+    let generated = http.get(server.url("/api/info")).send().await.unwrap();
+    assert!(!generated.headers()["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn a_restart_reuses_the_database_and_keys() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    user.key.put_secret("KEPT", "kept-value").await.unwrap();
+    let key = user.auth.api_key.clone().unwrap();
+    let token = user.auth.token.clone();
+    let dir = server.stop_keeping_dir().await;
+    let path = dir.path().to_path_buf();
+    let again = TestServer::start_settings(dir, crate::support::settings(&path)).await;
+    let run = again
+        .client
+        .with_api_key(&key)
+        .execute(&pyth_on_types::ExecuteRequest {
+            code: "import os; print(os.environ['KEPT'])".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(run.output, "***\n");
+    // Tokens signed before the restart still verify: the signing key was reused.
+    again.client.verify(&token).await.unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for file in ["keys/jwt-signing.key", "pyth-on.db"] {
+        let mode = std::fs::metadata(path.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{file} is readable by others: {mode:o}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let slow = tokio::spawn(async move {
+        user.key
+            .execute(&pyth_on_types::ExecuteRequest {
+                code: "import time; time.sleep(0.8); print('finished')".into(),
+                ..Default::default()
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.stop().await.expect("clean shutdown");
+    assert_eq!(slow.await.unwrap().unwrap().output, "finished\n");
+}
