@@ -115,9 +115,17 @@ fn throwaway_server() -> &'static ThrowawayServer {
 
 fn start_server() -> Result<ThrowawayServer, String> {
     let bin = pg_bin_dir()?;
+    // Under /tmp rather than $TMPDIR: the postgres user must be able to reach it, and the
+    // socket path inside it must stay under the ~107-byte unix socket limit.
+    let parent = Path::new("/tmp");
+    let parent = if parent.is_dir() {
+        parent.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
     let dir = tempfile::Builder::new()
         .prefix("pyth-on-pg-")
-        .tempdir()
+        .tempdir_in(parent)
         .map_err(|e| format!("creating a temporary directory: {e}"))?
         .keep();
     let as_root = std::fs::metadata("/proc/self")
