@@ -160,11 +160,19 @@ struct Inner {
 /// executable or one directory up (test binaries live in `target/<profile>/deps`).
 pub fn locate_runner(configured: Option<&Path>) -> Result<PathBuf, LaunchError> {
     if let Some(p) = configured {
-        return if p.is_file() { Ok(p.to_owned()) } else { Err(LaunchError::RunnerNotFound(p.to_owned())) };
+        return if p.is_file() {
+            Ok(p.to_owned())
+        } else {
+            Err(LaunchError::RunnerNotFound(p.to_owned()))
+        };
     }
-    let exe = std::env::current_exe().map_err(|_| LaunchError::RunnerNotFound(RUNNER_NAME.into()))?;
+    let exe =
+        std::env::current_exe().map_err(|_| LaunchError::RunnerNotFound(RUNNER_NAME.into()))?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    let candidates = [dir.join(RUNNER_NAME), dir.parent().unwrap_or(dir).join(RUNNER_NAME)];
+    let candidates = [
+        dir.join(RUNNER_NAME),
+        dir.parent().unwrap_or(dir).join(RUNNER_NAME),
+    ];
     candidates
         .iter()
         .find(|p| p.is_file())
@@ -177,7 +185,9 @@ impl Launcher {
     pub fn new(cfg: LauncherConfig) -> Result<Self, LaunchError> {
         let runner = locate_runner(cfg.runner_path.as_deref())?;
         let slots = Semaphore::new(cfg.max_concurrency.max(1));
-        Ok(Self { inner: Arc::new(Inner { runner, cfg, slots }) })
+        Ok(Self {
+            inner: Arc::new(Inner { runner, cfg, slots }),
+        })
     }
 
     /// The runtimes this launcher serves.
@@ -193,7 +203,10 @@ impl Launcher {
     /// Builds the runner's job description.
     pub fn spec_for(&self, job: &Job) -> Result<JobSpec, LaunchError> {
         let cfg = &self.inner.cfg;
-        let rt = cfg.runtimes.get(job.language).ok_or(LaunchError::RuntimeMissing(job.language))?;
+        let rt = cfg
+            .runtimes
+            .get(job.language)
+            .ok_or(LaunchError::RuntimeMissing(job.language))?;
         let mut limits = cfg.limits.clone();
         limits.timeout_ms = job.timeout_ms.unwrap_or(limits.timeout_ms);
         limits.memory_mb = job.memory_mb.unwrap_or(limits.memory_mb);
@@ -207,7 +220,14 @@ impl Launcher {
             code: job.code.clone(),
             stdin: job.stdin.clone(),
             args: job.args.clone(),
-            env: job.env.iter().map(|(n, v)| EnvVar { name: n.clone(), value: v.clone() }).collect(),
+            env: job
+                .env
+                .iter()
+                .map(|(n, v)| EnvVar {
+                    name: n.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
             limits,
             sandbox: cfg.sandbox.clone(),
         })
@@ -217,12 +237,22 @@ impl Launcher {
     pub async fn run(&self, job: Job) -> Result<RunOutput, LaunchError> {
         let spec = self.spec_for(&job)?;
         let queued = Instant::now();
-        let _slot = self.inner.slots.acquire().await.map_err(|_| LaunchError::Closed)?;
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| LaunchError::Closed)?;
         let queued_ms = queued.elapsed().as_secs_f64() * 1000.0;
         let started = Instant::now();
-        let backstop = Duration::from_millis(spec.limits.timeout_ms) + self.inner.cfg.backstop_margin;
+        let backstop =
+            Duration::from_millis(spec.limits.timeout_ms) + self.inner.cfg.backstop_margin;
         let result = self.exchange(&spec, backstop).await?;
-        Ok(RunOutput { result, queued_ms, runner_ms: started.elapsed().as_secs_f64() * 1000.0 })
+        Ok(RunOutput {
+            result,
+            queued_ms,
+            runner_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
     }
 
     fn spawn(&self) -> Result<Child, LaunchError> {
@@ -233,7 +263,10 @@ impl Launcher {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| LaunchError::Spawn { path: self.inner.runner.clone(), source })
+            .map_err(|source| LaunchError::Spawn {
+                path: self.inner.runner.clone(),
+                source,
+            })
     }
 
     async fn exchange(&self, spec: &JobSpec, backstop: Duration) -> Result<JobResult, LaunchError> {
@@ -270,8 +303,10 @@ impl Launcher {
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 Ok(result)
             }
-            Err(LaunchError::Protocol(FrameError::Closed)) | Err(LaunchError::Protocol(FrameError::Io(_))) => {
-                let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+            Err(LaunchError::Protocol(FrameError::Closed))
+            | Err(LaunchError::Protocol(FrameError::Io(_))) => {
+                let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await
+                {
                     Ok(Ok(s)) => s.to_string(),
                     _ => "unknown".into(),
                 };
@@ -289,7 +324,9 @@ impl Launcher {
             return Err(LaunchError::Sandbox("no runtime available".into()));
         }
         let mut child = self.spawn()?;
-        let Some(mut stdout) = child.stdout.take() else { return Err(LaunchError::Closed) };
+        let Some(mut stdout) = child.stdout.take() else {
+            return Err(LaunchError::Closed);
+        };
         let ready = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut stdout)).await;
         drop(child.stdin.take()); // EOF: the runner exits without a job
         let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;

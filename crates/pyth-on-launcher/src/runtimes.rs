@@ -78,10 +78,16 @@ impl Runtimes {
             None => None,
         };
         if python.is_none() {
-            tracing::warn!(language = "python", "no usable Python interpreter; python runs disabled");
+            tracing::warn!(
+                language = "python",
+                "no usable Python interpreter; python runs disabled"
+            );
         }
         if javascript.is_none() {
-            tracing::warn!(language = "javascript", "no usable Node.js; javascript runs disabled");
+            tracing::warn!(
+                language = "javascript",
+                "no usable Node.js; javascript runs disabled"
+            );
         }
         Runtimes { python, javascript }
     }
@@ -98,10 +104,18 @@ impl Runtimes {
     pub fn languages(&self) -> Vec<LanguageInfo> {
         let mut out = Vec::new();
         if let Some(r) = &self.python {
-            out.push(LanguageInfo { name: "python", version: r.version.clone(), aliases: &["py", "python3"] });
+            out.push(LanguageInfo {
+                name: "python",
+                version: r.version.clone(),
+                aliases: &["py", "python3"],
+            });
         }
         if let Some(r) = &self.javascript {
-            out.push(LanguageInfo { name: "javascript", version: r.version.clone(), aliases: &["js", "node"] });
+            out.push(LanguageInfo {
+                name: "javascript",
+                version: r.version.clone(),
+                aliases: &["js", "node"],
+            });
         }
         out
     }
@@ -124,7 +138,9 @@ fn candidate(configured: Option<&Path>, default: &str, name: &str) -> Option<Pat
         return Some(default.into());
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 async fn ask(bin: &Path, args: &[&str]) -> Option<String> {

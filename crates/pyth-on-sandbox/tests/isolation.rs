@@ -1,5 +1,7 @@
 //! Kernel-level escape tests, one per isolation guarantee. They need root; CI runs as root.
 
+#![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
+
 mod common;
 
 use common::{js, ok, privileged, py, run, run_with_env};
@@ -31,10 +33,14 @@ fn stdin_args_and_env_reach_the_program() {
     if !privileged() {
         return;
     }
-    let mut s = py("import os, sys\nprint(sys.argv[1:], os.environ['GREETING'], sys.stdin.read().upper())");
+    let mut s =
+        py("import os, sys\nprint(sys.argv[1:], os.environ['GREETING'], sys.stdin.read().upper())");
     s.stdin = "from stdin".into();
     s.args = vec!["one".into(), "two words".into()];
-    s.env = vec![EnvVar { name: "GREETING".into(), value: "hi".into() }];
+    s.env = vec![EnvVar {
+        name: "GREETING".into(),
+        value: "hi".into(),
+    }];
     assert_eq!(ok(&s), "['one', 'two words'] hi FROM STDIN\n");
     let mut s = js("process.stdout.write(process.argv.slice(2).join(',') + require('fs').readFileSync(0, 'utf8'))");
     s.stdin = "!".into();
@@ -47,8 +53,13 @@ fn exit_code_and_stderr_are_reported() {
     if !privileged() {
         return;
     }
-    let r = run(&py("import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)"));
-    assert_eq!((r.exit_code, r.stderr.as_str(), r.timed_out), (3, "oops\n", false));
+    let r = run(&py(
+        "import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)",
+    ));
+    assert_eq!(
+        (r.exit_code, r.stderr.as_str(), r.timed_out),
+        (3, "oops\n", false)
+    );
     let r = run(&js("throw new Error('boom')"));
     assert_eq!(r.exit_code, 1);
     assert!(r.stderr.contains("boom"), "{}", r.stderr);
@@ -60,8 +71,16 @@ fn host_environment_variables_do_not_leak() {
         return;
     }
     let s = py("import os\nprint(sorted(os.environ))");
-    let r = run_with_env(&s, &[("HOST_SECRET_MARKER", "x"), ("NODE_EXTRA_CA_CERTS", "/x")]).result;
-    assert!(!r.stdout.contains("HOST_SECRET_MARKER") && !r.stdout.contains("NODE_EXTRA"), "{}", r.stdout);
+    let r = run_with_env(
+        &s,
+        &[("HOST_SECRET_MARKER", "x"), ("NODE_EXTRA_CA_CERTS", "/x")],
+    )
+    .result;
+    assert!(
+        !r.stdout.contains("HOST_SECRET_MARKER") && !r.stdout.contains("NODE_EXTRA"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("'PATH'"), "{}", r.stdout);
 }
 
@@ -87,8 +106,7 @@ print(socket.if_nameindex())
     );
     let out = ok(&py(&code));
     assert_eq!(
-        out,
-        "ConnectionRefusedError OSError OSError\n[(1, 'lo')]\n",
+        out, "ConnectionRefusedError OSError OSError\n[(1, 'lo')]\n",
         "the host listener on port {port} must be unreachable"
     );
 }
@@ -113,7 +131,10 @@ open("/dev/null", "w").write("fine")
     let out = ok(&py(code));
     let (list, rest) = out.split_once(']').unwrap();
     for errno in list.trim_start_matches('[').split(", ").take(5) {
-        assert!(["30", "13", "2"].contains(&errno), "write outside /work and /tmp succeeded: {out}");
+        assert!(
+            ["30", "13", "2"].contains(&errno),
+            "write outside /work and /tmp succeeded: {out}"
+        );
     }
     assert!(list.ends_with("'w', 'w'"), "{out}");
     assert_eq!(rest, " False False /work\n");
@@ -124,7 +145,9 @@ fn host_processes_are_invisible() {
     if !privileged() {
         return;
     }
-    let out = ok(&py("import os\nprint(os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))"));
+    let out = ok(&py(
+        "import os\nprint(os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))",
+    ));
     // pid 1 is the sandbox's own init (root-owned, hidden by hidepid=2); we are pid 2.
     assert_eq!(out, "2 ['2']\n");
 }
@@ -193,7 +216,11 @@ fn a_32_bit_int80_syscall_kills_the_process() {
     }
     // mov eax, 20 (i386 getpid); int 0x80; ret
     let r = run_machine_code("b814000000cd80c3");
-    assert_eq!((r.stdout.as_str(), r.signal, r.exit_code), ("calling\n", Some(31), 159), "{r:?}");
+    assert_eq!(
+        (r.stdout.as_str(), r.signal, r.exit_code),
+        ("calling\n", Some(31), 159),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -203,7 +230,11 @@ fn an_x32_syscall_kills_the_process() {
     }
     // mov eax, 0x40000027 (x32 getpid); syscall; ret
     let r = run_machine_code("b8270000400f05c3");
-    assert_eq!((r.stdout.as_str(), r.signal), ("calling\n", Some(31)), "{r:?}");
+    assert_eq!(
+        (r.stdout.as_str(), r.signal),
+        ("calling\n", Some(31)),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Resource limits and teardown, tested for real. They need root; CI runs as root.
 
+#![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -31,7 +33,10 @@ print(kids, err)
     let (kids, err) = r.stdout.trim().split_once(' ').expect(&r.stdout);
     assert!(kids.parse::<u32>().unwrap() < 32, "{r:?}");
     assert_eq!(err, "11", "fork must fail with EAGAIN: {r:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "sleeping children must die with the run");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "sleeping children must die with the run"
+    );
 }
 
 #[test]
@@ -135,10 +140,15 @@ fn run_cgroup_dirs(runner_pid: i32) -> Vec<std::path::PathBuf> {
             .find_map(|l| {
                 let mut p = l.splitn(3, ':');
                 let (_, c, path) = (p.next()?, p.next()?, p.next()?);
-                c.split(',').any(|x| x == ctrl).then(|| path.trim_start_matches('/').to_owned())
+                c.split(',')
+                    .any(|x| x == ctrl)
+                    .then(|| path.trim_start_matches('/').to_owned())
             })
             .unwrap_or_default();
-        for base in [format!("/sys/fs/cgroup/{ctrl}/{rel}/pyth-on"), "/sys/fs/cgroup/pyth-on".into()] {
+        for base in [
+            format!("/sys/fs/cgroup/{ctrl}/{rel}/pyth-on"),
+            "/sys/fs/cgroup/pyth-on".into(),
+        ] {
             if let Ok(rd) = std::fs::read_dir(&base) {
                 dirs.extend(
                     rd.flatten()
@@ -172,9 +182,20 @@ print(len([p for p in os.listdir("/proc") if p.isdigit()]))
 "#
     ));
     let session = run_with_env(&s, &[]);
-    assert_eq!(session.result.stdout, "2\n", "the daemon was running: {:?}", session.result);
-    assert_eq!(marker_processes(&marker), Vec::<String>::new(), "daemon survived the run");
-    assert_eq!(run_cgroup_dirs(session.runner_pid), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        session.result.stdout, "2\n",
+        "the daemon was running: {:?}",
+        session.result
+    );
+    assert_eq!(
+        marker_processes(&marker),
+        Vec::<String>::new(),
+        "daemon survived the run"
+    );
+    assert_eq!(
+        run_cgroup_dirs(session.runner_pid),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 #[test]
@@ -184,7 +205,10 @@ fn no_mounts_leak_to_the_host() {
     }
     let mounts = || {
         let s = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let mut v: Vec<String> = s.lines().map(|l| l.split(' ').skip(4).take(1).collect()).collect();
+        let mut v: Vec<String> = s
+            .lines()
+            .map(|l| l.split(' ').skip(4).take(1).collect())
+            .collect();
         v.sort();
         v
     };
@@ -193,5 +217,8 @@ fn no_mounts_leak_to_the_host() {
     assert_eq!(r.stdout, "True\n", "{r:?}");
     assert_eq!(mounts(), before);
     let root_dir: Vec<_> = std::fs::read_dir("/run/pyth-on/root").unwrap().collect();
-    assert!(root_dir.is_empty(), "the new-root mount point stays empty on the host");
+    assert!(
+        root_dir.is_empty(),
+        "the new-root mount point stays empty on the host"
+    );
 }

@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use pyth_on_sandbox::protocol::{self, JobResult, JobSpec, Language, Limits, RunnerFrame, ServerFrame};
+use pyth_on_sandbox::protocol::{
+    self, JobResult, JobSpec, Language, Limits, RunnerFrame, ServerFrame,
+};
 use pyth_on_sandbox::rootfs::BASE_RO_MOUNTS;
 use pyth_on_sandbox::SandboxOptions;
 
@@ -13,7 +15,9 @@ pub fn privileged() -> bool {
     if pyth_on_sandbox::running_as_root() {
         return true;
     }
-    eprintln!("SKIPPED: sandbox tests need root (namespaces, cgroups, pivot_root); CI runs as root");
+    eprintln!(
+        "SKIPPED: sandbox tests need root (namespaces, cgroups, pivot_root); CI runs as root"
+    );
     false
 }
 
@@ -32,7 +36,10 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
         stdin: String::new(),
         args: vec![],
         env: vec![],
-        limits: Limits { timeout_ms: 10_000, ..Limits::default() },
+        limits: Limits {
+            timeout_ms: 10_000,
+            ..Limits::default()
+        },
         sandbox: SandboxOptions::default(),
     }
 }
@@ -71,7 +78,10 @@ pub fn run_with_env(spec: &JobSpec, extra_env: &[(&str, &str)]) -> Session {
     let frame: RunnerFrame = protocol::read_frame(&mut out).unwrap();
     child.wait().unwrap();
     match frame {
-        RunnerFrame::Result(result) => Session { runner_pid: ready.pid, result: *result },
+        RunnerFrame::Result(result) => Session {
+            runner_pid: ready.pid,
+            result: *result,
+        },
         other => panic!("runner did not produce a result: {other:?}"),
     }
 }

@@ -1,0 +1,304 @@
+//! The launcher end to end: real runtimes, the real runner binary, real sandboxes (as root).
+//!
+//! The runner binary belongs to another crate, so `CARGO_BIN_EXE_pyth-on-runner` is not
+//! available here. [`runner`] builds it once with the same cargo (`cargo build -p
+//! pyth-on-sandbox --bin pyth-on-runner`, a no-op when up to date) and then finds it next to
+//! this test binary.
+
+#![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use pyth_on_launcher::{
+    locate_runner, Job, Language, LaunchError, Launcher, LauncherConfig, RuntimeConfig, Runtimes,
+};
+
+fn runner() -> PathBuf {
+    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
+    RUNNER
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "pyth-on-sandbox",
+                    "--bin",
+                    "pyth-on-runner",
+                ])
+                .status()
+                .expect("run cargo build for the runner");
+            assert!(status.success(), "building pyth-on-runner failed");
+            locate_runner(None)
+                .expect("pyth-on-runner next to the test binary (cargo build -p pyth-on-sandbox)")
+        })
+        .clone()
+}
+
+fn privileged() -> bool {
+    if pyth_on_sandbox::running_as_root() {
+        return true;
+    }
+    eprintln!("SKIPPED: launcher sandbox tests need root; CI runs as root");
+    false
+}
+
+async fn launcher() -> Launcher {
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    Launcher::new(cfg).unwrap()
+}
+
+#[tokio::test]
+async fn detect_finds_real_python_and_node_with_versions() {
+    let r = Runtimes::detect(&RuntimeConfig::default()).await;
+    let names: Vec<_> = r.languages().iter().map(|l| (l.name, l.aliases)).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("python", &["py", "python3"][..]),
+            ("javascript", &["js", "node"][..])
+        ]
+    );
+    let py = r.python.expect("python3 on this machine");
+    assert_eq!(
+        py.interpreter,
+        PathBuf::from("/usr/bin/python3.11"),
+        "Debian's python, resolved"
+    );
+    assert!(py.version.starts_with("3."), "{}", py.version);
+    let node = r.javascript.expect("node on this machine");
+    assert!(
+        node.version.split('.').count() == 3 && !node.version.starts_with('v'),
+        "{}",
+        node.version
+    );
+}
+
+#[tokio::test]
+async fn a_pyenv_shim_is_resolved_to_the_real_interpreter() {
+    let shim = PathBuf::from("/root/.pyenv/shims/python3");
+    if !shim.exists() {
+        eprintln!("SKIPPED: no pyenv shim on this machine");
+        return;
+    }
+    let r = Runtimes::detect(&RuntimeConfig {
+        python: Some(shim.clone()),
+        node: None,
+    })
+    .await;
+    let py = r.python.expect("the shim's interpreter");
+    assert_ne!(py.interpreter, shim);
+    assert!(
+        !py.interpreter.starts_with("/root/.pyenv/shims"),
+        "{}",
+        py.interpreter.display()
+    );
+    assert!(py
+        .ro_mounts
+        .iter()
+        .any(|m| py.interpreter.starts_with(m) && !m.starts_with("/usr")));
+}
+
+#[tokio::test]
+async fn python_and_node_run_through_the_launcher() {
+    if !privileged() {
+        return;
+    }
+    let l = launcher().await;
+    let mut job = Job::new(
+        Language::Python,
+        "import sys\nprint(sys.stdin.read(), sys.argv[1])",
+    );
+    job.stdin = "in".into();
+    job.args = vec!["arg".into()];
+    let out = l.run(job).await.unwrap();
+    assert_eq!(
+        (out.result.stdout.as_str(), out.result.exit_code),
+        ("in arg\n", 0)
+    );
+    let out = l
+        .run(Job::new(
+            Language::Javascript,
+            "console.log(process.versions.node)",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.result.stdout.trim(),
+        l.runtimes().javascript.as_ref().unwrap().version
+    );
+}
+
+#[tokio::test]
+async fn a_pyenv_interpreter_outside_usr_also_runs() {
+    if !privileged() {
+        return;
+    }
+    let shim = PathBuf::from("/root/.pyenv/shims/python3");
+    if !shim.exists() {
+        eprintln!("SKIPPED: no pyenv on this machine");
+        return;
+    }
+    let runtimes = Runtimes::detect(&RuntimeConfig {
+        python: Some(shim),
+        node: None,
+    })
+    .await;
+    let version = runtimes.python.as_ref().unwrap().version.clone();
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    let l = Launcher::new(cfg).unwrap();
+    let out = l
+        .run(Job::new(
+            Language::Python,
+            "import platform\nprint(platform.python_version())",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.result.stdout.trim(), version, "{:?}", out.result);
+}
+
+#[tokio::test]
+async fn job_limits_override_the_defaults() {
+    if !privileged() {
+        return;
+    }
+    let l = launcher().await;
+    let mut job = Job::new(Language::Python, "while True: pass");
+    job.timeout_ms = Some(300);
+    let out = l.run(job).await.unwrap();
+    assert!(out.result.timed_out, "{:?}", out.result);
+}
+
+#[tokio::test]
+async fn concurrent_runs_beyond_the_bound_all_complete() {
+    if !privileged() {
+        return;
+    }
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.max_concurrency = 2;
+    let l = Launcher::new(cfg).unwrap();
+    let runs = (0..5).map(|i| {
+        let l = l.clone();
+        tokio::spawn(async move {
+            l.run(Job::new(Language::Python, format!("print({i})")))
+                .await
+        })
+    });
+    for (i, h) in runs.enumerate() {
+        assert_eq!(h.await.unwrap().unwrap().result.stdout, format!("{i}\n"));
+    }
+}
+
+#[tokio::test]
+async fn self_test_passes_with_a_working_runner() {
+    if !privileged() {
+        return;
+    }
+    launcher().await.self_test().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hanging_runner_is_killed_by_the_backstop() {
+    let dir = tempfile_dir();
+    let fake = dir.join("pyth-on-runner");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    set_exec(&fake);
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(fake);
+    cfg.backstop_margin = Duration::from_millis(200);
+    let l = Launcher::new(cfg).unwrap();
+    let mut job = Job::new(Language::Python, "print(1)");
+    job.timeout_ms = Some(100);
+    let started = std::time::Instant::now();
+    let err = l.run(job).await.unwrap_err();
+    assert!(matches!(err, LaunchError::Backstop(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_runner_that_dies_without_a_result_is_an_error() {
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some("/bin/false".into());
+    let l = Launcher::new(cfg).unwrap();
+    let err = l
+        .run(Job::new(Language::Python, "print(1)"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LaunchError::RunnerDied { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_runtime_is_refused_before_spawning() {
+    let mut cfg = LauncherConfig::new(Runtimes::default());
+    cfg.runner_path = Some("/bin/false".into());
+    let l = Launcher::new(cfg).unwrap();
+    let err = l
+        .run(Job::new(Language::Javascript, "1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LaunchError::RuntimeMissing(Language::Javascript)),
+        "{err}"
+    );
+}
+
+/// p50 of a cold `print(1)` through `Launcher::run`. `cargo test -p pyth-on-launcher --release
+/// -- --ignored --nocapture cold_python_print_latency`.
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn cold_python_print_latency() {
+    if !privileged() {
+        return;
+    }
+    let l = launcher().await;
+    for (lang, code) in [
+        (Language::Python, "print(1)"),
+        (Language::Javascript, "console.log(1)"),
+    ] {
+        let mut wall = Vec::new();
+        let mut setup = Vec::new();
+        let mut cg = Vec::new();
+        let mut run = Vec::new();
+        for _ in 0..30 {
+            let t = std::time::Instant::now();
+            let out = l.run(Job::new(lang, code)).await.unwrap();
+            wall.push(t.elapsed().as_secs_f64() * 1000.0);
+            setup.push(out.result.timings.setup_ms);
+            cg.push(out.result.timings.cgroup_ms);
+            run.push(out.result.timings.run_ms);
+        }
+        let p = |v: &mut Vec<f64>, q: f64| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[((v.len() - 1) as f64 * q) as usize]
+        };
+        println!(
+            "{lang:?}: wall p50 {:.1} ms p90 {:.1} ms | setup p50 {:.1} | cgroup p50 {:.2} | exec->exit p50 {:.1}",
+            p(&mut wall.clone(), 0.5),
+            p(&mut wall, 0.9),
+            p(&mut setup, 0.5),
+            p(&mut cg, 0.5),
+            p(&mut run, 0.5)
+        );
+    }
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pyth-on-launcher-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn set_exec(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
