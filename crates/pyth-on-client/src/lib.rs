@@ -235,6 +235,14 @@ impl Client {
         self.post("/api/v1/execute", request).await
     }
 
+    /// `POST /api/v1/generate`.
+    pub async fn generate(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<GenerateResponse, ClientError> {
+        self.post("/api/v1/generate", request).await
+    }
+
     /// `PUT /api/v1/secrets/{name}`.
     pub async fn put_secret(&self, name: &str, value: &str) -> Result<SecretMetadata, ClientError> {
         Self::send(

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit_log, auth, execute, keys, secrets, system};
+use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,7 +15,7 @@ use crate::routes::{audit_log, auth, execute, keys, secrets, system};
         system::health, system::info,
         auth::register, auth::login, auth::verify, auth::refresh,
         keys::list_keys, keys::create_key, keys::revoke_key,
-        execute::execute,
+        execute::execute, generate::generate,
         secrets::put_secret, secrets::delete_secret, secrets::list_secrets,
         audit_log::list_audit, audit_log::verify_audit,
     ),
@@ -24,7 +24,7 @@ use crate::routes::{audit_log, auth, execute, keys, secrets, system};
         pyth_on_types::UserInfo, pyth_on_types::VerifyRequest, pyth_on_types::VerifyResponse,
         pyth_on_types::RefreshRequest, pyth_on_types::CreateKeyRequest, pyth_on_types::CreatedKey,
         pyth_on_types::KeyInfo, pyth_on_types::KeyList, pyth_on_types::ExecuteRequest,
-        pyth_on_types::ExecuteResponse, pyth_on_types::SecretInput, pyth_on_types::SecretMetadata,
+        pyth_on_types::ExecuteResponse, pyth_on_types::GenerateRequest, pyth_on_types::GenerateResponse, pyth_on_types::SecretInput, pyth_on_types::SecretMetadata,
         pyth_on_types::SecretList, pyth_on_types::AuditEntry, pyth_on_types::AuditPage,
         pyth_on_types::AuditVerification, pyth_on_types::HealthResponse, pyth_on_types::InfoResponse,
         pyth_on_types::LanguageInfo, pyth_on_types::LimitsInfo, pyth_on_types::FeaturesInfo,
@@ -35,6 +35,7 @@ use crate::routes::{audit_log, auth, execute, keys, secrets, system};
         (name = "Keys", description = "API keys (JWT only)"),
         (name = "Execute", description = "Single-use sandboxed runs"),
         (name = "Secrets", description = "Sealed environment variables"),
+        (name = "Generate", description = "Programs written by a model, then run"),
         (name = "Audit", description = "The hash-chained audit log"),
         (name = "System", description = "Health and info"),
     )

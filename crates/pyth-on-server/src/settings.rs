@@ -110,6 +110,72 @@ pub struct Settings {
     /// The `pyth-on-runner` binary; default: next to this executable.
     #[arg(long, env = "PYTH_ON_RUNNER")]
     pub runner: Option<PathBuf>,
+
+    /// Anthropic API key: when set, `/generate` uses the Anthropic Messages API.
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<Redacted>,
+
+    /// Base URL of the Anthropic API (requests go to `{base}/v1/messages`).
+    #[arg(
+        long,
+        env = "PYTH_ON_ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
+    pub anthropic_base_url: String,
+
+    /// Base URL of an OpenAI-compatible API (requests go to `{base}/chat/completions`); used
+    /// when no Anthropic key is set.
+    #[arg(long, env = "PYTH_ON_OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+
+    /// Key for the OpenAI-compatible API, sent as a bearer token.
+    #[arg(long, env = "PYTH_ON_OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<Redacted>,
+
+    /// Model name; default: the provider's current general model.
+    #[arg(long, env = "PYTH_ON_LLM_MODEL")]
+    pub llm_model: Option<String>,
+
+    /// Per-attempt timeout of a provider request, in seconds.
+    #[arg(long, env = "PYTH_ON_LLM_TIMEOUT_SECS", default_value_t = 60)]
+    pub llm_timeout_secs: u64,
+
+    /// `/generate` calls per minute per user (on top of the general limit).
+    #[arg(
+        long,
+        env = "PYTH_ON_GENERATE_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 10
+    )]
+    pub generate_rate_limit_per_minute: u32,
+
+    /// Largest `/generate` prompt in bytes.
+    #[arg(long, env = "PYTH_ON_MAX_PROMPT_BYTES", default_value_t = 16_384)]
+    pub max_prompt_bytes: u64,
+}
+
+/// A setting that must not be printed (an API key): `Debug` shows `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(zeroize::Zeroizing<String>);
+
+impl Redacted {
+    /// The value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(zeroize::Zeroizing::new(s.to_string())))
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// The first problem found in a [`Settings`].
@@ -195,6 +261,31 @@ impl Settings {
         if self.refresh_token_ttl_days == 0 || self.refresh_token_ttl_days > 365 {
             return Err(bad("--refresh-token-ttl-days", "must be between 1 and 365"));
         }
+        if self.llm_timeout_secs == 0 || self.llm_timeout_secs > 600 {
+            return Err(bad("--llm-timeout-secs", "must be between 1 and 600"));
+        }
+        if self.generate_rate_limit_per_minute == 0 {
+            return Err(bad(
+                "--generate-rate-limit-per-minute",
+                "must be at least 1",
+            ));
+        }
+        if self.max_prompt_bytes == 0 || self.max_prompt_bytes > self.max_body_bytes {
+            return Err(bad(
+                "--max-prompt-bytes",
+                "must be between 1 and --max-body-bytes",
+            ));
+        }
+        for (name, url) in [
+            ("--anthropic-base-url", Some(&self.anthropic_base_url)),
+            ("--openai-base-url", self.openai_base_url.as_ref()),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(bad(name, "must be an http:// or https:// URL"));
+                }
+            }
+        }
         if let Some(url) = &self.database_url {
             if !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -207,6 +298,27 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The generate provider settings.
+    pub fn llm_config(&self) -> pyth_on_llm::LlmConfig {
+        let secret = |r: &Option<Redacted>| {
+            r.as_ref()
+                .filter(|r| !r.expose().trim().is_empty())
+                .map(|r| secrecy::SecretString::from(r.expose().to_string()))
+        };
+        pyth_on_llm::LlmConfig {
+            anthropic_api_key: secret(&self.anthropic_api_key),
+            anthropic_base_url: self.anthropic_base_url.clone(),
+            openai_base_url: self
+                .openai_base_url
+                .clone()
+                .filter(|u| !u.trim().is_empty()),
+            openai_api_key: secret(&self.openai_api_key),
+            model: self.llm_model.clone().filter(|m| !m.trim().is_empty()),
+            timeout: std::time::Duration::from_secs(self.llm_timeout_secs),
+            ..pyth_on_llm::LlmConfig::default()
+        }
     }
 
     /// The database URL, defaulting to SQLite in the data directory.

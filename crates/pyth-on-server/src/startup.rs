@@ -56,12 +56,20 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     launcher_cfg.max_concurrency = settings.parallel_runs();
     let launcher = Launcher::new(launcher_cfg).context("preparing the sandbox launcher")?;
 
+    let llm = pyth_on_llm::try_provider_from_config(&settings.llm_config())
+        .context("configuring the generate provider")?;
+    match &llm {
+        Some(p) => tracing::info!(provider = p.name(), model = p.model(), "generate enabled"),
+        None => tracing::info!("generate disabled: no provider configured"),
+    }
+
     Ok(AppState::new(Parts {
         settings,
         store,
         jwt,
         keyring,
         launcher,
+        llm,
     }))
 }
 

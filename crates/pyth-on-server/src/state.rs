@@ -24,6 +24,7 @@ struct Inner {
     keyring: Keyring,
     launcher: Launcher,
     runs: RunLimiter,
+    llm: Option<Arc<dyn pyth_on_llm::Provider>>,
     password_gate: Semaphore,
     started: Instant,
 }
@@ -40,6 +41,8 @@ pub struct Parts {
     pub keyring: Keyring,
     /// The sandbox launcher.
     pub launcher: Launcher,
+    /// The generate provider, if configured.
+    pub llm: Option<Arc<dyn pyth_on_llm::Provider>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -77,6 +80,7 @@ impl AppState {
             keyring: parts.keyring,
             launcher: parts.launcher,
             runs,
+            llm: parts.llm,
             password_gate: Semaphore::new(gate),
             started: Instant::now(),
         }))
@@ -105,6 +109,11 @@ impl AppState {
     /// The sandbox launcher.
     pub fn launcher(&self) -> &Launcher {
         &self.0.launcher
+    }
+
+    /// The generate provider, if one is configured.
+    pub fn llm(&self) -> Option<&dyn pyth_on_llm::Provider> {
+        self.0.llm.as_deref()
     }
 
     /// Run admission.

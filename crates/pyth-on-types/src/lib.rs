@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod execute;
+pub mod generate;
 pub mod secrets;
 pub mod system;
 
@@ -15,5 +16,6 @@ pub use audit::*;
 pub use auth::*;
 pub use error::*;
 pub use execute::*;
+pub use generate::*;
 pub use secrets::*;
 pub use system::*;

@@ -4,6 +4,7 @@
 pub mod audit_log;
 pub mod auth;
 pub mod execute;
+pub mod generate;
 pub mod keys;
 pub mod secrets;
 pub mod system;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
 
     let v1 = Router::new()
         .route("/api/v1/execute", post(execute::execute))
+        .route("/api/v1/generate", post(generate::generate))
         .route("/api/v1/secrets", get(secrets::list_secrets))
         .route(
             "/api/v1/secrets/{name}",

@@ -86,7 +86,7 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
             max_secret_bytes: s.max_secret_bytes,
         },
         features: FeaturesInfo {
-            generate: false,
+            generate: state.llm().is_some(),
             zero_knowledge: false,
             packages: false,
             egress: false,

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod errors;
 mod execute;
+mod generate;
 mod keys;
 mod postgres;
 mod secrets;

@@ -1,0 +1,51 @@
+//! `POST /api/v1/generate`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ExecuteResponse;
+
+/// Ask a model for a program, and (by default) run it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// What the program should do.
+    pub prompt: String,
+    /// `python` (default) or `javascript`, with the usual aliases.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Run the generated code (default `true`).
+    #[serde(default)]
+    pub execute: Option<bool>,
+    /// Extra packages for this run only.
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+    /// Wall-clock limit of the run.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Memory limit of the run.
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Ask for egress (refused while the server forbids it).
+    #[serde(default)]
+    pub network: Option<bool>,
+}
+
+/// The generated program and, when it ran, the run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateResponse {
+    /// The program.
+    pub code: String,
+    /// Its language.
+    pub language: String,
+    /// The model that wrote it.
+    pub model: String,
+    /// The model's words around the code.
+    pub explanation: String,
+    /// Whether it was run.
+    pub executed: bool,
+    /// The run, when `executed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecuteResponse>,
+}
