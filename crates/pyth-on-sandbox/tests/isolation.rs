@@ -246,3 +246,33 @@ fn native_machine_code_still_runs() {
     let r = run_machine_code("b8270000000f05c3");
     assert_eq!(r.stdout, "calling\n2\n", "{r:?}");
 }
+
+#[test]
+fn a_missing_interpreter_is_reported_as_a_setup_failure() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py("print(1)");
+    s.interpreter = "/usr/bin/no-such-python".into();
+    match common::final_frame(&s) {
+        pyth_on_sandbox::RunnerFrame::Failed { error } => {
+            assert!(
+                error.contains("execve") && error.contains("no-such-python"),
+                "{error}"
+            );
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_invalid_job_is_refused_before_anything_is_created() {
+    let mut s = py("print(1)");
+    s.ro_mounts.push("/usr/../root".into());
+    match common::final_frame(&s) {
+        pyth_on_sandbox::RunnerFrame::Failed { error } => {
+            assert!(error.contains("invalid job"), "{error}")
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}

@@ -222,3 +222,52 @@ fn no_mounts_leak_to_the_host() {
         "the new-root mount point stays empty on the host"
     );
 }
+
+#[test]
+fn killing_the_runner_takes_the_whole_run_down() {
+    if !privileged() {
+        return;
+    }
+    use pyth_on_sandbox::protocol::{self, RunnerFrame, ServerFrame};
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let marker = format!("87654{}", std::process::id());
+    let s = py(&format!(
+        "import os\nos.execv('/bin/sleep', ['sleep', '{marker}'])"
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let frame = protocol::encode_frame(&ServerFrame::Job(Box::new(s))).unwrap();
+    child.stdin.take().unwrap().write_all(&frame).unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let RunnerFrame::Ready(ready) = protocol::read_frame(&mut out).unwrap() else {
+        panic!()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while marker_processes(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the sandboxed sleep never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL: no teardown in the runner
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !marker_processes(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "run survived its runner: {:?}",
+            marker_processes(&marker)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The dead runner's empty cgroup is swept by the next runner.
+    run(&py("pass"));
+    assert_eq!(run_cgroup_dirs(ready.pid), Vec::<std::path::PathBuf>::new());
+}

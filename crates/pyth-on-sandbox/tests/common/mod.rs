@@ -96,3 +96,20 @@ pub fn ok(spec: &JobSpec) -> String {
     assert_eq!(r.exit_code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     r.stdout
 }
+
+/// Runs `spec` and returns the final frame, whatever it is.
+pub fn final_frame(spec: &JobSpec) -> RunnerFrame {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn runner");
+    let frame = protocol::encode_frame(&ServerFrame::Job(Box::new(spec.clone()))).unwrap();
+    child.stdin.take().unwrap().write_all(&frame).unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let _ready: RunnerFrame = protocol::read_frame(&mut out).unwrap();
+    let last = protocol::read_frame(&mut out).unwrap();
+    child.wait().unwrap();
+    last
+}
