@@ -20,6 +20,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::command::Command;
 use crate::error::ChildError;
@@ -68,8 +69,28 @@ fn report(fd: &OwnedFd, err: &ChildError) {
     let _ = write!(f, "{err}");
 }
 
-/// Entry point of the cloned child. Never returns.
+/// Writes one `key value` line to the status pipe (best effort).
+fn note(fd: &OwnedFd, key: &str, value: impl std::fmt::Display) {
+    if let Ok(dup) = fd.try_clone() {
+        let _ = writeln!(File::from(dup), "{key} {value}");
+    }
+}
+
+fn ms_since(t: Instant) -> String {
+    format!("{:.3}", t.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Entry point of the cloned child. Never returns, not even by unwinding: a panic here must
+/// not travel back into the supervisor's code on the copied stack.
 pub fn init_main(plan: ChildPlan<'_>) -> ! {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init_run(plan)));
+    match outcome {
+        Ok(never) => never,
+        Err(_) => sys::exit_now(SETUP_FAILED),
+    }
+}
+
+fn init_run(plan: ChildPlan<'_>) -> ! {
     if let Err(e) = init_setup(&plan) {
         report(&plan.error, &e);
         sys::exit_now(SETUP_FAILED);
@@ -82,13 +103,11 @@ pub fn init_main(plan: ChildPlan<'_>) -> ! {
         }
         Ok(pid) => pid,
         Err(e) => {
-            report(
-                &plan.error,
-                &ChildError::Sys {
-                    step: "fork payload",
-                    source: e,
-                },
-            );
+            let e = ChildError::Sys {
+                step: "fork payload",
+                source: e,
+            };
+            report(&plan.error, &e);
             sys::exit_now(SETUP_FAILED)
         }
     };
@@ -103,15 +122,13 @@ pub fn init_main(plan: ChildPlan<'_>) -> ! {
     // Only the payload may hold the pipes: EOF on stdout/stderr must mean the run is over.
     drop((stdin, stdout, stderr, error));
     let _ = sys::set_not_dumpable();
-    let mut status = File::from(status);
     loop {
         match sys::waitpid(-1, false) {
             Ok(Some((pid, exit))) if pid == payload => {
-                let line = match exit {
-                    sys::Exit::Code(c) => format!("code {c}"),
-                    sys::Exit::Signal(s) => format!("signal {s}"),
-                };
-                let _ = status.write_all(line.as_bytes());
+                match exit {
+                    sys::Exit::Code(c) => note(&status, "code", c),
+                    sys::Exit::Signal(s) => note(&status, "signal", s),
+                }
                 sys::exit_now(exit.as_code());
             }
             Ok(_) => {} // a reaped orphan
@@ -124,8 +141,9 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     // If the runner dies, so does the run (and with init, its whole PID namespace).
     sys::set_parent_death_signal(libc::SIGKILL).map_err(step("pdeathsig"))?;
     // (getppid() is 0 for a namespace's init, so a runner that died before this point cannot
-    // be detected here; the launcher's kill of the runner then leaves the run to its timeout
-    // backstop and the cgroup to the stale-group sweep.)
+    // be detected here; the run then ends at RLIMIT_CPU or stays asleep in its cgroup, which
+    // the next runner's stale sweep cannot remove while it is busy. Rare: microseconds.)
+    let t = Instant::now();
     for mut f in &plan.cgroup_procs {
         f.write_all(b"0").map_err(|source| ChildError::Io {
             step: "join cgroup",
@@ -133,12 +151,15 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
             source,
         })?;
     }
+    note(&plan.status, "join_ms", ms_since(t));
+    let t = Instant::now();
     sys::unshare(libc::CLONE_NEWCGROUP).map_err(step("cgroup namespace"))?;
     rootfs::enter(plan.spec, &plan.new_root)?;
     sys::sethostname(&plan.spec.sandbox.hostname).map_err(step("hostname"))?;
     if plan.spec.sandbox.loopback {
         sys::loopback_up().map_err(step("loopback"))?;
     }
+    note(&plan.status, "rootfs_ms", ms_since(t));
     Ok(())
 }
 
@@ -154,6 +175,7 @@ fn payload_exec(plan: &ChildPlan<'_>) -> ChildError {
 }
 
 fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
+    let t = Instant::now();
     for (fd, target) in [(&plan.stdin, 0), (&plan.stdout, 1), (&plan.stderr, 2)] {
         sys::dup2(fd.as_fd(), target).map_err(step("stdio"))?;
     }
@@ -180,5 +202,6 @@ fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     sys::cloexec_from(3).map_err(step("close-on-exec"))?;
     debug_assert!(plan.error.as_raw_fd() > 2);
     seccomp::install(&plan.policy)?;
+    note(&plan.status, "privileges_ms", ms_since(t));
     Ok(())
 }

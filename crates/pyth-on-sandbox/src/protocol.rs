@@ -250,6 +250,13 @@ pub struct Timings {
     /// clone() to the interpreter's execve (joining the cgroup, mounts, pivot_root,
     /// credentials, seccomp).
     pub setup_ms: f64,
+    /// Of `setup_ms`: joining the cgroup(s) (the cgroup v1 join can stall 7-15 ms on an idle
+    /// machine, see the crate README).
+    pub join_ms: f64,
+    /// Of `setup_ms`: cgroup namespace, mounts, `pivot_root`, hostname, loopback.
+    pub rootfs_ms: f64,
+    /// Of `setup_ms`: rlimits, uid/gid, capabilities, `no_new_privs`, seccomp.
+    pub privileges_ms: f64,
     /// execve to the program's exit.
     pub run_ms: f64,
     /// Killing leftovers, waiting for the cgroup to empty, removing it.

@@ -89,8 +89,20 @@ impl Capture {
 
 /// Runs `spec` in a new sandbox. `Err` means no trustworthy result (set-up failure); a failing
 /// user program is an `Ok` result with its exit code.
+///
+/// Must be called from a **single-threaded** process (the `pyth-on-runner` binary): the child
+/// is created with a raw `clone()` and keeps allocating, which is only sound when no other
+/// thread can hold a lock at that moment. A multi-threaded caller gets an error.
 pub fn run_job(spec: &JobSpec, cgroups: &dyn Cgroups) -> Result<JobResult, SandboxError> {
     let t0 = Instant::now();
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(Iterator::count)
+        .unwrap_or(0);
+    if threads != 1 {
+        return Err(SandboxError::InvalidJob(format!(
+            "run_job needs a single-threaded process, this one has {threads} threads"
+        )));
+    }
     if spec.sandbox.uid == 0 || spec.sandbox.gid == 0 {
         return Err(SandboxError::InvalidJob("uid and gid must not be 0".into()));
     }
@@ -192,7 +204,8 @@ fn supervise(
             String::from_utf8_lossy(&pump.error).into_owned(),
         ));
     }
-    let payload = parse_status(&status).unwrap_or(exit);
+    let report = parse_status(&status);
+    let payload = report.exit.unwrap_or(exit);
     let memory_exceeded = cg.oom_killed().unwrap_or(false);
     let exec_at = pump.exec_at.unwrap_or(t_reaped);
     Ok(JobResult {
@@ -210,20 +223,41 @@ fn supervise(
         timings: Timings {
             setup_ms: ms(exec_at - t_clone),
             run_ms: ms(t_reaped.saturating_duration_since(exec_at)),
+            join_ms: report.join_ms,
+            rootfs_ms: report.rootfs_ms,
+            privileges_ms: report.privileges_ms,
             ..Timings::default()
         },
     })
 }
 
-/// Parses init's `code N` / `signal N` report.
-fn parse_status(s: &str) -> Option<sys::Exit> {
-    let (kind, n) = s.split_once(' ')?;
-    let n = n.trim().parse().ok()?;
-    match kind {
-        "code" => Some(sys::Exit::Code(n)),
-        "signal" => Some(sys::Exit::Signal(n)),
-        _ => None,
+/// What the sandbox wrote to the status pipe: `key value` lines (timings from init and the
+/// payload, then init's `code N` / `signal N` for the payload's exit).
+#[derive(Debug, Default, PartialEq)]
+struct StatusReport {
+    exit: Option<sys::Exit>,
+    join_ms: f64,
+    rootfs_ms: f64,
+    privileges_ms: f64,
+}
+
+fn parse_status(s: &str) -> StatusReport {
+    let mut r = StatusReport::default();
+    for line in s.lines() {
+        let Some((key, value)) = line.split_once(' ') else {
+            continue;
+        };
+        let num = value.trim().parse::<f64>().ok();
+        match (key, num) {
+            ("code", Some(n)) => r.exit = Some(sys::Exit::Code(n as i32)),
+            ("signal", Some(n)) => r.exit = Some(sys::Exit::Signal(n as i32)),
+            ("join_ms", Some(n)) => r.join_ms = n,
+            ("rootfs_ms", Some(n)) => r.rootfs_ms = n,
+            ("privileges_ms", Some(n)) => r.privileges_ms = n,
+            _ => {}
+        }
     }
+    r
 }
 
 /// The I/O loop of one run.
@@ -399,10 +433,12 @@ mod tests {
 
     #[test]
     fn init_status_reports_are_parsed() {
-        assert_eq!(parse_status("code 3"), Some(sys::Exit::Code(3)));
-        assert_eq!(parse_status("signal 9"), Some(sys::Exit::Signal(9)));
-        assert_eq!(parse_status(""), None);
-        assert_eq!(parse_status("weird 1"), None);
+        let r = parse_status("join_ms 0.5\nrootfs_ms 1.25\nprivileges_ms 0.3\ncode 3\n");
+        assert_eq!(r.exit, Some(sys::Exit::Code(3)));
+        assert_eq!((r.join_ms, r.rootfs_ms, r.privileges_ms), (0.5, 1.25, 0.3));
+        assert_eq!(parse_status("signal 9\n").exit, Some(sys::Exit::Signal(9)));
+        assert_eq!(parse_status(""), StatusReport::default());
+        assert_eq!(parse_status("weird 1\ncode x\n").exit, None);
     }
 
     #[test]
