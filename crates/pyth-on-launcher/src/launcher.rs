@@ -247,11 +247,25 @@ impl Launcher {
         let started = Instant::now();
         let backstop =
             Duration::from_millis(spec.limits.timeout_ms) + self.inner.cfg.backstop_margin;
-        let result = self.exchange(&spec, backstop).await?;
+        let result = self.exchange(&spec, backstop).await;
+        let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(r) => tracing::debug!(
+                language = ?job.language,
+                exit_code = r.exit_code,
+                timed_out = r.timed_out,
+                memory_exceeded = r.memory_exceeded,
+                output_truncated = r.output_truncated,
+                setup_ms = r.timings.setup_ms,
+                runner_ms,
+                "run finished"
+            ),
+            Err(e) => tracing::warn!(language = ?job.language, error = %e, runner_ms, "run failed"),
+        }
         Ok(RunOutput {
-            result,
+            result: result?,
             queued_ms,
-            runner_ms: started.elapsed().as_secs_f64() * 1000.0,
+            runner_ms,
         })
     }
 

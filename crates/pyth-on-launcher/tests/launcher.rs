@@ -20,15 +20,25 @@ fn runner() -> PathBuf {
     RUNNER
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // Build the same profile as this test binary (target/<profile>/deps/<test>).
+            let exe = std::env::current_exe().unwrap();
+            let profile = exe
+                .parent()
+                .and_then(|d| d.parent())
+                .and_then(|d| d.file_name());
+            let mut args = vec![
+                "build",
+                "-q",
+                "-p",
+                "pyth-on-sandbox",
+                "--bin",
+                "pyth-on-runner",
+            ];
+            if profile.is_some_and(|p| p == "release") {
+                args.push("--release");
+            }
             let status = std::process::Command::new(cargo)
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "pyth-on-sandbox",
-                    "--bin",
-                    "pyth-on-runner",
-                ])
+                .args(&args)
                 .status()
                 .expect("run cargo build for the runner");
             assert!(status.success(), "building pyth-on-runner failed");

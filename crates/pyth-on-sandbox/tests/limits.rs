@@ -117,6 +117,27 @@ except OSError as e:
     assert!(out[7..].parse::<u32>().unwrap() <= 16, "{r:?}");
 }
 
+#[test]
+fn the_tmpfs_inode_cap_holds() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py(r#"
+import errno
+n = 0
+try:
+    for n in range(100000):
+        open(f"/work/f{n}", "w").close()
+except OSError as e:
+    print(errno.errorcode[e.errno], n)
+"#);
+    s.limits.tmpfs_inodes = 200;
+    let r = run(&s);
+    let (code, n) = r.stdout.trim().split_once(' ').expect(&r.stdout);
+    assert_eq!(code, "ENOSPC", "{r:?}");
+    assert!(n.parse::<u32>().unwrap() < 200, "{r:?}");
+}
+
 fn marker_processes(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
