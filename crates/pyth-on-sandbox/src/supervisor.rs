@@ -186,11 +186,18 @@ fn supervise(
     drop(plan); // closes the child's ends of every pipe in the supervisor
     let (stdin_w, stdout_r, stderr_r, error_r, status_r) = ours;
 
-    let mut pump = Pump::new(spec, stdin_w, stdout_r, stderr_r, error_r)?;
-    pump.run(
-        &pidfd,
-        t_clone + Duration::from_millis(spec.limits.timeout_ms),
-    )?;
+    let deadline = t_clone + Duration::from_millis(spec.limits.timeout_ms);
+    let pumped = Pump::new(spec, stdin_w, stdout_r, stderr_r, error_r)
+        .and_then(|mut pump| pump.run(&pidfd, deadline).map(|()| pump));
+    let pump = match pumped {
+        Ok(pump) => pump,
+        Err(e) => {
+            // Never leave a live sandbox behind an error: kill init (and so the namespace).
+            let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = sys::waitpid(pid, false);
+            return Err(e.into());
+        }
+    };
 
     let exit = sys::waitpid(pid, false)?
         .map(|(_, e)| e)
