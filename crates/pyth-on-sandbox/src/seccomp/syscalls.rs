@@ -244,6 +244,16 @@ pub(super) const ALLOWED: &[libc::c_long] = &[
     libc::SYS_mknodat,
     // Needed to install our second filter; more filters can only restrict further.
     libc::SYS_seccomp,
+    // Harmless on the run's own tmpfs and read-only binds.
+    libc::SYS_sync,
+    libc::SYS_syncfs,
+    libc::SYS_setxattr,
+    libc::SYS_lsetxattr,
+    libc::SYS_fsetxattr,
+    libc::SYS_removexattr,
+    libc::SYS_lremovexattr,
+    libc::SYS_fremovexattr,
+    libc::SYS_futex_waitv,
 ];
 
 /// Calls refused with `EPERM` (the security model's list plus their relatives).
