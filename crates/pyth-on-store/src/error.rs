@@ -15,7 +15,8 @@ pub enum StoreError {
     /// A uniqueness or business constraint refused the change. `constraint` is a stable name:
     /// `user_email`, `user_pkey`, `api_key_hash`, `api_key_pkey`, `refresh_token_hash`,
     /// `refresh_token_pkey`, `secret_version`, `secret_quota`, `audit_entry_user_seq`,
-    /// `audit_entry_pkey`.
+    /// `audit_entry_pkey`, `rate_limit_pkey`, `zk_code_pkey`, `zk_code_quota`, `package_pkey`,
+    /// `package_quota`, `package_env_pkey`.
     #[error("conflict on {constraint}")]
     Conflict {
         /// Stable constraint name (see the variant's documentation).
@@ -96,6 +97,9 @@ fn sqlite_constraint_name(message: &str) -> String {
         "audit_entry.user_id, audit_entry.seq" => "audit_entry_user_seq",
         "audit_entry.audit_entry_id" => "audit_entry_pkey",
         "rate_limit.rate_limit_key" => "rate_limit_pkey",
+        "zk_code.user_id, zk_code.name" => "zk_code_pkey",
+        "package.user_id, package.language, package.name" => "package_pkey",
+        "package_env.env_key" => "package_env_pkey",
         other => return other.to_owned(),
     };
     name.to_owned()
@@ -132,6 +136,12 @@ mod tests {
                 "UNIQUE constraint failed: audit_entry.user_id, audit_entry.seq"
             ),
             "audit_entry_user_seq"
+        );
+        assert_eq!(
+            sqlite_constraint_name(
+                "UNIQUE constraint failed: package.user_id, package.language, package.name"
+            ),
+            "package_pkey"
         );
         assert_eq!(
             sqlite_constraint_name("UNIQUE constraint failed: x.y"),

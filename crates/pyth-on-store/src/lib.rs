@@ -22,12 +22,14 @@ pub use error::{StoreError, StoreResult};
 pub use gcra::{gcra, RateDecision};
 pub use model::{
     from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, NewApiKey, NewRefreshToken,
-    NewUser, PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, User,
+    NewUser, PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta,
+    User, ZkCodeRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use traits::{
-    ApiKeyStore, AuditStore, RateLimitStore, RefreshTokenStore, SecretStore, Store, UserStore,
+    ApiKeyStore, AuditStore, PackageStore, RateLimitStore, RefreshTokenStore, SecretStore, Store,
+    UserStore, ZkCodeStore,
 };
 
 /// Pool settings for [`connect_with`].

@@ -3,11 +3,18 @@
 //! Timestamps are stored as unix milliseconds, so every `OffsetDateTime` read back is in UTC
 //! and truncated to the millisecond; use [`truncate_to_millis`] before comparing.
 
+mod packages;
+mod zk_code;
+
 use std::fmt;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use self::packages::{
+    PackageEnvRow, PackageRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
+};
+pub use self::zk_code::ZkCodeRow;
 use crate::error::{StoreError, StoreResult};
 
 /// A user to insert. Emails are lowercased by the caller; the store compares them exactly.
@@ -138,12 +145,13 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-/// Result of a successful [`crate::SecretStore::put_secret`].
+/// Result of a successful insert-or-replace ([`crate::SecretStore::put_secret`],
+/// [`crate::ZkCodeStore::put_zk_code`], [`crate::PackageStore::add_package`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
-    /// A new secret (version 1).
+    /// A new row (for a secret: version 1).
     Created,
-    /// An existing secret replaced (version = expected + 1).
+    /// An existing row replaced (for a secret: version = expected + 1).
     Replaced,
 }
 

@@ -10,8 +10,8 @@ use crate::audit_chain::{AuditEntry, AuditEvent};
 use crate::error::StoreResult;
 use crate::gcra::RateDecision;
 use crate::model::{
-    ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, PutOutcome, RefreshOutcome, SealedSecretRow,
-    SecretMeta, User,
+    ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, PackageEnvRow, PackageRow, PutOutcome,
+    RefreshOutcome, SealedSecretRow, SecretMeta, User, ZkCodeRow,
 };
 
 /// Users.
@@ -174,6 +174,107 @@ pub trait RateLimitStore {
     async fn purge_rate_limits(&self, now_ms: i64) -> StoreResult<u64>;
 }
 
+/// Per-user zero-knowledge code: encrypted payloads the server stores but never decrypts.
+#[async_trait]
+pub trait ZkCodeStore {
+    /// Inserts or replaces `(row.user_id, row.name)` (names are case-sensitive), appending
+    /// `audit`. A replace overwrites everything but `created_at`, which is kept.
+    /// `Conflict { constraint: "zk_code_quota" }` when inserting would exceed `max_items`
+    /// for the user (replacing is always allowed); nothing is written then, audit included.
+    async fn put_zk_code(
+        &self,
+        row: &ZkCodeRow,
+        max_items: u32,
+        audit: &AuditEvent,
+    ) -> StoreResult<PutOutcome>;
+    /// One stored program.
+    async fn get_zk_code(&self, user_id: Uuid, name: &str) -> StoreResult<Option<ZkCodeRow>>;
+    /// The user's programs (payloads included), sorted by name, byte-wise.
+    async fn list_zk_code(&self, user_id: Uuid) -> StoreResult<Vec<ZkCodeRow>>;
+    /// Deletes a program, appending `audit`; `false` (and no audit) when there was none.
+    async fn delete_zk_code(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+}
+
+/// Persistent packages per user and language, and the shared, content-addressed package
+/// environments built from them.
+///
+/// A build is coordinated through its `package_env` row: `claim_package_env_build` lets
+/// exactly one caller (on any node) build a key; that caller ends with `finish_package_env`.
+/// There is no heartbeat: choose `stale_after_ms` longer than the longest build.
+#[async_trait]
+pub trait PackageStore {
+    /// The user's packages, ordered by language, then name (byte-wise).
+    async fn list_packages(&self, user_id: Uuid) -> StoreResult<Vec<PackageRow>>;
+    /// Replaces the user's whole list for `language` with `rows` atomically, appending `audit`
+    /// (even when nothing changed); other languages are untouched. Each row is stored under
+    /// `user_id` and `language` (the rows' own are ignored). The caller validates the count
+    /// and removes duplicate names: a duplicate is `Conflict { constraint: "package_pkey" }`
+    /// and writes nothing.
+    async fn set_packages(
+        &self,
+        user_id: Uuid,
+        language: &str,
+        rows: &[PackageRow],
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Adds `row`, appending `audit`: `Created`, or `Replaced` when the same
+    /// `(user_id, language, name)` existed (its `spec` and `added_at` become the new ones).
+    /// `Conflict { constraint: "package_quota" }` when adding would exceed `max_items` for
+    /// that user and language (replacing is always allowed); nothing is written then.
+    async fn add_package(
+        &self,
+        row: &PackageRow,
+        max_items: u32,
+        audit: &AuditEvent,
+    ) -> StoreResult<PutOutcome>;
+    /// Removes one package, appending `audit`; `false` (and no audit) when there was none.
+    async fn remove_package(
+        &self,
+        user_id: Uuid,
+        language: &str,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// One environment.
+    async fn get_package_env(&self, env_key: &str) -> StoreResult<Option<PackageEnvRow>>;
+    /// Atomically decides who builds `env_key`, across nodes: `true` when the caller must
+    /// build it, either because there was no row (one is inserted with status `building` and
+    /// every timestamp `now`) or because the row is `building` with an `updated_at` more than
+    /// `stale_after_ms` before `now` (its builder is presumed dead: `updated_at` becomes
+    /// `now`). `false` otherwise: someone else is building it, or it is `ready` or `failed`
+    /// (delete a failed one to retry).
+    async fn claim_package_env_build(
+        &self,
+        env_key: &str,
+        language: &str,
+        now: OffsetDateTime,
+        stale_after_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Records the end of a build: `status` (`ready` or `failed`), `error`, `size_bytes`,
+    /// and `now` as both `updated_at` and `last_used_at`. `StoreError::NotFound` when the
+    /// row is gone (deleted while building).
+    async fn finish_package_env(
+        &self,
+        env_key: &str,
+        status: &str,
+        error: Option<&str>,
+        size_bytes: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Records a use (`last_used_at = now`); `updated_at` is left alone, so a use never
+    /// keeps a dead build from going stale. Nothing happens for an unknown key.
+    async fn touch_package_env(&self, env_key: &str, now: OffsetDateTime) -> StoreResult<()>;
+    /// Every environment, least recently used first (ties by key), for garbage collection.
+    async fn list_package_envs(&self) -> StoreResult<Vec<PackageEnvRow>>;
+    /// Deletes an environment's row; `false` when there was none.
+    async fn delete_package_env(&self, env_key: &str) -> StoreResult<bool>;
+}
+
 /// Everything the server needs, as one object.
 #[async_trait]
 pub trait Store:
@@ -183,6 +284,8 @@ pub trait Store:
     + SecretStore
     + AuditStore
     + RateLimitStore
+    + ZkCodeStore
+    + PackageStore
     + Send
     + Sync
     + 'static

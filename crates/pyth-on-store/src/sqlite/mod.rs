@@ -4,10 +4,12 @@
 
 mod api_keys;
 mod audit;
+mod packages;
 mod rate_limit;
 mod refresh;
 mod secrets;
 mod users;
+mod zk_code;
 
 use std::path::Path;
 use std::str::FromStr;

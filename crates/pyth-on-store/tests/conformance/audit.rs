@@ -7,7 +7,7 @@ use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{event, new_key, now, registered, sealed};
+use crate::support::{event, new_key, now, package, registered, sealed, zk_code};
 
 pub async fn every_audited_change_lands_in_one_chain_that_verifies(store: Arc<dyn Store>) {
     // Arrange
@@ -56,6 +56,61 @@ pub async fn every_audited_change_lands_in_one_chain_that_verifies(store: Arc<dy
     assert!(verified.valid);
     assert_eq!(verified.entries, 6);
     assert_eq!(verified.head, chain[5].hash);
+}
+
+pub async fn zk_code_and_package_changes_extend_one_chain_that_verifies(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let pkg = package(user.id, "python", "requests", "requests");
+
+    // Act
+    store
+        .put_zk_code(&zk_code(user.id, "a", "x"), 1, &event(user.id, "zk.store"))
+        .await
+        .unwrap();
+    store
+        .put_zk_code(&zk_code(user.id, "b", "x"), 1, &event(user.id, "zk.store"))
+        .await
+        .expect_err("over quota");
+    store
+        .add_package(&pkg, 10, &event(user.id, "package.add"))
+        .await
+        .unwrap();
+    store
+        .set_packages(user.id, "javascript", &[], &event(user.id, "package.set"))
+        .await
+        .unwrap();
+    store
+        .remove_package(
+            user.id,
+            "python",
+            "requests",
+            &event(user.id, "package.remove"),
+        )
+        .await
+        .unwrap();
+    store
+        .delete_zk_code(user.id, "a", &event(user.id, "zk.delete"))
+        .await
+        .unwrap();
+
+    // Assert
+    let chain = store.audit_chain(user.id).await.unwrap();
+    let chained: Vec<&str> = chain.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        chained,
+        [
+            "auth.register",
+            "zk.store",
+            "package.add",
+            "package.set",
+            "package.remove",
+            "zk.delete"
+        ]
+    );
+    let verified = verify_chain(&chain);
+    assert!(verified.valid);
+    assert_eq!(verified.entries, 6);
 }
 
 pub async fn an_appended_entry_reads_back_exactly(store: Arc<dyn Store>) {

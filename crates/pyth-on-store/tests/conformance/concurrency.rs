@@ -6,7 +6,7 @@ use pyth_on_store::{verify_chain, PutOutcome, RefreshOutcome, Store};
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{event, new_token, now, registered, sealed};
+use crate::support::{event, new_token, now, package, registered, sealed, zk_code};
 
 const N: usize = 20;
 
@@ -142,4 +142,126 @@ pub async fn concurrent_requests_share_one_rate_limit_bucket(store: Arc<dyn Stor
         .collect();
     remaining.sort_unstable();
     assert_eq!(remaining, (0..10).collect::<Vec<u32>>());
+}
+
+pub async fn ten_concurrent_claims_of_one_env_elect_exactly_one_builder(store: Arc<dyn Store>) {
+    // Arrange
+    let at = now();
+
+    // Act
+    let handles = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_package_env_build("env", "python", at, 60_000)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let claims = join_all(handles).await;
+
+    // Assert
+    assert_eq!(claims.iter().filter(|c| **c).count(), 1);
+    assert_eq!(store.list_package_envs().await.unwrap().len(), 1);
+}
+
+pub async fn ten_concurrent_takeovers_of_a_stale_claim_elect_exactly_one_builder(
+    store: Arc<dyn Store>,
+) {
+    // Arrange
+    let t0 = now();
+    assert!(store
+        .claim_package_env_build("env", "python", t0, 1_000)
+        .await
+        .unwrap());
+    let later = t0 + Duration::seconds(5);
+
+    // Act
+    let handles = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_package_env_build("env", "python", later, 1_000)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let claims = join_all(handles).await;
+
+    // Assert
+    assert_eq!(claims.iter().filter(|c| **c).count(), 1);
+    let row = store.get_package_env("env").await.unwrap().unwrap();
+    assert_eq!((row.created_at, row.updated_at), (t0, later));
+}
+
+pub async fn concurrent_adds_cannot_exceed_the_package_quota(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+
+    // Act
+    let handles = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = format!("pkg{i}");
+                store
+                    .add_package(
+                        &package(user.id, "python", &name, &name),
+                        5,
+                        &event(user.id, "package.add"),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let results = join_all(handles).await;
+
+    // Assert
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 5);
+    for r in &results {
+        if let Err(e) = r {
+            assert!(e.is_conflict_on("package_quota"), "{e:?}");
+        }
+    }
+    assert_eq!(store.list_packages(user.id).await.unwrap().len(), 5);
+    let chain = store.audit_chain(user.id).await.unwrap();
+    assert_eq!(chain.len(), 6);
+    assert!(verify_chain(&chain).valid);
+}
+
+pub async fn concurrent_puts_cannot_exceed_the_zk_code_quota(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+
+    // Act
+    let handles = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_zk_code(
+                        &zk_code(user.id, &format!("z{i}"), "x"),
+                        5,
+                        &event(user.id, "zk.store"),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let results = join_all(handles).await;
+
+    // Assert
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 5);
+    for r in &results {
+        if let Err(e) = r {
+            assert!(e.is_conflict_on("zk_code_quota"), "{e:?}");
+        }
+    }
+    assert_eq!(store.list_zk_code(user.id).await.unwrap().len(), 5);
 }

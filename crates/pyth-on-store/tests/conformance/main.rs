@@ -13,11 +13,14 @@ mod audit;
 mod backend;
 mod concurrency;
 mod nodes;
+mod package_envs;
+mod packages;
 mod rate_limits;
 mod refresh;
 mod secrets;
 mod support;
 mod users;
+mod zk_code;
 
 /// Declares every scenario once per backend, each on a fresh database.
 macro_rules! conformance {
@@ -68,6 +71,7 @@ conformance! {
     secrets::deleting_a_secret_audits_once_and_reports_a_missing_one,
     secrets::rewrapping_updates_the_key_only_while_the_version_matches,
     audit::every_audited_change_lands_in_one_chain_that_verifies,
+    audit::zk_code_and_package_changes_extend_one_chain_that_verifies,
     audit::an_appended_entry_reads_back_exactly,
     audit::audit_pages_newest_first_with_a_seq_cursor,
     audit::the_action_prefix_filter_is_literal_not_a_like_pattern,
@@ -77,8 +81,32 @@ conformance! {
     concurrency::concurrent_rotations_of_one_token_rotate_once_and_detect_the_reuse,
     concurrency::concurrent_creates_cannot_exceed_the_secret_quota,
     concurrency::concurrent_requests_share_one_rate_limit_bucket,
+    concurrency::ten_concurrent_claims_of_one_env_elect_exactly_one_builder,
+    concurrency::ten_concurrent_takeovers_of_a_stale_claim_elect_exactly_one_builder,
+    concurrency::concurrent_adds_cannot_exceed_the_package_quota,
+    concurrency::concurrent_puts_cannot_exceed_the_zk_code_quota,
     rate_limits::a_key_allows_its_burst_then_denies_then_refills,
     rate_limits::peeking_does_not_consume_a_cell,
     rate_limits::keys_have_independent_buckets,
     rate_limits::purging_removes_only_keys_whose_tat_has_passed,
+    zk_code::storing_zk_code_creates_it_and_reads_it_back_exactly,
+    zk_code::replacing_zk_code_overwrites_it_but_keeps_created_at,
+    zk_code::zk_code_names_are_case_sensitive_and_listed_byte_wise,
+    zk_code::the_zk_code_quota_refuses_new_items_writing_nothing_but_allows_replacing,
+    zk_code::another_users_zk_code_is_invisible,
+    zk_code::deleting_zk_code_audits_once_and_reports_a_missing_one,
+    packages::adding_a_package_creates_it_and_audits_once,
+    packages::adding_the_same_name_again_replaces_its_spec_and_added_at,
+    packages::packages_are_listed_by_language_then_name,
+    packages::the_package_quota_counts_per_language_and_a_refusal_writes_nothing,
+    packages::setting_packages_replaces_only_that_languages_list,
+    packages::setting_a_list_with_a_duplicate_name_is_a_conflict_and_writes_nothing,
+    packages::another_users_packages_are_invisible,
+    packages::removing_a_package_audits_once_and_reports_a_missing_one,
+    package_envs::claiming_an_unknown_env_inserts_a_building_row_and_only_once,
+    package_envs::a_stale_building_claim_is_taken_over_and_a_fresh_one_is_not,
+    package_envs::finished_envs_are_never_claimed_until_deleted,
+    package_envs::finishing_a_build_records_its_outcome_and_a_missing_env_is_not_found,
+    package_envs::touching_an_env_records_its_use_without_refreshing_a_build_claim,
+    package_envs::envs_are_listed_least_recently_used_first_and_deleted_by_key,
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use pyth_on_store::testing::{postgres_store, sqlite_store};
 use pyth_on_store::{
-    truncate_to_millis, AuditEvent, NewApiKey, NewRefreshToken, NewUser, SealedSecretRow, Store,
+    truncate_to_millis, AuditEvent, NewApiKey, NewRefreshToken, NewUser, PackageRow,
+    SealedSecretRow, Store, ZkCodeRow,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -108,6 +109,42 @@ pub fn sealed(user_id: Uuid, name: &str, value: &[u8]) -> SealedSecretRow {
         created_at: now(),
         updated_at: now(),
     }
+}
+
+pub fn zk_code(user_id: Uuid, name: &str, payload: &str) -> ZkCodeRow {
+    ZkCodeRow {
+        user_id,
+        name: name.to_owned(),
+        language: "python".to_owned(),
+        payload: payload.to_owned(),
+        size: i64::try_from(payload.len()).expect("small payload"),
+        kdf_m: 65_536,
+        kdf_t: 3,
+        kdf_p: 1,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+pub fn package(user_id: Uuid, language: &str, name: &str, spec: &str) -> PackageRow {
+    PackageRow {
+        user_id,
+        language: language.to_owned(),
+        name: name.to_owned(),
+        spec: spec.to_owned(),
+        added_at: now(),
+    }
+}
+
+/// The user's packages as `(language, name, spec)`, in listing order.
+pub async fn package_list(store: &Arc<dyn Store>, user_id: Uuid) -> Vec<(String, String, String)> {
+    store
+        .list_packages(user_id)
+        .await
+        .expect("list packages")
+        .into_iter()
+        .map(|p| (p.language, p.name, p.spec))
+        .collect()
 }
 
 /// The actions of the user's chain, oldest first.

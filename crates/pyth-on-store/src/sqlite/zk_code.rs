@@ -1,0 +1,131 @@
+//! SQLite `ZkCodeStore`: the per-user quota is checked and applied under `BEGIN IMMEDIATE`,
+//! so concurrent puts cannot both pass it.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{audit, id, uuid_col, SqliteStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::{StoreError, StoreResult};
+use crate::model::{from_unix_ms, to_unix_ms, PutOutcome, ZkCodeRow};
+use crate::traits::ZkCodeStore;
+
+const ZK_COLUMNS: &str =
+    "user_id, name, language, payload, size, kdf_m, kdf_t, kdf_p, created_at, updated_at";
+
+fn zk_from_row(row: &SqliteRow) -> StoreResult<ZkCodeRow> {
+    Ok(ZkCodeRow {
+        user_id: uuid_col(row, "user_id")?,
+        name: row.try_get("name")?,
+        language: row.try_get("language")?,
+        payload: row.try_get("payload")?,
+        size: row.try_get("size")?,
+        kdf_m: row.try_get("kdf_m")?,
+        kdf_t: row.try_get("kdf_t")?,
+        kdf_p: row.try_get("kdf_p")?,
+        created_at: from_unix_ms(row.try_get("created_at")?)?,
+        updated_at: from_unix_ms(row.try_get("updated_at")?)?,
+    })
+}
+
+#[async_trait]
+impl ZkCodeStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(user.id = %row.user_id, zk.name = %row.name))]
+    async fn put_zk_code(
+        &self,
+        row: &ZkCodeRow,
+        max_items: u32,
+        audit: &AuditEvent,
+    ) -> StoreResult<PutOutcome> {
+        let mut tx = self.begin_immediate().await?;
+        let replaced = sqlx::query(
+            "update zk_code set language = ?, payload = ?, size = ?, kdf_m = ?, kdf_t = ?, \
+             kdf_p = ?, updated_at = ? where user_id = ? and name = ?",
+        )
+        .bind(&row.language)
+        .bind(&row.payload)
+        .bind(row.size)
+        .bind(row.kdf_m)
+        .bind(row.kdf_t)
+        .bind(row.kdf_p)
+        .bind(to_unix_ms(row.updated_at))
+        .bind(id(row.user_id))
+        .bind(&row.name)
+        .execute(&mut *tx)
+        .await?;
+        let outcome = if replaced.rows_affected() == 1 {
+            PutOutcome::Replaced
+        } else {
+            let count: i64 = sqlx::query_scalar("select count(*) from zk_code where user_id = ?")
+                .bind(id(row.user_id))
+                .fetch_one(&mut *tx)
+                .await?;
+            if count >= i64::from(max_items) {
+                return Err(StoreError::conflict("zk_code_quota"));
+            }
+            sqlx::query(
+                "insert into zk_code (user_id, name, language, payload, size, kdf_m, kdf_t, \
+                 kdf_p, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id(row.user_id))
+            .bind(&row.name)
+            .bind(&row.language)
+            .bind(&row.payload)
+            .bind(row.size)
+            .bind(row.kdf_m)
+            .bind(row.kdf_t)
+            .bind(row.kdf_p)
+            .bind(to_unix_ms(row.created_at))
+            .bind(to_unix_ms(row.updated_at))
+            .execute(&mut *tx)
+            .await?;
+            PutOutcome::Created
+        };
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn get_zk_code(&self, user_id: Uuid, name: &str) -> StoreResult<Option<ZkCodeRow>> {
+        let sql = format!("select {ZK_COLUMNS} from zk_code where user_id = ? and name = ?");
+        let row = sqlx::query(&sql)
+            .bind(id(user_id))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(zk_from_row).transpose()
+    }
+
+    async fn list_zk_code(&self, user_id: Uuid) -> StoreResult<Vec<ZkCodeRow>> {
+        // The default BINARY collation sorts byte-wise, as PostgreSQL's "C" does.
+        let sql = format!("select {ZK_COLUMNS} from zk_code where user_id = ? order by name");
+        let rows = sqlx::query(&sql)
+            .bind(id(user_id))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(zk_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user_id, zk.name = %name))]
+    async fn delete_zk_code(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_immediate().await?;
+        let done = sqlx::query("delete from zk_code where user_id = ? and name = ?")
+            .bind(id(user_id))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
