@@ -40,6 +40,29 @@ print(kids, err)
 }
 
 #[test]
+fn an_exponential_fork_bomb_ends_at_the_timeout_and_leaves_nothing() {
+    if !privileged() {
+        return;
+    }
+    let mut s = py(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+    );
+    s.limits.pids_max = 32;
+    s.limits.timeout_ms = 1500;
+    let started = Instant::now();
+    let session = run_with_env(&s, &[]);
+    assert!(session.result.timed_out, "{:?}", session.result);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "teardown took too long"
+    );
+    assert_eq!(
+        run_cgroup_dirs(session.runner_pid),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+#[test]
 fn the_memory_cap_kills_python_and_is_reported() {
     if !privileged() {
         return;
