@@ -276,3 +276,19 @@ fn an_invalid_job_is_refused_before_anything_is_created() {
         other => panic!("expected Failed, got {other:?}"),
     }
 }
+
+#[test]
+fn a_large_stdin_is_streamed_while_output_is_read() {
+    if !privileged() {
+        return;
+    }
+    // 2 MiB in, 2 MiB out: larger than both pipe buffers, so the supervisor must feed stdin and
+    // drain stdout at the same time.
+    let mut s = py("import sys\nsys.stdout.write(sys.stdin.read())");
+    s.stdin = "0123456789abcdef".repeat(128 << 10);
+    s.limits.max_output_bytes = 4 << 20;
+    let r = run(&s);
+    assert_eq!(r.exit_code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.len(), s.stdin.len());
+    assert!(r.stdout == s.stdin);
+}
