@@ -75,10 +75,10 @@ async fn detect_finds_real_python_and_node_with_versions() {
         ]
     );
     let py = r.python.expect("python3 on this machine");
-    assert_eq!(
-        py.interpreter,
-        PathBuf::from("/usr/bin/python3.11"),
-        "Debian's python, resolved"
+    assert!(
+        py.interpreter.starts_with("/usr/bin") && py.interpreter.is_file(),
+        "Debian's python, resolved to the real binary: {}",
+        py.interpreter.display()
     );
     assert!(py.version.starts_with("3."), "{}", py.version);
     let node = r.javascript.expect("node on this machine");
