@@ -111,6 +111,14 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_RUNNER")]
     pub runner: Option<PathBuf>,
 
+    /// Wrong master passwords per user and stored name per hour before 429.
+    #[arg(long, env = "PYTH_ON_ZK_WRONG_PASSWORD_PER_HOUR", default_value_t = 10)]
+    pub zk_wrong_password_per_hour: u32,
+
+    /// Encrypted programs a user may store.
+    #[arg(long, env = "PYTH_ON_MAX_ZK_CODE_PER_USER", default_value_t = 100)]
+    pub max_zk_code_per_user: u32,
+
     /// Anthropic API key: when set, `/generate` uses the Anthropic Messages API.
     #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
     pub anthropic_api_key: Option<Redacted>,
@@ -260,6 +268,12 @@ impl Settings {
         }
         if self.refresh_token_ttl_days == 0 || self.refresh_token_ttl_days > 365 {
             return Err(bad("--refresh-token-ttl-days", "must be between 1 and 365"));
+        }
+        if self.zk_wrong_password_per_hour == 0 {
+            return Err(bad("--zk-wrong-password-per-hour", "must be at least 1"));
+        }
+        if self.max_zk_code_per_user == 0 {
+            return Err(bad("--max-zk-code-per-user", "must be at least 1"));
         }
         if self.llm_timeout_secs == 0 || self.llm_timeout_secs > 600 {
             return Err(bad("--llm-timeout-secs", "must be between 1 and 600"));

@@ -11,6 +11,7 @@ pub mod execute;
 pub mod generate;
 pub mod secrets;
 pub mod system;
+pub mod zk;
 
 pub use audit::*;
 pub use auth::*;
@@ -19,3 +20,4 @@ pub use execute::*;
 pub use generate::*;
 pub use secrets::*;
 pub use system::*;
+pub use zk::*;

@@ -1,0 +1,145 @@
+//! Zero-knowledge code: payloads encrypted by the client, stored opaque, decrypted only inside
+//! a sandbox.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+/// Argon2id parameters of a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KdfSummary {
+    /// Memory in KiB.
+    pub m: u32,
+    /// Passes.
+    pub t: u32,
+    /// Lanes (always 1).
+    pub p: u32,
+}
+
+/// The zkcode v1 payload key-derivation block (see `zk-format.md`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZkKdf {
+    /// `argon2id`.
+    pub alg: String,
+    /// 19.
+    pub ver: u32,
+    /// Memory in KiB, 19456..=262144.
+    pub m: u32,
+    /// Passes, 1..=10.
+    pub t: u32,
+    /// 1.
+    pub p: u32,
+    /// 16 bytes, standard base64 with padding.
+    pub salt: String,
+}
+
+/// A zkcode v1 payload, exactly as `zk-format.md` defines it. The server parses it strictly.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZkPayload {
+    /// 1.
+    pub v: u32,
+    /// `xchacha20poly1305-ietf`.
+    pub alg: String,
+    /// Key derivation.
+    pub kdf: ZkKdf,
+    /// 24 bytes, base64.
+    pub nonce: String,
+    /// 32-byte key check, base64.
+    pub kc: String,
+    /// Ciphertext with its 16-byte tag, base64.
+    pub ct: String,
+    /// `python` or `javascript`: lets the server pick the runtime without decrypting.
+    pub language: String,
+}
+
+/// Body of `POST /api/v1/zk/encrypt` (a testing convenience: the server sees the code).
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ZkEncryptRequest {
+    /// The source code.
+    pub code: String,
+    /// The master password (never stored, never logged).
+    #[schema(value_type = String, format = Password)]
+    pub master_password: Zeroizing<String>,
+    /// The name the payload will be stored under (it is bound into the ciphertext).
+    pub name: String,
+    /// `python` (default) or `javascript`.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+impl std::fmt::Debug for ZkEncryptRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkEncryptRequest")
+            .field("name", &self.name)
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the API says about stored encrypted code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptedCodeMetadata {
+    /// `^[A-Za-z0-9._-]{1,128}$`.
+    pub name: String,
+    /// The payload's language.
+    pub language: String,
+    /// Plaintext size in bytes (ciphertext minus tag).
+    pub size: u64,
+    /// Argon2id parameters.
+    pub kdf: KdfSummary,
+    /// First store.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last replacement.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/zk/code`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptedCodeList {
+    /// Sorted by name.
+    pub items: Vec<EncryptedCodeMetadata>,
+}
+
+/// Body of `POST /api/v1/zk/execute/{name}`.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ZkExecuteRequest {
+    /// The master password: handed to the in-sandbox helper over a pipe, never stored or logged.
+    #[schema(value_type = String, format = Password)]
+    pub master_password: Zeroizing<String>,
+    /// Extra packages for this run only.
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+    /// Standard input.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Arguments after the script.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Wall-clock limit.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Memory limit (raised to fit the key derivation when needed).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Ask for egress.
+    #[serde(default)]
+    pub network: Option<bool>,
+}
+
+impl std::fmt::Debug for ZkExecuteRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkExecuteRequest")
+            .field("master_password", &"[redacted]")
+            .field("timeout_ms", &self.timeout_ms)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,157 @@
+//! The `pyth-on` binary, run as a user would: `serve` start-up errors, `keys rotate/list/retire`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pyth_on_client::Client;
+use pyth_on_server::Settings;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pyth-on")
+}
+
+fn runner() -> PathBuf {
+    Path::new(bin()).with_file_name("pyth-on-runner")
+}
+
+fn settings(dir: &Path) -> Settings {
+    let mut s = Settings::for_data_dir(dir);
+    s.runner = Some(runner());
+    s
+}
+
+async fn with_server<F, Fut>(dir: &Path, f: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(pyth_on_server::launch(settings(dir), listener, async {
+        let _ = rx.await;
+    }));
+    let client = Client::new(&format!("http://{addr}")).unwrap();
+    for _ in 0..200 {
+        if client.info().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    f(client).await;
+    tx.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+}
+
+fn keys(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin())
+        .arg("keys")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("PYTH_ON_DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn rotating_the_secrets_key_rewraps_data_keys_and_secrets_still_reach_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut api_key = String::new();
+    with_server(dir.path(), |client| {
+        let api_key = &mut api_key;
+        async move {
+            let auth = client.register("rot@example.com", "correct horse battery staple").await.unwrap();
+            *api_key = auth.api_key.unwrap();
+            client.with_api_key(api_key.as_str()).put_secret("ROTATED", "value-before-rotation").await.unwrap();
+        }
+    })
+    .await;
+    let db_before = std::fs::read(dir.path().join("pyth-on.db")).unwrap();
+
+    let (ok, out) = keys(dir.path(), &["rotate"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("v2 is current") && out.contains("1 data keys re-wrapped"), "{out}");
+    let (ok, out) = keys(dir.path(), &["list"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("v1: 0 secrets") && out.contains("v2 (current): 1 secrets"), "{out}");
+    let (ok, out) = keys(dir.path(), &["retire", "2"]);
+    assert!(!ok && out.contains("current"), "{out}");
+    let (ok, out) = keys(dir.path(), &["retire", "1"]);
+    assert!(ok, "{out}");
+    assert!(!dir.path().join("keys/secrets-key.v1").exists());
+    assert_ne!(db_before, std::fs::read(dir.path().join("pyth-on.db")).unwrap_or_default());
+
+    with_server(dir.path(), |client| async move {
+        let run = client
+            .with_api_key(api_key)
+            .execute(&pyth_on_types::ExecuteRequest {
+                code: "import os; print(os.environ['ROTATED'] == 'value-before-rotation')".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(run.output, "True\n");
+    })
+    .await;
+}
+
+#[test]
+fn serve_refuses_bad_settings_with_one_line_and_a_failure_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--max-timeout-ms", "0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--max-timeout-ms"), "{stderr}");
+    let out = Command::new(bin()).args(["serve", "--listen", "not-an-address"]).output().unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn serve_starts_creates_private_key_files_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--runner")
+        .arg(runner())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    let mut up = false;
+    for _ in 0..200 {
+        if reqwest::blocking_get_ok(&url) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(up, "server did not come up");
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["data/keys/jwt-signing.key", "data/keys/secrets-key.v1", "data/pyth-on.db"] {
+        let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{f}: {mode:o}");
+    }
+    // SIGTERM: a graceful stop with status 0.
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+mod reqwest {
+    pub use ::reqwest::*;
+    /// A tiny synchronous probe without pulling reqwest's blocking feature.
+    pub fn blocking_get_ok(url: &str) -> bool {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async { ::reqwest::get(url).await.map(|r| r.status().is_success()).unwrap_or(false) })
+    }
+}
