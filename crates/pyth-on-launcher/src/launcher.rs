@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
     self, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
-    ServerFrame,
+    ServerFrame, ZkSpec,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
+use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::runtimes::Runtimes;
 
@@ -55,6 +57,33 @@ impl LauncherConfig {
     }
 }
 
+/// Encrypted code for a zero-knowledge run: decrypted inside the sandbox, never here.
+///
+/// The password travels only in the `Job` frame over the runner's stdin pipe (never argv or
+/// the environment); `Debug` redacts it and it is wiped on drop.
+#[derive(Clone, PartialEq)]
+pub struct ZkJob {
+    /// The zkcode v1 wire JSON, exactly as stored.
+    pub payload: String,
+    /// The master password from the request.
+    pub password: Zeroizing<String>,
+    /// The owner's user id from the server's record (the associated data is rebuilt from it).
+    pub owner: Uuid,
+    /// The name the code was asked for under.
+    pub name: String,
+}
+
+impl std::fmt::Debug for ZkJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkJob")
+            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .field("password", &format_args!("[redacted]"))
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 /// A user-level run request. The launcher fills in the interpreter and mounts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -74,6 +103,10 @@ pub struct Job {
     pub memory_mb: Option<u64>,
     /// Per-stream output cap; `None` = the configured default.
     pub max_output_bytes: Option<u64>,
+    /// Encrypted code (then `code` must be empty): the sandbox decrypts it before the program
+    /// starts and reports [`JobResult::zk`]. Its Argon2id memory (64 MiB at the default
+    /// parameters) counts against `memory_mb`.
+    pub zk: Option<ZkJob>,
 }
 
 impl Job {
@@ -88,6 +121,15 @@ impl Job {
             timeout_ms: None,
             memory_mb: None,
             max_output_bytes: None,
+            zk: None,
+        }
+    }
+
+    /// A zero-knowledge job: no plaintext code, the payload is decrypted in the sandbox.
+    pub fn zk(language: Language, zk: ZkJob) -> Self {
+        Self {
+            zk: Some(zk),
+            ..Self::new(language, String::new())
         }
     }
 }
@@ -230,6 +272,12 @@ impl Launcher {
                 .collect(),
             limits,
             sandbox: cfg.sandbox.clone(),
+            zk: job.zk.as_ref().map(|z| ZkSpec {
+                payload: z.payload.clone(),
+                password: z.password.as_str().to_owned(),
+                owner: z.owner.hyphenated().to_string(),
+                name: z.name.clone(),
+            }),
         })
     }
 
@@ -291,7 +339,10 @@ impl Launcher {
             return Err(LaunchError::Closed);
         };
         let stderr_task = tokio::spawn(read_capped(stderr, 16 << 10));
-        let frame = protocol::encode_frame(&ServerFrame::Job(Box::new(spec.clone())))?;
+        // The frame may carry a ZK password: wiped once written.
+        let frame = Zeroizing::new(protocol::encode_frame(&ServerFrame::Job(Box::new(
+            spec.clone(),
+        )))?);
         let talk = async {
             // The runner reads the job only after sending Ready; the pipe buffers it meanwhile.
             stdin.write_all(&frame).await.map_err(FrameError::Io)?;

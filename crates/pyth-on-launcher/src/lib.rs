@@ -5,7 +5,8 @@ pub mod launcher;
 pub mod runtimes;
 
 pub use launcher::{
-    locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, RUNNER_NAME,
+    locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, ZkJob, RUNNER_NAME,
 };
 pub use pyth_on_sandbox::protocol::{JobResult, Language, Limits, SandboxOptions, Timings};
+pub use pyth_on_sandbox::ZkOutcome;
 pub use runtimes::{parse_language, LanguageInfo, Runtime, RuntimeConfig, Runtimes};

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use pyth_on_launcher::{
     locate_runner, Job, Language, LaunchError, Launcher, LauncherConfig, RuntimeConfig, Runtimes,
+    ZkJob, ZkOutcome,
 };
 
 fn runner() -> PathBuf {
@@ -112,6 +113,53 @@ async fn a_pyenv_shim_is_resolved_to_the_real_interpreter() {
         .ro_mounts
         .iter()
         .any(|m| py.interpreter.starts_with(m) && !m.starts_with("/usr")));
+}
+
+/// The golden vector of `shared/spec/zk-format.md` (`print("hello, zk")`).
+const GOLDEN: &str = r#"{"v":1,"alg":"xchacha20poly1305-ietf","kdf":{"alg":"argon2id","ver":19,"m":65536,"t":3,"p":1,"salt":"AAECAwQFBgcICQoLDA0ODw=="},"nonce":"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZX","kc":"8cKBUJdhXyGHl+1XTHCE7SH9Jgm40LNwa//U3sfmrrg=","ct":"FJD/ag6JISAVlPt32AnT6XVn2cRs4wHLIGgzJ4GH9ehho8o=","language":"python"}"#;
+
+fn golden(password: &str, name: &str) -> Job {
+    Job::zk(
+        Language::Python,
+        ZkJob {
+            payload: GOLDEN.into(),
+            password: zeroize::Zeroizing::new(password.into()),
+            owner: "0190a6f2-5b7c-7d2e-8f00-123456789abc".parse().unwrap(),
+            name: name.into(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_zk_job_is_decrypted_in_the_sandbox_and_failures_are_reported() {
+    if !privileged() {
+        return;
+    }
+    let l = launcher().await;
+    let out = l
+        .run(golden("correct horse battery staple", "hello.py"))
+        .await
+        .unwrap();
+    assert_eq!(out.result.zk, Some(ZkOutcome::Decrypted));
+    assert_eq!(out.result.stdout, "hello, zk\n");
+    let out = l.run(golden("wrong", "hello.py")).await.unwrap();
+    assert_eq!(out.result.zk, Some(ZkOutcome::WrongPassword));
+    assert!(out.result.stdout.is_empty());
+    let out = l
+        .run(golden("correct horse battery staple", "other.py"))
+        .await
+        .unwrap();
+    assert_eq!(out.result.zk, Some(ZkOutcome::Integrity));
+}
+
+#[test]
+fn a_zk_job_debug_redacts_the_password() {
+    let job = golden("hunter2-secret", "hello.py");
+    let s = format!("{job:?}");
+    assert!(
+        !s.contains("hunter2-secret") && s.contains("redacted"),
+        "{s}"
+    );
 }
 
 #[tokio::test]

@@ -5,8 +5,13 @@
 //! namespace, builds and pivots into the root file system ([`crate::rootfs`]), sets the
 //! hostname and brings `lo` up. Then it forks the **payload** (pid 2), which moves its stdio
 //! onto the supervisor's pipes, sets rlimits, drops to the unprivileged uid/gid with every
-//! capability gone, marks all other descriptors close-on-exec, installs seccomp and `execve`s
-//! the interpreter. The user's code is therefore never pid 1: pid 1 reaps orphans and, when the
+//! capability gone, marks all other descriptors close-on-exec, installs seccomp, writes
+//! `ready` to the status pipe and blocks on the **release pipe**. All of that holds nothing of
+//! any user, so a warm pool can do it ahead of time. The supervisor then sends the user's part
+//! of the job ([`Release`]): the payload sets `RLIMIT_CPU` from the job's timeout, writes the
+//! program into `/code` through the descriptor init opened (decrypting it first for a ZK job,
+//! see [`crate::zk`]), closes that descriptor and `execve`s the interpreter with the job's
+//! argv and environment. The user's code is therefore never pid 1: pid 1 reaps orphans and, when the
 //! payload exits, reports its status over the status pipe and exits, which makes the kernel kill
 //! everything left in the PID namespace (daemons included).
 //!
@@ -22,23 +27,61 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::command::Command;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
 use crate::error::ChildError;
-use crate::protocol::JobSpec;
+use crate::protocol::{self, EnvVar, JobSpec};
 use crate::seccomp::{self, Policy};
-use crate::{rootfs, sys};
+use crate::zk::{self, ZkOutcome, ZkSpec};
+use crate::{command, rootfs, sys};
 
 /// Exit code of init or payload when set-up failed (the error text is on the error pipe).
 pub const SETUP_FAILED: i32 = 125;
 
+/// The part of a job that depends on the user, sent to the waiting payload over the release
+/// pipe (one frame, see [`protocol::encode_frame`]).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Release {
+    /// Plain code (empty for a ZK job).
+    pub code: String,
+    /// Encrypted code, decrypted by the payload.
+    pub zk: Option<ZkSpec>,
+    /// Program arguments.
+    pub args: Vec<String>,
+    /// The job's environment variables.
+    pub env: Vec<EnvVar>,
+    /// The job's wall-clock limit, for `RLIMIT_CPU`.
+    pub timeout_ms: u64,
+}
+
+impl Release {
+    /// Moves the user's part out of `spec` (which is left a profile).
+    pub fn take_from(spec: &mut JobSpec) -> Self {
+        Release {
+            code: std::mem::take(&mut spec.code),
+            zk: spec.zk.take(),
+            args: std::mem::take(&mut spec.args),
+            env: std::mem::take(&mut spec.env),
+            timeout_ms: spec.limits.timeout_ms,
+        }
+    }
+
+    /// Wipes the ZK password and payload of this copy.
+    pub fn wipe(&mut self) {
+        if let Some(zk) = self.zk.as_mut() {
+            zk.password.zeroize();
+            zk.payload.zeroize();
+        }
+    }
+}
+
 /// Everything the child side needs, prepared by the supervisor before `clone()` so the child
-/// only performs system calls and small allocations.
+/// only performs system calls and small allocations. Holds no user data.
 #[derive(Debug)]
 pub struct ChildPlan<'a> {
-    /// The job.
+    /// The profile (the job without its user part).
     pub spec: &'a JobSpec,
-    /// execve arguments.
-    pub command: Command,
     /// Seccomp programs.
     pub policy: Policy,
     /// Host directory the new root tmpfs is mounted on (inside the new mount namespace).
@@ -55,6 +98,8 @@ pub struct ChildPlan<'a> {
     pub error: OwnedFd,
     /// Write end of the status pipe (init reports the payload's wait status here).
     pub status: OwnedFd,
+    /// Read end of the release pipe (close-on-exec): the payload reads its [`Release`] here.
+    pub release: File,
 }
 
 fn step(step: &'static str) -> impl FnOnce(crate::error::SysError) -> ChildError {
@@ -69,10 +114,11 @@ fn report(fd: &OwnedFd, err: &ChildError) {
     let _ = write!(f, "{err}");
 }
 
-/// Writes one `key value` line to the status pipe (best effort).
+/// Writes one `key value` line to the status pipe in one `write` (best effort).
 fn note(fd: &OwnedFd, key: &str, value: impl std::fmt::Display) {
     if let Ok(dup) = fd.try_clone() {
-        let _ = writeln!(File::from(dup), "{key} {value}");
+        let line = format!("{key} {value}\n");
+        let _ = File::from(dup).write_all(line.as_bytes());
     }
 }
 
@@ -91,16 +137,15 @@ pub fn init_main(plan: ChildPlan<'_>) -> ! {
 }
 
 fn init_run(plan: ChildPlan<'_>) -> ! {
-    if let Err(e) = init_setup(&plan) {
-        report(&plan.error, &e);
-        sys::exit_now(SETUP_FAILED);
-    }
-    let payload = match sys::fork() {
-        Ok(0) => {
-            let e = payload_exec(&plan);
+    let code = match init_setup(&plan) {
+        Ok(code) => code,
+        Err(e) => {
             report(&plan.error, &e);
-            sys::exit_now(SETUP_FAILED)
+            sys::exit_now(SETUP_FAILED);
         }
+    };
+    let payload = match sys::fork() {
+        Ok(0) => payload_main(&plan, code),
         Ok(pid) => pid,
         Err(e) => {
             let e = ChildError::Sys {
@@ -117,10 +162,13 @@ fn init_run(plan: ChildPlan<'_>) -> ! {
         stderr,
         error,
         status,
+        release,
+        cgroup_procs,
         ..
     } = plan;
-    // Only the payload may hold the pipes: EOF on stdout/stderr must mean the run is over.
-    drop((stdin, stdout, stderr, error));
+    // Only the payload may hold the pipes: EOF on stdout/stderr must mean the run is over, and
+    // a write to the release pipe must fail (not block) once the payload is gone.
+    drop((stdin, stdout, stderr, error, release, cgroup_procs, code));
     let _ = sys::set_not_dumpable();
     loop {
         match sys::waitpid(-1, false) {
@@ -137,7 +185,7 @@ fn init_run(plan: ChildPlan<'_>) -> ! {
     }
 }
 
-fn init_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
+fn init_setup(plan: &ChildPlan<'_>) -> Result<File, ChildError> {
     // If the runner dies, so does the run (and with init, its whole PID namespace).
     sys::set_parent_death_signal(libc::SIGKILL).map_err(step("pdeathsig"))?;
     // (getppid() is 0 for a namespace's init, so a runner that died before this point cannot
@@ -154,23 +202,83 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     note(&plan.status, "join_ms", ms_since(t));
     let t = Instant::now();
     sys::unshare(libc::CLONE_NEWCGROUP).map_err(step("cgroup namespace"))?;
-    rootfs::enter(plan.spec, &plan.new_root)?;
+    let code = rootfs::enter(plan.spec, &plan.new_root)?;
     sys::sethostname(&plan.spec.sandbox.hostname).map_err(step("hostname"))?;
     if plan.spec.sandbox.loopback {
         sys::loopback_up().map_err(step("loopback"))?;
     }
     note(&plan.status, "rootfs_ms", ms_since(t));
-    Ok(())
+    Ok(code)
 }
 
-/// Runs in the payload (pid 2); returns only on failure.
-fn payload_exec(plan: &ChildPlan<'_>) -> ChildError {
-    match payload_setup(plan) {
-        Ok(()) => ChildError::Sys {
-            step: "exec",
-            source: sys::execve(&plan.command.exe, &plan.command.argv, &plan.command.envp),
-        },
-        Err(e) => e,
+/// The payload (pid 2): isolate, say `ready`, wait for the release, exec. Never returns.
+fn payload_main(plan: &ChildPlan<'_>, code: File) -> ! {
+    if let Err(e) = payload_setup(plan) {
+        report(&plan.error, &e);
+        sys::exit_now(SETUP_FAILED);
+    }
+    note(&plan.status, "ready", 1);
+    let release = match protocol::read_frame::<Release>(&mut &plan.release) {
+        Ok(r) => r,
+        Err(e) => {
+            let e = ChildError::Release(e.to_string());
+            report(&plan.error, &e);
+            sys::exit_now(SETUP_FAILED)
+        }
+    };
+    let e = payload_release(plan, release, code);
+    report(&plan.error, &e);
+    sys::exit_now(SETUP_FAILED)
+}
+
+/// Applies the user's part and execs; returns only on failure. A failed ZK decryption exits
+/// here with its own status, before any user code exists.
+fn payload_release(plan: &ChildPlan<'_>, mut release: Release, mut code: File) -> ChildError {
+    let cpu_secs = release.timeout_ms / 1000 + 2;
+    if let Err(e) = sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1) {
+        return ChildError::Sys {
+            step: "rlimits",
+            source: e,
+        };
+    }
+    let mut spec = plan.spec.clone();
+    spec.args = std::mem::take(&mut release.args);
+    spec.env = std::mem::take(&mut release.env);
+    let command = match command::build(&spec) {
+        Ok(c) => c,
+        Err(e) => return ChildError::Release(e.to_string()),
+    };
+    let written = match release.zk.take() {
+        Some(zk) => {
+            let plain = zk::decrypt(&zk, rootfs::code_limit(plan.spec));
+            drop(zk); // wipes the password
+            match plain {
+                Ok(plain) => {
+                    let w = code.write_all(&plain);
+                    drop(plain); // wiped
+                    note(&plan.status, "zk", ZkOutcome::Decrypted.word());
+                    w
+                }
+                Err(outcome) => {
+                    note(&plan.status, "zk", outcome.word());
+                    sys::exit_now(outcome.exit_code().unwrap_or(SETUP_FAILED));
+                }
+            }
+        }
+        None => code.write_all(release.code.as_bytes()),
+    };
+    if let Err(source) = written {
+        return ChildError::Io {
+            step: "write program",
+            path: plan.spec.language.main_file().into(),
+            source,
+        };
+    }
+    drop(code);
+    drop(release);
+    ChildError::Sys {
+        step: "exec",
+        source: sys::execve(&command.exe, &command.argv, &command.envp),
     }
 }
 
@@ -180,12 +288,11 @@ fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
         sys::dup2(fd.as_fd(), target).map_err(step("stdio"))?;
     }
     let l = &plan.spec.limits;
-    let cpu_secs = l.timeout_ms / 1000 + 2;
+    // RLIMIT_CPU depends on the job's timeout: set at release.
     for (res, soft, hard) in [
         (libc::RLIMIT_NOFILE, l.nofile, l.nofile),
         (libc::RLIMIT_FSIZE, l.fsize_bytes, l.fsize_bytes),
         (libc::RLIMIT_CORE, 0, 0),
-        (libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1),
         (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
         (libc::RLIMIT_MSGQUEUE, 0, 0),
     ] {

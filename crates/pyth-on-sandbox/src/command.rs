@@ -1,6 +1,6 @@
 //! The program line and environment of a run, built from scratch and validated.
 //!
-//! argv is `[interpreter, interpreter_args..., flags..., /work/main.<ext>, args...]` where the
+//! argv is `[interpreter, interpreter_args..., flags..., /code/main.<ext>, args...]` where the
 //! runner adds for Python: `-s` (no user site-packages) and `-B` (no `.pyc` writes; `/work` is
 //! small). It deliberately does **not** pass `-I`/`-E`, so a later package environment can be
 //! wired in through `PYTHONPATH`, nor `-S`, which would hide `site-packages`. Node gets no flags.
@@ -120,6 +120,7 @@ mod tests {
             env: vec![],
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
+            zk: None,
         }
     }
 
@@ -132,7 +133,7 @@ mod tests {
         let cmd = build(&spec(Language::Python)).unwrap();
         assert_eq!(
             strs(&cmd.argv),
-            ["/usr/bin/python3", "-s", "-B", "/work/main.py", "a b"]
+            ["/usr/bin/python3", "-s", "-B", "/code/main.py", "a b"]
         );
         assert!(strs(&cmd.envp).contains(&"PYTHONUNBUFFERED=1"));
     }
@@ -142,7 +143,7 @@ mod tests {
         let mut s = spec(Language::Javascript);
         s.interpreter = "/usr/bin/node".into();
         let cmd = build(&s).unwrap();
-        assert_eq!(strs(&cmd.argv), ["/usr/bin/node", "/work/main.js", "a b"]);
+        assert_eq!(strs(&cmd.argv), ["/usr/bin/node", "/code/main.js", "a b"]);
         assert!(!strs(&cmd.envp).iter().any(|e| e.starts_with("PYTHON")));
     }
 

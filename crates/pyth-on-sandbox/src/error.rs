@@ -164,4 +164,7 @@ pub enum ChildError {
     /// A string for execve held a NUL byte.
     #[error("argument or environment entry contains a NUL byte: {0:?}")]
     Nul(String),
+    /// The release (the user's part of the job) could not be read or applied.
+    #[error("release: {0}")]
+    Release(String),
 }

@@ -6,10 +6,12 @@ pub mod child;
 pub mod command;
 pub mod error;
 pub mod protocol;
+mod pump;
 pub mod rootfs;
 pub mod seccomp;
 pub mod supervisor;
 mod sys;
+pub mod zk;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -18,7 +20,8 @@ pub use error::{CgroupError, SandboxError};
 pub use protocol::{
     JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions, ServerFrame,
 };
-pub use supervisor::run_job;
+pub use supervisor::{prepare, run_job, Prepared};
+pub use zk::{ZkOutcome, ZkSpec};
 
 /// Is this process running as root (needed for every real sandbox)?
 pub fn running_as_root() -> bool {
@@ -36,9 +39,11 @@ pub enum RunnerError {
     Cgroup(#[from] CgroupError),
 }
 
-/// One runner session: detect cgroups, sweep stale run groups, send `Ready`, read one job, run
-/// it, send `Result` (or `Failed`). The `pyth-on-runner` binary calls this with its stdin and
-/// stdout; set-up and sandbox failures are reported in-band as `Failed` frames.
+/// One runner session: detect cgroups, send `Ready`, then either run one `Job` cold, or
+/// `Prepare` a sandbox from a profile, send `Ready{preisolated: true}` and run the `Job` that
+/// follows in it (EOF instead of a job: the prepared sandbox is torn down). Sends `Result` (or
+/// `Failed`). The `pyth-on-runner` binary calls this with its stdin and stdout; set-up and
+/// sandbox failures are reported in-band as `Failed` frames.
 pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), RunnerError> {
     let cgroups = match cgroup::detect(Path::new(cgroup::DEFAULT_ROOT)) {
         Ok(c) => c,
@@ -52,19 +57,48 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             return Err(e.into());
         }
     };
-    protocol::write_frame(
-        output,
-        &RunnerFrame::Ready(protocol::Ready {
+    let ready = |preisolated| {
+        RunnerFrame::Ready(protocol::Ready {
             protocol_version: protocol::PROTOCOL_VERSION,
             pid: sys::getpid(),
-            preisolated: false,
+            preisolated,
             cgroup: cgroups.version().into(),
-        }),
-    )?;
-    let ServerFrame::Job(spec) = protocol::read_frame(input)?;
-    // Leftovers of runners that were SIGKILLed: empty groups whose runner pid is gone.
-    let _ = cgroups.remove_stale(&spec.sandbox.cgroup_parent);
-    let frame = match run_job(&spec, cgroups.as_ref()) {
+        })
+    };
+    protocol::write_frame(output, &ready(false))?;
+    let first: ServerFrame = protocol::read_frame(input)?;
+    let sweep = |parent: &str| {
+        // Leftovers of runners that were SIGKILLed: empty groups whose runner pid is gone.
+        let _ = cgroups.remove_stale(parent);
+    };
+    let outcome = match first {
+        ServerFrame::Job(spec) => {
+            sweep(&spec.sandbox.cgroup_parent);
+            run_job(*spec, cgroups.as_ref())
+        }
+        ServerFrame::Prepare(profile) => {
+            sweep(&profile.sandbox.cgroup_parent);
+            let prepared = match prepare(&profile, cgroups.as_ref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    let error = error_chain(&e);
+                    protocol::write_frame(output, &RunnerFrame::Failed { error })?;
+                    return Ok(());
+                }
+            };
+            protocol::write_frame(output, &ready(true))?;
+            match protocol::read_frame(input) {
+                Ok(ServerFrame::Job(spec)) => prepared.run(*spec),
+                Ok(ServerFrame::Prepare(_)) => Err(SandboxError::InvalidJob(
+                    "a second Prepare for one runner".into(),
+                )),
+                // Retired by the pool (EOF): dropping `prepared` tears the sandbox down.
+                Err(protocol::FrameError::Closed) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let frame = match outcome {
         Ok(result) => RunnerFrame::Result(Box::new(result)),
         Err(e) => RunnerFrame::Failed {
             error: error_chain(&e),

@@ -13,12 +13,21 @@
 //!
 //! The server may write the `Job` before it has read `Ready` (pipes buffer it); a warm pool
 //! instead waits for `Ready` so it knows the runner is set up before it hands over a user's job.
-//! In this version `Ready` only means "the runner process started and found its cgroup
-//! hierarchy" ([`Ready::preisolated`] is `false`): cgroup creation, namespaces, mounts,
-//! credentials and seccomp all happen after the job arrives. A later pool will spawn runners
-//! with a profile (limits, mounts), let them create the cgroup, clone and isolate the child and
-//! join the cgroup (so the cgroup v1 join stall is off the request path), then send `Ready`
-//! with `preisolated: true`; the job then only delivers code, stdin, args and env.
+//! The first `Ready` only means "the runner process started and found its cgroup hierarchy"
+//! ([`Ready::preisolated`] is `false`). A warm pool then sends [`ServerFrame::Prepare`] with a
+//! profile (a [`JobSpec`] without any user data): the runner creates the cgroup, clones and
+//! isolates the child (cgroup joined, namespaces, mounts, credentials, seccomp), which then
+//! blocks on a pipe, and answers a second `Ready` with `preisolated: true`. The `Job` that
+//! follows must match the profile except for what depends on the user (code or ZK payload,
+//! stdin, args, env, timeout, memory, output cap):
+//!
+//! ```text
+//! runner  ── Ready{preisolated:false} ──▶ server
+//! server  ── Prepare(profile) ──▶ runner            (optional: warm pool)
+//! runner  ── Ready{preisolated:true} ──▶ server
+//! server  ── Job ──▶ runner                        (EOF instead: tear down and exit)
+//! runner  ── Result | Failed ──▶ server
+//! ```
 //!
 //! All fields past the core ones carry `#[serde(default)]`, so new fields (ZK payloads, proxy
 //! sockets, package mounts) can be added without breaking older peers.
@@ -27,6 +36,9 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+pub use crate::zk::{ZkOutcome, ZkSpec};
 
 /// Protocol version the runner speaks; sent in [`Ready`].
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -40,6 +52,9 @@ pub const MAX_FRAME_BYTES: u32 = 64 << 20;
 pub enum ServerFrame {
     /// Run this job, then exit.
     Job(Box<JobSpec>),
+    /// Isolate a sandbox for jobs like this profile and wait (warm pool). The profile's code,
+    /// stdin, args, env and zk must be empty.
+    Prepare(Box<JobSpec>),
 }
 
 /// Frames the runner sends to the server.
@@ -64,8 +79,8 @@ pub struct Ready {
     pub protocol_version: u32,
     /// The runner's pid (host namespace), for logs.
     pub pid: i32,
-    /// `true` once the sandbox is already isolated and waiting (future warm pool). Always
-    /// `false` in this version.
+    /// `true` once the sandbox is already isolated and waiting for its job (the answer to
+    /// [`ServerFrame::Prepare`]).
     #[serde(default)]
     pub preisolated: bool,
     /// Which cgroup backend the runner detected (`"v1"` or `"v2"`).
@@ -76,18 +91,20 @@ pub struct Ready {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Language {
-    /// CPython; the code goes to `/work/main.py`.
+    /// CPython; the code goes to `/code/main.py`.
     Python,
-    /// Node.js; the code goes to `/work/main.js` (CommonJS).
+    /// Node.js; the code goes to `/code/main.js` (CommonJS).
     Javascript,
 }
 
 impl Language {
-    /// The file the code is written to inside the sandbox.
+    /// The file the code is written to inside the sandbox: on its own small tmpfs at `/code`,
+    /// root-owned and not writable by the run's uid, so the working directory `/work` starts
+    /// empty.
     pub fn main_file(self) -> &'static str {
         match self {
-            Language::Python => "/work/main.py",
-            Language::Javascript => "/work/main.js",
+            Language::Python => "/code/main.py",
+            Language::Javascript => "/code/main.js",
         }
     }
 }
@@ -127,6 +144,7 @@ pub struct JobSpec {
     #[serde(default)]
     pub binds: Vec<Bind>,
     /// Source code, written to [`Language::main_file`] before any untrusted process exists.
+    /// Empty when [`JobSpec::zk`] is set.
     pub code: String,
     /// Bytes fed to the program's stdin, then closed.
     #[serde(default)]
@@ -143,6 +161,9 @@ pub struct JobSpec {
     /// Identity and placement.
     #[serde(default)]
     pub sandbox: SandboxOptions,
+    /// Encrypted code, decrypted inside the sandbox (see [`crate::zk`]); `code` is then empty.
+    #[serde(default)]
+    pub zk: Option<ZkSpec>,
 }
 
 /// Resource limits of one run.
@@ -239,6 +260,11 @@ pub struct JobResult {
     /// Where the time went.
     #[serde(default)]
     pub timings: Timings,
+    /// For ZK jobs: what decryption found. `None` for plain jobs, and for ZK jobs whose
+    /// decryption never finished (killed by the memory limit or the timeout: see
+    /// `memory_exceeded` / `timed_out`). On any failure nothing ran and stdout/stderr are empty.
+    #[serde(default)]
+    pub zk: Option<ZkOutcome>,
 }
 
 /// Per-step timings of one run, in milliseconds.
@@ -319,7 +345,8 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<T, 
         other => other?,
     }
     let len = check_frame_len(prefix)?;
-    let mut buf = vec![0u8; len];
+    // A job frame may carry a ZK password: wipe the raw bytes once parsed.
+    let mut buf = Zeroizing::new(vec![0u8; len]);
     r.read_exact(&mut buf)?;
     Ok(serde_json::from_slice(&buf)?)
 }
@@ -341,6 +368,7 @@ mod tests {
             env: vec![],
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
+            zk: None,
         }
     }
 
@@ -360,10 +388,13 @@ mod tests {
     fn optional_job_fields_may_be_omitted() {
         let json = r#"{"type":"job","language":"javascript","interpreter":"/usr/bin/node",
             "ro_mounts":[],"code":"1"}"#;
-        let ServerFrame::Job(job) = serde_json::from_str(json).unwrap();
+        let ServerFrame::Job(job) = serde_json::from_str(json).unwrap() else {
+            panic!("a job frame")
+        };
         assert_eq!(job.limits, Limits::default());
         assert_eq!(job.sandbox.uid, 65534);
-        assert_eq!(job.language.main_file(), "/work/main.js");
+        assert_eq!(job.language.main_file(), "/code/main.js");
+        assert!(job.zk.is_none());
     }
 
     #[test]

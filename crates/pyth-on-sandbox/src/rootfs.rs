@@ -11,6 +11,11 @@
 //!              stderr symlinks into /proc/self/fd, shm -> /tmp
 //! /proc        fresh procfs of the run's PID namespace, hidepid=2, nosuid nodev noexec
 //! /work, /tmp  fresh tmpfs each, size- and inode-capped, nosuid nodev, owned by the run uid
+//! /code        small tmpfs (root, 0755, nosuid nodev noexec) holding main.py / main.js, an
+//!              empty root-owned 0644 file that init opens for writing: the payload writes the
+//!              program through that descriptor just before exec (after decrypting it, for a
+//!              ZK job), so the run's uid can read the program but never change it, and the
+//!              working directory /work starts empty
 //! ```
 //!
 //! No `/sys`. The host's root is detached after `pivot_root`, and everything vanishes with the
@@ -18,8 +23,8 @@
 //! Binds are not recursive, so submounts of a bound path (which would keep their own, possibly
 //! writable, flags) are not carried in.
 
-use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{ChildError, SandboxError};
@@ -71,7 +76,7 @@ fn io_err<'p>(
 }
 
 /// Paths the sandbox owns; no job mount may land on or under them.
-const RESERVED: &[&str] = &["/proc", "/dev", "/work", "/tmp"];
+const RESERVED: &[&str] = &["/proc", "/dev", "/work", "/tmp", "/code"];
 
 /// Checks that every path the job names is absolute, free of `.`/`..`, not `/`, and that no
 /// mount lands on a reserved sandbox path.
@@ -236,10 +241,42 @@ fn scratch_tmpfs(root: &Path, dir: &str, spec: &JobSpec, mode: &str) -> Result<(
     .map_err(sys_err("tmpfs"))
 }
 
+/// Mounts the `/code` tmpfs and creates the (empty) program file; returns it opened for
+/// writing (close-on-exec). The payload fills it just before exec.
+fn code_file(root: &Path, spec: &JobSpec) -> Result<File> {
+    let dir = root.join("code");
+    fs::create_dir_all(&dir).map_err(io_err("mkdir", &dir))?;
+    let data = format!(
+        "size={}m,nr_inodes=16,mode=0755",
+        spec.limits.tmpfs_size_mb.max(1)
+    );
+    sys::mount(
+        Some("tmpfs"),
+        &dir,
+        Some("tmpfs"),
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        Some(&data),
+    )
+    .map_err(sys_err("code tmpfs"))?;
+    let main = inside(root, Path::new(spec.language.main_file()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&main)
+        .map_err(io_err("create program file", &main))
+}
+
+/// Size of the `/code` tmpfs in bytes: the largest program a run accepts.
+pub fn code_limit(spec: &JobSpec) -> usize {
+    usize::try_from(spec.limits.tmpfs_size_mb.max(1) << 20).unwrap_or(usize::MAX)
+}
+
 /// Builds the tree on a fresh tmpfs at `new_root` (a directory that exists on the host),
-/// writes the code, mounts `/proc`, and `pivot_root`s into it. Must run as root in fresh mount
-/// and PID namespaces. On return the cwd is `/work` and the old root is gone.
-pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<()> {
+/// creates the program file, mounts `/proc`, and `pivot_root`s into it. Must run as root in
+/// fresh mount and PID namespaces. On return the cwd is `/work` and the old root is gone; the
+/// returned descriptor is the program file, open for writing.
+pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
     // Nothing we mount may propagate back to the host.
     sys::mount(
         None,
@@ -278,11 +315,7 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<()> {
     scratch_tmpfs(new_root, "work", spec, "0755")?;
     scratch_tmpfs(new_root, "tmp", spec, "1777")?;
 
-    // The code is in place before any untrusted process exists.
-    let main = inside(new_root, Path::new(spec.language.main_file()));
-    fs::write(&main, spec.code.as_bytes()).map_err(io_err("write code", &main))?;
-    fs::set_permissions(&main, fs::Permissions::from_mode(0o644))
-        .map_err(io_err("chmod", &main))?;
+    let code = code_file(new_root, spec)?;
 
     let proc_dir = new_root.join("proc");
     fs::create_dir_all(&proc_dir).map_err(io_err("mkdir", &proc_dir))?;
@@ -309,7 +342,8 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<()> {
         None,
     )
     .map_err(sys_err("remount / read-only"))?;
-    std::env::set_current_dir("/work").map_err(io_err("chdir", Path::new("/work")))
+    std::env::set_current_dir("/work").map_err(io_err("chdir", Path::new("/work")))?;
+    Ok(code)
 }
 
 #[cfg(test)]
@@ -330,6 +364,7 @@ mod tests {
             env: vec![],
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
+            zk: None,
         }
     }
 

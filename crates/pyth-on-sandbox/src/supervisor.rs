@@ -1,31 +1,39 @@
-//! The supervisor: runs one job in a fresh sandbox and reports what happened.
+//! The supervisor: prepares one sandbox, releases one job into it, reports what happened.
 //!
-//! Order of events (all times measured, see [`Timings`]):
+//! A run has two halves, so that a warm pool can do the first one ahead of time:
 //!
-//! 1. validate the job, build argv/env and the seccomp programs (pure);
-//! 2. create the run's cgroup and write the limits; open its `cgroup.procs` files;
-//! 3. create the pipes (stdin, stdout, stderr, error, status) and `clone()` init into new
-//!    namespaces ([`crate::child`]);
-//! 4. pump: feed stdin, read stdout/stderr up to the byte cap, watch the error pipe (EOF = the
-//!    interpreter was exec'd) and init's pidfd, enforce the wall-clock deadline. Any limit hit
-//!    SIGKILLs init through its pidfd, which makes the kernel kill the whole PID namespace;
-//! 5. reap init, read the payload's status, read OOM events;
-//! 6. teardown: SIGKILL whatever is still in the cgroup until it is empty, remove it.
+//! 1. [`prepare`] (nothing of any user yet): validate the profile, build the seccomp programs,
+//!    create the run's cgroup with the profile's limits, create the pipes and `clone()` init
+//!    into new namespaces ([`crate::child`]). Init joins the cgroup (the cgroup v1 join stall
+//!    happens here), builds the root file system, forks the payload (pid 2), which drops every
+//!    privilege, installs seccomp, says `ready` on the status pipe and blocks on the release
+//!    pipe. [`prepare`] returns once `ready` arrived: a [`Prepared`] sandbox.
+//! 2. [`Prepared::run`]: check the job against the profile, write the job's memory limit to
+//!    the cgroup, send the user's part ([`Release`]: code or ZK payload, args, env, CPU limit)
+//!    down the release pipe and wipe it, then pump stdin/stdout/stderr against the job's
+//!    deadline ([`crate::pump`]), reap init, read the status report, tear the cgroup down.
+//!
+//! [`run_job`] (the cold path) does both back to back. Dropping a [`Prepared`] that never ran
+//! kills it and removes its cgroup.
 //!
 //! The supervisor only reads through descriptors it created, never touches the run's files
 //! (they live on tmpfs mounts in the run's mount namespace and vanish with it), and never
 //! follows a path the run could have planted.
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use zeroize::Zeroizing;
+
 use crate::cgroup::{self, CgroupLimits, Cgroups, RunCgroup};
-use crate::child::{self, ChildPlan};
+use crate::child::{self, ChildPlan, Release};
 use crate::error::{CgroupError, SandboxError, SysError};
-use crate::protocol::{JobResult, JobSpec, Timings};
+use crate::protocol::{self, JobResult, JobSpec, Timings};
+use crate::pump::Pump;
+use crate::zk::ZkOutcome;
 use crate::{command, rootfs, seccomp, sys};
 
 /// Host directory on which each run's root tmpfs is mounted (inside the run's own mount
@@ -43,94 +51,132 @@ const CLONE_NAMESPACES: libc::c_int = libc::CLONE_NEWNS
 /// How long teardown may take before it is reported as failed.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
-/// After a kill, how long we keep draining before giving up on the pipes.
-const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long the child may take to isolate itself and say `ready`.
+const READY_DEADLINE: Duration = Duration::from_secs(10);
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// One captured output stream.
+/// A sandbox isolated and waiting for its one job: cgroup created and joined, namespaces,
+/// root file system, credentials and seccomp in place; the payload process blocks on a pipe.
+/// Holds nothing of any user. Dropping it kills the sandbox and removes its cgroup.
 #[derive(Debug)]
-struct Capture {
-    fd: Option<File>,
-    buf: Vec<u8>,
-    cap: usize,
+pub struct Prepared {
+    profile: JobSpec,
+    inner: Option<Live>,
+    cgroup_ms: f64,
 }
 
-impl Capture {
-    /// Reads what is available; returns `true` if the cap was passed.
-    fn pump(&mut self) -> Result<bool, SysError> {
-        let Some(f) = self.fd.as_mut() else {
-            return Ok(false);
-        };
-        let mut chunk = [0u8; 65536];
-        loop {
-            match f.read(&mut chunk) {
-                Ok(0) => {
-                    self.fd = None;
-                    return Ok(false);
-                }
-                Ok(n) => {
-                    let room = self.cap.saturating_sub(self.buf.len());
-                    self.buf.extend_from_slice(&chunk[..n.min(room)]);
-                    if n > room {
-                        self.fd = None;
-                        return Ok(true);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(SysError::from_io("read", "output pipe".into(), e)),
-            }
-        }
-    }
+/// The prepared sandbox's cgroup and child.
+#[derive(Debug)]
+struct Live {
+    cg: Box<dyn RunCgroup>,
+    init: Init,
 }
 
-/// Runs `spec` in a new sandbox. `Err` means no trustworthy result (set-up failure); a failing
-/// user program is an `Ok` result with its exit code.
+/// Init's pid and pidfd and the supervisor's ends of the pipes.
+#[derive(Debug)]
+struct Init {
+    pid: i32,
+    pidfd: OwnedFd,
+    release: File,
+    /// stdin (write end), stdout, stderr, error (read ends); taken by the pump.
+    pipes: Option<(OwnedFd, OwnedFd, OwnedFd, OwnedFd)>,
+    status: File,
+    status_text: String,
+}
+
+/// Runs `spec` in a new sandbox (the cold path: [`prepare`] then [`Prepared::run`]). `Err`
+/// means no trustworthy result (set-up failure); a failing user program is an `Ok` result with
+/// its exit code.
 ///
 /// Must be called from a **single-threaded** process (the `pyth-on-runner` binary): the child
 /// is created with a raw `clone()` and keeps allocating, which is only sound when no other
 /// thread can hold a lock at that moment. A multi-threaded caller gets an error.
-pub fn run_job(spec: &JobSpec, cgroups: &dyn Cgroups) -> Result<JobResult, SandboxError> {
+pub fn run_job(mut spec: JobSpec, cgroups: &dyn Cgroups) -> Result<JobResult, SandboxError> {
+    let started = Instant::now();
+    check_job(&spec)?;
+    let mut release = Release::take_from(&mut spec);
+    let stdin = std::mem::take(&mut spec.stdin);
+    // The child's copy-on-write image holds the release (ZK password included): wipe it there.
+    let prepared = prepare_inner(&spec, cgroups, &mut || release.wipe())?;
+    let limits = spec.limits.clone();
+    prepared.release(&limits, release, stdin, started)
+}
+
+/// Isolates a sandbox for jobs like `profile` (which must hold no user data: empty code,
+/// stdin, args, env, no zk) and waits until it is ready. Same threading rule as [`run_job`].
+pub fn prepare(profile: &JobSpec, cgroups: &dyn Cgroups) -> Result<Prepared, SandboxError> {
+    let has_user_data = !profile.code.is_empty()
+        || !profile.stdin.is_empty()
+        || !profile.args.is_empty()
+        || !profile.env.is_empty()
+        || profile.zk.is_some();
+    if has_user_data {
+        return Err(SandboxError::InvalidJob(
+            "a prepare profile must not carry code, stdin, args, env or zk".into(),
+        ));
+    }
+    prepare_inner(profile, cgroups, &mut || {})
+}
+
+fn check_job(spec: &JobSpec) -> Result<(), SandboxError> {
+    if spec.zk.is_some() && !spec.code.is_empty() {
+        return Err(SandboxError::InvalidJob(
+            "a ZK job carries its code in the payload only".into(),
+        ));
+    }
+    rootfs::validate(spec)?;
+    command::build(spec).map(drop)
+}
+
+fn prepare_inner(
+    profile: &JobSpec,
+    cgroups: &dyn Cgroups,
+    wipe_in_child: &mut dyn FnMut(),
+) -> Result<Prepared, SandboxError> {
     let t0 = Instant::now();
     let threads = std::fs::read_dir("/proc/self/task")
         .map(Iterator::count)
         .unwrap_or(0);
     if threads != 1 {
         return Err(SandboxError::InvalidJob(format!(
-            "run_job needs a single-threaded process, this one has {threads} threads"
+            "the sandbox needs a single-threaded process, this one has {threads} threads"
         )));
     }
-    if spec.sandbox.uid == 0 || spec.sandbox.gid == 0 {
+    if profile.sandbox.uid == 0 || profile.sandbox.gid == 0 {
         return Err(SandboxError::InvalidJob("uid and gid must not be 0".into()));
     }
-    rootfs::validate(spec)?;
-    let command = command::build(spec)?;
+    check_job(profile)?;
     let policy = seccomp::build()?;
 
     let limits = CgroupLimits {
-        memory_bytes: spec.limits.memory_mb.max(8) << 20,
-        pids_max: spec.limits.pids_max.max(2),
-        cpu_quota: Some(spec.limits.cpu_quota),
+        memory_bytes: memory_bytes(profile.limits.memory_mb),
+        pids_max: profile.limits.pids_max.max(2),
+        cpu_quota: Some(profile.limits.cpu_quota),
     };
-    let cg = cgroups.create(&spec.sandbox.cgroup_parent, &cgroup::run_name(), &limits)?;
-    let t_cg = Instant::now();
-
-    let outcome = supervise(spec, cg.as_ref(), command, policy);
-    let t_exit = Instant::now();
-    let teardown = cgroup::destroy(cg.as_ref(), TEARDOWN_DEADLINE);
-    let t_end = Instant::now();
-
-    let mut result = outcome?;
-    if let Err(e) = teardown {
-        return Err(SandboxError::Teardown(e));
+    let cg = cgroups.create(&profile.sandbox.cgroup_parent, &cgroup::run_name(), &limits)?;
+    let cgroup_ms = ms(t0.elapsed());
+    match spawn(profile, cg.as_ref(), policy, wipe_in_child) {
+        Ok(init) => {
+            let mut prepared = Prepared {
+                profile: profile.clone(),
+                inner: Some(Live { cg, init }),
+                cgroup_ms,
+            };
+            prepared.wait_ready()?; // on error, Drop kills and tears down
+            Ok(prepared)
+        }
+        Err(e) => {
+            let _ = cgroup::destroy(cg.as_ref(), TEARDOWN_DEADLINE);
+            Err(e)
+        }
     }
-    result.timings.cgroup_ms = ms(t_cg - t0);
-    result.timings.teardown_ms = ms(t_end - t_exit);
-    result.timings.total_ms = ms(t_end - t0);
-    Ok(result)
+}
+
+fn memory_bytes(mb: u64) -> u64 {
+    mb.max(8) << 20
 }
 
 fn open_procs(cg: &dyn RunCgroup) -> Result<Vec<File>, CgroupError> {
@@ -145,12 +191,13 @@ fn open_procs(cg: &dyn RunCgroup) -> Result<Vec<File>, CgroupError> {
         .collect()
 }
 
-fn supervise(
-    spec: &JobSpec,
+/// Creates the pipes and clones init.
+fn spawn(
+    profile: &JobSpec,
     cg: &dyn RunCgroup,
-    command: command::Command,
     policy: seccomp::Policy,
-) -> Result<JobResult, SandboxError> {
+    wipe_in_child: &mut dyn FnMut(),
+) -> Result<Init, SandboxError> {
     let new_root = Path::new(NEW_ROOT_DIR);
     std::fs::create_dir_all(new_root)
         .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
@@ -159,9 +206,9 @@ fn supervise(
     let (stderr_r, stderr_w) = sys::pipe()?;
     let (error_r, error_w) = sys::pipe()?;
     let (status_r, status_w) = sys::pipe()?;
+    let (release_r, release_w) = sys::pipe()?;
     let plan = ChildPlan {
-        spec,
-        command,
+        spec: profile,
         policy,
         new_root: new_root.to_owned(),
         cgroup_procs: open_procs(cg)?,
@@ -170,87 +217,257 @@ fn supervise(
         stderr: stderr_w,
         error: error_w,
         status: status_w,
+        release: File::from(release_r),
     };
-
-    let ours = (stdin_w, stdout_r, stderr_r, error_r, status_r);
-
-    let t_clone = Instant::now();
+    let ours = (stdin_w, stdout_r, stderr_r, error_r, status_r, release_w);
     let (pid, pidfd) = match sys::clone_child(CLONE_NAMESPACES)? {
         sys::Cloned::Child => {
             // The child must not hold the supervisor's ends: stdin would never see EOF.
             drop(ours);
+            wipe_in_child();
             child::init_main(plan)
         }
         sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(plan); // closes the child's ends of every pipe in the supervisor
-    let (stdin_w, stdout_r, stderr_r, error_r, status_r) = ours;
-
-    let deadline = t_clone + Duration::from_millis(spec.limits.timeout_ms);
-    let pumped = Pump::new(spec, stdin_w, stdout_r, stderr_r, error_r)
-        .and_then(|mut pump| pump.run(&pidfd, deadline).map(|()| pump));
-    let pump = match pumped {
-        Ok(pump) => pump,
-        Err(e) => {
-            // Never leave a live sandbox behind an error: kill init (and so the namespace).
-            let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-            let _ = sys::waitpid(pid, false);
-            return Err(e.into());
-        }
-    };
-
-    let exit = sys::waitpid(pid, false)?
-        .map(|(_, e)| e)
-        .unwrap_or(sys::Exit::Signal(9));
-    let t_reaped = Instant::now();
-    let mut status = String::new();
-    let _ = File::from(status_r).read_to_string(&mut status);
-
-    if !pump.error.is_empty() {
-        return Err(SandboxError::ChildSetup(
-            String::from_utf8_lossy(&pump.error).into_owned(),
-        ));
-    }
-    let report = parse_status(&status);
-    let payload = report.exit.unwrap_or(exit);
-    let memory_exceeded = cg.oom_killed().unwrap_or(false);
-    let exec_at = pump.exec_at.unwrap_or(t_reaped);
-    Ok(JobResult {
-        stdout: String::from_utf8_lossy(&pump.stdout.buf).into_owned(),
-        stderr: String::from_utf8_lossy(&pump.stderr.buf).into_owned(),
-        exit_code: payload.as_code(),
-        signal: match payload {
-            sys::Exit::Signal(s) => Some(s),
-            sys::Exit::Code(_) => None,
-        },
-        timed_out: pump.timed_out,
-        memory_exceeded,
-        output_truncated: pump.truncated,
-        duration_ms: ms(t_reaped - t_clone),
-        timings: Timings {
-            setup_ms: ms(exec_at - t_clone),
-            run_ms: ms(t_reaped.saturating_duration_since(exec_at)),
-            join_ms: report.join_ms,
-            rootfs_ms: report.rootfs_ms,
-            privileges_ms: report.privileges_ms,
-            ..Timings::default()
-        },
+    let (stdin, stdout, stderr, error, status, release) = ours;
+    Ok(Init {
+        pid,
+        pidfd,
+        release: File::from(release),
+        pipes: Some((stdin, stdout, stderr, error)),
+        status: File::from(status),
+        status_text: String::new(),
     })
 }
 
+impl Prepared {
+    /// The profile this sandbox was prepared for.
+    pub fn profile(&self) -> &JobSpec {
+        &self.profile
+    }
+
+    /// Reads the status pipe until the payload says `ready`; on EOF, the set-up error.
+    fn wait_ready(&mut self) -> Result<(), SandboxError> {
+        let Some(Live { init: live, .. }) = self.inner.as_mut() else {
+            return Err(SandboxError::InvalidJob("sandbox already used".into()));
+        };
+        let deadline = Instant::now() + READY_DEADLINE;
+        let mut chunk = [0u8; 1024];
+        loop {
+            if parse_status(&live.status_text).ready {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SandboxError::ChildSetup(
+                    "the sandbox did not become ready in time".into(),
+                ));
+            }
+            let mut fds = [libc::pollfd {
+                fd: live.status.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            if sys::poll(&mut fds, left.as_millis().clamp(1, 1000) as i32)? == 0 {
+                continue;
+            }
+            let n = live
+                .status
+                .read(&mut chunk)
+                .map_err(|e| SysError::from_io("read", "status pipe".into(), e))?;
+            if n == 0 {
+                let mut error = String::new();
+                if let Some((_, _, _, fd)) = live.pipes.take() {
+                    let _ = File::from(fd).read_to_string(&mut error);
+                }
+                return Err(SandboxError::ChildSetup(if error.is_empty() {
+                    "the sandbox exited before it was ready".into()
+                } else {
+                    error
+                }));
+            }
+            live.status_text
+                .push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    }
+
+    /// Runs `spec` in this sandbox. The job must match the profile except for code, zk,
+    /// stdin, args, env, `timeout_ms`, `memory_mb` and `max_output_bytes`.
+    pub fn run(self, mut spec: JobSpec) -> Result<JobResult, SandboxError> {
+        let started = Instant::now();
+        check_job(&spec)?;
+        let release = Release::take_from(&mut spec);
+        let stdin = std::mem::take(&mut spec.stdin);
+        let limits = spec.limits.clone();
+        spec.limits.timeout_ms = self.profile.limits.timeout_ms;
+        spec.limits.memory_mb = self.profile.limits.memory_mb;
+        spec.limits.max_output_bytes = self.profile.limits.max_output_bytes;
+        if spec != self.profile {
+            return Err(SandboxError::InvalidJob(
+                "the job does not match the profile of the prepared sandbox".into(),
+            ));
+        }
+        self.release(&limits, release, stdin, started)
+    }
+
+    fn release(
+        mut self,
+        limits: &protocol::Limits,
+        mut release: Release,
+        stdin: String,
+        started: Instant,
+    ) -> Result<JobResult, SandboxError> {
+        let Some(mut live) = self.inner.take() else {
+            return Err(SandboxError::InvalidJob("sandbox already used".into()));
+        };
+        let is_zk = release.zk.is_some();
+        let outcome = (|| {
+            if limits.memory_mb != self.profile.limits.memory_mb {
+                live.cg.set_memory(memory_bytes(limits.memory_mb))?;
+            }
+            release.timeout_ms = limits.timeout_ms;
+            let frame = Zeroizing::new(
+                protocol::encode_frame(&release)
+                    .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?,
+            );
+            release.wipe();
+            let t_release = Instant::now();
+            // If the payload died meanwhile the write fails (EPIPE); the pump then finds init
+            // gone and the error pipe tells why.
+            let _ = live.init.release.write_all(&frame);
+            drop(frame);
+            self.supervise(
+                &mut live.init,
+                live.cg.as_ref(),
+                limits,
+                stdin,
+                t_release,
+                is_zk,
+            )
+        })();
+        drop(release);
+        let t_exit = Instant::now();
+        let teardown = cgroup::destroy(live.cg.as_ref(), TEARDOWN_DEADLINE);
+        let t_end = Instant::now();
+        let mut result = outcome?;
+        if let Err(e) = teardown {
+            return Err(SandboxError::Teardown(e));
+        }
+        result.timings.cgroup_ms = self.cgroup_ms;
+        result.timings.teardown_ms = ms(t_end - t_exit);
+        result.timings.total_ms = ms(t_end - started);
+        Ok(result)
+    }
+
+    fn supervise(
+        &self,
+        live: &mut Init,
+        cg: &dyn RunCgroup,
+        limits: &protocol::Limits,
+        stdin: String,
+        t_release: Instant,
+        is_zk: bool,
+    ) -> Result<JobResult, SandboxError> {
+        let deadline = t_release + Duration::from_millis(limits.timeout_ms);
+        let Some((stdin_w, stdout_r, stderr_r, error_r)) = live.pipes.take() else {
+            return Err(SandboxError::InvalidJob("sandbox already used".into()));
+        };
+        let pumped = Pump::new(
+            stdin.as_bytes(),
+            limits.max_output_bytes,
+            stdin_w,
+            stdout_r,
+            stderr_r,
+            error_r,
+        )
+        .and_then(|mut pump| pump.run(&live.pidfd, deadline).map(|()| pump));
+        let pump = match pumped {
+            Ok(pump) => pump,
+            Err(e) => {
+                // Never leave a live sandbox behind an error: kill init (and so the namespace).
+                let _ = sys::pidfd_send_signal(live.pidfd.as_fd(), libc::SIGKILL);
+                let _ = sys::waitpid(live.pid, false);
+                return Err(e.into());
+            }
+        };
+        let exit = sys::waitpid(live.pid, false)?
+            .map(|(_, e)| e)
+            .unwrap_or(sys::Exit::Signal(9));
+        let t_reaped = Instant::now();
+        let mut rest = String::new();
+        let _ = live.status.read_to_string(&mut rest);
+        live.status_text.push_str(&rest);
+
+        if !pump.error.is_empty() {
+            return Err(SandboxError::ChildSetup(
+                String::from_utf8_lossy(&pump.error).into_owned(),
+            ));
+        }
+        let report = parse_status(&live.status_text);
+        let payload = report.exit.unwrap_or(exit);
+        let exec_at = pump.exec_at.unwrap_or(t_reaped);
+        let zk = if is_zk { report.zk } else { None };
+        let nothing_ran = zk.is_some_and(|z| z != ZkOutcome::Decrypted);
+        let text = |b: &[u8]| {
+            if nothing_ran {
+                String::new()
+            } else {
+                String::from_utf8_lossy(b).into_owned()
+            }
+        };
+        Ok(JobResult {
+            stdout: text(&pump.stdout.buf),
+            stderr: text(&pump.stderr.buf),
+            exit_code: payload.as_code(),
+            signal: match payload {
+                sys::Exit::Signal(s) => Some(s),
+                sys::Exit::Code(_) => None,
+            },
+            timed_out: pump.timed_out,
+            memory_exceeded: cg.oom_killed().unwrap_or(false),
+            output_truncated: pump.truncated,
+            duration_ms: ms(t_reaped - t_release),
+            timings: Timings {
+                setup_ms: ms(exec_at.saturating_duration_since(t_release)),
+                run_ms: ms(t_reaped.saturating_duration_since(exec_at)),
+                join_ms: report.join_ms,
+                rootfs_ms: report.rootfs_ms,
+                privileges_ms: report.privileges_ms,
+                ..Timings::default()
+            },
+            zk,
+        })
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if let Some(live) = self.inner.take() {
+            let _ = sys::pidfd_send_signal(live.init.pidfd.as_fd(), libc::SIGKILL);
+            let _ = sys::waitpid(live.init.pid, false);
+            let _ = cgroup::destroy(live.cg.as_ref(), TEARDOWN_DEADLINE);
+        }
+    }
+}
+
 /// What the sandbox wrote to the status pipe: `key value` lines (timings from init and the
-/// payload, then init's `code N` / `signal N` for the payload's exit).
+/// payload, `ready`, the ZK outcome, then init's `code N` / `signal N` for the payload's exit).
 #[derive(Debug, Default, PartialEq)]
 struct StatusReport {
     exit: Option<sys::Exit>,
     join_ms: f64,
     rootfs_ms: f64,
     privileges_ms: f64,
+    ready: bool,
+    zk: Option<ZkOutcome>,
 }
 
 fn parse_status(s: &str) -> StatusReport {
     let mut r = StatusReport::default();
-    for line in s.lines() {
+    // Only complete lines: the pipe may be read mid-line while the run is being prepared.
+    let complete = s.rfind('\n').map_or("", |i| &s[..i]);
+    for line in complete.lines() {
         let Some((key, value)) = line.split_once(' ') else {
             continue;
         };
@@ -261,177 +478,12 @@ fn parse_status(s: &str) -> StatusReport {
             ("join_ms", Some(n)) => r.join_ms = n,
             ("rootfs_ms", Some(n)) => r.rootfs_ms = n,
             ("privileges_ms", Some(n)) => r.privileges_ms = n,
+            ("ready", _) => r.ready = true,
+            ("zk", _) => r.zk = ZkOutcome::from_word(value.trim()),
             _ => {}
         }
     }
     r
-}
-
-/// The I/O loop of one run.
-#[derive(Debug)]
-struct Pump<'a> {
-    stdin_data: &'a [u8],
-    stdin: Option<File>,
-    stdout: Capture,
-    stderr: Capture,
-    error_fd: Option<File>,
-    error: Vec<u8>,
-    exec_at: Option<Instant>,
-    timed_out: bool,
-    truncated: bool,
-}
-
-impl<'a> Pump<'a> {
-    fn new(
-        spec: &'a JobSpec,
-        stdin: OwnedFd,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-        error: OwnedFd,
-    ) -> Result<Self, SysError> {
-        for fd in [&stdin, &stdout, &stderr, &error] {
-            sys::set_nonblocking(fd.as_fd())?;
-        }
-        let cap = usize::try_from(spec.limits.max_output_bytes).unwrap_or(usize::MAX);
-        let data = spec.stdin.as_bytes();
-        Ok(Self {
-            stdin_data: data,
-            stdin: (!data.is_empty()).then(|| File::from(stdin)),
-            stdout: Capture {
-                fd: Some(File::from(stdout)),
-                buf: Vec::new(),
-                cap,
-            },
-            stderr: Capture {
-                fd: Some(File::from(stderr)),
-                buf: Vec::new(),
-                cap,
-            },
-            error_fd: Some(File::from(error)),
-            error: Vec::new(),
-            exec_at: None,
-            timed_out: false,
-            truncated: false,
-        })
-    }
-
-    fn feed_stdin(&mut self) {
-        let Some(f) = self.stdin.as_mut() else { return };
-        while !self.stdin_data.is_empty() {
-            match f.write(self.stdin_data) {
-                Ok(n) => self.stdin_data = &self.stdin_data[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break, // EPIPE: the program closed stdin; fine
-            }
-        }
-        self.stdin = None;
-    }
-
-    fn read_error(&mut self) {
-        let Some(f) = self.error_fd.as_mut() else {
-            return;
-        };
-        let mut chunk = [0u8; 4096];
-        loop {
-            match f.read(&mut chunk) {
-                Ok(0) => {
-                    self.error_fd = None;
-                    self.exec_at.get_or_insert_with(Instant::now);
-                    return;
-                }
-                Ok(n) if self.error.len() < 64 << 10 => self.error.extend_from_slice(&chunk[..n]),
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return,
-            }
-        }
-    }
-
-    fn run(&mut self, pidfd: &OwnedFd, deadline: Instant) -> Result<(), SysError> {
-        let mut killed_at: Option<Instant> = None;
-        let mut init_exited = false;
-        loop {
-            self.feed_stdin();
-            let over_cap = self.stdout.pump()? | self.stderr.pump()?;
-            self.read_error();
-            if over_cap && !self.truncated {
-                self.truncated = true;
-                kill(pidfd, &mut killed_at)?;
-            }
-            let now = Instant::now();
-            if now >= deadline && killed_at.is_none() && !init_exited {
-                self.timed_out = true;
-                kill(pidfd, &mut killed_at)?;
-            }
-            let streams_done = self.stdout.fd.is_none() && self.stderr.fd.is_none();
-            if init_exited && (streams_done || killed_at.is_some_and(|k| k.elapsed() > KILL_GRACE))
-            {
-                return Ok(());
-            }
-            if init_exited {
-                // The namespace is gone; the pipes must be at EOF or hold final bytes.
-                if streams_done || self.drained_after_exit() {
-                    return Ok(());
-                }
-            }
-            let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
-            let mut add = |fd: i32, events: i16| {
-                fds.push(libc::pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                })
-            };
-            for f in [&self.stdout.fd, &self.stderr.fd, &self.error_fd]
-                .into_iter()
-                .flatten()
-            {
-                add(f.as_raw_fd(), libc::POLLIN);
-            }
-            if let Some(f) = &self.stdin {
-                add(f.as_raw_fd(), libc::POLLOUT);
-            }
-            if !init_exited {
-                add(pidfd.as_raw_fd(), libc::POLLIN);
-            }
-            let wait = if killed_at.is_some() || init_exited {
-                50
-            } else {
-                deadline
-                    .saturating_duration_since(now)
-                    .as_millis()
-                    .clamp(1, 1000) as i32
-            };
-            sys::poll(&mut fds, wait)?;
-            if let Some(p) = fds.iter().find(|p| p.fd == pidfd.as_raw_fd()) {
-                if p.revents != 0 {
-                    init_exited = true;
-                }
-            }
-        }
-    }
-
-    /// After init exited every writer is dead, so a read that would block means EOF is near;
-    /// we read once more and treat the streams as finished.
-    fn drained_after_exit(&mut self) -> bool {
-        let _ = self.stdout.pump();
-        let _ = self.stderr.pump();
-        self.read_error();
-        self.stdout.fd.is_none() && self.stderr.fd.is_none()
-    }
-}
-
-fn kill(pidfd: &OwnedFd, killed_at: &mut Option<Instant>) -> Result<(), SysError> {
-    if killed_at.is_none() {
-        match sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL) {
-            Ok(()) => {}
-            Err(e) if e.errno() == Some(libc::ESRCH) => {}
-            Err(e) => return Err(e),
-        }
-        *killed_at = Some(Instant::now());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -440,25 +492,22 @@ mod tests {
 
     #[test]
     fn init_status_reports_are_parsed() {
-        let r = parse_status("join_ms 0.5\nrootfs_ms 1.25\nprivileges_ms 0.3\ncode 3\n");
+        let r = parse_status(
+            "join_ms 0.5\nrootfs_ms 1.25\nprivileges_ms 0.3\nready 1\nzk integrity\ncode 3\n",
+        );
         assert_eq!(r.exit, Some(sys::Exit::Code(3)));
         assert_eq!((r.join_ms, r.rootfs_ms, r.privileges_ms), (0.5, 1.25, 0.3));
+        assert!(r.ready);
+        assert_eq!(r.zk, Some(ZkOutcome::Integrity));
         assert_eq!(parse_status("signal 9\n").exit, Some(sys::Exit::Signal(9)));
         assert_eq!(parse_status(""), StatusReport::default());
         assert_eq!(parse_status("weird 1\ncode x\n").exit, None);
     }
 
     #[test]
-    fn a_capture_keeps_at_most_its_cap() {
-        let (r, w) = sys::pipe().unwrap();
-        sys::set_nonblocking(r.as_fd()).unwrap();
-        File::from(w).write_all(b"0123456789").unwrap();
-        let mut c = Capture {
-            fd: Some(File::from(r)),
-            buf: Vec::new(),
-            cap: 4,
-        };
-        assert!(c.pump().unwrap());
-        assert_eq!(c.buf, b"0123");
+    fn a_partial_status_line_is_not_read_yet() {
+        assert!(!parse_status("join_ms 1\nrea").ready);
+        assert!(!parse_status("join_ms 1\nready").ready);
+        assert!(parse_status("join_ms 1\nready 1\n").ready);
     }
 }

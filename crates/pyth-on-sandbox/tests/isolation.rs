@@ -141,6 +141,32 @@ open("/dev/null", "w").write("fine")
 }
 
 #[test]
+fn the_working_directory_is_empty_and_the_program_file_cannot_be_changed() {
+    if !privileged() {
+        return;
+    }
+    let code = r#"
+import os
+res = [os.getcwd(), os.listdir("."), __file__]
+for attempt in (lambda: open(__file__, "a"), lambda: os.unlink(__file__),
+                lambda: os.chmod(__file__, 0o666), lambda: open("/code/x.py", "w"),
+                lambda: os.rename(__file__, "/code/y.py")):
+    try:
+        attempt(); res.append("ok")
+    except OSError as e:
+        res.append(e.errno)
+open("scratch", "w").write("x")
+res.append(os.listdir("."))
+print(res)
+"#;
+    // EACCES = 13, EPERM = 1
+    assert_eq!(
+        ok(&py(code)),
+        "['/work', [], '/code/main.py', 13, 13, 1, 13, 13, ['scratch']]\n"
+    );
+}
+
+#[test]
 fn host_processes_are_invisible() {
     if !privileged() {
         return;

@@ -95,6 +95,10 @@ pub trait RunCgroup: Debug + Send {
 
     /// Removes the (empty) group directories.
     fn remove_dirs(&self) -> Result<()>;
+
+    /// Changes the memory limit (swap stays off): a prepared sandbox gets its job's limit
+    /// just before the job is released into it.
+    fn set_memory(&self, bytes: u64) -> Result<()>;
 }
 
 /// Kills every process in the group until it is empty (at most `deadline`), then removes it.

@@ -152,6 +152,24 @@ impl V1Run {
 }
 
 impl RunCgroup for V1Run {
+    fn set_memory(&self, bytes: u64) -> Result<()> {
+        let mem = self.memory.join("memory.limit_in_bytes");
+        let memsw = self.memory.join("memory.memsw.limit_in_bytes");
+        let value = bytes.to_string();
+        if !memsw.exists() {
+            return write_file(&mem, &value);
+        }
+        // The kernel keeps memsw >= memory: raise memsw first, lower memory first.
+        let current: u64 = read_file(&mem)?.trim().parse().unwrap_or(u64::MAX);
+        if bytes > current {
+            write_file(&memsw, &value)?;
+            write_file(&mem, &value)
+        } else {
+            write_file(&mem, &value)?;
+            write_file(&memsw, &value)
+        }
+    }
+
     fn procs_files(&self) -> Vec<PathBuf> {
         self.created
             .iter()

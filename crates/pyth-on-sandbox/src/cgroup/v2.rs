@@ -117,6 +117,10 @@ impl V2Run {
 }
 
 impl RunCgroup for V2Run {
+    fn set_memory(&self, bytes: u64) -> Result<()> {
+        write_file(&self.dir.join("memory.max"), &bytes.to_string())
+    }
+
     fn procs_files(&self) -> Vec<PathBuf> {
         vec![self.dir.join("cgroup.procs")]
     }

@@ -41,6 +41,7 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
             ..Limits::default()
         },
         sandbox: SandboxOptions::default(),
+        zk: None,
     }
 }
 
