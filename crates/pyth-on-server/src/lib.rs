@@ -11,6 +11,7 @@ pub mod error;
 pub mod execution;
 pub mod http;
 pub mod openapi;
+pub mod packages;
 pub mod routes;
 pub mod runs;
 pub mod secrets;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod execute;
 pub mod generate;
 pub mod keys;
+pub mod packages;
 pub mod secrets;
 pub mod system;
 

@@ -1,0 +1,435 @@
+//! [`PackageManager`]: resolves a set of specs to a content-addressed environment, building it
+//! once (per key, across concurrent requests and nodes) and handing back how to mount it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use pyth_on_store::{Store, StoreError, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{build, PackageError, PackageSpec};
+use crate::domain::Language;
+
+/// Where and how environments are built.
+#[derive(Debug, Clone)]
+pub struct PackageConfig {
+    /// Finished environments, `<data-dir>/envs` (made 0711, root-owned).
+    pub root: PathBuf,
+    /// Where builds run before the rename: must be reachable by the build user, so not inside
+    /// a 0700 data directory. Default: the system temp directory.
+    pub build_dir: PathBuf,
+    /// PEP 503 simple index (`--index-url`); `None` is the installer's default (PyPI).
+    pub pypi_index_url: Option<String>,
+    /// npm registry (`--registry`); `None` is npm's default.
+    pub npm_registry: Option<String>,
+    /// A build is killed past this. Default 300 s.
+    pub build_timeout: Duration,
+    /// A built environment larger than this is refused and deleted. Default 512 MiB.
+    pub max_env_bytes: u64,
+    /// Environments unused for this long are deleted by [`PackageManager::gc`]. Default 7 days.
+    pub gc_max_age: Duration,
+    /// Past this total, the least recently used environments are deleted. Default 5 GiB.
+    pub gc_max_total_bytes: u64,
+    /// The interpreter runs use: builds target its version.
+    pub python: PathBuf,
+    /// `uv`, when present (found on `PATH` by [`PackageConfig::new`]); else `python -m pip`.
+    pub uv: Option<PathBuf>,
+    /// `npm`; `None` turns JavaScript packages off.
+    pub node_npm: Option<PathBuf>,
+    /// The most packages in one list (persistent, or per run). Default 50.
+    pub max_packages: usize,
+    /// `(uid, gid)` the installer runs as when the server is root. Default `nobody` (65534).
+    pub build_user: (u32, u32),
+}
+
+impl PackageConfig {
+    /// Defaults for a data directory and the runs' interpreter; `uv` and `npm` from `PATH`.
+    pub fn new(data_dir: &Path, python: impl Into<PathBuf>) -> Self {
+        Self {
+            root: data_dir.join("envs"),
+            build_dir: std::env::temp_dir(),
+            pypi_index_url: None,
+            npm_registry: None,
+            build_timeout: Duration::from_secs(300),
+            max_env_bytes: 512 * 1024 * 1024,
+            gc_max_age: Duration::from_secs(7 * 24 * 3600),
+            gc_max_total_bytes: 5 * 1024 * 1024 * 1024,
+            python: python.into(),
+            uv: find_on_path("uv"),
+            node_npm: find_on_path("npm"),
+            max_packages: 50,
+            build_user: (65534, 65534),
+        }
+    }
+}
+
+/// The first executable `name` in a world-searchable directory of `PATH`.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o001 != 0)
+        })
+}
+
+/// How a run sees an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvMount {
+    /// The content-addressed key (hex SHA-256).
+    pub key: String,
+    /// The built environment on the host, root-owned and read-only to runs.
+    pub host_path: PathBuf,
+    /// Where to bind-mount it read-only inside the sandbox.
+    pub sandbox_path: PathBuf,
+    /// Variables for the run (`PYTHONPATH` or `NODE_PATH`).
+    pub env: Vec<(String, String)>,
+}
+
+type BuildFuture = Shared<BoxFuture<'static, Result<u64, String>>>;
+
+/// Builds and hands out package environments. Cheap to clone.
+#[derive(Clone)]
+pub struct PackageManager(Arc<Inner>);
+
+struct Inner {
+    cfg: Arc<PackageConfig>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    builds: Mutex<HashMap<String, BuildFuture>>,
+    python_version: tokio::sync::OnceCell<Result<String, String>>,
+    node_version: tokio::sync::OnceCell<Result<String, String>>,
+    builds_started: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for PackageManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackageManager")
+            .field("root", &self.0.cfg.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PackageManager {
+    /// Creates the environments directory (0711) and the manager.
+    pub fn new(cfg: PackageConfig) -> Result<Self, PackageError> {
+        build::prepare_root(&cfg.root)?;
+        Ok(Self(Arc::new(Inner {
+            cfg: Arc::new(cfg),
+            locks: Mutex::default(),
+            builds: Mutex::default(),
+            python_version: tokio::sync::OnceCell::new(),
+            node_version: tokio::sync::OnceCell::new(),
+            builds_started: 0.into(),
+        })))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PackageConfig {
+        &self.0.cfg
+    }
+
+    /// How many builds this manager has started (for tests and metrics).
+    pub fn builds_started(&self) -> u64 {
+        self.0
+            .builds_started
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The environment key of a set: hex SHA-256 of the language, the interpreter version, the
+    /// index URL and the sorted canonical specs.
+    pub async fn env_key(
+        &self,
+        language: Language,
+        specs: &[PackageSpec],
+    ) -> Result<String, PackageError> {
+        let version = self.runtime_version(language).await?;
+        let index = match language {
+            Language::Python => self.0.cfg.pypi_index_url.as_deref(),
+            Language::Javascript => self.0.cfg.npm_registry.as_deref(),
+        };
+        Ok(env_key(language, &version, index, specs))
+    }
+
+    async fn runtime_version(&self, language: Language) -> Result<String, PackageError> {
+        let cfg = &self.0.cfg;
+        let result = match language {
+            Language::Python => {
+                self.0
+                    .python_version
+                    .get_or_init(|| build::python_version(&cfg.python))
+                    .await
+            }
+            Language::Javascript => {
+                self.0
+                    .node_version
+                    .get_or_init(|| build::node_version(cfg.node_npm.as_deref()))
+                    .await
+            }
+        };
+        result.clone().map_err(|reason| PackageError::Unavailable {
+            language: language.as_str(),
+            reason,
+        })
+    }
+
+    /// The mount of `key` for `language`.
+    pub fn mount(&self, language: Language, key: &str) -> EnvMount {
+        let (sandbox, var, sub) = match language {
+            Language::Python => ("/pkg/python", "PYTHONPATH", "site-packages"),
+            Language::Javascript => ("/pkg/node", "NODE_PATH", "node_modules"),
+        };
+        EnvMount {
+            key: key.to_string(),
+            host_path: self.0.cfg.root.join(key),
+            sandbox_path: PathBuf::from(sandbox),
+            env: vec![(var.to_string(), format!("{sandbox}/{sub}"))],
+        }
+    }
+
+    /// `None` for an empty set; else the environment of `specs`, built now if needed (waiting
+    /// for a build in progress here or on another node). A failed set answers
+    /// [`PackageError::InstallFailed`] with the installer's message until the set changes.
+    pub async fn ensure(
+        &self,
+        store: &dyn Store,
+        language: Language,
+        specs: &[PackageSpec],
+    ) -> Result<Option<EnvMount>, PackageError> {
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let key = self.env_key(language, specs).await?;
+        let lock = self.lock_for(&key);
+        let _guard = lock.lock().await;
+        let stale_ms = i64::try_from(self.stale_after().as_millis()).unwrap_or(i64::MAX);
+        let mut waited = Duration::ZERO;
+        loop {
+            let row = store.get_package_env(&key).await?;
+            match row {
+                Some(row) if row.status == PACKAGE_ENV_READY => {
+                    if !self.0.cfg.root.join(&key).is_dir() {
+                        // Built on another node, or its files were lost: build it here.
+                        let result = self.start_build(&key, language, specs).await;
+                        self.forget_build(&key);
+                        result.map_err(|message| PackageError::InstallFailed { message })?;
+                    }
+                    store.touch_package_env(&key, now()).await?;
+                    return Ok(Some(self.mount(language, &key)));
+                }
+                Some(row) if row.status == PACKAGE_ENV_FAILED => {
+                    return Err(PackageError::InstallFailed {
+                        message: row.error.unwrap_or_else(|| "unknown error".into()),
+                    });
+                }
+                Some(_building) => {
+                    if let Some(build) = self.running_build(&key) {
+                        // Ours, left by a caller that went away: finish it.
+                        self.record(store, &key, build.await).await?;
+                        continue;
+                    }
+                    if store
+                        .claim_package_env_build(&key, language.as_str(), now(), stale_ms)
+                        .await?
+                    {
+                        let result = self.start_build(&key, language, specs).await;
+                        self.record(store, &key, result).await?;
+                        continue;
+                    }
+                    // Another node builds it.
+                    if waited > self.stale_after() * 2 {
+                        return Err(PackageError::InstallFailed {
+                            message: "timed out waiting for another node's build".into(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    waited += Duration::from_millis(250);
+                }
+                None => {
+                    if store
+                        .claim_package_env_build(&key, language.as_str(), now(), stale_ms)
+                        .await?
+                    {
+                        let result = self.start_build(&key, language, specs).await;
+                        self.record(store, &key, result).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A build row older than this is presumed dead.
+    pub(crate) fn stale_after(&self) -> Duration {
+        self.0.cfg.build_timeout + Duration::from_secs(60)
+    }
+
+    async fn record(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        result: Result<u64, String>,
+    ) -> Result<(), PackageError> {
+        let (status, error, size) = match &result {
+            Ok(size) => (PACKAGE_ENV_READY, None, *size),
+            Err(message) => (PACKAGE_ENV_FAILED, Some(message.as_str()), 0),
+        };
+        if let Err(message) = &result {
+            tracing::warn!(env_key = key, %message, "package environment build failed");
+        } else {
+            tracing::info!(
+                env_key = key,
+                size_bytes = size,
+                "package environment built"
+            );
+        }
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        match store
+            .finish_package_env(key, status, error, size, now())
+            .await
+        {
+            // Deleted while building: the next round claims it again.
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(err) => return Err(err.into()),
+        }
+        self.forget_build(key);
+        Ok(())
+    }
+
+    pub(crate) fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.locks.lock().expect("package lock map poisoned");
+        locks.retain(|k, l| k == key || Arc::strong_count(l) > 1);
+        Arc::clone(locks.entry(key.to_string()).or_default())
+    }
+
+    fn running_build(&self, key: &str) -> Option<BuildFuture> {
+        let builds = self.0.builds.lock().expect("package build map poisoned");
+        builds.get(key).cloned()
+    }
+
+    fn forget_build(&self, key: &str) {
+        let mut builds = self.0.builds.lock().expect("package build map poisoned");
+        builds.remove(key);
+    }
+
+    /// Starts the installer in its own task (so it finishes even if the caller goes away).
+    fn start_build(&self, key: &str, language: Language, specs: &[PackageSpec]) -> BuildFuture {
+        let cfg = Arc::clone(&self.0.cfg);
+        let (key_owned, specs) = (
+            key.to_string(),
+            specs.iter().map(|s| s.spec().to_string()).collect(),
+        );
+        self.0
+            .builds_started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let task = tokio::spawn(build::build(cfg, key_owned, language, specs));
+        let future = async move {
+            task.await
+                .unwrap_or_else(|err| Err(format!("the build task failed: {err}")))
+        }
+        .boxed()
+        .shared();
+        let mut builds = self.0.builds.lock().expect("package build map poisoned");
+        builds.insert(key.to_string(), future.clone());
+        future
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// See [`PackageManager::env_key`].
+pub fn env_key(
+    language: Language,
+    runtime_version: &str,
+    index: Option<&str>,
+    specs: &[PackageSpec],
+) -> String {
+    let mut canonical: Vec<&str> = specs.iter().map(PackageSpec::spec).collect();
+    canonical.sort_unstable();
+    canonical.dedup();
+    let mut hasher = Sha256::new();
+    for field in [
+        "pyth-on-env-v1",
+        language.as_str(),
+        runtime_version,
+        index.unwrap_or("-"),
+    ]
+    .into_iter()
+    .chain(canonical)
+    {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs(language: Language, raw: &[&str]) -> Vec<PackageSpec> {
+        raw.iter()
+            .map(|r| PackageSpec::parse(language, r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_key_ignores_order_and_spelling_of_the_same_set() {
+        let a = specs(Language::Python, &["Requests>=2", "six"]);
+        let b = specs(Language::Python, &["six", "requests>=2"]);
+        let key = env_key(Language::Python, "3.11.2", None, &a);
+        assert_eq!(key, env_key(Language::Python, "3.11.2", None, &b));
+        assert_eq!(key.len(), 64);
+        assert!(key.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn the_key_changes_with_the_set_the_interpreter_the_index_and_the_language() {
+        let a = specs(Language::Python, &["six"]);
+        let base = env_key(Language::Python, "3.11.2", None, &a);
+        let others = [
+            env_key(Language::Python, "3.12.0", None, &a),
+            env_key(Language::Python, "3.11.2", Some("http://mirror/simple"), &a),
+            env_key(
+                Language::Python,
+                "3.11.2",
+                None,
+                &specs(Language::Python, &["six==1.16.0"]),
+            ),
+            env_key(
+                Language::Javascript,
+                "3.11.2",
+                None,
+                &specs(Language::Javascript, &["six"]),
+            ),
+        ];
+        for other in others {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn mounts_point_the_runtime_at_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager =
+            PackageManager::new(PackageConfig::new(dir.path(), "/usr/bin/python3")).unwrap();
+        let py = manager.mount(Language::Python, "abc");
+        assert_eq!(py.host_path, dir.path().join("envs/abc"));
+        assert_eq!(py.sandbox_path, PathBuf::from("/pkg/python"));
+        assert_eq!(
+            py.env,
+            vec![("PYTHONPATH".into(), "/pkg/python/site-packages".into())]
+        );
+        let js = manager.mount(Language::Javascript, "abc");
+        assert_eq!(
+            js.env,
+            vec![("NODE_PATH".into(), "/pkg/node/node_modules".into())]
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Persistent packages: spec parsers ([`spec`]), content-addressed environments built once per
+//! resolved set ([`env`]), and what routes and runs ask of them ([`service`]).
+//!
+//! A user's list for a language (plus any per-run specs) resolves to an environment keyed by
+//! the SHA-256 of the language, the interpreter version, the index URL and the sorted
+//! canonical specs. The installer (`uv`, else `pip`; `npm`) runs once per key, as an
+//! unprivileged user with a scrubbed environment, in a temporary directory; the result is
+//! renamed into `<data-dir>/envs/<key>`, made root-owned and read-only, and mounted into runs.
+
+pub mod build;
+pub mod env;
+pub mod gc;
+pub mod npm_spec;
+pub mod pep508;
+pub mod service;
+pub mod spec;
+
+pub use env::{EnvMount, PackageConfig, PackageManager};
+pub use gc::{spawn_gc_task, GcReport};
+pub use service::{build_in_background, environment_status, resolve_for_run};
+pub use spec::PackageSpec;
+
+use crate::error::ApiError;
+
+/// What can go wrong with packages.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// 400 `invalid_package`.
+    #[error("invalid package spec {spec:?}: {reason}")]
+    InvalidSpec {
+        /// The spec as given.
+        spec: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// 400 `too_many_packages`.
+    #[error("a package list holds at most {max} packages")]
+    TooMany {
+        /// The bound.
+        max: usize,
+    },
+    /// 400 `duplicate_package`.
+    #[error("package {name:?} is listed more than once")]
+    Duplicate {
+        /// The normalized name.
+        name: String,
+    },
+    /// 422 `package_install_failed`: the installer's message, kept until the set changes.
+    #[error("package install failed: {message}")]
+    InstallFailed {
+        /// The installer's last output, or why the build was stopped.
+        message: String,
+    },
+    /// 503 `packages_unavailable`: no installer or interpreter for the language.
+    #[error("packages for {language} are not available on this server: {reason}")]
+    Unavailable {
+        /// `python` or `javascript`.
+        language: &'static str,
+        /// What is missing.
+        reason: String,
+    },
+    /// 500: the store failed.
+    #[error("package store")]
+    Store(#[from] pyth_on_store::StoreError),
+    /// 500: a file operation failed.
+    #[error("{context}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PackageError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
+
+impl From<PackageError> for ApiError {
+    fn from(err: PackageError) -> Self {
+        match err {
+            PackageError::InvalidSpec {
+                ref spec,
+                ref reason,
+            } => Self::BadRequest {
+                code: "invalid_package",
+                message: err.to_string(),
+                details: Some(serde_json::json!({ "package": spec, "reason": reason })),
+            },
+            PackageError::TooMany { .. } => {
+                Self::bad_request_code("too_many_packages", err.to_string())
+            }
+            PackageError::Duplicate { ref name } => Self::BadRequest {
+                code: "duplicate_package",
+                message: err.to_string(),
+                details: Some(serde_json::json!({ "package": name })),
+            },
+            PackageError::InstallFailed { .. } => Self::Unprocessable {
+                code: "package_install_failed",
+                message: err.to_string(),
+            },
+            PackageError::Unavailable { .. } => Self::Unavailable {
+                code: "packages_unavailable",
+                message: err.to_string(),
+                retry_after_secs: None,
+            },
+            PackageError::Store(store) => store.into(),
+            PackageError::Io { .. } => Self::Internal(anyhow::Error::new(err)),
+        }
+    }
+}

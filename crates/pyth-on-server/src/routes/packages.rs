@@ -1,0 +1,202 @@
+//! Persistent packages: list, replace a language's list, add one, remove one. Each change is
+//! audited (`package.set`, `package.add`, `package.remove`) and starts building the new set.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use pyth_on_store::{PackageRow, PutOutcome, StoreError};
+use pyth_on_types::{
+    AddPackageRequest, PackageInfo, PackageLanguageQuery, PackageList, SetPackagesRequest,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::{self, Outcome};
+use crate::domain::Language;
+use crate::error::ApiError;
+use crate::http::auth::AuthUser;
+use crate::http::json::AppJson;
+use crate::packages::{self, service, PackageManager, PackageSpec};
+use crate::state::AppState;
+
+/// The [`PackageManager`] of this server, from the request extensions.
+#[derive(Debug, Clone)]
+pub struct Packages(pub PackageManager);
+
+impl FromRequestParts<AppState> for Packages {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<PackageManager>()
+            .cloned()
+            .map(Self)
+            .ok_or_else(|| ApiError::Unavailable {
+                code: "packages_unavailable",
+                message: "packages are not enabled on this server".into(),
+                retry_after_secs: None,
+            })
+    }
+}
+
+fn info_of(row: &PackageRow) -> PackageInfo {
+    PackageInfo {
+        name: row.name.clone(),
+        spec: row.spec.clone(),
+        language: row.language.clone(),
+        added_at: row.added_at,
+    }
+}
+
+/// The caller's packages and the state of each language's environment.
+#[utoipa::path(get, path = "/api/v1/packages", tag = "Packages",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = PackageList), (status = 401, body = pyth_on_types::ErrorBody)))]
+pub async fn list_packages(
+    State(state): State<AppState>,
+    Packages(manager): Packages,
+    user: AuthUser,
+) -> Result<AppJson<PackageList>, ApiError> {
+    let rows = state.store().list_packages(user.user_id).await?;
+    let environments = packages::environment_status(&manager, state.store(), &rows).await?;
+    Ok(AppJson(PackageList {
+        packages: rows.iter().map(info_of).collect(),
+        environments,
+    }))
+}
+
+/// Replaces one language's whole list, then starts building it.
+#[utoipa::path(put, path = "/api/v1/packages", tag = "Packages", request_body = SetPackagesRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = PackageList, description = "the new list of that language"),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, duplicate_package, unsupported_language"),
+        (status = 401, body = pyth_on_types::ErrorBody)))]
+pub async fn set_packages(
+    State(state): State<AppState>,
+    Packages(manager): Packages,
+    user: AuthUser,
+    AppJson(body): AppJson<SetPackagesRequest>,
+) -> Result<AppJson<PackageList>, ApiError> {
+    let language = Language::parse(body.language.as_deref())?;
+    let specs = PackageSpec::parse_list(language, &body.packages, manager.config().max_packages)?;
+    let now = OffsetDateTime::now_utc();
+    let rows: Vec<PackageRow> = specs
+        .iter()
+        .map(|s| PackageRow {
+            user_id: user.user_id,
+            language: language.as_str().to_string(),
+            name: s.name().to_string(),
+            spec: s.spec().to_string(),
+            added_at: now,
+        })
+        .collect();
+    let event = audit::by(
+        &user,
+        "package.set",
+        Some(language.as_str().to_string()),
+        Outcome::Success,
+        json!({ "language": language.as_str(), "packages": specs.iter().map(PackageSpec::spec).collect::<Vec<_>>() }),
+    );
+    state
+        .store()
+        .set_packages(user.user_id, language.as_str(), &rows, &event)
+        .await?;
+    let all = state.store().list_packages(user.user_id).await?;
+    let environments = packages::environment_status(&manager, state.store(), &all).await?;
+    service::build_in_background(&state, &manager, language, specs);
+    Ok(AppJson(PackageList {
+        packages: all
+            .iter()
+            .filter(|r| r.language == language.as_str())
+            .map(info_of)
+            .collect(),
+        environments,
+    }))
+}
+
+/// Adds one package, or replaces the spec of the one with the same name.
+#[utoipa::path(post, path = "/api/v1/packages", tag = "Packages", request_body = AddPackageRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 201, body = PackageInfo), (status = 200, body = PackageInfo, description = "replaced the spec of the same name"),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, unsupported_language"),
+        (status = 401, body = pyth_on_types::ErrorBody)))]
+pub async fn add_package(
+    State(state): State<AppState>,
+    Packages(manager): Packages,
+    user: AuthUser,
+    AppJson(body): AppJson<AddPackageRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let language = Language::parse(body.language.as_deref())?;
+    let spec = PackageSpec::parse(language, &body.package)?;
+    let max = manager.config().max_packages;
+    let row = PackageRow {
+        user_id: user.user_id,
+        language: language.as_str().to_string(),
+        name: spec.name().to_string(),
+        spec: spec.spec().to_string(),
+        added_at: OffsetDateTime::now_utc(),
+    };
+    let event = audit::by(
+        &user,
+        "package.add",
+        Some(row.name.clone()),
+        Outcome::Success,
+        json!({ "language": language.as_str(), "spec": row.spec }),
+    );
+    let outcome = match state
+        .store()
+        .add_package(&row, u32::try_from(max).unwrap_or(u32::MAX), &event)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(StoreError::Conflict { constraint }) if constraint == "package_quota" => {
+            return Err(packages::PackageError::TooMany { max }.into());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let specs = service::stored_specs(state.store(), user.user_id, language).await?;
+    service::build_in_background(&state, &manager, language, specs);
+    let status = match outcome {
+        PutOutcome::Created => StatusCode::CREATED,
+        PutOutcome::Replaced => StatusCode::OK,
+    };
+    Ok((status, AppJson(info_of(&row))))
+}
+
+/// Removes one package by name.
+#[utoipa::path(delete, path = "/api/v1/packages/{name}", tag = "Packages",
+    params(("name" = String, Path, description = "the package name (normalized like specs)"), PackageLanguageQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204), (status = 400, body = pyth_on_types::ErrorBody, description = "unsupported_language"),
+        (status = 401, body = pyth_on_types::ErrorBody), (status = 404, body = pyth_on_types::ErrorBody)))]
+pub async fn delete_package(
+    State(state): State<AppState>,
+    Packages(manager): Packages,
+    user: AuthUser,
+    Path(name): Path<String>,
+    Query(query): Query<PackageLanguageQuery>,
+) -> Result<StatusCode, ApiError> {
+    let language = Language::parse(query.language.as_deref())?;
+    let Some(name) = packages::spec::normalize_name(language, &name) else {
+        return Err(ApiError::NotFound("package"));
+    };
+    let event = audit::by(
+        &user,
+        "package.remove",
+        Some(name.clone()),
+        Outcome::Success,
+        json!({ "language": language.as_str() }),
+    );
+    if !state
+        .store()
+        .remove_package(user.user_id, language.as_str(), &name, &event)
+        .await?
+    {
+        return Err(ApiError::NotFound("package"));
+    }
+    let specs = service::stored_specs(state.store(), user.user_id, language).await?;
+    service::build_in_background(&state, &manager, language, specs);
+    Ok(StatusCode::NO_CONTENT)
+}
