@@ -2,7 +2,8 @@
 //! the sandbox, redaction and the audit entry. `/execute` uses it now; ZK and generate runs
 //! will go through the same path.
 
-use pyth_on_launcher::{Job, LaunchError};
+use pyth_on_launcher::{Job, LaunchError, ZkJob};
+use pyth_on_sandbox::ZkOutcome;
 use pyth_on_types::{ExecuteRequest, ExecuteResponse};
 use serde_json::json;
 use uuid::Uuid;
@@ -39,6 +40,32 @@ pub struct RunRequest {
     pub timeout_ms: u64,
     /// Memory limit.
     pub memory_mb: u64,
+    /// A zero-knowledge run: the code is this payload, decrypted inside the sandbox.
+    pub zk: Option<ZkRun>,
+}
+
+/// What a zero-knowledge run hands to the sandbox's decryption stage.
+pub struct ZkRun {
+    /// The stored zkcode v1 payload (wire JSON).
+    pub payload: String,
+    /// The master password (wiped on drop).
+    pub password: zeroize::Zeroizing<String>,
+    /// The owner, from the server's record (bound into the associated data).
+    pub owner: Uuid,
+    /// The name asked for (bound into the associated data).
+    pub name: String,
+    /// Plaintext size, for the audit entry.
+    pub code_size: u64,
+}
+
+impl std::fmt::Debug for ZkRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkRun")
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .field("password", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunRequest {
@@ -131,11 +158,13 @@ impl RunRequest {
             env,
             timeout_ms,
             memory_mb,
+            zk: None,
         })
     }
 }
 
-/// Runs `request` for `user` and records it in the audit log.
+/// Runs `request` for `user` and records it in the audit log (`execute`, or `zk.execute` /
+/// `zk.wrong_password` for zero-knowledge runs).
 pub async fn run(
     state: &AppState,
     user: &AuthUser,
@@ -160,8 +189,26 @@ pub async fn run(
             .iter()
             .map(|(name, value)| (name.clone(), value.to_string())),
     );
-    let code_sha256 = audit::code_digest(request.code.as_bytes());
-    let code_size = request.code.len();
+
+    let language = request.language.as_str();
+    // What the audit entry says about the code: a digest and a size, never the code. For a
+    // zero-knowledge run the server does not know the code: the stored name and size only.
+    let (action, resource, mut details) = match &request.zk {
+        None => (
+            "execute",
+            execution_id.to_string(),
+            json!({
+                "language": language,
+                "codeSha256": audit::code_digest(request.code.as_bytes()),
+                "codeSize": request.code.len(),
+            }),
+        ),
+        Some(zk) => (
+            "zk.execute",
+            zk.name.clone(),
+            json!({ "language": language, "codeSize": zk.code_size, "executionId": execution_id }),
+        ),
+    };
     let job = Job {
         language: match request.language {
             Language::Python => pyth_on_sandbox::Language::Python,
@@ -174,6 +221,12 @@ pub async fn run(
         timeout_ms: Some(request.timeout_ms),
         memory_mb: Some(request.memory_mb),
         max_output_bytes: Some(state.settings().max_output_bytes),
+        zk: request.zk.map(|zk| ZkJob {
+            payload: zk.payload,
+            password: zk.password,
+            owner: zk.owner,
+            name: zk.name,
+        }),
     };
     let result = state.launcher().run(job).await;
     drop(permit);
@@ -182,23 +235,12 @@ pub async fn run(
         Err(LaunchError::RuntimeMissing(_)) => {
             return Err(ApiError::bad_request_code(
                 "unsupported_language",
-                format!(
-                    "{} is not installed on this server",
-                    request.language.as_str()
-                ),
+                format!("{language} is not installed on this server"),
             ))
         }
         Err(err) => {
-            let event = audit::by(
-                user,
-                "execute",
-                Some(execution_id.to_string()),
-                Outcome::Failure,
-                json!({
-                    "language": request.language.as_str(), "codeSha256": code_sha256, "codeSize": code_size,
-                    "reason": "sandbox_unavailable",
-                }),
-            );
+            details["reason"] = json!("sandbox_unavailable");
+            let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
             state.store().append_audit(&event).await?;
             tracing::error!(execution.id = %execution_id, error = %err, "sandbox failed");
             return Err(ApiError::Unavailable {
@@ -208,12 +250,40 @@ pub async fn run(
             });
         }
     };
+    match result.zk {
+        None | Some(ZkOutcome::Decrypted) => {}
+        Some(ZkOutcome::WrongPassword) => {
+            let event = audit::by(
+                user,
+                "zk.wrong_password",
+                Some(resource),
+                Outcome::Denied,
+                details,
+            );
+            state.store().append_audit(&event).await?;
+            return Err(ApiError::Forbidden {
+                code: "zk_wrong_password",
+                message: "the master password does not open this payload; nothing ran".into(),
+            });
+        }
+        Some(ZkOutcome::Integrity | ZkOutcome::Invalid) => {
+            details["reason"] = json!("integrity");
+            let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
+            state.store().append_audit(&event).await?;
+            return Err(ApiError::Unprocessable {
+                code: "zk_integrity",
+                message:
+                    "the payload was tampered with or is bound to another name or user; nothing ran"
+                        .into(),
+            });
+        }
+    }
     let duration_ms = result.duration_ms.max(0.0).round() as u64;
     let response = ExecuteResponse {
         output: secrets::redact(&result.stdout, &secrets),
         error: secrets::redact(&result.stderr, &secrets),
         exit_code: result.exit_code,
-        language: request.language.as_str().to_string(),
+        language: language.to_string(),
         duration_ms,
         timed_out: result.timed_out,
         memory_exceeded: result.memory_exceeded,
@@ -221,23 +291,17 @@ pub async fn run(
         execution_id,
         zero_knowledge: None,
     };
-    let event = audit::by(
-        user,
-        "execute",
-        Some(execution_id.to_string()),
-        Outcome::Success,
-        json!({
-            "language": response.language,
-            "codeSha256": code_sha256,
-            "codeSize": code_size,
-            "exitCode": response.exit_code,
-            "durationMs": duration_ms,
-            "timedOut": response.timed_out,
-            "memoryExceeded": response.memory_exceeded,
-            "outputTruncated": response.output_truncated,
-            "secretsInjected": secrets.len(),
-        }),
-    );
+    for (key, value) in [
+        ("exitCode", json!(response.exit_code)),
+        ("durationMs", json!(duration_ms)),
+        ("timedOut", json!(response.timed_out)),
+        ("memoryExceeded", json!(response.memory_exceeded)),
+        ("outputTruncated", json!(response.output_truncated)),
+        ("secretsInjected", json!(secrets.len())),
+    ] {
+        details[key] = value;
+    }
+    let event = audit::by(user, action, Some(resource), Outcome::Success, details);
     state.store().append_audit(&event).await?;
     Ok(response)
 }

@@ -20,4 +20,4 @@ pub mod startup;
 pub mod state;
 
 pub use settings::Settings;
-pub use startup::{build_state, launch};
+pub use startup::{build_state, launch, serve};

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system};
+use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system, zk};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system};
         execute::execute, generate::generate,
         secrets::put_secret, secrets::delete_secret, secrets::list_secrets,
         audit_log::list_audit, audit_log::verify_audit,
+        zk::encrypt, zk::put_code, zk::list_code, zk::delete_code, zk::execute,
     ),
     components(schemas(
         pyth_on_types::ErrorBody, pyth_on_types::AuthRequest, pyth_on_types::AuthResponse,
@@ -27,7 +28,7 @@ use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system};
         pyth_on_types::ExecuteResponse, pyth_on_types::GenerateRequest, pyth_on_types::GenerateResponse, pyth_on_types::SecretInput, pyth_on_types::SecretMetadata,
         pyth_on_types::SecretList, pyth_on_types::AuditEntry, pyth_on_types::AuditPage,
         pyth_on_types::AuditVerification, pyth_on_types::HealthResponse, pyth_on_types::InfoResponse,
-        pyth_on_types::LanguageInfo, pyth_on_types::LimitsInfo, pyth_on_types::FeaturesInfo,
+        pyth_on_types::LanguageInfo, pyth_on_types::ZkPayload, pyth_on_types::ZkKdf, pyth_on_types::ZkEncryptRequest, pyth_on_types::ZkExecuteRequest, pyth_on_types::EncryptedCodeMetadata, pyth_on_types::EncryptedCodeList, pyth_on_types::KdfSummary, pyth_on_types::LimitsInfo, pyth_on_types::FeaturesInfo,
     )),
     modifiers(&Security),
     tags(
@@ -36,6 +37,7 @@ use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system};
         (name = "Execute", description = "Single-use sandboxed runs"),
         (name = "Secrets", description = "Sealed environment variables"),
         (name = "Generate", description = "Programs written by a model, then run"),
+        (name = "Zero-Knowledge", description = "Client-encrypted code, decrypted only inside the sandbox"),
         (name = "Audit", description = "The hash-chained audit log"),
         (name = "System", description = "Health and info"),
     )

@@ -111,6 +111,10 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_RUNNER")]
     pub runner: Option<PathBuf>,
 
+    /// Warm runners kept per language (0 turns the pool off); default: chosen for the machine.
+    #[arg(long, env = "PYTH_ON_POOL_SIZE")]
+    pub pool_size: Option<usize>,
+
     /// Wrong master passwords per user and stored name per hour before 429.
     #[arg(long, env = "PYTH_ON_ZK_WRONG_PASSWORD_PER_HOUR", default_value_t = 10)]
     pub zk_wrong_password_per_hour: u32,

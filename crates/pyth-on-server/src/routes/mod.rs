@@ -9,6 +9,7 @@ pub mod keys;
 pub mod packages;
 pub mod secrets;
 pub mod system;
+pub mod zk;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -48,6 +49,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/keys", get(keys::list_keys).post(keys::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke_key))
+        .route("/api/v1/zk/encrypt", post(zk::encrypt))
+        .route("/api/v1/zk/code", get(zk::list_code))
+        .route(
+            "/api/v1/zk/code/{name}",
+            put(zk::put_code).delete(zk::delete_code),
+        )
+        .route("/api/v1/zk/execute/{name}", post(zk::execute))
         .route("/api/v1/audit", get(audit_log::list_audit))
         .route("/api/v1/audit/verify", get(audit_log::verify_audit))
         .route_layer(from_fn_with_state(state.clone(), require_auth));

@@ -87,7 +87,7 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
         },
         features: FeaturesInfo {
             generate: state.llm().is_some(),
-            zero_knowledge: false,
+            zero_knowledge: true,
             packages: false,
             egress: false,
         },

@@ -11,3 +11,4 @@ mod postgres;
 mod secrets;
 mod support;
 mod system;
+mod zk;

@@ -1,0 +1,320 @@
+//! Zero-knowledge code: store opaque zkcode v1 payloads, list and delete them, and run them in
+//! a sandbox whose first stage decrypts them. The server never decrypts a stored payload.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use pyth_on_crypto::zkcode::{self, KdfParams, ZkPayload};
+use pyth_on_store::{PutOutcome, StoreError, ZkCodeRow};
+use pyth_on_types::{
+    EncryptedCodeList, EncryptedCodeMetadata, ExecuteRequest, ExecuteResponse, KdfSummary,
+    ZkEncryptRequest, ZkExecuteRequest,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::{self, Outcome};
+use crate::domain::Language;
+use crate::error::ApiError;
+use crate::execution::{self, RunRequest, ZkRun};
+use crate::http::auth::AuthUser;
+use crate::http::json::AppJson;
+use crate::http::rate_limit;
+use crate::state::AppState;
+
+/// Checks a stored-code name: `^[A-Za-z0-9._-]{1,128}$`.
+fn parse_name(raw: &str) -> Result<String, ApiError> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 128
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::BadRequest {
+            code: "invalid_name",
+            message: "name must match ^[A-Za-z0-9._-]{1,128}$".into(),
+            details: Some(json!({ "name": "must match ^[A-Za-z0-9._-]{1,128}$" })),
+        })
+    }
+}
+
+fn invalid_payload(err: &zkcode::ZkError) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_payload",
+        message: format!("invalid zkcode v1 payload: {err}"),
+        details: None,
+    }
+}
+
+fn metadata(row: &ZkCodeRow) -> EncryptedCodeMetadata {
+    EncryptedCodeMetadata {
+        name: row.name.clone(),
+        language: row.language.clone(),
+        size: u64::try_from(row.size).unwrap_or(0),
+        kdf: KdfSummary {
+            m: u32::try_from(row.kdf_m).unwrap_or(0),
+            t: u32::try_from(row.kdf_t).unwrap_or(0),
+            p: u32::try_from(row.kdf_p).unwrap_or(0),
+        },
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+fn code_limit(state: &AppState) -> usize {
+    usize::try_from(state.settings().max_code_bytes).unwrap_or(usize::MAX)
+}
+
+/// Encrypt code on the server (a testing convenience: the server sees the code here; real
+/// clients encrypt locally with the Python or JavaScript client).
+#[utoipa::path(post, path = "/api/v1/zk/encrypt", tag = "Zero-Knowledge", request_body = ZkEncryptRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = pyth_on_types::ZkPayload), (status = 400, body = pyth_on_types::ErrorBody),
+        (status = 401, body = pyth_on_types::ErrorBody), (status = 413, body = pyth_on_types::ErrorBody)))]
+pub async fn encrypt(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<ZkEncryptRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = parse_name(&body.name)?;
+    let language = Language::parse(body.language.as_deref())?;
+    if body.code.is_empty() {
+        return Err(ApiError::invalid_field("code", "must not be empty"));
+    }
+    if body.code.len() > code_limit(&state) {
+        return Err(ApiError::TooLarge(
+            "code is larger than the code limit".into(),
+        ));
+    }
+    if body.master_password.is_empty() {
+        return Err(ApiError::invalid_field(
+            "masterPassword",
+            "must not be empty",
+        ));
+    }
+    let owner = user.user_id;
+    let payload = state
+        .password_work(move || {
+            zkcode::encrypt(
+                body.code.as_bytes(),
+                &body.master_password,
+                owner,
+                &name,
+                language.as_str(),
+                KdfParams::default(),
+            )
+        })
+        .await?
+        .map_err(|e| invalid_payload(&e))?;
+    Ok(AppJson(payload.to_json()))
+}
+
+/// Store (or replace) an encrypted payload under a name.
+#[utoipa::path(put, path = "/api/v1/zk/code/{name}", tag = "Zero-Knowledge", request_body = pyth_on_types::ZkPayload,
+    params(("name" = String, Path, description = "^[A-Za-z0-9._-]{1,128}$")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 201, body = EncryptedCodeMetadata), (status = 200, body = EncryptedCodeMetadata),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, invalid_payload, too_many_items"),
+        (status = 401, body = pyth_on_types::ErrorBody), (status = 413, body = pyth_on_types::ErrorBody)))]
+pub async fn put_code(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = parse_name(&name)?;
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::bad_request_code(
+            "invalid_content_type",
+            "expected a body with `Content-Type: application/json`",
+        ));
+    }
+    let payload =
+        ZkPayload::from_json(&body, code_limit(&state)).map_err(|e| invalid_payload(&e))?;
+    Language::parse(Some(payload.language()))?;
+    let kdf = payload.kdf();
+    let now = OffsetDateTime::now_utc();
+    let row = ZkCodeRow {
+        user_id: user.user_id,
+        name: name.clone(),
+        language: Language::parse(Some(payload.language()))?
+            .as_str()
+            .to_string(),
+        payload: payload.to_json().to_string(),
+        size: i64::try_from(payload.code_len()).unwrap_or(i64::MAX),
+        kdf_m: i64::from(kdf.m),
+        kdf_t: i64::from(kdf.t),
+        kdf_p: i64::from(kdf.p),
+        created_at: now,
+        updated_at: now,
+    };
+    let event = audit::by(
+        &user,
+        "zk.store",
+        Some(name.clone()),
+        Outcome::Success,
+        json!({
+            "language": row.language, "size": row.size, "kdf": {"m": kdf.m, "t": kdf.t, "p": kdf.p},
+        }),
+    );
+    let outcome = match state
+        .store()
+        .put_zk_code(&row, state.settings().max_zk_code_per_user, &event)
+        .await
+    {
+        Ok(o) => o,
+        Err(StoreError::Conflict { constraint }) if constraint == "zk_code_quota" => {
+            return Err(ApiError::bad_request_code(
+                "too_many_items",
+                format!(
+                    "an account stores at most {} encrypted programs",
+                    state.settings().max_zk_code_per_user
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stored = state
+        .store()
+        .get_zk_code(user.user_id, &name)
+        .await?
+        .ok_or(ApiError::NotFound("encrypted code"))?;
+    let status = match outcome {
+        PutOutcome::Created => StatusCode::CREATED,
+        PutOutcome::Replaced => StatusCode::OK,
+    };
+    Ok((status, AppJson(metadata(&stored))))
+}
+
+/// List stored encrypted code (metadata only).
+#[utoipa::path(get, path = "/api/v1/zk/code", tag = "Zero-Knowledge", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = EncryptedCodeList), (status = 401, body = pyth_on_types::ErrorBody)))]
+pub async fn list_code(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<AppJson<EncryptedCodeList>, ApiError> {
+    let rows = state.store().list_zk_code(user.user_id).await?;
+    Ok(AppJson(EncryptedCodeList {
+        items: rows.iter().map(metadata).collect(),
+    }))
+}
+
+/// Delete stored encrypted code.
+#[utoipa::path(delete, path = "/api/v1/zk/code/{name}", tag = "Zero-Knowledge", params(("name" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204), (status = 401, body = pyth_on_types::ErrorBody), (status = 404, body = pyth_on_types::ErrorBody)))]
+pub async fn delete_code(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let Ok(name) = parse_name(&name) else {
+        return Err(ApiError::NotFound("encrypted code"));
+    };
+    let event = audit::by(
+        &user,
+        "zk.delete",
+        Some(name.clone()),
+        Outcome::Success,
+        json!({}),
+    );
+    if state
+        .store()
+        .delete_zk_code(user.user_id, &name, &event)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("encrypted code"))
+    }
+}
+
+/// Decrypt and run stored code inside a sandbox.
+#[utoipa::path(post, path = "/api/v1/zk/execute/{name}", tag = "Zero-Knowledge", request_body = ZkExecuteRequest,
+    params(("name" = String, Path)), security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ExecuteResponse, description = "with zeroKnowledge: true"),
+        (status = 400, body = pyth_on_types::ErrorBody), (status = 401, body = pyth_on_types::ErrorBody),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "zk_wrong_password"),
+        (status = 404, body = pyth_on_types::ErrorBody),
+        (status = 422, body = pyth_on_types::ErrorBody, description = "zk_integrity"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too many wrong passwords"),
+        (status = 503, body = pyth_on_types::ErrorBody)))]
+pub async fn execute(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+    AppJson(body): AppJson<ZkExecuteRequest>,
+) -> Result<AppJson<ExecuteResponse>, ApiError> {
+    let Ok(name) = parse_name(&name) else {
+        return Err(ApiError::NotFound("encrypted code"));
+    };
+    if body.master_password.is_empty() {
+        return Err(ApiError::invalid_field(
+            "masterPassword",
+            "must not be empty",
+        ));
+    }
+    let per_hour = state.settings().zk_wrong_password_per_hour;
+    let bucket = format!("zkpw:{}:{name}", user.user_id);
+    let interval = 3_600_000 / i64::from(per_hour.max(1));
+    let peek = state
+        .store()
+        .rate_limit_peek(&bucket, rate_limit::now_ms(), interval, per_hour)
+        .await?;
+    if !peek.allowed {
+        return Err(rate_limit::refused(&peek));
+    }
+    let row = state
+        .store()
+        .get_zk_code(user.user_id, &name)
+        .await?
+        .ok_or(ApiError::NotFound("encrypted code"))?;
+    // The key derivation runs inside the sandbox and counts against its memory limit: make room
+    // for it on top of what the program itself was given.
+    let kdf_mb = u64::try_from(row.kdf_m).unwrap_or(0).div_ceil(1024);
+    let mut run = RunRequest::parse(
+        &state,
+        ExecuteRequest {
+            code: String::new(),
+            language: Some(row.language.clone()),
+            stdin: body.stdin.clone(),
+            args: body.args.clone(),
+            timeout_ms: body.timeout_ms,
+            memory_mb: body.memory_mb,
+            packages: body.packages.clone(),
+            network: body.network,
+            env: None,
+        },
+    )?;
+    run.memory_mb = run.memory_mb.max(kdf_mb + 64);
+    run.zk = Some(ZkRun {
+        payload: row.payload.clone(),
+        password: body.master_password.clone(),
+        owner: user.user_id,
+        name: name.clone(),
+        code_size: u64::try_from(row.size).unwrap_or(0),
+    });
+    match execution::run(&state, &user, run).await {
+        Ok(mut response) => {
+            response.zero_knowledge = Some(true);
+            Ok(AppJson(response))
+        }
+        Err(err) if err.code() == "zk_wrong_password" => {
+            // Count the failure against this user and name.
+            let _ = state
+                .store()
+                .rate_limit(&bucket, rate_limit::now_ms(), interval, per_hour)
+                .await?;
+            Err(err)
+        }
+        Err(err) => Err(err),
+    }
+}

@@ -1,0 +1,318 @@
+//! Zero-knowledge code: strict payload parsing on upload, owner scoping, in-sandbox decryption,
+//! wrong-password and integrity answers, the wrong-password limit, and the audit trail.
+
+use pyth_on_types::{ZkEncryptRequest, ZkExecuteRequest};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::{assert_api_error, TestServer, TestUser};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn encrypt(user: &TestUser, name: &str, code: &str, language: &str) -> Value {
+    let response = user
+        .key
+        .request(Method::POST, "/api/v1/zk/encrypt")
+        .json(&ZkEncryptRequest {
+            code: code.into(),
+            master_password: PASSWORD.to_string().into(),
+            name: name.into(),
+            language: Some(language.into()),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn put(user: &TestUser, name: &str, payload: &Value) -> reqwest::Response {
+    user.key
+        .request(Method::PUT, &format!("/api/v1/zk/code/{name}"))
+        .json(payload)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn zk_execute(user: &TestUser, name: &str, password: &str) -> reqwest::Response {
+    user.key
+        .request(Method::POST, &format!("/api/v1/zk/execute/{name}"))
+        .json(&ZkExecuteRequest {
+            master_password: password.to_string().into(),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: pyth_on_types::ErrorBody = response.json().await.unwrap();
+    (status, body.code)
+}
+
+#[tokio::test]
+async fn stored_code_is_decrypted_and_run_inside_the_sandbox() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    user.key
+        .put_secret("ZK_SECRET", "zk-secret-value")
+        .await
+        .unwrap();
+    let payload = encrypt(
+        &user,
+        "hello.py",
+        "import os\nprint('hello, zk', os.environ['ZK_SECRET'])\n",
+        "python",
+    )
+    .await;
+    let stored = put(&user, "hello.py", &payload).await;
+    assert_eq!(stored.status(), 201);
+    let meta: pyth_on_types::EncryptedCodeMetadata = stored.json().await.unwrap();
+    assert_eq!(
+        (meta.language.as_str(), meta.kdf.m, meta.kdf.t, meta.kdf.p),
+        ("python", 65536, 3, 1)
+    );
+    assert_eq!(put(&user, "hello.py", &payload).await.status(), 200);
+
+    let run = zk_execute(&user, "hello.py", PASSWORD).await;
+    assert_eq!(run.status(), 200);
+    let run: Value = run.json().await.unwrap();
+    assert_eq!(run["output"], "hello, zk ***\n");
+    assert_eq!(run["zeroKnowledge"], true);
+    assert_eq!(run["exitCode"], 0);
+
+    let js = encrypt(&user, "hi.js", "console.log('js', 1 + 1)", "javascript").await;
+    assert_eq!(put(&user, "hi.js", &js).await.status(), 201);
+    let run: Value = zk_execute(&user, "hi.js", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["output"], "js 2\n");
+
+    let list: pyth_on_types::EncryptedCodeList = user
+        .key
+        .request(Method::GET, "/api/v1/zk/code")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["hello.py", "hi.js"]);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_403_runs_nothing_and_is_limited() {
+    let server = TestServer::start_with(|s| s.zk_wrong_password_per_hour = 2).await;
+    let user = server.user().await;
+    let payload = encrypt(&user, "p.py", "print('ran')", "python").await;
+    put(&user, "p.py", &payload).await;
+    assert_eq!(
+        error_code(zk_execute(&user, "p.py", "not the password").await).await,
+        (403, "zk_wrong_password".into())
+    );
+    assert_eq!(
+        error_code(zk_execute(&user, "p.py", "still not it").await).await,
+        (403, "zk_wrong_password".into())
+    );
+    let limited = zk_execute(&user, "p.py", PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("retry-after").is_some());
+    let audit = user.key.audit(None, None, Some("zk.")).await.unwrap();
+    let actions: Vec<&str> = audit.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["zk.wrong_password", "zk.wrong_password", "zk.store"]
+    );
+    let raw = serde_json::to_string(&audit).unwrap();
+    assert!(!raw.contains("not the password") && !raw.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_payload_moved_to_another_name_or_user_fails_integrity() {
+    let server = TestServer::start().await;
+    let alice = server.user().await;
+    let bob = server.user().await;
+    let payload = encrypt(&alice, "a.py", "print('alice')", "python").await;
+    put(&alice, "moved.py", &payload).await;
+    assert_eq!(
+        error_code(zk_execute(&alice, "moved.py", PASSWORD).await).await,
+        (422, "zk_integrity".into())
+    );
+    put(&bob, "a.py", &payload).await;
+    assert_eq!(
+        error_code(zk_execute(&bob, "a.py", PASSWORD).await).await,
+        (422, "zk_integrity".into())
+    );
+    // Tampered ciphertext.
+    let mut tampered = payload.clone();
+    let ct = tampered["ct"].as_str().unwrap().to_string();
+    let flipped = if ct.starts_with('A') {
+        format!("B{}", &ct[1..])
+    } else {
+        format!("A{}", &ct[1..])
+    };
+    tampered["ct"] = json!(flipped);
+    put(&alice, "a.py", &tampered).await;
+    assert_eq!(
+        error_code(zk_execute(&alice, "a.py", PASSWORD).await).await,
+        (422, "zk_integrity".into())
+    );
+}
+
+#[tokio::test]
+async fn malformed_payloads_and_bad_names_are_refused_at_upload() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let good = encrypt(&user, "x.py", "print(1)", "python").await;
+    let mut cases = Vec::new();
+    let mut unknown = good.clone();
+    unknown["extra"] = json!(1);
+    cases.push(unknown);
+    let mut version = good.clone();
+    version["v"] = json!(2);
+    cases.push(version);
+    let mut p4 = good.clone();
+    p4["kdf"]["p"] = json!(4);
+    cases.push(p4);
+    let mut small_m = good.clone();
+    small_m["kdf"]["m"] = json!(1024);
+    cases.push(small_m);
+    let mut float_t = good.clone();
+    float_t["kdf"]["t"] = json!(3.0);
+    cases.push(float_t);
+    let mut short_salt = good.clone();
+    short_salt["kdf"]["salt"] = json!("AAAA");
+    cases.push(short_salt);
+    let mut bad_lang = good.clone();
+    bad_lang["language"] = json!("cobol");
+    cases.push(bad_lang);
+    for payload in cases {
+        let (status, code) = error_code(put(&user, "x.py", &payload).await).await;
+        assert_eq!(status, 400, "{payload}");
+        assert!(
+            code == "invalid_payload" || code == "unsupported_language",
+            "{code} for {payload}"
+        );
+    }
+    let (status, code) = error_code(put(&user, "bad name!", &good).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_name"));
+    assert!(user
+        .key
+        .request(Method::GET, "/api/v1/zk/code")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn another_users_code_is_a_404_everywhere() {
+    let server = TestServer::start().await;
+    let alice = server.user().await;
+    let bob = server.user().await;
+    let payload = encrypt(&alice, "mine.py", "print(1)", "python").await;
+    put(&alice, "mine.py", &payload).await;
+    assert_eq!(
+        error_code(zk_execute(&bob, "mine.py", PASSWORD).await).await,
+        (404, "not_found".into())
+    );
+    let del = bob
+        .key
+        .request(Method::DELETE, "/api/v1/zk/code/mine.py")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 404);
+    let del = alice
+        .key
+        .request(Method::DELETE, "/api/v1/zk/code/mine.py")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    assert_eq!(
+        error_code(zk_execute(&alice, "mine.py", PASSWORD).await).await,
+        (404, "not_found".into())
+    );
+    let actions: Vec<String> = alice
+        .key
+        .audit(None, None, Some("zk."))
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["zk.delete", "zk.store"]);
+}
+
+#[tokio::test]
+async fn the_server_never_stores_the_code_or_the_password() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let payload = encrypt(&user, "canary.py", "print('zk-code-canary-5521')", "python").await;
+    put(&user, "canary.py", &payload).await;
+    let run: Value = zk_execute(&user, "canary.py", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["output"], "zk-code-canary-5521\n");
+    for entry in std::fs::read_dir(server.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            for needle in ["zk-code-canary-5521", PASSWORD] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds {needle}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn zk_requests_with_missing_fields_are_400() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let r = user
+        .key
+        .request(Method::POST, "/api/v1/zk/execute/x.py")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_api_error(
+        user.key
+            .execute(&pyth_on_types::ExecuteRequest {
+                code: "x".into(),
+                language: Some("zk".into()),
+                ..Default::default()
+            })
+            .await,
+        400,
+        "unsupported_language",
+    );
+    let r = user
+        .key
+        .request(Method::POST, "/api/v1/zk/encrypt")
+        .json(&json!({"code": "x", "masterPassword": "", "name": "a.py"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
