@@ -4,23 +4,26 @@
 //! process (argument array, empty environment, `kill_on_drop`), which isolates itself and the
 //! user's code (see `pyth_on_sandbox`). The launcher adds a concurrency bound and an outer
 //! backstop timer (job timeout + margin) that kills the runner if it ever hangs; the runner's
-//! init has `PDEATHSIG=SIGKILL`, so killing the runner takes the whole run down with it.
+//! init has `PDEATHSIG=SIGKILL`, so killing the runner takes the whole run down with it. With
+//! [`LauncherConfig::pool`] on, runs take a prepared runner from the warm pool
+//! ([`crate::pool`]) when one is ready and the cold path otherwise.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
-    self, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
+    Bind, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
     ServerFrame, ZkSpec,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::pool::{self, Pool, PoolConfig, PoolStats};
+pub use crate::runner::read_frame;
+use crate::runner::RunnerProc;
 use crate::runtimes::Runtimes;
 
 /// Name of the runner binary.
@@ -41,6 +44,8 @@ pub struct LauncherConfig {
     pub sandbox: SandboxOptions,
     /// Extra time past the job's timeout before the launcher kills the runner itself.
     pub backstop_margin: Duration,
+    /// The warm pool (off by default).
+    pub pool: PoolConfig,
 }
 
 impl LauncherConfig {
@@ -53,6 +58,7 @@ impl LauncherConfig {
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
             backstop_margin: Duration::from_secs(5),
+            pool: PoolConfig::default(),
         }
     }
 }
@@ -107,6 +113,8 @@ pub struct Job {
     /// starts and reports [`JobResult::zk`]. Its Argon2id memory (64 MiB at the default
     /// parameters) counts against `memory_mb`.
     pub zk: Option<ZkJob>,
+    /// Extra read-only binds (package environments): host path → path inside the sandbox.
+    pub binds: Vec<Bind>,
 }
 
 impl Job {
@@ -122,6 +130,7 @@ impl Job {
             memory_mb: None,
             max_output_bytes: None,
             zk: None,
+            binds: Vec::new(),
         }
     }
 
@@ -141,8 +150,12 @@ pub struct RunOutput {
     pub result: JobResult,
     /// Time spent waiting for a concurrency slot, ms.
     pub queued_ms: f64,
-    /// Runner spawn to result frame, ms.
+    /// Runner spawn (or, warm, job sent) to result frame, ms.
     pub runner_ms: f64,
+    /// The run used a prepared runner from the warm pool.
+    pub warm: bool,
+    /// Host pid of the runner that ran it (each runner serves exactly one job).
+    pub runner_pid: u32,
 }
 
 /// Why a run produced no result.
@@ -192,10 +205,14 @@ pub struct Launcher {
 }
 
 #[derive(Debug)]
-struct Inner {
-    runner: PathBuf,
+pub(crate) struct Inner {
+    pub(crate) runner: PathBuf,
     cfg: LauncherConfig,
     slots: Semaphore,
+    pub(crate) pool: Pool,
+    /// Runs in progress (for `shutdown`).
+    active: AtomicUsize,
+    closed: AtomicBool,
 }
 
 /// Finds the runner: `configured` if given, else `pyth-on-runner` next to the current
@@ -224,12 +241,45 @@ pub fn locate_runner(configured: Option<&Path>) -> Result<PathBuf, LaunchError> 
 
 impl Launcher {
     /// Locates the runner and prepares the concurrency bound.
+    ///
+    /// With the pool on, refilling starts here when called inside a tokio runtime (else at
+    /// the first run).
     pub fn new(cfg: LauncherConfig) -> Result<Self, LaunchError> {
         let runner = locate_runner(cfg.runner_path.as_deref())?;
         let slots = Semaphore::new(cfg.max_concurrency.max(1));
-        Ok(Self {
-            inner: Arc::new(Inner { runner, cfg, slots }),
-        })
+        let pool = Pool::new(cfg.pool.clone());
+        let inner = Arc::new(Inner {
+            runner,
+            cfg,
+            slots,
+            pool,
+            active: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        pool::start(&inner);
+        Ok(Self { inner })
+    }
+
+    /// Counters of the warm pool, all languages together.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.inner.pool.stats(None)
+    }
+
+    /// Counters of the warm pool; `ready` counts only `language` (the other counters are
+    /// totals).
+    pub fn pool_stats_for(&self, language: Language) -> PoolStats {
+        self.inner.pool.stats(Some(language))
+    }
+
+    /// Drains: refuses new runs ([`LaunchError::Closed`]), retires every prepared runner
+    /// (each tears its sandbox and cgroup down), waits for preparations in flight and for the
+    /// runs in progress (each bounded by its backstop). Idempotent.
+    pub async fn shutdown(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.pool.drain().await;
+        while self.inner.active.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The runtimes this launcher serves.
@@ -244,7 +294,135 @@ impl Launcher {
 
     /// Builds the runner's job description.
     pub fn spec_for(&self, job: &Job) -> Result<JobSpec, LaunchError> {
-        let cfg = &self.inner.cfg;
+        self.inner.spec_for(job)
+    }
+
+    /// Runs one job: in a prepared runner from the warm pool when one is ready, else in a
+    /// fresh one (cold path). Never waits for the pool.
+    pub async fn run(&self, job: Job) -> Result<RunOutput, LaunchError> {
+        pool::start(&self.inner);
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::SeqCst) {
+            return Err(LaunchError::Closed);
+        }
+        let spec = self.spec_for(&job)?;
+        drop(job); // wipes a ZK password; the spec holds its own (wiped on drop)
+        let queued = Instant::now();
+        let _slot = inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| LaunchError::Closed)?;
+        inner.active.fetch_add(1, Ordering::SeqCst);
+        let _active = ActiveGuard(inner);
+        let queued_ms = queued.elapsed().as_secs_f64() * 1000.0;
+        let started = Instant::now();
+        let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
+        let (result, warm, runner_pid) = self.exchange(&spec, backstop).await;
+        let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
+        pool::top_up(inner, spec.language);
+        match &result {
+            Ok(r) => tracing::debug!(
+                language = ?spec.language,
+                warm,
+                exit_code = r.exit_code,
+                timed_out = r.timed_out,
+                memory_exceeded = r.memory_exceeded,
+                output_truncated = r.output_truncated,
+                setup_ms = r.timings.setup_ms,
+                runner_ms,
+                "run finished"
+            ),
+            Err(e) => {
+                tracing::warn!(language = ?spec.language, warm, error = %e, runner_ms, "run failed")
+            }
+        }
+        Ok(RunOutput {
+            result: result?,
+            queued_ms,
+            runner_ms,
+            warm,
+            runner_pid,
+        })
+    }
+
+    /// Cheap health check: the runner starts, finds its cgroup hierarchy and says `Ready`, and
+    /// at least one runtime is available. Runs no user code.
+    pub async fn self_test(&self) -> Result<(), LaunchError> {
+        if self.runtimes().python.is_none() && self.runtimes().javascript.is_none() {
+            return Err(LaunchError::Sandbox("no runtime available".into()));
+        }
+        let mut proc = RunnerProc::spawn(&self.inner.runner)?;
+        let ready = tokio::time::timeout(Duration::from_secs(5), proc.next_frame()).await;
+        proc.retire().await; // EOF: the runner exits without a job
+        match ready {
+            Ok(Ok(RunnerFrame::Ready(_))) => Ok(()),
+            Ok(Ok(RunnerFrame::Failed { error })) => Err(LaunchError::Sandbox(error)),
+            Ok(Ok(_)) => Err(LaunchError::Sandbox("unexpected frame before Ready".into())),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(LaunchError::Backstop(Duration::from_secs(5))),
+        }
+    }
+
+    /// Warm if possible, else cold. A prepared runner that died while idle (the job could not
+    /// even be written) is replaced by the cold path.
+    async fn exchange(
+        &self,
+        spec: &JobSpec,
+        backstop: Duration,
+    ) -> (Result<JobResult, LaunchError>, bool, u32) {
+        let job = ServerFrame::Job(Box::new(spec.clone()));
+        if let Some(warm) = self.inner.pool.take(spec.language) {
+            let mut proc = warm.proc;
+            let pid = proc.pid;
+            let sent = proc.send(&job).await;
+            let result = match sent {
+                Ok(()) => Some(proc.finish(backstop).await),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a prepared runner was gone; running cold");
+                    proc.retire().await;
+                    None
+                }
+            };
+            self.inner.pool.done();
+            if let Some(result) = result {
+                return (result, true, pid);
+            }
+        }
+        let mut proc = match RunnerProc::spawn(&self.inner.runner) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), false, 0),
+        };
+        let pid = proc.pid;
+        // The runner reads the job only after sending Ready; the pipe buffers it meanwhile.
+        if let Err(e) = proc.send(&job).await {
+            return (Err(e.into()), false, pid);
+        }
+        (proc.finish(backstop).await, false, pid)
+    }
+}
+
+/// Counts a run as in progress until dropped.
+struct ActiveGuard<'a>(&'a Inner);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Inner {
+    /// Languages with a detected runtime.
+    pub(crate) fn languages(&self) -> Vec<Language> {
+        [Language::Python, Language::Javascript]
+            .into_iter()
+            .filter(|l| self.cfg.runtimes.get(*l).is_some())
+            .collect()
+    }
+
+    /// Builds the runner's job description.
+    pub(crate) fn spec_for(&self, job: &Job) -> Result<JobSpec, LaunchError> {
+        let cfg = &self.cfg;
         let rt = cfg
             .runtimes
             .get(job.language)
@@ -258,7 +436,7 @@ impl Launcher {
             interpreter: rt.interpreter.clone(),
             interpreter_args: Vec::new(),
             ro_mounts: rt.ro_mounts.clone(),
-            binds: Vec::new(),
+            binds: job.binds.clone(),
             code: job.code.clone(),
             stdin: job.stdin.clone(),
             args: job.args.clone(),
@@ -280,157 +458,4 @@ impl Launcher {
             }),
         })
     }
-
-    /// Runs one job in a fresh sandbox.
-    pub async fn run(&self, job: Job) -> Result<RunOutput, LaunchError> {
-        let spec = self.spec_for(&job)?;
-        let queued = Instant::now();
-        let _slot = self
-            .inner
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| LaunchError::Closed)?;
-        let queued_ms = queued.elapsed().as_secs_f64() * 1000.0;
-        let started = Instant::now();
-        let backstop =
-            Duration::from_millis(spec.limits.timeout_ms) + self.inner.cfg.backstop_margin;
-        let result = self.exchange(&spec, backstop).await;
-        let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
-        match &result {
-            Ok(r) => tracing::debug!(
-                language = ?job.language,
-                exit_code = r.exit_code,
-                timed_out = r.timed_out,
-                memory_exceeded = r.memory_exceeded,
-                output_truncated = r.output_truncated,
-                setup_ms = r.timings.setup_ms,
-                runner_ms,
-                "run finished"
-            ),
-            Err(e) => tracing::warn!(language = ?job.language, error = %e, runner_ms, "run failed"),
-        }
-        Ok(RunOutput {
-            result: result?,
-            queued_ms,
-            runner_ms,
-        })
-    }
-
-    fn spawn(&self) -> Result<Child, LaunchError> {
-        Command::new(&self.inner.runner)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| LaunchError::Spawn {
-                path: self.inner.runner.clone(),
-                source,
-            })
-    }
-
-    async fn exchange(&self, spec: &JobSpec, backstop: Duration) -> Result<JobResult, LaunchError> {
-        let mut child = self.spawn()?;
-        let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(LaunchError::Closed);
-        };
-        let stderr_task = tokio::spawn(read_capped(stderr, 16 << 10));
-        // The frame may carry a ZK password: wiped once written.
-        let frame = Zeroizing::new(protocol::encode_frame(&ServerFrame::Job(Box::new(
-            spec.clone(),
-        )))?);
-        let talk = async {
-            // The runner reads the job only after sending Ready; the pipe buffers it meanwhile.
-            stdin.write_all(&frame).await.map_err(FrameError::Io)?;
-            drop(stdin);
-            loop {
-                match read_frame(&mut stdout).await? {
-                    RunnerFrame::Ready(_) => continue,
-                    RunnerFrame::Result(r) => return Ok(*r),
-                    RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
-                }
-            }
-        };
-        let outcome = tokio::time::timeout(backstop, talk).await;
-        let outcome = match outcome {
-            Ok(r) => r,
-            Err(_) => {
-                let _ = child.kill().await;
-                return Err(LaunchError::Backstop(backstop));
-            }
-        };
-        match outcome {
-            Ok(result) => {
-                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                Ok(result)
-            }
-            Err(LaunchError::Protocol(FrameError::Closed))
-            | Err(LaunchError::Protocol(FrameError::Io(_))) => {
-                let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await
-                {
-                    Ok(Ok(s)) => s.to_string(),
-                    _ => "unknown".into(),
-                };
-                let stderr = stderr_task.await.unwrap_or_default();
-                Err(LaunchError::RunnerDied { status, stderr })
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Cheap health check: the runner starts, finds its cgroup hierarchy and says `Ready`, and
-    /// at least one runtime is available. Runs no user code.
-    pub async fn self_test(&self) -> Result<(), LaunchError> {
-        if self.runtimes().python.is_none() && self.runtimes().javascript.is_none() {
-            return Err(LaunchError::Sandbox("no runtime available".into()));
-        }
-        let mut child = self.spawn()?;
-        let Some(mut stdout) = child.stdout.take() else {
-            return Err(LaunchError::Closed);
-        };
-        let ready = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut stdout)).await;
-        drop(child.stdin.take()); // EOF: the runner exits without a job
-        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        match ready {
-            Ok(Ok(RunnerFrame::Ready(_))) => Ok(()),
-            Ok(Ok(RunnerFrame::Failed { error })) => Err(LaunchError::Sandbox(error)),
-            Ok(Ok(_)) => Err(LaunchError::Sandbox("unexpected frame before Ready".into())),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(LaunchError::Backstop(Duration::from_secs(5))),
-        }
-    }
-}
-
-/// Reads one length-prefixed frame.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<RunnerFrame, LaunchError> {
-    let mut prefix = [0u8; 4];
-    if let Err(e) = r.read_exact(&mut prefix).await {
-        return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            FrameError::Closed.into()
-        } else {
-            FrameError::Io(e).into()
-        });
-    }
-    let len = protocol::check_frame_len(prefix)?;
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await.map_err(FrameError::Io)?;
-    Ok(serde_json::from_slice(&buf).map_err(FrameError::Json)?)
-}
-
-async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> String {
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while let Ok(n) = r.read(&mut chunk).await {
-        if n == 0 {
-            break;
-        }
-        if out.len() < cap {
-            out.extend_from_slice(&chunk[..n.min(cap - out.len())]);
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

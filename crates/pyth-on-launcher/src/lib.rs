@@ -2,11 +2,14 @@
 #![forbid(unsafe_code)]
 
 pub mod launcher;
+pub mod pool;
+mod runner;
 pub mod runtimes;
 
 pub use launcher::{
     locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, ZkJob, RUNNER_NAME,
 };
-pub use pyth_on_sandbox::protocol::{JobResult, Language, Limits, SandboxOptions, Timings};
+pub use pool::{PoolConfig, PoolStats};
+pub use pyth_on_sandbox::protocol::{Bind, JobResult, Language, Limits, SandboxOptions, Timings};
 pub use pyth_on_sandbox::ZkOutcome;
 pub use runtimes::{parse_language, LanguageInfo, Runtime, RuntimeConfig, Runtimes};

@@ -1,61 +1,22 @@
 //! The launcher end to end: real runtimes, the real runner binary, real sandboxes (as root).
 //!
 //! The runner binary belongs to another crate, so `CARGO_BIN_EXE_pyth-on-runner` is not
-//! available here. [`runner`] builds it once with the same cargo (`cargo build -p
+//! available here. `common::runner` builds it once with the same cargo (`cargo build -p
 //! pyth-on-sandbox --bin pyth-on-runner`, a no-op when up to date) and then finds it next to
 //! this test binary.
 
 #![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use pyth_on_launcher::{
-    locate_runner, Job, Language, LaunchError, Launcher, LauncherConfig, RuntimeConfig, Runtimes,
-    ZkJob, ZkOutcome,
+    Job, Language, LaunchError, Launcher, LauncherConfig, RuntimeConfig, Runtimes, ZkJob, ZkOutcome,
 };
 
-fn runner() -> PathBuf {
-    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
-    RUNNER
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            // Build the same profile as this test binary (target/<profile>/deps/<test>).
-            let exe = std::env::current_exe().unwrap();
-            let profile = exe
-                .parent()
-                .and_then(|d| d.parent())
-                .and_then(|d| d.file_name());
-            let mut args = vec![
-                "build",
-                "-q",
-                "-p",
-                "pyth-on-sandbox",
-                "--bin",
-                "pyth-on-runner",
-            ];
-            if profile.is_some_and(|p| p == "release") {
-                args.push("--release");
-            }
-            let status = std::process::Command::new(cargo)
-                .args(&args)
-                .status()
-                .expect("run cargo build for the runner");
-            assert!(status.success(), "building pyth-on-runner failed");
-            locate_runner(None)
-                .expect("pyth-on-runner next to the test binary (cargo build -p pyth-on-sandbox)")
-        })
-        .clone()
-}
-
-fn privileged() -> bool {
-    if pyth_on_sandbox::running_as_root() {
-        return true;
-    }
-    eprintln!("SKIPPED: launcher sandbox tests need root; CI runs as root");
-    false
-}
+use common::{privileged, runner};
 
 async fn launcher() -> Launcher {
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;

@@ -1,0 +1,156 @@
+//! One `pyth-on-runner` process seen from the async side: spawn it (argument array, empty
+//! environment, `kill_on_drop`), send frames, read frames, collect its result under a backstop
+//! timer, or retire it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use pyth_on_sandbox::protocol::{self, FrameError, JobResult, RunnerFrame, ServerFrame};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use crate::launcher::LaunchError;
+
+/// How long a runner may take to exit once its input is closed, before it is killed.
+const RETIRE_GRACE: Duration = Duration::from_secs(5);
+
+/// A spawned runner and the launcher's ends of its pipes.
+#[derive(Debug)]
+pub(crate) struct RunnerProc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    stderr: JoinHandle<String>,
+    /// Host pid of the runner.
+    pub(crate) pid: u32,
+}
+
+impl RunnerProc {
+    /// Starts a runner with an empty environment.
+    pub(crate) fn spawn(path: &Path) -> Result<Self, LaunchError> {
+        let mut child = Command::new(path)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| LaunchError::Spawn {
+                path: path.to_owned(),
+                source,
+            })?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(LaunchError::Closed);
+        };
+        Ok(Self {
+            pid: child.id().unwrap_or(0),
+            child,
+            stdin: Some(stdin),
+            stdout,
+            stderr: tokio::spawn(read_capped(stderr, 16 << 10)),
+        })
+    }
+
+    /// Writes one frame. A job frame may carry a ZK password: the bytes are wiped once written.
+    pub(crate) async fn send(&mut self, frame: &ServerFrame) -> Result<(), FrameError> {
+        let bytes = Zeroizing::new(protocol::encode_frame(frame)?);
+        let stdin = self.stdin.as_mut().ok_or(FrameError::Closed)?;
+        stdin.write_all(&bytes).await?;
+        stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Closes the runner's stdin (after the job, or to retire a prepared runner).
+    pub(crate) fn close_input(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Reads the next frame.
+    pub(crate) async fn next_frame(&mut self) -> Result<RunnerFrame, LaunchError> {
+        read_frame(&mut self.stdout).await
+    }
+
+    /// Reads frames until the result; kills the runner if it takes longer than `backstop`.
+    pub(crate) async fn finish(mut self, backstop: Duration) -> Result<JobResult, LaunchError> {
+        self.close_input();
+        let outcome = tokio::time::timeout(backstop, async {
+            loop {
+                match self.next_frame().await? {
+                    RunnerFrame::Ready(_) => continue,
+                    RunnerFrame::Result(r) => return Ok(*r),
+                    RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
+                }
+            }
+        })
+        .await;
+        let outcome = match outcome {
+            Ok(r) => r,
+            Err(_) => {
+                let _ = self.child.kill().await;
+                return Err(LaunchError::Backstop(backstop));
+            }
+        };
+        match outcome {
+            Ok(result) => {
+                let _ = tokio::time::timeout(RETIRE_GRACE, self.child.wait()).await;
+                Ok(result)
+            }
+            Err(LaunchError::Protocol(FrameError::Closed | FrameError::Io(_))) => {
+                let status = match tokio::time::timeout(RETIRE_GRACE, self.child.wait()).await {
+                    Ok(Ok(s)) => s.to_string(),
+                    _ => "unknown".into(),
+                };
+                let stderr = self.stderr.await.unwrap_or_default();
+                Err(LaunchError::RunnerDied { status, stderr })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends a runner that will not get a job: EOF on its stdin makes it tear its sandbox down
+    /// (kill, cgroup removed) and exit; SIGKILL if it has not exited within a grace period.
+    pub(crate) async fn retire(mut self) {
+        self.close_input();
+        if tokio::time::timeout(RETIRE_GRACE, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Reads one length-prefixed frame.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<RunnerFrame, LaunchError> {
+    let mut prefix = [0u8; 4];
+    if let Err(e) = r.read_exact(&mut prefix).await {
+        return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            FrameError::Closed.into()
+        } else {
+            FrameError::Io(e).into()
+        });
+    }
+    let len = protocol::check_frame_len(prefix)?;
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await.map_err(FrameError::Io)?;
+    Ok(serde_json::from_slice(&buf).map_err(FrameError::Json)?)
+}
+
+async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> String {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = r.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        if out.len() < cap {
+            out.extend_from_slice(&chunk[..n.min(cap - out.len())]);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,244 @@
+//! The warm pool end to end (as root): prepared runners serve runs, once each; the cold path
+//! covers an empty pool; nothing of one user reaches the next; shutdown leaves nothing behind.
+
+#![allow(clippy::unwrap_used, reason = "tests panic on purpose")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{privileged, runner};
+use pyth_on_launcher::{
+    Job, Language, Launcher, LauncherConfig, PoolConfig, RuntimeConfig, Runtimes,
+};
+
+/// A launcher with its own cgroup parent, so the test can look for leftovers.
+async fn pooled(size: usize, idle: Duration, parent: &str) -> Launcher {
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = parent.into();
+    cfg.pool = PoolConfig {
+        size_per_language: size,
+        refill_concurrency: 2,
+        idle_lifetime: idle,
+    };
+    Launcher::new(cfg).unwrap()
+}
+
+/// Waits until `n` python runners are ready.
+async fn wait_ready(l: &Launcher, n: usize) {
+    let start = Instant::now();
+    while l.pool_stats_for(Language::Python).ready < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pool never filled: {:?}",
+            l.pool_stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Run groups left under `parent` (v1: the memory hierarchy nested under our own group; v2:
+/// the unified root).
+fn leftover_groups(parent: &str) -> Vec<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let v1 = own.lines().find_map(|l| {
+        let mut p = l.splitn(3, ':');
+        let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
+        ctrls
+            .split(',')
+            .any(|c| c == "memory")
+            .then(|| format!("/sys/fs/cgroup/memory{path}"))
+    });
+    let dir = PathBuf::from(v1.unwrap_or_else(|| "/sys/fs/cgroup".into())).join(parent);
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn process_exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[tokio::test]
+async fn the_pool_serves_runs_and_each_runner_serves_only_one() {
+    if !privileged() {
+        return;
+    }
+    let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-a").await;
+    wait_ready(&l, 2).await;
+
+    let first = l
+        .run(Job::new(Language::Python, "print(6 * 7)"))
+        .await
+        .unwrap();
+    let second = l
+        .run(Job::new(Language::Python, "print('again')"))
+        .await
+        .unwrap();
+
+    assert_eq!(first.result.stdout, "42\n");
+    assert_eq!(second.result.stdout, "again\n");
+    assert!(first.warm && second.warm, "{first:?} {second:?}");
+    assert_ne!(first.runner_pid, second.runner_pid);
+    assert!(
+        !process_exists(first.runner_pid),
+        "a used runner must be gone"
+    );
+    let stats = l.pool_stats();
+    assert!(stats.created >= 2 && stats.failed == 0, "{stats:?}");
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn nothing_of_one_job_reaches_the_next() {
+    if !privileged() {
+        return;
+    }
+    let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-b").await;
+    wait_ready(&l, 2).await;
+    let mut job = Job::new(
+        Language::Python,
+        "import os\nopen('/tmp/left', 'w').write('x'); open('left', 'w').write('x')\nprint(os.environ['API_TOKEN'])",
+    );
+    job.env = vec![("API_TOKEN".into(), "s3cr3t-of-user-1".into())];
+    let first = l.run(job).await.unwrap();
+    assert_eq!(first.result.stdout, "s3cr3t-of-user-1\n");
+
+    let probe = "import os\nprint(os.environ.get('API_TOKEN'), os.path.exists('/tmp/left'), os.listdir('.'), sorted(p for p in os.listdir('/proc') if p.isdigit()))";
+    let second = l.run(Job::new(Language::Python, probe)).await.unwrap();
+
+    assert!(first.warm && second.warm);
+    assert_eq!(second.result.stdout, "None False [] ['2']\n");
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_empty_pool_falls_back_to_the_cold_path_and_a_burst_is_all_answered() {
+    if !privileged() {
+        return;
+    }
+    let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-c").await;
+    wait_ready(&l, 1).await;
+
+    let runs = (0..8).map(|i| {
+        let l = l.clone();
+        tokio::spawn(async move {
+            let mut job = Job::new(Language::Python, "import sys\nprint(sys.argv[1])");
+            job.args = vec![i.to_string()];
+            l.run(job).await.unwrap()
+        })
+    });
+    let mut outs = Vec::new();
+    for r in runs.collect::<Vec<_>>() {
+        outs.push(r.await.unwrap());
+    }
+
+    for (i, out) in outs.iter().enumerate() {
+        assert_eq!(out.result.stdout, format!("{i}\n"));
+    }
+    assert!(outs.iter().any(|o| o.warm), "the ready runner was used");
+    assert!(outs.iter().any(|o| !o.warm), "the rest went cold");
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_job_memory_limit_and_timeout_apply_in_a_prepared_runner() {
+    if !privileged() {
+        return;
+    }
+    let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-d").await;
+    wait_ready(&l, 2).await;
+    let mut hog = Job::new(Language::Python, "x = bytearray(200 << 20)\nprint('no')");
+    hog.memory_mb = Some(64);
+    let mut slow = Job::new(Language::Python, "while True: pass");
+    slow.timeout_ms = Some(300);
+
+    let hog = l.run(hog).await.unwrap();
+    let slow = l.run(slow).await.unwrap();
+
+    assert!(hog.warm && hog.result.memory_exceeded, "{hog:?}");
+    assert!(slow.warm && slow.result.timed_out, "{slow:?}");
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_runners_are_recycled_and_shutdown_leaves_no_process_or_cgroup() {
+    if !privileged() {
+        return;
+    }
+    let parent = "pyth-on-pool-e";
+    let l = pooled(2, Duration::from_millis(300), parent).await;
+    wait_ready(&l, 2).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    wait_ready(&l, 2).await;
+    let stats = l.pool_stats();
+    assert!(stats.created > 2, "stale runners were replaced: {stats:?}");
+    assert!(
+        !leftover_groups(parent).is_empty(),
+        "prepared runners own cgroups"
+    );
+
+    l.shutdown().await;
+
+    assert_eq!(l.pool_stats().ready, 0);
+    let children: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|s| s.contains("(pyth-on-runner)") && !s.contains(") Z "))
+        .filter(|s| {
+            s.split(") ").nth(1).and_then(|r| r.split(' ').nth(1))
+                == Some(&std::process::id().to_string())
+        })
+        .collect();
+    assert!(children.is_empty(), "runners left: {children:?}");
+    assert!(
+        leftover_groups(parent).is_empty(),
+        "{:?}",
+        leftover_groups(parent)
+    );
+    assert!(matches!(
+        l.run(Job::new(Language::Python, "print(1)")).await,
+        Err(pyth_on_launcher::LaunchError::Closed)
+    ));
+}
+
+/// p50 of `print(1)` warm vs cold. `cargo test -p pyth-on-launcher --release --test pool --
+/// --ignored --nocapture python_print_latency_warm_vs_cold`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn python_print_latency_warm_vs_cold() {
+    if !privileged() {
+        return;
+    }
+    for size in [0usize, 4] {
+        let l = pooled(size, Duration::from_secs(60), "pyth-on-pool-bench").await;
+        let mut wall = Vec::new();
+        let mut warm = 0;
+        for _ in 0..40 {
+            if size > 0 {
+                wait_ready(&l, 1).await;
+            }
+            let t = Instant::now();
+            let out = l.run(Job::new(Language::Python, "print(1)")).await.unwrap();
+            wall.push(t.elapsed().as_secs_f64() * 1000.0);
+            warm += usize::from(out.warm);
+            assert_eq!(out.result.stdout, "1\n");
+        }
+        wall.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "pool size {size}: p50 {:.1} ms, p90 {:.1} ms, {warm}/40 warm",
+            wall[wall.len() / 2],
+            wall[wall.len() * 9 / 10]
+        );
+        l.shutdown().await;
+    }
+}
