@@ -7,6 +7,7 @@ mod errors;
 mod execute;
 mod generate;
 mod keys;
+mod packages;
 mod postgres;
 mod secrets;
 mod support;

@@ -1,0 +1,819 @@
+//! Packages: the routes (owner-scoped, audited, every refused spec form) and the environment
+//! builder, against a loopback PEP 503 index and npm registry serving packages the test builds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Path as UrlPath;
+use axum::http::{header, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get};
+use axum::{Extension, Router};
+use pyth_on_server::domain::Language;
+use pyth_on_server::packages::{PackageConfig, PackageError, PackageManager, PackageSpec};
+use pyth_on_server::routes::packages as handlers;
+use pyth_on_store::Store;
+use serde_json::{json, Value};
+
+use crate::support;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/packages");
+
+/// A loopback PEP 503 simple index and npm registry.
+struct Index {
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_index() -> Index {
+    let dir = tempfile::tempdir().expect("test fixture");
+    let out = std::process::Command::new("python3")
+        .arg(format!("{FIXTURES}/make_fixtures.py"))
+        .arg(dir.path())
+        .output()
+        .expect("python3 builds the fixtures");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("test fixture");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("test fixture");
+    let url = format!("http://{}", listener.local_addr().expect("test fixture"));
+    let files = dir.path().to_owned();
+    let (wheel, tgz) = (meta["wheel"].clone(), meta["tarball"].clone());
+    let simple = move |UrlPath(name): UrlPath<String>| {
+        let wheel = wheel.clone();
+        async move {
+            if name != "pythonhello" {
+                return (
+                    StatusCode::NOT_FOUND,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    String::new(),
+                );
+            }
+            let (file, sha) = (
+                wheel["file"].as_str().expect("test fixture"),
+                wheel["sha256"].as_str().expect("test fixture"),
+            );
+            let html = format!("<!DOCTYPE html><html><body><a href=\"/files/{file}#sha256={sha}\">{file}</a></body></html>");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], html)
+        }
+    };
+    let base = url.clone();
+    let packument = move |UrlPath(name): UrlPath<String>| {
+        let (tgz, base) = (tgz.clone(), base.clone());
+        async move {
+            if name != "jshello" {
+                return (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(json!({"error": "not found"})),
+                );
+            }
+            let file = tgz["file"].as_str().expect("test fixture");
+            let doc = json!({"name": "jshello", "dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": {
+                "name": "jshello", "version": "1.0.0", "main": "index.js",
+                "dist": {"tarball": format!("{base}/files/{file}"), "shasum": tgz["sha1"], "integrity": tgz["integrity"]}}}});
+            (StatusCode::OK, axum::Json(doc))
+        }
+    };
+    let serve_file = move |UrlPath(file): UrlPath<String>| {
+        let path = files.join(file.replace('/', ""));
+        async move {
+            match std::fs::read(path) {
+                Ok(bytes) => (StatusCode::OK, bytes),
+                Err(_) => (StatusCode::NOT_FOUND, Vec::new()),
+            }
+        }
+    };
+    let app = Router::new()
+        .route("/simple/{name}/", get(simple))
+        .route("/npm/{name}", get(packument))
+        .route("/files/{file}", get(serve_file));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("test fixture") });
+    Index { url, _dir: dir }
+}
+
+fn config(root_dir: &Path, index: &Index) -> PackageConfig {
+    let mut cfg = PackageConfig::new(root_dir, "/usr/bin/python3");
+    cfg.pypi_index_url = Some(format!("{}/simple/", index.url));
+    cfg.npm_registry = Some(format!("{}/npm/", index.url));
+    cfg.build_timeout = Duration::from_secs(120);
+    cfg
+}
+
+async fn store(dir: &Path) -> Arc<dyn Store> {
+    pyth_on_store::connect(&format!("sqlite://{}/t.db?mode=rwc", dir.display()))
+        .await
+        .expect("test fixture")
+}
+
+fn py(raw: &[&str]) -> Vec<PackageSpec> {
+    raw.iter()
+        .map(|r| PackageSpec::parse(Language::Python, r).expect("test fixture"))
+        .collect()
+}
+
+fn run_python(site: &Path, code: &str) -> String {
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", code])
+        .env("PYTHONPATH", site)
+        .output()
+        .expect("test fixture");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn five_concurrent_requests_for_one_set_build_it_once_and_later_ones_reuse_it() {
+    // Arrange
+    let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
+    let store = store(dir.path()).await;
+    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let specs = py(&["pythonhello"]);
+    // Act
+    let results = futures::future::join_all(
+        (0..5).map(|_| manager.ensure(store.as_ref(), Language::Python, &specs)),
+    )
+    .await;
+    // Assert
+    let mounts: Vec<_> = results.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert!(mounts.iter().all(|m| m == &mounts[0]));
+    assert_eq!(manager.builds_started(), 1);
+    let again = manager
+        .ensure(store.as_ref(), Language::Python, &specs)
+        .await
+        .unwrap();
+    assert_eq!(again.as_ref(), Some(&mounts[0]));
+    assert_eq!(manager.builds_started(), 1);
+    let site = mounts[0].host_path.join("site-packages");
+    assert_eq!(
+        run_python(&site, "import pythonhello; print(pythonhello.GREETING)"),
+        "hello from pythonhello 1.0"
+    );
+    assert_eq!(mounts[0].sandbox_path, PathBuf::from("/pkg/python"));
+    assert!(manager
+        .ensure(store.as_ref(), Language::Python, &[])
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_built_environment_is_root_owned_and_read_only_to_the_build_user() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
+    let store = store(dir.path()).await;
+    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let mount = manager
+        .ensure(store.as_ref(), Language::Python, &py(&["pythonhello"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let init = mount
+        .host_path
+        .join("site-packages/pythonhello/__init__.py");
+    let (env_meta, file_meta) = (
+        mount.host_path.metadata().unwrap(),
+        init.metadata().unwrap(),
+    );
+    assert_eq!(env_meta.mode() & 0o777, 0o755);
+    assert_eq!(file_meta.mode() & 0o777, 0o644);
+    assert_eq!(
+        dir.path().join("envs").metadata().unwrap().mode() & 0o777,
+        0o711
+    );
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!((env_meta.uid(), file_meta.uid()), (0, 0));
+        let status = std::process::Command::new("/bin/sh")
+            .args(["-c", "echo x >> \"$1\" || exit 3; exit 0", "sh"])
+            .arg(&init)
+            .uid(65534)
+            .gid(65534)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "nobody could write into the environment"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_install_failure_is_kept_with_the_installers_message_and_leaves_nothing_behind() {
+    let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
+    let store = store(dir.path()).await;
+    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let specs = py(&["no-such-package-here"]);
+    let err = manager
+        .ensure(store.as_ref(), Language::Python, &specs)
+        .await
+        .unwrap_err();
+    let PackageError::InstallFailed { message } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(message.contains("no-such-package-here"), "{message}");
+    // The failure answers again without a rebuild, until the set changes.
+    let again = manager
+        .ensure(store.as_ref(), Language::Python, &specs)
+        .await
+        .unwrap_err();
+    assert_eq!(again.to_string(), err.to_string());
+    assert_eq!(manager.builds_started(), 1);
+    let key = manager.env_key(Language::Python, &specs).await.unwrap();
+    assert!(!dir.path().join("envs").join(&key).exists());
+    let leftovers = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("pyth-on-build-{}", &key[..16]))
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+    let api: pyth_on_server::error::ApiError = err.into();
+    assert_eq!(
+        (api.status_code().as_u16(), api.code()),
+        (422, "package_install_failed")
+    );
+}
+
+#[tokio::test]
+async fn builds_over_the_size_or_time_bound_are_refused() {
+    let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
+    let store = store(dir.path()).await;
+    let mut cfg = config(dir.path(), &index);
+    cfg.max_env_bytes = 10;
+    let manager = PackageManager::new(cfg).unwrap();
+    let err = manager
+        .ensure(store.as_ref(), Language::Python, &py(&["pythonhello"]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("over the"), "{err}");
+    let mut cfg = config(dir.path(), &index);
+    cfg.build_timeout = Duration::from_millis(50);
+    let manager = PackageManager::new(cfg).unwrap();
+    let err = manager
+        .ensure(store.as_ref(), Language::Python, &py(&["pythonhello==1.0"]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("longer than"), "{err}");
+}
+
+#[tokio::test]
+async fn javascript_packages_install_from_the_registry() {
+    let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
+    let store = store(dir.path()).await;
+    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    if manager.config().node_npm.is_none() {
+        eprintln!("npm not found; skipping");
+        return;
+    }
+    let specs = vec![PackageSpec::parse(Language::Javascript, "jshello@^1").unwrap()];
+    let mount = manager
+        .ensure(store.as_ref(), Language::Javascript, &specs)
+        .await
+        .unwrap()
+        .unwrap();
+    let modules = mount.host_path.join("node_modules");
+    let out = std::process::Command::new("node")
+        .args(["-e", "console.log(require('jshello').greeting)"])
+        .env("NODE_PATH", &modules)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from jshello 1.0.0",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        mount.env,
+        vec![(
+            "NODE_PATH".to_string(),
+            "/pkg/node/node_modules".to_string()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn gc_removes_environments_by_age_and_then_by_total_size() {
+    let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
+    let store = store(dir.path()).await;
+    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let old = manager
+        .ensure(store.as_ref(), Language::Python, &py(&["pythonhello"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let new = manager
+        .ensure(store.as_ref(), Language::Python, &py(&["pythonhello==1.0"]))
+        .await
+        .unwrap()
+        .unwrap();
+    // Nothing is old or over the bound yet.
+    assert!(manager.gc(store.as_ref()).await.unwrap().deleted.is_empty());
+    // By size: only the least recently used goes.
+    let size = store
+        .get_package_env(&new.key)
+        .await
+        .unwrap()
+        .unwrap()
+        .size_bytes as u64;
+    let mut cfg = config(dir.path(), &index);
+    cfg.gc_max_total_bytes = size + 1;
+    let sized = PackageManager::new(cfg).unwrap();
+    assert_eq!(
+        sized.gc(store.as_ref()).await.unwrap().deleted,
+        vec![old.key.clone()]
+    );
+    assert!(!old.host_path.exists() && new.host_path.exists());
+    // By age.
+    let mut cfg = config(dir.path(), &index);
+    cfg.gc_max_age = Duration::ZERO;
+    let aged = PackageManager::new(cfg).unwrap();
+    assert_eq!(
+        aged.gc(store.as_ref()).await.unwrap().deleted,
+        vec![new.key.clone()]
+    );
+    assert!(!new.host_path.exists());
+    assert!(store.list_package_envs().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+#[ignore = "opt-in: reaches the public PyPI (PYTH_ON_TEST_PUBLIC_REGISTRY=1)"]
+async fn a_real_package_installs_from_the_public_index() {
+    if std::env::var("PYTH_ON_TEST_PUBLIC_REGISTRY").as_deref() != Ok("1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let manager = PackageManager::new(PackageConfig::new(dir.path(), "/usr/bin/python3")).unwrap();
+    let mount = manager
+        .ensure(store.as_ref(), Language::Python, &py(&["six==1.16.0"]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        run_python(
+            &mount.host_path.join("site-packages"),
+            "import six; print(six.__version__)"
+        ),
+        "1.16.0"
+    );
+}
+
+/// The app with the package routes merged in, as the lead will wire them.
+struct PkgServer {
+    base: String,
+    http: reqwest::Client,
+    client: pyth_on_client::Client,
+    manager: PackageManager,
+    _dir: tempfile::TempDir,
+}
+
+struct PkgUser {
+    key: String,
+    client: pyth_on_client::Client,
+}
+
+impl PkgServer {
+    async fn start(index: &Index) -> Self {
+        let dir = tempfile::tempdir().expect("test fixture");
+        let state = pyth_on_server::build_state(support::settings(dir.path()))
+            .await
+            .expect("test fixture");
+        let manager = PackageManager::new(config(dir.path(), index)).expect("test fixture");
+        let packages = Router::new()
+            .route(
+                "/api/v1/packages",
+                get(handlers::list_packages)
+                    .put(handlers::set_packages)
+                    .post(handlers::add_package),
+            )
+            .route("/api/v1/packages/{name}", delete(handlers::delete_package))
+            .route_layer(from_fn_with_state(
+                state.clone(),
+                pyth_on_server::http::auth::require_auth,
+            ))
+            .layer(Extension(manager.clone()))
+            .layer(from_fn(pyth_on_server::http::request_id::request_id_layer))
+            .with_state(state.clone());
+        let app = pyth_on_server::routes::router(state).merge(packages);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("test fixture");
+        let base = format!("http://{}", listener.local_addr().expect("test fixture"));
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .expect("test fixture")
+        });
+        let client = pyth_on_client::Client::new(&base).expect("test fixture");
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            client,
+            manager,
+            _dir: dir,
+        }
+    }
+
+    async fn user(&self) -> PkgUser {
+        let email = format!("pkg-{}@example.com", uuid::Uuid::now_v7().simple());
+        let auth = self
+            .client
+            .register(&email, "correct horse battery staple")
+            .await
+            .expect("test fixture");
+        let key = auth.api_key.expect("test fixture");
+        PkgUser {
+            client: self.client.with_api_key(key.clone()),
+            key,
+        }
+    }
+
+    async fn call(
+        &self,
+        user: &PkgUser,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-api-key", &user.key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("test fixture");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("test fixture");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn wait_ready(&self, user: &PkgUser, language: &str) -> Value {
+        for _ in 0..600 {
+            let (_, list) = self
+                .call(user, reqwest::Method::GET, "/api/v1/packages", None)
+                .await;
+            let status = list["environments"][language]["status"].clone();
+            if status != "building" && status != "none" {
+                return list["environments"][language].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the environment never finished building");
+    }
+}
+
+use reqwest::Method;
+
+#[tokio::test]
+async fn packages_can_be_set_added_replaced_listed_and_removed() {
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let user = server.user().await;
+    // Set.
+    let (status, body) = server
+        .call(
+            &user,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["PythonHello", "six>=1.16"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let specs: Vec<&str> = body["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["spec"].as_str().unwrap())
+        .collect();
+    assert_eq!(specs, ["pythonhello", "six>=1.16"]);
+    assert_eq!(body["packages"][0]["language"], "python");
+    assert!(body["packages"][0]["addedAt"].is_string());
+    // Add (201), replace (200).
+    let (status, body) = server
+        .call(
+            &user,
+            Method::POST,
+            "/api/v1/packages",
+            Some(json!({"package": "lodash@^4", "language": "js"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (201, Some("lodash")),
+        "{body}"
+    );
+    let (status, body) = server
+        .call(
+            &user,
+            Method::POST,
+            "/api/v1/packages",
+            Some(json!({"package": "six==1.16.0"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["spec"].as_str()),
+        (200, Some("six==1.16.0")),
+        "{body}"
+    );
+    // List.
+    let (status, list) = server
+        .call(&user, Method::GET, "/api/v1/packages", None)
+        .await;
+    assert_eq!(status, 200);
+    let all: Vec<(&str, &str)> = list["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["language"].as_str().unwrap(), p["spec"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("javascript", "lodash@^4"),
+            ("python", "pythonhello"),
+            ("python", "six==1.16.0")
+        ]
+    );
+    // Remove.
+    let (status, _) = server
+        .call(&user, Method::DELETE, "/api/v1/packages/Six", None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = server
+        .call(
+            &user,
+            Method::DELETE,
+            "/api/v1/packages/lodash?language=javascript",
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, list) = server
+        .call(&user, Method::GET, "/api/v1/packages", None)
+        .await;
+    assert_eq!(list["packages"].as_array().unwrap().len(), 1);
+    assert_eq!(list["environments"]["javascript"]["status"], "none");
+    // Audited.
+    let page = user.client.audit(Some(20), None, None).await.unwrap();
+    let actions: Vec<&str> = page.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        &actions[..5],
+        [
+            "package.remove",
+            "package.remove",
+            "package.add",
+            "package.add",
+            "package.set"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn every_dangerous_spec_form_is_refused_with_its_name() {
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let user = server.user().await;
+    let python = [
+        "pkg @ https://evil.example/pkg.whl",
+        "https://evil.example/x.whl",
+        "git+https://github.com/x/y",
+        "./local",
+        "/abs/path",
+        "-r requirements.txt",
+        "--index-url http://evil",
+        "--index-url=http://evil",
+        "pkg; python_version < '4'",
+        "pkg[a,b,c,d,e,f]",
+        "-e .",
+        "",
+    ];
+    for spec in python {
+        for (method, body) in [
+            (Method::PUT, json!({"packages": [spec]})),
+            (Method::POST, json!({"package": spec})),
+        ] {
+            let (status, body) = server
+                .call(&user, method, "/api/v1/packages", Some(body))
+                .await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (400, Some("invalid_package")),
+                "{spec:?}: {body}"
+            );
+            assert_eq!(body["details"]["package"], spec, "{body}");
+            assert!(body["error"].as_str().unwrap().contains(spec));
+        }
+    }
+    let js = [
+        "git+https://github.com/x/y.git",
+        "github:user/repo",
+        "user/repo",
+        "file:../x",
+        "link:../x",
+        "npm:lodash@4",
+        "alias@npm:lodash",
+        "../x",
+        "x.tgz",
+        "--registry=http://evil",
+        "lodash@next",
+    ];
+    for spec in js {
+        let (status, body) = server
+            .call(
+                &user,
+                Method::POST,
+                "/api/v1/packages",
+                Some(json!({"package": spec, "language": "javascript"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_package")),
+            "{spec:?}: {body}"
+        );
+    }
+    let (_, list) = server
+        .call(&user, Method::GET, "/api/v1/packages", None)
+        .await;
+    assert!(list["packages"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lists_are_bounded_unique_and_private_to_their_owner() {
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let (ada, bob) = (server.user().await, server.user().await);
+    let many: Vec<String> = (0..51).map(|i| format!("pkg{i}")).collect();
+    let (status, body) = server
+        .call(
+            &ada,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": many})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("too_many_packages"))
+    );
+    let (status, body) = server
+        .call(
+            &ada,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["a_b", "A.B==1"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("duplicate_package"))
+    );
+    let (status, body) = server
+        .call(
+            &ada,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["six"], "language": "cobol"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("unsupported_language"))
+    );
+    let (status, _) = server
+        .call(
+            &ada,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["six"], "extra": 1})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = server
+        .call(
+            &ada,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["pythonhello"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = server
+        .call(&bob, Method::GET, "/api/v1/packages", None)
+        .await;
+    assert!(list["packages"].as_array().unwrap().is_empty(), "{list}");
+    let (status, body) = server
+        .call(&bob, Method::DELETE, "/api/v1/packages/pythonhello", None)
+        .await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let (status, _) = server
+        .call(&ada, Method::DELETE, "/api/v1/packages/..%2Fx", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn two_users_with_the_same_list_share_one_environment_built_once() {
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let (ada, bob) = (server.user().await, server.user().await);
+    let body = json!({"packages": ["pythonhello"]});
+    let (a, b) = tokio::join!(
+        server.call(&ada, Method::PUT, "/api/v1/packages", Some(body.clone())),
+        server.call(&bob, Method::PUT, "/api/v1/packages", Some(body.clone())),
+    );
+    assert_eq!((a.0, b.0), (200, 200));
+    assert_eq!(server.wait_ready(&ada, "python").await["status"], "ready");
+    assert_eq!(server.wait_ready(&bob, "python").await["status"], "ready");
+    assert_eq!(server.manager.builds_started(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_install_is_listed_with_the_installers_message() {
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let user = server.user().await;
+    let (status, _) = server
+        .call(
+            &user,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["no-such-package-here"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let env = server.wait_ready(&user, "python").await;
+    assert_eq!(env["status"], "failed");
+    assert!(
+        env["error"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-package-here"),
+        "{env}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs wiring by the lead: /execute mounting the package environment"]
+async fn a_persistent_package_is_importable_in_the_next_run_and_gone_after_removal() {
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let user = server.user().await;
+    server
+        .call(
+            &user,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["pythonhello"]})),
+        )
+        .await;
+    server.wait_ready(&user, "python").await;
+    let run = |code: &str| pyth_on_types::ExecuteRequest {
+        code: code.to_string(),
+        ..Default::default()
+    };
+    let result = user
+        .client
+        .execute(&run("import pythonhello; print(pythonhello.GREETING)"))
+        .await
+        .unwrap();
+    assert_eq!(result.output.trim(), "hello from pythonhello 1.0");
+    let result = user
+        .client
+        .execute(&run("open('/pkg/python/site-packages/x', 'w')"))
+        .await
+        .unwrap();
+    assert_ne!(
+        result.exit_code, 0,
+        "a run cannot write into an environment"
+    );
+    server
+        .call(&user, Method::DELETE, "/api/v1/packages/pythonhello", None)
+        .await;
+    let result = user
+        .client
+        .execute(&run("import pythonhello"))
+        .await
+        .unwrap();
+    assert!(result.error.contains("ModuleNotFoundError"));
+}
