@@ -2,7 +2,7 @@
 //! the sandbox, redaction and the audit entry. `/execute` uses it now; ZK and generate runs
 //! will go through the same path.
 
-use pyth_on_launcher::{Job, LaunchError, ZkJob};
+use pyth_on_launcher::{Bind, Job, LaunchError, ZkJob};
 use pyth_on_sandbox::ZkOutcome;
 use pyth_on_types::{ExecuteRequest, ExecuteResponse};
 use serde_json::json;
@@ -42,6 +42,8 @@ pub struct RunRequest {
     pub memory_mb: u64,
     /// A zero-knowledge run: the code is this payload, decrypted inside the sandbox.
     pub zk: Option<ZkRun>,
+    /// Packages for this run only, on top of the user's persistent list.
+    pub packages: Vec<String>,
 }
 
 /// What a zero-knowledge run hands to the sandbox's decryption stage.
@@ -137,10 +139,11 @@ impl RunRequest {
             }
             env.push((name, value));
         }
-        if req.packages.as_ref().is_some_and(|p| !p.is_empty()) {
+        let packages = req.packages.unwrap_or_default();
+        if packages.len() > settings.max_packages {
             return Err(ApiError::bad_request_code(
-                "packages_unavailable",
-                "per-run packages are not available on this server yet",
+                "too_many_packages",
+                format!("a run takes at most {} packages", settings.max_packages),
             ));
         }
         if req.network == Some(true) {
@@ -159,6 +162,7 @@ impl RunRequest {
             timeout_ms,
             memory_mb,
             zk: None,
+            packages,
         })
     }
 }
@@ -176,12 +180,37 @@ pub async fn run(
         .admit(user.user_id)
         .await
         .map_err(|_| ApiError::sandbox_busy(1))?;
+    // The user's package environment (built once per set; waits for a build in progress).
+    let env_mount = match state.packages() {
+        Some(manager) => {
+            crate::packages::resolve_for_run(
+                state,
+                manager,
+                user.user_id,
+                request.language,
+                &request.packages,
+            )
+            .await?
+        }
+        None if request.packages.is_empty() => None,
+        None => {
+            return Err(ApiError::bad_request_code(
+                "packages_unavailable",
+                "packages are not enabled on this server",
+            ))
+        }
+    };
     let secrets = secrets::open_for_run(state, user.user_id).await?;
-    let mut env: Vec<(String, String)> = request
-        .env
-        .iter()
-        .map(|(name, value)| (name.as_str().to_string(), value.clone()))
-        .collect();
+    let mut env: Vec<(String, String)> = env_mount
+        .as_ref()
+        .map(|m| m.env.clone())
+        .unwrap_or_default();
+    env.extend(
+        request
+            .env
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.clone())),
+    );
     // Secrets win over same-named request variables.
     env.retain(|(n, _)| !secrets.iter().any(|(name, _)| name == n));
     env.extend(
@@ -221,6 +250,13 @@ pub async fn run(
         timeout_ms: Some(request.timeout_ms),
         memory_mb: Some(request.memory_mb),
         max_output_bytes: Some(state.settings().max_output_bytes),
+        binds: env_mount
+            .iter()
+            .map(|m| Bind {
+                host_src: m.host_path.clone(),
+                sandbox_dst: m.sandbox_path.clone(),
+            })
+            .collect(),
         zk: request.zk.map(|zk| ZkJob {
             payload: zk.payload,
             password: zk.password,

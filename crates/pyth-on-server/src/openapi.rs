@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system, zk};
+use crate::routes::{audit_log, auth, execute, generate, keys, packages, secrets, system, zk};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system, z
         execute::execute, generate::generate,
         secrets::put_secret, secrets::delete_secret, secrets::list_secrets,
         audit_log::list_audit, audit_log::verify_audit,
+        packages::list_packages, packages::set_packages, packages::add_package, packages::delete_package,
         zk::encrypt, zk::put_code, zk::list_code, zk::delete_code, zk::execute,
     ),
     components(schemas(
@@ -38,6 +39,7 @@ use crate::routes::{audit_log, auth, execute, generate, keys, secrets, system, z
         (name = "Secrets", description = "Sealed environment variables"),
         (name = "Generate", description = "Programs written by a model, then run"),
         (name = "Zero-Knowledge", description = "Client-encrypted code, decrypted only inside the sandbox"),
+        (name = "Packages", description = "Persistent PyPI and npm packages"),
         (name = "Audit", description = "The hash-chained audit log"),
         (name = "System", description = "Health and info"),
     )

@@ -115,6 +115,38 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_POOL_SIZE")]
     pub pool_size: Option<usize>,
 
+    /// PEP 503 simple index for Python packages; default: the installer's (PyPI).
+    #[arg(long, env = "PYTH_ON_PYPI_INDEX_URL")]
+    pub pypi_index_url: Option<String>,
+
+    /// npm registry for JavaScript packages; default: npm's.
+    #[arg(long, env = "PYTH_ON_NPM_REGISTRY")]
+    pub npm_registry: Option<String>,
+
+    /// Packages in one list (persistent, or per run).
+    #[arg(long, env = "PYTH_ON_MAX_PACKAGES", default_value_t = 50)]
+    pub max_packages: usize,
+
+    /// An environment build is killed past this many seconds.
+    #[arg(
+        long,
+        env = "PYTH_ON_PACKAGE_BUILD_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    pub package_build_timeout_secs: u64,
+
+    /// A built environment larger than this (MiB) is refused.
+    #[arg(long, env = "PYTH_ON_MAX_ENV_MB", default_value_t = 512)]
+    pub max_env_mb: u64,
+
+    /// Environments unused for this many hours are deleted.
+    #[arg(long, env = "PYTH_ON_ENV_GC_MAX_AGE_HOURS", default_value_t = 168)]
+    pub env_gc_max_age_hours: u64,
+
+    /// Past this total size (MiB), least recently used environments are deleted.
+    #[arg(long, env = "PYTH_ON_ENV_GC_MAX_TOTAL_MB", default_value_t = 5120)]
+    pub env_gc_max_total_mb: u64,
+
     /// Wrong master passwords per user and stored name per hour before 429.
     #[arg(long, env = "PYTH_ON_ZK_WRONG_PASSWORD_PER_HOUR", default_value_t = 10)]
     pub zk_wrong_password_per_hour: u32,
@@ -272,6 +304,25 @@ impl Settings {
         }
         if self.refresh_token_ttl_days == 0 || self.refresh_token_ttl_days > 365 {
             return Err(bad("--refresh-token-ttl-days", "must be between 1 and 365"));
+        }
+        if self.max_packages == 0 || self.max_packages > 1000 {
+            return Err(bad("--max-packages", "must be between 1 and 1000"));
+        }
+        if self.package_build_timeout_secs == 0 {
+            return Err(bad("--package-build-timeout-secs", "must be at least 1"));
+        }
+        if self.max_env_mb == 0 {
+            return Err(bad("--max-env-mb", "must be at least 1"));
+        }
+        for (name, url) in [
+            ("--pypi-index-url", self.pypi_index_url.as_ref()),
+            ("--npm-registry", self.npm_registry.as_ref()),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(bad(name, "must be an http:// or https:// URL"));
+                }
+            }
         }
         if self.zk_wrong_password_per_hour == 0 {
             return Err(bad("--zk-wrong-password-per-hour", "must be at least 1"));

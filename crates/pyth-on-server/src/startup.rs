@@ -3,13 +3,15 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use pyth_on_crypto::{JwtKeys, Keyring};
 use pyth_on_launcher::{Launcher, LauncherConfig, RuntimeConfig, Runtimes};
 use tokio::net::TcpListener;
 
+use crate::packages::{PackageConfig, PackageManager};
 use crate::routes::router;
 use crate::settings::Settings;
 use crate::state::{AppState, Parts};
@@ -54,7 +56,18 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let mut launcher_cfg = LauncherConfig::new(runtimes);
     launcher_cfg.runner_path = settings.runner.clone();
     launcher_cfg.max_concurrency = settings.parallel_runs();
+    let python = runtimes_python(&launcher_cfg);
     let launcher = Launcher::new(launcher_cfg).context("preparing the sandbox launcher")?;
+
+    let mut package_cfg = PackageConfig::new(&settings.data_dir, python);
+    package_cfg.pypi_index_url = settings.pypi_index_url.clone();
+    package_cfg.npm_registry = settings.npm_registry.clone();
+    package_cfg.max_packages = settings.max_packages;
+    package_cfg.build_timeout = Duration::from_secs(settings.package_build_timeout_secs);
+    package_cfg.max_env_bytes = settings.max_env_mb * 1024 * 1024;
+    package_cfg.gc_max_age = Duration::from_secs(settings.env_gc_max_age_hours * 3600);
+    package_cfg.gc_max_total_bytes = settings.env_gc_max_total_mb * 1024 * 1024;
+    let packages = PackageManager::new(package_cfg).context("preparing package environments")?;
 
     let llm = pyth_on_llm::try_provider_from_config(&settings.llm_config())
         .context("configuring the generate provider")?;
@@ -70,7 +83,16 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         keyring,
         launcher,
         llm,
+        packages: Some(packages),
     }))
+}
+
+/// The interpreter package builds must target: the one runs use.
+fn runtimes_python(cfg: &LauncherConfig) -> PathBuf {
+    cfg.runtimes.python.as_ref().map_or_else(
+        || PathBuf::from("/usr/bin/python3"),
+        |r| r.interpreter.clone(),
+    )
 }
 
 /// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
@@ -89,6 +111,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if let Some(packages) = state.packages() {
+        crate::packages::spawn_gc_task(
+            packages.clone(),
+            state.store_arc(),
+            Duration::from_secs(3600),
+        );
+    }
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;

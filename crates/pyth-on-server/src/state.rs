@@ -25,6 +25,7 @@ struct Inner {
     launcher: Launcher,
     runs: RunLimiter,
     llm: Option<Arc<dyn pyth_on_llm::Provider>>,
+    packages: Option<crate::packages::PackageManager>,
     password_gate: Semaphore,
     started: Instant,
 }
@@ -43,6 +44,8 @@ pub struct Parts {
     pub launcher: Launcher,
     /// The generate provider, if configured.
     pub llm: Option<Arc<dyn pyth_on_llm::Provider>>,
+    /// Package environments, when the server can build them.
+    pub packages: Option<crate::packages::PackageManager>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -81,6 +84,7 @@ impl AppState {
             launcher: parts.launcher,
             runs,
             llm: parts.llm,
+            packages: parts.packages,
             password_gate: Semaphore::new(gate),
             started: Instant::now(),
         }))
@@ -94,6 +98,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &dyn Store {
         self.0.store.as_ref()
+    }
+
+    /// The store, shared (for background tasks).
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.0.store)
     }
 
     /// Access-token keys.
@@ -114,6 +123,11 @@ impl AppState {
     /// The generate provider, if one is configured.
     pub fn llm(&self) -> Option<&dyn pyth_on_llm::Provider> {
         self.0.llm.as_deref()
+    }
+
+    /// Package environments, when enabled.
+    pub fn packages(&self) -> Option<&crate::packages::PackageManager> {
+        self.0.packages.as_ref()
     }
 
     /// Run admission.

@@ -56,16 +56,29 @@ pub fn router(state: AppState) -> Router {
             put(zk::put_code).delete(zk::delete_code),
         )
         .route("/api/v1/zk/execute/{name}", post(zk::execute))
+        .route(
+            "/api/v1/packages",
+            get(packages::list_packages)
+                .put(packages::set_packages)
+                .post(packages::add_package),
+        )
+        .route(
+            "/api/v1/packages/{name}",
+            axum::routing::delete(packages::delete_package),
+        )
         .route("/api/v1/audit", get(audit_log::list_audit))
         .route("/api/v1/audit/verify", get(audit_log::verify_audit))
         .route_layer(from_fn_with_state(state.clone(), require_auth));
 
-    Router::new()
+    let mut app = Router::new()
         .merge(limited_public)
         .merge(public)
         .merge(v1)
-        .fallback(|| async { ApiError::NotFound("route") })
-        .layer(DefaultBodyLimit::max(body_limit))
+        .fallback(|| async { ApiError::NotFound("route") });
+    if let Some(manager) = state.packages() {
+        app = app.layer(axum::Extension(manager.clone()));
+    }
+    app.layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::new())
         .layer(from_fn(request_id_layer))
         .with_state(state)

@@ -88,7 +88,7 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
         features: FeaturesInfo {
             generate: state.llm().is_some(),
             zero_knowledge: true,
-            packages: false,
+            packages: state.packages().is_some(),
             egress: false,
         },
     })

@@ -87,6 +87,7 @@ async fn bodies_over_the_limit_are_413() {
     let server = TestServer::start_with(|s| {
         s.max_body_bytes = 4096;
         s.max_code_bytes = 2048;
+        s.max_prompt_bytes = 2048;
     })
     .await;
     let user = server.user().await;
