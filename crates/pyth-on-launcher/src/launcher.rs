@@ -372,7 +372,14 @@ impl Launcher {
         backstop: Duration,
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
         let job = ServerFrame::Job(Box::new(spec.clone()));
-        if let Some(warm) = self.inner.pool.take(spec.language) {
+        // A prepared runner's mount tree is fixed before the job: package environments (extra
+        // binds) need a runner prepared for this job, the cold path.
+        let warm = if spec.binds.is_empty() {
+            self.inner.pool.take(spec.language)
+        } else {
+            None
+        };
+        if let Some(warm) = warm {
             let mut proc = warm.proc;
             let pid = proc.pid;
             let sent = proc.send(&job).await;

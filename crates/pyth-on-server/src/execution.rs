@@ -175,11 +175,10 @@ pub async fn run(
     request: RunRequest,
 ) -> Result<ExecuteResponse, ApiError> {
     let execution_id = Uuid::now_v7();
-    let permit = state
-        .runs()
-        .admit(user.user_id)
-        .await
-        .map_err(|_| ApiError::sandbox_busy(1))?;
+    let permit = state.runs().admit(user.user_id).await.map_err(|_| {
+        state.metrics().refused_busy();
+        ApiError::sandbox_busy(1)
+    })?;
     // The user's package environment (built once per set; waits for a build in progress).
     let env_mount = match state.packages() {
         Some(manager) => {
@@ -279,6 +278,7 @@ pub async fn run(
             let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
             state.store().append_audit(&event).await?;
             tracing::error!(execution.id = %execution_id, error = %err, "sandbox failed");
+            state.metrics().run(crate::metrics::RunKind::Failed, 0);
             return Err(ApiError::Unavailable {
                 code: "sandbox_unavailable",
                 message: "the sandbox failed to run this program; retry shortly".into(),
@@ -315,6 +315,14 @@ pub async fn run(
         }
     }
     let duration_ms = result.duration_ms.max(0.0).round() as u64;
+    let kind = if result.timed_out {
+        crate::metrics::RunKind::TimedOut
+    } else if result.memory_exceeded {
+        crate::metrics::RunKind::MemoryExceeded
+    } else {
+        crate::metrics::RunKind::Completed
+    };
+    state.metrics().run(kind, duration_ms);
     let response = ExecuteResponse {
         output: secrets::redact(&result.stdout, &secrets),
         error: secrets::redact(&result.stderr, &secrets),

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod execution;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
 pub mod packages;
 pub mod routes;

@@ -111,9 +111,22 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_RUNNER")]
     pub runner: Option<PathBuf>,
 
-    /// Warm runners kept per language (0 turns the pool off); default: chosen for the machine.
+    /// Warm runners kept per language (0 turns the pool off); default: chosen for the machine
+    /// (the number of CPUs, at most 4).
     #[arg(long, env = "PYTH_ON_POOL_SIZE")]
     pub pool_size: Option<usize>,
+
+    /// Warm runners prepared at once while the pool refills.
+    #[arg(long, env = "PYTH_ON_POOL_REFILL_CONCURRENCY", default_value_t = 2)]
+    pub pool_refill_concurrency: usize,
+
+    /// A warm runner idle this long (seconds) is retired and replaced.
+    #[arg(long, env = "PYTH_ON_POOL_IDLE_SECS", default_value_t = 60)]
+    pub pool_idle_secs: u64,
+
+    /// Serve Prometheus metrics at `GET /metrics`.
+    #[arg(long, env = "PYTH_ON_METRICS")]
+    pub metrics: bool,
 
     /// PEP 503 simple index for Python packages; default: the installer's (PyPI).
     #[arg(long, env = "PYTH_ON_PYPI_INDEX_URL")]
@@ -305,6 +318,15 @@ impl Settings {
         if self.refresh_token_ttl_days == 0 || self.refresh_token_ttl_days > 365 {
             return Err(bad("--refresh-token-ttl-days", "must be between 1 and 365"));
         }
+        if self.pool_size.is_some_and(|n| n > 64) {
+            return Err(bad("--pool-size", "must be at most 64"));
+        }
+        if self.pool_refill_concurrency == 0 {
+            return Err(bad("--pool-refill-concurrency", "must be at least 1"));
+        }
+        if self.pool_idle_secs == 0 {
+            return Err(bad("--pool-idle-secs", "must be at least 1"));
+        }
         if self.max_packages == 0 || self.max_packages > 1000 {
             return Err(bad("--max-packages", "must be between 1 and 1000"));
         }
@@ -414,6 +436,15 @@ impl Settings {
             Some(n) => n as usize,
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
+    }
+
+    /// Warm runners per language.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(4)
+        })
     }
 
     /// Settings for tests and embedding: every default, listening on an ephemeral port.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pyth_on_crypto::{JwtKeys, Keyring};
-use pyth_on_launcher::{Launcher, LauncherConfig, RuntimeConfig, Runtimes};
+use pyth_on_launcher::{Launcher, LauncherConfig, PoolConfig, RuntimeConfig, Runtimes};
 use tokio::net::TcpListener;
 
 use crate::packages::{PackageConfig, PackageManager};
@@ -56,6 +56,11 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let mut launcher_cfg = LauncherConfig::new(runtimes);
     launcher_cfg.runner_path = settings.runner.clone();
     launcher_cfg.max_concurrency = settings.parallel_runs();
+    launcher_cfg.pool = PoolConfig {
+        size_per_language: settings.pool_size(),
+        refill_concurrency: settings.pool_refill_concurrency,
+        idle_lifetime: Duration::from_secs(settings.pool_idle_secs),
+    };
     let python = runtimes_python(&launcher_cfg);
     let launcher = Launcher::new(launcher_cfg).context("preparing the sandbox launcher")?;
 
@@ -122,11 +127,14 @@ pub async fn serve(
         .local_addr()
         .context("reading the listen address")?;
     tracing::info!(listen = %addr, backend = state.store().backend(), "pyth-on serving");
+    let launcher = state.launcher().clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
+    // In-flight requests are done: retire the warm runners and wait for any run still going.
+    launcher.shutdown().await;
     tracing::info!("pyth-on stopped");
     Ok(())
 }

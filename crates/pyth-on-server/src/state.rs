@@ -26,6 +26,7 @@ struct Inner {
     runs: RunLimiter,
     llm: Option<Arc<dyn pyth_on_llm::Provider>>,
     packages: Option<crate::packages::PackageManager>,
+    metrics: crate::metrics::Metrics,
     password_gate: Semaphore,
     started: Instant,
 }
@@ -85,6 +86,7 @@ impl AppState {
             runs,
             llm: parts.llm,
             packages: parts.packages,
+            metrics: crate::metrics::Metrics::default(),
             password_gate: Semaphore::new(gate),
             started: Instant::now(),
         }))
@@ -128,6 +130,11 @@ impl AppState {
     /// Package environments, when enabled.
     pub fn packages(&self) -> Option<&crate::packages::PackageManager> {
         self.0.packages.as_ref()
+    }
+
+    /// Operator counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.0.metrics
     }
 
     /// Run admission.

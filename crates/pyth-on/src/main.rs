@@ -21,6 +21,8 @@ enum Command {
     Keys(commands::keys::Cmd),
     /// Run a file through a running server.
     Run(commands::run::Cmd),
+    /// Measure latency and throughput through the HTTP API against a subprocess baseline.
+    Bench(commands::bench::Cmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(cmd) => cmd.run().await,
             Command::Keys(cmd) => cmd.run().await,
             Command::Run(cmd) => cmd.run().await,
+            Command::Bench(cmd) => cmd.run().await,
         }
     });
     match result {

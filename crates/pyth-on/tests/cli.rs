@@ -52,7 +52,11 @@ fn keys(dir: &Path, args: &[&str]) -> (bool, String) {
         .env_remove("PYTH_ON_DATABASE_URL")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -63,9 +67,16 @@ async fn rotating_the_secrets_key_rewraps_data_keys_and_secrets_still_reach_runs
     with_server(dir.path(), |client| {
         let api_key = &mut api_key;
         async move {
-            let auth = client.register("rot@example.com", "correct horse battery staple").await.unwrap();
+            let auth = client
+                .register("rot@example.com", "correct horse battery staple")
+                .await
+                .unwrap();
             *api_key = auth.api_key.unwrap();
-            client.with_api_key(api_key.as_str()).put_secret("ROTATED", "value-before-rotation").await.unwrap();
+            client
+                .with_api_key(api_key.as_str())
+                .put_secret("ROTATED", "value-before-rotation")
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -73,16 +84,25 @@ async fn rotating_the_secrets_key_rewraps_data_keys_and_secrets_still_reach_runs
 
     let (ok, out) = keys(dir.path(), &["rotate"]);
     assert!(ok, "{out}");
-    assert!(out.contains("v2 is current") && out.contains("1 data keys re-wrapped"), "{out}");
+    assert!(
+        out.contains("v2 is current") && out.contains("1 data keys re-wrapped"),
+        "{out}"
+    );
     let (ok, out) = keys(dir.path(), &["list"]);
     assert!(ok, "{out}");
-    assert!(out.contains("v1: 0 secrets") && out.contains("v2 (current): 1 secrets"), "{out}");
+    assert!(
+        out.contains("v1: 0 secrets") && out.contains("v2 (current): 1 secrets"),
+        "{out}"
+    );
     let (ok, out) = keys(dir.path(), &["retire", "2"]);
     assert!(!ok && out.contains("current"), "{out}");
     let (ok, out) = keys(dir.path(), &["retire", "1"]);
     assert!(ok, "{out}");
     assert!(!dir.path().join("keys/secrets-key.v1").exists());
-    assert_ne!(db_before, std::fs::read(dir.path().join("pyth-on.db")).unwrap_or_default());
+    assert_ne!(
+        db_before,
+        std::fs::read(dir.path().join("pyth-on.db")).unwrap_or_default()
+    );
 
     with_server(dir.path(), |client| async move {
         let run = client
@@ -110,16 +130,28 @@ fn serve_refuses_bad_settings_with_one_line_and_a_failure_status() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--max-timeout-ms"), "{stderr}");
-    let out = Command::new(bin()).args(["serve", "--listen", "not-an-address"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
 #[test]
 fn serve_starts_creates_private_key_files_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(bin())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .arg("--runner")
         .arg(runner())
@@ -137,12 +169,22 @@ fn serve_starts_creates_private_key_files_and_stops_on_sigterm() {
     }
     assert!(up, "server did not come up");
     use std::os::unix::fs::PermissionsExt;
-    for f in ["data/keys/jwt-signing.key", "data/keys/secrets-key.v1", "data/pyth-on.db"] {
-        let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+    for f in [
+        "data/keys/jwt-signing.key",
+        "data/keys/secrets-key.v1",
+        "data/pyth-on.db",
+    ] {
+        let mode = std::fs::metadata(dir.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "{f}: {mode:o}");
     }
     // SIGTERM: a graceful stop with status 0.
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
@@ -151,7 +193,15 @@ mod reqwest {
     pub use ::reqwest::*;
     /// A tiny synchronous probe without pulling reqwest's blocking feature.
     pub fn blocking_get_ok(url: &str) -> bool {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async { ::reqwest::get(url).await.map(|r| r.status().is_success()).unwrap_or(false) })
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            ::reqwest::get(url)
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        })
     }
 }

@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use super::env::PackageConfig;
+use super::files::{install, seal, tree_size};
 use super::PackageError;
 use crate::domain::Language;
 
@@ -189,10 +190,13 @@ async fn build_in(
     specs: &[String],
 ) -> Result<u64, String> {
     let privileged = nix::unistd::geteuid().is_root();
+    let (start, count) = cfg.build_ids;
+    let random = u32::try_from(uuid::Uuid::now_v7().as_u128() & 0xffff_ffff).unwrap_or(0);
+    let build_id = start.saturating_add(random % count.max(1));
     let (home, env_dir) = (work.join("home"), work.join("env"));
     {
         let (work, home, env_dir) = (work.to_owned(), home.clone(), env_dir.clone());
-        let (uid, gid) = cfg.build_user;
+        let (uid, gid) = (build_id, build_id);
         blocking(move || {
             for dir in [&work, &home, &env_dir] {
                 std::fs::create_dir(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -219,7 +223,7 @@ async fn build_in(
         .process_group(0)
         .kill_on_drop(true);
     if privileged {
-        cmd.uid(cfg.build_user.0).gid(cfg.build_user.1);
+        cmd.uid(build_id).gid(build_id);
     }
     let mut child = cmd
         .spawn()
@@ -317,97 +321,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|e| Err(format!("blocking task failed: {e}")))
-}
-
-/// Bytes of regular files under `dir`, not following symlinks.
-pub fn tree_size(dir: &Path) -> Result<u64, String> {
-    let mut total = 0;
-    walk(dir, &mut |_, meta| {
-        if meta.is_file() {
-            total += meta.len();
-        }
-        Ok(())
-    })
-    .map_err(|e| format!("measuring {}: {e}", dir.display()))?;
-    Ok(total)
-}
-
-/// Root-owned, directories 0755, files 0644 (0755 if executable), no special files.
-fn seal(dir: &Path) -> std::io::Result<()> {
-    let privileged = nix::unistd::geteuid().is_root();
-    walk(dir, &mut |path, meta| {
-        let ft = meta.file_type();
-        if privileged {
-            lchown(path, Some(0), Some(0))?;
-        }
-        if ft.is_symlink() {
-            return Ok(());
-        }
-        let mode = if ft.is_dir() || meta.permissions().mode() & 0o111 != 0 {
-            0o755
-        } else if ft.is_file() {
-            0o644
-        } else {
-            // FIFOs, sockets, devices: nothing an environment needs.
-            return std::fs::remove_file(path);
-        };
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-    })
-}
-
-/// Visits `dir` and everything under it (children before the parent is chmodded is not
-/// needed: we run as root or as the owner).
-fn walk(
-    dir: &Path,
-    visit: &mut dyn FnMut(&Path, &std::fs::Metadata) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(dir)?;
-    visit(dir, &meta)?;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(dir)? {
-            walk(&entry?.path(), visit)?;
-        }
-    }
-    Ok(())
-}
-
-/// Moves the sealed tree to `final_dir`: a rename, or a copy then a rename across file
-/// systems, so `final_dir` appears whole or not at all.
-fn install(from: &Path, root: &Path, final_dir: &Path) -> Result<(), String> {
-    match std::fs::rename(from, final_dir) {
-        Ok(()) => return Ok(()),
-        Err(_) if final_dir.is_dir() => return Ok(()),
-        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {}
-        Err(e) => return Err(format!("installing the environment: {e}")),
-    }
-    let staging = root.join(format!(".tmp-{}", uuid::Uuid::now_v7().simple()));
-    let copied = copy_tree(from, &staging).and_then(|()| std::fs::rename(&staging, final_dir));
-    if let Err(e) = copied {
-        let _ = std::fs::remove_dir_all(&staging);
-        if final_dir.is_dir() {
-            return Ok(());
-        }
-        return Err(format!("installing the environment: {e}"));
-    }
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(from)?;
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
-    } else if ft.is_dir() {
-        std::fs::create_dir(to)?;
-        for entry in std::fs::read_dir(from)? {
-            let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-        }
-        std::fs::set_permissions(to, meta.permissions())?;
-    } else {
-        std::fs::copy(from, to)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

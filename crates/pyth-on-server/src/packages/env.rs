@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use pyth_on_store::{Store, StoreError, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+pub use super::key::env_key;
 use super::{build, PackageError, PackageSpec};
 use crate::domain::Language;
 
@@ -42,8 +42,10 @@ pub struct PackageConfig {
     pub node_npm: Option<PathBuf>,
     /// The most packages in one list (persistent, or per run). Default 50.
     pub max_packages: usize,
-    /// `(uid, gid)` the installer runs as when the server is root. Default `nobody` (65534).
-    pub build_user: (u32, u32),
+    /// When the server is root, each build runs as its own uid (= gid), drawn from
+    /// `start..start + count`: unmapped ids that own nothing else, so a build cannot touch
+    /// another build's files. Default `(1_900_000_000, 1_000_000)`.
+    pub build_ids: (u32, u32),
 }
 
 impl PackageConfig {
@@ -62,7 +64,7 @@ impl PackageConfig {
             uv: find_on_path("uv"),
             node_npm: find_on_path("npm"),
             max_packages: 50,
-            build_user: (65534, 65534),
+            build_ids: (1_900_000_000, 1_000_000),
         }
     }
 }
@@ -343,76 +345,9 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// See [`PackageManager::env_key`].
-pub fn env_key(
-    language: Language,
-    runtime_version: &str,
-    index: Option<&str>,
-    specs: &[PackageSpec],
-) -> String {
-    let mut canonical: Vec<&str> = specs.iter().map(PackageSpec::spec).collect();
-    canonical.sort_unstable();
-    canonical.dedup();
-    let mut hasher = Sha256::new();
-    for field in [
-        "pyth-on-env-v1",
-        language.as_str(),
-        runtime_version,
-        index.unwrap_or("-"),
-    ]
-    .into_iter()
-    .chain(canonical)
-    {
-        hasher.update((field.len() as u64).to_be_bytes());
-        hasher.update(field.as_bytes());
-    }
-    hex::encode(hasher.finalize())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn specs(language: Language, raw: &[&str]) -> Vec<PackageSpec> {
-        raw.iter()
-            .map(|r| PackageSpec::parse(language, r).unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn the_key_ignores_order_and_spelling_of_the_same_set() {
-        let a = specs(Language::Python, &["Requests>=2", "six"]);
-        let b = specs(Language::Python, &["six", "requests>=2"]);
-        let key = env_key(Language::Python, "3.11.2", None, &a);
-        assert_eq!(key, env_key(Language::Python, "3.11.2", None, &b));
-        assert_eq!(key.len(), 64);
-        assert!(key.bytes().all(|c| c.is_ascii_hexdigit()));
-    }
-
-    #[test]
-    fn the_key_changes_with_the_set_the_interpreter_the_index_and_the_language() {
-        let a = specs(Language::Python, &["six"]);
-        let base = env_key(Language::Python, "3.11.2", None, &a);
-        let others = [
-            env_key(Language::Python, "3.12.0", None, &a),
-            env_key(Language::Python, "3.11.2", Some("http://mirror/simple"), &a),
-            env_key(
-                Language::Python,
-                "3.11.2",
-                None,
-                &specs(Language::Python, &["six==1.16.0"]),
-            ),
-            env_key(
-                Language::Javascript,
-                "3.11.2",
-                None,
-                &specs(Language::Javascript, &["six"]),
-            ),
-        ];
-        for other in others {
-            assert_ne!(base, other);
-        }
-    }
 
     #[test]
     fn mounts_point_the_runtime_at_the_environment() {

@@ -9,7 +9,9 @@
 
 pub mod build;
 pub mod env;
+pub mod files;
 pub mod gc;
+pub mod key;
 pub mod npm_spec;
 pub mod pep508;
 pub mod service;

@@ -22,6 +22,17 @@ use crate::http::auth::{auth_ip_rate_limit, require_auth};
 use crate::http::request_id::request_id_layer;
 use crate::state::AppState;
 
+/// Counts every response by status class for `/metrics`.
+async fn count_responses(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    state.metrics().request(response.status().as_u16());
+    response
+}
+
 /// Builds the whole application.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings().max_body_bytes).unwrap_or(usize::MAX);
@@ -70,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit/verify", get(audit_log::verify_audit))
         .route_layer(from_fn_with_state(state.clone(), require_auth));
 
+    let mut public = public;
+    if state.settings().metrics {
+        public = public.route("/metrics", get(system::metrics));
+    }
     let mut app = Router::new()
         .merge(limited_public)
         .merge(public)
@@ -79,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         app = app.layer(axum::Extension(manager.clone()));
     }
     app.layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(state.clone(), count_responses))
         .layer(CatchPanicLayer::new())
         .layer(from_fn(request_id_layer))
         .with_state(state)

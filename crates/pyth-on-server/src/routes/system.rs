@@ -94,6 +94,60 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
     })
 }
 
+/// Prometheus text-format metrics (served only when `PYTH_ON_METRICS` is on).
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut gauges: Vec<(&str, &str, Vec<(&str, String)>, f64)> = Vec::new();
+    for language in state.launcher().runtimes().languages() {
+        let lang = match language.name {
+            "javascript" => pyth_on_launcher::Language::Javascript,
+            _ => pyth_on_launcher::Language::Python,
+        };
+        let stats = state.launcher().pool_stats_for(lang);
+        gauges.push((
+            "pyth_on_pool_ready",
+            "Warm runners ready, per language.",
+            vec![("language", language.name.to_string())],
+            stats.ready as f64,
+        ));
+    }
+    let stats = state.launcher().pool_stats();
+    gauges.push((
+        "pyth_on_pool_in_use",
+        "Warm runners running a job.",
+        vec![],
+        stats.in_use as f64,
+    ));
+    gauges.push((
+        "pyth_on_pool_created",
+        "Warm runners prepared since start.",
+        vec![],
+        stats.created as f64,
+    ));
+    gauges.push((
+        "pyth_on_pool_failed",
+        "Warm-runner preparations that failed since start.",
+        vec![],
+        stats.failed as f64,
+    ));
+    gauges.push((
+        "pyth_on_runs_admitted",
+        "Runs waiting or running on this node.",
+        vec![],
+        state.runs().admitted() as f64,
+    ));
+    let borrowed: Vec<(&str, &str, &[(&str, String)], f64)> = gauges
+        .iter()
+        .map(|(n, h, l, v)| (*n, *h, l.as_slice(), *v))
+        .collect();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics().render(&borrowed),
+    )
+}
+
 /// The OpenAPI 3.1 document.
 pub async fn openapi_json() -> impl IntoResponse {
     AppJson(crate::openapi::document())

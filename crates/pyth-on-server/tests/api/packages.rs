@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use axum::extract::Path as UrlPath;
 use axum::http::{header, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get};
-use axum::{Extension, Router};
+use axum::routing::get;
+use axum::Router;
 use pyth_on_server::domain::Language;
 use pyth_on_server::packages::{PackageConfig, PackageError, PackageManager, PackageSpec};
-use pyth_on_server::routes::packages as handlers;
 use pyth_on_store::Store;
 use serde_json::{json, Value};
 
@@ -374,7 +372,7 @@ async fn a_real_package_installs_from_the_public_index() {
     );
 }
 
-/// The app with the package routes merged in, as the lead will wire them.
+/// The whole app on a loopback port, with its [`PackageManager`] at hand.
 struct PkgServer {
     base: String,
     http: reqwest::Client,
@@ -391,26 +389,14 @@ struct PkgUser {
 impl PkgServer {
     async fn start(index: &Index) -> Self {
         let dir = tempfile::tempdir().expect("test fixture");
-        let state = pyth_on_server::build_state(support::settings(dir.path()))
+        let mut settings = support::settings(dir.path());
+        settings.pypi_index_url = Some(format!("{}/simple/", index.url));
+        settings.npm_registry = Some(format!("{}/npm/", index.url));
+        let state = pyth_on_server::build_state(settings)
             .await
             .expect("test fixture");
-        let manager = PackageManager::new(config(dir.path(), index)).expect("test fixture");
-        let packages = Router::new()
-            .route(
-                "/api/v1/packages",
-                get(handlers::list_packages)
-                    .put(handlers::set_packages)
-                    .post(handlers::add_package),
-            )
-            .route("/api/v1/packages/{name}", delete(handlers::delete_package))
-            .route_layer(from_fn_with_state(
-                state.clone(),
-                pyth_on_server::http::auth::require_auth,
-            ))
-            .layer(Extension(manager.clone()))
-            .layer(from_fn(pyth_on_server::http::request_id::request_id_layer))
-            .with_state(state.clone());
-        let app = pyth_on_server::routes::router(state).merge(packages);
+        let manager = state.packages().cloned().expect("packages enabled");
+        let app = pyth_on_server::routes::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("test fixture");
@@ -774,7 +760,6 @@ async fn a_failed_install_is_listed_with_the_installers_message() {
 }
 
 #[tokio::test]
-#[ignore = "needs wiring by the lead: /execute mounting the package environment"]
 async fn a_persistent_package_is_importable_in_the_next_run_and_gone_after_removal() {
     let index = start_index().await;
     let server = PkgServer::start(&index).await;
@@ -816,4 +801,44 @@ async fn a_persistent_package_is_importable_in_the_next_run_and_gone_after_remov
         .await
         .unwrap();
     assert!(result.error.contains("ModuleNotFoundError"));
+}
+
+#[tokio::test]
+async fn per_run_packages_are_importable_in_that_run_and_do_not_persist() {
+    // Arrange
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let user = server.user().await;
+    let request = |code: &str, packages: Option<Vec<String>>| pyth_on_types::ExecuteRequest {
+        code: code.to_string(),
+        packages,
+        ..Default::default()
+    };
+    // Act
+    let with = user
+        .client
+        .execute(&request(
+            "import pythonhello; print(pythonhello.GREETING)",
+            Some(vec!["pythonhello".into()]),
+        ))
+        .await
+        .unwrap();
+    let without = user
+        .client
+        .execute(&request("import pythonhello", None))
+        .await
+        .unwrap();
+    // Assert
+    assert_eq!(with.output.trim(), "hello from pythonhello 1.0", "{with:?}");
+    assert!(without.error.contains("ModuleNotFoundError"), "{without:?}");
+    let (_, list) = server
+        .call(&user, Method::GET, "/api/v1/packages", None)
+        .await;
+    assert!(list["packages"].as_array().unwrap().is_empty());
+    let refused = user
+        .client
+        .execute(&request("print(1)", Some(vec!["git+https://x/y".into()])))
+        .await;
+    let body = crate::support::assert_api_error(refused, 400, "invalid_package");
+    assert_eq!(body.details.unwrap()["package"], "git+https://x/y");
 }

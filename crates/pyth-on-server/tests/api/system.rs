@@ -152,3 +152,89 @@ async fn shutdown_lets_in_flight_requests_finish() {
     server.stop().await.expect("clean shutdown");
     assert_eq!(slow.await.unwrap().unwrap().output, "finished\n");
 }
+
+#[tokio::test]
+async fn metrics_are_off_by_default() {
+    let server = TestServer::start().await;
+    let response = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn metrics_show_the_warm_pool_and_runs() {
+    let server = TestServer::start_with(|s| {
+        s.metrics = true;
+        s.pool_size = Some(2);
+    })
+    .await;
+    let user = server.user().await;
+    // The pool fills in the background.
+    let mut ready = false;
+    for _ in 0..100 {
+        let text = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("pyth_on_pool_ready{language=\"python\"} 2") {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the python pool never reached 2 ready runners");
+    for _ in 0..3 {
+        let run = user
+            .key
+            .execute(&pyth_on_types::ExecuteRequest {
+                code: "print('warm')".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(run.output, "warm\n");
+    }
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("pyth_on_runs_total{outcome=\"completed\"} 3"),
+        "{text}"
+    );
+    let created: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pyth_on_pool_created "))
+        .and_then(|v| v.parse().ok())
+        .expect("pool_created");
+    assert!(created >= 3.0, "{text}");
+    assert!(text.contains("# TYPE pyth_on_http_responses_total counter"));
+}
+
+#[tokio::test]
+async fn a_warm_runner_never_carries_one_users_secrets_into_another_users_run() {
+    let server = TestServer::start_with(|s| s.pool_size = Some(1)).await;
+    let alice = server.user().await;
+    let bob = server.user().await;
+    alice
+        .key
+        .put_secret("ALICE_ONLY", "alice-secret-value")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let a = alice
+            .key
+            .execute(&pyth_on_types::ExecuteRequest {
+                code: "import os; print('ALICE_ONLY' in os.environ)".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(a.output, "True\n");
+        let b = bob.key.execute(&pyth_on_types::ExecuteRequest { code: "import os; print('ALICE_ONLY' in os.environ, open('/proc/self/environ','rb').read().count(b'alice'))".into(), ..Default::default() }).await.unwrap();
+        assert_eq!(b.output, "False 0\n");
+    }
+}

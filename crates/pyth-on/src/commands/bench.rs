@@ -1,0 +1,306 @@
+//! `pyth-on bench`: start a server on a temporary data directory and measure hello-world runs
+//! through the HTTP API (one client, 4 and 16 concurrent clients, the cold path), next to a
+//! bare subprocess baseline measured in the same run.
+
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use pyth_on_client::Client;
+use pyth_on_server::Settings;
+use pyth_on_types::ExecuteRequest;
+
+/// Measure execution latency and throughput.
+#[derive(Debug, clap::Args)]
+pub struct Cmd {
+    /// Runs per measurement.
+    #[arg(long, default_value_t = 100)]
+    runs: usize,
+    /// Warm-up runs before each measurement (not counted).
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Languages to measure.
+    #[arg(long, value_delimiter = ',', default_value = "python,javascript")]
+    languages: Vec<String>,
+    /// Concurrency levels for the throughput runs.
+    #[arg(long, value_delimiter = ',', default_value = "4,16")]
+    concurrency: Vec<usize>,
+    /// Warm runners per language for the warm measurements (0 measures the cold path only).
+    #[arg(long, default_value_t = 4)]
+    pool_size: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Latency summary in milliseconds.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Summary {
+    n: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    mean: f64,
+    per_sec: f64,
+}
+
+fn summarize(mut ms: Vec<f64>, wall: Duration) -> Summary {
+    ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| -> f64 {
+        if ms.is_empty() {
+            return f64::NAN;
+        }
+        let idx = ((ms.len() as f64 - 1.0) * q).round() as usize;
+        ms[idx.min(ms.len() - 1)]
+    };
+    let n = ms.len();
+    Summary {
+        n,
+        p50: pick(0.5),
+        p90: pick(0.9),
+        p99: pick(0.99),
+        mean: ms.iter().sum::<f64>() / n.max(1) as f64,
+        per_sec: n as f64 / wall.as_secs_f64().max(1e-9),
+    }
+}
+
+fn hello(language: &str) -> (&'static str, &'static str) {
+    match language {
+        "javascript" => ("javascript", "console.log('hello')"),
+        _ => ("python", "print('hello')"),
+    }
+}
+
+async fn api_runs(
+    client: &Client,
+    language: &str,
+    runs: usize,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let (lang, code) = hello(language);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let per_task = runs.div_ceil(concurrency);
+    for _ in 0..concurrency {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                let t = Instant::now();
+                let r = client
+                    .execute(&ExecuteRequest {
+                        code: code.into(),
+                        language: Some(lang.into()),
+                        ..Default::default()
+                    })
+                    .await?;
+                if r.output != "hello\n" {
+                    bail!("unexpected output {:?} (stderr {:?})", r.output, r.error);
+                }
+                out.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(summarize(all, started.elapsed()))
+}
+
+fn baseline(interpreter: &PathBuf, language: &str, runs: usize) -> anyhow::Result<Summary> {
+    let (_, code) = hello(language);
+    let flag = if language == "javascript" { "-e" } else { "-c" };
+    let started = Instant::now();
+    let mut all = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = std::process::Command::new(interpreter)
+            .args([flag, code])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {}", interpreter.display()))?;
+        if out.stdout != b"hello\n" {
+            bail!(
+                "baseline printed {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        all.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(summarize(all, started.elapsed()))
+}
+
+/// A server on a temporary data directory, stopped by [`Running::stop`].
+struct Running {
+    client: Client,
+    runtimes: pyth_on_launcher::Runtimes,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(pool_size: usize) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("temporary data directory")?;
+        let mut settings = Settings::for_data_dir(dir.path());
+        settings.rate_limit_per_minute = 1_000_000;
+        settings.auth_rate_limit_per_minute = 1000;
+        settings.max_queued_runs = 1024;
+        settings.max_concurrent_runs_per_user = 64;
+        settings.pool_size = Some(pool_size);
+        let state = pyth_on_server::build_state(settings).await?;
+        let runtimes = state.launcher().runtimes().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(pyth_on_server::serve(state, listener, async {
+            let _ = rx.await;
+        }));
+        let client = Client::new(&format!("http://{addr}"))?;
+        let auth = client
+            .register("bench@example.com", "benchmark password 123")
+            .await?;
+        let client = client.with_api_key(auth.api_key.unwrap_or_default());
+        Ok(Self {
+            client,
+            runtimes,
+            stop,
+            handle,
+            _dir: dir,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.handle.await?
+    }
+}
+
+async fn spaced_runs(
+    client: &Client,
+    lang: &str,
+    n: usize,
+    gap: Duration,
+) -> anyhow::Result<Summary> {
+    let mut ms = Vec::with_capacity(n);
+    let started = Instant::now();
+    for _ in 0..n {
+        tokio::time::sleep(gap).await;
+        ms.push(api_runs(client, lang, 1, 1).await?.p50);
+    }
+    Ok(summarize(ms, started.elapsed()))
+}
+
+impl Cmd {
+    /// Runs the benchmark.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let warm = Running::start(self.pool_size).await?;
+        let cold = Running::start(0).await?;
+        let mut report = serde_json::Map::new();
+        report.insert(
+            "cpus".into(),
+            std::thread::available_parallelism()
+                .map_or(0, |n| n.get())
+                .into(),
+        );
+        report.insert("poolSize".into(), self.pool_size.into());
+        report.insert("runs".into(), self.runs.into());
+        for language in &self.languages {
+            let lang = if language.starts_with('j') || language == "node" {
+                "javascript"
+            } else {
+                "python"
+            };
+            let runtime = if lang == "python" {
+                warm.runtimes.python.clone()
+            } else {
+                warm.runtimes.javascript.clone()
+            };
+            let Some(runtime) = runtime else {
+                eprintln!("{lang}: not installed, skipped");
+                continue;
+            };
+            let mut section = serde_json::Map::new();
+            // Warm-ups, then the baseline and the API measured back to back in the same run.
+            baseline(&runtime.interpreter, lang, self.warmup)?;
+            api_runs(&warm.client, lang, self.warmup, 1).await?;
+            api_runs(&cold.client, lang, self.warmup, 1).await?;
+            let base = baseline(&runtime.interpreter, lang, self.runs)?;
+            let one = api_runs(&warm.client, lang, self.runs, 1).await?;
+            let cold_one = api_runs(&cold.client, lang, self.runs, 1).await?;
+            let gap = Duration::from_millis(100);
+            let n_spaced = (self.runs / 4).max(5);
+            let warm_spaced = spaced_runs(&warm.client, lang, n_spaced, gap).await?;
+            let cold_spaced = spaced_runs(&cold.client, lang, n_spaced, gap).await?;
+            section.insert("baseline_subprocess".into(), serde_json::to_value(&base)?);
+            section.insert("api_1_client".into(), serde_json::to_value(&one)?);
+            section.insert("api_1_client_cold".into(), serde_json::to_value(&cold_one)?);
+            section.insert(
+                "api_spaced_100ms".into(),
+                serde_json::to_value(&warm_spaced)?,
+            );
+            section.insert(
+                "api_spaced_100ms_cold".into(),
+                serde_json::to_value(&cold_spaced)?,
+            );
+            for &c in &self.concurrency {
+                let s = api_runs(&warm.client, lang, self.runs.max(c * 4), c).await?;
+                section.insert(format!("api_{c}_clients"), serde_json::to_value(&s)?);
+                let s = api_runs(&cold.client, lang, self.runs.max(c * 4), c).await?;
+                section.insert(format!("api_{c}_clients_cold"), serde_json::to_value(&s)?);
+            }
+            section.insert(
+                "ratio_p50_api_over_baseline".into(),
+                (one.p50 / base.p50).into(),
+            );
+            section.insert(
+                "ratio_p50_cold_over_baseline".into(),
+                (cold_one.p50 / base.p50).into(),
+            );
+            report.insert(lang.into(), section.into());
+        }
+        warm.stop().await?;
+        cold.stop().await?;
+        let report = serde_json::Value::Object(report);
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print_table(&report);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn print_table(report: &serde_json::Value) {
+    println!("cpus={} pool={}", report["cpus"], report["poolSize"]);
+    println!(
+        "{:<11} {:<24} {:>6} {:>8} {:>8} {:>8} {:>9}",
+        "language", "measurement", "n", "p50 ms", "p90 ms", "p99 ms", "runs/s"
+    );
+    for lang in ["python", "javascript"] {
+        let Some(section) = report.get(lang).and_then(|s| s.as_object()) else {
+            continue;
+        };
+        for (name, s) in section {
+            if let Some(p50) = s.get("p50") {
+                println!(
+                    "{:<11} {:<24} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>9.1}",
+                    lang,
+                    name,
+                    s["n"],
+                    p50.as_f64().unwrap_or(f64::NAN),
+                    s["p90"].as_f64().unwrap_or(f64::NAN),
+                    s["p99"].as_f64().unwrap_or(f64::NAN),
+                    s["per_sec"].as_f64().unwrap_or(f64::NAN)
+                );
+            } else {
+                println!("{lang:<11} {name:<24} {s}");
+            }
+        }
+    }
+}
