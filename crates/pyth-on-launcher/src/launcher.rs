@@ -380,6 +380,8 @@ impl Launcher {
             None
         };
         if let Some(warm) = warm {
+            // Counted in use until done, even if this future is dropped mid-run.
+            let in_use = InUse(&self.inner.pool);
             let mut proc = warm.proc;
             let pid = proc.pid;
             let sent = proc.send(&job).await;
@@ -391,7 +393,7 @@ impl Launcher {
                     None
                 }
             };
-            self.inner.pool.done();
+            drop(in_use);
             if let Some(result) = result {
                 return (result, true, pid);
             }
@@ -406,6 +408,15 @@ impl Launcher {
             return (Err(e.into()), false, pid);
         }
         (proc.finish(backstop).await, false, pid)
+    }
+}
+
+/// Counts a prepared runner as in use until dropped.
+struct InUse<'a>(&'a Pool);
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }
 

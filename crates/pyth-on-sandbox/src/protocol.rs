@@ -255,7 +255,7 @@ pub struct JobResult {
     pub memory_exceeded: bool,
     /// stdout or stderr passed the byte cap and the run was killed.
     pub output_truncated: bool,
-    /// Clone to reaped, in milliseconds.
+    /// Cold: clone to reaped; warm: job released to reaped. In milliseconds.
     pub duration_ms: f64,
     /// Where the time went.
     #[serde(default)]
@@ -273,8 +273,11 @@ pub struct JobResult {
 pub struct Timings {
     /// Creating the cgroup(s) and writing limits.
     pub cgroup_ms: f64,
-    /// clone() to the interpreter's execve (joining the cgroup, mounts, pivot_root,
-    /// credentials, seccomp).
+    /// clone() to `ready`: joining the cgroup, mounts, `pivot_root`, credentials, seccomp. On
+    /// the warm path this happened before the job existed.
+    pub prepare_ms: f64,
+    /// Cold: clone() to the interpreter's execve (`prepare_ms` included). Warm: job released
+    /// to execve (writing the program, ZK decryption).
     pub setup_ms: f64,
     /// Of `setup_ms`: joining the cgroup(s) (the cgroup v1 join can stall 7-15 ms on an idle
     /// machine, see the crate README).

@@ -66,6 +66,8 @@ pub struct Prepared {
     profile: JobSpec,
     inner: Option<Live>,
     cgroup_ms: f64,
+    /// clone() to `ready`.
+    prepare_ms: f64,
 }
 
 /// The prepared sandbox's cgroup and child.
@@ -102,7 +104,12 @@ pub fn run_job(mut spec: JobSpec, cgroups: &dyn Cgroups) -> Result<JobResult, Sa
     // The child's copy-on-write image holds the release (ZK password included): wipe it there.
     let prepared = prepare_inner(&spec, cgroups, &mut || release.wipe())?;
     let limits = spec.limits.clone();
-    prepared.release(&limits, release, stdin, started)
+    let prepare_ms = prepared.prepare_ms;
+    let mut result = prepared.release(&limits, release, stdin, started)?;
+    // Cold: the sandbox was prepared on the request path.
+    result.timings.setup_ms += prepare_ms;
+    result.duration_ms += prepare_ms;
+    Ok(result)
 }
 
 /// Isolates a sandbox for jobs like `profile` (which must hold no user data: empty code,
@@ -158,14 +165,17 @@ fn prepare_inner(
     };
     let cg = cgroups.create(&profile.sandbox.cgroup_parent, &cgroup::run_name(), &limits)?;
     let cgroup_ms = ms(t0.elapsed());
+    let t_clone = Instant::now();
     match spawn(profile, cg.as_ref(), policy, wipe_in_child) {
         Ok(init) => {
             let mut prepared = Prepared {
                 profile: profile.clone(),
                 inner: Some(Live { cg, init }),
                 cgroup_ms,
+                prepare_ms: 0.0,
             };
             prepared.wait_ready()?; // on error, Drop kills and tears down
+            prepared.prepare_ms = ms(t_clone.elapsed());
             Ok(prepared)
         }
         Err(e) => {
@@ -355,6 +365,7 @@ impl Prepared {
             return Err(SandboxError::Teardown(e));
         }
         result.timings.cgroup_ms = self.cgroup_ms;
+        result.timings.prepare_ms = self.prepare_ms;
         result.timings.teardown_ms = ms(t_end - t_exit);
         result.timings.total_ms = ms(t_end - started);
         Ok(result)

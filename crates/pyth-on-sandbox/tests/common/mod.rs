@@ -60,6 +60,44 @@ pub struct Session {
     pub result: JobResult,
 }
 
+/// Speaks to a spawned runner: `Job` directly, or, with `PYTH_ON_TEST_PREPARED=1` in the test's
+/// environment, `Prepare(profile)` first and the `Job` once the runner is pre-isolated (the warm
+/// pool's path). Returns the runner's pid and its final frame.
+fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFrame) {
+    let mut input = child.stdin.take().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let send = |input: &mut std::process::ChildStdin, frame: &ServerFrame| {
+        input
+            .write_all(&protocol::encode_frame(frame).unwrap())
+            .unwrap()
+    };
+    let job = ServerFrame::Job(Box::new(spec.clone()));
+    if std::env::var_os("PYTH_ON_TEST_PREPARED").is_some() {
+        let mut profile = spec.clone();
+        profile.code.clear();
+        profile.stdin.clear();
+        profile.args.clear();
+        profile.env.clear();
+        profile.zk = None;
+        send(&mut input, &ServerFrame::Prepare(Box::new(profile)));
+        let RunnerFrame::Ready(ready) = protocol::read_frame(&mut out).unwrap() else {
+            panic!("first frame must be Ready")
+        };
+        match protocol::read_frame(&mut out).unwrap() {
+            RunnerFrame::Ready(r) if r.preisolated => send(&mut input, &job),
+            other => return (ready.pid, other),
+        }
+        drop(input);
+        return (ready.pid, protocol::read_frame(&mut out).unwrap());
+    }
+    send(&mut input, &job);
+    drop(input);
+    let RunnerFrame::Ready(ready) = protocol::read_frame(&mut out).unwrap() else {
+        panic!("first frame must be Ready")
+    };
+    (ready.pid, protocol::read_frame(&mut out).unwrap())
+}
+
 /// Runs `spec` through a fresh runner; the runner gets `extra_env` (to prove it does not leak).
 pub fn run_with_env(spec: &JobSpec, extra_env: &[(&str, &str)]) -> Session {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
@@ -70,17 +108,11 @@ pub fn run_with_env(spec: &JobSpec, extra_env: &[(&str, &str)]) -> Session {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn runner");
-    let frame = protocol::encode_frame(&ServerFrame::Job(Box::new(spec.clone()))).unwrap();
-    child.stdin.take().unwrap().write_all(&frame).unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let RunnerFrame::Ready(ready) = protocol::read_frame(&mut out).unwrap() else {
-        panic!("first frame must be Ready")
-    };
-    let frame: RunnerFrame = protocol::read_frame(&mut out).unwrap();
+    let (runner_pid, frame) = converse(&mut child, spec);
     child.wait().unwrap();
     match frame {
         RunnerFrame::Result(result) => Session {
-            runner_pid: ready.pid,
+            runner_pid,
             result: *result,
         },
         other => panic!("runner did not produce a result: {other:?}"),
@@ -106,11 +138,7 @@ pub fn final_frame(spec: &JobSpec) -> RunnerFrame {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn runner");
-    let frame = protocol::encode_frame(&ServerFrame::Job(Box::new(spec.clone()))).unwrap();
-    child.stdin.take().unwrap().write_all(&frame).unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let _ready: RunnerFrame = protocol::read_frame(&mut out).unwrap();
-    let last = protocol::read_frame(&mut out).unwrap();
+    let (_, last) = converse(&mut child, spec);
     child.wait().unwrap();
     last
 }
