@@ -32,6 +32,10 @@ use crate::runner::RunnerProc;
 /// How long a runner may take to prepare its sandbox.
 const PREPARE_DEADLINE: Duration = Duration::from_secs(15);
 
+/// After a failed preparation, a lane is not refilled for this long (runs go cold meanwhile),
+/// so a broken set-up does not spin.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Warm pool settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -79,6 +83,8 @@ struct Lane {
     idle: VecDeque<WarmRunner>,
     /// Preparations in flight.
     pending: usize,
+    /// When a preparation last failed.
+    failed_at: Option<Instant>,
 }
 
 /// The pool's shared state (inside the launcher's `Arc`).
@@ -228,6 +234,12 @@ pub(crate) fn top_up(inner: &Arc<Inner>, language: Language) {
     let missing = {
         let mut lanes = pool.lanes();
         let lane = lanes.entry(language).or_default();
+        if lane
+            .failed_at
+            .is_some_and(|t| t.elapsed() < FAILURE_BACKOFF)
+        {
+            return;
+        }
         let missing = pool
             .cfg
             .size_per_language
@@ -259,6 +271,7 @@ pub(crate) fn top_up(inner: &Arc<Inner>, language: Language) {
                     Err(LaunchError::Closed) => None,
                     Err(e) => {
                         pool.failed.fetch_add(1, Ordering::SeqCst);
+                        lane.failed_at = Some(Instant::now());
                         tracing::warn!(language = ?language, error = %e, "warm runner preparation failed");
                         None
                     }
