@@ -9,6 +9,7 @@ pub mod protocol;
 mod pump;
 pub mod rootfs;
 pub mod seccomp;
+mod status;
 pub mod supervisor;
 mod sys;
 pub mod zk;
