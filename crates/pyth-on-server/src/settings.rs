@@ -336,16 +336,6 @@ impl Settings {
         if self.max_env_mb == 0 {
             return Err(bad("--max-env-mb", "must be at least 1"));
         }
-        for (name, url) in [
-            ("--pypi-index-url", self.pypi_index_url.as_ref()),
-            ("--npm-registry", self.npm_registry.as_ref()),
-        ] {
-            if let Some(url) = url {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(bad(name, "must be an http:// or https:// URL"));
-                }
-            }
-        }
         if self.zk_wrong_password_per_hour == 0 {
             return Err(bad("--zk-wrong-password-per-hour", "must be at least 1"));
         }
@@ -370,11 +360,11 @@ impl Settings {
         for (name, url) in [
             ("--anthropic-base-url", Some(&self.anthropic_base_url)),
             ("--openai-base-url", self.openai_base_url.as_ref()),
+            ("--pypi-index-url", self.pypi_index_url.as_ref()),
+            ("--npm-registry", self.npm_registry.as_ref()),
         ] {
-            if let Some(url) = url {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(bad(name, "must be an http:// or https:// URL"));
-                }
+            if url.is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                return Err(bad(name, "must be an http:// or https:// URL"));
             }
         }
         if let Some(url) = &self.database_url {
