@@ -42,6 +42,9 @@ pub struct PackageConfig {
     pub node_npm: Option<PathBuf>,
     /// The most packages in one list (persistent, or per run). Default 50.
     pub max_packages: usize,
+    /// A failed set answers its failure for this long, then the next request retries the
+    /// build once (a registry outage is not kept forever). Default 15 minutes.
+    pub failed_retry_after: Duration,
     /// When the server is root, each build runs as its own uid (= gid), drawn from
     /// `start..start + count`: unmapped ids that own nothing else, so a build cannot touch
     /// another build's files. Default `(1_900_000_000, 1_000_000)`.
@@ -64,6 +67,7 @@ impl PackageConfig {
             uv: find_on_path("uv"),
             node_npm: find_on_path("npm"),
             max_packages: 50,
+            failed_retry_after: Duration::from_secs(15 * 60),
             build_ids: (1_900_000_000, 1_000_000),
         }
     }
@@ -211,6 +215,8 @@ impl PackageManager {
         let _guard = lock.lock().await;
         let stale_ms = i64::try_from(self.stale_after().as_millis()).unwrap_or(i64::MAX);
         let mut waited = Duration::ZERO;
+        // One build (or retry) per call: a failure we just recorded is the answer.
+        let mut attempted = false;
         loop {
             let row = store.get_package_env(&key).await?;
             match row {
@@ -225,6 +231,17 @@ impl PackageManager {
                     return Ok(Some(self.mount(language, &key)));
                 }
                 Some(row) if row.status == PACKAGE_ENV_FAILED => {
+                    let age = now() - row.updated_at;
+                    if !attempted
+                        && age
+                            > time::Duration::try_from(self.0.cfg.failed_retry_after)
+                                .unwrap_or(time::Duration::MAX)
+                    {
+                        // A cool-down has passed: let one caller (on any node) try again.
+                        store.delete_package_env(&key).await?;
+                        attempted = true;
+                        continue;
+                    }
                     return Err(PackageError::InstallFailed {
                         message: row.error.unwrap_or_else(|| "unknown error".into()),
                     });
@@ -233,6 +250,7 @@ impl PackageManager {
                     if let Some(build) = self.running_build(&key) {
                         // Ours, left by a caller that went away: finish it.
                         self.record(store, &key, build.await).await?;
+                        attempted = true;
                         continue;
                     }
                     if store
@@ -241,6 +259,7 @@ impl PackageManager {
                     {
                         let result = self.start_build(&key, language, specs).await;
                         self.record(store, &key, result).await?;
+                        attempted = true;
                         continue;
                     }
                     // Another node builds it.
@@ -259,6 +278,7 @@ impl PackageManager {
                     {
                         let result = self.start_build(&key, language, specs).await;
                         self.record(store, &key, result).await?;
+                        attempted = true;
                     }
                 }
             }

@@ -248,6 +248,26 @@ async fn an_install_failure_is_kept_with_the_installers_message_and_leaves_nothi
 }
 
 #[tokio::test]
+async fn a_failed_set_is_retried_once_its_cool_down_has_passed() {
+    let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
+    let store = store(dir.path()).await;
+    let mut cfg = config(dir.path(), &index);
+    cfg.failed_retry_after = Duration::ZERO;
+    let manager = PackageManager::new(cfg).unwrap();
+    let specs = py(&["no-such-package-here"]);
+    assert!(manager
+        .ensure(store.as_ref(), Language::Python, &specs)
+        .await
+        .is_err());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(manager
+        .ensure(store.as_ref(), Language::Python, &specs)
+        .await
+        .is_err());
+    assert_eq!(manager.builds_started(), 2);
+}
+
+#[tokio::test]
 async fn builds_over_the_size_or_time_bound_are_refused() {
     let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
     let store = store(dir.path()).await;
