@@ -19,6 +19,31 @@ pub struct Metrics {
     run_ms_sum: AtomicU64,
 }
 
+/// A gauge sampled at render time.
+#[derive(Debug, Clone)]
+pub struct Gauge {
+    /// Metric name.
+    pub name: &'static str,
+    /// `# HELP` text.
+    pub help: &'static str,
+    /// Label pairs.
+    pub labels: Vec<(&'static str, String)>,
+    /// Value.
+    pub value: f64,
+}
+
+impl Gauge {
+    /// A gauge without labels.
+    pub fn new(name: &'static str, help: &'static str, value: f64) -> Self {
+        Self {
+            name,
+            help,
+            labels: Vec::new(),
+            value,
+        }
+    }
+}
+
 /// What a finished run was.
 #[derive(Debug, Clone, Copy)]
 pub enum RunKind {
@@ -61,7 +86,7 @@ impl Metrics {
     }
 
     /// Renders the text exposition format, with gauges supplied by the caller.
-    pub fn render(&self, gauges: &[(&str, &str, &[(&str, String)], f64)]) -> String {
+    pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -102,7 +127,13 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE pyth_on_run_duration_ms_sum counter");
         let _ = writeln!(out, "pyth_on_run_duration_ms_sum {}", get(&self.run_ms_sum));
         let mut last = "";
-        for (name, help, labels, value) in gauges {
+        for Gauge {
+            name,
+            help,
+            labels,
+            value,
+        } in gauges
+        {
             if *name != last {
                 let _ = writeln!(out, "# HELP {name} {help}");
                 let _ = writeln!(out, "# TYPE {name} gauge");
@@ -129,12 +160,10 @@ mod tests {
         m.request(200);
         m.request(404);
         m.run(RunKind::TimedOut, 500);
-        let text = m.render(&[(
-            "pyth_on_pool_ready",
-            "Warm runners ready.",
-            &[("language", "python".into())],
-            3.0,
-        )]);
+        let text = m.render(&[Gauge {
+            labels: vec![("language", "python".into())],
+            ..Gauge::new("pyth_on_pool_ready", "Warm runners ready.", 3.0)
+        }]);
         assert!(text.contains("pyth_on_http_responses_total{class=\"2xx\"} 1"));
         assert!(text.contains("pyth_on_http_responses_total{class=\"4xx\"} 1"));
         assert!(text.contains("pyth_on_runs_total{outcome=\"timed_out\"} 1"));

@@ -14,6 +14,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start-up")]
 enum Command {
     /// Start the HTTP API server.
     Serve(commands::serve::Cmd),

@@ -1,4 +1,8 @@
 //! The `pyth-on` binary, run as a user would: `serve` start-up errors, `keys rotate/list/retire`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -190,7 +194,7 @@ fn serve_starts_creates_private_key_files_and_stops_on_sigterm() {
 }
 
 mod reqwest {
-    pub use ::reqwest::*;
+
     /// A tiny synchronous probe without pulling reqwest's blocking feature.
     pub fn blocking_get_ok(url: &str) -> bool {
         let rt = tokio::runtime::Builder::new_current_thread()

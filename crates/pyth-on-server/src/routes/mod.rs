@@ -46,9 +46,13 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/api/verify", post(auth::verify))
         .route("/api/health", get(system::health))
-        .route("/api/info", get(system::info))
-        .route("/api/openapi.json", get(system::openapi_json))
-        .route("/docs", get(system::docs));
+        .route("/api/info", get(system::info));
+    // The OpenAPI document and an interactive reference (Swagger UI, vendored into the binary:
+    // no CDN, works offline).
+    let public = public.merge(
+        utoipa_swagger_ui::SwaggerUi::new("/docs")
+            .url("/api/openapi.json", crate::openapi::document()),
+    );
 
     let v1 = Router::new()
         .route("/api/v1/execute", post(execute::execute))

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use pyth_on_types::{FeaturesInfo, HealthResponse, InfoResponse, LanguageInfo, LimitsInfo};
 
 use crate::http::json::AppJson;
@@ -96,64 +96,49 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
 
 /// Prometheus text-format metrics (served only when `PYTH_ON_METRICS` is on).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut gauges: Vec<(&str, &str, Vec<(&str, String)>, f64)> = Vec::new();
+    use crate::metrics::Gauge;
+    let mut gauges = Vec::new();
     for language in state.launcher().runtimes().languages() {
         let lang = match language.name {
             "javascript" => pyth_on_launcher::Language::Javascript,
             _ => pyth_on_launcher::Language::Python,
         };
-        let stats = state.launcher().pool_stats_for(lang);
-        gauges.push((
-            "pyth_on_pool_ready",
-            "Warm runners ready, per language.",
-            vec![("language", language.name.to_string())],
-            stats.ready as f64,
-        ));
+        let ready = state.launcher().pool_stats_for(lang).ready as f64;
+        gauges.push(Gauge {
+            labels: vec![("language", language.name.to_string())],
+            ..Gauge::new(
+                "pyth_on_pool_ready",
+                "Warm runners ready, per language.",
+                ready,
+            )
+        });
     }
     let stats = state.launcher().pool_stats();
-    gauges.push((
+    gauges.push(Gauge::new(
         "pyth_on_pool_in_use",
         "Warm runners running a job.",
-        vec![],
         stats.in_use as f64,
     ));
-    gauges.push((
+    gauges.push(Gauge::new(
         "pyth_on_pool_created",
         "Warm runners prepared since start.",
-        vec![],
         stats.created as f64,
     ));
-    gauges.push((
+    gauges.push(Gauge::new(
         "pyth_on_pool_failed",
         "Warm-runner preparations that failed since start.",
-        vec![],
         stats.failed as f64,
     ));
-    gauges.push((
+    gauges.push(Gauge::new(
         "pyth_on_runs_admitted",
         "Runs waiting or running on this node.",
-        vec![],
         state.runs().admitted() as f64,
     ));
-    let borrowed: Vec<(&str, &str, &[(&str, String)], f64)> = gauges
-        .iter()
-        .map(|(n, h, l, v)| (*n, *h, l.as_slice(), *v))
-        .collect();
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics().render(&borrowed),
+        state.metrics().render(&gauges),
     )
-}
-
-/// The OpenAPI 3.1 document.
-pub async fn openapi_json() -> impl IntoResponse {
-    AppJson(crate::openapi::document())
-}
-
-/// An interactive reference rendered from the document, served without third-party origins.
-pub async fn docs() -> impl IntoResponse {
-    Html(utoipa_scalar::Scalar::new(crate::openapi::document()).to_html())
 }

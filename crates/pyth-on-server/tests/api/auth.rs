@@ -259,3 +259,63 @@ async fn the_api_is_rate_limited_per_user_across_keys_and_tokens() {
     assert_eq!(ok.headers()["ratelimit-limit"], "4");
     assert_eq!(ok.headers()["ratelimit-remaining"], "3");
 }
+
+/// The server's signing key, as a deployment's key directory holds it.
+fn signing_keys(server: &TestServer) -> (Vec<u8>, pyth_on_crypto::JwtKeys) {
+    let hex_key = std::fs::read_to_string(server.dir.path().join("keys/jwt-signing.key")).unwrap();
+    let secret = hex::decode(hex_key.trim()).unwrap();
+    let keys = pyth_on_crypto::JwtKeys::new(&secret).unwrap();
+    (secret, keys)
+}
+
+#[tokio::test]
+async fn expired_wrong_algorithm_and_unknown_user_tokens_are_refused() {
+    use base64::Engine;
+    use hmac::Mac;
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let (secret, keys) = signing_keys(&server);
+    // Correctly signed, but expired an hour ago.
+    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(2);
+    let expired = keys
+        .issue(user.auth.user.id, past, time::Duration::minutes(15))
+        .unwrap()
+        .token;
+    assert_api_error(server.client.verify(&expired).await, 401, "unauthorized");
+    assert_api_error(
+        server.client.with_token(&expired).list_secrets().await,
+        401,
+        "unauthorized",
+    );
+    // Correctly signed for a user that does not exist.
+    let ghost = keys
+        .issue(
+            uuid::Uuid::now_v7(),
+            time::OffsetDateTime::now_utc(),
+            time::Duration::minutes(5),
+        )
+        .unwrap()
+        .token;
+    assert_api_error(server.client.verify(&ghost).await, 401, "unauthorized");
+    assert_api_error(
+        server.client.with_token(&ghost).list_secrets().await,
+        401,
+        "unauthorized",
+    );
+    // The same claims signed with the same key under HS384: the algorithm is pinned.
+    let claims = user.auth.token.split('.').nth(1).unwrap().to_string();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"alg":"HS384","typ":"JWT"}"#);
+    let mut mac = hmac::Hmac::<sha2::Sha384>::new_from_slice(&secret).unwrap();
+    mac.update(format!("{header}.{claims}").as_bytes());
+    let signature = b64.encode(mac.finalize().into_bytes());
+    let hs384 = format!("{header}.{claims}.{signature}");
+    assert_api_error(server.client.verify(&hs384).await, 401, "unauthorized");
+    assert_api_error(
+        server.client.with_token(&hs384).list_secrets().await,
+        401,
+        "unauthorized",
+    );
+    // And the genuine token still works.
+    server.client.verify(&user.auth.token).await.unwrap();
+}

@@ -86,8 +86,7 @@ async fn generated_code_runs_with_the_users_secrets_and_the_model_sees_only_thei
     assert_eq!(response.model, "claude-test");
     assert!(response.executed);
     assert_eq!(response.execution.unwrap().output, "len 18\n");
-    let seen = fake.seen.lock().unwrap();
-    let (headers, body) = &seen[0];
+    let (headers, body) = fake.seen.lock().unwrap()[0].clone();
     assert_eq!(headers["x-api-key"], "sk-ant-test-key-123");
     assert!(headers.contains_key("anthropic-version"));
     let raw = body.to_string();

@@ -1,5 +1,9 @@
 //! End-to-end tests of the HTTP API: a real server on a loopback port, real SQLite (and
 //! PostgreSQL where named), the real sandbox, driven through the typed client.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
 
 mod audit;
 mod auth;

@@ -77,9 +77,26 @@ async fn the_openapi_document_covers_every_route() {
             "{schema} missing"
         );
     }
-    let docs = reqwest::get(server.url("/docs")).await.unwrap();
+    // The reference page and its assets come from the binary itself (no CDN).
+    let docs = reqwest::get(server.url("/docs/")).await.unwrap();
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("openapi"));
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the page must not load third-party assets: {html}"
+    );
+    let init = reqwest::get(server.url("/docs/swagger-initializer.js"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/api/openapi.json"), "{init}");
+    let bundle = reqwest::get(server.url("/docs/swagger-ui-bundle.js"))
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
 }
 
 #[tokio::test]

@@ -152,10 +152,9 @@ async fn a_payload_moved_to_another_name_or_user_fails_integrity() {
     // Tampered ciphertext.
     let mut tampered = payload.clone();
     let ct = tampered["ct"].as_str().unwrap().to_string();
-    let flipped = if ct.starts_with('A') {
-        format!("B{}", &ct[1..])
-    } else {
-        format!("A{}", &ct[1..])
+    let flipped = match ct.strip_prefix('A') {
+        Some(rest) => format!("B{rest}"),
+        None => format!("A{}", &ct[1..]),
     };
     tampered["ct"] = json!(flipped);
     put(&alice, "a.py", &tampered).await;

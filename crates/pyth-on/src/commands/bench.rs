@@ -2,6 +2,7 @@
 //! through the HTTP API (one client, 4 and 16 concurrent clients, the cold path), next to a
 //! bare subprocess baseline measured in the same run.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -267,40 +268,43 @@ impl Cmd {
         warm.stop().await?;
         cold.stop().await?;
         let report = serde_json::Value::Object(report);
+        let mut out = std::io::stdout().lock();
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         } else {
-            print_table(&report);
+            print_table(&mut out, &report)?;
         }
         Ok(ExitCode::SUCCESS)
     }
 }
 
-fn print_table(report: &serde_json::Value) {
-    println!("cpus={} pool={}", report["cpus"], report["poolSize"]);
-    println!(
-        "{:<11} {:<24} {:>6} {:>8} {:>8} {:>8} {:>9}",
+fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Result<()> {
+    writeln!(out, "cpus={} pool={}", report["cpus"], report["poolSize"])?;
+    writeln!(
+        out,
+        "{:<11} {:<30} {:>6} {:>8} {:>8} {:>8} {:>9}",
         "language", "measurement", "n", "p50 ms", "p90 ms", "p99 ms", "runs/s"
-    );
+    )?;
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     for lang in ["python", "javascript"] {
         let Some(section) = report.get(lang).and_then(|s| s.as_object()) else {
             continue;
         };
         for (name, s) in section {
-            if let Some(p50) = s.get("p50") {
-                println!(
-                    "{:<11} {:<24} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>9.1}",
-                    lang,
-                    name,
+            if s.get("p50").is_some() {
+                writeln!(
+                    out,
+                    "{lang:<11} {name:<30} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>9.1}",
                     s["n"],
-                    p50.as_f64().unwrap_or(f64::NAN),
-                    s["p90"].as_f64().unwrap_or(f64::NAN),
-                    s["p99"].as_f64().unwrap_or(f64::NAN),
-                    s["per_sec"].as_f64().unwrap_or(f64::NAN)
-                );
+                    num(&s["p50"]),
+                    num(&s["p90"]),
+                    num(&s["p99"]),
+                    num(&s["per_sec"])
+                )?;
             } else {
-                println!("{lang:<11} {name:<24} {s}");
+                writeln!(out, "{lang:<11} {name:<30} {s}")?;
             }
         }
     }
+    Ok(())
 }
