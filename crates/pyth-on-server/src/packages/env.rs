@@ -227,7 +227,10 @@ impl PackageManager {
                         self.forget_build(&key);
                         result.map_err(|message| PackageError::InstallFailed { message })?;
                     }
-                    store.touch_package_env(&key, now()).await?;
+                    // A use is recorded at most once a minute: runs need no write per run.
+                    if now() - row.last_used_at > time::Duration::minutes(1) {
+                        store.touch_package_env(&key, now()).await?;
+                    }
                     return Ok(Some(self.mount(language, &key)));
                 }
                 Some(row) if row.status == PACKAGE_ENV_FAILED => {

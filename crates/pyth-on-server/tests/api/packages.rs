@@ -862,3 +862,61 @@ async fn per_run_packages_are_importable_in_that_run_and_do_not_persist() {
     let body = crate::support::assert_api_error(refused, 400, "invalid_package");
     assert_eq!(body.details.unwrap()["package"], "git+https://x/y");
 }
+
+#[tokio::test]
+#[ignore = "measurement: prints build, cache and run-latency figures (--nocapture)"]
+async fn package_environment_costs_are_measured() {
+    use std::time::Instant;
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let index = start_index().await;
+    let server = PkgServer::start(&index).await;
+    let specs = py(&["pythonhello"]);
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = store(store_dir.path()).await;
+    let manager = PackageManager::new(config(store_dir.path(), &index)).unwrap();
+    let started = Instant::now();
+    manager
+        .ensure(store.as_ref(), Language::Python, &specs)
+        .await
+        .unwrap();
+    let first = started.elapsed();
+    let mut cached_runs = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        manager
+            .ensure(store.as_ref(), Language::Python, &specs)
+            .await
+            .unwrap();
+        cached_runs.push(t.elapsed());
+    }
+    let (with, without) = (server.user().await, server.user().await);
+    server
+        .call(
+            &with,
+            Method::PUT,
+            "/api/v1/packages",
+            Some(json!({"packages": ["pythonhello"]})),
+        )
+        .await;
+    server.wait_ready(&with, "python").await;
+    let mut timings = [Vec::new(), Vec::new()];
+    for _ in 0..20 {
+        for (i, user) in [&with, &without].into_iter().enumerate() {
+            let request = pyth_on_types::ExecuteRequest {
+                code: "print(1)".into(),
+                ..Default::default()
+            };
+            let t = Instant::now();
+            user.client.execute(&request).await.unwrap();
+            timings[i].push(t.elapsed());
+        }
+    }
+    let [mounted, plain] = timings.map(median);
+    eprintln!(
+        "first build (pip, loopback index, 1 wheel): {first:?}\ncached ensure (median of 20): {:?}\nrun print(1) with a mounted env: {mounted:?}; without: {plain:?}",
+        median(cached_runs)
+    );
+}
