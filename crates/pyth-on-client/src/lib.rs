@@ -230,6 +230,34 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/me`: the caller's account.
+    pub async fn me(&self) -> Result<UserInfo, ClientError> {
+        self.get("/api/v1/me").await
+    }
+
+    /// `PUT /api/v1/zk/code/{name}` with a payload encrypted by the caller.
+    pub async fn put_zk_code(
+        &self,
+        name: &str,
+        payload: &serde_json::Value,
+    ) -> Result<EncryptedCodeMetadata, ClientError> {
+        Self::send(
+            self.request(Method::PUT, &format!("/api/v1/zk/code/{name}"))
+                .json(payload),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/zk/execute/{name}`.
+    pub async fn zk_execute(
+        &self,
+        name: &str,
+        request: &ZkExecuteRequest,
+    ) -> Result<ExecuteResponse, ClientError> {
+        self.post(&format!("/api/v1/zk/execute/{name}"), request)
+            .await
+    }
+
     /// `POST /api/v1/execute`.
     pub async fn execute(&self, request: &ExecuteRequest) -> Result<ExecuteResponse, ClientError> {
         self.post("/api/v1/execute", request).await

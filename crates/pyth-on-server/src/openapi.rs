@@ -13,7 +13,7 @@ use crate::routes::{audit_log, auth, execute, generate, keys, packages, secrets,
     info(title = "Pyth-On API", description = "Run untrusted Python and JavaScript in single-use isolated sandboxes, with sealed secrets and a hash-chained audit log."),
     paths(
         system::health, system::info,
-        auth::register, auth::login, auth::verify, auth::refresh,
+        auth::register, auth::login, auth::verify, auth::refresh, auth::me,
         keys::list_keys, keys::create_key, keys::revoke_key,
         execute::execute, generate::generate,
         secrets::put_secret, secrets::delete_secret, secrets::list_secrets,

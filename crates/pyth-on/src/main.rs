@@ -22,6 +22,8 @@ enum Command {
     Keys(commands::keys::Cmd),
     /// Run a file through a running server.
     Run(commands::run::Cmd),
+    /// Zero-knowledge code: encrypt a file locally and store it, or run stored code.
+    Zk(commands::zk::Cmd),
     /// Measure latency and throughput through the HTTP API against a subprocess baseline.
     Bench(commands::bench::Cmd),
 }
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
             Command::Keys(cmd) => cmd.run().await,
             Command::Run(cmd) => cmd.run().await,
             Command::Bench(cmd) => cmd.run().await,
+            Command::Zk(cmd) => cmd.run().await,
         }
     });
     match result {

@@ -84,7 +84,6 @@ async fn rotating_the_secrets_key_rewraps_data_keys_and_secrets_still_reach_runs
         }
     })
     .await;
-    let db_before = std::fs::read(dir.path().join("pyth-on.db")).unwrap();
 
     let (ok, out) = keys(dir.path(), &["rotate"]);
     assert!(ok, "{out}");
@@ -103,10 +102,6 @@ async fn rotating_the_secrets_key_rewraps_data_keys_and_secrets_still_reach_runs
     let (ok, out) = keys(dir.path(), &["retire", "1"]);
     assert!(ok, "{out}");
     assert!(!dir.path().join("keys/secrets-key.v1").exists());
-    assert_ne!(
-        db_before,
-        std::fs::read(dir.path().join("pyth-on.db")).unwrap_or_default()
-    );
 
     with_server(dir.path(), |client| async move {
         let run = client
@@ -208,4 +203,77 @@ mod reqwest {
                 .unwrap_or(false)
         })
     }
+}
+
+#[tokio::test]
+async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(pyth_on_server::launch(
+        settings(dir.path()),
+        listener,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let client = Client::new(&format!("http://{addr}")).unwrap();
+    let mut auth = None;
+    for _ in 0..200 {
+        if let Ok(a) = client
+            .register("zk-cli@example.com", "correct horse battery staple")
+            .await
+        {
+            auth = Some(a);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let key = auth.unwrap().api_key.unwrap();
+    let src = dir.path().join("greet.py");
+    std::fs::write(&src, "import sys\nprint('zk cli', sys.argv[1:])\n").unwrap();
+    let url = format!("http://{addr}");
+    let cli = move |args: &[&str], password: &str| {
+        let out = Command::new(bin())
+            .arg("zk")
+            .args(args)
+            .env("PYTH_ON_URL", &url)
+            .env("PYTH_ON_API_KEY", &key)
+            .env("PYTH_ON_MASTER_PASSWORD", password)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let src = src.clone();
+        let cli = cli.clone();
+        move || cli(&["put", src.to_str().unwrap()], "cli master password")
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("stored greet.py"), "{out}");
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        let good = cli(&["run", "greet.py", "--", "a"], "cli master password");
+        let bad = cli(&["run", "greet.py"], "wrong password");
+        (
+            good.0 && !bad.0 && bad.2.contains("zk_wrong_password"),
+            good.1,
+            format!("{}{}", good.2, bad.2),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out} {err}");
+    assert_eq!(out, "zk cli ['a']\n");
+    // The server holds only ciphertext.
+    let db = std::fs::read(dir.path().join("pyth-on.db")).unwrap();
+    assert!(!db.windows(6).any(|w| w == b"zk cli"));
+    tx.send(()).unwrap();
+    handle.await.unwrap().unwrap();
 }

@@ -282,3 +282,18 @@ pub async fn refresh(
         RefreshOutcome::Invalid => Err(ApiError::unauthorized()),
     }
 }
+
+/// The caller's own account (works with an API key or a token).
+#[utoipa::path(get, path = "/api/v1/me", tag = "Auth", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = UserInfo), (status = 401, body = pyth_on_types::ErrorBody)))]
+pub async fn me(
+    State(state): State<AppState>,
+    user: crate::http::auth::AuthUser,
+) -> Result<AppJson<UserInfo>, ApiError> {
+    let found = state
+        .store()
+        .user_by_id(user.user_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(AppJson(user_info(&found)))
+}

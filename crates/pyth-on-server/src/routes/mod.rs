@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     );
 
     let v1 = Router::new()
+        .route("/api/v1/me", get(auth::me))
         .route("/api/v1/execute", post(execute::execute))
         .route("/api/v1/generate", post(generate::generate))
         .route("/api/v1/secrets", get(secrets::list_secrets))

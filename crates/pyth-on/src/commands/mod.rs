@@ -4,3 +4,4 @@ pub mod bench;
 pub mod keys;
 pub mod run;
 pub mod serve;
+pub mod zk;
