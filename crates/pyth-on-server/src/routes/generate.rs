@@ -85,7 +85,18 @@ pub async fn generate(
         .map(|s| s.name)
         .collect();
     let language = run.language.as_str();
-    let request = pyth_on_llm::build_prompt(language, prompt, &secret_names, &[]);
+    // The model is told which packages the run will have: the persistent ones and this
+    // request's own.
+    let mut packages: Vec<String> = state
+        .store()
+        .list_packages(user.user_id)
+        .await?
+        .into_iter()
+        .filter(|p| p.language == language)
+        .map(|p| p.spec)
+        .collect();
+    packages.extend(run.packages.iter().cloned());
+    let request = pyth_on_llm::build_prompt(language, prompt, &secret_names, &packages);
     let completion = match provider.complete(&request).await {
         Ok(c) => c,
         Err(err) => {

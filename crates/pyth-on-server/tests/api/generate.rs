@@ -107,9 +107,18 @@ async fn generated_code_runs_with_the_users_secrets_and_the_model_sees_only_thei
 
 #[tokio::test]
 async fn generation_without_execution_returns_only_the_code() {
-    let (url, _fake) = fake_provider(200, &anthropic_answer("console.log(42)")).await;
+    let (url, fake) = fake_provider(200, &anthropic_answer("console.log(42)")).await;
     let server = server_with_provider(&url).await;
     let user = server.user().await;
+    // The model is told the user's persistent packages for the language.
+    let set = user
+        .key
+        .request(reqwest::Method::PUT, "/api/v1/packages")
+        .json(&serde_json::json!({"packages": ["left-pad@1.3.0"], "language": "javascript"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
     let response = user
         .key
         .generate(&GenerateRequest {
@@ -129,6 +138,11 @@ async fn generation_without_execution_returns_only_the_code() {
         ("console.log(42)", "javascript", false)
     );
     assert!(response.execution.is_none());
+    let (_, body) = fake.seen.lock().unwrap()[0].clone();
+    assert!(
+        body.to_string().contains("left-pad@1.3.0"),
+        "the model is told the packages: {body}"
+    );
 }
 
 #[tokio::test]
