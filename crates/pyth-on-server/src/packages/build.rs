@@ -90,7 +90,18 @@ pub fn invocation(
                 env.push(("UV_NO_CONFIG".into(), "1".into()));
                 env.push(("UV_CACHE_DIR".into(), home.join("uv-cache").into()));
                 env.push(("UV_PYTHON_DOWNLOADS".into(), "never".into()));
-                args.extend(["pip", "install", "--no-cache", "--compile-bytecode"].map(Into::into));
+                // `--system-certs`: trust the host's CA store (a deployment's TLS-inspecting proxy
+                // or private mirror), as pip does; uv's bundled roots alone refuse them.
+                args.extend(
+                    [
+                        "pip",
+                        "install",
+                        "--no-cache",
+                        "--compile-bytecode",
+                        "--system-certs",
+                    ]
+                    .map(Into::into),
+                );
                 args.extend(["--target".into(), target.into_os_string()]);
                 args.extend(["--python".into(), cfg.python.clone().into_os_string()]);
                 if let Some(url) = &cfg.pypi_index_url {
