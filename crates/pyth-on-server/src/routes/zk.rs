@@ -139,15 +139,13 @@ pub async fn put_code(
     }
     let payload =
         ZkPayload::from_json(&body, code_limit(&state)).map_err(|e| invalid_payload(&e))?;
-    Language::parse(Some(payload.language()))?;
+    let language = Language::parse(Some(payload.language()))?;
     let kdf = payload.kdf();
     let now = OffsetDateTime::now_utc();
     let row = ZkCodeRow {
         user_id: user.user_id,
         name: name.clone(),
-        language: Language::parse(Some(payload.language()))?
-            .as_str()
-            .to_string(),
+        language: language.as_str().to_string(),
         payload: payload.to_json().to_string(),
         size: i64::try_from(payload.code_len()).unwrap_or(i64::MAX),
         kdf_m: i64::from(kdf.m),
