@@ -403,9 +403,18 @@ impl Launcher {
             Err(e) => return (Err(e), false, 0),
         };
         let pid = proc.pid;
-        // The runner reads the job only after sending Ready; the pipe buffers it meanwhile.
-        if let Err(e) = proc.send(&job).await {
-            return (Err(e.into()), false, pid);
+        // The runner reads the job only after sending Ready; the pipe buffers it meanwhile. A
+        // write that fails means the runner already closed its input (it died): `finish` then
+        // reads its end and reports how it died, rather than a bare broken pipe.
+        match proc.send(&job).await {
+            Ok(()) => {}
+            Err(FrameError::Io(e)) => {
+                tracing::debug!(error = %e, "the job could not be written to a fresh runner");
+            }
+            Err(e) => {
+                proc.retire().await;
+                return (Err(e.into()), false, pid);
+            }
         }
         (proc.finish(backstop).await, false, pid)
     }
