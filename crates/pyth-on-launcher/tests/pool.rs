@@ -23,6 +23,7 @@ async fn pooled(size: usize, idle: Duration, parent: &str) -> Launcher {
         size_per_language: size,
         refill_concurrency: 2,
         idle_lifetime: idle,
+        prestart: true,
     };
     Launcher::new(cfg).unwrap()
 }

@@ -29,6 +29,9 @@
 //! runner  ── Result | Failed ──▶ server
 //! ```
 //!
+//! With [`JobSpec::prestart`] in the profile, the interpreter itself is started during
+//! `Prepare` and waits inside the sandbox for the job ([`crate::warm`]).
+//!
 //! All fields past the core ones carry `#[serde(default)]`, so new fields (ZK payloads, proxy
 //! sockets, package mounts) can be added without breaking older peers.
 
@@ -164,6 +167,11 @@ pub struct JobSpec {
     /// Encrypted code, decrypted inside the sandbox (see [`crate::zk`]); `code` is then empty.
     #[serde(default)]
     pub zk: Option<ZkSpec>,
+    /// Start the interpreter when the sandbox is prepared, before the job exists (warm pool,
+    /// see [`crate::warm`]): a bootstrap inside the interpreter waits for the job and runs it.
+    /// Not allowed with [`JobSpec::zk`].
+    #[serde(default)]
+    pub prestart: bool,
 }
 
 /// Resource limits of one run.
@@ -372,6 +380,7 @@ mod tests {
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
             zk: None,
+            prestart: false,
         }
     }
 

@@ -135,6 +135,11 @@ fn check_job(spec: &JobSpec) -> Result<(), SandboxError> {
             "a ZK job carries its code in the payload only".into(),
         ));
     }
+    if spec.zk.is_some() && spec.prestart {
+        return Err(SandboxError::InvalidJob(
+            "a ZK job cannot run in a pre-started interpreter".into(),
+        ));
+    }
     rootfs::validate(spec)?;
     command::build(spec).map(drop)
 }
@@ -311,6 +316,12 @@ impl Prepared {
         let release = Release::take_from(&mut spec);
         let stdin = std::mem::take(&mut spec.stdin);
         let limits = spec.limits.clone();
+        if self.profile.prestart && limits.timeout_ms > self.profile.limits.timeout_ms {
+            // The interpreter's RLIMIT_CPU was set from the profile and can only be lowered.
+            return Err(SandboxError::InvalidJob(
+                "a pre-started interpreter cannot take a longer timeout than its profile".into(),
+            ));
+        }
         spec.limits.timeout_ms = self.profile.limits.timeout_ms;
         spec.limits.memory_mb = self.profile.limits.memory_mb;
         spec.limits.max_output_bytes = self.profile.limits.max_output_bytes;
@@ -337,6 +348,7 @@ impl Prepared {
             if limits.memory_mb != self.profile.limits.memory_mb {
                 live.cg.set_memory(memory_bytes(limits.memory_mb))?;
             }
+
             release.timeout_ms = limits.timeout_ms;
             let frame = Zeroizing::new(
                 protocol::encode_frame(&release)

@@ -1,0 +1,51 @@
+//! Pre-started interpreters (warm pool, [`JobSpec::prestart`]): the bootstrap programs and the
+//! descriptor layout they are started with.
+//!
+//! Cold and plain warm runs `execve` the interpreter on `/code/main.*` once the job arrived.
+//! With `prestart`, the payload instead `execve`s the interpreter during preparation, after
+//! every control is in place (namespaces, root file system, cgroup joined, rlimits, uid/gid,
+//! capabilities dropped, `no_new_privs`, seccomp), running a small bootstrap ([`PYTHON_BOOT`],
+//! [`NODE_BOOT`]) that imports what most programs use, writes `ready` to the status pipe and
+//! blocks on the release pipe. So far it holds nothing of any user. Its `RLIMIT_CPU` comes
+//! from the profile's timeout (a job may ask for less, never more: the payload has no
+//! `CAP_SYS_RESOURCE` to raise it, and neither has root on every host we run on, so the
+//! supervisor cannot `prlimit` it either). When the job arrives the supervisor writes the
+//! job's memory limit to the cgroup and sends the release frame; the Python bootstrap lowers
+//! `RLIMIT_CPU` to the job's (Node has no API for it: its backstop stays the profile's, the
+//! wall-clock kill is the job's either way); the bootstrap writes the program to
+//! `/code/main.*` through the descriptor init opened, sets the job's environment and argv,
+//! closes every descriptor of its own (the error pipe last: its EOF marks "user code starts"),
+//! and runs the program as `__main__` (Python: a fresh `__main__` module, tracebacks without
+//! the bootstrap frame; Node: `Module.runMain`). ZK jobs are never pre-started: their
+//! decryption must finish and wipe the key before the interpreter exists.
+//!
+//! Differences a program can observe, documented in the crate README: Python's
+//! `sys.orig_argv` and Node's internal stack frames name the bootstrap, and modules the
+//! bootstrap imported are already in `sys.modules` / the require cache.
+//!
+//! [`JobSpec::prestart`]: crate::protocol::JobSpec::prestart
+
+use crate::protocol::Language;
+
+/// Descriptor of the release pipe (read end) in a pre-started interpreter.
+pub const RELEASE_FD: i32 = 3;
+/// Descriptor of `/code/main.*` (write-only) in a pre-started interpreter.
+pub const CODE_FD: i32 = 4;
+/// Descriptor of the error pipe (write end) in a pre-started interpreter.
+pub const ERROR_FD: i32 = 5;
+/// Descriptor of the status pipe (write end) in a pre-started interpreter.
+pub const STATUS_FD: i32 = 6;
+
+/// The Python bootstrap, run with `-c`.
+pub const PYTHON_BOOT: &str = include_str!("warm/boot.py");
+
+/// The Node.js bootstrap, run with `-e`.
+pub const NODE_BOOT: &str = include_str!("warm/boot.js");
+
+/// The bootstrap of `language` and the interpreter flag that runs a program given inline.
+pub fn bootstrap(language: Language) -> (&'static str, &'static str) {
+    match language {
+        Language::Python => ("-c", PYTHON_BOOT),
+        Language::Javascript => ("-e", NODE_BOOT),
+    }
+}
