@@ -5,8 +5,9 @@
 //! With `prestart`, the payload instead `execve`s the interpreter during preparation, after
 //! every control is in place (namespaces, root file system, cgroup joined, rlimits, uid/gid,
 //! capabilities dropped, `no_new_privs`, seccomp), running a small bootstrap ([`PYTHON_BOOT`],
-//! [`NODE_BOOT`]) that imports what most programs use, writes `ready` to the status pipe and
-//! blocks on the release pipe. So far it holds nothing of any user. Its `RLIMIT_CPU` comes
+//! [`NODE_BOOT`]) that imports only what it needs itself (each module imported ahead of time
+//! makes every program's exit slower: see the Python bootstrap), writes `ready` to the status
+//! pipe and blocks on the release pipe. So far it holds nothing of any user. Its `RLIMIT_CPU` comes
 //! from the profile's timeout (a job may ask for less, never more: the payload has no
 //! `CAP_SYS_RESOURCE` to raise it, and neither has root on every host we run on, so the
 //! supervisor cannot `prlimit` it either). When the job arrives the supervisor writes the
@@ -20,8 +21,8 @@
 //! decryption must finish and wipe the key before the interpreter exists.
 //!
 //! Differences a program can observe, documented in the crate README: Python's
-//! `sys.orig_argv` and Node's internal stack frames name the bootstrap, and modules the
-//! bootstrap imported are already in `sys.modules` / the require cache.
+//! `sys.orig_argv` and Node's internal stack frames name the bootstrap, and the few modules the
+//! bootstrap imported (Python: `json`, `re`, `struct`, `resource`, `types`) are already loaded.
 //!
 //! [`JobSpec::prestart`]: crate::protocol::JobSpec::prestart
 
