@@ -35,7 +35,7 @@ use crate::protocol::{self, JobResult, JobSpec, Timings};
 use crate::pump::Pump;
 use crate::status::parse_status;
 use crate::zk::ZkOutcome;
-use crate::{command, rootfs, seccomp, sys};
+use crate::{command, rootfs, seccomp, sys, warm};
 
 /// Host directory on which each run's root tmpfs is mounted (inside the run's own mount
 /// namespace; on the host it stays an empty directory).
@@ -350,10 +350,12 @@ impl Prepared {
             }
 
             release.timeout_ms = limits.timeout_ms;
-            let frame = Zeroizing::new(
+            let frame = Zeroizing::new(if self.profile.prestart {
+                warm::encode_release(&release)?
+            } else {
                 protocol::encode_frame(&release)
-                    .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?,
-            );
+                    .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?
+            });
             release.wipe();
             let t_release = Instant::now();
             // If the payload died meanwhile the write fails (EPIPE); the pump then finds init

@@ -10,7 +10,7 @@ use common::{frame_in, frame_prepared, privileged, run_in, Mode};
 use pyth_on_sandbox::protocol::{EnvVar, JobSpec, RunnerFrame};
 
 fn with_args_env(mut spec: JobSpec) -> JobSpec {
-    spec.args = vec!["one".into(), "two words".into()];
+    spec.args = vec!["one".into(), "two wörds".into()];
     spec.env = vec![EnvVar {
         name: "GREETING".into(),
         value: "hello".into(),
@@ -52,7 +52,7 @@ print(sys.modules["__main__"].f is f)
     let (out, err, code) = same_as_cold(&with_args_env(common::py(code)));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with(
-        "__main__ /code/main.py The docstring. ['/code/main.py', 'one', 'two words'] /code\n\
+        "__main__ /code/main.py The docstring. ['/code/main.py', 'one', 'two wörds'] /code\n\
          hello from stdin\ndef f():\n    return 1\n__main__\nTrue\n"
     ));
 }
@@ -86,7 +86,7 @@ console.log(JSON.stringify(process.execArgv));
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
-        "true /code/main.js /code/main.js|one|two words\nhello from stdin\n[]\n"
+        "true /code/main.js /code/main.js|one|two wörds\nhello from stdin\n[]\n"
     );
 }
 

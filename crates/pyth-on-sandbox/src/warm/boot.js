@@ -36,13 +36,26 @@
   try {
     const n = readExact(4).readUInt32BE(0);
     if (n > MAX_FRAME) fail('release frame too large');
-    const job = JSON.parse(readExact(n).toString('utf8'));
-    const source = Buffer.from(job.code, 'utf8');
+    const body = readExact(n);
+    let pos = 0;
+    // Length-prefixed fields (warm.rs, `encode_release`).
+    const field = () => {
+      const size = body.readUInt32BE(pos);
+      const start = pos + 4;
+      pos = start + size;
+      if (pos > body.length) fail('truncated release frame');
+      return body.subarray(start, pos);
+    };
+    const text = () => field().toString('utf8');
+    field(); // timeout: Node has no setrlimit; the profile's RLIMIT_CPU stays (warm.rs)
+    const source = field();
+    const args = Array.from({ length: Number(text()) }, text);
+    const env = Array.from({ length: Number(text()) }, () => [text(), text()]);
     let off = 0;
     while (off < source.length) off += fs.writeSync(4, source, off);
     fs.closeSync(4);
-    for (const v of job.env) process.env[v.name] = v.value;
-    process.argv.splice(0, process.argv.length, process.execPath, MAIN, ...job.args);
+    for (const [name, value] of env) process.env[name] = value;
+    process.argv.splice(0, process.argv.length, process.execPath, MAIN, ...args);
     // Children (child_process.fork, worker threads) inherit execArgv: not this bootstrap.
     process.execArgv.splice(0, process.execArgv.length);
     fs.closeSync(3);
