@@ -1,0 +1,97 @@
+// Run code: language, editor, stdin, limits; the result with exit code and timings.
+
+import { call, info, type ExecuteResponse } from '../api';
+import { field, h } from '../dom';
+import { busy, Messages, runResult } from '../ui';
+
+const EXAMPLES: Record<string, string> = {
+  python: 'import os, sys\n\nname = sys.stdin.read().strip() or "world"\nprint(f"Hello, {name}!")\n',
+  javascript:
+    "const input = require('fs').readFileSync(0, 'utf8').trim();\nconsole.log(`Hello, ${input || 'world'}!`);\n",
+};
+
+export function runPage(): HTMLElement {
+  const messages = new Messages();
+  const output = h('div', { class: 'output' });
+  const language = h(
+    'select',
+    { name: 'language' },
+    h('option', { value: 'python' }, 'Python'),
+    h('option', { value: 'javascript' }, 'JavaScript'),
+  );
+  const code = h('textarea', {
+    name: 'code',
+    class: 'code',
+    rows: 14,
+    spellcheck: 'false',
+    autocapitalize: 'off',
+    autocomplete: 'off',
+    required: true,
+  });
+  code.value = EXAMPLES.python;
+  const stdin = h('textarea', { name: 'stdin', rows: 3, spellcheck: 'false' });
+  const timeout = h('input', { type: 'number', name: 'timeoutMs', min: 1, step: 1, inputmode: 'numeric' });
+  const memory = h('input', { type: 'number', name: 'memoryMb', min: 16, step: 1, inputmode: 'numeric' });
+  const run = h('button', { type: 'submit', class: 'primary' }, 'Run');
+
+  language.addEventListener('change', () => {
+    // Swap the example only when the editor still holds the other language's example.
+    if (Object.values(EXAMPLES).includes(code.value)) code.value = EXAMPLES[language.value] ?? '';
+  });
+  code.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  void info()
+    .then((i) => {
+      timeout.value = String(i.limits.defaultTimeoutMs);
+      timeout.max = String(i.limits.maxTimeoutMs);
+      memory.value = String(i.limits.defaultMemoryMb);
+      memory.max = String(i.limits.maxMemoryMb);
+      memory.min = String(i.limits.minMemoryMb);
+      const names = i.languages.map((l) => l.name);
+      for (const option of Array.from(language.options)) {
+        const lang = i.languages.find((l) => l.name === option.value);
+        if (lang) option.textContent = `${option.textContent} ${lang.version}`;
+        else if (names.length) option.disabled = true;
+      }
+    })
+    .catch((err) => messages.error(err, 'Could not read the server limits'));
+
+  const form = h(
+    'form',
+    { class: 'card', 'aria-label': 'Run code' },
+    h('div', { class: 'row' }, field('Language', language)),
+    field('Code', code, 'Ctrl+Enter runs. Tab moves to the next field.'),
+    field('Standard input', stdin),
+    h(
+      'div',
+      { class: 'row' },
+      field('Time limit (ms)', timeout),
+      field('Memory limit (MB)', memory),
+    ),
+    h('div', { class: 'actions' }, run),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    messages.info('Running…');
+    output.replaceChildren();
+    void busy(form, async () => {
+      try {
+        const body: Record<string, unknown> = { code: code.value, language: language.value, stdin: stdin.value };
+        if (timeout.value) body.timeoutMs = Number(timeout.value);
+        if (memory.value) body.memoryMb = Number(memory.value);
+        const result = await call<ExecuteResponse>('POST', '/api/v1/execute', body);
+        messages.clear();
+        output.replaceChildren(runResult(result));
+      } catch (err) {
+        messages.error(err, 'The run was refused');
+      }
+    });
+  });
+
+  return h('section', { class: 'page' }, h('h1', {}, 'Run code'), form, messages.el, output);
+}
