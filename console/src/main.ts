@@ -74,9 +74,12 @@ function render(): void {
 
 function signedIn(auth: AuthResponse): void {
   notice = auth.apiKey ? firstKeyNotice(auth.apiKey) : null;
-  if (location.hash !== '#/run') location.hash = '#/run';
-  render();
-  focusMain();
+  if (location.hash !== '#/run') {
+    location.hash = '#/run'; // the hashchange listener renders
+  } else {
+    render();
+    focusMain();
+  }
 }
 
 function doSignOut(): void {

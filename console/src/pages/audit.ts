@@ -47,7 +47,7 @@ export function auditPage(): HTMLElement {
   const limit = h(
     'select',
     { name: 'limit' },
-    ['20', '50', '100', '200'].map((n) => h('option', { value: n, selected: n === '50' }, n)),
+    ['10', '20', '50', '100', '200'].map((n) => h('option', { value: n, selected: n === '50' }, n)),
   );
   // Cursors of the pages before the current one, for "Newer".
   let cursors: (string | null)[] = [];

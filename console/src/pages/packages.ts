@@ -38,6 +38,7 @@ export function packagesPage(): HTMLElement {
   );
   const spec = h('input', { name: 'package', required: true, autocomplete: 'off', spellcheck: 'false' });
   let poll: ReturnType<typeof setTimeout> | undefined;
+  let polls = 0;
   const section = h('section', { class: 'page' });
 
   async function load(): Promise<void> {
@@ -80,8 +81,16 @@ export function packagesPage(): HTMLElement {
         ),
       );
       list.replaceChildren(table('Your packages', ['Name', 'Spec', 'Language', 'Added', ''], rows, 'No packages yet.'));
-      // Keep the status fresh while an install runs and the page is shown.
-      if (Object.values(data.environments).some((e) => e.status === 'building') && section.isConnected) {
+      // Keep the status fresh while an install is pending or running and the page is shown.
+      // Right after a change the API can still answer `none` for a language that has packages:
+      // the background build has not registered yet.
+      const pending = Object.entries(data.environments).some(
+        ([lang, env]) =>
+          env.status === 'building' ||
+          (env.status === 'none' && data.packages.some((p) => p.language === lang)),
+      );
+      if (pending && section.isConnected && polls < 300) {
+        polls += 1;
         poll = setTimeout(() => void load(), 1000);
       }
     } catch (err) {
