@@ -8,7 +8,7 @@
 // runs with --no-sandbox there (CI runs as root); the page only ever loads our own server.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -76,6 +76,7 @@ export async function startStack(env = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const bin = resolve(ROOT, process.env.PYTH_ON_BIN ?? 'target/debug/pyth-on');
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build --workspace first`);
   let output = '';
   const child = spawn(bin, ['serve'], {
     env: {
@@ -94,8 +95,12 @@ export async function startStack(env = {}) {
   child.stderr.on('data', (d) => (output += d));
   await waitForServer(base, child, () => output);
 
+  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`${executablePath} is missing: apt-get install chromium, or set CHROMIUM_PATH`);
+  }
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath,
     args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
   });
   const problems = [];

@@ -93,7 +93,7 @@ export function auditPage(): HTMLElement {
           h('td', {}, e.resource ?? '—'),
           h('td', {}, e.authMethod ?? '—'),
           h('td', {}, e.ip ?? '—'),
-          h('td', { class: 'details' }, h('code', {}, summarize(e.details))),
+          h('td', { class: 'details', title: JSON.stringify(e.details) }, h('code', {}, summarize(e.details))),
         ),
       );
       list.replaceChildren(
@@ -134,10 +134,16 @@ export function auditPage(): HTMLElement {
   return h('section', { class: 'page' }, h('h1', {}, 'Audit log'), verification, form, messages.el, list, pager);
 }
 
+/** `key=value` pairs, long values shortened; the full JSON is in the cell's title. */
 function summarize(details: unknown): string {
-  if (details === null || details === undefined) return '';
-  if (typeof details === 'object' && Object.keys(details as object).length === 0) return '';
-  return JSON.stringify(details);
+  if (details === null || typeof details !== 'object') return details === undefined || details === null ? '' : String(details);
+  return Object.entries(details as Record<string, unknown>)
+    .filter(([, v]) => v !== false && v !== null)
+    .map(([k, v]) => {
+      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      return `${k}=${text.length > 20 ? `${text.slice(0, 12)}…` : text}`;
+    })
+    .join(' ');
 }
 
 

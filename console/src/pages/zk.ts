@@ -144,7 +144,7 @@ export function zkPage(): HTMLElement {
         confirm.value = '';
         messages.info('Uploading the ciphertext…');
         const stored = await call<CodeMetadata>('PUT', `/api/v1/zk/code/${enc(name.value.trim())}`, payload);
-        messages.ok(`Stored ${stored.name}: ${stored.size} bytes of ciphertext. The server cannot read it.`);
+        messages.ok(`Stored ${stored.name} (${stored.size} bytes of code, encrypted in this browser). The server cannot read it.`);
         code.value = '';
         name.value = '';
         await load();
