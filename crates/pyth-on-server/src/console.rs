@@ -20,7 +20,8 @@ mod embedded {
 }
 
 /// The Content-Security-Policy of every console response.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
      style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
 
@@ -133,10 +134,16 @@ mod tests {
         let html = std::str::from_utf8(index).expect("UTF-8");
         for tag in html.split("<script").skip(1) {
             let open = tag.split('>').next().unwrap_or_default();
-            assert!(open.contains("src=\"/assets/"), "inline or foreign script: {open}");
+            assert!(
+                open.contains("src=\"/assets/"),
+                "inline or foreign script: {open}"
+            );
         }
         assert!(!html.contains("style="), "{html}");
-        assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -146,7 +153,10 @@ mod tests {
             content_type("assets/index-abc.js"),
             "text/javascript; charset=utf-8"
         );
-        assert_eq!(content_type("assets/index-abc.css"), "text/css; charset=utf-8");
+        assert_eq!(
+            content_type("assets/index-abc.css"),
+            "text/css; charset=utf-8"
+        );
         assert_eq!(content_type("favicon.svg"), "image/svg+xml");
         assert_eq!(content_type("blob"), "application/octet-stream");
     }
