@@ -32,11 +32,12 @@ async function go(hash, heading) {
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
 }
 
-async function runCode(code, { language = 'python', stdin = '' } = {}) {
+async function runCode(code, { language = 'python', stdin = '', args = '' } = {}) {
   await go('#/run', 'Run code');
   await label('Language').selectOption(language);
   await label('Code').fill(code);
   await label('Standard input').fill(stdin);
+  await label('Arguments').fill(args);
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   const result = page.getByTestId('run-result');
   await result.waitFor();
@@ -62,8 +63,11 @@ test('the console is served at / and a new user registers and sees their first A
 });
 
 test('Python and JavaScript programs run and show output, exit code and timing', async () => {
-  const py = await runCode('import sys\nprint("py says", sys.stdin.read().strip())\n', { stdin: 'hello' });
-  assert.equal(py.stdout.trim(), 'py says hello');
+  const py = await runCode('import sys\nprint("py says", sys.stdin.read().strip(), sys.argv[1:])\n', {
+    stdin: 'hello',
+    args: 'a b\nc',
+  });
+  assert.equal(py.stdout.trim(), "py says hello ['a b', 'c']");
   assert.equal(py.exitCode, 0);
   assert.match(await page.getByTestId('run-result').innerText(), /\d+ ms/);
   const js = await runCode("console.log('js says', 6 * 7)", { language: 'javascript' });
@@ -78,6 +82,16 @@ test('a failing program shows its stderr and non-zero exit code as a failed run'
   assert.match(run.stderr, /boom/);
   assert.match(await page.getByTestId('run-result').innerText(), /Failed/);
   await screenshot(page, 'run-failed');
+});
+
+test('a prompt becomes code from the model, lands in the editor and runs', async () => {
+  await go('#/run', 'Run code');
+  await label('Describe a program').fill('print a greeting');
+  await page.getByRole('button', { name: 'Generate and run' }).click();
+  await page.getByTestId('run-result').waitFor();
+  assert.equal((await page.getByTestId('stdout').innerText()).trim(), 'generated hello');
+  assert.match(await page.getByTestId('explanation').innerText(), /stand-in-model: Prints a greeting/);
+  assert.equal((await label('Code').inputValue()).trim(), "print('generated hello')");
 });
 
 test('Ctrl+Enter in the editor runs the code without the mouse', async () => {
@@ -100,6 +114,17 @@ test('a secret is saved write-only and its value is redacted as *** in a run', a
   await screenshot(page, 'secrets');
   const run = await runCode('import os\nprint("token:", os.environ["API_TOKEN"])\n');
   assert.equal(run.stdout.trim(), 'token: ***');
+});
+
+test('a deleted secret is gone from the list', async () => {
+  await go('#/secrets', 'Secrets');
+  await label('Name').fill('OLD_TOKEN');
+  await label('Value').fill('old-value');
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await page.getByRole('button', { name: 'Delete secret OLD_TOKEN' }).click();
+  await page.getByText('Deleted OLD_TOKEN.').waitFor();
+  await page.getByRole('cell', { name: 'OLD_TOKEN', exact: true }).waitFor({ state: 'detached' });
+  assert.equal(await page.getByRole('cell', { name: 'API_TOKEN', exact: true }).count(), 1);
 });
 
 test('a bad secret name is refused with the API message and code', async () => {
@@ -126,6 +151,17 @@ test('a package is added, installed from the index, and importable in a later ru
   assert.equal(run.stdout.trim(), 'hello from pythonhello 1.0');
 });
 
+test('a removed package is gone from the list', async () => {
+  await go('#/packages', 'Packages');
+  await label('Language').selectOption('javascript');
+  await label('Package').fill('left-pad@1.3.0');
+  await page.getByRole('button', { name: 'Add package' }).click();
+  await page.getByRole('cell', { name: 'left-pad@1.3.0', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Remove package left-pad (javascript)' }).click();
+  await page.getByText('Removed left-pad.').waitFor();
+  await page.getByRole('cell', { name: 'left-pad@1.3.0', exact: true }).waitFor({ state: 'detached' });
+});
+
 test('a package spec that is a URL is refused with the API message', async () => {
   await go('#/packages', 'Packages');
   await label('Package').fill('git+https://example.com/x.git');
@@ -145,7 +181,7 @@ test('an API key is created and shown once, listed, and stops working when revok
   assert.equal((await me()).status, 200);
   await page.getByRole('button', { name: 'Revoke key ci' }).click();
   await page.getByText('Revoked "ci".').waitFor();
-  assert.equal(await page.getByRole('button', { name: 'Revoke key ci' }).count(), 0);
+  await page.getByRole('button', { name: 'Revoke key ci' }).waitFor({ state: 'detached' });
   assert.equal((await me()).status, 401);
 });
 
@@ -194,13 +230,27 @@ test('a wrong master password is refused with a clear message and nothing runs',
   await screenshot(page, 'encrypted-wrong-password');
 });
 
+test('a deleted encrypted program is gone from the list', async () => {
+  await go('#/encrypted', 'Encrypted code');
+  const store = page.getByRole('form', { name: 'Encrypt and store code' });
+  await store.getByLabel('Name').fill('scratch.js');
+  await store.getByLabel('Language').selectOption('javascript');
+  await store.getByLabel('Code').fill('console.log(1)');
+  await store.getByLabel('Master password', { exact: true }).fill(MASTER);
+  await store.getByLabel('Repeat the master password').fill(MASTER);
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+  await page.getByRole('button', { name: 'Delete scratch.js' }).click();
+  await page.getByText('Deleted scratch.js.').waitFor();
+  await page.getByRole('cell', { name: 'scratch.js', exact: true }).waitFor({ state: 'detached' });
+});
+
 test('the audit log shows the actions, verifies its chain, filters by prefix and pages', async () => {
   await go('#/audit', 'Audit log');
   await page.getByTestId('audit-verified').getByText('Chain verified.').waitFor();
   const table = page.getByRole('region', { name: 'Audit entries' });
   await table.waitFor();
   const text = await table.innerText();
-  for (const action of ['auth.register', 'auth.refresh', 'execute', 'secret.put', 'package.add', 'key.create', 'key.revoke', 'zk.store', 'zk.execute', 'zk.wrong_password']) {
+  for (const action of ['auth.register', 'auth.refresh', 'execute', 'secret.put', 'package.add', 'key.create', 'key.revoke', 'zk.store', 'zk.execute', 'zk.wrong_password', 'zk.delete', 'secret.delete', 'package.remove', 'generate']) {
     assert.ok(text.includes(action), `${action} is in the log`);
   }
   await screenshot(page, 'audit');
@@ -208,7 +258,8 @@ test('the audit log shows the actions, verifies its chain, filters by prefix and
   await page.getByRole('button', { name: 'Apply' }).click();
   await page.getByText('execute').first().waitFor({ state: 'detached' }).catch(() => {});
   const actions = await table.locator('tbody td:nth-child(2)').allInnerTexts();
-  assert.deepEqual([...new Set(actions)], ['secret.put']);
+  assert.ok(actions.includes('secret.put') && actions.includes('secret.delete'), String(actions));
+  assert.ok(actions.every((a) => a.startsWith('secret.')), String(actions));
   await label('Action starts with').fill('');
   await label('Per page').selectOption('10');
   await page.getByRole('button', { name: 'Apply' }).click();

@@ -1,6 +1,6 @@
 // The end-to-end stack: the real `pyth-on serve` binary on a free loopback port with a temporary
 // data directory, a loopback PEP 503 index serving one wheel (so a package install needs no
-// network), and headless Chromium (Debian's package) driven by playwright-core.
+// network) and a stand-in OpenAI-compatible model for /generate, and headless Chromium (Debian's package) driven by playwright-core.
 //
 // Environment: PYTH_ON_BIN (default target/debug/pyth-on; the runner binary must sit next to
 // it), CHROMIUM_PATH (default /usr/bin/chromium), E2E_ARTIFACTS (default
@@ -35,7 +35,19 @@ async function startIndex(dir) {
   const meta = JSON.parse(execFileSync('python3', [script, dir], { encoding: 'utf8' }));
   const { file, sha256 } = meta.wheel;
   const server = createServer((req, res) => {
-    if (req.url === '/simple/pythonhello/') {
+    if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+      // A stand-in OpenAI-compatible model: always the same small program.
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({
+        model: 'stand-in-model',
+        choices: [{
+          finish_reason: 'stop',
+          message: { content: "```python\nprint('generated hello')\n```\nPrints a greeting." },
+        }],
+        usage: { prompt_tokens: 10, completion_tokens: 10 },
+      }));
+    } else if (req.url === '/simple/pythonhello/') {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(`<!DOCTYPE html><html><body><a href="/files/${file}#sha256=${sha256}">${file}</a></body></html>`);
     } else if (req.url === `/files/${file}`) {
@@ -47,7 +59,8 @@ async function startIndex(dir) {
     }
   });
   await new Promise((res) => server.listen(0, '127.0.0.1', res));
-  return { url: `http://127.0.0.1:${server.address().port}/simple/`, server };
+  const base = `http://127.0.0.1:${server.address().port}`;
+  return { url: `${base}/simple/`, llm: `${base}/v1`, server };
 }
 
 async function waitForServer(base, child, log) {
@@ -86,6 +99,7 @@ export async function startStack(env = {}) {
       PYTH_ON_DATA_DIR: join(dir, 'data'),
       PYTH_ON_AUTH_RATE_LIMIT_PER_MINUTE: '1000',
       PYTH_ON_PYPI_INDEX_URL: index.url,
+      PYTH_ON_OPENAI_BASE_URL: index.llm,
       PYTH_ON_POOL_SIZE: '1',
       ...env,
     },

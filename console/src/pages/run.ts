@@ -30,6 +30,7 @@ export function runPage(): HTMLElement {
   });
   code.value = EXAMPLES.python;
   const stdin = h('textarea', { name: 'stdin', rows: 3, spellcheck: 'false' });
+  const args = h('textarea', { name: 'args', rows: 2, spellcheck: 'false', autocomplete: 'off' });
   const timeout = h('input', { type: 'number', name: 'timeoutMs', min: 1, step: 1, inputmode: 'numeric' });
   const memory = h('input', { type: 'number', name: 'memoryMb', min: 16, step: 1, inputmode: 'numeric' });
   const run = h('button', { type: 'submit', class: 'primary' }, 'Run');
@@ -45,8 +46,10 @@ export function runPage(): HTMLElement {
     }
   });
 
+  const generateArea = h('div', {});
   void info()
     .then((i) => {
+      if (i.features.generate) generateArea.replaceChildren(generateForm());
       timeout.value = String(i.limits.defaultTimeoutMs);
       timeout.max = String(i.limits.maxTimeoutMs);
       memory.value = String(i.limits.defaultMemoryMb);
@@ -66,7 +69,7 @@ export function runPage(): HTMLElement {
     { class: 'card', 'aria-label': 'Run code' },
     h('div', { class: 'row' }, field('Language', language)),
     field('Code', code, 'Ctrl+Enter runs. Tab moves to the next field.'),
-    field('Standard input', stdin),
+    h('div', { class: 'row' }, field('Standard input', stdin), field('Arguments', args, 'One per line; the program sees them after its name.')),
     h(
       'div',
       { class: 'row' },
@@ -82,6 +85,8 @@ export function runPage(): HTMLElement {
     void busy(form, async () => {
       try {
         const body: Record<string, unknown> = { code: code.value, language: language.value, stdin: stdin.value };
+        const argv = args.value.split('\n').filter((a) => a !== '');
+        if (argv.length) body.args = argv;
         if (timeout.value) body.timeoutMs = Number(timeout.value);
         if (memory.value) body.memoryMb = Number(memory.value);
         const result = await call<ExecuteResponse>('POST', '/api/v1/execute', body);
@@ -93,5 +98,47 @@ export function runPage(): HTMLElement {
     });
   });
 
-  return h('section', { class: 'page' }, h('h1', {}, 'Run code'), form, messages.el, output);
+  /** Shown when the server has a model provider: a prompt becomes code, run in the sandbox. */
+  function generateForm(): HTMLElement {
+    const prompt = h('textarea', { name: 'prompt', rows: 2, required: true });
+    const gen = h(
+      'form',
+      { class: 'card', 'aria-label': 'Generate code' },
+      field('Describe a program', prompt, 'The model writes it in the language chosen below; it runs at once.'),
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Generate and run')),
+    );
+    gen.addEventListener('submit', (event) => {
+      event.preventDefault();
+      messages.info('Asking the model…');
+      output.replaceChildren();
+      void busy(gen, async () => {
+        try {
+          const answer = await call<GenerateResponse>('POST', '/api/v1/generate', {
+            prompt: prompt.value,
+            language: language.value,
+          });
+          code.value = answer.code;
+          messages.clear();
+          output.replaceChildren(
+            h('p', { class: 'msg info', 'data-testid': 'explanation' }, `${answer.model}: ${answer.explanation || 'no explanation'}`),
+            answer.execution ? runResult(answer.execution) : h('p', {}, 'Not run.'),
+          );
+        } catch (err) {
+          messages.error(err, 'Could not generate code');
+        }
+      });
+    });
+    return gen;
+  }
+
+  return h('section', { class: 'page' }, h('h1', {}, 'Run code'), form, generateArea, messages.el, output);
+}
+
+interface GenerateResponse {
+  code: string;
+  language: string;
+  model: string;
+  explanation: string;
+  executed: boolean;
+  execution?: ExecuteResponse | null;
 }
