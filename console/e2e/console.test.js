@@ -300,6 +300,30 @@ test('on a narrow screen every page fits the width without sideways scrolling', 
   await screenshot(page, 'run-narrow');
 });
 
+test('by keyboard alone: a reload asks to sign in again, Enter signs in, Shift+Tab reaches the pages', async () => {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.reload();
+  const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim() || document.activeElement?.getAttribute('name'));
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'Skip to content');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'email');
+  await page.keyboard.type(EMAIL);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+  assert.equal(await focused(), 'Run code', 'focus moves to the page heading');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'Sign out');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'Audit log');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+  assert.equal(await focused(), 'Audit log');
+});
+
 test('no page raised a script error or a Content-Security-Policy violation', () => {
   assert.deepEqual(stack.problems, []);
 });
