@@ -104,7 +104,7 @@ export function runPage(): HTMLElement {
     const gen = h(
       'form',
       { class: 'card', 'aria-label': 'Generate code' },
-      field('Describe a program', prompt, 'The model writes it in the language chosen below; it runs at once.'),
+      field('Describe a program', prompt, 'The model writes it in the language chosen above, into the editor, and it runs at once.'),
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Generate and run')),
     );
     gen.addEventListener('submit', (event) => {
