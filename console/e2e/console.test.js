@@ -307,6 +307,8 @@ test('by keyboard alone: a reload asks to sign in again, Enter signs in, Shift+T
   await page.getByRole('button', { name: 'Sign in' }).waitFor();
   await page.keyboard.press('Tab');
   assert.equal(await focused(), 'Skip to content');
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'Pyth-On console', 'the skip link focuses the page heading');
   await page.keyboard.press('Tab');
   assert.equal(await focused(), 'email');
   await page.keyboard.type(EMAIL);

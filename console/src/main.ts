@@ -101,6 +101,12 @@ whenSessionEnds((reason) => {
   render();
 });
 
+// The skip link must not change the fragment: that is the router's.
+document.querySelector('a.skip')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  focusMain();
+});
+
 window.addEventListener('hashchange', () => {
   render();
   focusMain();
