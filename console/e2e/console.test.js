@@ -326,6 +326,21 @@ test('by keyboard alone: a reload asks to sign in again, Enter signs in, Shift+T
   assert.equal(await focused(), 'Audit log');
 });
 
+test('when a refresh is refused the session ends with a message and the sign-in form', async () => {
+  await page.route('**/api/refresh', (route) =>
+    route.fulfill({
+      status: 401,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: 'refresh token revoked', code: 'unauthorized', requestId: 'e2e' }),
+    }),
+  );
+  // The console refreshes a minute before expiry, here at most 5 s after signing in.
+  const text = await alert().innerText({ timeout: 15_000 });
+  assert.match(text, /Your session ended \(refresh token revoked\)\. Sign in again\./);
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.unroute('**/api/refresh');
+});
+
 test('no page raised a script error or a Content-Security-Policy violation', () => {
   assert.deepEqual(stack.problems, []);
 });
