@@ -151,6 +151,20 @@ test('a package is added, installed from the index, and importable in a later ru
   assert.equal(run.stdout.trim(), 'hello from pythonhello 1.0');
 });
 
+test('a run takes environment variables and extra packages for that run only', async () => {
+  await go('#/run', 'Run code');
+  await label('Environment variables').fill('GREETING=hi there\nEMPTY=');
+  await label('Extra packages for this run').fill('pythonhello');
+  const run = await runCode('import os, pythonhello\nprint(os.environ["GREETING"], repr(os.environ["EMPTY"]))\n');
+  assert.equal(run.stdout.trim(), "hi there ''");
+  await label('Environment variables').fill('lower=1');
+  await label('Extra packages for this run').fill('');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  assert.match(await alert().innerText(), /The run was refused.*HTTP 400/s);
+  assert.equal(await page.getByRole('checkbox', { name: /network/ }).isVisible(), false, 'egress is off');
+  await label('Environment variables').fill('');
+});
+
 test('a removed package is gone from the list', async () => {
   await go('#/packages', 'Packages');
   await label('Language').selectOption('javascript');

@@ -45,7 +45,7 @@ export interface Info {
     maxCodeBytes: number;
     maxSecretBytes: number;
   };
-  features: { generate: boolean; zeroKnowledge: boolean; packages: boolean; console?: boolean };
+  features: { generate: boolean; zeroKnowledge: boolean; packages: boolean; egress?: boolean; console?: boolean };
 }
 
 /** An answer in the API's error envelope, or a failure to reach the server at all. */

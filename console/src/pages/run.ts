@@ -31,6 +31,10 @@ export function runPage(): HTMLElement {
   code.value = EXAMPLES.python;
   const stdin = h('textarea', { name: 'stdin', rows: 3, spellcheck: 'false' });
   const args = h('textarea', { name: 'args', rows: 2, spellcheck: 'false', autocomplete: 'off' });
+  const env = h('textarea', { name: 'env', rows: 2, spellcheck: 'false', autocomplete: 'off' });
+  const packages = h('input', { name: 'packages', spellcheck: 'false', autocomplete: 'off' });
+  const network = h('input', { type: 'checkbox', name: 'network' });
+  const networkField = h('div', { class: 'field check', hidden: true }, h('label', {}, network, ' Allow network access (through the server\'s egress policy)'));
   const timeout = h('input', { type: 'number', name: 'timeoutMs', min: 1, step: 1, inputmode: 'numeric' });
   const memory = h('input', { type: 'number', name: 'memoryMb', min: 16, step: 1, inputmode: 'numeric' });
   const run = h('button', { type: 'submit', class: 'primary' }, 'Run');
@@ -50,6 +54,7 @@ export function runPage(): HTMLElement {
   void info()
     .then((i) => {
       if (i.features.generate) generateArea.replaceChildren(generateForm());
+      networkField.hidden = !i.features.egress;
       timeout.value = String(i.limits.defaultTimeoutMs);
       timeout.max = String(i.limits.maxTimeoutMs);
       memory.value = String(i.limits.defaultMemoryMb);
@@ -73,9 +78,16 @@ export function runPage(): HTMLElement {
     h(
       'div',
       { class: 'row' },
+      field('Environment variables', env, 'NAME=value, one per line; not secret (use Secrets for that).'),
+      field('Extra packages for this run', packages, 'Space-separated, on top of your saved packages.'),
+    ),
+    h(
+      'div',
+      { class: 'row' },
       field('Time limit (ms)', timeout),
       field('Memory limit (MB)', memory),
     ),
+    networkField,
     h('div', { class: 'actions' }, run),
   );
   form.addEventListener('submit', (event) => {
@@ -87,6 +99,18 @@ export function runPage(): HTMLElement {
         const body: Record<string, unknown> = { code: code.value, language: language.value, stdin: stdin.value };
         const argv = args.value.split('\n').filter((a) => a !== '');
         if (argv.length) body.args = argv;
+        const vars = env.value.split('\n').filter((line) => line.trim() !== '');
+        if (vars.length) {
+          body.env = Object.fromEntries(
+            vars.map((line) => {
+              const at = line.indexOf('=');
+              return at < 0 ? [line.trim(), ''] : [line.slice(0, at).trim(), line.slice(at + 1)];
+            }),
+          );
+        }
+        const extra = packages.value.split(/\s+/).filter((p) => p !== '');
+        if (extra.length) body.packages = extra;
+        if (network.checked) body.network = true;
         if (timeout.value) body.timeoutMs = Number(timeout.value);
         if (memory.value) body.memoryMb = Number(memory.value);
         const result = await call<ExecuteResponse>('POST', '/api/v1/execute', body);
