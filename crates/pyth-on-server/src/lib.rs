@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod execution;

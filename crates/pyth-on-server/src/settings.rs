@@ -133,6 +133,16 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_METRICS")]
     pub metrics: bool,
 
+    /// Serve the web console at `/` (`--console off` or `PYTH_ON_CONSOLE=off` turns it off).
+    #[arg(
+        long,
+        env = "PYTH_ON_CONSOLE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub console: bool,
+
     /// PEP 503 simple index for Python packages; default: the installer's (PyPI).
     #[arg(long, env = "PYTH_ON_PYPI_INDEX_URL")]
     pub pypi_index_url: Option<String>,

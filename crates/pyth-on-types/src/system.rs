@@ -69,6 +69,9 @@ pub struct LimitsInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FeaturesInfo {
+    /// The web console is served at `/`.
+    #[serde(default)]
+    pub console: bool,
     /// An LLM provider is configured.
     pub generate: bool,
     /// Zero-knowledge code storage.

@@ -87,6 +87,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_auth));
 
     let mut public = public;
+    if state.settings().console {
+        public = public.merge(crate::console::router());
+    }
     if state.settings().metrics {
         public = public.route("/metrics", get(system::metrics));
     }

@@ -86,6 +86,7 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
             max_secret_bytes: s.max_secret_bytes,
         },
         features: FeaturesInfo {
+            console: s.console,
             generate: state.llm().is_some(),
             zero_knowledge: true,
             packages: state.packages().is_some(),

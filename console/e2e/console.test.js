@@ -1,0 +1,360 @@
+// The console in a real browser against a real server: every page's main path, one error
+// path per page, keyboard use, a narrow screen, and no CSP violation or script error anywhere.
+// Tests run in order and share one signed-in user, as a person would use the console.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { screenshot, startStack } from './harness.js';
+
+const EMAIL = `e2e-${Date.now()}@example.com`;
+const PASSWORD = 'correct horse battery staple';
+const SECRET_VALUE = 'tr0ub4dor-and-3';
+const MASTER = 'a long master password for e2e';
+
+let stack;
+let page;
+
+before(async () => {
+  // Access tokens live 8 s, so the console refreshes its session several times during the run.
+  stack = await startStack({ PYTH_ON_ACCESS_TOKEN_TTL_SECS: '8' });
+  page = await stack.newPage();
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+const alert = () => page.getByRole('alert');
+const label = (name) => page.getByLabel(name, { exact: true });
+
+async function go(hash, heading) {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+}
+
+async function runCode(code, { language = 'python', stdin = '', args = '' } = {}) {
+  await go('#/run', 'Run code');
+  await label('Language').selectOption(language);
+  await label('Code').fill(code);
+  await label('Standard input').fill(stdin);
+  await label('Arguments').fill(args);
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const result = page.getByTestId('run-result');
+  await result.waitFor();
+  return {
+    stdout: await page.getByTestId('stdout').innerText(),
+    stderr: await page.getByTestId('stderr').innerText(),
+    exitCode: Number(await page.getByTestId('exit-code').innerText()),
+  };
+}
+
+test('the console is served at / and a new user registers and sees their first API key once', async () => {
+  const response = await page.goto('/');
+  assert.match(response.headers()['content-security-policy'], /frame-ancestors 'none'/);
+  await label('Email').fill(EMAIL);
+  await label('Password').fill(PASSWORD);
+  await screenshot(page, 'sign-in');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+  assert.match(await page.getByTestId('new-key').innerText(), /^pyo_/);
+  await page.getByRole('link', { name: 'Secrets' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor();
+  assert.equal(await page.getByTestId('new-key').count(), 0, 'the key is shown only once');
+});
+
+test('Python and JavaScript programs run and show output, exit code and timing', async () => {
+  const py = await runCode('import sys\nprint("py says", sys.stdin.read().strip(), sys.argv[1:])\n', {
+    stdin: 'hello',
+    args: 'a b\nc',
+  });
+  assert.equal(py.stdout.trim(), "py says hello ['a b', 'c']");
+  assert.equal(py.exitCode, 0);
+  assert.match(await page.getByTestId('run-result').innerText(), /\d+ ms/);
+  const js = await runCode("console.log('js says', 6 * 7)", { language: 'javascript' });
+  assert.equal(js.stdout.trim(), 'js says 42');
+  assert.equal(js.exitCode, 0);
+  await screenshot(page, 'run');
+});
+
+test('a failing program shows its stderr and non-zero exit code as a failed run', async () => {
+  const run = await runCode('import sys\nsys.stderr.write("boom\\n")\nsys.exit(3)\n');
+  assert.equal(run.exitCode, 3);
+  assert.match(run.stderr, /boom/);
+  assert.match(await page.getByTestId('run-result').innerText(), /Failed/);
+  await screenshot(page, 'run-failed');
+});
+
+test('a prompt becomes code from the model, lands in the editor and runs', async () => {
+  await go('#/run', 'Run code');
+  await label('Describe a program').fill('print a greeting');
+  await page.getByRole('button', { name: 'Generate and run' }).click();
+  await page.getByTestId('run-result').waitFor();
+  assert.equal((await page.getByTestId('stdout').innerText()).trim(), 'generated hello');
+  assert.match(await page.getByTestId('explanation').innerText(), /stand-in-model: Prints a greeting/);
+  assert.equal((await label('Code').inputValue()).trim(), "print('generated hello')");
+});
+
+test('Ctrl+Enter in the editor runs the code without the mouse', async () => {
+  await go('#/run', 'Run code');
+  const editor = label('Code');
+  await editor.fill('print(2 + 2)');
+  await editor.focus();
+  await page.keyboard.press('Control+Enter');
+  await page.getByTestId('run-result').waitFor();
+  assert.equal((await page.getByTestId('stdout').innerText()).trim(), '4');
+});
+
+test('a secret is saved write-only and its value is redacted as *** in a run', async () => {
+  await go('#/secrets', 'Secrets');
+  await label('Name').fill('API_TOKEN');
+  await label('Value').fill(SECRET_VALUE);
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await page.getByRole('cell', { name: 'API_TOKEN', exact: true }).waitFor();
+  assert.ok(!(await page.content()).includes(SECRET_VALUE), 'the value is not on the page');
+  await screenshot(page, 'secrets');
+  const run = await runCode('import os\nprint("token:", os.environ["API_TOKEN"])\n');
+  assert.equal(run.stdout.trim(), 'token: ***');
+});
+
+test('a deleted secret is gone from the list', async () => {
+  await go('#/secrets', 'Secrets');
+  await label('Name').fill('OLD_TOKEN');
+  await label('Value').fill('old-value');
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await page.getByRole('button', { name: 'Delete secret OLD_TOKEN' }).click();
+  await page.getByText('Deleted OLD_TOKEN.').waitFor();
+  await page.getByRole('cell', { name: 'OLD_TOKEN', exact: true }).waitFor({ state: 'detached' });
+  assert.equal(await page.getByRole('cell', { name: 'API_TOKEN', exact: true }).count(), 1);
+});
+
+test('a bad secret name is refused with the API message and code', async () => {
+  await go('#/secrets', 'Secrets');
+  await label('Name').fill('lower-case');
+  await label('Value').fill('x');
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  const text = await alert().innerText();
+  assert.match(text, /Could not save the secret/);
+  assert.match(text, /invalid_name · HTTP 400 · request /);
+});
+
+test('a package is added, installed from the index, and importable in a later run', async () => {
+  await go('#/packages', 'Packages');
+  await label('Language').selectOption('python');
+  await label('Package').fill('pythonhello==1.0');
+  await page.getByRole('button', { name: 'Add package' }).click();
+  await page.getByRole('cell', { name: 'pythonhello==1.0', exact: true }).waitFor();
+  const env = page.getByTestId('env-python');
+  await env.getByText(/^(ready|install failed)$/).waitFor({ timeout: 60_000 });
+  assert.match(await env.innerText(), /ready/);
+  await screenshot(page, 'packages');
+  const run = await runCode('import pythonhello\nprint(pythonhello.GREETING)\n');
+  assert.equal(run.stdout.trim(), 'hello from pythonhello 1.0');
+});
+
+test('a run takes environment variables and extra packages for that run only', async () => {
+  await go('#/run', 'Run code');
+  await label('Environment variables').fill('GREETING=hi there\nEMPTY=');
+  await label('Extra packages for this run').fill('pythonhello');
+  const run = await runCode('import os, pythonhello\nprint(os.environ["GREETING"], repr(os.environ["EMPTY"]))\n');
+  assert.equal(run.stdout.trim(), "hi there ''");
+  await label('Environment variables').fill('lower=1');
+  await label('Extra packages for this run').fill('');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  assert.match(await alert().innerText(), /The run was refused.*HTTP 400/s);
+  assert.equal(await page.getByRole('checkbox', { name: /network/ }).isVisible(), false, 'egress is off');
+  await label('Environment variables').fill('');
+});
+
+test('a removed package is gone from the list', async () => {
+  await go('#/packages', 'Packages');
+  await label('Language').selectOption('javascript');
+  await label('Package').fill('left-pad@1.3.0');
+  await page.getByRole('button', { name: 'Add package' }).click();
+  await page.getByRole('cell', { name: 'left-pad@1.3.0', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Remove package left-pad (javascript)' }).click();
+  await page.getByText('Removed left-pad.').waitFor();
+  await page.getByRole('cell', { name: 'left-pad@1.3.0', exact: true }).waitFor({ state: 'detached' });
+});
+
+test('a package spec that is a URL is refused with the API message', async () => {
+  await go('#/packages', 'Packages');
+  await label('Package').fill('git+https://example.com/x.git');
+  await page.getByRole('button', { name: 'Add package' }).click();
+  assert.match(await alert().innerText(), /invalid_package · HTTP 400/);
+});
+
+test('an API key is created and shown once, listed, and stops working when revoked', async () => {
+  await go('#/keys', 'API keys');
+  await label('Name').fill('ci');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const key = await page.getByTestId('created-key').innerText();
+  assert.match(key, /^pyo_/);
+  await page.getByRole('button', { name: 'Revoke key ci' }).waitFor();
+  await screenshot(page, 'keys');
+  const me = () => fetch(`${stack.base}/api/v1/me`, { headers: { 'x-api-key': key } });
+  assert.equal((await me()).status, 200);
+  await page.getByRole('button', { name: 'Revoke key ci' }).click();
+  await page.getByText('Revoked "ci".').waitFor();
+  await page.getByRole('button', { name: 'Revoke key ci' }).waitFor({ state: 'detached' });
+  assert.equal((await me()).status, 401);
+});
+
+test('a key name over 64 characters is refused with the API message', async () => {
+  await go('#/keys', 'API keys');
+  await label('Name').fill('k'.repeat(65));
+  await page.getByRole('button', { name: 'Create key' }).click();
+  assert.match(await alert().innerText(), /name: .*validation_failed · HTTP 400/s);
+});
+
+test('code encrypted in the browser is stored as ciphertext and runs with the master password', async () => {
+  const bodies = [];
+  const record = (request) => bodies.push({ url: request.url(), body: request.postData() ?? '' });
+  page.on('request', record);
+  await go('#/encrypted', 'Encrypted code');
+  await label('Name').fill('hello.py');
+  await label('Code').fill('print("hello, zk")\n');
+  const store = page.getByRole('form', { name: 'Encrypt and store code' });
+  await store.getByLabel('Master password', { exact: true }).fill(MASTER);
+  await store.getByLabel('Repeat the master password').fill(MASTER);
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+  await page.getByRole('cell', { name: 'hello.py', exact: true }).waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Run hello.py' }).click();
+  await page.getByRole('form', { name: 'Run hello.py' }).getByLabel('Master password').fill(MASTER);
+  await page.getByRole('button', { name: 'Decrypt and run' }).click();
+  await page.getByTestId('run-result').waitFor({ timeout: 30_000 });
+  assert.equal((await page.getByTestId('stdout').innerText()).trim(), 'hello, zk');
+  await screenshot(page, 'encrypted');
+  page.off('request', record);
+  const upload = bodies.find((b) => b.url.endsWith('/api/v1/zk/code/hello.py'));
+  assert.ok(upload, 'the payload was uploaded');
+  assert.ok(!upload.body.includes('hello, zk') && !upload.body.includes(MASTER), 'only ciphertext is uploaded');
+  const withPassword = bodies.filter((b) => b.body.includes(MASTER)).map((b) => new URL(b.url).pathname);
+  assert.deepEqual(withPassword, ['/api/v1/zk/execute/hello.py'], 'the password leaves only in the execute call');
+});
+
+test('a wrong master password is refused with a clear message and nothing runs', async () => {
+  await go('#/encrypted', 'Encrypted code');
+  await page.getByRole('button', { name: 'Run hello.py' }).click();
+  await page.getByRole('form', { name: 'Run hello.py' }).getByLabel('Master password').fill('not the password');
+  await page.getByRole('button', { name: 'Decrypt and run' }).click();
+  const text = await alert().innerText();
+  assert.match(text, /Could not run hello.py/);
+  assert.match(text, /zk_wrong_password · HTTP 403/);
+  assert.equal(await page.getByTestId('run-result').count(), 0);
+  await screenshot(page, 'encrypted-wrong-password');
+});
+
+test('a deleted encrypted program is gone from the list', async () => {
+  await go('#/encrypted', 'Encrypted code');
+  const store = page.getByRole('form', { name: 'Encrypt and store code' });
+  await store.getByLabel('Name').fill('scratch.js');
+  await store.getByLabel('Language').selectOption('javascript');
+  await store.getByLabel('Code').fill('console.log(1)');
+  await store.getByLabel('Master password', { exact: true }).fill(MASTER);
+  await store.getByLabel('Repeat the master password').fill(MASTER);
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+  await page.getByRole('button', { name: 'Delete scratch.js' }).click();
+  await page.getByText('Deleted scratch.js.').waitFor();
+  await page.getByRole('cell', { name: 'scratch.js', exact: true }).waitFor({ state: 'detached' });
+});
+
+test('the audit log shows the actions, verifies its chain, filters by prefix and pages', async () => {
+  await go('#/audit', 'Audit log');
+  await page.getByTestId('audit-verified').getByText('Chain verified.').waitFor();
+  const table = page.getByRole('region', { name: 'Audit entries' });
+  await table.waitFor();
+  const text = await table.innerText();
+  for (const action of ['auth.register', 'auth.refresh', 'execute', 'secret.put', 'package.add', 'key.create', 'key.revoke', 'zk.store', 'zk.execute', 'zk.wrong_password', 'zk.delete', 'secret.delete', 'package.remove', 'generate']) {
+    assert.ok(text.includes(action), `${action} is in the log`);
+  }
+  await screenshot(page, 'audit');
+  await label('Action starts with').fill('secret.');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText('execute').first().waitFor({ state: 'detached' }).catch(() => {});
+  const actions = await table.locator('tbody td:nth-child(2)').allInnerTexts();
+  assert.ok(actions.includes('secret.put') && actions.includes('secret.delete'), String(actions));
+  assert.ok(actions.every((a) => a.startsWith('secret.')), String(actions));
+  await label('Action starts with').fill('');
+  await label('Per page').selectOption('10');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('button', { name: 'Older →' }).click();
+  await page.getByText('Page 2').waitFor();
+  await page.getByRole('button', { name: '← Newer' }).click();
+  await page.getByText('Page 1').waitFor();
+});
+
+test('an over-long audit filter is refused with the API message', async () => {
+  await go('#/audit', 'Audit log');
+  await label('Action starts with').fill('a'.repeat(65));
+  await page.getByRole('button', { name: 'Apply' }).click();
+  assert.match(await alert().innerText(), /action: .*validation_failed · HTTP 400/s);
+});
+
+test('sign-out forgets the session, a wrong password is refused, the right one signs in', async () => {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByText('You are signed out.').waitFor();
+  await label('Email').fill(EMAIL);
+  await label('Password').fill('not the right password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(await alert().innerText(), /Could not sign in.*invalid_credentials · HTTP 401/s);
+  await screenshot(page, 'sign-in-wrong-password');
+  await label('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+});
+
+test('on a narrow screen every page fits the width without sideways scrolling', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const [hash, heading] of [['#/run', 'Run code'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']]) {
+    await go(hash, heading);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${hash} overflows by ${overflow}px`);
+  }
+  await go('#/run', 'Run code');
+  await screenshot(page, 'run-narrow');
+});
+
+test('by keyboard alone: a reload asks to sign in again, Enter signs in, Shift+Tab reaches the pages', async () => {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.reload();
+  const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim() || document.activeElement?.getAttribute('name'));
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'Skip to content');
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'Pyth-On console', 'the skip link focuses the page heading');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'email');
+  await page.keyboard.type(EMAIL);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+  assert.equal(await focused(), 'Run code', 'focus moves to the page heading');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'Sign out');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'Audit log');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+  assert.equal(await focused(), 'Audit log');
+});
+
+test('when a refresh is refused the session ends with a message and the sign-in form', async () => {
+  await page.route('**/api/refresh', (route) =>
+    route.fulfill({
+      status: 401,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: 'refresh token revoked', code: 'unauthorized', requestId: 'e2e' }),
+    }),
+  );
+  // The console refreshes a minute before expiry, here at most 5 s after signing in.
+  const text = await alert().innerText({ timeout: 15_000 });
+  assert.match(text, /Your session ended \(refresh token revoked\)\. Sign in again\./);
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.unroute('**/api/refresh');
+});
+
+test('no page raised a script error or a Content-Security-Policy violation', () => {
+  assert.deepEqual(stack.problems, []);
+});

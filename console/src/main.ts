@@ -1,0 +1,114 @@
+// The console shell: sign-in gate, navigation, and fragment routing (#/run, #/secrets, ...),
+// so the server only ever serves the built files.
+
+import './style.css';
+import { currentUser, signOut, whenSessionEnds, type AuthResponse } from './api';
+import { h } from './dom';
+import { auditPage } from './pages/audit';
+import { authPage, firstKeyNotice } from './pages/auth';
+import { keysPage } from './pages/keys';
+import { packagesPage } from './pages/packages';
+import { runPage } from './pages/run';
+import { secretsPage } from './pages/secrets';
+import { zkPage } from './pages/zk';
+
+const PAGES: { path: string; label: string; render: () => HTMLElement }[] = [
+  { path: 'run', label: 'Run', render: runPage },
+  { path: 'secrets', label: 'Secrets', render: secretsPage },
+  { path: 'packages', label: 'Packages', render: packagesPage },
+  { path: 'keys', label: 'API keys', render: keysPage },
+  { path: 'encrypted', label: 'Encrypted code', render: zkPage },
+  { path: 'audit', label: 'Audit log', render: auditPage },
+];
+
+const app = document.getElementById('app') as HTMLElement;
+let notice: HTMLElement | null = null;
+
+function route(): string {
+  const path = location.hash.replace(/^#\/?/, '');
+  return PAGES.some((p) => p.path === path) ? path : 'run';
+}
+
+function render(): void {
+  const user = currentUser();
+  const main = h('main', { id: 'main', tabindex: -1 });
+  if (!user) {
+    main.append(authPage(signedIn));
+    if (notice) main.prepend(notice);
+    notice = null;
+    app.replaceChildren(h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Pyth-On')), main);
+    document.title = 'Sign in · Pyth-On console';
+    return;
+  }
+  const current = route();
+  const page = PAGES.find((p) => p.path === current) ?? PAGES[0];
+  const nav = h(
+    'nav',
+    { 'aria-label': 'Console pages' },
+    h(
+      'ul',
+      {},
+      PAGES.map((p) =>
+        h('li', {}, h('a', { href: `#/${p.path}`, 'aria-current': p.path === current ? 'page' : false }, p.label)),
+      ),
+    ),
+  );
+  const header = h(
+    'header',
+    { class: 'top' },
+    h('a', { class: 'brand', href: '#/run' }, 'Pyth-On'),
+    nav,
+    h(
+      'div',
+      { class: 'account' },
+      h('span', { class: 'email', title: user.id }, user.email),
+      h('button', { type: 'button', onclick: doSignOut }, 'Sign out'),
+    ),
+  );
+  if (notice) main.append(notice);
+  notice = null;
+  main.append(page.render());
+  app.replaceChildren(header, main);
+  document.title = `${page.label} · Pyth-On console`;
+}
+
+function signedIn(auth: AuthResponse): void {
+  notice = auth.apiKey ? firstKeyNotice(auth.apiKey) : null;
+  if (location.hash !== '#/run') {
+    location.hash = '#/run'; // the hashchange listener renders
+  } else {
+    render();
+    focusMain();
+  }
+}
+
+function doSignOut(): void {
+  signOut();
+  notice = h('div', { class: 'msg info', role: 'status' }, 'You are signed out.');
+  render();
+}
+
+function focusMain(): void {
+  const heading = document.querySelector<HTMLElement>('main h1');
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+}
+
+whenSessionEnds((reason) => {
+  notice = h('div', { class: 'msg error', role: 'alert' }, reason);
+  render();
+});
+
+// The skip link must not change the fragment: that is the router's.
+document.querySelector('a.skip')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  focusMain();
+});
+
+window.addEventListener('hashchange', () => {
+  render();
+  focusMain();
+});
+render();

@@ -1,0 +1,67 @@
+// Sign in or create an account. A new account's first API key is shown once, here.
+
+import { login, register, type AuthResponse } from '../api';
+import { field, h } from '../dom';
+import { busy, Messages } from '../ui';
+
+export function authPage(onSignedIn: (auth: AuthResponse) => void): HTMLElement {
+  const messages = new Messages();
+  const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });
+  const password = h('input', {
+    type: 'password',
+    name: 'password',
+    autocomplete: 'current-password',
+    required: true,
+    minlength: 12,
+  });
+  const signIn = h('button', { type: 'submit', value: 'login', class: 'primary' }, 'Sign in');
+  const create = h('button', { type: 'submit', value: 'register' }, 'Create account');
+  const form = h(
+    'form',
+    { class: 'card auth', 'aria-label': 'Sign in or create an account' },
+    field('Email', email),
+    field('Password', password, 'At least 12 characters.'),
+    h('div', { class: 'actions' }, signIn, create),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const submitter = (event as SubmitEvent).submitter as HTMLButtonElement | null;
+    const creating = submitter?.value === 'register';
+    messages.info(creating ? 'Creating your account…' : 'Signing in…');
+    void busy(form, async () => {
+      try {
+        const auth = creating
+          ? await register(email.value.trim(), password.value)
+          : await login(email.value.trim(), password.value);
+        password.value = '';
+        onSignedIn(auth);
+      } catch (err) {
+        messages.error(err, creating ? 'Could not create the account' : 'Could not sign in');
+        password.focus();
+      }
+    });
+  });
+  return h(
+    'section',
+    { class: 'page' },
+    h('h1', {}, 'Pyth-On console'),
+    h(
+      'p',
+      { class: 'lead' },
+      'Run Python and JavaScript in a sandbox, keep secrets and packages, store code encrypted in your browser, and read your audit log.',
+    ),
+    messages.el,
+    form,
+  );
+}
+
+/** Shown once after registering: the account's first API key. */
+export function firstKeyNotice(apiKey: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'msg ok once', role: 'status' },
+    h('strong', {}, 'Your account is ready. '),
+    'Its first API key is shown only this once; copy it now to use the API from scripts:',
+    h('code', { class: 'secret', 'data-testid': 'new-key', tabindex: 0 }, apiKey),
+  );
+}
