@@ -189,7 +189,10 @@ async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
     let long = l.run(long).await.unwrap();
     let small = l.run(small).await.unwrap();
     wait_ready(&l, 1).await;
-    let fits = l.run(Job::new(Language::Python, "print('fits')")).await.unwrap();
+    let fits = l
+        .run(Job::new(Language::Python, "print('fits')"))
+        .await
+        .unwrap();
 
     assert!(!long.warm && long.result.stdout == "long\n", "{long:?}");
     assert!(!small.warm && small.result.stdout == "small\n", "{small:?}");
@@ -205,10 +208,17 @@ async fn a_node_job_runs_in_a_prestarted_interpreter() {
     let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-g").await;
     let start = Instant::now();
     while l.pool_stats_for(Language::Javascript).ready < 1 {
-        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", l.pool_stats());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            l.pool_stats()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut job = Job::new(Language::Javascript, "console.log(process.argv[2], process.env.X)");
+    let mut job = Job::new(
+        Language::Javascript,
+        "console.log(process.argv[2], process.env.X)",
+    );
     job.args = vec!["arg".into()];
     job.env = vec![("X".into(), "y".into())];
     let out = l.run(job).await.unwrap();
@@ -277,7 +287,13 @@ async fn print_latency_cold_vs_preisolated_vs_prestarted() {
             ("pre-isolated", 4, false),
             ("pre-started", 4, true),
         ] {
-            let l = pooled_with(size, Duration::from_secs(60), "pyth-on-pool-bench", prestart).await;
+            let l = pooled_with(
+                size,
+                Duration::from_secs(60),
+                "pyth-on-pool-bench",
+                prestart,
+            )
+            .await;
             let (mut wall, mut setup, mut run, mut teardown) = (vec![], vec![], vec![], vec![]);
             let mut warm = 0;
             for _ in 0..40 {

@@ -127,7 +127,9 @@ pub fn dup_above(fd: BorrowedFd<'_>, min: RawFd) -> Result<OwnedFd> {
     let raw = fd.as_raw_fd();
     // SAFETY: F_DUPFD_CLOEXEC on a descriptor we borrow; no memory is passed.
     let ret = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, min) };
-    let new = check(ret.into(), "fcntl", || format!("{raw}, F_DUPFD_CLOEXEC, {min}"))?;
+    let new = check(ret.into(), "fcntl", || {
+        format!("{raw}, F_DUPFD_CLOEXEC, {min}")
+    })?;
     // SAFETY: `new` is a fresh descriptor returned by the kernel that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
 }
