@@ -70,7 +70,22 @@ pub enum Target {
         port: u16,
         /// The head to send upstream.
         head: Vec<u8>,
+        /// A `HEAD` request (its response has no body whatever it says).
+        is_head: bool,
     },
+}
+
+/// How the body of an upstream response ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (`HEAD`, 204, 304).
+    Empty,
+    /// Exactly this many bytes (`Content-Length`).
+    Length(u64),
+    /// When the upstream closes (chunked or unframed; we asked for `Connection: close`).
+    UntilClose,
+    /// An interim 1xx answer: another head follows.
+    Interim,
 }
 
 /// Headers that concern only one hop and are never forwarded.
@@ -125,7 +140,11 @@ pub fn parse_request(head: &[u8]) -> Result<Target, HeadError> {
     }
     let rest = path
         .strip_prefix("http://")
-        .or_else(|| path.get(..7).filter(|p| p.eq_ignore_ascii_case("http://")).map(|_| &path[7..]))
+        .or_else(|| {
+            path.get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("http://"))
+                .map(|_| &path[7..])
+        })
         .ok_or_else(|| {
             HeadError::Malformed(
                 "expected an absolute http:// URL (use CONNECT for https)".to_string(),
@@ -158,11 +177,17 @@ pub fn parse_request(head: &[u8]) -> Result<Target, HeadError> {
         out.extend_from_slice(format!("Host: {authority}\r\n").as_bytes());
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
-    Ok(Target::Forward { host, port, head: out })
+    Ok(Target::Forward {
+        host,
+        port,
+        head: out,
+        is_head: method == "HEAD",
+    })
 }
 
-/// Rewrites an upstream response head to end the client's connection after it.
-pub fn rewrite_response(head: &[u8]) -> Result<Vec<u8>, HeadError> {
+/// Rewrites an upstream response head to end the client's connection after it, and says how
+/// its body ends.
+pub fn rewrite_response(head: &[u8], is_head: bool) -> Result<(Vec<u8>, Framing), HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut res = httparse::Response::new(&mut headers);
     match res.parse(head) {
@@ -173,8 +198,22 @@ pub fn rewrite_response(head: &[u8]) -> Result<Vec<u8>, HeadError> {
     let code = res.code.unwrap_or(502);
     let reason = res.reason.unwrap_or("");
     let mut out = format!("HTTP/1.1 {code} {reason}\r\n").into_bytes();
+    let mut length = None;
+    let mut chunked = false;
     for h in res.headers.iter() {
-        if HOP_BY_HOP.contains(&h.name.to_ascii_lowercase().as_str()) {
+        let name = h.name.to_ascii_lowercase();
+        if name == "content-length" {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| HeadError::Malformed("bad Content-Length".into()))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(HeadError::Malformed("conflicting Content-Length".into()));
+            }
+            length = Some(n);
+        }
+        chunked |= name == "transfer-encoding";
+        if HOP_BY_HOP.contains(&name.as_str()) {
             continue;
         }
         out.extend_from_slice(h.name.as_bytes());
@@ -182,8 +221,18 @@ pub fn rewrite_response(head: &[u8]) -> Result<Vec<u8>, HeadError> {
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
+    let framing = match code {
+        100..=199 if code != 101 => {
+            out.extend_from_slice(b"\r\n");
+            return Ok((out, Framing::Interim));
+        }
+        204 | 304 => Framing::Empty,
+        _ if is_head => Framing::Empty,
+        _ if chunked => Framing::UntilClose,
+        _ => length.map_or(Framing::UntilClose, Framing::Length),
+    };
     out.extend_from_slice(b"Connection: close\r\n\r\n");
-    Ok(out)
+    Ok((out, framing))
 }
 
 /// A complete plain-text answer from the proxy itself.
@@ -205,10 +254,19 @@ mod tests {
         let t = parse_request(b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(
             t.expect("valid"),
-            Target::Connect { host: "example.com".into(), port: 443 }
+            Target::Connect {
+                host: "example.com".into(),
+                port: 443
+            }
         );
         let t = parse_request(b"CONNECT [::1]:8443 HTTP/1.1\r\n\r\n").expect("valid");
-        assert_eq!(t, Target::Connect { host: "::1".into(), port: 8443 });
+        assert_eq!(
+            t,
+            Target::Connect {
+                host: "::1".into(),
+                port: 8443
+            }
+        );
         assert!(parse_request(b"CONNECT example.com HTTP/1.1\r\n\r\n").is_err());
         assert!(parse_request(b"CONNECT a:0 HTTP/1.1\r\n\r\n").is_err());
     }
@@ -217,7 +275,10 @@ mod tests {
     fn absolute_form_requests_are_rewritten_to_origin_form_without_hop_headers() {
         let head = b"GET http://Example.com:8080/a/b?c=d HTTP/1.1\r\nHost: example.com:8080\r\n\
                      Proxy-Connection: keep-alive\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n";
-        let Target::Forward { host, port, head } = parse_request(head).expect("valid") else {
+        let Target::Forward {
+            host, port, head, ..
+        } = parse_request(head).expect("valid")
+        else {
             panic!("not a forward");
         };
         assert_eq!((host.as_str(), port), ("example.com", 8080));
@@ -237,8 +298,57 @@ mod tests {
             b"GET http://a b/ HTTP/1.1\r\n\r\n",
             b"\x00\x01garbage\r\n\r\n",
         ] {
-            assert!(parse_request(head).is_err(), "{:?}", String::from_utf8_lossy(head));
+            assert!(
+                parse_request(head).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
         }
+    }
+
+    #[test]
+    fn response_heads_say_how_their_body_ends() {
+        let f = |h: &[u8], is_head| rewrite_response(h, is_head).map(|(_, f)| f).ok();
+        assert_eq!(
+            f(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
+            Some(Framing::Length(5))
+        );
+        assert_eq!(
+            f(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true),
+            Some(Framing::Empty)
+        );
+        assert_eq!(
+            f(b"HTTP/1.1 204 No Content\r\n\r\n", false),
+            Some(Framing::Empty)
+        );
+        assert_eq!(
+            f(b"HTTP/1.1 100 Continue\r\n\r\n", false),
+            Some(Framing::Interim)
+        );
+        assert_eq!(
+            f(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+                false
+            ),
+            Some(Framing::UntilClose)
+        );
+        assert_eq!(
+            f(b"HTTP/1.0 200 OK\r\n\r\n", false),
+            Some(Framing::UntilClose)
+        );
+        assert_eq!(
+            f(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                false
+            ),
+            None
+        );
+        let (head, _) = rewrite_response(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n",
+            false,
+        )
+        .expect("valid");
+        assert_eq!(head, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
     }
 
     #[tokio::test]
@@ -249,8 +359,14 @@ mod tests {
         assert_eq!(rest, b"BODY");
         let big = vec![b'a'; MAX_HEAD_BYTES + 10];
         let mut input: &[u8] = &big;
-        assert!(matches!(read_head(&mut input).await, Err(HeadError::TooLarge)));
+        assert!(matches!(
+            read_head(&mut input).await,
+            Err(HeadError::TooLarge)
+        ));
         let mut input: &[u8] = b"GET / HTTP/1.1\r\n";
-        assert!(matches!(read_head(&mut input).await, Err(HeadError::Closed)));
+        assert!(matches!(
+            read_head(&mut input).await,
+            Err(HeadError::Closed)
+        ));
     }
 }

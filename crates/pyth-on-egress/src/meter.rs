@@ -163,7 +163,10 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_past_the_run_bound_are_refused_and_not_counted() {
-        let bounds = Bounds { max_bytes: 100, ..Bounds::default() };
+        let bounds = Bounds {
+            max_bytes: 100,
+            ..Bounds::default()
+        };
         let m = Meter::new(bounds, None);
         assert_eq!(m.spend(60).await, Ok(()));
         assert_eq!(m.spend(50).await, Err(Cut::Bytes));
@@ -183,7 +186,13 @@ mod tests {
 
     #[test]
     fn connections_stop_at_the_bound() {
-        let m = Meter::new(Bounds { max_connections: 2, ..Bounds::default() }, None);
+        let m = Meter::new(
+            Bounds {
+                max_connections: 2,
+                ..Bounds::default()
+            },
+            None,
+        );
         assert!(m.connection());
         assert!(m.connection());
         assert!(!m.connection());

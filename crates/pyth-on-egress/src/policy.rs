@@ -253,9 +253,19 @@ mod tests {
             ("a..b", "", "", PolicyError::Pattern("a..b".into())),
             ("*.", "", "", PolicyError::Pattern("*.".into())),
             ("ex ample/x", "", "", PolicyError::Pattern("ample/x".into())),
-            ("", "10.0.0.0/33", "", PolicyError::Deny("10.0.0.0/33".into())),
+            (
+                "",
+                "10.0.0.0/33",
+                "",
+                PolicyError::Deny("10.0.0.0/33".into()),
+            ),
             ("", "", "127.0.0.1", PolicyError::Exempt("127.0.0.1".into())),
-            ("", "", "localhost:80", PolicyError::Exempt("localhost:80".into())),
+            (
+                "",
+                "",
+                "localhost:80",
+                PolicyError::Exempt("localhost:80".into()),
+            ),
         ];
         for (allow, deny, exempt, want) in table {
             assert_eq!(
@@ -315,11 +325,15 @@ mod tests {
         assert!(p.check("pypi.org", addr("1.2.3.4:443"), None).is_ok());
         assert!(p.check("example.com", addr("1.2.3.4:443"), None).is_err());
         let narrow = parse_patterns("pypi.org").expect("valid");
-        assert!(p.check("pypi.org", addr("1.2.3.4:443"), Some(&narrow)).is_ok());
+        assert!(p
+            .check("pypi.org", addr("1.2.3.4:443"), Some(&narrow))
+            .is_ok());
         assert!(p
             .check("api.github.com", addr("1.2.3.4:443"), Some(&narrow))
             .is_err());
-        assert!(p.check("svc", addr("127.0.0.1:9000"), Some(&narrow)).is_ok());
+        assert!(p
+            .check("svc", addr("127.0.0.1:9000"), Some(&narrow))
+            .is_ok());
         // An allowed name that resolves to a private address is still refused.
         assert!(p.check("pypi.org", addr("10.0.0.1:443"), None).is_err());
     }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use crate::head::{self, HeadError, Target};
+use crate::head::{self, Framing, HeadError, Target};
 use crate::meter::{Bounds, ByteBudget, EgressStats, Meter};
 use crate::policy::{HostPattern, Policy, Refusal};
 
@@ -114,11 +114,15 @@ impl RunProxy {
             Err(Refused::Policy(r)) => {
                 self.meter.deny();
                 tracing::debug!(egress.host = %host, egress.port = port, reason = %r, "egress refused");
-                let _ = client.write_all(&head::answer(403, "Forbidden", &r.0)).await;
+                let _ = client
+                    .write_all(&head::answer(403, "Forbidden", &r.0))
+                    .await;
                 return;
             }
             Err(Refused::Upstream(msg)) => {
-                let _ = client.write_all(&head::answer(502, "Bad Gateway", &msg)).await;
+                let _ = client
+                    .write_all(&head::answer(502, "Bad Gateway", &msg))
+                    .await;
                 return;
             }
         };
@@ -130,7 +134,9 @@ impl RunProxy {
                 }
                 self.relay(client, upstream, rest).await;
             }
-            Target::Forward { head, .. } => self.forward(client, upstream, head, rest).await,
+            Target::Forward { head, is_head, .. } => {
+                self.forward(client, upstream, head, is_head, rest).await;
+            }
         }
     }
 
@@ -158,9 +164,9 @@ impl RunProxy {
             }
         }
         if allowed.is_empty() {
-            return Err(Refused::Policy(first_refusal.unwrap_or_else(|| {
-                Refusal(format!("{host} has no addresses"))
-            })));
+            return Err(Refused::Policy(
+                first_refusal.unwrap_or_else(|| Refusal(format!("{host} has no addresses"))),
+            ));
         }
         if !self.meter.connection() {
             return Err(Refused::Policy(Refusal(format!(
@@ -174,12 +180,21 @@ impl RunProxy {
                 return Ok(s);
             }
         }
-        Err(Refused::Upstream(format!("cannot connect to {host}:{port}")))
+        Err(Refused::Upstream(format!(
+            "cannot connect to {host}:{port}"
+        )))
     }
 
-    /// Sends the rewritten request, then rewrites the response head and relays the rest.
-    async fn forward<S>(&self, client: &mut S, mut upstream: TcpStream, head: Vec<u8>, rest: Vec<u8>)
-    where
+    /// Sends the rewritten request, then rewrites the response head(s) and relays the body
+    /// as far as its framing says (or until the upstream closes).
+    async fn forward<S>(
+        &self,
+        client: &mut S,
+        mut upstream: TcpStream,
+        head: Vec<u8>,
+        is_head: bool,
+        rest: Vec<u8>,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         if self.meter.spend(head.len() as u64).await.is_err()
@@ -190,32 +205,41 @@ impl RunProxy {
         let (mut up_r, mut up_w) = upstream.split();
         let (mut cl_r, mut cl_w) = tokio::io::split(client);
         let to_upstream = async {
-            let _ = self.pump_with(&rest, &mut cl_r, &mut up_w).await;
+            let _ = self.pump(&rest, &mut cl_r, &mut up_w, None).await;
             let _ = up_w.shutdown().await;
         };
         let to_client = async {
-            let head = match head::read_head(&mut up_r).await {
-                Ok(h) => h,
-                Err(e) => {
-                    let _ = cl_w
-                        .write_all(&head::answer(502, "Bad Gateway", &e.to_string()))
-                        .await;
+            loop {
+                let (res_head, body) = match head::read_head(&mut up_r).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let msg = format!("upstream: {e}");
+                        let _ = cl_w
+                            .write_all(&head::answer(502, "Bad Gateway", &msg))
+                            .await;
+                        return;
+                    }
+                };
+                let Ok((rewritten, framing)) = head::rewrite_response(&res_head, is_head) else {
+                    let msg = "malformed upstream response";
+                    let _ = cl_w.write_all(&head::answer(502, "Bad Gateway", msg)).await;
+                    return;
+                };
+                if self.meter.spend(res_head.len() as u64).await.is_err()
+                    || cl_w.write_all(&rewritten).await.is_err()
+                {
                     return;
                 }
-            };
-            let (res_head, body) = head;
-            let Ok(rewritten) = head::rewrite_response(&res_head) else {
-                let _ = cl_w
-                    .write_all(&head::answer(502, "Bad Gateway", "malformed upstream response"))
-                    .await;
-                return;
-            };
-            if self.meter.spend(res_head.len() as u64).await.is_err()
-                || cl_w.write_all(&rewritten).await.is_err()
-            {
+                let limit = match framing {
+                    Framing::Interim if body.is_empty() => continue,
+                    // Rare (data right after a 100 Continue): relay the rest as it comes.
+                    Framing::Interim | Framing::UntilClose => None,
+                    Framing::Empty => return,
+                    Framing::Length(n) => Some(n),
+                };
+                let _ = self.pump(&body, &mut up_r, &mut cl_w, limit).await;
                 return;
             }
-            let _ = self.pump_with(&body, &mut up_r, &mut cl_w).await;
         };
         // The response decides when the exchange is over; the request side may still be open.
         tokio::select! {
@@ -232,12 +256,12 @@ impl RunProxy {
         let (mut up_r, mut up_w) = upstream.split();
         let (mut cl_r, mut cl_w) = tokio::io::split(client);
         let up = async {
-            let r = self.pump_with(&rest, &mut cl_r, &mut up_w).await;
+            let r = self.pump(&rest, &mut cl_r, &mut up_w, None).await;
             let _ = up_w.shutdown().await;
             r
         };
         let down = async {
-            let r = self.pump_with(&[], &mut up_r, &mut cl_w).await;
+            let r = self.pump(&[], &mut up_r, &mut cl_w, None).await;
             let _ = cl_w.shutdown().await;
             r
         };
@@ -245,28 +269,45 @@ impl RunProxy {
         let _ = tokio::try_join!(up, down);
     }
 
-    /// Writes `first`, then copies `r` to `w` until EOF, spending every byte on the meter.
-    async fn pump_with<R, W>(&self, first: &[u8], r: &mut R, w: &mut W) -> Result<(), PumpEnd>
+    /// Writes `first`, then copies `r` to `w` until EOF or `limit` bytes in all, spending
+    /// every byte on the meter.
+    async fn pump<R, W>(
+        &self,
+        first: &[u8],
+        r: &mut R,
+        w: &mut W,
+        limit: Option<u64>,
+    ) -> Result<(), PumpEnd>
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
+        let mut left = limit.unwrap_or(u64::MAX);
+        let first = &first[..first.len().min(usize::try_from(left).unwrap_or(usize::MAX))];
         if !first.is_empty() {
-            self.meter.spend(first.len() as u64).await.map_err(|_| PumpEnd)?;
+            self.meter
+                .spend(first.len() as u64)
+                .await
+                .map_err(|_| PumpEnd)?;
             w.write_all(first).await.map_err(|_| PumpEnd)?;
+            left -= first.len() as u64;
         }
         let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = r.read(&mut buf).await.map_err(|_| PumpEnd)?;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = r.read(&mut buf[..want]).await.map_err(|_| PumpEnd)?;
             if n == 0 {
-                return Ok(());
+                break;
             }
             if let Err(cut) = self.meter.spend(n as u64).await {
                 tracing::debug!(reason = %cut, "egress connection cut");
                 return Err(PumpEnd);
             }
             w.write_all(&buf[..n]).await.map_err(|_| PumpEnd)?;
+            left -= n as u64;
         }
+        let _ = w.flush().await;
+        Ok(())
     }
 }
 
