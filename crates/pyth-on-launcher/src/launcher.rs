@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
-    Bind, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
+    Bind, EgressSpec, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
     ServerFrame, ZkSpec,
 };
 use tokio::sync::Semaphore;
@@ -115,6 +115,8 @@ pub struct Job {
     pub zk: Option<ZkJob>,
     /// Extra read-only binds (package environments): host path → path inside the sandbox.
     pub binds: Vec<Bind>,
+    /// Network egress through this run's proxy socket (always the cold path).
+    pub egress: Option<EgressSpec>,
 }
 
 impl Job {
@@ -131,6 +133,7 @@ impl Job {
             max_output_bytes: None,
             zk: None,
             binds: Vec::new(),
+            egress: None,
         }
     }
 
@@ -373,8 +376,9 @@ impl Launcher {
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
         let job = ServerFrame::Job(Box::new(spec.clone()));
         // A prepared runner's mount tree is fixed before the job: package environments (extra
-        // binds) need a runner prepared for this job, the cold path.
-        let warm = if spec.binds.is_empty() {
+        // binds) need a runner prepared for this job, the cold path. So does egress (the relay
+        // into the run's network namespace is started by the runner that prepares it).
+        let warm = if spec.binds.is_empty() && spec.egress.is_none() {
             self.inner.pool.take(spec.language)
         } else {
             None
@@ -483,6 +487,7 @@ impl Inner {
                 owner: z.owner.hyphenated().to_string(),
                 name: z.name.clone(),
             }),
+            egress: job.egress.clone(),
         })
     }
 }
