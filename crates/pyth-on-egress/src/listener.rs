@@ -51,7 +51,8 @@ pub fn prepare_dir(dir: &Path) -> Result<(), ListenerError> {
 pub struct RunListener {
     path: PathBuf,
     proxy: Arc<RunProxy>,
-    task: JoinHandle<()>,
+    /// `None` once finished.
+    task: Option<JoinHandle<()>>,
 }
 
 impl RunListener {
@@ -85,7 +86,11 @@ impl RunListener {
                 }
             }
         });
-        Ok(Self { path, proxy, task })
+        Ok(Self {
+            path,
+            proxy,
+            task: Some(task),
+        })
     }
 
     /// The socket path to hand to the sandbox.
@@ -95,10 +100,23 @@ impl RunListener {
 
     /// Stops serving (cutting any open connection), removes the socket and returns the
     /// run's counters.
-    pub async fn finish(self) -> EgressStats {
-        self.task.abort();
-        let _ = self.task.await;
+    pub async fn finish(mut self) -> EgressStats {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
         let _ = std::fs::remove_file(&self.path);
         self.proxy.stats()
+    }
+}
+
+impl Drop for RunListener {
+    /// A run that ended without [`RunListener::finish`] (an error path) still stops serving
+    /// and leaves no socket behind.
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }

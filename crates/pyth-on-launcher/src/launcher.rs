@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
-    Bind, EgressSpec, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
-    ServerFrame, ZkSpec,
+    Bind, EgressSpec, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame,
+    SandboxOptions, ServerFrame, ZkSpec,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod execution;
 pub mod http;

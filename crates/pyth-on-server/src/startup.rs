@@ -81,6 +81,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => tracing::info!("generate disabled: no provider configured"),
     }
 
+    let egress = crate::egress::Egress::from_settings(&settings.egress, settings.listen.ip())?;
+    tracing::info!(enabled = egress.is_some(), "egress");
+
     Ok(AppState::new(Parts {
         settings,
         store,
@@ -89,6 +92,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         launcher,
         llm,
         packages: Some(packages),
+        egress,
     }))
 }
 
