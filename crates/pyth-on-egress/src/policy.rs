@@ -5,12 +5,13 @@
 //! name cannot smuggle a forbidden address past the host rules. Rules, in order:
 //!
 //! 1. `DENY` host patterns refuse the name; `DENY` CIDRs refuse the address.
-//! 2. The server's own addresses are refused (any port).
+//! 2. The server's own API listener (`address:port`) is refused.
 //! 3. An `EXEMPT` `address:port` pair is allowed even in a private range and even when `ALLOW`
 //!    does not list the host: the operator deliberately exposed that one service.
 //! 4. With an `ALLOW` list, the host must match one of its patterns, and so must it match a
 //!    per-run narrowing list when the run has one.
 //! 5. Special addresses ([`crate::classify`]) are refused.
+//! 6. Any other port on one of the host's own (public) addresses is refused.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -131,7 +132,8 @@ pub struct Policy {
     deny_hosts: Vec<HostPattern>,
     deny_nets: Vec<IpNet>,
     exempt: Vec<SocketAddr>,
-    own: Vec<IpAddr>,
+    listen: Vec<SocketAddr>,
+    host_ips: Vec<IpAddr>,
 }
 
 impl Policy {
@@ -163,13 +165,24 @@ impl Policy {
             deny_hosts,
             deny_nets,
             exempt,
-            own: Vec::new(),
+            listen: Vec::new(),
+            host_ips: Vec::new(),
         })
     }
 
-    /// Adds the server's own addresses: refused on every port, even when exempt.
-    pub fn with_own_addresses(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
-        self.own.extend(ips.into_iter().map(canonical));
+    /// Adds the server itself: its API `listen` addresses (refused even when exempt) and the
+    /// host's own addresses (refused on every port unless an exempt pair names it).
+    pub fn with_server(
+        mut self,
+        listen: impl IntoIterator<Item = SocketAddr>,
+        host_ips: impl IntoIterator<Item = IpAddr>,
+    ) -> Self {
+        self.listen.extend(
+            listen
+                .into_iter()
+                .map(|a| SocketAddr::new(canonical(a.ip()), a.port())),
+        );
+        self.host_ips.extend(host_ips.into_iter().map(canonical));
         self
     }
 
@@ -199,8 +212,8 @@ impl Policy {
                 "{host} ({ip}) is in a range denied by the server's policy"
             )));
         }
-        if self.own.contains(&ip) {
-            return Err(Refusal(format!("{host} ({ip}) is this server")));
+        if self.listen.contains(&shown) {
+            return Err(Refusal(format!("{host} ({shown}) is this server's API")));
         }
         if self.exempt.contains(&shown) {
             return Ok(());
@@ -215,6 +228,9 @@ impl Policy {
                 "{host} resolves to {ip}, a {} address",
                 why.as_str()
             )));
+        }
+        if self.host_ips.contains(&ip) {
+            return Err(Refusal(format!("{host} ({ip}) is this server's host")));
         }
         Ok(())
     }
@@ -339,12 +355,19 @@ mod tests {
     }
 
     #[test]
-    fn the_servers_own_addresses_are_refused_on_every_port_even_when_exempt() {
-        let p = Policy::parse("", "", "203.0.114.1:8080")
+    fn the_servers_api_is_refused_even_when_exempt_and_its_host_unless_exempt() {
+        let p = Policy::parse("", "", "203.0.114.1:8080 203.0.114.1:9000")
             .expect("valid")
-            .with_own_addresses(["203.0.114.1".parse().expect("ip")]);
+            .with_server(
+                [addr("203.0.114.1:8080")],
+                ["203.0.114.1".parse().expect("ip")],
+            );
         assert!(p.check("me", addr("203.0.114.1:8080"), None).is_err());
+        assert!(p
+            .check("me", addr("[::ffff:203.0.114.1]:8080"), None)
+            .is_err());
         assert!(p.check("me", addr("203.0.114.1:22"), None).is_err());
+        assert!(p.check("me", addr("203.0.114.1:9000"), None).is_ok());
         assert!(p.check("other", addr("203.0.114.2:22"), None).is_ok());
     }
 }

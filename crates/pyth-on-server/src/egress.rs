@@ -5,7 +5,7 @@
 //! The per-user bytes-per-hour budget is a GCRA bucket in the database (`egress:<user id>`,
 //! one cell per 64 KiB), so every node on one database draws from the same allowance.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,22 +154,30 @@ pub struct Egress {
 }
 
 impl Egress {
-    /// `None` when egress is off. `own` is the server's listen address: it (or, for a wildcard
-    /// address, every address of this host) is refused on every port.
-    pub fn from_settings(s: &EgressSettings, own: IpAddr) -> Result<Option<Self>, SettingsError> {
+    /// `None` when egress is off. `listen` is the API's address: refused even when exempt
+    /// (for a wildcard address, its port on every address of this host); the host's other
+    /// ports are refused unless exempt.
+    pub fn from_settings(
+        s: &EgressSettings,
+        listen: SocketAddr,
+    ) -> Result<Option<Self>, SettingsError> {
         let policy = s.validate()?;
         if s.mode == EgressMode::Off {
             return Ok(None);
         }
-        let own = if own.is_unspecified() {
-            local_addresses()
+        let host_ips = local_addresses();
+        let listen: Vec<SocketAddr> = if listen.ip().is_unspecified() {
+            host_ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, listen.port()))
+                .collect()
         } else {
-            vec![own]
+            vec![listen]
         };
         pyth_on_egress::prepare_dir(&s.socket_dir)
             .map_err(|e| SettingsError::new("--egress-socket-dir", e.to_string()))?;
         Ok(Some(Self {
-            policy: Arc::new(policy.with_own_addresses(own)),
+            policy: Arc::new(policy.with_server(listen, host_ips)),
             bounds: Bounds {
                 max_connections: s.max_connections,
                 max_bytes: s.max_bytes,

@@ -7,6 +7,7 @@
 
 mod audit;
 mod auth;
+mod egress;
 mod errors;
 mod execute;
 mod generate;
