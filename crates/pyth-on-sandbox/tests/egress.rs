@@ -1,6 +1,8 @@
 //! Egress through the relay: the program's proxy variables lead to `127.0.0.1:3128` in its
 //! network namespace, which relays to the Unix socket named in the job; nothing else opens up.
 
+#![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
+
 mod common;
 
 use std::io::{Read, Write};

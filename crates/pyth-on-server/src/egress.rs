@@ -253,7 +253,7 @@ pub fn local_addresses() -> Vec<IpAddr> {
     if let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") {
         let mut last: Option<IpAddr> = None;
         for line in trie.lines() {
-            let t = line.trim_start_matches(|c: char| c == ' ' || c == '|' || c == '+' || c == '-');
+            let t = line.trim_start_matches([' ', '|', '+', '-']);
             if let Ok(ip) = t.trim().parse::<IpAddr>() {
                 last = Some(ip);
             } else if line.contains("/32 host LOCAL") {
