@@ -124,6 +124,8 @@ impl Meter {
             let mut credit = self.credit.lock().await;
             while *credit < n {
                 if !budget.take(BUDGET_CHUNK).await {
+                    // Not relayed, so not counted.
+                    self.bytes.fetch_sub(n, Ordering::Relaxed);
                     return Err(Cut::Budget);
                 }
                 *credit += BUDGET_CHUNK;
@@ -182,6 +184,7 @@ mod tests {
         assert_eq!(budget.0.load(Ordering::Relaxed), 0);
         assert_eq!(m.spend(BUDGET_CHUNK - 1).await, Ok(()));
         assert_eq!(m.spend(1).await, Err(Cut::Budget));
+        assert_eq!(m.stats().bytes, 2 * BUDGET_CHUNK);
     }
 
     #[test]

@@ -68,6 +68,18 @@ async fn echo_service() -> SocketAddr {
 }
 
 async fn egress_server(exempt: &[SocketAddr], max_bytes: Option<u64>) -> TestServer {
+    egress_server_with(exempt, |s| {
+        if let Some(b) = max_bytes {
+            s.egress.max_bytes = b;
+        }
+    })
+    .await
+}
+
+async fn egress_server_with(
+    exempt: &[SocketAddr],
+    tweak: impl FnOnce(&mut pyth_on_server::Settings),
+) -> TestServer {
     let exempt = exempt
         .iter()
         .map(ToString::to_string)
@@ -77,9 +89,7 @@ async fn egress_server(exempt: &[SocketAddr], max_bytes: Option<u64>) -> TestSer
         s.egress.mode = pyth_on_server::egress::EgressMode::On;
         s.egress.exempt = exempt;
         s.egress.socket_dir = s.data_dir.join("egress");
-        if let Some(b) = max_bytes {
-            s.egress.max_bytes = b;
-        }
+        tweak(s);
     })
     .await
 }
@@ -240,6 +250,43 @@ except Exception as e:
 }
 
 #[tokio::test]
+async fn the_users_hourly_budget_in_the_database_cuts_a_download_and_holds_across_runs() {
+    let exempt = http_service(None).await;
+    let server = egress_server_with(&[exempt], |s| {
+        s.egress.user_bytes_per_hour = 256 * 1024;
+    })
+    .await;
+    let fetch = |path: &str| ExecuteRequest {
+        code: format!(
+            r#"
+import urllib.request
+try:
+    print("read", len(urllib.request.urlopen("http://127.0.0.1:{}{path}", timeout=10).read()))
+except Exception as e:
+    print("cut", type(e).__name__)
+"#,
+            exempt.port()
+        ),
+        network: Some(true),
+        ..Default::default()
+    };
+    let user = server.user().await;
+    let first = user.key.execute(&fetch("/big")).await.unwrap();
+    assert_eq!(first.output, "cut IncompleteRead\n", "{}", first.error);
+    assert!(first.egress.unwrap().bytes <= 256 * 1024);
+    // The next run of the same user finds the shared bucket empty; another user's is full.
+    let second = user.key.execute(&fetch("/x")).await.unwrap();
+    assert_eq!(
+        second.output, "cut RemoteDisconnected\n",
+        "{}",
+        second.error
+    );
+    let other = server.user().await;
+    let third = other.key.execute(&fetch("/x")).await.unwrap();
+    assert_eq!(third.output, "read 29\n", "{}", third.error);
+}
+
+#[tokio::test]
 async fn with_egress_off_network_true_is_refused_on_every_run_route() {
     let server = TestServer::start().await;
     let user = server.user().await;
@@ -254,5 +301,69 @@ async fn with_egress_off_network_true_is_refused_on_every_run_route() {
             .await,
         400,
         "network_disabled",
+    );
+}
+
+/// Measurement, not a check: `cargo test -p pyth-on-server --test api -- --ignored
+/// --nocapture egress_costs` prints the per-request overhead and the relay's throughput.
+#[tokio::test]
+#[ignore = "measurement; prints numbers"]
+async fn egress_costs() {
+    let exempt = http_service(None).await;
+    let server = egress_server(&[exempt], Some(1 << 30)).await;
+    let user = server.user().await;
+    let code = format!(
+        r#"
+import time, urllib.request, http.client
+url = "http://127.0.0.1:{port}"
+def get(path):
+    return urllib.request.urlopen(url + path, timeout=10).read()
+get("/x")
+n = 20
+t = time.perf_counter()
+for _ in range(n):
+    get("/x")
+proxied = (time.perf_counter() - t) / n * 1000
+t = time.perf_counter()
+total = sum(len(get("/big")) for _ in range(24))
+mbps = total / (time.perf_counter() - t) / 1e6
+print(f"{{proxied:.2f}} {{mbps:.1f}}")
+"#,
+        port = exempt.port()
+    );
+    let run = user
+        .key
+        .execute(&ExecuteRequest {
+            code: code.clone(),
+            network: Some(true),
+            timeout_ms: Some(60_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(run.exit_code, 0, "{}", run.error);
+    // The same program on the host, straight to the service (no proxy, no relay, no sandbox).
+    let host = tokio::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&code)
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        host.status.success(),
+        "{}",
+        String::from_utf8_lossy(&host.stderr)
+    );
+    let host = String::from_utf8_lossy(&host.stdout).to_string();
+    let mut direct = host.split_whitespace();
+    let mut parts = run.output.split_whitespace();
+    println!(
+        "python urllib, a new connection per request: {} ms through the proxy, {} ms direct \
+         from the host; 24 x 1 MiB: {} MB/s through relay + proxy, {} MB/s direct",
+        parts.next().unwrap(),
+        direct.next().unwrap(),
+        parts.next().unwrap(),
+        direct.next().unwrap()
     );
 }
