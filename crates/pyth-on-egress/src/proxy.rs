@@ -6,7 +6,7 @@
 //! to an address it checked. Refusals are `403` answers the program sees.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -34,17 +34,18 @@ pub struct RunProxy {
     policy: Arc<Policy>,
     narrow: Option<Vec<HostPattern>>,
     meter: Meter,
-    deadline: Instant,
+    /// Set by the first connection: time spent queued for a sandbox does not count.
+    deadline: OnceLock<Instant>,
 }
 
 impl RunProxy {
-    /// A proxy for one run; its time bound starts now.
+    /// A proxy for one run; its time bound starts with its first connection.
     pub fn new(policy: Arc<Policy>, bounds: Bounds) -> Self {
         Self {
             policy,
             narrow: None,
             meter: Meter::new(bounds, None),
-            deadline: Instant::now() + bounds.max_duration,
+            deadline: OnceLock::new(),
         }
     }
 
@@ -71,7 +72,9 @@ impl RunProxy {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let outcome = timeout_at(self.deadline, self.serve_inner(&mut client)).await;
+        let max = self.meter.bounds().max_duration;
+        let deadline = *self.deadline.get_or_init(|| Instant::now() + max);
+        let outcome = timeout_at(deadline, self.serve_inner(&mut client)).await;
         if outcome.is_err() {
             tracing::debug!("egress connection cut at the run's time limit");
         }

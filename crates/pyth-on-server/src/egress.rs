@@ -280,6 +280,43 @@ pub fn local_addresses() -> Vec<IpAddr> {
 mod tests {
     use super::*;
 
+    fn settings() -> EgressSettings {
+        crate::Settings::for_data_dir("/tmp/unused").egress
+    }
+
+    #[test]
+    fn bad_egress_settings_name_the_flag_and_the_entry() {
+        let cases: [(fn(&mut EgressSettings), &str, &str); 5] = [
+            (|s| s.allow = "*.".into(), "--egress-allow", "\"*.\""),
+            (
+                |s| s.deny = "10.0.0.0/33".into(),
+                "--egress-deny",
+                "10.0.0.0/33",
+            ),
+            (
+                |s| s.exempt = "localhost:80".into(),
+                "--egress-exempt",
+                "localhost:80",
+            ),
+            (|s| s.max_bytes = 0, "--egress-max-bytes", "at least 1"),
+            (
+                |s| s.socket_dir = "relative".into(),
+                "--egress-socket-dir",
+                "absolute",
+            ),
+        ];
+        for (tweak, flag, needle) in cases {
+            let mut s = settings();
+            tweak(&mut s);
+            let err = s.validate().expect_err("must be refused");
+            assert_eq!(err.name, flag);
+            assert!(err.to_string().contains(needle), "{err}");
+            assert!(!err.to_string().contains('\n'));
+        }
+        assert!(settings().validate().is_ok());
+        assert_eq!(settings().mode, EgressMode::Off);
+    }
+
     #[test]
     fn this_hosts_addresses_include_loopback_of_both_families_when_present() {
         let addrs = local_addresses();
