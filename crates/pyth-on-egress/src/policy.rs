@@ -6,10 +6,10 @@
 //!
 //! 1. `DENY` host patterns refuse the name; `DENY` CIDRs refuse the address.
 //! 2. The server's own API listener (`address:port`) is refused.
-//! 3. An `EXEMPT` `address:port` pair is allowed even in a private range and even when `ALLOW`
-//!    does not list the host: the operator deliberately exposed that one service.
-//! 4. With an `ALLOW` list, the host must match one of its patterns, and so must it match a
-//!    per-run narrowing list when the run has one.
+//! 3. With a per-run narrowing list (a user's), the host must match one of its patterns.
+//! 4. An `EXEMPT` `address:port` pair is allowed even in a private range and even when `ALLOW`
+//!    does not list the host: the operator deliberately exposed that one service. Otherwise,
+//!    with an `ALLOW` list, the host must match one of its patterns.
 //! 5. Special addresses ([`crate::classify`]) are refused.
 //! 6. Any other port on one of the host's own (public) addresses is refused.
 
@@ -43,6 +43,17 @@ pub enum HostPattern {
     Exact(String),
     /// Any name ending in `.` + this suffix.
     Below(String),
+}
+
+impl std::fmt::Display for HostPattern {
+    /// The normalised pattern, which [`HostPattern::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Any => f.write_str("*"),
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Below(s) => write!(f, "*.{s}"),
+        }
+    }
 }
 
 /// Lowercase, no trailing dot, no IPv6 brackets.
@@ -215,12 +226,16 @@ impl Policy {
         if self.listen.contains(&shown) {
             return Err(Refusal(format!("{host} ({shown}) is this server's API")));
         }
+        // The run's own list narrows everything, exempt services included.
+        if narrow.is_some_and(|list| !list.iter().any(|p| p.matches(&host))) {
+            return Err(Refusal(format!("{host} is not on your allow-list")));
+        }
         if self.exempt.contains(&shown) {
             return Ok(());
         }
-        for list in [self.allow.as_deref(), narrow].into_iter().flatten() {
+        if let Some(list) = &self.allow {
             if !list.iter().any(|p| p.matches(&host)) {
-                return Err(Refusal(format!("{host} is not on the allow-list")));
+                return Err(Refusal(format!("{host} is not on the server's allow-list")));
             }
         }
         if let Some(why) = classify(ip) {
@@ -258,6 +273,8 @@ mod tests {
         assert!(!p.matches("badexample.com"));
         assert!(!p.matches("example.com.evil.net"));
         assert!(HostPattern::parse("*").expect("any").matches("x.y"));
+        assert_eq!(p.to_string(), "*.example.com");
+        assert_eq!(HostPattern::parse(&p.to_string()), Ok(p));
         let exact = HostPattern::parse("pypi.org").expect("exact");
         assert!(exact.matches("pypi.org"));
         assert!(!exact.matches("files.pypi.org"));
@@ -335,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn the_allow_list_and_a_narrowing_list_both_apply_but_not_to_exempt_pairs() {
+    fn the_allow_list_spares_exempt_pairs_but_a_narrowing_list_applies_to_everything() {
         let p = Policy::parse("*.github.com pypi.org", "", "127.0.0.1:9000").expect("valid");
         assert!(p.check("api.github.com", addr("1.2.3.4:443"), None).is_ok());
         assert!(p.check("pypi.org", addr("1.2.3.4:443"), None).is_ok());
@@ -347,8 +364,13 @@ mod tests {
         assert!(p
             .check("api.github.com", addr("1.2.3.4:443"), Some(&narrow))
             .is_err());
+        assert!(p.check("svc", addr("127.0.0.1:9000"), None).is_ok());
         assert!(p
             .check("svc", addr("127.0.0.1:9000"), Some(&narrow))
+            .is_err());
+        let with_svc = parse_patterns("svc pypi.org").expect("valid");
+        assert!(p
+            .check("svc", addr("127.0.0.1:9000"), Some(&with_svc))
             .is_ok());
         // An allowed name that resolves to a private address is still refused.
         assert!(p.check("pypi.org", addr("10.0.0.1:443"), None).is_err());

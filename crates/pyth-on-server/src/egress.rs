@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use pyth_on_egress::meter::BUDGET_CHUNK;
-use pyth_on_egress::{Bounds, ByteBudget, Policy, RunListener, RunProxy};
+use pyth_on_egress::{Bounds, ByteBudget, HostPattern, Policy, RunListener, RunProxy};
 use pyth_on_store::Store;
 use uuid::Uuid;
 
@@ -188,19 +188,25 @@ impl Egress {
         }))
     }
 
-    /// Starts the proxy of one run for `user`; the socket's path goes into the job.
+    /// Starts the proxy of one run for `user` (narrowed by the user's own allow-list, if
+    /// any); the socket's path goes into the job.
     pub fn start(
         &self,
         store: Arc<dyn Store>,
         user: Uuid,
         run: Uuid,
+        narrow: Option<Vec<HostPattern>>,
     ) -> Result<RunListener, pyth_on_egress::ListenerError> {
         let budget = UserBudget {
             store,
             key: format!("egress:{user}"),
             cells_per_hour: u32::try_from(self.bytes_per_hour / BUDGET_CHUNK).unwrap_or(u32::MAX),
         };
-        let proxy = RunProxy::new(self.policy.clone(), self.bounds).with_budget(Arc::new(budget));
+        let mut proxy =
+            RunProxy::new(self.policy.clone(), self.bounds).with_budget(Arc::new(budget));
+        if let Some(list) = narrow {
+            proxy = proxy.with_narrowing(list);
+        }
         RunListener::bind(&self.socket_dir, &run.to_string(), proxy)
     }
 }

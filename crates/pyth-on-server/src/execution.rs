@@ -245,11 +245,19 @@ pub async fn run(
     // The run's proxy: its socket is this run's identity (user, bounds), set here, not by the
     // program.
     let egress = match state.egress().filter(|_| request.network) {
-        Some(egress) => Some(
-            egress
-                .start(state.store_arc(), user.user_id, execution_id)
-                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("egress proxy")))?,
-        ),
+        Some(egress) => {
+            let narrow = match state.store().get_egress_allow(user.user_id).await? {
+                Some(hosts) => Some(
+                    pyth_on_egress::parse_patterns(&hosts.join(","))
+                        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
+                ),
+                None => None,
+            };
+            let listener = egress
+                .start(state.store_arc(), user.user_id, execution_id, narrow)
+                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("egress proxy")))?;
+            Some(listener)
+        }
         None => None,
     };
     let job = Job {

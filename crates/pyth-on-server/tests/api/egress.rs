@@ -287,6 +287,96 @@ except Exception as e:
 }
 
 #[tokio::test]
+async fn a_users_own_allow_list_narrows_their_runs_and_is_validated_and_audited() {
+    let exempt = http_service(None).await;
+    let server = egress_server(&[exempt], None).await;
+    let user = server.user().await;
+    let key = user.auth.api_key.clone().unwrap();
+    let http = reqwest::Client::new();
+    let url = server.url("/api/v1/egress/allow");
+    let put = |hosts: serde_json::Value| {
+        http.put(&url)
+            .header("x-api-key", &key)
+            .json(&serde_json::json!({ "hosts": hosts }))
+            .send()
+    };
+    let fetch = ExecuteRequest {
+        code: format!(
+            r#"
+import urllib.error, urllib.request
+try:
+    print(urllib.request.urlopen("http://127.0.0.1:{}/x", timeout=5).read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode().strip())
+"#,
+            exempt.port()
+        ),
+        network: Some(true),
+        ..Default::default()
+    };
+
+    // No list: the exempt service is reachable.
+    let got: serde_json::Value = http
+        .get(&url)
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, serde_json::json!({ "hosts": null }));
+    let run = user.key.execute(&fetch).await.unwrap();
+    assert_eq!(run.output, "hello from the exempt service\n");
+
+    // A list without it: refused, even though the operator exempted it.
+    let res = put(serde_json::json!(["PyPI.org.", "*.github.com", "pypi.org"]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let stored: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        stored["hosts"],
+        serde_json::json!(["pypi.org", "*.github.com"])
+    );
+    let run = user.key.execute(&fetch).await.unwrap();
+    assert_eq!(run.output, "403 127.0.0.1 is not on your allow-list\n");
+    assert_eq!(run.egress.unwrap().denied, 1);
+
+    // Naming it opens it again; bad patterns are refused; deleting restores the default.
+    assert_eq!(
+        put(serde_json::json!(["127.0.0.1"]))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let run = user.key.execute(&fetch).await.unwrap();
+    assert_eq!(run.output, "hello from the exempt service\n");
+    let bad = put(serde_json::json!(["exa mple.com"])).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_host_pattern", "{body}");
+    let delete = || http.delete(&url).header("x-api-key", &key).send();
+    assert_eq!(delete().await.unwrap().status(), 204);
+    assert_eq!(delete().await.unwrap().status(), 404);
+    let page = user
+        .key
+        .audit(Some(10), None, Some("egress."))
+        .await
+        .unwrap();
+    let actions: Vec<_> = page.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "egress.allow.delete",
+            "egress.allow.set",
+            "egress.allow.set"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn with_egress_off_network_true_is_refused_on_every_run_route() {
     let server = TestServer::start().await;
     let user = server.user().await;
