@@ -292,7 +292,8 @@ mod tests {
 
     #[test]
     fn bad_egress_settings_name_the_flag_and_the_entry() {
-        let cases: [(fn(&mut EgressSettings), &str, &str); 5] = [
+        type Case = (fn(&mut EgressSettings), &'static str, &'static str);
+        let cases: [Case; 5] = [
             (|s| s.allow = "*.".into(), "--egress-allow", "\"*.\""),
             (
                 |s| s.deny = "10.0.0.0/33".into(),
