@@ -374,16 +374,19 @@ impl Launcher {
         spec: &JobSpec,
         backstop: Duration,
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
-        let job = ServerFrame::Job(Box::new(spec.clone()));
         // A prepared runner's mount tree is fixed before the job: package environments (extra
         // binds) need a runner prepared for this job, the cold path. So does egress (the relay
         // into the run's network namespace is started by the runner that prepares it).
-        let warm = if spec.binds.is_empty() && spec.egress.is_none() {
-            self.inner.pool.take(spec.language)
-        } else {
-            None
-        };
+        let warm =
+            if spec.binds.is_empty() && spec.egress.is_none() && self.inner.fits_prestart(spec) {
+                self.inner.pool.take(spec.language)
+            } else {
+                None
+            };
         if let Some(warm) = warm {
+            let mut spec = spec.clone();
+            spec.prestart = self.inner.pool.cfg.prestart;
+            let job = ServerFrame::Job(Box::new(spec));
             // Counted in use until done, even if this future is dropped mid-run.
             let in_use = InUse(&self.inner.pool);
             let mut proc = warm.proc;
@@ -402,6 +405,7 @@ impl Launcher {
                 return (result, true, pid);
             }
         }
+        let job = ServerFrame::Job(Box::new(spec.clone()));
         let mut proc = match RunnerProc::spawn(&self.inner.runner) {
             Ok(p) => p,
             Err(e) => return (Err(e), false, 0),
@@ -443,6 +447,17 @@ impl Drop for ActiveGuard<'_> {
 }
 
 impl Inner {
+    /// Whether a pooled runner can take `spec`: always without pre-started interpreters;
+    /// with them, not a ZK job (decryption must finish before the interpreter exists), not a
+    /// longer timeout than the profile's (its `RLIMIT_CPU` can only be lowered), not less
+    /// memory than [`pool::PRESTART_MIN_MEMORY_MB`].
+    fn fits_prestart(&self, spec: &JobSpec) -> bool {
+        !self.pool.cfg.prestart
+            || (spec.zk.is_none()
+                && spec.limits.timeout_ms <= self.cfg.limits.timeout_ms
+                && spec.limits.memory_mb >= pool::PRESTART_MIN_MEMORY_MB)
+    }
+
     /// Languages with a detected runtime.
     pub(crate) fn languages(&self) -> Vec<Language> {
         [Language::Python, Language::Javascript]
@@ -488,6 +503,7 @@ impl Inner {
                 name: z.name.clone(),
             }),
             egress: job.egress.clone(),
+            prestart: false,
         })
     }
 }

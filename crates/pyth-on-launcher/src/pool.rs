@@ -9,8 +9,9 @@
 //! nothing of any user. What depends on the user is applied when the job arrives, before any
 //! user code runs: the memory limit is written to the cgroup, then code (or the ZK payload,
 //! decrypted in the sandbox), args, env (secrets) and the CPU limit go down the release pipe;
-//! the wall-clock deadline and output cap are the job's. The interpreter is **not** started
-//! ahead of time (see the README for why and what that would take).
+//! the wall-clock deadline and output cap are the job's. With [`PoolConfig::prestart`] (the
+//! default) the interpreter itself is already started too, its bootstrap blocked on the
+//! release pipe (`pyth_on_sandbox::warm`); jobs it cannot serve take the cold path.
 //!
 //! Each runner serves one job and exits. The pool never blocks a request: when it is empty the
 //! run takes the cold path. It refills in the background (at most `refill_concurrency`
@@ -45,15 +46,26 @@ pub struct PoolConfig {
     pub refill_concurrency: usize,
     /// A prepared runner idle for longer than this is retired and replaced.
     pub idle_lifetime: Duration,
+    /// Start the interpreter while preparing (see `pyth_on_sandbox::warm`): a job then skips
+    /// the interpreter's start-up. Jobs that cannot use a pre-started interpreter (ZK, a
+    /// longer timeout than the default, less memory than [`PRESTART_MIN_MEMORY_MB`]) take the
+    /// cold path.
+    pub prestart: bool,
 }
 
+/// Jobs with less memory than this never take a pre-started interpreter: the warmed
+/// interpreter may already use more than their limit.
+pub const PRESTART_MIN_MEMORY_MB: u64 = 64;
+
 impl Default for PoolConfig {
-    /// Off (`size_per_language: 0`), 2 refills at once, 60 s idle lifetime.
+    /// Off (`size_per_language: 0`), 2 refills at once, 60 s idle lifetime, interpreters
+    /// pre-started.
     fn default() -> Self {
         Self {
             size_per_language: 0,
             refill_concurrency: 2,
             idle_lifetime: Duration::from_secs(60),
+            prestart: true,
         }
     }
 }
@@ -288,7 +300,8 @@ pub(crate) fn top_up(inner: &Arc<Inner>, language: Language) {
 
 /// Spawns one runner and prepares its sandbox for `language`.
 async fn prepare(inner: &Inner, language: Language) -> Result<RunnerProc, LaunchError> {
-    let profile = inner.spec_for(&Job::new(language, String::new()))?;
+    let mut profile = inner.spec_for(&Job::new(language, String::new()))?;
+    profile.prestart = inner.pool.cfg.prestart;
     let mut proc = RunnerProc::spawn(&inner.runner)?;
     proc.send(&ServerFrame::Prepare(Box::new(profile))).await?;
     let ready = tokio::time::timeout(PREPARE_DEADLINE, async {

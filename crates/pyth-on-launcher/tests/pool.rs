@@ -15,6 +15,10 @@ use pyth_on_launcher::{
 
 /// A launcher with its own cgroup parent, so the test can look for leftovers.
 async fn pooled(size: usize, idle: Duration, parent: &str) -> Launcher {
+    pooled_with(size, idle, parent, true).await
+}
+
+async fn pooled_with(size: usize, idle: Duration, parent: &str, prestart: bool) -> Launcher {
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
     let mut cfg = LauncherConfig::new(runtimes);
     cfg.runner_path = Some(runner());
@@ -23,6 +27,7 @@ async fn pooled(size: usize, idle: Duration, parent: &str) -> Launcher {
         size_per_language: size,
         refill_concurrency: 2,
         idle_lifetime: idle,
+        prestart,
     };
     Launcher::new(cfg).unwrap()
 }
@@ -170,6 +175,49 @@ async fn a_job_memory_limit_and_timeout_apply_in_a_prepared_runner() {
 }
 
 #[tokio::test]
+async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
+    if !privileged() {
+        return;
+    }
+    let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-f").await;
+    wait_ready(&l, 1).await;
+    let mut long = Job::new(Language::Python, "print('long')");
+    long.timeout_ms = Some(LauncherConfig::new(Runtimes::default()).limits.timeout_ms + 1_000);
+    let mut small = Job::new(Language::Python, "print('small')");
+    small.memory_mb = Some(32);
+
+    let long = l.run(long).await.unwrap();
+    let small = l.run(small).await.unwrap();
+    wait_ready(&l, 1).await;
+    let fits = l.run(Job::new(Language::Python, "print('fits')")).await.unwrap();
+
+    assert!(!long.warm && long.result.stdout == "long\n", "{long:?}");
+    assert!(!small.warm && small.result.stdout == "small\n", "{small:?}");
+    assert!(fits.warm && fits.result.stdout == "fits\n", "{fits:?}");
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_node_job_runs_in_a_prestarted_interpreter() {
+    if !privileged() {
+        return;
+    }
+    let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-g").await;
+    let start = Instant::now();
+    while l.pool_stats_for(Language::Javascript).ready < 1 {
+        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", l.pool_stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut job = Job::new(Language::Javascript, "console.log(process.argv[2], process.env.X)");
+    job.args = vec!["arg".into()];
+    job.env = vec![("X".into(), "y".into())];
+    let out = l.run(job).await.unwrap();
+    assert!(out.warm, "{out:?}");
+    assert_eq!(out.result.stdout, "arg y\n");
+    l.shutdown().await;
+}
+
+#[tokio::test]
 async fn stale_runners_are_recycled_and_shutdown_leaves_no_process_or_cgroup() {
     if !privileged() {
         return;
@@ -211,44 +259,58 @@ async fn stale_runners_are_recycled_and_shutdown_leaves_no_process_or_cgroup() {
     ));
 }
 
-/// p50 of `print(1)` warm vs cold. `cargo test -p pyth-on-launcher --release --test pool --
-/// --ignored --nocapture python_print_latency_warm_vs_cold`.
+/// p50 of printing `1`, cold vs pre-isolated vs pre-started, Python and Node. `cargo test -p pyth-on-launcher --release --test pool --
+/// --ignored --nocapture print_latency_cold_vs_preisolated_vs_prestarted`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
-async fn python_print_latency_warm_vs_cold() {
+async fn print_latency_cold_vs_preisolated_vs_prestarted() {
     if !privileged() {
         return;
     }
-    for size in [0usize, 4] {
-        let l = pooled(size, Duration::from_secs(60), "pyth-on-pool-bench").await;
-        let (mut wall, mut setup, mut run, mut teardown) = (vec![], vec![], vec![], vec![]);
-        let mut warm = 0;
-        for _ in 0..40 {
-            if size > 0 {
-                // A full pool: no refill competes with the measured run for the CPUs.
-                wait_ready(&l, size).await;
+    let hello = |language| match language {
+        Language::Python => "print(1)",
+        Language::Javascript => "console.log(1)",
+    };
+    for language in [Language::Python, Language::Javascript] {
+        for (mode, size, prestart) in [
+            ("cold", 0usize, false),
+            ("pre-isolated", 4, false),
+            ("pre-started", 4, true),
+        ] {
+            let l = pooled_with(size, Duration::from_secs(60), "pyth-on-pool-bench", prestart).await;
+            let (mut wall, mut setup, mut run, mut teardown) = (vec![], vec![], vec![], vec![]);
+            let mut warm = 0;
+            for _ in 0..40 {
+                if size > 0 {
+                    // A full pool: no refill competes with the measured run for the CPUs.
+                    let start = Instant::now();
+                    while l.pool_stats_for(language).ready < size {
+                        assert!(start.elapsed() < Duration::from_secs(30));
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                let t = Instant::now();
+                let out = l.run(Job::new(language, hello(language))).await.unwrap();
+                wall.push(t.elapsed().as_secs_f64() * 1000.0);
+                setup.push(out.result.timings.setup_ms);
+                run.push(out.result.timings.run_ms);
+                teardown.push(out.result.timings.teardown_ms);
+                warm += usize::from(out.warm);
+                assert_eq!(out.result.stdout, "1\n");
             }
-            let t = Instant::now();
-            let out = l.run(Job::new(Language::Python, "print(1)")).await.unwrap();
-            wall.push(t.elapsed().as_secs_f64() * 1000.0);
-            setup.push(out.result.timings.setup_ms);
-            run.push(out.result.timings.run_ms);
-            teardown.push(out.result.timings.teardown_ms);
-            warm += usize::from(out.warm);
-            assert_eq!(out.result.stdout, "1\n");
+            let p = |v: &mut Vec<f64>, q: f64| {
+                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                v[((v.len() - 1) as f64 * q) as usize]
+            };
+            println!(
+                "{language:?} {mode}: wall p50 {:.1} ms p90 {:.1} ms | setup p50 {:.2} | user code->exit p50 {:.1} | teardown p50 {:.2} | {warm}/40 warm",
+                p(&mut wall.clone(), 0.5),
+                p(&mut wall, 0.9),
+                p(&mut setup, 0.5),
+                p(&mut run, 0.5),
+                p(&mut teardown, 0.5),
+            );
+            l.shutdown().await;
         }
-        let p = |v: &mut Vec<f64>, q: f64| {
-            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            v[((v.len() - 1) as f64 * q) as usize]
-        };
-        println!(
-            "pool size {size}: wall p50 {:.1} ms p90 {:.1} ms | setup p50 {:.2} | exec->exit p50 {:.1} | teardown p50 {:.2} | {warm}/40 warm",
-            p(&mut wall.clone(), 0.5),
-            p(&mut wall, 0.9),
-            p(&mut setup, 0.5),
-            p(&mut run, 0.5),
-            p(&mut teardown, 0.5),
-        );
-        l.shutdown().await;
     }
 }

@@ -34,10 +34,16 @@ use crate::error::ChildError;
 use crate::protocol::{self, EnvVar, JobSpec};
 use crate::seccomp::{self, Policy};
 use crate::zk::{self, ZkOutcome, ZkSpec};
-use crate::{command, rootfs, sys};
+use crate::{command, rootfs, sys, warm};
 
 /// Exit code of init or payload when set-up failed (the error text is on the error pipe).
 pub const SETUP_FAILED: i32 = 125;
+
+/// `RLIMIT_CPU` (soft; the hard limit is one more) for a job with this wall-clock limit: the
+/// supervisor's wall-clock kill comes first, this only backs it up.
+pub fn cpu_limit_secs(timeout_ms: u64) -> u64 {
+    timeout_ms / 1000 + 2
+}
 
 /// The part of a job that depends on the user, sent to the waiting payload over the release
 /// pipe (one frame, see [`protocol::encode_frame`]).
@@ -217,6 +223,9 @@ fn payload_main(plan: &ChildPlan<'_>, code: File) -> ! {
         report(&plan.error, &e);
         sys::exit_now(SETUP_FAILED);
     }
+    if plan.spec.prestart {
+        prestart(plan, code);
+    }
     note(&plan.status, "ready", 1);
     let release = match protocol::read_frame::<Release>(&mut &plan.release) {
         Ok(r) => r,
@@ -234,7 +243,7 @@ fn payload_main(plan: &ChildPlan<'_>, code: File) -> ! {
 /// Applies the user's part and execs; returns only on failure. A failed ZK decryption exits
 /// here with its own status, before any user code exists.
 fn payload_release(plan: &ChildPlan<'_>, mut release: Release, mut code: File) -> ChildError {
-    let cpu_secs = release.timeout_ms / 1000 + 2;
+    let cpu_secs = cpu_limit_secs(release.timeout_ms);
     if let Err(e) = sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1) {
         return ChildError::Sys {
             step: "rlimits",
@@ -282,13 +291,62 @@ fn payload_release(plan: &ChildPlan<'_>, mut release: Release, mut code: File) -
     }
 }
 
+/// Pre-started interpreter ([`crate::warm`]): puts the release pipe, the program file, the
+/// error and status pipes on the bootstrap's descriptors and execs the interpreter on the
+/// bootstrap now, before any job exists. The bootstrap says `ready` itself. Never returns.
+fn prestart(plan: &ChildPlan<'_>, code: File) -> ! {
+    // A close-on-exec copy of the error pipe above the targets, for failures from here on
+    // (the original's number may be one of the targets).
+    let error = match sys::dup_above(plan.error.as_fd(), 64) {
+        Ok(fd) => fd,
+        Err(_) => sys::exit_now(SETUP_FAILED),
+    };
+    let fail = |e: ChildError| -> ! {
+        report(&error, &e);
+        sys::exit_now(SETUP_FAILED)
+    };
+    let sources = [
+        (plan.release.as_fd(), warm::RELEASE_FD),
+        (code.as_fd(), warm::CODE_FD),
+        (plan.error.as_fd(), warm::ERROR_FD),
+        (plan.status.as_fd(), warm::STATUS_FD),
+    ];
+    // Copy every source above the targets first, so that no dup2 below closes a source
+    // that is still needed; the copies are close-on-exec, the targets are not.
+    let mut high = Vec::with_capacity(sources.len());
+    for (fd, target) in sources {
+        match sys::dup_above(fd, 64) {
+            Ok(copy) => high.push((copy, target)),
+            Err(e) => fail(step("prestart descriptors")(e)),
+        }
+    }
+    for (copy, target) in &high {
+        if let Err(e) = sys::dup2(copy.as_fd(), *target) {
+            fail(step("prestart descriptors")(e));
+        }
+    }
+    let command = match command::build(plan.spec) {
+        Ok(c) => c,
+        Err(e) => fail(ChildError::Release(e.to_string())),
+    };
+    fail(ChildError::Sys {
+        step: "exec",
+        source: sys::execve(&command.exe, &command.argv, &command.envp),
+    })
+}
+
 fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     let t = Instant::now();
     for (fd, target) in [(&plan.stdin, 0), (&plan.stdout, 1), (&plan.stderr, 2)] {
         sys::dup2(fd.as_fd(), target).map_err(step("stdio"))?;
     }
     let l = &plan.spec.limits;
-    // RLIMIT_CPU depends on the job's timeout: set at release.
+    // RLIMIT_CPU depends on the job's timeout: set at release (by the payload itself, or with
+    // `prestart` by the supervisor; until then the profile's timeout bounds it).
+    if plan.spec.prestart {
+        let cpu_secs = cpu_limit_secs(l.timeout_ms);
+        sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1).map_err(step("rlimits"))?;
+    }
     for (res, soft, hard) in [
         (libc::RLIMIT_NOFILE, l.nofile, l.nofile),
         (libc::RLIMIT_FSIZE, l.fsize_bytes, l.fsize_bytes),

@@ -1,6 +1,8 @@
 //! The program line and environment of a run, built from scratch and validated.
 //!
-//! argv is `[interpreter, interpreter_args..., flags..., /code/main.<ext>, args...]` where the
+//! argv is `[interpreter, interpreter_args..., flags..., /code/main.<ext>, args...]` (with
+//! [`JobSpec::prestart`](crate::protocol::JobSpec::prestart): `-c`/`-e` and the bootstrap of
+//! [`crate::warm`] instead of the script; its arguments come with the job) where the
 //! runner adds for Python: `-s` (no user site-packages) and `-B` (no `.pyc` writes; `/work` is
 //! small). It deliberately does **not** pass `-I`/`-E`, so a later package environment can be
 //! wired in through `PYTHONPATH`, nor `-S`, which would hide `site-packages`. Node gets no flags.
@@ -61,7 +63,14 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
         argv.push(c("-s", "flag")?);
         argv.push(c("-B", "flag")?);
     }
-    argv.push(c(spec.language.main_file(), "script")?);
+    if spec.prestart {
+        // The bootstrap gets the script path and arguments with the job (crate::warm).
+        let (flag, boot) = crate::warm::bootstrap(spec.language);
+        argv.push(c(flag, "flag")?);
+        argv.push(c(boot, "bootstrap")?);
+    } else {
+        argv.push(c(spec.language.main_file(), "script")?);
+    }
     for a in &spec.args {
         argv.push(c(a, "argument")?);
     }
@@ -129,6 +138,7 @@ mod tests {
             sandbox: SandboxOptions::default(),
             zk: None,
             egress: None,
+            prestart: false,
         }
     }
 
@@ -153,6 +163,22 @@ mod tests {
         let cmd = build(&s).unwrap();
         assert_eq!(strs(&cmd.argv), ["/usr/bin/node", "/code/main.js", "a b"]);
         assert!(!strs(&cmd.envp).iter().any(|e| e.starts_with("PYTHON")));
+    }
+
+    #[test]
+    fn a_prestarted_interpreter_runs_the_bootstrap_instead_of_the_script() {
+        let mut s = spec(Language::Python);
+        s.args.clear();
+        s.prestart = true;
+        let cmd = build(&s).unwrap();
+        let argv = strs(&cmd.argv);
+        assert_eq!(argv[..4], ["/usr/bin/python3", "-s", "-B", "-c"]);
+        assert!(argv[4].contains("_pyth_on_boot"));
+        assert_eq!(argv.len(), 5);
+        s.language = Language::Javascript;
+        s.interpreter = "/usr/bin/node".into();
+        let argv = build(&s).unwrap().argv;
+        assert_eq!(strs(&argv)[..2], ["/usr/bin/node", "-e"]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod seccomp;
 mod status;
 pub mod supervisor;
 mod sys;
+pub mod warm;
 pub mod zk;
 
 use std::io::{Read, Write};

@@ -29,6 +29,9 @@
 //! runner  ── Result | Failed ──▶ server
 //! ```
 //!
+//! With [`JobSpec::prestart`] in the profile, the interpreter itself is started during
+//! `Prepare` and waits inside the sandbox for the job ([`crate::warm`]).
+//!
 //! All fields past the core ones carry `#[serde(default)]`, so new fields (ZK payloads, proxy
 //! sockets, package mounts) can be added without breaking older peers.
 
@@ -169,6 +172,11 @@ pub struct JobSpec {
     /// network namespace keeps only loopback. Cold path only (never in a `Prepare` profile).
     #[serde(default)]
     pub egress: Option<EgressSpec>,
+    /// Start the interpreter when the sandbox is prepared, before the job exists (warm pool,
+    /// see [`crate::warm`]): a bootstrap inside the interpreter waits for the job and runs it.
+    /// Not allowed with [`JobSpec::zk`].
+    #[serde(default)]
+    pub prestart: bool,
 }
 
 /// Resource limits of one run.
@@ -378,6 +386,7 @@ mod tests {
             sandbox: SandboxOptions::default(),
             zk: None,
             egress: None,
+            prestart: false,
         }
     }
 

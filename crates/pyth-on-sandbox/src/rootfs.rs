@@ -366,6 +366,7 @@ mod tests {
             sandbox: SandboxOptions::default(),
             zk: None,
             egress: None,
+            prestart: false,
         }
     }
 

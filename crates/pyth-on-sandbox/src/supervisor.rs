@@ -35,7 +35,7 @@ use crate::protocol::{self, JobResult, JobSpec, Timings};
 use crate::pump::Pump;
 use crate::status::parse_status;
 use crate::zk::ZkOutcome;
-use crate::{command, rootfs, seccomp, sys};
+use crate::{command, rootfs, seccomp, sys, warm};
 
 /// Host directory on which each run's root tmpfs is mounted (inside the run's own mount
 /// namespace; on the host it stays an empty directory).
@@ -138,6 +138,11 @@ fn check_job(spec: &JobSpec) -> Result<(), SandboxError> {
     if spec.zk.is_some() && !spec.code.is_empty() {
         return Err(SandboxError::InvalidJob(
             "a ZK job carries its code in the payload only".into(),
+        ));
+    }
+    if spec.zk.is_some() && spec.prestart {
+        return Err(SandboxError::InvalidJob(
+            "a ZK job cannot run in a pre-started interpreter".into(),
         ));
     }
     rootfs::validate(spec)?;
@@ -316,6 +321,12 @@ impl Prepared {
         let release = Release::take_from(&mut spec);
         let stdin = std::mem::take(&mut spec.stdin);
         let limits = spec.limits.clone();
+        if self.profile.prestart && limits.timeout_ms > self.profile.limits.timeout_ms {
+            // The interpreter's RLIMIT_CPU was set from the profile and can only be lowered.
+            return Err(SandboxError::InvalidJob(
+                "a pre-started interpreter cannot take a longer timeout than its profile".into(),
+            ));
+        }
         spec.limits.timeout_ms = self.profile.limits.timeout_ms;
         spec.limits.memory_mb = self.profile.limits.memory_mb;
         spec.limits.max_output_bytes = self.profile.limits.max_output_bytes;
@@ -342,11 +353,14 @@ impl Prepared {
             if limits.memory_mb != self.profile.limits.memory_mb {
                 live.cg.set_memory(memory_bytes(limits.memory_mb))?;
             }
+
             release.timeout_ms = limits.timeout_ms;
-            let frame = Zeroizing::new(
+            let frame = Zeroizing::new(if self.profile.prestart {
+                warm::encode_release(&release)?
+            } else {
                 protocol::encode_frame(&release)
-                    .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?,
-            );
+                    .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?
+            });
             release.wipe();
             let t_release = Instant::now();
             // If the payload died meanwhile the write fails (EPIPE); the pump then finds init

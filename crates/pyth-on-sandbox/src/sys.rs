@@ -122,6 +122,16 @@ pub fn dup2(old: BorrowedFd<'_>, new: RawFd) -> Result<()> {
     check(ret.into(), "dup2", || format!("{o}, {new}")).map(drop)
 }
 
+/// `fcntl(F_DUPFD_CLOEXEC)`: a close-on-exec copy of `fd` numbered `min` or above.
+pub fn dup_above(fd: BorrowedFd<'_>, min: RawFd) -> Result<OwnedFd> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we borrow; no memory is passed.
+    let ret = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, min) };
+    let new = check(ret.into(), "fcntl", || format!("{raw}, F_DUPFD_CLOEXEC, {min}"))?;
+    // SAFETY: `new` is a fresh descriptor returned by the kernel that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
+}
+
 /// Sets `O_NONBLOCK` on a descriptor.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
     let raw = fd.as_raw_fd();

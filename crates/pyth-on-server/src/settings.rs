@@ -124,6 +124,11 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_POOL_IDLE_SECS", default_value_t = 60)]
     pub pool_idle_secs: u64,
 
+    /// Start the interpreter in warm runners ahead of the job (`on`, the default) or only
+    /// isolate them (`off`).
+    #[arg(long, env = "PYTH_ON_POOL_PRESTART", default_value = "on", value_parser = ["on", "off"])]
+    pub pool_prestart: String,
+
     /// Serve Prometheus metrics at `GET /metrics`.
     #[arg(long, env = "PYTH_ON_METRICS")]
     pub metrics: bool,
@@ -440,7 +445,12 @@ impl Settings {
         }
     }
 
-    /// Warm runners per language.
+    /// Whether warm runners start their interpreter ahead of the job.
+    pub fn pool_prestart(&self) -> bool {
+        self.pool_prestart == "on"
+    }
+
+    /// Warm runners per language: the setting, or the number of CPUs, at most 4.
     pub fn pool_size(&self) -> usize {
         self.pool_size.unwrap_or_else(|| {
             std::thread::available_parallelism()

@@ -60,6 +60,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         size_per_language: settings.pool_size(),
         refill_concurrency: settings.pool_refill_concurrency,
         idle_lifetime: Duration::from_secs(settings.pool_idle_secs),
+        prestart: settings.pool_prestart(),
     };
     let python = runtimes_python(&launcher_cfg);
     let launcher = Launcher::new(launcher_cfg).context("preparing the sandbox launcher")?;

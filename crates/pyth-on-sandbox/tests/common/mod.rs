@@ -43,6 +43,7 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
         sandbox: SandboxOptions::default(),
         zk: None,
         egress: None,
+        prestart: false,
     }
 }
 
@@ -63,8 +64,72 @@ pub struct Session {
 
 /// Speaks to a spawned runner: `Job` directly, or, with `PYTH_ON_TEST_PREPARED=1` in the test's
 /// environment, `Prepare(profile)` first and the `Job` once the runner is pre-isolated (the warm
-/// pool's path). Returns the runner's pid and its final frame.
+/// pool's path); with `PYTH_ON_TEST_PREPARED=prestart`, the same with the interpreter started
+/// during `Prepare` (ZK jobs excepted: they are never pre-started). Returns the runner's pid and
+/// its final frame.
 fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFrame) {
+    let mode = match std::env::var("PYTH_ON_TEST_PREPARED").as_deref() {
+        Ok("prestart") if spec.zk.is_none() => Mode::Prestarted,
+        Ok(_) => Mode::Prepared,
+        Err(_) => Mode::Cold,
+    };
+    converse_in(child, spec, mode)
+}
+
+/// How a test run reaches its sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `Job` straight away.
+    Cold,
+    /// `Prepare(profile)`, then the `Job` (pre-isolated, interpreter started at release).
+    Prepared,
+    /// `Prepare(profile)` with `prestart`, then the `Job` (interpreter already running).
+    Prestarted,
+}
+
+/// Runs `spec` in `mode` (the profile is `spec` without its user part, with `prestart` for
+/// [`Mode::Prestarted`]); returns the final frame.
+pub fn frame_in(spec: &JobSpec, mode: Mode) -> RunnerFrame {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn runner");
+    let (_, last) = converse_in(&mut child, spec, mode);
+    child.wait().unwrap();
+    last
+}
+
+/// Runs `spec` in `mode` and returns its result.
+pub fn run_in(spec: &JobSpec, mode: Mode) -> JobResult {
+    match frame_in(spec, mode) {
+        RunnerFrame::Result(r) => *r,
+        other => panic!("runner did not produce a result in {mode:?}: {other:?}"),
+    }
+}
+
+fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> (i32, RunnerFrame) {
+    let mut spec = spec.clone();
+    spec.prestart = mode == Mode::Prestarted;
+    let profile = (mode != Mode::Cold).then(|| {
+        let mut profile = spec.clone();
+        profile.code.clear();
+        profile.stdin.clear();
+        profile.args.clear();
+        profile.env.clear();
+        profile.zk = None;
+        profile
+    });
+    converse_with(child, profile.as_ref(), &spec)
+}
+
+/// `Prepare(profile)` (when given), then `Job(job)`; returns the runner's pid and last frame.
+fn converse_with(
+    child: &mut std::process::Child,
+    profile: Option<&JobSpec>,
+    job: &JobSpec,
+) -> (i32, RunnerFrame) {
     let mut input = child.stdin.take().unwrap();
     let mut out = child.stdout.take().unwrap();
     let send = |input: &mut std::process::ChildStdin, frame: &ServerFrame| {
@@ -72,15 +137,9 @@ fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFram
             .write_all(&protocol::encode_frame(frame).unwrap())
             .unwrap()
     };
-    let job = ServerFrame::Job(Box::new(spec.clone()));
-    if std::env::var_os("PYTH_ON_TEST_PREPARED").is_some() {
-        let mut profile = spec.clone();
-        profile.code.clear();
-        profile.stdin.clear();
-        profile.args.clear();
-        profile.env.clear();
-        profile.zk = None;
-        send(&mut input, &ServerFrame::Prepare(Box::new(profile)));
+    let job = ServerFrame::Job(Box::new(job.clone()));
+    if let Some(profile) = profile {
+        send(&mut input, &ServerFrame::Prepare(Box::new(profile.clone())));
         let RunnerFrame::Ready(ready) = protocol::read_frame(&mut out).unwrap() else {
             panic!("first frame must be Ready")
         };
@@ -97,6 +156,19 @@ fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFram
         panic!("first frame must be Ready")
     };
     (ready.pid, protocol::read_frame(&mut out).unwrap())
+}
+
+/// Prepares a runner with `profile`, then sends `job`; returns the final frame.
+pub fn frame_prepared(profile: &JobSpec, job: &JobSpec) -> RunnerFrame {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn runner");
+    let (_, last) = converse_with(&mut child, Some(profile), job);
+    child.wait().unwrap();
+    last
 }
 
 /// Runs `spec` through a fresh runner; the runner gets `extra_env` (to prove it does not leak).

@@ -1,5 +1,6 @@
-//! `pyth-on bench`: start a server on a temporary data directory and measure hello-world runs
-//! through the HTTP API (one client, 4 and 16 concurrent clients, the cold path), next to a
+//! `pyth-on bench`: start three servers on temporary data directories (warm pool with
+//! pre-started interpreters, warm pool that only pre-isolates, pool off) and measure hello-world
+//! runs through the HTTP API (one client, 4 and 16 concurrent clients, the cold path), next to a
 //! bare subprocess baseline measured in the same run.
 
 use std::io::Write;
@@ -146,7 +147,7 @@ struct Running {
 }
 
 impl Running {
-    async fn start(pool_size: usize) -> anyhow::Result<Self> {
+    async fn start(pool_size: usize, prestart: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let mut settings = Settings::for_data_dir(dir.path());
         settings.rate_limit_per_minute = 1_000_000;
@@ -154,6 +155,7 @@ impl Running {
         settings.max_queued_runs = 1024;
         settings.max_concurrent_runs_per_user = 64;
         settings.pool_size = Some(pool_size);
+        settings.pool_prestart = if prestart { "on" } else { "off" }.into();
         let state = pyth_on_server::build_state(settings).await?;
         let runtimes = state.launcher().runtimes().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -200,8 +202,9 @@ async fn spaced_runs(
 impl Cmd {
     /// Runs the benchmark.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let warm = Running::start(self.pool_size).await?;
-        let cold = Running::start(0).await?;
+        let warm = Running::start(self.pool_size, true).await?;
+        let isolated = Running::start(self.pool_size, false).await?;
+        let cold = Running::start(0, false).await?;
         let mut report = serde_json::Map::new();
         report.insert(
             "cpus".into(),
@@ -231,9 +234,11 @@ impl Cmd {
             baseline(&runtime.interpreter, lang, self.warmup)?;
             api_runs(&warm.client, lang, self.warmup, 1).await?;
             api_runs(&cold.client, lang, self.warmup, 1).await?;
+            api_runs(&isolated.client, lang, self.warmup, 1).await?;
             let base = baseline(&runtime.interpreter, lang, self.runs)?;
             let one = api_runs(&warm.client, lang, self.runs, 1).await?;
             let cold_one = api_runs(&cold.client, lang, self.runs, 1).await?;
+            let isolated_one = api_runs(&isolated.client, lang, self.runs, 1).await?;
             let gap = Duration::from_millis(100);
             let n_spaced = (self.runs / 4).max(5);
             let warm_spaced = spaced_runs(&warm.client, lang, n_spaced, gap).await?;
@@ -241,6 +246,10 @@ impl Cmd {
             section.insert("baseline_subprocess".into(), serde_json::to_value(&base)?);
             section.insert("api_1_client".into(), serde_json::to_value(&one)?);
             section.insert("api_1_client_cold".into(), serde_json::to_value(&cold_one)?);
+            section.insert(
+                "api_1_client_preisolated".into(),
+                serde_json::to_value(&isolated_one)?,
+            );
             section.insert(
                 "api_spaced_100ms".into(),
                 serde_json::to_value(&warm_spaced)?,
@@ -266,6 +275,7 @@ impl Cmd {
             report.insert(lang.into(), section.into());
         }
         warm.stop().await?;
+        isolated.stop().await?;
         cold.stop().await?;
         let report = serde_json::Value::Object(report);
         let mut out = std::io::stdout().lock();

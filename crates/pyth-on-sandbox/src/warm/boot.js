@@ -1,0 +1,69 @@
+// Pyth-On warm bootstrap for Node.js (see warm.rs). Runs as `node -e <this>` inside a prepared
+// sandbox, unprivileged and under seccomp, before any job exists. Descriptors: 3 release (read
+// the job), 4 /code/main.js (write the program), 5 error, 6 status.
+'use strict';
+(function pythOnBoot() {
+  const MAIN = '/code/main.js';
+  const MAX_FRAME = 64 << 20;
+  const fs = require('fs');
+  const fail = (msg) => {
+    try {
+      fs.writeSync(5, String(msg));
+    } finally {
+      process.exit(125);
+    }
+  };
+  // Only the loader; more modules loaded ahead of time would slow every program's exit.
+  const Module = require('module');
+  fs.writeSync(6, 'ready 1\n');
+
+  const readExact = (n) => {
+    const buf = Buffer.alloc(n);
+    let off = 0;
+    while (off < n) {
+      let got;
+      try {
+        got = fs.readSync(3, buf, off, n - off, null);
+      } catch (e) {
+        if (e.code === 'EAGAIN') continue;
+        throw e;
+      }
+      if (got === 0) fail('the release pipe closed before the job arrived');
+      off += got;
+    }
+    return buf;
+  };
+  try {
+    const n = readExact(4).readUInt32BE(0);
+    if (n > MAX_FRAME) fail('release frame too large');
+    const body = readExact(n);
+    let pos = 0;
+    // Length-prefixed fields (warm.rs, `encode_release`).
+    const field = () => {
+      const size = body.readUInt32BE(pos);
+      const start = pos + 4;
+      pos = start + size;
+      if (pos > body.length) fail('truncated release frame');
+      return body.subarray(start, pos);
+    };
+    const text = () => field().toString('utf8');
+    field(); // timeout: Node has no setrlimit; the profile's RLIMIT_CPU stays (warm.rs)
+    const source = field();
+    const args = Array.from({ length: Number(text()) }, text);
+    const env = Array.from({ length: Number(text()) }, () => [text(), text()]);
+    let off = 0;
+    while (off < source.length) off += fs.writeSync(4, source, off);
+    fs.closeSync(4);
+    for (const [name, value] of env) process.env[name] = value;
+    process.argv.splice(0, process.argv.length, process.execPath, MAIN, ...args);
+    // Children (child_process.fork, worker threads) inherit execArgv: not this bootstrap.
+    process.execArgv.splice(0, process.execArgv.length);
+    fs.closeSync(3);
+    fs.closeSync(6);
+  } catch (e) {
+    fail(`bootstrap: ${e && e.message}`);
+  }
+  // Last: EOF on the error pipe tells the supervisor the user's program starts now.
+  fs.closeSync(5);
+  Module.runMain(MAIN);
+})();
