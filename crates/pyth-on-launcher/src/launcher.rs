@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
-    Bind, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
-    ServerFrame, ZkSpec,
+    Bind, EgressSpec, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame,
+    SandboxOptions, ServerFrame, ZkSpec,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -115,6 +115,8 @@ pub struct Job {
     pub zk: Option<ZkJob>,
     /// Extra read-only binds (package environments): host path → path inside the sandbox.
     pub binds: Vec<Bind>,
+    /// Network egress through this run's proxy socket (always the cold path).
+    pub egress: Option<EgressSpec>,
 }
 
 impl Job {
@@ -131,6 +133,7 @@ impl Job {
             max_output_bytes: None,
             zk: None,
             binds: Vec::new(),
+            egress: None,
         }
     }
 
@@ -372,12 +375,14 @@ impl Launcher {
         backstop: Duration,
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
         // A prepared runner's mount tree is fixed before the job: package environments (extra
-        // binds) need a runner prepared for this job, the cold path.
-        let warm = if spec.binds.is_empty() && self.inner.fits_prestart(spec) {
-            self.inner.pool.take(spec.language)
-        } else {
-            None
-        };
+        // binds) need a runner prepared for this job, the cold path. So does egress (the relay
+        // into the run's network namespace is started by the runner that prepares it).
+        let warm =
+            if spec.binds.is_empty() && spec.egress.is_none() && self.inner.fits_prestart(spec) {
+                self.inner.pool.take(spec.language)
+            } else {
+                None
+            };
         if let Some(warm) = warm {
             let mut spec = spec.clone();
             spec.prestart = self.inner.pool.cfg.prestart;
@@ -497,6 +502,7 @@ impl Inner {
                 owner: z.owner.hyphenated().to_string(),
                 name: z.name.clone(),
             }),
+            egress: job.egress.clone(),
             prestart: false,
         })
     }

@@ -10,6 +10,8 @@ pub use launcher::{
     locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, ZkJob, RUNNER_NAME,
 };
 pub use pool::{PoolConfig, PoolStats};
-pub use pyth_on_sandbox::protocol::{Bind, JobResult, Language, Limits, SandboxOptions, Timings};
+pub use pyth_on_sandbox::protocol::{
+    Bind, EgressSpec, JobResult, Language, Limits, SandboxOptions, Timings,
+};
 pub use pyth_on_sandbox::ZkOutcome;
 pub use runtimes::{parse_language, LanguageInfo, Runtime, RuntimeConfig, Runtimes};

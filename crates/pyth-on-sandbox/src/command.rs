@@ -100,6 +100,13 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
         env.retain(|(k, _)| k != &var.name);
         env.push((var.name.clone(), var.value.clone()));
     }
+    if spec.egress.is_some() {
+        // Last, so they win: the run's way out is its proxy (see `crate::egress`).
+        for var in crate::egress::proxy_env() {
+            env.retain(|(k, _)| k != &var.name);
+            env.push((var.name, var.value));
+        }
+    }
     let envp = env
         .iter()
         .map(|(k, v)| c(&format!("{k}={v}"), "environment entry"))
@@ -130,6 +137,7 @@ mod tests {
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
             zk: None,
+            egress: None,
             prestart: false,
         }
     }

@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod command;
+pub mod egress;
 pub mod error;
 pub mod protocol;
 mod pump;

@@ -41,6 +41,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+pub use crate::egress::EgressSpec;
 pub use crate::zk::{ZkOutcome, ZkSpec};
 
 /// Protocol version the runner speaks; sent in [`Ready`].
@@ -167,6 +168,10 @@ pub struct JobSpec {
     /// Encrypted code, decrypted inside the sandbox (see [`crate::zk`]); `code` is then empty.
     #[serde(default)]
     pub zk: Option<ZkSpec>,
+    /// Network egress through the server's per-run proxy (see [`crate::egress`]); `None`: the
+    /// network namespace keeps only loopback. Cold path only (never in a `Prepare` profile).
+    #[serde(default)]
+    pub egress: Option<EgressSpec>,
     /// Start the interpreter when the sandbox is prepared, before the job exists (warm pool,
     /// see [`crate::warm`]): a bootstrap inside the interpreter waits for the job and runs it.
     /// Not allowed with [`JobSpec::zk`].
@@ -380,6 +385,7 @@ mod tests {
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
             zk: None,
+            egress: None,
             prestart: false,
         }
     }

@@ -365,6 +365,7 @@ mod tests {
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
             zk: None,
+            egress: None,
             prestart: false,
         }
     }

@@ -104,6 +104,10 @@ pub fn run_job(mut spec: JobSpec, cgroups: &dyn Cgroups) -> Result<JobResult, Sa
     let stdin = std::mem::take(&mut spec.stdin);
     // The child's copy-on-write image holds the release (ZK password included): wipe it there.
     let prepared = prepare_inner(&spec, cgroups, &mut || release.wipe())?;
+    if let (Some(egress), Some(live)) = (&spec.egress, &prepared.inner) {
+        // After the clone (the runner may have threads now), before the program exists.
+        crate::egress::start_relay(live.init.pid, egress)?;
+    }
     let limits = spec.limits.clone();
     let prepare_ms = prepared.prepare_ms;
     let mut result = prepared.release(&limits, release, stdin, started)?;
@@ -120,10 +124,11 @@ pub fn prepare(profile: &JobSpec, cgroups: &dyn Cgroups) -> Result<Prepared, San
         || !profile.stdin.is_empty()
         || !profile.args.is_empty()
         || !profile.env.is_empty()
-        || profile.zk.is_some();
+        || profile.zk.is_some()
+        || profile.egress.is_some();
     if has_user_data {
         return Err(SandboxError::InvalidJob(
-            "a prepare profile must not carry code, stdin, args, env or zk".into(),
+            "a prepare profile must not carry code, stdin, args, env, zk or egress".into(),
         ));
     }
     prepare_inner(profile, cgroups, &mut || {})

@@ -509,3 +509,11 @@ pub fn loopback_up() -> Result<()> {
     })
     .map(drop)
 }
+
+/// `setns(fd, nstype)`: moves the **calling thread** into the namespace `fd` refers to.
+pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` is an open descriptor borrowed for the call; setns reads only its arguments.
+    let ret = unsafe { libc::setns(raw, nstype) };
+    check(ret.into(), "setns", || format!("fd {raw}, {nstype:#x}")).map(drop)
+}

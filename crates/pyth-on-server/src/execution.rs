@@ -1,10 +1,11 @@
 //! One run, from a parsed request to an `ExecuteResponse`: admission, the owner's secrets,
-//! the sandbox, redaction and the audit entry. `/execute` uses it now; ZK and generate runs
+//! the sandbox (with its egress proxy when it asked for the network), redaction and the audit
+//! entry. `/execute` uses it now; ZK and generate runs
 //! will go through the same path.
 
-use pyth_on_launcher::{Bind, Job, LaunchError, ZkJob};
+use pyth_on_launcher::{Bind, EgressSpec, Job, LaunchError, ZkJob};
 use pyth_on_sandbox::ZkOutcome;
-use pyth_on_types::{ExecuteRequest, ExecuteResponse};
+use pyth_on_types::{EgressUsage, ExecuteRequest, ExecuteResponse};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -44,6 +45,8 @@ pub struct RunRequest {
     pub zk: Option<ZkRun>,
     /// Packages for this run only, on top of the user's persistent list.
     pub packages: Vec<String>,
+    /// Egress through the policy proxy (only accepted when the server has it on).
+    pub network: bool,
 }
 
 /// What a zero-knowledge run hands to the sandbox's decryption stage.
@@ -146,7 +149,8 @@ impl RunRequest {
                 format!("a run takes at most {} packages", settings.max_packages),
             ));
         }
-        if req.network == Some(true) {
+        let network = req.network == Some(true);
+        if network && state.egress().is_none() {
             return Err(ApiError::bad_request_code(
                 "network_disabled",
                 "this server does not allow network access from runs",
@@ -163,6 +167,7 @@ impl RunRequest {
             memory_mb,
             zk: None,
             packages,
+            network,
         })
     }
 }
@@ -237,6 +242,24 @@ pub async fn run(
             json!({ "language": language, "codeSize": zk.code_size, "executionId": execution_id }),
         ),
     };
+    // The run's proxy: its socket is this run's identity (user, bounds), set here, not by the
+    // program.
+    let egress = match state.egress().filter(|_| request.network) {
+        Some(egress) => {
+            let narrow = match state.store().get_egress_allow(user.user_id).await? {
+                Some(hosts) => Some(
+                    pyth_on_egress::parse_patterns(&hosts.join(","))
+                        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
+                ),
+                None => None,
+            };
+            let listener = egress
+                .start(state.store_arc(), user.user_id, execution_id, narrow)
+                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("egress proxy")))?;
+            Some(listener)
+        }
+        None => None,
+    };
     let job = Job {
         language: match request.language {
             Language::Python => pyth_on_sandbox::Language::Python,
@@ -262,9 +285,26 @@ pub async fn run(
             owner: zk.owner,
             name: zk.name,
         }),
+        egress: egress.as_ref().map(|l| EgressSpec {
+            socket: l.path().to_owned(),
+        }),
     };
     let result = state.launcher().run(job).await;
     drop(permit);
+    let usage = match egress {
+        Some(listener) => {
+            let stats = listener.finish().await;
+            details["egress"] = json!({
+                "requests": stats.requests, "bytes": stats.bytes, "denied": stats.denied,
+            });
+            Some(EgressUsage {
+                requests: stats.requests,
+                bytes: stats.bytes,
+                denied: stats.denied,
+            })
+        }
+        None => None,
+    };
     let result = match result {
         Ok(output) => output.result,
         Err(LaunchError::RuntimeMissing(_)) => {
@@ -334,6 +374,7 @@ pub async fn run(
         output_truncated: result.output_truncated,
         execution_id,
         zero_knowledge: None,
+        egress: usage,
     };
     for (key, value) in [
         ("exitCode", json!(response.exit_code)),

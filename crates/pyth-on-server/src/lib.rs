@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod console;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod execution;
 pub mod http;

@@ -6,7 +6,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit_log, auth, execute, generate, keys, packages, secrets, system, zk};
+use crate::routes::{
+    audit_log, auth, egress, execute, generate, keys, packages, secrets, system, zk,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,13 +22,14 @@ use crate::routes::{audit_log, auth, execute, generate, keys, packages, secrets,
         audit_log::list_audit, audit_log::verify_audit,
         packages::list_packages, packages::set_packages, packages::add_package, packages::delete_package,
         zk::encrypt, zk::put_code, zk::list_code, zk::delete_code, zk::execute,
+        egress::get_allow, egress::set_allow, egress::delete_allow,
     ),
     components(schemas(
         pyth_on_types::ErrorBody, pyth_on_types::AuthRequest, pyth_on_types::AuthResponse,
         pyth_on_types::UserInfo, pyth_on_types::VerifyRequest, pyth_on_types::VerifyResponse,
         pyth_on_types::RefreshRequest, pyth_on_types::CreateKeyRequest, pyth_on_types::CreatedKey,
         pyth_on_types::KeyInfo, pyth_on_types::KeyList, pyth_on_types::ExecuteRequest,
-        pyth_on_types::ExecuteResponse, pyth_on_types::GenerateRequest, pyth_on_types::GenerateResponse, pyth_on_types::SecretInput, pyth_on_types::SecretMetadata,
+        pyth_on_types::ExecuteResponse, pyth_on_types::EgressUsage, pyth_on_types::EgressAllowList, pyth_on_types::SetEgressAllowRequest, pyth_on_types::GenerateRequest, pyth_on_types::GenerateResponse, pyth_on_types::SecretInput, pyth_on_types::SecretMetadata,
         pyth_on_types::SecretList, pyth_on_types::AuditEntry, pyth_on_types::AuditPage,
         pyth_on_types::AuditVerification, pyth_on_types::HealthResponse, pyth_on_types::InfoResponse,
         pyth_on_types::LanguageInfo, pyth_on_types::ZkPayload, pyth_on_types::ZkKdf, pyth_on_types::ZkEncryptRequest, pyth_on_types::ZkExecuteRequest, pyth_on_types::EncryptedCodeMetadata, pyth_on_types::EncryptedCodeList, pyth_on_types::KdfSummary, pyth_on_types::LimitsInfo, pyth_on_types::FeaturesInfo,

@@ -223,6 +223,10 @@ pub struct Settings {
     /// Largest `/generate` prompt in bytes.
     #[arg(long, env = "PYTH_ON_MAX_PROMPT_BYTES", default_value_t = 16_384)]
     pub max_prompt_bytes: u64,
+
+    /// Network egress (`PYTH_ON_EGRESS*`).
+    #[command(flatten)]
+    pub egress: crate::egress::EgressSettings,
 }
 
 /// A setting that must not be printed (an API key): `Debug` shows `[redacted]`.
@@ -260,6 +264,13 @@ pub struct SettingsError {
     pub reason: String,
 }
 
+impl SettingsError {
+    /// The error for flag `name`.
+    pub fn new(name: &'static str, reason: impl Into<String>) -> Self {
+        bad(name, reason)
+    }
+}
+
 fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError {
         name,
@@ -273,6 +284,7 @@ pub const MIN_MEMORY_MB: u64 = 16;
 impl Settings {
     /// Checks every setting together; the server refuses to start on the first error.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        self.egress.validate()?;
         if self.rate_limit_per_minute == 0 {
             return Err(bad("--rate-limit-per-minute", "must be at least 1"));
         }

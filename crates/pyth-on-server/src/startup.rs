@@ -82,6 +82,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => tracing::info!("generate disabled: no provider configured"),
     }
 
+    let egress = crate::egress::Egress::from_settings(&settings.egress, settings.listen)?;
+    tracing::info!(enabled = egress.is_some(), "egress");
+
     Ok(AppState::new(Parts {
         settings,
         store,
@@ -90,6 +93,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         launcher,
         llm,
         packages: Some(packages),
+        egress,
     }))
 }
 
@@ -107,6 +111,11 @@ pub async fn launch(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let mut settings = settings;
+    // The real address (port 0 resolved): egress refuses it.
+    if let Ok(addr) = listener.local_addr() {
+        settings.listen = addr;
+    }
     let state = build_state(settings).await?;
     serve(state, listener, shutdown).await
 }

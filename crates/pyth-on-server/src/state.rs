@@ -26,6 +26,7 @@ struct Inner {
     runs: RunLimiter,
     llm: Option<Arc<dyn pyth_on_llm::Provider>>,
     packages: Option<crate::packages::PackageManager>,
+    egress: Option<crate::egress::Egress>,
     metrics: crate::metrics::Metrics,
     password_gate: Semaphore,
     started: Instant,
@@ -47,6 +48,8 @@ pub struct Parts {
     pub llm: Option<Arc<dyn pyth_on_llm::Provider>>,
     /// Package environments, when the server can build them.
     pub packages: Option<crate::packages::PackageManager>,
+    /// Network egress, when `PYTH_ON_EGRESS=on`.
+    pub egress: Option<crate::egress::Egress>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -86,6 +89,7 @@ impl AppState {
             runs,
             llm: parts.llm,
             packages: parts.packages,
+            egress: parts.egress,
             metrics: crate::metrics::Metrics::default(),
             password_gate: Semaphore::new(gate),
             started: Instant::now(),
@@ -130,6 +134,11 @@ impl AppState {
     /// Package environments, when enabled.
     pub fn packages(&self) -> Option<&crate::packages::PackageManager> {
         self.0.packages.as_ref()
+    }
+
+    /// Network egress, when switched on.
+    pub fn egress(&self) -> Option<&crate::egress::Egress> {
+        self.0.egress.as_ref()
     }
 
     /// Operator counters.

@@ -28,8 +28,8 @@ pub use model::{
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use traits::{
-    ApiKeyStore, AuditStore, PackageStore, RateLimitStore, RefreshTokenStore, SecretStore, Store,
-    UserStore, ZkCodeStore,
+    ApiKeyStore, AuditStore, EgressStore, PackageStore, RateLimitStore, RefreshTokenStore,
+    SecretStore, Store, UserStore, ZkCodeStore,
 };
 
 /// Pool settings for [`connect_with`].

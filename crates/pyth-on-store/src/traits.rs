@@ -275,6 +275,25 @@ pub trait PackageStore {
     async fn delete_package_env(&self, env_key: &str) -> StoreResult<bool>;
 }
 
+/// Per-user egress allow-lists (host patterns that narrow the operator's policy).
+#[async_trait]
+pub trait EgressStore {
+    /// The user's list; `None` when they never set one (no narrowing).
+    async fn get_egress_allow(&self, user_id: Uuid) -> StoreResult<Option<Vec<String>>>;
+    /// Replaces the user's list (an empty list allows nothing), appending `audit` in the same
+    /// transaction. The caller validates the patterns (none may contain a newline).
+    async fn set_egress_allow(
+        &self,
+        user_id: Uuid,
+        hosts: &[String],
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Removes the list (back to no narrowing); `false`, and no audit entry, when there was
+    /// none.
+    async fn delete_egress_allow(&self, user_id: Uuid, audit: &AuditEvent) -> StoreResult<bool>;
+}
+
 /// Everything the server needs, as one object.
 #[async_trait]
 pub trait Store:
@@ -286,6 +305,7 @@ pub trait Store:
     + RateLimitStore
     + ZkCodeStore
     + PackageStore
+    + EgressStore
     + Send
     + Sync
     + 'static

@@ -64,4 +64,20 @@ pub struct ExecuteResponse {
     /// Present and `true` on `/zk/execute` answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero_knowledge: Option<bool>,
+    /// What the run did through the egress proxy; present when it asked for `network`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressUsage>,
+}
+
+/// A run's use of the egress proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressUsage {
+    /// Requests the proxy received (CONNECT tunnels and forwarded HTTP requests), allowed or
+    /// not.
+    pub requests: u64,
+    /// Bytes relayed to and from outside servers, both directions.
+    pub bytes: u64,
+    /// Requests refused (403) by the policy or a limit.
+    pub denied: u64,
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod egress;
 pub mod error;
 pub mod execute;
 pub mod generate;
@@ -16,6 +17,7 @@ pub mod zk;
 
 pub use audit::*;
 pub use auth::*;
+pub use egress::*;
 pub use error::*;
 pub use execute::*;
 pub use generate::*;

@@ -42,6 +42,7 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
         },
         sandbox: SandboxOptions::default(),
         zk: None,
+        egress: None,
         prestart: false,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod audit_log;
 pub mod auth;
+pub mod egress;
 pub mod execute;
 pub mod generate;
 pub mod keys;
@@ -81,6 +82,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/packages/{name}",
             axum::routing::delete(packages::delete_package),
+        )
+        .route(
+            "/api/v1/egress/allow",
+            get(egress::get_allow)
+                .put(egress::set_allow)
+                .delete(egress::delete_allow),
         )
         .route("/api/v1/audit", get(audit_log::list_audit))
         .route("/api/v1/audit/verify", get(audit_log::verify_audit))

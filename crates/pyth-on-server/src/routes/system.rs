@@ -90,7 +90,7 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
             generate: state.llm().is_some(),
             zero_knowledge: true,
             packages: state.packages().is_some(),
-            egress: false,
+            egress: state.egress().is_some(),
         },
     })
 }

@@ -8,6 +8,7 @@
 mod audit;
 mod auth;
 mod console;
+mod egress;
 mod errors;
 mod execute;
 mod generate;

@@ -59,6 +59,7 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/keys/{id}",
         "/api/v1/audit",
         "/api/v1/audit/verify",
+        "/api/v1/egress/allow",
     ] {
         assert!(
             paths.contains_key(path),
@@ -71,12 +72,16 @@ async fn the_openapi_document_covers_every_route() {
         "ErrorBody",
         "AuthResponse",
         "AuditEntry",
+        "EgressUsage",
+        "EgressAllowList",
     ] {
         assert!(
             doc["components"]["schemas"].get(schema).is_some(),
             "{schema} missing"
         );
     }
+    let response = &doc["components"]["schemas"]["ExecuteResponse"]["properties"];
+    assert!(response.get("egress").is_some(), "{response}");
     // The reference page and its assets come from the binary itself (no CDN).
     let docs = reqwest::get(server.url("/docs/")).await.unwrap();
     assert_eq!(docs.status(), 200);

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod audit;
+mod egress;
 mod packages;
 mod rate_limit;
 mod refresh;

@@ -12,6 +12,7 @@ mod api_keys;
 mod audit;
 mod backend;
 mod concurrency;
+mod egress;
 mod nodes;
 mod package_envs;
 mod packages;
@@ -109,4 +110,7 @@ conformance! {
     package_envs::finishing_a_build_records_its_outcome_and_a_missing_env_is_not_found,
     package_envs::touching_an_env_records_its_use_without_refreshing_a_build_claim,
     package_envs::envs_are_listed_least_recently_used_first_and_deleted_by_key,
+    egress::an_allow_list_is_absent_until_set_then_replaced_whole_with_an_audit_each,
+    egress::another_users_allow_list_is_invisible,
+    egress::deleting_an_allow_list_audits_once_and_reports_a_missing_one,
 }

@@ -1,0 +1,69 @@
+//! SQLite `EgressStore`: one row per user, changed under `BEGIN IMMEDIATE` with its audit entry.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{audit, id, SqliteStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::StoreResult;
+use crate::model::to_unix_ms;
+use crate::traits::EgressStore;
+
+#[async_trait]
+impl EgressStore for SqliteStore {
+    async fn get_egress_allow(&self, user_id: Uuid) -> StoreResult<Option<Vec<String>>> {
+        let row = sqlx::query("select hosts from egress_allow where user_id = ?")
+            .bind(id(user_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let hosts: String = r.try_get("hosts")?;
+            Ok(hosts.lines().map(str::to_owned).collect())
+        })
+        .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user_id))]
+    async fn set_egress_allow(
+        &self,
+        user_id: Uuid,
+        hosts: &[String],
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let at = to_unix_ms(now);
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query(
+            "insert into egress_allow (user_id, hosts, created_at, updated_at) \
+             values (?, ?, ?, ?) \
+             on conflict (user_id) do update set hosts = excluded.hosts, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(id(user_id))
+        .bind(hosts.join("\n"))
+        .bind(at)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user_id))]
+    async fn delete_egress_allow(&self, user_id: Uuid, audit: &AuditEvent) -> StoreResult<bool> {
+        let mut tx = self.begin_immediate().await?;
+        let done = sqlx::query("delete from egress_allow where user_id = ?")
+            .bind(id(user_id))
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
