@@ -160,21 +160,19 @@ pub fn parse_request(head: &[u8]) -> Result<Target, HeadError> {
     }
     let (host, port) = split_authority(authority, Some(80))
         .ok_or_else(|| HeadError::Malformed(format!("bad host {authority:?}")))?;
-    let mut out = format!("{method} {origin_path} HTTP/1.1\r\n").into_bytes();
-    let mut has_host = false;
+    // The Host header is always the checked target's (RFC 9112 §3.2.2: a proxy replaces it):
+    // forwarding the client's own would let a program reach any virtual host behind an
+    // allowed address (domain fronting past the allow-list).
+    let mut out = format!("{method} {origin_path} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
     for h in req.headers.iter() {
         let name = h.name.to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&name.as_str()) {
+        if HOP_BY_HOP.contains(&name.as_str()) || name == "host" {
             continue;
         }
-        has_host |= name == "host";
         out.extend_from_slice(h.name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
-    }
-    if !has_host {
-        out.extend_from_slice(format!("Host: {authority}\r\n").as_bytes());
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     Ok(Target::Forward {
@@ -287,6 +285,26 @@ mod tests {
         assert!(text.contains("Accept: */*\r\n"));
         assert!(!text.to_ascii_lowercase().contains("keep-alive"));
         assert!(text.ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn the_clients_host_header_is_replaced_by_the_checked_target() {
+        let head = b"GET http://allowed.example/ HTTP/1.1\r\nHost: other.example\r\n\
+                     hOsT: third.example\r\nAccept: */*\r\n\r\n";
+        let Target::Forward { head, .. } = parse_request(head).expect("valid") else {
+            panic!("not a forward");
+        };
+        let text = String::from_utf8(head).expect("ascii");
+        assert!(
+            text.starts_with("GET / HTTP/1.1\r\nHost: allowed.example\r\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.to_ascii_lowercase().matches("host:").count(),
+            1,
+            "{text}"
+        );
+        assert!(!text.contains("other.example") && !text.contains("third.example"));
     }
 
     #[test]

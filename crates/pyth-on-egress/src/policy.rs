@@ -206,6 +206,30 @@ impl Policy {
         Ok(())
     }
 
+    /// May the proxy look `host` (a name, not an address literal) up at all? A name that the
+    /// run's allow-list or the server's `ALLOW` list does not match is refused here, before
+    /// any DNS query: otherwise the query itself would carry data out (a program could encode
+    /// anything in `<data>.attacker.example` and have this host's resolver deliver it). With
+    /// an `ALLOW` list, an exempt service is therefore reached by its address or by a name on
+    /// the list.
+    pub fn check_before_resolving(
+        &self,
+        host: &str,
+        narrow: Option<&[HostPattern]>,
+    ) -> Result<(), Refusal> {
+        self.check_name(host)?;
+        let host = normalize_host(host);
+        if narrow.is_some_and(|list| !list.iter().any(|p| p.matches(&host))) {
+            return Err(Refusal(format!("{host} is not on your allow-list")));
+        }
+        if let Some(list) = &self.allow {
+            if !list.iter().any(|p| p.matches(&host)) {
+                return Err(Refusal(format!("{host} is not on the server's allow-list")));
+            }
+        }
+        Ok(())
+    }
+
     /// May the proxy connect to `addr` (one resolved address of `host`)? `narrow` is a
     /// further allow-list for this run (a user's), applied like `ALLOW`.
     pub fn check(
@@ -374,6 +398,29 @@ mod tests {
             .is_ok());
         // An allowed name that resolves to a private address is still refused.
         assert!(p.check("pypi.org", addr("10.0.0.1:443"), None).is_err());
+    }
+
+    #[test]
+    fn names_off_the_allow_lists_are_refused_before_any_lookup() {
+        let open = Policy::parse("", "", "").expect("empty policy");
+        assert!(open
+            .check_before_resolving("x.attacker.example", None)
+            .is_ok());
+        let user = [HostPattern::parse("api.example.com").expect("valid")];
+        assert!(open
+            .check_before_resolving("secret-data.attacker.example", Some(&user))
+            .is_err());
+        assert!(open
+            .check_before_resolving("API.example.com.", Some(&user))
+            .is_ok());
+        let p = Policy::parse("*.github.com", "bad.github.com", "").expect("valid");
+        assert!(p.check_before_resolving("api.github.com", None).is_ok());
+        for refused in ["c2VjcmV0.attacker.example", "github.com", "bad.github.com"] {
+            assert!(
+                p.check_before_resolving(refused, None).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

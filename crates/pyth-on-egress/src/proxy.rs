@@ -149,6 +149,9 @@ impl RunProxy {
         let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => {
+                self.policy
+                    .check_before_resolving(host, self.narrow.as_deref())
+                    .map_err(Refused::Policy)?;
                 let lookup = tokio::net::lookup_host((host, port));
                 match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
                     Ok(Ok(a)) => a.collect(),

@@ -437,6 +437,17 @@ impl Drop for InUse<'_> {
     }
 }
 
+/// Whether an interpreter reads variable `name` while it starts (Python's `PYTHON*`, Node's
+/// `NODE_*` and `UV_*`, the locale): a job setting one runs cold, where it takes effect. The
+/// server refuses these names for secrets and `env` anyway; this keeps the launcher honest on
+/// its own.
+pub(crate) fn read_at_startup(name: &str) -> bool {
+    ["PYTHON", "NODE_", "UV_", "LC_", "V8_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || matches!(name, "LANG" | "LANGUAGE")
+}
+
 /// Counts a run as in progress until dropped.
 struct ActiveGuard<'a>(&'a Inner);
 
@@ -450,12 +461,14 @@ impl Inner {
     /// Whether a pooled runner can take `spec`: always without pre-started interpreters;
     /// with them, not a ZK job (decryption must finish before the interpreter exists), not a
     /// longer timeout than the profile's (its `RLIMIT_CPU` can only be lowered), not less
-    /// memory than [`pool::PRESTART_MIN_MEMORY_MB`].
+    /// memory than [`pool::PRESTART_MIN_MEMORY_MB`], and no variable an interpreter reads
+    /// only while it starts ([`read_at_startup`]: it would be ignored by one already running).
     fn fits_prestart(&self, spec: &JobSpec) -> bool {
         !self.pool.cfg.prestart
             || (spec.zk.is_none()
                 && spec.limits.timeout_ms <= self.cfg.limits.timeout_ms
-                && spec.limits.memory_mb >= pool::PRESTART_MIN_MEMORY_MB)
+                && spec.limits.memory_mb >= pool::PRESTART_MIN_MEMORY_MB
+                && !spec.env.iter().any(|v| read_at_startup(&v.name)))
     }
 
     /// Languages with a detected runtime.

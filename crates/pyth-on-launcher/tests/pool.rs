@@ -185,9 +185,16 @@ async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
     long.timeout_ms = Some(LauncherConfig::new(Runtimes::default()).limits.timeout_ms + 1_000);
     let mut small = Job::new(Language::Python, "print('small')");
     small.memory_mb = Some(32);
+    // Read only while the interpreter starts: a running one would ignore it.
+    let mut seeded = Job::new(
+        Language::Python,
+        "import sys; print(sys.flags.hash_randomization, hash('a') == hash('a'))",
+    );
+    seeded.env = vec![("PYTHONHASHSEED".into(), "0".into())];
 
     let long = l.run(long).await.unwrap();
     let small = l.run(small).await.unwrap();
+    let seeded = l.run(seeded).await.unwrap();
     wait_ready(&l, 1).await;
     let fits = l
         .run(Job::new(Language::Python, "print('fits')"))
@@ -196,6 +203,10 @@ async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
 
     assert!(!long.warm && long.result.stdout == "long\n", "{long:?}");
     assert!(!small.warm && small.result.stdout == "small\n", "{small:?}");
+    assert!(
+        !seeded.warm && seeded.result.stdout == "0 True\n",
+        "{seeded:?}"
+    );
     assert!(fits.warm && fits.result.stdout == "fits\n", "{fits:?}");
     l.shutdown().await;
 }

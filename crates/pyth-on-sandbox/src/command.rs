@@ -3,9 +3,13 @@
 //! argv is `[interpreter, interpreter_args..., flags..., /code/main.<ext>, args...]` (with
 //! [`JobSpec::prestart`](crate::protocol::JobSpec::prestart): `-c`/`-e` and the bootstrap of
 //! [`crate::warm`] instead of the script; its arguments come with the job) where the
-//! runner adds for Python: `-s` (no user site-packages) and `-B` (no `.pyc` writes; `/work` is
-//! small). It deliberately does **not** pass `-I`/`-E`, so a later package environment can be
-//! wired in through `PYTHONPATH`, nor `-S`, which would hide `site-packages`. Node gets no flags.
+//! runner adds for Python: `-S` (no `site`: its import and the `.pth` hooks it runs cost ~12 ms
+//! per start and more at exit; the entry of [`crate::warm`] restores `exit`, `quit` and `help`,
+//! and the host's site-packages are deliberately not on a run's `sys.path`: a run sees the
+//! standard library and its package environment), `-s` (no user site-packages) and `-B` (no
+//! `.pyc` writes; `/work` is small), and runs [`crate::warm::PYTHON_COLD`] with `-c` instead
+//! of the script itself. It deliberately does **not** pass `-I`/`-E`, so a package environment
+//! is wired in through `PYTHONPATH`. Node gets no flags.
 //!
 //! The environment never inherits the runner's: it is the fixed allowlist below plus
 //! [`JobSpec::env`](crate::protocol::JobSpec::env) (which wins on a name clash).
@@ -60,10 +64,14 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
         argv.push(c(a, "interpreter argument")?);
     }
     if spec.language == Language::Python {
+        argv.push(c("-S", "flag")?);
         argv.push(c("-s", "flag")?);
         argv.push(c("-B", "flag")?);
     }
-    if spec.prestart {
+    if spec.language == Language::Python && !spec.prestart {
+        argv.push(c("-c", "flag")?);
+        argv.push(c(crate::warm::PYTHON_COLD, "entry")?);
+    } else if spec.prestart {
         // The bootstrap gets the script path and arguments with the job (crate::warm).
         let (flag, boot) = crate::warm::bootstrap(spec.language);
         argv.push(c(flag, "flag")?);
@@ -147,12 +155,12 @@ mod tests {
     }
 
     #[test]
-    fn python_runs_the_script_with_user_site_and_bytecode_off() {
+    fn python_runs_the_script_through_the_entry_with_site_and_bytecode_off() {
         let cmd = build(&spec(Language::Python)).unwrap();
-        assert_eq!(
-            strs(&cmd.argv),
-            ["/usr/bin/python3", "-s", "-B", "/code/main.py", "a b"]
-        );
+        let argv = strs(&cmd.argv);
+        assert_eq!(argv[..5], ["/usr/bin/python3", "-S", "-s", "-B", "-c"]);
+        assert!(argv[5].contains("/code/main.py") && argv[5].contains("_pyth_on_run"));
+        assert_eq!(argv[6..], ["a b"]);
         assert!(strs(&cmd.envp).contains(&"PYTHONUNBUFFERED=1"));
     }
 
@@ -172,9 +180,9 @@ mod tests {
         s.prestart = true;
         let cmd = build(&s).unwrap();
         let argv = strs(&cmd.argv);
-        assert_eq!(argv[..4], ["/usr/bin/python3", "-s", "-B", "-c"]);
-        assert!(argv[4].contains("_pyth_on_boot"));
-        assert_eq!(argv.len(), 5);
+        assert_eq!(argv[..5], ["/usr/bin/python3", "-S", "-s", "-B", "-c"]);
+        assert!(argv[5].contains("_pyth_on_boot"));
+        assert_eq!(argv.len(), 6);
         s.language = Language::Javascript;
         s.interpreter = "/usr/bin/node".into();
         let argv = build(&s).unwrap().argv;

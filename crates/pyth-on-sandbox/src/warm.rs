@@ -39,8 +39,14 @@ pub const ERROR_FD: i32 = 5;
 /// Descriptor of the status pipe (write end) in a pre-started interpreter.
 pub const STATUS_FD: i32 = 6;
 
-/// The Python bootstrap, run with `-c`.
-pub const PYTHON_BOOT: &str = include_str!("warm/boot.py");
+/// The Python bootstrap, run with `-c`: the shared entry ([`PYTHON_COLD`] uses it too) and
+/// the part that waits for the job.
+pub const PYTHON_BOOT: &str = concat!(include_str!("warm/run.py"), include_str!("warm/boot.py"));
+
+/// The cold Python entry, run with `-c`: reads `/code/main.py` and runs it through the same
+/// entry as a pre-started run, so both behave alike (`-S` with `exit`/`quit`/`help` restored,
+/// a fresh `__main__`, the fast exit).
+pub const PYTHON_COLD: &str = concat!(include_str!("warm/run.py"), include_str!("warm/cold.py"));
 
 /// The Node.js bootstrap, run with `-e`.
 pub const NODE_BOOT: &str = include_str!("warm/boot.js");

@@ -112,6 +112,31 @@ print(socket.if_nameindex())
 }
 
 #[test]
+fn only_unix_ip_and_netlink_route_sockets_can_be_created() {
+    if !privileged() {
+        return;
+    }
+    let code = r#"
+import socket
+def make(family, kind=socket.SOCK_STREAM, proto=0):
+    try:
+        socket.socket(family, kind, proto).close(); return "ok"
+    except OSError as e:
+        return e.errno
+print(make(socket.AF_UNIX), make(socket.AF_INET), make(socket.AF_INET6),
+      make(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+print(make(socket.AF_VSOCK), make(socket.AF_NETLINK, socket.SOCK_RAW, 9),
+      make(socket.AF_NETLINK, socket.SOCK_RAW, 15), make(socket.AF_ALG, socket.SOCK_SEQPACKET))
+a, b = socket.socketpair(); print("pair", a.family.name)
+"#;
+    let eperm = libc::EPERM;
+    assert_eq!(
+        ok(&py(code)),
+        format!("ok ok ok ok\n{eperm} {eperm} {eperm} {eperm}\npair AF_UNIX\n")
+    );
+}
+
+#[test]
 fn files_outside_work_and_tmp_cannot_be_written() {
     if !privileged() {
         return;

@@ -146,6 +146,40 @@ pub fn build() -> Result<Policy, SeccompError> {
             "denylist",
         )?],
     );
+    // Sockets only of the families a program needs: Unix, IPv4, IPv6, and netlink's route
+    // protocol (getaddrinfo and interface listings use it; the run's network namespace has
+    // only `lo`). Everything else (vsock to the hypervisor, packet, Bluetooth, the other
+    // netlink protocols such as audit or uevents, ...) is kernel surface no program needs.
+    let families = [
+        libc::AF_UNIX,
+        libc::AF_INET,
+        libc::AF_INET6,
+        libc::AF_NETLINK,
+    ];
+    let other_family = families
+        .iter()
+        .map(|f| cond(0, SeccompCmpOp::Ne, *f as u64))
+        .collect::<Result<Vec<_>, _>>()?;
+    deny.insert(
+        libc::SYS_socket,
+        vec![
+            rule(other_family, "denylist")?,
+            rule(
+                vec![
+                    cond(0, SeccompCmpOp::Eq, libc::AF_NETLINK as u64)?,
+                    cond(2, SeccompCmpOp::Ne, libc::NETLINK_ROUTE as u64)?,
+                ],
+                "denylist",
+            )?,
+        ],
+    );
+    deny.insert(
+        libc::SYS_socketpair,
+        vec![rule(
+            vec![cond(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?],
+            "denylist",
+        )?],
+    );
     let denylist = compile(
         deny,
         SeccompAction::Allow,
@@ -308,6 +342,50 @@ mod tests {
             assert_ne!(a, ALLOW);
             assert_eq!(d, ERRNO | libc::EPERM as u32);
         }
+    }
+
+    #[test]
+    fn sockets_are_limited_to_unix_ip_and_netlink_route() {
+        let eperm = ERRNO | libc::EPERM as u32;
+        let socket = |domain: i32, protocol: i32| {
+            verdict(
+                libc::SYS_socket,
+                [
+                    domain as u64,
+                    libc::SOCK_STREAM as u64,
+                    protocol as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            )
+        };
+        for ok in [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6] {
+            assert_eq!(socket(ok, 0), (ALLOW, ALLOW), "{ok}");
+        }
+        assert_eq!(
+            socket(libc::AF_NETLINK, libc::NETLINK_ROUTE),
+            (ALLOW, ALLOW)
+        );
+        assert_eq!(socket(libc::AF_NETLINK, libc::NETLINK_AUDIT).1, eperm);
+        assert_eq!(
+            socket(libc::AF_NETLINK, libc::NETLINK_KOBJECT_UEVENT).1,
+            eperm
+        );
+        for refused in [
+            libc::AF_VSOCK,
+            libc::AF_PACKET,
+            libc::AF_BLUETOOTH,
+            libc::AF_ALG,
+        ] {
+            assert_eq!(socket(refused, 0).1, eperm, "{refused}");
+        }
+        // High bits cannot smuggle a family past the comparison.
+        let smuggled = (1u64 << 32) | libc::AF_NETLINK as u64;
+        let (_, d) = verdict(libc::SYS_socket, [smuggled, 3, 9, 0, 0, 0]);
+        assert_eq!(d, eperm);
+        let pair = |domain: i32| verdict(libc::SYS_socketpair, [domain as u64, 1, 0, 0, 0, 0]).1;
+        assert_eq!((pair(libc::AF_UNIX), pair(libc::AF_INET)), (ALLOW, eperm));
     }
 
     #[test]

@@ -15,6 +15,10 @@
   };
   // Only the loader; more modules loaded ahead of time would slow every program's exit.
   const Module = require('module');
+  // Node builds process.stdout/stderr lazily on first use (~4 ms for a pipe): build them now,
+  // on descriptors 1 and 2 that are already the run's output pipes.
+  void process.stdout;
+  void process.stderr;
   fs.writeSync(6, 'ready 1\n');
 
   const readExact = (n) => {

@@ -1,33 +1,29 @@
-# Pyth-On warm bootstrap for Python (see warm.rs). Runs as `python3 -s -B -c <this>` inside a
-# prepared sandbox, unprivileged and under seccomp, before any job exists. Descriptors:
-# 3 release (read the job), 4 /code/main.py (write the program), 5 error, 6 status.
-#
-# It imports nothing it does not need: every module imported ahead of time costs each warm
-# runner its import time and makes every program's exit slower (measured: `json`, which pulls
-# in `re`, ~10 ms each way on this machine; `typing` + `dataclasses` ~20 ms of exit). So the
-# release is length-prefixed fields (warm.rs, `encode_release`), parsed with built-ins only.
-def _pyth_on_boot():
-    import os
-    import sys
 
-    import _frozen_importlib_external
+
+# Pre-started runs: this part waits for the job. It imports nothing it does not need: every
+# module imported ahead of time costs each warm runner its import time and makes every
+# program's exit slower (measured: `json`, which pulls in `re`, ~10 ms each way on this
+# machine), so the release is length-prefixed fields (warm.rs, `encode_release`) parsed with
+# built-ins only, and it uses `posix`, not `os` (which `-S` leaves unimported).
+def _pyth_on_boot():
+    import posix
+
     import resource
 
-    MAIN = "/code/main.py"
     MAX_FRAME = 64 << 20
 
     def fail(msg):
         try:
-            os.write(5, msg.encode("utf-8", "replace"))
+            posix.write(5, msg.encode("utf-8", "replace"))
         finally:
-            os._exit(125)
+            posix._exit(125)
 
-    os.write(6, b"ready 1\n")
+    posix.write(6, b"ready 1\n")
 
     def read_exact(n):
         buf = bytearray()
         while len(buf) < n:
-            chunk = os.read(3, min(n - len(buf), 1 << 20))
+            chunk = posix.read(3, min(n - len(buf), 1 << 20))
             if not chunk:
                 fail("the release pipe closed before the job arrived")
             buf += chunk
@@ -60,39 +56,25 @@ def _pyth_on_boot():
         resource.setrlimit(resource.RLIMIT_CPU, (min(cpu, hard), min(cpu + 1, hard)))
         view = memoryview(source)
         while view:
-            view = view[os.write(4, view) :]
-        os.close(4)
+            view = view[posix.write(4, view) :]
+        posix.close(4)
+        # `os` is not imported yet: os.environ will be built from posix.environ when the
+        # program imports it; putenv is what C code (and children) read.
         for name, value in env:
-            os.environ[name] = value
-        if "TZ" in os.environ:
+            posix.environ[name.encode()] = value.encode()
+            posix.putenv(name, value)
+        if b"TZ" in posix.environ:
             import time
 
             time.tzset()
-        sys.argv[:] = [MAIN, *args]
-        sys.path[0] = "/code"
-        del env, args, view
-        main = type(sys)("__main__")
-        main.__file__ = MAIN
-        main.__cached__ = None
-        main.__loader__ = _frozen_importlib_external.SourceFileLoader("__main__", MAIN)
-        main.__builtins__ = __builtins__
-        sys.modules["__main__"] = main
+        del env, view
     except Exception as e:  # a broken job frame: nothing of the user runs
         fail(f"bootstrap: {type(e).__name__}: {e}")
-    os.close(3)
-    os.close(6)
+    posix.close(3)
+    posix.close(6)
     # Last: EOF on the error pipe tells the supervisor the user's program starts now.
-    os.close(5)
-    try:
-        exec(compile(source, MAIN, "exec", dont_inherit=True), main.__dict__)
-    except SystemExit:
-        raise
-    except BaseException as e:
-        # What `python3 main.py` prints: the traceback without this bootstrap's frame (a
-        # SyntaxError from compile() above then has no frames at all, as it would there).
-        tb = e.__traceback__.tb_next
-        sys.excepthook(type(e), e.with_traceback(tb), tb)
-        sys.exit(1)
+    posix.close(5)
+    _pyth_on_run(source, args)
 
 
 _pyth_on_boot()

@@ -1,0 +1,77 @@
+# Pyth-On Python entry (see warm.rs), shared by cold runs (`-c` with cold.py) and pre-started
+# ones (`-c` with boot.py). The interpreter runs with `-S` (no `site`: it and the `.pth` hooks
+# it runs cost ~12 ms at start and more at exit), so this restores what `site` gives a program
+# (`exit`, `quit`, `help`), runs the program as a fresh `__main__` like `python3 main.py`, and
+# ends the way CPython's own shutdown begins (wait for non-daemon threads, run `atexit`
+# handlers, flush stdout and stderr) but then exits at once instead of tearing the interpreter
+# down module by module: the sandbox is destroyed right after, so that work is pure latency.
+def _pyth_on_run(source, argv):
+    import builtins
+    import posix
+    import sys
+
+    import _frozen_importlib_external
+    import _sitebuiltins
+
+    MAIN = "/code/main.py"
+    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
+    builtins.help = _sitebuiltins._Helper()
+    sys.argv[:] = [MAIN, *argv]
+    sys.path[0] = "/code"
+    main = type(sys)("__main__")
+    main.__file__ = MAIN
+    main.__cached__ = None
+    main.__loader__ = _frozen_importlib_external.SourceFileLoader("__main__", MAIN)
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    del argv
+    code = 0
+    try:
+        exec(compile(source, MAIN, "exec", dont_inherit=True), main.__dict__)
+    except SystemExit as e:
+        code = _pyth_on_exit_code(e)
+    except BaseException as e:
+        # What `python3 main.py` prints: the traceback without this entry's frame (a
+        # SyntaxError from compile() above then has no frames at all, as it would there).
+        tb = e.__traceback__.tb_next
+        try:
+            sys.excepthook(type(e), e.with_traceback(tb), tb)
+        except BaseException:
+            pass
+        code = 130 if isinstance(e, KeyboardInterrupt) else 1
+    del source, main
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except SystemExit as e:
+            code = _pyth_on_exit_code(e)
+        except BaseException:
+            pass
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except BaseException:
+            code = 120
+    posix._exit(code & 0xFF)
+
+
+def _pyth_on_exit_code(e):
+    # CPython's handling of SystemExit: None is 0, an int is itself, anything else is
+    # printed to stderr and is 1.
+    import sys
+
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code
+    try:
+        print(e.code, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
