@@ -280,7 +280,22 @@ async fn stale_runners_are_recycled_and_shutdown_leaves_no_process_or_cgroup() {
     ));
 }
 
-/// p50 of printing `1`, cold vs pre-isolated vs pre-started, Python and Node. `cargo test -p pyth-on-launcher --release --test pool --
+/// CPU time the whole machine spent so far (user + system over every CPU, `/proc/stat`), in ms.
+fn machine_cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpu = stat.lines().next().unwrap();
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    let v: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    busy * 1000.0 / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// p50 of printing `1`, cold vs pre-isolated vs pre-started, Python and Node, and the CPU a
+/// run costs the machine (which bounds throughput: 2 cores / CPU per run). `cargo test -p pyth-on-launcher --release --test pool --
 /// --ignored --nocapture print_latency_cold_vs_preisolated_vs_prestarted`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
@@ -307,6 +322,7 @@ async fn print_latency_cold_vs_preisolated_vs_prestarted() {
             .await;
             let (mut wall, mut setup, mut run, mut teardown) = (vec![], vec![], vec![], vec![]);
             let mut warm = 0;
+            let cpu_before = machine_cpu_ms();
             for _ in 0..40 {
                 if size > 0 {
                     // A full pool: no refill competes with the measured run for the CPUs.
@@ -325,12 +341,17 @@ async fn print_latency_cold_vs_preisolated_vs_prestarted() {
                 warm += usize::from(out.warm);
                 assert_eq!(out.result.stdout, "1\n");
             }
+            // Refill included: the loop waits for a full pool before each run.
+            while size > 0 && l.pool_stats_for(language).ready < size {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let cpu_per_run = (machine_cpu_ms() - cpu_before) / 40.0;
             let p = |v: &mut Vec<f64>, q: f64| {
                 v.sort_by(|a, b| a.partial_cmp(b).unwrap());
                 v[((v.len() - 1) as f64 * q) as usize]
             };
             println!(
-                "{language:?} {mode}: wall p50 {:.1} ms p90 {:.1} ms | setup p50 {:.2} | user code->exit p50 {:.1} | teardown p50 {:.2} | {warm}/40 warm",
+                "{language:?} {mode}: wall p50 {:.1} ms p90 {:.1} ms | setup p50 {:.2} | user code->exit p50 {:.1} | teardown p50 {:.2} | CPU per run {cpu_per_run:.1} ms (all processes, refill included) | {warm}/40 warm",
                 p(&mut wall.clone(), 0.5),
                 p(&mut wall, 0.9),
                 p(&mut setup, 0.5),

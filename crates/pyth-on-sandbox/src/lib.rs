@@ -80,6 +80,10 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             run_job(*spec, cgroups.as_ref())
         }
         ServerFrame::Prepare(profile) => {
+            // Preparing ahead of time is background work: at a lower priority it yields the
+            // CPUs to runs in progress (their set-up is on the request path). The release
+            // restores the priority of everything in the sandbox (supervisor::PREPARE_NICE).
+            let _ = sys::set_nice(0, supervisor::PREPARE_NICE);
             sweep(&profile.sandbox.cgroup_parent);
             let prepared = match prepare(&profile, cgroups.as_ref()) {
                 Ok(p) => p,

@@ -55,6 +55,10 @@ const TEARDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// How long the child may take to isolate itself and say `ready`.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Nice value of a runner while it prepares a sandbox ahead of time (a warm pool's refill),
+/// restored to 0 for the whole sandbox when the job is released.
+pub const PREPARE_NICE: i32 = 10;
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -352,6 +356,12 @@ impl Prepared {
         let outcome = (|| {
             if limits.memory_mb != self.profile.limits.memory_mb {
                 live.cg.set_memory(memory_bytes(limits.memory_mb))?;
+            }
+            // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload
+            // cannot lower its own nice value: that needs CAP_SYS_NICE).
+            let _ = sys::set_nice(0, 0);
+            for pid in live.cg.pids().unwrap_or_default() {
+                let _ = sys::set_nice(pid, 0);
             }
 
             release.timeout_ms = limits.timeout_ms;

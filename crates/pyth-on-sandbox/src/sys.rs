@@ -241,6 +241,18 @@ pub fn process_exists(pid: i32) -> bool {
     ret == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// `setpriority(PRIO_PROCESS, pid, nice)` (`pid` 0: the caller). Lowering a nice value needs
+/// `CAP_SYS_NICE` (the runner has it as root).
+pub fn set_nice(pid: i32, nice: i32) -> Result<()> {
+    let who = libc::id_t::try_from(pid).unwrap_or(0);
+    // SAFETY: setpriority only reads its integer arguments.
+    let ret = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, nice) };
+    check(ret.into(), "setpriority", || {
+        format!("pid {pid}, nice {nice}")
+    })
+    .map(drop)
+}
+
 /// `geteuid() == 0`.
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and takes no arguments.

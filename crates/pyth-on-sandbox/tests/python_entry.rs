@@ -11,19 +11,18 @@ use common::{privileged, run_in, Mode};
 /// `code` under the host interpreter, as a file called `main.py`: stdout, stderr (with the
 /// file's directory replaced by `/code`), exit status.
 fn host(code: &str) -> (String, String, i32) {
-    let dir = std::env::temp_dir().join(format!("pyth-on-entry-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let main = dir.join("main.py");
     std::fs::write(&main, code).unwrap();
     let out = std::process::Command::new("/usr/bin/python3")
         .arg("-I")
         .arg(&main)
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_clear()
         .env("PYTHONUNBUFFERED", "1")
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr).replace(dir.to_str().unwrap(), "/code");
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),

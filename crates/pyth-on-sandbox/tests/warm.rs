@@ -200,3 +200,22 @@ fn a_prestarted_run_starts_user_code_quickly_after_the_release() {
     assert!(r.timings.prepare_ms > 0.0);
     assert!(r.timings.setup_ms < r.timings.prepare_ms, "{:?}", r.timings);
 }
+
+#[test]
+fn a_sandbox_prepared_at_low_priority_runs_its_job_at_normal_priority() {
+    if !privileged() {
+        return;
+    }
+    // The runner prepares at nice 10 (a refill yields to runs in progress); the release
+    // restores 0 for everything in the sandbox, which the program cannot do itself.
+    let code = "import os, subprocess\nprint(os.nice(0), subprocess.run(['nice'], capture_output=True, text=True).stdout.strip())";
+    for mode in [Mode::Cold, Mode::Prepared, Mode::Prestarted] {
+        let r = run_in(&common::py(code), mode);
+        assert_eq!(
+            (r.stdout.as_str(), r.exit_code),
+            ("0 0\n", 0),
+            "{mode:?}: {}",
+            r.stderr
+        );
+    }
+}

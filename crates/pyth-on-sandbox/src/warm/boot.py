@@ -18,6 +18,7 @@ def _pyth_on_boot():
         finally:
             posix._exit(125)
 
+    _pyth_on_prepare()
     posix.write(6, b"ready 1\n")
 
     def read_exact(n):

@@ -2,6 +2,7 @@
 
 # Cold runs: the program is already at /code/main.py (written by the runner, or decrypted
 # there by the ZK stage before this interpreter existed).
+_pyth_on_prepare()
 with open("/code/main.py", "rb") as _f:
     _src = _f.read()
 del _f

@@ -43,7 +43,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout);
         create_private_file(connect.get_filename())?;
+        // No ping before each use: a SQLite connection is a file handle on a worker thread,
+        // nothing that can drop like a socket, and the ping costs a thread round trip (a
+        // wake-up on an idle machine) on every request.
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
