@@ -19,6 +19,18 @@
   // on descriptors 1 and 2 that are already the run's output pipes.
   void process.stdout;
   void process.stderr;
+  // The loader's first resolve and first compile are slow (~1 ms: lazy set-up inside Node);
+  // do them now on things that are not the job's (the interpreter's own path, an empty
+  // module that is never cached).
+  try {
+    Module._resolveFilename(process.execPath, null, false);
+  } catch {
+    // Only a warm-up.
+  }
+  const warm = new Module('/code/.pyth-on-warm-up.js', null);
+  warm.filename = warm.id;
+  warm.paths = [];
+  warm._compile('void 0', warm.filename);
   fs.writeSync(6, 'ready 1\n');
 
   const readExact = (n) => {
