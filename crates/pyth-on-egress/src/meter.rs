@@ -16,6 +16,9 @@ pub const BUDGET_CHUNK: u64 = 64 * 1024;
 pub struct Bounds {
     /// Upstream connections (tunnels and forwarded requests) per run.
     pub max_connections: u64,
+    /// Requests the proxy reads per run, refused and malformed ones included (each may cost a
+    /// DNS lookup): past it the proxy answers 429 without looking at them.
+    pub max_requests: u64,
     /// Bytes relayed per run, both directions, counted on the upstream side.
     pub max_bytes: u64,
     /// Longest a run's egress may last (from the proxy's start); every connection is cut then.
@@ -26,6 +29,7 @@ impl Default for Bounds {
     fn default() -> Self {
         Self {
             max_connections: 64,
+            max_requests: 256,
             max_bytes: 64 << 20,
             max_duration: Duration::from_secs(60),
         }
@@ -94,8 +98,9 @@ impl Meter {
     }
 
     /// Counts a request.
-    pub fn request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
+    /// Counts a request; `false` once the run has made more than `max_requests`.
+    pub fn request(&self) -> bool {
+        self.requests.fetch_add(1, Ordering::Relaxed) < self.bounds.max_requests
     }
 
     /// Counts a refusal.
@@ -185,6 +190,19 @@ mod tests {
         assert_eq!(m.spend(BUDGET_CHUNK - 1).await, Ok(()));
         assert_eq!(m.spend(1).await, Err(Cut::Budget));
         assert_eq!(m.stats().bytes, 2 * BUDGET_CHUNK);
+    }
+
+    #[test]
+    fn requests_stop_at_the_bound() {
+        let m = Meter::new(
+            Bounds {
+                max_requests: 2,
+                ..Bounds::default()
+            },
+            None,
+        );
+        assert!(m.request() && m.request());
+        assert!(!m.request());
     }
 
     #[test]

@@ -21,6 +21,10 @@ use crate::policy::{HostPattern, Policy, Refusal};
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest name resolution may take.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// DNS lookups in flight across every run of this process (each holds a blocking thread).
+static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOOKUPS);
+/// See [`LOOKUPS`].
+const MAX_LOOKUPS: usize = 32;
 /// Longest one upstream connect attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Relay buffer size.
@@ -96,7 +100,17 @@ impl RunProxy {
                 return;
             }
         };
-        self.meter.request();
+        if !self.meter.request() {
+            self.meter.deny();
+            let msg = format!(
+                "the run's limit of {} egress requests was reached",
+                self.meter.bounds().max_requests
+            );
+            let _ = client
+                .write_all(&head::answer(429, "Too Many Requests", &msg))
+                .await;
+            return;
+        }
         let target = match head::parse_request(&head) {
             Ok(t) => t,
             Err(e) => {
@@ -152,7 +166,12 @@ impl RunProxy {
                 self.policy
                     .check_before_resolving(host, self.narrow.as_deref())
                     .map_err(Refused::Policy)?;
-                let lookup = tokio::net::lookup_host((host, port));
+                // getaddrinfo runs on tokio's blocking pool: bound how many lookups all
+                // runs together may have in flight, so no run can exhaust it.
+                let lookup = async {
+                    let _permit = LOOKUPS.acquire().await;
+                    tokio::net::lookup_host((host, port)).await
+                };
                 match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
                     Ok(Ok(a)) => a.collect(),
                     _ => return Err(Refused::Upstream(format!("cannot resolve {host}"))),

@@ -252,3 +252,23 @@ async fn finishing_a_run_removes_its_socket_and_refuses_new_connections() {
     assert!(!path.exists());
     assert!(UnixStream::connect(&path).await.is_err());
 }
+
+#[tokio::test]
+async fn refused_requests_count_against_the_runs_request_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bounds = Bounds {
+        max_requests: 3,
+        ..Bounds::default()
+    };
+    let l = proxy_for(dir.path(), &[], bounds);
+    for _ in 0..3 {
+        // Loopback, not exempt: refused, but it still costs the run a request.
+        let refused = exchange(&l, "CONNECT 127.0.0.1:9 HTTP/1.1\r\n\r\n").await;
+        assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    }
+    let over = exchange(&l, "CONNECT 127.0.0.1:9 HTTP/1.1\r\n\r\n").await;
+    assert!(over.starts_with("HTTP/1.1 429"), "{over}");
+    assert!(over.contains("limit of 3 egress requests"), "{over}");
+    let stats = l.finish().await;
+    assert_eq!((stats.requests, stats.denied), (4, 4), "{stats:?}");
+}

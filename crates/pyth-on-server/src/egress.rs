@@ -69,6 +69,14 @@ pub struct EgressSettings {
     )]
     pub max_connections: u64,
 
+    /// Requests per run read by the proxy, refused ones included; more get 429.
+    #[arg(
+        long = "egress-max-requests",
+        env = "PYTH_ON_EGRESS_MAX_REQUESTS",
+        default_value_t = 256
+    )]
+    pub max_requests: u64,
+
     /// Bytes per run, both directions.
     #[arg(
         long = "egress-max-bytes",
@@ -114,6 +122,7 @@ impl EgressSettings {
             .map_err(|e| SettingsError::new("--egress-exempt", e.to_string()))?;
         for (name, value) in [
             ("--egress-max-connections", self.max_connections),
+            ("--egress-max-requests", self.max_requests),
             ("--egress-max-bytes", self.max_bytes),
             ("--egress-max-secs", self.max_secs),
         ] {
@@ -180,6 +189,7 @@ impl Egress {
             policy: Arc::new(policy.with_server(listen, host_ips)),
             bounds: Bounds {
                 max_connections: s.max_connections,
+                max_requests: s.max_requests,
                 max_bytes: s.max_bytes,
                 max_duration: Duration::from_secs(s.max_secs),
             },
