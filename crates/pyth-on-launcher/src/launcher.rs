@@ -215,6 +215,8 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     /// Runs in progress (for `shutdown`).
     active: AtomicUsize,
+    /// Runners that answered and are still tearing their sandbox down (for `shutdown`).
+    reaping: Arc<AtomicUsize>,
     closed: AtomicBool,
 }
 
@@ -257,6 +259,7 @@ impl Launcher {
             slots,
             pool,
             active: AtomicUsize::new(0),
+            reaping: Arc::new(AtomicUsize::new(0)),
             closed: AtomicBool::new(false),
         });
         pool::start(&inner);
@@ -280,7 +283,9 @@ impl Launcher {
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.pool.drain().await;
-        while self.inner.active.load(Ordering::SeqCst) > 0 {
+        while self.inner.active.load(Ordering::SeqCst) > 0
+            || self.inner.reaping.load(Ordering::SeqCst) > 0
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -393,7 +398,7 @@ impl Launcher {
             let pid = proc.pid;
             let sent = proc.send(&job).await;
             let result = match sent {
-                Ok(()) => Some(proc.finish(backstop).await),
+                Ok(()) => Some(proc.finish(backstop, &self.inner.reaping).await),
                 Err(e) => {
                     tracing::warn!(error = %e, "a prepared runner was gone; running cold");
                     proc.retire().await;
@@ -424,7 +429,7 @@ impl Launcher {
                 return (Err(e.into()), false, pid);
             }
         }
-        (proc.finish(backstop).await, false, pid)
+        (proc.finish(backstop, &self.inner.reaping).await, false, pid)
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{self, FrameError, JobResult, RunnerFrame, ServerFrame};
@@ -76,7 +78,14 @@ impl RunnerProc {
     }
 
     /// Reads frames until the result; kills the runner if it takes longer than `backstop`.
-    pub(crate) async fn finish(mut self, backstop: Duration) -> Result<JobResult, LaunchError> {
+    /// The runner sends its result before it tears the sandbox down; that teardown is awaited
+    /// in the background (counted in `reaping` until the runner exited, so shutdown can wait
+    /// for it) and a runner that fails it is logged.
+    pub(crate) async fn finish(
+        mut self,
+        backstop: Duration,
+        reaping: &Arc<AtomicUsize>,
+    ) -> Result<JobResult, LaunchError> {
         self.close_input();
         let outcome = tokio::time::timeout(backstop, async {
             loop {
@@ -97,7 +106,24 @@ impl RunnerProc {
         };
         match outcome {
             Ok(result) => {
-                let _ = tokio::time::timeout(RETIRE_GRACE, self.child.wait()).await;
+                reaping.fetch_add(1, Ordering::SeqCst);
+                let reaping = Arc::clone(reaping);
+                let (mut child, stderr, pid) = (self.child, self.stderr, self.pid);
+                tokio::spawn(async move {
+                    let status = tokio::time::timeout(RETIRE_GRACE, child.wait()).await;
+                    let clean = matches!(&status, Ok(Ok(s)) if s.success());
+                    if !clean {
+                        let _ = child.kill().await;
+                        let stderr = stderr.await.unwrap_or_default();
+                        tracing::warn!(
+                            runner.pid = pid,
+                            status = ?status,
+                            stderr = %stderr.trim(),
+                            "a runner did not tear its sandbox down cleanly after its result"
+                        );
+                    }
+                    reaping.fetch_sub(1, Ordering::SeqCst);
+                });
                 Ok(result)
             }
             Err(LaunchError::Protocol(FrameError::Closed | FrameError::Io(_))) => {

@@ -320,7 +320,7 @@ async fn print_latency_cold_vs_preisolated_vs_prestarted() {
                 prestart,
             )
             .await;
-            let (mut wall, mut setup, mut run, mut teardown) = (vec![], vec![], vec![], vec![]);
+            let (mut wall, mut setup, mut run) = (vec![], vec![], vec![]);
             let mut warm = 0;
             let cpu_before = machine_cpu_ms();
             for _ in 0..40 {
@@ -337,7 +337,6 @@ async fn print_latency_cold_vs_preisolated_vs_prestarted() {
                 wall.push(t.elapsed().as_secs_f64() * 1000.0);
                 setup.push(out.result.timings.setup_ms);
                 run.push(out.result.timings.run_ms);
-                teardown.push(out.result.timings.teardown_ms);
                 warm += usize::from(out.warm);
                 assert_eq!(out.result.stdout, "1\n");
             }
@@ -351,12 +350,11 @@ async fn print_latency_cold_vs_preisolated_vs_prestarted() {
                 v[((v.len() - 1) as f64 * q) as usize]
             };
             println!(
-                "{language:?} {mode}: wall p50 {:.1} ms p90 {:.1} ms | setup p50 {:.2} | user code->exit p50 {:.1} | teardown p50 {:.2} | CPU per run {cpu_per_run:.1} ms (all processes, refill included) | {warm}/40 warm",
+                "{language:?} {mode}: wall p50 {:.1} ms p90 {:.1} ms | setup p50 {:.2} | user code->exit p50 {:.1} | CPU per run {cpu_per_run:.1} ms (all processes, refill included) | {warm}/40 warm",
                 p(&mut wall.clone(), 0.5),
                 p(&mut wall, 0.9),
                 p(&mut setup, 0.5),
                 p(&mut run, 0.5),
-                p(&mut teardown, 0.5),
             );
             l.shutdown().await;
         }

@@ -23,7 +23,7 @@ pub use error::{CgroupError, SandboxError};
 pub use protocol::{
     JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions, ServerFrame,
 };
-pub use supervisor::{prepare, run_job, Prepared};
+pub use supervisor::{prepare, run_job, Prepared, Teardown};
 pub use zk::{ZkOutcome, ZkSpec};
 
 /// Is this process running as root (needed for every real sandbox)?
@@ -40,6 +40,10 @@ pub enum RunnerError {
     /// No cgroup hierarchy could be used.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    /// The sandbox could not be torn down after its result was sent (the runner exits
+    /// non-zero and says why on stderr; the launcher logs it).
+    #[error("teardown after the result: {0}")]
+    Teardown(#[source] SandboxError),
 }
 
 /// One runner session: detect cgroups, send `Ready`, then either run one `Job` cold, or
@@ -105,13 +109,21 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             }
         }
     };
-    let frame = match outcome {
-        Ok(result) => RunnerFrame::Result(Box::new(result)),
-        Err(e) => RunnerFrame::Failed {
-            error: error_chain(&e),
-        },
+    let (frame, teardown) = match outcome {
+        Ok((result, teardown)) => (RunnerFrame::Result(Box::new(result)), Some(teardown)),
+        Err(e) => (
+            RunnerFrame::Failed {
+                error: error_chain(&e),
+            },
+            None,
+        ),
     };
-    protocol::write_frame(output, &frame)?;
+    // The answer first, then the teardown (the launcher reaps this process after it).
+    let sent = protocol::write_frame(output, &frame);
+    if let Some(teardown) = teardown {
+        teardown.finish().map_err(RunnerError::Teardown)?;
+    }
+    sent?;
     Ok(())
 }
 

@@ -301,9 +301,9 @@ pub struct Timings {
     pub privileges_ms: f64,
     /// execve to the program's exit.
     pub run_ms: f64,
-    /// Killing leftovers, waiting for the cgroup to empty, removing it.
-    pub teardown_ms: f64,
-    /// Job frame received to result ready.
+    /// Job frame received to result ready. The teardown (init's exit taking the namespaces
+    /// down, leftovers killed, the cgroup emptied and removed) comes after the result is sent
+    /// ([`crate::Teardown`]) and is not part of any timing here.
     pub total_ms: f64,
 }
 

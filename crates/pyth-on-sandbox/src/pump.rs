@@ -1,7 +1,13 @@
 //! The I/O loop of one run: feeds stdin, captures stdout/stderr up to a byte cap, watches the
-//! error pipe (EOF = the interpreter was exec'd, or the payload ended before that) and init's
-//! pidfd, and enforces the wall-clock deadline. Any limit hit SIGKILLs init through its pidfd,
-//! which makes the kernel kill the whole PID namespace.
+//! error pipe (EOF = the interpreter was exec'd, or the payload ended before that), the status
+//! pipe (init reports the payload's exit there) and init's pidfd, and enforces the wall-clock
+//! deadline. Any limit hit SIGKILLs init through its pidfd, which makes the kernel kill the
+//! whole PID namespace.
+//!
+//! The run is over when init has exited and the output is drained, or earlier, when init has
+//! reported the payload's exit and stdout and stderr are at EOF (nothing alive holds them): the
+//! result is then complete, and init's own exit (taking the namespaces down, ~1 ms) happens in
+//! the teardown after the answer ([`Pump::payload_reported`]).
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -60,6 +66,13 @@ pub(crate) struct Pump<'a> {
     pub(crate) stderr: Capture,
     error_fd: Option<File>,
     pub(crate) error: Vec<u8>,
+    status_fd: Option<File>,
+    /// What init and the payload wrote to the status pipe during the run.
+    pub(crate) status: String,
+    /// The run ended on init's report of the payload's exit, before init itself exited.
+    pub(crate) payload_reported: bool,
+    /// `status` holds init's report of the payload's exit.
+    exit_in_status: bool,
     pub(crate) exec_at: Option<Instant>,
     pub(crate) timed_out: bool,
     pub(crate) truncated: bool,
@@ -73,8 +86,9 @@ impl<'a> Pump<'a> {
         stdout: OwnedFd,
         stderr: OwnedFd,
         error: OwnedFd,
+        status: OwnedFd,
     ) -> Result<Self, SysError> {
-        for fd in [&stdin, &stdout, &stderr, &error] {
+        for fd in [&stdin, &stdout, &stderr, &error, &status] {
             sys::set_nonblocking(fd.as_fd())?;
         }
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
@@ -94,6 +108,10 @@ impl<'a> Pump<'a> {
             },
             error_fd: Some(File::from(error)),
             error: Vec::new(),
+            status_fd: Some(File::from(status)),
+            status: String::new(),
+            payload_reported: false,
+            exit_in_status: false,
             exec_at: None,
             timed_out: false,
             truncated: false,
@@ -111,6 +129,34 @@ impl<'a> Pump<'a> {
             }
         }
         self.stdin = None;
+    }
+
+    /// Reads what the status pipe has; notes when init's report of the payload's exit is in.
+    fn read_status(&mut self) {
+        let Some(f) = self.status_fd.as_mut() else {
+            return;
+        };
+        let mut chunk = [0u8; 1024];
+        let mut got = false;
+        loop {
+            match f.read(&mut chunk) {
+                Ok(0) => {
+                    self.status_fd = None;
+                    break;
+                }
+                // Trusted writers only (close-on-exec), but bounded all the same.
+                Ok(n) if self.status.len() < 16 << 10 => {
+                    self.status.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                    got = true;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if got {
+            self.exit_in_status = crate::status::parse_status(&self.status).exit.is_some();
+        }
     }
 
     fn read_error(&mut self) {
@@ -140,6 +186,7 @@ impl<'a> Pump<'a> {
             self.feed_stdin();
             let over_cap = self.stdout.pump()? | self.stderr.pump()?;
             self.read_error();
+            self.read_status();
             if over_cap && !self.truncated {
                 self.truncated = true;
                 kill(pidfd, &mut killed_at)?;
@@ -150,6 +197,15 @@ impl<'a> Pump<'a> {
                 kill(pidfd, &mut killed_at)?;
             }
             let streams_done = self.stdout.fd.is_none() && self.stderr.fd.is_none();
+            if !init_exited
+                && killed_at.is_none()
+                && streams_done
+                && self.error_fd.is_none()
+                && self.exit_in_status
+            {
+                self.payload_reported = true;
+                return Ok(());
+            }
             if init_exited && (streams_done || killed_at.is_some_and(|k| k.elapsed() > KILL_GRACE))
             {
                 return Ok(());
@@ -168,9 +224,14 @@ impl<'a> Pump<'a> {
                     revents: 0,
                 })
             };
-            for f in [&self.stdout.fd, &self.stderr.fd, &self.error_fd]
-                .into_iter()
-                .flatten()
+            for f in [
+                &self.stdout.fd,
+                &self.stderr.fd,
+                &self.error_fd,
+                &self.status_fd,
+            ]
+            .into_iter()
+            .flatten()
             {
                 add(f.as_raw_fd(), libc::POLLIN);
             }
@@ -203,6 +264,7 @@ impl<'a> Pump<'a> {
         let _ = self.stdout.pump();
         let _ = self.stderr.pump();
         self.read_error();
+        self.read_status();
         self.stdout.fd.is_none() && self.stderr.fd.is_none()
     }
 }

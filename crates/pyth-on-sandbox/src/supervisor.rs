@@ -92,6 +92,8 @@ struct Init {
     pipes: Option<(OwnedFd, OwnedFd, OwnedFd, OwnedFd)>,
     status: File,
     status_text: String,
+    /// Init was reaped (by the supervisor, once the run ended).
+    reaped: bool,
 }
 
 /// Runs `spec` in a new sandbox (the cold path: [`prepare`] then [`Prepared::run`]). `Err`
@@ -101,7 +103,10 @@ struct Init {
 /// Must be called from a **single-threaded** process (the `pyth-on-runner` binary): the child
 /// is created with a raw `clone()` and keeps allocating, which is only sound when no other
 /// thread can hold a lock at that moment. A multi-threaded caller gets an error.
-pub fn run_job(mut spec: JobSpec, cgroups: &dyn Cgroups) -> Result<JobResult, SandboxError> {
+pub fn run_job(
+    mut spec: JobSpec,
+    cgroups: &dyn Cgroups,
+) -> Result<(JobResult, Teardown), SandboxError> {
     let started = Instant::now();
     check_job(&spec)?;
     let mut release = Release::take_from(&mut spec);
@@ -114,11 +119,11 @@ pub fn run_job(mut spec: JobSpec, cgroups: &dyn Cgroups) -> Result<JobResult, Sa
     }
     let limits = spec.limits.clone();
     let prepare_ms = prepared.prepare_ms;
-    let mut result = prepared.release(&limits, release, stdin, started)?;
+    let (mut result, teardown) = prepared.release(&limits, release, stdin, started)?;
     // Cold: the sandbox was prepared on the request path.
     result.timings.setup_ms += prepare_ms;
     result.duration_ms += prepare_ms;
-    Ok(result)
+    Ok((result, teardown))
 }
 
 /// Isolates a sandbox for jobs like `profile` (which must hold no user data: empty code,
@@ -263,6 +268,7 @@ fn spawn(
         pipes: Some((stdin, stdout, stderr, error)),
         status: File::from(status),
         status_text: String::new(),
+        reaped: false,
     })
 }
 
@@ -319,7 +325,7 @@ impl Prepared {
 
     /// Runs `spec` in this sandbox. The job must match the profile except for code, zk,
     /// stdin, args, env, `timeout_ms`, `memory_mb` and `max_output_bytes`.
-    pub fn run(self, mut spec: JobSpec) -> Result<JobResult, SandboxError> {
+    pub fn run(self, mut spec: JobSpec) -> Result<(JobResult, Teardown), SandboxError> {
         let started = Instant::now();
         check_job(&spec)?;
         let release = Release::take_from(&mut spec);
@@ -348,7 +354,7 @@ impl Prepared {
         mut release: Release,
         stdin: String,
         started: Instant,
-    ) -> Result<JobResult, SandboxError> {
+    ) -> Result<(JobResult, Teardown), SandboxError> {
         let Some(mut live) = self.inner.take() else {
             return Err(SandboxError::InvalidJob("sandbox already used".into()));
         };
@@ -387,18 +393,19 @@ impl Prepared {
             )
         })();
         drop(release);
-        let t_exit = Instant::now();
-        let teardown = cgroup::destroy(live.cg.as_ref(), TEARDOWN_DEADLINE);
-        let t_end = Instant::now();
-        let mut result = outcome?;
-        if let Err(e) = teardown {
-            return Err(SandboxError::Teardown(e));
+        match outcome {
+            Ok(mut result) => {
+                result.timings.cgroup_ms = self.cgroup_ms;
+                result.timings.prepare_ms = self.prepare_ms;
+                result.timings.total_ms = ms(started.elapsed());
+                Ok((result, Teardown { live: Some(live) }))
+            }
+            Err(e) => {
+                // No result to hurry: tear down before reporting the failure.
+                let _ = (Teardown { live: Some(live) }).finish();
+                Err(e)
+            }
         }
-        result.timings.cgroup_ms = self.cgroup_ms;
-        result.timings.prepare_ms = self.prepare_ms;
-        result.timings.teardown_ms = ms(t_end - t_exit);
-        result.timings.total_ms = ms(t_end - started);
-        Ok(result)
     }
 
     fn supervise(
@@ -414,6 +421,10 @@ impl Prepared {
         let Some((stdin_w, stdout_r, stderr_r, error_r)) = live.pipes.take() else {
             return Err(SandboxError::InvalidJob("sandbox already used".into()));
         };
+        let status_r = live
+            .status
+            .try_clone()
+            .map_err(|e| SysError::from_io("dup", "status pipe".into(), e))?;
         let pumped = Pump::new(
             stdin.as_bytes(),
             limits.max_output_bytes,
@@ -421,6 +432,7 @@ impl Prepared {
             stdout_r,
             stderr_r,
             error_r,
+            OwnedFd::from(status_r),
         )
         .and_then(|mut pump| pump.run(&live.pidfd, deadline).map(|()| pump));
         let pump = match pumped {
@@ -432,13 +444,19 @@ impl Prepared {
                 return Err(e.into());
             }
         };
-        let exit = sys::waitpid(live.pid, false)?
-            .map(|(_, e)| e)
-            .unwrap_or(sys::Exit::Signal(9));
+        live.status_text.push_str(&pump.status);
+        let exit = if pump.payload_reported {
+            // Init reported the payload's exit and is exiting; the teardown reaps it.
+            None
+        } else {
+            let exit = sys::waitpid(live.pid, false)?.map(|(_, e)| e);
+            live.reaped = true;
+            let mut rest = String::new();
+            let _ = live.status.read_to_string(&mut rest);
+            live.status_text.push_str(&rest);
+            Some(exit.unwrap_or(sys::Exit::Signal(9)))
+        };
         let t_reaped = Instant::now();
-        let mut rest = String::new();
-        let _ = live.status.read_to_string(&mut rest);
-        live.status_text.push_str(&rest);
 
         if !pump.error.is_empty() {
             return Err(SandboxError::ChildSetup(
@@ -446,7 +464,10 @@ impl Prepared {
             ));
         }
         let report = parse_status(&live.status_text);
-        let payload = report.exit.unwrap_or(exit);
+        let payload = report
+            .exit
+            .or(exit)
+            .unwrap_or(sys::Exit::Signal(libc::SIGKILL));
         let exec_at = pump.exec_at.unwrap_or(t_reaped);
         let zk = if is_zk { report.zk } else { None };
         let nothing_ran = zk.is_some_and(|z| z != ZkOutcome::Decrypted);
@@ -480,6 +501,43 @@ impl Prepared {
             zk,
         })
     }
+}
+
+/// What is left of a run once its result exists: init (killed if still alive, then reaped) and
+/// the cgroup (emptied, removed). The runner sends the result first and then calls
+/// [`Teardown::finish`], so the answer does not wait for the namespaces to go; dropping it
+/// tears down too.
+#[derive(Debug)]
+#[must_use = "the sandbox is torn down by finish() or on drop"]
+pub struct Teardown {
+    live: Option<Live>,
+}
+
+impl Teardown {
+    /// Kills and reaps init if needed, then empties and removes the run's cgroup.
+    pub fn finish(mut self) -> Result<(), SandboxError> {
+        match self.live.take() {
+            Some(live) => teardown(live),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            let _ = teardown(live);
+        }
+    }
+}
+
+fn teardown(live: Live) -> Result<(), SandboxError> {
+    if !live.init.reaped {
+        // Through the pidfd: never another process, even if init is already gone.
+        let _ = sys::pidfd_send_signal(live.init.pidfd.as_fd(), libc::SIGKILL);
+        let _ = sys::waitpid(live.init.pid, false);
+    }
+    cgroup::destroy(live.cg.as_ref(), TEARDOWN_DEADLINE).map_err(SandboxError::Teardown)
 }
 
 impl Drop for Prepared {
