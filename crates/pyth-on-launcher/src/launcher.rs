@@ -17,7 +17,7 @@ use pyth_on_sandbox::protocol::{
     Bind, EgressSpec, EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame,
     SandboxOptions, ServerFrame, ZkSpec,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -211,7 +211,8 @@ pub struct Launcher {
 pub(crate) struct Inner {
     pub(crate) runner: PathBuf,
     cfg: LauncherConfig,
-    slots: Semaphore,
+    /// Runs executing at once; a run's slot is held until its sandbox is torn down.
+    slots: Arc<Semaphore>,
     pub(crate) pool: Pool,
     /// Runs in progress (for `shutdown`).
     active: AtomicUsize,
@@ -251,7 +252,7 @@ impl Launcher {
     /// the first run).
     pub fn new(cfg: LauncherConfig) -> Result<Self, LaunchError> {
         let runner = locate_runner(cfg.runner_path.as_deref())?;
-        let slots = Semaphore::new(cfg.max_concurrency.max(1));
+        let slots = Arc::new(Semaphore::new(cfg.max_concurrency.max(1)));
         let pool = Pool::new(cfg.pool.clone());
         let inner = Arc::new(Inner {
             runner,
@@ -316,9 +317,8 @@ impl Launcher {
         let spec = self.spec_for(&job)?;
         drop(job); // wipes a ZK password; the spec holds its own (wiped on drop)
         let queued = Instant::now();
-        let _slot = inner
-            .slots
-            .acquire()
+        let slot = Arc::clone(&inner.slots)
+            .acquire_owned()
             .await
             .map_err(|_| LaunchError::Closed)?;
         inner.active.fetch_add(1, Ordering::SeqCst);
@@ -326,7 +326,11 @@ impl Launcher {
         let queued_ms = queued.elapsed().as_secs_f64() * 1000.0;
         let started = Instant::now();
         let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
-        let (result, warm, runner_pid) = self.exchange(&spec, backstop).await;
+        let after = AfterAnswer {
+            _slot: slot,
+            reaping: Arc::clone(&inner.reaping),
+        };
+        let (result, warm, runner_pid) = self.exchange(&spec, backstop, after).await;
         let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
         pool::top_up(inner, spec.language);
         match &result {
@@ -378,6 +382,7 @@ impl Launcher {
         &self,
         spec: &JobSpec,
         backstop: Duration,
+        after: AfterAnswer,
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
         // A prepared runner's mount tree is fixed before the job: package environments (extra
         // binds) need a runner prepared for this job, the cold path. So does egress (the relay
@@ -396,18 +401,17 @@ impl Launcher {
             let in_use = InUse(&self.inner.pool);
             let mut proc = warm.proc;
             let pid = proc.pid;
-            let sent = proc.send(&job).await;
-            let result = match sent {
-                Ok(()) => Some(proc.finish(backstop, &self.inner.reaping).await),
+            match proc.send(&job).await {
+                Ok(()) => {
+                    let result = proc.finish(backstop, after).await;
+                    drop(in_use);
+                    return (result, true, pid);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "a prepared runner was gone; running cold");
                     proc.retire().await;
-                    None
+                    drop(in_use);
                 }
-            };
-            drop(in_use);
-            if let Some(result) = result {
-                return (result, true, pid);
             }
         }
         let job = ServerFrame::Job(Box::new(spec.clone()));
@@ -429,7 +433,7 @@ impl Launcher {
                 return (Err(e.into()), false, pid);
             }
         }
-        (proc.finish(backstop, &self.inner.reaping).await, false, pid)
+        (proc.finish(backstop, after).await, false, pid)
     }
 }
 
@@ -451,6 +455,16 @@ pub(crate) fn read_at_startup(name: &str) -> bool {
         .iter()
         .any(|p| name.starts_with(p))
         || matches!(name, "LANG" | "LANGUAGE")
+}
+
+/// What a run keeps after its answer, until its runner has torn the sandbox down and exited:
+/// its execution slot (so no run takes the slot before the last one's leftovers are gone)
+/// and a count `shutdown` waits on.
+#[derive(Debug)]
+pub(crate) struct AfterAnswer {
+    /// Held (never read) until the runner exited.
+    pub(crate) _slot: OwnedSemaphorePermit,
+    pub(crate) reaping: Arc<AtomicUsize>,
 }
 
 /// Counts a run as in progress until dropped.

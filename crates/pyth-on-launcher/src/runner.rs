@@ -4,8 +4,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{self, FrameError, JobResult, RunnerFrame, ServerFrame};
@@ -14,7 +13,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use crate::launcher::LaunchError;
+use crate::launcher::{AfterAnswer, LaunchError};
 
 /// How long a runner may take to exit once its input is closed, before it is killed.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
@@ -79,12 +78,12 @@ impl RunnerProc {
 
     /// Reads frames until the result; kills the runner if it takes longer than `backstop`.
     /// The runner sends its result before it tears the sandbox down; that teardown is awaited
-    /// in the background (counted in `reaping` until the runner exited, so shutdown can wait
-    /// for it) and a runner that fails it is logged.
+    /// in the background, holding `after` (the run's slot, and a count shutdown waits on)
+    /// until the runner exited; a runner that fails it is logged.
     pub(crate) async fn finish(
         mut self,
         backstop: Duration,
-        reaping: &Arc<AtomicUsize>,
+        after: AfterAnswer,
     ) -> Result<JobResult, LaunchError> {
         self.close_input();
         let outcome = tokio::time::timeout(backstop, async {
@@ -106,8 +105,7 @@ impl RunnerProc {
         };
         match outcome {
             Ok(result) => {
-                reaping.fetch_add(1, Ordering::SeqCst);
-                let reaping = Arc::clone(reaping);
+                after.reaping.fetch_add(1, Ordering::SeqCst);
                 let (mut child, stderr, pid) = (self.child, self.stderr, self.pid);
                 tokio::spawn(async move {
                     let status = tokio::time::timeout(RETIRE_GRACE, child.wait()).await;
@@ -122,7 +120,8 @@ impl RunnerProc {
                             "a runner did not tear its sandbox down cleanly after its result"
                         );
                     }
-                    reaping.fetch_sub(1, Ordering::SeqCst);
+                    after.reaping.fetch_sub(1, Ordering::SeqCst);
+                    drop(after);
                 });
                 Ok(result)
             }
