@@ -52,6 +52,9 @@ const CLONE_NAMESPACES: libc::c_int = libc::CLONE_NEWNS
 /// How long teardown may take before it is reported as failed.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
+mod teardown;
+pub use teardown::Teardown;
+
 /// How long the child may take to isolate itself and say `ready`.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -503,49 +506,10 @@ impl Prepared {
     }
 }
 
-/// What is left of a run once its result exists: init (killed if still alive, then reaped) and
-/// the cgroup (emptied, removed). The runner sends the result first and then calls
-/// [`Teardown::finish`], so the answer does not wait for the namespaces to go; dropping it
-/// tears down too.
-#[derive(Debug)]
-#[must_use = "the sandbox is torn down by finish() or on drop"]
-pub struct Teardown {
-    live: Option<Live>,
-}
-
-impl Teardown {
-    /// Kills and reaps init if needed, then empties and removes the run's cgroup.
-    pub fn finish(mut self) -> Result<(), SandboxError> {
-        match self.live.take() {
-            Some(live) => teardown(live),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
-            let _ = teardown(live);
-        }
-    }
-}
-
-fn teardown(live: Live) -> Result<(), SandboxError> {
-    if !live.init.reaped {
-        // Through the pidfd: never another process, even if init is already gone.
-        let _ = sys::pidfd_send_signal(live.init.pidfd.as_fd(), libc::SIGKILL);
-        let _ = sys::waitpid(live.init.pid, false);
-    }
-    cgroup::destroy(live.cg.as_ref(), TEARDOWN_DEADLINE).map_err(SandboxError::Teardown)
-}
-
 impl Drop for Prepared {
     fn drop(&mut self) {
         if let Some(live) = self.inner.take() {
-            let _ = sys::pidfd_send_signal(live.init.pidfd.as_fd(), libc::SIGKILL);
-            let _ = sys::waitpid(live.init.pid, false);
-            let _ = cgroup::destroy(live.cg.as_ref(), TEARDOWN_DEADLINE);
+            let _ = teardown::teardown(live);
         }
     }
 }

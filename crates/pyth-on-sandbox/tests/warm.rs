@@ -81,12 +81,15 @@ fn a_node_program_sees_the_same_main_module_argv_and_env_as_cold() {
 console.log(require.main === module, __filename, process.argv.slice(1).join('|'));
 console.log(process.env.GREETING, require('fs').readFileSync(0, 'utf8').trim());
 console.log(JSON.stringify(process.execArgv));
+console.log(['require', 'module', 'exports', '__filename', '__dirname']
+  .map((n) => typeof globalThis[n]).join(), typeof process._eval);
 "#;
     let (out, err, code) = same_as_cold(&with_args_env(common::js(code)));
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
-        "true /code/main.js /code/main.js|one|two wörds\nhello from stdin\n[]\n"
+        "true /code/main.js /code/main.js|one|two wörds\nhello from stdin\n[]\n\
+         undefined,undefined,undefined,undefined,undefined undefined\n"
     );
 }
 

@@ -79,6 +79,12 @@
   } catch (e) {
     fail(`bootstrap: ${e && e.message}`);
   }
+  // `node -e` defines these as globals for the eval'd script (and keeps its source in
+  // process._eval); a program started with `node main.js` has none of them.
+  for (const name of ['module', 'exports', 'require', '__filename', '__dirname']) {
+    delete globalThis[name];
+  }
+  delete process._eval;
   // Last: EOF on the error pipe tells the supervisor the user's program starts now.
   fs.closeSync(5);
   Module.runMain(MAIN);
