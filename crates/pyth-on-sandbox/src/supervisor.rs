@@ -444,6 +444,7 @@ impl Prepared {
                 // Never leave a live sandbox behind an error: kill init (and so the namespace).
                 let _ = sys::pidfd_send_signal(live.pidfd.as_fd(), libc::SIGKILL);
                 let _ = sys::waitpid(live.pid, false);
+                live.reaped = true;
                 return Err(e.into());
             }
         };
