@@ -219,15 +219,18 @@ impl Policy {
     ) -> Result<(), Refusal> {
         self.check_name(host)?;
         let host = normalize_host(host);
-        if narrow.is_some_and(|list| !list.iter().any(|p| p.matches(&host))) {
-            return Err(Refusal(format!("{host} is not on your allow-list")));
-        }
-        if let Some(list) = &self.allow {
-            if !list.iter().any(|p| p.matches(&host)) {
-                return Err(Refusal(format!("{host} is not on the server's allow-list")));
+        check_narrowing(&host, narrow)?;
+        self.check_allow_list(&host)
+    }
+
+    /// `host` (normalised) must match the server's `ALLOW` list, when there is one.
+    fn check_allow_list(&self, host: &str) -> Result<(), Refusal> {
+        match &self.allow {
+            Some(list) if !list.iter().any(|p| p.matches(host)) => {
+                Err(Refusal(format!("{host} is not on the server's allow-list")))
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// May the proxy connect to `addr` (one resolved address of `host`)? `narrow` is a
@@ -251,17 +254,11 @@ impl Policy {
             return Err(Refusal(format!("{host} ({shown}) is this server's API")));
         }
         // The run's own list narrows everything, exempt services included.
-        if narrow.is_some_and(|list| !list.iter().any(|p| p.matches(&host))) {
-            return Err(Refusal(format!("{host} is not on your allow-list")));
-        }
+        check_narrowing(&host, narrow)?;
         if self.exempt.contains(&shown) {
             return Ok(());
         }
-        if let Some(list) = &self.allow {
-            if !list.iter().any(|p| p.matches(&host)) {
-                return Err(Refusal(format!("{host} is not on the server's allow-list")));
-            }
-        }
+        self.check_allow_list(&host)?;
         if let Some(why) = classify(ip) {
             return Err(Refusal(format!(
                 "{host} resolves to {ip}, a {} address",
@@ -277,6 +274,16 @@ impl Policy {
     /// Whether any rule narrows hosts (for `/api/info`-style summaries).
     pub fn has_allow_list(&self) -> bool {
         self.allow.is_some()
+    }
+}
+
+/// `host` (normalised) must match the run's own allow-list, when it has one.
+fn check_narrowing(host: &str, narrow: Option<&[HostPattern]>) -> Result<(), Refusal> {
+    match narrow {
+        Some(list) if !list.iter().any(|p| p.matches(host)) => {
+            Err(Refusal(format!("{host} is not on your allow-list")))
+        }
+        _ => Ok(()),
     }
 }
 
