@@ -12,6 +12,18 @@ use crate::error::StoreResult;
 use crate::gcra::{gcra, RateDecision};
 use crate::traits::RateLimitStore;
 
+impl SqliteStore {
+    /// The stored theoretical arrival time of `key`, if any.
+    async fn tat(&self, key: &str) -> StoreResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("select tat from rate_limit where rate_limit_key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
+
 #[async_trait]
 impl RateLimitStore for SqliteStore {
     async fn rate_limit(
@@ -41,11 +53,7 @@ impl RateLimitStore for SqliteStore {
             // What gcra() decides for the TAT that was there before.
             return Ok(gcra(Some(new_tat - t), now_ms, t, burst).0);
         }
-        let tat: Option<i64> =
-            sqlx::query_scalar("select tat from rate_limit where rate_limit_key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
+        let tat = self.tat(key).await?;
         let mut decision = gcra(tat, now_ms, t, burst).0;
         if decision.allowed {
             // Time passed between the two statements; the request was still refused.
@@ -63,11 +71,7 @@ impl RateLimitStore for SqliteStore {
         emission_interval_ms: i64,
         burst: u32,
     ) -> StoreResult<RateDecision> {
-        let tat: Option<i64> =
-            sqlx::query_scalar("select tat from rate_limit where rate_limit_key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
+        let tat = self.tat(key).await?;
         Ok(gcra(tat, now_ms, emission_interval_ms, burst).0)
     }
 
