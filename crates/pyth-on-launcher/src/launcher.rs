@@ -216,8 +216,6 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     /// Runs in progress (for `shutdown`).
     active: AtomicUsize,
-    /// Runners that answered and are still tearing their sandbox down (for `shutdown`).
-    reaping: Arc<AtomicUsize>,
     closed: AtomicBool,
 }
 
@@ -260,7 +258,6 @@ impl Launcher {
             slots,
             pool,
             active: AtomicUsize::new(0),
-            reaping: Arc::new(AtomicUsize::new(0)),
             closed: AtomicBool::new(false),
         });
         pool::start(&inner);
@@ -284,11 +281,12 @@ impl Launcher {
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.pool.drain().await;
-        while self.inner.active.load(Ordering::SeqCst) > 0
-            || self.inner.reaping.load(Ordering::SeqCst) > 0
-        {
+        while self.inner.active.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // Every slot back: no runner that answered is still tearing its sandbox down.
+        let slots = u32::try_from(self.inner.cfg.max_concurrency.max(1)).unwrap_or(u32::MAX);
+        let _ = self.inner.slots.acquire_many(slots).await;
     }
 
     /// The runtimes this launcher serves.
@@ -326,11 +324,7 @@ impl Launcher {
         let queued_ms = queued.elapsed().as_secs_f64() * 1000.0;
         let started = Instant::now();
         let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
-        let after = AfterAnswer {
-            _slot: slot,
-            reaping: Arc::clone(&inner.reaping),
-        };
-        let (result, warm, runner_pid) = self.exchange(&spec, backstop, after).await;
+        let (result, warm, runner_pid) = self.exchange(&spec, backstop, slot).await;
         let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
         pool::top_up(inner, spec.language);
         match &result {
@@ -382,7 +376,7 @@ impl Launcher {
         &self,
         spec: &JobSpec,
         backstop: Duration,
-        after: AfterAnswer,
+        slot: OwnedSemaphorePermit,
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
         // A prepared runner's mount tree is fixed before the job: package environments (extra
         // binds) need a runner prepared for this job, the cold path. So does egress (the relay
@@ -403,7 +397,7 @@ impl Launcher {
             let pid = proc.pid;
             match proc.send(&job).await {
                 Ok(()) => {
-                    let result = proc.finish(backstop, after).await;
+                    let result = proc.finish(backstop, slot).await;
                     drop(in_use);
                     return (result, true, pid);
                 }
@@ -433,7 +427,7 @@ impl Launcher {
                 return (Err(e.into()), false, pid);
             }
         }
-        (proc.finish(backstop, after).await, false, pid)
+        (proc.finish(backstop, slot).await, false, pid)
     }
 }
 
@@ -455,16 +449,6 @@ pub(crate) fn read_at_startup(name: &str) -> bool {
         .iter()
         .any(|p| name.starts_with(p))
         || matches!(name, "LANG" | "LANGUAGE")
-}
-
-/// What a run keeps after its answer, until its runner has torn the sandbox down and exited:
-/// its execution slot (so no run takes the slot before the last one's leftovers are gone)
-/// and a count `shutdown` waits on.
-#[derive(Debug)]
-pub(crate) struct AfterAnswer {
-    /// Held (never read) until the runner exited.
-    pub(crate) _slot: OwnedSemaphorePermit,
-    pub(crate) reaping: Arc<AtomicUsize>,
 }
 
 /// Counts a run as in progress until dropped.

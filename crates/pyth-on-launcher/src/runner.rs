@@ -4,16 +4,16 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{self, FrameError, JobResult, RunnerFrame, ServerFrame};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use crate::launcher::{AfterAnswer, LaunchError};
+use crate::launcher::LaunchError;
 
 /// How long a runner may take to exit once its input is closed, before it is killed.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
@@ -78,12 +78,13 @@ impl RunnerProc {
 
     /// Reads frames until the result; kills the runner if it takes longer than `backstop`.
     /// The runner sends its result before it tears the sandbox down; that teardown is awaited
-    /// in the background, holding `after` (the run's slot, and a count shutdown waits on)
-    /// until the runner exited; a runner that fails it is logged.
+    /// in the background, holding the run's execution `slot` until the runner exited (so no
+    /// run takes the slot before the last one's leftovers are gone, and `shutdown`, which
+    /// waits for every slot, waits for it too); a runner that fails it is logged.
     pub(crate) async fn finish(
         mut self,
         backstop: Duration,
-        after: AfterAnswer,
+        slot: OwnedSemaphorePermit,
     ) -> Result<JobResult, LaunchError> {
         self.close_input();
         let outcome = tokio::time::timeout(backstop, async {
@@ -105,7 +106,6 @@ impl RunnerProc {
         };
         match outcome {
             Ok(result) => {
-                after.reaping.fetch_add(1, Ordering::SeqCst);
                 let (mut child, stderr, pid) = (self.child, self.stderr, self.pid);
                 tokio::spawn(async move {
                     let status = tokio::time::timeout(RETIRE_GRACE, child.wait()).await;
@@ -120,8 +120,7 @@ impl RunnerProc {
                             "a runner did not tear its sandbox down cleanly after its result"
                         );
                     }
-                    after.reaping.fetch_sub(1, Ordering::SeqCst);
-                    drop(after);
+                    drop(slot);
                 });
                 Ok(result)
             }
