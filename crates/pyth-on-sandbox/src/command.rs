@@ -68,16 +68,18 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
         argv.push(c("-s", "flag")?);
         argv.push(c("-B", "flag")?);
     }
-    if spec.language == Language::Python && !spec.prestart {
-        argv.push(c("-c", "flag")?);
-        argv.push(c(crate::warm::PYTHON_COLD, "entry")?);
-    } else if spec.prestart {
+    match (spec.prestart, spec.language) {
         // The bootstrap gets the script path and arguments with the job (crate::warm).
-        let (flag, boot) = crate::warm::bootstrap(spec.language);
-        argv.push(c(flag, "flag")?);
-        argv.push(c(boot, "bootstrap")?);
-    } else {
-        argv.push(c(spec.language.main_file(), "script")?);
+        (true, language) => {
+            let (flag, boot) = crate::warm::bootstrap(language);
+            argv.push(c(flag, "flag")?);
+            argv.push(c(boot, "bootstrap")?);
+        }
+        (false, Language::Python) => {
+            argv.push(c("-c", "flag")?);
+            argv.push(c(crate::warm::PYTHON_COLD, "entry")?);
+        }
+        (false, Language::Javascript) => argv.push(c(spec.language.main_file(), "script")?),
     }
     for a in &spec.args {
         argv.push(c(a, "argument")?);
