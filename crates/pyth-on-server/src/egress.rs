@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn bad_egress_settings_name_the_flag_and_the_entry() {
         type Case = (fn(&mut EgressSettings), &'static str, &'static str);
-        let cases: [Case; 5] = [
+        let cases: [Case; 6] = [
             (|s| s.allow = "*.".into(), "--egress-allow", "\"*.\""),
             (
                 |s| s.deny = "10.0.0.0/33".into(),
@@ -316,6 +316,11 @@ mod tests {
                 "localhost:80",
             ),
             (|s| s.max_bytes = 0, "--egress-max-bytes", "at least 1"),
+            (
+                |s| s.max_requests = 0,
+                "--egress-max-requests",
+                "at least 1",
+            ),
             (
                 |s| s.socket_dir = "relative".into(),
                 "--egress-socket-dir",
