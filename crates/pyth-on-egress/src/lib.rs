@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod body;
 pub mod classify;
 pub mod head;
 pub mod listener;
