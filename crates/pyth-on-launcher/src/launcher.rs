@@ -352,6 +352,34 @@ impl Launcher {
         })
     }
 
+    /// Runs a complete job description in a fresh runner (cold path) **outside the execution
+    /// slots**: the caller bounds concurrency itself and hands in the `permit` it holds, which
+    /// is released only once the runner has torn its sandbox down. The server's package builds
+    /// use this (their own queue, see `pyth_on_server::packages`), so a build never takes a
+    /// slot from users' runs. `shutdown` waits for these runs like any other.
+    pub async fn run_spec(
+        &self,
+        spec: JobSpec,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<JobResult, LaunchError> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::SeqCst) {
+            return Err(LaunchError::Closed);
+        }
+        inner.active.fetch_add(1, Ordering::SeqCst);
+        let _active = ActiveGuard(inner);
+        let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
+        let mut proc = RunnerProc::spawn(&inner.runner)?;
+        match proc.send(&ServerFrame::Job(Box::new(spec))).await {
+            Ok(()) | Err(FrameError::Io(_)) => {}
+            Err(e) => {
+                proc.retire().await;
+                return Err(e.into());
+            }
+        }
+        proc.finish(backstop, permit).await
+    }
+
     /// Cheap health check: the runner starts, finds its cgroup hierarchy and says `Ready`, and
     /// at least one runtime is available. Runs no user code.
     pub async fn self_test(&self) -> Result<(), LaunchError> {

@@ -11,7 +11,7 @@ pub use launcher::{
 };
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{
-    Bind, EgressSpec, JobResult, Language, Limits, SandboxOptions, Timings,
+    Bind, EgressSpec, JobResult, JobSpec, Language, Limits, SandboxOptions, Timings,
 };
 pub use pyth_on_sandbox::ZkOutcome;
 pub use runtimes::{parse_language, LanguageInfo, Runtime, RuntimeConfig, Runtimes};

@@ -113,13 +113,28 @@ impl Language {
     }
 }
 
-/// An extra bind mount: `host_src` appears at `sandbox_dst`, read-only.
+/// An extra bind mount: `host_src` appears at `sandbox_dst`, read-only unless `writable`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Bind {
     /// Absolute host path.
     pub host_src: PathBuf,
     /// Absolute path inside the sandbox. Must not lie inside another read-only bind.
     pub sandbox_dst: PathBuf,
+    /// Bound read-write (still nosuid, nodev): the one directory a package build writes its
+    /// environment into. Everything else a run sees of the host stays read-only.
+    #[serde(default)]
+    pub writable: bool,
+}
+
+impl Bind {
+    /// A read-only bind of `host_src` at `sandbox_dst`.
+    pub fn read_only(host_src: impl Into<PathBuf>, sandbox_dst: impl Into<PathBuf>) -> Self {
+        Self {
+            host_src: host_src.into(),
+            sandbox_dst: sandbox_dst.into(),
+            writable: false,
+        }
+    }
 }
 
 /// One environment variable.

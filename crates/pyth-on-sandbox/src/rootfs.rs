@@ -5,7 +5,8 @@
 //! ```text
 //! /            tmpfs (1 MiB), remounted read-only, nosuid, nodev
 //! /usr, ...    read-only, nosuid, nodev binds of JobSpec::ro_mounts (symlinks such as
-//!              /lib -> usr/lib are recreated as symlinks); JobSpec::binds likewise
+//!              /lib -> usr/lib are recreated as symlinks); JobSpec::binds likewise (a bind
+//!              marked writable, a package build's output directory, stays read-write)
 //! /etc         only what ro_mounts lists, plus generated passwd, group, hosts, hostname
 //! /dev         null zero full random urandom (binds of the host nodes), fd/stdin/stdout/
 //!              stderr symlinks into /proc/self/fd, shm -> /tmp
@@ -118,9 +119,9 @@ fn inside(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
-/// Makes `host` visible at `dst` (inside `root`) read-only: a symlink is copied as a symlink,
-/// a directory or file is bound. Missing host paths are skipped.
-fn place(root: &Path, host: &Path, dst: &Path) -> Result<()> {
+/// Makes `host` visible at `dst` (inside `root`), read-only unless `writable`: a symlink is
+/// copied as a symlink, a directory or file is bound. Missing host paths are skipped.
+fn place(root: &Path, host: &Path, dst: &Path, writable: bool) -> Result<()> {
     let Ok(meta) = fs::symlink_metadata(host) else {
         return Ok(());
     };
@@ -146,14 +147,15 @@ fn place(root: &Path, host: &Path, dst: &Path) -> Result<()> {
         None,
     )
     .map_err(sys_err("bind"))?;
+    let read_only = if writable { 0 } else { MS_RDONLY };
     sys::mount(
         None,
         &target,
         None,
-        libc::MS_BIND | libc::MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+        libc::MS_BIND | libc::MS_REMOUNT | read_only | MS_NOSUID | MS_NODEV,
         None,
     )
-    .map_err(sys_err("bind remount read-only"))
+    .map_err(sys_err("bind remount"))
 }
 
 /// Is `p` inside a path we already bound as a directory?
@@ -302,13 +304,13 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
         if covered(&bound, p) {
             continue;
         }
-        place(new_root, p, p)?;
+        place(new_root, p, p, false)?;
         if p.is_dir() && !p.is_symlink() {
             bound.push(p.to_owned());
         }
     }
     for b in &spec.binds {
-        place(new_root, &b.host_src, &b.sandbox_dst)?;
+        place(new_root, &b.host_src, &b.sandbox_dst, b.writable)?;
     }
     write_etc(new_root, spec)?;
     make_dev(new_root)?;
@@ -376,10 +378,7 @@ mod tests {
         for bad in ["usr", "/usr/../etc", "/", "/usr/./lib"] {
             assert!(validate(&spec(&[bad], vec![])).is_err(), "{bad}");
         }
-        let b = Bind {
-            host_src: "/opt/env".into(),
-            sandbox_dst: "/work/env".into(),
-        };
+        let b = Bind::read_only("/opt/env", "/work/env");
         assert!(
             validate(&spec(&["/usr"], vec![b])).is_err(),
             "reserved destination"

@@ -174,15 +174,7 @@ impl Egress {
         if s.mode == EgressMode::Off {
             return Ok(None);
         }
-        let host_ips = local_addresses();
-        let listen: Vec<SocketAddr> = if listen.ip().is_unspecified() {
-            host_ips
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, listen.port()))
-                .collect()
-        } else {
-            vec![listen]
-        };
+        let (listen, host_ips) = server_addresses(listen);
         pyth_on_egress::prepare_dir(&s.socket_dir)
             .map_err(|e| SettingsError::new("--egress-socket-dir", e.to_string()))?;
         Ok(Some(Self {
@@ -259,6 +251,21 @@ impl ByteBudget for UserBudget {
         }
         true
     }
+}
+
+/// The API's own addresses (for a wildcard `listen`, its port on every address of this
+/// host) and the host's addresses: what every proxy refuses (see [`Policy::with_server`]).
+pub fn server_addresses(listen: SocketAddr) -> (Vec<SocketAddr>, Vec<IpAddr>) {
+    let host_ips = local_addresses();
+    let listen = if listen.ip().is_unspecified() {
+        host_ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, listen.port()))
+            .collect()
+    } else {
+        vec![listen]
+    };
+    (listen, host_ips)
 }
 
 /// This host's addresses (for a server listening on a wildcard address), from

@@ -62,6 +62,8 @@ pub enum ApiError {
         code: &'static str,
         /// Human sentence.
         message: String,
+        /// Structured detail (e.g. the packages of a failed install and the installer's log).
+        details: Option<serde_json::Value>,
     },
     /// 429: over a rate limit.
     #[error("rate limit exceeded; retry in {retry_after_secs} s")]
@@ -176,7 +178,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let details = match &self {
-            Self::BadRequest { details, .. } => details.clone(),
+            Self::BadRequest { details, .. } | Self::Unprocessable { details, .. } => {
+                details.clone()
+            }
             _ => None,
         };
         let body = ErrorBody {

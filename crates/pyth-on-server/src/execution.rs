@@ -143,10 +143,13 @@ impl RunRequest {
             env.push((name, value));
         }
         let packages = req.packages.unwrap_or_default();
-        if packages.len() > settings.max_packages {
+        if packages.len() > settings.packages.max_packages {
             return Err(ApiError::bad_request_code(
                 "too_many_packages",
-                format!("a run takes at most {} packages", settings.max_packages),
+                format!(
+                    "a run takes at most {} packages",
+                    settings.packages.max_packages
+                ),
             ));
         }
         let network = req.network == Some(true);
@@ -180,11 +183,8 @@ pub async fn run(
     request: RunRequest,
 ) -> Result<ExecuteResponse, ApiError> {
     let execution_id = Uuid::now_v7();
-    let permit = state.runs().admit(user.user_id).await.map_err(|_| {
-        state.metrics().refused_busy();
-        ApiError::sandbox_busy(1)
-    })?;
-    // The user's package environment (built once per set; waits for a build in progress).
+    // The user's package environment (built once per set; waits for a build in progress,
+    // holding no execution slot: admission comes after).
     let env_mount = match state.packages() {
         Some(manager) => {
             crate::packages::resolve_for_run(
@@ -204,6 +204,10 @@ pub async fn run(
             ))
         }
     };
+    let permit = state.runs().admit(user.user_id).await.map_err(|_| {
+        state.metrics().refused_busy();
+        ApiError::sandbox_busy(1)
+    })?;
     let secrets = secrets::open_for_run(state, user.user_id).await?;
     let mut env: Vec<(String, String)> = env_mount
         .as_ref()
@@ -274,10 +278,7 @@ pub async fn run(
         max_output_bytes: Some(state.settings().max_output_bytes),
         binds: env_mount
             .iter()
-            .map(|m| Bind {
-                host_src: m.host_path.clone(),
-                sandbox_dst: m.sandbox_path.clone(),
-            })
+            .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
             .collect(),
         zk: request.zk.map(|zk| ZkJob {
             payload: zk.payload,
@@ -351,6 +352,7 @@ pub async fn run(
                 message:
                     "the payload was tampered with or is bound to another name or user; nothing ran"
                         .into(),
+                details: None,
             });
         }
     }

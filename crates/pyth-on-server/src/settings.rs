@@ -143,37 +143,9 @@ pub struct Settings {
     )]
     pub console: bool,
 
-    /// PEP 503 simple index for Python packages; default: the installer's (PyPI).
-    #[arg(long, env = "PYTH_ON_PYPI_INDEX_URL")]
-    pub pypi_index_url: Option<String>,
-
-    /// npm registry for JavaScript packages; default: npm's.
-    #[arg(long, env = "PYTH_ON_NPM_REGISTRY")]
-    pub npm_registry: Option<String>,
-
-    /// Packages in one list (persistent, or per run).
-    #[arg(long, env = "PYTH_ON_MAX_PACKAGES", default_value_t = 50)]
-    pub max_packages: usize,
-
-    /// An environment build is killed past this many seconds.
-    #[arg(
-        long,
-        env = "PYTH_ON_PACKAGE_BUILD_TIMEOUT_SECS",
-        default_value_t = 300
-    )]
-    pub package_build_timeout_secs: u64,
-
-    /// A built environment larger than this (MiB) is refused.
-    #[arg(long, env = "PYTH_ON_MAX_ENV_MB", default_value_t = 512)]
-    pub max_env_mb: u64,
-
-    /// Environments unused for this many hours are deleted.
-    #[arg(long, env = "PYTH_ON_ENV_GC_MAX_AGE_HOURS", default_value_t = 168)]
-    pub env_gc_max_age_hours: u64,
-
-    /// Past this total size (MiB), least recently used environments are deleted.
-    #[arg(long, env = "PYTH_ON_ENV_GC_MAX_TOTAL_MB", default_value_t = 5120)]
-    pub env_gc_max_total_mb: u64,
+    /// Package lists and their sandboxed builds.
+    #[command(flatten)]
+    pub packages: crate::packages::PackageSettings,
 
     /// Wrong master passwords per user and stored name per hour before 429.
     #[arg(long, env = "PYTH_ON_ZK_WRONG_PASSWORD_PER_HOUR", default_value_t = 10)]
@@ -354,15 +326,7 @@ impl Settings {
         if self.pool_idle_secs == 0 {
             return Err(bad("--pool-idle-secs", "must be at least 1"));
         }
-        if self.max_packages == 0 || self.max_packages > 1000 {
-            return Err(bad("--max-packages", "must be between 1 and 1000"));
-        }
-        if self.package_build_timeout_secs == 0 {
-            return Err(bad("--package-build-timeout-secs", "must be at least 1"));
-        }
-        if self.max_env_mb == 0 {
-            return Err(bad("--max-env-mb", "must be at least 1"));
-        }
+        self.packages.validate()?;
         if self.zk_wrong_password_per_hour == 0 {
             return Err(bad("--zk-wrong-password-per-hour", "must be at least 1"));
         }
@@ -387,8 +351,6 @@ impl Settings {
         for (name, url) in [
             ("--anthropic-base-url", Some(&self.anthropic_base_url)),
             ("--openai-base-url", self.openai_base_url.as_ref()),
-            ("--pypi-index-url", self.pypi_index_url.as_ref()),
-            ("--npm-registry", self.npm_registry.as_ref()),
         ] {
             if url.is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
                 return Err(bad(name, "must be an http:// or https:// URL"));
@@ -427,6 +389,29 @@ impl Settings {
             timeout: std::time::Duration::from_secs(self.llm_timeout_secs),
             ..pyth_on_llm::LlmConfig::default()
         }
+    }
+
+    /// Makes every path setting absolute against the current directory, once, at start: the
+    /// data directory reaches the sandbox (package environments are bind-mounted from it),
+    /// which takes absolute paths only.
+    pub fn absolutize(&mut self) -> Result<(), SettingsError> {
+        // An existing path is resolved (no `..`, no symlinks); a missing one made absolute.
+        let abs = |flag: &'static str, p: &mut PathBuf| {
+            let resolved = std::fs::canonicalize(&*p).or_else(|_| std::path::absolute(&*p));
+            *p = resolved.map_err(|e| SettingsError::new(flag, format!("{}: {e}", p.display())))?;
+            Ok::<(), SettingsError>(())
+        };
+        abs("--data-dir", &mut self.data_dir)?;
+        for (flag, path) in [
+            ("--key-dir", &mut self.key_dir),
+            ("--runner", &mut self.runner),
+            ("--package-ca-bundle", &mut self.packages.package_ca_bundle),
+        ] {
+            if let Some(p) = path.as_mut() {
+                abs(flag, p)?;
+            }
+        }
+        Ok(())
     }
 
     /// The database URL, defaulting to SQLite in the data directory.

@@ -11,7 +11,7 @@ use pyth_on_crypto::{JwtKeys, Keyring};
 use pyth_on_launcher::{Launcher, LauncherConfig, PoolConfig, RuntimeConfig, Runtimes};
 use tokio::net::TcpListener;
 
-use crate::packages::{PackageConfig, PackageManager};
+use crate::packages::{BuildSandbox, PackageManager};
 use crate::routes::router;
 use crate::settings::Settings;
 use crate::state::{AppState, Parts};
@@ -33,9 +33,14 @@ fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Everything but the listener: validated settings → ready state.
-pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+pub async fn build_state(mut settings: Settings) -> anyhow::Result<AppState> {
+    settings.absolutize()?;
     settings.validate()?;
     ensure_private_dir(&settings.data_dir)?;
+    // Absolute and free of `.`/`..` and symlinks: package environments are bind-mounted from
+    // here into sandboxes, which take normalised absolute paths only.
+    settings.data_dir = std::fs::canonicalize(&settings.data_dir)
+        .with_context(|| format!("resolving {}", settings.data_dir.display()))?;
     let key_dir = settings.key_dir();
     ensure_private_dir(&key_dir)?;
 
@@ -65,15 +70,16 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let python = runtimes_python(&launcher_cfg);
     let launcher = Launcher::new(launcher_cfg).context("preparing the sandbox launcher")?;
 
-    let mut package_cfg = PackageConfig::new(&settings.data_dir, python);
-    package_cfg.pypi_index_url = settings.pypi_index_url.clone();
-    package_cfg.npm_registry = settings.npm_registry.clone();
-    package_cfg.max_packages = settings.max_packages;
-    package_cfg.build_timeout = Duration::from_secs(settings.package_build_timeout_secs);
-    package_cfg.max_env_bytes = settings.max_env_mb * 1024 * 1024;
-    package_cfg.gc_max_age = Duration::from_secs(settings.env_gc_max_age_hours * 3600);
-    package_cfg.gc_max_total_bytes = settings.env_gc_max_total_mb * 1024 * 1024;
-    let packages = PackageManager::new(package_cfg).context("preparing package environments")?;
+    let package_cfg = settings.packages.config(&settings.data_dir, python);
+    let build_sandbox = BuildSandbox::new(
+        launcher.clone(),
+        settings.egress.socket_dir.clone(),
+        settings.egress.deny.clone(),
+        settings.listen,
+    )
+    .map_err(|e| anyhow::anyhow!("preparing the package build sandbox: {e}"))?;
+    let packages = PackageManager::new(package_cfg, build_sandbox)
+        .context("preparing package environments")?;
 
     let llm = pyth_on_llm::try_provider_from_config(&settings.llm_config())
         .context("configuring the generate provider")?;

@@ -1,24 +1,28 @@
-//! Running the installer: a temporary directory owned by the build user, a scrubbed
-//! environment, argument arrays (never a shell), a process group killed on timeout, a size
-//! bound, then a root-owned read-only tree renamed into place.
+//! One build: a work directory on the host whose `env` is owned by the build's own uid, the
+//! installer (argument arrays, never a shell) run **inside a build sandbox**
+//! ([`super::sandbox`]) that can write only that directory, then a size bound and a
+//! root-owned read-only tree renamed into place. No code of any package runs on the host.
 
 use std::ffi::OsString;
 use std::os::unix::fs::{lchown, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use pyth_on_launcher::JobResult;
 use tokio::process::Command;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::env::PackageConfig;
 use super::files::{install, seal, tree_size};
+use super::sandbox::{BuildJob, BuildSandbox, CA_BUNDLE_PATH, ENV_PATH};
 use super::PackageError;
 use crate::domain::Language;
 
 /// How much of the installer's output is kept for the error message.
 pub const MESSAGE_TAIL_BYTES: usize = 4096;
+/// How many lines of it.
+pub const MESSAGE_TAIL_LINES: usize = 30;
 
 /// Creates the environments root, root-owned 0711 (traversable, not listable).
 pub fn prepare_root(root: &Path) -> Result<(), PackageError> {
@@ -26,6 +30,21 @@ pub fn prepare_root(root: &Path) -> Result<(), PackageError> {
         .map_err(PackageError::io(format!("creating {}", root.display())))?;
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711))
         .map_err(PackageError::io(format!("chmod 0711 {}", root.display())))
+}
+
+/// Creates the build directory, root-only 0700, and removes what a crashed server left in it
+/// (builds in progress at a crash never finished).
+pub fn prepare_build_dir(dir: &Path) -> Result<(), PackageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(PackageError::io(format!("creating {}", dir.display())))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(PackageError::io(format!("chmod 0700 {}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(PackageError::io(format!("reading {}", dir.display())))?;
+    for entry in entries.flatten() {
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
+    Ok(())
 }
 
 /// `sys.version` of the interpreter, the part of the key that keeps builds per version.
@@ -57,131 +76,142 @@ async fn probe(program: &Path, args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The installer invocation for `specs` into `env_dir`.
+/// The installer invocation for `specs`, in the build sandbox's paths: no shell, options
+/// first, `--`, then the specs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
-    /// The executable.
+    /// The executable (a host path, bound read-only at the same path inside).
     pub program: PathBuf,
     /// Its arguments; the specs come last, after `--`.
     pub args: Vec<OsString>,
-    /// The whole environment (nothing is inherited).
-    pub env: Vec<(String, OsString)>,
+    /// Variables on top of the sandbox's fixed environment (`HOME=/work`, `TMPDIR=/tmp`,
+    /// `PATH`, the proxy variables).
+    pub env: Vec<(String, String)>,
 }
 
-/// Builds the installer command line: no shell, options first, `--`, then the specs.
+/// Builds the installer command line for `specs` into [`ENV_PATH`].
 pub fn invocation(
     cfg: &PackageConfig,
     language: Language,
-    env_dir: &Path,
-    home: &Path,
     specs: &[String],
 ) -> Result<Invocation, String> {
-    let mut env: Vec<(String, OsString)> = vec![
-        ("HOME".into(), home.into()),
-        ("LANG".into(), "C.UTF-8".into()),
-        ("TMPDIR".into(), home.into()),
-    ];
+    let mut env: Vec<(String, String)> = vec![("NO_COLOR".into(), "1".into())];
+    let ca = cfg.ca_bundle.as_ref().map(|_| CA_BUNDLE_PATH.to_string());
     let mut args: Vec<OsString> = Vec::new();
     let program = match language {
         Language::Python => {
-            let target = env_dir.join("site-packages");
-            env.push(("PYTHONNOUSERSITE".into(), "1".into()));
-            if let Some(uv) = &cfg.uv {
-                env.push(("UV_NO_CONFIG".into(), "1".into()));
-                env.push(("UV_CACHE_DIR".into(), home.join("uv-cache").into()));
-                env.push(("UV_PYTHON_DOWNLOADS".into(), "never".into()));
-                // `--system-certs`: trust the host's CA store (a deployment's TLS-inspecting proxy
-                // or private mirror), as pip does; uv's bundled roots alone refuse them.
-                args.extend(
-                    [
-                        "pip",
-                        "install",
-                        "--no-cache",
-                        "--compile-bytecode",
-                        "--system-certs",
-                    ]
-                    .map(Into::into),
-                );
-                args.extend(["--target".into(), target.into_os_string()]);
-                args.extend(["--python".into(), cfg.python.clone().into_os_string()]);
-                if let Some(url) = &cfg.pypi_index_url {
-                    args.extend(["--index-url".into(), url.into()]);
-                }
-                uv.clone()
-            } else {
-                env.push(("PIP_CONFIG_FILE".into(), "/dev/null".into()));
-                args.extend(
-                    [
-                        "-m",
-                        "pip",
-                        "install",
-                        "--isolated",
-                        "--no-input",
-                        "--disable-pip-version-check",
-                        "--no-cache-dir",
-                        "--no-warn-script-location",
-                    ]
-                    .map(Into::into),
-                );
-                args.extend(["--target".into(), target.into_os_string()]);
-                if let Some(url) = &cfg.pypi_index_url {
-                    args.extend(["--index-url".into(), url.into()]);
-                }
-                cfg.python.clone()
-            }
+            python_invocation(cfg, &mut args, &mut env, ca.as_deref());
+            cfg.uv.clone().unwrap_or_else(|| cfg.python.clone())
         }
         Language::Javascript => {
             let npm = cfg.node_npm.clone().ok_or("npm was not found")?;
-            env.push(("npm_config_cache".into(), home.join(".npm").into()));
-            env.push(("npm_config_userconfig".into(), home.join(".npmrc").into()));
-            env.push(("npm_config_update_notifier".into(), "false".into()));
-            args.extend(
-                [
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--ignore-scripts",
-                    "--no-package-lock",
-                    "--loglevel=warn",
-                ]
-                .map(Into::into),
-            );
-            args.extend(["--prefix".into(), env_dir.as_os_str().to_owned()]);
+            env.extend([
+                ("npm_config_cache".into(), "/tmp/npm-cache".into()),
+                ("npm_config_userconfig".into(), "/work/.npmrc".into()),
+                ("npm_config_update_notifier".into(), "false".into()),
+                ("npm_config_color".into(), "false".into()),
+            ]);
+            if let Some(ca) = &ca {
+                env.push(("npm_config_cafile".into(), ca.clone()));
+                env.push(("NODE_EXTRA_CA_CERTS".into(), ca.clone()));
+            }
+            let mut fixed = vec!["install", "--no-audit", "--no-fund", "--no-package-lock"];
+            if !cfg.npm_install_scripts {
+                fixed.push("--ignore-scripts");
+            }
+            fixed.push("--loglevel=warn");
+            args.extend(fixed.into_iter().map(Into::into));
+            args.extend(["--prefix".into(), ENV_PATH.into()]);
             if let Some(url) = &cfg.npm_registry {
                 args.extend(["--registry".into(), url.into()]);
             }
             npm
         }
     };
-    let mut path = OsString::new();
+    let mut path = String::new();
     if let Some(dir) = program.parent().filter(|d| !d.as_os_str().is_empty()) {
-        path.push(dir);
-        path.push(":");
+        path.push_str(&dir.to_string_lossy());
+        path.push(':');
     }
-    path.push("/usr/local/bin:/usr/bin:/bin");
+    path.push_str("/usr/local/bin:/usr/bin:/bin");
     env.push(("PATH".into(), path));
     args.push("--".into());
     args.extend(specs.iter().map(Into::into));
     Ok(Invocation { program, args, env })
 }
 
-/// Builds `specs` into `<root>/<key>`; the size on success, else the message to keep.
+/// uv (`uv pip install --python <runs' python>`) or `python -m pip`, into
+/// `ENV_PATH/site-packages`, trusting `ca` when given.
+fn python_invocation(
+    cfg: &PackageConfig,
+    args: &mut Vec<OsString>,
+    env: &mut Vec<(String, String)>,
+    ca: Option<&str>,
+) {
+    let target = format!("{ENV_PATH}/site-packages");
+    env.push(("PYTHONNOUSERSITE".into(), "1".into()));
+    if let Some(ca) = ca {
+        env.push(("SSL_CERT_FILE".into(), ca.into()));
+        env.push(("REQUESTS_CA_BUNDLE".into(), ca.into()));
+    }
+    if cfg.uv.is_some() {
+        env.extend([
+            ("UV_NO_CONFIG".into(), "1".into()),
+            ("UV_CACHE_DIR".into(), "/tmp/uv-cache".into()),
+            ("UV_PYTHON_DOWNLOADS".into(), "never".into()),
+            ("UV_NO_PROGRESS".into(), "1".into()),
+        ]);
+        let fixed = ["pip", "install", "--no-cache", "--compile-bytecode"];
+        args.extend(fixed.map(Into::into));
+        args.extend(["--target".into(), target.into()]);
+        args.extend(["--python".into(), cfg.python.clone().into_os_string()]);
+        if cfg.wheels_only {
+            args.push("--no-build".into());
+        }
+    } else {
+        env.push(("PIP_CONFIG_FILE".into(), "/dev/null".into()));
+        let fixed = [
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--no-cache-dir",
+            "--no-warn-script-location",
+            "--progress-bar=off",
+        ];
+        args.extend(fixed.map(Into::into));
+        args.extend(["--target".into(), target.into()]);
+        if let Some(ca) = ca {
+            args.extend(["--cert".into(), ca.into()]);
+        }
+        if cfg.wheels_only {
+            args.push("--only-binary=:all:".into());
+        }
+    }
+    if let Some(url) = &cfg.pypi_index_url {
+        args.extend(["--index-url".into(), url.into()]);
+    }
+}
+
+/// Builds `specs` into `<root>/<key>` in a build sandbox, holding `permit` (a build slot)
+/// while it runs; the size on success, else the message to keep (no host paths).
 pub async fn build(
     cfg: Arc<PackageConfig>,
+    sandbox: BuildSandbox,
     key: String,
     language: Language,
     specs: Vec<String>,
+    permit: OwnedSemaphorePermit,
 ) -> Result<u64, String> {
     let final_dir = cfg.root.join(&key);
     if final_dir.is_dir() {
         return blocking(move || tree_size(&final_dir)).await;
     }
-    let work = cfg.build_dir.join(format!(
-        "pyth-on-build-{}-{}",
-        &key[..16],
-        uuid::Uuid::now_v7().simple()
-    ));
-    let result = build_in(&cfg, &work, &final_dir, language, &specs).await;
+    let work = cfg
+        .build_dir
+        .join(format!("{}-{}", &key[..16], uuid::Uuid::now_v7().simple()));
+    let result = build_in(&cfg, &sandbox, &work, &final_dir, language, &specs, permit).await;
     let cleanup = work.clone();
     let _ = blocking(move || {
         if cleanup.exists() {
@@ -195,95 +225,30 @@ pub async fn build(
 
 async fn build_in(
     cfg: &PackageConfig,
+    sandbox: &BuildSandbox,
     work: &Path,
     final_dir: &Path,
     language: Language,
     specs: &[String],
+    permit: OwnedSemaphorePermit,
 ) -> Result<u64, String> {
-    let privileged = nix::unistd::geteuid().is_root();
     let (start, count) = cfg.build_ids;
     let random = u32::try_from(uuid::Uuid::now_v7().as_u128() & 0xffff_ffff).unwrap_or(0);
-    let build_id = start.saturating_add(random % count.max(1));
-    let (home, env_dir) = (work.join("home"), work.join("env"));
-    {
-        let (work, home, env_dir) = (work.to_owned(), home.clone(), env_dir.clone());
-        let (uid, gid) = (build_id, build_id);
-        blocking(move || {
-            for dir in [&work, &home, &env_dir] {
-                std::fs::create_dir(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                    .map_err(|e| e.to_string())?;
-                if privileged {
-                    lchown(dir, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
-                }
-            }
-            Ok(0)
-        })
-        .await
-        .map_err(|e| format!("could not prepare the build directory: {e}"))?;
-    }
-    let inv = invocation(cfg, language, &env_dir, &home, specs)?;
-    let mut cmd = Command::new(&inv.program);
-    cmd.args(&inv.args)
-        .env_clear()
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if privileged {
-        cmd.uid(build_id).gid(build_id);
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("could not start {}: {e}", inv.program.display()))?;
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
-    let stdout = tokio::spawn(tail(child.stdout.take()));
-    let stderr = tokio::spawn(tail(child.stderr.take()));
-    let waited = tokio::time::timeout(cfg.build_timeout, child.wait()).await;
-    kill_group(pgid);
-    let status = match waited {
-        Ok(status) => status.map_err(|e| format!("waiting for the installer: {e}"))?,
-        Err(_) => {
-            let _ = child.wait().await;
-            return Err(format!(
-                "the install took longer than {} s and was stopped",
-                cfg.build_timeout.as_secs()
-            ));
-        }
+    let uid = start.saturating_add(random % count.max(1));
+    let env_dir = work.join("env");
+    prepare_work(work.to_owned(), env_dir.clone(), uid).await?;
+    let inv = invocation(cfg, language, specs)?;
+    let job = BuildJob {
+        language,
+        invocation: &inv,
+        env_dir: &env_dir,
+        uid,
     };
-    let grace = Duration::from_secs(5);
-    let out = tokio::time::timeout(grace, stdout)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let err = tokio::time::timeout(grace, stderr)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    if !status.success() {
-        let text = if err.trim().is_empty() { out } else { err };
-        let text = text.trim();
-        return Err(if text.is_empty() {
-            format!("the installer exited with {status}")
-        } else {
-            text.to_string()
-        });
-    }
-    let (max, env_dir2, home2, final_dir) = (
-        cfg.max_env_bytes,
-        env_dir.clone(),
-        home.clone(),
-        final_dir.to_owned(),
-    );
-    let root = cfg.root.clone();
+    let result = sandbox.run(cfg, job, permit).await?;
+    check_result(cfg, &result)?;
+    let (max, root, final_dir) = (cfg.max_env_bytes, cfg.root.clone(), final_dir.to_owned());
     blocking(move || {
-        let _ = std::fs::remove_dir_all(&home2);
-        let size = tree_size(&env_dir2)?;
+        let size = tree_size(&env_dir)?;
         if size > max {
             return Err(format!(
                 "the environment is {} MiB, over the {} MiB limit",
@@ -291,39 +256,108 @@ async fn build_in(
                 max >> 20
             ));
         }
-        seal(&env_dir2).map_err(|e| format!("sealing the environment: {e}"))?;
-        install(&env_dir2, &root, &final_dir)?;
+        seal(&env_dir).map_err(|e| format!("sealing the environment: {e}"))?;
+        install(&env_dir, &root, &final_dir)?;
         Ok(size)
     })
     .await
 }
 
-fn kill_group(pgid: Option<i32>) {
-    if let Some(pgid) = pgid {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pgid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+/// `work` (root-owned 0700) and inside it `env` (0700, owned by the build's uid: the one
+/// directory the build sandbox may write, bound at [`ENV_PATH`]).
+async fn prepare_work(work: PathBuf, env_dir: PathBuf, uid: u32) -> Result<(), String> {
+    let privileged = nix::unistd::geteuid().is_root();
+    blocking(move || {
+        for dir in [&work, &env_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating a build directory: {e}"))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| e.to_string())?;
+        }
+        if privileged {
+            lchown(&env_dir, Some(uid), Some(uid)).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "preparing a package build");
+        "the build could not be prepared".to_string()
+    })
 }
 
-/// The last [`MESSAGE_TAIL_BYTES`] of a stream, lossily decoded.
-async fn tail(stream: Option<impl AsyncRead + Unpin>) -> String {
-    let Some(mut stream) = stream else {
-        return String::new();
-    };
-    let mut kept: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = stream.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-        kept.extend_from_slice(&buf[..n]);
-        if kept.len() > MESSAGE_TAIL_BYTES {
-            kept.drain(..kept.len() - MESSAGE_TAIL_BYTES);
-        }
+/// A build that did not exit 0 becomes its reason, with the installer's relevant lines.
+fn check_result(cfg: &PackageConfig, result: &JobResult) -> Result<(), String> {
+    if result.timed_out {
+        return Err(format!(
+            "the install took longer than {} s and was stopped",
+            cfg.build_timeout.as_secs()
+        ));
     }
-    String::from_utf8_lossy(&kept).into_owned()
+    if result.memory_exceeded {
+        return Err(format!(
+            "the install ran out of memory ({} MiB) and was stopped",
+            cfg.build_memory_mb
+        ));
+    }
+    if result.output_truncated {
+        return Err("the installer's output passed its limit and the install was stopped".into());
+    }
+    if result.exit_code == 0 {
+        return Ok(());
+    }
+    let text = relevant_lines(&result.stderr, &result.stdout);
+    Err(if text.is_empty() {
+        format!("the installer exited with status {}", result.exit_code)
+    } else {
+        text
+    })
+}
+
+/// The lines of an installer's log worth showing: stderr (else stdout) without colour codes,
+/// blank lines or npm's pointer to its debug log, the last [`MESSAGE_TAIL_LINES`] lines and at
+/// most [`MESSAGE_TAIL_BYTES`].
+pub fn relevant_lines(stderr: &str, stdout: &str) -> String {
+    let source = if stderr.trim().is_empty() {
+        stdout
+    } else {
+        stderr
+    };
+    let clean = strip_ansi(source);
+    let lines: Vec<&str> = clean
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.contains("complete log of this run") && !l.contains("/_logs/"))
+        .collect();
+    let tail = lines[lines.len().saturating_sub(MESSAGE_TAIL_LINES)..].join("\n");
+    if tail.len() <= MESSAGE_TAIL_BYTES {
+        return tail;
+    }
+    let mut cut = tail.len() - MESSAGE_TAIL_BYTES;
+    while !tail.is_char_boundary(cut) {
+        cut += 1;
+    }
+    tail[cut..].to_string()
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 async fn blocking<T: Send + 'static>(
@@ -343,72 +377,82 @@ mod tests {
         cfg.uv = None;
         cfg.node_npm = Some("/usr/bin/npm".into());
         cfg.pypi_index_url = Some("http://127.0.0.1:9/simple/".into());
+        cfg.ca_bundle = Some("/etc/ssl/certs/ca-certificates.crt".into());
         cfg
+    }
+
+    fn args(inv: &Invocation) -> Vec<&str> {
+        inv.args.iter().map(|a| a.to_str().unwrap()).collect()
     }
 
     #[test]
     fn pip_gets_an_argument_array_with_the_specs_after_a_double_dash() {
-        let inv = invocation(
-            &cfg(),
-            Language::Python,
-            Path::new("/b/env"),
-            Path::new("/b/home"),
-            &["six==1.16.0".into()],
-        )
-        .unwrap();
+        let inv = invocation(&cfg(), Language::Python, &["six==1.16.0".into()]).unwrap();
         assert_eq!(inv.program, PathBuf::from("/usr/bin/python3"));
-        let args: Vec<_> = inv.args.iter().map(|a| a.to_str().unwrap()).collect();
+        let args = args(&inv);
         assert_eq!(&args[..3], ["-m", "pip", "install"]);
         assert!(args
             .windows(2)
-            .any(|w| w == ["--target", "/b/env/site-packages"]));
+            .any(|w| w == ["--target", "/build/env/site-packages"]));
         assert!(args
             .windows(2)
             .any(|w| w == ["--index-url", "http://127.0.0.1:9/simple/"]));
+        assert!(args.windows(2).any(|w| w == ["--cert", CA_BUNDLE_PATH]));
         assert_eq!(&args[args.len() - 2..], ["--", "six==1.16.0"]);
     }
 
     #[test]
-    fn uv_targets_the_runs_interpreter() {
+    fn uv_targets_the_runs_interpreter_and_trusts_the_ca_bundle() {
         let mut cfg = cfg();
         cfg.uv = Some("/usr/local/bin/uv".into());
-        let inv = invocation(
-            &cfg,
-            Language::Python,
-            Path::new("/b/env"),
-            Path::new("/b/home"),
-            &["six".into()],
-        )
-        .unwrap();
-        let args: Vec<_> = inv.args.iter().map(|a| a.to_str().unwrap()).collect();
+        let inv = invocation(&cfg, Language::Python, &["six".into()]).unwrap();
+        let args = args(&inv);
         assert_eq!(&args[..2], ["pip", "install"]);
         assert!(args
             .windows(2)
             .any(|w| w == ["--python", "/usr/bin/python3"]));
+        assert!(!args.contains(&"--no-build"));
         assert_eq!(&args[args.len() - 2..], ["--", "six"]);
+        assert!(inv
+            .env
+            .contains(&("SSL_CERT_FILE".into(), CA_BUNDLE_PATH.into())));
     }
 
     #[test]
-    fn npm_ignores_scripts_and_gets_only_a_scrubbed_environment() {
-        let inv = invocation(
-            &cfg(),
-            Language::Javascript,
-            Path::new("/b/env"),
-            Path::new("/b/home"),
-            &["lodash@4".into()],
-        )
-        .unwrap();
-        let args: Vec<_> = inv.args.iter().map(|a| a.to_str().unwrap()).collect();
-        assert!(args.contains(&"--ignore-scripts"));
-        assert!(args.windows(2).any(|w| w == ["--prefix", "/b/env"]));
-        assert_eq!(&args[args.len() - 2..], ["--", "lodash@4"]);
-        let names: Vec<_> = inv.env.iter().map(|(k, _)| k.as_str()).collect();
-        for name in &names {
-            assert!(
-                ["HOME", "LANG", "TMPDIR", "PATH"].contains(name)
-                    || name.starts_with("npm_config_"),
-                "unexpected variable {name}"
-            );
-        }
+    fn wheels_only_refuses_source_builds_in_both_installers() {
+        let mut cfg = cfg();
+        cfg.wheels_only = true;
+        let pip = invocation(&cfg, Language::Python, &["six".into()]).unwrap();
+        assert!(args(&pip).contains(&"--only-binary=:all:"));
+        cfg.uv = Some("/usr/local/bin/uv".into());
+        let uv = invocation(&cfg, Language::Python, &["six".into()]).unwrap();
+        assert!(args(&uv).contains(&"--no-build"));
+    }
+
+    #[test]
+    fn npm_installs_into_the_sandbox_path_with_scripts_as_configured() {
+        let mut cfg = cfg();
+        let inv = invocation(&cfg, Language::Javascript, &["lodash@4".into()]).unwrap();
+        let a = args(&inv);
+        assert!(!a.contains(&"--ignore-scripts"));
+        assert!(a.windows(2).any(|w| w == ["--prefix", "/build/env"]));
+        assert_eq!(&a[a.len() - 2..], ["--", "lodash@4"]);
+        assert!(inv
+            .env
+            .contains(&("npm_config_cafile".into(), CA_BUNDLE_PATH.into())));
+        cfg.npm_install_scripts = false;
+        let inv = invocation(&cfg, Language::Javascript, &["lodash@4".into()]).unwrap();
+        assert!(args(&inv).contains(&"--ignore-scripts"));
+    }
+
+    #[test]
+    fn the_message_keeps_the_installers_last_lines_without_colour_or_log_pointers() {
+        let stderr = "\u{1b}[31merror\u{1b}[0m: first\n\n  second  \nnpm error A complete log of this run can be found in: /work/.npm/_logs/x.log\n";
+        assert_eq!(relevant_lines(stderr, "ignored"), "error: first\n  second");
+        assert_eq!(relevant_lines("  \n", "from stdout\n"), "from stdout");
+        let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let kept = relevant_lines(&long, "");
+        assert_eq!(kept.lines().count(), MESSAGE_TAIL_LINES);
+        assert!(kept.ends_with("line 99"));
     }
 }

@@ -11,6 +11,8 @@ use pyth_on_store::{Store, StoreError, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY};
 use time::OffsetDateTime;
 
 pub use super::key::env_key;
+use super::queue::{BuildQueue, Ticket};
+use super::sandbox::BuildSandbox;
 use super::{build, PackageError, PackageSpec};
 use crate::domain::Language;
 
@@ -19,8 +21,8 @@ use crate::domain::Language;
 pub struct PackageConfig {
     /// Finished environments, `<data-dir>/envs` (made 0711, root-owned).
     pub root: PathBuf,
-    /// Where builds run before the rename: must be reachable by the build user, so not inside
-    /// a 0700 data directory. Default: the system temp directory.
+    /// Where builds write before the rename, `<data-dir>/builds` (root-only 0700: a build
+    /// sees only its own `env` directory, bound into its sandbox).
     pub build_dir: PathBuf,
     /// PEP 503 simple index (`--index-url`); `None` is the installer's default (PyPI).
     pub pypi_index_url: Option<String>,
@@ -49,6 +51,27 @@ pub struct PackageConfig {
     /// `start..start + count`: unmapped ids that own nothing else, so a build cannot touch
     /// another build's files. Default `(1_900_000_000, 1_000_000)`.
     pub build_ids: (u32, u32),
+    /// CA bundle bound into build sandboxes and named to the installers; default the host's
+    /// system store when present.
+    pub ca_bundle: Option<PathBuf>,
+    /// Python from wheels only (no sdist builds).
+    pub wheels_only: bool,
+    /// npm install scripts run (inside the build sandbox).
+    pub npm_install_scripts: bool,
+    /// Extra hosts builds may reach (host patterns, comma-separated).
+    pub extra_hosts: String,
+    /// Extra `address:port` pairs builds may reach despite the private-range rule.
+    pub egress_exempt: String,
+    /// Builds running at once. Default 1.
+    pub max_concurrent_builds: usize,
+    /// Builds waiting for a slot; more are refused. Default 16.
+    pub max_queued_builds: usize,
+    /// Memory of one build sandbox, MiB. Default 2048.
+    pub build_memory_mb: u64,
+    /// Size of a build sandbox's `/tmp` (and `/work`), MiB. Default 1024.
+    pub build_tmp_mb: u64,
+    /// Bytes one build may move through its proxy. Default 2 GiB.
+    pub build_max_bytes: u64,
 }
 
 impl PackageConfig {
@@ -56,7 +79,7 @@ impl PackageConfig {
     pub fn new(data_dir: &Path, python: impl Into<PathBuf>) -> Self {
         Self {
             root: data_dir.join("envs"),
-            build_dir: std::env::temp_dir(),
+            build_dir: data_dir.join("builds"),
             pypi_index_url: None,
             npm_registry: None,
             build_timeout: Duration::from_secs(300),
@@ -69,6 +92,17 @@ impl PackageConfig {
             max_packages: 50,
             failed_retry_after: Duration::from_secs(15 * 60),
             build_ids: (1_900_000_000, 1_000_000),
+            ca_bundle: Some(PathBuf::from(super::settings::SYSTEM_CA_BUNDLE))
+                .filter(|p| p.is_file()),
+            wheels_only: false,
+            npm_install_scripts: true,
+            extra_hosts: String::new(),
+            egress_exempt: String::new(),
+            max_concurrent_builds: 1,
+            max_queued_builds: 16,
+            build_memory_mb: 2048,
+            build_tmp_mb: 1024,
+            build_max_bytes: 2 << 30,
         }
     }
 }
@@ -106,6 +140,8 @@ pub struct PackageManager(Arc<Inner>);
 
 struct Inner {
     cfg: Arc<PackageConfig>,
+    sandbox: BuildSandbox,
+    queue: BuildQueue,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     builds: Mutex<HashMap<String, BuildFuture>>,
     python_version: tokio::sync::OnceCell<Result<String, String>>,
@@ -122,10 +158,14 @@ impl std::fmt::Debug for PackageManager {
 }
 
 impl PackageManager {
-    /// Creates the environments directory (0711) and the manager.
-    pub fn new(cfg: PackageConfig) -> Result<Self, PackageError> {
+    /// Creates the environments directory (0711), the build directory (0700) and the
+    /// manager, whose builds run in `sandbox`.
+    pub fn new(cfg: PackageConfig, sandbox: BuildSandbox) -> Result<Self, PackageError> {
         build::prepare_root(&cfg.root)?;
+        build::prepare_build_dir(&cfg.build_dir)?;
         Ok(Self(Arc::new(Inner {
+            queue: BuildQueue::new(cfg.max_concurrent_builds, cfg.max_queued_builds),
+            sandbox,
             cfg: Arc::new(cfg),
             locks: Mutex::default(),
             builds: Mutex::default(),
@@ -186,21 +226,13 @@ impl PackageManager {
 
     /// The mount of `key` for `language`.
     pub fn mount(&self, language: Language, key: &str) -> EnvMount {
-        let (sandbox, var, sub) = match language {
-            Language::Python => ("/pkg/python", "PYTHONPATH", "site-packages"),
-            Language::Javascript => ("/pkg/node", "NODE_PATH", "node_modules"),
-        };
-        EnvMount {
-            key: key.to_string(),
-            host_path: self.0.cfg.root.join(key),
-            sandbox_path: PathBuf::from(sandbox),
-            env: vec![(var.to_string(), format!("{sandbox}/{sub}"))],
-        }
+        env_mount(&self.0.cfg.root, language, key)
     }
 
     /// `None` for an empty set; else the environment of `specs`, built now if needed (waiting
     /// for a build in progress here or on another node). A failed set answers
-    /// [`PackageError::InstallFailed`] with the installer's message until the set changes.
+    /// [`PackageError::InstallFailed`] with the installer's message until the set changes;
+    /// a full build queue answers [`PackageError::BuildsBusy`] and records nothing.
     pub async fn ensure(
         &self,
         store: &dyn Store,
@@ -213,79 +245,100 @@ impl PackageManager {
         let key = self.env_key(language, specs).await?;
         let lock = self.lock_for(&key);
         let _guard = lock.lock().await;
+        let set = BuildSet {
+            key: &key,
+            language,
+            specs,
+        };
+        self.settle(store, &set)
+            .await
+            .map_err(|e| e.naming(specs))?;
+        Ok(Some(self.mount(language, &key)))
+    }
+
+    /// Loops until the set's row is ready (then records a use) or its failure is the answer.
+    async fn settle(&self, store: &dyn Store, set: &BuildSet<'_>) -> Result<(), PackageError> {
+        let key = set.key;
         let stale_ms = i64::try_from(self.stale_after().as_millis()).unwrap_or(i64::MAX);
         let mut waited = Duration::ZERO;
         // One build (or retry) per call: a failure we just recorded is the answer.
         let mut attempted = false;
         loop {
-            let row = store.get_package_env(&key).await?;
-            match row {
+            match store.get_package_env(key).await? {
                 Some(row) if row.status == PACKAGE_ENV_READY => {
-                    if !self.0.cfg.root.join(&key).is_dir() {
+                    if !self.0.cfg.root.join(key).is_dir() {
                         // Built on another node, or its files were lost: build it here.
-                        let result = self.start_build(&key, language, specs).await;
-                        self.forget_build(&key);
-                        result.map_err(|message| PackageError::InstallFailed { message })?;
+                        let ticket = self.ticket()?;
+                        let result = self.start_build(set, ticket).await;
+                        self.forget_build(key);
+                        result.map_err(PackageError::install_failed)?;
                     }
                     // A use is recorded at most once a minute: runs need no write per run.
                     if now() - row.last_used_at > time::Duration::minutes(1) {
-                        store.touch_package_env(&key, now()).await?;
+                        store.touch_package_env(key, now()).await?;
                     }
-                    return Ok(Some(self.mount(language, &key)));
+                    return Ok(());
                 }
                 Some(row) if row.status == PACKAGE_ENV_FAILED => {
-                    let age = now() - row.updated_at;
-                    if !attempted
-                        && age
-                            > time::Duration::try_from(self.0.cfg.failed_retry_after)
-                                .unwrap_or(time::Duration::MAX)
-                    {
+                    let retry = time::Duration::try_from(self.0.cfg.failed_retry_after)
+                        .unwrap_or(time::Duration::MAX);
+                    if !attempted && now() - row.updated_at > retry {
                         // A cool-down has passed: let one caller (on any node) try again.
-                        store.delete_package_env(&key).await?;
+                        store.delete_package_env(key).await?;
                         attempted = true;
                         continue;
                     }
-                    return Err(PackageError::InstallFailed {
-                        message: row.error.unwrap_or_else(|| "unknown error".into()),
-                    });
+                    let message = row.error.unwrap_or_else(|| "unknown error".into());
+                    return Err(PackageError::install_failed(message));
                 }
                 Some(_building) => {
-                    if let Some(build) = self.running_build(&key) {
+                    if let Some(build) = self.running_build(key) {
                         // Ours, left by a caller that went away: finish it.
-                        self.record(store, &key, build.await).await?;
+                        self.record(store, key, build.await).await?;
                         attempted = true;
                         continue;
                     }
-                    if store
-                        .claim_package_env_build(&key, language.as_str(), now(), stale_ms)
-                        .await?
-                    {
-                        let result = self.start_build(&key, language, specs).await;
-                        self.record(store, &key, result).await?;
+                    if self.claim_and_build(store, set, stale_ms).await? {
                         attempted = true;
                         continue;
                     }
                     // Another node builds it.
                     if waited > self.stale_after() * 2 {
-                        return Err(PackageError::InstallFailed {
-                            message: "timed out waiting for another node's build".into(),
-                        });
+                        return Err(PackageError::install_failed(
+                            "timed out waiting for another node's build",
+                        ));
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     waited += Duration::from_millis(250);
                 }
-                None => {
-                    if store
-                        .claim_package_env_build(&key, language.as_str(), now(), stale_ms)
-                        .await?
-                    {
-                        let result = self.start_build(&key, language, specs).await;
-                        self.record(store, &key, result).await?;
-                        attempted = true;
-                    }
-                }
+                None => attempted |= self.claim_and_build(store, set, stale_ms).await?,
             }
         }
+    }
+
+    /// Claims the set's build (a new row, or a stale one) and builds it here; `false` when
+    /// another node holds the claim. A full queue is refused before claiming.
+    async fn claim_and_build(
+        &self,
+        store: &dyn Store,
+        set: &BuildSet<'_>,
+        stale_ms: i64,
+    ) -> Result<bool, PackageError> {
+        let ticket = self.ticket()?;
+        let claimed = store
+            .claim_package_env_build(set.key, set.language.as_str(), now(), stale_ms)
+            .await?;
+        if claimed {
+            let result = self.start_build(set, ticket).await;
+            self.record(store, set.key, result).await?;
+        }
+        Ok(claimed)
+    }
+
+    fn ticket(&self) -> Result<Ticket, PackageError> {
+        self.0.queue.enter().ok_or(PackageError::BuildsBusy {
+            max: self.0.cfg.max_queued_builds,
+        })
     }
 
     /// A build row older than this is presumed dead.
@@ -341,17 +394,20 @@ impl PackageManager {
         builds.remove(key);
     }
 
-    /// Starts the installer in its own task (so it finishes even if the caller goes away).
-    fn start_build(&self, key: &str, language: Language, specs: &[PackageSpec]) -> BuildFuture {
+    /// Starts the build in its own task (so it finishes even if the caller goes away); the
+    /// task waits for a build slot with `ticket`, then runs the installer in a build sandbox.
+    fn start_build(&self, set: &BuildSet<'_>, ticket: Ticket) -> BuildFuture {
         let cfg = Arc::clone(&self.0.cfg);
-        let (key_owned, specs) = (
-            key.to_string(),
-            specs.iter().map(|s| s.spec().to_string()).collect(),
-        );
+        let sandbox = self.0.sandbox.clone();
+        let (key, language) = (set.key.to_string(), set.language);
+        let specs: Vec<String> = set.specs.iter().map(|s| s.spec().to_string()).collect();
         self.0
             .builds_started
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let task = tokio::spawn(build::build(cfg, key_owned, language, specs));
+        let task = tokio::spawn(async move {
+            let permit = ticket.slot().await.into_permit();
+            build::build(cfg, sandbox, key, language, specs, permit).await
+        });
         let future = async move {
             task.await
                 .unwrap_or_else(|err| Err(format!("the build task failed: {err}")))
@@ -359,9 +415,30 @@ impl PackageManager {
         .boxed()
         .shared();
         let mut builds = self.0.builds.lock().expect("package build map poisoned");
-        builds.insert(key.to_string(), future.clone());
+        builds.insert(set.key.to_string(), future.clone());
         future
     }
+}
+
+/// How a run sees environment `key` of `language` kept under `root`.
+pub fn env_mount(root: &Path, language: Language, key: &str) -> EnvMount {
+    let (sandbox, var, sub) = match language {
+        Language::Python => ("/pkg/python", "PYTHONPATH", "site-packages"),
+        Language::Javascript => ("/pkg/node", "NODE_PATH", "node_modules"),
+    };
+    EnvMount {
+        key: key.to_string(),
+        host_path: root.join(key),
+        sandbox_path: PathBuf::from(sandbox),
+        env: vec![(var.to_string(), format!("{sandbox}/{sub}"))],
+    }
+}
+
+/// One set to settle: its key, language and specs.
+struct BuildSet<'a> {
+    key: &'a str,
+    language: Language,
+    specs: &'a [PackageSpec],
 }
 
 fn now() -> OffsetDateTime {
@@ -374,17 +451,15 @@ mod tests {
 
     #[test]
     fn mounts_point_the_runtime_at_the_environment() {
-        let dir = tempfile::tempdir().unwrap();
-        let manager =
-            PackageManager::new(PackageConfig::new(dir.path(), "/usr/bin/python3")).unwrap();
-        let py = manager.mount(Language::Python, "abc");
-        assert_eq!(py.host_path, dir.path().join("envs/abc"));
+        let root = Path::new("/data/envs");
+        let py = env_mount(root, Language::Python, "abc");
+        assert_eq!(py.host_path, root.join("abc"));
         assert_eq!(py.sandbox_path, PathBuf::from("/pkg/python"));
         assert_eq!(
             py.env,
             vec![("PYTHONPATH".into(), "/pkg/python/site-packages".into())]
         );
-        let js = manager.mount(Language::Javascript, "abc");
+        let js = env_mount(root, Language::Javascript, "abc");
         assert_eq!(
             js.env,
             vec![("NODE_PATH".into(), "/pkg/node/node_modules".into())]

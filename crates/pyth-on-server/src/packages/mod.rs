@@ -3,23 +3,30 @@
 //!
 //! A user's list for a language (plus any per-run specs) resolves to an environment keyed by
 //! the SHA-256 of the language, the interpreter version, the index URL and the sorted
-//! canonical specs. The installer (`uv`, else `pip`; `npm`) runs once per key, as an
-//! unprivileged user with a scrubbed environment, in a temporary directory; the result is
+//! canonical specs. The installer (`uv`, else `pip`; `npm`) runs once per key **inside a build
+//! sandbox** ([`sandbox`]: the runs' isolation, its own uid, network only to the index) from
+//! the node's build queue ([`queue`]), writing only the environment directory; the result is
 //! renamed into `<data-dir>/envs/<key>`, made root-owned and read-only, and mounted into runs.
 
 pub mod build;
 pub mod env;
 pub mod files;
 pub mod gc;
+pub mod hosts;
 pub mod key;
 pub mod npm_spec;
 pub mod pep508;
+pub mod queue;
+pub mod sandbox;
 pub mod service;
+pub mod settings;
 pub mod spec;
 
 pub use env::{EnvMount, PackageConfig, PackageManager};
 pub use gc::{spawn_gc_task, GcReport};
+pub use sandbox::BuildSandbox;
 pub use service::{build_in_background, environment_status, resolve_for_run};
+pub use settings::PackageSettings;
 pub use spec::PackageSpec;
 
 use crate::error::ApiError;
@@ -48,10 +55,18 @@ pub enum PackageError {
         name: String,
     },
     /// 422 `package_install_failed`: the installer's message, kept until the set changes.
-    #[error("package install failed: {message}")]
+    #[error("{}", install_failed_text(packages, message))]
     InstallFailed {
         /// The installer's last output, or why the build was stopped.
         message: String,
+        /// The packages the failure is about (those the message names, else the whole set).
+        packages: Vec<String>,
+    },
+    /// 503 `package_builds_busy`: the node's build queue is full; nothing was recorded.
+    #[error("{max} package builds are already waiting on this server; retry shortly")]
+    BuildsBusy {
+        /// The queue's bound.
+        max: usize,
     },
     /// 503 `packages_unavailable`: no installer or interpreter for the language.
     #[error("packages for {language} are not available on this server: {reason}")]
@@ -75,7 +90,44 @@ pub enum PackageError {
     },
 }
 
+fn install_failed_text(packages: &[String], message: &str) -> String {
+    match packages {
+        [] => format!("package install failed: {message}"),
+        names => format!("package install failed ({}): {message}", names.join(", ")),
+    }
+}
+
 impl PackageError {
+    /// An install failure not yet tied to packages (see [`PackageError::naming`]).
+    pub fn install_failed(message: impl Into<String>) -> Self {
+        Self::InstallFailed {
+            message: message.into(),
+            packages: Vec::new(),
+        }
+    }
+
+    /// Ties an install failure to the packages of `specs` its message names (all of them
+    /// when it names none); other errors pass through.
+    pub fn naming(self, specs: &[PackageSpec]) -> Self {
+        match self {
+            Self::InstallFailed { message, packages } if packages.is_empty() => {
+                let lower = message.to_ascii_lowercase().replace('_', "-");
+                let named: Vec<String> = specs
+                    .iter()
+                    .map(|s| s.name().to_string())
+                    .filter(|n| lower.contains(&n.to_ascii_lowercase().replace('_', "-")))
+                    .collect();
+                let packages = if named.is_empty() {
+                    specs.iter().map(|s| s.name().to_string()).collect()
+                } else {
+                    named
+                };
+                Self::InstallFailed { message, packages }
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| Self::Io { context, source }
@@ -101,9 +153,18 @@ impl From<PackageError> for ApiError {
                 message: err.to_string(),
                 details: Some(serde_json::json!({ "package": name })),
             },
-            PackageError::InstallFailed { .. } => Self::Unprocessable {
+            PackageError::InstallFailed {
+                ref message,
+                ref packages,
+            } => Self::Unprocessable {
                 code: "package_install_failed",
                 message: err.to_string(),
+                details: Some(serde_json::json!({ "packages": packages, "log": message })),
+            },
+            PackageError::BuildsBusy { .. } => Self::Unavailable {
+                code: "package_builds_busy",
+                message: err.to_string(),
+                retry_after_secs: Some(5),
             },
             PackageError::Unavailable { .. } => Self::Unavailable {
                 code: "packages_unavailable",

@@ -1,5 +1,8 @@
 //! Persistent packages: list, replace a language's list, add one, remove one. Each change is
-//! audited (`package.set`, `package.add`, `package.remove`) and starts building the new set.
+//! audited (`package.set`, `package.add`, `package.remove`). Setting or adding **builds the
+//! new set before answering** (in a build sandbox, from the node's build queue): a set that
+//! cannot be built is refused with 422 `package_install_failed` naming the packages, and the
+//! stored list is left as it was (the refusal is audited as a failure).
 
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -67,12 +70,14 @@ pub async fn list_packages(
     }))
 }
 
-/// Replaces one language's whole list, then starts building it.
+/// Replaces one language's whole list once its environment is built.
 #[utoipa::path(put, path = "/api/v1/packages", tag = "Packages", request_body = SetPackagesRequest,
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = PackageList, description = "the new list of that language"),
+    responses((status = 200, body = PackageList, description = "the new list of that language, its environment built"),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, duplicate_package, unsupported_language"),
-        (status = 401, body = pyth_on_types::ErrorBody)))]
+        (status = 401, body = pyth_on_types::ErrorBody),
+        (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
+        (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
 pub async fn set_packages(
     State(state): State<AppState>,
     Packages(manager): Packages,
@@ -81,6 +86,19 @@ pub async fn set_packages(
 ) -> Result<AppJson<PackageList>, ApiError> {
     let language = Language::parse(body.language.as_deref())?;
     let specs = PackageSpec::parse_list(language, &body.packages, manager.config().max_packages)?;
+    let spec_list: Vec<&str> = specs.iter().map(PackageSpec::spec).collect();
+    let details = json!({ "language": language.as_str(), "packages": spec_list });
+    let resource = Some(language.as_str().to_string());
+    install_or_refuse(
+        &state,
+        &manager,
+        &user,
+        ("package.set", resource.clone()),
+        &details,
+        language,
+        &specs,
+    )
+    .await?;
     let now = OffsetDateTime::now_utc();
     let rows: Vec<PackageRow> = specs
         .iter()
@@ -92,20 +110,13 @@ pub async fn set_packages(
             added_at: now,
         })
         .collect();
-    let event = audit::by(
-        &user,
-        "package.set",
-        Some(language.as_str().to_string()),
-        Outcome::Success,
-        json!({ "language": language.as_str(), "packages": specs.iter().map(PackageSpec::spec).collect::<Vec<_>>() }),
-    );
+    let event = audit::by(&user, "package.set", resource, Outcome::Success, details);
     state
         .store()
         .set_packages(user.user_id, language.as_str(), &rows, &event)
         .await?;
     let all = state.store().list_packages(user.user_id).await?;
     let environments = packages::environment_status(&manager, state.store(), &all).await?;
-    service::build_in_background(&state, &manager, language, specs);
     Ok(AppJson(PackageList {
         packages: all
             .iter()
@@ -116,12 +127,42 @@ pub async fn set_packages(
     }))
 }
 
-/// Adds one package, or replaces the spec of the one with the same name.
+/// Builds `specs` (waiting for the build); a failure is audited as `action` with outcome
+/// `failure` and answered, and nothing is stored.
+async fn install_or_refuse(
+    state: &AppState,
+    manager: &PackageManager,
+    user: &AuthUser,
+    (action, resource): (&'static str, Option<String>),
+    details: &serde_json::Value,
+    language: Language,
+    specs: &[PackageSpec],
+) -> Result<(), ApiError> {
+    match manager.ensure(state.store(), language, specs).await {
+        Ok(_) => Ok(()),
+        Err(err @ packages::PackageError::InstallFailed { .. }) => {
+            let mut details = details.clone();
+            if let packages::PackageError::InstallFailed { packages, .. } = &err {
+                details["reason"] = json!("package_install_failed");
+                details["failedPackages"] = json!(packages);
+            }
+            let event = audit::by(user, action, resource, Outcome::Failure, details);
+            state.store().append_audit(&event).await?;
+            Err(err.into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Adds one package (or replaces the spec of the one with the same name) once the new set's
+/// environment is built.
 #[utoipa::path(post, path = "/api/v1/packages", tag = "Packages", request_body = AddPackageRequest,
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 201, body = PackageInfo), (status = 200, body = PackageInfo, description = "replaced the spec of the same name"),
+    responses((status = 201, body = PackageInfo, description = "added; the environment with it is built"), (status = 200, body = PackageInfo, description = "replaced the spec of the same name"),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, unsupported_language"),
-        (status = 401, body = pyth_on_types::ErrorBody)))]
+        (status = 401, body = pyth_on_types::ErrorBody),
+        (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
+        (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
 pub async fn add_package(
     State(state): State<AppState>,
     Packages(manager): Packages,
@@ -131,6 +172,24 @@ pub async fn add_package(
     let language = Language::parse(body.language.as_deref())?;
     let spec = PackageSpec::parse(language, &body.package)?;
     let max = manager.config().max_packages;
+    let mut set = service::stored_specs(state.store(), user.user_id, language).await?;
+    set.retain(|s| s.name() != spec.name());
+    if set.len() >= max {
+        return Err(packages::PackageError::TooMany { max }.into());
+    }
+    set.push(spec.clone());
+    let details = json!({ "language": language.as_str(), "spec": spec.spec() });
+    let resource = Some(spec.name().to_string());
+    install_or_refuse(
+        &state,
+        &manager,
+        &user,
+        ("package.add", resource.clone()),
+        &details,
+        language,
+        &set,
+    )
+    .await?;
     let row = PackageRow {
         user_id: user.user_id,
         language: language.as_str().to_string(),
@@ -138,13 +197,7 @@ pub async fn add_package(
         spec: spec.spec().to_string(),
         added_at: OffsetDateTime::now_utc(),
     };
-    let event = audit::by(
-        &user,
-        "package.add",
-        Some(row.name.clone()),
-        Outcome::Success,
-        json!({ "language": language.as_str(), "spec": row.spec }),
-    );
+    let event = audit::by(&user, "package.add", resource, Outcome::Success, details);
     let outcome = match state
         .store()
         .add_package(&row, u32::try_from(max).unwrap_or(u32::MAX), &event)
@@ -156,8 +209,6 @@ pub async fn add_package(
         }
         Err(err) => return Err(err.into()),
     };
-    let specs = service::stored_specs(state.store(), user.user_id, language).await?;
-    service::build_in_background(&state, &manager, language, specs);
     let status = match outcome {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Replaced => StatusCode::OK,

@@ -13,6 +13,8 @@ mod errors;
 mod execute;
 mod generate;
 mod keys;
+mod package_builds;
+mod package_index;
 mod packages;
 mod postgres;
 mod secrets;

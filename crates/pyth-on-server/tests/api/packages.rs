@@ -1,140 +1,22 @@
 //! Packages: the routes (owner-scoped, audited, every refused spec form) and the environment
 //! builder, against a loopback PEP 503 index and npm registry serving packages the test builds.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::extract::Path as UrlPath;
-use axum::http::{header, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use pyth_on_server::domain::Language;
 use pyth_on_server::packages::{PackageConfig, PackageError, PackageManager, PackageSpec};
-use pyth_on_store::Store;
 use serde_json::{json, Value};
 
+use crate::package_index::{build_manager, config, py, run_python, start_index, store, Index};
 use crate::support;
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/packages");
-
-/// A loopback PEP 503 simple index and npm registry.
-struct Index {
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_index() -> Index {
-    let dir = tempfile::tempdir().expect("test fixture");
-    let out = std::process::Command::new("python3")
-        .arg(format!("{FIXTURES}/make_fixtures.py"))
-        .arg(dir.path())
-        .output()
-        .expect("python3 builds the fixtures");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: Value = serde_json::from_slice(&out.stdout).expect("test fixture");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("test fixture");
-    let url = format!("http://{}", listener.local_addr().expect("test fixture"));
-    let files = dir.path().to_owned();
-    let (wheel, tgz) = (meta["wheel"].clone(), meta["tarball"].clone());
-    let simple = move |UrlPath(name): UrlPath<String>| {
-        let wheel = wheel.clone();
-        async move {
-            if name != "pythonhello" {
-                return (
-                    StatusCode::NOT_FOUND,
-                    [(header::CONTENT_TYPE, "text/html")],
-                    String::new(),
-                );
-            }
-            let (file, sha) = (
-                wheel["file"].as_str().expect("test fixture"),
-                wheel["sha256"].as_str().expect("test fixture"),
-            );
-            let html = format!("<!DOCTYPE html><html><body><a href=\"/files/{file}#sha256={sha}\">{file}</a></body></html>");
-            (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], html)
-        }
-    };
-    let base = url.clone();
-    let packument = move |UrlPath(name): UrlPath<String>| {
-        let (tgz, base) = (tgz.clone(), base.clone());
-        async move {
-            if name != "jshello" {
-                return (
-                    StatusCode::NOT_FOUND,
-                    axum::Json(json!({"error": "not found"})),
-                );
-            }
-            let file = tgz["file"].as_str().expect("test fixture");
-            let doc = json!({"name": "jshello", "dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": {
-                "name": "jshello", "version": "1.0.0", "main": "index.js",
-                "dist": {"tarball": format!("{base}/files/{file}"), "shasum": tgz["sha1"], "integrity": tgz["integrity"]}}}});
-            (StatusCode::OK, axum::Json(doc))
-        }
-    };
-    let serve_file = move |UrlPath(file): UrlPath<String>| {
-        let path = files.join(file.replace('/', ""));
-        async move {
-            match std::fs::read(path) {
-                Ok(bytes) => (StatusCode::OK, bytes),
-                Err(_) => (StatusCode::NOT_FOUND, Vec::new()),
-            }
-        }
-    };
-    let app = Router::new()
-        .route("/simple/{name}/", get(simple))
-        .route("/npm/{name}", get(packument))
-        .route("/files/{file}", get(serve_file));
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("test fixture") });
-    Index { url, _dir: dir }
-}
-
-fn config(root_dir: &Path, index: &Index) -> PackageConfig {
-    let mut cfg = PackageConfig::new(root_dir, "/usr/bin/python3");
-    cfg.pypi_index_url = Some(format!("{}/simple/", index.url));
-    cfg.npm_registry = Some(format!("{}/npm/", index.url));
-    cfg.build_timeout = Duration::from_secs(120);
-    cfg
-}
-
-async fn store(dir: &Path) -> Arc<dyn Store> {
-    pyth_on_store::connect(&format!("sqlite://{}/t.db?mode=rwc", dir.display()))
-        .await
-        .expect("test fixture")
-}
-
-fn py(raw: &[&str]) -> Vec<PackageSpec> {
-    raw.iter()
-        .map(|r| PackageSpec::parse(Language::Python, r).expect("test fixture"))
-        .collect()
-}
-
-fn run_python(site: &Path, code: &str) -> String {
-    let out = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", code])
-        .env("PYTHONPATH", site)
-        .output()
-        .expect("test fixture");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 #[tokio::test]
 async fn five_concurrent_requests_for_one_set_build_it_once_and_later_ones_reuse_it() {
     // Arrange
     let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
     let store = store(dir.path()).await;
-    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let manager = build_manager(config(dir.path(), &index)).await;
     let specs = py(&["pythonhello"]);
     // Act
     let results = futures::future::join_all(
@@ -170,7 +52,7 @@ async fn a_built_environment_is_root_owned_and_read_only_to_the_build_user() {
     use std::os::unix::process::CommandExt;
     let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
     let store = store(dir.path()).await;
-    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let manager = build_manager(config(dir.path(), &index)).await;
     let mount = manager
         .ensure(store.as_ref(), Language::Python, &py(&["pythonhello"]))
         .await
@@ -211,16 +93,17 @@ async fn a_built_environment_is_root_owned_and_read_only_to_the_build_user() {
 async fn an_install_failure_is_kept_with_the_installers_message_and_leaves_nothing_behind() {
     let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
     let store = store(dir.path()).await;
-    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let manager = build_manager(config(dir.path(), &index)).await;
     let specs = py(&["no-such-package-here"]);
     let err = manager
         .ensure(store.as_ref(), Language::Python, &specs)
         .await
         .unwrap_err();
-    let PackageError::InstallFailed { message } = &err else {
+    let PackageError::InstallFailed { message, packages } = &err else {
         panic!("{err:?}")
     };
     assert!(message.contains("no-such-package-here"), "{message}");
+    assert_eq!(packages, &["no-such-package-here"]);
     // The failure answers again without a rebuild, until the set changes.
     let again = manager
         .ensure(store.as_ref(), Language::Python, &specs)
@@ -230,16 +113,10 @@ async fn an_install_failure_is_kept_with_the_installers_message_and_leaves_nothi
     assert_eq!(manager.builds_started(), 1);
     let key = manager.env_key(Language::Python, &specs).await.unwrap();
     assert!(!dir.path().join("envs").join(&key).exists());
-    let leftovers = std::fs::read_dir(std::env::temp_dir())
+    let leftovers = std::fs::read_dir(dir.path().join("builds"))
         .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("pyth-on-build-{}", &key[..16]))
-        })
         .count();
-    assert_eq!(leftovers, 0);
+    assert_eq!(leftovers, 0, "the build's work directory is removed");
     let api: pyth_on_server::error::ApiError = err.into();
     assert_eq!(
         (api.status_code().as_u16(), api.code()),
@@ -253,7 +130,7 @@ async fn a_failed_set_is_retried_once_its_cool_down_has_passed() {
     let store = store(dir.path()).await;
     let mut cfg = config(dir.path(), &index);
     cfg.failed_retry_after = Duration::ZERO;
-    let manager = PackageManager::new(cfg).unwrap();
+    let manager = build_manager(cfg).await;
     let specs = py(&["no-such-package-here"]);
     assert!(manager
         .ensure(store.as_ref(), Language::Python, &specs)
@@ -273,7 +150,7 @@ async fn builds_over_the_size_or_time_bound_are_refused() {
     let store = store(dir.path()).await;
     let mut cfg = config(dir.path(), &index);
     cfg.max_env_bytes = 10;
-    let manager = PackageManager::new(cfg).unwrap();
+    let manager = build_manager(cfg).await;
     let err = manager
         .ensure(store.as_ref(), Language::Python, &py(&["pythonhello"]))
         .await
@@ -281,7 +158,7 @@ async fn builds_over_the_size_or_time_bound_are_refused() {
     assert!(err.to_string().contains("over the"), "{err}");
     let mut cfg = config(dir.path(), &index);
     cfg.build_timeout = Duration::from_millis(50);
-    let manager = PackageManager::new(cfg).unwrap();
+    let manager = build_manager(cfg).await;
     let err = manager
         .ensure(store.as_ref(), Language::Python, &py(&["pythonhello==1.0"]))
         .await
@@ -293,7 +170,7 @@ async fn builds_over_the_size_or_time_bound_are_refused() {
 async fn javascript_packages_install_from_the_registry() {
     let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
     let store = store(dir.path()).await;
-    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let manager = build_manager(config(dir.path(), &index)).await;
     if manager.config().node_npm.is_none() {
         eprintln!("npm not found; skipping");
         return;
@@ -329,7 +206,7 @@ async fn javascript_packages_install_from_the_registry() {
 async fn gc_removes_environments_by_age_and_then_by_total_size() {
     let (index, dir) = (start_index().await, tempfile::tempdir().unwrap());
     let store = store(dir.path()).await;
-    let manager = PackageManager::new(config(dir.path(), &index)).unwrap();
+    let manager = build_manager(config(dir.path(), &index)).await;
     let old = manager
         .ensure(store.as_ref(), Language::Python, &py(&["pythonhello"]))
         .await
@@ -351,7 +228,7 @@ async fn gc_removes_environments_by_age_and_then_by_total_size() {
         .size_bytes as u64;
     let mut cfg = config(dir.path(), &index);
     cfg.gc_max_total_bytes = size + 1;
-    let sized = PackageManager::new(cfg).unwrap();
+    let sized = build_manager(cfg).await;
     assert_eq!(
         sized.gc(store.as_ref()).await.unwrap().deleted,
         vec![old.key.clone()]
@@ -360,7 +237,7 @@ async fn gc_removes_environments_by_age_and_then_by_total_size() {
     // By age.
     let mut cfg = config(dir.path(), &index);
     cfg.gc_max_age = Duration::ZERO;
-    let aged = PackageManager::new(cfg).unwrap();
+    let aged = build_manager(cfg).await;
     assert_eq!(
         aged.gc(store.as_ref()).await.unwrap().deleted,
         vec![new.key.clone()]
@@ -377,7 +254,7 @@ async fn a_real_package_installs_from_the_public_index() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path()).await;
-    let manager = PackageManager::new(PackageConfig::new(dir.path(), "/usr/bin/python3")).unwrap();
+    let manager = build_manager(PackageConfig::new(dir.path(), "/usr/bin/python3")).await;
     let mount = manager
         .ensure(store.as_ref(), Language::Python, &py(&["six==1.16.0"]))
         .await
@@ -410,8 +287,8 @@ impl PkgServer {
     async fn start(index: &Index) -> Self {
         let dir = tempfile::tempdir().expect("test fixture");
         let mut settings = support::settings(dir.path());
-        settings.pypi_index_url = Some(format!("{}/simple/", index.url));
-        settings.npm_registry = Some(format!("{}/npm/", index.url));
+        settings.packages.pypi_index_url = Some(format!("{}/simple/", index.url));
+        settings.packages.npm_registry = Some(format!("{}/npm/", index.url));
         let state = pyth_on_server::build_state(settings)
             .await
             .expect("test fixture");
@@ -501,7 +378,7 @@ async fn packages_can_be_set_added_replaced_listed_and_removed() {
             &user,
             Method::PUT,
             "/api/v1/packages",
-            Some(json!({"packages": ["PythonHello", "six>=1.16"]})),
+            Some(json!({"packages": ["PythonHello"]})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -511,7 +388,8 @@ async fn packages_can_be_set_added_replaced_listed_and_removed() {
         .iter()
         .map(|p| p["spec"].as_str().unwrap())
         .collect();
-    assert_eq!(specs, ["pythonhello", "six>=1.16"]);
+    assert_eq!(specs, ["pythonhello"]);
+    assert_eq!(body["environments"]["python"]["status"], "ready", "{body}");
     assert_eq!(body["packages"][0]["language"], "python");
     assert!(body["packages"][0]["addedAt"].is_string());
     // Add (201), replace (200).
@@ -520,12 +398,12 @@ async fn packages_can_be_set_added_replaced_listed_and_removed() {
             &user,
             Method::POST,
             "/api/v1/packages",
-            Some(json!({"package": "lodash@^4", "language": "js"})),
+            Some(json!({"package": "jshello@^1", "language": "js"})),
         )
         .await;
     assert_eq!(
         (status, body["name"].as_str()),
-        (201, Some("lodash")),
+        (201, Some("jshello")),
         "{body}"
     );
     let (status, body) = server
@@ -533,12 +411,12 @@ async fn packages_can_be_set_added_replaced_listed_and_removed() {
             &user,
             Method::POST,
             "/api/v1/packages",
-            Some(json!({"package": "six==1.16.0"})),
+            Some(json!({"package": "pythonhello==1.0"})),
         )
         .await;
     assert_eq!(
         (status, body["spec"].as_str()),
-        (200, Some("six==1.16.0")),
+        (200, Some("pythonhello==1.0")),
         "{body}"
     );
     // List.
@@ -554,22 +432,18 @@ async fn packages_can_be_set_added_replaced_listed_and_removed() {
         .collect();
     assert_eq!(
         all,
-        [
-            ("javascript", "lodash@^4"),
-            ("python", "pythonhello"),
-            ("python", "six==1.16.0")
-        ]
+        [("javascript", "jshello@^1"), ("python", "pythonhello==1.0")]
     );
     // Remove.
     let (status, _) = server
-        .call(&user, Method::DELETE, "/api/v1/packages/Six", None)
+        .call(&user, Method::DELETE, "/api/v1/packages/PythonHello", None)
         .await;
     assert_eq!(status, 204);
     let (status, _) = server
         .call(
             &user,
             Method::DELETE,
-            "/api/v1/packages/lodash?language=javascript",
+            "/api/v1/packages/jshello?language=javascript",
             None,
         )
         .await;
@@ -577,7 +451,8 @@ async fn packages_can_be_set_added_replaced_listed_and_removed() {
     let (_, list) = server
         .call(&user, Method::GET, "/api/v1/packages", None)
         .await;
-    assert_eq!(list["packages"].as_array().unwrap().len(), 1);
+    assert!(list["packages"].as_array().unwrap().is_empty());
+    assert_eq!(list["environments"]["python"]["status"], "none");
     assert_eq!(list["environments"]["javascript"]["status"], "none");
     // Audited.
     let page = user.client.audit(Some(20), None, None).await.unwrap();
@@ -755,27 +630,72 @@ async fn two_users_with_the_same_list_share_one_environment_built_once() {
 }
 
 #[tokio::test]
-async fn a_failed_install_is_listed_with_the_installers_message() {
+async fn a_package_that_cannot_be_installed_is_refused_and_the_list_is_unchanged() {
     let index = start_index().await;
     let server = PkgServer::start(&index).await;
     let user = server.user().await;
+    let put = json!({"packages": ["pythonhello"]});
     let (status, _) = server
-        .call(
-            &user,
-            Method::PUT,
-            "/api/v1/packages",
-            Some(json!({"packages": ["no-such-package-here"]})),
-        )
+        .call(&user, Method::PUT, "/api/v1/packages", Some(put))
         .await;
     assert_eq!(status, 200);
-    let env = server.wait_ready(&user, "python").await;
-    assert_eq!(env["status"], "failed");
-    assert!(
-        env["error"]
-            .as_str()
-            .unwrap()
-            .contains("no-such-package-here"),
-        "{env}"
+    for (method, body) in [
+        (Method::POST, json!({"package": "no-such-package-here"})),
+        (
+            Method::PUT,
+            json!({"packages": ["pythonhello", "no-such-package-here"]}),
+        ),
+    ] {
+        let (status, err) = server
+            .call(&user, method.clone(), "/api/v1/packages", Some(body))
+            .await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (422, Some("package_install_failed")),
+            "{err}"
+        );
+        assert_eq!(
+            err["details"]["packages"],
+            json!(["no-such-package-here"]),
+            "{err}"
+        );
+        let log = err["details"]["log"].as_str().unwrap();
+        assert!(log.contains("no-such-package-here"), "{log}");
+        for host_path in [server._dir.path().to_str().unwrap(), "/tmp/", "/run/"] {
+            assert!(!log.contains(host_path), "{method}: a host path in {log}");
+        }
+    }
+    let (_, list) = server
+        .call(&user, Method::GET, "/api/v1/packages", None)
+        .await;
+    let specs: Vec<&str> = list["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["spec"].as_str().unwrap())
+        .collect();
+    assert_eq!(specs, ["pythonhello"], "the stored list is left as it was");
+    assert_eq!(list["environments"]["python"]["status"], "ready");
+    let run = pyth_on_types::ExecuteRequest {
+        code: "import pythonhello; print(pythonhello.GREETING)".into(),
+        ..Default::default()
+    };
+    let result = user.client.execute(&run).await.unwrap();
+    assert_eq!(
+        result.output.trim(),
+        "hello from pythonhello 1.0",
+        "{result:?}"
+    );
+    let page = user.client.audit(Some(5), None, None).await.unwrap();
+    let failed: Vec<(&str, &str)> = page
+        .entries
+        .iter()
+        .filter(|e| e.outcome == "failure")
+        .map(|e| (e.action.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [("package.set", "failure"), ("package.add", "failure")]
     );
 }
 
@@ -876,7 +796,7 @@ async fn package_environment_costs_are_measured() {
     let specs = py(&["pythonhello"]);
     let store_dir = tempfile::tempdir().unwrap();
     let store = store(store_dir.path()).await;
-    let manager = PackageManager::new(config(store_dir.path(), &index)).unwrap();
+    let manager = build_manager(config(store_dir.path(), &index)).await;
     let started = Instant::now();
     manager
         .ensure(store.as_ref(), Language::Python, &specs)
