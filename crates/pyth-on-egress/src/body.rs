@@ -19,10 +19,16 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A pending [`Meter::spend`].
 type Spend = Pin<Box<dyn Future<Output = Result<(), Cut>> + Send>>;
 
+/// Largest piece of a data frame spent and passed on at once: a large upstream frame is
+/// split, so a cut lands where the budget ends and what fit before it is delivered.
+const PIECE: usize = 16 * 1024;
+
 /// `inner`, with every data byte spent on `meter` before it is passed on.
 pub struct Metered<B> {
     inner: B,
     meter: Arc<Meter>,
+    /// What is left of the data frame being passed on, piece by piece.
+    rest: Bytes,
     /// A frame read and waiting for its bytes to be accounted.
     held: Option<Frame<Bytes>>,
     /// The accounting of `held`.
@@ -43,6 +49,7 @@ impl<B> Metered<B> {
         Self {
             inner,
             meter,
+            rest: Bytes::new(),
             held: None,
             spend: None,
         }
@@ -79,25 +86,30 @@ where
                     }
                 });
             }
+            if !this.rest.is_empty() {
+                let piece = this.rest.split_to(this.rest.len().min(PIECE));
+                let (n, meter) = (piece.len() as u64, this.meter.clone());
+                this.held = Some(Frame::data(piece));
+                this.spend = Some(Box::pin(async move { meter.spend(n).await }));
+                continue;
+            }
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-                Some(Ok(frame)) if data_len(&frame) > 0 => {
-                    let n = data_len(&frame) as u64;
-                    let meter = this.meter.clone();
-                    this.held = Some(frame);
-                    this.spend = Some(Box::pin(async move { meter.spend(n).await }));
-                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => this.rest = data,
+                    Err(other) => return Poll::Ready(Some(Ok(other))),
+                },
                 other => return Poll::Ready(other.map(|r| r.map_err(Into::into))),
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.held.is_none() && self.inner.is_end_stream()
+        self.held.is_none() && self.rest.is_empty() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
         let hint = self.inner.size_hint();
-        let held = self.held.as_ref().map_or(0, data_len) as u64;
+        let held = (self.held.as_ref().map_or(0, data_len) + self.rest.len()) as u64;
         let mut total = SizeHint::new();
         total.set_lower(hint.lower().saturating_add(held));
         if let Some(upper) = hint.upper() {

@@ -93,6 +93,15 @@ pub struct EgressSettings {
     )]
     pub max_secs: u64,
 
+    /// Ports `CONNECT` (TLS tunnels) may reach, comma-separated.
+    #[arg(
+        long = "egress-connect-ports",
+        env = "PYTH_ON_EGRESS_CONNECT_PORTS",
+        value_delimiter = ',',
+        default_value = "443"
+    )]
+    pub connect_ports: Vec<u16>,
+
     /// Bytes per user per hour across all nodes (drawn in 64 KiB steps).
     #[arg(
         long = "egress-user-bytes-per-hour",
@@ -130,6 +139,12 @@ impl EgressSettings {
                 return Err(SettingsError::new(name, "must be at least 1"));
             }
         }
+        if self.connect_ports.is_empty() || self.connect_ports.contains(&0) {
+            return Err(SettingsError::new(
+                "--egress-connect-ports",
+                "must list ports between 1 and 65535",
+            ));
+        }
         if self.user_bytes_per_hour < BUDGET_CHUNK {
             return Err(SettingsError::new(
                 "--egress-user-bytes-per-hour",
@@ -158,6 +173,7 @@ impl EgressSettings {
 pub struct Egress {
     policy: Arc<Policy>,
     bounds: Bounds,
+    connect_ports: Vec<u16>,
     socket_dir: PathBuf,
     bytes_per_hour: u64,
 }
@@ -185,6 +201,7 @@ impl Egress {
                 max_bytes: s.max_bytes,
                 max_duration: Duration::from_secs(s.max_secs),
             },
+            connect_ports: s.connect_ports.clone(),
             socket_dir: s.socket_dir.clone(),
             bytes_per_hour: s.user_bytes_per_hour,
         }))
@@ -204,8 +221,9 @@ impl Egress {
             key: format!("egress:{user}"),
             cells_per_hour: u32::try_from(self.bytes_per_hour / BUDGET_CHUNK).unwrap_or(u32::MAX),
         };
-        let mut proxy =
-            RunProxy::new(self.policy.clone(), self.bounds).with_budget(Arc::new(budget));
+        let mut proxy = RunProxy::new(self.policy.clone(), self.bounds)
+            .with_budget(Arc::new(budget))
+            .with_connect_ports(self.connect_ports.clone());
         if let Some(list) = narrow {
             proxy = proxy.with_narrowing(list);
         }

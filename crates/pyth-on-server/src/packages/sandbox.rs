@@ -166,7 +166,8 @@ impl BuildSandbox {
         limits.tmpfs_size_mb = cfg.build_tmp_mb;
         limits.tmpfs_inodes = 1 << 18;
         limits.nofile = 4096;
-        limits.fsize_bytes = cfg.max_env_bytes;
+        // No single file larger than the environment or the build's /tmp may hold.
+        limits.fsize_bytes = cfg.max_env_bytes.max(cfg.build_tmp_mb << 20);
         spec.sandbox.uid = job.uid;
         spec.sandbox.gid = job.uid;
         spec.sandbox.hostname = "pyth-on-build".into();

@@ -80,6 +80,8 @@ async fn egress_server_with(
     exempt: &[SocketAddr],
     tweak: impl FnOnce(&mut pyth_on_server::Settings),
 ) -> TestServer {
+    // The exempt services are reached through CONNECT on their own ports too.
+    let ports: Vec<u16> = exempt.iter().map(SocketAddr::port).collect();
     let exempt = exempt
         .iter()
         .map(ToString::to_string)
@@ -88,6 +90,7 @@ async fn egress_server_with(
     TestServer::start_with(|s| {
         s.egress.mode = pyth_on_server::egress::EgressMode::On;
         s.egress.exempt = exempt;
+        s.egress.connect_ports.extend(ports);
         s.egress.socket_dir = s.data_dir.join("egress");
         tweak(s);
     })
