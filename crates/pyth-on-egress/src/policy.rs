@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-use crate::classify::{canonical, classify};
+use crate::classify::{canonical, classify, Special};
 
 /// A setting that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +145,9 @@ pub struct Policy {
     exempt: Vec<SocketAddr>,
     listen: Vec<SocketAddr>,
     host_ips: Vec<IpAddr>,
+    /// Names on the `ALLOW` list may resolve into internal ranges (see
+    /// [`Policy::trusting_allowed_names`]).
+    trust_allowed_names: bool,
 }
 
 impl Policy {
@@ -178,6 +181,7 @@ impl Policy {
             exempt,
             listen: Vec::new(),
             host_ips: Vec::new(),
+            trust_allowed_names: false,
         })
     }
 
@@ -194,6 +198,17 @@ impl Policy {
                 .map(|a| SocketAddr::new(canonical(a.ip()), a.port())),
         );
         self.host_ips.extend(host_ips.into_iter().map(canonical));
+        self
+    }
+
+    /// Lets names on the `ALLOW` list resolve into private, shared (CGNAT), documentation
+    /// and reserved ranges: the host's own resolver points them there (a corporate proxy or
+    /// a mirror), and a program cannot choose the answer for a name the operator listed.
+    /// Loopback, link-local (metadata), multicast and unspecified addresses stay refused, and
+    /// so do address literals and every name off the list. Package builds use this; runs do
+    /// not.
+    pub fn trusting_allowed_names(mut self) -> Self {
+        self.trust_allowed_names = true;
         self
     }
 
@@ -259,7 +274,7 @@ impl Policy {
             return Ok(());
         }
         self.check_allow_list(&host)?;
-        if let Some(why) = classify(ip) {
+        if let Some(why) = classify(ip).filter(|why| !self.trusts(&host, *why)) {
             return Err(Refusal(format!(
                 "{host} resolves to {ip}, a {} address",
                 why.as_str()
@@ -269,6 +284,17 @@ impl Policy {
             return Err(Refusal(format!("{host} ({ip}) is this server's host")));
         }
         Ok(())
+    }
+
+    /// Whether `host`'s resolution into `why` is accepted ([`Policy::trusting_allowed_names`]).
+    fn trusts(&self, host: &str, why: Special) -> bool {
+        self.trust_allowed_names
+            && self.allow.is_some()
+            && host.parse::<IpAddr>().is_err()
+            && matches!(
+                why,
+                Special::Private | Special::Shared | Special::Documentation | Special::Reserved
+            )
     }
 
     /// Whether any rule narrows hosts (for `/api/info`-style summaries).
@@ -309,6 +335,37 @@ mod tests {
         let exact = HostPattern::parse("pypi.org").expect("exact");
         assert!(exact.matches("pypi.org"));
         assert!(!exact.matches("files.pypi.org"));
+    }
+
+    #[test]
+    fn trusted_allowed_names_may_resolve_into_internal_ranges_but_never_loopback_or_metadata() {
+        let plain = Policy::parse("pypi.org", "", "").expect("policy");
+        let trusting = plain.clone().trusting_allowed_names();
+        let proxy = addr("203.0.113.80:443");
+        assert!(plain.check("pypi.org", proxy, None).is_err());
+        assert!(trusting.check("pypi.org", proxy, None).is_ok());
+        assert!(trusting
+            .check("pypi.org", addr("10.1.2.3:443"), None)
+            .is_ok());
+        for never in [
+            "127.0.0.1:443",
+            "169.254.169.254:80",
+            "0.0.0.0:443",
+            "[::1]:443",
+        ] {
+            assert!(
+                trusting.check("pypi.org", addr(never), None).is_err(),
+                "{never}"
+            );
+        }
+        // Literals and names off the list are judged as always.
+        assert!(trusting.check("203.0.113.80", proxy, None).is_err());
+        assert!(trusting.check("evil.example", proxy, None).is_err());
+        // Without an allow-list nothing is trusted.
+        let open = Policy::parse("", "", "")
+            .expect("policy")
+            .trusting_allowed_names();
+        assert!(open.check("pypi.org", proxy, None).is_err());
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct PackageConfig {
     pub extra_hosts: String,
     /// Extra `address:port` pairs builds may reach despite the private-range rule.
     pub egress_exempt: String,
+    /// The index's and registry's names may resolve into private or reserved ranges (a
+    /// corporate proxy or mirror); loopback and link-local stay refused. Default on.
+    pub trust_index_dns: bool,
     /// Builds running at once. Default 1.
     pub max_concurrent_builds: usize,
     /// Builds waiting for a slot; more are refused. Default 16.
@@ -98,6 +101,7 @@ impl PackageConfig {
             npm_install_scripts: true,
             extra_hosts: String::new(),
             egress_exempt: String::new(),
+            trust_index_dns: true,
             max_concurrent_builds: 1,
             max_queued_builds: 16,
             build_memory_mb: 2048,

@@ -128,6 +128,11 @@ impl BuildSandbox {
         let policy = Policy::parse(&reach.allow, &self.0.deny, &reach.exempt)
             .map_err(|e| format!("the build's network policy: {e}"))?
             .with_server(self.0.listen.clone(), self.0.host_ips.clone());
+        let policy = if cfg.trust_index_dns {
+            policy.trusting_allowed_names()
+        } else {
+            policy
+        };
         let bounds = Bounds {
             max_connections: 1024,
             max_requests: 16_384,

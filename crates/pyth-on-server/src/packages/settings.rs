@@ -78,6 +78,19 @@ pub struct PackageSettings {
     #[arg(long, env = "PYTH_ON_PACKAGE_EGRESS_EXEMPT", default_value = "")]
     pub package_egress_exempt: String,
 
+    /// The index's and registry's host names may resolve to private, CGNAT, documentation or
+    /// reserved addresses (where the host's DNS sends them: a corporate TLS-inspecting proxy or
+    /// mirror). Loopback, link-local (metadata), multicast and unspecified addresses, address
+    /// literals and every other name stay refused.
+    #[arg(
+        long,
+        env = "PYTH_ON_PACKAGE_TRUST_INDEX_DNS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub package_trust_index_dns: bool,
+
     /// Builds running at once on this node (each in its own sandbox, outside the execution
     /// slots of runs).
     #[arg(long, env = "PYTH_ON_MAX_CONCURRENT_BUILDS", default_value_t = 1)]
@@ -187,6 +200,7 @@ impl PackageSettings {
         cfg.npm_install_scripts = self.npm_install_scripts;
         cfg.extra_hosts = self.package_hosts.clone();
         cfg.egress_exempt = self.package_egress_exempt.clone();
+        cfg.trust_index_dns = self.package_trust_index_dns;
         cfg.max_concurrent_builds = self.max_concurrent_builds;
         cfg.max_queued_builds = self.max_queued_builds;
         cfg.build_memory_mb = self.package_build_memory_mb;
