@@ -129,7 +129,7 @@ export function packagesPage(): HTMLElement {
           language: language.value,
         });
         spec.value = '';
-        messages.ok(`Added ${added.spec}. It is installed in the background; later runs can import it.`);
+        messages.ok(`Added ${added.spec}: it is installed, and runs can import it.`);
         await load();
       } catch (err) {
         messages.error(err, 'Could not add the package');
