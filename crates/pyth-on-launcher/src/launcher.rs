@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::ids::IdPool;
 use crate::pool::{self, Pool, PoolConfig, PoolStats};
 pub use crate::runner::read_frame;
 use crate::runner::RunnerProc;
@@ -46,6 +47,9 @@ pub struct LauncherConfig {
     pub backstop_margin: Duration,
     /// The warm pool (off by default).
     pub pool: PoolConfig,
+    /// Per-run identities: each sandbox runs as its own uid (= gid) leased from
+    /// `start..start + count` ([`crate::ids`]); `None`: every run as `sandbox.uid`.
+    pub identities: Option<(u32, u32)>,
 }
 
 impl LauncherConfig {
@@ -59,6 +63,7 @@ impl LauncherConfig {
             sandbox: SandboxOptions::default(),
             backstop_margin: Duration::from_secs(5),
             pool: PoolConfig::default(),
+            identities: None,
         }
     }
 }
@@ -199,6 +204,9 @@ pub enum LaunchError {
     /// The launcher is shutting down.
     #[error("launcher closed")]
     Closed,
+    /// Every uid of the per-run range is in use (see [`LauncherConfig::identities`]).
+    #[error("no free run identity: every uid of the configured range is in use")]
+    NoIdentity,
 }
 
 /// Spawns runners; cheap to share (`Arc` inside).
@@ -214,6 +222,8 @@ pub(crate) struct Inner {
     /// Runs executing at once; a run's slot is held until its sandbox is torn down.
     slots: Arc<Semaphore>,
     pub(crate) pool: Pool,
+    /// Per-run uids, when configured.
+    pub(crate) ids: Option<IdPool>,
     /// Runs in progress (for `shutdown`).
     active: AtomicUsize,
     closed: AtomicBool,
@@ -252,11 +262,15 @@ impl Launcher {
         let runner = locate_runner(cfg.runner_path.as_deref())?;
         let slots = Arc::new(Semaphore::new(cfg.max_concurrency.max(1)));
         let pool = Pool::new(cfg.pool.clone());
+        let ids = cfg
+            .identities
+            .map(|(start, count)| IdPool::new(start, count));
         let inner = Arc::new(Inner {
             runner,
             cfg,
             slots,
             pool,
+            ids,
             active: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
@@ -418,6 +432,9 @@ impl Launcher {
         if let Some(warm) = warm {
             let mut spec = spec.clone();
             spec.prestart = self.inner.pool.cfg.prestart;
+            if let Some(lease) = &warm.proc.identity {
+                (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
+            }
             let job = ServerFrame::Job(Box::new(spec));
             // Counted in use until done, even if this future is dropped mid-run.
             let in_use = InUse(&self.inner.pool);
@@ -436,11 +453,12 @@ impl Launcher {
                 }
             }
         }
-        let job = ServerFrame::Job(Box::new(spec.clone()));
-        let mut proc = match RunnerProc::spawn(&self.inner.runner) {
+        let mut spec = spec.clone();
+        let mut proc = match self.inner.spawn_with_identity(&mut spec) {
             Ok(p) => p,
             Err(e) => return (Err(e), false, 0),
         };
+        let job = ServerFrame::Job(Box::new(spec));
         let pid = proc.pid;
         // The runner reads the job only after sending Ready; the pipe buffers it meanwhile. A
         // write that fails means the runner already closed its input (it died): `finish` then
@@ -500,6 +518,23 @@ impl Inner {
                 && spec.limits.timeout_ms <= self.cfg.limits.timeout_ms
                 && spec.limits.memory_mb >= pool::PRESTART_MIN_MEMORY_MB
                 && !spec.env.iter().any(|v| read_at_startup(&v.name)))
+    }
+
+    /// Spawns a runner and leases the uid its sandbox will run as (written into `spec`).
+    pub(crate) fn spawn_with_identity(
+        &self,
+        spec: &mut JobSpec,
+    ) -> Result<RunnerProc, LaunchError> {
+        let lease = match &self.ids {
+            Some(ids) => Some(ids.lease().ok_or(LaunchError::NoIdentity)?),
+            None => None,
+        };
+        let mut proc = RunnerProc::spawn(&self.runner)?;
+        if let Some(lease) = lease {
+            (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
+            proc.identity = Some(lease);
+        }
+        Ok(proc)
     }
 
     /// Languages with a detected runtime.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod ids;
 pub mod launcher;
 pub mod pool;
 mod runner;

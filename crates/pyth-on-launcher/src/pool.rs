@@ -302,7 +302,7 @@ pub(crate) fn top_up(inner: &Arc<Inner>, language: Language) {
 async fn prepare(inner: &Inner, language: Language) -> Result<RunnerProc, LaunchError> {
     let mut profile = inner.spec_for(&Job::new(language, String::new()))?;
     profile.prestart = inner.pool.cfg.prestart;
-    let mut proc = RunnerProc::spawn(&inner.runner)?;
+    let mut proc = inner.spawn_with_identity(&mut profile)?;
     proc.send(&ServerFrame::Prepare(Box::new(profile))).await?;
     let ready = tokio::time::timeout(PREPARE_DEADLINE, async {
         loop {

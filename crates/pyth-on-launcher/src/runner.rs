@@ -13,6 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
+use crate::ids::IdLease;
 use crate::launcher::LaunchError;
 
 /// How long a runner may take to exit once its input is closed, before it is killed.
@@ -27,6 +28,8 @@ pub(crate) struct RunnerProc {
     stderr: JoinHandle<String>,
     /// Host pid of the runner.
     pub(crate) pid: u32,
+    /// The uid its sandbox runs as, held until the runner has exited.
+    pub(crate) identity: Option<IdLease>,
 }
 
 impl RunnerProc {
@@ -54,6 +57,7 @@ impl RunnerProc {
             stdin: Some(stdin),
             stdout,
             stderr: tokio::spawn(read_capped(stderr, 16 << 10)),
+            identity: None,
         })
     }
 
@@ -107,6 +111,7 @@ impl RunnerProc {
         match outcome {
             Ok(result) => {
                 let (mut child, stderr, pid) = (self.child, self.stderr, self.pid);
+                let identity = self.identity;
                 tokio::spawn(async move {
                     let status = tokio::time::timeout(RETIRE_GRACE, child.wait()).await;
                     let clean = matches!(&status, Ok(Ok(s)) if s.success());
@@ -121,6 +126,7 @@ impl RunnerProc {
                         );
                     }
                     drop(slot);
+                    drop(identity);
                 });
                 Ok(result)
             }

@@ -362,6 +362,9 @@ fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     sys::set_credentials(uid, gid).map_err(step("credentials"))?;
     sys::clear_capabilities().map_err(step("capabilities"))?;
     sys::set_no_new_privs().map_err(step("no_new_privs"))?;
+    // Speculative store bypass and indirect branch speculation off for this task and all it
+    // starts, where the kernel offers the control (see SECURITY.md for the cost).
+    sys::force_speculation_mitigations();
     // Everything but 0, 1, 2 closes at exec, including the error pipe (whose EOF tells the
     // supervisor the exec happened).
     sys::cloexec_from(3).map_err(step("close-on-exec"))?;

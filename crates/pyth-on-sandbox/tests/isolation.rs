@@ -343,3 +343,42 @@ fn a_large_stdin_is_streamed_while_output_is_read() {
     assert_eq!(r.stdout.len(), s.stdin.len());
     assert!(r.stdout == s.stdin);
 }
+
+/// What `/proc/self/status` says about `field` in this (host) process.
+fn host_status(field: &str) -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn speculation_is_force_mitigated_wherever_the_kernel_offers_the_control() {
+    if !privileged() {
+        return;
+    }
+    let code = r#"
+for line in open("/proc/self/status"):
+    if line.startswith(("Speculation_Store_Bypass:", "SpeculationIndirectBranch:")):
+        print(line.split(":", 1)[1].strip())
+"#;
+    let out = ok(&py(code));
+    let seen: Vec<&str> = out.lines().collect();
+    // "thread vulnerable" / "conditional enabled" mean the kernel lets a task opt in: the
+    // sandbox must have. Anything else (mitigation off globally, always on, not affected) is
+    // the kernel's answer for every task, the sandbox's included.
+    let expect = |host: String| match host.as_str() {
+        "thread vulnerable" => "thread force mitigated".to_string(),
+        "conditional enabled" => "conditional force disabled".to_string(),
+        _ => host,
+    };
+    let want = [
+        expect(host_status("Speculation_Store_Bypass")),
+        expect(host_status("SpeculationIndirectBranch")),
+    ];
+    assert_eq!(seen, want, "host: {want:?}");
+}

@@ -71,6 +71,16 @@ pub enum ApiError {
         /// Seconds until a retry can succeed.
         retry_after_secs: u64,
     },
+    /// 429: over a per-user share (not a rate): e.g. `too_many_runs`.
+    #[error("{message}")]
+    TooMany {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
     /// 502: an upstream service failed.
     #[error("{0}")]
     Upstream(String),
@@ -126,6 +136,17 @@ impl ApiError {
         }
     }
 
+    /// 429 `too_many_runs`: the user's share of the node's run queue is full.
+    pub fn too_many_runs(admitted: usize) -> Self {
+        Self::TooMany {
+            code: "too_many_runs",
+            message: format!(
+                "you already have {admitted} runs waiting or running on this server; retry when one ends"
+            ),
+            retry_after_secs: 1,
+        }
+    }
+
     /// 503 `sandbox_unavailable`.
     pub fn sandbox_busy(retry_after_secs: u64) -> Self {
         Self::Unavailable {
@@ -145,7 +166,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,6 +181,7 @@ impl ApiError {
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
+            | Self::TooMany { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "payload_too_large",
@@ -190,7 +212,10 @@ impl IntoResponse for ApiError {
             details,
         };
         let retry_after = match &self {
-            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::RateLimited { retry_after_secs }
+            | Self::TooMany {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             Self::Unavailable {
                 retry_after_secs, ..
             } => *retry_after_secs,

@@ -204,9 +204,12 @@ pub async fn run(
             ))
         }
     };
-    let permit = state.runs().admit(user.user_id).await.map_err(|_| {
+    let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
-        ApiError::sandbox_busy(1)
+        match refused {
+            crate::runs::Refused::NodeFull => ApiError::sandbox_busy(1),
+            crate::runs::Refused::UserFull(n) => ApiError::too_many_runs(n),
+        }
     })?;
     let secrets = secrets::open_for_run(state, user.user_id).await?;
     let mut env: Vec<(String, String)> = env_mount

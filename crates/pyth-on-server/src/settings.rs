@@ -79,6 +79,20 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_MAX_QUEUED_RUNS", default_value_t = 64)]
     pub max_queued_runs: u32,
 
+    /// Runs of one user waiting or running on this node (its share of the queue); more get
+    /// 429 `too_many_runs` while other users are unaffected.
+    #[arg(long, env = "PYTH_ON_MAX_QUEUED_RUNS_PER_USER", default_value_t = 16)]
+    pub max_queued_runs_per_user: u32,
+
+    /// First uid (= gid) of the per-run identities: each sandbox runs as its own uid from
+    /// `start..start + count`, ids no host account may use.
+    #[arg(long, env = "PYTH_ON_RUN_UID_START", default_value_t = 1_800_000_000)]
+    pub run_uid_start: u32,
+
+    /// How many per-run uids there are (at least the runs and warm runners alive at once).
+    #[arg(long, env = "PYTH_ON_RUN_UID_COUNT", default_value_t = 65_536)]
+    pub run_uid_count: u32,
+
     /// Runs executing at once on this node (default: the number of CPUs).
     #[arg(long, env = "PYTH_ON_MAX_PARALLEL_RUNS")]
     pub max_parallel_runs: Option<u32>,
@@ -301,6 +315,32 @@ impl Settings {
         }
         if self.max_queued_runs == 0 {
             return Err(bad("--max-queued-runs", "must be at least 1"));
+        }
+        if self.max_queued_runs_per_user == 0
+            || self.max_queued_runs_per_user > self.max_queued_runs
+        {
+            return Err(bad(
+                "--max-queued-runs-per-user",
+                "must be between 1 and --max-queued-runs",
+            ));
+        }
+        let (start, count) = (u64::from(self.run_uid_start), u64::from(self.run_uid_count));
+        let builds = crate::packages::env::BUILD_IDS;
+        let (b0, b1) = (
+            u64::from(builds.0),
+            u64::from(builds.0) + u64::from(builds.1),
+        );
+        if start < 1000 || count == 0 || start + count > u64::from(u32::MAX) - 1 {
+            return Err(bad(
+                "--run-uid-start",
+                "the range must lie between 1000 and 4294967294 and hold at least one id",
+            ));
+        }
+        if start < b1 && b0 < start + count {
+            return Err(bad(
+                "--run-uid-start",
+                format!("the range must not overlap the package builds' uids {b0}..{b1}"),
+            ));
         }
         if self.max_parallel_runs == Some(0) {
             return Err(bad("--max-parallel-runs", "must be at least 1"));

@@ -76,6 +76,7 @@ impl AppState {
             parts.settings.max_queued_runs as usize,
             parts.settings.parallel_runs(),
             parts.settings.max_concurrent_runs_per_user as usize,
+            parts.settings.max_queued_runs_per_user as usize,
         );
         // Argon2 at m=19 MiB: bound the number hashed at once so a login flood cannot take
         // every core or all memory.

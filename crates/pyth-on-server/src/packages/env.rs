@@ -16,6 +16,9 @@ use super::sandbox::BuildSandbox;
 use super::{build, PackageError, PackageSpec};
 use crate::domain::Language;
 
+/// The uids package builds run as (`start`, `count`): one per build, drawn at random.
+pub const BUILD_IDS: (u32, u32) = (1_900_000_000, 1_000_000);
+
 /// Where and how environments are built.
 #[derive(Debug, Clone)]
 pub struct PackageConfig {
@@ -94,7 +97,7 @@ impl PackageConfig {
             node_npm: find_on_path("npm"),
             max_packages: 50,
             failed_retry_after: Duration::from_secs(15 * 60),
-            build_ids: (1_900_000_000, 1_000_000),
+            build_ids: BUILD_IDS,
             ca_bundle: Some(PathBuf::from(super::settings::SYSTEM_CA_BUNDLE))
                 .filter(|p| p.is_file()),
             wheels_only: false,

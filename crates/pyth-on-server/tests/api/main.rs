@@ -11,6 +11,7 @@ mod console;
 mod egress;
 mod errors;
 mod execute;
+mod fairness;
 mod generate;
 mod keys;
 mod package_builds;
