@@ -367,14 +367,14 @@ impl Launcher {
     }
 
     /// Runs a complete job description in a fresh runner (cold path) **outside the execution
-    /// slots**: the caller bounds concurrency itself and hands in the `permit` it holds, which
-    /// is released only once the runner has torn its sandbox down. The server's package builds
+    /// slots**: the caller bounds concurrency itself and hands in the `permit` it holds (any
+    /// guard), which is dropped only once the runner has torn its sandbox down. The server's package builds
     /// use this (their own queue, see `pyth_on_server::packages`), so a build never takes a
     /// slot from users' runs. `shutdown` waits for these runs like any other.
-    pub async fn run_spec(
+    pub async fn run_spec<P: Send + 'static>(
         &self,
         spec: JobSpec,
-        permit: OwnedSemaphorePermit,
+        permit: P,
     ) -> Result<JobResult, LaunchError> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::SeqCst) {

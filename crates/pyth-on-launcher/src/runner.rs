@@ -9,7 +9,6 @@ use std::time::Duration;
 use pyth_on_sandbox::protocol::{self, FrameError, JobResult, RunnerFrame, ServerFrame};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
@@ -85,10 +84,10 @@ impl RunnerProc {
     /// in the background, holding the run's execution `slot` until the runner exited (so no
     /// run takes the slot before the last one's leftovers are gone, and `shutdown`, which
     /// waits for every slot, waits for it too); a runner that fails it is logged.
-    pub(crate) async fn finish(
+    pub(crate) async fn finish<S: Send + 'static>(
         mut self,
         backstop: Duration,
-        slot: OwnedSemaphorePermit,
+        slot: S,
     ) -> Result<JobResult, LaunchError> {
         self.close_input();
         let outcome = tokio::time::timeout(backstop, async {

@@ -79,8 +79,8 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_MAX_QUEUED_RUNS", default_value_t = 64)]
     pub max_queued_runs: u32,
 
-    /// Runs of one user waiting or running on this node (its share of the queue); more get
-    /// 429 `too_many_runs` while other users are unaffected.
+    /// Runs of one user waiting or running on this node (its share of the queue, which
+    /// `--max-queued-runs` bounds too); more get 429 `too_many_runs`, others are unaffected.
     #[arg(long, env = "PYTH_ON_MAX_QUEUED_RUNS_PER_USER", default_value_t = 16)]
     pub max_queued_runs_per_user: u32,
 
@@ -316,13 +316,8 @@ impl Settings {
         if self.max_queued_runs == 0 {
             return Err(bad("--max-queued-runs", "must be at least 1"));
         }
-        if self.max_queued_runs_per_user == 0
-            || self.max_queued_runs_per_user > self.max_queued_runs
-        {
-            return Err(bad(
-                "--max-queued-runs-per-user",
-                "must be between 1 and --max-queued-runs",
-            ));
+        if self.max_queued_runs_per_user == 0 {
+            return Err(bad("--max-queued-runs-per-user", "must be at least 1"));
         }
         let (start, count) = (u64::from(self.run_uid_start), u64::from(self.run_uid_count));
         let builds = crate::packages::env::BUILD_IDS;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use pyth_on_launcher::JobResult;
 use tokio::process::Command;
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::env::PackageConfig;
 use super::files::{install, seal, tree_size};
 use super::sandbox::{BuildJob, BuildSandbox, CA_BUNDLE_PATH, ENV_PATH};
 use super::PackageError;
 use crate::domain::Language;
+use crate::runs::Slot as FairSlot;
 
 /// How much of the installer's output is kept for the error message.
 pub const MESSAGE_TAIL_BYTES: usize = 4096;
@@ -202,7 +202,7 @@ pub async fn build(
     key: String,
     language: Language,
     specs: Vec<String>,
-    permit: OwnedSemaphorePermit,
+    permit: FairSlot,
 ) -> Result<u64, String> {
     let final_dir = cfg.root.join(&key);
     if final_dir.is_dir() {
@@ -230,7 +230,7 @@ async fn build_in(
     final_dir: &Path,
     language: Language,
     specs: &[String],
-    permit: OwnedSemaphorePermit,
+    permit: FairSlot,
 ) -> Result<u64, String> {
     let (start, count) = cfg.build_ids;
     let random = u32::try_from(uuid::Uuid::now_v7().as_u128() & 0xffff_ffff).unwrap_or(0);

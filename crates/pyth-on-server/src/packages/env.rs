@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use pyth_on_store::{Store, StoreError, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 pub use super::key::env_key;
 use super::queue::{BuildQueue, Ticket};
@@ -246,6 +247,18 @@ impl PackageManager {
         language: Language,
         specs: &[PackageSpec],
     ) -> Result<Option<EnvMount>, PackageError> {
+        self.ensure_for(Uuid::nil(), store, language, specs).await
+    }
+
+    /// [`PackageManager::ensure`] for `requester`: a build it starts takes turns with other
+    /// users' builds in the node's build queue.
+    pub async fn ensure_for(
+        &self,
+        requester: Uuid,
+        store: &dyn Store,
+        language: Language,
+        specs: &[PackageSpec],
+    ) -> Result<Option<EnvMount>, PackageError> {
         if specs.is_empty() {
             return Ok(None);
         }
@@ -256,6 +269,7 @@ impl PackageManager {
             key: &key,
             language,
             specs,
+            requester,
         };
         self.settle(store, &set)
             .await
@@ -406,13 +420,13 @@ impl PackageManager {
     fn start_build(&self, set: &BuildSet<'_>, ticket: Ticket) -> BuildFuture {
         let cfg = Arc::clone(&self.0.cfg);
         let sandbox = self.0.sandbox.clone();
-        let (key, language) = (set.key.to_string(), set.language);
+        let (key, language, requester) = (set.key.to_string(), set.language, set.requester);
         let specs: Vec<String> = set.specs.iter().map(|s| s.spec().to_string()).collect();
         self.0
             .builds_started
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let task = tokio::spawn(async move {
-            let permit = ticket.slot().await.into_permit();
+            let permit = ticket.slot(requester).await.into_permit();
             build::build(cfg, sandbox, key, language, specs, permit).await
         });
         let future = async move {
@@ -441,11 +455,12 @@ pub fn env_mount(root: &Path, language: Language, key: &str) -> EnvMount {
     }
 }
 
-/// One set to settle: its key, language and specs.
+/// One set to settle: its key, language, specs and who asked for it.
 struct BuildSet<'a> {
     key: &'a str,
     language: Language,
     specs: &'a [PackageSpec],
+    requester: Uuid,
 }
 
 fn now() -> OffsetDateTime {

@@ -1,12 +1,15 @@
 //! The node's build queue: at most `max_concurrent` builds run at once (each in its own
-//! sandbox, outside the execution slots of runs) and at most `max_queued` wait for a slot
+//! sandbox, outside the execution slots of runs), handed out round-robin between the users
+//! who asked for them (the runs' [`FairSlots`]), and at most `max_queued` wait for a slot
 //! (a build that finds a free slot passes through); past that a build is refused ([`super::PackageError::BuildsBusy`]) before anything is claimed
 //! or recorded, so a busy node never marks a set as failed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
+
+use crate::runs::{FairSlots, Slot as FairSlot};
 
 /// Bounded concurrency and a bounded wait for builds. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -14,7 +17,7 @@ pub struct BuildQueue(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    slots: Arc<Semaphore>,
+    slots: FairSlots,
     /// Builds holding a ticket: waiting for a slot (or just about to take a free one).
     entered: AtomicUsize,
     capacity: usize,
@@ -24,18 +27,18 @@ struct Inner {
 #[derive(Debug)]
 pub struct Ticket(Arc<Inner>);
 
-/// A running build's slot: the ticket and the semaphore permit, released together.
+/// A running build's slot: the ticket and the fair slot.
 #[derive(Debug)]
 pub struct Slot {
     _ticket: Ticket,
-    permit: OwnedSemaphorePermit,
+    permit: FairSlot,
 }
 
 impl BuildQueue {
     /// `max_concurrent` builds at once, `max_queued` waiting (each at least 1).
     pub fn new(max_concurrent: usize, max_queued: usize) -> Self {
         Self(Arc::new(Inner {
-            slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            slots: FairSlots::new(max_concurrent),
             entered: AtomicUsize::new(0),
             capacity: max_queued.max(1),
         }))
@@ -64,12 +67,9 @@ impl BuildQueue {
 }
 
 impl Ticket {
-    /// Waits for a build slot (first come, first served).
-    pub async fn slot(self) -> Slot {
-        let permit = Arc::clone(&self.0.slots)
-            .acquire_owned()
-            .await
-            .expect("the build semaphore is never closed");
+    /// Waits for a build slot; builds asked for by different users take turns.
+    pub async fn slot(self, requester: Uuid) -> Slot {
+        let permit = self.0.slots.acquire(requester).await;
         Slot {
             _ticket: self,
             permit,
@@ -80,7 +80,7 @@ impl Ticket {
 impl Slot {
     /// The permit to hold until the build's sandbox is gone (the build stops waiting: it
     /// leaves the queue, and the permit alone bounds it from here).
-    pub fn into_permit(self) -> OwnedSemaphorePermit {
+    pub fn into_permit(self) -> FairSlot {
         self.permit
     }
 }
@@ -109,8 +109,9 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_build_gets_the_slot_when_the_running_one_ends() {
         let queue = BuildQueue::new(1, 1);
-        let first = queue.enter().unwrap().slot().await.into_permit();
-        let waiting = tokio::spawn(queue.enter().unwrap().slot());
+        let user = Uuid::now_v7();
+        let first = queue.enter().unwrap().slot(user).await.into_permit();
+        let waiting = tokio::spawn(queue.enter().unwrap().slot(user));
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "one build at a time");
         drop(first);

@@ -22,12 +22,12 @@ use std::sync::Arc;
 use pyth_on_egress::{Bounds, Policy, RunListener, RunProxy};
 use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, JobSpec, Language as SandboxLanguage};
 use pyth_on_launcher::{LaunchError, Launcher};
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::build::Invocation;
 use super::env::PackageConfig;
 use super::hosts::build_reach;
 use crate::domain::Language;
+use crate::runs::Slot as FairSlot;
 
 /// Where the environment being built appears inside the build sandbox.
 pub const ENV_PATH: &str = "/build/env";
@@ -94,7 +94,7 @@ impl BuildSandbox {
         &self,
         cfg: &PackageConfig,
         job: BuildJob<'_>,
-        permit: OwnedSemaphorePermit,
+        permit: FairSlot,
     ) -> Result<JobResult, String> {
         let listener = self.proxy(cfg, job.language)?;
         let mut spec = self.spec(cfg, &job)?;

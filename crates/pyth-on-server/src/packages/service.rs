@@ -86,13 +86,16 @@ pub async fn resolve_for_run(
     let mut specs = stored_specs(state.store(), user_id, language).await?;
     specs.retain(|s| !extra.iter().any(|e| e.name() == s.name()));
     specs.extend(extra);
-    Ok(manager.ensure(state.store(), language, &specs).await?)
+    Ok(manager
+        .ensure_for(user_id, state.store(), language, &specs)
+        .await?)
 }
 
 /// Starts building the user's new list in the background; a failure stays in the env row.
 pub fn build_in_background(
     state: &AppState,
     manager: &PackageManager,
+    requester: Uuid,
     language: Language,
     specs: Vec<PackageSpec>,
 ) {
@@ -101,7 +104,10 @@ pub fn build_in_background(
     }
     let (state, manager) = (state.clone(), manager.clone());
     tokio::spawn(async move {
-        if let Err(err) = manager.ensure(state.store(), language, &specs).await {
+        if let Err(err) = manager
+            .ensure_for(requester, state.store(), language, &specs)
+            .await
+        {
             tracing::info!(error = %err, language = language.as_str(), "background package build did not succeed");
         }
     });

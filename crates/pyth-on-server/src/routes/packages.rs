@@ -138,7 +138,10 @@ async fn install_or_refuse(
     language: Language,
     specs: &[PackageSpec],
 ) -> Result<(), ApiError> {
-    match manager.ensure(state.store(), language, specs).await {
+    match manager
+        .ensure_for(user.user_id, state.store(), language, specs)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(err @ packages::PackageError::InstallFailed { .. }) => {
             let mut details = details.clone();
@@ -248,6 +251,6 @@ pub async fn delete_package(
         return Err(ApiError::NotFound("package"));
     }
     let specs = service::stored_specs(state.store(), user.user_id, language).await?;
-    service::build_in_background(&state, &manager, language, specs);
+    service::build_in_background(&state, &manager, user.user_id, language, specs);
     Ok(StatusCode::NO_CONTENT)
 }
