@@ -126,6 +126,13 @@ pub fn parse_patterns(s: &str) -> Result<Vec<HostPattern>, PolicyError> {
     items(s).map(HostPattern::parse).collect()
 }
 
+/// Cloud metadata services outside the link-local range (Alibaba's CGNAT address, AWS's
+/// unique-local IPv6 one): never reachable, not even through a trusted name.
+pub const METADATA: &[IpAddr] = &[
+    IpAddr::V4(std::net::Ipv4Addr::new(100, 100, 100, 200)),
+    IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+];
+
 /// Why the proxy refused a destination; the text goes into the 403 body the program sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
@@ -145,9 +152,8 @@ pub struct Policy {
     exempt: Vec<SocketAddr>,
     listen: Vec<SocketAddr>,
     host_ips: Vec<IpAddr>,
-    /// Names on the `ALLOW` list may resolve into internal ranges (see
-    /// [`Policy::trusting_allowed_names`]).
-    trust_allowed_names: bool,
+    /// Exact names that may resolve into internal ranges (see [`Policy::trusting_names`]).
+    trusted_names: Vec<String>,
 }
 
 impl Policy {
@@ -181,7 +187,7 @@ impl Policy {
             exempt,
             listen: Vec::new(),
             host_ips: Vec::new(),
-            trust_allowed_names: false,
+            trusted_names: Vec::new(),
         })
     }
 
@@ -201,14 +207,15 @@ impl Policy {
         self
     }
 
-    /// Lets names on the `ALLOW` list resolve into private, shared (CGNAT), documentation
-    /// and reserved ranges: the host's own resolver points them there (a corporate proxy or
-    /// a mirror), and a program cannot choose the answer for a name the operator listed.
-    /// Loopback, link-local (metadata), multicast and unspecified addresses stay refused, and
-    /// so do address literals and every name off the list. Package builds use this; runs do
-    /// not.
-    pub fn trusting_allowed_names(mut self) -> Self {
-        self.trust_allowed_names = true;
+    /// Lets these exact names (which must also be allowed) resolve into private, shared
+    /// (CGNAT), documentation and reserved ranges: the host's own resolver points them there
+    /// (a corporate proxy or a mirror), and a program cannot choose the answer for a name the
+    /// operator configured. Loopback, link-local, multicast and unspecified addresses and the
+    /// known cloud metadata addresses in those ranges ([`METADATA`]) stay refused, and so do
+    /// address literals and every other name. Package builds use this for their index; runs
+    /// do not.
+    pub fn trusting_names(mut self, names: Vec<String>) -> Self {
+        self.trusted_names = names.iter().map(|n| normalize_host(n)).collect();
         self
     }
 
@@ -274,7 +281,7 @@ impl Policy {
             return Ok(());
         }
         self.check_allow_list(&host)?;
-        if let Some(why) = classify(ip).filter(|why| !self.trusts(&host, *why)) {
+        if let Some(why) = classify(ip).filter(|why| !self.trusts(&host, ip, *why)) {
             return Err(Refusal(format!(
                 "{host} resolves to {ip}, a {} address",
                 why.as_str()
@@ -286,11 +293,11 @@ impl Policy {
         Ok(())
     }
 
-    /// Whether `host`'s resolution into `why` is accepted ([`Policy::trusting_allowed_names`]).
-    fn trusts(&self, host: &str, why: Special) -> bool {
-        self.trust_allowed_names
-            && self.allow.is_some()
-            && host.parse::<IpAddr>().is_err()
+    /// Whether `host`'s resolution to `ip` (of class `why`) is accepted
+    /// ([`Policy::trusting_names`]).
+    fn trusts(&self, host: &str, ip: IpAddr, why: Special) -> bool {
+        self.trusted_names.iter().any(|n| n == host)
+            && !METADATA.contains(&ip)
             && matches!(
                 why,
                 Special::Private | Special::Shared | Special::Documentation | Special::Reserved
@@ -338,9 +345,9 @@ mod tests {
     }
 
     #[test]
-    fn trusted_allowed_names_may_resolve_into_internal_ranges_but_never_loopback_or_metadata() {
-        let plain = Policy::parse("pypi.org", "", "").expect("policy");
-        let trusting = plain.clone().trusting_allowed_names();
+    fn trusted_names_may_resolve_into_internal_ranges_but_never_loopback_or_metadata() {
+        let plain = Policy::parse("pypi.org,cdn.example.com", "", "").expect("policy");
+        let trusting = plain.clone().trusting_names(vec!["PyPI.org".into()]);
         let proxy = addr("203.0.113.80:443");
         assert!(plain.check("pypi.org", proxy, None).is_err());
         assert!(trusting.check("pypi.org", proxy, None).is_ok());
@@ -352,20 +359,18 @@ mod tests {
             "169.254.169.254:80",
             "0.0.0.0:443",
             "[::1]:443",
+            "100.100.100.200:80",
+            "[fd00:ec2::254]:80",
         ] {
             assert!(
                 trusting.check("pypi.org", addr(never), None).is_err(),
                 "{never}"
             );
         }
-        // Literals and names off the list are judged as always.
+        // Literals, names off the trusted list (allowed or not) are judged as always.
         assert!(trusting.check("203.0.113.80", proxy, None).is_err());
+        assert!(trusting.check("cdn.example.com", proxy, None).is_err());
         assert!(trusting.check("evil.example", proxy, None).is_err());
-        // Without an allow-list nothing is trusted.
-        let open = Policy::parse("", "", "")
-            .expect("policy")
-            .trusting_allowed_names();
-        assert!(open.check("pypi.org", proxy, None).is_err());
     }
 
     #[test]

@@ -31,6 +31,20 @@ pub fn running_as_root() -> bool {
     sys::is_root()
 }
 
+/// Ties this process (a runner) to the one that started it (the server): when the server's
+/// spawning thread goes away (the server died, even by `kill -9`), the kernel sends this
+/// process SIGKILL, and its sandbox's init dies with it (`PR_SET_PDEATHSIG` there too), which
+/// takes the whole run down. A parent that already died before the call is caught by
+/// comparing the parent pid, and the process exits at once.
+pub fn die_with_parent() -> Result<(), error::SysError> {
+    let parent = std::os::unix::process::parent_id();
+    sys::set_parent_death_signal(libc::SIGKILL)?;
+    if std::os::unix::process::parent_id() != parent {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 /// What can end a runner session early.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {

@@ -277,3 +277,90 @@ async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
     tx.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }
+
+/// Host processes whose uid lies in `range`.
+fn processes_of(range: std::ops::Range<u32>) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Uid:"))
+                        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+                })
+                .and_then(|uid| uid.parse::<u32>().ok())
+                .is_some_and(|uid| range.contains(&uid))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_and_warm_sandboxes_die_with_a_killed_server() {
+    assert!(
+        pyth_on_sandbox::running_as_root(),
+        "the sandbox needs root: run the tests as root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let uids = 1_650_000_000..1_650_000_100;
+    let mut server = Command::new(bin())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--runner")
+        .arg(runner())
+        .args(["--run-uid-start", "1650000000", "--run-uid-count", "100"])
+        .env_remove("PYTH_ON_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = Client::new(&format!("http://{addr}")).unwrap();
+    for _ in 0..400 {
+        if client.info().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let auth = client
+        .register("kill@example.com", "correct horse battery staple")
+        .await
+        .unwrap();
+    let user = client.with_api_key(auth.api_key.unwrap());
+    let run = tokio::spawn(async move {
+        let req = pyth_on_types::ExecuteRequest {
+            code: "import time; time.sleep(30)".into(),
+            timeout_ms: Some(40_000),
+            ..Default::default()
+        };
+        user.execute(&req).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        !processes_of(uids.clone()).is_empty(),
+        "the run is under way"
+    );
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    let mut left = processes_of(uids.clone());
+    for _ in 0..40 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = processes_of(uids.clone());
+    }
+    assert!(
+        left.is_empty(),
+        "sandbox processes outlived the server: {left:?}"
+    );
+    assert!(run.await.unwrap().is_err(), "the client saw the server go");
+}

@@ -6,6 +6,8 @@
 use anyhow::Context;
 
 fn main() -> anyhow::Result<()> {
+    // A runner (and so its sandbox) never outlives the server that started it.
+    pyth_on_sandbox::die_with_parent().context("tying the runner to the server")?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     pyth_on_sandbox::serve(&mut stdin.lock(), &mut stdout.lock()).context("runner session failed")

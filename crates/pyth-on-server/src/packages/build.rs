@@ -4,7 +4,7 @@
 //! root-owned read-only tree renamed into place. No code of any package runs on the host.
 
 use std::ffi::OsString;
-use std::os::unix::fs::{lchown, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -214,10 +214,8 @@ pub async fn build(
     let result = build_in(&cfg, &sandbox, &work, &final_dir, language, &specs, permit).await;
     let cleanup = work.clone();
     let _ = blocking(move || {
-        if cleanup.exists() {
-            std::fs::remove_dir_all(&cleanup).map_err(|e| e.to_string())?;
-        }
-        Ok(0)
+        remove_work(&cleanup);
+        Ok(())
     })
     .await;
     result
@@ -232,11 +230,10 @@ async fn build_in(
     specs: &[String],
     permit: FairSlot,
 ) -> Result<u64, String> {
-    let (start, count) = cfg.build_ids;
-    let random = u32::try_from(uuid::Uuid::now_v7().as_u128() & 0xffff_ffff).unwrap_or(0);
-    let uid = start.saturating_add(random % count.max(1));
+    let identity = sandbox.lease_uid()?;
+    let uid = identity.id();
     let env_dir = work.join("env");
-    prepare_work(work.to_owned(), env_dir.clone(), uid).await?;
+    prepare_work(cfg, work.to_owned(), env_dir.clone(), uid).await?;
     let inv = invocation(cfg, language, specs)?;
     let job = BuildJob {
         language,
@@ -244,7 +241,9 @@ async fn build_in(
         env_dir: &env_dir,
         uid,
     };
+    // Returns once the build's sandbox is gone: nothing of it runs while the tree is read.
     let result = sandbox.run(cfg, job, permit).await?;
+    drop(identity);
     check_result(cfg, &result)?;
     let (max, root, final_dir) = (cfg.max_env_bytes, cfg.root.clone(), final_dir.to_owned());
     blocking(move || {
@@ -263,10 +262,22 @@ async fn build_in(
     .await
 }
 
-/// `work` (root-owned 0700) and inside it `env` (0700, owned by the build's uid: the one
-/// directory the build sandbox may write, bound at [`ENV_PATH`]).
-async fn prepare_work(work: PathBuf, env_dir: PathBuf, uid: u32) -> Result<(), String> {
+/// `work` (root-owned 0700) and inside it `env`: as root, a tmpfs of its own owned by the
+/// build's uid, capped at `max_env_bytes` and `max_env_files` (its pages count against the
+/// build's memory), the one place the build sandbox may write (bound at [`ENV_PATH`]); its
+/// contents are copied out after the build and the mount is dropped whole.
+async fn prepare_work(
+    cfg: &PackageConfig,
+    work: PathBuf,
+    env_dir: PathBuf,
+    uid: u32,
+) -> Result<(), String> {
     let privileged = nix::unistd::geteuid().is_root();
+    let options = format!(
+        "size={},nr_inodes={},mode=0700,uid={uid},gid={uid}",
+        cfg.max_env_bytes.max(1 << 20),
+        cfg.max_env_files.max(16)
+    );
     blocking(move || {
         for dir in [&work, &env_dir] {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating a build directory: {e}"))?;
@@ -274,7 +285,16 @@ async fn prepare_work(work: PathBuf, env_dir: PathBuf, uid: u32) -> Result<(), S
                 .map_err(|e| e.to_string())?;
         }
         if privileged {
-            lchown(&env_dir, Some(uid), Some(uid)).map_err(|e| e.to_string())?;
+            use nix::mount::{mount, MsFlags};
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            mount(
+                Some("tmpfs"),
+                &env_dir,
+                Some("tmpfs"),
+                flags,
+                Some(options.as_str()),
+            )
+            .map_err(|e| format!("mounting the build's tmpfs: {e}"))?;
         }
         Ok(())
     })
@@ -283,6 +303,18 @@ async fn prepare_work(work: PathBuf, env_dir: PathBuf, uid: u32) -> Result<(), S
         tracing::error!(error = %e, "preparing a package build");
         "the build could not be prepared".to_string()
     })
+}
+
+/// Drops a build's work directory: its `env` tmpfs is detached whole (however the build
+/// shaped it), then the rest, which holds no tree of the build's, is removed.
+pub fn remove_work(work: &Path) {
+    let env_dir = work.join("env");
+    let _ = nix::mount::umount2(&env_dir, nix::mount::MntFlags::MNT_DETACH);
+    if let Err(e) = std::fs::remove_dir_all(work) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "removing a package build's work directory");
+        }
+    }
 }
 
 /// A build that did not exit 0 becomes its reason, with the installer's relevant lines.

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use super::key::env_key;
-use super::queue::{BuildQueue, Ticket};
+use super::queue::{BuildQueue, Full, Ticket};
 use super::sandbox::BuildSandbox;
 use super::{build, PackageError, PackageSpec};
 use crate::domain::Language;
@@ -34,8 +34,12 @@ pub struct PackageConfig {
     pub npm_registry: Option<String>,
     /// A build is killed past this. Default 300 s.
     pub build_timeout: Duration,
-    /// A built environment larger than this is refused and deleted. Default 512 MiB.
+    /// A built environment larger than this is refused and deleted; also the size of the
+    /// build's output tmpfs. Default 512 MiB.
     pub max_env_bytes: u64,
+    /// Most files and directories one environment may hold (the inodes of the build's output
+    /// tmpfs). Default 100 000.
+    pub max_env_files: u64,
     /// Environments unused for this long are deleted by [`PackageManager::gc`]. Default 7 days.
     pub gc_max_age: Duration,
     /// Past this total, the least recently used environments are deleted. Default 5 GiB.
@@ -73,6 +77,8 @@ pub struct PackageConfig {
     pub max_concurrent_builds: usize,
     /// Builds waiting for a slot; more are refused. Default 16.
     pub max_queued_builds: usize,
+    /// Of them, builds one user asked for. Default 2.
+    pub max_queued_builds_per_user: usize,
     /// Memory of one build sandbox, MiB. Default 2048.
     pub build_memory_mb: u64,
     /// Size of a build sandbox's `/tmp` (and `/work`), MiB. Default 1024.
@@ -91,6 +97,7 @@ impl PackageConfig {
             npm_registry: None,
             build_timeout: Duration::from_secs(300),
             max_env_bytes: 512 * 1024 * 1024,
+            max_env_files: 100_000,
             gc_max_age: Duration::from_secs(7 * 24 * 3600),
             gc_max_total_bytes: 5 * 1024 * 1024 * 1024,
             python: python.into(),
@@ -108,6 +115,7 @@ impl PackageConfig {
             trust_index_dns: true,
             max_concurrent_builds: 1,
             max_queued_builds: 16,
+            max_queued_builds_per_user: 2,
             build_memory_mb: 2048,
             build_tmp_mb: 1024,
             build_max_bytes: 2 << 30,
@@ -172,7 +180,11 @@ impl PackageManager {
         build::prepare_root(&cfg.root)?;
         build::prepare_build_dir(&cfg.build_dir)?;
         Ok(Self(Arc::new(Inner {
-            queue: BuildQueue::new(cfg.max_concurrent_builds, cfg.max_queued_builds),
+            queue: BuildQueue::new(
+                cfg.max_concurrent_builds,
+                cfg.max_queued_builds,
+                cfg.max_queued_builds_per_user,
+            ),
             sandbox,
             cfg: Arc::new(cfg),
             locks: Mutex::default(),
@@ -289,7 +301,7 @@ impl PackageManager {
                 Some(row) if row.status == PACKAGE_ENV_READY => {
                     if !self.0.cfg.root.join(key).is_dir() {
                         // Built on another node, or its files were lost: build it here.
-                        let ticket = self.ticket()?;
+                        let ticket = self.ticket(set.requester)?;
                         let result = self.start_build(set, ticket).await;
                         self.forget_build(key);
                         result.map_err(PackageError::install_failed)?;
@@ -345,7 +357,7 @@ impl PackageManager {
         set: &BuildSet<'_>,
         stale_ms: i64,
     ) -> Result<bool, PackageError> {
-        let ticket = self.ticket()?;
+        let ticket = self.ticket(set.requester)?;
         let claimed = store
             .claim_package_env_build(set.key, set.language.as_str(), now(), stale_ms)
             .await?;
@@ -356,9 +368,14 @@ impl PackageManager {
         Ok(claimed)
     }
 
-    fn ticket(&self) -> Result<Ticket, PackageError> {
-        self.0.queue.enter().ok_or(PackageError::BuildsBusy {
-            max: self.0.cfg.max_queued_builds,
+    fn ticket(&self, requester: Uuid) -> Result<Ticket, PackageError> {
+        self.0.queue.enter(requester).map_err(|full| match full {
+            Full::Node => PackageError::BuildsBusy {
+                max: self.0.cfg.max_queued_builds,
+            },
+            Full::User => PackageError::TooManyBuilds {
+                max: self.0.cfg.max_queued_builds_per_user,
+            },
         })
     }
 
@@ -420,13 +437,13 @@ impl PackageManager {
     fn start_build(&self, set: &BuildSet<'_>, ticket: Ticket) -> BuildFuture {
         let cfg = Arc::clone(&self.0.cfg);
         let sandbox = self.0.sandbox.clone();
-        let (key, language, requester) = (set.key.to_string(), set.language, set.requester);
+        let (key, language) = (set.key.to_string(), set.language);
         let specs: Vec<String> = set.specs.iter().map(|s| s.spec().to_string()).collect();
         self.0
             .builds_started
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let task = tokio::spawn(async move {
-            let permit = ticket.slot(requester).await.into_permit();
+            let permit = ticket.slot().await.into_permit();
             build::build(cfg, sandbox, key, language, specs, permit).await
         });
         let future = async move {

@@ -1,10 +1,15 @@
 //! File-system steps of a build: measuring a tree, sealing it (root-owned, read-only to
-//! others, no special files) and moving it into place atomically.
+//! others, no special files) and moving it into place atomically. A tree a build wrote is
+//! walked iteratively and refused past [`MAX_DEPTH`] levels, so no tree can exhaust a stack.
 
 use std::os::unix::fs::{lchown, PermissionsExt};
 use std::path::Path;
 
-/// Bytes of regular files under `dir`, not following symlinks.
+/// Deepest directory nesting an environment may have (npm and pip trees stay far below).
+pub const MAX_DEPTH: usize = 64;
+
+/// Bytes of regular files under `dir`, not following symlinks. The message of an `Err` holds
+/// no path.
 pub fn tree_size(dir: &Path) -> Result<u64, String> {
     let mut total = 0;
     walk(dir, &mut |_, meta| {
@@ -13,7 +18,7 @@ pub fn tree_size(dir: &Path) -> Result<u64, String> {
         }
         Ok(())
     })
-    .map_err(|e| format!("measuring {}: {e}", dir.display()))?;
+    .map_err(|e| format!("measuring the environment: {e}"))?;
     Ok(total)
 }
 
@@ -40,29 +45,40 @@ pub fn seal(dir: &Path) -> std::io::Result<()> {
     })
 }
 
-/// Visits `dir` and everything under it (children before the parent is chmodded is not
-/// needed: we run as root or as the owner).
+/// Visits `dir` and everything under it, parents before children, iteratively (an explicit
+/// stack, never recursion); a tree deeper than [`MAX_DEPTH`] is an error.
 fn walk(
     dir: &Path,
     visit: &mut dyn FnMut(&Path, &std::fs::Metadata) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(dir)?;
-    visit(dir, &meta)?;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(dir)? {
-            walk(&entry?.path(), visit)?;
+    let mut stack = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((path, depth)) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        visit(&path, &meta)?;
+        if !meta.is_dir() {
+            continue;
+        }
+        if depth >= MAX_DEPTH {
+            return Err(std::io::Error::other(format!(
+                "directories nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        for entry in std::fs::read_dir(&path)? {
+            stack.push((entry?.path(), depth + 1));
         }
     }
     Ok(())
 }
 
 /// Moves the sealed tree to `final_dir`: a rename, or a copy then a rename across file
-/// systems, so `final_dir` appears whole or not at all.
+/// systems (a build's output is its own tmpfs: always copied, which also leaves behind any
+/// extended attribute or ACL the build set), so `final_dir` appears whole or not at all.
 pub fn install(from: &Path, root: &Path, final_dir: &Path) -> Result<(), String> {
     match std::fs::rename(from, final_dir) {
         Ok(()) => return Ok(()),
         Err(_) if final_dir.is_dir() => return Ok(()),
-        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {}
+        // Another file system, or the build's own tmpfs (a mount point): copy.
+        Err(e) if matches!(e.raw_os_error(), Some(nix::libc::EXDEV | nix::libc::EBUSY)) => {}
         Err(e) => return Err(format!("installing the environment: {e}")),
     }
     let staging = root.join(format!(".tmp-{}", uuid::Uuid::now_v7().simple()));
@@ -93,4 +109,34 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::copy(from, to)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(root: &Path, levels: usize) {
+        let mut dir = root.to_path_buf();
+        for _ in 0..levels {
+            dir.push("d");
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("f"), b"12345").unwrap();
+    }
+
+    #[test]
+    fn a_tree_within_the_depth_bound_is_measured() {
+        let tmp = tempfile::tempdir().unwrap();
+        nested(tmp.path(), MAX_DEPTH - 1);
+        assert_eq!(tree_size(tmp.path()).unwrap(), 5);
+    }
+
+    #[test]
+    fn a_tree_nested_past_the_bound_is_refused_without_a_path_in_the_message() {
+        let tmp = tempfile::tempdir().unwrap();
+        nested(tmp.path(), MAX_DEPTH + 1);
+        let err = tree_size(tmp.path()).unwrap_err();
+        assert!(!err.contains(&*tmp.path().to_string_lossy()), "{err}");
+        assert!(seal(tmp.path()).is_err());
+    }
 }

@@ -39,6 +39,9 @@ pub struct BuildReach {
     pub allow: String,
     /// `PYTH_ON_EGRESS_EXEMPT` syntax.
     pub exempt: String,
+    /// The index's own host names (never the operator's extra hosts): the ones whose
+    /// resolution into internal ranges may be trusted.
+    pub trusted: Vec<String>,
 }
 
 /// The reach of a `language` build given the configured index (`None`: the public one), the
@@ -70,6 +73,11 @@ pub fn build_reach(
             allow.extend(defaults.iter().map(|h| (*h).to_string()));
         }
     }
+    let trusted = allow
+        .iter()
+        .filter(|h| h.parse::<IpAddr>().is_err())
+        .cloned()
+        .collect();
     allow.extend(
         extra_hosts
             .split(',')
@@ -87,6 +95,7 @@ pub fn build_reach(
     Ok(BuildReach {
         allow: allow.join(","),
         exempt: exempt.join(","),
+        trusted,
     })
 }
 
@@ -101,6 +110,11 @@ mod tests {
         assert_eq!(py.exempt, "");
         let js = build_reach(Language::Javascript, None, "cdn.example.com", "").unwrap();
         assert_eq!(js.allow, "registry.npmjs.org,cdn.example.com");
+        assert_eq!(
+            js.trusted,
+            ["registry.npmjs.org"],
+            "extra hosts are never trusted"
+        );
     }
 
     #[test]

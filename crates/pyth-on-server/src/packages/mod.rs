@@ -62,6 +62,12 @@ pub enum PackageError {
         /// The packages the failure is about (those the message names, else the whole set).
         packages: Vec<String>,
     },
+    /// 429 `too_many_builds`: this user already has their share of the build queue waiting.
+    #[error("{max} package builds you asked for are already waiting on this server; retry when one is done")]
+    TooManyBuilds {
+        /// The per-user bound.
+        max: usize,
+    },
     /// 503 `package_builds_busy`: the node's build queue is full; nothing was recorded.
     #[error("{max} package builds are already waiting on this server; retry shortly")]
     BuildsBusy {
@@ -160,6 +166,11 @@ impl From<PackageError> for ApiError {
                 code: "package_install_failed",
                 message: err.to_string(),
                 details: Some(serde_json::json!({ "packages": packages, "log": message })),
+            },
+            PackageError::TooManyBuilds { .. } => Self::TooMany {
+                code: "too_many_builds",
+                message: err.to_string(),
+                retry_after_secs: 5,
             },
             PackageError::BuildsBusy { .. } => Self::Unavailable {
                 code: "package_builds_busy",

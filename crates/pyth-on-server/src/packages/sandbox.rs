@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pyth_on_egress::{Bounds, Policy, RunListener, RunProxy};
+use pyth_on_launcher::ids::{IdLease, IdPool};
 use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, JobSpec, Language as SandboxLanguage};
 use pyth_on_launcher::{LaunchError, Launcher};
 
@@ -43,6 +44,8 @@ pub struct BuildSandbox(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     launcher: Launcher,
+    /// One uid per live build ([`super::env::BUILD_IDS`]).
+    ids: IdPool,
     socket_dir: PathBuf,
     deny: String,
     listen: Vec<SocketAddr>,
@@ -74,8 +77,10 @@ impl BuildSandbox {
         pyth_on_egress::prepare_dir(&socket_dir).map_err(|e| e.to_string())?;
         Policy::parse("", &deny, "").map_err(|e| e.to_string())?;
         let (listen, host_ips) = crate::egress::server_addresses(listen);
+        let (start, count) = super::env::BUILD_IDS;
         Ok(Self(Arc::new(Inner {
             launcher,
+            ids: IdPool::new(start, count),
             socket_dir,
             deny,
             listen,
@@ -88,7 +93,16 @@ impl BuildSandbox {
         &self.0.launcher
     }
 
-    /// Runs one build to its end, holding `permit` (a build slot) until the sandbox is gone.
+    /// A uid for one build, no other live build's.
+    pub fn lease_uid(&self) -> Result<IdLease, String> {
+        self.0
+            .ids
+            .lease()
+            .ok_or_else(|| "every build identity is in use; retry shortly".to_string())
+    }
+
+    /// Runs one build to its end and returns **once its sandbox is gone** (the runner exited:
+    /// nothing the build started is alive), holding `permit` (a build slot) until then.
     /// `Err` is a message for the user (no host paths).
     pub async fn run(
         &self,
@@ -101,7 +115,14 @@ impl BuildSandbox {
         spec.egress = Some(EgressSpec {
             socket: listener.path().to_owned(),
         });
-        let result = self.0.launcher.run_spec(spec, permit).await;
+        let (gone_tx, gone) = tokio::sync::oneshot::channel::<()>();
+        let held = TornDown {
+            _permit: permit,
+            _gone: gone_tx,
+        };
+        let result = self.0.launcher.run_spec(spec, held).await;
+        // The launcher drops `held` once the runner has exited (or was killed).
+        let _ = gone.await;
         let stats = listener.finish().await;
         tracing::debug!(
             requests = stats.requests,
@@ -129,7 +150,7 @@ impl BuildSandbox {
             .map_err(|e| format!("the build's network policy: {e}"))?
             .with_server(self.0.listen.clone(), self.0.host_ips.clone());
         let policy = if cfg.trust_index_dns {
-            policy.trusting_allowed_names()
+            policy.trusting_names(reach.trusted)
         } else {
             policy
         };
@@ -189,6 +210,12 @@ impl BuildSandbox {
         }
         Ok(spec)
     }
+}
+
+/// Held by the launcher until a build's runner has exited; dropping it tells [`BuildSandbox::run`].
+struct TornDown {
+    _permit: FairSlot,
+    _gone: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The installer's real path when no read-only mount of the runtime covers it (an installer

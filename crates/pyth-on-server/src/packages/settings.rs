@@ -39,6 +39,10 @@ pub struct PackageSettings {
     #[arg(long, env = "PYTH_ON_MAX_ENV_MB", default_value_t = 512)]
     pub max_env_mb: u64,
 
+    /// Most files and directories one environment may hold.
+    #[arg(long, env = "PYTH_ON_MAX_ENV_FILES", default_value_t = 100_000)]
+    pub max_env_files: u64,
+
     /// Environments unused for this many hours are deleted.
     #[arg(long, env = "PYTH_ON_ENV_GC_MAX_AGE_HOURS", default_value_t = 168)]
     pub env_gc_max_age_hours: u64,
@@ -100,6 +104,10 @@ pub struct PackageSettings {
     #[arg(long, env = "PYTH_ON_MAX_QUEUED_BUILDS", default_value_t = 16)]
     pub max_queued_builds: usize,
 
+    /// Of the waiting builds, how many one user may have asked for; more get 429.
+    #[arg(long, env = "PYTH_ON_MAX_QUEUED_BUILDS_PER_USER", default_value_t = 2)]
+    pub max_queued_builds_per_user: usize,
+
     /// Memory of one build sandbox (MiB, its `/tmp` included).
     #[arg(long, env = "PYTH_ON_PACKAGE_BUILD_MEMORY_MB", default_value_t = 2048)]
     pub package_build_memory_mb: u64,
@@ -130,8 +138,13 @@ impl PackageSettings {
                 self.package_build_timeout_secs,
             ),
             ("--max-env-mb", self.max_env_mb),
+            ("--max-env-files", self.max_env_files),
             ("--max-concurrent-builds", self.max_concurrent_builds as u64),
             ("--max-queued-builds", self.max_queued_builds as u64),
+            (
+                "--max-queued-builds-per-user",
+                self.max_queued_builds_per_user as u64,
+            ),
             (
                 "--package-build-max-download-mb",
                 self.package_build_max_download_mb,
@@ -148,11 +161,13 @@ impl PackageSettings {
             ));
         }
         if self.package_build_tmp_mb < 16
-            || self.package_build_tmp_mb > self.package_build_memory_mb
+            || self.package_build_tmp_mb + self.max_env_mb > self.package_build_memory_mb
         {
             return Err(bad(
                 "--package-build-tmp-mb",
-                "must be between 16 and --package-build-memory-mb".into(),
+                "must be at least 16, and with --max-env-mb (both are tmpfs counted in the \
+                 build's memory) at most --package-build-memory-mb"
+                    .into(),
             ));
         }
         for (name, url) in [
@@ -193,6 +208,7 @@ impl PackageSettings {
         cfg.max_packages = self.max_packages;
         cfg.build_timeout = Duration::from_secs(self.package_build_timeout_secs);
         cfg.max_env_bytes = self.max_env_mb * 1024 * 1024;
+        cfg.max_env_files = self.max_env_files;
         cfg.gc_max_age = Duration::from_secs(self.env_gc_max_age_hours * 3600);
         cfg.gc_max_total_bytes = self.env_gc_max_total_mb * 1024 * 1024;
         cfg.ca_bundle = self.ca_bundle();
@@ -203,6 +219,7 @@ impl PackageSettings {
         cfg.trust_index_dns = self.package_trust_index_dns;
         cfg.max_concurrent_builds = self.max_concurrent_builds;
         cfg.max_queued_builds = self.max_queued_builds;
+        cfg.max_queued_builds_per_user = self.max_queued_builds_per_user;
         cfg.build_memory_mb = self.package_build_memory_mb;
         cfg.build_tmp_mb = self.package_build_tmp_mb;
         cfg.build_max_bytes = self.package_build_max_download_mb * 1024 * 1024;
