@@ -13,10 +13,10 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// A uniqueness or business constraint refused the change. `constraint` is a stable name:
-    /// `user_email`, `user_pkey`, `api_key_hash`, `api_key_pkey`, `refresh_token_hash`,
-    /// `refresh_token_pkey`, `secret_version`, `secret_quota`, `audit_entry_user_seq`,
-    /// `audit_entry_pkey`, `rate_limit_pkey`, `zk_code_pkey`, `zk_code_quota`, `package_pkey`,
-    /// `package_quota`, `package_env_pkey`.
+    /// `user_email`, `user_pkey`, `api_key_hash`, `api_key_pkey`, `api_key_quota`,
+    /// `refresh_token_hash`, `refresh_token_pkey`, `secret_version`, `secret_quota`,
+    /// `audit_entry_user_seq`, `audit_entry_pkey`, `rate_limit_pkey`, `zk_code_pkey`,
+    /// `zk_code_quota`, `package_pkey`, `package_quota`, `package_env_pkey`.
     #[error("conflict on {constraint}")]
     Conflict {
         /// Stable constraint name (see the variant's documentation).

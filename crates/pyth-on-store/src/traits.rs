@@ -29,9 +29,17 @@ pub trait UserStore {
 /// API keys (stored as hashes).
 #[async_trait]
 pub trait ApiKeyStore {
-    /// Inserts a key, appending `audit` in the same transaction when given.
+    /// Inserts a key, appending `audit` (an event of the key's owner) in the same transaction
+    /// when given. `Conflict { constraint: "api_key_quota" }` when the owner already holds
+    /// `max_live_keys` non-revoked keys: the count and the insert are serialised per user,
+    /// so concurrent creates never overshoot; nothing is written then, audit included.
     /// `Conflict { constraint: "api_key_hash" }` on a duplicate hash.
-    async fn create_api_key(&self, key: &NewApiKey, audit: Option<&AuditEvent>) -> StoreResult<()>;
+    async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        max_live_keys: u32,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()>;
     /// Registration: the user, their first key and `audit`, in one transaction.
     async fn create_user_with_key(
         &self,
@@ -161,6 +169,16 @@ pub trait RateLimitStore {
         emission_interval_ms: i64,
         burst: u32,
     ) -> StoreResult<RateDecision>;
+    /// Gives back one cell taken by `rate_limit` (a reservation that turned out not to count):
+    /// the TAT moves back by one `emission_interval_ms`, never below `now_ms` (a bucket never
+    /// holds more than its burst). Atomic per key across nodes; an unknown key, or one whose
+    /// TAT has already passed (a full bucket), is left alone.
+    async fn rate_limit_refund(
+        &self,
+        key: &str,
+        now_ms: i64,
+        emission_interval_ms: i64,
+    ) -> StoreResult<()>;
     /// The answer `rate_limit` would give, without consuming a cell.
     async fn rate_limit_peek(
         &self,
@@ -212,14 +230,17 @@ pub trait PackageStore {
     async fn list_packages(&self, user_id: Uuid) -> StoreResult<Vec<PackageRow>>;
     /// Replaces the user's whole list for `language` with `rows` atomically, appending `audit`
     /// (even when nothing changed); other languages are untouched. Each row is stored under
-    /// `user_id` and `language` (the rows' own are ignored). The caller validates the count
-    /// and removes duplicate names: a duplicate is `Conflict { constraint: "package_pkey" }`
-    /// and writes nothing.
+    /// `user_id` and `language` (the rows' own are ignored). More than `max_items` rows is
+    /// `Conflict { constraint: "package_quota" }`; the replacement is serialised with
+    /// `add_package` per user, so the two never add up past the quota. The caller removes
+    /// duplicate names: a duplicate is `Conflict { constraint: "package_pkey" }`. On conflict
+    /// nothing is written.
     async fn set_packages(
         &self,
         user_id: Uuid,
         language: &str,
         rows: &[PackageRow],
+        max_items: u32,
         audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// Adds `row`, appending `audit`: `Created`, or `Replaced` when the same

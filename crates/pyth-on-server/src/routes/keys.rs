@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pyth_on_crypto::ApiKey;
-use pyth_on_store::NewApiKey;
+use pyth_on_store::{NewApiKey, StoreError};
 use pyth_on_types::{CreateKeyRequest, CreatedKey, KeyInfo, KeyList};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -16,8 +16,8 @@ use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
 use crate::state::AppState;
 
-/// Keys a user may hold at once.
-const MAX_KEYS_PER_USER: usize = 50;
+/// Keys a user may hold at once (the store counts and inserts atomically).
+const MAX_KEYS_PER_USER: u32 = 50;
 
 /// List live API keys (never their values).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "Keys", security(("bearer" = [])),
@@ -46,7 +46,8 @@ pub async fn list_keys(
 /// Create another API key; its value is shown only in this answer.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "Keys", request_body = CreateKeyRequest, security(("bearer" = [])),
     responses((status = 201, body = CreatedKey), (status = 400, body = pyth_on_types::ErrorBody),
-        (status = 401, body = pyth_on_types::ErrorBody), (status = 403, body = pyth_on_types::ErrorBody)))]
+        (status = 401, body = pyth_on_types::ErrorBody), (status = 403, body = pyth_on_types::ErrorBody),
+        (status = 409, body = pyth_on_types::ErrorBody, description = "too_many_keys")))]
 pub async fn create_key(
     State(state): State<AppState>,
     user: AuthUser,
@@ -59,14 +60,6 @@ pub async fn create_key(
             "name",
             "must be 1 to 64 printable characters",
         ));
-    }
-    if state.store().list_api_keys(user.user_id).await?.len() >= MAX_KEYS_PER_USER {
-        return Err(ApiError::Conflict {
-            code: "too_many_keys",
-            message: format!(
-                "an account holds at most {MAX_KEYS_PER_USER} API keys; revoke one first"
-            ),
-        });
     }
     let key = ApiKey::generate();
     let now = OffsetDateTime::now_utc();
@@ -85,7 +78,22 @@ pub async fn create_key(
         Outcome::Success,
         json!({ "name": row.name }),
     );
-    state.store().create_api_key(&row, Some(&event)).await?;
+    match state
+        .store()
+        .create_api_key(&row, MAX_KEYS_PER_USER, Some(&event))
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict { constraint }) if constraint == "api_key_quota" => {
+            return Err(ApiError::Conflict {
+                code: "too_many_keys",
+                message: format!(
+                    "an account holds at most {MAX_KEYS_PER_USER} API keys; revoke one first"
+                ),
+            });
+        }
+        Err(err) => return Err(err.into()),
+    }
     Ok((
         StatusCode::CREATED,
         AppJson(CreatedKey {

@@ -111,10 +111,24 @@ pub async fn set_packages(
         })
         .collect();
     let event = audit::by(&user, "package.set", resource, Outcome::Success, details);
-    state
+    let max = manager.config().max_packages;
+    match state
         .store()
-        .set_packages(user.user_id, language.as_str(), &rows, &event)
-        .await?;
+        .set_packages(
+            user.user_id,
+            language.as_str(),
+            &rows,
+            u32::try_from(max).unwrap_or(u32::MAX),
+            &event,
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict { constraint }) if constraint == "package_quota" => {
+            return Err(packages::PackageError::TooMany { max }.into());
+        }
+        Err(err) => return Err(err.into()),
+    }
     let all = state.store().list_packages(user.user_id).await?;
     let environments = packages::environment_status(&manager, state.store(), &all).await?;
     Ok(AppJson(PackageList {

@@ -1,11 +1,13 @@
 //! Zero-knowledge code: store opaque zkcode v1 payloads, list and delete them, and run them in
-//! a sandbox whose first stage decrypts them. The server never decrypts a stored payload.
+//! a sandbox whose first stage decrypts them. The server never decrypts a stored payload. Each
+//! run reserves one guess of the wrong-password budget before the sandbox sees the password.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pyth_on_crypto::zkcode::{self, KdfParams, ZkPayload};
+use pyth_on_sandbox::ZkOutcome;
 use pyth_on_store::{PutOutcome, StoreError, ZkCodeRow};
 use pyth_on_types::{
     EncryptedCodeList, EncryptedCodeMetadata, ExecuteRequest, ExecuteResponse, KdfSummary,
@@ -13,6 +15,7 @@ use pyth_on_types::{
 };
 use serde_json::json;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::audit::{self, Outcome};
 use crate::domain::Language;
@@ -260,34 +263,55 @@ pub async fn execute(
             "must not be empty",
         ));
     }
-    let per_hour = state.settings().zk_wrong_password_per_hour;
-    let bucket = format!("zkpw:{}:{name}", user.user_id);
-    let interval = 3_600_000 / i64::from(per_hour.max(1));
-    let peek = state
-        .store()
-        .rate_limit_peek(&bucket, rate_limit::now_ms(), interval, per_hour)
-        .await?;
-    if !peek.allowed {
-        return Err(rate_limit::refused(&peek));
-    }
     let row = state
         .store()
         .get_zk_code(user.user_id, &name)
         .await?
         .ok_or(ApiError::NotFound("encrypted code"))?;
-    // The key derivation runs inside the sandbox and counts against its memory limit: make room
-    // for it on top of what the program itself was given.
+    let run = run_request(&state, &user, &row, body)?;
+    let guess = Guess::reserve(&state, user.user_id, &name).await?;
+    let ran = match execution::launch(&state, &user, run).await {
+        Ok(ran) => ran,
+        Err(err) => {
+            // Nothing ran, so the password was never tried.
+            guess.give_back(&state).await;
+            return Err(err);
+        }
+    };
+    match ran.zk_outcome() {
+        // Wrong: the guess counts. No verdict (the sandbox ended during the key derivation,
+        // or its report was lost): it counts too, as it might have been wrong.
+        Some(ZkOutcome::WrongPassword) | None => {}
+        // Right (the key check matched), or never tried (a malformed payload).
+        Some(ZkOutcome::Decrypted | ZkOutcome::Integrity | ZkOutcome::Invalid) => {
+            guess.give_back(&state).await;
+        }
+    }
+    let mut response = execution::finish(&state, &user, ran).await?;
+    response.zero_knowledge = Some(true);
+    Ok(AppJson(response))
+}
+
+/// The run of a stored payload: the request's settings, with room for the key derivation
+/// (which runs inside the sandbox and counts against its memory limit) on top of what the
+/// program itself was given.
+fn run_request(
+    state: &AppState,
+    user: &AuthUser,
+    row: &ZkCodeRow,
+    body: ZkExecuteRequest,
+) -> Result<RunRequest, ApiError> {
     let kdf_mb = u64::try_from(row.kdf_m).unwrap_or(0).div_ceil(1024);
     let mut run = RunRequest::parse(
-        &state,
+        state,
         ExecuteRequest {
             code: String::new(),
             language: Some(row.language.clone()),
-            stdin: body.stdin.clone(),
-            args: body.args.clone(),
+            stdin: body.stdin,
+            args: body.args,
             timeout_ms: body.timeout_ms,
             memory_mb: body.memory_mb,
-            packages: body.packages.clone(),
+            packages: body.packages,
             network: body.network,
             env: None,
         },
@@ -295,24 +319,52 @@ pub async fn execute(
     run.memory_mb = run.memory_mb.max(kdf_mb + 64);
     run.zk = Some(ZkRun {
         payload: row.payload.clone(),
-        password: body.master_password.clone(),
+        password: body.master_password,
         owner: user.user_id,
-        name: name.clone(),
+        name: row.name.clone(),
         code_size: u64::try_from(row.size).unwrap_or(0),
     });
-    match execution::run(&state, &user, run).await {
-        Ok(mut response) => {
-            response.zero_knowledge = Some(true);
-            Ok(AppJson(response))
+    Ok(run)
+}
+
+/// One guess from a user's wrong-password budget for one name
+/// (`PYTH_ON_ZK_WRONG_PASSWORD_PER_HOUR`), reserved atomically before the sandbox sees the
+/// password, so concurrent guesses never evaluate more than the budget. A wrong password
+/// keeps it; [`Guess::give_back`] returns it when the password was right or never tried.
+#[must_use = "a reserved guess counts as wrong unless given back"]
+struct Guess {
+    bucket: String,
+    interval_ms: i64,
+}
+
+impl Guess {
+    /// Takes one guess, or answers 429 with `Retry-After` when none is left.
+    async fn reserve(state: &AppState, user_id: Uuid, name: &str) -> Result<Self, ApiError> {
+        let per_hour = state.settings().zk_wrong_password_per_hour;
+        let interval_ms = 3_600_000 / i64::from(per_hour.max(1));
+        let bucket = format!("zkpw:{user_id}:{name}");
+        let decision = state
+            .store()
+            .rate_limit(&bucket, rate_limit::now_ms(), interval_ms, per_hour)
+            .await?;
+        if !decision.allowed {
+            return Err(rate_limit::refused(&decision));
         }
-        Err(err) if err.code() == "zk_wrong_password" => {
-            // Count the failure against this user and name.
-            let _ = state
-                .store()
-                .rate_limit(&bucket, rate_limit::now_ms(), interval, per_hour)
-                .await?;
-            Err(err)
+        Ok(Self {
+            bucket,
+            interval_ms,
+        })
+    }
+
+    /// Returns the guess to the budget. A failure only costs the user that guess, so it is
+    /// logged, not answered.
+    async fn give_back(self, state: &AppState) {
+        let refund = state
+            .store()
+            .rate_limit_refund(&self.bucket, rate_limit::now_ms(), self.interval_ms)
+            .await;
+        if let Err(err) = refund {
+            tracing::warn!(error = %err, bucket = %self.bucket, "could not give back a zero-knowledge guess");
         }
-        Err(err) => Err(err),
     }
 }

@@ -78,3 +78,28 @@ async fn key_names_must_be_short_and_printable() {
         "validation_failed",
     );
 }
+
+#[tokio::test]
+async fn eighty_concurrent_key_creations_never_exceed_the_cap() {
+    let server = TestServer::start().await;
+    let user = server.user().await; // registration made the first key
+    let tasks: Vec<_> = (0..80)
+        .map(|i| {
+            let jwt = user.jwt.clone();
+            tokio::spawn(async move { jwt.create_key(&format!("race-{i}")).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            refused => {
+                let body = assert_api_error(refused, 409, "too_many_keys");
+                assert!(body.error.contains("at most 50"), "{body:?}");
+            }
+        }
+    }
+    let live = user.jwt.list_keys().await.unwrap().keys.len();
+    assert_eq!(live, 50, "{created} created on top of the first key");
+    assert_eq!(created, 49);
+}

@@ -1,7 +1,7 @@
 //! The same API on PostgreSQL: a throwaway server (or `PYTH_ON_TEST_POSTGRES`), two server
 //! nodes sharing it and the key material, as in a scale-out deployment.
 
-use crate::support::{settings, TestServer};
+use crate::support::{assert_api_error, settings, TestServer};
 
 #[tokio::test]
 async fn two_nodes_on_one_postgres_share_users_secrets_limits_and_the_audit_chain() {
@@ -61,4 +61,43 @@ async fn two_nodes_on_one_postgres_share_users_secrets_limits_and_the_audit_chai
         .unwrap();
     assert!(remaining < 30 - 12, "remaining {remaining}");
     let _ = settings;
+}
+
+#[tokio::test]
+async fn eighty_concurrent_key_creations_through_two_nodes_never_exceed_the_cap() {
+    let url = pyth_on_store::testing::test_postgres_url().await;
+    let shared = tempfile::tempdir().unwrap();
+    let key_dir = shared.path().join("keys");
+    let node = |url: String, key_dir: std::path::PathBuf| {
+        move |s: &mut pyth_on_server::Settings| {
+            s.database_url = Some(url);
+            s.key_dir = Some(key_dir);
+        }
+    };
+    let a = TestServer::start_with(node(url.clone(), key_dir.clone())).await;
+    let b = TestServer::start_with(node(url, key_dir)).await;
+    let user = a.user().await; // registration made the first key
+    let on_b = b.client.with_token(user.auth.token.clone());
+    let tasks: Vec<_> = (0..80)
+        .map(|i| {
+            let jwt = if i % 2 == 0 {
+                user.jwt.clone()
+            } else {
+                on_b.clone()
+            };
+            tokio::spawn(async move { jwt.create_key(&format!("race-{i}")).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            refused => {
+                assert_api_error(refused, 409, "too_many_keys");
+            }
+        }
+    }
+    let live = on_b.list_keys().await.unwrap().keys.len();
+    assert_eq!(live, 50, "{created} created on top of the first key");
+    assert_eq!(created, 49);
 }

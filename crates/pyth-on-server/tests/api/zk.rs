@@ -315,3 +315,116 @@ async fn zk_requests_with_missing_fields_are_400() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// Statuses of `n` concurrent runs of `name`, each with a different wrong password.
+async fn concurrent_wrong_passwords(user: &TestUser, name: &str, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let key = user.key.clone();
+            let name = name.to_string();
+            tokio::spawn(async move {
+                let response = key
+                    .request(Method::POST, &format!("/api/v1/zk/execute/{name}"))
+                    .json(&ZkExecuteRequest {
+                        master_password: format!("guess number {i}").into(),
+                        ..Default::default()
+                    })
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                if status == 429 {
+                    assert!(response.headers().get("retry-after").is_some());
+                }
+                status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(n);
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn thirty_concurrent_wrong_passwords_evaluate_at_most_the_budget() {
+    let server = TestServer::start().await; // 10 wrong passwords per hour and name
+    let user = server.user().await;
+    let payload = encrypt(&user, "vault.py", "print('opened')", "python").await;
+    put(&user, "vault.py", &payload).await;
+
+    let statuses = concurrent_wrong_passwords(&user, "vault.py", 30).await;
+
+    let evaluated = statuses.iter().filter(|s| **s == 403).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(evaluated + limited, 30, "{statuses:?}");
+    assert!(evaluated <= 10, "{evaluated} passwords tried: {statuses:?}");
+    assert!(limited >= 20, "{statuses:?}");
+    let audited = user
+        .key
+        .audit(None, None, Some("zk.wrong_password"))
+        .await
+        .unwrap()
+        .entries
+        .len();
+    assert_eq!(audited, evaluated);
+    // The budget is spent: even the right password waits.
+    assert_eq!(zk_execute(&user, "vault.py", PASSWORD).await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_right_password_never_uses_up_the_wrong_password_budget() {
+    let server = TestServer::start_with(|s| s.zk_wrong_password_per_hour = 2).await;
+    let user = server.user().await;
+    let payload = encrypt(&user, "daily.py", "print('ran')", "python").await;
+    put(&user, "daily.py", &payload).await;
+
+    assert_eq!(zk_execute(&user, "daily.py", "wrong").await.status(), 403);
+    for _ in 0..4 {
+        let run = zk_execute(&user, "daily.py", PASSWORD).await;
+        assert_eq!(
+            run.status(),
+            200,
+            "a right password is given its guess back"
+        );
+    }
+    assert_eq!(
+        zk_execute(&user, "daily.py", "wrong again").await.status(),
+        403
+    );
+    // Two wrong ones: the budget is spent, for every password.
+    let limited = zk_execute(&user, "daily.py", PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn a_run_that_cannot_start_gives_its_guess_back() {
+    let server = TestServer::start_with(|s| s.zk_wrong_password_per_hour = 1).await;
+    let user = server.user().await;
+    let payload = encrypt(&user, "pkgs.py", "print('ran')", "python").await;
+    put(&user, "pkgs.py", &payload).await;
+
+    for _ in 0..3 {
+        let refused = user
+            .key
+            .request(Method::POST, "/api/v1/zk/execute/pkgs.py")
+            .json(&ZkExecuteRequest {
+                master_password: "not even tried".to_string().into(),
+                packages: Some(vec!["not a package spec!".into()]),
+                ..Default::default()
+            })
+            .send()
+            .await
+            .unwrap();
+        let (status, code) = error_code(refused).await;
+        assert_eq!(status, 400);
+        assert!(
+            code == "invalid_package" || code == "packages_unavailable",
+            "{code}"
+        );
+    }
+    assert_eq!(zk_execute(&user, "pkgs.py", "wrong").await.status(), 403);
+    assert_eq!(zk_execute(&user, "pkgs.py", PASSWORD).await.status(), 429);
+}

@@ -1,4 +1,6 @@
-//! PostgreSQL `ApiKeyStore`.
+//! PostgreSQL `ApiKeyStore`. A new key is counted against the owner's live keys and inserted
+//! in one statement under the owner's advisory lock, so concurrent creates on any node cannot
+//! overshoot the cap.
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -8,7 +10,7 @@ use uuid::Uuid;
 
 use super::{audit, lock_user, users::insert_user, PgStore};
 use crate::audit_chain::AuditEvent;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, ApiKeyRecord, NewApiKey, NewUser};
 use crate::traits::ApiKeyStore;
 
@@ -30,6 +32,31 @@ async fn insert_key(conn: &mut PgConnection, key: &NewApiKey) -> StoreResult<()>
     Ok(())
 }
 
+/// Inserts `key` unless its owner already holds `max_live` live keys; `false` when refused.
+/// Run it inside a transaction holding the owner's lock: each statement of a read-committed
+/// transaction sees what the previous holder committed, so count-then-insert is atomic.
+async fn insert_key_within_quota(
+    conn: &mut PgConnection,
+    key: &NewApiKey,
+    max_live: u32,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "insert into api_key (api_key_id, user_id, name, prefix, key_hash, created_at, \
+         updated_at) select $1, $2, $3, $4, $5, $6, $6 \
+         where (select count(*) from api_key where user_id = $2 and revoked_at is null) < $7",
+    )
+    .bind(key.id)
+    .bind(key.user_id)
+    .bind(&key.name)
+    .bind(&key.prefix)
+    .bind(&key.key_hash)
+    .bind(to_unix_ms(key.created_at))
+    .bind(i64::from(max_live))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 fn key_from_row(row: &PgRow) -> StoreResult<ApiKeyRecord> {
     let last_used: Option<i64> = row.try_get("last_used_at")?;
     Ok(ApiKeyRecord {
@@ -46,12 +73,21 @@ fn key_from_row(row: &PgRow) -> StoreResult<ApiKeyRecord> {
 #[async_trait]
 impl ApiKeyStore for PgStore {
     #[tracing::instrument(skip_all, fields(user.id = %key.user_id, api_key.id = %key.id))]
-    async fn create_api_key(&self, key: &NewApiKey, audit: Option<&AuditEvent>) -> StoreResult<()> {
+    async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        max_live_keys: u32,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        if let Some(event) = audit {
+        lock_user(&mut tx, key.user_id).await?;
+        if let Some(event) = audit.filter(|e| e.user_id != key.user_id) {
+            // Not expected (the event is the owner's), but the chain it extends needs its lock.
             lock_user(&mut tx, event.user_id).await?;
         }
-        insert_key(&mut tx, key).await?;
+        if !insert_key_within_quota(&mut tx, key, max_live_keys).await? {
+            return Err(StoreError::conflict("api_key_quota"));
+        }
         if let Some(event) = audit {
             audit::append(&mut tx, event).await?;
         }

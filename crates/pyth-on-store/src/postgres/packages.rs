@@ -60,8 +60,13 @@ impl PackageStore for PgStore {
         user_id: Uuid,
         language: &str,
         rows: &[PackageRow],
+        max_items: u32,
         audit: &AuditEvent,
     ) -> StoreResult<()> {
+        // The list is replaced whole, so its length is the count afterwards.
+        if rows.len() > usize::try_from(max_items).unwrap_or(usize::MAX) {
+            return Err(StoreError::conflict("package_quota"));
+        }
         let mut tx = self.pool.begin().await?;
         lock_user(&mut tx, user_id).await?;
         sqlx::query("delete from package where user_id = $1 and language = $2")

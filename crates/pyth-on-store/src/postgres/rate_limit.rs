@@ -1,6 +1,7 @@
 //! PostgreSQL `RateLimitStore`: the key's row is created if missing, locked `for update`,
 //! decided with [`gcra`] and written back in one transaction, so nodes sharing the database
-//! take distinct cells.
+//! take distinct cells. A refund is one `update`, which PostgreSQL applies to the latest
+//! committed TAT under the row's lock.
 
 use async_trait::async_trait;
 
@@ -47,6 +48,24 @@ impl RateLimitStore for PgStore {
         }
         tx.commit().await?;
         Ok(decision)
+    }
+
+    async fn rate_limit_refund(
+        &self,
+        key: &str,
+        now_ms: i64,
+        emission_interval_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "update rate_limit set tat = greatest(tat - $2, $3), updated_at = $3 \
+             where rate_limit_key = $1 and tat > $3",
+        )
+        .bind(key)
+        .bind(emission_interval_ms.max(1))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn rate_limit_peek(

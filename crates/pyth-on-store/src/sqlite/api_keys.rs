@@ -1,4 +1,5 @@
-//! SQLite `ApiKeyStore`.
+//! SQLite `ApiKeyStore`. A new key is counted against the owner's live keys and inserted in
+//! one statement under `BEGIN IMMEDIATE`, so concurrent creates cannot overshoot the cap.
 
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -8,7 +9,7 @@ use uuid::Uuid;
 
 use super::{audit, id, users::insert_user, uuid_col, SqliteStore};
 use crate::audit_chain::AuditEvent;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, ApiKeyRecord, NewApiKey, NewUser};
 use crate::traits::ApiKeyStore;
 
@@ -32,6 +33,31 @@ async fn insert_key(conn: &mut SqliteConnection, key: &NewApiKey) -> StoreResult
     Ok(())
 }
 
+/// Inserts `key` unless its owner already holds `max_live` live keys; `false` when refused.
+/// Run it inside a `BEGIN IMMEDIATE` transaction: the write lock makes count-then-insert atomic.
+async fn insert_key_within_quota(
+    conn: &mut SqliteConnection,
+    key: &NewApiKey,
+    max_live: u32,
+) -> StoreResult<bool> {
+    let created = to_unix_ms(key.created_at);
+    let done = sqlx::query(
+        "insert into api_key (api_key_id, user_id, name, prefix, key_hash, created_at, \
+         updated_at) select ?1, ?2, ?3, ?4, ?5, ?6, ?6 \
+         where (select count(*) from api_key where user_id = ?2 and revoked_at is null) < ?7",
+    )
+    .bind(id(key.id))
+    .bind(id(key.user_id))
+    .bind(&key.name)
+    .bind(&key.prefix)
+    .bind(&key.key_hash)
+    .bind(created)
+    .bind(i64::from(max_live))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 fn key_from_row(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
     let last_used: Option<i64> = row.try_get("last_used_at")?;
     Ok(ApiKeyRecord {
@@ -48,9 +74,16 @@ fn key_from_row(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
 #[async_trait]
 impl ApiKeyStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(user.id = %key.user_id, api_key.id = %key.id))]
-    async fn create_api_key(&self, key: &NewApiKey, audit: Option<&AuditEvent>) -> StoreResult<()> {
+    async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        max_live_keys: u32,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_immediate().await?;
-        insert_key(&mut tx, key).await?;
+        if !insert_key_within_quota(&mut tx, key, max_live_keys).await? {
+            return Err(StoreError::conflict("api_key_quota"));
+        }
         if let Some(event) = audit {
             audit::append(&mut tx, event).await?;
         }

@@ -58,8 +58,13 @@ impl PackageStore for SqliteStore {
         user_id: Uuid,
         language: &str,
         rows: &[PackageRow],
+        max_items: u32,
         audit: &AuditEvent,
     ) -> StoreResult<()> {
+        // The list is replaced whole, so its length is the count afterwards.
+        if rows.len() > usize::try_from(max_items).unwrap_or(usize::MAX) {
+            return Err(StoreError::conflict("package_quota"));
+        }
         let mut tx = self.begin_immediate().await?;
         sqlx::query("delete from package where user_id = ? and language = ?")
             .bind(id(user_id))

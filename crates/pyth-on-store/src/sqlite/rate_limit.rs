@@ -3,7 +3,8 @@
 //! costs one statement, not a transaction of four round trips to SQLite's worker thread (each
 //! a thread wake-up on an idle machine: this runs before every authenticated request).
 //! Concurrent requests for one key take distinct cells because SQLite runs the statement
-//! under its write lock. A refused request reads the TAT once more to say when to retry.
+//! under its write lock. A refused request reads the TAT once more to say when to retry. A
+//! refund is one `update`, atomic for the same reason.
 
 use async_trait::async_trait;
 
@@ -62,6 +63,24 @@ impl RateLimitStore for SqliteStore {
             decision.retry_after_ms = 1;
         }
         Ok(decision)
+    }
+
+    async fn rate_limit_refund(
+        &self,
+        key: &str,
+        now_ms: i64,
+        emission_interval_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "update rate_limit set tat = max(tat - ?2, ?3), updated_at = ?3 \
+             where rate_limit_key = ?1 and tat > ?3",
+        )
+        .bind(key)
+        .bind(emission_interval_ms.max(1))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn rate_limit_peek(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pyth_on_store::Store;
 use time::Duration;
 
-use crate::support::{actions, event, new_key, new_user, now, registered};
+use crate::support::{actions, event, new_key, new_user, now, registered, KEY_CAP};
 
 pub async fn registration_stores_the_user_their_first_key_and_one_audit_entry(
     store: Arc<dyn Store>,
@@ -56,10 +56,10 @@ pub async fn keys_are_listed_oldest_first_and_found_by_hash(store: Arc<dyn Store
 
     // Act
     store
-        .create_api_key(&second, Some(&event(user.id, "key.create")))
+        .create_api_key(&second, KEY_CAP, Some(&event(user.id, "key.create")))
         .await
         .unwrap();
-    store.create_api_key(&first, None).await.unwrap();
+    store.create_api_key(&first, KEY_CAP, None).await.unwrap();
 
     // Assert
     let names: Vec<String> = store
@@ -91,13 +91,13 @@ pub async fn a_duplicate_key_hash_is_a_conflict(store: Arc<dyn Store>) {
     // Arrange
     let user = registered(&store, "ada@example.com").await;
     let key = new_key(user.id, "one");
-    store.create_api_key(&key, None).await.unwrap();
+    store.create_api_key(&key, KEY_CAP, None).await.unwrap();
     let mut clash = new_key(user.id, "two");
     clash.key_hash.clone_from(&key.key_hash);
 
     // Act
     let err = store
-        .create_api_key(&clash, Some(&event(user.id, "key.create")))
+        .create_api_key(&clash, KEY_CAP, Some(&event(user.id, "key.create")))
         .await
         .expect_err("duplicate hash");
 
@@ -111,8 +111,8 @@ pub async fn revoking_a_key_hides_it_and_audits_exactly_once(store: Arc<dyn Stor
     let user = registered(&store, "ada@example.com").await;
     let key = new_key(user.id, "laptop");
     let kept = new_key(user.id, "ci");
-    store.create_api_key(&key, None).await.unwrap();
-    store.create_api_key(&kept, None).await.unwrap();
+    store.create_api_key(&key, KEY_CAP, None).await.unwrap();
+    store.create_api_key(&kept, KEY_CAP, None).await.unwrap();
 
     // Act
     let revoked = store
@@ -146,7 +146,7 @@ pub async fn another_user_cannot_revoke_a_key(store: Arc<dyn Store>) {
     let owner = registered(&store, "ada@example.com").await;
     let intruder = registered(&store, "eve@example.com").await;
     let key = new_key(owner.id, "laptop");
-    store.create_api_key(&key, None).await.unwrap();
+    store.create_api_key(&key, KEY_CAP, None).await.unwrap();
 
     // Act
     let revoked = store
@@ -174,7 +174,7 @@ pub async fn touching_a_key_records_its_last_use(store: Arc<dyn Store>) {
     // Arrange
     let user = registered(&store, "ada@example.com").await;
     let key = new_key(user.id, "laptop");
-    store.create_api_key(&key, None).await.unwrap();
+    store.create_api_key(&key, KEY_CAP, None).await.unwrap();
     let used_at = now() + Duration::seconds(3);
 
     // Act
@@ -186,5 +186,42 @@ pub async fn touching_a_key_records_its_last_use(store: Arc<dyn Store>) {
     assert_eq!(
         store.list_api_keys(user.id).await.unwrap()[0].last_used_at,
         Some(used_at)
+    );
+}
+
+pub async fn the_key_cap_counts_live_keys_and_a_refusal_writes_nothing(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let first = new_key(user.id, "one");
+    store.create_api_key(&first, 2, None).await.unwrap();
+    store
+        .create_api_key(&new_key(user.id, "two"), 2, None)
+        .await
+        .unwrap();
+    let third = new_key(user.id, "three");
+
+    // Act
+    let refused = store
+        .create_api_key(&third, 2, Some(&event(user.id, "key.create")))
+        .await
+        .expect_err("over the cap");
+    store
+        .revoke_api_key(user.id, first.id, now(), &event(user.id, "key.revoke"))
+        .await
+        .unwrap();
+    let after_revoke = store
+        .create_api_key(&third, 2, Some(&event(user.id, "key.create")))
+        .await;
+
+    // Assert
+    assert!(refused.is_conflict_on("api_key_quota"), "{refused:?}");
+    assert!(
+        after_revoke.is_ok(),
+        "a revoked key frees its place: {after_revoke:?}"
+    );
+    assert_eq!(store.list_api_keys(user.id).await.unwrap().len(), 2);
+    assert_eq!(
+        actions(&store, user.id).await,
+        ["auth.register", "key.revoke", "key.create"]
     );
 }

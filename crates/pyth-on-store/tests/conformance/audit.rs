@@ -7,7 +7,7 @@ use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{event, new_key, now, package, registered, sealed, zk_code};
+use crate::support::{event, new_key, now, package, registered, sealed, zk_code, KEY_CAP};
 
 pub async fn every_audited_change_lands_in_one_chain_that_verifies(store: Arc<dyn Store>) {
     // Arrange
@@ -16,7 +16,7 @@ pub async fn every_audited_change_lands_in_one_chain_that_verifies(store: Arc<dy
 
     // Act
     store
-        .create_api_key(&key, Some(&event(user.id, "key.create")))
+        .create_api_key(&key, KEY_CAP, Some(&event(user.id, "key.create")))
         .await
         .unwrap();
     store
@@ -77,7 +77,13 @@ pub async fn zk_code_and_package_changes_extend_one_chain_that_verifies(store: A
         .await
         .unwrap();
     store
-        .set_packages(user.id, "javascript", &[], &event(user.id, "package.set"))
+        .set_packages(
+            user.id,
+            "javascript",
+            &[],
+            10,
+            &event(user.id, "package.set"),
+        )
         .await
         .unwrap();
     store

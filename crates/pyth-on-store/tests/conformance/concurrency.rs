@@ -6,7 +6,9 @@ use pyth_on_store::{verify_chain, PutOutcome, RefreshOutcome, Store};
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{event, new_token, now, package, registered, sealed, zk_code};
+use crate::support::{
+    event, new_key, new_token, now, package, registered, sealed, zk_code, KEY_CAP,
+};
 
 const N: usize = 20;
 
@@ -264,4 +266,139 @@ pub async fn concurrent_puts_cannot_exceed_the_zk_code_quota(store: Arc<dyn Stor
         }
     }
     assert_eq!(store.list_zk_code(user.id).await.unwrap().len(), 5);
+}
+
+pub async fn eighty_concurrent_key_creations_never_exceed_the_cap(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+
+    // Act
+    let handles = (0..80)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_api_key(
+                        &new_key(user.id, &format!("k{i}")),
+                        KEY_CAP,
+                        Some(&event(user.id, "key.create")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let results = join_all(handles).await;
+
+    // Assert
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 50);
+    for r in &results {
+        if let Err(e) = r {
+            assert!(e.is_conflict_on("api_key_quota"), "{e:?}");
+        }
+    }
+    assert_eq!(store.list_api_keys(user.id).await.unwrap().len(), 50);
+    let chain = store.audit_chain(user.id).await.unwrap();
+    assert_eq!(
+        chain.len(),
+        51,
+        "one entry per created key, none for a refusal"
+    );
+    assert!(verify_chain(&chain).valid);
+}
+
+pub async fn concurrent_adds_and_list_replacements_never_exceed_the_package_quota(
+    store: Arc<dyn Store>,
+) {
+    // Arrange: every replacement brings the list to the quota; every add wants one more.
+    let user = registered(&store, "ada@example.com").await;
+    let quota = 5;
+
+    // Act
+    let handles = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = format!("p{i}");
+                if i % 2 == 0 {
+                    let rows: Vec<_> = (0..quota)
+                        .map(|j| package(user.id, "python", &format!("{name}-{j}"), "x"))
+                        .collect();
+                    let audit = event(user.id, "package.set");
+                    store
+                        .set_packages(user.id, "python", &rows, quota, &audit)
+                        .await
+                } else {
+                    let row = package(user.id, "python", &name, "x");
+                    let audit = event(user.id, "package.add");
+                    store.add_package(&row, quota, &audit).await.map(|_| ())
+                }
+            })
+        })
+        .collect();
+    let results = join_all(handles).await;
+
+    // Assert
+    for r in &results {
+        if let Err(e) = r {
+            assert!(e.is_conflict_on("package_quota"), "{e:?}");
+        }
+    }
+    let count = store.list_packages(user.id).await.unwrap().len();
+    assert!(count <= 5, "{count} packages with a quota of 5");
+    let chain = store.audit_chain(user.id).await.unwrap();
+    assert_eq!(
+        chain.len(),
+        1 + results.iter().filter(|r| r.is_ok()).count()
+    );
+    assert!(verify_chain(&chain).valid);
+}
+
+pub async fn concurrent_refunds_give_back_one_cell_each_and_never_more_than_the_burst(
+    store: Arc<dyn Store>,
+) {
+    // Arrange: an empty bucket of 10.
+    for _ in 0..10 {
+        assert!(
+            store
+                .rate_limit("zk", 1_000, 100, 10)
+                .await
+                .unwrap()
+                .allowed
+        );
+    }
+
+    // Act: 4 refunds at once, then the 4 cells they freed are taken, then 30 refunds at once.
+    let refund_all = |n: usize| {
+        let handles = (0..n)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.rate_limit_refund("zk", 1_000, 100).await })
+            })
+            .collect();
+        join_all(handles)
+    };
+    let take = |n: usize| {
+        let store = store.clone();
+        async move {
+            let mut allowed = 0;
+            for _ in 0..n {
+                allowed += usize::from(
+                    store
+                        .rate_limit("zk", 1_000, 100, 10)
+                        .await
+                        .unwrap()
+                        .allowed,
+                );
+            }
+            allowed
+        }
+    };
+    assert!(refund_all(4).await.iter().all(Result::is_ok));
+    let after_four = take(5).await;
+    assert!(refund_all(30).await.iter().all(Result::is_ok));
+    let after_thirty = take(11).await;
+
+    // Assert
+    assert_eq!(after_four, 4, "four refunds free exactly four cells");
+    assert_eq!(after_thirty, 10, "a bucket never holds more than its burst");
 }

@@ -162,12 +162,19 @@ pub async fn setting_packages_replaces_only_that_languages_list(store: Arc<dyn S
             user.id,
             "python",
             &[package(user.id, "python", "b", "b>=2"), stray],
+            QUOTA,
             &event(user.id, "package.set"),
         )
         .await
         .unwrap();
     store
-        .set_packages(user.id, "javascript", &[], &event(user.id, "package.set"))
+        .set_packages(
+            user.id,
+            "javascript",
+            &[],
+            QUOTA,
+            &event(user.id, "package.set"),
+        )
         .await
         .unwrap();
 
@@ -200,7 +207,13 @@ pub async fn setting_a_list_with_a_duplicate_name_is_a_conflict_and_writes_nothi
 
     // Act
     let err = store
-        .set_packages(user.id, "python", &rows, &event(user.id, "package.set"))
+        .set_packages(
+            user.id,
+            "python",
+            &rows,
+            QUOTA,
+            &event(user.id, "package.set"),
+        )
         .await
         .expect_err("duplicate name");
 
@@ -241,7 +254,7 @@ pub async fn another_users_packages_are_invisible(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .set_packages(eve.id, "python", &[], &event(eve.id, "package.set"))
+        .set_packages(eve.id, "python", &[], QUOTA, &event(eve.id, "package.set"))
         .await
         .unwrap();
     let eves_own = store
@@ -306,5 +319,51 @@ pub async fn removing_a_package_audits_once_and_reports_a_missing_one(store: Arc
     assert_eq!(
         actions(&store, user.id).await,
         ["auth.register", "package.add", "package.remove"]
+    );
+}
+
+pub async fn setting_more_packages_than_the_quota_is_a_conflict_and_writes_nothing(
+    store: Arc<dyn Store>,
+) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    store
+        .add_package(
+            &package(user.id, "python", "keep", "keep"),
+            2,
+            &event(user.id, "package.add"),
+        )
+        .await
+        .unwrap();
+    let rows: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|n| package(user.id, "python", n, n))
+        .collect();
+
+    // Act
+    let err = store
+        .set_packages(user.id, "python", &rows, 2, &event(user.id, "package.set"))
+        .await
+        .expect_err("three packages with a quota of two");
+    let at_quota = store
+        .set_packages(
+            user.id,
+            "python",
+            &rows[..2],
+            2,
+            &event(user.id, "package.set"),
+        )
+        .await;
+
+    // Assert
+    assert!(err.is_conflict_on("package_quota"), "{err:?}");
+    assert!(at_quota.is_ok(), "{at_quota:?}");
+    assert_eq!(
+        package_list(&store, user.id).await,
+        [triple("python", "a", "a"), triple("python", "b", "b")]
+    );
+    assert_eq!(
+        actions(&store, user.id).await,
+        ["auth.register", "package.add", "package.set"]
     );
 }

@@ -108,3 +108,70 @@ pub async fn purging_removes_only_keys_whose_tat_has_passed(store: Arc<dyn Store
     assert_eq!(old.remaining, BURST - 1);
     assert_eq!(store.purge_rate_limits(5_000).await.unwrap(), 0);
 }
+
+pub async fn a_refund_gives_back_exactly_one_cell(store: Arc<dyn Store>) {
+    // Arrange: the burst is spent.
+    let now = 1_700_000_000_000;
+    for _ in 0..BURST {
+        assert!(
+            store
+                .rate_limit("zkpw", now, T, BURST)
+                .await
+                .unwrap()
+                .allowed
+        );
+    }
+    assert!(
+        !store
+            .rate_limit("zkpw", now, T, BURST)
+            .await
+            .unwrap()
+            .allowed
+    );
+
+    // Act
+    store.rate_limit_refund("zkpw", now + 10, T).await.unwrap();
+
+    // Assert
+    let peeked = store
+        .rate_limit_peek("zkpw", now + 10, T, BURST)
+        .await
+        .unwrap();
+    assert!(peeked.allowed);
+    assert_eq!(peeked.remaining, 0);
+    assert!(
+        store
+            .rate_limit("zkpw", now + 10, T, BURST)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let denied = store.rate_limit("zkpw", now + 10, T, BURST).await.unwrap();
+    assert!(!denied.allowed);
+    assert_eq!(denied.retry_after_ms, 990);
+}
+
+pub async fn a_refund_never_moves_the_tat_below_now(store: Arc<dyn Store>) {
+    // Arrange: one cell taken at 0 (TAT 1_000).
+    store.rate_limit("k", 0, T, BURST).await.unwrap();
+
+    // Act: three refunds at 400 (one cell would move the TAT to 0; it stops at 400), and a
+    // refund of a key that has no bucket.
+    for _ in 0..3 {
+        store.rate_limit_refund("k", 400, T).await.unwrap();
+    }
+    store.rate_limit_refund("unknown", 400, T).await.unwrap();
+
+    // Assert: seen from an earlier clock (another node's), the TAT is 400, not below.
+    let from_earlier_clock = store.rate_limit_peek("k", 0, T, BURST).await.unwrap();
+    assert_eq!(from_earlier_clock.remaining, 1);
+    assert_eq!(from_earlier_clock.reset_after_ms, 1_400);
+    // At 400 the bucket is full and no fuller.
+    let mut taken = 0;
+    for _ in 0..=BURST {
+        taken += u32::from(store.rate_limit("k", 400, T, BURST).await.unwrap().allowed);
+    }
+    assert_eq!(taken, BURST);
+    // The refund did not create the unknown key (a created one, TAT 400, would be purged).
+    assert_eq!(store.purge_rate_limits(401).await.unwrap(), 0);
+}

@@ -12,6 +12,9 @@ use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+/// The live-key cap the scenarios pass to `create_api_key` (the server's, 50).
+pub const KEY_CAP: u32 = 50;
+
 /// A connected store and whatever must outlive it.
 pub struct TestDb {
     pub store: Arc<dyn Store>,
