@@ -55,6 +55,9 @@ pub struct RunProxy {
     policy: Arc<Policy>,
     narrow: Option<Vec<HostPattern>>,
     connect_ports: Vec<u16>,
+    /// `Some`: forwarded `http://` requests are `GET`/`HEAD` to these ports only (a package
+    /// build reads its index; it never posts to it or probes other ports).
+    read_only_ports: Option<Vec<u16>>,
     meter: Arc<Meter>,
     /// Set by the first connection: time spent queued for a sandbox does not count.
     deadline: OnceLock<Instant>,
@@ -68,6 +71,7 @@ impl RunProxy {
             policy,
             narrow: None,
             connect_ports: DEFAULT_CONNECT_PORTS.to_vec(),
+            read_only_ports: None,
             meter: Arc::new(Meter::new(bounds, None)),
             deadline: OnceLock::new(),
         }
@@ -82,6 +86,13 @@ impl RunProxy {
     /// The ports `CONNECT` may reach (instead of 443 only); other ports get a `403`.
     pub fn with_connect_ports(mut self, ports: Vec<u16>) -> Self {
         self.connect_ports = ports;
+        self
+    }
+
+    /// Forwarded `http://` requests may only read (`GET`, `HEAD`) and only on `ports`; any
+    /// other method or port gets a `403`. (`CONNECT` stays bound by its own ports.)
+    pub fn read_only(mut self, ports: Vec<u16>) -> Self {
+        self.read_only_ports = Some(ports);
         self
     }
 
@@ -210,6 +221,13 @@ impl RunProxy {
         authority: &str,
         origin: hyper::Uri,
     ) -> Result<Response<ProxyBody>, Cut> {
+        if let Some(ports) = &self.read_only_ports {
+            let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+            if !reads || !ports.contains(&port) {
+                let why = format!("only GET and HEAD to port(s) {ports:?} are allowed here");
+                return Ok(self.refused(host, port, Refused::Policy(Refusal(why))));
+            }
+        }
         let (mut parts, body) = req.into_parts();
         if let Err(e) = head::rewrite_request(&mut parts, authority, origin) {
             self.meter.deny();

@@ -709,3 +709,27 @@ async fn a_head_answer_keeps_its_length_and_carries_no_body() {
     assert!(answer.contains("Content-Length: 12\r\n"), "{answer}");
     assert!(answer.ends_with("\r\n\r\n"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_read_only_proxy_forwards_gets_to_its_ports_and_refuses_other_methods_and_ports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, seen) = recording_server().await;
+    let other = http_server("other port", None).await;
+    let exempt = format!("{server},{other}");
+    let policy = Policy::parse("", "", &exempt).expect("valid policy");
+    let proxy = RunProxy::new(Arc::new(policy), Bounds::default()).read_only(vec![server.port()]);
+    let l = RunListener::bind(dir.path(), "run", proxy).expect("bind socket");
+    let ok = exchange(&l, &get(&format!("http://{server}/simple/"))).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let post = format!(
+        "POST http://{server}/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+    );
+    let refused = exchange(&l, &post).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let elsewhere = exchange(&l, &get(&format!("http://{other}/x"))).await;
+    assert!(elsewhere.starts_with("HTTP/1.1 403"), "{elsewhere}");
+    let requests = &seen.lock().expect("lock").requests;
+    assert_eq!(requests.len(), 1, "only the GET reached the server");
+    let stats = l.finish().await;
+    assert_eq!((stats.requests, stats.denied), (3, 2));
+}

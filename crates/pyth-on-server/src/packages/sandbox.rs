@@ -165,7 +165,16 @@ impl BuildSandbox {
         if let Some(url) = index.filter(|u| u.starts_with("https://")) {
             ports.extend(super::hosts::index_host(url).map(|(_, port)| port));
         }
-        let proxy = RunProxy::new(Arc::new(policy), bounds).with_connect_ports(ports);
+        // Plain http:// only to read, and only on 80, 443 and the index's own port.
+        let mut read_ports = vec![80, 443];
+        read_ports.extend(
+            index
+                .and_then(|u| super::hosts::index_host(u).ok())
+                .map(|(_, p)| p),
+        );
+        let proxy = RunProxy::new(Arc::new(policy), bounds)
+            .with_connect_ports(ports)
+            .read_only(read_ports);
         let name = format!("build-{}", uuid::Uuid::now_v7().simple());
         RunListener::bind(&self.0.socket_dir, &name, proxy).map_err(|e| {
             tracing::error!(error = %e, "package build proxy");
