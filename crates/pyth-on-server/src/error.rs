@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 404: no such resource for this user.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 408: the client stopped sending the request body.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 409: conflicts with existing state.
     #[error("{message}")]
     Conflict {
@@ -163,6 +166,7 @@ impl ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -184,6 +188,7 @@ impl ApiError {
             | Self::TooMany { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::NotFound(_) => "not_found",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::TooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
             Self::Upstream(_) => "upstream_error",

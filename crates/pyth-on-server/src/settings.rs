@@ -213,6 +213,10 @@ pub struct Settings {
     /// Network egress (`PYTH_ON_EGRESS*`).
     #[command(flatten)]
     pub egress: crate::egress::EgressSettings,
+
+    /// Client connections: timeouts and caps (`PYTH_ON_HTTP_*`, `PYTH_ON_MAX_CONNECTIONS*`).
+    #[command(flatten)]
+    pub connections: crate::http::connections::ConnectionSettings,
 }
 
 /// A setting that must not be printed (an API key): `Debug` shows `[redacted]`.
@@ -271,6 +275,7 @@ impl Settings {
     /// Checks every setting together; the server refuses to start on the first error.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.egress.validate()?;
+        self.connections.validate()?;
         if self.rate_limit_per_minute == 0 {
             return Err(bad("--rate-limit-per-minute", "must be at least 1"));
         }

@@ -2,7 +2,6 @@
 //! shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -145,11 +144,10 @@ pub async fn serve(
         .context("reading the listen address")?;
     tracing::info!(listen = %addr, backend = state.store().backend(), "pyth-on serving");
     let launcher = state.launcher().clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    let connections = state.settings().connections.clone();
+    let trusted_proxies = state.settings().trusted_proxies.clone();
+    let app = router(state);
+    crate::http::connections::serve(listener, app, &connections, &trusted_proxies, shutdown).await;
     // In-flight requests are done: retire the warm runners and wait for any run still going.
     launcher.shutdown().await;
     tracing::info!("pyth-on stopped");

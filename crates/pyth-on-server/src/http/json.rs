@@ -1,4 +1,5 @@
-//! `AppJson`: axum's JSON extractor and response with our error shape for every rejection.
+//! `AppJson`: axum's JSON extractor and response with our error shape for every rejection (a
+//! body that stops arriving is a 408).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -53,8 +54,23 @@ pub fn rejection_to_error(rejection: &JsonRejection) -> ApiError {
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::TooLarge("the request body is larger than the configured limit".into())
         }
+        other if is_body_timeout(other) => ApiError::RequestTimeout(
+            "the request body did not arrive in time (--http-body-timeout-secs)".into(),
+        ),
         _ => ApiError::bad_request("the request body could not be read"),
     }
+}
+
+/// Whether reading the body stopped at the body timeout (`--http-body-timeout-secs`).
+fn is_body_timeout(rejection: &JsonRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// serde's messages can quote the offending value (`invalid type: string "hunter2"`); keep the

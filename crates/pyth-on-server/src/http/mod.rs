@@ -1,8 +1,10 @@
-//! HTTP plumbing shared by every route: request ids and the boundary log, JSON bodies with our
-//! error shape, client addresses, authentication and rate limits.
+//! HTTP plumbing shared by every route: client connections and their bounds, request ids and
+//! the boundary log, JSON bodies with our error shape, client addresses, authentication and rate
+//! limits.
 
 pub mod auth;
 pub mod client_ip;
+pub mod connections;
 pub mod json;
 pub mod rate_limit;
 pub mod request_id;

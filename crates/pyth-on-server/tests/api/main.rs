@@ -7,6 +7,7 @@
 
 mod audit;
 mod auth;
+mod connections;
 mod console;
 mod egress;
 mod errors;
