@@ -67,35 +67,9 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_MAX_MEMORY_MB", default_value_t = 2048)]
     pub max_memory_mb: u64,
 
-    /// Runs of one user at once; more wait their turn.
-    #[arg(
-        long,
-        env = "PYTH_ON_MAX_CONCURRENT_RUNS_PER_USER",
-        default_value_t = 4
-    )]
-    pub max_concurrent_runs_per_user: u32,
-
-    /// Runs waiting or running on this node before new ones get 503.
-    #[arg(long, env = "PYTH_ON_MAX_QUEUED_RUNS", default_value_t = 64)]
-    pub max_queued_runs: u32,
-
-    /// Runs of one user waiting or running on this node (its share of the queue, which
-    /// `--max-queued-runs` bounds too); more get 429 `too_many_runs`, others are unaffected.
-    #[arg(long, env = "PYTH_ON_MAX_QUEUED_RUNS_PER_USER", default_value_t = 16)]
-    pub max_queued_runs_per_user: u32,
-
-    /// First uid (= gid) of the per-run identities: each sandbox runs as its own uid from
-    /// `start..start + count`, ids no host account may use.
-    #[arg(long, env = "PYTH_ON_RUN_UID_START", default_value_t = 1_800_000_000)]
-    pub run_uid_start: u32,
-
-    /// How many per-run uids there are (at least the runs and warm runners alive at once).
-    #[arg(long, env = "PYTH_ON_RUN_UID_COUNT", default_value_t = 65_536)]
-    pub run_uid_count: u32,
-
-    /// Runs executing at once on this node (default: the number of CPUs).
-    #[arg(long, env = "PYTH_ON_MAX_PARALLEL_RUNS")]
-    pub max_parallel_runs: Option<u32>,
+    /// Run admission: queue, shares, slots and per-run identities.
+    #[command(flatten)]
+    pub runs: crate::runs::RunSettings,
 
     /// Secrets per user.
     #[arg(long, env = "PYTH_ON_MAX_SECRETS_PER_USER", default_value_t = 100)]
@@ -315,36 +289,7 @@ impl Settings {
                 format!("must be between {MIN_MEMORY_MB} and --max-memory-mb"),
             ));
         }
-        if self.max_concurrent_runs_per_user == 0 {
-            return Err(bad("--max-concurrent-runs-per-user", "must be at least 1"));
-        }
-        if self.max_queued_runs == 0 {
-            return Err(bad("--max-queued-runs", "must be at least 1"));
-        }
-        if self.max_queued_runs_per_user == 0 {
-            return Err(bad("--max-queued-runs-per-user", "must be at least 1"));
-        }
-        let (start, count) = (u64::from(self.run_uid_start), u64::from(self.run_uid_count));
-        let builds = crate::packages::env::BUILD_IDS;
-        let (b0, b1) = (
-            u64::from(builds.0),
-            u64::from(builds.0) + u64::from(builds.1),
-        );
-        if start < 1000 || count == 0 || start + count > u64::from(u32::MAX) - 1 {
-            return Err(bad(
-                "--run-uid-start",
-                "the range must lie between 1000 and 4294967294 and hold at least one id",
-            ));
-        }
-        if start < b1 && b0 < start + count {
-            return Err(bad(
-                "--run-uid-start",
-                format!("the range must not overlap the package builds' uids {b0}..{b1}"),
-            ));
-        }
-        if self.max_parallel_runs == Some(0) {
-            return Err(bad("--max-parallel-runs", "must be at least 1"));
-        }
+        self.runs.validate()?;
         if self.max_secret_bytes == 0 || self.max_secret_bytes > 1_048_576 {
             return Err(bad("--max-secret-bytes", "must be between 1 and 1048576"));
         }
@@ -470,14 +415,6 @@ impl Settings {
         self.key_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("keys"))
-    }
-
-    /// Runs executing at once on this node.
-    pub fn parallel_runs(&self) -> usize {
-        match self.max_parallel_runs {
-            Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        }
     }
 
     /// Whether warm runners start their interpreter ahead of the job.

@@ -59,8 +59,8 @@ pub async fn build_state(mut settings: Settings) -> anyhow::Result<AppState> {
     .await;
     let mut launcher_cfg = LauncherConfig::new(runtimes);
     launcher_cfg.runner_path = settings.runner.clone();
-    launcher_cfg.max_concurrency = settings.parallel_runs();
-    launcher_cfg.identities = Some((settings.run_uid_start, settings.run_uid_count));
+    launcher_cfg.max_concurrency = settings.runs.parallel_runs();
+    launcher_cfg.identities = Some((settings.runs.run_uid_start, settings.runs.run_uid_count));
     launcher_cfg.pool = PoolConfig {
         size_per_language: settings.pool_size(),
         refill_concurrency: settings.pool_refill_concurrency,

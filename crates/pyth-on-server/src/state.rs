@@ -73,10 +73,10 @@ impl AppState {
     /// Builds the state.
     pub fn new(parts: Parts) -> Self {
         let runs = RunLimiter::new(
-            parts.settings.max_queued_runs as usize,
-            parts.settings.parallel_runs(),
-            parts.settings.max_concurrent_runs_per_user as usize,
-            parts.settings.max_queued_runs_per_user as usize,
+            parts.settings.runs.max_queued_runs as usize,
+            parts.settings.runs.parallel_runs(),
+            parts.settings.runs.max_concurrent_runs_per_user as usize,
+            parts.settings.runs.max_queued_runs_per_user as usize,
         );
         // Argon2 at m=19 MiB: bound the number hashed at once so a login flood cannot take
         // every core or all memory.

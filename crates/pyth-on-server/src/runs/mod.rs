@@ -4,6 +4,7 @@
 //! between users ([`fair`]).
 
 pub mod fair;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 pub use fair::{FairSlots, Slot};
+pub use settings::RunSettings;
 
 /// Admission control for runs.
 #[derive(Debug)]

@@ -257,7 +257,7 @@ async fn invalid_run_requests_are_refused_before_anything_runs() {
 #[tokio::test]
 async fn when_the_run_queue_is_full_new_runs_get_503_with_retry_after() {
     let server = TestServer::start_with(|s| {
-        s.max_queued_runs = 1;
+        s.runs.max_queued_runs = 1;
     })
     .await;
     let user = server.user().await;

@@ -32,8 +32,8 @@ fn background(
 #[tokio::test]
 async fn a_second_users_run_starts_within_one_slot_turnover_while_the_first_has_a_backlog() {
     let server = TestServer::start_with(|s| {
-        s.max_parallel_runs = Some(2);
-        s.max_concurrent_runs_per_user = 4;
+        s.runs.max_parallel_runs = Some(2);
+        s.runs.max_concurrent_runs_per_user = 4;
     })
     .await;
     let (ada, bob) = (server.user().await, server.user().await);
@@ -60,10 +60,10 @@ async fn a_second_users_run_starts_within_one_slot_turnover_while_the_first_has_
 #[tokio::test]
 async fn a_user_past_their_queue_share_gets_429_and_another_user_still_runs() {
     let server = TestServer::start_with(|s| {
-        s.max_parallel_runs = Some(1);
-        s.max_concurrent_runs_per_user = 4;
-        s.max_queued_runs = 10;
-        s.max_queued_runs_per_user = 3;
+        s.runs.max_parallel_runs = Some(1);
+        s.runs.max_concurrent_runs_per_user = 4;
+        s.runs.max_queued_runs = 10;
+        s.runs.max_queued_runs_per_user = 3;
     })
     .await;
     let (ada, bob) = (server.user().await, server.user().await);
@@ -87,9 +87,9 @@ async fn a_user_past_their_queue_share_gets_429_and_another_user_still_runs() {
 #[tokio::test]
 async fn concurrent_runs_have_distinct_uids_so_per_uid_kernel_limits_are_their_own() {
     let server = TestServer::start_with(|s| {
-        s.max_parallel_runs = Some(2);
-        s.run_uid_start = 1_700_000_000;
-        s.run_uid_count = 1000;
+        s.runs.max_parallel_runs = Some(2);
+        s.runs.run_uid_start = 1_700_000_000;
+        s.runs.run_uid_count = 1000;
     })
     .await;
     let (ada, bob) = (server.user().await, server.user().await);

@@ -276,7 +276,7 @@ fn pathdiff(path: &Path, base: &Path) -> PathBuf {
 async fn a_run_waiting_for_a_package_build_holds_no_execution_slot() {
     let index = start_index().await;
     let server = TestServer::start_with(|s| {
-        s.max_parallel_runs = Some(1);
+        s.runs.max_parallel_runs = Some(1);
         s.packages.pypi_index_url = Some(format!("{}/simple/", index.url));
     })
     .await;

@@ -152,8 +152,8 @@ impl Running {
         let mut settings = Settings::for_data_dir(dir.path());
         settings.rate_limit_per_minute = 1_000_000;
         settings.auth_rate_limit_per_minute = 1000;
-        settings.max_queued_runs = 1024;
-        settings.max_concurrent_runs_per_user = 64;
+        settings.runs.max_queued_runs = 1024;
+        settings.runs.max_concurrent_runs_per_user = 64;
         settings.pool_size = Some(pool_size);
         settings.pool_prestart = if prestart { "on" } else { "off" }.into();
         let state = pyth_on_server::build_state(settings).await?;
