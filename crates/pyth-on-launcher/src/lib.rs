@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod job;
 pub mod launcher;
 pub mod pool;
 mod runner;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::ids::IdLease;
-use crate::launcher::LaunchError;
+use crate::job::LaunchError;
 
 /// How long a runner may take to exit once its input is closed, before it is killed.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);

@@ -16,7 +16,7 @@ use pyth_on_egress::{Bounds, ByteBudget, HostPattern, Policy, RunListener, RunPr
 use pyth_on_store::Store;
 use uuid::Uuid;
 
-use crate::settings::SettingsError;
+use crate::settings_error::SettingsError;
 
 /// `PYTH_ON_EGRESS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

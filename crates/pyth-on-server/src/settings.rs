@@ -218,28 +218,10 @@ impl std::fmt::Debug for Redacted {
     }
 }
 
-/// The first problem found in a [`Settings`].
-#[derive(Debug, thiserror::Error)]
-#[error("invalid setting {name}: {reason}")]
-pub struct SettingsError {
-    /// The flag name.
-    pub name: &'static str,
-    /// Why it is refused.
-    pub reason: String,
-}
-
-impl SettingsError {
-    /// The error for flag `name`.
-    pub fn new(name: &'static str, reason: impl Into<String>) -> Self {
-        bad(name, reason)
-    }
-}
+pub use crate::settings_error::SettingsError;
 
 fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError {
-        name,
-        reason: reason.into(),
-    }
+    SettingsError::new(name, reason)
 }
 
 /// Smallest memory limit a run may ask for.

@@ -9,10 +9,12 @@
 //! renamed into `<data-dir>/envs/<key>`, made root-owned and read-only, and mounted into runs.
 
 pub mod build;
+pub mod config;
 pub mod env;
 pub mod files;
 pub mod gc;
 pub mod hosts;
+pub mod installer;
 pub mod key;
 pub mod npm_spec;
 pub mod pep508;

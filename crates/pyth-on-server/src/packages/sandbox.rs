@@ -24,16 +24,12 @@ use pyth_on_launcher::ids::{IdLease, IdPool};
 use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, JobSpec, Language as SandboxLanguage};
 use pyth_on_launcher::{LaunchError, Launcher};
 
-use super::build::Invocation;
-use super::env::PackageConfig;
+use super::config::{PackageConfig, BUILD_IDS};
 use super::hosts::build_reach;
+use super::installer::{Invocation, CA_BUNDLE_PATH, ENV_PATH};
 use crate::domain::Language;
 use crate::runs::Slot as FairSlot;
 
-/// Where the environment being built appears inside the build sandbox.
-pub const ENV_PATH: &str = "/build/env";
-/// Where the CA bundle appears inside the build sandbox.
-pub const CA_BUNDLE_PATH: &str = "/etc/pyth-on/ca-bundle.pem";
 /// Per-stream output cap of a build (the installer's log).
 const BUILD_OUTPUT_BYTES: u64 = 4 << 20;
 
@@ -44,7 +40,7 @@ pub struct BuildSandbox(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     launcher: Launcher,
-    /// One uid per live build ([`super::env::BUILD_IDS`]).
+    /// One uid per live build ([`BUILD_IDS`]).
     ids: IdPool,
     socket_dir: PathBuf,
     deny: String,
@@ -77,7 +73,7 @@ impl BuildSandbox {
         pyth_on_egress::prepare_dir(&socket_dir).map_err(|e| e.to_string())?;
         Policy::parse("", &deny, "").map_err(|e| e.to_string())?;
         let (listen, host_ips) = crate::egress::server_addresses(listen);
-        let (start, count) = super::env::BUILD_IDS;
+        let (start, count) = BUILD_IDS;
         Ok(Self(Arc::new(Inner {
             launcher,
             ids: IdPool::new(start, count),

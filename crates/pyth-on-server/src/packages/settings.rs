@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::env::PackageConfig;
-use crate::settings::SettingsError;
-
-/// Where the host's system CA store usually is (Debian, Ubuntu, Alpine).
-pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+use super::config::PackageConfig;
+pub use super::config::SYSTEM_CA_BUNDLE;
+use crate::settings_error::SettingsError;
 
 /// Everything about package lists and the sandboxed builds of their environments.
 #[derive(Debug, Clone, Args)]

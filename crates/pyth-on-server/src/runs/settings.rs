@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::settings::SettingsError;
+use crate::settings_error::SettingsError;
 
 /// How runs are admitted on a node and which uids they run as.
 #[derive(Debug, Clone, Args)]
@@ -61,7 +61,7 @@ impl RunSettings {
             ));
         }
         let (start, count) = (u64::from(self.run_uid_start), u64::from(self.run_uid_count));
-        let builds = crate::packages::env::BUILD_IDS;
+        let builds = crate::packages::config::BUILD_IDS;
         let (b0, b1) = (
             u64::from(builds.0),
             u64::from(builds.0) + u64::from(builds.1),

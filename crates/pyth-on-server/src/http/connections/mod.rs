@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::settings::SettingsError;
+use crate::settings_error::SettingsError;
 
 pub use accept::serve;
 
