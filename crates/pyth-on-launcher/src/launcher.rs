@@ -136,6 +136,11 @@ impl Launcher {
         Ok(Self { inner })
     }
 
+    /// Per-run uids leased right now (runs and warm runners whose runner has not exited).
+    pub fn identities_in_use(&self) -> usize {
+        self.inner.ids.as_ref().map_or(0, IdPool::leased)
+    }
+
     /// Counters of the warm pool, all languages together.
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats(None)

@@ -19,6 +19,11 @@ use crate::job::LaunchError;
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
 
 /// A spawned runner and the launcher's ends of its pipes.
+///
+/// What a run holds for its sandbox (its uid lease, its slot) is released only once the runner
+/// has exited, also when the run is abandoned half-way (its future dropped because the client
+/// went away): dropping a live `RunnerProc` kills the runner and hands both to a task that
+/// waits until the process is gone.
 #[derive(Debug)]
 pub(crate) struct RunnerProc {
     child: Child,
@@ -29,6 +34,17 @@ pub(crate) struct RunnerProc {
     pub(crate) pid: u32,
     /// The uid its sandbox runs as, held until the runner has exited.
     pub(crate) identity: Option<IdLease>,
+    /// The caller's slot for this run (see [`RunnerProc::finish`]), held likewise.
+    held: Option<Held>,
+}
+
+/// Anything a run holds until its runner has exited (an execution or build slot).
+struct Held(#[allow(dead_code, reason = "held for its Drop")] Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
 }
 
 impl RunnerProc {
@@ -57,6 +73,7 @@ impl RunnerProc {
             stdout,
             stderr: tokio::spawn(read_capped(stderr, 16 << 10)),
             identity: None,
+            held: None,
         })
     }
 
@@ -89,6 +106,7 @@ impl RunnerProc {
         backstop: Duration,
         slot: S,
     ) -> Result<JobResult, LaunchError> {
+        self.held = Some(Held(Box::new(slot)));
         self.close_input();
         let outcome = tokio::time::timeout(backstop, async {
             loop {
@@ -104,29 +122,14 @@ impl RunnerProc {
             Ok(r) => r,
             Err(_) => {
                 let _ = self.child.kill().await;
+                wait_gone(self.pid, self.identity.as_ref().map(IdLease::id)).await;
+                self.release();
                 return Err(LaunchError::Backstop(backstop));
             }
         };
         match outcome {
             Ok(result) => {
-                let (mut child, stderr, pid) = (self.child, self.stderr, self.pid);
-                let identity = self.identity;
-                tokio::spawn(async move {
-                    let status = tokio::time::timeout(RETIRE_GRACE, child.wait()).await;
-                    let clean = matches!(&status, Ok(Ok(s)) if s.success());
-                    if !clean {
-                        let _ = child.kill().await;
-                        let stderr = stderr.await.unwrap_or_default();
-                        tracing::warn!(
-                            runner.pid = pid,
-                            status = ?status,
-                            stderr = %stderr.trim(),
-                            "a runner did not tear its sandbox down cleanly after its result"
-                        );
-                    }
-                    drop(slot);
-                    drop(identity);
-                });
+                tokio::spawn(self.await_teardown());
                 Ok(result)
             }
             Err(LaunchError::Protocol(FrameError::Closed | FrameError::Io(_))) => {
@@ -134,11 +137,36 @@ impl RunnerProc {
                     Ok(Ok(s)) => s.to_string(),
                     _ => "unknown".into(),
                 };
-                let stderr = self.stderr.await.unwrap_or_default();
+                let stderr = (&mut self.stderr).await.unwrap_or_default();
+                self.release();
                 Err(LaunchError::RunnerDied { status, stderr })
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// After the result: waits for the runner's teardown (killing it past a grace period,
+    /// logged), then releases what the run held.
+    async fn await_teardown(mut self) {
+        let status = tokio::time::timeout(RETIRE_GRACE, self.child.wait()).await;
+        let clean = matches!(&status, Ok(Ok(s)) if s.success());
+        if !clean {
+            let _ = self.child.kill().await;
+            let stderr = (&mut self.stderr).await.unwrap_or_default();
+            tracing::warn!(
+                runner.pid = self.pid,
+                status = ?status,
+                stderr = %stderr.trim(),
+                "a runner did not tear its sandbox down cleanly after its result"
+            );
+        }
+        self.release();
+    }
+
+    /// Releases the uid lease and the slot (the runner has exited).
+    fn release(&mut self) {
+        self.held = None;
+        self.identity = None;
     }
 
     /// Ends a runner that will not get a job: EOF on its stdin makes it tear its sandbox down
@@ -151,7 +179,62 @@ impl RunnerProc {
         {
             let _ = self.child.kill().await;
         }
+        self.release();
     }
+}
+
+impl Drop for RunnerProc {
+    /// An abandoned runner (its run's future dropped): SIGKILL now, and the lease and slot go
+    /// back only once the runner and every process of its sandbox are gone (at most
+    /// [`RETIRE_GRACE`] later).
+    fn drop(&mut self) {
+        let (identity, held) = (self.identity.take(), self.held.take());
+        if identity.is_none() && held.is_none() {
+            return;
+        }
+        let _ = self.child.start_kill();
+        let (pid, uid) = (self.pid, identity.as_ref().map(IdLease::id));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            wait_gone(pid, uid).await;
+            drop((identity, held));
+        });
+    }
+}
+
+/// Waits, at most [`RETIRE_GRACE`], until the runner `pid` is gone and no process runs as
+/// `uid` any more (a killed runner's sandbox dies just after it: its init has
+/// `PR_SET_PDEATHSIG`, and the kernel then kills the whole PID namespace).
+async fn wait_gone(pid: u32, uid: Option<u32>) {
+    let gone = async {
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || uid.is_some_and(uid_has_processes)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let _ = tokio::time::timeout(RETIRE_GRACE, gone).await;
+}
+
+/// Whether any host process has real uid `uid` (a scan of `/proc`).
+fn uid_has_processes(uid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .any(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|u| u.parse::<u32>().ok())
+                == Some(uid)
+        })
 }
 
 /// Reads one length-prefixed frame.

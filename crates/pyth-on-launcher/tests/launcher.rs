@@ -324,3 +324,68 @@ fn set_exec(p: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Host pids whose real uid is `uid`.
+fn processes_of(uid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    let line = s.lines().find_map(|l| l.strip_prefix("Uid:"))?.to_owned();
+                    line.split_whitespace().next()?.parse::<u32>().ok()
+                })
+                == Some(uid)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_abandoned_runs_uid_is_not_leased_again_while_its_sandbox_lives() {
+    if !privileged() {
+        return;
+    }
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.identities = Some((1_640_000_000, 1));
+    let launcher = Launcher::new(cfg).unwrap();
+    let job = Job::new(Language::Python, "import time; time.sleep(20)");
+    let started = std::time::Instant::now();
+    let abandoned = tokio::time::timeout(Duration::from_millis(1500), launcher.run(job)).await;
+    assert!(
+        abandoned.is_err(),
+        "the run was still going when its caller left"
+    );
+    // From now on, whenever a process of that run is seen, its uid is still leased.
+    let mut seen_alive = false;
+    for _ in 0..200 {
+        let in_use = launcher.identities_in_use();
+        if processes_of(1_640_000_000).is_empty() {
+            break;
+        }
+        seen_alive = true;
+        assert_eq!(in_use, 1, "the uid went back while its sandbox was alive");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(processes_of(1_640_000_000).is_empty(), "the sandbox died");
+    eprintln!("sandbox gone after {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        launcher.identities_in_use(),
+        0,
+        "and then the uid went back"
+    );
+    let ok = launcher
+        .run(Job::new(Language::Python, "import os; print(os.getuid())"))
+        .await
+        .unwrap();
+    assert_eq!(ok.result.stdout.trim(), "1640000000");
+    eprintln!(
+        "sandbox processes still alive right after the abandon: {seen_alive}; test took {:?}",
+        started.elapsed()
+    );
+}
