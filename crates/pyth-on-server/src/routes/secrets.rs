@@ -61,7 +61,11 @@ pub async fn put_secret(
             value.as_bytes(),
         )
         .map_err(|e| ApiError::Internal(e.into()))?;
+        // Milliseconds: what both databases keep, so the answer equals what a later read sees.
         let now = OffsetDateTime::now_utc();
+        let now = now
+            .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or(now);
         let row = SealedSecretRow {
             user_id: user.user_id,
             name: name.as_str().to_string(),
@@ -95,12 +99,9 @@ pub async fn put_secret(
                     PutOutcome::Created => StatusCode::CREATED,
                     PutOutcome::Replaced => StatusCode::OK,
                 };
-                let stored = state
-                    .store()
-                    .get_secret(user.user_id, name.as_str())
-                    .await?
-                    .ok_or(ApiError::NotFound("secret"))?;
-                return Ok((status, AppJson(metadata_of(&stored))));
+                // What this request wrote (the version check made it exactly this row), not
+                // a read-back that could see a later writer's version.
+                return Ok((status, AppJson(metadata_of(&row))));
             }
             Err(StoreError::Conflict { constraint }) if constraint == "secret_quota" => {
                 return Err(ApiError::bad_request_code(

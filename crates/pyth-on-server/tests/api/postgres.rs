@@ -101,3 +101,12 @@ async fn eighty_concurrent_key_creations_through_two_nodes_never_exceed_the_cap(
     assert_eq!(live, 50, "{created} created on top of the first key");
     assert_eq!(created, 49);
 }
+
+#[tokio::test]
+async fn concurrent_writes_to_one_secret_on_postgres_each_answer_their_own_version() {
+    let url = pyth_on_store::testing::test_postgres_url().await;
+    let server = TestServer::start_with(|s| s.database_url = Some(url)).await;
+    let user = server.user().await;
+    let answers = crate::secrets::concurrent_puts(&user, "RACED", 100).await;
+    crate::secrets::assert_each_answer_describes_its_own_write(&user, &answers).await;
+}

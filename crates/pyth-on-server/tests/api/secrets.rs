@@ -183,3 +183,58 @@ async fn secret_values_are_not_stored_in_clear_in_the_database_or_its_wal() {
         }
     }
 }
+
+/// Puts `name` from `writers` concurrent requests; each answer's status and body.
+pub async fn concurrent_puts(
+    user: &crate::support::TestUser,
+    name: &str,
+    writers: usize,
+) -> Vec<(u16, serde_json::Value)> {
+    let puts = (0..writers).map(|i| {
+        let req = user
+            .key
+            .request(reqwest::Method::PUT, &format!("/api/v1/secrets/{name}"))
+            .json(&serde_json::json!({ "value": format!("value-{i}") }));
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    futures::future::join_all(puts).await
+}
+
+/// Each successful answer describes its own write: distinct versions, none missing, and the
+/// stored version is the highest one answered.
+pub async fn assert_each_answer_describes_its_own_write(
+    user: &crate::support::TestUser,
+    answers: &[(u16, serde_json::Value)],
+) {
+    let mut versions: Vec<i64> = Vec::new();
+    for (status, body) in answers {
+        match status {
+            200 | 201 => versions.push(body["version"].as_i64().unwrap()),
+            409 => assert_eq!(body["code"], "concurrent_update", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let answered = versions.len();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions.len(), answered, "two answers claim one version");
+    let list = user.key.list_secrets().await.unwrap();
+    let stored = list.secrets[0].version;
+    assert_eq!(
+        Some(&stored),
+        versions.last(),
+        "the last write is the stored one"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writes_to_one_secret_each_answer_their_own_version() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let answers = concurrent_puts(&user, "RACED", 100).await;
+    assert_each_answer_describes_its_own_write(&user, &answers).await;
+}
