@@ -22,13 +22,17 @@ pub async fn open_for_run(state: &AppState, owner: Uuid) -> Result<OpenSecrets, 
             nonce: row.nonce,
             ciphertext: row.ciphertext,
         };
-        let value =
-            pyth_on_crypto::open_secret(state.keyring(), owner, &row.name, row.version, &sealed)
-                .map_err(|e| {
-                    ApiError::Internal(
-                        anyhow::Error::new(e).context(format!("opening secret {}", row.name)),
-                    )
-                })?;
+        let mut keyring = state.keyring();
+        if !keyring.versions().contains(&sealed.key_version) {
+            // Sealed under a key another node (or `keys rotate`) added since we loaded ours.
+            keyring = state.reload_keyring();
+        }
+        let value = pyth_on_crypto::open_secret(&keyring, owner, &row.name, row.version, &sealed)
+            .map_err(|e| {
+            ApiError::Internal(
+                anyhow::Error::new(e).context(format!("opening secret {}", row.name)),
+            )
+        })?;
         let value = String::from_utf8(value.to_vec())
             .map_err(|_| ApiError::Internal(anyhow::anyhow!("secret {} is not UTF-8", row.name)))?;
         out.push((row.name, Zeroizing::new(value)));

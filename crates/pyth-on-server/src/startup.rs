@@ -111,6 +111,23 @@ fn runtimes_python(cfg: &LauncherConfig) -> PathBuf {
     )
 }
 
+/// How often a node re-reads the key directory (so a `keys rotate` elsewhere becomes its
+/// current sealing key, and a retired version goes away).
+const KEYRING_RELOAD: Duration = Duration::from_secs(10);
+
+/// Reloads the secrets keyring every `every` for as long as the server runs.
+fn spawn_keyring_reload(state: AppState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let loader = state.clone();
+            let _ = tokio::task::spawn_blocking(move || loader.reload_keyring()).await;
+        }
+    });
+}
+
 /// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
 pub async fn launch(
     settings: Settings,
@@ -132,6 +149,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    spawn_keyring_reload(state.clone(), KEYRING_RELOAD);
     if let Some(packages) = state.packages() {
         crate::packages::spawn_gc_task(
             packages.clone(),

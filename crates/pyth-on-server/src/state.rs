@@ -21,7 +21,8 @@ struct Inner {
     settings: Settings,
     store: Arc<dyn Store>,
     jwt: JwtKeys,
-    keyring: Keyring,
+    /// Swapped whole when the key directory changes (`keys rotate`/`retire` on any node).
+    keyring: std::sync::RwLock<Arc<Keyring>>,
     launcher: Launcher,
     runs: RunLimiter,
     llm: Option<Arc<dyn pyth_on_llm::Provider>>,
@@ -85,7 +86,7 @@ impl AppState {
             settings: parts.settings,
             store: parts.store,
             jwt: parts.jwt,
-            keyring: parts.keyring,
+            keyring: std::sync::RwLock::new(Arc::new(parts.keyring)),
             launcher: parts.launcher,
             runs,
             llm: parts.llm,
@@ -117,9 +118,34 @@ impl AppState {
         &self.0.jwt
     }
 
-    /// Secrets keyring.
-    pub fn keyring(&self) -> &Keyring {
-        &self.0.keyring
+    /// The secrets keyring as last loaded.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        Arc::clone(&self.0.keyring.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Reloads the keyring from the key directory (after a `keys rotate` or `keys retire` on
+    /// any node), keeping the old one if the directory cannot be read. Returns the keyring in
+    /// use afterwards.
+    pub fn reload_keyring(&self) -> Arc<Keyring> {
+        match Keyring::load_or_create(&self.0.settings.key_dir()) {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                let mut slot = self.0.keyring.write().unwrap_or_else(|e| e.into_inner());
+                if slot.versions() != fresh.versions() {
+                    tracing::info!(
+                        versions = ?fresh.versions(),
+                        current = fresh.current_version(),
+                        "secrets keyring reloaded"
+                    );
+                }
+                *slot = Arc::clone(&fresh);
+                fresh
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the secrets keyring could not be reloaded");
+                self.keyring()
+            }
+        }
     }
 
     /// The sandbox launcher.

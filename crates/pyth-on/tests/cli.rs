@@ -117,6 +117,38 @@ async fn rotating_the_secrets_key_rewraps_data_keys_and_secrets_still_reach_runs
     .await;
 }
 
+#[tokio::test]
+async fn a_key_rotation_on_a_running_server_takes_effect_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    with_server(dir.path(), |client| async move {
+        let auth = client
+            .register("live@example.com", "correct horse battery staple")
+            .await
+            .unwrap();
+        let user = client.with_api_key(auth.api_key.unwrap());
+        user.put_secret("LIVE", "value-one").await.unwrap();
+        // Another process (an operator, another node) rotates and re-wraps while we serve.
+        let (ok, out) = keys(&path, &["rotate"]);
+        assert!(ok, "{out}");
+        let read = pyth_on_types::ExecuteRequest {
+            code: "import os; print(os.environ['LIVE'] == 'value-one', os.environ.get('NEW') == 'value-two')".into(),
+            ..Default::default()
+        };
+        let run = user.execute(&read).await.unwrap();
+        assert_eq!(run.output, "True False\n", "{}", run.error);
+        // A secret written now is sealed under v2 at the latest after the periodic reload,
+        // so retiring v1 never trips over it.
+        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        user.put_secret("NEW", "value-two").await.unwrap();
+        let (ok, out) = keys(&path, &["retire", "1"]);
+        assert!(ok, "{out}");
+        let run = user.execute(&read).await.unwrap();
+        assert_eq!(run.output, "True True\n", "{}", run.error);
+    })
+    .await;
+}
+
 #[test]
 fn serve_refuses_bad_settings_with_one_line_and_a_failure_status() {
     let dir = tempfile::tempdir().unwrap();
