@@ -114,6 +114,17 @@ impl Keyring {
         Ok(Keyring { current, keys })
     }
 
+    /// Loads every `secrets-key.v<N>` in `dir`, never creating one (a running server reloading
+    /// its keyring): an empty or unreadable directory is an error. The highest version is
+    /// current.
+    pub fn load(dir: &Path) -> Result<Keyring, CryptoError> {
+        let keys = load_dir(dir)?;
+        let current = *keys.keys().next_back().ok_or(CryptoError::InvalidKeyring {
+            reason: "no server key could be loaded",
+        })?;
+        Ok(Keyring { current, keys })
+    }
+
     /// Adds a new random key as version (highest + 1), writes its file, makes it current and
     /// returns its version. Existing secrets still open; re-wrap them, then retire.
     pub fn rotate(&mut self, dir: &Path) -> Result<u32, CryptoError> {

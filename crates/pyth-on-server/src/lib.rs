@@ -11,6 +11,7 @@ pub mod domain;
 pub mod egress;
 pub mod error;
 pub mod execution;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod openapi;

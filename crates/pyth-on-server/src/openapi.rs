@@ -14,7 +14,7 @@ use crate::routes::{
 #[openapi(
     info(title = "Pyth-On API", description = "Run untrusted Python and JavaScript in single-use isolated sandboxes, with sealed secrets and a hash-chained audit log."),
     paths(
-        system::health, system::info,
+        system::health, system::live, system::info,
         auth::register, auth::login, auth::verify, auth::refresh, auth::me,
         keys::list_keys, keys::create_key, keys::revoke_key,
         execute::execute, generate::generate,

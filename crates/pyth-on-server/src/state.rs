@@ -31,6 +31,7 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     password_gate: Semaphore,
     started: Instant,
+    sandbox_probe: crate::health::SandboxProbe,
 }
 
 /// The parts [`AppState::new`] assembles.
@@ -95,6 +96,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::default(),
             password_gate: Semaphore::new(gate),
             started: Instant::now(),
+            sandbox_probe: crate::health::SandboxProbe::default(),
         }))
     }
 
@@ -127,7 +129,7 @@ impl AppState {
     /// any node), keeping the old one if the directory cannot be read. Returns the keyring in
     /// use afterwards.
     pub fn reload_keyring(&self) -> Arc<Keyring> {
-        match Keyring::load_or_create(&self.0.settings.key_dir()) {
+        match Keyring::load(&self.0.settings.key_dir()) {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 let mut slot = self.0.keyring.write().unwrap_or_else(|e| e.into_inner());
@@ -176,6 +178,11 @@ impl AppState {
     /// Run admission.
     pub fn runs(&self) -> &RunLimiter {
         &self.0.runs
+    }
+
+    /// The cached sandbox self-test of the readiness check.
+    pub fn sandbox_probe(&self) -> &crate::health::SandboxProbe {
+        &self.0.sandbox_probe
     }
 
     /// Seconds since start.

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/api/verify", post(auth::verify))
         .route("/api/health", get(system::health))
+        .route("/api/health/live", get(system::live))
         .route("/api/info", get(system::info));
     // The OpenAPI document and an interactive reference (Swagger UI, vendored into the binary:
     // no CDN, works offline).

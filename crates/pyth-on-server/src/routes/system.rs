@@ -14,28 +14,27 @@ use crate::state::AppState;
 /// Server version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Liveness and readiness: 503 `degraded` naming the failing check.
+/// Readiness: the database answers, the key directory holds this node's keys, the sandbox
+/// runs a program (cached 30 s), the package directories are usable. 503 `degraded` naming
+/// each failing check. What a load balancer should probe.
 #[utoipa::path(get, path = "/api/health", tag = "System",
-    responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
+    responses((status = 200, body = HealthResponse, description = "ready: every check ok"),
+        (status = 503, body = HealthResponse, description = "degraded: the failing checks say why")))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let mut checks = BTreeMap::new();
-    let db = match state.store().ping().await {
-        Ok(()) => "ok".to_string(),
-        Err(err) => {
-            tracing::warn!(error = %err, "health: database check failed");
-            "unavailable".to_string()
-        }
-    };
-    let sandbox = match state.launcher().self_test().await {
-        Ok(()) => "ok".to_string(),
-        Err(err) => {
-            tracing::warn!(error = %err, "health: sandbox check failed");
-            "unavailable".to_string()
-        }
-    };
-    let healthy = db == "ok" && sandbox == "ok";
-    checks.insert("database".to_string(), db);
-    checks.insert("sandbox".to_string(), sandbox);
+    let checks = crate::health::readiness(&state).await;
+    let healthy = checks.values().all(|v| v == "ok");
+    respond(&state, healthy, checks)
+}
+
+/// Liveness: the process answers (no check). For a supervisor deciding on a restart, not for
+/// routing traffic.
+#[utoipa::path(get, path = "/api/health/live", tag = "System",
+    responses((status = 200, body = HealthResponse)))]
+pub async fn live(State(state): State<AppState>) -> impl IntoResponse {
+    respond(&state, true, BTreeMap::new())
+}
+
+fn respond(state: &AppState, healthy: bool, checks: BTreeMap<String, String>) -> impl IntoResponse {
     let body = HealthResponse {
         status: if healthy { "ok" } else { "degraded" }.to_string(),
         version: VERSION.to_string(),

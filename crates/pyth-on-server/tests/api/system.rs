@@ -9,6 +9,8 @@ async fn health_reports_the_database_and_the_sandbox() {
     assert_eq!(health.status, "ok");
     assert_eq!(health.checks["database"], "ok");
     assert_eq!(health.checks["sandbox"], "ok");
+    assert_eq!(health.checks["keys"], "ok");
+    assert_eq!(health.checks["packages"], "ok");
 }
 
 #[tokio::test]
@@ -51,6 +53,7 @@ async fn the_openapi_document_covers_every_route() {
         "/api/verify",
         "/api/refresh",
         "/api/health",
+        "/api/health/live",
         "/api/info",
         "/api/v1/execute",
         "/api/v1/secrets",
@@ -272,4 +275,42 @@ async fn a_warm_runner_never_carries_one_users_secrets_into_another_users_run() 
         let b = bob.key.execute(&pyth_on_types::ExecuteRequest { code: "import os; print('ALICE_ONLY' in os.environ, open('/proc/self/environ','rb').read().count(b'alice'))".into(), ..Default::default() }).await.unwrap();
         assert_eq!(b.output, "False 0\n");
     }
+}
+
+/// `GET path` on `server`: status and body.
+async fn get_json(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::get(server.url(path)).await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn health_says_503_naming_the_check_when_the_node_cannot_serve() {
+    // A sandbox that cannot run a program (the runner is not a runner).
+    let server = TestServer::start_with(|s| s.runner = Some("/bin/true".into())).await;
+    let (status, body) = get_json(&server, "/api/health").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (503, Some("degraded")),
+        "{body}"
+    );
+    assert_ne!(body["checks"]["sandbox"], "ok", "{body}");
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
+    let (status, live) = get_json(&server, "/api/health/live").await;
+    assert_eq!(
+        (status, live["status"].as_str()),
+        (200, Some("ok")),
+        "liveness: {live}"
+    );
+    // A key directory that lost its keys, a package directory that is gone.
+    let server = TestServer::start().await;
+    assert_eq!(get_json(&server, "/api/health").await.0, 200);
+    std::fs::remove_dir_all(server.dir.path().join("envs")).unwrap();
+    for entry in std::fs::read_dir(server.dir.path().join("keys")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let (status, body) = get_json(&server, "/api/health").await;
+    assert_eq!(status, 503, "{body}");
+    assert_ne!(body["checks"]["keys"], "ok", "{body}");
+    assert_ne!(body["checks"]["packages"], "ok", "{body}");
+    assert_eq!(body["checks"]["sandbox"], "ok", "{body}");
 }
