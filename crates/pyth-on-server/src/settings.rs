@@ -117,6 +117,11 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_POOL_PRESTART", default_value = "on", value_parser = ["on", "off"])]
     pub pool_prestart: String,
 
+    /// On SIGTERM/SIGINT, in-flight requests and runs get this long to finish; then the server
+    /// stops anyway (its runs die with it). A second signal stops it at once.
+    #[arg(long, env = "PYTH_ON_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
     /// Serve Prometheus metrics at `GET /metrics`.
     #[arg(long, env = "PYTH_ON_METRICS")]
     pub metrics: bool,
@@ -272,6 +277,9 @@ impl Settings {
             ));
         }
         self.runs.validate()?;
+        if self.shutdown_grace_secs == 0 {
+            return Err(bad("--shutdown-grace-secs", "must be at least 1"));
+        }
         if self.max_secret_bytes == 0 || self.max_secret_bytes > 1_048_576 {
             return Err(bad("--max-secret-bytes", "must be between 1 and 1048576"));
         }

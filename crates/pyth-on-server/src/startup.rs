@@ -164,10 +164,31 @@ pub async fn serve(
     let launcher = state.launcher().clone();
     let connections = state.settings().connections.clone();
     let trusted_proxies = state.settings().trusted_proxies.clone();
+    let grace = Duration::from_secs(state.settings().shutdown_grace_secs);
     let app = router(state);
-    crate::http::connections::serve(listener, app, &connections, &trusted_proxies, shutdown).await;
-    // In-flight requests are done: retire the warm runners and wait for any run still going.
-    launcher.shutdown().await;
-    tracing::info!("pyth-on stopped");
+    let (asked, asked_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = asked.send(());
+    };
+    let drain = async {
+        crate::http::connections::serve(listener, app, &connections, &trusted_proxies, shutdown)
+            .await;
+        // In-flight requests are done: retire the warm runners and wait for any run still going.
+        launcher.shutdown().await;
+    };
+    let grace_over = async {
+        if asked_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        () = drain => tracing::info!("pyth-on stopped"),
+        () = grace_over => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "pyth-on stopped at the end of its shutdown grace period with work still in flight"
+        ),
+    }
     Ok(())
 }

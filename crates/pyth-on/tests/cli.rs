@@ -330,18 +330,23 @@ fn processes_of(range: std::ops::Range<u32>) -> Vec<u32> {
         .collect()
 }
 
-#[tokio::test]
-async fn runs_and_warm_sandboxes_die_with_a_killed_server() {
-    assert!(
-        pyth_on_sandbox::running_as_root(),
-        "the sandbox needs root: run the tests as root"
-    );
+/// A real `pyth-on serve` process with runs under uids `start..start + 100`, and a user of it
+/// with a 30 s run in flight.
+struct Served {
+    server: std::process::Child,
+    run: tokio::task::JoinHandle<
+        Result<pyth_on_types::ExecuteResponse, pyth_on_client::ClientError>,
+    >,
+    uids: std::ops::Range<u32>,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve_with_a_long_run(uid_start: u32, extra: &[&str]) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let uids = 1_650_000_000..1_650_000_100;
-    let mut server = Command::new(bin())
+    let server = Command::new(bin())
         .arg("serve")
         .arg("--data-dir")
         .arg(dir.path())
@@ -349,7 +354,13 @@ async fn runs_and_warm_sandboxes_die_with_a_killed_server() {
         .arg(addr.to_string())
         .arg("--runner")
         .arg(runner())
-        .args(["--run-uid-start", "1650000000", "--run-uid-count", "100"])
+        .args([
+            "--run-uid-start",
+            &uid_start.to_string(),
+            "--run-uid-count",
+            "100",
+        ])
+        .args(extra)
         .env_remove("PYTH_ON_DATABASE_URL")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -375,24 +386,96 @@ async fn runs_and_warm_sandboxes_die_with_a_killed_server() {
         };
         user.execute(&req).await
     });
+    let uids = uid_start..uid_start + 100;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(
         !processes_of(uids.clone()).is_empty(),
         "the run is under way"
     );
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
-    let mut left = processes_of(uids.clone());
-    for _ in 0..40 {
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        left = processes_of(uids.clone());
+    Served {
+        server,
+        run,
+        uids,
+        _dir: dir,
     }
+}
+
+impl Served {
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the server to exit; how long it took.
+    async fn exited_within(&mut self, limit: std::time::Duration) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        while self.server.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < limit,
+                "the server did not stop within {limit:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        started.elapsed()
+    }
+
+    /// No process of the server's runs is left (polled up to 2 s).
+    async fn assert_no_run_left(self) {
+        let mut left = processes_of(self.uids.clone());
+        for _ in 0..40 {
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            left = processes_of(self.uids.clone());
+        }
+        assert!(
+            left.is_empty(),
+            "sandbox processes outlived the server: {left:?}"
+        );
+        assert!(
+            self.run.await.unwrap().is_err(),
+            "the client saw the server go"
+        );
+    }
+}
+
+#[tokio::test]
+async fn runs_and_warm_sandboxes_die_with_a_killed_server() {
     assert!(
-        left.is_empty(),
-        "sandbox processes outlived the server: {left:?}"
+        pyth_on_sandbox::running_as_root(),
+        "the sandbox needs root: run the tests as root"
     );
-    assert!(run.await.unwrap().is_err(), "the client saw the server go");
+    let mut served = serve_with_a_long_run(1_650_000_000, &[]).await;
+    served.server.kill().unwrap(); // SIGKILL
+    served
+        .exited_within(std::time::Duration::from_secs(5))
+        .await;
+    served.assert_no_run_left().await;
+}
+
+#[tokio::test]
+async fn a_draining_server_stops_at_its_grace_period_or_at_a_second_signal() {
+    assert!(pyth_on_sandbox::running_as_root(), "run the tests as root");
+    let mut served = serve_with_a_long_run(1_650_000_200, &["--shutdown-grace-secs", "2"]).await;
+    served.signal("TERM");
+    let took = served
+        .exited_within(std::time::Duration::from_secs(8))
+        .await;
+    assert!(
+        took >= std::time::Duration::from_millis(1500),
+        "it drained first: {took:?}"
+    );
+    served.assert_no_run_left().await;
+    let mut served = serve_with_a_long_run(1_650_000_400, &["--shutdown-grace-secs", "60"]).await;
+    served.signal("TERM");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    served.signal("INT");
+    served
+        .exited_within(std::time::Duration::from_secs(2))
+        .await;
+    served.assert_no_run_left().await;
 }

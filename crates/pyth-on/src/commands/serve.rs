@@ -1,4 +1,5 @@
-//! `pyth-on serve`: validate settings, bind, serve until SIGINT or SIGTERM.
+//! `pyth-on serve`: validate settings, bind, serve until SIGINT or SIGTERM (then drain within
+//! `--shutdown-grace-secs`; a second signal stops at once).
 
 use std::process::ExitCode;
 
@@ -42,7 +43,20 @@ fn init_logging(json: bool) {
     }
 }
 
+/// Resolves at the first SIGINT or SIGTERM (the server then drains, within its grace period);
+/// a second one stops the process at once.
 async fn shutdown_signal() {
+    stop_signal().await;
+    tracing::info!("shutdown requested; finishing in-flight requests (a second signal stops now)");
+    tokio::spawn(async {
+        stop_signal().await;
+        tracing::warn!("second shutdown signal: stopping now");
+        std::process::exit(130);
+    });
+}
+
+/// The next SIGINT or SIGTERM.
+async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -58,5 +72,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }
