@@ -228,7 +228,7 @@ fn check_result(cfg: &PackageConfig, result: &JobResult) -> Result<(), String> {
 }
 
 /// The lines of an installer's log worth showing: stderr (else stdout) without colour codes,
-/// blank lines or npm's pointer to its debug log, the last [`MESSAGE_TAIL_LINES`] lines and at
+/// blank lines, uv's interpreter note or npm's pointer to its debug log, the last [`MESSAGE_TAIL_LINES`] lines and at
 /// most [`MESSAGE_TAIL_BYTES`].
 pub fn relevant_lines(stderr: &str, stdout: &str) -> String {
     let source = if stderr.trim().is_empty() {
@@ -242,6 +242,8 @@ pub fn relevant_lines(stderr: &str, stdout: &str) -> String {
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
         .filter(|l| !l.contains("complete log of this run") && !l.contains("/_logs/"))
+        // uv's note of which interpreter it targets: not part of the failure.
+        .filter(|l| !l.starts_with("Using CPython") && !l.starts_with("Using Python"))
         .collect();
     let tail = lines[lines.len().saturating_sub(MESSAGE_TAIL_LINES)..].join("\n");
     if tail.len() <= MESSAGE_TAIL_BYTES {
@@ -288,7 +290,7 @@ mod tests {
 
     #[test]
     fn the_message_keeps_the_installers_last_lines_without_colour_or_log_pointers() {
-        let stderr = "\u{1b}[31merror\u{1b}[0m: first\n\n  second  \nnpm error A complete log of this run can be found in: /work/.npm/_logs/x.log\n";
+        let stderr = "Using CPython 3.11.2 interpreter at: /usr/bin/python3.11\n\u{1b}[31merror\u{1b}[0m: first\n\n  second  \nnpm error A complete log of this run can be found in: /work/.npm/_logs/x.log\n";
         assert_eq!(relevant_lines(stderr, "ignored"), "error: first\n  second");
         assert_eq!(relevant_lines("  \n", "from stdout\n"), "from stdout");
         let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
