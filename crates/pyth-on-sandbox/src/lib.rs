@@ -45,6 +45,15 @@ pub fn die_with_parent() -> Result<(), error::SysError> {
     Ok(())
 }
 
+/// Makes the process's allocator give large blocks (1 MiB and up) back to the system when
+/// they are freed (glibc `M_MMAP_THRESHOLD`; see `sys::set_malloc_mmap_threshold`). The server
+/// calls it at start so password hashing's 19 MiB buffers do not stay resident. Here because
+/// every `unsafe` of the workspace lives in this crate's `sys` module. `false` when not
+/// applied (not glibc).
+pub fn return_large_blocks_to_the_system() -> bool {
+    sys::set_malloc_mmap_threshold(1 << 20)
+}
+
 /// What can end a runner session early.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -154,4 +163,13 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(target_env = "gnu")]
+    fn glibc_accepts_the_large_block_threshold() {
+        assert!(super::return_large_blocks_to_the_system());
+    }
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod packages;
+pub mod password_pool;
 pub mod routes;
 pub mod runs;
 pub mod secrets;

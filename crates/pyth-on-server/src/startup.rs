@@ -33,6 +33,10 @@ fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Everything but the listener: validated settings → ready state.
 pub async fn build_state(mut settings: Settings) -> anyhow::Result<AppState> {
+    // Password hashing's 19 MiB buffers go back to the system after each hash.
+    if !pyth_on_sandbox::return_large_blocks_to_the_system() {
+        tracing::warn!("the allocator's mmap threshold could not be set; memory may stay high");
+    }
     settings.absolutize()?;
     settings.validate()?;
     ensure_private_dir(&settings.data_dir)?;

@@ -30,6 +30,7 @@ struct Inner {
     egress: Option<crate::egress::Egress>,
     metrics: crate::metrics::Metrics,
     password_gate: Semaphore,
+    password_pool: crate::password_pool::PasswordPool,
     started: Instant,
     sandbox_probe: crate::health::SandboxProbe,
 }
@@ -95,6 +96,7 @@ impl AppState {
             egress: parts.egress,
             metrics: crate::metrics::Metrics::default(),
             password_gate: Semaphore::new(gate),
+            password_pool: crate::password_pool::PasswordPool::new(gate),
             started: Instant::now(),
             sandbox_probe: crate::health::SandboxProbe::default(),
         }))
@@ -196,7 +198,7 @@ impl AppState {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.0.password_gate.acquire().await?;
-        Ok(tokio::task::spawn_blocking(work).await?)
+        Ok(self.0.password_pool.run(work).await?)
     }
 
     /// Records a key's last use without holding up the request.
