@@ -16,10 +16,6 @@ use crate::state::AppState;
 /// How long a sandbox self-test run is trusted.
 pub const SANDBOX_TTL: Duration = Duration::from_secs(30);
 
-/// The last sandbox self-test: when, and `ok` or why not.
-#[derive(Debug, Default)]
-pub struct SandboxProbe(tokio::sync::Mutex<Option<(Instant, String)>>);
-
 /// Each check by name: `ok` or a short reason.
 pub type Checks = BTreeMap<String, String>;
 
@@ -58,7 +54,7 @@ fn keys(state: &AppState) -> String {
             return "the secrets keyring does not load".into();
         }
     }
-    if !dir.join(crate::startup::JWT_KEY_FILE).is_file() {
+    if !dir.join(crate::settings::JWT_KEY_FILE).is_file() {
         return "the JWT signing key is missing".into();
     }
     "ok".into()

@@ -225,6 +225,9 @@ impl std::fmt::Debug for Redacted {
 
 pub use crate::settings_error::SettingsError;
 
+/// Name of the JWT signing-key file inside the key directory.
+pub const JWT_KEY_FILE: &str = "jwt-signing.key";
+
 fn bad(name: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError::new(name, reason)
 }

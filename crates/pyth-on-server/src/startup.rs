@@ -15,8 +15,7 @@ use crate::routes::router;
 use crate::settings::Settings;
 use crate::state::{AppState, Parts};
 
-/// Name of the JWT signing-key file inside the key directory.
-pub const JWT_KEY_FILE: &str = "jwt-signing.key";
+pub use crate::settings::JWT_KEY_FILE;
 
 /// Creates `dir` (and parents) with mode 0700 when missing.
 fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -61,29 +60,9 @@ pub async fn build_state(mut settings: Settings) -> anyhow::Result<AppState> {
         node: settings.node.clone(),
     })
     .await;
-    let mut launcher_cfg = LauncherConfig::new(runtimes);
-    launcher_cfg.runner_path = settings.runner.clone();
-    launcher_cfg.max_concurrency = settings.runs.parallel_runs();
-    launcher_cfg.identities = Some((settings.runs.run_uid_start, settings.runs.run_uid_count));
-    launcher_cfg.pool = PoolConfig {
-        size_per_language: settings.pool_size(),
-        refill_concurrency: settings.pool_refill_concurrency,
-        idle_lifetime: Duration::from_secs(settings.pool_idle_secs),
-        prestart: settings.pool_prestart(),
-    };
-    let python = runtimes_python(&launcher_cfg);
-    let launcher = Launcher::new(launcher_cfg).context("preparing the sandbox launcher")?;
-
-    let package_cfg = settings.packages.config(&settings.data_dir, python);
-    let build_sandbox = BuildSandbox::new(
-        launcher.clone(),
-        settings.egress.socket_dir.clone(),
-        settings.egress.deny.clone(),
-        settings.listen,
-    )
-    .map_err(|e| anyhow::anyhow!("preparing the package build sandbox: {e}"))?;
-    let packages = PackageManager::new(package_cfg, build_sandbox)
-        .context("preparing package environments")?;
+    let launcher = Launcher::new(launcher_config(&settings, runtimes))
+        .context("preparing the sandbox launcher")?;
+    let packages = package_manager(&settings, &launcher)?;
 
     let llm = pyth_on_llm::try_provider_from_config(&settings.llm_config())
         .context("configuring the generate provider")?;
@@ -107,9 +86,38 @@ pub async fn build_state(mut settings: Settings) -> anyhow::Result<AppState> {
     }))
 }
 
+/// The launcher's settings: runner, slots, per-run uids and the warm pool.
+fn launcher_config(settings: &Settings, runtimes: Runtimes) -> LauncherConfig {
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = settings.runner.clone();
+    cfg.max_concurrency = settings.runs.parallel_runs();
+    cfg.identities = Some((settings.runs.run_uid_start, settings.runs.run_uid_count));
+    cfg.pool = PoolConfig {
+        size_per_language: settings.pool_size(),
+        refill_concurrency: settings.pool_refill_concurrency,
+        idle_lifetime: Duration::from_secs(settings.pool_idle_secs),
+        prestart: settings.pool_prestart(),
+    };
+    cfg
+}
+
+/// The package manager, its builds in sandboxes on `launcher` targeting the runs' Python.
+fn package_manager(settings: &Settings, launcher: &Launcher) -> anyhow::Result<PackageManager> {
+    let python = runtimes_python(launcher.runtimes());
+    let cfg = settings.packages.config(&settings.data_dir, python);
+    let sandbox = BuildSandbox::new(
+        launcher.clone(),
+        settings.egress.socket_dir.clone(),
+        settings.egress.deny.clone(),
+        settings.listen,
+    )
+    .map_err(|e| anyhow::anyhow!("preparing the package build sandbox: {e}"))?;
+    PackageManager::new(cfg, sandbox).context("preparing package environments")
+}
+
 /// The interpreter package builds must target: the one runs use.
-fn runtimes_python(cfg: &LauncherConfig) -> PathBuf {
-    cfg.runtimes.python.as_ref().map_or_else(
+fn runtimes_python(runtimes: &Runtimes) -> PathBuf {
+    runtimes.python.as_ref().map_or_else(
         || PathBuf::from("/usr/bin/python3"),
         |r| r.interpreter.clone(),
     )

@@ -13,6 +13,11 @@ use uuid::Uuid;
 use crate::runs::RunLimiter;
 use crate::settings::Settings;
 
+/// The last sandbox self-test of the readiness check (`crate::health`): when, and `ok` or
+/// why not.
+#[derive(Debug, Default)]
+pub struct SandboxProbe(pub tokio::sync::Mutex<Option<(Instant, String)>>);
+
 /// Shared application state.
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Inner>);
@@ -32,7 +37,7 @@ struct Inner {
     password_gate: Semaphore,
     password_pool: crate::password_pool::PasswordPool,
     started: Instant,
-    sandbox_probe: crate::health::SandboxProbe,
+    sandbox_probe: SandboxProbe,
 }
 
 /// The parts [`AppState::new`] assembles.
@@ -98,7 +103,7 @@ impl AppState {
             password_gate: Semaphore::new(gate),
             password_pool: crate::password_pool::PasswordPool::new(gate),
             started: Instant::now(),
-            sandbox_probe: crate::health::SandboxProbe::default(),
+            sandbox_probe: SandboxProbe::default(),
         }))
     }
 
@@ -183,7 +188,7 @@ impl AppState {
     }
 
     /// The cached sandbox self-test of the readiness check.
-    pub fn sandbox_probe(&self) -> &crate::health::SandboxProbe {
+    pub fn sandbox_probe(&self) -> &SandboxProbe {
         &self.0.sandbox_probe
     }
 

@@ -168,6 +168,12 @@ impl PackageSettings {
                     .into(),
             ));
         }
+        self.validate_reach()
+    }
+
+    /// The index URLs, extra hosts, exempt pairs and CA bundle.
+    fn validate_reach(&self) -> Result<(), SettingsError> {
+        let bad = |name: &'static str, reason: String| SettingsError::new(name, reason);
         for (name, url) in [
             ("--pypi-index-url", self.pypi_index_url.as_deref()),
             ("--npm-registry", self.npm_registry.as_deref()),

@@ -99,17 +99,7 @@ pub async fn set_packages(
         &specs,
     )
     .await?;
-    let now = OffsetDateTime::now_utc();
-    let rows: Vec<PackageRow> = specs
-        .iter()
-        .map(|s| PackageRow {
-            user_id: user.user_id,
-            language: language.as_str().to_string(),
-            name: s.name().to_string(),
-            spec: s.spec().to_string(),
-            added_at: now,
-        })
-        .collect();
+    let rows = rows_of(user.user_id, language, &specs);
     let event = audit::by(&user, "package.set", resource, Outcome::Success, details);
     let max = manager.config().max_packages;
     match state
@@ -139,6 +129,21 @@ pub async fn set_packages(
             .collect(),
         environments,
     }))
+}
+
+/// The stored rows of a language's new list.
+fn rows_of(user_id: uuid::Uuid, language: Language, specs: &[PackageSpec]) -> Vec<PackageRow> {
+    let now = OffsetDateTime::now_utc();
+    specs
+        .iter()
+        .map(|s| PackageRow {
+            user_id,
+            language: language.as_str().to_string(),
+            name: s.name().to_string(),
+            spec: s.spec().to_string(),
+            added_at: now,
+        })
+        .collect()
 }
 
 /// Builds `specs` (waiting for the build); a failure is audited as `action` with outcome
