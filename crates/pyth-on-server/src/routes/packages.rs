@@ -77,6 +77,7 @@ pub async fn list_packages(
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, duplicate_package, unsupported_language"),
         (status = 401, body = pyth_on_types::ErrorBody),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
 pub async fn set_packages(
     State(state): State<AppState>,
@@ -184,6 +185,7 @@ async fn install_or_refuse(
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, unsupported_language"),
         (status = 401, body = pyth_on_types::ErrorBody),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
 pub async fn add_package(
     State(state): State<AppState>,
