@@ -137,9 +137,8 @@ async fn a_key_rotation_on_a_running_server_takes_effect_without_a_restart() {
         };
         let run = user.execute(&read).await.unwrap();
         assert_eq!(run.output, "True False\n", "{}", run.error);
-        // A secret written now is sealed under v2 at the latest after the periodic reload,
-        // so retiring v1 never trips over it.
-        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        // A secret written now is sealed under v2 (the node checks for a newer key before it
+        // seals), so retiring v1 never trips over it.
         user.put_secret("NEW", "value-two").await.unwrap();
         let (ok, out) = keys(&path, &["retire", "1"]);
         assert!(ok, "{out}");
@@ -147,6 +146,90 @@ async fn a_key_rotation_on_a_running_server_takes_effect_without_a_restart() {
         assert_eq!(run.output, "True True\n", "{}", run.error);
     })
     .await;
+}
+
+/// A node serving `url` with the key directory `key_dir`, until the returned sender fires.
+async fn node_on(
+    url: &str,
+    key_dir: &Path,
+    data_dir: &Path,
+) -> (Client, tokio::sync::oneshot::Sender<()>) {
+    let mut s = settings(data_dir);
+    s.database_url = Some(url.to_owned());
+    s.key_dir = Some(key_dir.to_owned());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = Client::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(pyth_on_server::launch(s, listener, async {
+        let _ = rx.await;
+    }));
+    for _ in 0..200 {
+        if client.info().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    (client, tx)
+}
+
+#[tokio::test]
+async fn a_live_rotation_and_retirement_keep_two_postgres_nodes_answering_without_a_restart() {
+    let url = pyth_on_store::testing::test_postgres_url().await;
+    let shared = tempfile::tempdir().unwrap();
+    let key_dir = shared.path().join("keys");
+    let (a, stop_a) = node_on(&url, &key_dir, &shared.path().join("a")).await;
+    let (b, stop_b) = node_on(&url, &key_dir, &shared.path().join("b")).await;
+    let auth = a
+        .register("nodes@example.com", "correct horse battery staple")
+        .await
+        .unwrap();
+    let key = auth.api_key.unwrap();
+    let (on_a, on_b) = (a.with_api_key(&key), b.with_api_key(&key));
+    on_a.put_secret("OLD", "value-old").await.unwrap();
+    let operator = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--key-dir",
+            key_dir.to_str().unwrap(),
+            "--database-url",
+            &url,
+        ]);
+        keys(shared.path(), &all)
+    };
+    let read = pyth_on_types::ExecuteRequest {
+        code: "import os; e = os.environ; print(e.get('OLD') == 'value-old', e.get('NEW') == 'value-new')"
+            .into(),
+        ..Default::default()
+    };
+
+    // Rotate, then at once write on one node and read on both: no reload wait, no 500.
+    let (ok, out) = operator(&["rotate"]);
+    assert!(ok, "{out}");
+    on_b.put_secret("NEW", "value-new").await.unwrap();
+    for node in [&on_a, &on_b] {
+        let run = node.execute(&read).await.unwrap();
+        assert_eq!(run.output, "True True\n", "{}", run.error);
+    }
+    // Written right after the rotation, it is sealed under the new key already.
+    let (ok, out) = operator(&["list"]);
+    assert!(
+        ok && out.contains("v1: 0 secrets") && out.contains("v2 (current): 2 secrets"),
+        "{out}"
+    );
+    // Retire the old key at once: the secret written right after the rotation is not in its
+    // way, and both nodes still open every secret.
+    let (ok, out) = operator(&["retire", "1"]);
+    assert!(ok, "{out}");
+    for node in [&on_a, &on_b] {
+        let run = node.execute(&read).await.unwrap();
+        assert_eq!(run.output, "True True\n", "{}", run.error);
+    }
+    let (ok, out) = operator(&["list"]);
+    assert!(
+        ok && out.contains("v2 (current): 2 secrets") && !out.contains("v1"),
+        "{out}"
+    );
+    let _ = (stop_a.send(()), stop_b.send(()));
 }
 
 #[test]
