@@ -21,6 +21,7 @@ pub mod routes;
 pub mod runs;
 pub mod secrets;
 pub mod settings;
+pub mod settings_bool;
 pub mod settings_error;
 pub mod startup;
 pub mod state;
