@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ipnet::IpNet;
 
-/// Everything `pyth-on serve` can be told. Names and defaults follow `api.md`.
+/// Everything `pyth-on serve` can be told. Every one is listed in `docs/OPERATIONS.md`.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
