@@ -28,3 +28,6 @@ pub mod state;
 
 pub use settings::Settings;
 pub use startup::{build_state, launch, serve};
+
+#[cfg(test)]
+mod settings_docs_tests;
