@@ -104,8 +104,11 @@ mod tests {
         crate::Settings::from_arg_matches(&matches)
     }
 
+    /// Reads one boolean back from parsed settings.
+    type Getter = fn(&crate::Settings) -> bool;
+
     /// The boolean flags, each with a way to read it back from parsed settings.
-    fn boolean_settings() -> Vec<(&'static str, fn(&crate::Settings) -> bool)> {
+    fn boolean_settings() -> Vec<(&'static str, Getter)> {
         vec![
             ("metrics", |s| s.metrics),
             ("console", |s| s.console),
@@ -164,8 +167,7 @@ mod tests {
     fn a_bad_boolean_names_the_flag_its_variable_and_the_accepted_spellings() {
         for (flag, _) in boolean_settings() {
             let err = settings(&[&format!("--{flag}=maybe")])
-                .err()
-                .expect("maybe is not a boolean")
+                .expect_err("maybe is not a boolean")
                 .to_string();
             let env = format!("PYTH_ON_{}", flag.to_uppercase().replace('-', "_"));
             for needle in [format!("--{flag}"), env, "maybe".into(), ACCEPTED.into()] {
