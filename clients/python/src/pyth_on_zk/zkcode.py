@@ -219,7 +219,7 @@ def encrypt(
     nonce: Optional[bytes] = None,
     code_limit: int = MAX_CODE_BYTES,
 ) -> Dict[str, Any]:
-    """Encrypts ``code`` and returns the wire JSON as a dict (keys in the spec's order).
+    """Encrypts ``code`` and returns the wire JSON as a dict (keys in the order of docs/ZKCODE.md).
 
     ``salt`` and ``nonce`` are random unless given; give them only for test vectors (reusing
     them with the same password breaks confidentiality). Bad arguments raise ``ValueError``.

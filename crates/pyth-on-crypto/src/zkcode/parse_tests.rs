@@ -1,4 +1,4 @@
-//! Strict parsing of the wire JSON: every refusal the spec lists, without running the KDF.
+//! Strict parsing of the wire JSON: every refusal `docs/ZKCODE.md` lists, without the KDF.
 
 use proptest::prelude::*;
 use rstest::rstest;

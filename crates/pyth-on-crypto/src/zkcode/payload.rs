@@ -139,7 +139,7 @@ impl ZkPayload {
         })
     }
 
-    /// The wire JSON (keys as in the spec; numbers as integers; canonical base64).
+    /// The wire JSON (keys in the order of `docs/ZKCODE.md`; integers; canonical base64).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "v": VERSION,
