@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod console;
+pub mod database;
 pub mod domain;
 pub mod egress;
 pub mod error;

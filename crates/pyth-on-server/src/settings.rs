@@ -22,6 +22,10 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Time bounds on the database.
+    #[command(flatten)]
+    pub database: crate::database::DatabaseSettings,
+
     /// Directory holding the JWT signing key and the versioned secrets keys; default
     /// `<data-dir>/keys`. Several nodes share one copy of it.
     #[arg(long, env = "PYTH_ON_KEY_DIR")]
@@ -258,6 +262,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.egress.validate()?;
         self.connections.validate()?;
+        self.database.validate()?;
         if self.rate_limit_per_minute == 0 {
             return Err(bad("--rate-limit-per-minute", "must be at least 1"));
         }

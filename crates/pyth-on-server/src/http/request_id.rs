@@ -27,6 +27,30 @@ pub fn current_request_id() -> String {
         .unwrap_or_else(|_| "-".to_string())
 }
 
+/// `work` run with the current request's id: for a task spawned on the request's behalf.
+pub fn carry<F: std::future::Future>(work: F) -> impl std::future::Future<Output = F::Output> {
+    REQUEST_ID.scope(current_request_id(), work)
+}
+
+/// The request's log line when it is dropped unanswered (its client went away): without it,
+/// such a request would leave no line at all.
+struct Unanswered {
+    id: String,
+    method: axum::http::Method,
+    route: String,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if !self.answered {
+            let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(request.id = %self.id, http.method = %self.method, http.path = %self.route, duration_ms, "request abandoned by the client");
+        }
+    }
+}
+
 fn sane(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
@@ -47,6 +71,13 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
     // The path only: never the query string, headers or body.
     let route = request.uri().path().to_string();
     let started = Instant::now();
+    let mut unanswered = Unanswered {
+        id: id.clone(),
+        method: method.clone(),
+        route: route.clone(),
+        started,
+        answered: false,
+    };
 
     let mut response = REQUEST_ID
         .scope(id.clone(), async move {
@@ -54,6 +85,7 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
             normalise_error(response)
         })
         .await;
+    unanswered.answered = true;
 
     let status = response.status().as_u16();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;

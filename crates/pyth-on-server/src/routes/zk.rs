@@ -270,7 +270,30 @@ pub async fn execute(
         .ok_or(ApiError::NotFound("encrypted code"))?;
     let run = run_request(&state, &user, &row, body)?;
     let guess = Guess::reserve(&state, user.user_id, &name).await?;
-    let ran = match execution::launch(&state, &user, run).await {
+    let admitted = match execution::admit(&state, &user, run).await {
+        Ok(admitted) => admitted,
+        Err(err) => {
+            // Nothing ran, so the password was never tried.
+            guess.give_back(&state).await;
+            return Err(err);
+        }
+    };
+    let owned = state.clone();
+    let run = execution::detached(&state, run_guess(owned, user, admitted, guess));
+    let mut response = run.await?;
+    response.zero_knowledge = Some(true);
+    Ok(AppJson(response))
+}
+
+/// Runs an admitted zero-knowledge run and settles its guess: kept when the password was
+/// wrong (or the sandbox ended before it said), given back otherwise.
+async fn run_guess(
+    state: AppState,
+    user: AuthUser,
+    admitted: execution::Admitted,
+    guess: Guess,
+) -> Result<ExecuteResponse, ApiError> {
+    let ran = match execution::launch(&state, &user, admitted).await {
         Ok(ran) => ran,
         Err(err) => {
             // Nothing ran, so the password was never tried.
@@ -287,9 +310,7 @@ pub async fn execute(
             guess.give_back(&state).await;
         }
     }
-    let mut response = execution::finish(&state, &user, ran).await?;
-    response.zero_knowledge = Some(true);
-    Ok(AppJson(response))
+    execution::finish(&state, &user, ran).await
 }
 
 /// The run of a stored payload: the request's settings, with room for the key derivation

@@ -19,6 +19,7 @@ mod package_builds;
 mod package_index;
 mod packages;
 mod postgres;
+mod run_record;
 mod secrets;
 mod support;
 mod system;
