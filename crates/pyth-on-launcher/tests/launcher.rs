@@ -76,14 +76,18 @@ async fn a_pyenv_shim_is_resolved_to_the_real_interpreter() {
         .any(|m| py.interpreter.starts_with(m) && !m.starts_with("/usr")));
 }
 
-/// The golden vector of `shared/spec/zk-format.md` (`print("hello, zk")`).
-const GOLDEN: &str = r#"{"v":1,"alg":"xchacha20poly1305-ietf","kdf":{"alg":"argon2id","ver":19,"m":65536,"t":3,"p":1,"salt":"AAECAwQFBgcICQoLDA0ODw=="},"nonce":"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZX","kc":"8cKBUJdhXyGHl+1XTHCE7SH9Jgm40LNwa//U3sfmrrg=","ct":"FJD/ag6JISAVlPt32AnT6XVn2cRs4wHLIGgzJ4GH9ehho8o=","language":"python"}"#;
+/// The payload of the golden vector (`docs/zkcode-v1-vector.json`: `print("hello, zk")`).
+fn golden_payload() -> String {
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/zkcode-v1-vector.json")).unwrap();
+    vector["outputs"]["payload"].to_string()
+}
 
 fn golden(password: &str, name: &str) -> Job {
     Job::zk(
         Language::Python,
         ZkJob {
-            payload: GOLDEN.into(),
+            payload: golden_payload(),
             password: zeroize::Zeroizing::new(password.into()),
             owner: "0190a6f2-5b7c-7d2e-8f00-123456789abc".parse().unwrap(),
             name: name.into(),

@@ -191,7 +191,7 @@ pub enum Language {
 }
 
 impl Language {
-    /// Accepts the canonical names and the aliases of the spec; default Python.
+    /// Accepts the canonical names and their aliases (`docs/API.md`); default Python.
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
         match raw.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
             None | Some("python" | "py" | "python3") => Ok(Self::Python),

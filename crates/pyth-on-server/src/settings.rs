@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ipnet::IpNet;
 
-/// Everything `pyth-on serve` can be told. Names and defaults follow `api.md`.
+/// Everything `pyth-on serve` can be told. Every one is listed in `docs/OPERATIONS.md`.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
@@ -116,10 +116,18 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_POOL_IDLE_SECS", default_value_t = 60)]
     pub pool_idle_secs: u64,
 
-    /// Start the interpreter in warm runners ahead of the job (`on`, the default) or only
-    /// isolate them (`off`).
-    #[arg(long, env = "PYTH_ON_POOL_PRESTART", default_value = "on", value_parser = ["on", "off"])]
-    pub pool_prestart: String,
+    /// Start the interpreter in warm runners ahead of the job (`true`, the default) or only
+    /// isolate them (`false`).
+    #[arg(
+        long,
+        env = "PYTH_ON_POOL_PRESTART",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
+    pub pool_prestart: bool,
 
     /// On SIGTERM/SIGINT, in-flight requests and runs get this long to finish; then the server
     /// stops anyway (its runs die with it). A second signal stops it at once.
@@ -127,16 +135,26 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
 
     /// Serve Prometheus metrics at `GET /metrics`.
-    #[arg(long, env = "PYTH_ON_METRICS")]
+    #[arg(
+        long,
+        env = "PYTH_ON_METRICS",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
     pub metrics: bool,
 
-    /// Serve the web console at `/` (`--console off` or `PYTH_ON_CONSOLE=off` turns it off).
+    /// Serve the web console at `/` (`--console=false` or `PYTH_ON_CONSOLE=false` turns it off).
     #[arg(
         long,
         env = "PYTH_ON_CONSOLE",
-        default_value_t = true,
+        default_value = "true",
         action = clap::ArgAction::Set,
-        value_parser = clap::builder::BoolishValueParser::new()
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
     )]
     pub console: bool,
 
@@ -413,11 +431,6 @@ impl Settings {
         self.key_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("keys"))
-    }
-
-    /// Whether warm runners start their interpreter ahead of the job.
-    pub fn pool_prestart(&self) -> bool {
-        self.pool_prestart == "on"
     }
 
     /// Warm runners per language: the setting, or the number of CPUs, at most 4.

@@ -100,7 +100,7 @@ fn launcher_config(settings: &Settings, runtimes: Runtimes) -> LauncherConfig {
         size_per_language: settings.pool_size(),
         refill_concurrency: settings.pool_refill_concurrency,
         idle_lifetime: Duration::from_secs(settings.pool_idle_secs),
-        prestart: settings.pool_prestart(),
+        prestart: settings.pool_prestart,
     };
     cfg
 }

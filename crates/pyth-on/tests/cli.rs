@@ -251,6 +251,49 @@ fn serve_refuses_bad_settings_with_one_line_and_a_failure_status() {
     assert!(!out.status.success());
 }
 
+/// `pyth-on serve` with these environment variables and a setting refused after parsing:
+/// stderr, which names the first setting refused.
+fn serve_refusal_with_env(vars: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--max-timeout-ms", "0", "--data-dir"])
+        .arg(dir.path())
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn boolean_variables_accept_every_usual_spelling_and_name_themselves_when_wrong() {
+    let booleans = [
+        "PYTH_ON_METRICS",
+        "PYTH_ON_CONSOLE",
+        "PYTH_ON_POOL_PRESTART",
+        "PYTH_ON_EGRESS",
+        "PYTH_ON_PACKAGE_WHEELS_ONLY",
+        "PYTH_ON_NPM_INSTALL_SCRIPTS",
+        "PYTH_ON_PACKAGE_TRUST_INDEX_DNS",
+        "PYTH_ON_LOG_JSON",
+    ];
+    for word in [
+        "true", "false", "1", "0", "on", "off", "yes", "no", "Yes", "OFF",
+    ] {
+        let vars: Vec<_> = booleans.iter().map(|v| (*v, word)).collect();
+        let stderr = serve_refusal_with_env(&vars);
+        // Parsing went through: the refusal is the later check of --max-timeout-ms.
+        assert!(stderr.contains("--max-timeout-ms"), "{word}: {stderr}");
+    }
+    for var in booleans {
+        let stderr = serve_refusal_with_env(&[(var, "maybe")]);
+        assert!(!stderr.contains("--max-timeout-ms"), "{var}: {stderr}");
+        for needle in [var, "'maybe'", "true/false, 1/0, on/off or yes/no"] {
+            assert!(stderr.contains(needle), "{var}: {needle} missing: {stderr}");
+        }
+    }
+}
+
 #[test]
 fn serve_starts_creates_private_key_files_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
