@@ -97,9 +97,7 @@ fn golden(password: &str, name: &str) -> Job {
 
 #[tokio::test]
 async fn a_zk_job_is_decrypted_in_the_sandbox_and_failures_are_reported() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     let out = l
         .run(golden("correct horse battery staple", "hello.py"))
@@ -129,9 +127,7 @@ fn a_zk_job_debug_redacts_the_password() {
 
 #[tokio::test]
 async fn python_and_node_run_through_the_launcher() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     let mut job = Job::new(
         Language::Python,
@@ -159,9 +155,7 @@ async fn python_and_node_run_through_the_launcher() {
 
 #[tokio::test]
 async fn a_pyenv_interpreter_outside_usr_also_runs() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let shim = PathBuf::from("/root/.pyenv/shims/python3");
     if !shim.exists() {
         eprintln!("SKIPPED: no pyenv on this machine");
@@ -188,9 +182,7 @@ async fn a_pyenv_interpreter_outside_usr_also_runs() {
 
 #[tokio::test]
 async fn job_limits_override_the_defaults() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     let mut job = Job::new(Language::Python, "while True: pass");
     job.timeout_ms = Some(300);
@@ -200,9 +192,7 @@ async fn job_limits_override_the_defaults() {
 
 #[tokio::test]
 async fn concurrent_runs_beyond_the_bound_all_complete() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
     let mut cfg = LauncherConfig::new(runtimes);
     cfg.runner_path = Some(runner());
@@ -222,9 +212,7 @@ async fn concurrent_runs_beyond_the_bound_all_complete() {
 
 #[tokio::test]
 async fn self_test_passes_with_a_working_runner() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     launcher().await.self_test().await.unwrap();
 }
 
@@ -283,9 +271,7 @@ async fn a_missing_runtime_is_refused_before_spawning() {
 #[tokio::test]
 #[ignore = "benchmark"]
 async fn cold_python_print_latency() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     for (lang, code) in [
         (Language::Python, "print(1)"),
@@ -349,9 +335,7 @@ fn processes_of(uid: u32) -> Vec<u32> {
 
 #[tokio::test]
 async fn an_abandoned_runs_uid_is_not_leased_again_while_its_sandbox_lives() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
     let mut cfg = LauncherConfig::new(runtimes);
     cfg.runner_path = Some(runner());

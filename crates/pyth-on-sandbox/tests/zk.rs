@@ -53,9 +53,7 @@ fn encrypt(code: &str, name: &str) -> String {
 
 #[test]
 fn the_golden_vector_decrypts_and_runs() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let r = run(&zk_job(&golden(), PASSWORD, "hello.py"));
     assert_eq!(r.zk, Some(ZkOutcome::Decrypted), "{r:?}");
     assert_eq!(
@@ -67,9 +65,7 @@ fn the_golden_vector_decrypts_and_runs() {
 
 #[test]
 fn a_wrong_password_runs_nothing() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let payload = encrypt(
         "print('ran')\nimport sys; sys.stderr.write('ran')",
         "marker.py",
@@ -86,9 +82,7 @@ fn a_wrong_password_runs_nothing() {
 
 #[test]
 fn a_payload_moved_to_another_name_fails_its_integrity_check() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let r = run(&zk_job(&golden(), PASSWORD, "other.py"));
     assert_eq!(r.zk, Some(ZkOutcome::Integrity), "{r:?}");
     assert_eq!(r.exit_code, 122);
@@ -97,9 +91,7 @@ fn a_payload_moved_to_another_name_fails_its_integrity_check() {
 
 #[test]
 fn a_tampered_ciphertext_fails_its_integrity_check() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // First base64 character of ct: F -> G flips ciphertext bits, encoding stays canonical.
     let tampered = golden().replace(r#""ct":"FJD/"#, r#""ct":"GJD/"#);
     assert_ne!(tampered, golden());
@@ -110,9 +102,7 @@ fn a_tampered_ciphertext_fails_its_integrity_check() {
 
 #[test]
 fn a_malformed_payload_or_owner_is_invalid() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut extra_key = golden_value();
     extra_key["x"] = 0.into();
     let extra_key = extra_key.to_string();
@@ -130,9 +120,7 @@ fn a_malformed_payload_or_owner_is_invalid() {
 
 #[test]
 fn the_program_cannot_find_the_password() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // The needle is kept in two halves that are never joined, so the search cannot find its
     // own copy; a joined control string proves the memory scan works.
     let code = r#"
@@ -191,9 +179,7 @@ print(found, "control", ctrl)
 
 #[test]
 fn a_memory_limit_too_small_for_argon2_fails_cleanly() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // m = 65536 KiB needs 64 MiB inside the run's cgroup; 32 MiB is not enough.
     let mut job = zk_job(&golden(), PASSWORD, "hello.py");
     job.limits.memory_mb = 32;

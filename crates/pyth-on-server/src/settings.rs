@@ -442,17 +442,34 @@ impl Settings {
         })
     }
 
-    /// Settings for tests and embedding: every default, listening on an ephemeral port.
+    /// Settings for tests and embedding: every default, listening on an ephemeral port. The
+    /// process environment is not read (an exported `PYTH_ON_DATABASE_URL` or
+    /// `ANTHROPIC_API_KEY` changes nothing): what differs from the defaults is set explicitly.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            settings: Settings,
-        }
-        let mut settings = Wrapper::parse_from(["pyth-on"]).settings;
+        use clap::{Args, FromArgMatches};
+        let command = Self::augment_args(clap::Command::new("pyth-on"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.get_matches_from(["pyth-on"]);
+        let mut settings = match Self::from_arg_matches(&matches) {
+            Ok(settings) => settings,
+            Err(err) => err.exit(),
+        };
         settings.data_dir = data_dir.into();
         settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::Settings;
+
+    #[test]
+    fn settings_for_a_data_dir_ignore_the_process_environment() {
+        // A variable no test sets, so setting it here cannot disturb another test.
+        std::env::set_var("PYTH_ON_MAX_PACKAGES", "7");
+        let settings = Settings::for_data_dir("/tmp/x");
+        std::env::remove_var("PYTH_ON_MAX_PACKAGES");
+        assert_eq!(settings.packages.max_packages, 50);
     }
 }
