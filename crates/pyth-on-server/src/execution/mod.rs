@@ -17,7 +17,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::audit;
-use crate::domain::{Language, VarName};
+use crate::domain::VarName;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::packages::EnvMount;
@@ -342,10 +342,7 @@ fn job(
     egress: Option<EgressSpec>,
 ) -> Job {
     Job {
-        language: match request.language {
-            Language::Python => pyth_on_sandbox::Language::Python,
-            Language::Javascript => pyth_on_sandbox::Language::Javascript,
-        },
+        language: request.language,
         code: request.code,
         stdin: request.stdin,
         args: request.args,

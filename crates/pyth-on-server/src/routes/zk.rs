@@ -18,7 +18,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{self, Outcome};
-use crate::domain::Language;
 use crate::error::ApiError;
 use crate::execution::{self, RunRequest, ZkRun};
 use crate::http::auth::AuthUser;
@@ -83,7 +82,7 @@ pub async fn encrypt(
     AppJson(body): AppJson<ZkEncryptRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = parse_name(&body.name)?;
-    let language = Language::parse(body.language.as_deref())?;
+    let language = crate::domain::parse_language(body.language.as_deref())?;
     if body.code.is_empty() {
         return Err(ApiError::invalid_field("code", "must not be empty"));
     }
@@ -142,7 +141,7 @@ pub async fn put_code(
     }
     let payload =
         ZkPayload::from_json(&body, code_limit(&state)).map_err(|e| invalid_payload(&e))?;
-    let language = Language::parse(Some(payload.language()))?;
+    let language = crate::domain::parse_language(Some(payload.language()))?;
     let kdf = payload.kdf();
     let now = OffsetDateTime::now_utc();
     let row = ZkCodeRow {
