@@ -447,8 +447,8 @@ impl Settings {
     /// `ANTHROPIC_API_KEY` changes nothing): what differs from the defaults is set explicitly.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         use clap::{Args, FromArgMatches};
-        let command = Self::augment_args(clap::Command::new("pyth-on"))
-            .mut_args(|arg| arg.env(None::<&str>));
+        let command =
+            Self::augment_args(clap::Command::new("pyth-on")).mut_args(|arg| arg.env(None::<&str>));
         let matches = command.get_matches_from(["pyth-on"]);
         let mut settings = match Self::from_arg_matches(&matches) {
             Ok(settings) => settings,

@@ -16,7 +16,7 @@ use serde_json::json;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::audit;
+use crate::audit::{self, Action};
 use crate::domain::VarName;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
@@ -66,7 +66,7 @@ pub async fn detached<T: Send + 'static>(
 
 /// What the audit entries of a run say: its action, resource and details.
 struct AuditSubject {
-    action: &'static str,
+    action: Action,
     resource: String,
     details: serde_json::Value,
 }
@@ -255,7 +255,7 @@ fn audit_subject(request: &RunRequest, execution_id: Uuid) -> AuditSubject {
     let language = request.language.as_str();
     match &request.zk {
         None => AuditSubject {
-            action: "execute",
+            action: Action::Execute,
             resource: execution_id.to_string(),
             details: json!({
                 "language": language,
@@ -264,7 +264,7 @@ fn audit_subject(request: &RunRequest, execution_id: Uuid) -> AuditSubject {
             }),
         },
         Some(zk) => AuditSubject {
-            action: "zk.execute",
+            action: Action::ZkExecute,
             resource: zk.name.clone(),
             details: json!({
                 "language": language, "codeSize": zk.code_size, "executionId": execution_id,

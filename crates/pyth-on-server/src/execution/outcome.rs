@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{record, AuditSubject, Ran};
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::secrets;
@@ -129,7 +129,7 @@ async fn refuse_undecrypted(
     let (event, refusal) = if outcome == ZkOutcome::WrongPassword {
         let event = audit::by(
             user,
-            "zk.wrong_password",
+            Action::ZkWrongPassword,
             Some(resource),
             Outcome::Denied,
             details,

@@ -49,7 +49,7 @@ pub(super) async fn begin(
         execution_id,
         user_id: user.user_id,
         node: node_name(state).to_owned(),
-        action: subject.action.to_owned(),
+        action: subject.action.as_str().to_owned(),
         resource,
         ip: event.ip.clone(),
         auth_method: event.auth_method.clone(),

@@ -14,7 +14,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::http::auth::bearer_token;
@@ -120,7 +120,7 @@ pub async fn register(
     let event = audit::public(
         user.id,
         ip,
-        "auth.register",
+        Action::AuthRegister,
         Outcome::Success,
         json!({ "apiKeyId": new_key.id }),
     );
@@ -181,12 +181,18 @@ pub async fn login(
         .password_work(move || pyth_on_crypto::verify_password(&password, &phc))
         .await?;
     if !ok {
-        let event = audit::public(user.id, ip, "auth.login_failed", Outcome::Denied, json!({}));
+        let event = audit::public(
+            user.id,
+            ip,
+            Action::AuthLoginFailed,
+            Outcome::Denied,
+            json!({}),
+        );
         state.store().append_audit(&event).await?;
         return Err(invalid());
     }
     let response = issue_tokens(&state, &user, None).await?;
-    let event = audit::public(user.id, ip, "auth.login", Outcome::Success, json!({}));
+    let event = audit::public(user.id, ip, Action::AuthLogin, Outcome::Success, json!({}));
     state.store().append_audit(&event).await?;
     Ok(AppJson(response))
 }
@@ -252,11 +258,17 @@ pub async fn refresh(
         created_at: now,
         expires_at: now + refresh_ttl(&state),
     };
-    let ok = audit::public(Uuid::nil(), ip, "auth.refresh", Outcome::Success, json!({}));
+    let ok = audit::public(
+        Uuid::nil(),
+        ip,
+        Action::AuthRefresh,
+        Outcome::Success,
+        json!({}),
+    );
     let reuse = audit::public(
         Uuid::nil(),
         ip,
-        "auth.refresh_reuse",
+        Action::AuthRefreshReuse,
         Outcome::Denied,
         json!({ "familyRevoked": true }),
     );

@@ -10,7 +10,7 @@ use pyth_on_types::{EgressAllowList, SetEgressAllowRequest};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
@@ -60,7 +60,7 @@ pub async fn set_allow(
     }
     let event = audit::by(
         &user,
-        "egress.allow.set",
+        Action::EgressAllowSet,
         None,
         Outcome::Success,
         json!({ "hosts": hosts }),
@@ -83,7 +83,7 @@ pub async fn delete_allow(
 ) -> Result<StatusCode, ApiError> {
     let event = audit::by(
         &user,
-        "egress.allow.delete",
+        Action::EgressAllowDelete,
         None,
         Outcome::Success,
         json!({}),

@@ -5,7 +5,7 @@ use pyth_on_llm::LlmError;
 use pyth_on_types::{ExecuteRequest, GenerateRequest, GenerateResponse};
 use serde_json::json;
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::error::ApiError;
 use crate::execution::{self, RunRequest};
 use crate::http::auth::AuthUser;
@@ -103,7 +103,7 @@ pub async fn generate(
             tracing::warn!(provider = provider.name(), error = %err, "generate: provider failed");
             let event = audit::by(
                 &user,
-                "generate",
+                Action::Generate,
                 None,
                 Outcome::Failure,
                 json!({
@@ -130,7 +130,7 @@ pub async fn generate(
     let execute = body.execute.unwrap_or(true);
     let event = audit::by(
         &user,
-        "generate",
+        Action::Generate,
         None,
         Outcome::Success,
         json!({

@@ -10,7 +10,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
@@ -73,7 +73,7 @@ pub async fn create_key(
     };
     let event = audit::by(
         &user,
-        "key.create",
+        Action::KeyCreate,
         Some(row.id.to_string()),
         Outcome::Success,
         json!({ "name": row.name }),
@@ -119,7 +119,7 @@ pub async fn revoke_key(
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("API key"))?;
     let event = audit::by(
         &user,
-        "key.revoke",
+        Action::KeyRevoke,
         Some(id.to_string()),
         Outcome::Success,
         json!({}),

@@ -15,7 +15,7 @@ use pyth_on_types::{
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::domain::Language;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
@@ -94,14 +94,20 @@ pub async fn set_packages(
         &state,
         &manager,
         &user,
-        ("package.set", resource.clone()),
+        (Action::PackageSet, resource.clone()),
         &details,
         language,
         &specs,
     )
     .await?;
     let rows = rows_of(user.user_id, language, &specs);
-    let event = audit::by(&user, "package.set", resource, Outcome::Success, details);
+    let event = audit::by(
+        &user,
+        Action::PackageSet,
+        resource,
+        Outcome::Success,
+        details,
+    );
     let max = manager.config().max_packages;
     match state
         .store()
@@ -153,7 +159,7 @@ async fn install_or_refuse(
     state: &AppState,
     manager: &PackageManager,
     user: &AuthUser,
-    (action, resource): (&'static str, Option<String>),
+    (action, resource): (Action, Option<String>),
     details: &serde_json::Value,
     language: Language,
     specs: &[PackageSpec],
@@ -208,7 +214,7 @@ pub async fn add_package(
         &state,
         &manager,
         &user,
-        ("package.add", resource.clone()),
+        (Action::PackageAdd, resource.clone()),
         &details,
         language,
         &set,
@@ -221,7 +227,13 @@ pub async fn add_package(
         spec: spec.spec().to_string(),
         added_at: OffsetDateTime::now_utc(),
     };
-    let event = audit::by(&user, "package.add", resource, Outcome::Success, details);
+    let event = audit::by(
+        &user,
+        Action::PackageAdd,
+        resource,
+        Outcome::Success,
+        details,
+    );
     let outcome = match state
         .store()
         .add_package(&row, u32::try_from(max).unwrap_or(u32::MAX), &event)
@@ -259,7 +271,7 @@ pub async fn delete_package(
     };
     let event = audit::by(
         &user,
-        "package.remove",
+        Action::PackageRemove,
         Some(name.clone()),
         Outcome::Success,
         json!({ "language": language.as_str() }),

@@ -8,7 +8,7 @@ use pyth_on_types::{SecretInput, SecretList, SecretMetadata};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::domain::VarName;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
@@ -79,7 +79,7 @@ pub async fn put_secret(
         };
         let event = audit::by(
             &user,
-            "secret.put",
+            Action::SecretPut,
             Some(row.name.clone()),
             Outcome::Success,
             json!({ "version": version }),
@@ -146,7 +146,7 @@ pub async fn delete_secret(
     };
     let event = audit::by(
         &user,
-        "secret.delete",
+        Action::SecretDelete,
         Some(name.as_str().to_string()),
         Outcome::Success,
         json!({}),

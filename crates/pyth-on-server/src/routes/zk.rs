@@ -17,7 +17,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::{self, Outcome};
+use crate::audit::{self, Action, Outcome};
 use crate::error::ApiError;
 use crate::execution::{self, RunRequest, ZkRun};
 use crate::http::auth::AuthUser;
@@ -158,7 +158,7 @@ pub async fn put_code(
     };
     let event = audit::by(
         &user,
-        "zk.store",
+        Action::ZkStore,
         Some(name.clone()),
         Outcome::Success,
         json!({
@@ -221,7 +221,7 @@ pub async fn delete_code(
     };
     let event = audit::by(
         &user,
-        "zk.delete",
+        Action::ZkDelete,
         Some(name.clone()),
         Outcome::Success,
         json!({}),
