@@ -8,11 +8,9 @@ pub mod jwt;
 pub mod key_hash;
 pub mod keyfile;
 pub mod keyring;
-pub mod pae;
 pub mod password;
 pub mod refresh;
 mod token;
-pub mod zkcode;
 
 pub use api_key::ApiKey;
 pub use envelope::{open_secret, rewrap, seal_secret, SealedSecret};
@@ -22,5 +20,7 @@ pub use key_hash::KeyHash;
 pub use keyfile::load_or_create_secret_file;
 pub use keyring::{Keyring, ServerKey};
 pub use password::{dummy_verify, hash_password, verify_password};
+/// The zkcode v1 payload (a crate of its own, re-exported here for the server).
+pub use pyth_on_zkcode as zkcode;
+pub use pyth_on_zkcode::{pae, KdfParams, MasterPassword, ZkError, ZkPayload};
 pub use refresh::RefreshToken;
-pub use zkcode::{KdfParams, MasterPassword, ZkError, ZkPayload};

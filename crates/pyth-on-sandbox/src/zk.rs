@@ -111,7 +111,7 @@ impl ZkOutcome {
 /// Parses `zk.payload` strictly and decrypts it for `zk.owner` / `zk.name`. `code_limit` is
 /// the largest plaintext accepted. Runs in the sandbox's payload process.
 pub fn decrypt(zk: &ZkSpec, code_limit: usize) -> Result<Zeroizing<Vec<u8>>, ZkOutcome> {
-    use pyth_on_crypto::zkcode::{self, ZkError, ZkPayload};
+    use pyth_on_zkcode::{self as zkcode, ZkError, ZkPayload};
     let payload =
         ZkPayload::from_json(zk.payload.as_bytes(), code_limit).map_err(|_| ZkOutcome::Invalid)?;
     let owner = uuid::Uuid::parse_str(&zk.owner).map_err(|_| ZkOutcome::Invalid)?;

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{privileged, py, run};
-use pyth_on_crypto::zkcode::{self, KdfParams};
 use pyth_on_sandbox::{JobSpec, ZkOutcome, ZkSpec};
+use pyth_on_zkcode::{self as zkcode, KdfParams};
 
 const OWNER: &str = "0190a6f2-5b7c-7d2e-8f00-123456789abc";
 const PASSWORD: &str = "correct horse battery staple";

@@ -8,7 +8,7 @@ use super::cipher::derive_okm;
 use super::*;
 
 /// The one golden vector file of the repository, shared with the Python and JavaScript tests.
-const VECTOR: &str = include_str!("../../../../docs/zkcode-v1-vector.json");
+const VECTOR: &str = include_str!("../../../docs/zkcode-v1-vector.json");
 const LIMIT: usize = 64 * 1024;
 
 fn vector() -> Value {
