@@ -8,7 +8,7 @@
 //! capability gone, marks all other descriptors close-on-exec, installs seccomp, writes
 //! `ready` to the status pipe and blocks on the **release pipe**. All of that holds nothing of
 //! any user, so a warm pool can do it ahead of time. The supervisor then sends the user's part
-//! of the job ([`Release`]): the payload sets `RLIMIT_CPU` from the job's timeout, writes the
+//! of the job ([`Release`](crate::release::Release)): the payload sets `RLIMIT_CPU` from the job's timeout, writes the
 //! program into `/code` through the descriptor init opened (decrypting it first for a ZK job,
 //! see [`crate::zk`]), closes that descriptor and `execve`s the interpreter with the job's
 //! argv and environment. The user's code is therefore never pid 1: pid 1 reaps orphans and, when the
@@ -27,13 +27,11 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroize;
-
 use crate::error::ChildError;
-use crate::protocol::{self, EnvVar, JobSpec};
+use crate::protocol::{self, JobSpec};
+use crate::release::Release;
 use crate::seccomp::{self, Policy};
-use crate::zk::{self, ZkOutcome, ZkSpec};
+use crate::zk::{self, ZkOutcome};
 use crate::{command, rootfs, sys, warm};
 
 /// Exit code of init or payload when set-up failed (the error text is on the error pipe).
@@ -43,43 +41,6 @@ pub const SETUP_FAILED: i32 = 125;
 /// supervisor's wall-clock kill comes first, this only backs it up.
 pub fn cpu_limit_secs(timeout_ms: u64) -> u64 {
     timeout_ms / 1000 + 2
-}
-
-/// The part of a job that depends on the user, sent to the waiting payload over the release
-/// pipe (one frame, see [`protocol::encode_frame`]).
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Release {
-    /// Plain code (empty for a ZK job).
-    pub code: String,
-    /// Encrypted code, decrypted by the payload.
-    pub zk: Option<ZkSpec>,
-    /// Program arguments.
-    pub args: Vec<String>,
-    /// The job's environment variables.
-    pub env: Vec<EnvVar>,
-    /// The job's wall-clock limit, for `RLIMIT_CPU`.
-    pub timeout_ms: u64,
-}
-
-impl Release {
-    /// Moves the user's part out of `spec` (which is left a profile).
-    pub fn take_from(spec: &mut JobSpec) -> Self {
-        Release {
-            code: std::mem::take(&mut spec.code),
-            zk: spec.zk.take(),
-            args: std::mem::take(&mut spec.args),
-            env: std::mem::take(&mut spec.env),
-            timeout_ms: spec.limits.timeout_ms,
-        }
-    }
-
-    /// Wipes the ZK password and payload of this copy.
-    pub fn wipe(&mut self) {
-        if let Some(zk) = self.zk.as_mut() {
-            zk.password.zeroize();
-            zk.payload.zeroize();
-        }
-    }
 }
 
 /// Everything the child side needs, prepared by the supervisor before `clone()` so the child

@@ -8,6 +8,7 @@ pub mod egress;
 pub mod error;
 pub mod protocol;
 mod pump;
+pub mod release;
 pub mod rootfs;
 pub mod seccomp;
 mod status;

@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use crate::cgroup::{self, CgroupLimits, Cgroups, RunCgroup};
-use crate::child::{self, ChildPlan, Release};
+use crate::child::{self, ChildPlan};
 use crate::error::{CgroupError, SandboxError, SysError};
 use crate::protocol::{self, JobResult, JobSpec, Timings};
 use crate::pump::Pump;
+use crate::release::Release;
 use crate::status::parse_status;
 use crate::zk::ZkOutcome;
 use crate::{command, rootfs, seccomp, sys, warm};

@@ -26,9 +26,9 @@
 //!
 //! [`JobSpec::prestart`]: crate::protocol::JobSpec::prestart
 
-use crate::child::Release;
 use crate::error::SandboxError;
 use crate::protocol::{Language, MAX_FRAME_BYTES};
+use crate::release::Release;
 
 /// Descriptor of the release pipe (read end) in a pre-started interpreter.
 pub const RELEASE_FD: i32 = 3;

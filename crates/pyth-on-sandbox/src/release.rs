@@ -1,0 +1,45 @@
+//! [`Release`]: the part of a job that depends on the user, which the supervisor sends to a
+//! payload waiting in its prepared sandbox (the child side reads it, the warm pool encodes it).
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use crate::protocol::{EnvVar, JobSpec};
+use crate::zk::ZkSpec;
+
+/// The part of a job that depends on the user, sent to the waiting payload over the release
+/// pipe (one frame, see [`crate::protocol::encode_frame`]).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Release {
+    /// Plain code (empty for a ZK job).
+    pub code: String,
+    /// Encrypted code, decrypted by the payload.
+    pub zk: Option<ZkSpec>,
+    /// Program arguments.
+    pub args: Vec<String>,
+    /// The job's environment variables.
+    pub env: Vec<EnvVar>,
+    /// The job's wall-clock limit, for `RLIMIT_CPU`.
+    pub timeout_ms: u64,
+}
+
+impl Release {
+    /// Moves the user's part out of `spec` (which is left a profile).
+    pub fn take_from(spec: &mut JobSpec) -> Self {
+        Release {
+            code: std::mem::take(&mut spec.code),
+            zk: spec.zk.take(),
+            args: std::mem::take(&mut spec.args),
+            env: std::mem::take(&mut spec.env),
+            timeout_ms: spec.limits.timeout_ms,
+        }
+    }
+
+    /// Wipes the ZK password and payload of this copy.
+    pub fn wipe(&mut self) {
+        if let Some(zk) = self.zk.as_mut() {
+            zk.password.zeroize();
+            zk.payload.zeroize();
+        }
+    }
+}
