@@ -79,6 +79,8 @@ impl PgStore {
 
 // What the shared store code (`src/sql/*.rs`) needs of this backend: its dialect.
 
+/// This backend, as sqlx names it.
+type Db = Postgres;
 /// The store type the shared code implements the traits for.
 type BackendStore = PgStore;
 /// A connection of this backend (inside a transaction or not).

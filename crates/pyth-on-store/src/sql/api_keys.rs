@@ -144,23 +144,14 @@ impl ApiKeyStore for BackendStore {
         at: OffsetDateTime,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, audit.user_id).await?;
-        let done = sqlx::query(
+        let revoke = sqlx::query(
             "update api_key set revoked_at = $1, updated_at = $1 \
              where api_key_id = $2 and user_id = $3 and revoked_at is null",
         )
         .bind(to_unix_ms(at))
         .bind(id(key_id))
-        .bind(id(user_id))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(id(user_id));
+        self.change_audited(audit.user_id, revoke, audit).await
     }
 
     async fn touch_api_key(&self, key_id: Uuid, at: OffsetDateTime) -> StoreResult<()> {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{id, lock_user, opt_uuid_col, uuid_col, BackendStore, DbConn, DbRow};
+use super::{id, lock_user, opt_uuid_col, uuid_col, BackendStore, Db, DbConn, DbRow};
 use crate::audit_chain::{audit_hash, canonical_json, AuditEntry, AuditEvent, GENESIS_HASH};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, truncate_to_millis};
@@ -94,6 +94,31 @@ fn entry_from_row(row: &DbRow) -> StoreResult<AuditEntry> {
         prev_hash: hex::encode(prev_hash),
         hash: hex::encode(hash),
     })
+}
+
+/// A statement that changes one user's rows, its parameters bound.
+pub(super) type Change<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+impl BackendStore {
+    /// Runs `change` in a write transaction under `user_id`'s lock and, when it changed a row,
+    /// appends `audit` in the same transaction; `false`, with nothing written, when it changed
+    /// none.
+    pub(super) async fn change_audited(
+        &self,
+        user_id: Uuid,
+        change: Change<'_>,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, user_id).await?;
+        let done = change.execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 }
 
 #[async_trait]

@@ -59,17 +59,7 @@ impl EgressStore for BackendStore {
 
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]
     async fn delete_egress_allow(&self, user_id: Uuid, audit: &AuditEvent) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, user_id).await?;
-        let done = sqlx::query("delete from egress_allow where user_id = $1")
-            .bind(id(user_id))
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let delete = sqlx::query("delete from egress_allow where user_id = $1").bind(id(user_id));
+        self.change_audited(user_id, delete, audit).await
     }
 }

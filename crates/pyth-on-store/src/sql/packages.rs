@@ -156,21 +156,12 @@ impl PackageStore for BackendStore {
         name: &str,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, user_id).await?;
-        let done =
+        let delete =
             sqlx::query("delete from package where user_id = $1 and language = $2 and name = $3")
                 .bind(id(user_id))
                 .bind(language)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+                .bind(name);
+        self.change_audited(user_id, delete, audit).await
     }
 
     async fn get_package_env(&self, env_key: &str) -> StoreResult<Option<PackageEnvRow>> {

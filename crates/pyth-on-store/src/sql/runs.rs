@@ -93,17 +93,8 @@ impl RunRecordStore for BackendStore {
 
     #[tracing::instrument(skip_all, fields(user.id = %outcome.user_id))]
     async fn interrupt_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, outcome.user_id).await?;
-        let done = sqlx::query("delete from run_record where execution_id = $1")
-            .bind(id(execution_id))
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, outcome).await?;
-        tx.commit().await?;
-        Ok(true)
+        let delete =
+            sqlx::query("delete from run_record where execution_id = $1").bind(id(execution_id));
+        self.change_audited(outcome.user_id, delete, outcome).await
     }
 }

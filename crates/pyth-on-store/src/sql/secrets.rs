@@ -150,19 +150,10 @@ impl SecretStore for BackendStore {
         name: &str,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, user_id).await?;
-        let done = sqlx::query("delete from secret where user_id = $1 and name = $2")
+        let delete = sqlx::query("delete from secret where user_id = $1 and name = $2")
             .bind(id(user_id))
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+            .bind(name);
+        self.change_audited(user_id, delete, audit).await
     }
 
     async fn all_sealed_secrets(&self) -> StoreResult<Vec<SealedSecretRow>> {

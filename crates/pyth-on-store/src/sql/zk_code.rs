@@ -120,18 +120,9 @@ impl ZkCodeStore for BackendStore {
         name: &str,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, user_id).await?;
-        let done = sqlx::query("delete from zk_code where user_id = $1 and name = $2")
+        let delete = sqlx::query("delete from zk_code where user_id = $1 and name = $2")
             .bind(id(user_id))
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+            .bind(name);
+        self.change_audited(user_id, delete, audit).await
     }
 }

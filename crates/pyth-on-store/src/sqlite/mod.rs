@@ -87,6 +87,8 @@ impl SqliteStore {
 
 // What the shared store code (`src/sql/*.rs`) needs of this backend: its dialect.
 
+/// This backend, as sqlx names it.
+type Db = Sqlite;
 /// The store type the shared code implements the traits for.
 type BackendStore = SqliteStore;
 /// A connection of this backend (inside a transaction or not).
