@@ -28,6 +28,7 @@ mod zk_code;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -35,6 +36,9 @@ use uuid::Uuid;
 use crate::error::StoreResult;
 use crate::traits::Store;
 use crate::{migrate_error, ConnectOptions};
+
+/// The PostgreSQL migrations, applied on every connect (and to the test template database).
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -57,10 +61,7 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(migrate_error)?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         Ok(Self { pool })
     }
 
