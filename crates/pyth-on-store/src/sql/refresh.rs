@@ -49,6 +49,18 @@ async fn revoke_family(conn: &mut DbConn, family_id: Uuid, at: i64) -> StoreResu
     Ok(())
 }
 
+/// Marks token `token_id` spent at `at`.
+async fn spend(conn: &mut DbConn, token_id: Uuid, at: i64) -> StoreResult<()> {
+    sqlx::query(
+        "update refresh_token set spent_at = $1, updated_at = $1 where refresh_token_id = $2",
+    )
+    .bind(at)
+    .bind(id(token_id))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl RefreshTokenStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %t.user_id))]
@@ -102,14 +114,7 @@ impl RefreshTokenStore for BackendStore {
             }
             RefreshState::Live => {
                 lock_user(&mut tx, user_id).await?;
-                sqlx::query(
-                    "update refresh_token set spent_at = $1, updated_at = $1 \
-                     where refresh_token_id = $2",
-                )
-                .bind(now)
-                .bind(id(token_id))
-                .execute(&mut *tx)
-                .await?;
+                spend(&mut tx, token_id, now).await?;
                 insert_token(&mut tx, successor, user_id, family_id).await?;
                 let event = AuditEvent {
                     user_id,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{audit, id, lock_user, uuid_col, BackendStore, DbRow};
+use super::{audit, id, lock_user, uuid_col, BackendStore, DbConn, DbRow};
 use crate::audit_chain::AuditEvent;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, PutOutcome, SealedSecretRow, SecretMeta};
@@ -34,6 +34,37 @@ fn sealed_from_row(row: &DbRow) -> StoreResult<SealedSecretRow> {
     })
 }
 
+/// Inserts `s` as version 1 unless its owner already holds `max_secrets`: then a conflict on
+/// `secret_quota`. Run it inside a transaction holding the owner's lock.
+async fn insert_within_quota(
+    conn: &mut DbConn,
+    s: &SealedSecretRow,
+    max_secrets: u32,
+) -> StoreResult<()> {
+    let count: i64 = sqlx::query_scalar("select count(*) from secret where user_id = $1")
+        .bind(id(s.user_id))
+        .fetch_one(&mut *conn)
+        .await?;
+    if count >= i64::from(max_secrets) {
+        return Err(StoreError::conflict("secret_quota"));
+    }
+    sqlx::query(
+        "insert into secret (user_id, name, version, key_version, wrapped_key, nonce, \
+         ciphertext, created_at, updated_at) values ($1, $2, 1, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id(s.user_id))
+    .bind(&s.name)
+    .bind(i64::from(s.key_version))
+    .bind(&s.wrapped_key)
+    .bind(&s.nonce)
+    .bind(&s.ciphertext)
+    .bind(to_unix_ms(s.created_at))
+    .bind(to_unix_ms(s.updated_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl SecretStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %s.user_id, secret.name = %s.name))]
@@ -55,29 +86,7 @@ impl SecretStore for BackendStore {
                 .await?;
         let outcome = match (current, expected_prev_version) {
             (None, None) => {
-                let count: i64 =
-                    sqlx::query_scalar("select count(*) from secret where user_id = $1")
-                        .bind(id(s.user_id))
-                        .fetch_one(&mut *tx)
-                        .await?;
-                if count >= i64::from(max_secrets) {
-                    return Err(StoreError::conflict("secret_quota"));
-                }
-                sqlx::query(
-                    "insert into secret (user_id, name, version, key_version, wrapped_key, \
-                     nonce, ciphertext, created_at, updated_at) \
-                     values ($1, $2, 1, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(id(s.user_id))
-                .bind(&s.name)
-                .bind(i64::from(s.key_version))
-                .bind(&s.wrapped_key)
-                .bind(&s.nonce)
-                .bind(&s.ciphertext)
-                .bind(to_unix_ms(s.created_at))
-                .bind(updated)
-                .execute(&mut *tx)
-                .await?;
+                insert_within_quota(&mut tx, s, max_secrets).await?;
                 PutOutcome::Created
             }
             (Some(current), Some(expected)) if current == expected => {
