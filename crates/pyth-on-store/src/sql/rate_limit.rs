@@ -21,35 +21,18 @@ use crate::error::StoreResult;
 use crate::gcra::{gcra, RateDecision};
 use crate::traits::RateLimitStore;
 
-/// `max(a, b)` in both dialects (SQLite's scalar `max` is PostgreSQL's `greatest`).
-macro_rules! greater {
-    ($a:literal, $b:literal) => {
-        concat!(
-            "case when ",
-            $a,
-            " > ",
-            $b,
-            " then ",
-            $a,
-            " else ",
-            $b,
-            " end"
-        )
-    };
-}
-
-/// The upsert of [`TAKE`], as a literal so [`TAKE_OR_READ`] can hold it too.
+/// The upsert of [`TAKE`], as a literal so [`TAKE_OR_READ`] can hold it too. `case when a > b
+/// then a else b end` is `max(a, b)` in both dialects (SQLite's `max`, PostgreSQL's
+/// `greatest`).
 macro_rules! take {
     () => {
-        concat!(
-            "insert into rate_limit (rate_limit_key, tat, created_at, updated_at) \
-             select $1, $2 + $3, $2, $2 where $3 <= $4 \
-             on conflict (rate_limit_key) do update set tat = ",
-            greater!("rate_limit.tat", "$2"),
-            " + $3, updated_at = $2 where ",
-            greater!("rate_limit.tat", "$2"),
-            " + $3 - $2 <= $4 returning tat"
-        )
+        "insert into rate_limit (rate_limit_key, tat, created_at, updated_at) \
+         select $1, $2 + $3, $2, $2 where $3 <= $4 \
+         on conflict (rate_limit_key) do update \
+         set tat = case when rate_limit.tat > $2 then rate_limit.tat else $2 end + $3, \
+         updated_at = $2 \
+         where case when rate_limit.tat > $2 then rate_limit.tat else $2 end + $3 - $2 <= $4 \
+         returning tat"
     };
 }
 
@@ -145,11 +128,10 @@ impl RateLimitStore for BackendStore {
         now_ms: i64,
         emission_interval_ms: i64,
     ) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "update rate_limit set tat = ",
-            greater!("tat - $2", "$3"),
-            ", updated_at = $3 where rate_limit_key = $1 and tat > $3"
-        ))
+        sqlx::query(
+            "update rate_limit set tat = case when tat - $2 > $3 then tat - $2 else $3 end, \
+             updated_at = $3 where rate_limit_key = $1 and tat > $3",
+        )
         .bind(key)
         .bind(emission_interval_ms.max(1))
         .bind(now_ms)
