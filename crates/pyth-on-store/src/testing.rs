@@ -3,16 +3,19 @@
 //!
 //! - SQLite: [`sqlite_url`] in a caller-owned temporary directory.
 //! - PostgreSQL: [`test_postgres_url`] creates a fresh `test_<uuid>` database and returns its
-//!   URL. The server is `PYTH_ON_TEST_POSTGRES` when set (any database URL on it with rights to
-//!   `create database`); otherwise a throwaway server is started once per test process:
+//!   URL; it is a copy of a template database migrated once per server and set of migrations
+//!   (`pyth_on_template_<digest>`), so a test does not run every migration again. The server
+//!   is `PYTH_ON_TEST_POSTGRES` when set (any database URL on it with rights to `create
+//!   database`); otherwise a throwaway server is started once per test process:
 //!   `initdb` + `pg_ctl` (binaries from `PYTH_ON_PG_BIN`, else the newest
 //!   `/usr/lib/postgresql/*/bin`, else `PATH`), as the `postgres` OS user when running as root
 //!   (initdb refuses root), in a temporary directory, on a free loopback port, trust auth,
 //!   fsync off. A watchdog process stops it and deletes the directory when the test process
 //!   exits, however it exits (it waits for EOF on a pipe only this process holds).
 //!
-//! With `PYTH_ON_TEST_POSTGRES` the `test_*` databases are left on that server (drop them
-//! with the server); the throwaway server takes its databases with it.
+//! With `PYTH_ON_TEST_POSTGRES` the `test_*` databases, and a `pyth_on_template_*` one per set
+//! of migrations, are left on that server (drop them with the server); the throwaway server
+//! takes its databases with it.
 //!
 //! These helpers panic on failure: they are for tests only.
 
@@ -23,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use uuid::Uuid;
 
@@ -52,21 +56,94 @@ pub async fn postgres_store() -> Arc<dyn Store> {
         .unwrap_or_else(|e| panic!("opening the test PostgreSQL store: {e:#}"))
 }
 
-/// The URL of a fresh, empty PostgreSQL database (migrations not yet applied), on
-/// `PYTH_ON_TEST_POSTGRES` or on this process's throwaway server.
+/// The URL of a fresh PostgreSQL database, already migrated (a copy of the server's template
+/// database: see [`migrated_template`]), on `PYTH_ON_TEST_POSTGRES` or on this process's
+/// throwaway server. Connecting to it still runs the migrations, which find none pending.
 pub async fn test_postgres_url() -> String {
     let admin = postgres_admin_url().await;
-    let name = format!("test_{}", Uuid::now_v7().simple());
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL server: {e}"));
-    sqlx::query(&format!("create database {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+    let template = migrated_template(&admin, &mut conn).await;
+    let name = format!("test_{}", Uuid::now_v7().simple());
+    execute(
+        &mut conn,
+        &format!("create database {name} template {template}"),
+    )
+    .await;
     // Best effort: the database stays usable whatever happens to this connection.
     let _ = conn.close().await;
     with_database(&admin, &name)
+}
+
+/// The advisory lock key under which test processes sharing a server build its template.
+const TEMPLATE_LOCK: i64 = 0x7079_7468_6f6e_0001;
+
+/// The server's migrated template database, `pyth_on_template_<digest of the migrations>`,
+/// built if missing. Test processes sharing a server (several crates' tests, or a process per
+/// test) build it once between them, under an advisory lock, as `<name>_partial` renamed when
+/// complete: a half-built one (its process killed) is never cloned, and the next builder
+/// replaces it. No connection to it stays open, as `create database ... template` requires.
+async fn migrated_template(admin: &str, conn: &mut sqlx::PgConnection) -> String {
+    let name = format!("pyth_on_template_{}", migrations_digest());
+    if database_exists(conn, &name).await {
+        return name;
+    }
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("locking the template database: {e}"));
+    if !database_exists(conn, &name).await {
+        let partial = format!("{name}_partial");
+        execute(conn, &format!("drop database if exists {partial}")).await;
+        execute(conn, &format!("create database {partial}")).await;
+        let mut template = sqlx::PgConnection::connect(&with_database(admin, &partial))
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {partial}: {e}"));
+        crate::postgres::MIGRATOR
+            .run(&mut template)
+            .await
+            .unwrap_or_else(|e| panic!("migrating {partial}: {e}"));
+        template
+            .close()
+            .await
+            .unwrap_or_else(|e| panic!("disconnecting from {partial}: {e}"));
+        execute(conn, &format!("alter database {partial} rename to {name}")).await;
+    }
+    sqlx::query("select pg_advisory_unlock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("unlocking the template database: {e}"));
+    name
+}
+
+/// A short digest of the PostgreSQL migrations (versions and checksums): a new migration
+/// makes a new template.
+fn migrations_digest() -> String {
+    let mut hasher = Sha256::new();
+    for migration in crate::postgres::MIGRATOR.iter() {
+        hasher.update(migration.version.to_le_bytes());
+        hasher.update(&migration.checksum);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+async fn database_exists(conn: &mut sqlx::PgConnection, name: &str) -> bool {
+    sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .unwrap_or_else(|e| panic!("looking for database {name}: {e}"))
+}
+
+/// Runs one statement on the test server, panicking with it when it fails.
+async fn execute(conn: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::query(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// A URL of the test server itself (its maintenance database), for tests that need to create

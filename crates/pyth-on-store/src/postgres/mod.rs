@@ -2,27 +2,43 @@
 //! serialisation (audit chain, quotas) uses a transaction-scoped advisory lock keyed by the
 //! user id, taken before anything else in the transaction so lock order is always the same.
 
+// The store methods, one copy for both backends (see `crate::sql`'s note in lib.rs): each
+// file is compiled once here and once in `sqlite`, `super` being the backend.
+#[path = "../sql/api_keys.rs"]
 mod api_keys;
+#[path = "../sql/audit.rs"]
 mod audit;
+#[path = "../sql/egress.rs"]
 mod egress;
+#[path = "../sql/packages.rs"]
 mod packages;
+#[path = "../sql/rate_limit.rs"]
 mod rate_limit;
+#[path = "../sql/refresh.rs"]
 mod refresh;
+#[path = "../sql/runs.rs"]
 mod runs;
+#[path = "../sql/secrets.rs"]
 mod secrets;
+#[path = "../sql/users.rs"]
 mod users;
+#[path = "../sql/zk_code.rs"]
 mod zk_code;
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::error::StoreResult;
 use crate::traits::Store;
 use crate::{migrate_error, ConnectOptions};
+
+/// The PostgreSQL migrations, applied on every connect (and to the test template database).
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -45,10 +61,7 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(migrate_error)?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         Ok(Self { pool })
     }
 
@@ -56,11 +69,38 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// A transaction for changes that must not interleave with another writer's; it
+    /// serialises nothing by itself: the shared code takes [`lock_user`] (or a row lock,
+    /// [`FOR_UPDATE`]) before it reads what it goes on to change.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
 }
+
+// What the shared store code (`src/sql/*.rs`) needs of this backend: its dialect.
+
+/// This backend, as sqlx names it.
+type Db = Postgres;
+/// The store type the shared code implements the traits for.
+type BackendStore = PgStore;
+/// A connection of this backend (inside a transaction or not).
+type DbConn = PgConnection;
+/// A result row of this backend.
+type DbRow = PgRow;
+/// Appended to an `order by` term to sort text byte-wise whatever the database locale, as
+/// SQLite's BINARY does.
+const BYTEWISE: &str = " collate \"C\"";
+/// Appended to a `select` whose rows the transaction goes on to change: locks them until it
+/// ends, so another transaction presenting the same row waits and then sees the change.
+const FOR_UPDATE: &str = " for update";
+/// Whether a `with` may hold an `insert ... returning` (a data-modifying CTE): PostgreSQL's
+/// does, so one statement may write and then read.
+const WRITABLE_WITH: bool = true;
 
 /// Serialises this transaction with every other one that locks `user_id`, until it ends.
 /// Two users may share a key (64 bits folded from 128); that only costs a little waiting.
-pub(crate) async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> StoreResult<()> {
+async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> StoreResult<()> {
     sqlx::query("select pg_advisory_xact_lock($1)")
         .bind(user_lock_key(user_id))
         .execute(conn)
@@ -71,6 +111,21 @@ pub(crate) async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> StoreRe
 fn user_lock_key(user_id: Uuid) -> i64 {
     let (hi, lo) = user_id.as_u64_pair();
     i64::from_ne_bytes((hi ^ lo).to_ne_bytes())
+}
+
+/// Binds a UUID as itself: every id column is `uuid`.
+fn id(uuid: Uuid) -> Uuid {
+    uuid
+}
+
+/// Reads a `uuid` column.
+fn uuid_col(row: &PgRow, col: &str) -> StoreResult<Uuid> {
+    Ok(sqlx::Row::try_get(row, col)?)
+}
+
+/// Reads a nullable `uuid` column.
+fn opt_uuid_col(row: &PgRow, col: &str) -> StoreResult<Option<Uuid>> {
+    Ok(sqlx::Row::try_get(row, col)?)
 }
 
 #[async_trait]

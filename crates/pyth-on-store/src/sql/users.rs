@@ -1,11 +1,13 @@
-//! SQLite `UserStore`.
+//! `UserStore`, both backends.
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use uuid::Uuid;
 
-use super::{audit, id, uuid_col, SqliteStore};
+use super::{audit, id, lock_user, uuid_col, BackendStore, DbConn, DbRow};
 use crate::audit_chain::AuditEvent;
 use crate::error::StoreResult;
 use crate::model::{from_unix_ms, to_unix_ms, NewUser, User};
@@ -14,23 +16,22 @@ use crate::traits::UserStore;
 const USER_COLUMNS: &str = "user_id, email, password_hash, created_at";
 
 /// Inserts `user` on `conn` (inside the caller's transaction).
-pub(super) async fn insert_user(conn: &mut SqliteConnection, user: &NewUser) -> StoreResult<()> {
+pub(super) async fn insert_user(conn: &mut DbConn, user: &NewUser) -> StoreResult<()> {
     let created = to_unix_ms(user.created_at);
     sqlx::query(
         "insert into app_user (user_id, email, password_hash, created_at, updated_at) \
-         values (?, ?, ?, ?, ?)",
+         values ($1, $2, $3, $4, $4)",
     )
     .bind(id(user.id))
     .bind(&user.email)
     .bind(&user.password_hash)
-    .bind(created)
     .bind(created)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+fn user_from_row(row: &DbRow) -> StoreResult<User> {
     Ok(User {
         id: uuid_col(row, "user_id")?,
         email: row.try_get("email")?,
@@ -40,10 +41,11 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
 }
 
 #[async_trait]
-impl UserStore for SqliteStore {
+impl UserStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %user.id))]
     async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()> {
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, audit.user_id).await?;
         insert_user(&mut tx, user).await?;
         audit::append(&mut tx, audit).await?;
         tx.commit().await?;
@@ -51,7 +53,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let sql = format!("select {USER_COLUMNS} from app_user where email = ?");
+        let sql = format!("select {USER_COLUMNS} from app_user where email = $1");
         let row = sqlx::query(&sql)
             .bind(email)
             .fetch_optional(&self.pool)
@@ -60,7 +62,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_id(&self, user_id: Uuid) -> StoreResult<Option<User>> {
-        let sql = format!("select {USER_COLUMNS} from app_user where user_id = ?");
+        let sql = format!("select {USER_COLUMNS} from app_user where user_id = $1");
         let row = sqlx::query(&sql)
             .bind(id(user_id))
             .fetch_optional(&self.pool)

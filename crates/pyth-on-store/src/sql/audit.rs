@@ -1,13 +1,16 @@
-//! PostgreSQL `AuditStore` and `append`, which every audited mutation calls inside its own
-//! transaction after [`super::lock_user`]: the per-user advisory lock makes
-//! read-previous-then-insert atomic across nodes, so the chain cannot fork.
+//! `AuditStore`, both backends, and `append`, which every audited mutation calls inside its
+//! own write transaction after [`super::lock_user`]: SQLite's write lock (`BEGIN IMMEDIATE`)
+//! or PostgreSQL's per-user advisory lock makes read-previous-then-insert atomic (across
+//! nodes on PostgreSQL), so the chain cannot fork.
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
-use super::{lock_user, PgStore};
+use super::{id, lock_user, opt_uuid_col, uuid_col, BackendStore, Db, DbConn, DbRow};
 use crate::audit_chain::{audit_hash, canonical_json, AuditEntry, AuditEvent, GENESIS_HASH};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, truncate_to_millis};
@@ -18,11 +21,11 @@ const ENTRY_COLUMNS: &str = "audit_entry_id, user_id, seq, at, action, resource,
 
 /// Appends `event` to its user's chain on `conn`, which must be inside a transaction holding
 /// the user's lock.
-pub(super) async fn append(conn: &mut PgConnection, event: &AuditEvent) -> StoreResult<AuditEntry> {
+pub(super) async fn append(conn: &mut DbConn, event: &AuditEvent) -> StoreResult<AuditEntry> {
     let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
         "select seq, hash from audit_entry where user_id = $1 order by seq desc limit 1",
     )
-    .bind(event.user_id)
+    .bind(id(event.user_id))
     .fetch_optional(&mut *conn)
     .await?;
     let (seq, prev_hash) = match head {
@@ -35,8 +38,8 @@ pub(super) async fn append(conn: &mut PgConnection, event: &AuditEvent) -> Store
          ip, auth_method, api_key_id, details, prev_hash, hash, created_at, updated_at) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $4, $4)",
     )
-    .bind(event.id)
-    .bind(event.user_id)
+    .bind(id(event.id))
+    .bind(id(event.user_id))
     .bind(seq)
     .bind(to_unix_ms(event.at))
     .bind(&event.action)
@@ -44,7 +47,7 @@ pub(super) async fn append(conn: &mut PgConnection, event: &AuditEvent) -> Store
     .bind(&event.outcome)
     .bind(&event.ip)
     .bind(&event.auth_method)
-    .bind(event.api_key_id)
+    .bind(event.api_key_id.map(id))
     .bind(canonical_json(&event.details))
     .bind(decode_hash(&prev_hash)?)
     .bind(decode_hash(&hash)?)
@@ -71,13 +74,13 @@ fn decode_hash(hex_hash: &str) -> StoreResult<Vec<u8>> {
     hex::decode(hex_hash).map_err(|e| StoreError::corrupt("audit hash", e))
 }
 
-fn entry_from_row(row: &PgRow) -> StoreResult<AuditEntry> {
+fn entry_from_row(row: &DbRow) -> StoreResult<AuditEntry> {
     let details: String = row.try_get("details")?;
     let prev_hash: Vec<u8> = row.try_get("prev_hash")?;
     let hash: Vec<u8> = row.try_get("hash")?;
     Ok(AuditEntry {
-        id: row.try_get("audit_entry_id")?,
-        user_id: row.try_get("user_id")?,
+        id: uuid_col(row, "audit_entry_id")?,
+        user_id: uuid_col(row, "user_id")?,
         seq: row.try_get("seq")?,
         at: from_unix_ms(row.try_get("at")?)?,
         action: row.try_get("action")?,
@@ -85,7 +88,7 @@ fn entry_from_row(row: &PgRow) -> StoreResult<AuditEntry> {
         outcome: row.try_get("outcome")?,
         ip: row.try_get("ip")?,
         auth_method: row.try_get("auth_method")?,
-        api_key_id: row.try_get("api_key_id")?,
+        api_key_id: opt_uuid_col(row, "api_key_id")?,
         details: serde_json::from_str(&details)
             .map_err(|e| StoreError::corrupt("audit details", e))?,
         prev_hash: hex::encode(prev_hash),
@@ -93,11 +96,36 @@ fn entry_from_row(row: &PgRow) -> StoreResult<AuditEntry> {
     })
 }
 
+/// A statement that changes one user's rows, its parameters bound.
+pub(super) type Change<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+impl BackendStore {
+    /// Runs `change` in a write transaction under `user_id`'s lock and, when it changed a row,
+    /// appends `audit` in the same transaction; `false`, with nothing written, when it changed
+    /// none.
+    pub(super) async fn change_audited(
+        &self,
+        user_id: Uuid,
+        change: Change<'_>,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, user_id).await?;
+        let done = change.execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
 #[async_trait]
-impl AuditStore for PgStore {
+impl AuditStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %event.user_id, audit.action = %event.action))]
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_user(&mut tx, event.user_id).await?;
         let entry = append(&mut tx, event).await?;
         tx.commit().await?;
@@ -111,15 +139,16 @@ impl AuditStore for PgStore {
         before_seq: Option<i64>,
         action_prefix: Option<&str>,
     ) -> StoreResult<Vec<AuditEntry>> {
-        // starts_with() compares literally: a prefix containing '%' or '_' is not a pattern.
+        // substr() compares literally: a prefix containing '%' or '_' is not a pattern. The
+        // casts give PostgreSQL the types of parameters that may be null.
         let sql = format!(
             "select {ENTRY_COLUMNS} from audit_entry where user_id = $1 \
-             and ($2::bigint is null or seq < $2) \
-             and ($3::text is null or starts_with(action, $3)) \
+             and (cast($2 as bigint) is null or seq < $2) \
+             and (cast($3 as text) is null or substr(action, 1, length($3)) = $3) \
              order by seq desc limit $4"
         );
         let rows = sqlx::query(&sql)
-            .bind(user_id)
+            .bind(id(user_id))
             .bind(before_seq)
             .bind(action_prefix)
             .bind(i64::from(limit))
@@ -132,7 +161,7 @@ impl AuditStore for PgStore {
         let sql =
             format!("select {ENTRY_COLUMNS} from audit_entry where user_id = $1 order by seq");
         let rows = sqlx::query(&sql)
-            .bind(user_id)
+            .bind(id(user_id))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(entry_from_row).collect()

@@ -1,14 +1,16 @@
-//! PostgreSQL `ApiKeyStore`. A new key is counted against the owner's live keys and inserted
-//! in one statement under the owner's advisory lock, so concurrent creates on any node cannot
-//! overshoot the cap.
+//! `ApiKeyStore`, both backends. A new key is counted against the owner's live keys and
+//! inserted in one statement under the owner's lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+//! the owner's advisory lock), so concurrent creates on any node cannot overshoot the cap.
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{audit, lock_user, users::insert_user, PgStore};
+use super::{audit, id, lock_user, users::insert_user, uuid_col, BackendStore, DbConn, DbRow};
 use crate::audit_chain::AuditEvent;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, ApiKeyRecord, NewApiKey, NewUser};
@@ -16,13 +18,13 @@ use crate::traits::ApiKeyStore;
 
 const KEY_COLUMNS: &str = "api_key_id, user_id, name, prefix, key_hash, created_at, last_used_at";
 
-async fn insert_key(conn: &mut PgConnection, key: &NewApiKey) -> StoreResult<()> {
+async fn insert_key(conn: &mut DbConn, key: &NewApiKey) -> StoreResult<()> {
     sqlx::query(
         "insert into api_key (api_key_id, user_id, name, prefix, key_hash, created_at, \
          updated_at) values ($1, $2, $3, $4, $5, $6, $6)",
     )
-    .bind(key.id)
-    .bind(key.user_id)
+    .bind(id(key.id))
+    .bind(id(key.user_id))
     .bind(&key.name)
     .bind(&key.prefix)
     .bind(&key.key_hash)
@@ -33,10 +35,11 @@ async fn insert_key(conn: &mut PgConnection, key: &NewApiKey) -> StoreResult<()>
 }
 
 /// Inserts `key` unless its owner already holds `max_live` live keys; `false` when refused.
-/// Run it inside a transaction holding the owner's lock: each statement of a read-committed
-/// transaction sees what the previous holder committed, so count-then-insert is atomic.
+/// Run it inside a transaction holding the owner's lock: SQLite's write lock makes
+/// count-then-insert atomic; on PostgreSQL each statement of a read-committed transaction
+/// sees what the previous holder of the advisory lock committed, so it is atomic there too.
 async fn insert_key_within_quota(
-    conn: &mut PgConnection,
+    conn: &mut DbConn,
     key: &NewApiKey,
     max_live: u32,
 ) -> StoreResult<bool> {
@@ -45,8 +48,8 @@ async fn insert_key_within_quota(
          updated_at) select $1, $2, $3, $4, $5, $6, $6 \
          where (select count(*) from api_key where user_id = $2 and revoked_at is null) < $7",
     )
-    .bind(key.id)
-    .bind(key.user_id)
+    .bind(id(key.id))
+    .bind(id(key.user_id))
     .bind(&key.name)
     .bind(&key.prefix)
     .bind(&key.key_hash)
@@ -57,11 +60,11 @@ async fn insert_key_within_quota(
     Ok(done.rows_affected() == 1)
 }
 
-fn key_from_row(row: &PgRow) -> StoreResult<ApiKeyRecord> {
+fn key_from_row(row: &DbRow) -> StoreResult<ApiKeyRecord> {
     let last_used: Option<i64> = row.try_get("last_used_at")?;
     Ok(ApiKeyRecord {
-        id: row.try_get("api_key_id")?,
-        user_id: row.try_get("user_id")?,
+        id: uuid_col(row, "api_key_id")?,
+        user_id: uuid_col(row, "user_id")?,
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
         key_hash: row.try_get("key_hash")?,
@@ -71,7 +74,7 @@ fn key_from_row(row: &PgRow) -> StoreResult<ApiKeyRecord> {
 }
 
 #[async_trait]
-impl ApiKeyStore for PgStore {
+impl ApiKeyStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %key.user_id, api_key.id = %key.id))]
     async fn create_api_key(
         &self,
@@ -79,7 +82,7 @@ impl ApiKeyStore for PgStore {
         max_live_keys: u32,
         audit: Option<&AuditEvent>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_user(&mut tx, key.user_id).await?;
         if let Some(event) = audit.filter(|e| e.user_id != key.user_id) {
             // Not expected (the event is the owner's), but the chain it extends needs its lock.
@@ -102,7 +105,7 @@ impl ApiKeyStore for PgStore {
         key: &NewApiKey,
         audit: &AuditEvent,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_user(&mut tx, audit.user_id).await?;
         insert_user(&mut tx, user).await?;
         insert_key(&mut tx, key).await?;
@@ -127,7 +130,7 @@ impl ApiKeyStore for PgStore {
              order by created_at, api_key_id"
         );
         let rows = sqlx::query(&sql)
-            .bind(user_id)
+            .bind(id(user_id))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(key_from_row).collect()
@@ -141,29 +144,20 @@ impl ApiKeyStore for PgStore {
         at: OffsetDateTime,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        lock_user(&mut tx, audit.user_id).await?;
-        let done = sqlx::query(
+        let revoke = sqlx::query(
             "update api_key set revoked_at = $1, updated_at = $1 \
              where api_key_id = $2 and user_id = $3 and revoked_at is null",
         )
         .bind(to_unix_ms(at))
-        .bind(key_id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(id(key_id))
+        .bind(id(user_id));
+        self.change_audited(audit.user_id, revoke, audit).await
     }
 
     async fn touch_api_key(&self, key_id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
         sqlx::query("update api_key set last_used_at = $1 where api_key_id = $2")
             .bind(to_unix_ms(at))
-            .bind(key_id)
+            .bind(id(key_id))
             .execute(&self.pool)
             .await?;
         Ok(())

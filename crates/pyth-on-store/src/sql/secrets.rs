@@ -1,12 +1,15 @@
-//! PostgreSQL `SecretStore`: optimistic versions and the per-user quota are checked and
-//! applied under the user's advisory lock, so concurrent puts cannot both pass the checks.
+//! `SecretStore`, both backends: optimistic versions and the per-user quota are checked and
+//! applied under the user's lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the user's advisory
+//! lock), so concurrent puts cannot both pass the checks.
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{audit, lock_user, PgStore};
+use super::{audit, id, lock_user, uuid_col, BackendStore, DbConn, DbRow};
 use crate::audit_chain::AuditEvent;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, PutOutcome, SealedSecretRow, SecretMeta};
@@ -15,10 +18,10 @@ use crate::traits::SecretStore;
 const SEALED_COLUMNS: &str = "user_id, name, version, key_version, wrapped_key, nonce, \
                               ciphertext, created_at, updated_at";
 
-fn sealed_from_row(row: &PgRow) -> StoreResult<SealedSecretRow> {
+fn sealed_from_row(row: &DbRow) -> StoreResult<SealedSecretRow> {
     let key_version: i64 = row.try_get("key_version")?;
     Ok(SealedSecretRow {
-        user_id: row.try_get("user_id")?,
+        user_id: uuid_col(row, "user_id")?,
         name: row.try_get("name")?,
         version: row.try_get("version")?,
         key_version: u32::try_from(key_version)
@@ -31,8 +34,39 @@ fn sealed_from_row(row: &PgRow) -> StoreResult<SealedSecretRow> {
     })
 }
 
+/// Inserts `s` as version 1 unless its owner already holds `max_secrets`: then a conflict on
+/// `secret_quota`. Run it inside a transaction holding the owner's lock.
+async fn insert_within_quota(
+    conn: &mut DbConn,
+    s: &SealedSecretRow,
+    max_secrets: u32,
+) -> StoreResult<()> {
+    let count: i64 = sqlx::query_scalar("select count(*) from secret where user_id = $1")
+        .bind(id(s.user_id))
+        .fetch_one(&mut *conn)
+        .await?;
+    if count >= i64::from(max_secrets) {
+        return Err(StoreError::conflict("secret_quota"));
+    }
+    sqlx::query(
+        "insert into secret (user_id, name, version, key_version, wrapped_key, nonce, \
+         ciphertext, created_at, updated_at) values ($1, $2, 1, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id(s.user_id))
+    .bind(&s.name)
+    .bind(i64::from(s.key_version))
+    .bind(&s.wrapped_key)
+    .bind(&s.nonce)
+    .bind(&s.ciphertext)
+    .bind(to_unix_ms(s.created_at))
+    .bind(to_unix_ms(s.updated_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
-impl SecretStore for PgStore {
+impl SecretStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %s.user_id, secret.name = %s.name))]
     async fn put_secret(
         &self,
@@ -42,39 +76,17 @@ impl SecretStore for PgStore {
         audit: &AuditEvent,
     ) -> StoreResult<PutOutcome> {
         let updated = to_unix_ms(s.updated_at);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_user(&mut tx, s.user_id).await?;
         let current: Option<i64> =
             sqlx::query_scalar("select version from secret where user_id = $1 and name = $2")
-                .bind(s.user_id)
+                .bind(id(s.user_id))
                 .bind(&s.name)
                 .fetch_optional(&mut *tx)
                 .await?;
         let outcome = match (current, expected_prev_version) {
             (None, None) => {
-                let count: i64 =
-                    sqlx::query_scalar("select count(*) from secret where user_id = $1")
-                        .bind(s.user_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                if count >= i64::from(max_secrets) {
-                    return Err(StoreError::conflict("secret_quota"));
-                }
-                sqlx::query(
-                    "insert into secret (user_id, name, version, key_version, wrapped_key, \
-                     nonce, ciphertext, created_at, updated_at) \
-                     values ($1, $2, 1, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(s.user_id)
-                .bind(&s.name)
-                .bind(i64::from(s.key_version))
-                .bind(&s.wrapped_key)
-                .bind(&s.nonce)
-                .bind(&s.ciphertext)
-                .bind(to_unix_ms(s.created_at))
-                .bind(updated)
-                .execute(&mut *tx)
-                .await?;
+                insert_within_quota(&mut tx, s, max_secrets).await?;
                 PutOutcome::Created
             }
             (Some(current), Some(expected)) if current == expected => {
@@ -88,7 +100,7 @@ impl SecretStore for PgStore {
                 .bind(&s.nonce)
                 .bind(&s.ciphertext)
                 .bind(updated)
-                .bind(s.user_id)
+                .bind(id(s.user_id))
                 .bind(&s.name)
                 .execute(&mut *tx)
                 .await?;
@@ -104,7 +116,7 @@ impl SecretStore for PgStore {
     async fn get_secret(&self, user_id: Uuid, name: &str) -> StoreResult<Option<SealedSecretRow>> {
         let sql = format!("select {SEALED_COLUMNS} from secret where user_id = $1 and name = $2");
         let row = sqlx::query(&sql)
-            .bind(user_id)
+            .bind(id(user_id))
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -116,7 +128,7 @@ impl SecretStore for PgStore {
             "select name, version, created_at, updated_at from secret where user_id = $1 \
              order by name",
         )
-        .bind(user_id)
+        .bind(id(user_id))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -134,7 +146,7 @@ impl SecretStore for PgStore {
     async fn sealed_secrets_for(&self, user_id: Uuid) -> StoreResult<Vec<SealedSecretRow>> {
         let sql = format!("select {SEALED_COLUMNS} from secret where user_id = $1 order by name");
         let rows = sqlx::query(&sql)
-            .bind(user_id)
+            .bind(id(user_id))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(sealed_from_row).collect()
@@ -147,19 +159,10 @@ impl SecretStore for PgStore {
         name: &str,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        lock_user(&mut tx, user_id).await?;
-        let done = sqlx::query("delete from secret where user_id = $1 and name = $2")
-            .bind(user_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let delete = sqlx::query("delete from secret where user_id = $1 and name = $2")
+            .bind(id(user_id))
+            .bind(name);
+        self.change_audited(user_id, delete, audit).await
     }
 
     async fn all_sealed_secrets(&self) -> StoreResult<Vec<SealedSecretRow>> {
@@ -183,7 +186,7 @@ impl SecretStore for PgStore {
         )
         .bind(i64::from(key_version))
         .bind(wrapped_key)
-        .bind(user_id)
+        .bind(id(user_id))
         .bind(name)
         .bind(version)
         .execute(&self.pool)

@@ -1,46 +1,47 @@
-//! SQLite `RefreshTokenStore`: rotation under `BEGIN IMMEDIATE`, so two nodes presenting the
+//! `RefreshTokenStore`, both backends: rotation reads the presented token under a lock
+//! (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: its row, `for update`), so two nodes presenting the
 //! same token serialise and the second one sees it spent (reuse).
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{audit, id, uuid_col, SqliteStore};
+use super::{audit, id, lock_user, uuid_col, BackendStore, DbConn, FOR_UPDATE};
 use crate::audit_chain::AuditEvent;
 use crate::error::StoreResult;
 use crate::model::{refresh_state, to_unix_ms, NewRefreshToken, RefreshOutcome, RefreshState};
 use crate::traits::RefreshTokenStore;
 
 async fn insert_token(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     t: &NewRefreshToken,
     user_id: Uuid,
     family_id: Uuid,
 ) -> StoreResult<()> {
-    let created = to_unix_ms(t.created_at);
     sqlx::query(
         "insert into refresh_token (refresh_token_id, user_id, family_id, token_hash, \
-         created_at, updated_at, expires_at) values (?, ?, ?, ?, ?, ?, ?)",
+         created_at, updated_at, expires_at) values ($1, $2, $3, $4, $5, $5, $6)",
     )
     .bind(id(t.id))
     .bind(id(user_id))
     .bind(id(family_id))
     .bind(&t.token_hash)
-    .bind(created)
-    .bind(created)
+    .bind(to_unix_ms(t.created_at))
     .bind(to_unix_ms(t.expires_at))
     .execute(conn)
     .await?;
     Ok(())
 }
 
-async fn revoke_family(conn: &mut SqliteConnection, family_id: Uuid, at: i64) -> StoreResult<()> {
+async fn revoke_family(conn: &mut DbConn, family_id: Uuid, at: i64) -> StoreResult<()> {
     sqlx::query(
-        "update refresh_token set revoked_at = ?, updated_at = ? \
-         where family_id = ? and revoked_at is null",
+        "update refresh_token set revoked_at = $1, updated_at = $1 \
+         where family_id = $2 and revoked_at is null",
     )
-    .bind(at)
     .bind(at)
     .bind(id(family_id))
     .execute(conn)
@@ -48,8 +49,20 @@ async fn revoke_family(conn: &mut SqliteConnection, family_id: Uuid, at: i64) ->
     Ok(())
 }
 
+/// Marks token `token_id` spent at `at`.
+async fn spend(conn: &mut DbConn, token_id: Uuid, at: i64) -> StoreResult<()> {
+    sqlx::query(
+        "update refresh_token set spent_at = $1, updated_at = $1 where refresh_token_id = $2",
+    )
+    .bind(at)
+    .bind(id(token_id))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
-impl RefreshTokenStore for SqliteStore {
+impl RefreshTokenStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %t.user_id))]
     async fn create_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
@@ -66,14 +79,15 @@ impl RefreshTokenStore for SqliteStore {
         audit_reuse: &AuditEvent,
     ) -> StoreResult<RefreshOutcome> {
         let now = to_unix_ms(now);
-        let mut tx = self.begin_immediate().await?;
-        let row = sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
             "select refresh_token_id, user_id, family_id, expires_at, spent_at, revoked_at \
-             from refresh_token where token_hash = ?",
-        )
-        .bind(presented_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
+             from refresh_token where token_hash = $1{FOR_UPDATE}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(presented_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(row) = row else {
             return Ok(RefreshOutcome::Invalid);
         };
@@ -89,6 +103,7 @@ impl RefreshTokenStore for SqliteStore {
         let outcome = match state {
             RefreshState::Invalid => return Ok(RefreshOutcome::Invalid),
             RefreshState::Reused => {
+                lock_user(&mut tx, user_id).await?;
                 revoke_family(&mut tx, family_id, now).await?;
                 let event = AuditEvent {
                     user_id,
@@ -98,15 +113,8 @@ impl RefreshTokenStore for SqliteStore {
                 RefreshOutcome::Reused { user_id, family_id }
             }
             RefreshState::Live => {
-                sqlx::query(
-                    "update refresh_token set spent_at = ?, updated_at = ? \
-                     where refresh_token_id = ?",
-                )
-                .bind(now)
-                .bind(now)
-                .bind(id(token_id))
-                .execute(&mut *tx)
-                .await?;
+                lock_user(&mut tx, user_id).await?;
+                spend(&mut tx, token_id, now).await?;
                 insert_token(&mut tx, successor, user_id, family_id).await?;
                 let event = AuditEvent {
                     user_id,

@@ -1,14 +1,17 @@
-//! PostgreSQL `PackageStore`. List changes and the per-(user, language) quota run under the
-//! user's advisory lock; a build claim is one `insert ... on conflict do update ... where`,
-//! which PostgreSQL applies atomically even when several nodes race on one key.
+//! `PackageStore`, both backends. List changes and the per-(user, language) quota run under
+//! the user's lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the user's advisory lock); a build
+//! claim is one `insert ... on conflict do update ... where`, atomic on its own (on
+//! PostgreSQL even when several nodes race on one key).
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{audit, lock_user, PgStore};
+use super::{audit, id, lock_user, uuid_col, BackendStore, DbRow, BYTEWISE};
 use crate::audit_chain::AuditEvent;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, PackageEnvRow, PackageRow, PutOutcome};
@@ -17,9 +20,9 @@ use crate::traits::PackageStore;
 const ENV_COLUMNS: &str =
     "env_key, language, status, error, size_bytes, created_at, updated_at, last_used_at";
 
-fn package_from_row(row: &PgRow) -> StoreResult<PackageRow> {
+fn package_from_row(row: &DbRow) -> StoreResult<PackageRow> {
     Ok(PackageRow {
-        user_id: row.try_get("user_id")?,
+        user_id: uuid_col(row, "user_id")?,
         language: row.try_get("language")?,
         name: row.try_get("name")?,
         spec: row.try_get("spec")?,
@@ -27,7 +30,7 @@ fn package_from_row(row: &PgRow) -> StoreResult<PackageRow> {
     })
 }
 
-fn env_from_row(row: &PgRow) -> StoreResult<PackageEnvRow> {
+fn env_from_row(row: &DbRow) -> StoreResult<PackageEnvRow> {
     Ok(PackageEnvRow {
         env_key: row.try_get("env_key")?,
         language: row.try_get("language")?,
@@ -41,16 +44,17 @@ fn env_from_row(row: &PgRow) -> StoreResult<PackageEnvRow> {
 }
 
 #[async_trait]
-impl PackageStore for PgStore {
+impl PackageStore for BackendStore {
     async fn list_packages(&self, user_id: Uuid) -> StoreResult<Vec<PackageRow>> {
-        // "C" sorts byte-wise whatever the database locale, as SQLite's BINARY does.
-        let rows = sqlx::query(
+        // Byte-wise, whatever the database locale.
+        let sql = format!(
             "select user_id, language, name, spec, added_at from package where user_id = $1 \
-             order by language collate \"C\", name collate \"C\"",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+             order by language{BYTEWISE}, name{BYTEWISE}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id(user_id))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(package_from_row).collect()
     }
 
@@ -67,10 +71,10 @@ impl PackageStore for PgStore {
         if rows.len() > usize::try_from(max_items).unwrap_or(usize::MAX) {
             return Err(StoreError::conflict("package_quota"));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_user(&mut tx, user_id).await?;
         sqlx::query("delete from package where user_id = $1 and language = $2")
-            .bind(user_id)
+            .bind(id(user_id))
             .bind(language)
             .execute(&mut *tx)
             .await?;
@@ -79,7 +83,7 @@ impl PackageStore for PgStore {
                 "insert into package (user_id, language, name, spec, added_at, created_at, \
                  updated_at) values ($1, $2, $3, $4, $5, $5, $5)",
             )
-            .bind(user_id)
+            .bind(id(user_id))
             .bind(language)
             .bind(&row.name)
             .bind(&row.spec)
@@ -100,7 +104,7 @@ impl PackageStore for PgStore {
         audit: &AuditEvent,
     ) -> StoreResult<PutOutcome> {
         let added = to_unix_ms(row.added_at);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_user(&mut tx, row.user_id).await?;
         let replaced = sqlx::query(
             "update package set spec = $1, added_at = $2, updated_at = $2 \
@@ -108,7 +112,7 @@ impl PackageStore for PgStore {
         )
         .bind(&row.spec)
         .bind(added)
-        .bind(row.user_id)
+        .bind(id(row.user_id))
         .bind(&row.language)
         .bind(&row.name)
         .execute(&mut *tx)
@@ -119,7 +123,7 @@ impl PackageStore for PgStore {
             let count: i64 = sqlx::query_scalar(
                 "select count(*) from package where user_id = $1 and language = $2",
             )
-            .bind(row.user_id)
+            .bind(id(row.user_id))
             .bind(&row.language)
             .fetch_one(&mut *tx)
             .await?;
@@ -130,7 +134,7 @@ impl PackageStore for PgStore {
                 "insert into package (user_id, language, name, spec, added_at, created_at, \
                  updated_at) values ($1, $2, $3, $4, $5, $5, $5)",
             )
-            .bind(row.user_id)
+            .bind(id(row.user_id))
             .bind(&row.language)
             .bind(&row.name)
             .bind(&row.spec)
@@ -152,21 +156,12 @@ impl PackageStore for PgStore {
         name: &str,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        lock_user(&mut tx, user_id).await?;
-        let done =
+        let delete =
             sqlx::query("delete from package where user_id = $1 and language = $2 and name = $3")
-                .bind(user_id)
+                .bind(id(user_id))
                 .bind(language)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+                .bind(name);
+        self.change_audited(user_id, delete, audit).await
     }
 
     async fn get_package_env(&self, env_key: &str) -> StoreResult<Option<PackageEnvRow>> {
@@ -187,8 +182,9 @@ impl PackageStore for PgStore {
         stale_after_ms: i64,
     ) -> StoreResult<bool> {
         let now = to_unix_ms(now);
-        // A racing insert waits for the winner's commit, then re-checks the `where` against
-        // the committed row: a fresh claim is not stale, so exactly one caller changes a row.
+        // One statement: inserted (absent) or taken over (stale build) changes one row. On
+        // PostgreSQL a racing insert waits for the winner's commit, then re-checks the `where`
+        // against the committed row: a fresh claim is not stale, so exactly one caller does.
         let done = sqlx::query(
             "insert into package_env (env_key, language, status, error, size_bytes, \
              created_at, updated_at, last_used_at) values ($1, $2, 'building', null, 0, $3, $3, $3) \
@@ -241,7 +237,7 @@ impl PackageStore for PgStore {
 
     async fn list_package_envs(&self) -> StoreResult<Vec<PackageEnvRow>> {
         let sql = format!(
-            "select {ENV_COLUMNS} from package_env order by last_used_at, env_key collate \"C\""
+            "select {ENV_COLUMNS} from package_env order by last_used_at, env_key{BYTEWISE}"
         );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(env_from_row).collect()

@@ -1,12 +1,15 @@
-//! PostgreSQL `ZkCodeStore`: the per-user quota is checked and applied under the user's
-//! advisory lock, so concurrent puts cannot both pass it.
+//! `ZkCodeStore`, both backends: the per-user quota is checked and applied under the user's
+//! lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the user's advisory lock), so concurrent puts
+//! cannot both pass it.
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{audit, lock_user, PgStore};
+use super::{audit, id, lock_user, uuid_col, BackendStore, DbRow, BYTEWISE};
 use crate::audit_chain::AuditEvent;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, PutOutcome, ZkCodeRow};
@@ -15,9 +18,9 @@ use crate::traits::ZkCodeStore;
 const ZK_COLUMNS: &str =
     "user_id, name, language, payload, size, kdf_m, kdf_t, kdf_p, created_at, updated_at";
 
-fn zk_from_row(row: &PgRow) -> StoreResult<ZkCodeRow> {
+fn zk_from_row(row: &DbRow) -> StoreResult<ZkCodeRow> {
     Ok(ZkCodeRow {
-        user_id: row.try_get("user_id")?,
+        user_id: uuid_col(row, "user_id")?,
         name: row.try_get("name")?,
         language: row.try_get("language")?,
         payload: row.try_get("payload")?,
@@ -31,7 +34,7 @@ fn zk_from_row(row: &PgRow) -> StoreResult<ZkCodeRow> {
 }
 
 #[async_trait]
-impl ZkCodeStore for PgStore {
+impl ZkCodeStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %row.user_id, zk.name = %row.name))]
     async fn put_zk_code(
         &self,
@@ -39,7 +42,7 @@ impl ZkCodeStore for PgStore {
         max_items: u32,
         audit: &AuditEvent,
     ) -> StoreResult<PutOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_user(&mut tx, row.user_id).await?;
         let replaced = sqlx::query(
             "update zk_code set language = $1, payload = $2, size = $3, kdf_m = $4, \
@@ -52,7 +55,7 @@ impl ZkCodeStore for PgStore {
         .bind(row.kdf_t)
         .bind(row.kdf_p)
         .bind(to_unix_ms(row.updated_at))
-        .bind(row.user_id)
+        .bind(id(row.user_id))
         .bind(&row.name)
         .execute(&mut *tx)
         .await?;
@@ -60,7 +63,7 @@ impl ZkCodeStore for PgStore {
             PutOutcome::Replaced
         } else {
             let count: i64 = sqlx::query_scalar("select count(*) from zk_code where user_id = $1")
-                .bind(row.user_id)
+                .bind(id(row.user_id))
                 .fetch_one(&mut *tx)
                 .await?;
             if count >= i64::from(max_items) {
@@ -70,7 +73,7 @@ impl ZkCodeStore for PgStore {
                 "insert into zk_code (user_id, name, language, payload, size, kdf_m, kdf_t, \
                  kdf_p, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
-            .bind(row.user_id)
+            .bind(id(row.user_id))
             .bind(&row.name)
             .bind(&row.language)
             .bind(&row.payload)
@@ -92,7 +95,7 @@ impl ZkCodeStore for PgStore {
     async fn get_zk_code(&self, user_id: Uuid, name: &str) -> StoreResult<Option<ZkCodeRow>> {
         let sql = format!("select {ZK_COLUMNS} from zk_code where user_id = $1 and name = $2");
         let row = sqlx::query(&sql)
-            .bind(user_id)
+            .bind(id(user_id))
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -100,12 +103,11 @@ impl ZkCodeStore for PgStore {
     }
 
     async fn list_zk_code(&self, user_id: Uuid) -> StoreResult<Vec<ZkCodeRow>> {
-        // "C" sorts byte-wise whatever the database locale, as SQLite's BINARY does.
-        let sql = format!(
-            "select {ZK_COLUMNS} from zk_code where user_id = $1 order by name collate \"C\""
-        );
+        // Byte-wise, whatever the database locale.
+        let sql =
+            format!("select {ZK_COLUMNS} from zk_code where user_id = $1 order by name{BYTEWISE}");
         let rows = sqlx::query(&sql)
-            .bind(user_id)
+            .bind(id(user_id))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(zk_from_row).collect()
@@ -118,18 +120,9 @@ impl ZkCodeStore for PgStore {
         name: &str,
         audit: &AuditEvent,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        lock_user(&mut tx, user_id).await?;
-        let done = sqlx::query("delete from zk_code where user_id = $1 and name = $2")
-            .bind(user_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let delete = sqlx::query("delete from zk_code where user_id = $1 and name = $2")
+            .bind(id(user_id))
+            .bind(name);
+        self.change_audited(user_id, delete, audit).await
     }
 }

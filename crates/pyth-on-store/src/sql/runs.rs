@@ -1,19 +1,22 @@
-//! SQLite `RunRecordStore`: the open-run row and the run's audit entries change together under
-//! `BEGIN IMMEDIATE`.
+//! `RunRecordStore`, both backends: the open-run row and the run's audit entries change
+//! together, under the user's lock (the one the audit chain takes: SQLite's `BEGIN
+//! IMMEDIATE`, PostgreSQL's advisory lock).
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{audit, id, opt_uuid_col, uuid_col, SqliteStore};
+use super::{audit, id, lock_user, opt_uuid_col, uuid_col, BackendStore, DbRow};
 use crate::audit_chain::AuditEvent;
 use crate::error::StoreResult;
 use crate::model::{from_unix_ms, to_unix_ms, OpenRun};
 use crate::traits::RunRecordStore;
 
-fn open_run_from_row(row: &SqliteRow) -> StoreResult<OpenRun> {
+fn open_run_from_row(row: &DbRow) -> StoreResult<OpenRun> {
     Ok(OpenRun {
         execution_id: uuid_col(row, "execution_id")?,
         user_id: uuid_col(row, "user_id")?,
@@ -29,15 +32,16 @@ fn open_run_from_row(row: &SqliteRow) -> StoreResult<OpenRun> {
 }
 
 #[async_trait]
-impl RunRecordStore for SqliteStore {
+impl RunRecordStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %run.user_id))]
     async fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> StoreResult<()> {
         let at = to_unix_ms(run.started_at);
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, run.user_id).await?;
         sqlx::query(
             "insert into run_record (execution_id, user_id, node, action, resource, ip, \
              auth_method, api_key_id, started_at, deadline_at, created_at, updated_at) \
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9)",
         )
         .bind(id(run.execution_id))
         .bind(id(run.user_id))
@@ -49,8 +53,6 @@ impl RunRecordStore for SqliteStore {
         .bind(run.api_key_id.map(id))
         .bind(at)
         .bind(to_unix_ms(run.deadline_at))
-        .bind(at)
-        .bind(at)
         .execute(&mut *tx)
         .await?;
         audit::append(&mut tx, started).await?;
@@ -60,8 +62,9 @@ impl RunRecordStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(user.id = %outcome.user_id))]
     async fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<()> {
-        let mut tx = self.begin_immediate().await?;
-        sqlx::query("delete from run_record where execution_id = ?")
+        let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, outcome.user_id).await?;
+        sqlx::query("delete from run_record where execution_id = $1")
             .bind(id(execution_id))
             .execute(&mut *tx)
             .await?;
@@ -77,8 +80,8 @@ impl RunRecordStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<OpenRun>> {
         let rows = sqlx::query(
-            "select * from run_record where node = ? or deadline_at < ? \
-             order by started_at, execution_id limit ?",
+            "select * from run_record where node = cast($1 as text) or deadline_at < $2 \
+             order by started_at, execution_id limit $3",
         )
         .bind(node)
         .bind(to_unix_ms(now))
@@ -90,16 +93,8 @@ impl RunRecordStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(user.id = %outcome.user_id))]
     async fn interrupt_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<bool> {
-        let mut tx = self.begin_immediate().await?;
-        let done = sqlx::query("delete from run_record where execution_id = ?")
-            .bind(id(execution_id))
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, outcome).await?;
-        tx.commit().await?;
-        Ok(true)
+        let delete =
+            sqlx::query("delete from run_record where execution_id = $1").bind(id(execution_id));
+        self.change_audited(outcome.user_id, delete, outcome).await
     }
 }
