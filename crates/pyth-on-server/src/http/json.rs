@@ -1,6 +1,7 @@
 //! `AppJson`: axum's JSON extractor and response with our error shape for every rejection (a
 //! body that stops arriving is a 408).
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -33,6 +34,28 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
     }
+}
+
+/// An optional JSON body: `None` when the request has no body at all, else the body read
+/// exactly as [`AppJson`] reads one (same limit, content type and error codes).
+pub async fn optional_json<T, S>(request: Request, state: &S) -> Result<Option<T>, ApiError>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    let (parts, body) = request.into_parts();
+    // The body limit travels in the request extensions; the bytes are read under it.
+    let mut bytes_request = Request::new(body);
+    *bytes_request.extensions_mut() = parts.extensions.clone();
+    let bytes = Bytes::from_request(bytes_request, state)
+        .await
+        .map_err(|e| rejection_to_error(&JsonRejection::from(e)))?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let AppJson(value) = AppJson::<T>::from_request(request, state).await?;
+    Ok(Some(value))
 }
 
 /// Maps axum's JSON rejections to 400 (or 413) in our shape, without echoing body content.

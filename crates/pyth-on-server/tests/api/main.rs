@@ -22,4 +22,5 @@ mod postgres;
 mod secrets;
 mod support;
 mod system;
+mod verify;
 mod zk;
