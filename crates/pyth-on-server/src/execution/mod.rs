@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 mod request;
 
-pub use request::{RunRequest, ZkRun};
+pub use request::{RunRequest, ZkRun, MAX_ARGS, MAX_ARG_BYTES, MAX_ENV};
 
 /// Runs `request` for `user` and records it in the audit log (`execute`, or `zk.execute` /
 /// `zk.wrong_password` for zero-knowledge runs).
