@@ -15,6 +15,7 @@ mod execute;
 mod fairness;
 mod generate;
 mod keys;
+mod openapi;
 mod package_builds;
 mod package_index;
 mod packages;
