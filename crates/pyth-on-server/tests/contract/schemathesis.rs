@@ -58,7 +58,7 @@ async fn server() -> TestServer {
         s.default_timeout_ms = 2_000;
         s.packages.pypi_index_url = Some("http://127.0.0.1:9/simple/".into());
         s.packages.npm_registry = Some("http://127.0.0.1:9/".into());
-        s.packages.package_build_timeout_secs = 20;
+        s.packages.package_build_timeout_secs = 5;
     })
     .await
 }
@@ -88,8 +88,13 @@ async fn schemathesis_finds_no_server_error_and_no_departure_from_the_document()
         &env_or("PYTH_ON_SCHEMATHESIS_SEED", SEED),
         "--workers",
         "2",
-        "--request-timeout",
+        // `all` includes a response-time check (10 s by default). Adding a package answers
+        // once its environment is built (here: fails, the index being a closed port) and a
+        // build may wait for the one before it: 2 x 5 s plus the sandbox, under 30 s.
+        "--max-response-time",
         "30",
+        "--request-timeout",
+        "60",
     ]
     .iter()
     .map(ToString::to_string)
