@@ -86,8 +86,10 @@ async fn schemathesis_finds_no_server_error_and_no_departure_from_the_document()
         &env_or("PYTH_ON_SCHEMATHESIS_EXAMPLES", "10"),
         "--seed",
         &env_or("PYTH_ON_SCHEMATHESIS_SEED", SEED),
+        // One worker: with two, schemathesis 4.32 now and then stopped on an internal KeyError
+        // in its coverage generator (an error of the tool, not a finding about the API).
         "--workers",
-        "2",
+        "1",
         // `all` includes a response-time check (10 s by default). Adding a package answers
         // once its environment is built (here: fails, the index being a closed port) and a
         // build may wait for the one before it: 2 x 5 s plus the sandbox, under 30 s.
