@@ -4,7 +4,7 @@
 //   key = okm[0..32], kc = okm[32..64]
 //   ct  = XChaCha20-Poly1305-IETF(key, nonce, aad = PAE([...]), code) with the tag appended
 //
-// See shared/spec/zk-format.md in the Pyth-On repository. Browser-safe: no Node-only APIs
+// See docs/ZKCODE.md in the Pyth-On repository. Browser-safe: no Node-only APIs
 // (globalThis.crypto, TextEncoder, btoa/atob, String.prototype.normalize).
 
 import { argon2id } from 'hash-wasm';

@@ -13,18 +13,19 @@ import {
   toBase64,
 } from '../src/index.js';
 import {
-  AAD, CT, NAME, NONCE, OKM, PASSWORD, PLAINTEXT, SALT, SPEC_JSON, USER, spec,
+  AAD, CT, KDF, NAME, NONCE, OKM, OTHER_NAME, OTHER_PASSWORD, OTHER_USER, PASSWORD, PLAINTEXT,
+  SALT, SPEC_JSON, USER, spec,
 } from './vector.js';
 
 const utf8 = new TextEncoder();
 
 test('the KDF output matches the golden okm', async () => {
-  assert.deepEqual(await deriveOkm(PASSWORD, SALT, 65536, 3, 1), OKM);
+  assert.deepEqual(await deriveOkm(PASSWORD, SALT, KDF.m, KDF.t, KDF.p), OKM);
 });
 
 test('the associated data matches the golden aad', () => {
-  assert.deepEqual(aad(65536, 3, 1, USER, NAME), AAD);
-  assert.deepEqual(aad(65536, 3, 1, USER.toUpperCase(), NAME), AAD);
+  assert.deepEqual(aad(KDF.m, KDF.t, KDF.p, USER, NAME), AAD);
+  assert.deepEqual(aad(KDF.m, KDF.t, KDF.p, USER.toUpperCase(), NAME), AAD);
 });
 
 test('encrypting the golden inputs gives the spec JSON byte for byte', async () => {
@@ -48,17 +49,17 @@ test('the spec JSON decrypts to the golden plaintext (object and text)', async (
 
 test('another password is a wrong password', async () => {
   await assert.rejects(
-    decrypt(spec(), 'correct horse battery stapler', USER, NAME), WrongPasswordError,
+    decrypt(spec(), OTHER_PASSWORD, USER, NAME), WrongPasswordError,
   );
 });
 
 test('the name other.py is an integrity failure', async () => {
-  await assert.rejects(decrypt(spec(), PASSWORD, USER, 'other.py'), IntegrityError);
+  await assert.rejects(decrypt(spec(), PASSWORD, USER, OTHER_NAME), IntegrityError);
 });
 
 test('another user id is an integrity failure', async () => {
   await assert.rejects(
-    decrypt(spec(), PASSWORD, '0190a6f2-5b7c-7d2e-8f00-123456789abd', NAME), IntegrityError,
+    decrypt(spec(), PASSWORD, OTHER_USER, NAME), IntegrityError,
   );
 });
 
@@ -79,7 +80,7 @@ test('p=4 is refused before any derivation', async () => {
 
 test('a 32-byte output is not the start of the 64-byte one', async () => {
   const okm32 = await argon2id({
-    password: PASSWORD, salt: SALT, iterations: 3, memorySize: 65536, parallelism: 1,
+    password: PASSWORD, salt: SALT, iterations: KDF.t, memorySize: KDF.m, parallelism: KDF.p,
     hashLength: 32, outputType: 'binary',
   });
   assert.notDeepEqual(okm32, OKM.subarray(0, 32));

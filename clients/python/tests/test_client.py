@@ -49,18 +49,18 @@ def server():
 
 
 def test_put_and_execute(server):
-    client = Client(server, "pk_test")
+    client = Client(server, "pyo_test")
     payload = json.loads(SPEC_JSON)
     assert client.put_code("hello.py", payload)["size"] == 19
     result = client.execute("hello.py", "correct horse battery staple", stdin="x")
     assert result["zeroKnowledge"] is True
     (m1, p1, k1, b1), (m2, p2, k2, b2) = Stub.seen
-    assert (m1, p1, k1, b1) == ("PUT", "/api/v1/zk/code/hello.py", "pk_test", payload)
-    assert (m2, p2, k2) == ("POST", "/api/v1/zk/execute/hello.py", "pk_test")
+    assert (m1, p1, k1, b1) == ("PUT", "/api/v1/zk/code/hello.py", "pyo_test", payload)
+    assert (m2, p2, k2) == ("POST", "/api/v1/zk/execute/hello.py", "pyo_test")
     assert b2 == {"masterPassword": "correct horse battery staple", "stdin": "x"}
 
 
 def test_errors_raise_api_error(server):
     with pytest.raises(ApiError) as e:
-        Client(server, "pk_test").execute("missing", "pw")
+        Client(server, "pyo_test").execute("missing", "pw")
     assert e.value.status == 404 and e.value.code == "not_found"

@@ -1,7 +1,8 @@
-"""The spec's golden vector (shared/spec/zk-format.md), byte for byte, and its negative cases."""
+"""The golden vector (docs/zkcode-v1-vector.json), byte for byte, and its negative cases."""
 
 import json
 import unicodedata
+from pathlib import Path
 
 import pytest
 from argon2.low_level import Type, hash_secret_raw
@@ -16,36 +17,27 @@ from pyth_on_zk import (
     encrypt,
 )
 
-PASSWORD = "correct horse battery staple"
-SALT = bytes(range(0x00, 0x10))
-NONCE = bytes(range(0x40, 0x58))
-USER = "0190a6f2-5b7c-7d2e-8f00-123456789abc"
-NAME = "hello.py"
-PLAINTEXT = b'print("hello, zk")\n'
+# The one golden vector file of the repository, shared with the Rust and JavaScript tests.
+VECTOR_PATH = Path(__file__).resolve().parents[3] / "docs" / "zkcode-v1-vector.json"
+VECTOR = json.loads(VECTOR_PATH.read_text(encoding="utf-8"))
 
-OKM = bytes.fromhex(
-    "f583c66eb0c983f6be0f1801d34580dba6ce391a35def61fed043c365dc37c52"
-    "f1c2815097615f218797ed574c7084ed21fd2609b8d0b3706bffd4dec7e6aeb8"
-)
-AAD = bytes.fromhex(
-    "0500000000000000 0900000000000000 7a6b636f64652f7631"
-    "1600000000000000 786368616368613230706f6c79313330352d69657466"
-    "1d00000000000000 6172676f6e32696424763d3139246d3d36353533362c743d332c703d31"
-    "2400000000000000 30313930613666322d356237632d376432652d386630302d313233343536373839616263"
-    "0800000000000000 68656c6c6f2e7079".replace(" ", "")
-)
-CT = bytes.fromhex("1490ff6a0e8921201594fb77d809d3e97567d9c46ce301cb206833278187f5e861a3ca")
+PASSWORD = VECTOR["inputs"]["password"]
+SALT = bytes.fromhex(VECTOR["inputs"]["salt"])
+NONCE = bytes.fromhex(VECTOR["inputs"]["nonce"])
+USER = VECTOR["inputs"]["userId"]
+NAME = VECTOR["inputs"]["name"]
+PLAINTEXT = VECTOR["inputs"]["plaintext"].encode()
+M, T, P = (VECTOR["inputs"]["kdf"][k] for k in ("m", "t", "p"))
+OTHER_PASSWORD = VECTOR["negative"]["otherPassword"]
+OTHER_NAME = VECTOR["negative"]["otherName"]
+OTHER_USER = VECTOR["negative"]["otherUserId"]
 
-SPEC_JSON = """{
-  "v": 1,
-  "alg": "xchacha20poly1305-ietf",
-  "kdf": {"alg": "argon2id", "ver": 19, "m": 65536, "t": 3, "p": 1,
-          "salt": "AAECAwQFBgcICQoLDA0ODw=="},
-  "nonce": "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZX",
-  "kc": "8cKBUJdhXyGHl+1XTHCE7SH9Jgm40LNwa//U3sfmrrg=",
-  "ct": "FJD/ag6JISAVlPt32AnT6XVn2cRs4wHLIGgzJ4GH9ehho8o=",
-  "language": "python"
-}"""
+OKM = bytes.fromhex(VECTOR["outputs"]["okm"])
+AAD = bytes.fromhex(VECTOR["outputs"]["aad"])
+CT = bytes.fromhex(VECTOR["outputs"]["ct"])
+
+# The wire payload as JSON text, pretty-printed (the validation tests edit it as text).
+SPEC_JSON = json.dumps(VECTOR["outputs"]["payload"], indent=2)
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +47,13 @@ def golden_payload():
 
 
 def test_the_kdf_output_matches_the_golden_okm():
-    assert derive_okm(PASSWORD, SALT, 65536, 3, 1) == OKM
+    assert derive_okm(PASSWORD, SALT, M, T, P) == OKM
 
 
 def test_the_associated_data_matches_the_golden_aad():
-    assert aad(65536, 3, 1, USER, NAME) == AAD
+    assert aad(M, T, P, USER, NAME) == AAD
     # An upper-case user id is written lower-case in the aad.
-    assert aad(65536, 3, 1, USER.upper(), NAME) == AAD
+    assert aad(M, T, P, USER.upper(), NAME) == AAD
 
 
 def test_encrypting_the_golden_inputs_gives_the_spec_json(golden_payload):
@@ -87,17 +79,17 @@ def test_the_spec_json_decrypts_to_the_golden_plaintext():
 
 def test_another_password_is_a_wrong_password():
     with pytest.raises(WrongPassword):
-        decrypt(json.loads(SPEC_JSON), "correct horse battery stapler", USER, NAME)
+        decrypt(json.loads(SPEC_JSON), OTHER_PASSWORD, USER, NAME)
 
 
 def test_another_name_is_an_integrity_failure():
     with pytest.raises(IntegrityError):
-        decrypt(json.loads(SPEC_JSON), PASSWORD, USER, "other.py")
+        decrypt(json.loads(SPEC_JSON), PASSWORD, USER, OTHER_NAME)
 
 
 def test_another_user_is_an_integrity_failure():
     with pytest.raises(IntegrityError):
-        decrypt(json.loads(SPEC_JSON), PASSWORD, "0190a6f2-5b7c-7d2e-8f00-123456789abd", NAME)
+        decrypt(json.loads(SPEC_JSON), PASSWORD, OTHER_USER, NAME)
 
 
 def test_a_tampered_ciphertext_is_an_integrity_failure():
@@ -121,7 +113,7 @@ def test_p4_is_refused_before_any_derivation():
 
 
 def test_a_32_byte_output_is_not_the_start_of_the_64_byte_one():
-    okm32 = hash_secret_raw(PASSWORD.encode(), SALT, 3, 65536, 1, 32, Type.ID, 19)
+    okm32 = hash_secret_raw(PASSWORD.encode(), SALT, T, M, P, 32, Type.ID, 19)
     assert okm32 != OKM[:32]
 
 

@@ -125,6 +125,26 @@ impl Keyring {
         Ok(Keyring { current, keys })
     }
 
+    /// The highest `secrets-key.v<N>` version in `dir`, from the file names alone: cheap
+    /// enough for a running server to check before it seals, so it never seals under a key
+    /// that another node has rotated away from.
+    pub fn newest_version_in(dir: &Path) -> Result<Option<u32>, CryptoError> {
+        let io = |source| CryptoError::KeyFileIo {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut newest = None;
+        for entry in fs::read_dir(dir).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            let version = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(FILE_PREFIX))
+                .and_then(|v| v.parse::<u32>().ok());
+            newest = newest.max(version);
+        }
+        Ok(newest)
+    }
+
     /// Adds a new random key as version (highest + 1), writes its file, makes it current and
     /// returns its version. Existing secrets still open; re-wrap them, then retire.
     pub fn rotate(&mut self, dir: &Path) -> Result<u32, CryptoError> {

@@ -11,7 +11,7 @@ fn le64(n: usize) -> [u8; 8] {
     n.to_le_bytes()
 }
 
-/// Pre-authentication encoding of `pieces`, exactly as in zk-format.md.
+/// Pre-authentication encoding of `pieces`, exactly as `docs/ZKCODE.md` defines it.
 pub fn pae(pieces: &[&[u8]]) -> Vec<u8> {
     let len = 8 + pieces.iter().map(|p| 8 + p.len()).sum::<usize>();
     let mut out = Vec::with_capacity(len);

@@ -16,4 +16,4 @@ pub use pyth_on_sandbox::protocol::{
     Bind, EgressSpec, JobResult, JobSpec, Language, Limits, SandboxOptions, Timings,
 };
 pub use pyth_on_sandbox::ZkOutcome;
-pub use runtimes::{parse_language, LanguageInfo, Runtime, RuntimeConfig, Runtimes};
+pub use runtimes::{LanguageInfo, Runtime, RuntimeConfig, Runtimes};

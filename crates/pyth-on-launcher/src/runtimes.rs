@@ -105,28 +105,19 @@ impl Runtimes {
         let mut out = Vec::new();
         if let Some(r) = &self.python {
             out.push(LanguageInfo {
-                name: "python",
+                name: Language::Python.as_str(),
                 version: r.version.clone(),
-                aliases: &["py", "python3"],
+                aliases: Language::Python.aliases(),
             });
         }
         if let Some(r) = &self.javascript {
             out.push(LanguageInfo {
-                name: "javascript",
+                name: Language::Javascript.as_str(),
                 version: r.version.clone(),
-                aliases: &["js", "node"],
+                aliases: Language::Javascript.aliases(),
             });
         }
         out
-    }
-}
-
-/// Parses a language name or alias (`py`, `python3`, `js`, `node`, ...).
-pub fn parse_language(name: &str) -> Option<Language> {
-    match name.to_ascii_lowercase().as_str() {
-        "python" | "py" | "python3" => Some(Language::Python),
-        "javascript" | "js" | "node" => Some(Language::Javascript),
-        _ => None,
     }
 }
 
@@ -216,10 +207,10 @@ mod tests {
 
     #[test]
     fn aliases_map_to_languages() {
-        assert_eq!(parse_language("py"), Some(Language::Python));
-        assert_eq!(parse_language("Python3"), Some(Language::Python));
-        assert_eq!(parse_language("node"), Some(Language::Javascript));
-        assert_eq!(parse_language("ruby"), None);
+        assert_eq!(Language::from_name("py"), Some(Language::Python));
+        assert_eq!(Language::from_name(" Python3 "), Some(Language::Python));
+        assert_eq!(Language::from_name("nodejs"), Some(Language::Javascript));
+        assert_eq!(Language::from_name("ruby"), None);
     }
 
     #[test]

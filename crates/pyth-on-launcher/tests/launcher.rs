@@ -76,14 +76,18 @@ async fn a_pyenv_shim_is_resolved_to_the_real_interpreter() {
         .any(|m| py.interpreter.starts_with(m) && !m.starts_with("/usr")));
 }
 
-/// The golden vector of `shared/spec/zk-format.md` (`print("hello, zk")`).
-const GOLDEN: &str = r#"{"v":1,"alg":"xchacha20poly1305-ietf","kdf":{"alg":"argon2id","ver":19,"m":65536,"t":3,"p":1,"salt":"AAECAwQFBgcICQoLDA0ODw=="},"nonce":"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZX","kc":"8cKBUJdhXyGHl+1XTHCE7SH9Jgm40LNwa//U3sfmrrg=","ct":"FJD/ag6JISAVlPt32AnT6XVn2cRs4wHLIGgzJ4GH9ehho8o=","language":"python"}"#;
+/// The payload of the golden vector (`docs/zkcode-v1-vector.json`: `print("hello, zk")`).
+fn golden_payload() -> String {
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/zkcode-v1-vector.json")).unwrap();
+    vector["outputs"]["payload"].to_string()
+}
 
 fn golden(password: &str, name: &str) -> Job {
     Job::zk(
         Language::Python,
         ZkJob {
-            payload: GOLDEN.into(),
+            payload: golden_payload(),
             password: zeroize::Zeroizing::new(password.into()),
             owner: "0190a6f2-5b7c-7d2e-8f00-123456789abc".parse().unwrap(),
             name: name.into(),
@@ -93,9 +97,7 @@ fn golden(password: &str, name: &str) -> Job {
 
 #[tokio::test]
 async fn a_zk_job_is_decrypted_in_the_sandbox_and_failures_are_reported() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     let out = l
         .run(golden("correct horse battery staple", "hello.py"))
@@ -125,9 +127,7 @@ fn a_zk_job_debug_redacts_the_password() {
 
 #[tokio::test]
 async fn python_and_node_run_through_the_launcher() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     let mut job = Job::new(
         Language::Python,
@@ -155,9 +155,7 @@ async fn python_and_node_run_through_the_launcher() {
 
 #[tokio::test]
 async fn a_pyenv_interpreter_outside_usr_also_runs() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let shim = PathBuf::from("/root/.pyenv/shims/python3");
     if !shim.exists() {
         eprintln!("SKIPPED: no pyenv on this machine");
@@ -184,9 +182,7 @@ async fn a_pyenv_interpreter_outside_usr_also_runs() {
 
 #[tokio::test]
 async fn job_limits_override_the_defaults() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     let mut job = Job::new(Language::Python, "while True: pass");
     job.timeout_ms = Some(300);
@@ -196,9 +192,7 @@ async fn job_limits_override_the_defaults() {
 
 #[tokio::test]
 async fn concurrent_runs_beyond_the_bound_all_complete() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
     let mut cfg = LauncherConfig::new(runtimes);
     cfg.runner_path = Some(runner());
@@ -218,9 +212,7 @@ async fn concurrent_runs_beyond_the_bound_all_complete() {
 
 #[tokio::test]
 async fn self_test_passes_with_a_working_runner() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     launcher().await.self_test().await.unwrap();
 }
 
@@ -279,9 +271,7 @@ async fn a_missing_runtime_is_refused_before_spawning() {
 #[tokio::test]
 #[ignore = "benchmark"]
 async fn cold_python_print_latency() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = launcher().await;
     for (lang, code) in [
         (Language::Python, "print(1)"),
@@ -345,9 +335,7 @@ fn processes_of(uid: u32) -> Vec<u32> {
 
 #[tokio::test]
 async fn an_abandoned_runs_uid_is_not_leased_again_while_its_sandbox_lives() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
     let mut cfg = LauncherConfig::new(runtimes);
     cfg.runner_path = Some(runner());

@@ -74,9 +74,7 @@ fn process_exists(pid: u32) -> bool {
 
 #[tokio::test]
 async fn the_pool_serves_runs_and_each_runner_serves_only_one() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-a").await;
     wait_ready(&l, 2).await;
 
@@ -109,9 +107,7 @@ async fn the_pool_serves_runs_and_each_runner_serves_only_one() {
 
 #[tokio::test]
 async fn nothing_of_one_job_reaches_the_next() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-b").await;
     wait_ready(&l, 2).await;
     let mut job = Job::new(
@@ -132,9 +128,7 @@ async fn nothing_of_one_job_reaches_the_next() {
 
 #[tokio::test]
 async fn an_empty_pool_falls_back_to_the_cold_path_and_a_burst_is_all_answered() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-c").await;
     wait_ready(&l, 1).await;
 
@@ -161,9 +155,7 @@ async fn an_empty_pool_falls_back_to_the_cold_path_and_a_burst_is_all_answered()
 
 #[tokio::test]
 async fn a_job_memory_limit_and_timeout_apply_in_a_prepared_runner() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-d").await;
     wait_ready(&l, 2).await;
     let mut hog = Job::new(Language::Python, "x = bytearray(200 << 20)\nprint('no')");
@@ -181,9 +173,7 @@ async fn a_job_memory_limit_and_timeout_apply_in_a_prepared_runner() {
 
 #[tokio::test]
 async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-f").await;
     wait_ready(&l, 1).await;
     let mut long = Job::new(Language::Python, "print('long')");
@@ -218,9 +208,7 @@ async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
 
 #[tokio::test]
 async fn a_node_job_runs_in_a_prestarted_interpreter() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-g").await;
     let start = Instant::now();
     while l.pool_stats_for(Language::Javascript).ready < 1 {
@@ -245,9 +233,7 @@ async fn a_node_job_runs_in_a_prestarted_interpreter() {
 
 #[tokio::test]
 async fn stale_runners_are_recycled_and_shutdown_leaves_no_process_or_cgroup() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let parent = "pyth-on-pool-e";
     let l = pooled(2, Duration::from_millis(300), parent).await;
     wait_ready(&l, 2).await;
@@ -305,9 +291,7 @@ fn machine_cpu_ms() -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn print_latency_cold_vs_preisolated_vs_prestarted() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let hello = |language| match language {
         Language::Python => "print(1)",
         Language::Javascript => "console.log(1)",

@@ -102,6 +102,33 @@ pub enum Language {
 }
 
 impl Language {
+    /// Every language, in the order the API lists them.
+    pub const ALL: [Language; 2] = [Language::Python, Language::Javascript];
+
+    /// The canonical name (`python`, `javascript`): what answers and audit entries say.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Javascript => "javascript",
+        }
+    }
+
+    /// The other names requests may use for it (`GET /api/info` lists them).
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Language::Python => &["py", "python3"],
+            Language::Javascript => &["js", "node", "nodejs"],
+        }
+    }
+
+    /// The language named `name` (canonical or alias, any case, surrounding blanks ignored).
+    pub fn from_name(name: &str) -> Option<Language> {
+        let name = name.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str() == name || l.aliases().contains(&name.as_str()))
+    }
+
     /// The file the code is written to inside the sandbox: on its own small tmpfs at `/code`,
     /// root-owned and not writable by the run's uid, so the working directory `/work` starts
     /// empty.

@@ -1,4 +1,4 @@
-//! Zero-knowledge code: the in-sandbox decryption stage of a run (`shared/spec/zk-format.md`).
+//! Zero-knowledge code: the in-sandbox decryption stage of a run (zkcode v1, `docs/ZKCODE.md`).
 //!
 //! When [`JobSpec::zk`](crate::protocol::JobSpec::zk) is set, the job carries no plaintext
 //! code. The payload process (pid 2 of the run) decrypts it itself, **inside** the run's
@@ -130,12 +130,16 @@ pub fn decrypt(zk: &ZkSpec, code_limit: usize) -> Result<Zeroizing<Vec<u8>>, ZkO
 mod tests {
     use super::*;
 
-    /// The golden vector of `zk-format.md`.
-    pub(crate) const GOLDEN: &str = r#"{"v":1,"alg":"xchacha20poly1305-ietf","kdf":{"alg":"argon2id","ver":19,"m":65536,"t":3,"p":1,"salt":"AAECAwQFBgcICQoLDA0ODw=="},"nonce":"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZX","kc":"8cKBUJdhXyGHl+1XTHCE7SH9Jgm40LNwa//U3sfmrrg=","ct":"FJD/ag6JISAVlPt32AnT6XVn2cRs4wHLIGgzJ4GH9ehho8o=","language":"python"}"#;
+    /// The payload of the golden vector (`docs/zkcode-v1-vector.json`).
+    fn golden_payload() -> String {
+        let vector: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/zkcode-v1-vector.json")).unwrap();
+        vector["outputs"]["payload"].to_string()
+    }
 
     fn golden(password: &str, name: &str) -> ZkSpec {
         ZkSpec {
-            payload: GOLDEN.into(),
+            payload: golden_payload(),
             password: password.into(),
             owner: "0190a6f2-5b7c-7d2e-8f00-123456789abc".into(),
             name: name.into(),

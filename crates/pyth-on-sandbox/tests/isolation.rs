@@ -9,17 +9,13 @@ use pyth_on_sandbox::protocol::EnvVar;
 
 #[test]
 fn python_hello_world_runs() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     assert_eq!(ok(&py("print('hello')")), "hello\n");
 }
 
 #[test]
 fn node_hello_world_runs_with_threads() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
         const { Worker } = require('worker_threads');
         const w = new Worker('require("worker_threads").parentPort.postMessage(6*7)', { eval: true });
@@ -30,9 +26,7 @@ fn node_hello_world_runs_with_threads() {
 
 #[test]
 fn stdin_args_and_env_reach_the_program() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s =
         py("import os, sys\nprint(sys.argv[1:], os.environ['GREETING'], sys.stdin.read().upper())");
     s.stdin = "from stdin".into();
@@ -50,9 +44,7 @@ fn stdin_args_and_env_reach_the_program() {
 
 #[test]
 fn exit_code_and_stderr_are_reported() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let r = run(&py(
         "import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)",
     ));
@@ -67,9 +59,7 @@ fn exit_code_and_stderr_are_reported() {
 
 #[test]
 fn host_environment_variables_do_not_leak() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let s = py("import os\nprint(sorted(os.environ))");
     let r = run_with_env(
         &s,
@@ -86,9 +76,7 @@ fn host_environment_variables_do_not_leak() {
 
 #[test]
 fn there_is_no_network_only_loopback() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let code = format!(
@@ -113,9 +101,7 @@ print(socket.if_nameindex())
 
 #[test]
 fn only_unix_ip_and_netlink_route_sockets_can_be_created() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 import socket
 def make(family, kind=socket.SOCK_STREAM, proto=0):
@@ -138,9 +124,7 @@ a, b = socket.socketpair(); print("pair", a.family.name)
 
 #[test]
 fn files_outside_work_and_tmp_cannot_be_written() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 import os
 res = []
@@ -167,9 +151,7 @@ open("/dev/null", "w").write("fine")
 
 #[test]
 fn the_working_directory_is_empty_and_the_program_file_cannot_be_changed() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 import os
 res = [os.getcwd(), os.listdir("."), __file__]
@@ -193,9 +175,7 @@ print(res)
 
 #[test]
 fn host_processes_are_invisible() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let out = ok(&py(
         "import os\nprint(os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))",
     ));
@@ -205,9 +185,7 @@ fn host_processes_are_invisible() {
 
 #[test]
 fn the_program_is_unprivileged_and_under_seccomp() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let out = ok(&py(r#"
 for line in open("/proc/self/status"):
     k, _, v = line.partition(":")
@@ -224,9 +202,7 @@ import socket; print(socket.gethostname())
 
 #[test]
 fn dangerous_syscalls_fail_with_eperm() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let out = ok(&py(r#"
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -262,9 +238,7 @@ print(ctypes.CFUNCTYPE(ctypes.c_long)(addr)())
 
 #[test]
 fn a_32_bit_int80_syscall_kills_the_process() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // mov eax, 20 (i386 getpid); int 0x80; ret
     let r = run_machine_code("b814000000cd80c3");
     assert_eq!(
@@ -276,9 +250,7 @@ fn a_32_bit_int80_syscall_kills_the_process() {
 
 #[test]
 fn an_x32_syscall_kills_the_process() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // mov eax, 0x40000027 (x32 getpid); syscall; ret
     let r = run_machine_code("b8270000400f05c3");
     assert_eq!(
@@ -290,9 +262,7 @@ fn an_x32_syscall_kills_the_process() {
 
 #[test]
 fn native_machine_code_still_runs() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // mov eax, 39 (getpid); syscall; ret  -> pid 2 inside the sandbox
     let r = run_machine_code("b8270000000f05c3");
     assert_eq!(r.stdout, "calling\n2\n", "{r:?}");
@@ -300,9 +270,7 @@ fn native_machine_code_still_runs() {
 
 #[test]
 fn a_missing_interpreter_is_reported_as_a_setup_failure() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py("print(1)");
     s.interpreter = "/usr/bin/no-such-python".into();
     match common::final_frame(&s) {
@@ -330,9 +298,7 @@ fn an_invalid_job_is_refused_before_anything_is_created() {
 
 #[test]
 fn a_large_stdin_is_streamed_while_output_is_read() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // 2 MiB in, 2 MiB out: larger than both pipe buffers, so the supervisor must feed stdin and
     // drain stdout at the same time.
     let mut s = py("import sys\nsys.stdout.write(sys.stdin.read())");
@@ -358,9 +324,7 @@ fn host_status(field: &str) -> String {
 
 #[test]
 fn speculation_is_force_mitigated_wherever_the_kernel_offers_the_control() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 for line in open("/proc/self/status"):
     if line.startswith(("Speculation_Store_Bypass:", "SpeculationIndirectBranch:")):

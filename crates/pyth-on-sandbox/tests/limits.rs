@@ -10,9 +10,7 @@ use common::{js, privileged, py, run, run_with_env};
 
 #[test]
 fn a_fork_bomb_is_contained_by_pids_max() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py(r#"
 import os, time
 kids, err = 0, None
@@ -41,9 +39,7 @@ print(kids, err)
 
 #[test]
 fn an_exponential_fork_bomb_ends_at_the_timeout_and_leaves_nothing() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py(
         "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
     );
@@ -64,9 +60,7 @@ fn an_exponential_fork_bomb_ends_at_the_timeout_and_leaves_nothing() {
 
 #[test]
 fn the_memory_cap_kills_python_and_is_reported() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py("chunks = []\nwhile True:\n    chunks.append(bytearray(8 << 20))");
     s.limits.memory_mb = 64;
     let r = run(&s);
@@ -76,9 +70,7 @@ fn the_memory_cap_kills_python_and_is_reported() {
 
 #[test]
 fn the_memory_cap_stops_node_within_the_timeout() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = js("const a = []; for (;;) a.push(Buffer.alloc(8 << 20, 1));");
     s.limits.memory_mb = 128;
     s.limits.timeout_ms = 4000;
@@ -91,9 +83,7 @@ fn the_memory_cap_stops_node_within_the_timeout() {
 
 #[test]
 fn an_infinite_loop_hits_the_timeout() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py("print('started', flush=True)\nwhile True:\n    pass");
     s.limits.timeout_ms = 700;
     let r = run(&s);
@@ -105,9 +95,7 @@ fn an_infinite_loop_hits_the_timeout() {
 
 #[test]
 fn an_output_flood_is_truncated_and_stopped() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py("import sys\nwhile True:\n    sys.stdout.write('x' * 4096)");
     s.limits.max_output_bytes = 10_000;
     let r = run(&s);
@@ -119,9 +107,7 @@ fn an_output_flood_is_truncated_and_stopped() {
 
 #[test]
 fn the_tmpfs_is_size_capped() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py(r#"
 import errno
 written = 0
@@ -142,9 +128,7 @@ except OSError as e:
 
 #[test]
 fn the_tmpfs_inode_cap_holds() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut s = py(r#"
 import errno
 n = 0
@@ -207,9 +191,7 @@ fn run_cgroup_dirs(runner_pid: i32) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_double_forked_daemon_ignoring_sigterm_is_gone_after_the_run() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let marker = format!("98765{}", std::process::id());
     let s = py(&format!(
         r#"
@@ -244,9 +226,7 @@ print(len([p for p in os.listdir("/proc") if p.isdigit()]))
 
 #[test]
 fn no_mounts_leak_to_the_host() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mounts = || {
         let s = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let mut v: Vec<String> = s
@@ -269,9 +249,7 @@ fn no_mounts_leak_to_the_host() {
 
 #[test]
 fn killing_the_runner_takes_the_whole_run_down() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     use pyth_on_sandbox::protocol::{self, RunnerFrame, ServerFrame};
     use std::io::Write;
     use std::process::{Command, Stdio};

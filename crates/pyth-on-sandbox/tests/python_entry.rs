@@ -64,9 +64,7 @@ fn same_as_python3(code: &str) -> (String, String, i32) {
 
 #[test]
 fn exit_quit_and_sys_exit_end_a_program_with_the_status_python3_gives() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     assert_eq!(same_as_python3("print('a')\nexit(3)\nprint('b')\n").2, 3);
     assert_eq!(same_as_python3("quit()\n").2, 0);
     assert_eq!(same_as_python3("import sys\nsys.exit()\n").2, 0);
@@ -78,9 +76,7 @@ fn exit_quit_and_sys_exit_end_a_program_with_the_status_python3_gives() {
 
 #[test]
 fn atexit_handlers_and_non_daemon_threads_finish_before_the_exit() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 import atexit, threading, time
 atexit.register(lambda: print("atexit ran"))
@@ -104,9 +100,7 @@ print("main done")
 
 #[test]
 fn buffered_output_and_an_uncaught_error_reach_the_streams_as_with_python3() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = "import sys\nsys.stdout.write('no newline')\nsys.stderr.write('err')\n";
     assert_eq!(same_as_python3(code).0, "no newline");
     let code = "def f():\n    raise KeyError('k')\nprint('before')\nf()\n";
@@ -117,9 +111,7 @@ fn buffered_output_and_an_uncaught_error_reach_the_streams_as_with_python3() {
 
 #[test]
 fn a_run_sees_the_standard_library_but_not_the_hosts_site_packages() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     for mode in [Mode::Cold, Mode::Prestarted] {
         let r = run_in(
             &common::py("import sys, json, sqlite3\nprint([p for p in sys.path if 'packages' in p])\nhelp\n"),

@@ -33,9 +33,7 @@ fn same_as_cold(spec: &JobSpec) -> (String, String, i32) {
 
 #[test]
 fn a_python_program_sees_the_same_main_module_argv_path_env_and_stdin_as_cold() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 """The docstring."""
 import os, sys, inspect, pickle
@@ -59,9 +57,7 @@ print(sys.modules["__main__"].f is f)
 
 #[test]
 fn a_python_traceback_and_a_syntax_error_read_exactly_as_cold() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let (_, err, code) = same_as_cold(&common::py("def f():\n    raise ValueError('boom')\nf()\n"));
     assert_eq!(code, 1);
     assert!(err.starts_with("Traceback (most recent call last):\n  File \"/code/main.py\""));
@@ -74,9 +70,7 @@ fn a_python_traceback_and_a_syntax_error_read_exactly_as_cold() {
 
 #[test]
 fn a_node_program_sees_the_same_main_module_argv_and_env_as_cold() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 console.log(require.main === module, __filename, process.argv.slice(1).join('|'));
 console.log(process.env.GREETING, require('fs').readFileSync(0, 'utf8').trim());
@@ -95,9 +89,7 @@ console.log(['require', 'module', 'exports', '__filename', '__dirname']
 
 #[test]
 fn a_node_child_process_fork_runs_its_own_script_not_the_bootstrap() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let code = r#"
 const { fork } = require('child_process');
 if (process.argv[2] === 'child') {
@@ -115,9 +107,7 @@ if (process.argv[2] === 'child') {
 
 #[test]
 fn a_node_uncaught_error_exits_1_with_the_user_frame_first() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let r = run_in(
         &common::js("function f() { throw new Error('boom'); }\nf();\n"),
         Mode::Prestarted,
@@ -129,9 +119,7 @@ fn a_node_uncaught_error_exits_1_with_the_user_frame_first() {
 
 #[test]
 fn the_program_holds_no_descriptor_of_the_bootstrap() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let py = "import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))\n";
     let r = run_in(&common::py(py), Mode::Prestarted);
     // 3 is the directory listing itself.
@@ -148,9 +136,7 @@ fn the_program_holds_no_descriptor_of_the_bootstrap() {
 
 #[test]
 fn the_job_timeout_lowers_the_python_cpu_limit_and_a_longer_one_is_refused() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut spec = common::py(
         "import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU))\nwhile True: pass\n",
     );
@@ -175,9 +161,7 @@ fn the_job_timeout_lowers_the_python_cpu_limit_and_a_longer_one_is_refused() {
 
 #[test]
 fn a_zk_job_is_never_prestarted() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let mut spec = common::py("");
     spec.zk = Some(pyth_on_sandbox::protocol::ZkSpec {
         payload: "{}".into(),
@@ -193,9 +177,7 @@ fn a_zk_job_is_never_prestarted() {
 
 #[test]
 fn a_prestarted_run_starts_user_code_quickly_after_the_release() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // Not a benchmark: only that the interpreter start is no longer on the job's path, which
     // shows as a setup far below a cold interpreter start (~15 ms for python3 here).
     let r = run_in(&common::py("print(1)"), Mode::Prestarted);
@@ -206,9 +188,7 @@ fn a_prestarted_run_starts_user_code_quickly_after_the_release() {
 
 #[test]
 fn a_sandbox_prepared_at_low_priority_runs_its_job_at_normal_priority() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // The runner prepares at nice 10 (a refill yields to runs in progress); the release
     // restores 0 for everything in the sandbox, which the program cannot do itself.
     let code = "import os, subprocess\nprint(os.nice(0), subprocess.run(['nice'], capture_output=True, text=True).stdout.strip())";

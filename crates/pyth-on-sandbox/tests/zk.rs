@@ -10,8 +10,21 @@ use pyth_on_sandbox::{JobSpec, ZkOutcome, ZkSpec};
 
 const OWNER: &str = "0190a6f2-5b7c-7d2e-8f00-123456789abc";
 const PASSWORD: &str = "correct horse battery staple";
-/// The golden vector of `shared/spec/zk-format.md` (`print("hello, zk")`).
-const GOLDEN: &str = r#"{"v":1,"alg":"xchacha20poly1305-ietf","kdf":{"alg":"argon2id","ver":19,"m":65536,"t":3,"p":1,"salt":"AAECAwQFBgcICQoLDA0ODw=="},"nonce":"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZX","kc":"8cKBUJdhXyGHl+1XTHCE7SH9Jgm40LNwa//U3sfmrrg=","ct":"FJD/ag6JISAVlPt32AnT6XVn2cRs4wHLIGgzJ4GH9ehho8o=","language":"python"}"#;
+
+/// The payload of the golden vector (`docs/zkcode-v1-vector.json`: `print("hello, zk")`, owned
+/// by `OWNER`, named `hello.py`, with the password `PASSWORD`).
+fn golden_value() -> serde_json::Value {
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/zkcode-v1-vector.json")).unwrap();
+    assert_eq!(vector["inputs"]["userId"], OWNER);
+    assert_eq!(vector["inputs"]["password"], PASSWORD);
+    vector["outputs"]["payload"].clone()
+}
+
+/// The golden payload as compact JSON text.
+fn golden() -> String {
+    golden_value().to_string()
+}
 
 fn zk_job(payload: &str, password: &str, name: &str) -> JobSpec {
     let mut s = py("");
@@ -40,10 +53,8 @@ fn encrypt(code: &str, name: &str) -> String {
 
 #[test]
 fn the_golden_vector_decrypts_and_runs() {
-    if !privileged() {
-        return;
-    }
-    let r = run(&zk_job(GOLDEN, PASSWORD, "hello.py"));
+    privileged();
+    let r = run(&zk_job(&golden(), PASSWORD, "hello.py"));
     assert_eq!(r.zk, Some(ZkOutcome::Decrypted), "{r:?}");
     assert_eq!(
         (r.exit_code, r.stdout.as_str()),
@@ -54,9 +65,7 @@ fn the_golden_vector_decrypts_and_runs() {
 
 #[test]
 fn a_wrong_password_runs_nothing() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     let payload = encrypt(
         "print('ran')\nimport sys; sys.stderr.write('ran')",
         "marker.py",
@@ -73,10 +82,8 @@ fn a_wrong_password_runs_nothing() {
 
 #[test]
 fn a_payload_moved_to_another_name_fails_its_integrity_check() {
-    if !privileged() {
-        return;
-    }
-    let r = run(&zk_job(GOLDEN, PASSWORD, "other.py"));
+    privileged();
+    let r = run(&zk_job(&golden(), PASSWORD, "other.py"));
     assert_eq!(r.zk, Some(ZkOutcome::Integrity), "{r:?}");
     assert_eq!(r.exit_code, 122);
     assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
@@ -84,12 +91,10 @@ fn a_payload_moved_to_another_name_fails_its_integrity_check() {
 
 #[test]
 fn a_tampered_ciphertext_fails_its_integrity_check() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // First base64 character of ct: F -> G flips ciphertext bits, encoding stays canonical.
-    let tampered = GOLDEN.replace(r#""ct":"FJD/"#, r#""ct":"GJD/"#);
-    assert_ne!(tampered, GOLDEN);
+    let tampered = golden().replace(r#""ct":"FJD/"#, r#""ct":"GJD/"#);
+    assert_ne!(tampered, golden());
     let r = run(&zk_job(&tampered, PASSWORD, "hello.py"));
     assert_eq!(r.zk, Some(ZkOutcome::Integrity), "{r:?}");
     assert!(r.stdout.is_empty());
@@ -97,16 +102,16 @@ fn a_tampered_ciphertext_fails_its_integrity_check() {
 
 #[test]
 fn a_malformed_payload_or_owner_is_invalid() {
-    if !privileged() {
-        return;
-    }
-    let extra_key = GOLDEN.replace(r#""v":1,"#, r#""v":1,"x":0,"#);
+    privileged();
+    let mut extra_key = golden_value();
+    extra_key["x"] = 0.into();
+    let extra_key = extra_key.to_string();
     for payload in ["{}", "not json", extra_key.as_str()] {
         let r = run(&zk_job(payload, PASSWORD, "hello.py"));
         assert_eq!(r.zk, Some(ZkOutcome::Invalid), "{payload}: {r:?}");
         assert_eq!(r.exit_code, 123);
     }
-    let mut job = zk_job(GOLDEN, PASSWORD, "hello.py");
+    let mut job = zk_job(&golden(), PASSWORD, "hello.py");
     if let Some(zk) = job.zk.as_mut() {
         zk.owner = OWNER.to_uppercase();
     }
@@ -115,9 +120,7 @@ fn a_malformed_payload_or_owner_is_invalid() {
 
 #[test]
 fn the_program_cannot_find_the_password() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // The needle is kept in two halves that are never joined, so the search cannot find its
     // own copy; a joined control string proves the memory scan works.
     let code = r#"
@@ -176,11 +179,9 @@ print(found, "control", ctrl)
 
 #[test]
 fn a_memory_limit_too_small_for_argon2_fails_cleanly() {
-    if !privileged() {
-        return;
-    }
+    privileged();
     // m = 65536 KiB needs 64 MiB inside the run's cgroup; 32 MiB is not enough.
-    let mut job = zk_job(GOLDEN, PASSWORD, "hello.py");
+    let mut job = zk_job(&golden(), PASSWORD, "hello.py");
     job.limits.memory_mb = 32;
     let r = run(&job);
     assert!(r.memory_exceeded, "{r:?}");

@@ -10,9 +10,13 @@ use uuid::Uuid;
 
 use crate::http::auth::AuthUser;
 
-/// `success`, `failure` or `denied`.
+/// `success`, `failure`, `denied`; for runs also `started` and `interrupted`.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome {
+    /// A run is on the record and its program about to start; its outcome follows.
+    Started,
+    /// A run's node died (or was stopped) before the run ended: its outcome is unknown.
+    Interrupted,
     /// It happened.
     Success,
     /// It was attempted and failed.
@@ -22,8 +26,10 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
+            Self::Started => "started",
+            Self::Interrupted => "interrupted",
             Self::Success => "success",
             Self::Failure => "failure",
             Self::Denied => "denied",

@@ -194,35 +194,26 @@ impl VarName {
     }
 }
 
-/// A language the API knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    /// CPython 3.
-    Python,
-    /// Node.js.
-    Javascript,
-}
+/// A language the API knows: one definition for the whole workspace (the sandbox protocol's),
+/// with its canonical name and aliases.
+pub use pyth_on_sandbox::Language;
 
-impl Language {
-    /// Accepts the canonical names and the aliases of the spec; default Python.
-    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        match raw.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
-            None | Some("python" | "py" | "python3") => Ok(Self::Python),
-            Some("javascript" | "js" | "node" | "nodejs") => Ok(Self::Javascript),
-            Some(_) => Err(ApiError::bad_request_code(
-                "unsupported_language",
-                "language must be python (py, python3) or javascript (js, node)",
-            )),
-        }
-    }
-
-    /// The canonical name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Python => "python",
-            Self::Javascript => "javascript",
-        }
-    }
+/// Parses a request's language: a canonical name or an alias (`GET /api/info` lists them);
+/// none means Python.
+pub fn parse_language(raw: Option<&str>) -> Result<Language, ApiError> {
+    let Some(name) = raw else {
+        return Ok(Language::Python);
+    };
+    Language::from_name(name).ok_or_else(|| {
+        let known: Vec<String> = Language::ALL
+            .iter()
+            .map(|l| format!("{} ({})", l.as_str(), l.aliases().join(", ")))
+            .collect();
+        ApiError::bad_request_code(
+            "unsupported_language",
+            format!("language must be one of: {}", known.join("; ")),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -293,12 +284,47 @@ mod tests {
 
     #[test]
     fn languages_accept_their_aliases() {
-        assert_eq!(Language::parse(None).unwrap(), Language::Python);
-        assert_eq!(Language::parse(Some("py")).unwrap(), Language::Python);
-        assert_eq!(Language::parse(Some("node")).unwrap(), Language::Javascript);
+        assert_eq!(parse_language(None).unwrap(), Language::Python);
+        assert_eq!(parse_language(Some("py")).unwrap(), Language::Python);
+        assert_eq!(parse_language(Some("node")).unwrap(), Language::Javascript);
         assert_eq!(
-            Language::parse(Some("ruby")).unwrap_err().code(),
+            parse_language(Some("ruby")).unwrap_err().code(),
             "unsupported_language"
         );
+    }
+
+    #[test]
+    fn every_advertised_name_and_alias_is_accepted_in_any_case() {
+        for language in Language::ALL {
+            for name in language.aliases().iter().chain([&language.as_str()]) {
+                assert_eq!(parse_language(Some(name)).unwrap(), language);
+                let upper = name.to_ascii_uppercase();
+                assert_eq!(parse_language(Some(&upper)).unwrap(), language);
+            }
+        }
+    }
+
+    #[test]
+    fn the_documents_language_names_are_exactly_the_accepted_ones() {
+        use pyth_on_types::LanguageName::*;
+        let documented: Vec<String> = [Python, Py, Python3, Javascript, Js, Node, Nodejs]
+            .iter()
+            .map(|n| {
+                serde_json::to_value(n)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let mut accepted: Vec<String> = Language::ALL
+            .iter()
+            .flat_map(|l| l.aliases().iter().copied().chain([l.as_str()]))
+            .map(str::to_string)
+            .collect();
+        let mut sorted = documented.clone();
+        sorted.sort();
+        accepted.sort();
+        assert_eq!(sorted, accepted);
     }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use pyth_on_egress::meter::BUDGET_CHUNK;
 use pyth_on_egress::{Bounds, ByteBudget, HostPattern, Policy, RunListener, RunProxy};
 use pyth_on_store::Store;
@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::settings_error::SettingsError;
 
-/// `PYTH_ON_EGRESS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `PYTH_ON_EGRESS`, a boolean setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EgressMode {
     /// Runs have no network (`"network": true` is a 400 `network_disabled`).
     Off,
@@ -27,15 +27,31 @@ pub enum EgressMode {
     On,
 }
 
+impl From<bool> for EgressMode {
+    fn from(on: bool) -> Self {
+        if on {
+            Self::On
+        } else {
+            Self::Off
+        }
+    }
+}
+
 /// The egress settings (flattened into `Settings`).
 #[derive(Debug, Clone, Args)]
 pub struct EgressSettings {
-    /// `on` lets runs that ask for `"network": true` reach out through the policy proxy.
+    /// `true` lets runs that ask for `"network": true` reach out through the policy proxy.
     #[arg(
         long = "egress",
         env = "PYTH_ON_EGRESS",
-        value_enum,
-        default_value = "off"
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::TypedValueParser::map(
+            crate::settings_bool::BoolSetting,
+            EgressMode::from
+        )
     )]
     pub mode: EgressMode,
 

@@ -243,7 +243,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => Self::NotFound("resource"),
-            StoreError::Unavailable(_) => Self::Unavailable {
+            StoreError::Unavailable(_) | StoreError::TimedOut { .. } => Self::Unavailable {
                 code: "database_unavailable",
                 message: "the database is unavailable; retry shortly".into(),
                 retry_after_secs: Some(1),

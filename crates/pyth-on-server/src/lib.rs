@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod console;
+pub mod database;
 pub mod domain;
 pub mod egress;
 pub mod error;
@@ -21,9 +22,13 @@ pub mod routes;
 pub mod runs;
 pub mod secrets;
 pub mod settings;
+pub mod settings_bool;
 pub mod settings_error;
 pub mod startup;
 pub mod state;
 
 pub use settings::Settings;
 pub use startup::{build_state, launch, serve};
+
+#[cfg(test)]
+mod settings_docs_tests;

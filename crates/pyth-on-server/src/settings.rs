@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ipnet::IpNet;
 
-/// Everything `pyth-on serve` can be told. Names and defaults follow `api.md`.
+/// Everything `pyth-on serve` can be told. Every one is listed in `docs/OPERATIONS.md`.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
@@ -21,6 +21,10 @@ pub struct Settings {
     /// `sqlite://...` or `postgres://...`; default: SQLite in the data directory.
     #[arg(long, env = "PYTH_ON_DATABASE_URL")]
     pub database_url: Option<String>,
+
+    /// Time bounds on the database.
+    #[command(flatten)]
+    pub database: crate::database::DatabaseSettings,
 
     /// Directory holding the JWT signing key and the versioned secrets keys; default
     /// `<data-dir>/keys`. Several nodes share one copy of it.
@@ -112,10 +116,18 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_POOL_IDLE_SECS", default_value_t = 60)]
     pub pool_idle_secs: u64,
 
-    /// Start the interpreter in warm runners ahead of the job (`on`, the default) or only
-    /// isolate them (`off`).
-    #[arg(long, env = "PYTH_ON_POOL_PRESTART", default_value = "on", value_parser = ["on", "off"])]
-    pub pool_prestart: String,
+    /// Start the interpreter in warm runners ahead of the job (`true`, the default) or only
+    /// isolate them (`false`).
+    #[arg(
+        long,
+        env = "PYTH_ON_POOL_PRESTART",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
+    pub pool_prestart: bool,
 
     /// On SIGTERM/SIGINT, in-flight requests and runs get this long to finish; then the server
     /// stops anyway (its runs die with it). A second signal stops it at once.
@@ -123,16 +135,26 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
 
     /// Serve Prometheus metrics at `GET /metrics`.
-    #[arg(long, env = "PYTH_ON_METRICS")]
+    #[arg(
+        long,
+        env = "PYTH_ON_METRICS",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
     pub metrics: bool,
 
-    /// Serve the web console at `/` (`--console off` or `PYTH_ON_CONSOLE=off` turns it off).
+    /// Serve the web console at `/` (`--console=false` or `PYTH_ON_CONSOLE=false` turns it off).
     #[arg(
         long,
         env = "PYTH_ON_CONSOLE",
-        default_value_t = true,
+        default_value = "true",
         action = clap::ArgAction::Set,
-        value_parser = clap::builder::BoolishValueParser::new()
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
     )]
     pub console: bool,
 
@@ -240,6 +262,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.egress.validate()?;
         self.connections.validate()?;
+        self.database.validate()?;
         if self.rate_limit_per_minute == 0 {
             return Err(bad("--rate-limit-per-minute", "must be at least 1"));
         }
@@ -410,11 +433,6 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("keys"))
     }
 
-    /// Whether warm runners start their interpreter ahead of the job.
-    pub fn pool_prestart(&self) -> bool {
-        self.pool_prestart == "on"
-    }
-
     /// Warm runners per language: the setting, or the number of CPUs, at most 4.
     pub fn pool_size(&self) -> usize {
         self.pool_size.unwrap_or_else(|| {
@@ -424,17 +442,34 @@ impl Settings {
         })
     }
 
-    /// Settings for tests and embedding: every default, listening on an ephemeral port.
+    /// Settings for tests and embedding: every default, listening on an ephemeral port. The
+    /// process environment is not read (an exported `PYTH_ON_DATABASE_URL` or
+    /// `ANTHROPIC_API_KEY` changes nothing): what differs from the defaults is set explicitly.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            settings: Settings,
-        }
-        let mut settings = Wrapper::parse_from(["pyth-on"]).settings;
+        use clap::{Args, FromArgMatches};
+        let command =
+            Self::augment_args(clap::Command::new("pyth-on")).mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.get_matches_from(["pyth-on"]);
+        let mut settings = match Self::from_arg_matches(&matches) {
+            Ok(settings) => settings,
+            Err(err) => err.exit(),
+        };
         settings.data_dir = data_dir.into();
         settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::Settings;
+
+    #[test]
+    fn settings_for_a_data_dir_ignore_the_process_environment() {
+        // A variable no test sets, so setting it here cannot disturb another test.
+        std::env::set_var("PYTH_ON_MAX_PACKAGES", "7");
+        let settings = Settings::for_data_dir("/tmp/x");
+        std::env::remove_var("PYTH_ON_MAX_PACKAGES");
+        assert_eq!(settings.packages.max_packages, 50);
     }
 }

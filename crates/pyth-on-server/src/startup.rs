@@ -43,12 +43,16 @@ pub async fn build_state(mut settings: Settings) -> anyhow::Result<AppState> {
     // here into sandboxes, which take normalised absolute paths only.
     settings.data_dir = std::fs::canonicalize(&settings.data_dir)
         .with_context(|| format!("resolving {}", settings.data_dir.display()))?;
+    settings.runs.node_name = Some(settings.runs.node_name(settings.listen));
     let key_dir = settings.key_dir();
     ensure_private_dir(&key_dir)?;
 
-    let store = pyth_on_store::connect(&settings.database_url())
-        .await
-        .context("opening the database")?;
+    let store = pyth_on_store::connect_with(
+        &settings.database_url(),
+        &settings.database.connect_options(),
+    )
+    .await
+    .context("opening the database")?;
     let jwt_secret = pyth_on_crypto::load_or_create_secret_file(&key_dir.join(JWT_KEY_FILE), 32)
         .context("loading the JWT signing key")?;
     let jwt = JwtKeys::new(&jwt_secret).context("the JWT signing key")?;
@@ -96,7 +100,7 @@ fn launcher_config(settings: &Settings, runtimes: Runtimes) -> LauncherConfig {
         size_per_language: settings.pool_size(),
         refill_concurrency: settings.pool_refill_concurrency,
         idle_lifetime: Duration::from_secs(settings.pool_idle_secs),
-        prestart: settings.pool_prestart(),
+        prestart: settings.pool_prestart,
     };
     cfg
 }
@@ -161,6 +165,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Runs this node left open when it last stopped (it died) are closed before it serves.
+    crate::execution::record::close_left_open(&state)
+        .await
+        .context("closing the runs this node left open")?;
+    crate::execution::record::spawn_sweeper(state.clone());
     spawn_keyring_reload(state.clone(), KEYRING_RELOAD);
     if let Some(packages) = state.packages() {
         crate::packages::spawn_gc_task(
@@ -173,7 +182,7 @@ pub async fn serve(
         .local_addr()
         .context("reading the listen address")?;
     tracing::info!(listen = %addr, backend = state.store().backend(), "pyth-on serving");
-    let launcher = state.launcher().clone();
+    let runs_state = state.clone();
     let connections = state.settings().connections.clone();
     let trusted_proxies = state.settings().trusted_proxies.clone();
     let grace = Duration::from_secs(state.settings().shutdown_grace_secs);
@@ -186,8 +195,10 @@ pub async fn serve(
     let drain = async {
         crate::http::connections::serve(listener, app, &connections, &trusted_proxies, shutdown)
             .await;
-        // In-flight requests are done: retire the warm runners and wait for any run still going.
-        launcher.shutdown().await;
+        // In-flight requests are done: wait for runs carried on without their client, then
+        // retire the warm runners and wait for any run still going.
+        runs_state.runs().detached_done().await;
+        runs_state.launcher().shutdown().await;
     };
     let grace_over = async {
         if asked_rx.await.is_err() {

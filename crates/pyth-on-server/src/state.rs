@@ -157,6 +157,17 @@ impl AppState {
         }
     }
 
+    /// The keyring to seal new secrets with: reloaded first when the key directory holds a
+    /// newer version than the one held (a `keys rotate` since the last reload), so a secret
+    /// written right after a rotation is sealed under the new key on every node.
+    pub fn keyring_for_sealing(&self) -> Arc<Keyring> {
+        let held = self.keyring();
+        match Keyring::newest_version_in(&self.0.settings.key_dir()) {
+            Ok(Some(newest)) if newest > held.current_version() => self.reload_keyring(),
+            _ => held,
+        }
+    }
+
     /// The sandbox launcher.
     pub fn launcher(&self) -> &Launcher {
         &self.0.launcher

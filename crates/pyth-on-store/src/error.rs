@@ -25,6 +25,15 @@ pub enum StoreError {
     /// The database cannot be reached right now (pool timeout, closed pool, I/O, busy): a 503.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// A call did not finish within the store's time limit (the database is frozen,
+    /// overloaded or unreachable): a 503, like `Unavailable`.
+    #[error("database call {operation} did not finish within {after:?}")]
+    TimedOut {
+        /// The store method.
+        operation: &'static str,
+        /// The limit it ran into.
+        after: std::time::Duration,
+    },
     /// Anything else: a bug, corrupt data or an unexpected database error: a 500.
     #[error(transparent)]
     Other(#[from] anyhow::Error),

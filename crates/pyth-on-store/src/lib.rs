@@ -9,6 +9,7 @@ mod postgres;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timed;
 mod traits;
 
 use std::sync::Arc;
@@ -22,14 +23,15 @@ pub use error::{StoreError, StoreResult};
 pub use gcra::{gcra, RateDecision};
 pub use model::{
     from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, NewApiKey, NewRefreshToken,
-    NewUser, PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta,
-    User, ZkCodeRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
+    NewUser, OpenRun, PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, SealedSecretRow,
+    SecretMeta, User, ZkCodeRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use timed::Timed;
 pub use traits::{
     ApiKeyStore, AuditStore, EgressStore, PackageStore, RateLimitStore, RefreshTokenStore,
-    SecretStore, Store, UserStore, ZkCodeStore,
+    RunRecordStore, SecretStore, Store, UserStore, ZkCodeStore,
 };
 
 /// Pool settings for [`connect_with`].
@@ -41,6 +43,10 @@ pub struct ConnectOptions {
     pub acquire_timeout: Duration,
     /// SQLite only: how long a writer waits for the database lock.
     pub busy_timeout: Duration,
+    /// Longest any one store call (a statement, or a transaction of a few) may take, waiting
+    /// for a connection included; past it the call fails with `StoreError::TimedOut`. On
+    /// PostgreSQL it is also the server's `statement_timeout`. `None`: unbounded.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
@@ -49,6 +55,7 @@ impl Default for ConnectOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -61,6 +68,15 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
 
 /// [`connect`] with explicit pool settings.
 pub async fn connect_with(url: &str, options: &ConnectOptions) -> StoreResult<Arc<dyn Store>> {
+    let store = connect_unbounded(url, options).await?;
+    Ok(match options.statement_timeout {
+        Some(limit) => Arc::new(Timed::new(store, limit)),
+        None => store,
+    })
+}
+
+/// The backend named by `url`, its calls not yet bounded in time.
+async fn connect_unbounded(url: &str, options: &ConnectOptions) -> StoreResult<Arc<dyn Store>> {
     // Never log the URL: it may carry a password.
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url, options).await?))

@@ -4,6 +4,7 @@
 //! and truncated to the millisecond; use [`truncate_to_millis`] before comparing.
 
 mod packages;
+mod runs;
 mod zk_code;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 pub use self::packages::{
     PackageEnvRow, PackageRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
+pub use self::runs::OpenRun;
 pub use self::zk_code::ZkCodeRow;
 use crate::error::{StoreError, StoreResult};
 

@@ -101,6 +101,8 @@ fn with_database(url: &str, database: &str) -> String {
 
 struct ThrowawayServer {
     admin_url: String,
+    /// Its data directory (`postmaster.pid` names the server process).
+    data: PathBuf,
     /// Held open for the life of the process; the watchdog cleans up when it closes.
     _watchdog: Mutex<ChildStdin>,
 }
@@ -195,6 +197,7 @@ fn start_server() -> Result<ThrowawayServer, String> {
             Ok(()) => {
                 return Ok(ThrowawayServer {
                     admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                    data,
                     _watchdog: Mutex::new(stdin),
                 });
             }
@@ -204,6 +207,91 @@ fn start_server() -> Result<ThrowawayServer, String> {
     }
     let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
     Err(format!("{last_error}\nserver log:\n{log}"))
+}
+
+/// A PostgreSQL server of the caller's own (not the shared throwaway one), for tests that
+/// freeze or stop it. Stopped and deleted on drop.
+pub struct PrivatePostgres {
+    server: ThrowawayServer,
+}
+
+impl std::fmt::Debug for PrivatePostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivatePostgres")
+            .field("data", &self.server.data)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrivatePostgres {
+    /// Starts one (`initdb` + `pg_ctl`, as for the throwaway server).
+    pub fn start() -> Self {
+        match start_server() {
+            Ok(server) => Self { server },
+            Err(e) => panic!("cannot start a private PostgreSQL server: {e}"),
+        }
+    }
+
+    /// A URL of a fresh, empty database on it.
+    pub async fn fresh_database_url(&self) -> String {
+        let admin = &self.server.admin_url;
+        let name = format!("test_{}", Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the private PostgreSQL server: {e}"));
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        let _ = conn.close().await;
+        with_database(admin, &name)
+    }
+
+    /// Sends `signal` (`STOP` freezes, `CONT` thaws) to the server and every process of it:
+    /// connections stay open, nothing answers.
+    pub fn signal(&self, signal: &str) {
+        let pid_file = self.server.data.join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", pid_file.display()));
+        let postmaster = text.lines().next().unwrap_or_default().trim().to_owned();
+        let mut pids = vec![postmaster.clone()];
+        pids.extend(children_of(&postmaster));
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .args(&pids)
+            .status()
+            .unwrap_or_else(|e| panic!("kill -{signal}: {e}"));
+        assert!(status.success(), "kill -{signal} {pids:?} failed");
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        // A frozen server could not stop: thaw it first (harmless when running).
+        let _ = std::panic::catch_unwind(|| self.signal("CONT"));
+    }
+}
+
+/// The pids whose parent is `pid`.
+fn children_of(pid: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let child = entry.file_name().to_str()?.to_owned();
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces, so split after its ')'.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .to_owned();
+            (ppid == pid).then_some(child)
+        })
+        .collect()
 }
 
 /// Where `initdb` and `pg_ctl` live.

@@ -10,8 +10,8 @@ use crate::audit_chain::{AuditEntry, AuditEvent};
 use crate::error::StoreResult;
 use crate::gcra::RateDecision;
 use crate::model::{
-    ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, PackageEnvRow, PackageRow, PutOutcome,
-    RefreshOutcome, SealedSecretRow, SecretMeta, User, ZkCodeRow,
+    ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow,
+    PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, User, ZkCodeRow,
 };
 
 /// Users.
@@ -315,6 +315,30 @@ pub trait EgressStore {
     async fn delete_egress_allow(&self, user_id: Uuid, audit: &AuditEvent) -> StoreResult<bool>;
 }
 
+/// Runs on the record: a run's `started` entry and its outcome, and the runs a dead node left
+/// without one.
+#[async_trait]
+pub trait RunRecordStore {
+    /// Puts `run` on the record and appends `started` (its first audit entry) in the same
+    /// transaction: once this returns, the run is accounted for whatever happens next.
+    async fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> StoreResult<()>;
+    /// Appends the run's `outcome` and takes it off the record, in one transaction. The
+    /// outcome is appended even when the run was already closed as interrupted.
+    async fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<()>;
+    /// Open runs nobody will finish: those of any node whose deadline is before `now`, and
+    /// (at its start, before it runs anything) all those of `node`. At most `limit`, oldest
+    /// first.
+    async fn stale_runs(
+        &self,
+        node: Option<&str>,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<OpenRun>>;
+    /// Closes an open run with `outcome` (its `interrupted` entry): `false`, and nothing
+    /// appended, when it is no longer open (it ended, or another node closed it first).
+    async fn interrupt_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<bool>;
+}
+
 /// Everything the server needs, as one object.
 #[async_trait]
 pub trait Store:
@@ -327,6 +351,7 @@ pub trait Store:
     + ZkCodeStore
     + PackageStore
     + EgressStore
+    + RunRecordStore
     + Send
     + Sync
     + 'static

@@ -18,7 +18,8 @@ pub struct AuditEntry {
     pub action: String,
     /// What it acted on (a secret name, a key id, an execution id), if anything.
     pub resource: Option<String>,
-    /// `success`, `failure` or `denied`.
+    /// `success`, `failure` or `denied`; a run also has a `started` entry (committed before
+    /// its program starts) and, if its server stopped before it ended, `interrupted`.
     pub outcome: String,
     /// The client address.
     pub ip: Option<String>,

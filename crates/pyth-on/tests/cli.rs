@@ -137,9 +137,8 @@ async fn a_key_rotation_on_a_running_server_takes_effect_without_a_restart() {
         };
         let run = user.execute(&read).await.unwrap();
         assert_eq!(run.output, "True False\n", "{}", run.error);
-        // A secret written now is sealed under v2 at the latest after the periodic reload,
-        // so retiring v1 never trips over it.
-        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        // A secret written now is sealed under v2 (the node checks for a newer key before it
+        // seals), so retiring v1 never trips over it.
         user.put_secret("NEW", "value-two").await.unwrap();
         let (ok, out) = keys(&path, &["retire", "1"]);
         assert!(ok, "{out}");
@@ -147,6 +146,90 @@ async fn a_key_rotation_on_a_running_server_takes_effect_without_a_restart() {
         assert_eq!(run.output, "True True\n", "{}", run.error);
     })
     .await;
+}
+
+/// A node serving `url` with the key directory `key_dir`, until the returned sender fires.
+async fn node_on(
+    url: &str,
+    key_dir: &Path,
+    data_dir: &Path,
+) -> (Client, tokio::sync::oneshot::Sender<()>) {
+    let mut s = settings(data_dir);
+    s.database_url = Some(url.to_owned());
+    s.key_dir = Some(key_dir.to_owned());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = Client::new(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(pyth_on_server::launch(s, listener, async {
+        let _ = rx.await;
+    }));
+    for _ in 0..200 {
+        if client.info().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    (client, tx)
+}
+
+#[tokio::test]
+async fn a_live_rotation_and_retirement_keep_two_postgres_nodes_answering_without_a_restart() {
+    let url = pyth_on_store::testing::test_postgres_url().await;
+    let shared = tempfile::tempdir().unwrap();
+    let key_dir = shared.path().join("keys");
+    let (a, stop_a) = node_on(&url, &key_dir, &shared.path().join("a")).await;
+    let (b, stop_b) = node_on(&url, &key_dir, &shared.path().join("b")).await;
+    let auth = a
+        .register("nodes@example.com", "correct horse battery staple")
+        .await
+        .unwrap();
+    let key = auth.api_key.unwrap();
+    let (on_a, on_b) = (a.with_api_key(&key), b.with_api_key(&key));
+    on_a.put_secret("OLD", "value-old").await.unwrap();
+    let operator = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--key-dir",
+            key_dir.to_str().unwrap(),
+            "--database-url",
+            &url,
+        ]);
+        keys(shared.path(), &all)
+    };
+    let read = pyth_on_types::ExecuteRequest {
+        code: "import os; e = os.environ; print(e.get('OLD') == 'value-old', e.get('NEW') == 'value-new')"
+            .into(),
+        ..Default::default()
+    };
+
+    // Rotate, then at once write on one node and read on both: no reload wait, no 500.
+    let (ok, out) = operator(&["rotate"]);
+    assert!(ok, "{out}");
+    on_b.put_secret("NEW", "value-new").await.unwrap();
+    for node in [&on_a, &on_b] {
+        let run = node.execute(&read).await.unwrap();
+        assert_eq!(run.output, "True True\n", "{}", run.error);
+    }
+    // Written right after the rotation, it is sealed under the new key already.
+    let (ok, out) = operator(&["list"]);
+    assert!(
+        ok && out.contains("v1: 0 secrets") && out.contains("v2 (current): 2 secrets"),
+        "{out}"
+    );
+    // Retire the old key at once: the secret written right after the rotation is not in its
+    // way, and both nodes still open every secret.
+    let (ok, out) = operator(&["retire", "1"]);
+    assert!(ok, "{out}");
+    for node in [&on_a, &on_b] {
+        let run = node.execute(&read).await.unwrap();
+        assert_eq!(run.output, "True True\n", "{}", run.error);
+    }
+    let (ok, out) = operator(&["list"]);
+    assert!(
+        ok && out.contains("v2 (current): 2 secrets") && !out.contains("v1"),
+        "{out}"
+    );
+    let _ = (stop_a.send(()), stop_b.send(()));
 }
 
 #[test]
@@ -166,6 +249,49 @@ fn serve_refuses_bad_settings_with_one_line_and_a_failure_status() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// `pyth-on serve` with these environment variables and a setting refused after parsing:
+/// stderr, which names the first setting refused.
+fn serve_refusal_with_env(vars: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--max-timeout-ms", "0", "--data-dir"])
+        .arg(dir.path())
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn boolean_variables_accept_every_usual_spelling_and_name_themselves_when_wrong() {
+    let booleans = [
+        "PYTH_ON_METRICS",
+        "PYTH_ON_CONSOLE",
+        "PYTH_ON_POOL_PRESTART",
+        "PYTH_ON_EGRESS",
+        "PYTH_ON_PACKAGE_WHEELS_ONLY",
+        "PYTH_ON_NPM_INSTALL_SCRIPTS",
+        "PYTH_ON_PACKAGE_TRUST_INDEX_DNS",
+        "PYTH_ON_LOG_JSON",
+    ];
+    for word in [
+        "true", "false", "1", "0", "on", "off", "yes", "no", "Yes", "OFF",
+    ] {
+        let vars: Vec<_> = booleans.iter().map(|v| (*v, word)).collect();
+        let stderr = serve_refusal_with_env(&vars);
+        // Parsing went through: the refusal is the later check of --max-timeout-ms.
+        assert!(stderr.contains("--max-timeout-ms"), "{word}: {stderr}");
+    }
+    for var in booleans {
+        let stderr = serve_refusal_with_env(&[(var, "maybe")]);
+        assert!(!stderr.contains("--max-timeout-ms"), "{var}: {stderr}");
+        for needle in [var, "'maybe'", "true/false, 1/0, on/off or yes/no"] {
+            assert!(stderr.contains(needle), "{var}: {needle} missing: {stderr}");
+        }
+    }
 }
 
 #[test]
@@ -308,174 +434,4 @@ async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
     assert!(!db.windows(6).any(|w| w == b"zk cli"));
     tx.send(()).unwrap();
     handle.await.unwrap().unwrap();
-}
-
-/// Host processes whose uid lies in `range`.
-fn processes_of(range: std::ops::Range<u32>) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("Uid:"))
-                        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-                })
-                .and_then(|uid| uid.parse::<u32>().ok())
-                .is_some_and(|uid| range.contains(&uid))
-        })
-        .collect()
-}
-
-/// A real `pyth-on serve` process with runs under uids `start..start + 100`, and a user of it
-/// with a 30 s run in flight.
-struct Served {
-    server: std::process::Child,
-    run: tokio::task::JoinHandle<
-        Result<pyth_on_types::ExecuteResponse, pyth_on_client::ClientError>,
-    >,
-    uids: std::ops::Range<u32>,
-    _dir: tempfile::TempDir,
-}
-
-async fn serve_with_a_long_run(uid_start: u32, extra: &[&str]) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let server = Command::new(bin())
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--runner")
-        .arg(runner())
-        .args([
-            "--run-uid-start",
-            &uid_start.to_string(),
-            "--run-uid-count",
-            "100",
-        ])
-        .args(extra)
-        .env_remove("PYTH_ON_DATABASE_URL")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = Client::new(&format!("http://{addr}")).unwrap();
-    for _ in 0..400 {
-        if client.info().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let auth = client
-        .register("kill@example.com", "correct horse battery staple")
-        .await
-        .unwrap();
-    let user = client.with_api_key(auth.api_key.unwrap());
-    let run = tokio::spawn(async move {
-        let req = pyth_on_types::ExecuteRequest {
-            code: "import time; time.sleep(30)".into(),
-            timeout_ms: Some(40_000),
-            ..Default::default()
-        };
-        user.execute(&req).await
-    });
-    let uids = uid_start..uid_start + 100;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert!(
-        !processes_of(uids.clone()).is_empty(),
-        "the run is under way"
-    );
-    Served {
-        server,
-        run,
-        uids,
-        _dir: dir,
-    }
-}
-
-impl Served {
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.server.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits up to `limit` for the server to exit; how long it took.
-    async fn exited_within(&mut self, limit: std::time::Duration) -> std::time::Duration {
-        let started = std::time::Instant::now();
-        while self.server.try_wait().unwrap().is_none() {
-            assert!(
-                started.elapsed() < limit,
-                "the server did not stop within {limit:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        started.elapsed()
-    }
-
-    /// No process of the server's runs is left (polled up to 2 s).
-    async fn assert_no_run_left(self) {
-        let mut left = processes_of(self.uids.clone());
-        for _ in 0..40 {
-            if left.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            left = processes_of(self.uids.clone());
-        }
-        assert!(
-            left.is_empty(),
-            "sandbox processes outlived the server: {left:?}"
-        );
-        assert!(
-            self.run.await.unwrap().is_err(),
-            "the client saw the server go"
-        );
-    }
-}
-
-#[tokio::test]
-async fn runs_and_warm_sandboxes_die_with_a_killed_server() {
-    assert!(
-        pyth_on_sandbox::running_as_root(),
-        "the sandbox needs root: run the tests as root"
-    );
-    let mut served = serve_with_a_long_run(1_650_000_000, &[]).await;
-    served.server.kill().unwrap(); // SIGKILL
-    served
-        .exited_within(std::time::Duration::from_secs(5))
-        .await;
-    served.assert_no_run_left().await;
-}
-
-#[tokio::test]
-async fn a_draining_server_stops_at_its_grace_period_or_at_a_second_signal() {
-    assert!(pyth_on_sandbox::running_as_root(), "run the tests as root");
-    let mut served = serve_with_a_long_run(1_650_000_200, &["--shutdown-grace-secs", "2"]).await;
-    served.signal("TERM");
-    let took = served
-        .exited_within(std::time::Duration::from_secs(8))
-        .await;
-    assert!(
-        took >= std::time::Duration::from_millis(1500),
-        "it drained first: {took:?}"
-    );
-    served.assert_no_run_left().await;
-    let mut served = serve_with_a_long_run(1_650_000_400, &["--shutdown-grace-secs", "60"]).await;
-    served.signal("TERM");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    served.signal("INT");
-    served
-        .exited_within(std::time::Duration::from_secs(2))
-        .await;
-    served.assert_no_run_left().await;
 }

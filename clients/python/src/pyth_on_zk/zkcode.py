@@ -2,7 +2,7 @@
 
 ``okm = Argon2id(NFC(password), salt, m, t, p=1, len=64, v=0x13)``; ``key = okm[0:32]``,
 ``kc = okm[32:64]``; XChaCha20-Poly1305 (IETF) under ``key`` with the PAE associated data of
-:func:`aad`. See ``shared/spec/zk-format.md`` in the Pyth-On repository.
+:func:`aad`. See ``docs/ZKCODE.md`` in the Pyth-On repository.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def encrypt(
     nonce: Optional[bytes] = None,
     code_limit: int = MAX_CODE_BYTES,
 ) -> Dict[str, Any]:
-    """Encrypts ``code`` and returns the wire JSON as a dict (keys in the spec's order).
+    """Encrypts ``code`` and returns the wire JSON as a dict (keys in the order of docs/ZKCODE.md).
 
     ``salt`` and ``nonce`` are random unless given; give them only for test vectors (reusing
     them with the same password breaks confidentiality). Bad arguments raise ``ValueError``.

@@ -1,118 +1,143 @@
-//! The golden vector of zk-format.md, byte for byte, and the negative cases that need the KDF.
+//! The golden vector (`docs/zkcode-v1-vector.json`), byte for byte, and the negative cases
+//! that need the KDF.
 
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::cipher::derive_okm;
 use super::*;
 
-const PASSWORD: &str = "correct horse battery staple";
-const USER: &str = "0190a6f2-5b7c-7d2e-8f00-123456789abc";
-const PLAINTEXT: &[u8] = b"print(\"hello, zk\")\n";
+/// The one golden vector file of the repository, shared with the Python and JavaScript tests.
+const VECTOR: &str = include_str!("../../../../docs/zkcode-v1-vector.json");
 const LIMIT: usize = 64 * 1024;
 
-const OKM: &str = "f583c66eb0c983f6be0f1801d34580dba6ce391a35def61fed043c365dc37c52\
-                   f1c2815097615f218797ed574c7084ed21fd2609b8d0b3706bffd4dec7e6aeb8";
-const AAD: &str = "0500000000000000 0900000000000000 7a6b636f64652f7631 \
-    1600000000000000 786368616368613230706f6c79313330352d69657466 \
-    1d00000000000000 6172676f6e32696424763d3139246d3d36353533362c743d332c703d31 \
-    2400000000000000 30313930613666322d356237632d376432652d386630302d313233343536373839616263 \
-    0800000000000000 68656c6c6f2e7079";
-const CT: &str = "1490ff6a0e8921201594fb77d809d3e97567d9c46ce301cb206833278187f5e861a3ca";
+fn vector() -> Value {
+    serde_json::from_str(VECTOR).unwrap()
+}
 
-pub(super) const SPEC_JSON: &str = r#"{
-  "v": 1,
-  "alg": "xchacha20poly1305-ietf",
-  "kdf": {"alg": "argon2id", "ver": 19, "m": 65536, "t": 3, "p": 1,
-          "salt": "AAECAwQFBgcICQoLDA0ODw=="},
-  "nonce": "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZX",
-  "kc": "8cKBUJdhXyGHl+1XTHCE7SH9Jgm40LNwa//U3sfmrrg=",
-  "ct": "FJD/ag6JISAVlPt32AnT6XVn2cRs4wHLIGgzJ4GH9ehho8o=",
-  "language": "python"
-}"#;
+/// A string of the vector, by JSON pointer.
+fn text(pointer: &str) -> String {
+    vector()
+        .pointer(pointer)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
 
-fn unhex(s: &str) -> Vec<u8> {
-    hex::decode(s.split_whitespace().collect::<String>()).unwrap()
+/// A hex byte string of the vector, by JSON pointer.
+fn unhex(pointer: &str) -> Vec<u8> {
+    hex::decode(text(pointer)).unwrap()
+}
+
+/// The vector's wire payload, as pretty-printed JSON text.
+pub(super) fn spec_json() -> String {
+    serde_json::to_string_pretty(&vector()["outputs"]["payload"]).unwrap()
+}
+
+fn password() -> String {
+    text("/inputs/password")
+}
+
+fn name() -> String {
+    text("/inputs/name")
+}
+
+fn plaintext() -> Vec<u8> {
+    text("/inputs/plaintext").into_bytes()
 }
 
 fn user() -> Uuid {
-    Uuid::parse_str(USER).unwrap()
+    Uuid::parse_str(&text("/inputs/userId")).unwrap()
 }
 
 fn salt() -> [u8; 16] {
-    std::array::from_fn(|i| i as u8)
+    unhex("/inputs/salt").try_into().unwrap()
 }
 
 fn nonce() -> [u8; 24] {
-    std::array::from_fn(|i| 0x40 + i as u8)
+    unhex("/inputs/nonce").try_into().unwrap()
+}
+
+fn params() -> KdfParams {
+    let v = vector();
+    let n = |k: &str| u32::try_from(v["inputs"]["kdf"][k].as_u64().unwrap()).unwrap();
+    KdfParams {
+        m: n("m"),
+        t: n("t"),
+        p: n("p"),
+    }
 }
 
 fn spec_payload() -> ZkPayload {
-    ZkPayload::from_json(SPEC_JSON.as_bytes(), LIMIT).unwrap()
+    ZkPayload::from_json(spec_json().as_bytes(), LIMIT).unwrap()
 }
 
 #[test]
 fn the_kdf_output_matches_the_golden_okm() {
-    let okm = derive_okm(PASSWORD, &salt(), KdfParams::default()).unwrap();
-    assert_eq!(okm.to_vec(), unhex(OKM));
+    assert_eq!(params(), KdfParams::default());
+    let okm = derive_okm(&password(), &salt(), params()).unwrap();
+    assert_eq!(okm.to_vec(), unhex("/outputs/okm"));
 }
 
 #[test]
 fn the_associated_data_matches_the_golden_aad() {
-    assert_eq!(aad(65536, 3, 1, user(), "hello.py"), unhex(AAD));
+    let p = params();
+    assert_eq!(aad(p.m, p.t, p.p, user(), &name()), unhex("/outputs/aad"));
 }
 
 #[test]
 fn encrypting_the_golden_inputs_gives_the_spec_json_byte_for_byte() {
     // Act
     let payload = encrypt_with(
-        PLAINTEXT,
-        PASSWORD,
+        &plaintext(),
+        &password(),
         user(),
-        "hello.py",
-        "python",
-        KdfParams::default(),
+        &name(),
+        &text("/inputs/language"),
+        params(),
         salt(),
         nonce(),
     )
     .unwrap();
     // Assert
-    assert_eq!(payload.ct(), unhex(CT).as_slice());
-    assert_eq!(payload.kc().as_slice(), &unhex(OKM)[32..]);
-    let spec: serde_json::Value = serde_json::from_str(SPEC_JSON).unwrap();
-    assert_eq!(payload.to_json(), spec);
+    assert_eq!(payload.ct(), unhex("/outputs/ct").as_slice());
+    assert_eq!(payload.kc().as_slice(), &unhex("/outputs/okm")[32..]);
+    assert_eq!(payload.to_json(), vector()["outputs"]["payload"]);
     assert_eq!(payload, spec_payload());
 }
 
 #[test]
 fn the_spec_json_parses_and_decrypts_to_the_golden_plaintext() {
     let payload = spec_payload();
-    assert_eq!(payload.language(), "python");
+    assert_eq!(payload.language(), text("/inputs/language"));
     assert_eq!(payload.code_len(), 19);
-    let code = decrypt(&payload, PASSWORD, user(), "hello.py").unwrap();
-    assert_eq!(code.as_slice(), PLAINTEXT);
+    let code = decrypt(&payload, &password(), user(), &name()).unwrap();
+    assert_eq!(code.as_slice(), plaintext());
 }
 
 #[test]
 fn another_password_is_a_wrong_password() {
     let err = decrypt(
         &spec_payload(),
-        "correct horse battery stapler",
+        &text("/negative/otherPassword"),
         user(),
-        "hello.py",
+        &name(),
     );
     assert!(matches!(err, Err(ZkError::WrongPassword)));
 }
 
 #[test]
 fn another_name_is_an_integrity_failure() {
-    let err = decrypt(&spec_payload(), PASSWORD, user(), "other.py");
+    let other = text("/negative/otherName");
+    let err = decrypt(&spec_payload(), &password(), user(), &other);
     assert!(matches!(err, Err(ZkError::Integrity)));
 }
 
 #[test]
 fn another_user_is_an_integrity_failure() {
-    let other = Uuid::parse_str("0190a6f2-5b7c-7d2e-8f00-123456789abd").unwrap();
-    let err = decrypt(&spec_payload(), PASSWORD, other, "hello.py");
+    let other = Uuid::parse_str(&text("/negative/otherUserId")).unwrap();
+    let err = decrypt(&spec_payload(), &password(), other, &name());
     assert!(matches!(err, Err(ZkError::Integrity)));
 }
 
@@ -120,7 +145,7 @@ fn another_user_is_an_integrity_failure() {
 fn a_tampered_ciphertext_is_an_integrity_failure() {
     let mut payload = spec_payload();
     payload.ct[0] ^= 1;
-    let err = decrypt(&payload, PASSWORD, user(), "hello.py");
+    let err = decrypt(&payload, &password(), user(), &name());
     assert!(matches!(err, Err(ZkError::Integrity)));
 }
 
@@ -137,15 +162,15 @@ fn other_kdf_parameters_give_other_keys() {
         t: 4,
         p: 1,
     };
-    let a = derive_okm(PASSWORD, &salt(), p4).unwrap();
-    let b = derive_okm(PASSWORD, &salt(), p1).unwrap();
+    let a = derive_okm(&password(), &salt(), p4).unwrap();
+    let b = derive_okm(&password(), &salt(), p1).unwrap();
     assert_ne!(a.to_vec(), b.to_vec());
 }
 
 #[test]
 fn an_empty_password_is_refused() {
     assert!(matches!(
-        decrypt(&spec_payload(), "", user(), "hello.py"),
+        decrypt(&spec_payload(), "", user(), &name()),
         Err(ZkError::EmptyPassword)
     ));
     let err = encrypt(b"x", "", user(), "a.py", "python", KdfParams::default());
@@ -173,13 +198,13 @@ fn encrypt_refuses_parameters_outside_the_bounds_and_empty_code() {
         p: 1,
     };
     assert!(matches!(
-        encrypt(b"x", PASSWORD, user(), "a.py", "python", weak),
+        encrypt(b"x", &password(), user(), "a.py", "python", weak),
         Err(ZkError::Invalid(_))
     ));
     assert!(matches!(
         encrypt(
             b"",
-            PASSWORD,
+            &password(),
             user(),
             "a.py",
             "python",

@@ -1,5 +1,5 @@
 //! zkcode v1: code encrypted on the client under a key derived from a master password
-//! (`shared/spec/zk-format.md`, implemented exactly).
+//! (the format of `docs/ZKCODE.md`, implemented exactly).
 //!
 //! - `params`: the Argon2id parameters and their accepted bounds.
 //! - `payload`: [`ZkPayload`], the strictly parsed wire JSON.

@@ -27,7 +27,7 @@ pub struct KdfParams {
 }
 
 impl Default for KdfParams {
-    /// The spec's parameters: m = 65536 KiB, t = 3, p = 1.
+    /// The default parameters of `docs/ZKCODE.md`: m = 65536 KiB, t = 3, p = 1.
     fn default() -> Self {
         KdfParams {
             m: 65_536,

@@ -1,6 +1,6 @@
 //! [`ZkPayload`]: the zkcode v1 wire JSON, parsed strictly into a validated type.
 //!
-//! Strictness, as the spec demands: every key required and no other (top level and in
+//! Strictness, as `docs/ZKCODE.md` demands: every key required and no other (top level and in
 //! `kdf`; duplicates refused too), numbers must be JSON integers (`3.0`, `3e0` and `"3"` are
 //! refused), byte fields must be canonical padded standard base64 (no whitespace, decoding
 //! then re-encoding gives the input back), and lengths are exact.
@@ -139,7 +139,7 @@ impl ZkPayload {
         })
     }
 
-    /// The wire JSON (keys as in the spec; numbers as integers; canonical base64).
+    /// The wire JSON (keys in the order of `docs/ZKCODE.md`; integers; canonical base64).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "v": VERSION,

@@ -40,11 +40,11 @@ pub fn runner() -> PathBuf {
         .clone()
 }
 
-/// Returns false (and says so) when not root.
-pub fn privileged() -> bool {
-    if pyth_on_sandbox::running_as_root() {
-        return true;
-    }
-    eprintln!("SKIPPED: launcher sandbox tests need root; CI runs as root");
-    false
+/// Fails the test, loudly, unless it runs as root: a sandbox test that cannot run must not
+/// pass (CI runs as root).
+pub fn privileged() {
+    assert!(
+        pyth_on_sandbox::running_as_root(),
+        "launcher sandbox tests need root: run them as root, as CI does"
+    );
 }

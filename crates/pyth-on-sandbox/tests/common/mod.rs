@@ -10,15 +10,13 @@ use pyth_on_sandbox::protocol::{
 use pyth_on_sandbox::rootfs::BASE_RO_MOUNTS;
 use pyth_on_sandbox::SandboxOptions;
 
-/// Returns false (and says so loudly) when the test cannot run: not root.
-pub fn privileged() -> bool {
-    if pyth_on_sandbox::running_as_root() {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED: sandbox tests need root (namespaces, cgroups, pivot_root); CI runs as root"
+/// Fails the test, loudly, unless it runs as root: a sandbox test that cannot run must not
+/// pass (CI runs as root).
+pub fn privileged() {
+    assert!(
+        pyth_on_sandbox::running_as_root(),
+        "sandbox tests need root (namespaces, cgroups, pivot_root): run them as root, as CI does"
     );
-    false
 }
 
 pub fn spec(language: Language, code: &str) -> JobSpec {

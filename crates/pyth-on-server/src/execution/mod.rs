@@ -1,25 +1,35 @@
-//! One run, from a parsed request to an `ExecuteResponse`: admission, the owner's secrets,
-//! the sandbox (with its egress proxy when it asked for the network), redaction and the audit
-//! entry. `/execute`, generate and ZK runs all go through it; a ZK run uses its two halves,
-//! [`launch`] and [`finish`], to settle its wrong-password budget in between.
+//! One run, from a parsed request to an `ExecuteResponse`, in three steps: [`admit`] (the
+//! package environment, admission, the owner's secrets, the egress proxy: cancellable, nothing
+//! ran yet), [`launch`] (the run goes on the record, then the sandbox runs it) and [`finish`]
+//! (its outcome on the record, its answer redacted). `/execute`, generate and ZK runs all go
+//! through them; from the record on, a run is [`detached`] from its request, so a client that
+//! goes away cannot leave it unaccounted for. A ZK run settles its wrong-password budget
+//! between `launch` and `finish`.
+
+use std::future::Future;
 
 use pyth_on_egress::RunListener;
-use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, LaunchError, ZkJob};
+use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, ZkJob};
 use pyth_on_sandbox::ZkOutcome;
 use pyth_on_types::{EgressUsage, ExecuteResponse};
 use serde_json::json;
+use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::audit::{self, Outcome};
-use crate::domain::{Language, VarName};
+use crate::audit;
+use crate::domain::VarName;
 use crate::error::ApiError;
 use crate::http::auth::AuthUser;
 use crate::packages::EnvMount;
+use crate::runs::RunPermit;
 use crate::secrets;
 use crate::state::AppState;
 
+mod outcome;
+pub mod record;
 mod request;
 
+pub use outcome::finish;
 pub use request::{RunRequest, ZkRun, MAX_ARGS, MAX_ARG_BYTES, MAX_ENV};
 
 /// Runs `request` for `user` and records it in the audit log (`execute`, or `zk.execute` /
@@ -29,18 +39,59 @@ pub async fn run(
     user: &AuthUser,
     request: RunRequest,
 ) -> Result<ExecuteResponse, ApiError> {
-    let ran = launch(state, user, request).await?;
-    finish(state, user, ran).await
+    let admitted = admit(state, user, request).await?;
+    let (owned, user) = (state.clone(), *user);
+    detached(state, async move {
+        let ran = launch(&owned, &user, admitted).await?;
+        finish(&owned, &user, ran).await
+    })
+    .await
 }
 
-/// What the audit entry of a run says: its action, resource and details.
+/// Carries `work` on in a task of its own (with the request's id and span), so it finishes,
+/// and its outcome is recorded, even if the request is dropped; shutdown waits for it within
+/// its grace period.
+pub async fn detached<T: Send + 'static>(
+    state: &AppState,
+    work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    let work = crate::http::request_id::carry(work).instrument(tracing::Span::current());
+    match state.runs().detach(work).await {
+        Ok(result) => result,
+        Err(failed) => Err(ApiError::Internal(
+            anyhow::Error::new(failed).context("the run's task failed"),
+        )),
+    }
+}
+
+/// What the audit entries of a run say: its action, resource and details.
 struct AuditSubject {
     action: &'static str,
     resource: String,
     details: serde_json::Value,
 }
 
-/// A run the sandbox has finished, before its audit entry and its answer ([`finish`]).
+/// A run admitted on this node with what it needs, not yet on the record: dropping it (its
+/// client went away while it waited) leaves nothing to account for, as nothing ran.
+pub struct Admitted {
+    execution_id: Uuid,
+    request: RunRequest,
+    env_mount: Option<EnvMount>,
+    permit: RunPermit,
+    secrets: secrets::OpenSecrets,
+    egress: Option<RunListener>,
+}
+
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitted")
+            .field("execution_id", &self.execution_id)
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run the sandbox has finished, before its outcome and its answer ([`finish`]).
 pub struct Ran {
     execution_id: Uuid,
     language: &'static str,
@@ -69,17 +120,14 @@ impl Ran {
     }
 }
 
-/// Everything up to the sandbox's result: the package environment, admission, the owner's
-/// secrets, the egress proxy and the sandbox. An error means nothing ran (a sandbox failure
-/// is audited here).
-pub async fn launch(
+/// The package environment (built once per set; a build in progress is waited for holding
+/// no execution slot), admission, the owner's secrets and the egress proxy.
+pub async fn admit(
     state: &AppState,
     user: &AuthUser,
     request: RunRequest,
-) -> Result<Ran, ApiError> {
+) -> Result<Admitted, ApiError> {
     let execution_id = Uuid::now_v7();
-    // The user's package environment (built once per set; waits for a build in progress,
-    // holding no execution slot: admission comes after).
     let env_mount = package_env(state, user, &request).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
@@ -89,10 +137,40 @@ pub async fn launch(
         }
     })?;
     let secrets = secrets::open_for_run(state, user.user_id).await?;
-    let env = run_env(env_mount.as_ref(), &request.env, &secrets);
+    let egress = start_egress(state, user, execution_id, request.network).await?;
+    Ok(Admitted {
+        execution_id,
+        request,
+        env_mount,
+        permit,
+        secrets,
+        egress,
+    })
+}
+
+/// Puts the run on the record, then runs it in the sandbox. An error means its program did
+/// not run (a sandbox failure is on the record).
+pub async fn launch(state: &AppState, user: &AuthUser, run: Admitted) -> Result<Ran, ApiError> {
+    let Admitted {
+        execution_id,
+        request,
+        env_mount,
+        permit,
+        secrets,
+        egress,
+    } = run;
     let language = request.language.as_str();
     let mut subject = audit_subject(&request, execution_id);
-    let egress = start_egress(state, user, execution_id, request.network).await?;
+    let started = started_details(&subject, &request, &secrets, execution_id);
+    record::begin(
+        state,
+        user,
+        &subject,
+        (execution_id, request.timeout_ms),
+        started,
+    )
+    .await?;
+    let env = run_env(env_mount.as_ref(), &request.env, &secrets);
     let binds = env_mount
         .iter()
         .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
@@ -100,10 +178,8 @@ pub async fn launch(
     let egress_spec = egress.as_ref().map(|l| EgressSpec {
         socket: l.path().to_owned(),
     });
-    let result = state
-        .launcher()
-        .run(job(state, request, env, binds, egress_spec))
-        .await;
+    let job = job(state, request, env, binds, egress_spec);
+    let result = state.launcher().run(job).await;
     drop(permit);
     let egress = match egress {
         Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
@@ -112,7 +188,8 @@ pub async fn launch(
     let result = match result {
         Ok(output) => output.result,
         Err(err) => {
-            return Err(sandbox_failed(state, user, (execution_id, language), subject, err).await)
+            let run = (execution_id, language);
+            return Err(outcome::sandbox_failed(state, user, run, subject, err).await);
         }
     };
     Ok(Ran {
@@ -172,7 +249,7 @@ fn run_env(
     env
 }
 
-/// What the audit entry says about the code: a digest and a size, never the code. For a
+/// What the audit entries say about the code: a digest and a size, never the code. For a
 /// zero-knowledge run the server does not know the code: the stored name and size only.
 fn audit_subject(request: &RunRequest, execution_id: Uuid) -> AuditSubject {
     let language = request.language.as_str();
@@ -194,6 +271,29 @@ fn audit_subject(request: &RunRequest, execution_id: Uuid) -> AuditSubject {
             }),
         },
     }
+}
+
+/// The `started` entry's details: the code's, and the run's settings and the names of the
+/// secrets it is given (never their values).
+fn started_details(
+    subject: &AuditSubject,
+    request: &RunRequest,
+    secrets: &secrets::OpenSecrets,
+    execution_id: Uuid,
+) -> serde_json::Value {
+    let mut details = subject.details.clone();
+    let names: Vec<&str> = secrets.iter().map(|(name, _)| name.as_str()).collect();
+    for (key, value) in [
+        ("executionId", json!(execution_id)),
+        ("secrets", json!(names)),
+        ("timeoutMs", json!(request.timeout_ms)),
+        ("memoryMb", json!(request.memory_mb)),
+        ("network", json!(request.network)),
+        ("packages", json!(request.packages)),
+    ] {
+        details[key] = value;
+    }
+    details
 }
 
 /// The run's egress proxy when it asked for the network: its socket is this run's identity
@@ -242,10 +342,7 @@ fn job(
     egress: Option<EgressSpec>,
 ) -> Job {
     Job {
-        language: match request.language {
-            Language::Python => pyth_on_sandbox::Language::Python,
-            Language::Javascript => pyth_on_sandbox::Language::Javascript,
-        },
+        language: request.language,
         code: request.code,
         stdin: request.stdin,
         args: request.args,
@@ -261,143 +358,5 @@ fn job(
             name: zk.name,
         }),
         egress,
-    }
-}
-
-/// The answer (and, unless the runtime is simply missing, the audit entry) for a sandbox
-/// that could not run the program.
-async fn sandbox_failed(
-    state: &AppState,
-    user: &AuthUser,
-    (execution_id, language): (Uuid, &'static str),
-    subject: AuditSubject,
-    err: LaunchError,
-) -> ApiError {
-    if let LaunchError::RuntimeMissing(_) = err {
-        return ApiError::bad_request_code(
-            "unsupported_language",
-            format!("{language} is not installed on this server"),
-        );
-    }
-    let AuditSubject {
-        action,
-        resource,
-        mut details,
-    } = subject;
-    details["reason"] = json!("sandbox_unavailable");
-    let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
-    if let Err(store_err) = state.store().append_audit(&event).await {
-        return store_err.into();
-    }
-    tracing::error!(execution.id = %execution_id, error = %err, "sandbox failed");
-    state.metrics().run(crate::metrics::RunKind::Failed, 0);
-    ApiError::Unavailable {
-        code: "sandbox_unavailable",
-        message: "the sandbox failed to run this program; retry shortly".into(),
-        retry_after_secs: Some(1),
-    }
-}
-
-/// The audit entry and the answer of a finished run: a refusal when a zero-knowledge
-/// payload did not decrypt (nothing ran), else the program's output, redacted.
-pub async fn finish(
-    state: &AppState,
-    user: &AuthUser,
-    ran: Ran,
-) -> Result<ExecuteResponse, ApiError> {
-    let Ran {
-        execution_id,
-        language,
-        subject,
-        secrets,
-        egress,
-        result,
-    } = ran;
-    if let Some(outcome) = result.zk.filter(|z| *z != ZkOutcome::Decrypted) {
-        return Err(refuse_undecrypted(state, user, outcome, subject).await);
-    }
-    let duration_ms = result.duration_ms.max(0.0).round() as u64;
-    let kind = if result.timed_out {
-        crate::metrics::RunKind::TimedOut
-    } else if result.memory_exceeded {
-        crate::metrics::RunKind::MemoryExceeded
-    } else {
-        crate::metrics::RunKind::Completed
-    };
-    state.metrics().run(kind, duration_ms);
-    let response = ExecuteResponse {
-        output: secrets::redact(&result.stdout, &secrets),
-        error: secrets::redact(&result.stderr, &secrets),
-        exit_code: result.exit_code,
-        language: language.to_string(),
-        duration_ms,
-        timed_out: result.timed_out,
-        memory_exceeded: result.memory_exceeded,
-        output_truncated: result.output_truncated,
-        execution_id,
-        zero_knowledge: None,
-        egress,
-    };
-    let AuditSubject {
-        action,
-        resource,
-        mut details,
-    } = subject;
-    for (key, value) in [
-        ("exitCode", json!(response.exit_code)),
-        ("durationMs", json!(duration_ms)),
-        ("timedOut", json!(response.timed_out)),
-        ("memoryExceeded", json!(response.memory_exceeded)),
-        ("outputTruncated", json!(response.output_truncated)),
-        ("secretsInjected", json!(secrets.len())),
-    ] {
-        details[key] = value;
-    }
-    let event = audit::by(user, action, Some(resource), Outcome::Success, details);
-    state.store().append_audit(&event).await?;
-    Ok(response)
-}
-
-/// Audits a zero-knowledge payload that did not decrypt and answers: 403 for a wrong
-/// password (`zk.wrong_password`), 422 when it was tampered with or moved.
-async fn refuse_undecrypted(
-    state: &AppState,
-    user: &AuthUser,
-    outcome: ZkOutcome,
-    subject: AuditSubject,
-) -> ApiError {
-    let AuditSubject {
-        action,
-        resource,
-        mut details,
-    } = subject;
-    let (event, refusal) = if outcome == ZkOutcome::WrongPassword {
-        let event = audit::by(
-            user,
-            "zk.wrong_password",
-            Some(resource),
-            Outcome::Denied,
-            details,
-        );
-        let refusal = ApiError::Forbidden {
-            code: "zk_wrong_password",
-            message: "the master password does not open this payload; nothing ran".into(),
-        };
-        (event, refusal)
-    } else {
-        details["reason"] = json!("integrity");
-        let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
-        let refusal = ApiError::Unprocessable {
-            code: "zk_integrity",
-            message:
-                "the payload was tampered with or is bound to another name or user; nothing ran"
-                    .into(),
-            details: None,
-        };
-        (event, refusal)
-    };
-    match state.store().append_audit(&event).await {
-        Ok(_) => refusal,
-        Err(err) => err.into(),
     }
 }

@@ -69,7 +69,7 @@ impl RunRequest {
     /// Parses an `ExecuteRequest` against the configured limits.
     pub fn parse(state: &AppState, req: ExecuteRequest) -> Result<Self, ApiError> {
         let settings = state.settings();
-        let language = Language::parse(req.language.as_deref())?;
+        let language = crate::domain::parse_language(req.language.as_deref())?;
         if req.code.len() as u64 > settings.max_code_bytes {
             return Err(ApiError::TooLarge(format!(
                 "code is {} bytes; the limit is {}",

@@ -115,6 +115,8 @@ pub async fn require_auth(
         rate_limit::apply_headers(response.headers_mut(), &decision);
         return response;
     }
+    // Every later event of the request (handler, launcher, runner reports) carries the user.
+    tracing::Span::current().record("user.id", tracing::field::display(user.user_id));
     request.extensions_mut().insert(user);
     let mut response = next.run(request).await;
     rate_limit::apply_headers(response.headers_mut(), &decision);

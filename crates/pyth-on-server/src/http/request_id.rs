@@ -2,17 +2,21 @@
 //! `Error` shape.
 //!
 //! The outermost middleware accepts a sane incoming `x-request-id` (else makes a UUIDv7), keeps
-//! it in a task-local so `ApiError` can put it into bodies, echoes it on the response, logs one
-//! line per request (method, matched route, status, duration, request id: never a body or a
-//! credential), logs an error's cause chain once, and rewrites any non-JSON error response
-//! (axum's 405, a panic) into the `Error` envelope.
+//! it in a task-local so `ApiError` can put it into bodies, echoes it on the response, opens the
+//! request's span (request id, method, the matched route *template*, never the raw path, which
+//! holds user-chosen names; the user id once authenticated) that every event of the request
+//! inherits, logs one line per request (status, duration: never a body or a credential), logs
+//! an error's cause chain once, and rewrites any non-JSON error response (axum's 405, a panic)
+//! into the `Error` envelope.
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use tracing::Instrument;
 
 use crate::error::{ApiError, LoggedError};
 
@@ -25,6 +29,30 @@ pub fn current_request_id() -> String {
     REQUEST_ID
         .try_with(Clone::clone)
         .unwrap_or_else(|_| "-".to_string())
+}
+
+/// `work` run with the current request's id: for a task spawned on the request's behalf.
+pub fn carry<F: std::future::Future>(work: F) -> impl std::future::Future<Output = F::Output> {
+    REQUEST_ID.scope(current_request_id(), work)
+}
+
+/// The request's log line when it is dropped unanswered (its client went away): without it,
+/// such a request would leave no line at all.
+struct Unanswered {
+    span: tracing::Span,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if !self.answered {
+            let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            self.span.in_scope(|| {
+                tracing::info!(duration_ms, "request abandoned by the client");
+            });
+        }
+    }
 }
 
 fn sane(id: &str) -> bool {
@@ -43,35 +71,59 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| sane(v))
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string);
-    let method = request.method().clone();
-    // The path only: never the query string, headers or body.
-    let route = request.uri().path().to_string();
+    // The route template (`/api/v1/secrets/{name}`), never the path itself.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request.id = %id,
+        http.method = %request.method(),
+        http.route = %route,
+        user.id = tracing::field::Empty,
+    );
     let started = Instant::now();
+    let mut unanswered = Unanswered {
+        span: span.clone(),
+        started,
+        answered: false,
+    };
 
     let mut response = REQUEST_ID
         .scope(id.clone(), async move {
             let response = next.run(request).await;
             normalise_error(response)
         })
+        .instrument(span.clone())
         .await;
-
-    let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match response.extensions().get::<LoggedError>() {
-        Some(LoggedError(err)) if matches!(**err, ApiError::Internal(_)) => {
-            tracing::error!(request.id = %id, http.method = %method, http.path = %route, http.status = status, duration_ms, error = ?anyhow_chain(err), "request failed");
-        }
-        Some(LoggedError(err)) => {
-            tracing::info!(request.id = %id, http.method = %method, http.path = %route, http.status = status, duration_ms, error.code = err.code(), "request refused");
-        }
-        None => {
-            tracing::info!(request.id = %id, http.method = %method, http.path = %route, http.status = status, duration_ms, "request");
-        }
-    }
+    unanswered.answered = true;
+    span.in_scope(|| log_answer(&response, started));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// The request's line: its status and duration, and an error's code or cause chain.
+fn log_answer(response: &Response, started: Instant) {
+    let status = response.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match response.extensions().get::<LoggedError>() {
+        Some(LoggedError(err)) if matches!(**err, ApiError::Internal(_)) => {
+            tracing::error!(http.status = status, duration_ms, error = ?anyhow_chain(err), "request failed");
+        }
+        Some(LoggedError(err)) => {
+            tracing::info!(
+                http.status = status,
+                duration_ms,
+                error.code = err.code(),
+                "request refused"
+            );
+        }
+        None => tracing::info!(http.status = status, duration_ms, "request"),
+    }
 }
 
 fn anyhow_chain(err: &ApiError) -> String {

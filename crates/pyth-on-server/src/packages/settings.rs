@@ -56,7 +56,15 @@ pub struct PackageSettings {
 
     /// Python packages from wheels only: source distributions (whose build runs the
     /// package's code, inside the build sandbox) are refused.
-    #[arg(long, env = "PYTH_ON_PACKAGE_WHEELS_ONLY")]
+    #[arg(
+        long,
+        env = "PYTH_ON_PACKAGE_WHEELS_ONLY",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
     pub package_wheels_only: bool,
 
     /// Run npm install scripts (inside the build sandbox). `false` installs with
@@ -64,9 +72,11 @@ pub struct PackageSettings {
     #[arg(
         long,
         env = "PYTH_ON_NPM_INSTALL_SCRIPTS",
-        default_value_t = true,
+        default_value = "true",
         action = clap::ArgAction::Set,
-        value_parser = clap::builder::BoolishValueParser::new()
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
     )]
     pub npm_install_scripts: bool,
 
@@ -87,9 +97,11 @@ pub struct PackageSettings {
     #[arg(
         long,
         env = "PYTH_ON_PACKAGE_TRUST_INDEX_DNS",
-        default_value_t = true,
+        default_value = "true",
         action = clap::ArgAction::Set,
-        value_parser = clap::builder::BoolishValueParser::new()
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
     )]
     pub package_trust_index_dns: bool,
 

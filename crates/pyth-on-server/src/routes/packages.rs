@@ -85,7 +85,7 @@ pub async fn set_packages(
     user: AuthUser,
     AppJson(body): AppJson<SetPackagesRequest>,
 ) -> Result<AppJson<PackageList>, ApiError> {
-    let language = Language::parse(body.language.as_deref())?;
+    let language = crate::domain::parse_language(body.language.as_deref())?;
     let specs = PackageSpec::parse_list(language, &body.packages, manager.config().max_packages)?;
     let spec_list: Vec<&str> = specs.iter().map(PackageSpec::spec).collect();
     let details = json!({ "language": language.as_str(), "packages": spec_list });
@@ -192,7 +192,7 @@ pub async fn add_package(
     user: AuthUser,
     AppJson(body): AppJson<AddPackageRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let language = Language::parse(body.language.as_deref())?;
+    let language = crate::domain::parse_language(body.language.as_deref())?;
     let spec = PackageSpec::parse(language, &body.package)?;
     let max = manager.config().max_packages;
     let mut set = service::stored_specs(state.store(), user.user_id, language).await?;
@@ -253,7 +253,7 @@ pub async fn delete_package(
     Path(name): Path<String>,
     Query(query): Query<PackageLanguageQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let language = Language::parse(query.language.as_deref())?;
+    let language = crate::domain::parse_language(query.language.as_deref())?;
     let Some(name) = packages::spec::normalize_name(language, &name) else {
         return Err(ApiError::NotFound("package"));
     };

@@ -55,7 +55,7 @@ pub async fn put_secret(
         let expected = current.as_ref().map(|c| c.version);
         let version = expected.map_or(1, |v| v + 1);
         let sealed = pyth_on_crypto::seal_secret(
-            &state.keyring(),
+            &state.keyring_for_sealing(),
             user.user_id,
             name.as_str(),
             version,

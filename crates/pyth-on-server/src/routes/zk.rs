@@ -17,7 +17,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{self, Outcome};
-use crate::domain::Language;
 use crate::error::ApiError;
 use crate::execution::{self, RunRequest, ZkRun};
 use crate::http::auth::AuthUser;
@@ -83,7 +82,7 @@ pub async fn encrypt(
     AppJson(body): AppJson<ZkEncryptRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = parse_name(&body.name)?;
-    let language = Language::parse(body.language.as_deref())?;
+    let language = crate::domain::parse_language(body.language.as_deref())?;
     if body.code.is_empty() {
         return Err(ApiError::invalid_field("code", "must not be empty"));
     }
@@ -133,7 +132,7 @@ pub async fn put_code(
     let body = serde_json::to_vec(&wire).map_err(|e| ApiError::Internal(e.into()))?;
     let payload =
         ZkPayload::from_json(&body, code_limit(&state)).map_err(|e| invalid_payload(&e))?;
-    let language = Language::parse(Some(payload.language()))?;
+    let language = crate::domain::parse_language(Some(payload.language()))?;
     let kdf = payload.kdf();
     let now = OffsetDateTime::now_utc();
     let row = ZkCodeRow {
@@ -261,7 +260,30 @@ pub async fn execute(
         .ok_or(ApiError::NotFound("encrypted code"))?;
     let run = run_request(&state, &user, &row, body)?;
     let guess = Guess::reserve(&state, user.user_id, &name).await?;
-    let ran = match execution::launch(&state, &user, run).await {
+    let admitted = match execution::admit(&state, &user, run).await {
+        Ok(admitted) => admitted,
+        Err(err) => {
+            // Nothing ran, so the password was never tried.
+            guess.give_back(&state).await;
+            return Err(err);
+        }
+    };
+    let owned = state.clone();
+    let run = execution::detached(&state, run_guess(owned, user, admitted, guess));
+    let mut response = run.await?;
+    response.zero_knowledge = Some(true);
+    Ok(AppJson(response))
+}
+
+/// Runs an admitted zero-knowledge run and settles its guess: kept when the password was
+/// wrong (or the sandbox ended before it said), given back otherwise.
+async fn run_guess(
+    state: AppState,
+    user: AuthUser,
+    admitted: execution::Admitted,
+    guess: Guess,
+) -> Result<ExecuteResponse, ApiError> {
+    let ran = match execution::launch(&state, &user, admitted).await {
         Ok(ran) => ran,
         Err(err) => {
             // Nothing ran, so the password was never tried.
@@ -278,9 +300,7 @@ pub async fn execute(
             guess.give_back(&state).await;
         }
     }
-    let mut response = execution::finish(&state, &user, ran).await?;
-    response.zero_knowledge = Some(true);
-    Ok(AppJson(response))
+    execution::finish(&state, &user, ran).await
 }
 
 /// The run of a stored payload: the request's settings, with room for the key derivation

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 pub use fair::{FairSlots, Slot};
@@ -25,6 +26,8 @@ pub struct RunLimiter {
     users: Arc<Mutex<HashMap<Uuid, UserShare>>>,
     per_user_limit: usize,
     per_user_queued: usize,
+    /// Runs carried on apart from their request (see [`RunLimiter::detach`]).
+    detached: TaskTracker,
 }
 
 /// One user's runs on this node: how many are admitted, and their concurrency bound.
@@ -89,7 +92,25 @@ impl RunLimiter {
             users: Arc::default(),
             per_user_limit: per_user.max(1),
             per_user_queued: per_user_queued.max(1),
+            detached: TaskTracker::new(),
         }
+    }
+
+    /// Carries `work` on in a task of its own, so it ends and is accounted for even when the
+    /// request that started it is dropped (its client went away); the caller awaits the
+    /// handle for the result.
+    pub fn detach<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.detached.spawn(work)
+    }
+
+    /// Resolves once every detached run has ended (shutdown waits for it, within its grace
+    /// period).
+    pub async fn detached_done(&self) {
+        self.detached.close();
+        self.detached.wait().await;
     }
 
     /// Admits a run or refuses at once; then waits for the user's and the node's turn.

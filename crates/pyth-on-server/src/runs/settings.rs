@@ -34,6 +34,12 @@ pub struct RunSettings {
     #[arg(long, env = "PYTH_ON_RUN_UID_COUNT", default_value_t = 65_536)]
     pub run_uid_count: u32,
 
+    /// This node's name on the run record: a node starting under a name closes the runs it
+    /// left open (it died during them) as `interrupted`. Unique per node sharing a database;
+    /// default: `<hostname>:<port>`.
+    #[arg(long, env = "PYTH_ON_NODE_NAME")]
+    pub node_name: Option<String>,
+
     /// Runs executing at once on this node (default: the number of CPUs).
     #[arg(long, env = "PYTH_ON_MAX_PARALLEL_RUNS")]
     pub max_parallel_runs: Option<u32>,
@@ -78,6 +84,14 @@ impl RunSettings {
                 format!("the range must not overlap the package builds' uids {b0}..{b1}"),
             ));
         }
+        if let Some(name) = &self.node_name {
+            if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+                return Err(SettingsError::new(
+                    "--node-name",
+                    "must be 1 to 200 characters, none of them control characters",
+                ));
+            }
+        }
         if self.max_parallel_runs == Some(0) {
             return Err(SettingsError::new(
                 "--max-parallel-runs",
@@ -85,6 +99,20 @@ impl RunSettings {
             ));
         }
         Ok(())
+    }
+
+    /// This node's name on the run record: `--node-name`, else `<hostname>:<port of listen>`.
+    pub fn node_name(&self, listen: std::net::SocketAddr) -> String {
+        match &self.node_name {
+            Some(name) => name.clone(),
+            None => {
+                let host = nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| "localhost".to_owned());
+                format!("{host}:{}", listen.port())
+            }
+        }
     }
 
     /// Runs executing at once on this node.

@@ -1,4 +1,4 @@
-//! Egress end to end: a real server with `PYTH_ON_EGRESS=on`, real runs, and local test
+//! Egress end to end: a real server with `PYTH_ON_EGRESS=true`, real runs, and local test
 //! servers only (one exempt loopback HTTP service, one exempt echo service, one loopback
 //! service that is not exempt). Nothing leaves the machine.
 

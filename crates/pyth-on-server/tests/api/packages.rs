@@ -71,22 +71,21 @@ async fn a_built_environment_is_root_owned_and_read_only_to_the_build_user() {
         dir.path().join("envs").metadata().unwrap().mode() & 0o777,
         0o711
     );
-    if nix::unistd::geteuid().is_root() {
-        assert_eq!((env_meta.uid(), file_meta.uid()), (0, 0));
-        let status = std::process::Command::new("/bin/sh")
-            .args(["-c", "echo x >> \"$1\" || exit 3; exit 0", "sh"])
-            .arg(&init)
-            .uid(65534)
-            .gid(65534)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(
-            status.code(),
-            Some(3),
-            "nobody could write into the environment"
-        );
-    }
+    assert!(nix::unistd::geteuid().is_root(), "run the tests as root");
+    assert_eq!((env_meta.uid(), file_meta.uid()), (0, 0));
+    let status = std::process::Command::new("/bin/sh")
+        .args(["-c", "echo x >> \"$1\" || exit 3; exit 0", "sh"])
+        .arg(&init)
+        .uid(65534)
+        .gid(65534)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "nobody could write into the environment"
+    );
 }
 
 #[tokio::test]

@@ -30,11 +30,15 @@ pub fn runner_path() -> PathBuf {
     runner
 }
 
-/// Settings for a test: defaults, a temp data dir, generous auth rate limits.
+/// Settings for a test: defaults, a temp data dir, generous auth rate limits, and no warm pool
+/// (these tests are about the API, not the sandbox's start-up: each run starts cold, and a
+/// server does not start eight interpreters it may never use). The warm paths have their own
+/// suites in the launcher and sandbox crates.
 pub fn settings(dir: &std::path::Path) -> Settings {
     let mut s = Settings::for_data_dir(dir);
     s.runner = Some(runner_path());
     s.auth_rate_limit_per_minute = 1000;
+    s.pool_size = Some(0);
     s
 }
 

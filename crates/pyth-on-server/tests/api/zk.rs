@@ -124,10 +124,21 @@ async fn a_wrong_password_is_403_runs_nothing_and_is_limited() {
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().get("retry-after").is_some());
     let audit = user.key.audit(None, None, Some("zk.")).await.unwrap();
-    let actions: Vec<&str> = audit.entries.iter().map(|e| e.action.as_str()).collect();
+    let actions: Vec<(&str, &str)> = audit
+        .entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.outcome.as_str()))
+        .collect();
+    // Each try is on the record before the sandbox sees the password, then gets its verdict.
     assert_eq!(
         actions,
-        ["zk.wrong_password", "zk.wrong_password", "zk.store"]
+        [
+            ("zk.wrong_password", "denied"),
+            ("zk.execute", "started"),
+            ("zk.wrong_password", "denied"),
+            ("zk.execute", "started"),
+            ("zk.store", "success")
+        ]
     );
     let raw = serde_json::to_string(&audit).unwrap();
     assert!(!raw.contains("not the password") && !raw.contains(PASSWORD));

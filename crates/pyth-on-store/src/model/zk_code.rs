@@ -5,7 +5,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// An encrypted program as stored (see `zk-format.md`). The store never parses `payload`;
+/// An encrypted program as stored (see `docs/ZKCODE.md`). The store never parses `payload`;
 /// the other fields are the metadata the API lists without touching it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ZkCodeRow {

@@ -8,6 +8,7 @@ mod egress;
 mod packages;
 mod rate_limit;
 mod refresh;
+mod runs;
 mod secrets;
 mod users;
 mod zk_code;
@@ -33,7 +34,12 @@ impl PgStore {
     /// Connects to `url` and applies pending migrations (sqlx serialises concurrent
     /// migrators across nodes with its own advisory lock).
     pub async fn connect(url: &str, options: &ConnectOptions) -> StoreResult<Self> {
-        let connect = PgConnectOptions::from_str(url)?.application_name("pyth-on");
+        let mut connect = PgConnectOptions::from_str(url)?.application_name("pyth-on");
+        if let Some(limit) = options.statement_timeout {
+            // The server gives up too, so a slow statement does not go on after its caller left.
+            let ms = limit.as_millis().to_string();
+            connect = connect.options([("statement_timeout", ms.as_str())]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)

@@ -8,6 +8,7 @@ mod egress;
 mod packages;
 mod rate_limit;
 mod refresh;
+mod runs;
 mod secrets;
 mod users;
 mod zk_code;

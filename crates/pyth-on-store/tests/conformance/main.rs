@@ -18,6 +18,7 @@ mod package_envs;
 mod packages;
 mod rate_limits;
 mod refresh;
+mod runs;
 mod secrets;
 mod support;
 mod users;
@@ -117,6 +118,9 @@ conformance! {
     package_envs::finishing_a_build_records_its_outcome_and_a_missing_env_is_not_found,
     package_envs::touching_an_env_records_its_use_without_refreshing_a_build_claim,
     package_envs::envs_are_listed_least_recently_used_first_and_deleted_by_key,
+    runs::a_run_is_on_record_from_its_start_until_its_outcome,
+    runs::another_nodes_runs_are_stale_only_past_their_deadline,
+    runs::an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands,
     egress::an_allow_list_is_absent_until_set_then_replaced_whole_with_an_audit_each,
     egress::another_users_allow_list_is_invisible,
     egress::deleting_an_allow_list_audits_once_and_reports_a_missing_one,

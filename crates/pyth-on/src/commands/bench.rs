@@ -155,7 +155,7 @@ impl Running {
         settings.runs.max_queued_runs = 1024;
         settings.runs.max_concurrent_runs_per_user = 64;
         settings.pool_size = Some(pool_size);
-        settings.pool_prestart = if prestart { "on" } else { "off" }.into();
+        settings.pool_prestart = prestart;
         let state = pyth_on_server::build_state(settings).await?;
         let runtimes = state.launcher().runtimes().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

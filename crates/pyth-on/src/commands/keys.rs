@@ -32,7 +32,8 @@ pub struct Cmd {
 enum Action {
     /// Add a new key version, make it current and re-wrap every secret's data key under it.
     Rotate,
-    /// Delete an old key version; refused while any secret still uses it.
+    /// Delete an old key version, first re-wrapping under the current key any data key it
+    /// still wraps.
     Retire {
         /// The version to retire.
         version: u32,
@@ -65,57 +66,38 @@ impl Cmd {
         match self.action {
             Action::Rotate => {
                 let version = keyring.rotate(&key_dir)?;
-                let mut rewrapped = 0usize;
-                let mut skipped = 0usize;
-                for row in rows {
-                    let sealed = SealedSecret {
-                        key_version: row.key_version,
-                        wrapped_key: row.wrapped_key.clone(),
-                        nonce: row.nonce.clone(),
-                        ciphertext: row.ciphertext.clone(),
-                    };
-                    let new = pyth_on_crypto::rewrap(
-                        &keyring,
-                        row.user_id,
-                        &row.name,
-                        row.version,
-                        &sealed,
-                    )
-                    .with_context(|| format!("re-wrapping a secret of user {}", row.user_id))?;
-                    // A secret replaced meanwhile was sealed under the new key already.
-                    if store
-                        .update_wrapped_key(
-                            row.user_id,
-                            &row.name,
-                            row.version,
-                            new.key_version,
-                            &new.wrapped_key,
-                        )
-                        .await?
-                    {
-                        rewrapped += 1;
-                    } else {
-                        skipped += 1;
-                    }
-                }
+                let (rewrapped, skipped) = rewrap(store.as_ref(), &keyring, rows).await?;
                 writeln!(out, "secrets key v{version} is current; {rewrapped} data keys re-wrapped ({skipped} changed meanwhile)")?;
                 writeln!(
                     out,
-                    "restart every server node so they load v{version}; then retire older versions"
+                    "running server nodes seal new secrets under v{version} from now on and reload their keys within 10 s; then retire older versions"
                 )?;
             }
             Action::Retire { version } => {
                 if version == keyring.current_version() {
                     bail!("v{version} is the current key; rotate first");
                 }
-                let users = rows.iter().filter(|r| r.key_version == version).count();
-                if users > 0 {
-                    bail!(
-                        "v{version} still wraps {users} data keys; run `pyth-on keys rotate` first"
-                    );
+                // Whatever it still wraps (a secret written under it while the rotation ran)
+                // is re-wrapped under the current key first: nothing is lost.
+                let still: Vec<_> = rows
+                    .into_iter()
+                    .filter(|r| r.key_version == version)
+                    .collect();
+                let (rewrapped, _) = rewrap(store.as_ref(), &keyring, still).await?;
+                let left = store
+                    .all_sealed_secrets()
+                    .await?
+                    .iter()
+                    .filter(|r| r.key_version == version)
+                    .count();
+                if left > 0 {
+                    bail!("v{version} still wraps {left} data keys being written now; try again");
                 }
                 keyring.retire(&key_dir, version)?;
-                writeln!(out, "secrets key v{version} retired")?;
+                writeln!(
+                    out,
+                    "secrets key v{version} retired ({rewrapped} data keys re-wrapped first)"
+                )?;
             }
             Action::List => {
                 for v in keyring.versions() {
@@ -131,4 +113,39 @@ impl Cmd {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Re-wraps the data keys of `rows` under the keyring's current key (values untouched).
+/// Returns (re-wrapped, skipped: replaced meanwhile, so already sealed under a newer key).
+async fn rewrap(
+    store: &dyn pyth_on_store::Store,
+    keyring: &Keyring,
+    rows: Vec<pyth_on_store::SealedSecretRow>,
+) -> anyhow::Result<(usize, usize)> {
+    let (mut rewrapped, mut skipped) = (0usize, 0usize);
+    for row in rows {
+        let sealed = SealedSecret {
+            key_version: row.key_version,
+            wrapped_key: row.wrapped_key.clone(),
+            nonce: row.nonce.clone(),
+            ciphertext: row.ciphertext.clone(),
+        };
+        let new = pyth_on_crypto::rewrap(keyring, row.user_id, &row.name, row.version, &sealed)
+            .with_context(|| format!("re-wrapping a secret of user {}", row.user_id))?;
+        let updated = store
+            .update_wrapped_key(
+                row.user_id,
+                &row.name,
+                row.version,
+                new.key_version,
+                &new.wrapped_key,
+            )
+            .await?;
+        if updated {
+            rewrapped += 1;
+        } else {
+            skipped += 1;
+        }
+    }
+    Ok((rewrapped, skipped))
 }

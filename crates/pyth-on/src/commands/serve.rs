@@ -14,7 +14,15 @@ pub struct Cmd {
     settings: Settings,
 
     /// Log as JSON lines instead of text.
-    #[arg(long, env = "PYTH_ON_LOG_JSON")]
+    #[arg(
+        long,
+        env = "PYTH_ON_LOG_JSON",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = pyth_on_server::settings_bool::BoolSetting
+    )]
     log_json: bool,
 }
 

@@ -1,0 +1,158 @@
+//! How a run ends on the record and in its answer: the program's output (redacted) for a
+//! finished run, a refusal when a zero-knowledge payload did not decrypt, a 503 when the
+//! sandbox failed. Each appends the run's outcome and takes it off the record.
+
+use pyth_on_launcher::LaunchError;
+use pyth_on_sandbox::ZkOutcome;
+use pyth_on_types::ExecuteResponse;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{record, AuditSubject, Ran};
+use crate::audit::{self, Outcome};
+use crate::error::ApiError;
+use crate::http::auth::AuthUser;
+use crate::secrets;
+use crate::state::AppState;
+
+/// The outcome (and answer) of a run the sandbox could not run.
+pub(super) async fn sandbox_failed(
+    state: &AppState,
+    user: &AuthUser,
+    (execution_id, language): (Uuid, &'static str),
+    subject: AuditSubject,
+    err: LaunchError,
+) -> ApiError {
+    let AuditSubject {
+        action,
+        resource,
+        mut details,
+    } = subject;
+    let missing = matches!(err, LaunchError::RuntimeMissing(_));
+    details["reason"] = json!(if missing {
+        "unsupported_language"
+    } else {
+        "sandbox_unavailable"
+    });
+    let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
+    if let Err(store_err) = record::end(state, execution_id, &event).await {
+        return store_err;
+    }
+    if missing {
+        return ApiError::bad_request_code(
+            "unsupported_language",
+            format!("{language} is not installed on this server"),
+        );
+    }
+    tracing::error!(execution.id = %execution_id, error = %err, "sandbox failed");
+    state.metrics().run(crate::metrics::RunKind::Failed, 0);
+    ApiError::Unavailable {
+        code: "sandbox_unavailable",
+        message: "the sandbox failed to run this program; retry shortly".into(),
+        retry_after_secs: Some(1),
+    }
+}
+
+/// The outcome and the answer of a run the sandbox finished: a refusal when a zero-knowledge
+/// payload did not decrypt (nothing ran), else the program's output, redacted.
+pub async fn finish(
+    state: &AppState,
+    user: &AuthUser,
+    ran: Ran,
+) -> Result<ExecuteResponse, ApiError> {
+    let Ran {
+        execution_id,
+        language,
+        subject,
+        secrets,
+        egress,
+        result,
+    } = ran;
+    if let Some(outcome) = result.zk.filter(|z| *z != ZkOutcome::Decrypted) {
+        return Err(refuse_undecrypted(state, user, (execution_id, outcome), subject).await);
+    }
+    let duration_ms = result.duration_ms.max(0.0).round() as u64;
+    let kind = if result.timed_out {
+        crate::metrics::RunKind::TimedOut
+    } else if result.memory_exceeded {
+        crate::metrics::RunKind::MemoryExceeded
+    } else {
+        crate::metrics::RunKind::Completed
+    };
+    state.metrics().run(kind, duration_ms);
+    let response = ExecuteResponse {
+        output: secrets::redact(&result.stdout, &secrets),
+        error: secrets::redact(&result.stderr, &secrets),
+        exit_code: result.exit_code,
+        language: language.to_string(),
+        duration_ms,
+        timed_out: result.timed_out,
+        memory_exceeded: result.memory_exceeded,
+        output_truncated: result.output_truncated,
+        execution_id,
+        zero_knowledge: None,
+        egress,
+    };
+    let AuditSubject {
+        action,
+        resource,
+        mut details,
+    } = subject;
+    for (key, value) in [
+        ("exitCode", json!(response.exit_code)),
+        ("durationMs", json!(duration_ms)),
+        ("timedOut", json!(response.timed_out)),
+        ("memoryExceeded", json!(response.memory_exceeded)),
+        ("outputTruncated", json!(response.output_truncated)),
+        ("secretsInjected", json!(secrets.len())),
+    ] {
+        details[key] = value;
+    }
+    let event = audit::by(user, action, Some(resource), Outcome::Success, details);
+    record::end(state, execution_id, &event).await?;
+    Ok(response)
+}
+
+/// Closes a zero-knowledge run whose payload did not decrypt and answers: 403 for a wrong
+/// password (`zk.wrong_password`), 422 when it was tampered with or moved.
+async fn refuse_undecrypted(
+    state: &AppState,
+    user: &AuthUser,
+    (execution_id, outcome): (Uuid, ZkOutcome),
+    subject: AuditSubject,
+) -> ApiError {
+    let AuditSubject {
+        action,
+        resource,
+        mut details,
+    } = subject;
+    let (event, refusal) = if outcome == ZkOutcome::WrongPassword {
+        let event = audit::by(
+            user,
+            "zk.wrong_password",
+            Some(resource),
+            Outcome::Denied,
+            details,
+        );
+        let refusal = ApiError::Forbidden {
+            code: "zk_wrong_password",
+            message: "the master password does not open this payload; nothing ran".into(),
+        };
+        (event, refusal)
+    } else {
+        details["reason"] = json!("integrity");
+        let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
+        let refusal = ApiError::Unprocessable {
+            code: "zk_integrity",
+            message:
+                "the payload was tampered with or is bound to another name or user; nothing ran"
+                    .into(),
+            details: None,
+        };
+        (event, refusal)
+    };
+    match record::end(state, execution_id, &event).await {
+        Ok(()) => refusal,
+        Err(err) => err,
+    }
+}

@@ -1,0 +1,106 @@
+//! PostgreSQL `RunRecordStore`: the open-run row and the run's audit entries change together,
+//! under the user's lock (the one the audit chain takes).
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{audit, lock_user, PgStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::StoreResult;
+use crate::model::{from_unix_ms, to_unix_ms, OpenRun};
+use crate::traits::RunRecordStore;
+
+fn open_run_from_row(row: &PgRow) -> StoreResult<OpenRun> {
+    Ok(OpenRun {
+        execution_id: row.try_get("execution_id")?,
+        user_id: row.try_get("user_id")?,
+        node: row.try_get("node")?,
+        action: row.try_get("action")?,
+        resource: row.try_get("resource")?,
+        ip: row.try_get("ip")?,
+        auth_method: row.try_get("auth_method")?,
+        api_key_id: row.try_get("api_key_id")?,
+        started_at: from_unix_ms(row.try_get("started_at")?)?,
+        deadline_at: from_unix_ms(row.try_get("deadline_at")?)?,
+    })
+}
+
+#[async_trait]
+impl RunRecordStore for PgStore {
+    #[tracing::instrument(skip_all, fields(user.id = %run.user_id))]
+    async fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> StoreResult<()> {
+        let at = to_unix_ms(run.started_at);
+        let mut tx = self.pool.begin().await?;
+        lock_user(&mut tx, run.user_id).await?;
+        sqlx::query(
+            "insert into run_record (execution_id, user_id, node, action, resource, ip, \
+             auth_method, api_key_id, started_at, deadline_at, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9)",
+        )
+        .bind(run.execution_id)
+        .bind(run.user_id)
+        .bind(&run.node)
+        .bind(&run.action)
+        .bind(&run.resource)
+        .bind(&run.ip)
+        .bind(&run.auth_method)
+        .bind(run.api_key_id)
+        .bind(at)
+        .bind(to_unix_ms(run.deadline_at))
+        .execute(&mut *tx)
+        .await?;
+        audit::append(&mut tx, started).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %outcome.user_id))]
+    async fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_user(&mut tx, outcome.user_id).await?;
+        sqlx::query("delete from run_record where execution_id = $1")
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(&mut tx, outcome).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn stale_runs(
+        &self,
+        node: Option<&str>,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<OpenRun>> {
+        let rows = sqlx::query(
+            "select * from run_record where node = $1::text or deadline_at < $2 \
+             order by started_at, execution_id limit $3",
+        )
+        .bind(node)
+        .bind(to_unix_ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(open_run_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %outcome.user_id))]
+    async fn interrupt_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        lock_user(&mut tx, outcome.user_id).await?;
+        let done = sqlx::query("delete from run_record where execution_id = $1")
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, outcome).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,111 @@
+//! `RunRecordStore` scenarios: a run's start and outcome are audited with its open-run row,
+//! a dead node's runs are found as stale (its own at its next start, anyone's past their
+//! deadline), and an interrupted run is closed once only.
+
+use std::sync::Arc;
+
+use pyth_on_store::{verify_chain, OpenRun, Store};
+use time::Duration;
+use uuid::Uuid;
+
+use crate::support::{actions, event, now, registered};
+
+fn open_run(user_id: Uuid, node: &str, deadline_in: Duration) -> OpenRun {
+    let started_at = now();
+    OpenRun {
+        execution_id: Uuid::now_v7(),
+        user_id,
+        node: node.to_owned(),
+        action: "execute".to_owned(),
+        resource: Some("r".to_owned()),
+        ip: Some("127.0.0.1".to_owned()),
+        auth_method: Some("api_key".to_owned()),
+        api_key_id: Some(Uuid::now_v7()),
+        started_at,
+        deadline_at: started_at + deadline_in,
+    }
+}
+
+pub async fn a_run_is_on_record_from_its_start_until_its_outcome(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let run = open_run(user.id, "node-a", Duration::minutes(5));
+
+    // Act
+    store
+        .begin_run(&run, &event(user.id, "execute"))
+        .await
+        .unwrap();
+    let while_running = store.stale_runs(Some("node-a"), now(), 10).await.unwrap();
+    store
+        .end_run(run.execution_id, &event(user.id, "execute"))
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(while_running, vec![run]);
+    assert!(store
+        .stale_runs(Some("node-a"), now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        actions(&store, user.id).await,
+        ["auth.register", "execute", "execute"]
+    );
+    assert!(verify_chain(&store.audit_chain(user.id).await.unwrap()).valid);
+}
+
+pub async fn another_nodes_runs_are_stale_only_past_their_deadline(store: Arc<dyn Store>) {
+    let user = registered(&store, "ada@example.com").await;
+    let live = open_run(user.id, "node-b", Duration::minutes(5));
+    let overdue = open_run(user.id, "node-b", Duration::minutes(-1));
+    for run in [&live, &overdue] {
+        store
+            .begin_run(run, &event(user.id, "execute"))
+            .await
+            .unwrap();
+    }
+
+    let seen_by_a = store.stale_runs(Some("node-a"), now(), 10).await.unwrap();
+    let seen_by_b = store.stale_runs(Some("node-b"), now(), 10).await.unwrap();
+
+    let seen_by_anyone = store.stale_runs(None, now(), 10).await.unwrap();
+
+    assert_eq!(seen_by_a, vec![overdue.clone()]);
+    assert_eq!(seen_by_anyone, vec![overdue.clone()]);
+    assert_eq!(seen_by_b, vec![live, overdue]);
+}
+
+pub async fn an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands(
+    store: Arc<dyn Store>,
+) {
+    let user = registered(&store, "ada@example.com").await;
+    let run = open_run(user.id, "node-a", Duration::minutes(5));
+    store
+        .begin_run(&run, &event(user.id, "execute"))
+        .await
+        .unwrap();
+
+    let first = store
+        .interrupt_run(run.execution_id, &event(user.id, "execute"))
+        .await
+        .unwrap();
+    let second = store
+        .interrupt_run(run.execution_id, &event(user.id, "execute"))
+        .await
+        .unwrap();
+    store
+        .end_run(run.execution_id, &event(user.id, "execute"))
+        .await
+        .unwrap();
+
+    assert!(first);
+    assert!(!second);
+    assert_eq!(actions(&store, user.id).await.len(), 4);
+    assert!(store
+        .stale_runs(Some("node-a"), now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

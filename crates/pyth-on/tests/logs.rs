@@ -1,0 +1,109 @@
+//! What the server's log says about a request: one span per request carrying its id, the
+//! route template and the user, inherited by the request's lines; never a name the user put in
+//! a path.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use pyth_on_client::Client;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pyth-on")
+}
+
+/// Runs `pyth-on serve` with JSON logs into `log`, calls `drive` with a client, stops it and
+/// returns the log's lines as JSON values.
+async fn logged<F, Fut>(dir: &Path, drive: F) -> Vec<serde_json::Value>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let log = dir.join("server.log");
+    let mut server = Command::new(bin())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--runner")
+        .arg(Path::new(bin()).with_file_name("pyth-on-runner"))
+        .env("PYTH_ON_LOG_JSON", "true")
+        .env("PYTH_ON_LOG", "info")
+        .env_remove("PYTH_ON_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let client = Client::new(&format!("http://{addr}")).unwrap();
+    for _ in 0..400 {
+        if client.info().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    drive(client).await;
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    server.wait().unwrap();
+    std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn request_lines_carry_the_route_template_and_the_user_but_never_a_name_from_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut user_id = String::new();
+    let lines = logged(dir.path(), |client| {
+        let user_id = &mut user_id;
+        async move {
+            let auth = client
+                .register("logs@example.com", "correct horse battery staple")
+                .await
+                .unwrap();
+            *user_id = auth.user.id.to_string();
+            let user = client.with_api_key(auth.api_key.unwrap());
+            user.put_secret("CANARY_NAME_ONE", "value-x").await.unwrap();
+            let _ = user.delete_secret("CANARY_NAME_TWO").await;
+            let _ = client
+                .request(reqwest::Method::GET, "/api/v1/nowhere/CANARY_NAME_THREE")
+                .send()
+                .await;
+        }
+    })
+    .await;
+
+    let raw = lines
+        .iter()
+        .map(serde_json::Value::to_string)
+        .collect::<String>();
+    assert!(!raw.contains("CANARY_NAME"), "a path name reached the log");
+    let put = lines
+        .iter()
+        .find(|l| {
+            l["span"]["http.route"] == "/api/v1/secrets/{name}"
+                && l["span"]["http.method"] == "PUT"
+                && l["fields"]["message"] == "request"
+        })
+        .unwrap_or_else(|| panic!("no request line for the PUT: {raw}"));
+    assert_eq!(put["fields"]["http.status"], 201);
+    assert_eq!(put["span"]["user.id"], user_id.as_str());
+    assert!(put["span"]["request.id"]
+        .as_str()
+        .is_some_and(|id| id.len() >= 32));
+    assert!(lines
+        .iter()
+        .any(|l| l["span"]["http.route"] == "unmatched" && l["fields"]["http.status"] == 404));
+}
