@@ -10,20 +10,23 @@ use crate::error::ApiError;
 pub struct Email(String);
 
 impl Email {
-    /// Parses and lower-cases an address; refuses what cannot be one.
+    /// Parses and lower-cases an address; refuses what cannot be one. The rules are those of
+    /// the document's pattern, on the address as given (less surrounding spaces): at most 254
+    /// characters, 1 to 64 before the `@`, a domain of dot-separated non-empty labels, no
+    /// space or control character anywhere.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let email = raw.trim().to_lowercase();
+        let given = raw.trim();
         let bad = || ApiError::invalid_field("email", "must be a valid email address");
-        if email.is_empty() || email.len() > 254 {
+        if given.is_empty() || given.chars().count() > 254 {
             return Err(bad());
         }
-        let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
+        let (local, domain) = given.rsplit_once('@').ok_or_else(bad)?;
         let ok_chars = |s: &str| {
             s.chars()
                 .all(|c| !c.is_whitespace() && !c.is_control() && c != '@')
         };
         if local.is_empty()
-            || local.len() > 64
+            || local.chars().count() > 64
             || domain.len() < 3
             || !domain.contains('.')
             || domain.starts_with('.')
@@ -34,7 +37,7 @@ impl Email {
         {
             return Err(bad());
         }
-        Ok(Self(email))
+        Ok(Self(given.to_lowercase()))
     }
 
     /// The normalised address.
@@ -179,6 +182,16 @@ impl VarName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The rule [`VarName::parse`] applies, as one ECMA-262 regular expression (for the OpenAPI
+    /// document): the shape, then lookaheads that refuse the reserved names and prefixes.
+    pub fn pattern() -> String {
+        format!(
+            "^(?!(?:{})$)(?!(?:{}))[A-Z_][A-Z0-9_]{{0,63}}$",
+            RESERVED_EXACT.join("|"),
+            RESERVED_PREFIXES.join("|")
+        )
+    }
 }
 
 /// A language the API knows: one definition for the whole workspace (the sandbox protocol's),
@@ -261,6 +274,15 @@ mod tests {
     }
 
     #[test]
+    fn the_variable_name_pattern_lists_every_reserved_name() {
+        let pattern = VarName::pattern();
+        for name in RESERVED_EXACT.iter().chain(RESERVED_PREFIXES) {
+            assert!(pattern.contains(name), "{name} missing from {pattern}");
+        }
+        assert!(pattern.ends_with("[A-Z_][A-Z0-9_]{0,63}$"), "{pattern}");
+    }
+
+    #[test]
     fn languages_accept_their_aliases() {
         assert_eq!(parse_language(None).unwrap(), Language::Python);
         assert_eq!(parse_language(Some("py")).unwrap(), Language::Python);
@@ -280,5 +302,29 @@ mod tests {
                 assert_eq!(parse_language(Some(&upper)).unwrap(), language);
             }
         }
+    }
+
+    #[test]
+    fn the_documents_language_names_are_exactly_the_accepted_ones() {
+        use pyth_on_types::LanguageName::*;
+        let documented: Vec<String> = [Python, Py, Python3, Javascript, Js, Node, Nodejs]
+            .iter()
+            .map(|n| {
+                serde_json::to_value(n)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let mut accepted: Vec<String> = Language::ALL
+            .iter()
+            .flat_map(|l| l.aliases().iter().copied().chain([l.as_str()]))
+            .map(str::to_string)
+            .collect();
+        let mut sorted = documented.clone();
+        sorted.sort();
+        accepted.sort();
+        assert_eq!(sorted, accepted);
     }
 }

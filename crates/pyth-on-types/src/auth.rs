@@ -9,11 +9,17 @@ use uuid::Uuid;
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthRequest {
-    /// An email address; compared case-insensitively.
-    #[schema(example = "ada@example.com")]
+    /// An email address, at most 254 bytes (64 before the `@`); compared case-insensitively.
+    /// Surrounding spaces are ignored.
+    #[schema(
+        example = "ada@example.com",
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[^\s@.\x00-\x1f\x7f-\x9f]+(\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$"
+    )]
     pub email: String,
-    /// 12 characters to 1024 bytes.
-    #[schema(example = "correct horse battery staple", format = Password)]
+    /// 12 characters to 1024 bytes (on login any value is accepted and simply does not
+    /// match).
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 12, max_length = 1024)]
     pub password: String,
 }
 
@@ -74,7 +80,8 @@ impl std::fmt::Debug for AuthResponse {
 #[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerifyRequest {
-    /// An access token.
+    /// An access token; when present it is the one checked, even if an `Authorization`
+    /// header is sent too.
     #[serde(default)]
     pub token: Option<String>,
 }
@@ -103,6 +110,7 @@ pub struct VerifyResponse {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last `AuthResponse`.
+    #[schema(format = Password)]
     pub refresh_token: String,
 }
 
@@ -116,7 +124,11 @@ impl std::fmt::Debug for RefreshRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// A label, 1 to 64 printable characters.
+    /// A label, 1 to 64 characters without control characters (surrounding spaces are
+    /// trimmed and do not count).
+    #[schema(
+        pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?\s*$"
+    )]
     pub name: String,
 }
 

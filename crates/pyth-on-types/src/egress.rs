@@ -17,6 +17,9 @@ pub struct EgressAllowList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetEgressAllowRequest {
-    /// The new list (at most 100 patterns), replacing the old one.
+    /// The new list (at most 100 patterns), replacing the old one. Each is a host name
+    /// (letters, digits, `-`, `_`, dot-separated labels of at most 63), `*.` and a host name,
+    /// `*`, or an IP address; case and a trailing dot are ignored.
+    #[schema(max_items = 100)]
     pub hosts: Vec<String>,
 }

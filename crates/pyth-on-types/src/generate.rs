@@ -9,22 +9,28 @@ use crate::ExecuteResponse;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GenerateRequest {
-    /// What the program should do.
+    /// What the program should do: not blank, at most the server's `--max-prompt-bytes`
+    /// (default 16384; larger is a 413).
+    #[schema(pattern = r"\S", max_length = 16384)]
     pub prompt: String,
     /// `python` (default) or `javascript`, with the usual aliases.
     #[serde(default)]
+    #[schema(value_type = Option<crate::LanguageName>)]
     pub language: Option<String>,
     /// Run the generated code (default `true`).
     #[serde(default)]
     pub execute: Option<bool>,
-    /// Extra packages for this run only.
+    /// Extra packages for this run only, at most `--max-packages` (default 50).
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub packages: Option<Vec<String>>,
-    /// Wall-clock limit of the run.
-    #[serde(default)]
+    /// Wall-clock limit of the run, as in `ExecuteRequest`.
+    #[serde(default, deserialize_with = "crate::number::optional_whole")]
+    #[schema(minimum = 1, maximum = 60000)]
     pub timeout_ms: Option<u64>,
-    /// Memory limit of the run.
-    #[serde(default)]
+    /// Memory limit of the run, as in `ExecuteRequest`.
+    #[serde(default, deserialize_with = "crate::number::optional_whole")]
+    #[schema(minimum = 16, maximum = 2048)]
     pub memory_mb: Option<u64>,
     /// Ask for egress (refused while the server forbids it).
     #[serde(default)]

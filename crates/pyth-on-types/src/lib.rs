@@ -10,6 +10,7 @@ pub mod egress;
 pub mod error;
 pub mod execute;
 pub mod generate;
+pub mod number;
 pub mod packages;
 pub mod secrets;
 pub mod system;

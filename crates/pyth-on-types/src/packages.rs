@@ -56,10 +56,13 @@ pub struct PackageList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetPackagesRequest {
-    /// Specs such as `requests`, `numpy>=2` or `lodash@4.17.21`; at most 50 by default.
+    /// Specs such as `requests`, `numpy>=2` or `lodash@4.17.21`, no two naming the same
+    /// package; at most the server's `--max-packages` (default 50).
+    #[schema(max_items = 50)]
     pub packages: Vec<String>,
     /// `python` (default) or `javascript`, or an alias (`py`, `js`, `node`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::LanguageName>)]
     pub language: Option<String>,
 }
 
@@ -71,6 +74,7 @@ pub struct AddPackageRequest {
     pub package: String,
     /// `python` (default) or `javascript`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::LanguageName>)]
     pub language: Option<String>,
 }
 
@@ -81,5 +85,6 @@ pub struct AddPackageRequest {
 pub struct PackageLanguageQuery {
     /// `python` (default) or `javascript`.
     #[serde(default)]
+    #[param(value_type = Option<crate::LanguageName>)]
     pub language: Option<String>,
 }

@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretInput {
-    /// The value, 1 byte to 32 KiB. Never returned by any route.
+    /// The value: 1 byte to the server's `--max-secret-bytes` (default 32768; larger is a
+    /// 413), without NUL. Never returned by any route.
+    #[schema(format = Password, min_length = 1, max_length = 32768, pattern = r"^[^\x00]*$")]
     pub value: String,
 }
 

@@ -17,21 +17,28 @@ pub struct KdfSummary {
     pub p: u32,
 }
 
-/// The zkcode v1 payload key-derivation block (see `zk-format.md`).
+/// The zkcode v1 payload key-derivation block (see `zk-format.md`). Its numbers are written
+/// as integers: `3.0` is refused (400 `invalid_payload`), the payload being canonical JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZkKdf {
     /// `argon2id`.
+    #[schema(pattern = "^argon2id$")]
     pub alg: String,
     /// 19.
+    #[schema(minimum = 19, maximum = 19)]
     pub ver: u32,
-    /// Memory in KiB, 19456..=262144.
+    /// Memory in KiB, 19456..=262144, with `m * t >= 65536`.
+    #[schema(minimum = 19456, maximum = 262144)]
     pub m: u32,
     /// Passes, 1..=10.
+    #[schema(minimum = 1, maximum = 10)]
     pub t: u32,
     /// 1.
+    #[schema(minimum = 1, maximum = 1)]
     pub p: u32,
-    /// 16 bytes, standard base64 with padding.
+    /// 16 bytes, canonical standard base64 with padding.
+    #[schema(pattern = "^[A-Za-z0-9+/]{21}[AQgw]==$")]
     pub salt: String,
 }
 
@@ -40,18 +47,29 @@ pub struct ZkKdf {
 #[serde(deny_unknown_fields)]
 pub struct ZkPayload {
     /// 1.
+    #[schema(minimum = 1, maximum = 1)]
     pub v: u32,
     /// `xchacha20poly1305-ietf`.
+    #[schema(pattern = "^xchacha20poly1305-ietf$")]
     pub alg: String,
     /// Key derivation.
     pub kdf: ZkKdf,
-    /// 24 bytes, base64.
+    /// 24 bytes, canonical base64.
+    #[schema(pattern = "^[A-Za-z0-9+/]{32}$")]
     pub nonce: String,
-    /// 32-byte key check, base64.
+    /// 32-byte key check, canonical base64 with padding.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     pub kc: String,
-    /// Ciphertext with its 16-byte tag, base64.
+    /// Ciphertext with its 16-byte tag, canonical base64 with padding: more than 16 bytes, at
+    /// most 16 + the server's code limit (`--max-code-bytes`, default 524288).
+    #[schema(
+        pattern = "^(?:[A-Za-z0-9+/]{4}){6,}(?:[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/][AQgw]==)?$|^(?:[A-Za-z0-9+/]{4}){5}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=$",
+        max_length = 699072
+    )]
     pub ct: String,
-    /// `python` or `javascript`: lets the server pick the runtime without decrypting.
+    /// `python` or `javascript` (or an alias, lower case): lets the server pick the runtime
+    /// without decrypting.
+    #[schema(value_type = crate::LanguageName)]
     pub language: String,
 }
 
@@ -59,15 +77,19 @@ pub struct ZkPayload {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ZkEncryptRequest {
-    /// The source code.
+    /// The source code: not empty, at most the server's code limit in bytes
+    /// (`--max-code-bytes`, default 524288; larger is a 413).
+    #[schema(min_length = 1, max_length = 524288)]
     pub code: String,
-    /// The master password (never stored, never logged).
-    #[schema(value_type = String, format = Password)]
+    /// The master password (never stored, never logged); not empty.
+    #[schema(value_type = String, format = Password, min_length = 1)]
     pub master_password: Zeroizing<String>,
     /// The name the payload will be stored under (it is bound into the ciphertext).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub name: String,
     /// `python` (default) or `javascript`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::LanguageName>)]
     pub language: Option<String>,
 }
 
@@ -112,23 +134,28 @@ pub struct EncryptedCodeList {
 #[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ZkExecuteRequest {
-    /// The master password: handed to the in-sandbox helper over a pipe, never stored or logged.
-    #[schema(value_type = String, format = Password)]
+    /// The master password: handed to the in-sandbox helper over a pipe, never stored or
+    /// logged; not empty.
+    #[schema(value_type = String, format = Password, min_length = 1)]
     pub master_password: Zeroizing<String>,
-    /// Extra packages for this run only.
+    /// Extra packages for this run only, at most `--max-packages` (default 50).
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub packages: Option<Vec<String>>,
     /// Standard input.
     #[serde(default)]
     pub stdin: Option<String>,
-    /// Arguments after the script.
+    /// Arguments after the script, as in `ExecuteRequest`.
     #[serde(default)]
+    #[schema(max_items = 256)]
     pub args: Option<Vec<String>>,
-    /// Wall-clock limit.
-    #[serde(default)]
+    /// Wall-clock limit, as in `ExecuteRequest`.
+    #[serde(default, deserialize_with = "crate::number::optional_whole")]
+    #[schema(minimum = 1, maximum = 60000)]
     pub timeout_ms: Option<u64>,
-    /// Memory limit (raised to fit the key derivation when needed).
-    #[serde(default)]
+    /// Memory limit, as in `ExecuteRequest` (raised to fit the key derivation when needed).
+    #[serde(default, deserialize_with = "crate::number::optional_whole")]
+    #[schema(minimum = 16, maximum = 2048)]
     pub memory_mb: Option<u64>,
     /// Ask for egress.
     #[serde(default)]

@@ -30,7 +30,7 @@ pub mod record;
 mod request;
 
 pub use outcome::finish;
-pub use request::{RunRequest, ZkRun};
+pub use request::{RunRequest, ZkRun, MAX_ARGS, MAX_ARG_BYTES, MAX_ENV};
 
 /// Runs `request` for `user` and records it in the audit log (`execute`, or `zk.execute` /
 /// `zk.wrong_password` for zero-knowledge runs).

@@ -10,11 +10,11 @@ use crate::settings::MIN_MEMORY_MB;
 use crate::state::AppState;
 
 /// Most arguments a run may get.
-const MAX_ARGS: usize = 256;
+pub const MAX_ARGS: usize = 256;
 /// Most extra environment variables a run may get.
-const MAX_ENV: usize = 64;
+pub const MAX_ENV: usize = 64;
 /// Largest single argument or environment value.
-const MAX_ARG_BYTES: usize = 32 * 1024;
+pub const MAX_ARG_BYTES: usize = 32 * 1024;
 
 /// A validated run request.
 #[derive(Debug)]

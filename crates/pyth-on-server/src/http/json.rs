@@ -1,8 +1,10 @@
 //! `AppJson`: axum's JSON extractor and response with our error shape for every rejection (a
 //! body that stops arriving is a 408).
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -22,17 +24,65 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(rejection_to_error(&rejection)),
-        }
+        let (parts, bytes) = read_body(req, state).await?;
+        parse(parts, bytes, state).await.map(Self)
     }
+}
+
+/// The request's head and its whole body, read under the body limit (which travels in the
+/// request extensions).
+async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<(Parts, Bytes), ApiError> {
+    let (parts, body) = request.into_parts();
+    let mut bytes_request = Request::new(body);
+    *bytes_request.extensions_mut() = parts.extensions.clone();
+    let bytes = Bytes::from_request(bytes_request, state)
+        .await
+        .map_err(|e| rejection_to_error(&JsonRejection::from(e)))?;
+    Ok((parts, bytes))
+}
+
+/// Parses a body read by [`read_body`] with axum's JSON extractor (content type, syntax,
+/// shape), then refuses a top-level array: serde fills a struct from an array positionally, and
+/// no body of this API is one.
+async fn parse<S, T>(parts: Parts, bytes: Bytes, state: &S) -> Result<T, ApiError>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let axum::Json(value) = axum::Json::<T>::from_request(request, state)
+        .await
+        .map_err(|rejection| rejection_to_error(&rejection))?;
+    if is_array {
+        return Err(ApiError::bad_request(
+            "invalid request body: expected a JSON object, not an array",
+        ));
+    }
+    Ok(value)
 }
 
 impl<T: Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
     }
+}
+
+/// An optional JSON body: `None` when the request has no body at all, else the body read
+/// exactly as [`AppJson`] reads one (same limit, content type and error codes).
+pub async fn optional_json<T, S>(request: Request, state: &S) -> Result<Option<T>, ApiError>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    let (parts, bytes) = read_body(request, state).await?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    parse(parts, bytes, state).await.map(Some)
 }
 
 /// Maps axum's JSON rejections to 400 (or 413) in our shape, without echoing body content.

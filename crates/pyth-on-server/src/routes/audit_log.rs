@@ -14,13 +14,26 @@ use crate::state::AppState;
 /// Query of `GET /api/v1/audit`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// 1..=200, default 50.
+    /// Entries per page, 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// `nextCursor` of the previous page.
+    /// The `nextCursor` of the previous page (a positive integer); empty means the first page.
+    #[param(pattern = "^([1-9][0-9]{0,17})?$")]
     before: Option<String>,
-    /// Only actions starting with this, e.g. `auth.` or `secret.put`.
+    /// Only actions starting with this, e.g. `auth.` or `secret.put`; at most 64 bytes.
+    #[param(max_length = 64)]
     action: Option<String>,
+}
+
+/// A `nextCursor`: a positive decimal number of at most 18 digits, written as the server
+/// writes it (no sign, no leading zero), the rule the document's pattern states.
+fn parse_cursor(raw: &str) -> Option<i64> {
+    let canonical = (1..=18).contains(&raw.len())
+        && !raw.starts_with('0')
+        && raw.bytes().all(|b| b.is_ascii_digit());
+    canonical.then(|| raw.parse().ok()).flatten()
 }
 
 fn to_wire(row: Row) -> AuditEntry {
@@ -41,7 +54,8 @@ fn to_wire(row: Row) -> AuditEntry {
 
 /// The caller's audit entries, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "Audit", params(AuditQuery), security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = AuditPage), (status = 400, body = pyth_on_types::ErrorBody), (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = AuditPage),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (limit, before or action out of range), invalid_request (an unknown or malformed parameter)")))]
 pub async fn list_audit(
     State(state): State<AppState>,
     user: AuthUser,
@@ -58,7 +72,7 @@ pub async fn list_audit(
     }
     let before = match query.before.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        Some(raw) => Some(parse_cursor(raw).ok_or_else(|| {
             ApiError::invalid_field("before", "must be a cursor from nextCursor")
         })?),
     };
@@ -92,7 +106,7 @@ pub async fn list_audit(
 
 /// Recomputes the caller's whole chain.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "Audit", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = AuditVerification), (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = AuditVerification)))]
 pub async fn verify_audit(
     State(state): State<AppState>,
     user: AuthUser,

@@ -19,7 +19,7 @@ use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::http::auth::bearer_token;
 use crate::http::client_ip::client_ip;
-use crate::http::json::AppJson;
+use crate::http::json::{optional_json, AppJson};
 use crate::state::AppState;
 
 /// The public view of a stored user.
@@ -85,9 +85,9 @@ fn access_response(
 
 /// Create an account; answers its first API key (shown only here) and tokens.
 #[utoipa::path(post, path = "/api/register", tag = "Auth", request_body = AuthRequest,
-    responses((status = 201, body = AuthResponse), (status = 400, body = pyth_on_types::ErrorBody),
-        (status = 409, body = pyth_on_types::ErrorBody, description = "email_taken"),
-        (status = 429, body = pyth_on_types::ErrorBody)))]
+    responses((status = 201, body = AuthResponse),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed: details names the email or the password"),
+        (status = 409, body = pyth_on_types::ErrorBody, description = "email_taken")))]
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -150,9 +150,8 @@ pub async fn register(
 
 /// Exchange email and password for tokens.
 #[utoipa::path(post, path = "/api/login", tag = "Auth", request_body = AuthRequest,
-    responses((status = 200, body = AuthResponse), (status = 400, body = pyth_on_types::ErrorBody),
-        (status = 401, body = pyth_on_types::ErrorBody, description = "invalid_credentials"),
-        (status = 429, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = AuthResponse),
+        (status = 401, body = pyth_on_types::ErrorBody, description = "invalid_credentials: no such account, or the wrong password")))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -197,27 +196,24 @@ pub async fn login(
     Ok(AppJson(response))
 }
 
-/// Check an access token (from `Authorization: Bearer` or the body).
-#[utoipa::path(post, path = "/api/verify", tag = "Auth", request_body(content = Option<VerifyRequest>),
-    responses((status = 200, body = VerifyResponse), (status = 401, body = pyth_on_types::ErrorBody)))]
+/// Check an access token: the body's `token` when the body has one, else the
+/// `Authorization: Bearer` header's. The body is read like every other route's (a malformed
+/// one is a 400, whatever the header says).
+#[utoipa::path(post, path = "/api/verify", tag = "Auth", request_body(content = Option<VerifyRequest>, description = "optional: without a body (or without `token`) the `Authorization: Bearer` header's token is checked"),
+    security((), ("bearer" = [])),
+    responses((status = 200, body = VerifyResponse),
+        (status = 401, body = pyth_on_types::ErrorBody, description = "unauthorized: no token, or the token is invalid, expired or its user is gone")))]
 pub async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> Result<AppJson<VerifyResponse>, ApiError> {
-    let from_body;
-    let token = if let Some(token) = bearer_token(&headers) {
-        token
-    } else {
-        let parsed: VerifyRequest = if body.is_empty() {
-            VerifyRequest::default()
-        } else {
-            serde_json::from_slice(&body).map_err(|_| {
-                ApiError::bad_request_code("invalid_json", "body must be {\"token\": \"...\"}")
-            })?
-        };
-        from_body = parsed.token.ok_or_else(ApiError::unauthorized)?;
-        from_body.as_str()
+    // No body, a `null` body and `{}` all leave the choice to the header.
+    let body: Option<Option<VerifyRequest>> = optional_json(request, &state).await?;
+    let from_body = body.flatten().and_then(|b| b.token);
+    let token = match from_body.as_deref() {
+        Some(token) => token,
+        None => bearer_token(&headers).ok_or_else(ApiError::unauthorized)?,
     };
     let claims = state
         .jwt()
@@ -237,8 +233,8 @@ pub async fn verify(
 
 /// Spend a refresh token for a new access token and a new refresh token.
 #[utoipa::path(post, path = "/api/refresh", tag = "Auth", request_body = RefreshRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = pyth_on_types::ErrorBody),
-        (status = 429, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = AuthResponse),
+        (status = 401, body = pyth_on_types::ErrorBody, description = "unauthorized: unknown, expired or already spent (then its whole family is revoked)")))]
 pub async fn refresh(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -297,7 +293,7 @@ pub async fn refresh(
 
 /// The caller's own account (works with an API key or a token).
 #[utoipa::path(get, path = "/api/v1/me", tag = "Auth", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = UserInfo), (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = UserInfo)))]
 pub async fn me(
     State(state): State<AppState>,
     user: crate::http::auth::AuthUser,

@@ -22,7 +22,7 @@ pub const MAX_ALLOW_HOSTS: usize = 100;
 /// The caller's allow-list (`hosts: null` when none is set).
 #[utoipa::path(get, path = "/api/v1/egress/allow", tag = "Egress",
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = EgressAllowList), (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = EgressAllowList)))]
 pub async fn get_allow(
     State(state): State<AppState>,
     user: AuthUser,
@@ -36,8 +36,7 @@ pub async fn get_allow(
 #[utoipa::path(put, path = "/api/v1/egress/allow", tag = "Egress", request_body = SetEgressAllowRequest,
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = EgressAllowList, description = "the stored, normalised list"),
-        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_host_pattern (names it), too_many_items"),
-        (status = 401, body = pyth_on_types::ErrorBody)))]
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_host_pattern (names it), too_many_items")))]
 pub async fn set_allow(
     State(state): State<AppState>,
     user: AuthUser,
@@ -75,8 +74,7 @@ pub async fn set_allow(
 /// Removes the caller's allow-list (the server's policy alone applies again).
 #[utoipa::path(delete, path = "/api/v1/egress/allow", tag = "Egress",
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 204), (status = 404, body = pyth_on_types::ErrorBody, description = "no list was set"),
-        (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 204), (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no list was set")))]
 pub async fn delete_allow(
     State(state): State<AppState>,
     user: AuthUser,

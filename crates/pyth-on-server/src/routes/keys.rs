@@ -21,8 +21,8 @@ const MAX_KEYS_PER_USER: u32 = 50;
 
 /// List live API keys (never their values).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "Keys", security(("bearer" = [])),
-    responses((status = 200, body = KeyList), (status = 401, body = pyth_on_types::ErrorBody),
-        (status = 403, body = pyth_on_types::ErrorBody, description = "jwt_required")))]
+    responses((status = 200, body = KeyList),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "jwt_required: an API key cannot manage keys")))]
 pub async fn list_keys(
     State(state): State<AppState>,
     user: AuthUser,
@@ -45,9 +45,10 @@ pub async fn list_keys(
 
 /// Create another API key; its value is shown only in this answer.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "Keys", request_body = CreateKeyRequest, security(("bearer" = [])),
-    responses((status = 201, body = CreatedKey), (status = 400, body = pyth_on_types::ErrorBody),
-        (status = 401, body = pyth_on_types::ErrorBody), (status = 403, body = pyth_on_types::ErrorBody),
-        (status = 409, body = pyth_on_types::ErrorBody, description = "too_many_keys")))]
+    responses((status = 201, body = CreatedKey),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed: the name"),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "jwt_required: an API key cannot manage keys"),
+        (status = 409, body = pyth_on_types::ErrorBody, description = "too_many_keys: an account holds at most 50 keys")))]
 pub async fn create_key(
     State(state): State<AppState>,
     user: AuthUser,
@@ -107,9 +108,10 @@ pub async fn create_key(
 
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "Keys", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "key id")),
-    responses((status = 204), (status = 401, body = pyth_on_types::ErrorBody),
-        (status = 403, body = pyth_on_types::ErrorBody), (status = 404, body = pyth_on_types::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "key id; anything else is not found")),
+    responses((status = 204),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "jwt_required: an API key cannot manage keys"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     user: AuthUser,

@@ -14,9 +14,11 @@ pub mod zk;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::http::auth::{auth_ip_rate_limit, require_auth};
@@ -34,78 +36,81 @@ async fn count_responses(
     response
 }
 
-/// Builds the whole application.
+/// The auth routes limited per client IP: register, login, refresh.
+fn ip_limited_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+}
+
+/// The public routes without a limit.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::verify))
+        .routes(routes!(system::health))
+        .routes(routes!(system::live))
+        .routes(routes!(system::info))
+}
+
+/// `/api/v1/*`: authenticated, limited per user.
+fn v1_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::me))
+        .routes(routes!(execute::execute))
+        .routes(routes!(generate::generate))
+        .routes(routes!(secrets::list_secrets))
+        .routes(routes!(secrets::put_secret, secrets::delete_secret))
+        .routes(routes!(keys::list_keys, keys::create_key))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(zk::encrypt))
+        .routes(routes!(zk::list_code))
+        .routes(routes!(zk::put_code, zk::delete_code))
+        .routes(routes!(zk::execute))
+        .routes(routes!(
+            packages::list_packages,
+            packages::set_packages,
+            packages::add_package
+        ))
+        .routes(routes!(packages::delete_package))
+        .routes(routes!(
+            egress::get_allow,
+            egress::set_allow,
+            egress::delete_allow
+        ))
+        .routes(routes!(audit_log::list_audit))
+        .routes(routes!(audit_log::verify_audit))
+}
+
+/// Builds the whole application. The documented routes are registered through utoipa-axum's
+/// `routes!`, which adds each handler to the router and its annotation to the OpenAPI paths in
+/// one step: the document is split off this very router, so a route and its documentation
+/// cannot drift apart.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings().max_body_bytes).unwrap_or(usize::MAX);
 
-    let limited_public = Router::new()
-        .route("/api/register", post(auth::register))
-        .route("/api/login", post(auth::login))
-        .route("/api/refresh", post(auth::refresh))
-        .route_layer(from_fn_with_state(state.clone(), auth_ip_rate_limit));
-
-    let public = Router::new()
-        .route("/api/verify", post(auth::verify))
-        .route("/api/health", get(system::health))
-        .route("/api/health/live", get(system::live))
-        .route("/api/info", get(system::info));
+    let (api, paths) = OpenApiRouter::new()
+        .merge(
+            ip_limited_routes().route_layer(from_fn_with_state(state.clone(), auth_ip_rate_limit)),
+        )
+        .merge(public_routes())
+        .merge(v1_routes().route_layer(from_fn_with_state(state.clone(), require_auth)))
+        .split_for_parts();
     // The OpenAPI document and an interactive reference (Swagger UI, vendored into the binary:
     // no CDN, works offline).
-    let public = public.merge(
-        utoipa_swagger_ui::SwaggerUi::new("/docs")
-            .url("/api/openapi.json", crate::openapi::document()),
+    let mut public = api.merge(
+        utoipa_swagger_ui::SwaggerUi::new("/docs").external_url_unchecked(
+            "/api/openapi.json",
+            crate::openapi::document_with(paths, state.settings(), state.egress().is_some()),
+        ),
     );
-
-    let v1 = Router::new()
-        .route("/api/v1/me", get(auth::me))
-        .route("/api/v1/execute", post(execute::execute))
-        .route("/api/v1/generate", post(generate::generate))
-        .route("/api/v1/secrets", get(secrets::list_secrets))
-        .route(
-            "/api/v1/secrets/{name}",
-            put(secrets::put_secret).delete(secrets::delete_secret),
-        )
-        .route("/api/v1/keys", get(keys::list_keys).post(keys::create_key))
-        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke_key))
-        .route("/api/v1/zk/encrypt", post(zk::encrypt))
-        .route("/api/v1/zk/code", get(zk::list_code))
-        .route(
-            "/api/v1/zk/code/{name}",
-            put(zk::put_code).delete(zk::delete_code),
-        )
-        .route("/api/v1/zk/execute/{name}", post(zk::execute))
-        .route(
-            "/api/v1/packages",
-            get(packages::list_packages)
-                .put(packages::set_packages)
-                .post(packages::add_package),
-        )
-        .route(
-            "/api/v1/packages/{name}",
-            axum::routing::delete(packages::delete_package),
-        )
-        .route(
-            "/api/v1/egress/allow",
-            get(egress::get_allow)
-                .put(egress::set_allow)
-                .delete(egress::delete_allow),
-        )
-        .route("/api/v1/audit", get(audit_log::list_audit))
-        .route("/api/v1/audit/verify", get(audit_log::verify_audit))
-        .route_layer(from_fn_with_state(state.clone(), require_auth));
-
-    let mut public = public;
     if state.settings().console {
         public = public.merge(crate::console::router());
     }
     if state.settings().metrics {
         public = public.route("/metrics", get(system::metrics));
     }
-    let mut app = Router::new()
-        .merge(limited_public)
-        .merge(public)
-        .merge(v1)
-        .fallback(|| async { ApiError::NotFound("route") });
+    let mut app = public.fallback(|| async { ApiError::NotFound("route") });
     if let Some(manager) = state.packages() {
         app = app.layer(axum::Extension(manager.clone()));
     }

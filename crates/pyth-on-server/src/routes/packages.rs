@@ -56,7 +56,8 @@ fn info_of(row: &PackageRow) -> PackageInfo {
 /// The caller's packages and the state of each language's environment.
 #[utoipa::path(get, path = "/api/v1/packages", tag = "Packages",
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = PackageList), (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = PackageList),
+        (status = 503, body = pyth_on_types::ErrorBody, description = "packages_unavailable: packages are off on this server")))]
 pub async fn list_packages(
     State(state): State<AppState>,
     Packages(manager): Packages,
@@ -75,7 +76,6 @@ pub async fn list_packages(
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = PackageList, description = "the new list of that language, its environment built"),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, duplicate_package, unsupported_language"),
-        (status = 401, body = pyth_on_types::ErrorBody),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
         (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
@@ -189,7 +189,6 @@ async fn install_or_refuse(
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = PackageInfo, description = "added; the environment with it is built"), (status = 200, body = PackageInfo, description = "replaced the spec of the same name"),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, unsupported_language"),
-        (status = 401, body = pyth_on_types::ErrorBody),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
         (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
@@ -257,7 +256,8 @@ pub async fn add_package(
     params(("name" = String, Path, description = "the package name (normalized like specs)"), PackageLanguageQuery),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 204), (status = 400, body = pyth_on_types::ErrorBody, description = "unsupported_language"),
-        (status = 401, body = pyth_on_types::ErrorBody), (status = 404, body = pyth_on_types::ErrorBody)))]
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found"),
+        (status = 503, body = pyth_on_types::ErrorBody, description = "packages_unavailable")))]
 pub async fn delete_package(
     State(state): State<AppState>,
     Packages(manager): Packages,

@@ -20,8 +20,9 @@ use crate::state::AppState;
     params(("name" = String, Path, description = "^[A-Z_][A-Z0-9_]{0,63}$, not reserved")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = SecretMetadata), (status = 200, body = SecretMetadata),
-        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, reserved_name, empty value, too many secrets"),
-        (status = 401, body = pyth_on_types::ErrorBody), (status = 413, body = pyth_on_types::ErrorBody)))]
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, reserved_name, validation_failed (an empty value, or one with NUL), too_many_secrets (`--max-secrets-per-user`)"),
+        (status = 409, body = pyth_on_types::ErrorBody, description = "concurrent_update: the secret kept changing while it was written; retry"),
+        (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the value is over `--max-secret-bytes`")))]
 pub async fn put_secret(
     State(state): State<AppState>,
     user: AuthUser,
@@ -133,8 +134,8 @@ fn metadata_of(row: &SealedSecretRow) -> SecretMetadata {
 
 /// Delete a secret.
 #[utoipa::path(delete, path = "/api/v1/secrets/{name}", tag = "Secrets",
-    params(("name" = String, Path)), security(("bearer" = []), ("api_key" = [])),
-    responses((status = 204), (status = 401, body = pyth_on_types::ErrorBody), (status = 404, body = pyth_on_types::ErrorBody)))]
+    params(("name" = String, Path, description = "a secret name; any other name is not found")), security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204), (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
 pub async fn delete_secret(
     State(state): State<AppState>,
     user: AuthUser,
@@ -164,7 +165,7 @@ pub async fn delete_secret(
 
 /// List secret names, versions and times (never values).
 #[utoipa::path(get, path = "/api/v1/secrets", tag = "Secrets", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = SecretList), (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = SecretList)))]
 pub async fn list_secrets(
     State(state): State<AppState>,
     user: AuthUser,

@@ -2,7 +2,6 @@
 //! a sandbox whose first stage decrypts them. The server never decrypts a stored payload. Each
 //! run reserves one guess of the wrong-password budget before the sandbox sees the password.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -74,8 +73,9 @@ fn code_limit(state: &AppState) -> usize {
 /// clients encrypt locally with the Python or JavaScript client).
 #[utoipa::path(post, path = "/api/v1/zk/encrypt", tag = "Zero-Knowledge", request_body = ZkEncryptRequest,
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = pyth_on_types::ZkPayload), (status = 400, body = pyth_on_types::ErrorBody),
-        (status = 401, body = pyth_on_types::ErrorBody), (status = 413, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = pyth_on_types::ZkPayload),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, unsupported_language, validation_failed (empty code or masterPassword)"),
+        (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the code is over `--max-code-bytes`")))]
 pub async fn encrypt(
     State(state): State<AppState>,
     user: AuthUser,
@@ -116,29 +116,20 @@ pub async fn encrypt(
 
 /// Store (or replace) an encrypted payload under a name.
 #[utoipa::path(put, path = "/api/v1/zk/code/{name}", tag = "Zero-Knowledge", request_body = pyth_on_types::ZkPayload,
-    params(("name" = String, Path, description = "^[A-Za-z0-9._-]{1,128}$")),
+    params(("name" = String, Path, description = "^[A-Za-z0-9._-]{1,128}$ (else 400 invalid_name)")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = EncryptedCodeMetadata), (status = 200, body = EncryptedCodeMetadata),
-        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, invalid_payload, too_many_items"),
-        (status = 401, body = pyth_on_types::ErrorBody), (status = 413, body = pyth_on_types::ErrorBody)))]
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, invalid_payload (a value outside the zkcode v1 rules), unsupported_language, too_many_items (`--max-zk-code-per-user`)")))]
 pub async fn put_code(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
+    AppJson(wire): AppJson<serde_json::Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = parse_name(&name)?;
-    let is_json = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::bad_request_code(
-            "invalid_content_type",
-            "expected a body with `Content-Type: application/json`",
-        ));
-    }
+    // The body was read like any other route's (content type, JSON, size); the payload's own
+    // strict rules (no unknown key, integers without a fraction, ...) answer invalid_payload.
+    let body = serde_json::to_vec(&wire).map_err(|e| ApiError::Internal(e.into()))?;
     let payload =
         ZkPayload::from_json(&body, code_limit(&state)).map_err(|e| invalid_payload(&e))?;
     let language = crate::domain::parse_language(Some(payload.language()))?;
@@ -196,7 +187,7 @@ pub async fn put_code(
 
 /// List stored encrypted code (metadata only).
 #[utoipa::path(get, path = "/api/v1/zk/code", tag = "Zero-Knowledge", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = EncryptedCodeList), (status = 401, body = pyth_on_types::ErrorBody)))]
+    responses((status = 200, body = EncryptedCodeList)))]
 pub async fn list_code(
     State(state): State<AppState>,
     user: AuthUser,
@@ -208,9 +199,9 @@ pub async fn list_code(
 }
 
 /// Delete stored encrypted code.
-#[utoipa::path(delete, path = "/api/v1/zk/code/{name}", tag = "Zero-Knowledge", params(("name" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/zk/code/{name}", tag = "Zero-Knowledge", params(("name" = String, Path, description = "^[A-Za-z0-9._-]{1,128}$; any other name is not found")),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 204), (status = 401, body = pyth_on_types::ErrorBody), (status = 404, body = pyth_on_types::ErrorBody)))]
+    responses((status = 204), (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
 pub async fn delete_code(
     State(state): State<AppState>,
     user: AuthUser,
@@ -238,15 +229,15 @@ pub async fn delete_code(
 }
 
 /// Decrypt and run stored code inside a sandbox.
-#[utoipa::path(post, path = "/api/v1/zk/execute/{name}", tag = "Zero-Knowledge", request_body = ZkExecuteRequest,
-    params(("name" = String, Path)), security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/zk/execute/{name}", operation_id = "zk_execute", tag = "Zero-Knowledge", request_body = ZkExecuteRequest,
+    params(("name" = String, Path, description = "^[A-Za-z0-9._-]{1,128}$; any other name is not found")), security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = ExecuteResponse, description = "with zeroKnowledge: true"),
-        (status = 400, body = pyth_on_types::ErrorBody), (status = 401, body = pyth_on_types::ErrorBody),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field), unsupported_language, network_disabled, too_many_packages, invalid_package, invalid_name and reserved_name (an env name), packages_unavailable (packages asked for on a server without them)"),
         (status = 403, body = pyth_on_types::ErrorBody, description = "zk_wrong_password"),
-        (status = 404, body = pyth_on_types::ErrorBody),
-        (status = 422, body = pyth_on_types::ErrorBody, description = "zk_integrity"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "too many wrong passwords"),
-        (status = 503, body = pyth_on_types::ErrorBody)))]
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no code stored under this name"),
+        (status = 422, body = pyth_on_types::ErrorBody, description = "zk_integrity: the payload does not decrypt with the right key; package_install_failed"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "rate_limited: too many wrong passwords for this name (`--zk-wrong-password-per-hour`); too_many_runs, too_many_builds"),
+        (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable, package_builds_busy")))]
 pub async fn execute(
     State(state): State<AppState>,
     user: AuthUser,

@@ -182,3 +182,54 @@ fn bad_settings_are_refused_with_the_setting_named() {
     s.database_url = Some("mysql://x".into());
     assert!(s.validate().is_err());
 }
+
+/// Every route that reads a JSON body, with the code it gives an unknown field (the zkcode
+/// payload's strict parse names its own: `invalid_payload`).
+const BODY_ROUTES: &[(Method, &str, &str)] = &[
+    (Method::POST, "/api/register", "invalid_request"),
+    (Method::POST, "/api/login", "invalid_request"),
+    (Method::POST, "/api/refresh", "invalid_request"),
+    (Method::POST, "/api/verify", "invalid_request"),
+    (Method::POST, "/api/v1/execute", "invalid_request"),
+    (Method::POST, "/api/v1/generate", "invalid_request"),
+    (Method::PUT, "/api/v1/secrets/API_TOKEN", "invalid_request"),
+    (Method::POST, "/api/v1/keys", "invalid_request"),
+    (Method::POST, "/api/v1/zk/encrypt", "invalid_request"),
+    (Method::PUT, "/api/v1/zk/code/x.py", "invalid_payload"),
+    (Method::POST, "/api/v1/zk/execute/x.py", "invalid_request"),
+    (Method::PUT, "/api/v1/packages", "invalid_request"),
+    (Method::POST, "/api/v1/packages", "invalid_request"),
+    (Method::PUT, "/api/v1/egress/allow", "invalid_request"),
+];
+
+#[tokio::test]
+async fn every_route_answers_the_same_codes_for_the_same_body_errors() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    for (method, path, unknown_field) in BODY_ROUTES {
+        let cases: [(&str, &[u8], &str); 4] = [
+            ("application/json", b"{not json", "invalid_json"),
+            ("text/plain", b"{}", "invalid_content_type"),
+            ("application/json", br#"{"bogus": 1}"#, unknown_field),
+            // serde would fill a struct from an array, field by field: never a body here.
+            ("application/json", b" [null]", "invalid_request"),
+        ];
+        for (content_type, body, code) in cases {
+            let response = user
+                .jwt
+                .request(method.clone(), path)
+                .header("content-type", content_type)
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            let (status, error) = error_of(response).await;
+            assert_eq!(
+                (status.as_u16(), error.code.as_str()),
+                (400, code),
+                "{method} {path} with {content_type} {:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}

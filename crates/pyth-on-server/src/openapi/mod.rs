@@ -1,34 +1,28 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
+//! The OpenAPI 3.1 document: the paths come from the router itself (split off it by
+//! utoipa-axum, see [`crate::routes::router`]), the operations from the handlers' annotations, the
+//! schemas from the wire types; then [`common`] adds what every route shares (statuses,
+//! headers) and [`limits`] writes in this server's configured limits and the rules the wire
+//! types' attributes cannot say.
 
-use std::sync::OnceLock;
+mod common;
+mod limits;
 
+use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{
-    audit_log, auth, egress, execute, generate, keys, packages, secrets, system, zk,
-};
+use crate::settings::Settings;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Pyth-On API", description = "Run untrusted Python and JavaScript in single-use isolated sandboxes, with sealed secrets and a hash-chained audit log."),
-    paths(
-        system::health, system::live, system::info,
-        auth::register, auth::login, auth::verify, auth::refresh, auth::me,
-        keys::list_keys, keys::create_key, keys::revoke_key,
-        execute::execute, generate::generate,
-        secrets::put_secret, secrets::delete_secret, secrets::list_secrets,
-        audit_log::list_audit, audit_log::verify_audit,
-        packages::list_packages, packages::set_packages, packages::add_package, packages::delete_package,
-        zk::encrypt, zk::put_code, zk::list_code, zk::delete_code, zk::execute,
-        egress::get_allow, egress::set_allow, egress::delete_allow,
-    ),
+    info(title = "Pyth-On API", description = "Run untrusted Python and JavaScript in single-use isolated sandboxes, with sealed secrets and a hash-chained audit log. Limits that are settings (code size, timeouts, memory, counts) are stated as this server has them configured."),
     components(schemas(
         pyth_on_types::ErrorBody, pyth_on_types::AuthRequest, pyth_on_types::AuthResponse,
         pyth_on_types::UserInfo, pyth_on_types::VerifyRequest, pyth_on_types::VerifyResponse,
         pyth_on_types::RefreshRequest, pyth_on_types::CreateKeyRequest, pyth_on_types::CreatedKey,
         pyth_on_types::KeyInfo, pyth_on_types::KeyList, pyth_on_types::ExecuteRequest,
+        pyth_on_types::LanguageName,
         pyth_on_types::ExecuteResponse, pyth_on_types::EgressUsage, pyth_on_types::EgressAllowList, pyth_on_types::SetEgressAllowRequest, pyth_on_types::GenerateRequest, pyth_on_types::GenerateResponse, pyth_on_types::SecretInput, pyth_on_types::SecretMetadata,
         pyth_on_types::SecretList, pyth_on_types::AuditEntry, pyth_on_types::AuditPage,
         pyth_on_types::AuditVerification, pyth_on_types::HealthResponse, pyth_on_types::InfoResponse,
@@ -43,6 +37,7 @@ use crate::routes::{
         (name = "Generate", description = "Programs written by a model, then run"),
         (name = "Zero-Knowledge", description = "Client-encrypted code, decrypted only inside the sandbox"),
         (name = "Packages", description = "Persistent PyPI and npm packages"),
+        (name = "Egress", description = "The caller's own egress allow-list"),
         (name = "Audit", description = "The hash-chained audit log"),
         (name = "System", description = "Health and info"),
     )
@@ -70,13 +65,23 @@ impl Modify for Security {
     }
 }
 
-/// The document (built once).
-pub fn document() -> Document {
-    static DOC: OnceLock<Document> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
-        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-        doc
-    })
-    .clone()
+/// The document of the router's documented routes: their paths (and
+/// the schemas its handlers name), with what every route shares and `settings`' limits
+/// (`egress`: whether runs may ask for the network here). It is JSON, as served: the
+/// additions use JSON Schema words utoipa's model does not have.
+pub fn document_with(routes: Document, settings: &Settings, egress: bool) -> Value {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.paths = routes.paths;
+    if let Some(found) = routes.components {
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, schema) in found.schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
+    }
+    // The model only holds strings, maps and numbers: it always serializes.
+    let mut value = serde_json::to_value(&doc).unwrap_or(Value::Null);
+    common::apply(&mut value);
+    limits::apply(&mut value, settings, egress);
+    value
 }
