@@ -17,7 +17,7 @@ pub struct KdfSummary {
     pub p: u32,
 }
 
-/// The zkcode v1 payload key-derivation block (see `zk-format.md`). Its numbers are written
+/// The zkcode v1 payload key-derivation block (see `docs/ZKCODE.md`). Its numbers are written
 /// as integers: `3.0` is refused (400 `invalid_payload`), the payload being canonical JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +42,7 @@ pub struct ZkKdf {
     pub salt: String,
 }
 
-/// A zkcode v1 payload, exactly as `zk-format.md` defines it. The server parses it strictly.
+/// A zkcode v1 payload, exactly as `docs/ZKCODE.md` defines it. The server parses it strictly.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZkPayload {
