@@ -33,7 +33,7 @@ async fn detect_finds_real_python_and_node_with_versions() {
         names,
         vec![
             ("python", &["py", "python3"][..]),
-            ("javascript", &["js", "node"][..])
+            ("javascript", &["js", "node", "nodejs"][..])
         ]
     );
     let py = r.python.expect("python3 on this machine");
