@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::http::auth::AuthUser;
+use crate::caller::Caller;
 
 /// What an audit entry records: the closed set of actions (`docs/API.md` lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl Outcome {
 
 /// An event done by an authenticated caller.
 pub fn by(
-    user: &AuthUser,
+    user: &Caller,
     action: Action,
     resource: Option<String>,
     outcome: Outcome,

@@ -3,7 +3,39 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+/// Input that does not parse: answered as 400 with its stable code (`validation_failed` for a
+/// field out of bounds), a sentence, and which field is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    /// Stable code, e.g. `validation_failed`, `invalid_name`, `unsupported_language`.
+    pub code: &'static str,
+    /// Human sentence.
+    pub message: String,
+    /// Field → problem.
+    pub details: Option<serde_json::Value>,
+}
+
+impl Invalid {
+    /// `validation_failed` naming one field.
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Self {
+            code: "validation_failed",
+            message: format!("{field}: {problem}"),
+            details: Some(serde_json::json!({ field: problem })),
+        }
+    }
+
+    /// A specific code, with no field.
+    pub fn code(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+}
 
 /// A lower-cased, plausibly valid email address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,9 +46,9 @@ impl Email {
     /// the document's pattern, on the address as given (less surrounding spaces): at most 254
     /// characters, 1 to 64 before the `@`, a domain of dot-separated non-empty labels, no
     /// space or control character anywhere.
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let given = raw.trim();
-        let bad = || ApiError::invalid_field("email", "must be a valid email address");
+        let bad = || Invalid::field("email", "must be a valid email address");
         if given.is_empty() || given.chars().count() > 254 {
             return Err(bad());
         }
@@ -51,18 +83,12 @@ pub struct Password(String);
 
 impl Password {
     /// At least 12 characters and at most 1024 bytes.
-    pub fn parse(raw: String) -> Result<Self, ApiError> {
+    pub fn parse(raw: String) -> Result<Self, Invalid> {
         if raw.chars().count() < 12 {
-            return Err(ApiError::invalid_field(
-                "password",
-                "must be at least 12 characters",
-            ));
+            return Err(Invalid::field("password", "must be at least 12 characters"));
         }
         if raw.len() > 1024 {
-            return Err(ApiError::invalid_field(
-                "password",
-                "must be at most 1024 bytes",
-            ));
+            return Err(Invalid::field("password", "must be at most 1024 bytes"));
         }
         Ok(Self(raw))
     }
@@ -151,7 +177,7 @@ const RESERVED_PREFIXES: &[&str] = &[
 
 impl VarName {
     /// Parses a name; `field` names the field in error messages.
-    pub fn parse(raw: &str, field: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str, field: &str) -> Result<Self, Invalid> {
         let valid = !raw.is_empty()
             && raw.len() <= 64
             && raw
@@ -162,14 +188,14 @@ impl VarName {
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         if !valid {
-            return Err(ApiError::BadRequest {
+            return Err(Invalid {
                 code: "invalid_name",
                 message: format!("{field} must match ^[A-Z_][A-Z0-9_]{{0,63}}$"),
                 details: Some(serde_json::json!({ field: "must match ^[A-Z_][A-Z0-9_]{0,63}$" })),
             });
         }
         if RESERVED_EXACT.contains(&raw) || RESERVED_PREFIXES.iter().any(|p| raw.starts_with(p)) {
-            return Err(ApiError::BadRequest {
+            return Err(Invalid {
                 code: "reserved_name",
                 message: format!("{raw} is reserved: the runtime or the sandbox depends on it"),
                 details: Some(serde_json::json!({ field: "reserved" })),
@@ -200,7 +226,7 @@ pub use pyth_on_sandbox::Language;
 
 /// Parses a request's language: a canonical name or an alias (`GET /api/info` lists them);
 /// none means Python.
-pub fn parse_language(raw: Option<&str>) -> Result<Language, ApiError> {
+pub fn parse_language(raw: Option<&str>) -> Result<Language, Invalid> {
     let Some(name) = raw else {
         return Ok(Language::Python);
     };
@@ -209,7 +235,7 @@ pub fn parse_language(raw: Option<&str>) -> Result<Language, ApiError> {
             .iter()
             .map(|l| format!("{} ({})", l.as_str(), l.aliases().join(", ")))
             .collect();
-        ApiError::bad_request_code(
+        Invalid::code(
             "unsupported_language",
             format!("language must be one of: {}", known.join("; ")),
         )
@@ -269,7 +295,7 @@ mod tests {
             "PYTH_ON_X",
         ] {
             let err = VarName::parse(reserved, "name").unwrap_err();
-            assert_eq!(err.code(), "reserved_name", "{reserved}");
+            assert_eq!(err.code, "reserved_name", "{reserved}");
         }
     }
 
@@ -288,7 +314,7 @@ mod tests {
         assert_eq!(parse_language(Some("py")).unwrap(), Language::Python);
         assert_eq!(parse_language(Some("node")).unwrap(), Language::Javascript);
         assert_eq!(
-            parse_language(Some("ruby")).unwrap_err().code(),
+            parse_language(Some("ruby")).unwrap_err().code,
             "unsupported_language"
         );
     }

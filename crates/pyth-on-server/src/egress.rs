@@ -268,7 +268,7 @@ impl ByteBudget for UserBudget {
         let cells = bytes.div_ceil(BUDGET_CHUNK).max(1);
         let interval = (3_600_000 / i64::from(self.cells_per_hour.max(1))).max(1);
         for _ in 0..cells {
-            let now = crate::http::rate_limit::now_ms();
+            let now = crate::clock::now_ms();
             match self
                 .store
                 .rate_limit(&self.key, now, interval, self.cells_per_hour)

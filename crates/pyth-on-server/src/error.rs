@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use pyth_on_store::StoreError;
 use pyth_on_types::ErrorBody;
 
-use crate::http::request_id::current_request_id;
+use crate::context::current_request_id;
+use crate::domain::Invalid;
 
 /// An error answered to the client. Every variant names its status code.
 #[derive(Debug, thiserror::Error)]
@@ -123,12 +124,7 @@ impl ApiError {
 
     /// 400 `validation_failed` naming one field.
     pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
-        let problem = problem.into();
-        Self::BadRequest {
-            code: "validation_failed",
-            message: format!("{field}: {problem}"),
-            details: Some(serde_json::json!({ field: problem })),
-        }
+        Invalid::field(field, problem).into()
     }
 
     /// 401 `unauthorized`.
@@ -193,6 +189,16 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        Self::BadRequest {
+            code: invalid.code,
+            message: invalid.message,
+            details: invalid.details,
         }
     }
 }

@@ -6,7 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod caller;
+pub mod clock;
 pub mod console;
+pub mod context;
 pub mod database;
 pub mod domain;
 pub mod egress;

@@ -5,14 +5,30 @@ use pyth_on_crypto::SealedSecret;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The owner's secrets as `(name, value)` pairs; values wiped on drop.
 pub type OpenSecrets = Vec<(String, Zeroizing<String>)>;
 
+/// Why the owner's secrets could not be opened for a run.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] pyth_on_store::StoreError),
+    /// A secret does not open with this node's keyring (or is not UTF-8).
+    #[error("secret {name} cannot be opened")]
+    Unopenable {
+        /// The secret.
+        name: String,
+        /// Why.
+        #[source]
+        source: anyhow::Error,
+    },
+}
+
 /// Decrypts every secret of `owner` for one of `owner`'s runs.
-pub async fn open_for_run(state: &AppState, owner: Uuid) -> Result<OpenSecrets, ApiError> {
+pub async fn open_for_run(state: &AppState, owner: Uuid) -> Result<OpenSecrets, OpenError> {
     let rows = state.store().sealed_secrets_for(owner).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -28,13 +44,14 @@ pub async fn open_for_run(state: &AppState, owner: Uuid) -> Result<OpenSecrets, 
             keyring = state.reload_keyring();
         }
         let value = pyth_on_crypto::open_secret(&keyring, owner, &row.name, row.version, &sealed)
-            .map_err(|e| {
-            ApiError::Internal(
-                anyhow::Error::new(e).context(format!("opening secret {}", row.name)),
-            )
+            .map_err(|e| OpenError::Unopenable {
+            name: row.name.clone(),
+            source: anyhow::Error::new(e),
         })?;
-        let value = String::from_utf8(value.to_vec())
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("secret {} is not UTF-8", row.name)))?;
+        let value = String::from_utf8(value.to_vec()).map_err(|_| OpenError::Unopenable {
+            name: row.name.clone(),
+            source: anyhow::anyhow!("not UTF-8"),
+        })?;
         out.push((row.name, Zeroizing::new(value)));
     }
     Ok(out)

@@ -17,28 +17,32 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::audit::{self, Action};
-use crate::domain::VarName;
-use crate::error::ApiError;
-use crate::http::auth::AuthUser;
+use crate::caller::Caller;
+use crate::domain::{Invalid, VarName};
 use crate::packages::EnvMount;
 use crate::runs::RunPermit;
 use crate::secrets;
 use crate::state::AppState;
 
+mod error;
 mod outcome;
 pub mod record;
 mod request;
+pub mod zk;
 
+pub use error::RunError;
 pub use outcome::finish;
-pub use request::{RunRequest, ZkRun, MAX_ARGS, MAX_ARG_BYTES, MAX_ENV};
+pub use request::{
+    Program, RunOptions, RunRequest, RunSettings, ZkRun, MAX_ARGS, MAX_ARG_BYTES, MAX_ENV,
+};
 
 /// Runs `request` for `user` and records it in the audit log (`execute`, or `zk.execute` /
 /// `zk.wrong_password` for zero-knowledge runs).
 pub async fn run(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     request: RunRequest,
-) -> Result<ExecuteResponse, ApiError> {
+) -> Result<ExecuteResponse, RunError> {
     let admitted = admit(state, user, request).await?;
     let (owned, user) = (state.clone(), *user);
     detached(state, async move {
@@ -51,16 +55,20 @@ pub async fn run(
 /// Carries `work` on in a task of its own (with the request's id and span), so it finishes,
 /// and its outcome is recorded, even if the request is dropped; shutdown waits for it within
 /// its grace period.
-pub async fn detached<T: Send + 'static>(
+pub async fn detached<T, E>(
     state: &AppState,
-    work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
-) -> Result<T, ApiError> {
-    let work = crate::http::request_id::carry(work).instrument(tracing::Span::current());
+    work: impl Future<Output = Result<T, E>> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<anyhow::Error> + Send + 'static,
+{
+    let work = crate::context::carry(work).instrument(tracing::Span::current());
     match state.runs().detach(work).await {
         Ok(result) => result,
-        Err(failed) => Err(ApiError::Internal(
-            anyhow::Error::new(failed).context("the run's task failed"),
-        )),
+        Err(failed) => Err(anyhow::Error::new(failed)
+            .context("the run's task failed")
+            .into()),
     }
 }
 
@@ -124,20 +132,20 @@ impl Ran {
 /// no execution slot), admission, the owner's secrets and the egress proxy.
 pub async fn admit(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     request: RunRequest,
-) -> Result<Admitted, ApiError> {
+) -> Result<Admitted, RunError> {
     let execution_id = Uuid::now_v7();
     let env_mount = package_env(state, user, &request).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
         match refused {
-            crate::runs::Refused::NodeFull => ApiError::sandbox_busy(1),
-            crate::runs::Refused::UserFull(n) => ApiError::too_many_runs(n),
+            crate::runs::Refused::NodeFull => RunError::NodeFull,
+            crate::runs::Refused::UserFull(n) => RunError::UserFull(n),
         }
     })?;
     let secrets = secrets::open_for_run(state, user.user_id).await?;
-    let egress = start_egress(state, user, execution_id, request.network).await?;
+    let egress = start_egress(state, user, execution_id, request.settings.network).await?;
     Ok(Admitted {
         execution_id,
         request,
@@ -150,7 +158,7 @@ pub async fn admit(
 
 /// Puts the run on the record, then runs it in the sandbox. An error means its program did
 /// not run (a sandbox failure is on the record).
-pub async fn launch(state: &AppState, user: &AuthUser, run: Admitted) -> Result<Ran, ApiError> {
+pub async fn launch(state: &AppState, user: &Caller, run: Admitted) -> Result<Ran, RunError> {
     let Admitted {
         execution_id,
         request,
@@ -159,18 +167,18 @@ pub async fn launch(state: &AppState, user: &AuthUser, run: Admitted) -> Result<
         secrets,
         egress,
     } = run;
-    let language = request.language.as_str();
+    let language = request.settings.language.as_str();
     let mut subject = audit_subject(&request, execution_id);
     let started = started_details(&subject, &request, &secrets, execution_id);
     record::begin(
         state,
         user,
         &subject,
-        (execution_id, request.timeout_ms),
+        (execution_id, request.settings.timeout_ms),
         started,
     )
     .await?;
-    let env = run_env(env_mount.as_ref(), &request.env, &secrets);
+    let env = run_env(env_mount.as_ref(), &request.settings.env, &secrets);
     let binds = env_mount
         .iter()
         .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
@@ -205,25 +213,23 @@ pub async fn launch(state: &AppState, user: &AuthUser, run: Admitted) -> Result<
 /// The package environment of the run, if it has packages.
 async fn package_env(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     request: &RunRequest,
-) -> Result<Option<EnvMount>, ApiError> {
+) -> Result<Option<EnvMount>, RunError> {
+    let (language, packages) = (request.settings.language, &request.settings.packages);
     match state.packages() {
         Some(manager) => {
-            crate::packages::resolve_for_run(
-                state,
-                manager,
-                user.user_id,
-                request.language,
-                &request.packages,
+            Ok(
+                crate::packages::resolve_for_run(state, manager, user.user_id, language, packages)
+                    .await?,
             )
-            .await
         }
-        None if request.packages.is_empty() => Ok(None),
-        None => Err(ApiError::bad_request_code(
+        None if packages.is_empty() => Ok(None),
+        None => Err(Invalid::code(
             "packages_unavailable",
             "packages are not enabled on this server",
-        )),
+        )
+        .into()),
     }
 }
 
@@ -252,18 +258,18 @@ fn run_env(
 /// What the audit entries say about the code: a digest and a size, never the code. For a
 /// zero-knowledge run the server does not know the code: the stored name and size only.
 fn audit_subject(request: &RunRequest, execution_id: Uuid) -> AuditSubject {
-    let language = request.language.as_str();
-    match &request.zk {
-        None => AuditSubject {
+    let language = request.settings.language.as_str();
+    match &request.program {
+        Program::Source(code) => AuditSubject {
             action: Action::Execute,
             resource: execution_id.to_string(),
             details: json!({
                 "language": language,
-                "codeSha256": audit::code_digest(request.code.as_bytes()),
-                "codeSize": request.code.len(),
+                "codeSha256": audit::code_digest(code.as_bytes()),
+                "codeSize": code.len(),
             }),
         },
-        Some(zk) => AuditSubject {
+        Program::Zk(zk) => AuditSubject {
             action: Action::ZkExecute,
             resource: zk.name.clone(),
             details: json!({
@@ -286,10 +292,10 @@ fn started_details(
     for (key, value) in [
         ("executionId", json!(execution_id)),
         ("secrets", json!(names)),
-        ("timeoutMs", json!(request.timeout_ms)),
-        ("memoryMb", json!(request.memory_mb)),
-        ("network", json!(request.network)),
-        ("packages", json!(request.packages)),
+        ("timeoutMs", json!(request.settings.timeout_ms)),
+        ("memoryMb", json!(request.settings.memory_mb)),
+        ("network", json!(request.settings.network)),
+        ("packages", json!(request.settings.packages)),
     ] {
         details[key] = value;
     }
@@ -300,23 +306,23 @@ fn started_details(
 /// (user, bounds), set here, not by the program.
 async fn start_egress(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     execution_id: Uuid,
     network: bool,
-) -> Result<Option<RunListener>, ApiError> {
+) -> Result<Option<RunListener>, RunError> {
     let Some(egress) = state.egress().filter(|_| network) else {
         return Ok(None);
     };
     let narrow = match state.store().get_egress_allow(user.user_id).await? {
         Some(hosts) => Some(
             pyth_on_egress::parse_patterns(&hosts.join(","))
-                .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?,
+                .map_err(|e| RunError::Internal(anyhow::Error::new(e)))?,
         ),
         None => None,
     };
     let listener = egress
         .start(state.store_arc(), user.user_id, execution_id, narrow)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("egress proxy")))?;
+        .map_err(|e| RunError::Internal(anyhow::Error::new(e).context("egress proxy")))?;
     Ok(Some(listener))
 }
 
@@ -341,22 +347,101 @@ fn job(
     binds: Vec<Bind>,
     egress: Option<EgressSpec>,
 ) -> Job {
+    let RunRequest { settings, program } = request;
+    let (code, zk) = match program {
+        Program::Source(code) => (code, None),
+        Program::Zk(zk) => {
+            let job = ZkJob {
+                payload: zk.payload,
+                password: zk.password,
+                owner: zk.owner,
+                name: zk.name,
+            };
+            (String::new(), Some(job))
+        }
+    };
     Job {
-        language: request.language,
-        code: request.code,
-        stdin: request.stdin,
-        args: request.args,
+        language: settings.language,
+        code,
+        stdin: settings.stdin,
+        args: settings.args,
         env,
-        timeout_ms: Some(request.timeout_ms),
-        memory_mb: Some(request.memory_mb),
+        timeout_ms: Some(settings.timeout_ms),
+        memory_mb: Some(settings.memory_mb),
         max_output_bytes: Some(state.settings().max_output_bytes),
         binds,
-        zk: request.zk.map(|zk| ZkJob {
-            payload: zk.payload,
-            password: zk.password,
-            owner: zk.owner,
-            name: zk.name,
-        }),
+        zk,
         egress,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use zeroize::Zeroizing;
+
+    fn settings() -> RunSettings {
+        RunSettings {
+            language: pyth_on_sandbox::Language::Python,
+            stdin: String::new(),
+            args: Vec::new(),
+            env: vec![(
+                VarName::parse("TOKEN", "env").unwrap(),
+                "from-request".into(),
+            )],
+            timeout_ms: 1000,
+            memory_mb: 128,
+            packages: Vec::new(),
+            network: false,
+        }
+    }
+
+    #[test]
+    fn a_secret_wins_over_a_request_variable_of_the_same_name() {
+        let mount = EnvMount {
+            key: "k".into(),
+            host_path: PathBuf::from("/env"),
+            sandbox_path: PathBuf::from("/opt/env"),
+            env: vec![("PYTHONPATH".into(), "/opt/env".into())],
+        };
+        let secrets = vec![("TOKEN".to_string(), Zeroizing::new("sealed".to_string()))];
+        let env = run_env(Some(&mount), &settings().env, &secrets);
+        assert_eq!(
+            env,
+            vec![
+                ("PYTHONPATH".to_string(), "/opt/env".to_string()),
+                ("TOKEN".to_string(), "sealed".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_audit_subject_of_a_run_holds_a_digest_of_the_code_never_the_code() {
+        let request = RunRequest {
+            settings: settings(),
+            program: Program::Source("print('a secret plan')".into()),
+        };
+        let id = Uuid::now_v7();
+        let subject = audit_subject(&request, id);
+        assert_eq!(subject.action, Action::Execute);
+        assert_eq!(subject.resource, id.to_string());
+        let details = subject.details.to_string();
+        assert!(!details.contains("secret plan"), "{details}");
+        assert_eq!(subject.details["codeSize"], 22);
+    }
+
+    #[test]
+    fn the_started_entry_names_the_secrets_and_settings_but_no_value() {
+        let request = RunRequest {
+            settings: settings(),
+            program: Program::Source(String::new()),
+        };
+        let id = Uuid::now_v7();
+        let secrets = vec![("TOKEN".to_string(), Zeroizing::new("sealed".to_string()))];
+        let details = started_details(&audit_subject(&request, id), &request, &secrets, id);
+        assert_eq!(details["secrets"], json!(["TOKEN"]));
+        assert_eq!(details["timeoutMs"], 1000);
+        assert!(!details.to_string().contains("sealed"));
     }
 }

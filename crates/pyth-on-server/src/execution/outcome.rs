@@ -8,21 +8,20 @@ use pyth_on_types::ExecuteResponse;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{record, AuditSubject, Ran};
+use super::{record, AuditSubject, Ran, RunError};
 use crate::audit::{self, Action, Outcome};
-use crate::error::ApiError;
-use crate::http::auth::AuthUser;
+use crate::caller::Caller;
 use crate::secrets;
 use crate::state::AppState;
 
 /// The outcome (and answer) of a run the sandbox could not run.
 pub(super) async fn sandbox_failed(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     (execution_id, language): (Uuid, &'static str),
     subject: AuditSubject,
     err: LaunchError,
-) -> ApiError {
+) -> RunError {
     let AuditSubject {
         action,
         resource,
@@ -36,30 +35,23 @@ pub(super) async fn sandbox_failed(
     });
     let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
     if let Err(store_err) = record::end(state, execution_id, &event).await {
-        return store_err;
+        return store_err.into();
     }
     if missing {
-        return ApiError::bad_request_code(
-            "unsupported_language",
-            format!("{language} is not installed on this server"),
-        );
+        return RunError::RuntimeMissing(language);
     }
     tracing::error!(execution.id = %execution_id, error = %err, "sandbox failed");
     state.metrics().run(crate::metrics::RunKind::Failed, 0);
-    ApiError::Unavailable {
-        code: "sandbox_unavailable",
-        message: "the sandbox failed to run this program; retry shortly".into(),
-        retry_after_secs: Some(1),
-    }
+    RunError::SandboxFailed
 }
 
 /// The outcome and the answer of a run the sandbox finished: a refusal when a zero-knowledge
 /// payload did not decrypt (nothing ran), else the program's output, redacted.
 pub async fn finish(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     ran: Ran,
-) -> Result<ExecuteResponse, ApiError> {
+) -> Result<ExecuteResponse, RunError> {
     let Ran {
         execution_id,
         language,
@@ -117,10 +109,10 @@ pub async fn finish(
 /// password (`zk.wrong_password`), 422 when it was tampered with or moved.
 async fn refuse_undecrypted(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     (execution_id, outcome): (Uuid, ZkOutcome),
     subject: AuditSubject,
-) -> ApiError {
+) -> RunError {
     let AuditSubject {
         action,
         resource,
@@ -134,25 +126,14 @@ async fn refuse_undecrypted(
             Outcome::Denied,
             details,
         );
-        let refusal = ApiError::Forbidden {
-            code: "zk_wrong_password",
-            message: "the master password does not open this payload; nothing ran".into(),
-        };
-        (event, refusal)
+        (event, RunError::ZkWrongPassword)
     } else {
         details["reason"] = json!("integrity");
         let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
-        let refusal = ApiError::Unprocessable {
-            code: "zk_integrity",
-            message:
-                "the payload was tampered with or is bound to another name or user; nothing ran"
-                    .into(),
-            details: None,
-        };
-        (event, refusal)
+        (event, RunError::ZkIntegrity)
     };
     match record::end(state, execution_id, &event).await {
         Ok(()) => refusal,
-        Err(err) => err,
+        Err(err) => err.into(),
     }
 }

@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use super::AuditSubject;
 use crate::audit::{self, Outcome};
-use crate::error::ApiError;
-use crate::http::auth::AuthUser;
+use crate::caller::Caller;
 use crate::state::AppState;
 
 /// How long past its own time limit a run may still be open (sandbox start-up and teardown,
@@ -31,11 +30,11 @@ const SWEEP_BATCH: u32 = 100;
 /// returns, before anything of the program runs.
 pub(super) async fn begin(
     state: &AppState,
-    user: &AuthUser,
+    user: &Caller,
     subject: &AuditSubject,
     (execution_id, timeout_ms): (Uuid, u64),
     details: serde_json::Value,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let resource = Some(subject.resource.clone());
     let event = audit::by(
         user,
@@ -60,8 +59,7 @@ pub(super) async fn begin(
             .saturating_add(timeout)
             .saturating_add(DEADLINE_MARGIN),
     };
-    state.store().begin_run(&run, &event).await?;
-    Ok(())
+    state.store().begin_run(&run, &event).await
 }
 
 /// Appends the run's outcome (`event`) and takes it off the record.
@@ -69,9 +67,8 @@ pub(super) async fn end(
     state: &AppState,
     execution_id: Uuid,
     event: &AuditEvent,
-) -> Result<(), ApiError> {
-    state.store().end_run(execution_id, event).await?;
-    Ok(())
+) -> Result<(), StoreError> {
+    state.store().end_run(execution_id, event).await
 }
 
 /// This node's name on the record.

@@ -1,6 +1,6 @@
 //! Authentication of `/api/v1/*`: an `x-api-key` or an `Authorization: Bearer` access JWT,
 //! resolved to a user, followed by that user's rate limit. The middleware leaves an
-//! [`AuthUser`] in the request extensions for handlers.
+//! [`Caller`] in the request extensions for handlers.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -11,52 +11,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pyth_on_crypto::api_key::ApiKey;
 use pyth_on_crypto::key_hash::KeyHash;
-use uuid::Uuid;
 
 use super::client_ip::client_ip;
 use super::rate_limit;
+use crate::caller::{AuthMethod, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// An access JWT.
-    Jwt,
-    /// An API key, by id.
-    ApiKey(Uuid),
-}
-
-impl AuthMethod {
-    /// The audit log's name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Jwt => "jwt",
-            Self::ApiKey(_) => "api_key",
-        }
-    }
-
-    /// The key id, if a key was used.
-    pub fn api_key_id(self) -> Option<Uuid> {
-        match self {
-            Self::Jwt => None,
-            Self::ApiKey(id) => Some(id),
-        }
-    }
-}
-
-/// The authenticated caller of a `/api/v1/*` request.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthUser {
-    /// The user.
-    pub user_id: Uuid,
-    /// JWT or API key.
-    pub method: AuthMethod,
-    /// The client address.
-    pub ip: IpAddr,
-}
-
-impl AuthUser {
+impl Caller {
     /// Key management and similar routes need a JWT (a leaked API key must not mint more keys).
     pub fn require_jwt(&self) -> Result<(), ApiError> {
         match self.method {
@@ -70,13 +32,13 @@ impl AuthUser {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<AuthUser>()
+            .get::<Caller>()
             .copied()
             .ok_or_else(ApiError::unauthorized)
     }
@@ -127,7 +89,7 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     ip: IpAddr,
-) -> Result<AuthUser, ApiError> {
+) -> Result<Caller, ApiError> {
     if let Some(raw) = headers.get("x-api-key") {
         let raw = raw.to_str().map_err(|_| ApiError::unauthorized())?;
         // Format and checksum are checked before any database lookup.
@@ -142,7 +104,7 @@ async fn authenticate(
             return Err(ApiError::unauthorized());
         }
         state.touch_api_key(record.id);
-        return Ok(AuthUser {
+        return Ok(Caller {
             user_id: record.user_id,
             method: AuthMethod::ApiKey(record.id),
             ip,
@@ -159,7 +121,7 @@ async fn authenticate(
         .user_by_id(claims.sub)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    Ok(AuthUser {
+    Ok(Caller {
         user_id: claims.sub,
         method: AuthMethod::Jwt,
         ip,

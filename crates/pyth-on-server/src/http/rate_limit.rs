@@ -4,6 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue};
 use pyth_on_store::{RateDecision, Store};
 
+use crate::clock::now_ms;
 use crate::error::ApiError;
 
 /// Takes one cell from `key`'s bucket of `per_minute` requests per minute.
@@ -21,14 +22,8 @@ pub async fn peek(store: &dyn Store, key: &str, per_minute: u32) -> Result<RateD
         .await?)
 }
 
-/// Current time in unix milliseconds.
-pub fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// Seconds, rounded up, never zero.
-fn ceil_secs(ms: i64) -> u64 {
+pub fn ceil_secs(ms: i64) -> u64 {
     u64::try_from((ms.max(0) + 999) / 1000)
         .unwrap_or(u64::MAX)
         .max(1)

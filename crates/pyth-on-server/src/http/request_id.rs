@@ -18,23 +18,8 @@ use axum::response::{IntoResponse, Response};
 
 use tracing::Instrument;
 
+use crate::context::REQUEST_ID;
 use crate::error::{ApiError, LoggedError};
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The current request's id, or `-` outside a request.
-pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| "-".to_string())
-}
-
-/// `work` run with the current request's id: for a task spawned on the request's behalf.
-pub fn carry<F: std::future::Future>(work: F) -> impl std::future::Future<Output = F::Output> {
-    REQUEST_ID.scope(current_request_id(), work)
-}
 
 /// The request's log line when it is dropped unanswered (its client went away): without it,
 /// such a request would leave no line at all.

@@ -31,8 +31,6 @@ pub use service::{build_in_background, environment_status, resolve_for_run};
 pub use settings::PackageSettings;
 pub use spec::PackageSpec;
 
-use crate::error::ApiError;
-
 /// What can go wrong with packages.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -139,53 +137,5 @@ impl PackageError {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| Self::Io { context, source }
-    }
-}
-
-impl From<PackageError> for ApiError {
-    fn from(err: PackageError) -> Self {
-        match err {
-            PackageError::InvalidSpec {
-                ref spec,
-                ref reason,
-            } => Self::BadRequest {
-                code: "invalid_package",
-                message: err.to_string(),
-                details: Some(serde_json::json!({ "package": spec, "reason": reason })),
-            },
-            PackageError::TooMany { .. } => {
-                Self::bad_request_code("too_many_packages", err.to_string())
-            }
-            PackageError::Duplicate { ref name } => Self::BadRequest {
-                code: "duplicate_package",
-                message: err.to_string(),
-                details: Some(serde_json::json!({ "package": name })),
-            },
-            PackageError::InstallFailed {
-                ref message,
-                ref packages,
-            } => Self::Unprocessable {
-                code: "package_install_failed",
-                message: err.to_string(),
-                details: Some(serde_json::json!({ "packages": packages, "log": message })),
-            },
-            PackageError::TooManyBuilds { .. } => Self::TooMany {
-                code: "too_many_builds",
-                message: err.to_string(),
-                retry_after_secs: 5,
-            },
-            PackageError::BuildsBusy { .. } => Self::Unavailable {
-                code: "package_builds_busy",
-                message: err.to_string(),
-                retry_after_secs: Some(5),
-            },
-            PackageError::Unavailable { .. } => Self::Unavailable {
-                code: "packages_unavailable",
-                message: err.to_string(),
-                retry_after_secs: None,
-            },
-            PackageError::Store(store) => store.into(),
-            PackageError::Io { .. } => Self::Internal(anyhow::Error::new(err)),
-        }
     }
 }

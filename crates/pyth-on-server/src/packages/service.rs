@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::{EnvMount, PackageError, PackageManager, PackageSpec};
 use crate::domain::Language;
-use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The user's stored specs for `language`, parsed.
@@ -80,15 +79,15 @@ pub async fn resolve_for_run(
     user_id: Uuid,
     language: Language,
     extra_specs: &[String],
-) -> Result<Option<EnvMount>, ApiError> {
+) -> Result<Option<EnvMount>, PackageError> {
     let max = manager.config().max_packages;
     let extra = PackageSpec::parse_list(language, extra_specs, max)?;
     let mut specs = stored_specs(state.store(), user_id, language).await?;
     specs.retain(|s| !extra.iter().any(|e| e.name() == s.name()));
     specs.extend(extra);
-    Ok(manager
+    manager
         .ensure_for(user_id, state.store(), language, &specs)
-        .await?)
+        .await
 }
 
 /// Starts building the user's new list in the background; a failure stays in the env row.

@@ -6,8 +6,8 @@ use pyth_on_types::{AuditEntry, AuditPage, AuditVerification};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
 use crate::state::AppState;
 
@@ -58,7 +58,7 @@ fn to_wire(row: Row) -> AuditEntry {
         (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (limit, before or action out of range), invalid_request (an unknown or malformed parameter)")))]
 pub async fn list_audit(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<AppJson<AuditPage>, ApiError> {
     let Query(query) =
@@ -109,7 +109,7 @@ pub async fn list_audit(
     responses((status = 200, body = AuditVerification)))]
 pub async fn verify_audit(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
 ) -> Result<AppJson<AuditVerification>, ApiError> {
     let chain = state.store().audit_chain(user.user_id).await?;
     let result = verify_chain(&chain);

@@ -296,7 +296,7 @@ pub async fn refresh(
     responses((status = 200, body = UserInfo)))]
 pub async fn me(
     State(state): State<AppState>,
-    user: crate::http::auth::AuthUser,
+    user: crate::caller::Caller,
 ) -> Result<AppJson<UserInfo>, ApiError> {
     let found = state
         .store()

@@ -11,8 +11,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ pub const MAX_ALLOW_HOSTS: usize = 100;
     responses((status = 200, body = EgressAllowList)))]
 pub async fn get_allow(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
 ) -> Result<AppJson<EgressAllowList>, ApiError> {
     let hosts = state.store().get_egress_allow(user.user_id).await?;
     Ok(AppJson(EgressAllowList { hosts }))
@@ -39,7 +39,7 @@ pub async fn get_allow(
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_host_pattern (names it), too_many_items")))]
 pub async fn set_allow(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     AppJson(body): AppJson<SetEgressAllowRequest>,
 ) -> Result<AppJson<EgressAllowList>, ApiError> {
     if body.hosts.len() > MAX_ALLOW_HOSTS {
@@ -77,7 +77,7 @@ pub async fn set_allow(
     responses((status = 204), (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no list was set")))]
 pub async fn delete_allow(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
 ) -> Result<StatusCode, ApiError> {
     let event = audit::by(
         &user,

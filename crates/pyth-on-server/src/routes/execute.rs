@@ -3,9 +3,9 @@
 use axum::extract::State;
 use pyth_on_types::{ExecuteRequest, ExecuteResponse};
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::execution::{self, RunRequest};
-use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
 use crate::state::AppState;
 
@@ -20,7 +20,7 @@ use crate::state::AppState;
         (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable (Retry-After), package_builds_busy (Retry-After)")))]
 pub async fn execute(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     AppJson(body): AppJson<ExecuteRequest>,
 ) -> Result<AppJson<ExecuteResponse>, ApiError> {
     let request = RunRequest::parse(&state, body)?;

@@ -2,13 +2,13 @@
 
 use axum::extract::State;
 use pyth_on_llm::LlmError;
-use pyth_on_types::{ExecuteRequest, GenerateRequest, GenerateResponse};
+use pyth_on_types::{GenerateRequest, GenerateResponse};
 use serde_json::json;
 
 use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::execution::{self, RunRequest};
-use crate::http::auth::AuthUser;
+use crate::execution::{self, Program, RunOptions, RunRequest, RunSettings};
 use crate::http::json::AppJson;
 use crate::http::rate_limit;
 use crate::state::AppState;
@@ -37,7 +37,7 @@ fn upstream(err: &LlmError) -> ApiError {
         (status = 503, body = pyth_on_types::ErrorBody, description = "generate_not_configured (no model provider on this server), sandbox_unavailable, package_builds_busy")))]
 pub async fn generate(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     AppJson(body): AppJson<GenerateRequest>,
 ) -> Result<AppJson<GenerateResponse>, ApiError> {
     let prompt = body.prompt.trim();
@@ -51,16 +51,15 @@ pub async fn generate(
         )));
     }
     // Validate the run's parameters before spending a model call on them.
-    let mut run = RunRequest::parse(
+    let settings = RunSettings::parse(
         &state,
-        ExecuteRequest {
-            code: String::new(),
+        RunOptions {
             language: body.language.clone(),
             timeout_ms: body.timeout_ms,
             memory_mb: body.memory_mb,
             packages: body.packages.clone(),
             network: body.network,
-            ..Default::default()
+            ..RunOptions::default()
         },
     )?;
     let provider = state.llm().ok_or_else(|| ApiError::Unavailable {
@@ -85,7 +84,7 @@ pub async fn generate(
         .into_iter()
         .map(|s| s.name)
         .collect();
-    let language = run.language.as_str();
+    let language = settings.language.as_str();
     // The model is told which packages the run will have: the persistent ones and this
     // request's own.
     let mut packages: Vec<String> = state
@@ -96,7 +95,7 @@ pub async fn generate(
         .filter(|p| p.language == language)
         .map(|p| p.spec)
         .collect();
-    packages.extend(run.packages.iter().cloned());
+    packages.extend(settings.packages.iter().cloned());
     let request = pyth_on_llm::build_prompt(language, prompt, &secret_names, &packages);
     let completion = match provider.complete(&request).await {
         Ok(c) => c,
@@ -149,8 +148,9 @@ pub async fn generate(
     state.store().append_audit(&event).await?;
 
     let execution = if execute {
-        run.code = extracted.code.clone();
-        Some(execution::run(&state, &user, run).await?)
+        let program = Program::Source(extracted.code.clone());
+        let request = RunRequest { settings, program };
+        Some(execution::run(&state, &user, request).await?)
     } else {
         None
     };

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ const MAX_KEYS_PER_USER: u32 = 50;
         (status = 403, body = pyth_on_types::ErrorBody, description = "jwt_required: an API key cannot manage keys")))]
 pub async fn list_keys(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
 ) -> Result<AppJson<KeyList>, ApiError> {
     user.require_jwt()?;
     let keys = state.store().list_api_keys(user.user_id).await?;
@@ -51,7 +51,7 @@ pub async fn list_keys(
         (status = 409, body = pyth_on_types::ErrorBody, description = "too_many_keys: an account holds at most 50 keys")))]
 pub async fn create_key(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     AppJson(body): AppJson<CreateKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     user.require_jwt()?;
@@ -114,7 +114,7 @@ pub async fn create_key(
         (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     user.require_jwt()?;

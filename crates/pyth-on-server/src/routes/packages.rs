@@ -16,9 +16,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
 use crate::domain::Language;
 use crate::error::ApiError;
-use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
 use crate::packages::{self, service, PackageManager, PackageSpec};
 use crate::state::AppState;
@@ -61,7 +61,7 @@ fn info_of(row: &PackageRow) -> PackageInfo {
 pub async fn list_packages(
     State(state): State<AppState>,
     Packages(manager): Packages,
-    user: AuthUser,
+    user: Caller,
 ) -> Result<AppJson<PackageList>, ApiError> {
     let rows = state.store().list_packages(user.user_id).await?;
     let environments = packages::environment_status(&manager, state.store(), &rows).await?;
@@ -82,7 +82,7 @@ pub async fn list_packages(
 pub async fn set_packages(
     State(state): State<AppState>,
     Packages(manager): Packages,
-    user: AuthUser,
+    user: Caller,
     AppJson(body): AppJson<SetPackagesRequest>,
 ) -> Result<AppJson<PackageList>, ApiError> {
     let language = crate::domain::parse_language(body.language.as_deref())?;
@@ -158,7 +158,7 @@ fn rows_of(user_id: uuid::Uuid, language: Language, specs: &[PackageSpec]) -> Ve
 async fn install_or_refuse(
     state: &AppState,
     manager: &PackageManager,
-    user: &AuthUser,
+    user: &Caller,
     (action, resource): (Action, Option<String>),
     details: &serde_json::Value,
     language: Language,
@@ -195,7 +195,7 @@ async fn install_or_refuse(
 pub async fn add_package(
     State(state): State<AppState>,
     Packages(manager): Packages,
-    user: AuthUser,
+    user: Caller,
     AppJson(body): AppJson<AddPackageRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let language = crate::domain::parse_language(body.language.as_deref())?;
@@ -261,7 +261,7 @@ pub async fn add_package(
 pub async fn delete_package(
     State(state): State<AppState>,
     Packages(manager): Packages,
-    user: AuthUser,
+    user: Caller,
     Path(name): Path<String>,
     Query(query): Query<PackageLanguageQuery>,
 ) -> Result<StatusCode, ApiError> {

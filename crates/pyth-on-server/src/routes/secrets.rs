@@ -9,9 +9,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
 use crate::domain::VarName;
 use crate::error::ApiError;
-use crate::http::auth::AuthUser;
 use crate::http::json::AppJson;
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ use crate::state::AppState;
         (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the value is over `--max-secret-bytes`")))]
 pub async fn put_secret(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     Path(name): Path<String>,
     AppJson(body): AppJson<SecretInput>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -138,7 +138,7 @@ fn metadata_of(row: &SealedSecretRow) -> SecretMetadata {
     responses((status = 204), (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
 pub async fn delete_secret(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     // A name that cannot exist is simply not found.
@@ -168,7 +168,7 @@ pub async fn delete_secret(
     responses((status = 200, body = SecretList)))]
 pub async fn list_secrets(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
 ) -> Result<AppJson<SecretList>, ApiError> {
     let rows = state.store().list_secrets(user.user_id).await?;
     Ok(AppJson(SecretList {

@@ -6,22 +6,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pyth_on_crypto::zkcode::{self, KdfParams, ZkPayload};
-use pyth_on_sandbox::ZkOutcome;
 use pyth_on_store::{PutOutcome, StoreError, ZkCodeRow};
 use pyth_on_types::{
-    EncryptedCodeList, EncryptedCodeMetadata, ExecuteRequest, ExecuteResponse, KdfSummary,
-    ZkEncryptRequest, ZkExecuteRequest,
+    EncryptedCodeList, EncryptedCodeMetadata, ExecuteResponse, KdfSummary, ZkEncryptRequest,
+    ZkExecuteRequest,
 };
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::execution::{self, RunRequest, ZkRun};
-use crate::http::auth::AuthUser;
+use crate::execution::{self, RunOptions, RunSettings};
 use crate::http::json::AppJson;
-use crate::http::rate_limit;
 use crate::state::AppState;
 
 /// Checks a stored-code name: `^[A-Za-z0-9._-]{1,128}$`.
@@ -78,7 +75,7 @@ fn code_limit(state: &AppState) -> usize {
         (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the code is over `--max-code-bytes`")))]
 pub async fn encrypt(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     AppJson(body): AppJson<ZkEncryptRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = parse_name(&body.name)?;
@@ -122,7 +119,7 @@ pub async fn encrypt(
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, invalid_payload (a value outside the zkcode v1 rules), unsupported_language, too_many_items (`--max-zk-code-per-user`)")))]
 pub async fn put_code(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     Path(name): Path<String>,
     AppJson(wire): AppJson<serde_json::Value>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -190,7 +187,7 @@ pub async fn put_code(
     responses((status = 200, body = EncryptedCodeList)))]
 pub async fn list_code(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
 ) -> Result<AppJson<EncryptedCodeList>, ApiError> {
     let rows = state.store().list_zk_code(user.user_id).await?;
     Ok(AppJson(EncryptedCodeList {
@@ -204,7 +201,7 @@ pub async fn list_code(
     responses((status = 204), (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
 pub async fn delete_code(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let Ok(name) = parse_name(&name) else {
@@ -240,7 +237,7 @@ pub async fn delete_code(
         (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable, package_builds_busy")))]
 pub async fn execute(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Caller,
     Path(name): Path<String>,
     AppJson(body): AppJson<ZkExecuteRequest>,
 ) -> Result<AppJson<ExecuteResponse>, ApiError> {
@@ -258,65 +255,9 @@ pub async fn execute(
         .get_zk_code(user.user_id, &name)
         .await?
         .ok_or(ApiError::NotFound("encrypted code"))?;
-    let run = run_request(&state, &user, &row, body)?;
-    let guess = Guess::reserve(&state, user.user_id, &name).await?;
-    let admitted = match execution::admit(&state, &user, run).await {
-        Ok(admitted) => admitted,
-        Err(err) => {
-            // Nothing ran, so the password was never tried.
-            guess.give_back(&state).await;
-            return Err(err);
-        }
-    };
-    let owned = state.clone();
-    let run = execution::detached(&state, run_guess(owned, user, admitted, guess));
-    let mut response = run.await?;
-    response.zero_knowledge = Some(true);
-    Ok(AppJson(response))
-}
-
-/// Runs an admitted zero-knowledge run and settles its guess: kept when the password was
-/// wrong (or the sandbox ended before it said), given back otherwise.
-async fn run_guess(
-    state: AppState,
-    user: AuthUser,
-    admitted: execution::Admitted,
-    guess: Guess,
-) -> Result<ExecuteResponse, ApiError> {
-    let ran = match execution::launch(&state, &user, admitted).await {
-        Ok(ran) => ran,
-        Err(err) => {
-            // Nothing ran, so the password was never tried.
-            guess.give_back(&state).await;
-            return Err(err);
-        }
-    };
-    match ran.zk_outcome() {
-        // Wrong: the guess counts. No verdict (the sandbox ended during the key derivation,
-        // or its report was lost): it counts too, as it might have been wrong.
-        Some(ZkOutcome::WrongPassword) | None => {}
-        // Right (the key check matched), or never tried (a malformed payload).
-        Some(ZkOutcome::Decrypted | ZkOutcome::Integrity | ZkOutcome::Invalid) => {
-            guess.give_back(&state).await;
-        }
-    }
-    execution::finish(&state, &user, ran).await
-}
-
-/// The run of a stored payload: the request's settings, with room for the key derivation
-/// (which runs inside the sandbox and counts against its memory limit) on top of what the
-/// program itself was given.
-fn run_request(
-    state: &AppState,
-    user: &AuthUser,
-    row: &ZkCodeRow,
-    body: ZkExecuteRequest,
-) -> Result<RunRequest, ApiError> {
-    let kdf_mb = u64::try_from(row.kdf_m).unwrap_or(0).div_ceil(1024);
-    let mut run = RunRequest::parse(
-        state,
-        ExecuteRequest {
-            code: String::new(),
+    let settings = RunSettings::parse(
+        &state,
+        RunOptions {
             language: Some(row.language.clone()),
             stdin: body.stdin,
             args: body.args,
@@ -327,55 +268,6 @@ fn run_request(
             env: None,
         },
     )?;
-    run.memory_mb = run.memory_mb.max(kdf_mb + 64);
-    run.zk = Some(ZkRun {
-        payload: row.payload.clone(),
-        password: body.master_password,
-        owner: user.user_id,
-        name: row.name.clone(),
-        code_size: u64::try_from(row.size).unwrap_or(0),
-    });
-    Ok(run)
-}
-
-/// One guess from a user's wrong-password budget for one name
-/// (`PYTH_ON_ZK_WRONG_PASSWORD_PER_HOUR`), reserved atomically before the sandbox sees the
-/// password, so concurrent guesses never evaluate more than the budget. A wrong password
-/// keeps it; [`Guess::give_back`] returns it when the password was right or never tried.
-#[must_use = "a reserved guess counts as wrong unless given back"]
-struct Guess {
-    bucket: String,
-    interval_ms: i64,
-}
-
-impl Guess {
-    /// Takes one guess, or answers 429 with `Retry-After` when none is left.
-    async fn reserve(state: &AppState, user_id: Uuid, name: &str) -> Result<Self, ApiError> {
-        let per_hour = state.settings().zk_wrong_password_per_hour;
-        let interval_ms = 3_600_000 / i64::from(per_hour.max(1));
-        let bucket = format!("zkpw:{user_id}:{name}");
-        let decision = state
-            .store()
-            .rate_limit(&bucket, rate_limit::now_ms(), interval_ms, per_hour)
-            .await?;
-        if !decision.allowed {
-            return Err(rate_limit::refused(&decision));
-        }
-        Ok(Self {
-            bucket,
-            interval_ms,
-        })
-    }
-
-    /// Returns the guess to the budget. A failure only costs the user that guess, so it is
-    /// logged, not answered.
-    async fn give_back(self, state: &AppState) {
-        let refund = state
-            .store()
-            .rate_limit_refund(&self.bucket, rate_limit::now_ms(), self.interval_ms)
-            .await;
-        if let Err(err) = refund {
-            tracing::warn!(error = %err, bucket = %self.bucket, "could not give back a zero-knowledge guess");
-        }
-    }
+    let response = execution::zk::run(&state, &user, &row, settings, body.master_password);
+    Ok(AppJson(response.await?))
 }

@@ -1,0 +1,163 @@
+//! How the services' errors are answered: each one's status and stable code, in one place
+//! (the services know no HTTP).
+
+use crate::domain::Invalid;
+use crate::error::ApiError;
+use crate::execution::RunError;
+use crate::packages::PackageError;
+use crate::secrets::OpenError;
+
+impl From<RunError> for ApiError {
+    fn from(err: RunError) -> Self {
+        let message = err.to_string();
+        match err {
+            RunError::Invalid(invalid) => invalid.into(),
+            RunError::CodeTooLarge { .. } => Self::TooLarge(message),
+            RunError::NodeFull => Self::sandbox_busy(1),
+            RunError::UserFull(n) => Self::too_many_runs(n),
+            RunError::RuntimeMissing(_) => Invalid::code("unsupported_language", message).into(),
+            RunError::SandboxFailed => Self::Unavailable {
+                code: "sandbox_unavailable",
+                message,
+                retry_after_secs: Some(1),
+            },
+            RunError::Packages(err) => err.into(),
+            RunError::Secrets(err) => err.into(),
+            RunError::ZkWrongPassword => Self::Forbidden {
+                code: "zk_wrong_password",
+                message,
+            },
+            RunError::ZkIntegrity => Self::Unprocessable {
+                code: "zk_integrity",
+                message,
+                details: None,
+            },
+            RunError::GuessesSpent { retry_after_ms } => Self::RateLimited {
+                retry_after_secs: crate::http::rate_limit::ceil_secs(retry_after_ms),
+            },
+            RunError::Store(err) => err.into(),
+            RunError::Internal(err) => Self::Internal(err),
+        }
+    }
+}
+
+impl From<OpenError> for ApiError {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::Store(err) => err.into(),
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<PackageError> for ApiError {
+    fn from(err: PackageError) -> Self {
+        match err {
+            PackageError::InvalidSpec {
+                ref spec,
+                ref reason,
+            } => Self::BadRequest {
+                code: "invalid_package",
+                message: err.to_string(),
+                details: Some(serde_json::json!({ "package": spec, "reason": reason })),
+            },
+            PackageError::TooMany { .. } => {
+                Self::bad_request_code("too_many_packages", err.to_string())
+            }
+            PackageError::Duplicate { ref name } => Self::BadRequest {
+                code: "duplicate_package",
+                message: err.to_string(),
+                details: Some(serde_json::json!({ "package": name })),
+            },
+            PackageError::InstallFailed {
+                ref message,
+                ref packages,
+            } => Self::Unprocessable {
+                code: "package_install_failed",
+                message: err.to_string(),
+                details: Some(serde_json::json!({ "packages": packages, "log": message })),
+            },
+            PackageError::TooManyBuilds { .. } => Self::TooMany {
+                code: "too_many_builds",
+                message: err.to_string(),
+                retry_after_secs: 5,
+            },
+            PackageError::BuildsBusy { .. } => Self::Unavailable {
+                code: "package_builds_busy",
+                message: err.to_string(),
+                retry_after_secs: Some(5),
+            },
+            PackageError::Unavailable { .. } => Self::Unavailable {
+                code: "packages_unavailable",
+                message: err.to_string(),
+                retry_after_secs: None,
+            },
+            PackageError::Store(store) => store.into(),
+            PackageError::Io { .. } => Self::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn answer(err: RunError) -> (StatusCode, &'static str) {
+        let api = ApiError::from(err);
+        (api.status_code(), api.code())
+    }
+
+    #[test]
+    fn each_way_a_run_is_refused_has_its_own_status_and_code() {
+        let cases = [
+            (
+                RunError::CodeTooLarge { size: 2, limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (RunError::NodeFull, 503, "sandbox_unavailable"),
+            (RunError::UserFull(4), 429, "too_many_runs"),
+            (
+                RunError::RuntimeMissing("javascript"),
+                400,
+                "unsupported_language",
+            ),
+            (RunError::SandboxFailed, 503, "sandbox_unavailable"),
+            (RunError::ZkWrongPassword, 403, "zk_wrong_password"),
+            (RunError::ZkIntegrity, 422, "zk_integrity"),
+            (
+                RunError::GuessesSpent {
+                    retry_after_ms: 1500,
+                },
+                429,
+                "rate_limited",
+            ),
+            (
+                RunError::Invalid(Invalid::field("memoryMb", "too big")),
+                400,
+                "validation_failed",
+            ),
+            (
+                RunError::Internal(anyhow::anyhow!("bug")),
+                500,
+                "internal_error",
+            ),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(answer(err), (StatusCode::from_u16(status).unwrap(), code));
+        }
+    }
+
+    #[test]
+    fn a_database_that_does_not_answer_in_time_is_a_503_for_a_run_too() {
+        let timed_out = pyth_on_store::StoreError::TimedOut {
+            operation: "begin_run",
+            after: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(
+            answer(RunError::Store(timed_out)),
+            (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+        );
+    }
+}
