@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ids::IdPool;
 pub use crate::job::{Job, LaunchError, RunOutput, ZkJob};
-use crate::pool::{self, Pool, PoolConfig, PoolStats};
+use crate::pool::{self, Pool, PoolConfig, PoolStats, Refill};
 pub use crate::runner::read_frame;
 use crate::runner::RunnerProc;
 use crate::runtimes::Runtimes;
@@ -400,14 +400,6 @@ impl Inner {
         Ok(proc)
     }
 
-    /// Languages with a detected runtime.
-    pub(crate) fn languages(&self) -> Vec<Language> {
-        [Language::Python, Language::Javascript]
-            .into_iter()
-            .filter(|l| self.cfg.runtimes.get(*l).is_some())
-            .collect()
-    }
-
     /// Builds the runner's job description.
     pub(crate) fn spec_for(&self, job: &Job) -> Result<JobSpec, LaunchError> {
         let cfg = &self.cfg;
@@ -447,5 +439,26 @@ impl Inner {
             egress: job.egress.clone(),
             prestart: false,
         })
+    }
+}
+
+impl Refill for Inner {
+    fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Languages with a detected runtime.
+    fn languages(&self) -> Vec<Language> {
+        [Language::Python, Language::Javascript]
+            .into_iter()
+            .filter(|l| self.cfg.runtimes.get(*l).is_some())
+            .collect()
+    }
+
+    fn spawn_blank(&self, language: Language) -> Result<(RunnerProc, JobSpec), LaunchError> {
+        let mut profile = self.spec_for(&Job::new(language, String::new()))?;
+        profile.prestart = self.pool.cfg.prestart;
+        let proc = self.spawn_with_identity(&mut profile)?;
+        Ok((proc, profile))
     }
 }

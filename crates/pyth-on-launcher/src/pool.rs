@@ -23,12 +23,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use pyth_on_sandbox::protocol::{RunnerFrame, ServerFrame};
+use pyth_on_sandbox::protocol::{JobSpec, RunnerFrame, ServerFrame};
 use pyth_on_sandbox::Language;
 use tokio::sync::Semaphore;
 
-use crate::launcher::{Inner, Job, LaunchError};
+use crate::job::LaunchError;
 use crate::runner::RunnerProc;
+
+/// What the pool's maintenance needs of its owner (the launcher): the pool itself, the
+/// languages to keep warm, and a runner spawned for a language's blank job.
+pub(crate) trait Refill: Send + Sync + 'static {
+    /// The pool.
+    fn pool(&self) -> &Pool;
+    /// Languages with a runtime.
+    fn languages(&self) -> Vec<Language>;
+    /// A runner spawned (not yet prepared) with the sandbox profile of `language`'s blank job.
+    fn spawn_blank(&self, language: Language) -> Result<(RunnerProc, JobSpec), LaunchError>;
+}
 
 /// How long a runner may take to prepare its sandbox.
 const PREPARE_DEADLINE: Duration = Duration::from_secs(15);
@@ -196,8 +207,8 @@ impl Pool {
 /// Starts the background maintenance (once): fill every lane, then every tick retire stale
 /// runners and top the lanes up. Needs a tokio runtime; stops when the launcher is dropped
 /// or the pool drained.
-pub(crate) fn start(inner: &Arc<Inner>) {
-    let pool = &inner.pool;
+pub(crate) fn start<R: Refill>(inner: &Arc<R>) {
+    let pool = inner.pool();
     if pool.cfg.size_per_language == 0
         || tokio::runtime::Handle::try_current().is_err()
         || pool.started.swap(true, Ordering::SeqCst)
@@ -206,14 +217,14 @@ pub(crate) fn start(inner: &Arc<Inner>) {
     }
     let tick =
         (pool.cfg.idle_lifetime / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let weak: Weak<R> = Arc::downgrade(inner);
     tokio::spawn(async move {
         loop {
             let Some(inner) = weak.upgrade() else { return };
-            if !inner.pool.enabled() {
+            if !inner.pool().enabled() {
                 return;
             }
-            retire_stale(&inner.pool);
+            retire_stale(inner.pool());
             for language in inner.languages() {
                 top_up(&inner, language);
             }
@@ -238,8 +249,8 @@ fn retire_stale(pool: &Pool) {
 }
 
 /// Starts as many preparations as the lane is short of. Never waits.
-pub(crate) fn top_up(inner: &Arc<Inner>, language: Language) {
-    let pool = &inner.pool;
+pub(crate) fn top_up<R: Refill>(inner: &Arc<R>, language: Language) {
+    let pool = inner.pool();
     if !pool.enabled() || tokio::runtime::Handle::try_current().is_err() {
         return;
     }
@@ -262,11 +273,11 @@ pub(crate) fn top_up(inner: &Arc<Inner>, language: Language) {
     for _ in 0..missing {
         let inner = Arc::clone(inner);
         tokio::spawn(async move {
-            let prepared = match inner.pool.refill.acquire().await {
-                Ok(_permit) if inner.pool.enabled() => prepare(&inner, language).await,
+            let prepared = match inner.pool().refill.acquire().await {
+                Ok(_permit) if inner.pool().enabled() => prepare(inner.as_ref(), language).await,
                 _ => Err(LaunchError::Closed),
             };
-            let pool = &inner.pool;
+            let pool = inner.pool();
             let unwanted = {
                 let mut lanes = pool.lanes();
                 let lane = lanes.entry(language).or_default();
@@ -299,10 +310,8 @@ pub(crate) fn top_up(inner: &Arc<Inner>, language: Language) {
 }
 
 /// Spawns one runner and prepares its sandbox for `language`.
-async fn prepare(inner: &Inner, language: Language) -> Result<RunnerProc, LaunchError> {
-    let mut profile = inner.spec_for(&Job::new(language, String::new()))?;
-    profile.prestart = inner.pool.cfg.prestart;
-    let mut proc = inner.spawn_with_identity(&mut profile)?;
+async fn prepare<R: Refill>(inner: &R, language: Language) -> Result<RunnerProc, LaunchError> {
+    let (mut proc, profile) = inner.spawn_blank(language)?;
     proc.send(&ServerFrame::Prepare(Box::new(profile))).await?;
     let ready = tokio::time::timeout(PREPARE_DEADLINE, async {
         loop {
