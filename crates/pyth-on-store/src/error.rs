@@ -12,15 +12,11 @@ pub enum StoreError {
     /// The row the caller asked for does not exist (`sqlx::Error::RowNotFound`).
     #[error("not found")]
     NotFound,
-    /// A uniqueness or business constraint refused the change. `constraint` is a stable name:
-    /// `user_email`, `user_pkey`, `api_key_hash`, `api_key_pkey`, `api_key_quota`,
-    /// `refresh_token_hash`, `refresh_token_pkey`, `secret_version`, `secret_quota`,
-    /// `audit_entry_user_seq`, `audit_entry_pkey`, `rate_limit_pkey`, `zk_code_pkey`,
-    /// `zk_code_quota`, `package_pkey`, `package_quota`, `package_env_pkey`.
-    #[error("conflict on {constraint}")]
+    /// A uniqueness or business constraint refused the change.
+    #[error("conflict on {}", constraint.name())]
     Conflict {
-        /// Stable constraint name (see the variant's documentation).
-        constraint: String,
+        /// Which one.
+        constraint: Constraint,
     },
     /// The database cannot be reached right now (pool timeout, closed pool, I/O, busy): a 503.
     #[error("database unavailable")]
@@ -39,17 +35,114 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-impl StoreError {
-    /// A `Conflict` on the named constraint.
-    pub fn conflict(constraint: impl Into<String>) -> Self {
-        Self::Conflict {
-            constraint: constraint.into(),
+/// The constraints a change can run into: the closed set the migrations name (uniqueness)
+/// and the store enforces (quotas, versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// Two users with one email. (`user_email`)
+    UserEmail,
+    /// A user id twice. (`user_pkey`)
+    UserPkey,
+    /// Two keys with one hash. (`api_key_hash`)
+    ApiKeyHash,
+    /// An API key id twice. (`api_key_pkey`)
+    ApiKeyPkey,
+    /// The owner holds the most API keys allowed. (`api_key_quota`)
+    ApiKeyQuota,
+    /// Two refresh tokens with one hash. (`refresh_token_hash`)
+    RefreshTokenHash,
+    /// A refresh token id twice. (`refresh_token_pkey`)
+    RefreshTokenPkey,
+    /// A secret's current version is not the one the write expected (or a second create). (`secret_version`)
+    SecretVersion,
+    /// The owner holds the most secrets allowed. (`secret_quota`)
+    SecretQuota,
+    /// Two audit entries at one position of a user's chain. (`audit_entry_user_seq`)
+    AuditEntryUserSeq,
+    /// An audit entry id twice. (`audit_entry_pkey`)
+    AuditEntryPkey,
+    /// A rate-limit bucket twice. (`rate_limit_pkey`)
+    RateLimitPkey,
+    /// Two stored programs of one user under one name. (`zk_code_pkey`)
+    ZkCodePkey,
+    /// The owner holds the most stored programs allowed. (`zk_code_quota`)
+    ZkCodeQuota,
+    /// A package twice in one user's list for one language. (`package_pkey`)
+    PackagePkey,
+    /// The owner's list holds the most packages allowed. (`package_quota`)
+    PackageQuota,
+    /// A package environment key twice. (`package_env_pkey`)
+    PackageEnvPkey,
+    /// A user's egress allow-list twice. (`egress_allow_pkey`)
+    EgressAllowPkey,
+    /// A run on the record twice. (`run_record_pkey`)
+    RunRecordPkey,
+}
+
+impl Constraint {
+    /// Every constraint.
+    pub const ALL: [Constraint; 19] = [
+        Constraint::UserEmail,
+        Constraint::UserPkey,
+        Constraint::ApiKeyHash,
+        Constraint::ApiKeyPkey,
+        Constraint::ApiKeyQuota,
+        Constraint::RefreshTokenHash,
+        Constraint::RefreshTokenPkey,
+        Constraint::SecretVersion,
+        Constraint::SecretQuota,
+        Constraint::AuditEntryUserSeq,
+        Constraint::AuditEntryPkey,
+        Constraint::RateLimitPkey,
+        Constraint::ZkCodePkey,
+        Constraint::ZkCodeQuota,
+        Constraint::PackagePkey,
+        Constraint::PackageQuota,
+        Constraint::PackageEnvPkey,
+        Constraint::EgressAllowPkey,
+        Constraint::RunRecordPkey,
+    ];
+
+    /// Its name in the migrations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UserEmail => "user_email",
+            Self::UserPkey => "user_pkey",
+            Self::ApiKeyHash => "api_key_hash",
+            Self::ApiKeyPkey => "api_key_pkey",
+            Self::ApiKeyQuota => "api_key_quota",
+            Self::RefreshTokenHash => "refresh_token_hash",
+            Self::RefreshTokenPkey => "refresh_token_pkey",
+            Self::SecretVersion => "secret_version",
+            Self::SecretQuota => "secret_quota",
+            Self::AuditEntryUserSeq => "audit_entry_user_seq",
+            Self::AuditEntryPkey => "audit_entry_pkey",
+            Self::RateLimitPkey => "rate_limit_pkey",
+            Self::ZkCodePkey => "zk_code_pkey",
+            Self::ZkCodeQuota => "zk_code_quota",
+            Self::PackagePkey => "package_pkey",
+            Self::PackageQuota => "package_quota",
+            Self::PackageEnvPkey => "package_env_pkey",
+            Self::EgressAllowPkey => "egress_allow_pkey",
+            Self::RunRecordPkey => "run_record_pkey",
         }
     }
 
+    /// The constraint the database named, if it is one of ours.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl StoreError {
+    /// A `Conflict` on `constraint`.
+    pub fn conflict(constraint: Constraint) -> Self {
+        Self::Conflict { constraint }
+    }
+
     /// True when this is a `Conflict` on `constraint`.
-    pub fn is_conflict_on(&self, constraint: &str) -> bool {
-        matches!(self, Self::Conflict { constraint: c } if c == constraint)
+    pub fn is_conflict_on(&self, constraint: Constraint) -> bool {
+        matches!(self, Self::Conflict { constraint: c } if *c == constraint)
     }
 
     /// Wraps a decoding problem (bad UUID, bad timestamp, bad JSON in a row) as `Other`.
@@ -71,11 +164,13 @@ impl From<sqlx::Error> for StoreError {
                 if db.kind() == ErrorKind::UniqueViolation {
                     let constraint = match db.constraint() {
                         // PostgreSQL names the constraint; our migrations name them all.
-                        Some(name) => name.to_owned(),
+                        Some(name) => Constraint::from_name(name),
                         // SQLite only says "UNIQUE constraint failed: table.col, ...".
-                        None => sqlite_constraint_name(db.message()),
+                        None => sqlite_constraint(db.message()),
                     };
-                    return Self::Conflict { constraint };
+                    if let Some(constraint) = constraint {
+                        return Self::Conflict { constraint };
+                    }
                 }
                 let is_sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
                 if is_unavailable_code(is_sqlite, db.code().as_deref()) {
@@ -88,30 +183,29 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Maps SQLite's column list in a unique-violation message to the constraint names the
-/// PostgreSQL migrations declare, so callers see the same `Conflict` on both backends.
-fn sqlite_constraint_name(message: &str) -> String {
+/// Maps SQLite's column list in a unique-violation message to the constraint the PostgreSQL
+/// migrations declare, so callers see the same `Conflict` on both backends.
+fn sqlite_constraint(message: &str) -> Option<Constraint> {
     let columns = message
         .split_once("constraint failed: ")
         .map_or(message, |(_, cols)| cols)
         .trim();
-    let name = match columns {
-        "app_user.email" => "user_email",
-        "app_user.user_id" => "user_pkey",
-        "api_key.key_hash" => "api_key_hash",
-        "api_key.api_key_id" => "api_key_pkey",
-        "refresh_token.token_hash" => "refresh_token_hash",
-        "refresh_token.refresh_token_id" => "refresh_token_pkey",
-        "secret.user_id, secret.name" => "secret_version",
-        "audit_entry.user_id, audit_entry.seq" => "audit_entry_user_seq",
-        "audit_entry.audit_entry_id" => "audit_entry_pkey",
-        "rate_limit.rate_limit_key" => "rate_limit_pkey",
-        "zk_code.user_id, zk_code.name" => "zk_code_pkey",
-        "package.user_id, package.language, package.name" => "package_pkey",
-        "package_env.env_key" => "package_env_pkey",
-        other => return other.to_owned(),
-    };
-    name.to_owned()
+    Some(match columns {
+        "app_user.email" => Constraint::UserEmail,
+        "app_user.user_id" => Constraint::UserPkey,
+        "api_key.key_hash" => Constraint::ApiKeyHash,
+        "api_key.api_key_id" => Constraint::ApiKeyPkey,
+        "refresh_token.token_hash" => Constraint::RefreshTokenHash,
+        "refresh_token.refresh_token_id" => Constraint::RefreshTokenPkey,
+        "secret.user_id, secret.name" => Constraint::SecretVersion,
+        "audit_entry.user_id, audit_entry.seq" => Constraint::AuditEntryUserSeq,
+        "audit_entry.audit_entry_id" => Constraint::AuditEntryPkey,
+        "rate_limit.rate_limit_key" => Constraint::RateLimitPkey,
+        "zk_code.user_id, zk_code.name" => Constraint::ZkCodePkey,
+        "package.user_id, package.language, package.name" => Constraint::PackagePkey,
+        "package_env.env_key" => Constraint::PackageEnvPkey,
+        _ => return None,
+    })
 }
 
 /// Error codes that mean "try again later" rather than "bug": SQLite BUSY/LOCKED (primary
@@ -135,27 +229,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_unique_messages_map_to_postgres_constraint_names() {
+    fn sqlite_unique_messages_map_to_the_postgres_constraints() {
+        let of = |cols: &str| sqlite_constraint(&format!("UNIQUE constraint failed: {cols}"));
+        assert_eq!(of("app_user.email"), Some(Constraint::UserEmail));
         assert_eq!(
-            sqlite_constraint_name("UNIQUE constraint failed: app_user.email"),
-            "user_email"
+            of("audit_entry.user_id, audit_entry.seq"),
+            Some(Constraint::AuditEntryUserSeq)
         );
         assert_eq!(
-            sqlite_constraint_name(
-                "UNIQUE constraint failed: audit_entry.user_id, audit_entry.seq"
-            ),
-            "audit_entry_user_seq"
+            of("package.user_id, package.language, package.name"),
+            Some(Constraint::PackagePkey)
         );
-        assert_eq!(
-            sqlite_constraint_name(
-                "UNIQUE constraint failed: package.user_id, package.language, package.name"
-            ),
-            "package_pkey"
-        );
-        assert_eq!(
-            sqlite_constraint_name("UNIQUE constraint failed: x.y"),
-            "x.y"
-        );
+        assert_eq!(of("x.y"), None);
+    }
+
+    #[test]
+    fn every_constraint_is_found_by_its_name() {
+        for constraint in Constraint::ALL {
+            assert_eq!(Constraint::from_name(constraint.name()), Some(constraint));
+        }
+        assert_eq!(Constraint::from_name("no_such_constraint"), None);
+    }
+
+    #[test]
+    fn every_constraint_the_postgres_migrations_name_is_a_known_constraint() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+        let mut named = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let words: Vec<&str> = sql.split_whitespace().collect();
+            for pair in words.windows(2) {
+                if matches!(pair[0], "constraint" | "index") && pair[1] != "if" {
+                    let name = pair[1].trim_end_matches(['(', ',', ';']);
+                    if pair[0] == "index" && !sql.contains(&format!("unique index {name}")) {
+                        continue;
+                    }
+                    assert!(Constraint::from_name(name).is_some(), "{name}");
+                    named += 1;
+                }
+            }
+        }
+        assert!(named >= 15, "only {named} constraints found in {dir}");
     }
 
     #[test]

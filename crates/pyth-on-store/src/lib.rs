@@ -23,7 +23,7 @@ pub use audit_chain::{
     audit_hash, canonical_json, verify_chain, AuditEntry, AuditEvent, ChainVerification,
     GENESIS_HASH,
 };
-pub use error::{StoreError, StoreResult};
+pub use error::{Constraint, StoreError, StoreResult};
 pub use gcra::{gcra, RateDecision};
 pub use model::{
     from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, NewApiKey, NewRefreshToken,

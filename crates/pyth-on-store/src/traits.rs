@@ -17,7 +17,7 @@ use crate::model::{
 /// Users.
 #[async_trait]
 pub trait UserStore {
-    /// Inserts a user and appends `audit`. `Conflict { constraint: "user_email" }` when the
+    /// Inserts a user and appends `audit`. `Conflict` on [`Constraint::UserEmail`] when the
     /// email is taken (nothing is written then, audit included).
     async fn create_user(&self, user: &NewUser, audit: &AuditEvent) -> StoreResult<()>;
     /// Exact (already lowercased) email lookup.
@@ -30,10 +30,10 @@ pub trait UserStore {
 #[async_trait]
 pub trait ApiKeyStore {
     /// Inserts a key, appending `audit` (an event of the key's owner) in the same transaction
-    /// when given. `Conflict { constraint: "api_key_quota" }` when the owner already holds
+    /// when given. `Conflict` on [`Constraint::ApiKeyQuota`] when the owner already holds
     /// `max_live_keys` non-revoked keys: the count and the insert are serialised per user,
     /// so concurrent creates never overshoot; nothing is written then, audit included.
-    /// `Conflict { constraint: "api_key_hash" }` on a duplicate hash.
+    /// `Conflict` on [`Constraint::ApiKeyHash`] on a duplicate hash.
     async fn create_api_key(
         &self,
         key: &NewApiKey,
@@ -101,9 +101,9 @@ pub trait SecretStore {
     /// (`Some(v)`: only if the current version is `v`, stored as `v + 1`, `created_at` kept)
     /// the secret `(s.user_id, s.name)`, appending `audit`. `s.version` is ignored.
     ///
-    /// `Conflict { constraint: "secret_version" }` when the current version is not the
+    /// `Conflict` on [`Constraint::SecretVersion`] when the current version is not the
     /// expected one (it exists while `None` was expected, or is missing or different);
-    /// `Conflict { constraint: "secret_quota" }` when creating would exceed `max_secrets`.
+    /// `Conflict` on [`Constraint::SecretQuota`] when creating would exceed `max_secrets`.
     /// On conflict nothing is written.
     async fn put_secret(
         &self,
@@ -197,7 +197,7 @@ pub trait RateLimitStore {
 pub trait ZkCodeStore {
     /// Inserts or replaces `(row.user_id, row.name)` (names are case-sensitive), appending
     /// `audit`. A replace overwrites everything but `created_at`, which is kept.
-    /// `Conflict { constraint: "zk_code_quota" }` when inserting would exceed `max_items`
+    /// `Conflict` on [`Constraint::ZkCodeQuota`] when inserting would exceed `max_items`
     /// for the user (replacing is always allowed); nothing is written then, audit included.
     async fn put_zk_code(
         &self,
@@ -231,9 +231,9 @@ pub trait PackageStore {
     /// Replaces the user's whole list for `language` with `rows` atomically, appending `audit`
     /// (even when nothing changed); other languages are untouched. Each row is stored under
     /// `user_id` and `language` (the rows' own are ignored). More than `max_items` rows is
-    /// `Conflict { constraint: "package_quota" }`; the replacement is serialised with
+    /// `Conflict` on [`Constraint::PackageQuota`]; the replacement is serialised with
     /// `add_package` per user, so the two never add up past the quota. The caller removes
-    /// duplicate names: a duplicate is `Conflict { constraint: "package_pkey" }`. On conflict
+    /// duplicate names: a duplicate is `Conflict` on [`Constraint::PackagePkey`]. On conflict
     /// nothing is written.
     async fn set_packages(
         &self,
@@ -245,7 +245,7 @@ pub trait PackageStore {
     ) -> StoreResult<()>;
     /// Adds `row`, appending `audit`: `Created`, or `Replaced` when the same
     /// `(user_id, language, name)` existed (its `spec` and `added_at` become the new ones).
-    /// `Conflict { constraint: "package_quota" }` when adding would exceed `max_items` for
+    /// `Conflict` on [`Constraint::PackageQuota`] when adding would exceed `max_items` for
     /// that user and language (replacing is always allowed); nothing is written then.
     async fn add_package(
         &self,

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pyth_on_crypto::ApiKey;
+use pyth_on_store::Constraint;
 use pyth_on_store::{NewApiKey, StoreError};
 use pyth_on_types::{CreateKeyRequest, CreatedKey, KeyInfo, KeyList};
 use serde_json::json;
@@ -85,7 +86,9 @@ pub async fn create_key(
         .await
     {
         Ok(()) => {}
-        Err(StoreError::Conflict { constraint }) if constraint == "api_key_quota" => {
+        Err(StoreError::Conflict {
+            constraint: Constraint::ApiKeyQuota,
+        }) => {
             return Err(ApiError::Conflict {
                 code: "too_many_keys",
                 message: format!(

@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use pyth_on_store::Constraint;
 use pyth_on_store::{PackageRow, PutOutcome, StoreError};
 use pyth_on_types::{
     AddPackageRequest, PackageInfo, PackageLanguageQuery, PackageList, SetPackagesRequest,
@@ -121,7 +122,9 @@ pub async fn set_packages(
         .await
     {
         Ok(()) => {}
-        Err(StoreError::Conflict { constraint }) if constraint == "package_quota" => {
+        Err(StoreError::Conflict {
+            constraint: Constraint::PackageQuota,
+        }) => {
             return Err(packages::PackageError::TooMany { max }.into());
         }
         Err(err) => return Err(err.into()),
@@ -239,7 +242,9 @@ pub async fn add_package(
         .await
     {
         Ok(outcome) => outcome,
-        Err(StoreError::Conflict { constraint }) if constraint == "package_quota" => {
+        Err(StoreError::Conflict {
+            constraint: Constraint::PackageQuota,
+        }) => {
             return Err(packages::PackageError::TooMany { max }.into());
         }
         Err(err) => return Err(err.into()),

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use pyth_on_store::Constraint;
 use pyth_on_store::{PutOutcome, SealedSecretRow, StoreError};
 use pyth_on_types::{SecretInput, SecretList, SecretMetadata};
 use serde_json::json;
@@ -104,7 +105,9 @@ pub async fn put_secret(
                 // a read-back that could see a later writer's version.
                 return Ok((status, AppJson(metadata_of(&row))));
             }
-            Err(StoreError::Conflict { constraint }) if constraint == "secret_quota" => {
+            Err(StoreError::Conflict {
+                constraint: Constraint::SecretQuota,
+            }) => {
                 return Err(ApiError::bad_request_code(
                     "too_many_secrets",
                     format!(
@@ -113,7 +116,9 @@ pub async fn put_secret(
                     ),
                 ));
             }
-            Err(StoreError::Conflict { constraint }) if constraint == "secret_version" => continue,
+            Err(StoreError::Conflict {
+                constraint: Constraint::SecretVersion,
+            }) => continue,
             Err(err) => return Err(err.into()),
         }
     }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pyth_on_crypto::zkcode::{self, KdfParams, ZkPayload};
+use pyth_on_store::Constraint;
 use pyth_on_store::{PutOutcome, StoreError, ZkCodeRow};
 use pyth_on_types::{
     EncryptedCodeList, EncryptedCodeMetadata, ExecuteResponse, KdfSummary, ZkEncryptRequest,
@@ -159,7 +160,9 @@ pub async fn put_code(
         .await
     {
         Ok(o) => o,
-        Err(StoreError::Conflict { constraint }) if constraint == "zk_code_quota" => {
+        Err(StoreError::Conflict {
+            constraint: Constraint::ZkCodeQuota,
+        }) => {
             return Err(ApiError::bad_request_code(
                 "too_many_items",
                 format!(

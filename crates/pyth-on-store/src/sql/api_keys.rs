@@ -5,6 +5,7 @@
 //! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
 //! backend and its dialect (see "The store code" in the crate README).
 
+use crate::error::Constraint;
 use async_trait::async_trait;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -89,7 +90,7 @@ impl ApiKeyStore for BackendStore {
             lock_user(&mut tx, event.user_id).await?;
         }
         if !insert_key_within_quota(&mut tx, key, max_live_keys).await? {
-            return Err(StoreError::conflict("api_key_quota"));
+            return Err(StoreError::conflict(Constraint::ApiKeyQuota));
         }
         if let Some(event) = audit {
             audit::append(&mut tx, event).await?;

@@ -6,6 +6,7 @@
 //! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
 //! backend and its dialect (see "The store code" in the crate README).
 
+use crate::error::Constraint;
 use async_trait::async_trait;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -69,7 +70,7 @@ impl PackageStore for BackendStore {
     ) -> StoreResult<()> {
         // The list is replaced whole, so its length is the count afterwards.
         if rows.len() > usize::try_from(max_items).unwrap_or(usize::MAX) {
-            return Err(StoreError::conflict("package_quota"));
+            return Err(StoreError::conflict(Constraint::PackageQuota));
         }
         let mut tx = self.begin_write().await?;
         lock_user(&mut tx, user_id).await?;
@@ -128,7 +129,7 @@ impl PackageStore for BackendStore {
             .fetch_one(&mut *tx)
             .await?;
             if count >= i64::from(max_items) {
-                return Err(StoreError::conflict("package_quota"));
+                return Err(StoreError::conflict(Constraint::PackageQuota));
             }
             sqlx::query(
                 "insert into package (user_id, language, name, spec, added_at, created_at, \

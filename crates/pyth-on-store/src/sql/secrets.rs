@@ -5,6 +5,7 @@
 //! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
 //! backend and its dialect (see "The store code" in the crate README).
 
+use crate::error::Constraint;
 use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
@@ -46,7 +47,7 @@ async fn insert_within_quota(
         .fetch_one(&mut *conn)
         .await?;
     if count >= i64::from(max_secrets) {
-        return Err(StoreError::conflict("secret_quota"));
+        return Err(StoreError::conflict(Constraint::SecretQuota));
     }
     sqlx::query(
         "insert into secret (user_id, name, version, key_version, wrapped_key, nonce, \
@@ -106,7 +107,7 @@ impl SecretStore for BackendStore {
                 .await?;
                 PutOutcome::Replaced
             }
-            _ => return Err(StoreError::conflict("secret_version")),
+            _ => return Err(StoreError::conflict(Constraint::SecretVersion)),
         };
         audit::append(&mut tx, audit).await?;
         tx.commit().await?;

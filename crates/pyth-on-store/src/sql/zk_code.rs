@@ -5,6 +5,7 @@
 //! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
 //! backend and its dialect (see "The store code" in the crate README).
 
+use crate::error::Constraint;
 use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
@@ -67,7 +68,7 @@ impl ZkCodeStore for BackendStore {
                 .fetch_one(&mut *tx)
                 .await?;
             if count >= i64::from(max_items) {
-                return Err(StoreError::conflict("zk_code_quota"));
+                return Err(StoreError::conflict(Constraint::ZkCodeQuota));
             }
             sqlx::query(
                 "insert into zk_code (user_id, name, language, payload, size, kdf_m, kdf_t, \

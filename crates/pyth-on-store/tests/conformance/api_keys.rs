@@ -1,5 +1,6 @@
 //! `ApiKeyStore` scenarios.
 
+use pyth_on_store::Constraint;
 use std::sync::Arc;
 
 use pyth_on_store::Store;
@@ -38,7 +39,7 @@ pub async fn registration_stores_the_user_their_first_key_and_one_audit_entry(
         .create_user_with_key(&twin, &twin_key, &event(twin.id, "auth.register"))
         .await
         .expect_err("duplicate");
-    assert!(err.is_conflict_on("user_email"), "{err:?}");
+    assert!(err.is_conflict_on(Constraint::UserEmail), "{err:?}");
     assert!(store
         .api_key_by_hash(&twin_key.key_hash)
         .await
@@ -102,7 +103,7 @@ pub async fn a_duplicate_key_hash_is_a_conflict(store: Arc<dyn Store>) {
         .expect_err("duplicate hash");
 
     // Assert
-    assert!(err.is_conflict_on("api_key_hash"), "{err:?}");
+    assert!(err.is_conflict_on(Constraint::ApiKeyHash), "{err:?}");
     assert_eq!(actions(&store, user.id).await, ["auth.register"]);
 }
 
@@ -214,7 +215,10 @@ pub async fn the_key_cap_counts_live_keys_and_a_refusal_writes_nothing(store: Ar
         .await;
 
     // Assert
-    assert!(refused.is_conflict_on("api_key_quota"), "{refused:?}");
+    assert!(
+        refused.is_conflict_on(Constraint::ApiKeyQuota),
+        "{refused:?}"
+    );
     assert!(
         after_revoke.is_ok(),
         "a revoked key frees its place: {after_revoke:?}"

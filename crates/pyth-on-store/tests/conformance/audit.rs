@@ -1,5 +1,6 @@
 //! `AuditStore` scenarios: the chain, paging, filtering, isolation, atomicity.
 
+use pyth_on_store::Constraint;
 use std::sync::Arc;
 
 use pyth_on_store::{audit_hash, verify_chain, Store, GENESIS_HASH};
@@ -264,7 +265,7 @@ pub async fn a_failed_change_writes_no_audit_entry(store: Arc<dyn Store>) {
         .expect_err("conflict");
 
     // Assert
-    assert!(err.is_conflict_on("user_email"));
+    assert!(err.is_conflict_on(Constraint::UserEmail));
     let chain = store.audit_chain(user.id).await.unwrap();
     assert_eq!(chain.len(), 1);
     assert!(store
@@ -281,6 +282,6 @@ pub async fn a_failed_change_writes_no_audit_entry(store: Arc<dyn Store>) {
         .put_secret(&sealed(user.id, "S", b"x"), None, 10, &reused_id)
         .await
         .expect_err("duplicate audit id");
-    assert!(err.is_conflict_on("audit_entry_pkey"), "{err:?}");
+    assert!(err.is_conflict_on(Constraint::AuditEntryPkey), "{err:?}");
     assert!(store.get_secret(user.id, "S").await.unwrap().is_none());
 }

@@ -1,5 +1,6 @@
 //! Races: many tasks on one pool hitting the same user, token or key at once.
 
+use pyth_on_store::Constraint;
 use std::sync::Arc;
 
 use pyth_on_store::{verify_chain, PutOutcome, RefreshOutcome, Store};
@@ -119,7 +120,7 @@ pub async fn concurrent_creates_cannot_exceed_the_secret_quota(store: Arc<dyn St
     assert_eq!(created, 5);
     for r in &results {
         if let Err(e) = r {
-            assert!(e.is_conflict_on("secret_quota"), "{e:?}");
+            assert!(e.is_conflict_on(Constraint::SecretQuota), "{e:?}");
         }
     }
     assert_eq!(store.list_secrets(user.id).await.unwrap().len(), 5);
@@ -227,7 +228,7 @@ pub async fn concurrent_adds_cannot_exceed_the_package_quota(store: Arc<dyn Stor
     assert_eq!(created, 5);
     for r in &results {
         if let Err(e) = r {
-            assert!(e.is_conflict_on("package_quota"), "{e:?}");
+            assert!(e.is_conflict_on(Constraint::PackageQuota), "{e:?}");
         }
     }
     assert_eq!(store.list_packages(user.id).await.unwrap().len(), 5);
@@ -262,7 +263,7 @@ pub async fn concurrent_puts_cannot_exceed_the_zk_code_quota(store: Arc<dyn Stor
     assert_eq!(created, 5);
     for r in &results {
         if let Err(e) = r {
-            assert!(e.is_conflict_on("zk_code_quota"), "{e:?}");
+            assert!(e.is_conflict_on(Constraint::ZkCodeQuota), "{e:?}");
         }
     }
     assert_eq!(store.list_zk_code(user.id).await.unwrap().len(), 5);
@@ -293,7 +294,7 @@ pub async fn eighty_concurrent_key_creations_never_exceed_the_cap(store: Arc<dyn
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 50);
     for r in &results {
         if let Err(e) = r {
-            assert!(e.is_conflict_on("api_key_quota"), "{e:?}");
+            assert!(e.is_conflict_on(Constraint::ApiKeyQuota), "{e:?}");
         }
     }
     assert_eq!(store.list_api_keys(user.id).await.unwrap().len(), 50);
@@ -340,7 +341,7 @@ pub async fn concurrent_adds_and_list_replacements_never_exceed_the_package_quot
     // Assert
     for r in &results {
         if let Err(e) = r {
-            assert!(e.is_conflict_on("package_quota"), "{e:?}");
+            assert!(e.is_conflict_on(Constraint::PackageQuota), "{e:?}");
         }
     }
     let count = store.list_packages(user.id).await.unwrap().len();

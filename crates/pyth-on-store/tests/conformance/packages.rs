@@ -1,6 +1,7 @@
 //! `PackageStore` scenarios for users' package lists: add, replace, quota per language,
 //! whole-list replacement, isolation, removal.
 
+use pyth_on_store::Constraint;
 use std::sync::Arc;
 
 use pyth_on_store::{PutOutcome, Store};
@@ -127,7 +128,7 @@ pub async fn the_package_quota_counts_per_language_and_a_refusal_writes_nothing(
         .unwrap();
 
     // Assert
-    assert!(third.is_conflict_on("package_quota"), "{third:?}");
+    assert!(third.is_conflict_on(Constraint::PackageQuota), "{third:?}");
     assert_eq!(audit_after_refusal, 3);
     assert_eq!(other_language, PutOutcome::Created);
     assert_eq!(
@@ -218,7 +219,7 @@ pub async fn setting_a_list_with_a_duplicate_name_is_a_conflict_and_writes_nothi
         .expect_err("duplicate name");
 
     // Assert
-    assert!(err.is_conflict_on("package_pkey"), "{err:?}");
+    assert!(err.is_conflict_on(Constraint::PackagePkey), "{err:?}");
     assert_eq!(
         package_list(&store, user.id).await,
         [triple("python", "keep", "keep")]
@@ -356,7 +357,7 @@ pub async fn setting_more_packages_than_the_quota_is_a_conflict_and_writes_nothi
         .await;
 
     // Assert
-    assert!(err.is_conflict_on("package_quota"), "{err:?}");
+    assert!(err.is_conflict_on(Constraint::PackageQuota), "{err:?}");
     assert!(at_quota.is_ok(), "{at_quota:?}");
     assert_eq!(
         package_list(&store, user.id).await,

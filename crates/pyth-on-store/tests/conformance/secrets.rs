@@ -1,5 +1,6 @@
 //! `SecretStore` scenarios: versions, quota, isolation, deletion, key rotation.
 
+use pyth_on_store::Constraint;
 use std::sync::Arc;
 
 use pyth_on_store::{PutOutcome, Store};
@@ -99,7 +100,7 @@ pub async fn a_stale_expected_version_is_a_conflict_and_changes_nothing(store: A
 
     // Assert
     for err in [created_twice, stale, missing] {
-        assert!(err.is_conflict_on("secret_version"), "{err:?}");
+        assert!(err.is_conflict_on(Constraint::SecretVersion), "{err:?}");
     }
     let stored = store.get_secret(user.id, "KEY").await.unwrap().unwrap();
     assert_eq!(
@@ -149,7 +150,7 @@ pub async fn the_quota_refuses_new_secrets_but_allows_replacing(store: Arc<dyn S
         .unwrap();
 
     // Assert
-    assert!(third.is_conflict_on("secret_quota"), "{third:?}");
+    assert!(third.is_conflict_on(Constraint::SecretQuota), "{third:?}");
     assert_eq!(replaced, PutOutcome::Replaced);
     assert_eq!(store.list_secrets(user.id).await.unwrap().len(), 2);
     assert_eq!(actions(&store, user.id).await.len(), 4);

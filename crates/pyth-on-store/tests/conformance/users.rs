@@ -1,5 +1,6 @@
 //! `UserStore` scenarios.
 
+use pyth_on_store::Constraint;
 use std::sync::Arc;
 
 use pyth_on_store::{Store, StoreError};
@@ -44,7 +45,7 @@ pub async fn a_duplicate_email_is_a_conflict_and_writes_no_audit(store: Arc<dyn 
         .expect_err("duplicate email");
 
     // Assert
-    assert!(err.is_conflict_on("user_email"), "{err:?}");
+    assert!(err.is_conflict_on(Constraint::UserEmail), "{err:?}");
     assert!(store.user_by_id(twin.id).await.unwrap().is_none());
     assert!(store.audit_chain(twin.id).await.unwrap().is_empty());
 }

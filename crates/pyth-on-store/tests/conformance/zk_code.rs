@@ -1,5 +1,6 @@
 //! `ZkCodeStore` scenarios: create, replace, case-sensitive names, quota, isolation, deletion.
 
+use pyth_on_store::Constraint;
 use std::sync::Arc;
 
 use pyth_on_store::{PutOutcome, Store};
@@ -128,7 +129,7 @@ pub async fn the_zk_code_quota_refuses_new_items_writing_nothing_but_allows_repl
         .unwrap();
 
     // Assert
-    assert!(third.is_conflict_on("zk_code_quota"), "{third:?}");
+    assert!(third.is_conflict_on(Constraint::ZkCodeQuota), "{third:?}");
     assert_eq!(audit_after_refusal, 3);
     assert!(store.get_zk_code(user.id, "three").await.unwrap().is_none());
     assert_eq!(replaced, PutOutcome::Replaced);
