@@ -1,7 +1,16 @@
-//! Wall-clock time as the store's rate limiter counts it.
+//! Wall-clock time as the store's rate limiter counts it, and the per-minute buckets every
+//! node shares through the store.
+
+use pyth_on_store::{RateDecision, Store, StoreResult};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Takes one cell from `key`'s bucket of `per_minute` requests per minute.
+pub async fn take(store: &dyn Store, key: &str, per_minute: u32) -> StoreResult<RateDecision> {
+    let interval = (60_000 / i64::from(per_minute.max(1))).max(1);
+    store.rate_limit(key, now_ms(), interval, per_minute).await
 }

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod egress;
 pub mod error;
 pub mod execution;
+pub mod generation;
 pub mod health;
 pub mod http;
 pub mod metrics;

@@ -70,7 +70,7 @@ pub async fn require_auth(
     let decision =
         match rate_limit::take(state.store(), &key, state.settings().rate_limit_per_minute).await {
             Ok(d) => d,
-            Err(err) => return err.into_response(),
+            Err(err) => return ApiError::from(err).into_response(),
         };
     if !decision.allowed {
         let mut response = rate_limit::refused(&decision).into_response();
@@ -145,7 +145,7 @@ pub async fn auth_ip_rate_limit(
     .await
     {
         Ok(d) => d,
-        Err(err) => return err.into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
     };
     if !decision.allowed {
         let mut response = rate_limit::refused(&decision).into_response();

@@ -4,6 +4,7 @@
 use crate::domain::Invalid;
 use crate::error::ApiError;
 use crate::execution::RunError;
+use crate::generation::GenerateError;
 use crate::packages::PackageError;
 use crate::secrets::OpenError;
 
@@ -37,6 +38,27 @@ impl From<RunError> for ApiError {
             },
             RunError::Store(err) => err.into(),
             RunError::Internal(err) => Self::Internal(err),
+        }
+    }
+}
+
+impl From<GenerateError> for ApiError {
+    fn from(err: GenerateError) -> Self {
+        let message = err.to_string();
+        match err {
+            GenerateError::Invalid(invalid) => invalid.into(),
+            GenerateError::PromptTooLarge(_) => Self::TooLarge(message),
+            GenerateError::NotConfigured => Self::Unavailable {
+                code: "generate_not_configured",
+                message,
+                retry_after_secs: None,
+            },
+            GenerateError::RateLimited { retry_after_ms } => Self::RateLimited {
+                retry_after_secs: crate::http::rate_limit::ceil_secs(retry_after_ms),
+            },
+            GenerateError::Upstream(said) => Self::Upstream(said),
+            GenerateError::Run(err) => err.into(),
+            GenerateError::Store(err) => err.into(),
         }
     }
 }

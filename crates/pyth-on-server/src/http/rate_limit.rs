@@ -2,25 +2,10 @@
 //! the `RateLimit-*` / `Retry-After` headers.
 
 use axum::http::{HeaderMap, HeaderValue};
-use pyth_on_store::{RateDecision, Store};
+use pyth_on_store::RateDecision;
 
-use crate::clock::now_ms;
+pub use crate::clock::take;
 use crate::error::ApiError;
-
-/// Takes one cell from `key`'s bucket of `per_minute` requests per minute.
-pub async fn take(store: &dyn Store, key: &str, per_minute: u32) -> Result<RateDecision, ApiError> {
-    let now_ms = now_ms();
-    let interval = (60_000 / i64::from(per_minute.max(1))).max(1);
-    Ok(store.rate_limit(key, now_ms, interval, per_minute).await?)
-}
-
-/// Looks at `key`'s bucket without taking a cell.
-pub async fn peek(store: &dyn Store, key: &str, per_minute: u32) -> Result<RateDecision, ApiError> {
-    let interval = (60_000 / i64::from(per_minute.max(1))).max(1);
-    Ok(store
-        .rate_limit_peek(key, now_ms(), interval, per_minute)
-        .await?)
-}
 
 /// Seconds, rounded up, never zero.
 pub fn ceil_secs(ms: i64) -> u64 {
