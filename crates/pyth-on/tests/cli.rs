@@ -4,19 +4,15 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{bin, free_addr, runner, serve};
+
+use std::path::Path;
 use std::process::Command;
 
 use pyth_on_client::Client;
 use pyth_on_server::Settings;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pyth-on")
-}
-
-fn runner() -> PathBuf {
-    Path::new(bin()).with_file_name("pyth-on-runner")
-}
 
 fn settings(dir: &Path) -> Settings {
     let mut s = Settings::for_data_dir(dir);
@@ -297,21 +293,9 @@ fn boolean_variables_accept_every_usual_spelling_and_name_themselves_when_wrong(
 #[test]
 fn serve_starts_creates_private_key_files_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .arg("--runner")
-        .arg(runner())
+    let addr = free_addr();
+    let port = addr.port();
+    let mut child = serve(&dir.path().join("data"), addr)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -5,19 +5,15 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{answering, free_addr, serve};
+
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use pyth_on_client::Client;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pyth-on")
-}
-
-fn runner() -> PathBuf {
-    Path::new(bin()).with_file_name("pyth-on-runner")
-}
 
 /// Host processes whose uid lies in `range`.
 fn processes_of(range: std::ops::Range<u32>) -> Vec<u32> {
@@ -54,33 +50,17 @@ struct Served {
 /// Starts `pyth-on serve` on `dir` (node `test-node`, runs under uids from `uid_start`) and
 /// waits until it answers.
 async fn spawn_serve(dir: &Path, uid_start: u32, extra: &[&str]) -> (std::process::Child, Client) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let server = Command::new(bin())
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--runner")
-        .arg(runner())
+    let addr = free_addr();
+    let server = serve(dir, addr)
         .args(["--node-name", "test-node", "--run-uid-start"])
         .arg(uid_start.to_string())
         .args(["--run-uid-count", "100"])
         .args(extra)
-        .env_remove("PYTH_ON_DATABASE_URL")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let client = Client::new(&format!("http://{addr}")).unwrap();
-    for _ in 0..400 {
-        if client.info().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let client = answering(addr).await;
     (server, client)
 }
 

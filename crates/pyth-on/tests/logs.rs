@@ -6,15 +6,14 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
+mod common;
+
+use common::{answering, free_addr, serve};
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use pyth_on_client::Client;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pyth-on")
-}
 
 /// Runs `pyth-on serve` with JSON logs into `log`, calls `drive` with a client, stops it and
 /// returns the log's lines as JSON values.
@@ -23,32 +22,16 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = free_addr();
     let log = dir.join("server.log");
-    let mut server = Command::new(bin())
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--runner")
-        .arg(Path::new(bin()).with_file_name("pyth-on-runner"))
+    let mut server = serve(&dir.join("data"), addr)
         .env("PYTH_ON_LOG_JSON", "true")
         .env("PYTH_ON_LOG", "info")
-        .env_remove("PYTH_ON_DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let client = Client::new(&format!("http://{addr}")).unwrap();
-    for _ in 0..400 {
-        if client.info().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let client = answering(addr).await;
     drive(client).await;
     Command::new("kill")
         .args(["-TERM", &server.id().to_string()])

@@ -10,6 +10,8 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -116,11 +118,7 @@ impl Drop for Server {
 fn the_readme_quick_start_runs_as_written_and_prints_what_it_promises() {
     // Arrange: the README's server, from an empty directory as in a fresh clone.
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_addr().port();
     let _server = Server(start_server(dir.path(), port));
     wait_until_live(port);
     let client = block_with("/api/v1/execute");
