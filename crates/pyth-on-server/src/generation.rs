@@ -96,7 +96,7 @@ pub async fn generate(
     let completion = complete(state, user, provider, &prompt, &settings).await?;
     let language = settings.language.as_str();
     let extracted = pyth_on_llm::extract_code(&completion.text, language);
-    check_code(state, &extracted.code)?;
+    let program = generated_program(state, &extracted.code)?;
     let details = json!({
         "provider": provider.name(),
         "model": completion.model,
@@ -111,7 +111,6 @@ pub async fn generate(
     let event = audit::by(user, Action::Generate, None, Outcome::Success, details);
     state.store().append_audit(&event).await?;
     let execution = if execute {
-        let program = Program::Source(extracted.code.clone());
         let request = RunRequest { settings, program };
         Some(execution::run(state, user, request).await?)
     } else {
@@ -169,20 +168,17 @@ async fn complete(
     }
 }
 
-/// The generated code must be there and within `--max-code-bytes`.
-fn check_code(state: &AppState, code: &str) -> Result<(), GenerateError> {
+/// The generated code as a program: present, within `--max-code-bytes` and without NUL
+/// (the checks of any program; a failure is the model's, so it is answered as upstream).
+fn generated_program(state: &AppState, code: &str) -> Result<Program, GenerateError> {
     if code.trim().is_empty() {
         return Err(GenerateError::Upstream(
             "the model answered without any code".into(),
         ));
     }
-    let limit = state.settings().max_code_bytes;
-    if code.len() as u64 > limit {
-        return Err(GenerateError::Upstream(format!(
-            "the generated code is larger than the {limit} byte code limit"
-        )));
-    }
-    Ok(())
+    Program::source(state, code.to_owned()).map_err(|refused| {
+        GenerateError::Upstream(format!("the generated code was refused: {refused}"))
+    })
 }
 
 /// What the client hears of a provider failure: only its kind (never the provider's body or

@@ -1,11 +1,141 @@
-//! Secrets for a run: decrypted just in time for their owner, and redacted from what the run
-//! prints.
+//! Secrets: sealed and written for their owner ([`put`]), decrypted just in time for the
+//! owner's runs ([`open_for_run`]), and redacted from what a run prints.
 
 use pyth_on_crypto::SealedSecret;
+use pyth_on_store::{Constraint, PutOutcome, SealedSecretRow, StoreError};
+use serde_json::json;
+use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
+use crate::domain::{Invalid, VarName};
 use crate::state::AppState;
+
+/// How often a write is tried again when a concurrent write bumped the version first.
+const PUT_ATTEMPTS: usize = 3;
+
+/// A secret's value: not empty, at most `--max-secret-bytes`, no NUL; wiped on drop.
+pub struct SecretValue(Zeroizing<String>);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue([redacted])")
+    }
+}
+
+/// Why a secret was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// The value is empty or holds NUL.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The value is over `--max-secret-bytes`.
+    #[error("a secret value is at most {0} bytes")]
+    TooLarge(u64),
+    /// The owner holds `--max-secrets-per-user` secrets already.
+    #[error("an account holds at most {0} secrets")]
+    TooMany(u32),
+    /// Concurrent writes kept changing the secret.
+    #[error("the secret changed while it was being written; retry")]
+    Concurrent,
+    /// It could not be sealed.
+    #[error("sealing the secret")]
+    Seal(#[source] anyhow::Error),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SecretValue {
+    /// Checks `raw` against the configured limit.
+    pub fn parse(state: &AppState, raw: String) -> Result<Self, PutError> {
+        let value = Zeroizing::new(raw);
+        if value.is_empty() {
+            return Err(Invalid::field("value", "must not be empty").into());
+        }
+        let limit = state.settings().max_secret_bytes;
+        if value.len() as u64 > limit {
+            return Err(PutError::TooLarge(limit));
+        }
+        if value.contains('\0') {
+            return Err(Invalid::field("value", "must not contain NUL characters").into());
+        }
+        Ok(Self(value))
+    }
+}
+
+/// Seals `value` as the next version of `user`'s secret `name` and writes it with its audit
+/// entry (optimistic concurrency: a write that lost the race to another is tried again).
+/// Answers what this call wrote, not a read-back that could see a later writer's version.
+pub async fn put(
+    state: &AppState,
+    user: &Caller,
+    name: &VarName,
+    value: &SecretValue,
+) -> Result<(PutOutcome, SealedSecretRow), PutError> {
+    let max = state.settings().max_secrets_per_user;
+    for _ in 0..PUT_ATTEMPTS {
+        let current = state
+            .store()
+            .get_secret(user.user_id, name.as_str())
+            .await?;
+        let expected = current.as_ref().map(|c| c.version);
+        let created_at = current.as_ref().map(|c| c.created_at);
+        let row = sealed_row(state, user, name, value, expected, created_at)?;
+        let details = json!({ "version": row.version });
+        let resource = Some(row.name.clone());
+        let event = audit::by(user, Action::SecretPut, resource, Outcome::Success, details);
+        match state.store().put_secret(&row, expected, max, &event).await {
+            Ok(outcome) => return Ok((outcome, row)),
+            Err(StoreError::Conflict {
+                constraint: Constraint::SecretQuota,
+            }) => return Err(PutError::TooMany(max)),
+            Err(StoreError::Conflict {
+                constraint: Constraint::SecretVersion,
+            }) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(PutError::Concurrent)
+}
+
+/// The row of the version after `expected`, sealed under the newest key.
+fn sealed_row(
+    state: &AppState,
+    user: &Caller,
+    name: &VarName,
+    value: &SecretValue,
+    expected: Option<i64>,
+    created_at: Option<OffsetDateTime>,
+) -> Result<SealedSecretRow, PutError> {
+    let version = expected.map_or(1, |v| v + 1);
+    let sealed = pyth_on_crypto::seal_secret(
+        &state.keyring_for_sealing(),
+        user.user_id,
+        name.as_str(),
+        version,
+        value.0.as_bytes(),
+    )
+    .map_err(|e| PutError::Seal(e.into()))?;
+    // Milliseconds: what both databases keep, so the answer equals what a later read sees.
+    let now = OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(now);
+    Ok(SealedSecretRow {
+        user_id: user.user_id,
+        name: name.as_str().to_string(),
+        version,
+        key_version: sealed.key_version,
+        wrapped_key: sealed.wrapped_key,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+        created_at: created_at.unwrap_or(now),
+        updated_at: now,
+    })
+}
 
 /// The owner's secrets as `(name, value)` pairs; values wiped on drop.
 pub type OpenSecrets = Vec<(String, Zeroizing<String>)>;

@@ -146,6 +146,7 @@ impl RunSettings {
     /// Checks `options` against the configured limits, filling in the defaults.
     pub fn parse(state: &AppState, options: RunOptions) -> Result<Self, Invalid> {
         let settings = state.settings();
+        let language = crate::domain::parse_language(options.language.as_deref())?;
         let timeout_ms = options.timeout_ms.unwrap_or(settings.default_timeout_ms);
         within("timeoutMs", timeout_ms, 1, settings.max_timeout_ms)?;
         let memory_mb = options.memory_mb.unwrap_or(settings.default_memory_mb);
@@ -166,7 +167,7 @@ impl RunSettings {
             ));
         }
         Ok(Self {
-            language: crate::domain::parse_language(options.language.as_deref())?,
+            language,
             stdin: options.stdin.unwrap_or_default(),
             args: parse_args(options.args.unwrap_or_default())?,
             env: parse_env(options.env.unwrap_or_default())?,

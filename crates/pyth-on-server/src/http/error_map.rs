@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::execution::RunError;
 use crate::generation::GenerateError;
 use crate::packages::PackageError;
-use crate::secrets::OpenError;
+use crate::secrets::{OpenError, PutError};
 
 impl From<RunError> for ApiError {
     fn from(err: RunError) -> Self {
@@ -59,6 +59,23 @@ impl From<GenerateError> for ApiError {
             GenerateError::Upstream(said) => Self::Upstream(said),
             GenerateError::Run(err) => err.into(),
             GenerateError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<PutError> for ApiError {
+    fn from(err: PutError) -> Self {
+        let message = err.to_string();
+        match err {
+            PutError::Invalid(invalid) => invalid.into(),
+            PutError::TooLarge(_) => Self::TooLarge(message),
+            PutError::TooMany(_) => Invalid::code("too_many_secrets", message).into(),
+            PutError::Concurrent => Self::Conflict {
+                code: "concurrent_update",
+                message,
+            },
+            PutError::Seal(err) => Self::Internal(err),
+            PutError::Store(err) => err.into(),
         }
     }
 }
@@ -168,6 +185,25 @@ mod tests {
         ];
         for (err, status, code) in cases {
             assert_eq!(answer(err), (StatusCode::from_u16(status).unwrap(), code));
+        }
+    }
+
+    #[test]
+    fn each_way_a_secret_write_is_refused_has_its_own_status_and_code() {
+        let cases = [
+            (PutError::TooLarge(10), 413, "payload_too_large"),
+            (PutError::TooMany(100), 400, "too_many_secrets"),
+            (PutError::Concurrent, 409, "concurrent_update"),
+            (
+                PutError::Invalid(Invalid::field("value", "empty")),
+                400,
+                "validation_failed",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let api = ApiError::from(err);
+            let expected = (StatusCode::from_u16(status).unwrap(), code);
+            assert_eq!((api.status_code(), api.code()), expected);
         }
     }
 

@@ -44,8 +44,16 @@ fn host_pattern() -> String {
 
 /// Writes the limits of `settings` and the code-defined rules into `doc`.
 pub fn apply(doc: &mut Value, settings: &Settings, egress: bool) {
-    let runs = ["ExecuteRequest", "GenerateRequest", "ZkExecuteRequest"];
-    for name in runs {
+    run_settings(doc, settings, egress);
+    execute_inputs(doc, settings);
+    other_bounds(doc, settings);
+    zk_payload(doc, settings);
+    path_names(doc);
+}
+
+/// What every way of running code shares: network, time, memory and package bounds.
+fn run_settings(doc: &mut Value, settings: &Settings, egress: bool) {
+    for name in ["ExecuteRequest", "GenerateRequest", "ZkExecuteRequest"] {
         let p = schema(name);
         if !egress {
             set(doc, &format!("{p}/network/enum"), json!([false, null]));
@@ -73,6 +81,10 @@ pub fn apply(doc: &mut Value, settings: &Settings, egress: bool) {
             json!(settings.packages.max_packages),
         );
     }
+}
+
+/// Arguments, the code and the environment of `/execute` (arguments of ZK runs too).
+fn execute_inputs(doc: &mut Value, settings: &Settings) {
     let text = json!({"type": "string", "maxLength": MAX_ARG_BYTES, "pattern": NO_NUL});
     for name in ["ExecuteRequest", "ZkExecuteRequest"] {
         let p = schema(name);
@@ -92,6 +104,10 @@ pub fn apply(doc: &mut Value, settings: &Settings, egress: bool) {
         json!({"pattern": VarName::pattern()}),
     );
     set(doc, &format!("{p}/env/additionalProperties"), text);
+}
+
+/// Sizes of the other bodies: encrypted code, prompts, secrets, package lists, allow-lists.
+fn other_bounds(doc: &mut Value, settings: &Settings) {
     set(
         doc,
         &format!("{}/code/maxLength", schema("ZkEncryptRequest")),
@@ -123,8 +139,6 @@ pub fn apply(doc: &mut Value, settings: &Settings, egress: bool) {
         &format!("{hosts}/hosts/items"),
         json!({"type": "string", "pattern": host_pattern()}),
     );
-    zk_payload(doc, settings);
-    path_names(doc);
 }
 
 /// The payload's ciphertext bound and the cost rule `m * t >= 65536`, as one branch per

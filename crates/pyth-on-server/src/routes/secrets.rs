@@ -3,17 +3,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use pyth_on_store::Constraint;
-use pyth_on_store::{PutOutcome, SealedSecretRow, StoreError};
+use pyth_on_store::{PutOutcome, SealedSecretRow};
 use pyth_on_types::{SecretInput, SecretList, SecretMetadata};
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
 use crate::domain::VarName;
 use crate::error::ApiError;
 use crate::http::json::AppJson;
+use crate::secrets::{self, SecretValue};
 use crate::state::AppState;
 
 /// Create or replace a secret (201 created, 200 replaced).
@@ -31,101 +30,13 @@ pub async fn put_secret(
     AppJson(body): AppJson<SecretInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = VarName::parse(&name, "name")?;
-    let value = zeroize::Zeroizing::new(body.value);
-    if value.is_empty() {
-        return Err(ApiError::invalid_field("value", "must not be empty"));
-    }
-    if value.len() as u64 > state.settings().max_secret_bytes {
-        return Err(ApiError::TooLarge(format!(
-            "a secret value is at most {} bytes",
-            state.settings().max_secret_bytes
-        )));
-    }
-    if value.contains('\0') {
-        return Err(ApiError::invalid_field(
-            "value",
-            "must not contain NUL characters",
-        ));
-    }
-    // Optimistic concurrency: retry once if a concurrent put bumped the version.
-    for _ in 0..3 {
-        let current = state
-            .store()
-            .get_secret(user.user_id, name.as_str())
-            .await?;
-        let expected = current.as_ref().map(|c| c.version);
-        let version = expected.map_or(1, |v| v + 1);
-        let sealed = pyth_on_crypto::seal_secret(
-            &state.keyring_for_sealing(),
-            user.user_id,
-            name.as_str(),
-            version,
-            value.as_bytes(),
-        )
-        .map_err(|e| ApiError::Internal(e.into()))?;
-        // Milliseconds: what both databases keep, so the answer equals what a later read sees.
-        let now = OffsetDateTime::now_utc();
-        let now = now
-            .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-            .unwrap_or(now);
-        let row = SealedSecretRow {
-            user_id: user.user_id,
-            name: name.as_str().to_string(),
-            version,
-            key_version: sealed.key_version,
-            wrapped_key: sealed.wrapped_key,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-            created_at: current.as_ref().map_or(now, |c| c.created_at),
-            updated_at: now,
-        };
-        let event = audit::by(
-            &user,
-            Action::SecretPut,
-            Some(row.name.clone()),
-            Outcome::Success,
-            json!({ "version": version }),
-        );
-        match state
-            .store()
-            .put_secret(
-                &row,
-                expected,
-                state.settings().max_secrets_per_user,
-                &event,
-            )
-            .await
-        {
-            Ok(outcome) => {
-                let status = match outcome {
-                    PutOutcome::Created => StatusCode::CREATED,
-                    PutOutcome::Replaced => StatusCode::OK,
-                };
-                // What this request wrote (the version check made it exactly this row), not
-                // a read-back that could see a later writer's version.
-                return Ok((status, AppJson(metadata_of(&row))));
-            }
-            Err(StoreError::Conflict {
-                constraint: Constraint::SecretQuota,
-            }) => {
-                return Err(ApiError::bad_request_code(
-                    "too_many_secrets",
-                    format!(
-                        "an account holds at most {} secrets",
-                        state.settings().max_secrets_per_user
-                    ),
-                ));
-            }
-            Err(StoreError::Conflict {
-                constraint: Constraint::SecretVersion,
-            }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(ApiError::Conflict {
-        code: "concurrent_update",
-        message: "the secret changed while it was being written; retry".into(),
-    })
+    let value = SecretValue::parse(&state, body.value)?;
+    let (outcome, row) = secrets::put(&state, &user, &name, &value).await?;
+    let status = match outcome {
+        PutOutcome::Created => StatusCode::CREATED,
+        PutOutcome::Replaced => StatusCode::OK,
+    };
+    Ok((status, AppJson(metadata_of(&row))))
 }
 
 fn metadata_of(row: &SealedSecretRow) -> SecretMetadata {
