@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pyth_on_sandbox::protocol::{Bind, EgressSpec, FrameError, JobResult, Language};
+use pyth_on_sandbox::protocol::{
+    Bind, EgressSpec, FrameError, InputFile, JobResult, Language, OutputSpec,
+};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -62,6 +64,11 @@ pub struct Job {
     pub binds: Vec<Bind>,
     /// Network egress through this run's proxy socket (always the cold path).
     pub egress: Option<EgressSpec>,
+    /// Files written under `/work` before the program starts (never in a pre-started
+    /// interpreter: such a job takes a plain prepared runner or the cold path).
+    pub files: Vec<InputFile>,
+    /// Files to bring back after the program ended.
+    pub output: Option<OutputSpec>,
 }
 
 impl Job {
@@ -79,6 +86,8 @@ impl Job {
             zk: None,
             binds: Vec::new(),
             egress: None,
+            files: Vec::new(),
+            output: None,
         }
     }
 

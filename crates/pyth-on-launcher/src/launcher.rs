@@ -23,7 +23,7 @@ use crate::ids::IdPool;
 pub use crate::job::{Job, LaunchError, RunOutput, ZkJob};
 use crate::pool::{self, Pool, PoolConfig, PoolStats, Refill};
 pub use crate::runner::read_frame;
-use crate::runner::RunnerProc;
+use crate::runner::{OutputSink, RunnerProc};
 use crate::runtimes::Runtimes;
 
 /// Name of the runner binary.
@@ -184,12 +184,24 @@ impl Launcher {
     /// Runs one job: in a prepared runner from the warm pool when one is ready, else in a
     /// fresh one (cold path). Never waits for the pool.
     pub async fn run(&self, job: Job) -> Result<RunOutput, LaunchError> {
+        self.run_streamed(job, None).await
+    }
+
+    /// [`Launcher::run`], handing each chunk of the program's stdout and stderr to `sink` as
+    /// the runner reads it (all of them before this returns). Dropping the returned future
+    /// stops the run: its runner is killed and its sandbox torn down.
+    pub async fn run_streamed(
+        &self,
+        job: Job,
+        sink: Option<OutputSink>,
+    ) -> Result<RunOutput, LaunchError> {
         pool::start(&self.inner);
         let inner = &self.inner;
         if inner.closed.load(Ordering::SeqCst) {
             return Err(LaunchError::Closed);
         }
-        let spec = self.spec_for(&job)?;
+        let mut spec = self.spec_for(&job)?;
+        spec.stream = sink.is_some();
         drop(job); // wipes a ZK password; the spec holds its own (wiped on drop)
         let queued = Instant::now();
         let slot = Arc::clone(&inner.slots)
@@ -201,7 +213,7 @@ impl Launcher {
         let queued_ms = queued.elapsed().as_secs_f64() * 1000.0;
         let started = Instant::now();
         let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
-        let (result, warm, runner_pid) = self.exchange(&spec, backstop, slot).await;
+        let (result, warm, runner_pid) = self.exchange(&spec, backstop, slot, sink).await;
         let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
         pool::top_up(inner, spec.language);
         match &result {
@@ -254,7 +266,7 @@ impl Launcher {
                 return Err(e.into());
             }
         }
-        proc.finish(backstop, permit).await
+        proc.finish(backstop, permit, None).await
     }
 
     /// Cheap health check: the runner starts, finds its cgroup hierarchy and says `Ready`, and
@@ -282,6 +294,7 @@ impl Launcher {
         spec: &JobSpec,
         backstop: Duration,
         slot: OwnedSemaphorePermit,
+        sink: Option<OutputSink>,
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
         // A prepared runner's mount tree is fixed before the job: package environments (extra
         // binds) need a runner prepared for this job, the cold path. So does egress (the relay
@@ -305,7 +318,7 @@ impl Launcher {
             let pid = proc.pid;
             match proc.send(&job).await {
                 Ok(()) => {
-                    let result = proc.finish(backstop, slot).await;
+                    let result = proc.finish(backstop, slot, sink.as_ref()).await;
                     drop(in_use);
                     return (result, true, pid);
                 }
@@ -336,7 +349,7 @@ impl Launcher {
                 return (Err(e.into()), false, pid);
             }
         }
-        (proc.finish(backstop, slot).await, false, pid)
+        (proc.finish(backstop, slot, sink.as_ref()).await, false, pid)
     }
 }
 
@@ -372,12 +385,14 @@ impl Drop for ActiveGuard<'_> {
 impl Inner {
     /// Whether a pooled runner can take `spec`: always without pre-started interpreters;
     /// with them, not a ZK job (decryption must finish before the interpreter exists), not a
+    /// job with input files (the payload writes them before it execs the interpreter), not a
     /// longer timeout than the profile's (its `RLIMIT_CPU` can only be lowered), not less
     /// memory than [`pool::PRESTART_MIN_MEMORY_MB`], and no variable an interpreter reads
     /// only while it starts ([`read_at_startup`]: it would be ignored by one already running).
     fn fits_prestart(&self, spec: &JobSpec) -> bool {
         !self.pool.cfg.prestart
             || (spec.zk.is_none()
+                && spec.files.is_empty()
                 && spec.limits.timeout_ms <= self.cfg.limits.timeout_ms
                 && spec.limits.memory_mb >= pool::PRESTART_MIN_MEMORY_MB
                 && !spec.env.iter().any(|v| read_at_startup(&v.name)))
@@ -438,6 +453,9 @@ impl Inner {
             }),
             egress: job.egress.clone(),
             prestart: false,
+            files: job.files.clone(),
+            output: job.output.clone(),
+            stream: false,
         })
     }
 }

@@ -13,7 +13,9 @@ pub use launcher::{
 };
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{
-    Bind, EgressSpec, JobResult, JobSpec, Language, Limits, SandboxOptions, Timings,
+    Bind, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits, OutputChunk, OutputFile,
+    OutputSpec, SandboxOptions, Stream, Timings,
 };
 pub use pyth_on_sandbox::ZkOutcome;
+pub use runner::OutputSink;
 pub use runtimes::{LanguageInfo, Runtime, RuntimeConfig, Runtimes};

@@ -319,8 +319,8 @@ async fn prepare<R: Refill>(inner: &R, language: Language) -> Result<RunnerProc,
                 RunnerFrame::Ready(r) if r.preisolated => return Ok(()),
                 RunnerFrame::Ready(_) => continue,
                 RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
-                RunnerFrame::Result(_) => {
-                    return Err(LaunchError::Sandbox("result before any job".into()))
+                RunnerFrame::Result(_) | RunnerFrame::Output(_) => {
+                    return Err(LaunchError::Sandbox("output before any job".into()))
                 }
             }
         }

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use pyth_on_sandbox::protocol::{self, FrameError, JobResult, RunnerFrame, ServerFrame};
+use pyth_on_sandbox::protocol::{
+    self, FrameError, JobResult, OutputChunk, RunnerFrame, ServerFrame,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
@@ -14,6 +16,10 @@ use zeroize::Zeroizing;
 
 use crate::ids::IdLease;
 use crate::job::LaunchError;
+
+/// Where a streamed run's output chunks go as they arrive (unbounded: the runner caps each
+/// stream at the job's output limit, so at most twice that is ever queued).
+pub type OutputSink = tokio::sync::mpsc::UnboundedSender<OutputChunk>;
 
 /// How long a runner may take to exit once its input is closed, before it is killed.
 const RETIRE_GRACE: Duration = Duration::from_secs(5);
@@ -96,7 +102,8 @@ impl RunnerProc {
         read_frame(&mut self.stdout).await
     }
 
-    /// Reads frames until the result; kills the runner if it takes longer than `backstop`.
+    /// Reads frames until the result, handing output chunks to `sink` as they come; kills the
+    /// runner if it takes longer than `backstop`.
     /// The runner sends its result before it tears the sandbox down; that teardown is awaited
     /// in the background, holding the run's execution `slot` until the runner exited (so no
     /// run takes the slot before the last one's leftovers are gone, and `shutdown`, which
@@ -105,6 +112,7 @@ impl RunnerProc {
         mut self,
         backstop: Duration,
         slot: S,
+        sink: Option<&OutputSink>,
     ) -> Result<JobResult, LaunchError> {
         self.held = Some(Held(Box::new(slot)));
         self.close_input();
@@ -112,6 +120,13 @@ impl RunnerProc {
             loop {
                 match self.next_frame().await? {
                     RunnerFrame::Ready(_) => continue,
+                    RunnerFrame::Output(chunk) => {
+                        // A receiver that went away (the client left) stops nothing here:
+                        // dropping the run's future is what ends the run.
+                        if let Some(sink) = sink {
+                            let _ = sink.send(chunk);
+                        }
+                    }
                     RunnerFrame::Result(r) => return Ok(*r),
                     RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
                 }

@@ -1,9 +1,8 @@
 //! The launcher end to end: real runtimes, the real runner binary, real sandboxes (as root).
 //!
 //! The runner binary belongs to another crate, so `CARGO_BIN_EXE_pyth-on-runner` is not
-//! available here. `common::runner` builds it once with the same cargo (`cargo build -p
-//! pyth-on-sandbox --bin pyth-on-runner`, a no-op when up to date) and then finds it next to
-//! this test binary.
+//! available here: `common::runner` finds the one `cargo build --workspace` put beside this
+//! test binary's directory.
 
 #![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
 

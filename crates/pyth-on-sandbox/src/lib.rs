@@ -6,6 +6,7 @@ pub mod child;
 pub mod command;
 pub mod egress;
 pub mod error;
+pub mod files;
 pub mod protocol;
 mod pump;
 pub mod release;

@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use crate::egress::EgressSpec;
+pub use crate::files::{InputFile, OutputChunk, OutputFile, OutputSpec, Stream};
 pub use crate::zk::{ZkOutcome, ZkSpec};
 
 /// Protocol version the runner speaks; sent in [`Ready`].
@@ -69,6 +70,9 @@ pub enum RunnerFrame {
     Ready(Ready),
     /// The job ran (whatever its exit code); the runner exits after this frame.
     Result(Box<JobResult>),
+    /// A chunk of the program's stdout or stderr as it was read (only for a job with
+    /// [`JobSpec::stream`]); every chunk comes before the `Result`.
+    Output(OutputChunk),
     /// The sandbox could not be set up or torn down; no user code ran, or its result is unknown.
     Failed {
         /// Human-readable error chain. Never contains the user's code or stdin.
@@ -219,6 +223,16 @@ pub struct JobSpec {
     /// Not allowed with [`JobSpec::zk`].
     #[serde(default)]
     pub prestart: bool,
+    /// Files written under `/work` before the program starts (see [`crate::files`]). Part of
+    /// the user's job, never of a `Prepare` profile. Not with `prestart`.
+    #[serde(default)]
+    pub files: Vec<InputFile>,
+    /// Files to bring back once the program ended (see [`crate::files`]). User part.
+    #[serde(default)]
+    pub output: Option<OutputSpec>,
+    /// Send [`RunnerFrame::Output`] frames while the program runs. User part.
+    #[serde(default)]
+    pub stream: bool,
 }
 
 /// Resource limits of one run.
@@ -320,6 +334,14 @@ pub struct JobResult {
     /// `memory_exceeded` / `timed_out`). On any failure nothing ran and stdout/stderr are empty.
     #[serde(default)]
     pub zk: Option<ZkOutcome>,
+    /// Files found by [`JobSpec::output`], in path order; empty without it, and when the run
+    /// was killed (timeout, memory, output cap) before its init could collect them.
+    #[serde(default)]
+    pub files: Vec<OutputFile>,
+    /// Some matching files were left out by [`OutputSpec::max_files`] or
+    /// [`OutputSpec::max_bytes`].
+    #[serde(default)]
+    pub files_truncated: bool,
 }
 
 /// Per-step timings of one run, in milliseconds.
@@ -429,6 +451,9 @@ mod tests {
             zk: None,
             egress: None,
             prestart: false,
+            files: vec![],
+            output: None,
+            stream: false,
         }
     }
 

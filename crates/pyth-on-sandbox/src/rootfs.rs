@@ -369,6 +369,9 @@ mod tests {
             zk: None,
             egress: None,
             prestart: false,
+            files: Vec::new(),
+            output: None,
+            stream: false,
         }
     }
 

@@ -504,6 +504,8 @@ impl Prepared {
                 ..Timings::default()
             },
             zk,
+            files: Vec::new(),
+            files_truncated: false,
         })
     }
 }

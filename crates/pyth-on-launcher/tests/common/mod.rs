@@ -6,36 +6,19 @@ use std::sync::OnceLock;
 
 use pyth_on_launcher::locate_runner;
 
-/// Builds `pyth-on-runner` once with the same cargo and profile, then finds it.
+/// This build's `pyth-on-runner`, next to the test binary's directory (`cargo build
+/// --workspace` puts it there; the README's test command runs that first).
+///
+/// It is not built from here: `cargo build -p pyth-on-sandbox` alone resolves the sandbox's
+/// dependencies with other features than the workspace build, so it recompiled them (about 50
+/// s of the suite, once per fresh target directory).
 pub fn runner() -> PathBuf {
     static RUNNER: OnceLock<PathBuf> = OnceLock::new();
     RUNNER
         .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            // Build the same profile as this test binary (target/<profile>/deps/<test>).
-            let exe = std::env::current_exe().unwrap();
-            let profile = exe
-                .parent()
-                .and_then(|d| d.parent())
-                .and_then(|d| d.file_name());
-            let mut args = vec![
-                "build",
-                "-q",
-                "-p",
-                "pyth-on-sandbox",
-                "--bin",
-                "pyth-on-runner",
-            ];
-            if profile.is_some_and(|p| p == "release") {
-                args.push("--release");
-            }
-            let status = std::process::Command::new(cargo)
-                .args(&args)
-                .status()
-                .expect("run cargo build for the runner");
-            assert!(status.success(), "building pyth-on-runner failed");
-            locate_runner(None)
-                .expect("pyth-on-runner next to the test binary (cargo build -p pyth-on-sandbox)")
+            locate_runner(None).expect(
+                "pyth-on-runner next to the test binary: run `cargo build --workspace` first",
+            )
         })
         .clone()
 }

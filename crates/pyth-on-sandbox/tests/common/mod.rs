@@ -42,6 +42,9 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
         zk: None,
         egress: None,
         prestart: false,
+        files: Vec::new(),
+        output: None,
+        stream: false,
     }
 }
 
