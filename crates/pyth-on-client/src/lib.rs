@@ -14,7 +14,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod stream;
+
 use std::fmt;
+
+pub use stream::{RunEvent, RunStream};
 
 use pyth_on_types::*;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -41,6 +45,9 @@ pub enum ClientError {
     /// Transport or decoding failure.
     #[error(transparent)]
     Http(#[from] reqwest::Error),
+    /// A streamed event that is not what the API documents.
+    #[error("malformed event: {0}")]
+    Event(#[from] serde_json::Error),
     /// A bad base URL.
     #[error("invalid base URL: {0}")]
     BaseUrl(String),
@@ -52,7 +59,7 @@ impl ClientError {
         match self {
             Self::Api { status, .. } | Self::Unexpected { status } => Some(*status),
             Self::Http(e) => e.status(),
-            Self::BaseUrl(_) => None,
+            Self::BaseUrl(_) | Self::Event(_) => None,
         }
     }
 
@@ -137,23 +144,19 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(builder: RequestBuilder) -> Result<T, ClientError> {
-        let response = builder.send().await?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response.json().await?);
-        }
-        let bytes = response.bytes().await?;
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ClientError::Api { status, body }),
-            Err(_) => Err(ClientError::Unexpected { status }),
-        }
+        let response = Self::check(builder.send().await?).await?;
+        Ok(response.json().await?)
     }
 
     async fn send_empty(builder: RequestBuilder) -> Result<(), ClientError> {
-        let response = builder.send().await?;
+        Self::check(builder.send().await?).await.map(drop)
+    }
+
+    /// The response if it is a success, else its error envelope as an error.
+    async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(response);
         }
         let bytes = response.bytes().await?;
         match serde_json::from_slice::<ErrorBody>(&bytes) {

@@ -207,21 +207,28 @@ impl From<Invalid> for ApiError {
 #[derive(Debug, Clone)]
 pub struct LoggedError(pub Arc<ApiError>);
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status_code();
-        let details = match &self {
+impl ApiError {
+    /// The error's body (the `Error` shape), for request `request_id`.
+    pub fn body(&self, request_id: String) -> ErrorBody {
+        let details = match self {
             Self::BadRequest { details, .. } | Self::Unprocessable { details, .. } => {
                 details.clone()
             }
             _ => None,
         };
-        let body = ErrorBody {
+        ErrorBody {
             error: self.to_string(),
             code: self.code().to_string(),
-            request_id: current_request_id(),
+            request_id,
             details,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let body = self.body(current_request_id());
         let retry_after = match &self {
             Self::RateLimited { retry_after_secs }
             | Self::TooMany {

@@ -44,7 +44,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
 
     /// Request body limit in bytes.
-    #[arg(long, env = "PYTH_ON_MAX_BODY_BYTES", default_value_t = 2_097_152)]
+    #[arg(long, env = "PYTH_ON_MAX_BODY_BYTES", default_value_t = 16_777_216)]
     pub max_body_bytes: u64,
 
     /// Source code limit in bytes.
@@ -70,6 +70,10 @@ pub struct Settings {
     /// Largest memory limit a request may ask for.
     #[arg(long, env = "PYTH_ON_MAX_MEMORY_MB", default_value_t = 2048)]
     pub max_memory_mb: u64,
+
+    /// Bounds on a run's input and output files.
+    #[command(flatten)]
+    pub files: crate::execution::files::FileSettings,
 
     /// Run admission: queue, shares, slots and per-run identities.
     #[command(flatten)]
@@ -278,6 +282,7 @@ impl Settings {
                 "must be between 1 and --max-body-bytes",
             ));
         }
+        self.files.validate(self.max_body_bytes)?;
         if self.max_output_bytes < 1024 {
             return Err(bad("--max-output-bytes", "must be at least 1024"));
         }

@@ -38,6 +38,7 @@ struct Inner {
     password_pool: crate::password_pool::PasswordPool,
     started: Instant,
     sandbox_probe: SandboxProbe,
+    cancels: crate::execution::live::Cancels,
 }
 
 /// The parts [`AppState::new`] assembles.
@@ -104,6 +105,7 @@ impl AppState {
             password_pool: crate::password_pool::PasswordPool::new(gate),
             started: Instant::now(),
             sandbox_probe: SandboxProbe::default(),
+            cancels: Default::default(),
         }))
     }
 
@@ -201,6 +203,11 @@ impl AppState {
     /// The cached sandbox self-test of the readiness check.
     pub fn sandbox_probe(&self) -> &SandboxProbe {
         &self.0.sandbox_probe
+    }
+
+    /// The runs in progress on this node that their owners can stop.
+    pub fn cancels(&self) -> &crate::execution::live::Cancels {
+        &self.0.cancels
     }
 
     /// Seconds since start.

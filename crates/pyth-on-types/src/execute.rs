@@ -32,7 +32,9 @@ pub enum LanguageName {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecuteRequest {
     /// UTF-8 source code without NUL characters, at most the server's code limit in bytes
-    /// (`--max-code-bytes`, default 524288; larger is a 413). Empty runs nothing.
+    /// (`--max-code-bytes`, default 524288; larger is a 413). Empty runs nothing. Leave it out
+    /// (or empty) when `entry` names the program among `files`.
+    #[serde(default)]
     #[schema(
         example = "print('hello')",
         pattern = r"^[^\x00]*$",
@@ -72,6 +74,65 @@ pub struct ExecuteRequest {
     /// Ask for egress through the server's policy proxy.
     #[serde(default)]
     pub network: Option<bool>,
+    /// Files written under the working directory (`/work`) before the program starts. At most
+    /// `--max-input-files` (default 100) files of at most `--max-input-file-bytes` each and
+    /// `--max-input-files-bytes` in all (decoded; larger is a 413).
+    #[serde(default)]
+    pub files: Option<Vec<InputFile>>,
+    /// Run this one of `files` as the program instead of `code` (Python: as `__main__` with
+    /// its directory first on `sys.path`; JavaScript: as the main module, so relative
+    /// `require`/`import` resolve beside it).
+    #[serde(default)]
+    #[schema(example = "main.py")]
+    pub entry: Option<String>,
+    /// Glob patterns relative to the working directory (`*`, `?` and `[set]` within one path
+    /// component, `**` across components). After the program ends, the regular files they
+    /// match come back in the answer's `files` (never symlinks, FIFOs or devices), at most
+    /// `--max-output-files` files and `--max-output-files-bytes` bytes in all.
+    #[serde(default)]
+    #[schema(example = json!(["*.png", "out/**"]))]
+    pub output_files: Option<Vec<String>>,
+}
+
+/// How a file's `content` is written in JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileEncoding {
+    /// The content is the text itself.
+    #[default]
+    Utf8,
+    /// The content is standard base64 (RFC 4648, with padding).
+    Base64,
+}
+
+/// A file given to a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InputFile {
+    /// Path relative to the working directory: no leading `/`, no `..`, no NUL or control
+    /// characters, no backslash, at most 255 bytes and 8 components.
+    #[schema(example = "data/input.csv", max_length = 255)]
+    pub path: String,
+    /// The content, in `encoding`.
+    pub content: String,
+    /// `utf8` (default) or `base64`.
+    #[serde(default)]
+    pub encoding: FileEncoding,
+}
+
+/// A file a run left in its working directory that matched `outputFiles`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputFile {
+    /// Path relative to the working directory.
+    pub path: String,
+    /// Size in bytes, as written by the program.
+    pub size: u64,
+    /// `utf8` when the file is valid UTF-8 text (secret values then replaced by `***`, as in
+    /// `output`), else `base64` (the bytes exactly as written).
+    pub encoding: FileEncoding,
+    /// The content, in `encoding`.
+    pub content: String,
 }
 
 /// What happened in a run. A program that fails is still a 200: these fields say how.
@@ -102,6 +163,18 @@ pub struct ExecuteResponse {
     /// What the run did through the egress proxy; present when it asked for `network`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressUsage>,
+    /// The files that matched `outputFiles`, in path order; present when it was given.
+    /// Empty when the run was killed (timeout, memory, output cap, cancelled) before they
+    /// could be collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<OutputFile>>,
+    /// Present and `true` when matching files were left out by the count or size bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_truncated: Option<bool>,
+    /// Present and `true` when the run was stopped by its client (disconnect or
+    /// `POST /api/v1/executions/{id}/cancel`) before it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<bool>,
 }
 
 /// A run's use of the egress proxy.

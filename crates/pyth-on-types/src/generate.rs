@@ -35,6 +35,13 @@ pub struct GenerateRequest {
     /// Ask for egress (refused while the server forbids it).
     #[serde(default)]
     pub network: Option<bool>,
+    /// Files written under the working directory before the generated program runs, as in
+    /// `ExecuteRequest` (the prompt can refer to them).
+    #[serde(default)]
+    pub files: Option<Vec<crate::InputFile>>,
+    /// Output files to bring back from the run, as in `ExecuteRequest`.
+    #[serde(default)]
+    pub output_files: Option<Vec<String>>,
 }
 
 /// The generated program and, when it ran, the run.

@@ -160,6 +160,13 @@ pub struct ZkExecuteRequest {
     /// Ask for egress.
     #[serde(default)]
     pub network: Option<bool>,
+    /// Files written under the working directory before the program starts, as in
+    /// `ExecuteRequest`.
+    #[serde(default)]
+    pub files: Option<Vec<crate::InputFile>>,
+    /// Output files to bring back, as in `ExecuteRequest`.
+    #[serde(default)]
+    pub output_files: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for ZkExecuteRequest {

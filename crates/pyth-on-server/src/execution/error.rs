@@ -22,6 +22,9 @@ pub enum RunError {
         /// The limit.
         limit: u64,
     },
+    /// The run's input files pass a count or size bound (the message says which).
+    #[error("{0}")]
+    FilesTooLarge(String),
     /// The node's run queue is full.
     #[error("the server cannot take more runs right now; retry shortly")]
     NodeFull,

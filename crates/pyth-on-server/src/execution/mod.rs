@@ -25,12 +25,15 @@ use crate::secrets;
 use crate::state::AppState;
 
 mod error;
+pub mod files;
+pub mod live;
 mod outcome;
 pub mod record;
 mod request;
 pub mod zk;
 
 pub use error::RunError;
+pub use live::Live;
 pub use outcome::finish;
 pub use request::{
     Program, RunOptions, RunRequest, RunSettings, ZkRun, MAX_ARGS, MAX_ARG_BYTES, MAX_ENV,
@@ -46,10 +49,43 @@ pub async fn run(
     let admitted = admit(state, user, request).await?;
     let (owned, user) = (state.clone(), *user);
     detached(state, async move {
-        let ran = launch(&owned, &user, admitted).await?;
+        let ran = launch(&owned, &user, admitted, Live::default()).await?;
         finish(&owned, &user, ran).await
     })
     .await
+}
+
+/// Starts `request` as a streamed run: admitted now (a refusal is an error here, before any
+/// event), then run in a task of its own whose output and answer arrive as events. Dropping
+/// the returned [`live::Streamed`] stops the run (its outcome is still recorded).
+pub async fn stream(
+    state: &AppState,
+    user: &Caller,
+    request: RunRequest,
+) -> Result<live::Streamed, RunError> {
+    let admitted = admit(state, user, request).await?;
+    let execution_id = admitted.execution_id;
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let live = Live {
+        events: Some(events.clone()),
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let stop = live.cancel.clone().drop_guard();
+    let (owned, user) = (state.clone(), *user);
+    let work = async move {
+        let answer = match launch(&owned, &user, admitted, live).await {
+            Ok(ran) => finish(&owned, &user, ran).await,
+            Err(err) => Err(err),
+        };
+        let _ = events.send(live::LiveEvent::Finished(Box::new(answer)));
+    };
+    let work = crate::context::carry(work).instrument(tracing::Span::current());
+    drop(state.runs().detach(work));
+    Ok(live::Streamed {
+        execution_id,
+        events: receiver,
+        stop,
+    })
 }
 
 /// Carries `work` on in a task of its own (with the request's id and span), so it finishes,
@@ -107,6 +143,10 @@ pub struct Ran {
     secrets: secrets::OpenSecrets,
     egress: Option<EgressUsage>,
     result: JobResult,
+    /// The request gave `outputFiles`: the answer carries `files`.
+    wants_files: bool,
+    /// It was stopped before it ended (`result` holds the output seen until then).
+    cancelled: bool,
 }
 
 impl std::fmt::Debug for Ran {
@@ -156,9 +196,22 @@ pub async fn admit(
     })
 }
 
-/// Puts the run on the record, then runs it in the sandbox. An error means its program did
-/// not run (a sandbox failure is on the record).
-pub async fn launch(state: &AppState, user: &Caller, run: Admitted) -> Result<Ran, RunError> {
+impl Admitted {
+    /// The run's id (its audit entries and `POST /api/v1/executions/{id}/cancel` use it).
+    pub fn execution_id(&self) -> Uuid {
+        self.execution_id
+    }
+}
+
+/// Puts the run on the record, then runs it in the sandbox, watched and stoppable through
+/// `live` (and by its owner through [`live::Cancels`]). An error means its program did not
+/// run (a sandbox failure is on the record).
+pub async fn launch(
+    state: &AppState,
+    user: &Caller,
+    run: Admitted,
+    live: Live,
+) -> Result<Ran, RunError> {
     let Admitted {
         execution_id,
         request,
@@ -168,6 +221,7 @@ pub async fn launch(state: &AppState, user: &Caller, run: Admitted) -> Result<Ra
         egress,
     } = run;
     let language = request.settings.language.as_str();
+    let wants_files = request.settings.files.output.is_some();
     let mut subject = audit_subject(&request, execution_id);
     let started = started_details(&subject, &request, &secrets, execution_id);
     record::begin(
@@ -187,14 +241,15 @@ pub async fn launch(state: &AppState, user: &Caller, run: Admitted) -> Result<Ra
         socket: l.path().to_owned(),
     });
     let job = job(state, request, env, binds, egress_spec);
-    let result = state.launcher().run(job).await;
-    drop(permit);
+    let registered = (state.cancels()).register(execution_id, user.user_id, live.cancel.clone());
+    let result = live::run(state.launcher(), job, &secrets, &live).await;
+    drop((registered, permit));
     let egress = match egress {
         Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
         None => None,
     };
-    let result = match result {
-        Ok(output) => output.result,
+    let (result, cancelled) = match result {
+        Ok(ran) => ran,
         Err(err) => {
             let run = (execution_id, language);
             return Err(outcome::sandbox_failed(state, user, run, subject, err).await);
@@ -207,6 +262,8 @@ pub async fn launch(state: &AppState, user: &Caller, run: Admitted) -> Result<Ra
         secrets,
         egress,
         result,
+        wants_files,
+        cancelled,
     })
 }
 
@@ -348,6 +405,7 @@ fn job(
     egress: Option<EgressSpec>,
 ) -> Job {
     let RunRequest { settings, program } = request;
+    let files = settings.files;
     let (code, zk) = match program {
         Program::Source(code) => (code, None),
         Program::Zk(zk) => {
@@ -372,6 +430,8 @@ fn job(
         binds,
         zk,
         egress,
+        files: files.input,
+        output: files.output,
     }
 }
 
@@ -394,6 +454,7 @@ mod tests {
             memory_mb: 128,
             packages: Vec::new(),
             network: false,
+            files: files::RunFiles::default(),
         }
     }
 

@@ -59,6 +59,8 @@ pub async fn finish(
         secrets,
         egress,
         result,
+        wants_files,
+        cancelled,
     } = ran;
     if let Some(outcome) = result.zk.filter(|z| *z != ZkOutcome::Decrypted) {
         return Err(refuse_undecrypted(state, user, (execution_id, outcome), subject).await);
@@ -84,6 +86,9 @@ pub async fn finish(
         execution_id,
         zero_knowledge: None,
         egress,
+        files: wants_files.then(|| super::files::answer_files(result.files, &secrets)),
+        files_truncated: result.files_truncated.then_some(true),
+        cancelled: cancelled.then_some(true),
     };
     let AuditSubject {
         action,
@@ -100,7 +105,17 @@ pub async fn finish(
     ] {
         details[key] = value;
     }
-    let event = audit::by(user, action, Some(resource), Outcome::Success, details);
+    if let Some(files) = &response.files {
+        details["outputFiles"] = json!(files.len());
+    }
+    // A stopped run did not end on its own: on the record as a failure that says why.
+    let outcome = if cancelled {
+        details["reason"] = json!("cancelled");
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    };
+    let event = audit::by(user, action, Some(resource), outcome, details);
     record::end(state, execution_id, &event).await?;
     Ok(response)
 }

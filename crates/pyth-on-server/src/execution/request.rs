@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use pyth_on_types::ExecuteRequest;
 use uuid::Uuid;
 
+use super::files::{self, FileOptions, RunFiles};
 use super::RunError;
 use crate::domain::{Invalid, Language, VarName};
 use crate::settings::MIN_MEMORY_MB;
@@ -41,6 +42,8 @@ pub struct RunOptions {
     pub packages: Option<Vec<String>>,
     /// Egress through the policy proxy.
     pub network: Option<bool>,
+    /// Input files, the entry program among them, output patterns.
+    pub files: FileOptions,
 }
 
 /// A run's settings, checked.
@@ -62,6 +65,8 @@ pub struct RunSettings {
     pub packages: Vec<String>,
     /// Egress through the policy proxy (only accepted when the server has it on).
     pub network: bool,
+    /// Files in and out.
+    pub files: RunFiles,
 }
 
 /// What a run executes.
@@ -108,6 +113,7 @@ impl std::fmt::Debug for ZkRun {
 
 impl RunRequest {
     /// Parses an `/execute` body: its settings and its code.
+    /// With `entry`, the program is that input file, and `code` must be empty.
     pub fn parse(state: &AppState, req: ExecuteRequest) -> Result<Self, RunError> {
         let options = RunOptions {
             language: req.language,
@@ -118,9 +124,21 @@ impl RunRequest {
             memory_mb: req.memory_mb,
             packages: req.packages,
             network: req.network,
+            files: FileOptions {
+                files: req.files,
+                entry: req.entry,
+                output_files: req.output_files,
+            },
         };
         let settings = RunSettings::parse(state, options)?;
-        let program = Program::source(state, req.code)?;
+        let code = match &settings.files.entry {
+            Some(_) if !req.code.is_empty() => {
+                return Err(Invalid::field("entry", "give `code` or `entry`, not both").into())
+            }
+            Some(entry) => files::entry_program(settings.language, entry),
+            None => req.code,
+        };
+        let program = Program::source(state, code)?;
         Ok(Self { settings, program })
     }
 }
@@ -144,7 +162,7 @@ impl Program {
 
 impl RunSettings {
     /// Checks `options` against the configured limits, filling in the defaults.
-    pub fn parse(state: &AppState, options: RunOptions) -> Result<Self, Invalid> {
+    pub fn parse(state: &AppState, options: RunOptions) -> Result<Self, RunError> {
         let settings = state.settings();
         let language = crate::domain::parse_language(options.language.as_deref())?;
         let timeout_ms = options.timeout_ms.unwrap_or(settings.default_timeout_ms);
@@ -157,14 +175,16 @@ impl RunSettings {
             return Err(Invalid::code(
                 "too_many_packages",
                 format!("a run takes at most {max_packages} packages"),
-            ));
+            )
+            .into());
         }
         let network = options.network == Some(true);
         if network && state.egress().is_none() {
             return Err(Invalid::code(
                 "network_disabled",
                 "this server does not allow network access from runs",
-            ));
+            )
+            .into());
         }
         Ok(Self {
             language,
@@ -175,6 +195,7 @@ impl RunSettings {
             memory_mb,
             packages,
             network,
+            files: RunFiles::parse(&settings.files, options.files)?,
         })
     }
 }

@@ -47,7 +47,7 @@ async fn run_guess(
     admitted: super::Admitted,
     guess: Guess,
 ) -> Result<ExecuteResponse, RunError> {
-    let ran = match super::launch(&state, &user, admitted).await {
+    let ran = match super::launch(&state, &user, admitted, super::Live::default()).await {
         Ok(ran) => ran,
         Err(err) => {
             // Nothing ran, so the password was never tried.

@@ -13,7 +13,7 @@ impl From<RunError> for ApiError {
         let message = err.to_string();
         match err {
             RunError::Invalid(invalid) => invalid.into(),
-            RunError::CodeTooLarge { .. } => Self::TooLarge(message),
+            RunError::CodeTooLarge { .. } | RunError::FilesTooLarge(_) => Self::TooLarge(message),
             RunError::NodeFull => Self::sandbox_busy(1),
             RunError::UserFull(n) => Self::too_many_runs(n),
             RunError::RuntimeMissing(_) => Invalid::code("unsupported_language", message).into(),
@@ -152,6 +152,11 @@ mod tests {
         let cases = [
             (
                 RunError::CodeTooLarge { size: 2, limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (
+                RunError::FilesTooLarge("a run takes at most 1 files".into()),
                 413,
                 "payload_too_large",
             ),

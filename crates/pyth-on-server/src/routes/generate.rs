@@ -5,6 +5,7 @@ use pyth_on_types::{GenerateRequest, GenerateResponse};
 
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::execution::files::FileOptions;
 use crate::execution::{RunOptions, RunSettings};
 use crate::generation::{self, Prompt};
 use crate::http::json::AppJson;
@@ -35,6 +36,11 @@ pub async fn generate(
             memory_mb: body.memory_mb,
             packages: body.packages,
             network: body.network,
+            files: FileOptions {
+                files: body.files,
+                entry: None,
+                output_files: body.output_files,
+            },
             ..RunOptions::default()
         },
     )?;

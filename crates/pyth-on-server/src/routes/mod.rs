@@ -58,6 +58,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(auth::me))
         .routes(routes!(execute::execute))
+        .routes(routes!(execute::cancel))
         .routes(routes!(generate::generate))
         .routes(routes!(secrets::list_secrets))
         .routes(routes!(secrets::put_secret, secrets::delete_secret))

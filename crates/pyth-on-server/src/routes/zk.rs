@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::execution::files::FileOptions;
 use crate::execution::{self, RunOptions, RunSettings};
 use crate::http::json::AppJson;
 use crate::state::AppState;
@@ -269,6 +270,11 @@ pub async fn execute(
             packages: body.packages,
             network: body.network,
             env: None,
+            files: FileOptions {
+                files: body.files,
+                entry: None,
+                output_files: body.output_files,
+            },
         },
     )?;
     let response = execution::zk::run(&state, &user, &row, settings, body.master_password);
