@@ -710,3 +710,58 @@ fn parse_dirents(buf: &[u8], out: &mut Vec<DirEntry>, max: usize) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn a_directory_is_read_without_dot_entries_and_within_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b", "c"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open(dir.path()).unwrap());
+        let (mut entries, complete) = read_dir(fd.as_fd(), 100).unwrap();
+        assert!(complete);
+        entries.sort_by(|x, y| x.name.cmp(&y.name));
+        let kinds: Vec<(&[u8], u8)> = entries.iter().map(|e| (&e.name[..], e.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (&b"a"[..], libc::DT_REG),
+                (b"b", libc::DT_REG),
+                (b"c", libc::DT_REG),
+                (b"d", libc::DT_DIR)
+            ]
+        );
+        let fd = OwnedFd::from(std::fs::File::open(dir.path()).unwrap());
+        let (entries, complete) = read_dir(fd.as_fd(), 2).unwrap();
+        assert_eq!((entries.len(), complete), (2, false));
+    }
+
+    #[test]
+    fn openat2_refuses_to_follow_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("l")).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open(dir.path()).unwrap());
+        let err = openat2(
+            fd.as_fd(),
+            Path::new("l"),
+            libc::O_RDONLY,
+            libc::RESOLVE_NO_SYMLINKS,
+        )
+        .unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ELOOP));
+        let err = openat(
+            fd.as_fd(),
+            Path::new("l"),
+            libc::O_RDONLY | libc::O_NOFOLLOW,
+        )
+        .unwrap_err();
+        assert_eq!(err.errno(), Some(libc::ELOOP));
+    }
+}
