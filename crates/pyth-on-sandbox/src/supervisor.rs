@@ -300,46 +300,17 @@ impl Prepared {
             stream,
         } = job;
         let is_zk = release.zk.is_some();
-        let outcome = (|| {
-            if limits.memory_mb != self.profile.limits.memory_mb {
-                live.cg.set_memory(memory_bytes(limits.memory_mb))?;
-            }
-            // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload
-            // cannot lower its own nice value: that needs CAP_SYS_NICE).
-            let _ = sys::set_nice(0, 0);
-            for pid in live.cg.pids().unwrap_or_default() {
-                let _ = sys::set_nice(pid, 0);
-            }
-            // Before the release: the spec is complete in the pipe before any user code runs.
-            send_output_spec(&mut live.init, output.as_ref())?;
-            release.timeout_ms = limits.timeout_ms;
-            let frame = Zeroizing::new(if self.profile.prestart {
-                warm::encode_release(&release)?
-            } else {
-                protocol::encode_frame(&release)
-                    .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?
+        let outcome = self
+            .hand_over(&mut live, limits, &mut release, output.as_ref())
+            .and_then(|t_release| {
+                let attended = Attended {
+                    stdin,
+                    output,
+                    sink: sink.filter(|_| stream).map(|s| s as &mut OutputSink<'_>),
+                };
+                let cg = live.cg.as_ref();
+                outcome::supervise(&mut live.init, cg, limits, attended, t_release, is_zk)
             });
-            release.wipe();
-            release.files = Vec::new();
-            let t_release = Instant::now();
-            // If the payload died meanwhile the write fails (EPIPE); the pump then finds init
-            // gone and the error pipe tells why.
-            let _ = live.init.release.write_all(&frame);
-            drop(frame);
-            let attended = Attended {
-                stdin,
-                output,
-                sink: sink.filter(|_| stream).map(|s| s as &mut OutputSink<'_>),
-            };
-            outcome::supervise(
-                &mut live.init,
-                live.cg.as_ref(),
-                limits,
-                attended,
-                t_release,
-                is_zk,
-            )
-        })();
         drop(release);
         match outcome {
             Ok(mut result) => {
@@ -354,6 +325,42 @@ impl Prepared {
                 Err(e)
             }
         }
+    }
+
+    /// Applies the job's memory limit and priority, sends init the output spec and the
+    /// payload its release (wiped here once written); returns when the release was sent.
+    fn hand_over(
+        &self,
+        live: &mut Live,
+        limits: &protocol::Limits,
+        release: &mut Release,
+        output: Option<&OutputSpec>,
+    ) -> Result<Instant, SandboxError> {
+        if limits.memory_mb != self.profile.limits.memory_mb {
+            live.cg.set_memory(memory_bytes(limits.memory_mb))?;
+        }
+        // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload cannot
+        // lower its own nice value: that needs CAP_SYS_NICE).
+        let _ = sys::set_nice(0, 0);
+        for pid in live.cg.pids().unwrap_or_default() {
+            let _ = sys::set_nice(pid, 0);
+        }
+        // Before the release: the spec is complete in the pipe before any user code runs.
+        send_output_spec(&mut live.init, output)?;
+        release.timeout_ms = limits.timeout_ms;
+        let frame = Zeroizing::new(if self.profile.prestart {
+            warm::encode_release(release)?
+        } else {
+            protocol::encode_frame(release)
+                .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?
+        });
+        release.wipe();
+        release.files = Vec::new();
+        let t_release = Instant::now();
+        // If the payload died meanwhile the write fails (EPIPE); the pump then finds init gone
+        // and the error pipe tells why.
+        let _ = live.init.release.write_all(&frame);
+        Ok(t_release)
     }
 }
 

@@ -67,18 +67,7 @@ pub(super) fn supervise(
             return Err(e.into());
         }
     };
-    live.status_text.push_str(&pump.status);
-    let exit = if pump.payload_reported {
-        // Init reported the payload's exit and is exiting; the teardown reaps it.
-        None
-    } else {
-        let exit = sys::waitpid(live.pid, false)?.map(|(_, e)| e);
-        live.reaped = true;
-        let mut rest = String::new();
-        let _ = live.status.read_to_string(&mut rest);
-        live.status_text.push_str(&rest);
-        Some(exit.unwrap_or(sys::Exit::Signal(9)))
-    };
+    let exit = reap(live, &pump)?;
     let t_reaped = Instant::now();
     if let Some(e) = pump.sink_error() {
         return Err(SandboxError::Stream(e));
@@ -99,6 +88,22 @@ pub(super) fn supervise(
         is_zk,
         output.is_some(),
     ))
+}
+
+/// Adds what the pump read of the status pipe to init's, and reaps init unless it only
+/// reported the payload's exit (it is exiting then; the teardown reaps it). Init's own exit
+/// when it was reaped.
+fn reap(live: &mut Init, pump: &Pump<'_>) -> Result<Option<sys::Exit>, SandboxError> {
+    live.status_text.push_str(&pump.status);
+    if pump.payload_reported {
+        return Ok(None);
+    }
+    let exit = sys::waitpid(live.pid, false)?.map(|(_, e)| e);
+    live.reaped = true;
+    let mut rest = String::new();
+    let _ = live.status.read_to_string(&mut rest);
+    live.status_text.push_str(&rest);
+    Ok(Some(exit.unwrap_or(sys::Exit::Signal(9))))
 }
 
 /// The result of a run that is over.
