@@ -8,7 +8,7 @@
 //! capability gone, marks all other descriptors close-on-exec, installs seccomp, writes
 //! `ready` to the status pipe and blocks on the **release pipe**. All of that holds nothing of
 //! any user, so a warm pool can do it ahead of time. The supervisor then sends the user's part
-//! of the job ([`Release`](crate::release::Release)): the payload sets `RLIMIT_CPU` from the job's timeout, writes the
+//! of the job ([`Release`]): the payload sets `RLIMIT_CPU` from the job's timeout, writes the
 //! program into `/code` through the descriptor init opened (decrypting it first for a ZK job,
 //! see [`crate::zk`]), closes that descriptor and `execve`s the interpreter with the job's
 //! argv and environment; before the exec it writes the job's input files under `/work`

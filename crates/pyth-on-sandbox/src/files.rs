@@ -22,9 +22,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) mod collect;
+pub mod collect;
 pub(crate) mod glob;
-pub(crate) mod input;
+pub mod input;
 
 /// The working directory of every run, where input files are written and output files found.
 pub const WORK_DIR: &str = "/work";

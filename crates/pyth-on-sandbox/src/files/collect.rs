@@ -55,7 +55,7 @@ use crate::files::{check_relative_path, OutputFile, OutputSpec, MAX_PATH_BYTES, 
 use crate::{protocol, sys};
 
 /// Most directory entries one collection visits.
-pub(crate) const MAX_ENTRIES: usize = 10_000;
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// Largest encoded [`OutputSpec`] frame init accepts (the supervisor refuses larger ones; it
 /// must fit in a pipe's buffer, since init reads it only after the payload exited).
