@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::{env_mode, frame_prepared, privileged, talk_in, Mode};
 use pyth_on_sandbox::files::INPUT_FILES_TOO_LARGE;
-use pyth_on_sandbox::protocol::{InputFile, JobResult, JobSpec, OutputSpec, RunnerFrame, Stream};
+use pyth_on_sandbox::protocol::{
+    self, InputFile, JobResult, JobSpec, OutputSpec, RunnerFrame, ServerFrame, Stream,
+};
 
 fn input(path: &str, content: &str) -> InputFile {
     InputFile {
@@ -373,6 +375,52 @@ fn live_output_never_passes_the_output_cap() {
     assert!(r.output_truncated, "{r:?}");
     assert_eq!(r.stdout.len(), 1000);
     assert_eq!(talk.streamed(Stream::Stdout), r.stdout.as_bytes());
+}
+
+#[test]
+fn a_server_that_stops_listening_ends_a_streaming_run() {
+    privileged();
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut s = common::py(
+        "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.05)\n",
+    );
+    s.stream = true;
+    s.limits.timeout_ms = 30_000;
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = runner.stdin.take().unwrap();
+    let mut out = runner.stdout.take().unwrap();
+    let job = protocol::encode_frame(&ServerFrame::Job(Box::new(s))).unwrap();
+    input.write_all(&job).unwrap();
+    drop(input);
+    assert!(matches!(
+        protocol::read_frame(&mut out).unwrap(),
+        RunnerFrame::Ready(_)
+    ));
+    assert!(matches!(
+        protocol::read_frame(&mut out).unwrap(),
+        RunnerFrame::Output(_)
+    ));
+    // The server goes away: the runner's next Output frame fails (EPIPE).
+    let gone = Instant::now();
+    drop(out);
+    let done = runner.wait_with_output().unwrap();
+    assert!(
+        gone.elapsed() < Duration::from_secs(5),
+        "the run went on for {:?} after the server left",
+        gone.elapsed()
+    );
+    // Not killed by SIGPIPE: the runner saw the failed write, ended the run, tore it down and
+    // exited with the error.
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    assert!(stderr.to_lowercase().contains("broken pipe"), "{stderr}");
 }
 
 #[test]
