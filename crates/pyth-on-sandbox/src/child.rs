@@ -8,12 +8,15 @@
 //! capability gone, marks all other descriptors close-on-exec, installs seccomp, writes
 //! `ready` to the status pipe and blocks on the **release pipe**. All of that holds nothing of
 //! any user, so a warm pool can do it ahead of time. The supervisor then sends the user's part
-//! of the job ([`Release`](crate::release::Release)): the payload sets `RLIMIT_CPU` from the job's timeout, writes the
+//! of the job ([`Release`]): the payload sets `RLIMIT_CPU` from the job's timeout, writes the
 //! program into `/code` through the descriptor init opened (decrypting it first for a ZK job,
 //! see [`crate::zk`]), closes that descriptor and `execve`s the interpreter with the job's
-//! argv and environment. The user's code is therefore never pid 1: pid 1 reaps orphans and, when the
-//! payload exits, reports its status over the status pipe and exits, which makes the kernel kill
-//! everything left in the PID namespace (daemons included).
+//! argv and environment; before the exec it writes the job's input files under `/work`
+//! ([`crate::files::input`]). The user's code is therefore never pid 1: pid 1 reaps orphans
+//! and, when the payload exits, kills every other process of the run (daemons included), reaps
+//! them all, collects the output files the job asked for (their spec arrives on a pipe of its
+//! own, written by the supervisor at release; the files go back on another, see
+//! [`crate::files::collect`]), reports the payload's status over the status pipe and exits.
 //!
 //! Init stays root but is not dumpable, so the payload (another uid) cannot signal, ptrace or
 //! read `/proc/1/*` of it, and `hidepid=2` hides it entirely.
@@ -24,10 +27,11 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::ChildError;
+use crate::files::{collect, input, WORK_DIR};
 use crate::protocol::{self, JobSpec};
 use crate::release::Release;
 use crate::seccomp::{self, Policy};
@@ -67,6 +71,14 @@ pub struct ChildPlan<'a> {
     pub status: OwnedFd,
     /// Read end of the release pipe (close-on-exec): the payload reads its [`Release`] here.
     pub release: File,
+    /// Read end of the output-spec pipe (close-on-exec): the supervisor writes the job's
+    /// [`OutputSpec`](crate::files::OutputSpec) there at release; init reads it once the
+    /// payload exited. Init takes it before it forks the payload, which never holds it.
+    pub output_spec: Option<File>,
+    /// Write end of the files pipe (close-on-exec): init sends the collected output files
+    /// there ([`crate::files::collect`]). Taken by init before the fork, like `output_spec`:
+    /// no process of the user can ever write to it.
+    pub files: Option<File>,
 }
 
 fn step(step: &'static str) -> impl FnOnce(crate::error::SysError) -> ChildError {
@@ -103,7 +115,7 @@ pub fn init_main(plan: ChildPlan<'_>) -> ! {
     }
 }
 
-fn init_run(plan: ChildPlan<'_>) -> ! {
+fn init_run(mut plan: ChildPlan<'_>) -> ! {
     let code = match init_setup(&plan) {
         Ok(code) => code,
         Err(e) => {
@@ -111,8 +123,13 @@ fn init_run(plan: ChildPlan<'_>) -> ! {
             sys::exit_now(SETUP_FAILED);
         }
     };
+    // Init's own: the payload must never hold them (it could forge or read the files frame).
+    let collect = (plan.output_spec.take(), plan.files.take());
     let payload = match sys::fork() {
-        Ok(0) => payload_main(&plan, code),
+        Ok(0) => {
+            drop(collect);
+            payload_main(&plan, code)
+        }
         Ok(pid) => pid,
         Err(e) => {
             let e = ChildError::Sys {
@@ -139,17 +156,31 @@ fn init_run(plan: ChildPlan<'_>) -> ! {
     let _ = sys::set_not_dumpable();
     loop {
         match sys::waitpid(-1, false) {
-            Ok(Some((pid, exit))) if pid == payload => {
-                match exit {
-                    sys::Exit::Code(c) => note(&status, "code", c),
-                    sys::Exit::Signal(s) => note(&status, "signal", s),
-                }
-                sys::exit_now(exit.as_code());
-            }
+            Ok(Some((pid, exit))) if pid == payload => end_run(&status, collect, exit),
             Ok(_) => {} // a reaped orphan
             Err(_) => sys::exit_now(SETUP_FAILED),
         }
     }
+}
+
+/// The payload exited: kill and reap every other process of the run, collect the output files
+/// the job asked for (now that nothing of the run is alive, see [`crate::files::collect`]),
+/// report the payload's exit on the status pipe, exit.
+fn end_run(status: &OwnedFd, (spec, files): (Option<File>, Option<File>), exit: sys::Exit) -> ! {
+    let _ = sys::kill_all_others();
+    // Until ECHILD: every process of the run is a descendant of init (orphans are re-parented
+    // to it), so none is left after this.
+    while let Ok(Some(_)) = sys::waitpid(-1, false) {}
+    if let (Some(spec), Some(mut out)) = (spec.and_then(collect::read_spec), files) {
+        // Best effort: an incomplete stream (no end record) gives the supervisor no files.
+        let _ = collect::collect(Path::new(WORK_DIR), &spec, &mut out);
+    }
+    // The files pipe is closed (dropped above) before the exit is reported.
+    match exit {
+        sys::Exit::Code(c) => note(status, "code", c),
+        sys::Exit::Signal(s) => note(status, "signal", s),
+    }
+    sys::exit_now(exit.as_code());
 }
 
 fn init_setup(plan: &ChildPlan<'_>) -> Result<File, ChildError> {
@@ -245,7 +276,12 @@ fn payload_release(plan: &ChildPlan<'_>, mut release: Release, mut code: File) -
         };
     }
     drop(code);
+    let files = std::mem::take(&mut release.files);
     drop(release);
+    if let Err(e) = input::write_all(Path::new(WORK_DIR), &files, plan.spec.limits.fsize_bytes) {
+        return e;
+    }
+    drop(files);
     ChildError::Sys {
         step: "exec",
         source: sys::execve(&command.exe, &command.argv, &command.envp),

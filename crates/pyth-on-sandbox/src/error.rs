@@ -133,6 +133,9 @@ pub enum SandboxError {
     /// The run succeeded but teardown failed; the result is kept.
     #[error("teardown failed after the run: {0}")]
     Teardown(CgroupError),
+    /// Live output could not be sent (the server went away); the run was killed.
+    #[error("sending live output: {0}")]
+    Stream(#[source] io::Error),
 }
 
 /// A step of the child's set-up failed; sent to the supervisor over the error pipe.
@@ -167,4 +170,44 @@ pub enum ChildError {
     /// The release (the user's part of the job) could not be read or applied.
     #[error("release: {0}")]
     Release(String),
+    /// An input file's path was refused ([`crate::files::check_relative_path`]).
+    #[error("input file {path:?}: {reason}")]
+    InputPath {
+        /// The path as given.
+        path: String,
+        /// Why it was refused.
+        #[source]
+        reason: crate::files::PathError,
+    },
+    /// The input files do not fit in `/work` (its tmpfs is full, out of inodes, or a file is
+    /// larger than `RLIMIT_FSIZE`). The message starts with
+    /// [`crate::files::INPUT_FILES_TOO_LARGE`].
+    #[error("the input files do not fit in the working directory: {path}: {source}")]
+    InputNoSpace {
+        /// The file that did not fit (normalised path).
+        path: String,
+        /// `ENOSPC`, `EDQUOT` or `EFBIG`.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing an input file failed otherwise (e.g. the path was given twice).
+    #[error("input file {path}: {source}")]
+    InputIo {
+        /// The file (normalised path).
+        path: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ChildError {
+    /// Classifies an error writing the input file `path`.
+    pub(crate) fn from_input_io(path: &str, source: io::Error) -> Self {
+        let path = path.to_owned();
+        match source.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Self::InputNoSpace { path, source },
+            _ => Self::InputIo { path, source },
+        }
+    }
 }

@@ -22,6 +22,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod collect;
+pub(crate) mod glob;
+pub mod input;
+
 /// The working directory of every run, where input files are written and output files found.
 pub const WORK_DIR: &str = "/work";
 
@@ -30,6 +34,18 @@ pub const MAX_PATH_BYTES: usize = 255;
 
 /// Deepest accepted relative path (number of components).
 pub const MAX_PATH_DEPTH: usize = 8;
+
+/// Most patterns an [`OutputSpec`] may have.
+pub const MAX_OUTPUT_PATTERNS: usize = 16;
+
+/// Largest [`OutputSpec::max_bytes`] accepted (32 MiB): the files come back base64-encoded in
+/// the result frame, which must stay under [`MAX_FRAME_BYTES`](crate::protocol::MAX_FRAME_BYTES).
+pub const MAX_OUTPUT_BYTES: u64 = 32 << 20;
+
+/// The start of the set-up error (a `Failed` frame) of a run whose input files do not fit in
+/// `/work`: its tmpfs (`Limits::tmpfs_size_mb`, `tmpfs_inodes`) is full, or one file is larger
+/// than `Limits::fsize_bytes`. The server can tell it from other failures by this text.
+pub const INPUT_FILES_TOO_LARGE: &str = "the input files do not fit in the working directory";
 
 /// A file written under [`WORK_DIR`] before the program starts.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -61,6 +77,45 @@ pub struct OutputSpec {
     pub max_files: u32,
     /// At most this many bytes of content in all (a file that would pass it is left out).
     pub max_bytes: u64,
+}
+
+/// Why an [`OutputSpec`] is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputSpecError {
+    /// A pattern is not a relative path under the rules of [`check_relative_path`].
+    #[error("output pattern {pattern:?}: {reason}")]
+    Pattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it was refused.
+        #[source]
+        reason: PathError,
+    },
+    /// More than [`MAX_OUTPUT_PATTERNS`] patterns.
+    #[error("at most {MAX_OUTPUT_PATTERNS} output patterns")]
+    TooManyPatterns,
+    /// `max_bytes` above [`MAX_OUTPUT_BYTES`].
+    #[error("output files may total at most {MAX_OUTPUT_BYTES} bytes")]
+    TooManyBytes,
+}
+
+impl OutputSpec {
+    /// Checks the patterns and bounds (the runner refuses a job whose spec fails this).
+    pub fn check(&self) -> Result<(), OutputSpecError> {
+        if self.patterns.len() > MAX_OUTPUT_PATTERNS {
+            return Err(OutputSpecError::TooManyPatterns);
+        }
+        if self.max_bytes > MAX_OUTPUT_BYTES {
+            return Err(OutputSpecError::TooManyBytes);
+        }
+        for pattern in &self.patterns {
+            glob::Pattern::new(pattern).map_err(|reason| OutputSpecError::Pattern {
+                pattern: pattern.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// A regular file found by an [`OutputSpec`] after the run.
@@ -233,10 +288,33 @@ mod tests {
     fn paths_too_long_or_too_deep_are_refused() {
         let long = "a".repeat(MAX_PATH_BYTES + 1);
         assert_eq!(check_relative_path(&long), Err(PathError::TooLong));
-        let deep = vec!["d"; MAX_PATH_DEPTH + 1].join("/");
+        let deep = ["d"; MAX_PATH_DEPTH + 1].join("/");
         assert_eq!(check_relative_path(&deep), Err(PathError::TooDeep));
-        let deepest = vec!["d"; MAX_PATH_DEPTH].join("/");
+        let deepest = ["d"; MAX_PATH_DEPTH].join("/");
         assert!(check_relative_path(&deepest).is_ok());
+    }
+
+    #[test]
+    fn an_output_spec_is_checked_pattern_by_pattern_and_bounded() {
+        let spec = |patterns: &[&str], max_bytes| OutputSpec {
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            max_files: 10,
+            max_bytes,
+        };
+        assert_eq!(spec(&["out/**/*.txt", "[ab]?.log"], 1024).check(), Ok(()));
+        assert!(matches!(
+            spec(&["ok", "/etc/*"], 1).check(),
+            Err(OutputSpecError::Pattern { .. })
+        ));
+        assert_eq!(
+            spec(&[], MAX_OUTPUT_BYTES + 1).check(),
+            Err(OutputSpecError::TooManyBytes)
+        );
+        let many = ["a"; MAX_OUTPUT_PATTERNS + 1];
+        assert_eq!(
+            spec(&many, 1).check(),
+            Err(OutputSpecError::TooManyPatterns)
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub use error::{CgroupError, SandboxError};
 pub use protocol::{
     JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions, ServerFrame,
 };
+pub use pump::OutputSink;
 pub use supervisor::{prepare, run_job, Prepared, Teardown};
 pub use zk::{ZkOutcome, ZkSpec};
 
@@ -73,8 +74,9 @@ pub enum RunnerError {
 
 /// One runner session: detect cgroups, send `Ready`, then either run one `Job` cold, or
 /// `Prepare` a sandbox from a profile, send `Ready{preisolated: true}` and run the `Job` that
-/// follows in it (EOF instead of a job: the prepared sandbox is torn down). Sends `Result` (or
-/// `Failed`). The `pyth-on-runner` binary calls this with its stdin and stdout; set-up and
+/// follows in it (EOF instead of a job: the prepared sandbox is torn down). For a job with
+/// `stream`, sends an `Output` frame per chunk of stdout/stderr as it is read. Sends `Result`
+/// (or `Failed`). The `pyth-on-runner` binary calls this with its stdin and stdout; set-up and
 /// sandbox failures are reported in-band as `Failed` frames.
 pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), RunnerError> {
     let cgroups = match cgroup::detect(Path::new(cgroup::DEFAULT_ROOT)) {
@@ -106,7 +108,7 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
     let outcome = match first {
         ServerFrame::Job(spec) => {
             sweep(&spec.sandbox.cgroup_parent);
-            run_job(*spec, cgroups.as_ref())
+            run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))
         }
         ServerFrame::Prepare(profile) => {
             // Preparing ahead of time is background work: at a lower priority it yields the
@@ -124,7 +126,7 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             };
             protocol::write_frame(output, &ready(true))?;
             match protocol::read_frame(input) {
-                Ok(ServerFrame::Job(spec)) => prepared.run(*spec),
+                Ok(ServerFrame::Job(spec)) => prepared.run(*spec, Some(&mut output_frames(output))),
                 Ok(ServerFrame::Prepare(_)) => Err(SandboxError::InvalidJob(
                     "a second Prepare for one runner".into(),
                 )),
@@ -150,6 +152,23 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
     }
     sent?;
     Ok(())
+}
+
+/// The live-output sink of a session: each chunk becomes a [`RunnerFrame::Output`] on
+/// `output` (the runner's stdout), written and flushed at once.
+fn output_frames<W: Write>(
+    output: &mut W,
+) -> impl FnMut(protocol::Stream, &[u8]) -> std::io::Result<()> + '_ {
+    move |stream, data| {
+        let chunk = protocol::OutputChunk {
+            stream,
+            data: data.to_vec(),
+        };
+        protocol::write_frame(output, &RunnerFrame::Output(chunk)).map_err(|e| match e {
+            protocol::FrameError::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })
+    }
 }
 
 /// `err: cause: cause` on one line.

@@ -1,36 +1,112 @@
-//! The I/O loop of one run: feeds stdin, captures stdout/stderr up to a byte cap, watches the
-//! error pipe (EOF = the interpreter was exec'd, or the payload ended before that), the status
-//! pipe (init reports the payload's exit there) and init's pidfd, and enforces the wall-clock
-//! deadline. Any limit hit SIGKILLs init through its pidfd, which makes the kernel kill the
+//! The I/O loop of one run: feeds stdin, captures stdout/stderr up to a byte cap (and, for a
+//! job with `stream`, hands each chunk to a sink as soon as it is read), reads the files init
+//! collected (bounded), watches the error pipe (EOF = the interpreter was exec'd, or the
+//! payload ended before that), the status pipe (init reports the payload's exit there) and
+//! init's pidfd, and enforces the wall-clock deadline. Any limit hit, and a sink that fails
+//! (the server went away), SIGKILLs init through its pidfd, which makes the kernel kill the
 //! whole PID namespace.
 //!
-//! The run is over when init has exited and the output is drained, or earlier, when init has
-//! reported the payload's exit and stdout and stderr are at EOF (nothing alive holds them): the
-//! result is then complete, and init's own exit (taking the namespaces down, ~1 ms) happens in
-//! the teardown after the answer ([`Pump::payload_reported`]).
+//! The run is over when init has exited and the pipes are drained, or earlier, when init has
+//! reported the payload's exit and stdout, stderr and the files pipe are at EOF (nothing alive
+//! holds them: init closes the files pipe before it reports): the result is then complete, and
+//! init's own exit (taking the namespaces down, ~1 ms) happens in the teardown after the
+//! answer ([`Pump::payload_reported`]).
+//!
+//! A sink is called synchronously from this loop: a server that stops reading the runner's
+//! stdout stalls the loop (the launcher's backstop then kills the runner).
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::error::SysError;
+use crate::files::Stream;
 use crate::sys;
 
 /// After a kill, how long we keep draining before giving up on the pipes.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
-/// One captured output stream.
+/// Where live output goes: called with each chunk of stdout or stderr as it is read (never a
+/// byte past the output cap). An error ends the run.
+pub type OutputSink<'a> = dyn FnMut(Stream, &[u8]) -> io::Result<()> + 'a;
+
+/// The supervisor's ends of a run's pipes (the status pipe aside).
+#[derive(Debug)]
+pub(crate) struct RunPipes {
+    /// stdin, write end.
+    pub(crate) stdin: OwnedFd,
+    /// stdout, read end.
+    pub(crate) stdout: OwnedFd,
+    /// stderr, read end.
+    pub(crate) stderr: OwnedFd,
+    /// The error pipe, read end.
+    pub(crate) error: OwnedFd,
+    /// The files pipe (init's collected output files), read end.
+    pub(crate) files: OwnedFd,
+}
+
+/// The job's side of the loop: what to feed, how much to keep, where to stream.
+pub(crate) struct JobIo<'a> {
+    /// Bytes for the program's stdin.
+    pub(crate) stdin: &'a [u8],
+    /// Per-stream cap on stdout and stderr.
+    pub(crate) output_cap: u64,
+    /// Most bytes init may send on the files pipe.
+    pub(crate) files_cap: usize,
+    /// Live output, for a job with `stream`.
+    pub(crate) sink: Option<&'a mut OutputSink<'a>>,
+}
+
+/// The live-output sink and its first failure.
+struct Live<'a> {
+    sink: Option<&'a mut OutputSink<'a>>,
+    error: Option<io::Error>,
+}
+
+impl std::fmt::Debug for Live<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("streaming", &self.sink.is_some())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl Live<'_> {
+    fn send(&mut self, stream: Stream, data: &[u8]) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if let Err(e) = sink(stream, data) {
+            self.error = Some(e);
+            self.sink = None;
+        }
+    }
+}
+
+/// One captured pipe: an output stream (streamed when the job asks) or the files pipe.
 #[derive(Debug)]
 pub(crate) struct Capture {
+    /// `None` for the files pipe (never streamed).
+    stream: Option<Stream>,
     fd: Option<File>,
     pub(crate) buf: Vec<u8>,
     cap: usize,
 }
 
 impl Capture {
-    /// Reads what is available; returns `true` if the cap was passed.
-    fn pump(&mut self) -> Result<bool, SysError> {
+    fn new(stream: Option<Stream>, fd: OwnedFd, cap: usize) -> Self {
+        Self {
+            stream,
+            fd: Some(File::from(fd)),
+            buf: Vec::new(),
+            cap,
+        }
+    }
+
+    /// Reads what is available, streaming what is kept; returns `true` if the cap was passed.
+    fn pump(&mut self, live: &mut Live<'_>) -> Result<bool, SysError> {
         let Some(f) = self.fd.as_mut() else {
             return Ok(false);
         };
@@ -43,7 +119,11 @@ impl Capture {
                 }
                 Ok(n) => {
                     let room = self.cap.saturating_sub(self.buf.len());
-                    self.buf.extend_from_slice(&chunk[..n.min(room)]);
+                    let kept = &chunk[..n.min(room)];
+                    self.buf.extend_from_slice(kept);
+                    if let (Some(stream), false) = (self.stream, kept.is_empty()) {
+                        live.send(stream, kept);
+                    }
                     if n > room {
                         self.fd = None;
                         return Ok(true);
@@ -64,6 +144,9 @@ pub(crate) struct Pump<'a> {
     stdin: Option<File>,
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
+    /// What init sent on the files pipe ([`crate::files::collect`]).
+    pub(crate) files: Capture,
+    live: Live<'a>,
     error_fd: Option<File>,
     pub(crate) error: Vec<u8>,
     status_fd: Option<File>,
@@ -76,35 +159,34 @@ pub(crate) struct Pump<'a> {
     pub(crate) exec_at: Option<Instant>,
     pub(crate) timed_out: bool,
     pub(crate) truncated: bool,
+    /// The run was killed for another reason (a failed sink, init sending too much): its
+    /// files are not kept.
+    pub(crate) killed: bool,
 }
 
 impl<'a> Pump<'a> {
-    pub(crate) fn new(
-        stdin_data: &'a [u8],
-        cap: u64,
-        stdin: OwnedFd,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-        error: OwnedFd,
-        status: OwnedFd,
-    ) -> Result<Self, SysError> {
-        for fd in [&stdin, &stdout, &stderr, &error, &status] {
+    pub(crate) fn new(pipes: RunPipes, status: OwnedFd, io: JobIo<'a>) -> Result<Self, SysError> {
+        let RunPipes {
+            stdin,
+            stdout,
+            stderr,
+            error,
+            files,
+        } = pipes;
+        for fd in [&stdin, &stdout, &stderr, &error, &status, &files] {
             sys::set_nonblocking(fd.as_fd())?;
         }
-        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-        let data = stdin_data;
+        let cap = usize::try_from(io.output_cap).unwrap_or(usize::MAX);
+        let data = io.stdin;
         Ok(Self {
             stdin_data: data,
             stdin: (!data.is_empty()).then(|| File::from(stdin)),
-            stdout: Capture {
-                fd: Some(File::from(stdout)),
-                buf: Vec::new(),
-                cap,
-            },
-            stderr: Capture {
-                fd: Some(File::from(stderr)),
-                buf: Vec::new(),
-                cap,
+            stdout: Capture::new(Some(Stream::Stdout), stdout, cap),
+            stderr: Capture::new(Some(Stream::Stderr), stderr, cap),
+            files: Capture::new(None, files, io.files_cap),
+            live: Live {
+                sink: io.sink,
+                error: None,
             },
             error_fd: Some(File::from(error)),
             error: Vec::new(),
@@ -115,7 +197,13 @@ impl<'a> Pump<'a> {
             exec_at: None,
             timed_out: false,
             truncated: false,
+            killed: false,
         })
+    }
+
+    /// The sink's first error (the run was killed for it).
+    pub(crate) fn sink_error(&mut self) -> Option<io::Error> {
+        self.live.error.take()
     }
 
     fn feed_stdin(&mut self) {
@@ -183,63 +271,14 @@ impl<'a> Pump<'a> {
         let mut killed_at: Option<Instant> = None;
         let mut init_exited = false;
         loop {
-            self.feed_stdin();
-            let over_cap = self.stdout.pump()? | self.stderr.pump()?;
-            self.read_error();
-            self.read_status();
-            if over_cap && !self.truncated {
-                self.truncated = true;
-                kill(pidfd, &mut killed_at)?;
-            }
+            self.read_all(pidfd, &mut killed_at)?;
             let now = Instant::now();
             if now >= deadline && killed_at.is_none() && !init_exited {
                 self.timed_out = true;
                 kill(pidfd, &mut killed_at)?;
             }
-            let streams_done = self.stdout.fd.is_none() && self.stderr.fd.is_none();
-            if !init_exited
-                && killed_at.is_none()
-                && streams_done
-                && self.error_fd.is_none()
-                && self.exit_in_status
-            {
-                self.payload_reported = true;
+            if self.is_over(init_exited, killed_at) {
                 return Ok(());
-            }
-            if init_exited && (streams_done || killed_at.is_some_and(|k| k.elapsed() > KILL_GRACE))
-            {
-                return Ok(());
-            }
-            if init_exited {
-                // The namespace is gone; the pipes must be at EOF or hold final bytes.
-                if streams_done || self.drained_after_exit() {
-                    return Ok(());
-                }
-            }
-            let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
-            let mut add = |fd: i32, events: i16| {
-                fds.push(libc::pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                })
-            };
-            for f in [
-                &self.stdout.fd,
-                &self.stderr.fd,
-                &self.error_fd,
-                &self.status_fd,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                add(f.as_raw_fd(), libc::POLLIN);
-            }
-            if let Some(f) = &self.stdin {
-                add(f.as_raw_fd(), libc::POLLOUT);
-            }
-            if !init_exited {
-                add(pidfd.as_raw_fd(), libc::POLLIN);
             }
             let wait = if killed_at.is_some() || init_exited {
                 50
@@ -249,20 +288,94 @@ impl<'a> Pump<'a> {
                     .as_millis()
                     .clamp(1, 1000) as i32
             };
-            sys::poll(&mut fds, wait)?;
-            if let Some(p) = fds.iter().find(|p| p.fd == pidfd.as_raw_fd()) {
-                if p.revents != 0 {
-                    init_exited = true;
-                }
-            }
+            init_exited |= self.wait(pidfd, init_exited, wait)?;
         }
+    }
+
+    /// Feeds stdin and reads every pipe once; kills init when a limit is passed or the sink
+    /// failed.
+    fn read_all(
+        &mut self,
+        pidfd: &OwnedFd,
+        killed_at: &mut Option<Instant>,
+    ) -> Result<(), SysError> {
+        self.feed_stdin();
+        let over_cap = self.stdout.pump(&mut self.live)? | self.stderr.pump(&mut self.live)?;
+        // Init is trusted and keeps to the cap; passing it all the same ends the run.
+        let files_over_cap = self.files.pump(&mut self.live)?;
+        self.read_error();
+        self.read_status();
+        if over_cap && !self.truncated {
+            self.truncated = true;
+            kill(pidfd, killed_at)?;
+        }
+        if (files_over_cap || self.live.error.is_some()) && !self.killed {
+            self.killed = true;
+            kill(pidfd, killed_at)?;
+        }
+        Ok(())
+    }
+
+    /// Is the run over (see the module docs)?
+    fn is_over(&mut self, init_exited: bool, killed_at: Option<Instant>) -> bool {
+        let pipes_done = self.pipes_done();
+        if !init_exited {
+            let reported =
+                killed_at.is_none() && pipes_done && self.error_fd.is_none() && self.exit_in_status;
+            self.payload_reported = reported;
+            return reported;
+        }
+        // The namespace is gone; the pipes must be at EOF or hold final bytes.
+        pipes_done
+            || killed_at.is_some_and(|k| k.elapsed() > KILL_GRACE)
+            || self.drained_after_exit()
+    }
+
+    fn pipes_done(&self) -> bool {
+        self.stdout.fd.is_none() && self.stderr.fd.is_none() && self.files.fd.is_none()
+    }
+
+    /// Polls every open pipe (and init's pidfd until it exited) for up to `wait_ms`; `true`
+    /// once init has exited.
+    fn wait(&self, pidfd: &OwnedFd, init_exited: bool, wait_ms: i32) -> Result<bool, SysError> {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(7);
+        let mut add = |fd: i32, events: i16| {
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            })
+        };
+        for f in [
+            &self.stdout.fd,
+            &self.stderr.fd,
+            &self.files.fd,
+            &self.error_fd,
+            &self.status_fd,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add(f.as_raw_fd(), libc::POLLIN);
+        }
+        if let Some(f) = &self.stdin {
+            add(f.as_raw_fd(), libc::POLLOUT);
+        }
+        if !init_exited {
+            add(pidfd.as_raw_fd(), libc::POLLIN);
+        }
+        sys::poll(&mut fds, wait_ms)?;
+        Ok(fds
+            .iter()
+            .any(|p| p.fd == pidfd.as_raw_fd() && p.revents != 0))
     }
 
     /// After init exited every writer is dead, so a read that would block means EOF is near;
     /// we read once more and treat the streams as finished.
     fn drained_after_exit(&mut self) -> bool {
-        let _ = self.stdout.pump();
-        let _ = self.stderr.pump();
+        let _ = self.stdout.pump(&mut self.live);
+        let _ = self.stderr.pump(&mut self.live);
+        let _ = self.files.pump(&mut self.live);
         self.read_error();
         self.read_status();
         self.stdout.fd.is_none() && self.stderr.fd.is_none()
@@ -285,17 +398,58 @@ fn kill(pidfd: &OwnedFd, killed_at: &mut Option<Instant>) -> Result<(), SysError
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_capture_keeps_at_most_its_cap() {
+    fn capture_of(bytes: &[u8], cap: usize) -> Capture {
         let (r, w) = sys::pipe().unwrap();
         sys::set_nonblocking(r.as_fd()).unwrap();
-        File::from(w).write_all(b"0123456789").unwrap();
-        let mut c = Capture {
-            fd: Some(File::from(r)),
-            buf: Vec::new(),
-            cap: 4,
+        File::from(w).write_all(bytes).unwrap();
+        Capture::new(Some(Stream::Stdout), r, cap)
+    }
+
+    #[test]
+    fn a_capture_keeps_at_most_its_cap() {
+        let mut c = capture_of(b"0123456789", 4);
+        let mut live = Live {
+            sink: None,
+            error: None,
         };
-        assert!(c.pump().unwrap());
+        assert!(c.pump(&mut live).unwrap());
         assert_eq!(c.buf, b"0123");
+    }
+
+    #[test]
+    fn streamed_chunks_never_pass_the_cap() {
+        let mut c = capture_of(b"0123456789", 4);
+        let mut sent = Vec::new();
+        let mut sink = |stream: Stream, data: &[u8]| {
+            assert_eq!(stream, Stream::Stdout);
+            sent.extend_from_slice(data);
+            Ok(())
+        };
+        let mut live = Live {
+            sink: Some(&mut sink),
+            error: None,
+        };
+        assert!(c.pump(&mut live).unwrap());
+        drop(live);
+        assert_eq!(sent, b"0123");
+    }
+
+    #[test]
+    fn a_failing_sink_is_remembered_and_not_called_again() {
+        let mut c = capture_of(b"01", 100);
+        let mut calls = 0;
+        let mut sink = |_: Stream, _: &[u8]| {
+            calls += 1;
+            Err(io::Error::from(ErrorKind::BrokenPipe))
+        };
+        let mut live = Live {
+            sink: Some(&mut sink),
+            error: None,
+        };
+        assert!(!c.pump(&mut live).unwrap());
+        live.send(Stream::Stderr, b"more");
+        assert!(live.error.is_some() && live.sink.is_none());
+        drop(live);
+        assert_eq!(calls, 1);
     }
 }

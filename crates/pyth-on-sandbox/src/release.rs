@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
+use crate::files::InputFile;
 use crate::protocol::{EnvVar, JobSpec};
 use crate::zk::ZkSpec;
 
@@ -21,6 +22,9 @@ pub struct Release {
     pub env: Vec<EnvVar>,
     /// The job's wall-clock limit, for `RLIMIT_CPU`.
     pub timeout_ms: u64,
+    /// Files the payload writes under `/work` before exec ([`crate::files`]).
+    #[serde(default)]
+    pub files: Vec<InputFile>,
 }
 
 impl Release {
@@ -32,6 +36,7 @@ impl Release {
             args: std::mem::take(&mut spec.args),
             env: std::mem::take(&mut spec.env),
             timeout_ms: spec.limits.timeout_ms,
+            files: std::mem::take(&mut spec.files),
         }
     }
 

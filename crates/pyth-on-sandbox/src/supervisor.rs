@@ -9,33 +9,31 @@
 //!    privilege, installs seccomp, says `ready` on the status pipe and blocks on the release
 //!    pipe. [`prepare`] returns once `ready` arrived: a [`Prepared`] sandbox.
 //! 2. [`Prepared::run`]: check the job against the profile, write the job's memory limit to
-//!    the cgroup, send the user's part ([`Release`]: code or ZK payload, args, env, CPU limit)
-//!    down the release pipe and wipe it, then pump stdin/stdout/stderr against the job's
-//!    deadline ([`crate::pump`]), reap init, read the status report, tear the cgroup down.
+//!    the cgroup, write the job's output spec to init's spec pipe and close it, send the
+//!    user's part ([`Release`]: code or ZK payload, args, env, input files, CPU limit) down
+//!    the release pipe and wipe it, then pump stdin/stdout/stderr and the files pipe against
+//!    the job's deadline (`pump.rs`; with `stream`, each chunk of output goes to the
+//!    caller's sink as it is read), reap init, read the status report, tear the cgroup down.
 //!
 //! [`run_job`] (the cold path) does both back to back. Dropping a [`Prepared`] that never ran
 //! kills it and removes its cgroup.
 //!
 //! The supervisor only reads through descriptors it created, never touches the run's files
-//! (they live on tmpfs mounts in the run's mount namespace and vanish with it), and never
-//! follows a path the run could have planted.
+//! (they live on tmpfs mounts in the run's mount namespace and vanish with it; output files
+//! are read by the run's init, see [`crate::files::collect`]), and never follows a path the
+//! run could have planted.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
 use crate::cgroup::{self, CgroupLimits, Cgroups, RunCgroup};
-use crate::child::{self, ChildPlan};
-use crate::error::{CgroupError, SandboxError, SysError};
-use crate::protocol::{self, JobResult, JobSpec, Timings};
-use crate::pump::Pump;
+use crate::error::SandboxError;
+use crate::files::{collect, OutputSpec};
+use crate::protocol::{self, JobResult, JobSpec};
+use crate::pump::OutputSink;
 use crate::release::Release;
-use crate::status::parse_status;
-use crate::zk::ZkOutcome;
 use crate::{command, rootfs, seccomp, sys, warm};
 
 /// Host directory on which each run's root tmpfs is mounted (inside the run's own mount
@@ -53,7 +51,11 @@ const CLONE_NAMESPACES: libc::c_int = libc::CLONE_NEWNS
 /// How long teardown may take before it is reported as failed.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
+mod outcome;
+mod spawn;
 mod teardown;
+use outcome::Attended;
+use spawn::Init;
 pub use teardown::Teardown;
 
 /// How long the child may take to isolate itself and say `ready`.
@@ -86,23 +88,32 @@ struct Live {
     init: Init,
 }
 
-/// Init's pid and pidfd and the supervisor's ends of the pipes.
-#[derive(Debug)]
-struct Init {
-    pid: i32,
-    pidfd: OwnedFd,
-    release: File,
-    /// stdin (write end), stdout, stderr, error (read ends); taken by the pump.
-    pipes: Option<(OwnedFd, OwnedFd, OwnedFd, OwnedFd)>,
-    status: File,
-    status_text: String,
-    /// Init was reaped (by the supervisor, once the run ended).
-    reaped: bool,
+/// The user's part of a job, out of its spec: what the payload gets ([`Release`]) and what
+/// the supervisor keeps (stdin, the output spec, `stream`).
+struct UserPart {
+    release: Release,
+    stdin: String,
+    output: Option<OutputSpec>,
+    stream: bool,
+}
+
+impl UserPart {
+    /// Moves the user's part out of `spec`, which is left a profile.
+    fn take_from(spec: &mut JobSpec) -> Self {
+        UserPart {
+            release: Release::take_from(spec),
+            stdin: std::mem::take(&mut spec.stdin),
+            output: spec.output.take(),
+            stream: std::mem::take(&mut spec.stream),
+        }
+    }
 }
 
 /// Runs `spec` in a new sandbox (the cold path: [`prepare`] then [`Prepared::run`]). `Err`
 /// means no trustworthy result (set-up failure); a failing user program is an `Ok` result with
 /// its exit code.
+///
+/// With [`JobSpec::stream`], each chunk of output goes to `sink` as it is read.
 ///
 /// Must be called from a **single-threaded** process (the `pyth-on-runner` binary): the child
 /// is created with a raw `clone()` and keeps allocating, which is only sound when no other
@@ -110,20 +121,20 @@ struct Init {
 pub fn run_job(
     mut spec: JobSpec,
     cgroups: &dyn Cgroups,
+    sink: Option<&mut OutputSink<'_>>,
 ) -> Result<(JobResult, Teardown), SandboxError> {
     let started = Instant::now();
     check_job(&spec)?;
-    let mut release = Release::take_from(&mut spec);
-    let stdin = std::mem::take(&mut spec.stdin);
+    let mut job = UserPart::take_from(&mut spec);
     // The child's copy-on-write image holds the release (ZK password included): wipe it there.
-    let prepared = prepare_inner(&spec, cgroups, &mut || release.wipe())?;
+    let prepared = prepare_inner(&spec, cgroups, &mut || job.release.wipe())?;
     if let (Some(egress), Some(live)) = (&spec.egress, &prepared.inner) {
         // After the clone (the runner may have threads now), before the program exists.
         crate::egress::start_relay(live.init.pid, egress)?;
     }
     let limits = spec.limits.clone();
     let prepare_ms = prepared.prepare_ms;
-    let (mut result, teardown) = prepared.release(&limits, release, stdin, started)?;
+    let (mut result, teardown) = prepared.release(&limits, job, sink, started)?;
     // Cold: the sandbox was prepared on the request path.
     result.timings.setup_ms += prepare_ms;
     result.duration_ms += prepare_ms;
@@ -131,17 +142,23 @@ pub fn run_job(
 }
 
 /// Isolates a sandbox for jobs like `profile` (which must hold no user data: empty code,
-/// stdin, args, env, no zk) and waits until it is ready. Same threading rule as [`run_job`].
+/// stdin, args, env, files, no zk, egress, output spec or `stream`) and waits until it is
+/// ready. Same threading rule as [`run_job`].
 pub fn prepare(profile: &JobSpec, cgroups: &dyn Cgroups) -> Result<Prepared, SandboxError> {
     let has_user_data = !profile.code.is_empty()
         || !profile.stdin.is_empty()
         || !profile.args.is_empty()
         || !profile.env.is_empty()
+        || !profile.files.is_empty()
         || profile.zk.is_some()
-        || profile.egress.is_some();
+        || profile.egress.is_some()
+        || profile.output.is_some()
+        || profile.stream;
     if has_user_data {
         return Err(SandboxError::InvalidJob(
-            "a prepare profile must not carry code, stdin, args, env, zk or egress".into(),
+            "a prepare profile must not carry code, stdin, args, env, files, zk, egress, an \
+             output spec or stream"
+                .into(),
         ));
     }
     prepare_inner(profile, cgroups, &mut || {})
@@ -157,6 +174,16 @@ fn check_job(spec: &JobSpec) -> Result<(), SandboxError> {
         return Err(SandboxError::InvalidJob(
             "a ZK job cannot run in a pre-started interpreter".into(),
         ));
+    }
+    if !spec.files.is_empty() && spec.prestart {
+        return Err(SandboxError::InvalidJob(
+            "a job with input files cannot run in a pre-started interpreter".into(),
+        ));
+    }
+    if let Some(output) = &spec.output {
+        output
+            .check()
+            .map_err(|e| SandboxError::InvalidJob(e.to_string()))?;
     }
     rootfs::validate(spec)?;
     command::build(spec).map(drop)
@@ -190,7 +217,7 @@ fn prepare_inner(
     let cg = cgroups.create(&profile.sandbox.cgroup_parent, &cgroup::run_name(), &limits)?;
     let cgroup_ms = ms(t0.elapsed());
     let t_clone = Instant::now();
-    match spawn(profile, cg.as_ref(), policy, wipe_in_child) {
+    match spawn::spawn(profile, cg.as_ref(), policy, wipe_in_child) {
         Ok(init) => {
             let mut prepared = Prepared {
                 profile: profile.clone(),
@@ -213,127 +240,31 @@ fn memory_bytes(mb: u64) -> u64 {
     mb.max(8) << 20
 }
 
-fn open_procs(cg: &dyn RunCgroup) -> Result<Vec<File>, CgroupError> {
-    cg.procs_files()
-        .into_iter()
-        .map(|p| {
-            OpenOptions::new()
-                .write(true)
-                .open(&p)
-                .map_err(|e| CgroupError::io("open", p, e))
-        })
-        .collect()
-}
-
-/// Creates the pipes and clones init.
-fn spawn(
-    profile: &JobSpec,
-    cg: &dyn RunCgroup,
-    policy: seccomp::Policy,
-    wipe_in_child: &mut dyn FnMut(),
-) -> Result<Init, SandboxError> {
-    let new_root = Path::new(NEW_ROOT_DIR);
-    std::fs::create_dir_all(new_root)
-        .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
-    let (stdin_r, stdin_w) = sys::pipe()?;
-    let (stdout_r, stdout_w) = sys::pipe()?;
-    let (stderr_r, stderr_w) = sys::pipe()?;
-    let (error_r, error_w) = sys::pipe()?;
-    let (status_r, status_w) = sys::pipe()?;
-    let (release_r, release_w) = sys::pipe()?;
-    let plan = ChildPlan {
-        spec: profile,
-        policy,
-        new_root: new_root.to_owned(),
-        cgroup_procs: open_procs(cg)?,
-        stdin: stdin_r,
-        stdout: stdout_w,
-        stderr: stderr_w,
-        error: error_w,
-        status: status_w,
-        release: File::from(release_r),
-    };
-    let ours = (stdin_w, stdout_r, stderr_r, error_r, status_r, release_w);
-    let (pid, pidfd) = match sys::clone_child(CLONE_NAMESPACES)? {
-        sys::Cloned::Child => {
-            // The child must not hold the supervisor's ends: stdin would never see EOF.
-            drop(ours);
-            wipe_in_child();
-            child::init_main(plan)
-        }
-        sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
-    };
-    drop(plan); // closes the child's ends of every pipe in the supervisor
-    let (stdin, stdout, stderr, error, status, release) = ours;
-    Ok(Init {
-        pid,
-        pidfd,
-        release: File::from(release),
-        pipes: Some((stdin, stdout, stderr, error)),
-        status: File::from(status),
-        status_text: String::new(),
-        reaped: false,
-    })
-}
-
 impl Prepared {
     /// The profile this sandbox was prepared for.
     pub fn profile(&self) -> &JobSpec {
         &self.profile
     }
 
-    /// Reads the status pipe until the payload says `ready`; on EOF, the set-up error.
+    /// Waits until the payload says `ready`; on EOF, the set-up error.
     fn wait_ready(&mut self) -> Result<(), SandboxError> {
-        let Some(Live { init: live, .. }) = self.inner.as_mut() else {
-            return Err(SandboxError::InvalidJob("sandbox already used".into()));
-        };
-        let deadline = Instant::now() + READY_DEADLINE;
-        let mut chunk = [0u8; 1024];
-        loop {
-            if parse_status(&live.status_text).ready {
-                return Ok(());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(SandboxError::ChildSetup(
-                    "the sandbox did not become ready in time".into(),
-                ));
-            }
-            let mut fds = [libc::pollfd {
-                fd: live.status.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            if sys::poll(&mut fds, left.as_millis().clamp(1, 1000) as i32)? == 0 {
-                continue;
-            }
-            let n = live
-                .status
-                .read(&mut chunk)
-                .map_err(|e| SysError::from_io("read", "status pipe".into(), e))?;
-            if n == 0 {
-                let mut error = String::new();
-                if let Some((_, _, _, fd)) = live.pipes.take() {
-                    let _ = File::from(fd).read_to_string(&mut error);
-                }
-                return Err(SandboxError::ChildSetup(if error.is_empty() {
-                    "the sandbox exited before it was ready".into()
-                } else {
-                    error
-                }));
-            }
-            live.status_text
-                .push_str(&String::from_utf8_lossy(&chunk[..n]));
+        match self.inner.as_mut() {
+            Some(live) => live.init.wait_ready(),
+            None => Err(SandboxError::InvalidJob("sandbox already used".into())),
         }
     }
 
     /// Runs `spec` in this sandbox. The job must match the profile except for code, zk,
-    /// stdin, args, env, `timeout_ms`, `memory_mb` and `max_output_bytes`.
-    pub fn run(self, mut spec: JobSpec) -> Result<(JobResult, Teardown), SandboxError> {
+    /// stdin, args, env, files, output spec, `stream`, `timeout_ms`, `memory_mb` and
+    /// `max_output_bytes`. With [`JobSpec::stream`], each chunk of output goes to `sink`.
+    pub fn run(
+        self,
+        mut spec: JobSpec,
+        sink: Option<&mut OutputSink<'_>>,
+    ) -> Result<(JobResult, Teardown), SandboxError> {
         let started = Instant::now();
         check_job(&spec)?;
-        let release = Release::take_from(&mut spec);
-        let stdin = std::mem::take(&mut spec.stdin);
+        let job = UserPart::take_from(&mut spec);
         let limits = spec.limits.clone();
         if self.profile.prestart && limits.timeout_ms > self.profile.limits.timeout_ms {
             // The interpreter's RLIMIT_CPU was set from the profile and can only be lowered.
@@ -349,53 +280,37 @@ impl Prepared {
                 "the job does not match the profile of the prepared sandbox".into(),
             ));
         }
-        self.release(&limits, release, stdin, started)
+        self.release(&limits, job, sink, started)
     }
 
     fn release(
         mut self,
         limits: &protocol::Limits,
-        mut release: Release,
-        stdin: String,
+        job: UserPart,
+        sink: Option<&mut OutputSink<'_>>,
         started: Instant,
     ) -> Result<(JobResult, Teardown), SandboxError> {
         let Some(mut live) = self.inner.take() else {
             return Err(SandboxError::InvalidJob("sandbox already used".into()));
         };
+        let UserPart {
+            mut release,
+            stdin,
+            output,
+            stream,
+        } = job;
         let is_zk = release.zk.is_some();
-        let outcome = (|| {
-            if limits.memory_mb != self.profile.limits.memory_mb {
-                live.cg.set_memory(memory_bytes(limits.memory_mb))?;
-            }
-            // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload
-            // cannot lower its own nice value: that needs CAP_SYS_NICE).
-            let _ = sys::set_nice(0, 0);
-            for pid in live.cg.pids().unwrap_or_default() {
-                let _ = sys::set_nice(pid, 0);
-            }
-
-            release.timeout_ms = limits.timeout_ms;
-            let frame = Zeroizing::new(if self.profile.prestart {
-                warm::encode_release(&release)?
-            } else {
-                protocol::encode_frame(&release)
-                    .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?
+        let outcome = self
+            .hand_over(&mut live, limits, &mut release, output.as_ref())
+            .and_then(|t_release| {
+                let attended = Attended {
+                    stdin,
+                    output,
+                    sink: sink.filter(|_| stream).map(|s| s as &mut OutputSink<'_>),
+                };
+                let cg = live.cg.as_ref();
+                outcome::supervise(&mut live.init, cg, limits, attended, t_release, is_zk)
             });
-            release.wipe();
-            let t_release = Instant::now();
-            // If the payload died meanwhile the write fails (EPIPE); the pump then finds init
-            // gone and the error pipe tells why.
-            let _ = live.init.release.write_all(&frame);
-            drop(frame);
-            self.supervise(
-                &mut live.init,
-                live.cg.as_ref(),
-                limits,
-                stdin,
-                t_release,
-                is_zk,
-            )
-        })();
         drop(release);
         match outcome {
             Ok(mut result) => {
@@ -412,102 +327,66 @@ impl Prepared {
         }
     }
 
-    fn supervise(
+    /// Applies the job's memory limit and priority, sends init the output spec and the
+    /// payload its release (wiped here once written); returns when the release was sent.
+    fn hand_over(
         &self,
-        live: &mut Init,
-        cg: &dyn RunCgroup,
+        live: &mut Live,
         limits: &protocol::Limits,
-        stdin: String,
-        t_release: Instant,
-        is_zk: bool,
-    ) -> Result<JobResult, SandboxError> {
-        let deadline = t_release + Duration::from_millis(limits.timeout_ms);
-        let Some((stdin_w, stdout_r, stderr_r, error_r)) = live.pipes.take() else {
-            return Err(SandboxError::InvalidJob("sandbox already used".into()));
-        };
-        let status_r = live
-            .status
-            .try_clone()
-            .map_err(|e| SysError::from_io("dup", "status pipe".into(), e))?;
-        let pumped = Pump::new(
-            stdin.as_bytes(),
-            limits.max_output_bytes,
-            stdin_w,
-            stdout_r,
-            stderr_r,
-            error_r,
-            OwnedFd::from(status_r),
-        )
-        .and_then(|mut pump| pump.run(&live.pidfd, deadline).map(|()| pump));
-        let pump = match pumped {
-            Ok(pump) => pump,
-            Err(e) => {
-                // Never leave a live sandbox behind an error: kill init (and so the namespace).
-                let _ = sys::pidfd_send_signal(live.pidfd.as_fd(), libc::SIGKILL);
-                let _ = sys::waitpid(live.pid, false);
-                live.reaped = true;
-                return Err(e.into());
-            }
-        };
-        live.status_text.push_str(&pump.status);
-        let exit = if pump.payload_reported {
-            // Init reported the payload's exit and is exiting; the teardown reaps it.
-            None
-        } else {
-            let exit = sys::waitpid(live.pid, false)?.map(|(_, e)| e);
-            live.reaped = true;
-            let mut rest = String::new();
-            let _ = live.status.read_to_string(&mut rest);
-            live.status_text.push_str(&rest);
-            Some(exit.unwrap_or(sys::Exit::Signal(9)))
-        };
-        let t_reaped = Instant::now();
-
-        if !pump.error.is_empty() {
-            return Err(SandboxError::ChildSetup(
-                String::from_utf8_lossy(&pump.error).into_owned(),
-            ));
+        release: &mut Release,
+        output: Option<&OutputSpec>,
+    ) -> Result<Instant, SandboxError> {
+        if limits.memory_mb != self.profile.limits.memory_mb {
+            live.cg.set_memory(memory_bytes(limits.memory_mb))?;
         }
-        let report = parse_status(&live.status_text);
-        let payload = report
-            .exit
-            .or(exit)
-            .unwrap_or(sys::Exit::Signal(libc::SIGKILL));
-        let exec_at = pump.exec_at.unwrap_or(t_reaped);
-        let zk = if is_zk { report.zk } else { None };
-        let nothing_ran = zk.is_some_and(|z| z != ZkOutcome::Decrypted);
-        let text = |b: &[u8]| {
-            if nothing_ran {
-                String::new()
-            } else {
-                String::from_utf8_lossy(b).into_owned()
-            }
-        };
-        Ok(JobResult {
-            stdout: text(&pump.stdout.buf),
-            stderr: text(&pump.stderr.buf),
-            exit_code: payload.as_code(),
-            signal: match payload {
-                sys::Exit::Signal(s) => Some(s),
-                sys::Exit::Code(_) => None,
-            },
-            timed_out: pump.timed_out,
-            memory_exceeded: cg.oom_killed().unwrap_or(false),
-            output_truncated: pump.truncated,
-            duration_ms: ms(t_reaped - t_release),
-            timings: Timings {
-                setup_ms: ms(exec_at.saturating_duration_since(t_release)),
-                run_ms: ms(t_reaped.saturating_duration_since(exec_at)),
-                join_ms: report.join_ms,
-                rootfs_ms: report.rootfs_ms,
-                privileges_ms: report.privileges_ms,
-                ..Timings::default()
-            },
-            zk,
-            files: Vec::new(),
-            files_truncated: false,
-        })
+        // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload cannot
+        // lower its own nice value: that needs CAP_SYS_NICE).
+        let _ = sys::set_nice(0, 0);
+        for pid in live.cg.pids().unwrap_or_default() {
+            let _ = sys::set_nice(pid, 0);
+        }
+        // Before the release: the spec is complete in the pipe before any user code runs.
+        send_output_spec(&mut live.init, output)?;
+        release.timeout_ms = limits.timeout_ms;
+        let frame = Zeroizing::new(if self.profile.prestart {
+            warm::encode_release(release)?
+        } else {
+            protocol::encode_frame(release)
+                .map_err(|e| SandboxError::InvalidJob(format!("encoding the release: {e}")))?
+        });
+        release.wipe();
+        release.files = Vec::new();
+        let t_release = Instant::now();
+        // If the payload died meanwhile the write fails (EPIPE); the pump then finds init gone
+        // and the error pipe tells why.
+        let _ = live.init.release.write_all(&frame);
+        Ok(t_release)
     }
+}
+
+/// Writes the job's output spec to init's spec pipe (nothing without one) and closes it.
+/// Init reads it without waiting once the payload exited, so it must fit in the pipe's
+/// buffer: [`OutputSpec::check`] bounds it, and it is checked again here.
+fn send_output_spec(init: &mut Init, output: Option<&OutputSpec>) -> Result<(), SandboxError> {
+    let Some(mut pipe) = init.output_spec.take() else {
+        return Err(SandboxError::InvalidJob("sandbox already used".into()));
+    };
+    let Some(output) = output else {
+        return Ok(());
+    };
+    let frame = protocol::encode_frame(output)
+        .map_err(|e| SandboxError::InvalidJob(format!("encoding the output spec: {e}")))?;
+    if frame.len() > collect::MAX_SPEC_FRAME {
+        return Err(SandboxError::InvalidJob(
+            "the output spec is too large".into(),
+        ));
+    }
+    // Never blocks (the frame fits in the pipe's buffer). If init is gone already (its payload
+    // died before the release), EPIPE: ignored like the release's own write, the pump finds
+    // init gone and the error pipe tells why.
+    sys::set_nonblocking(std::os::fd::AsFd::as_fd(&pipe))?;
+    let _ = pipe.write_all(&frame);
+    Ok(())
 }
 
 impl Drop for Prepared {

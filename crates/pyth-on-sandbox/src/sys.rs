@@ -11,6 +11,9 @@ use std::path::Path;
 
 use crate::error::SysError;
 
+mod dir;
+pub use dir::{openat, openat2, read_dir};
+
 type Result<T> = std::result::Result<T, SysError>;
 
 fn cstring(call: &'static str, s: &[u8]) -> Result<CString> {
@@ -579,4 +582,16 @@ pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> Result<()> {
     // SAFETY: `raw` is an open descriptor borrowed for the call; setns reads only its arguments.
     let ret = unsafe { libc::setns(raw, nstype) };
     check(ret.into(), "setns", || format!("fd {raw}, {nstype:#x}")).map(drop)
+}
+
+/// `kill(-1, SIGKILL)`. Called by a PID namespace's init (pid 1), it kills every other process
+/// of that namespace (never init itself); no other process existing is not an error.
+pub fn kill_all_others() -> Result<()> {
+    // SAFETY: integer arguments only; the caller is the namespace's init, so -1 reaches only
+    // processes of its own PID namespace.
+    let ret = unsafe { libc::kill(-1, libc::SIGKILL) };
+    match check(ret.into(), "kill", || "-1, SIGKILL".into()) {
+        Err(e) if e.errno() == Some(libc::ESRCH) => Ok(()),
+        other => other.map(drop),
+    }
 }

@@ -63,11 +63,18 @@ pub fn bootstrap(language: Language) -> (&'static str, &'static str) {
 /// length and its bytes: timeout in ms (decimal), the code, the argument count (decimal), each
 /// argument, the variable count (decimal), each name and value. Not JSON: parsing JSON in
 /// Python imports `json` and `re`, which cost every warm runner ~10 ms at start and again at
-/// exit; this format needs only built-ins. A ZK release is refused (never pre-started).
+/// exit; this format needs only built-ins. A ZK release is refused (never pre-started), and
+/// so is one with input files (the payload writes them before exec; a pre-started interpreter
+/// was exec'd before the job existed).
 pub fn encode_release(release: &Release) -> Result<Vec<u8>, SandboxError> {
     if release.zk.is_some() {
         return Err(SandboxError::InvalidJob(
             "a ZK job cannot run in a pre-started interpreter".into(),
+        ));
+    }
+    if !release.files.is_empty() {
+        return Err(SandboxError::InvalidJob(
+            "a job with input files cannot run in a pre-started interpreter".into(),
         ));
     }
     let timeout = release.timeout_ms.to_string();
@@ -112,6 +119,7 @@ mod tests {
                 value: "vé".into(),
             }],
             timeout_ms: 1500,
+            files: Vec::new(),
         };
         let bytes = encode_release(&release).unwrap();
         let mut expected = Vec::new();
@@ -121,5 +129,20 @@ mod tests {
         }
         assert_eq!(bytes[..4], (expected.len() as u32).to_be_bytes());
         assert_eq!(bytes[4..], expected[..]);
+    }
+
+    #[test]
+    fn a_release_with_input_files_is_refused() {
+        let release = Release {
+            files: vec![crate::files::InputFile {
+                path: "a.py".into(),
+                content: b"x".to_vec(),
+            }],
+            ..Release::default()
+        };
+        assert!(matches!(
+            encode_release(&release),
+            Err(SandboxError::InvalidJob(_))
+        ));
     }
 }

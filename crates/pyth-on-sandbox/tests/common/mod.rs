@@ -3,9 +3,10 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
-    self, JobResult, JobSpec, Language, Limits, RunnerFrame, ServerFrame,
+    self, JobResult, JobSpec, Language, Limits, OutputChunk, RunnerFrame, ServerFrame,
 };
 use pyth_on_sandbox::rootfs::BASE_RO_MOUNTS;
 use pyth_on_sandbox::SandboxOptions;
@@ -69,12 +70,53 @@ pub struct Session {
 /// during `Prepare` (ZK jobs excepted: they are never pre-started). Returns the runner's pid and
 /// its final frame.
 fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFrame) {
-    let mode = match std::env::var("PYTH_ON_TEST_PREPARED").as_deref() {
-        Ok("prestart") if spec.zk.is_none() => Mode::Prestarted,
+    let mode = match env_mode() {
+        Mode::Prestarted if spec.zk.is_some() => Mode::Prepared,
+        mode => mode,
+    };
+    let talk = converse_in(child, spec, mode);
+    (talk.pid, talk.last)
+}
+
+/// The mode `PYTH_ON_TEST_PREPARED` selects: unset is [`Mode::Cold`], `prestart`
+/// [`Mode::Prestarted`], anything else [`Mode::Prepared`].
+pub fn env_mode() -> Mode {
+    match std::env::var("PYTH_ON_TEST_PREPARED").as_deref() {
+        Ok("prestart") => Mode::Prestarted,
         Ok(_) => Mode::Prepared,
         Err(_) => Mode::Cold,
-    };
-    converse_in(child, spec, mode)
+    }
+}
+
+/// What a runner said after the job was sent.
+#[derive(Debug)]
+pub struct Conversation {
+    /// The runner's pid.
+    pub pid: i32,
+    /// Every `Output` frame, with when it arrived (since the job was sent).
+    pub chunks: Vec<(Duration, OutputChunk)>,
+    /// The final frame (`Result` or `Failed`), with when it arrived.
+    pub last: RunnerFrame,
+    pub last_at: Duration,
+}
+
+impl Conversation {
+    /// The bytes of every chunk of `stream`, in order.
+    pub fn streamed(&self, stream: protocol::Stream) -> Vec<u8> {
+        self.chunks
+            .iter()
+            .filter(|(_, c)| c.stream == stream)
+            .flat_map(|(_, c)| c.data.iter().copied())
+            .collect()
+    }
+
+    /// The result (panics on anything else).
+    pub fn result(&self) -> &JobResult {
+        match &self.last {
+            RunnerFrame::Result(r) => r,
+            other => panic!("runner did not produce a result: {other:?}"),
+        }
+    }
 }
 
 /// How a test run reaches its sandbox.
@@ -91,15 +133,20 @@ pub enum Mode {
 /// Runs `spec` in `mode` (the profile is `spec` without its user part, with `prestart` for
 /// [`Mode::Prestarted`]); returns the final frame.
 pub fn frame_in(spec: &JobSpec, mode: Mode) -> RunnerFrame {
+    talk_in(spec, mode).last
+}
+
+/// Runs `spec` in `mode`; returns everything the runner said after the job, with timings.
+pub fn talk_in(spec: &JobSpec, mode: Mode) -> Conversation {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
         .env_clear()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn runner");
-    let (_, last) = converse_in(&mut child, spec, mode);
+    let talk = converse_in(&mut child, spec, mode);
     child.wait().unwrap();
-    last
+    talk
 }
 
 /// Runs `spec` in `mode` and returns its result.
@@ -110,7 +157,7 @@ pub fn run_in(spec: &JobSpec, mode: Mode) -> JobResult {
     }
 }
 
-fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> (i32, RunnerFrame) {
+fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> Conversation {
     let mut spec = spec.clone();
     spec.prestart = mode == Mode::Prestarted;
     let profile = (mode != Mode::Cold).then(|| {
@@ -120,17 +167,20 @@ fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> (
         profile.args.clear();
         profile.env.clear();
         profile.zk = None;
+        profile.files.clear();
+        profile.output = None;
+        profile.stream = false;
         profile
     });
     converse_with(child, profile.as_ref(), &spec)
 }
 
-/// `Prepare(profile)` (when given), then `Job(job)`; returns the runner's pid and last frame.
+/// `Prepare(profile)` (when given), then `Job(job)`; returns what the runner said.
 fn converse_with(
     child: &mut std::process::Child,
     profile: Option<&JobSpec>,
     job: &JobSpec,
-) -> (i32, RunnerFrame) {
+) -> Conversation {
     let mut input = child.stdin.take().unwrap();
     let mut out = child.stdout.take().unwrap();
     let send = |input: &mut std::process::ChildStdin, frame: &ServerFrame| {
@@ -144,19 +194,48 @@ fn converse_with(
         let RunnerFrame::Ready(ready) = protocol::read_frame(&mut out).unwrap() else {
             panic!("first frame must be Ready")
         };
-        match protocol::read_frame(&mut out).unwrap() {
-            RunnerFrame::Ready(r) if r.preisolated => send(&mut input, &job),
-            other => return (ready.pid, other),
-        }
+        let sent = match protocol::read_frame(&mut out).unwrap() {
+            RunnerFrame::Ready(r) if r.preisolated => {
+                send(&mut input, &job);
+                Instant::now()
+            }
+            other => {
+                return Conversation {
+                    pid: ready.pid,
+                    chunks: Vec::new(),
+                    last: other,
+                    last_at: Duration::ZERO,
+                }
+            }
+        };
         drop(input);
-        return (ready.pid, protocol::read_frame(&mut out).unwrap());
+        return until_the_end(&mut out, ready.pid, sent);
     }
     send(&mut input, &job);
+    let sent = Instant::now();
     drop(input);
     let RunnerFrame::Ready(ready) = protocol::read_frame(&mut out).unwrap() else {
         panic!("first frame must be Ready")
     };
-    (ready.pid, protocol::read_frame(&mut out).unwrap())
+    until_the_end(&mut out, ready.pid, sent)
+}
+
+/// Reads `Output` frames until the final one, noting when each arrived.
+fn until_the_end(out: &mut impl std::io::Read, pid: i32, sent: Instant) -> Conversation {
+    let mut chunks = Vec::new();
+    loop {
+        match protocol::read_frame(out).unwrap() {
+            RunnerFrame::Output(chunk) => chunks.push((sent.elapsed(), chunk)),
+            last => {
+                return Conversation {
+                    pid,
+                    chunks,
+                    last,
+                    last_at: sent.elapsed(),
+                }
+            }
+        }
+    }
 }
 
 /// Prepares a runner with `profile`, then sends `job`; returns the final frame.
@@ -167,7 +246,7 @@ pub fn frame_prepared(profile: &JobSpec, job: &JobSpec) -> RunnerFrame {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn runner");
-    let (_, last) = converse_with(&mut child, Some(profile), job);
+    let last = converse_with(&mut child, Some(profile), job).last;
     child.wait().unwrap();
     last
 }

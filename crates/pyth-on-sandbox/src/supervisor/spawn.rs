@@ -1,0 +1,153 @@
+//! Creating a run: its pipes, init cloned into new namespaces, and the wait for the payload's
+//! `ready`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Instant;
+
+use super::{CLONE_NAMESPACES, NEW_ROOT_DIR, READY_DEADLINE};
+use crate::cgroup::RunCgroup;
+use crate::child::{self, ChildPlan};
+use crate::error::{CgroupError, SandboxError, SysError};
+use crate::protocol::JobSpec;
+use crate::pump::RunPipes;
+use crate::status::parse_status;
+use crate::{seccomp, sys};
+
+/// Init's pid and pidfd and the supervisor's ends of the pipes.
+#[derive(Debug)]
+pub(super) struct Init {
+    pub(super) pid: i32,
+    pub(super) pidfd: OwnedFd,
+    pub(super) release: File,
+    /// Write end of the output-spec pipe: the job's `OutputSpec` is written there at release
+    /// and the pipe closed (init reads it once the payload exited).
+    pub(super) output_spec: Option<File>,
+    /// stdin (write end), stdout, stderr, error, files (read ends); taken by the pump.
+    pub(super) pipes: Option<RunPipes>,
+    pub(super) status: File,
+    pub(super) status_text: String,
+    /// Init was reaped (by the supervisor, once the run ended).
+    pub(super) reaped: bool,
+}
+
+fn open_procs(cg: &dyn RunCgroup) -> Result<Vec<File>, CgroupError> {
+    cg.procs_files()
+        .into_iter()
+        .map(|p| {
+            OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(|e| CgroupError::io("open", p, e))
+        })
+        .collect()
+}
+
+/// Creates the pipes and clones init.
+pub(super) fn spawn(
+    profile: &JobSpec,
+    cg: &dyn RunCgroup,
+    policy: seccomp::Policy,
+    wipe_in_child: &mut dyn FnMut(),
+) -> Result<Init, SandboxError> {
+    let new_root = Path::new(NEW_ROOT_DIR);
+    std::fs::create_dir_all(new_root)
+        .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
+    let (stdin_r, stdin_w) = sys::pipe()?;
+    let (stdout_r, stdout_w) = sys::pipe()?;
+    let (stderr_r, stderr_w) = sys::pipe()?;
+    let (error_r, error_w) = sys::pipe()?;
+    let (status_r, status_w) = sys::pipe()?;
+    let (release_r, release_w) = sys::pipe()?;
+    let (spec_r, spec_w) = sys::pipe()?;
+    let (files_r, files_w) = sys::pipe()?;
+    let plan = ChildPlan {
+        spec: profile,
+        policy,
+        new_root: new_root.to_owned(),
+        cgroup_procs: open_procs(cg)?,
+        stdin: stdin_r,
+        stdout: stdout_w,
+        stderr: stderr_w,
+        error: error_w,
+        status: status_w,
+        release: File::from(release_r),
+        output_spec: Some(File::from(spec_r)),
+        files: Some(File::from(files_w)),
+    };
+    let pipes = RunPipes {
+        stdin: stdin_w,
+        stdout: stdout_r,
+        stderr: stderr_r,
+        error: error_r,
+        files: files_r,
+    };
+    let ours = (pipes, status_r, release_w, spec_w);
+    let (pid, pidfd) = match sys::clone_child(CLONE_NAMESPACES)? {
+        sys::Cloned::Child => {
+            // The child must not hold the supervisor's ends: stdin would never see EOF.
+            drop(ours);
+            wipe_in_child();
+            child::init_main(plan)
+        }
+        sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(plan); // closes the child's ends of every pipe in the supervisor
+    let (pipes, status, release, spec) = ours;
+    Ok(Init {
+        pid,
+        pidfd,
+        release: File::from(release),
+        output_spec: Some(File::from(spec)),
+        pipes: Some(pipes),
+        status: File::from(status),
+        status_text: String::new(),
+        reaped: false,
+    })
+}
+
+impl Init {
+    /// Reads the status pipe until the payload says `ready`; on EOF, the set-up error.
+    pub(super) fn wait_ready(&mut self) -> Result<(), SandboxError> {
+        let deadline = Instant::now() + READY_DEADLINE;
+        let mut chunk = [0u8; 1024];
+        loop {
+            if parse_status(&self.status_text).ready {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SandboxError::ChildSetup(
+                    "the sandbox did not become ready in time".into(),
+                ));
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.status.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            if sys::poll(&mut fds, left.as_millis().clamp(1, 1000) as i32)? == 0 {
+                continue;
+            }
+            let n = self
+                .status
+                .read(&mut chunk)
+                .map_err(|e| SysError::from_io("read", "status pipe".into(), e))?;
+            if n == 0 {
+                let mut error = String::new();
+                if let Some(pipes) = self.pipes.take() {
+                    let _ = File::from(pipes.error).read_to_string(&mut error);
+                }
+                return Err(SandboxError::ChildSetup(if error.is_empty() {
+                    "the sandbox exited before it was ready".into()
+                } else {
+                    error
+                }));
+            }
+            self.status_text
+                .push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    }
+}
