@@ -10,7 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clap::Args;
 use pyth_on_launcher::{InputFile, OutputFile, OutputSpec};
-use pyth_on_sandbox::files::{check_relative_path, PathError};
+pub use pyth_on_sandbox::files::MAX_OUTPUT_PATTERNS;
+use pyth_on_sandbox::files::{check_relative_path, PathError, MAX_OUTPUT_BYTES};
 use pyth_on_sandbox::Language;
 use pyth_on_types::FileEncoding;
 
@@ -18,9 +19,6 @@ use super::RunError;
 use crate::domain::Invalid;
 use crate::secrets;
 use crate::settings_error::SettingsError;
-
-/// Most output patterns a run may give.
-pub const MAX_OUTPUT_PATTERNS: usize = 32;
 
 /// The bounds on a run's files (`PYTH_ON_MAX_INPUT_FILES*`, `PYTH_ON_MAX_OUTPUT_FILES*`).
 #[derive(Debug, Clone, Args)]
@@ -64,7 +62,13 @@ const MAX_INPUT_TOTAL: u64 = 32 << 20;
 
 impl FileSettings {
     /// Checks every value; `Err` names the flag.
-    pub fn validate(&self, max_body_bytes: u64) -> Result<(), SettingsError> {
+    /// `max_output_bytes` is the per-stream output cap: the runner's answer carries both
+    /// streams and the files (base64) in one frame of at most 64 MiB.
+    pub fn validate(
+        &self,
+        max_body_bytes: u64,
+        max_output_bytes: u64,
+    ) -> Result<(), SettingsError> {
         if self.max_input_files_bytes > MAX_INPUT_TOTAL {
             return Err(SettingsError::new(
                 "--max-input-files-bytes",
@@ -83,10 +87,18 @@ impl FileSettings {
                 "must be at most --max-body-bytes (files arrive in the request body)",
             ));
         }
-        if self.max_output_files_bytes > 32 << 20 {
+        if self.max_output_files_bytes > MAX_OUTPUT_BYTES {
             return Err(SettingsError::new(
                 "--max-output-files-bytes",
-                "must be at most 33554432",
+                format!("must be at most {MAX_OUTPUT_BYTES}"),
+            ));
+        }
+        // Base64 grows the files by a third; the streams may each grow by escaping.
+        let frame = self.max_output_files_bytes / 3 * 4 + 4 * max_output_bytes;
+        if frame > 60 << 20 {
+            return Err(SettingsError::new(
+                "--max-output-files-bytes",
+                "with --max-output-bytes, a run's answer would pass the runner's 64 MiB frame",
             ));
         }
         Ok(())
@@ -213,6 +225,18 @@ fn parse_patterns(patterns: Vec<String>) -> Result<Vec<String>, Invalid> {
         .iter()
         .map(|p| check_relative_path(p).map_err(|e| path_invalid("outputFiles", &e)))
         .collect()
+}
+
+/// With input files, a Python program imports them like modules beside it: `/work` goes first
+/// on `PYTHONPATH` (the program itself lives in `/code`, so `sys.path[0]` is not `/work`).
+pub fn import_from_work(language: Language, files: &RunFiles, env: &mut Vec<(String, String)>) {
+    if language != Language::Python || files.input.is_empty() {
+        return;
+    }
+    match env.iter_mut().find(|(name, _)| name == "PYTHONPATH") {
+        Some((_, value)) => *value = format!("/work:{value}"),
+        None => env.push(("PYTHONPATH".into(), "/work".into())),
+    }
 }
 
 /// The program that runs `entry` (a checked relative path under `/work`) as the main one.
@@ -367,6 +391,24 @@ mod tests {
         assert_eq!((spec.max_files, spec.max_bytes), (5, 100));
         assert!(RunFiles::parse(&limits(), options("../*")).is_err());
         assert!(RunFiles::parse(&limits(), options("/tmp/*")).is_err());
+    }
+
+    #[test]
+    fn python_runs_with_input_files_import_from_the_working_directory_first() {
+        let files = RunFiles {
+            input: vec![InputFile {
+                path: "helper.py".into(),
+                content: Vec::new(),
+            }],
+            ..RunFiles::default()
+        };
+        let mut env = vec![("PYTHONPATH".to_string(), "/opt/env".to_string())];
+        import_from_work(Language::Python, &files, &mut env);
+        assert_eq!(env[0].1, "/work:/opt/env");
+        let mut env = Vec::new();
+        import_from_work(Language::Javascript, &files, &mut env);
+        import_from_work(Language::Python, &RunFiles::default(), &mut env);
+        assert!(env.is_empty());
     }
 
     #[test]

@@ -232,7 +232,9 @@ pub async fn launch(
         started,
     )
     .await?;
-    let env = run_env(env_mount.as_ref(), &request.settings.env, &secrets);
+    let mut env = run_env(env_mount.as_ref(), &request.settings.env, &secrets);
+    let settings = &request.settings;
+    files::import_from_work(settings.language, &settings.files, &mut env);
     let binds = env_mount
         .iter()
         .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))

@@ -69,9 +69,11 @@ async fn input_files_are_readable_from_the_working_directory_beside_plain_code()
     let run = user
         .key
         .execute(&ExecuteRequest {
-            code: "import os; print(open('data/in.csv').read().strip(), os.getcwd())".into(),
+            code: "import os, helper; print(open('data/in.csv').read().strip(), os.getcwd(), helper.X)"
+                .into(),
             files: Some(vec![
                 text("data/in.csv", "a,b\n1,2"),
+                text("helper.py", "X = 7\n"),
                 InputFile {
                     path: "blob.bin".into(),
                     content: "AAEC/w==".into(),
@@ -82,7 +84,7 @@ async fn input_files_are_readable_from_the_working_directory_beside_plain_code()
         })
         .await
         .unwrap();
-    assert_eq!(run.output, "a,b\n1,2 /work\n", "{run:?}");
+    assert_eq!(run.output, "a,b\n1,2 /work 7\n", "{run:?}");
 }
 
 #[tokio::test]
