@@ -254,3 +254,42 @@ async fn files_past_the_count_or_size_limits_are_refused_with_413() {
         .unwrap();
     assert_eq!(fits.exit_code, 0);
 }
+
+#[tokio::test]
+async fn a_chart_drawn_by_the_real_matplotlib_comes_back_as_a_png() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let code = "import matplotlib\n\
+                matplotlib.use('Agg')\n\
+                import matplotlib.pyplot as plt\n\
+                plt.plot([1, 2, 3], [2, 4, 1])\n\
+                plt.savefig('chart.png')\n";
+    let env = std::collections::BTreeMap::from([("MPLCONFIGDIR".to_string(), "/tmp".to_string())]);
+    let run = user
+        .key
+        .execute(&ExecuteRequest {
+            code: code.into(),
+            packages: Some(vec!["matplotlib".into()]),
+            env: Some(env),
+            output_files: Some(vec!["*.png".into()]),
+            timeout_ms: Some(60_000),
+            memory_mb: Some(512),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(run.exit_code, 0, "{}", run.error);
+    let files = run.files.expect("files");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].encoding, FileEncoding::Base64);
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(&files[0].content)
+        .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() as u64 == files[0].size && png.len() > 5_000,
+        "{}",
+        png.len()
+    );
+}
