@@ -282,8 +282,7 @@ impl Settings {
                 "must be between 1 and --max-body-bytes",
             ));
         }
-        self.files
-            .validate(self.max_body_bytes, self.max_output_bytes)?;
+        self.files.validate(self.max_output_bytes)?;
         if self.max_output_bytes < 1024 {
             return Err(bad("--max-output-bytes", "must be at least 1024"));
         }

@@ -61,14 +61,10 @@ pub struct FileSettings {
 const MAX_INPUT_TOTAL: u64 = 32 << 20;
 
 impl FileSettings {
-    /// Checks every value; `Err` names the flag.
-    /// `max_output_bytes` is the per-stream output cap: the runner's answer carries both
-    /// streams and the files (base64) in one frame of at most 64 MiB.
-    pub fn validate(
-        &self,
-        max_body_bytes: u64,
-        max_output_bytes: u64,
-    ) -> Result<(), SettingsError> {
+    /// Checks every value; `Err` names the flag. `max_output_bytes` is the per-stream output
+    /// cap: the runner's answer carries both streams and the files (base64) in one frame of at
+    /// most 64 MiB. (The request body limit bounds input files too: they arrive in the body.)
+    pub fn validate(&self, max_output_bytes: u64) -> Result<(), SettingsError> {
         if self.max_input_files_bytes > MAX_INPUT_TOTAL {
             return Err(SettingsError::new(
                 "--max-input-files-bytes",
@@ -79,12 +75,6 @@ impl FileSettings {
             return Err(SettingsError::new(
                 "--max-input-file-bytes",
                 "must be at most --max-input-files-bytes",
-            ));
-        }
-        if self.max_input_files_bytes > max_body_bytes {
-            return Err(SettingsError::new(
-                "--max-input-files-bytes",
-                "must be at most --max-body-bytes (files arrive in the request body)",
             ));
         }
         if self.max_output_files_bytes > MAX_OUTPUT_BYTES {
