@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod packages;
 pub mod password_pool;
+pub mod redact;
 pub mod routes;
 pub mod runs;
 pub mod secrets;

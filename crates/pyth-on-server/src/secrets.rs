@@ -137,8 +137,7 @@ fn sealed_row(
     })
 }
 
-/// The owner's secrets as `(name, value)` pairs; values wiped on drop.
-pub type OpenSecrets = Vec<(String, Zeroizing<String>)>;
+pub use crate::redact::OpenSecrets;
 
 /// Why the owner's secrets could not be opened for a run.
 #[derive(Debug, thiserror::Error)]
@@ -185,61 +184,4 @@ pub async fn open_for_run(state: &AppState, owner: Uuid) -> Result<OpenSecrets, 
         out.push((row.name, Zeroizing::new(value)));
     }
     Ok(out)
-}
-
-/// Shortest value that is redacted: shorter ones would mangle ordinary output.
-pub const MIN_REDACTED_LEN: usize = 4;
-
-/// Replaces every exact occurrence of a secret value (of 4 bytes or more) with `***`.
-/// Longer values go first so a value containing another is replaced whole.
-pub fn redact(text: &str, secrets: &OpenSecrets) -> String {
-    let mut values: Vec<&str> = secrets
-        .iter()
-        .map(|(_, v)| v.as_str())
-        .filter(|v| v.len() >= MIN_REDACTED_LEN)
-        .collect();
-    if values.is_empty() {
-        return text.to_string();
-    }
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    let mut out = text.to_string();
-    for value in values {
-        if out.contains(value) {
-            out = out.replace(value, "***");
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn secrets(values: &[&str]) -> OpenSecrets {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (format!("S{i}"), Zeroizing::new((*v).to_string())))
-            .collect()
-    }
-
-    #[test]
-    fn every_occurrence_of_a_secret_value_is_replaced() {
-        let out = redact("key=hunter22 and again hunter22.", &secrets(&["hunter22"]));
-        assert_eq!(out, "key=*** and again ***.");
-    }
-
-    #[test]
-    fn values_shorter_than_four_bytes_are_left_alone() {
-        assert_eq!(redact("abc abc", &secrets(&["abc"])), "abc abc");
-    }
-
-    #[test]
-    fn a_longer_value_containing_a_shorter_one_is_replaced_whole() {
-        let out = redact(
-            "tokenXYZ-extended",
-            &secrets(&["tokenXYZ", "tokenXYZ-extended"]),
-        );
-        assert_eq!(out, "***");
-    }
 }

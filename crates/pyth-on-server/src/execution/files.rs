@@ -17,7 +17,7 @@ use pyth_on_types::FileEncoding;
 
 use super::RunError;
 use crate::domain::Invalid;
-use crate::secrets;
+use crate::redact::{self, OpenSecrets};
 use crate::settings_error::SettingsError;
 
 /// The bounds on a run's files (`PYTH_ON_MAX_INPUT_FILES*`, `PYTH_ON_MAX_OUTPUT_FILES*`).
@@ -249,7 +249,7 @@ pub fn entry_program(language: Language, entry: &str) -> String {
 /// The answer's `files`: text files (valid UTF-8) redacted like stdout, others as base64.
 pub fn answer_files(
     files: Vec<OutputFile>,
-    secrets: &secrets::OpenSecrets,
+    secrets: &OpenSecrets,
 ) -> Vec<pyth_on_types::OutputFile> {
     files
         .into_iter()
@@ -260,7 +260,7 @@ pub fn answer_files(
                     path: f.path,
                     size,
                     encoding: FileEncoding::Utf8,
-                    content: secrets::redact(&text, secrets),
+                    content: redact::redact(&text, secrets),
                 },
                 Err(bytes) => pyth_on_types::OutputFile {
                     path: f.path,

@@ -16,7 +16,6 @@ use serde_json::json;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::audit::{self, Action};
 use crate::caller::Caller;
 use crate::domain::{Invalid, VarName};
 use crate::packages::EnvMount;
@@ -29,6 +28,7 @@ pub mod files;
 pub mod live;
 mod outcome;
 pub mod record;
+use record::{audit_subject, started_details, AuditSubject};
 mod request;
 pub mod zk;
 
@@ -106,13 +106,6 @@ where
             .context("the run's task failed")
             .into()),
     }
-}
-
-/// What the audit entries of a run say: its action, resource and details.
-struct AuditSubject {
-    action: Action,
-    resource: String,
-    details: serde_json::Value,
 }
 
 /// A run admitted on this node with what it needs, not yet on the record: dropping it (its
@@ -314,53 +307,6 @@ fn run_env(
     env
 }
 
-/// What the audit entries say about the code: a digest and a size, never the code. For a
-/// zero-knowledge run the server does not know the code: the stored name and size only.
-fn audit_subject(request: &RunRequest, execution_id: Uuid) -> AuditSubject {
-    let language = request.settings.language.as_str();
-    match &request.program {
-        Program::Source(code) => AuditSubject {
-            action: Action::Execute,
-            resource: execution_id.to_string(),
-            details: json!({
-                "language": language,
-                "codeSha256": audit::code_digest(code.as_bytes()),
-                "codeSize": code.len(),
-            }),
-        },
-        Program::Zk(zk) => AuditSubject {
-            action: Action::ZkExecute,
-            resource: zk.name.clone(),
-            details: json!({
-                "language": language, "codeSize": zk.code_size, "executionId": execution_id,
-            }),
-        },
-    }
-}
-
-/// The `started` entry's details: the code's, and the run's settings and the names of the
-/// secrets it is given (never their values).
-fn started_details(
-    subject: &AuditSubject,
-    request: &RunRequest,
-    secrets: &secrets::OpenSecrets,
-    execution_id: Uuid,
-) -> serde_json::Value {
-    let mut details = subject.details.clone();
-    let names: Vec<&str> = secrets.iter().map(|(name, _)| name.as_str()).collect();
-    for (key, value) in [
-        ("executionId", json!(execution_id)),
-        ("secrets", json!(names)),
-        ("timeoutMs", json!(request.settings.timeout_ms)),
-        ("memoryMb", json!(request.settings.memory_mb)),
-        ("network", json!(request.settings.network)),
-        ("packages", json!(request.settings.packages)),
-    ] {
-        details[key] = value;
-    }
-    details
-}
-
 /// The run's egress proxy when it asked for the network: its socket is this run's identity
 /// (user, bounds), set here, not by the program.
 async fn start_egress(
@@ -477,34 +423,5 @@ mod tests {
                 ("TOKEN".to_string(), "sealed".to_string()),
             ]
         );
-    }
-
-    #[test]
-    fn the_audit_subject_of_a_run_holds_a_digest_of_the_code_never_the_code() {
-        let request = RunRequest {
-            settings: settings(),
-            program: Program::Source("print('a secret plan')".into()),
-        };
-        let id = Uuid::now_v7();
-        let subject = audit_subject(&request, id);
-        assert_eq!(subject.action, Action::Execute);
-        assert_eq!(subject.resource, id.to_string());
-        let details = subject.details.to_string();
-        assert!(!details.contains("secret plan"), "{details}");
-        assert_eq!(subject.details["codeSize"], 22);
-    }
-
-    #[test]
-    fn the_started_entry_names_the_secrets_and_settings_but_no_value() {
-        let request = RunRequest {
-            settings: settings(),
-            program: Program::Source(String::new()),
-        };
-        let id = Uuid::now_v7();
-        let secrets = vec![("TOKEN".to_string(), Zeroizing::new("sealed".to_string()))];
-        let details = started_details(&audit_subject(&request, id), &request, &secrets, id);
-        assert_eq!(details["secrets"], json!(["TOKEN"]));
-        assert_eq!(details["timeoutMs"], 1000);
-        assert!(!details.to_string().contains("sealed"));
     }
 }

@@ -11,7 +11,6 @@ use uuid::Uuid;
 use super::{record, AuditSubject, Ran, RunError};
 use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
-use crate::secrets;
 use crate::state::AppState;
 
 /// The outcome (and answer) of a run the sandbox could not run.
@@ -75,8 +74,8 @@ pub async fn finish(
     };
     state.metrics().run(kind, duration_ms);
     let response = ExecuteResponse {
-        output: secrets::redact(&result.stdout, &secrets),
-        error: secrets::redact(&result.stderr, &secrets),
+        output: crate::redact::redact(&result.stdout, &secrets),
+        error: crate::redact::redact(&result.stderr, &secrets),
         exit_code: result.exit_code,
         language: language.to_string(),
         duration_ms,

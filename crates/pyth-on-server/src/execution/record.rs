@@ -11,9 +11,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::AuditSubject;
-use crate::audit::{self, Outcome};
+use super::{Program, RunRequest};
+use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
+use crate::secrets;
 use crate::state::AppState;
 
 /// How long past its own time limit a run may still be open (sandbox start-up and teardown,
@@ -25,6 +26,60 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Stale runs closed per round of a sweep.
 const SWEEP_BATCH: u32 = 100;
+
+/// What the audit entries of a run say: its action, resource and details.
+pub(super) struct AuditSubject {
+    pub(super) action: Action,
+    pub(super) resource: String,
+    pub(super) details: serde_json::Value,
+}
+
+/// What the audit entries say about the code: a digest and a size, never the code. For a
+/// zero-knowledge run the server does not know the code: the stored name and size only.
+pub(super) fn audit_subject(request: &RunRequest, execution_id: Uuid) -> AuditSubject {
+    let language = request.settings.language.as_str();
+    match &request.program {
+        Program::Source(code) => AuditSubject {
+            action: Action::Execute,
+            resource: execution_id.to_string(),
+            details: json!({
+                "language": language,
+                "codeSha256": audit::code_digest(code.as_bytes()),
+                "codeSize": code.len(),
+            }),
+        },
+        Program::Zk(zk) => AuditSubject {
+            action: Action::ZkExecute,
+            resource: zk.name.clone(),
+            details: json!({
+                "language": language, "codeSize": zk.code_size, "executionId": execution_id,
+            }),
+        },
+    }
+}
+
+/// The `started` entry's details: the code's, and the run's settings and the names of the
+/// secrets it is given (never their values).
+pub(super) fn started_details(
+    subject: &AuditSubject,
+    request: &RunRequest,
+    secrets: &secrets::OpenSecrets,
+    execution_id: Uuid,
+) -> serde_json::Value {
+    let mut details = subject.details.clone();
+    let names: Vec<&str> = secrets.iter().map(|(name, _)| name.as_str()).collect();
+    for (key, value) in [
+        ("executionId", json!(execution_id)),
+        ("secrets", json!(names)),
+        ("timeoutMs", json!(request.settings.timeout_ms)),
+        ("memoryMb", json!(request.settings.memory_mb)),
+        ("network", json!(request.settings.network)),
+        ("packages", json!(request.settings.packages)),
+    ] {
+        details[key] = value;
+    }
+    details
+}
 
 /// Puts the run on the record with its `started` entry (`details`); committed when this
 /// returns, before anything of the program runs.
@@ -149,5 +204,60 @@ fn interrupted(run: &OpenRun, closed_by: &str) -> AuditEvent {
             "closedBy": closed_by,
             "reason": "the server running it stopped before the run ended",
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::VarName;
+    use crate::execution::files::RunFiles;
+    use crate::execution::RunSettings;
+    use zeroize::Zeroizing;
+
+    fn settings() -> RunSettings {
+        RunSettings {
+            language: pyth_on_sandbox::Language::Python,
+            stdin: String::new(),
+            args: Vec::new(),
+            env: vec![(
+                VarName::parse("TOKEN", "env").unwrap(),
+                "from-request".into(),
+            )],
+            timeout_ms: 1000,
+            memory_mb: 128,
+            packages: Vec::new(),
+            network: false,
+            files: RunFiles::default(),
+        }
+    }
+
+    #[test]
+    fn the_audit_subject_of_a_run_holds_a_digest_of_the_code_never_the_code() {
+        let request = RunRequest {
+            settings: settings(),
+            program: Program::Source("print('a secret plan')".into()),
+        };
+        let id = Uuid::now_v7();
+        let subject = audit_subject(&request, id);
+        assert_eq!(subject.action, Action::Execute);
+        assert_eq!(subject.resource, id.to_string());
+        let details = subject.details.to_string();
+        assert!(!details.contains("secret plan"), "{details}");
+        assert_eq!(subject.details["codeSize"], 22);
+    }
+
+    #[test]
+    fn the_started_entry_names_the_secrets_and_settings_but_no_value() {
+        let request = RunRequest {
+            settings: settings(),
+            program: Program::Source(String::new()),
+        };
+        let id = Uuid::now_v7();
+        let secrets = vec![("TOKEN".to_string(), Zeroizing::new("sealed".to_string()))];
+        let details = started_details(&audit_subject(&request, id), &request, &secrets, id);
+        assert_eq!(details["secrets"], json!(["TOKEN"]));
+        assert_eq!(details["timeoutMs"], 1000);
+        assert!(!details.to_string().contains("sealed"));
     }
 }
