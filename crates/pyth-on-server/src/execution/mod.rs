@@ -225,17 +225,13 @@ pub async fn launch(
         started,
     )
     .await?;
-    let mut env = run_env(env_mount.as_ref(), &request.settings.env, &secrets);
-    let settings = &request.settings;
-    files::import_from_work(settings.language, &settings.files, &mut env);
-    let binds = env_mount
-        .iter()
-        .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
-        .collect();
-    let egress_spec = egress.as_ref().map(|l| EgressSpec {
-        socket: l.path().to_owned(),
-    });
-    let job = job(state, request, env, binds, egress_spec);
+    let job = sandbox_job(
+        state,
+        request,
+        env_mount.as_ref(),
+        &secrets,
+        egress.as_ref(),
+    );
     let registered = (state.cancels()).register(execution_id, user.user_id, live.cancel.clone());
     let result = live::run(state.launcher(), job, &secrets, &live).await;
     drop((registered, permit));
@@ -260,6 +256,28 @@ pub async fn launch(
         wants_files,
         cancelled,
     })
+}
+
+/// The sandbox's job for `request`: its environment (packages, request variables, secrets),
+/// its package mount and its egress socket.
+fn sandbox_job(
+    state: &AppState,
+    request: RunRequest,
+    env_mount: Option<&EnvMount>,
+    secrets: &secrets::OpenSecrets,
+    egress: Option<&RunListener>,
+) -> Job {
+    let mut env = run_env(env_mount, &request.settings.env, secrets);
+    let settings = &request.settings;
+    files::import_from_work(settings.language, &settings.files, &mut env);
+    let binds = env_mount
+        .iter()
+        .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
+        .collect();
+    let egress_spec = egress.map(|l| EgressSpec {
+        socket: l.path().to_owned(),
+    });
+    job(state, request, env, binds, egress_spec)
 }
 
 /// The package environment of the run, if it has packages.
