@@ -5,6 +5,7 @@
 //! integration tests both call it.
 #![forbid(unsafe_code)]
 
+pub mod allow_list;
 pub mod audit;
 pub mod caller;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod execution;
 pub mod generation;
 pub mod health;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod packages;

@@ -1,10 +1,12 @@
 //! How the services' errors are answered: each one's status and stable code, in one place
 //! (the services know no HTTP).
 
+use crate::allow_list::AllowError;
 use crate::domain::Invalid;
 use crate::error::ApiError;
 use crate::execution::RunError;
 use crate::generation::GenerateError;
+use crate::keys::KeyError;
 use crate::packages::PackageError;
 use crate::secrets::{OpenError, PutError};
 
@@ -76,6 +78,29 @@ impl From<PutError> for ApiError {
             },
             PutError::Seal(err) => Self::Internal(err),
             PutError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<AllowError> for ApiError {
+    fn from(err: AllowError) -> Self {
+        match err {
+            AllowError::NotFound => Self::NotFound("egress allow-list"),
+            AllowError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> Self {
+        let message = err.to_string();
+        match err {
+            KeyError::TooMany => Self::Conflict {
+                code: "too_many_keys",
+                message,
+            },
+            KeyError::NotFound => Self::NotFound("API key"),
+            KeyError::Store(err) => err.into(),
         }
     }
 }
@@ -210,6 +235,20 @@ mod tests {
             let expected = (StatusCode::from_u16(status).unwrap(), code);
             assert_eq!((api.status_code(), api.code()), expected);
         }
+    }
+
+    #[test]
+    fn a_key_past_the_quota_is_a_conflict_and_an_unknown_one_not_found() {
+        let too_many = ApiError::from(KeyError::TooMany);
+        assert_eq!(
+            (too_many.status_code().as_u16(), too_many.code()),
+            (409, "too_many_keys")
+        );
+        let missing = ApiError::from(KeyError::NotFound);
+        assert_eq!(
+            (missing.status_code().as_u16(), missing.code()),
+            (404, "not_found")
+        );
     }
 
     #[test]

@@ -5,9 +5,9 @@
 
 use serde_json::{json, Value};
 
+use crate::allow_list::MAX_ALLOW_HOSTS;
 use crate::domain::VarName;
 use crate::execution::{MAX_ARGS, MAX_ARG_BYTES, MAX_ENV};
-use crate::routes::egress::MAX_ALLOW_HOSTS;
 use crate::settings::{Settings, MIN_MEMORY_MB};
 
 /// A string without NUL characters.

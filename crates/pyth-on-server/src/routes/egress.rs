@@ -5,19 +5,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use pyth_on_egress::HostPattern;
 use pyth_on_types::{EgressAllowList, SetEgressAllowRequest};
-use serde_json::json;
-use time::OffsetDateTime;
 
-use crate::audit::{self, Action, Outcome};
+use crate::allow_list::{self, AllowList};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::http::json::AppJson;
 use crate::state::AppState;
-
-/// Most patterns in one user's list.
-pub const MAX_ALLOW_HOSTS: usize = 100;
 
 /// The caller's allow-list (`hosts: null` when none is set).
 #[utoipa::path(get, path = "/api/v1/egress/allow", tag = "Egress",
@@ -27,7 +21,7 @@ pub async fn get_allow(
     State(state): State<AppState>,
     user: Caller,
 ) -> Result<AppJson<EgressAllowList>, ApiError> {
-    let hosts = state.store().get_egress_allow(user.user_id).await?;
+    let hosts = allow_list::get(&state, &user).await?;
     Ok(AppJson(EgressAllowList { hosts }))
 }
 
@@ -42,33 +36,11 @@ pub async fn set_allow(
     user: Caller,
     AppJson(body): AppJson<SetEgressAllowRequest>,
 ) -> Result<AppJson<EgressAllowList>, ApiError> {
-    if body.hosts.len() > MAX_ALLOW_HOSTS {
-        return Err(ApiError::bad_request_code(
-            "too_many_items",
-            format!("an allow-list holds at most {MAX_ALLOW_HOSTS} patterns"),
-        ));
-    }
-    let mut hosts = Vec::with_capacity(body.hosts.len());
-    for raw in &body.hosts {
-        let pattern = HostPattern::parse(raw)
-            .map_err(|e| ApiError::bad_request_code("invalid_host_pattern", e.to_string()))?;
-        let pattern = pattern.to_string();
-        if !hosts.contains(&pattern) {
-            hosts.push(pattern);
-        }
-    }
-    let event = audit::by(
-        &user,
-        Action::EgressAllowSet,
-        None,
-        Outcome::Success,
-        json!({ "hosts": hosts }),
-    );
-    state
-        .store()
-        .set_egress_allow(user.user_id, &hosts, OffsetDateTime::now_utc(), &event)
-        .await?;
-    Ok(AppJson(EgressAllowList { hosts: Some(hosts) }))
+    let list = AllowList::parse(&body.hosts)?;
+    allow_list::set(&state, &user, &list).await?;
+    Ok(AppJson(EgressAllowList {
+        hosts: Some(list.hosts().to_vec()),
+    }))
 }
 
 /// Removes the caller's allow-list (the server's policy alone applies again).
@@ -79,20 +51,6 @@ pub async fn delete_allow(
     State(state): State<AppState>,
     user: Caller,
 ) -> Result<StatusCode, ApiError> {
-    let event = audit::by(
-        &user,
-        Action::EgressAllowDelete,
-        None,
-        Outcome::Success,
-        json!({}),
-    );
-    if state
-        .store()
-        .delete_egress_allow(user.user_id, &event)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("egress allow-list"))
-    }
+    allow_list::delete(&state, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
