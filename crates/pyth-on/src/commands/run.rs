@@ -2,7 +2,6 @@
 //! running server; stream what it prints to this terminal, feed it this command's standard
 //! input, bring its `--output` files back and exit with its exit code.
 
-mod base64;
 mod files;
 mod output;
 mod stream;

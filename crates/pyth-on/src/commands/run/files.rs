@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use pyth_on_types::{FileEncoding, InputFile};
 
-use super::base64;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
 /// `LOCAL[:REMOTE]` split: the whole argument is `LOCAL` when such a path exists (so local
 /// names with a colon still work), else it is split at its last colon.
@@ -135,7 +136,7 @@ pub fn encode_file(path: String, bytes: Vec<u8>) -> InputFile {
         },
         Err(e) => InputFile {
             path,
-            content: base64::encode(e.as_bytes()),
+            content: STANDARD.encode(e.as_bytes()),
             encoding: FileEncoding::Base64,
         },
     }
@@ -170,7 +171,7 @@ mod tests {
         assert_eq!(files[0].content, "import pkg\n");
         assert_eq!(files[2].encoding, FileEncoding::Base64);
         assert_eq!(
-            base64::decode(&files[2].content).unwrap(),
+            STANDARD.decode(&files[2].content).unwrap(),
             [0xff, 0x00, 0x10]
         );
 

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use pyth_on_types::{ExecuteResponse, FileEncoding, OutputFile};
 
-use super::base64;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
 /// Why one returned file was not written.
 #[derive(Debug, PartialEq, Eq)]
@@ -135,7 +136,9 @@ pub fn write_one(dir: &Path, file: &OutputFile, force: bool) -> Result<(), Refus
     let rel = safe_relative(&file.path)?;
     let bytes = match file.encoding {
         FileEncoding::Utf8 => file.content.as_bytes().to_vec(),
-        FileEncoding::Base64 => base64::decode(&file.content).ok_or(Refusal::BadContent)?,
+        FileEncoding::Base64 => STANDARD
+            .decode(&file.content)
+            .map_err(|_| Refusal::BadContent)?,
     };
     let target = prepare(dir, &rel)?;
     write_new(&target, &bytes, force)
@@ -212,7 +215,7 @@ mod tests {
             path: "b.bin".into(),
             size: 2,
             encoding: FileEncoding::Base64,
-            content: base64::encode(&[0xff, 0]),
+            content: STANDARD.encode([0xff, 0]),
         };
         write_one(dir.path(), &binary, false).unwrap();
         assert_eq!(std::fs::read(dir.path().join("b.bin")).unwrap(), [0xff, 0]);
