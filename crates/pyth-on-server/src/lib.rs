@@ -33,6 +33,7 @@ pub mod settings_bool;
 pub mod settings_error;
 pub mod startup;
 pub mod state;
+pub mod zk_code;
 
 pub use settings::Settings;
 pub use startup::{build_state, launch, serve};

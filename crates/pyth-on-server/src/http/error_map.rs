@@ -9,6 +9,7 @@ use crate::generation::GenerateError;
 use crate::keys::KeyError;
 use crate::packages::PackageError;
 use crate::secrets::{OpenError, PutError};
+use crate::zk_code::ZkCodeError;
 
 impl From<RunError> for ApiError {
     fn from(err: RunError) -> Self {
@@ -87,6 +88,19 @@ impl From<AllowError> for ApiError {
         match err {
             AllowError::NotFound => Self::NotFound("egress allow-list"),
             AllowError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ZkCodeError> for ApiError {
+    fn from(err: ZkCodeError) -> Self {
+        let message = err.to_string();
+        match err {
+            ZkCodeError::Invalid(invalid) => invalid.into(),
+            ZkCodeError::Payload(_) => Self::bad_request_code("invalid_payload", message),
+            ZkCodeError::TooMany(_) => Self::bad_request_code("too_many_items", message),
+            ZkCodeError::NotFound => Self::NotFound("encrypted code"),
+            ZkCodeError::Store(err) => err.into(),
         }
     }
 }

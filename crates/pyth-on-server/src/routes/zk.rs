@@ -5,48 +5,24 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use pyth_on_crypto::zkcode::{self, KdfParams, ZkPayload};
-use pyth_on_store::Constraint;
-use pyth_on_store::{PutOutcome, StoreError, ZkCodeRow};
+use pyth_on_crypto::zkcode::{self, KdfParams};
+use pyth_on_store::{PutOutcome, ZkCodeRow};
 use pyth_on_types::{
     EncryptedCodeList, EncryptedCodeMetadata, ExecuteResponse, KdfSummary, ZkEncryptRequest,
     ZkExecuteRequest,
 };
-use serde_json::json;
-use time::OffsetDateTime;
 
-use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::execution::files::FileOptions;
 use crate::execution::{self, RunOptions, RunSettings};
 use crate::http::json::AppJson;
 use crate::state::AppState;
+use crate::zk_code::{self, ZkCodeError, ZkName};
 
-/// Checks a stored-code name: `^[A-Za-z0-9._-]{1,128}$`.
-fn parse_name(raw: &str) -> Result<String, ApiError> {
-    let ok = !raw.is_empty()
-        && raw.len() <= 128
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(raw.to_string())
-    } else {
-        Err(ApiError::BadRequest {
-            code: "invalid_name",
-            message: "name must match ^[A-Za-z0-9._-]{1,128}$".into(),
-            details: Some(json!({ "name": "must match ^[A-Za-z0-9._-]{1,128}$" })),
-        })
-    }
-}
-
-fn invalid_payload(err: &zkcode::ZkError) -> ApiError {
-    ApiError::BadRequest {
-        code: "invalid_payload",
-        message: format!("invalid zkcode v1 payload: {err}"),
-        details: None,
-    }
+/// A name that does not parse names nothing stored: 404, as for an unknown name.
+fn stored_name(raw: &str) -> Result<ZkName, ApiError> {
+    ZkName::parse(raw).map_err(|_| ApiError::NotFound("encrypted code"))
 }
 
 fn metadata(row: &ZkCodeRow) -> EncryptedCodeMetadata {
@@ -64,10 +40,6 @@ fn metadata(row: &ZkCodeRow) -> EncryptedCodeMetadata {
     }
 }
 
-fn code_limit(state: &AppState) -> usize {
-    usize::try_from(state.settings().max_code_bytes).unwrap_or(usize::MAX)
-}
-
 /// Encrypt code on the server (a testing convenience: the server sees the code here; real
 /// clients encrypt locally with the Python or JavaScript client).
 #[utoipa::path(post, path = "/api/v1/zk/encrypt", tag = "Zero-Knowledge", request_body = ZkEncryptRequest,
@@ -80,12 +52,12 @@ pub async fn encrypt(
     user: Caller,
     AppJson(body): AppJson<ZkEncryptRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = parse_name(&body.name)?;
+    let name = ZkName::parse(&body.name)?;
     let language = crate::domain::parse_language(body.language.as_deref())?;
     if body.code.is_empty() {
         return Err(ApiError::invalid_field("code", "must not be empty"));
     }
-    if body.code.len() > code_limit(&state) {
+    if body.code.len() as u64 > state.settings().max_code_bytes {
         return Err(ApiError::TooLarge(
             "code is larger than the code limit".into(),
         ));
@@ -103,13 +75,13 @@ pub async fn encrypt(
                 body.code.as_bytes(),
                 &body.master_password,
                 owner,
-                &name,
+                name.as_str(),
                 language.as_str(),
                 KdfParams::default(),
             )
         })
         .await?
-        .map_err(|e| invalid_payload(&e))?;
+        .map_err(ZkCodeError::from)?;
     Ok(AppJson(payload.to_json()))
 }
 
@@ -125,60 +97,11 @@ pub async fn put_code(
     Path(name): Path<String>,
     AppJson(wire): AppJson<serde_json::Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = parse_name(&name)?;
+    let name = ZkName::parse(&name)?;
     // The body was read like any other route's (content type, JSON, size); the payload's own
     // strict rules (no unknown key, integers without a fraction, ...) answer invalid_payload.
     let body = serde_json::to_vec(&wire).map_err(|e| ApiError::Internal(e.into()))?;
-    let payload =
-        ZkPayload::from_json(&body, code_limit(&state)).map_err(|e| invalid_payload(&e))?;
-    let language = crate::domain::parse_language(Some(payload.language()))?;
-    let kdf = payload.kdf();
-    let now = OffsetDateTime::now_utc();
-    let row = ZkCodeRow {
-        user_id: user.user_id,
-        name: name.clone(),
-        language: language.as_str().to_string(),
-        payload: payload.to_json().to_string(),
-        size: i64::try_from(payload.code_len()).unwrap_or(i64::MAX),
-        kdf_m: i64::from(kdf.m),
-        kdf_t: i64::from(kdf.t),
-        kdf_p: i64::from(kdf.p),
-        created_at: now,
-        updated_at: now,
-    };
-    let event = audit::by(
-        &user,
-        Action::ZkStore,
-        Some(name.clone()),
-        Outcome::Success,
-        json!({
-            "language": row.language, "size": row.size, "kdf": {"m": kdf.m, "t": kdf.t, "p": kdf.p},
-        }),
-    );
-    let outcome = match state
-        .store()
-        .put_zk_code(&row, state.settings().max_zk_code_per_user, &event)
-        .await
-    {
-        Ok(o) => o,
-        Err(StoreError::Conflict {
-            constraint: Constraint::ZkCodeQuota,
-        }) => {
-            return Err(ApiError::bad_request_code(
-                "too_many_items",
-                format!(
-                    "an account stores at most {} encrypted programs",
-                    state.settings().max_zk_code_per_user
-                ),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let stored = state
-        .store()
-        .get_zk_code(user.user_id, &name)
-        .await?
-        .ok_or(ApiError::NotFound("encrypted code"))?;
+    let (outcome, stored) = zk_code::put(&state, &user, &name, &body).await?;
     let status = match outcome {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Replaced => StatusCode::OK,
@@ -193,7 +116,7 @@ pub async fn list_code(
     State(state): State<AppState>,
     user: Caller,
 ) -> Result<AppJson<EncryptedCodeList>, ApiError> {
-    let rows = state.store().list_zk_code(user.user_id).await?;
+    let rows = zk_code::list(&state, &user).await?;
     Ok(AppJson(EncryptedCodeList {
         items: rows.iter().map(metadata).collect(),
     }))
@@ -208,25 +131,8 @@ pub async fn delete_code(
     user: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let Ok(name) = parse_name(&name) else {
-        return Err(ApiError::NotFound("encrypted code"));
-    };
-    let event = audit::by(
-        &user,
-        Action::ZkDelete,
-        Some(name.clone()),
-        Outcome::Success,
-        json!({}),
-    );
-    if state
-        .store()
-        .delete_zk_code(user.user_id, &name, &event)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("encrypted code"))
-    }
+    zk_code::delete(&state, &user, &stored_name(&name)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Decrypt and run stored code inside a sandbox.
@@ -245,20 +151,14 @@ pub async fn execute(
     Path(name): Path<String>,
     AppJson(body): AppJson<ZkExecuteRequest>,
 ) -> Result<AppJson<ExecuteResponse>, ApiError> {
-    let Ok(name) = parse_name(&name) else {
-        return Err(ApiError::NotFound("encrypted code"));
-    };
+    let name = stored_name(&name)?;
     if body.master_password.is_empty() {
         return Err(ApiError::invalid_field(
             "masterPassword",
             "must not be empty",
         ));
     }
-    let row = state
-        .store()
-        .get_zk_code(user.user_id, &name)
-        .await?
-        .ok_or(ApiError::NotFound("encrypted code"))?;
+    let row = zk_code::get(&state, &user, &name).await?;
     let settings = RunSettings::parse(
         &state,
         RunOptions {
