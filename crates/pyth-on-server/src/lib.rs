@@ -7,6 +7,7 @@
 
 pub mod allow_list;
 pub mod audit;
+pub mod audit_log;
 pub mod caller;
 pub mod clock;
 pub mod console;

@@ -139,6 +139,29 @@ fn sealed_row(
 
 pub use crate::redact::OpenSecrets;
 
+/// The owner's secrets' names, versions and times (never values).
+pub async fn list(
+    state: &AppState,
+    user: &Caller,
+) -> Result<Vec<pyth_on_store::SecretMeta>, StoreError> {
+    state.store().list_secrets(user.user_id).await
+}
+
+/// Deletes the owner's secret `name` (audited); `false` when there is none.
+pub async fn delete(state: &AppState, user: &Caller, name: &VarName) -> Result<bool, StoreError> {
+    let event = audit::by(
+        user,
+        Action::SecretDelete,
+        Some(name.as_str().to_string()),
+        Outcome::Success,
+        json!({}),
+    );
+    state
+        .store()
+        .delete_secret(user.user_id, name.as_str(), &event)
+        .await
+}
+
 /// Why the owner's secrets could not be opened for a run.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -5,9 +5,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pyth_on_store::{PutOutcome, SealedSecretRow};
 use pyth_on_types::{SecretInput, SecretList, SecretMetadata};
-use serde_json::json;
 
-use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
 use crate::domain::VarName;
 use crate::error::ApiError;
@@ -61,18 +59,7 @@ pub async fn delete_secret(
     let Ok(name) = VarName::parse(&name, "name") else {
         return Err(ApiError::NotFound("secret"));
     };
-    let event = audit::by(
-        &user,
-        Action::SecretDelete,
-        Some(name.as_str().to_string()),
-        Outcome::Success,
-        json!({}),
-    );
-    if state
-        .store()
-        .delete_secret(user.user_id, name.as_str(), &event)
-        .await?
-    {
+    if secrets::delete(&state, &user, &name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("secret"))
@@ -86,7 +73,7 @@ pub async fn list_secrets(
     State(state): State<AppState>,
     user: Caller,
 ) -> Result<AppJson<SecretList>, ApiError> {
-    let rows = state.store().list_secrets(user.user_id).await?;
+    let rows = secrets::list(&state, &user).await?;
     Ok(AppJson(SecretList {
         secrets: rows
             .into_iter()
