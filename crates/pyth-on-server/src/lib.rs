@@ -5,6 +5,7 @@
 //! integration tests both call it.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod allow_list;
 pub mod audit;
 pub mod audit_log;

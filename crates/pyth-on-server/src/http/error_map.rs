@@ -1,6 +1,7 @@
 //! How the services' errors are answered: each one's status and stable code, in one place
 //! (the services know no HTTP).
 
+use crate::accounts::AccountError;
 use crate::allow_list::AllowError;
 use crate::domain::Invalid;
 use crate::error::ApiError;
@@ -79,6 +80,25 @@ impl From<PutError> for ApiError {
             },
             PutError::Seal(err) => Self::Internal(err),
             PutError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        let message = err.to_string();
+        match err {
+            AccountError::EmailTaken => Self::Conflict {
+                code: "email_taken",
+                message,
+            },
+            AccountError::InvalidCredentials => Self::Unauthorized {
+                code: "invalid_credentials",
+                message,
+            },
+            AccountError::Unauthorized => Self::unauthorized(),
+            AccountError::Store(err) => err.into(),
+            AccountError::Internal(err) => Self::Internal(err),
         }
     }
 }

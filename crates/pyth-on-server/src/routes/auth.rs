@@ -1,87 +1,21 @@
-//! Public auth routes: register, login, verify, refresh.
+//! Public auth routes: register, login, verify, refresh; and `GET /api/v1/me`.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use pyth_on_crypto::{ApiKey, RefreshToken};
-use pyth_on_store::{NewApiKey, NewRefreshToken, NewUser, RefreshOutcome, StoreError, User};
 use pyth_on_types::{
     AuthRequest, AuthResponse, RefreshRequest, UserInfo, VerifyRequest, VerifyResponse,
 };
-use serde_json::json;
-use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
-use crate::audit::{self, Action, Outcome};
+use crate::accounts::{self, user_info};
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::http::auth::bearer_token;
 use crate::http::client_ip::client_ip;
 use crate::http::json::{optional_json, AppJson};
 use crate::state::AppState;
-
-/// The public view of a stored user.
-pub fn user_info(user: &User) -> UserInfo {
-    UserInfo {
-        id: user.id,
-        email: user.email.clone(),
-        created_at: user.created_at,
-    }
-}
-
-/// Issues an access token and a refresh token starting (or continuing) a family.
-async fn issue_tokens(
-    state: &AppState,
-    user: &User,
-    api_key: Option<String>,
-) -> Result<AuthResponse, ApiError> {
-    let now = OffsetDateTime::now_utc();
-    let refresh = RefreshToken::generate();
-    state
-        .store()
-        .create_refresh_token(&NewRefreshToken {
-            id: Uuid::now_v7(),
-            user_id: user.id,
-            family_id: Uuid::now_v7(),
-            token_hash: refresh.hash().to_vec(),
-            created_at: now,
-            expires_at: now + refresh_ttl(state),
-        })
-        .await?;
-    access_response(state, user, refresh, api_key, now)
-}
-
-fn refresh_ttl(state: &AppState) -> Duration {
-    Duration::days(i64::try_from(state.settings().refresh_token_ttl_days).unwrap_or(30))
-}
-
-fn access_response(
-    state: &AppState,
-    user: &User,
-    refresh: RefreshToken,
-    api_key: Option<String>,
-    now: OffsetDateTime,
-) -> Result<AuthResponse, ApiError> {
-    let ttl = state.settings().access_token_ttl_secs;
-    let issued = state
-        .jwt()
-        .issue(
-            user.id,
-            now,
-            Duration::seconds(i64::try_from(ttl).unwrap_or(900)),
-        )
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(AuthResponse {
-        token: issued.token,
-        refresh_token: refresh.expose().to_string(),
-        expires_in: ttl,
-        token_type: "Bearer".into(),
-        api_key,
-        user: user_info(user),
-    })
-}
 
 /// Create an account; answers its first API key (shown only here) and tokens.
 #[utoipa::path(post, path = "/api/register", tag = "Auth", request_body = AuthRequest,
@@ -97,54 +31,7 @@ pub async fn register(
     let email = Email::parse(&body.email)?;
     let password = Password::parse(body.password)?;
     let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
-    let hash = state
-        .password_work(move || pyth_on_crypto::hash_password(&password.into_inner()))
-        .await?
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let now = OffsetDateTime::now_utc();
-    let user = NewUser {
-        id: Uuid::now_v7(),
-        email: email.as_str().to_string(),
-        password_hash: hash,
-        created_at: now,
-    };
-    let key = ApiKey::generate();
-    let new_key = NewApiKey {
-        id: Uuid::now_v7(),
-        user_id: user.id,
-        name: "default".into(),
-        prefix: key.display_prefix(),
-        key_hash: key.hash().to_vec(),
-        created_at: now,
-    };
-    let event = audit::public(
-        user.id,
-        ip,
-        Action::AuthRegister,
-        Outcome::Success,
-        json!({ "apiKeyId": new_key.id }),
-    );
-    match state
-        .store()
-        .create_user_with_key(&user, &new_key, &event)
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Conflict { .. }) => {
-            return Err(ApiError::Conflict {
-                code: "email_taken",
-                message: "an account with this email already exists".into(),
-            })
-        }
-        Err(err) => return Err(err.into()),
-    }
-    let stored = User {
-        id: user.id,
-        email: user.email,
-        password_hash: user.password_hash,
-        created_at: pyth_on_store::truncate_to_millis(now),
-    };
-    let response = issue_tokens(&state, &stored, Some(key.expose().to_string())).await?;
+    let response = accounts::register(&state, email, password, ip).await?;
     Ok((StatusCode::CREATED, AppJson(response)))
 }
 
@@ -158,41 +45,8 @@ pub async fn login(
     headers: HeaderMap,
     AppJson(body): AppJson<AuthRequest>,
 ) -> Result<AppJson<AuthResponse>, ApiError> {
-    let invalid = || ApiError::Unauthorized {
-        code: "invalid_credentials",
-        message: "email or password is wrong".into(),
-    };
     let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
-    // A malformed email cannot match an account: answer like an unknown one, after the same work.
-    let user = match Email::parse(&body.email) {
-        Ok(email) => state.store().user_by_email(email.as_str()).await?,
-        Err(_) => None,
-    };
-    let password = body.password;
-    let Some(user) = user else {
-        state
-            .password_work(move || pyth_on_crypto::dummy_verify(&password))
-            .await?;
-        return Err(invalid());
-    };
-    let phc = user.password_hash.clone();
-    let ok = state
-        .password_work(move || pyth_on_crypto::verify_password(&password, &phc))
-        .await?;
-    if !ok {
-        let event = audit::public(
-            user.id,
-            ip,
-            Action::AuthLoginFailed,
-            Outcome::Denied,
-            json!({}),
-        );
-        state.store().append_audit(&event).await?;
-        return Err(invalid());
-    }
-    let response = issue_tokens(&state, &user, None).await?;
-    let event = audit::public(user.id, ip, Action::AuthLogin, Outcome::Success, json!({}));
-    state.store().append_audit(&event).await?;
+    let response = accounts::login(&state, &body.email, body.password, ip).await?;
     Ok(AppJson(response))
 }
 
@@ -215,19 +69,11 @@ pub async fn verify(
         Some(token) => token,
         None => bearer_token(&headers).ok_or_else(ApiError::unauthorized)?,
     };
-    let claims = state
-        .jwt()
-        .verify(token)
-        .map_err(|_| ApiError::unauthorized())?;
-    let user = state
-        .store()
-        .user_by_id(claims.sub)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let (user, expires_at) = accounts::verify(&state, token).await?;
     Ok(AppJson(VerifyResponse {
         valid: true,
         user: user_info(&user),
-        expires_at: claims.exp,
+        expires_at,
     }))
 }
 
@@ -241,54 +87,9 @@ pub async fn refresh(
     headers: HeaderMap,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<AppJson<AuthResponse>, ApiError> {
-    let presented =
-        RefreshToken::parse(body.refresh_token.trim()).map_err(|_| ApiError::unauthorized())?;
     let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
-    let now = OffsetDateTime::now_utc();
-    let successor = RefreshToken::generate();
-    let row = NewRefreshToken {
-        id: Uuid::now_v7(),
-        user_id: Uuid::nil(),
-        family_id: Uuid::nil(),
-        token_hash: successor.hash().to_vec(),
-        created_at: now,
-        expires_at: now + refresh_ttl(&state),
-    };
-    let ok = audit::public(
-        Uuid::nil(),
-        ip,
-        Action::AuthRefresh,
-        Outcome::Success,
-        json!({}),
-    );
-    let reuse = audit::public(
-        Uuid::nil(),
-        ip,
-        Action::AuthRefreshReuse,
-        Outcome::Denied,
-        json!({ "familyRevoked": true }),
-    );
-    match state
-        .store()
-        .rotate_refresh_token(presented.hash().as_bytes(), &row, now, &ok, &reuse)
-        .await?
-    {
-        RefreshOutcome::Rotated { user_id, .. } => {
-            let user = state
-                .store()
-                .user_by_id(user_id)
-                .await?
-                .ok_or_else(ApiError::unauthorized)?;
-            Ok(AppJson(access_response(
-                &state, &user, successor, None, now,
-            )?))
-        }
-        RefreshOutcome::Reused { user_id, .. } => {
-            tracing::warn!(user.id = %user_id, "spent refresh token presented again; family revoked");
-            Err(ApiError::unauthorized())
-        }
-        RefreshOutcome::Invalid => Err(ApiError::unauthorized()),
-    }
+    let response = accounts::refresh(&state, &body.refresh_token, ip).await?;
+    Ok(AppJson(response))
 }
 
 /// The caller's own account (works with an API key or a token).
@@ -298,10 +99,6 @@ pub async fn me(
     State(state): State<AppState>,
     user: crate::caller::Caller,
 ) -> Result<AppJson<UserInfo>, ApiError> {
-    let found = state
-        .store()
-        .user_by_id(user.user_id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let found = accounts::me(&state, user.user_id).await?;
     Ok(AppJson(user_info(&found)))
 }
