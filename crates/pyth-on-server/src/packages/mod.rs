@@ -16,6 +16,7 @@ pub mod gc;
 pub mod hosts;
 pub mod installer;
 pub mod key;
+pub mod lists;
 pub mod npm_spec;
 pub mod pep508;
 pub mod queue;

@@ -1,27 +1,21 @@
-//! Persistent packages: list, replace a language's list, add one, remove one. Each change is
-//! audited (`package.set`, `package.add`, `package.remove`). Setting or adding **builds the
-//! new set before answering** (in a build sandbox, from the node's build queue): a set that
-//! cannot be built is refused with 422 `package_install_failed` naming the packages, and the
-//! stored list is left as it was (the refusal is audited as a failure).
+//! Persistent packages: list, replace a language's list, add one, remove one (the service is
+//! `packages::lists`). Setting or adding builds the new set before answering: a set that
+//! cannot be built is 422 `package_install_failed` naming the packages, and the stored list is
+//! left as it was.
 
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use pyth_on_store::Constraint;
-use pyth_on_store::{PackageRow, PutOutcome, StoreError};
+use pyth_on_store::{PackageRow, PutOutcome};
 use pyth_on_types::{
     AddPackageRequest, PackageInfo, PackageLanguageQuery, PackageList, SetPackagesRequest,
 };
-use serde_json::json;
-use time::OffsetDateTime;
 
-use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
-use crate::domain::Language;
 use crate::error::ApiError;
 use crate::http::json::AppJson;
-use crate::packages::{self, service, PackageManager, PackageSpec};
+use crate::packages::{self, lists, PackageManager, PackageSpec};
 use crate::state::AppState;
 
 /// The [`PackageManager`] of this server, from the request extensions.
@@ -64,8 +58,7 @@ pub async fn list_packages(
     Packages(manager): Packages,
     user: Caller,
 ) -> Result<AppJson<PackageList>, ApiError> {
-    let rows = state.store().list_packages(user.user_id).await?;
-    let environments = packages::environment_status(&manager, state.store(), &rows).await?;
+    let (rows, environments) = lists::list(&state, &manager, &user).await?;
     Ok(AppJson(PackageList {
         packages: rows.iter().map(info_of).collect(),
         environments,
@@ -88,49 +81,8 @@ pub async fn set_packages(
 ) -> Result<AppJson<PackageList>, ApiError> {
     let language = crate::domain::parse_language(body.language.as_deref())?;
     let specs = PackageSpec::parse_list(language, &body.packages, manager.config().max_packages)?;
-    let spec_list: Vec<&str> = specs.iter().map(PackageSpec::spec).collect();
-    let details = json!({ "language": language.as_str(), "packages": spec_list });
-    let resource = Some(language.as_str().to_string());
-    install_or_refuse(
-        &state,
-        &manager,
-        &user,
-        (Action::PackageSet, resource.clone()),
-        &details,
-        language,
-        &specs,
-    )
-    .await?;
-    let rows = rows_of(user.user_id, language, &specs);
-    let event = audit::by(
-        &user,
-        Action::PackageSet,
-        resource,
-        Outcome::Success,
-        details,
-    );
-    let max = manager.config().max_packages;
-    match state
-        .store()
-        .set_packages(
-            user.user_id,
-            language.as_str(),
-            &rows,
-            u32::try_from(max).unwrap_or(u32::MAX),
-            &event,
-        )
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Conflict {
-            constraint: Constraint::PackageQuota,
-        }) => {
-            return Err(packages::PackageError::TooMany { max }.into());
-        }
-        Err(err) => return Err(err.into()),
-    }
-    let all = state.store().list_packages(user.user_id).await?;
-    let environments = packages::environment_status(&manager, state.store(), &all).await?;
+    lists::set(&state, &manager, &user, language, &specs).await?;
+    let (all, environments) = lists::list(&state, &manager, &user).await?;
     Ok(AppJson(PackageList {
         packages: all
             .iter()
@@ -139,51 +91,6 @@ pub async fn set_packages(
             .collect(),
         environments,
     }))
-}
-
-/// The stored rows of a language's new list.
-fn rows_of(user_id: uuid::Uuid, language: Language, specs: &[PackageSpec]) -> Vec<PackageRow> {
-    let now = OffsetDateTime::now_utc();
-    specs
-        .iter()
-        .map(|s| PackageRow {
-            user_id,
-            language: language.as_str().to_string(),
-            name: s.name().to_string(),
-            spec: s.spec().to_string(),
-            added_at: now,
-        })
-        .collect()
-}
-
-/// Builds `specs` (waiting for the build); a failure is audited as `action` with outcome
-/// `failure` and answered, and nothing is stored.
-async fn install_or_refuse(
-    state: &AppState,
-    manager: &PackageManager,
-    user: &Caller,
-    (action, resource): (Action, Option<String>),
-    details: &serde_json::Value,
-    language: Language,
-    specs: &[PackageSpec],
-) -> Result<(), ApiError> {
-    match manager
-        .ensure_for(user.user_id, state.store(), language, specs)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err @ packages::PackageError::InstallFailed { .. }) => {
-            let mut details = details.clone();
-            if let packages::PackageError::InstallFailed { packages, .. } = &err {
-                details["reason"] = json!("package_install_failed");
-                details["failedPackages"] = json!(packages);
-            }
-            let event = audit::by(user, action, resource, Outcome::Failure, details);
-            state.store().append_audit(&event).await?;
-            Err(err.into())
-        }
-        Err(err) => Err(err.into()),
-    }
 }
 
 /// Adds one package (or replaces the spec of the one with the same name) once the new set's
@@ -203,52 +110,7 @@ pub async fn add_package(
 ) -> Result<impl IntoResponse, ApiError> {
     let language = crate::domain::parse_language(body.language.as_deref())?;
     let spec = PackageSpec::parse(language, &body.package)?;
-    let max = manager.config().max_packages;
-    let mut set = service::stored_specs(state.store(), user.user_id, language).await?;
-    set.retain(|s| s.name() != spec.name());
-    if set.len() >= max {
-        return Err(packages::PackageError::TooMany { max }.into());
-    }
-    set.push(spec.clone());
-    let details = json!({ "language": language.as_str(), "spec": spec.spec() });
-    let resource = Some(spec.name().to_string());
-    install_or_refuse(
-        &state,
-        &manager,
-        &user,
-        (Action::PackageAdd, resource.clone()),
-        &details,
-        language,
-        &set,
-    )
-    .await?;
-    let row = PackageRow {
-        user_id: user.user_id,
-        language: language.as_str().to_string(),
-        name: spec.name().to_string(),
-        spec: spec.spec().to_string(),
-        added_at: OffsetDateTime::now_utc(),
-    };
-    let event = audit::by(
-        &user,
-        Action::PackageAdd,
-        resource,
-        Outcome::Success,
-        details,
-    );
-    let outcome = match state
-        .store()
-        .add_package(&row, u32::try_from(max).unwrap_or(u32::MAX), &event)
-        .await
-    {
-        Ok(outcome) => outcome,
-        Err(StoreError::Conflict {
-            constraint: Constraint::PackageQuota,
-        }) => {
-            return Err(packages::PackageError::TooMany { max }.into());
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let (outcome, row) = lists::add(&state, &manager, &user, language, &spec).await?;
     let status = match outcome {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Replaced => StatusCode::OK,
@@ -274,21 +136,9 @@ pub async fn delete_package(
     let Some(name) = packages::spec::normalize_name(language, &name) else {
         return Err(ApiError::NotFound("package"));
     };
-    let event = audit::by(
-        &user,
-        Action::PackageRemove,
-        Some(name.clone()),
-        Outcome::Success,
-        json!({ "language": language.as_str() }),
-    );
-    if !state
-        .store()
-        .remove_package(user.user_id, language.as_str(), &name, &event)
-        .await?
-    {
-        return Err(ApiError::NotFound("package"));
+    if lists::remove(&state, &manager, &user, language, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("package"))
     }
-    let specs = service::stored_specs(state.store(), user.user_id, language).await?;
-    service::build_in_background(&state, &manager, user.user_id, language, specs);
-    Ok(StatusCode::NO_CONTENT)
 }
