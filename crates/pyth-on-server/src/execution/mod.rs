@@ -407,7 +407,8 @@ mod tests {
     use std::path::PathBuf;
     use zeroize::Zeroizing;
 
-    fn settings() -> RunSettings {
+    /// A run's settings for the tests of the pipeline's steps.
+    pub(super) fn settings() -> RunSettings {
         RunSettings {
             language: pyth_on_sandbox::Language::Python,
             stdin: String::new(),

@@ -210,27 +210,8 @@ fn interrupted(run: &OpenRun, closed_by: &str) -> AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::VarName;
-    use crate::execution::files::RunFiles;
-    use crate::execution::RunSettings;
+    use crate::execution::tests::settings;
     use zeroize::Zeroizing;
-
-    fn settings() -> RunSettings {
-        RunSettings {
-            language: pyth_on_sandbox::Language::Python,
-            stdin: String::new(),
-            args: Vec::new(),
-            env: vec![(
-                VarName::parse("TOKEN", "env").unwrap(),
-                "from-request".into(),
-            )],
-            timeout_ms: 1000,
-            memory_mb: 128,
-            packages: Vec::new(),
-            network: false,
-            files: RunFiles::default(),
-        }
-    }
 
     #[test]
     fn the_audit_subject_of_a_run_holds_a_digest_of_the_code_never_the_code() {
