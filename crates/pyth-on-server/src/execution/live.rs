@@ -4,7 +4,7 @@
 //! client went away).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::RunError;
 use crate::redact::{OpenSecrets, Redactor};
@@ -46,18 +46,17 @@ pub struct Streamed {
 /// Where a live run's events go.
 pub type EventSink = mpsc::UnboundedSender<LiveEvent>;
 
-/// How a run can be watched and stopped.
+/// How a run is watched: where its output events go, for a streamed run.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
     /// Output events, for a streamed run.
     pub events: Option<EventSink>,
-    /// Cancelled: the run is stopped (its sandbox torn down) and answers with what it had.
-    pub cancel: CancellationToken,
 }
 
-/// The runs in progress on this node that can be stopped, by execution id.
+/// The runs on this node that can be stopped, by execution id (from admission to the end of
+/// their sandbox).
 #[derive(Debug, Default)]
-pub struct Cancels(Mutex<HashMap<Uuid, (Uuid, CancellationToken)>>);
+pub struct Cancels(Arc<Mutex<HashMap<Uuid, (Uuid, CancellationToken)>>>);
 
 /// Why a cancel request found nothing to stop.
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +64,14 @@ pub struct Cancels(Mutex<HashMap<Uuid, (Uuid, CancellationToken)>>);
 pub struct NotRunning;
 
 impl Cancels {
-    /// Registers run `id` of `owner` until the returned guard is dropped.
-    pub fn register(&self, id: Uuid, owner: Uuid, token: CancellationToken) -> Registered<'_> {
+    /// Registers run `id` of `owner` until the returned guard is dropped; cancelling it
+    /// fires `token`.
+    pub fn register(&self, id: Uuid, owner: Uuid, token: CancellationToken) -> Registered {
         self.lock().insert(id, (owner, token));
-        Registered { cancels: self, id }
+        Registered {
+            cancels: Cancels(Arc::clone(&self.0)),
+            id,
+        }
     }
 
     /// Stops run `id` if `owner` owns it and it is still going.
@@ -89,32 +92,31 @@ impl Cancels {
 
 /// Keeps a run registered in [`Cancels`] while it lives.
 #[derive(Debug)]
-pub struct Registered<'a> {
-    cancels: &'a Cancels,
+pub struct Registered {
+    cancels: Cancels,
     id: Uuid,
 }
 
-impl Drop for Registered<'_> {
+impl Drop for Registered {
     fn drop(&mut self) {
         self.cancels.lock().remove(&self.id);
     }
 }
 
-/// Runs `job`, handing its output to `live.events` as it comes and stopping it when
-/// `live.cancel` fires. `Ok((result, true))`: it was stopped; the result holds the output
-/// seen until then.
+/// Runs `job`, handing its output to `live.events` as it comes and stopping it when `cancel`
+/// fires. `Ok((result, true))`: it was stopped; the result holds the output seen until then.
 pub async fn run(
     launcher: &Launcher,
     job: Job,
     secrets: &OpenSecrets,
-    live: &Live,
+    (live, cancel): (&Live, &CancellationToken),
 ) -> Result<(JobResult, bool), LaunchError> {
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let sink = live.events.is_some().then_some(raw_tx);
     let running = async {
         tokio::select! {
             ran = launcher.run_streamed(job, sink) => Some(ran),
-            () = live.cancel.cancelled() => None,
+            () = cancel.cancelled() => None,
         }
     };
     let (ran, seen) = tokio::join!(running, forward(raw_rx, secrets, live.events.as_ref()));

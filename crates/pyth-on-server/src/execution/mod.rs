@@ -13,6 +13,7 @@ use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, ZkJob};
 use pyth_on_sandbox::ZkOutcome;
 use pyth_on_types::{EgressUsage, ExecuteResponse};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -68,9 +69,8 @@ pub async fn stream(
     let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
     let live = Live {
         events: Some(events.clone()),
-        cancel: tokio_util::sync::CancellationToken::new(),
     };
-    let stop = live.cancel.clone().drop_guard();
+    let stop = admitted.cancel.clone().drop_guard();
     let (owned, user) = (state.clone(), *user);
     let work = async move {
         let answer = match launch(&owned, &user, admitted, live).await {
@@ -117,6 +117,10 @@ pub struct Admitted {
     permit: RunPermit,
     secrets: secrets::OpenSecrets,
     egress: Option<RunListener>,
+    /// Fired by the owner's cancel, or by a streaming client going away.
+    cancel: CancellationToken,
+    /// The run is in [`live::Cancels`] from admission until its sandbox ended.
+    registered: live::Registered,
 }
 
 impl std::fmt::Debug for Admitted {
@@ -179,6 +183,11 @@ pub async fn admit(
     })?;
     let secrets = secrets::open_for_run(state, user.user_id).await?;
     let egress = start_egress(state, user, execution_id, request.settings.network).await?;
+    // Stoppable as soon as its id can be known (a streamed run's `start` event).
+    let cancel = CancellationToken::new();
+    let registered = state
+        .cancels()
+        .register(execution_id, user.user_id, cancel.clone());
     Ok(Admitted {
         execution_id,
         request,
@@ -186,6 +195,8 @@ pub async fn admit(
         permit,
         secrets,
         egress,
+        cancel,
+        registered,
     })
 }
 
@@ -196,9 +207,10 @@ impl Admitted {
     }
 }
 
-/// Puts the run on the record, then runs it in the sandbox, watched and stoppable through
-/// `live` (and by its owner through [`live::Cancels`]). An error means its program did not
-/// run (a sandbox failure is on the record).
+/// Puts the run on the record, then runs it in the sandbox, its output handed to `live` as it
+/// comes; it stops when its token fires (the owner's cancel through [`live::Cancels`], or a
+/// streaming client going away). An error means its program did not run (a sandbox failure
+/// is on the record).
 pub async fn launch(
     state: &AppState,
     user: &Caller,
@@ -212,6 +224,8 @@ pub async fn launch(
         permit,
         secrets,
         egress,
+        cancel,
+        registered,
     } = run;
     let language = request.settings.language.as_str();
     let wants_files = request.settings.files.output.is_some();
@@ -232,8 +246,7 @@ pub async fn launch(
         &secrets,
         egress.as_ref(),
     );
-    let registered = (state.cancels()).register(execution_id, user.user_id, live.cancel.clone());
-    let result = live::run(state.launcher(), job, &secrets, &live).await;
+    let result = live::run(state.launcher(), job, &secrets, (&live, &cancel)).await;
     drop((registered, permit));
     let egress = match egress {
         Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
