@@ -456,6 +456,7 @@ impl Inner {
             files: job.files.clone(),
             output: job.output.clone(),
             stream: false,
+            session: false,
         })
     }
 }

@@ -12,6 +12,7 @@ mod pump;
 pub mod release;
 pub mod rootfs;
 pub mod seccomp;
+pub mod session;
 mod status;
 pub mod supervisor;
 mod sys;
@@ -91,14 +92,7 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             return Err(e.into());
         }
     };
-    let ready = |preisolated| {
-        RunnerFrame::Ready(protocol::Ready {
-            protocol_version: protocol::PROTOCOL_VERSION,
-            pid: sys::getpid(),
-            preisolated,
-            cgroup: cgroups.version().into(),
-        })
-    };
+    let ready = |preisolated| ready_frame(cgroups.as_ref(), preisolated);
     protocol::write_frame(output, &ready(false))?;
     let first: ServerFrame = protocol::read_frame(input)?;
     let sweep = |parent: &str| {
@@ -106,6 +100,13 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
         let _ = cgroups.remove_stale(parent);
     };
     let outcome = match first {
+        ServerFrame::Session(profile) => {
+            sweep(&profile.sandbox.cgroup_parent);
+            return session::serve(*profile, cgroups.as_ref(), input, output);
+        }
+        ServerFrame::Cell(_) => Err(SandboxError::InvalidJob(
+            "a Cell frame outside a session".into(),
+        )),
         ServerFrame::Job(spec) => {
             sweep(&spec.sandbox.cgroup_parent);
             run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))
@@ -127,8 +128,8 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             protocol::write_frame(output, &ready(true))?;
             match protocol::read_frame(input) {
                 Ok(ServerFrame::Job(spec)) => prepared.run(*spec, Some(&mut output_frames(output))),
-                Ok(ServerFrame::Prepare(_)) => Err(SandboxError::InvalidJob(
-                    "a second Prepare for one runner".into(),
+                Ok(_) => Err(SandboxError::InvalidJob(
+                    "a prepared runner takes only a Job".into(),
                 )),
                 // Retired by the pool (EOF): dropping `prepared` tears the sandbox down.
                 Err(protocol::FrameError::Closed) => return Ok(()),
@@ -154,9 +155,19 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
     Ok(())
 }
 
+/// The `Ready` frame of this runner.
+pub(crate) fn ready_frame(cgroups: &dyn cgroup::Cgroups, preisolated: bool) -> RunnerFrame {
+    RunnerFrame::Ready(protocol::Ready {
+        protocol_version: protocol::PROTOCOL_VERSION,
+        pid: sys::getpid(),
+        preisolated,
+        cgroup: cgroups.version().into(),
+    })
+}
+
 /// The live-output sink of a session: each chunk becomes a [`RunnerFrame::Output`] on
 /// `output` (the runner's stdout), written and flushed at once.
-fn output_frames<W: Write>(
+pub(crate) fn output_frames<W: Write>(
     output: &mut W,
 ) -> impl FnMut(protocol::Stream, &[u8]) -> std::io::Result<()> + '_ {
     move |stream, data| {

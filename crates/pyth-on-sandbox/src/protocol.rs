@@ -43,6 +43,7 @@ use zeroize::Zeroizing;
 
 pub use crate::egress::EgressSpec;
 pub use crate::files::{InputFile, OutputChunk, OutputFile, OutputSpec, Stream};
+pub use crate::session::{CellError, CellResult, CellSpec, RichResult};
 pub use crate::zk::{ZkOutcome, ZkSpec};
 
 /// Protocol version the runner speaks; sent in [`Ready`].
@@ -60,6 +61,11 @@ pub enum ServerFrame {
     /// Isolate a sandbox for jobs like this profile and wait (warm pool). The profile's code,
     /// stdin, args, env and zk must be empty.
     Prepare(Box<JobSpec>),
+    /// Open a session ([`crate::session`]): a profile like `Prepare` (its `env` allowed), a
+    /// live interpreter, then any number of [`ServerFrame::Cell`]s; EOF ends it.
+    Session(Box<JobSpec>),
+    /// Run one cell in the open session.
+    Cell(CellSpec),
 }
 
 /// Frames the runner sends to the server.
@@ -73,6 +79,8 @@ pub enum RunnerFrame {
     /// A chunk of the program's stdout or stderr as it was read (only for a job with
     /// [`JobSpec::stream`]); every chunk comes before the `Result`.
     Output(OutputChunk),
+    /// One cell of a session is over (its `Output` chunks came before).
+    CellResult(Box<CellResult>),
     /// The sandbox could not be set up or torn down; no user code ran, or its result is unknown.
     Failed {
         /// Human-readable error chain. Never contains the user's code or stdin.
@@ -233,6 +241,10 @@ pub struct JobSpec {
     /// Send [`RunnerFrame::Output`] frames while the program runs. User part.
     #[serde(default)]
     pub stream: bool,
+    /// The interpreter runs a session kernel ([`crate::session`]), started like a
+    /// pre-started one. Set by the runner for a `Session` frame.
+    #[serde(default)]
+    pub session: bool,
 }
 
 /// Resource limits of one run.
@@ -454,6 +466,7 @@ mod tests {
             files: vec![],
             output: None,
             stream: false,
+            session: false,
         }
     }
 
