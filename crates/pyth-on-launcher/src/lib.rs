@@ -14,10 +14,10 @@ pub use launcher::{
 };
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{
-    Bind, CellError, CellResult, RichResult, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits, OutputChunk, OutputFile,
-    OutputSpec, SandboxOptions, Stream, Timings,
+    Bind, CellError, CellResult, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits,
+    OutputChunk, OutputFile, OutputSpec, RichResult, SandboxOptions, Stream, Timings,
 };
 pub use pyth_on_sandbox::ZkOutcome;
 pub use runner::OutputSink;
-pub use session::{CellOutcome, Session, SessionConfig};
 pub use runtimes::{LanguageInfo, Runtime, RuntimeConfig, Runtimes};
+pub use session::{CellOutcome, Session, SessionConfig};

@@ -146,7 +146,9 @@ impl Session {
         sink: Option<&OutputSink>,
     ) -> Result<CellOutcome, LaunchError> {
         let proc = self.proc.as_mut().ok_or(LaunchError::Closed)?;
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let timeout_ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let cell = ServerFrame::Cell(CellSpec {
             code: code.into(),
             timeout_ms,
@@ -205,7 +207,9 @@ async fn exchange(
             RunnerFrame::CellResult(cell) => break *cell,
             RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
             RunnerFrame::Ready(_) | RunnerFrame::Result(_) => {
-                return Err(LaunchError::Sandbox("unexpected frame during a cell".into()))
+                return Err(LaunchError::Sandbox(
+                    "unexpected frame during a cell".into(),
+                ))
             }
         }
     };
@@ -213,7 +217,11 @@ async fn exchange(
         match proc.next_frame().await? {
             RunnerFrame::Result(r) => Some(*r),
             RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
-            _ => return Err(LaunchError::Sandbox("no status after the session ended".into())),
+            _ => {
+                return Err(LaunchError::Sandbox(
+                    "no status after the session ended".into(),
+                ))
+            }
         }
     } else {
         None

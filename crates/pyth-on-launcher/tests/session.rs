@@ -6,8 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use pyth_on_launcher::{
-    Language, LaunchError, Launcher, LauncherConfig, RuntimeConfig, Runtimes, SessionConfig,
-    Stream,
+    Language, LaunchError, Launcher, LauncherConfig, RuntimeConfig, Runtimes, SessionConfig, Stream,
 };
 
 use common::{privileged, runner};
@@ -64,7 +63,11 @@ async fn a_session_keeps_state_streams_output_and_holds_its_uid_until_closed() {
     s.cell("x = 1", SECOND, None).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let out = s
-        .cell("import os\nprint(os.environ['TOKEN'])\nx += 1; x", SECOND, Some(&tx))
+        .cell(
+            "import os\nprint(os.environ['TOKEN'])\nx += 1; x",
+            SECOND,
+            Some(&tx),
+        )
         .await
         .unwrap();
     assert_eq!(text(&out), ["2"]);
@@ -75,7 +78,10 @@ async fn a_session_keeps_state_streams_output_and_holds_its_uid_until_closed() {
         streamed.extend(chunk.data);
     }
     assert_eq!(streamed, b"t0k\n");
-    let out = s.cell("import os\nos.getuid()", SECOND, None).await.unwrap();
+    let out = s
+        .cell("import os\nos.getuid()", SECOND, None)
+        .await
+        .unwrap();
     assert_eq!(text(&out), [uid.to_string().as_str()]);
     s.close().await;
     assert!(until(|| l.identities_in_use() == 0).await);
@@ -89,8 +95,14 @@ async fn a_session_keeps_state_streams_output_and_holds_its_uid_until_closed() {
 #[tokio::test]
 async fn a_cell_that_exits_ends_the_session_with_its_status() {
     let l = launcher(62_110).await;
-    let mut s = l.open_session(SessionConfig::new(Language::Python)).await.unwrap();
-    let out = s.cell("import os\nos._exit(3)", SECOND, None).await.unwrap();
+    let mut s = l
+        .open_session(SessionConfig::new(Language::Python))
+        .await
+        .unwrap();
+    let out = s
+        .cell("import os\nos._exit(3)", SECOND, None)
+        .await
+        .unwrap();
     assert!(out.cell.session_ended);
     assert_eq!(out.ended.unwrap().exit_code, 3);
     assert!(s.runner_pid().is_none());
@@ -118,15 +130,25 @@ async fn a_javascript_session_survives_a_cell_that_loops_forever() {
 #[tokio::test]
 async fn dropping_a_session_kills_its_sandbox_and_then_releases_its_uid() {
     let l = launcher(62_130).await;
-    let mut s = l.open_session(SessionConfig::new(Language::Python)).await.unwrap();
-    let uid = s.uid().unwrap();
-    s.cell("import subprocess\np = subprocess.Popen(['sleep', '1000'])", SECOND, None)
+    let mut s = l
+        .open_session(SessionConfig::new(Language::Python))
         .await
         .unwrap();
+    let uid = s.uid().unwrap();
+    s.cell(
+        "import subprocess\np = subprocess.Popen(['sleep', '1000'])",
+        SECOND,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(uid_has_processes(uid));
     drop(s);
     assert!(until(|| l.identities_in_use() == 0).await);
-    assert!(!uid_has_processes(uid), "the uid went back while the sandbox lived");
+    assert!(
+        !uid_has_processes(uid),
+        "the uid went back while the sandbox lived"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +164,11 @@ async fn session_open_and_cell_round_trip_through_the_launcher() {
             s.close().await;
         }
         let mut s = l.open_session(SessionConfig::new(language)).await.unwrap();
-        let init = if language == Language::Python { "x = 0" } else { "var x = 0" };
+        let init = if language == Language::Python {
+            "x = 0"
+        } else {
+            "var x = 0"
+        };
         s.cell(init, SECOND, None).await.unwrap();
         let mut cells = Vec::new();
         for _ in 0..200 {

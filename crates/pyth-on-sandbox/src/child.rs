@@ -156,7 +156,16 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
     } = plan;
     // Only the payload may hold the pipes: EOF on stdout/stderr must mean the run is over, and
     // a write to the release pipe must fail (not block) once the payload is gone.
-    drop((stdin, stdout, stderr, error, release, cgroup_procs, code, cells));
+    drop((
+        stdin,
+        stdout,
+        stderr,
+        error,
+        release,
+        cgroup_procs,
+        code,
+        cells,
+    ));
     let _ = sys::set_not_dumpable();
     loop {
         match sys::waitpid(-1, false) {

@@ -145,8 +145,13 @@ fn an_exception_comes_back_with_its_traceback_and_the_session_survives() {
     k.cell("z = 5");
     let c = k.cell("def f():\n    raise ValueError('boom')\nf()");
     let e = c.result.error.unwrap();
-    assert_eq!((e.name.as_str(), e.message.as_str()), ("ValueError", "boom"));
-    assert!(e.traceback.starts_with("Traceback (most recent call last):"));
+    assert_eq!(
+        (e.name.as_str(), e.message.as_str()),
+        ("ValueError", "boom")
+    );
+    assert!(e
+        .traceback
+        .starts_with("Traceback (most recent call last):"));
     assert!(e.traceback.contains("<cell-2>") && e.traceback.contains("raise ValueError"));
     assert!(!e.traceback.contains("<string>"), "{}", e.traceback);
     assert!(!c.result.session_ended);
@@ -193,7 +198,10 @@ fn exit_and_os_exit_end_the_session_with_their_status() {
     let mut k = open(common::py(""));
     let c = k.cell("import os\nos._exit(3)");
     let end = c.ended.unwrap();
-    assert_eq!((end.exit_code, end.signal, end.memory_exceeded), (3, None, false));
+    assert_eq!(
+        (end.exit_code, end.signal, end.memory_exceeded),
+        (3, None, false)
+    );
     k.close();
 }
 
@@ -230,6 +238,48 @@ fn rich_reprs_and_display_come_back_as_mime_results() {
     k.close();
 }
 
+/// A stand-in for matplotlib in `/work` (the real one comes from a package environment):
+/// enough of `pyplot` and `figure` for the kernel's hook.
+const FAKE_MATPLOTLIB: &str = r#"
+import os
+os.makedirs('matplotlib', exist_ok=True)
+open('matplotlib/__init__.py', 'w').write('')
+open('matplotlib/figure.py', 'w').write(
+    'class Figure:\n'
+    '    def savefig(self, buf, format, bbox_inches):\n'
+    '        buf.write(b"PNG" + format.encode())\n')
+open('matplotlib/pyplot.py', 'w').write(
+    'from matplotlib.figure import Figure\n'
+    'figs = {}\n'
+    'def figure(num=1):\n'
+    '    return figs.setdefault(num, Figure())\n'
+    'def get_fignums():\n'
+    '    return sorted(figs)\n'
+    'def close(which):\n'
+    '    figs.clear()\n'
+    'def show():\n'
+    '    print("the original show")\n')
+"#;
+
+#[test]
+fn pyplot_show_and_figures_left_open_come_back_as_png_results() {
+    let mut k = open(common::py(""));
+    k.cell(FAKE_MATPLOTLIB);
+    let c = k.cell("import matplotlib.pyplot as plt\nplt.figure(1)\nplt.show()\nprint('after')");
+    assert_eq!(c.stdout, "after\n", "{c:?}");
+    let pngs: Vec<_> = c
+        .result
+        .results
+        .iter()
+        .map(|r| (r.mime.as_str(), r.data.as_str()))
+        .collect();
+    assert_eq!(pngs, [("image/png", "UE5HcG5n")]); // base64 of b"PNGpng"
+    let c = k.cell("plt.figure(2)\ny = 1");
+    assert_eq!(c.result.results.len(), 1, "{c:?}");
+    assert!(k.cell("plt.get_fignums()").text() == ["[]"]);
+    k.close();
+}
+
 #[test]
 fn output_past_the_cell_cap_is_dropped_and_the_cell_interrupted() {
     let mut spec = common::py("");
@@ -252,7 +302,10 @@ fn the_session_env_is_applied_and_python_sees_its_cwd_modules() {
         value: "s3cr3t".into(),
     }];
     let mut k = open(spec);
-    assert_eq!(k.cell("import os\nos.environ['SECRET']").text(), ["'s3cr3t'"]);
+    assert_eq!(
+        k.cell("import os\nos.environ['SECRET']").text(),
+        ["'s3cr3t'"]
+    );
     k.cell("open('helper.py', 'w').write('VALUE = 7')");
     assert_eq!(k.cell("import helper\nhelper.VALUE").text(), ["7"]);
     // The secret is not on the kernel's command line.
@@ -267,10 +320,16 @@ fn a_session_runs_as_its_unprivileged_uid_under_seccomp() {
     spec.sandbox.uid = 64_123;
     spec.sandbox.gid = 64_123;
     let mut k = open(spec);
-    assert_eq!(k.cell("import os\n(os.getuid(), os.getgid())").text(), ["(64123, 64123)"]);
+    assert_eq!(
+        k.cell("import os\n(os.getuid(), os.getgid())").text(),
+        ["(64123, 64123)"]
+    );
     let c = k.cell("open('/etc/shadow').read()");
     let e = c.result.error.unwrap();
-    assert!(matches!(e.name.as_str(), "FileNotFoundError" | "PermissionError"), "{e:?}");
+    assert!(
+        matches!(e.name.as_str(), "FileNotFoundError" | "PermissionError"),
+        "{e:?}"
+    );
     let c = k.cell(
         "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n\
          (libc.mount(b'none', b'/tmp', b'tmpfs', 0, None), ctypes.get_errno())",
@@ -290,13 +349,20 @@ fn closing_a_session_leaves_no_process_of_its_uid_and_no_cgroup() {
     k.cell("import subprocess\np = subprocess.Popen(['sleep', '1000'])");
     assert!(uid_has_processes(64_124));
     let runner = k.close();
-    assert!(!uid_has_processes(64_124), "a process of the session survived");
+    assert!(
+        !uid_has_processes(64_124),
+        "a process of the session survived"
+    );
     let groups = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("find /sys/fs/cgroup -name '{runner}-*' -type d"))
         .output()
         .unwrap();
-    assert!(groups.stdout.is_empty(), "{}", String::from_utf8_lossy(&groups.stdout));
+    assert!(
+        groups.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&groups.stdout)
+    );
 }
 
 fn uid_has_processes(uid: u32) -> bool {
@@ -318,7 +384,10 @@ fn javascript_cells_keep_bindings_await_at_top_level_and_survive_an_infinite_loo
     assert_eq!(c.text(), ["42"]);
     assert_eq!(c.result.results[1].data, "42"); // application/json
     assert_eq!(k.cell("await Promise.resolve(5)").text(), ["5"]);
-    assert_eq!(k.cell("const b = await Promise.resolve(7); b + a").text(), ["9"]);
+    assert_eq!(
+        k.cell("const b = await Promise.resolve(7); b + a").text(),
+        ["9"]
+    );
     let c = k.cell("console.log('out'); ({x: [1, 2]})");
     assert_eq!(c.stdout, "out\n");
     assert_eq!(c.result.results[1].data, r#"{"x":[1,2]}"#);
@@ -331,7 +400,10 @@ fn javascript_cells_keep_bindings_await_at_top_level_and_survive_an_infinite_loo
     assert_eq!(k.cell("a + b").text(), ["9"]);
     let c = k.cell("null.x");
     assert_eq!(c.result.error.unwrap().name, "TypeError");
-    assert_eq!(k.cell("require('fs').readdirSync('/work').length").text(), ["0"]);
+    assert_eq!(
+        k.cell("require('fs').readdirSync('/work').length").text(),
+        ["0"]
+    );
     let c = k.cell("process.exit(4)");
     assert_eq!(c.ended.unwrap().exit_code, 4);
     k.close();
@@ -349,7 +421,11 @@ fn cell_round_trip_and_session_start_times() {
             k.close();
         }
         let mut k = open(spec.clone());
-        k.cell(if name == "python" { "x = 0" } else { "var x = 0" });
+        k.cell(if name == "python" {
+            "x = 0"
+        } else {
+            "var x = 0"
+        });
         let mut cells = Vec::new();
         for _ in 0..200 {
             let t = Instant::now();

@@ -127,7 +127,10 @@ impl Session {
             if run.truncated {
                 self.interrupt(run, now);
             }
-            if run.interrupted_at.is_some_and(|t| now >= t + INTERRUPT_GRACE) {
+            if run
+                .interrupted_at
+                .is_some_and(|t| now >= t + INTERRUPT_GRACE)
+            {
                 self.kill();
                 run.killed = true;
                 continue;
