@@ -111,10 +111,11 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             sweep(&spec.sandbox.cgroup_parent);
             run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))
         }
-        ServerFrame::Prepare(profile) => {
-            // Preparing ahead of time is background work: at a lower priority it yields the
-            // CPUs to runs in progress (their set-up is on the request path). The release
-            // restores the priority of everything in the sandbox (supervisor::PREPARE_NICE).
+        ServerFrame::Prepare(mut profile) => {
+            profile.session = false; // only a Session frame starts a kernel
+                                     // Preparing ahead of time is background work: at a lower priority it yields the
+                                     // CPUs to runs in progress (their set-up is on the request path). The release
+                                     // restores the priority of everything in the sandbox (supervisor::PREPARE_NICE).
             let _ = sys::set_nice(0, supervisor::PREPARE_NICE);
             sweep(&profile.sandbox.cgroup_parent);
             let prepared = match prepare(&profile, cgroups.as_ref()) {

@@ -124,6 +124,11 @@ pub fn run_job(
     sink: Option<&mut OutputSink<'_>>,
 ) -> Result<(JobResult, Teardown), SandboxError> {
     let started = Instant::now();
+    if spec.session {
+        return Err(SandboxError::InvalidJob(
+            "a job cannot run a session kernel (a Session frame opens one)".into(),
+        ));
+    }
     check_job(&spec)?;
     let mut job = UserPart::take_from(&mut spec);
     // The child's copy-on-write image holds the release (ZK password included): wipe it there.

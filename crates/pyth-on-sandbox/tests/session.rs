@@ -117,6 +117,34 @@ impl Kernel {
 }
 
 #[test]
+fn a_session_profile_with_user_data_is_refused_and_a_job_cannot_start_a_kernel() {
+    privileged();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let frame = ServerFrame::Session(Box::new(common::py("print(1)")));
+    protocol::write_frame(&mut stdin, &frame).unwrap();
+    let _ready: RunnerFrame = protocol::read_frame(&mut stdout).unwrap();
+    let last: RunnerFrame = protocol::read_frame(&mut stdout).unwrap();
+    assert!(
+        matches!(&last, RunnerFrame::Failed { error } if error.contains("must not carry code")),
+        "{last:?}"
+    );
+    child.wait().unwrap();
+    let mut job = common::py("print(1)");
+    job.session = true;
+    let last = common::frame_in(&job, common::Mode::Cold);
+    assert!(
+        matches!(&last, RunnerFrame::Failed { error } if error.contains("session")),
+        "{last:?}"
+    );
+}
+
+#[test]
 fn python_state_functions_imports_and_files_persist_across_cells() {
     let mut k = open(common::py(""));
     assert!(k.cell("x = 1").result.results.is_empty());
