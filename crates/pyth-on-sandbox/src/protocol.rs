@@ -5,28 +5,21 @@
 //!
 //! # Handshake
 //!
-//! ```text
-//! runner  ── Ready ──▶ server      (sent as soon as the runner is ready for a job)
-//! server  ── Job   ──▶ runner
-//! runner  ── Result | Failed ──▶ server, then the runner exits
-//! ```
-//!
-//! The server may write the `Job` before it has read `Ready` (pipes buffer it); a warm pool
-//! instead waits for `Ready` so it knows the runner is set up before it hands over a user's job.
 //! The first `Ready` only means "the runner process started and found its cgroup hierarchy"
-//! ([`Ready::preisolated`] is `false`). A warm pool then sends [`ServerFrame::Prepare`] with a
-//! profile (a [`JobSpec`] without any user data): the runner creates the cgroup, clones and
-//! isolates the child (cgroup joined, namespaces, mounts, credentials, seccomp), which then
-//! blocks on a pipe, and answers a second `Ready` with `preisolated: true`. The `Job` that
-//! follows must match the profile except for what depends on the user (code or ZK payload,
-//! stdin, args, env, timeout, memory, output cap):
+//! ([`Ready::preisolated`] is `false`); the server may write its frame before reading it
+//! (pipes buffer it). A warm pool then sends [`ServerFrame::Prepare`] with a profile (a
+//! [`JobSpec`] without any user data): the runner isolates a sandbox whose payload blocks on a
+//! pipe and answers a second `Ready` with `preisolated: true`. The `Job` that follows must
+//! match the profile except for what depends on the user (code or ZK payload, stdin, args,
+//! env, timeout, memory, output cap). A [`ServerFrame::Session`] opens a session instead
+//! (cells, see [`crate::session`]).
 //!
 //! ```text
 //! runner  ── Ready{preisolated:false} ──▶ server
 //! server  ── Prepare(profile) ──▶ runner            (optional: warm pool)
 //! runner  ── Ready{preisolated:true} ──▶ server
 //! server  ── Job ──▶ runner                        (EOF instead: tear down and exit)
-//! runner  ── Result | Failed ──▶ server
+//! runner  ── Result | Failed ──▶ server, then the runner exits
 //! ```
 //!
 //! With [`JobSpec::prestart`] in the profile, the interpreter itself is started during

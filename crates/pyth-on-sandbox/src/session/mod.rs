@@ -208,3 +208,32 @@ pub(crate) fn serve(
     }
     session.finish().map_err(RunnerError::Teardown)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_frame_may_omit_its_timeout_and_a_kernel_record_its_supervisor_fields() {
+        let json = r#"{"type":"cell","code":"x"}"#;
+        let frame: ServerFrame = serde_json::from_str(json).unwrap();
+        let ServerFrame::Cell(cell) = frame else {
+            panic!("a cell frame")
+        };
+        assert_eq!((cell.code.as_str(), cell.timeout_ms), ("x", 0));
+        let record = r#"{"results":[{"mime":"text/plain","data":"2"}],"error":null}"#;
+        let r: CellResult = serde_json::from_str(record).unwrap();
+        assert_eq!(r.results[0].data, "2");
+        assert!(!r.timed_out && !r.session_ended && r.error.is_none());
+    }
+
+    #[test]
+    fn each_language_starts_its_own_kernel() {
+        assert_eq!(kernel_argv(Language::Python), ["-c", PYTHON_KERNEL]);
+        assert_eq!(
+            kernel_argv(Language::Javascript)[..2],
+            ["--expose-internals", "-e"]
+        );
+        assert!(PYTHON_KERNEL.contains("def _pyth_on_prepare") && NODE_KERNEL.contains("7"));
+    }
+}
