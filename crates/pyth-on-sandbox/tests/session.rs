@@ -186,6 +186,11 @@ fn an_exception_comes_back_with_its_traceback_and_the_session_survives() {
     assert_eq!(k.cell("z").text(), ["5"]);
     let c = k.cell("print(");
     assert_eq!(c.result.error.unwrap().name, "SyntaxError");
+    // A huge message is cut, not a reason to end the session.
+    let c = k.cell("raise ValueError('x' * (8 << 20))");
+    let e = c.result.error.unwrap();
+    assert!(e.message.len() == 8192 && e.traceback.len() <= 65536);
+    assert!(!c.result.session_ended);
     k.close();
 }
 

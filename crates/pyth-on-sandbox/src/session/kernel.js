@@ -120,9 +120,10 @@
   const describe = (e) => {
     if (e instanceof Error) {
       const name = e.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED' ? 'Interrupted' : e.name;
-      return { name, message: e.message, traceback: String(e.stack || e) };
+      const stack = String(e.stack || e);
+      return { name, message: String(e.message).slice(0, 8192), traceback: stack.slice(0, 65536) };
     }
-    const text = util.inspect(e);
+    const text = util.inspect(e).slice(0, 8192);
     return { name: 'Uncaught', message: text, traceback: `Uncaught ${text}` };
   };
   const runCell = async (cell, n) => {

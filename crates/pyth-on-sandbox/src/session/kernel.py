@@ -165,7 +165,12 @@ def _pyth_on_kernel():
         while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
             tb = tb.tb_next
         text = "".join(traceback.format_exception(type(e), e, tb))
-        return {"name": type(e).__name__, "message": str(e), "traceback": text}
+        try:
+            message = str(e)
+        except BaseException:
+            message = "<unprintable>"
+        # Bounded: the record must stay far below the supervisor's limit.
+        return {"name": type(e).__name__, "message": message[:8192], "traceback": text[-65536:]}
 
     def run(code, n):
         name = f"<cell-{n}>"
