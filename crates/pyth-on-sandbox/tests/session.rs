@@ -162,6 +162,8 @@ fn a_final_expression_is_a_result_and_print_goes_to_stdout() {
     let c = k.cell("print('hello')\n40 + 2");
     assert_eq!(c.stdout, "hello\n");
     assert_eq!(c.text(), ["42"]);
+    let c = k.cell("import asyncio\nawait asyncio.sleep(0.01)\nasync def f():\n    return 5\nawait f()");
+    assert_eq!(c.text(), ["5"], "{c:?}");
     let c = k.cell("y = 3\nNone");
     assert!(c.result.results.is_empty() && c.stdout.is_empty());
     k.close();
@@ -204,6 +206,10 @@ fn a_python_cell_that_times_out_is_interrupted_and_the_session_keeps_its_variabl
     assert!(c.result.timed_out && !c.result.session_ended);
     assert_eq!(c.result.error.unwrap().name, "KeyboardInterrupt");
     assert_eq!(k.cell("kept").text(), ["'yes'"]);
+    let c = k.cell_within("import asyncio\nawait asyncio.sleep(100)", 300);
+    assert!(c.result.timed_out && !c.result.session_ended, "{c:?}");
+    assert_eq!(c.result.error.unwrap().name, "KeyboardInterrupt");
+    assert_eq!(k.cell("kept * 2").text(), ["'yesyes'"]);
     k.close();
 }
 

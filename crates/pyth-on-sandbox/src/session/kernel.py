@@ -172,6 +172,17 @@ def _pyth_on_kernel():
         # Bounded: the record must stay far below the supervisor's limit.
         return {"name": type(e).__name__, "message": message[:8192], "traceback": text[-65536:]}
 
+    AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    CO_COROUTINE = 0x80
+
+    def run_code(code):
+        # Top-level `await` (as in IPython): such code evaluates to a coroutine, run to its end.
+        if code.co_flags & CO_COROUTINE:
+            import asyncio
+
+            return asyncio.run(eval(code, ns))
+        return eval(code, ns)
+
     def run(code, n):
         name = f"<cell-{n}>"
         linecache.cache[name] = (len(code), None, code.splitlines(True), name)
@@ -179,9 +190,9 @@ def _pyth_on_kernel():
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
-        exec(compile(tree, name, "exec"), ns)
+        run_code(compile(tree, name, "exec", flags=AWAIT))
         if last is not None:
-            value = eval(compile(last, name, "eval"), ns)
+            value = run_code(compile(last, name, "eval", flags=AWAIT))
             if value is not None:
                 builtins._ = value
                 display(value)
