@@ -334,6 +334,16 @@ fn output_past_the_cell_cap_is_dropped_and_the_cell_interrupted() {
 }
 
 #[test]
+fn a_cell_that_closes_the_result_pipe_ends_the_session_as_a_kernel_error() {
+    let mut k = open(common::py(""));
+    let c = k.cell("import os, time\nos.close(7)\ntime.sleep(5)");
+    assert!(c.result.session_ended && c.result.duration_ms < 2000.0, "{c:?}");
+    assert_eq!(c.result.error.unwrap().name, "KernelError");
+    assert_eq!(c.ended.unwrap().signal, Some(9));
+    k.close();
+}
+
+#[test]
 fn the_session_env_is_applied_and_python_sees_its_cwd_modules() {
     let mut spec = common::py("");
     spec.env = vec![EnvVar {

@@ -115,7 +115,7 @@ impl Session {
                 self.read_output(run, sink)?;
                 return Ok(Step::Record(body));
             }
-            if run.killed || self.kernel_gone() {
+            if run.killed || self.kernel_gone(0) {
                 let _ = self.read_output(run, sink);
                 return Ok(Step::Ended);
             }
@@ -158,13 +158,14 @@ impl Session {
         }
     }
 
-    fn kernel_gone(&self) -> bool {
+    /// Has the kernel exited (waiting up to `wait_ms` for it)?
+    fn kernel_gone(&self, wait_ms: i32) -> bool {
         let mut fds = [libc::pollfd {
             fd: self.kernel.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         }];
-        matches!(sys::poll(&mut fds, 0), Ok(1..))
+        matches!(sys::poll(&mut fds, wait_ms), Ok(1..))
     }
 
     /// Writes what the pipe takes of the cell record; nothing more once the kernel is gone.
@@ -212,6 +213,14 @@ impl Session {
         let mut chunk = [0u8; 65536];
         loop {
             match self.results.read(&mut chunk) {
+                // Closed by the cell itself while the kernel lives on (the kernel's own exit
+                // closes it just before its pidfd turns readable): nothing can answer now.
+                Ok(0) if !self.kernel_gone(100) => {
+                    run.malformed = Some("the cell-result pipe was closed".into());
+                    run.killed = true;
+                    self.kill();
+                    return Ok(None);
+                }
                 Ok(0) => break,
                 Ok(n) => run.record.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
