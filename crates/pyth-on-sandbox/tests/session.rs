@@ -162,7 +162,8 @@ fn a_final_expression_is_a_result_and_print_goes_to_stdout() {
     let c = k.cell("print('hello')\n40 + 2");
     assert_eq!(c.stdout, "hello\n");
     assert_eq!(c.text(), ["42"]);
-    let c = k.cell("import asyncio\nawait asyncio.sleep(0.01)\nasync def f():\n    return 5\nawait f()");
+    let c = k
+        .cell("import asyncio\nawait asyncio.sleep(0.01)\nasync def f():\n    return 5\nawait f()");
     assert_eq!(c.text(), ["5"], "{c:?}");
     let c = k.cell("y = 3\nNone");
     assert!(c.result.results.is_empty() && c.stdout.is_empty());
@@ -250,8 +251,16 @@ fn a_memory_hog_ends_the_session_as_memory_exceeded() {
     spec.limits.memory_mb = 96;
     let mut k = open(spec);
     k.cell("a = 1");
+    // A process the kernel started is OOM-killed: the cell says so, the session lives on.
+    let c = k.cell(
+        "import subprocess, sys\n\
+         subprocess.run([sys.executable, '-c', 'b\"x\" * (400 << 20)']).returncode",
+    );
+    assert!(c.result.memory_exceeded && !c.result.session_ended, "{c:?}");
+    assert_eq!(c.text(), ["-9"]);
+    assert!(!k.cell("a").result.memory_exceeded);
     let c = k.cell("hog = b'x' * (400 << 20)");
-    assert!(c.result.session_ended, "{c:?}");
+    assert!(c.result.session_ended && c.result.memory_exceeded, "{c:?}");
     let end = c.ended.unwrap();
     assert!(end.memory_exceeded, "{end:?}");
     assert_eq!(end.signal, Some(9));
@@ -337,7 +346,10 @@ fn output_past_the_cell_cap_is_dropped_and_the_cell_interrupted() {
 fn a_cell_that_closes_the_result_pipe_ends_the_session_as_a_kernel_error() {
     let mut k = open(common::py(""));
     let c = k.cell("import os, time\nos.close(7)\ntime.sleep(5)");
-    assert!(c.result.session_ended && c.result.duration_ms < 2000.0, "{c:?}");
+    assert!(
+        c.result.session_ended && c.result.duration_ms < 2000.0,
+        "{c:?}"
+    );
     assert_eq!(c.result.error.unwrap().name, "KernelError");
     assert_eq!(c.ended.unwrap().signal, Some(9));
     k.close();

@@ -65,6 +65,7 @@ impl Session {
             ..CellRun::default()
         };
         let deadline = started + Duration::from_millis(timeout);
+        let oom_kills = self.oom_kills();
         let step = {
             let mut sink = crate::output_frames(output);
             self.pump(&mut run, deadline, &mut sink)?
@@ -90,6 +91,7 @@ impl Session {
         }
         result.timed_out = run.timed_out;
         result.output_truncated = run.truncated;
+        result.memory_exceeded = self.oom_kills() > oom_kills;
         result.session_ended = ended;
         result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         protocol::write_frame(output, &RunnerFrame::CellResult(Box::new(result)))
@@ -141,6 +143,11 @@ impl Session {
             };
             self.wait(run, until.saturating_duration_since(now))?;
         }
+    }
+
+    fn oom_kills(&self) -> u64 {
+        let live = self.teardown.live.as_ref();
+        live.and_then(|l| l.cg.oom_kills().ok()).unwrap_or(0)
     }
 
     /// SIGINT to the kernel, once per cell.

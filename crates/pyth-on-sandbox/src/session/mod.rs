@@ -138,6 +138,10 @@ pub struct CellResult {
     /// stdout or stderr passed the per-cell cap; the rest was dropped, the cell interrupted.
     #[serde(default)]
     pub output_truncated: bool,
+    /// The memory cgroup OOM-killed a process of the session during this cell (the kernel,
+    /// which ends the session, or a process it started).
+    #[serde(default)]
+    pub memory_exceeded: bool,
     /// The kernel died during this cell; a `Result` frame with its status follows.
     #[serde(default)]
     pub session_ended: bool,
