@@ -111,30 +111,11 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             sweep(&spec.sandbox.cgroup_parent);
             run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))
         }
-        ServerFrame::Prepare(mut profile) => {
-            profile.session = false; // only a Session frame starts a kernel
-                                     // Preparing ahead of time is background work: at a lower priority it yields the
-                                     // CPUs to runs in progress (their set-up is on the request path). The release
-                                     // restores the priority of everything in the sandbox (supervisor::PREPARE_NICE).
-            let _ = sys::set_nice(0, supervisor::PREPARE_NICE);
+        ServerFrame::Prepare(profile) => {
             sweep(&profile.sandbox.cgroup_parent);
-            let prepared = match prepare(&profile, cgroups.as_ref()) {
-                Ok(p) => p,
-                Err(e) => {
-                    let error = error_chain(&e);
-                    protocol::write_frame(output, &RunnerFrame::Failed { error })?;
-                    return Ok(());
-                }
-            };
-            protocol::write_frame(output, &ready(true))?;
-            match protocol::read_frame(input) {
-                Ok(ServerFrame::Job(spec)) => prepared.run(*spec, Some(&mut output_frames(output))),
-                Ok(_) => Err(SandboxError::InvalidJob(
-                    "a prepared runner takes only a Job".into(),
-                )),
-                // Retired by the pool (EOF): dropping `prepared` tears the sandbox down.
-                Err(protocol::FrameError::Closed) => return Ok(()),
-                Err(e) => return Err(e.into()),
+            match serve_prepared(*profile, cgroups.as_ref(), input, output)? {
+                Some(outcome) => outcome,
+                None => return Ok(()),
             }
         }
     };
@@ -154,6 +135,45 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
     }
     sent?;
     Ok(())
+}
+
+/// What a run gave: its result and teardown, or why there is none.
+type RunOutcome = Result<(JobResult, Teardown), SandboxError>;
+
+/// The warm pool's path: prepares a sandbox for `profile`, says `Ready{preisolated: true}`
+/// and runs the `Job` that follows in it. `None`: nothing to report (the preparation failed
+/// and was reported, or the pool retired the runner with EOF: dropping the prepared sandbox
+/// tears it down).
+fn serve_prepared(
+    mut profile: JobSpec,
+    cgroups: &dyn cgroup::Cgroups,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<Option<RunOutcome>, RunnerError> {
+    profile.session = false; // only a Session frame starts a kernel
+                             // Preparing ahead of time is background work: at a lower priority it yields the CPUs to
+                             // runs in progress (their set-up is on the request path). The release restores the
+                             // priority of everything in the sandbox (supervisor::PREPARE_NICE).
+    let _ = sys::set_nice(0, supervisor::PREPARE_NICE);
+    let prepared = match prepare(&profile, cgroups) {
+        Ok(p) => p,
+        Err(e) => {
+            let error = error_chain(&e);
+            protocol::write_frame(output, &RunnerFrame::Failed { error })?;
+            return Ok(None);
+        }
+    };
+    protocol::write_frame(output, &ready_frame(cgroups, true))?;
+    match protocol::read_frame(input) {
+        Ok(ServerFrame::Job(spec)) => {
+            Ok(Some(prepared.run(*spec, Some(&mut output_frames(output)))))
+        }
+        Ok(_) => Ok(Some(Err(SandboxError::InvalidJob(
+            "a prepared runner takes only a Job".into(),
+        )))),
+        Err(protocol::FrameError::Closed) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The `Ready` frame of this runner.
