@@ -25,6 +25,7 @@ use crate::pool::{self, Pool, PoolConfig, PoolStats, Refill};
 pub use crate::runner::read_frame;
 use crate::runner::{OutputSink, RunnerProc};
 use crate::runtimes::Runtimes;
+use crate::session::{Session, SessionConfig};
 
 /// Name of the runner binary.
 pub const RUNNER_NAME: &str = "pyth-on-runner";
@@ -76,7 +77,7 @@ pub struct Launcher {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) runner: PathBuf,
-    cfg: LauncherConfig,
+    pub(crate) cfg: LauncherConfig,
     /// Runs executing at once; a run's slot is held until its sandbox is torn down.
     slots: Arc<Semaphore>,
     pub(crate) pool: Pool,
@@ -269,6 +270,16 @@ impl Launcher {
         proc.finish(backstop, permit, None).await
     }
 
+    /// Opens a session ([`crate::session`]): a sandbox of its own (own uid, leased for the
+    /// session's life) with a live interpreter that runs cells one at a time. Takes no
+    /// execution slot (see the module docs of [`crate::session`]).
+    pub async fn open_session(&self, cfg: SessionConfig) -> Result<Session, LaunchError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(LaunchError::Closed);
+        }
+        crate::session::open(&self.inner, cfg).await
+    }
+
     /// Cheap health check: the runner starts, finds its cgroup hierarchy and says `Ready`, and
     /// at least one runtime is available. Runs no user code.
     pub async fn self_test(&self) -> Result<(), LaunchError> {
@@ -456,6 +467,7 @@ impl Inner {
             files: job.files.clone(),
             output: job.output.clone(),
             stream: false,
+            session: false,
         })
     }
 }

@@ -7,15 +7,17 @@ pub mod launcher;
 pub mod pool;
 mod runner;
 pub mod runtimes;
+pub mod session;
 
 pub use launcher::{
     locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, ZkJob, RUNNER_NAME,
 };
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{
-    Bind, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits, OutputChunk, OutputFile,
-    OutputSpec, SandboxOptions, Stream, Timings,
+    Bind, CellError, CellResult, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits,
+    OutputChunk, OutputFile, OutputSpec, RichResult, SandboxOptions, Stream, Timings,
 };
 pub use pyth_on_sandbox::ZkOutcome;
 pub use runner::OutputSink;
 pub use runtimes::{LanguageInfo, Runtime, RuntimeConfig, Runtimes};
+pub use session::{CellOutcome, Session, SessionConfig};

@@ -129,6 +129,10 @@ impl RunnerProc {
                     }
                     RunnerFrame::Result(r) => return Ok(*r),
                     RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
+                    RunnerFrame::CellResult(_) => {
+                        let what = "a cell result for a job".to_string();
+                        return Err(LaunchError::Sandbox(what));
+                    }
                 }
             }
         })

@@ -79,6 +79,9 @@ pub struct ChildPlan<'a> {
     /// there ([`crate::files::collect`]). Taken by init before the fork, like `output_spec`:
     /// no process of the user can ever write to it.
     pub files: Option<File>,
+    /// Write end of the cell-result pipe of a session (`None` for a run): the kernel writes
+    /// each cell's result record there ([`crate::session`]). Only the payload holds it.
+    pub cells: Option<OwnedFd>,
 }
 
 fn step(step: &'static str) -> impl FnOnce(crate::error::SysError) -> ChildError {
@@ -148,11 +151,21 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
         status,
         release,
         cgroup_procs,
+        cells,
         ..
     } = plan;
     // Only the payload may hold the pipes: EOF on stdout/stderr must mean the run is over, and
     // a write to the release pipe must fail (not block) once the payload is gone.
-    drop((stdin, stdout, stderr, error, release, cgroup_procs, code));
+    drop((
+        stdin,
+        stdout,
+        stderr,
+        error,
+        release,
+        cgroup_procs,
+        code,
+        cells,
+    ));
     let _ = sys::set_not_dumpable();
     loop {
         match sys::waitpid(-1, false) {
@@ -215,7 +228,7 @@ fn payload_main(plan: &ChildPlan<'_>, code: File) -> ! {
         report(&plan.error, &e);
         sys::exit_now(SETUP_FAILED);
     }
-    if plan.spec.prestart {
+    if plan.spec.prestart || plan.spec.session {
         prestart(plan, code);
     }
     note(&plan.status, "ready", 1);
@@ -302,12 +315,15 @@ fn prestart(plan: &ChildPlan<'_>, code: File) -> ! {
         report(&error, &e);
         sys::exit_now(SETUP_FAILED)
     };
-    let sources = [
+    let mut sources = vec![
         (plan.release.as_fd(), warm::RELEASE_FD),
         (code.as_fd(), warm::CODE_FD),
         (plan.error.as_fd(), warm::ERROR_FD),
         (plan.status.as_fd(), warm::STATUS_FD),
     ];
+    if let Some(cells) = &plan.cells {
+        sources.push((cells.as_fd(), crate::session::RESULT_FD));
+    }
     // Copy every source above the targets first, so that no dup2 below closes a source
     // that is still needed; the copies are close-on-exec, the targets are not.
     let mut high = Vec::with_capacity(sources.len());
@@ -340,7 +356,7 @@ fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     let l = &plan.spec.limits;
     // RLIMIT_CPU depends on the job's timeout: set at release (by the payload itself, or with
     // `prestart` by the supervisor; until then the profile's timeout bounds it).
-    if plan.spec.prestart {
+    if plan.spec.prestart || plan.spec.session {
         let cpu_secs = cpu_limit_secs(l.timeout_ms);
         sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1).map_err(step("rlimits"))?;
     }

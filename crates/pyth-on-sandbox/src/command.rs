@@ -69,6 +69,12 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
         argv.push(c("-B", "flag")?);
     }
     match (spec.prestart, spec.language) {
+        // A session kernel (crate::session): started like a pre-started interpreter.
+        _ if spec.session => {
+            for arg in crate::session::kernel_argv(spec.language) {
+                argv.push(c(arg, "session kernel")?);
+            }
+        }
         // The bootstrap gets the script path and arguments with the job (crate::warm).
         (true, language) => {
             let (flag, boot) = crate::warm::bootstrap(language);
@@ -152,6 +158,7 @@ mod tests {
             files: Vec::new(),
             output: None,
             stream: false,
+            session: false,
         }
     }
 

@@ -12,6 +12,7 @@ mod pump;
 pub mod release;
 pub mod rootfs;
 pub mod seccomp;
+pub mod session;
 mod status;
 pub mod supervisor;
 mod sys;
@@ -91,14 +92,7 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             return Err(e.into());
         }
     };
-    let ready = |preisolated| {
-        RunnerFrame::Ready(protocol::Ready {
-            protocol_version: protocol::PROTOCOL_VERSION,
-            pid: sys::getpid(),
-            preisolated,
-            cgroup: cgroups.version().into(),
-        })
-    };
+    let ready = |preisolated| ready_frame(cgroups.as_ref(), preisolated);
     protocol::write_frame(output, &ready(false))?;
     let first: ServerFrame = protocol::read_frame(input)?;
     let sweep = |parent: &str| {
@@ -106,33 +100,22 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
         let _ = cgroups.remove_stale(parent);
     };
     let outcome = match first {
+        ServerFrame::Session(profile) => {
+            sweep(&profile.sandbox.cgroup_parent);
+            return session::serve(*profile, cgroups.as_ref(), input, output);
+        }
+        ServerFrame::Cell(_) => Err(SandboxError::InvalidJob(
+            "a Cell frame outside a session".into(),
+        )),
         ServerFrame::Job(spec) => {
             sweep(&spec.sandbox.cgroup_parent);
             run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))
         }
         ServerFrame::Prepare(profile) => {
-            // Preparing ahead of time is background work: at a lower priority it yields the
-            // CPUs to runs in progress (their set-up is on the request path). The release
-            // restores the priority of everything in the sandbox (supervisor::PREPARE_NICE).
-            let _ = sys::set_nice(0, supervisor::PREPARE_NICE);
             sweep(&profile.sandbox.cgroup_parent);
-            let prepared = match prepare(&profile, cgroups.as_ref()) {
-                Ok(p) => p,
-                Err(e) => {
-                    let error = error_chain(&e);
-                    protocol::write_frame(output, &RunnerFrame::Failed { error })?;
-                    return Ok(());
-                }
-            };
-            protocol::write_frame(output, &ready(true))?;
-            match protocol::read_frame(input) {
-                Ok(ServerFrame::Job(spec)) => prepared.run(*spec, Some(&mut output_frames(output))),
-                Ok(ServerFrame::Prepare(_)) => Err(SandboxError::InvalidJob(
-                    "a second Prepare for one runner".into(),
-                )),
-                // Retired by the pool (EOF): dropping `prepared` tears the sandbox down.
-                Err(protocol::FrameError::Closed) => return Ok(()),
-                Err(e) => return Err(e.into()),
+            match serve_prepared(*profile, cgroups.as_ref(), input, output)? {
+                Some(outcome) => outcome,
+                None => return Ok(()),
             }
         }
     };
@@ -154,9 +137,58 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
     Ok(())
 }
 
+/// What a run gave: its result and teardown, or why there is none.
+type RunOutcome = Result<(JobResult, Teardown), SandboxError>;
+
+/// The warm pool's path: prepares a sandbox for `profile`, says `Ready{preisolated: true}`
+/// and runs the `Job` that follows in it. `None`: nothing to report (the preparation failed
+/// and was reported, or the pool retired the runner with EOF: dropping the prepared sandbox
+/// tears it down).
+fn serve_prepared(
+    mut profile: JobSpec,
+    cgroups: &dyn cgroup::Cgroups,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<Option<RunOutcome>, RunnerError> {
+    profile.session = false; // only a Session frame starts a kernel
+                             // Preparing ahead of time is background work: at a lower priority it yields the CPUs to
+                             // runs in progress (their set-up is on the request path). The release restores the
+                             // priority of everything in the sandbox (supervisor::PREPARE_NICE).
+    let _ = sys::set_nice(0, supervisor::PREPARE_NICE);
+    let prepared = match prepare(&profile, cgroups) {
+        Ok(p) => p,
+        Err(e) => {
+            let error = error_chain(&e);
+            protocol::write_frame(output, &RunnerFrame::Failed { error })?;
+            return Ok(None);
+        }
+    };
+    protocol::write_frame(output, &ready_frame(cgroups, true))?;
+    match protocol::read_frame(input) {
+        Ok(ServerFrame::Job(spec)) => {
+            Ok(Some(prepared.run(*spec, Some(&mut output_frames(output)))))
+        }
+        Ok(_) => Ok(Some(Err(SandboxError::InvalidJob(
+            "a prepared runner takes only a Job".into(),
+        )))),
+        Err(protocol::FrameError::Closed) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `Ready` frame of this runner.
+pub(crate) fn ready_frame(cgroups: &dyn cgroup::Cgroups, preisolated: bool) -> RunnerFrame {
+    RunnerFrame::Ready(protocol::Ready {
+        protocol_version: protocol::PROTOCOL_VERSION,
+        pid: sys::getpid(),
+        preisolated,
+        cgroup: cgroups.version().into(),
+    })
+}
+
 /// The live-output sink of a session: each chunk becomes a [`RunnerFrame::Output`] on
 /// `output` (the runner's stdout), written and flushed at once.
-fn output_frames<W: Write>(
+pub(crate) fn output_frames<W: Write>(
     output: &mut W,
 ) -> impl FnMut(protocol::Stream, &[u8]) -> std::io::Result<()> + '_ {
     move |stream, data| {

@@ -5,28 +5,21 @@
 //!
 //! # Handshake
 //!
-//! ```text
-//! runner  ── Ready ──▶ server      (sent as soon as the runner is ready for a job)
-//! server  ── Job   ──▶ runner
-//! runner  ── Result | Failed ──▶ server, then the runner exits
-//! ```
-//!
-//! The server may write the `Job` before it has read `Ready` (pipes buffer it); a warm pool
-//! instead waits for `Ready` so it knows the runner is set up before it hands over a user's job.
 //! The first `Ready` only means "the runner process started and found its cgroup hierarchy"
-//! ([`Ready::preisolated`] is `false`). A warm pool then sends [`ServerFrame::Prepare`] with a
-//! profile (a [`JobSpec`] without any user data): the runner creates the cgroup, clones and
-//! isolates the child (cgroup joined, namespaces, mounts, credentials, seccomp), which then
-//! blocks on a pipe, and answers a second `Ready` with `preisolated: true`. The `Job` that
-//! follows must match the profile except for what depends on the user (code or ZK payload,
-//! stdin, args, env, timeout, memory, output cap):
+//! ([`Ready::preisolated`] is `false`); the server may write its frame before reading it
+//! (pipes buffer it). A warm pool then sends [`ServerFrame::Prepare`] with a profile (a
+//! [`JobSpec`] without any user data): the runner isolates a sandbox whose payload blocks on a
+//! pipe and answers a second `Ready` with `preisolated: true`. The `Job` that follows must
+//! match the profile except for what depends on the user (code or ZK payload, stdin, args,
+//! env, timeout, memory, output cap). A [`ServerFrame::Session`] opens a session instead
+//! (cells, see [`crate::session`]).
 //!
 //! ```text
 //! runner  ── Ready{preisolated:false} ──▶ server
 //! server  ── Prepare(profile) ──▶ runner            (optional: warm pool)
 //! runner  ── Ready{preisolated:true} ──▶ server
 //! server  ── Job ──▶ runner                        (EOF instead: tear down and exit)
-//! runner  ── Result | Failed ──▶ server
+//! runner  ── Result | Failed ──▶ server, then the runner exits
 //! ```
 //!
 //! With [`JobSpec::prestart`] in the profile, the interpreter itself is started during
@@ -43,6 +36,7 @@ use zeroize::Zeroizing;
 
 pub use crate::egress::EgressSpec;
 pub use crate::files::{InputFile, OutputChunk, OutputFile, OutputSpec, Stream};
+pub use crate::session::{CellError, CellResult, CellSpec, RichResult};
 pub use crate::zk::{ZkOutcome, ZkSpec};
 
 /// Protocol version the runner speaks; sent in [`Ready`].
@@ -60,6 +54,11 @@ pub enum ServerFrame {
     /// Isolate a sandbox for jobs like this profile and wait (warm pool). The profile's code,
     /// stdin, args, env and zk must be empty.
     Prepare(Box<JobSpec>),
+    /// Open a session ([`crate::session`]): a profile like `Prepare` (its `env` allowed), a
+    /// live interpreter, then any number of [`ServerFrame::Cell`]s; EOF ends it.
+    Session(Box<JobSpec>),
+    /// Run one cell in the open session.
+    Cell(CellSpec),
 }
 
 /// Frames the runner sends to the server.
@@ -73,6 +72,8 @@ pub enum RunnerFrame {
     /// A chunk of the program's stdout or stderr as it was read (only for a job with
     /// [`JobSpec::stream`]); every chunk comes before the `Result`.
     Output(OutputChunk),
+    /// One cell of a session is over (its `Output` chunks came before).
+    CellResult(Box<CellResult>),
     /// The sandbox could not be set up or torn down; no user code ran, or its result is unknown.
     Failed {
         /// Human-readable error chain. Never contains the user's code or stdin.
@@ -233,6 +234,10 @@ pub struct JobSpec {
     /// Send [`RunnerFrame::Output`] frames while the program runs. User part.
     #[serde(default)]
     pub stream: bool,
+    /// The interpreter runs a session kernel ([`crate::session`]), started like a
+    /// pre-started one. Set by the runner for a `Session` frame.
+    #[serde(default)]
+    pub session: bool,
 }
 
 /// Resource limits of one run.
@@ -454,6 +459,7 @@ mod tests {
             files: vec![],
             output: None,
             stream: false,
+            session: false,
         }
     }
 

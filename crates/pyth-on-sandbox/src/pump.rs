@@ -125,7 +125,9 @@ impl Capture {
                         live.send(stream, kept);
                     }
                     if n > room {
-                        self.fd = None;
+                        // The pipe stays open (what follows is read and dropped) until the
+                        // run is killed: closing it first let the program die of EPIPE and
+                        // init report that exit before the kill landed (a flaky exit code).
                         return Ok(true);
                     }
                 }

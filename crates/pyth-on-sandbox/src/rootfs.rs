@@ -372,6 +372,7 @@ mod tests {
             files: Vec::new(),
             output: None,
             stream: false,
+            session: false,
         }
     }
 

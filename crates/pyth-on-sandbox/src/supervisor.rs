@@ -55,7 +55,7 @@ mod outcome;
 mod spawn;
 mod teardown;
 use outcome::Attended;
-use spawn::Init;
+pub(crate) use spawn::Init;
 pub use teardown::Teardown;
 
 /// How long the child may take to isolate itself and say `ready`.
@@ -83,9 +83,9 @@ pub struct Prepared {
 
 /// The prepared sandbox's cgroup and child.
 #[derive(Debug)]
-struct Live {
-    cg: Box<dyn RunCgroup>,
-    init: Init,
+pub(crate) struct Live {
+    pub(crate) cg: Box<dyn RunCgroup>,
+    pub(crate) init: Init,
 }
 
 /// The user's part of a job, out of its spec: what the payload gets ([`Release`]) and what
@@ -124,6 +124,11 @@ pub fn run_job(
     sink: Option<&mut OutputSink<'_>>,
 ) -> Result<(JobResult, Teardown), SandboxError> {
     let started = Instant::now();
+    if spec.session {
+        return Err(SandboxError::InvalidJob(
+            "a job cannot run a session kernel (a Session frame opens one)".into(),
+        ));
+    }
     check_job(&spec)?;
     let mut job = UserPart::take_from(&mut spec);
     // The child's copy-on-write image holds the release (ZK password included): wipe it there.
@@ -236,7 +241,7 @@ fn prepare_inner(
     }
 }
 
-fn memory_bytes(mb: u64) -> u64 {
+pub(crate) fn memory_bytes(mb: u64) -> u64 {
     mb.max(8) << 20
 }
 
@@ -244,6 +249,12 @@ impl Prepared {
     /// The profile this sandbox was prepared for.
     pub fn profile(&self) -> &JobSpec {
         &self.profile
+    }
+
+    /// The live sandbox, taken out for a session ([`crate::session`]), which drives it and
+    /// tears it down itself ([`Teardown::of`]).
+    pub(crate) fn into_live(mut self) -> Option<Live> {
+        self.inner.take()
     }
 
     /// Waits until the payload says `ready`; on EOF, the set-up error.

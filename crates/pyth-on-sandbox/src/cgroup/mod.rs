@@ -84,6 +84,10 @@ pub trait RunCgroup: Debug + Send {
     /// Did the memory controller OOM-kill a process of this group?
     fn oom_killed(&self) -> Result<bool>;
 
+    /// How many processes of this group the memory controller OOM-killed so far (a session
+    /// compares it before and after each cell).
+    fn oom_kills(&self) -> Result<u64>;
+
     /// Host pids currently in the group (union over hierarchies).
     fn pids(&self) -> Result<Vec<i32>>;
 

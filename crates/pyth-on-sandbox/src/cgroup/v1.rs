@@ -185,6 +185,12 @@ impl RunCgroup for V1Run {
         Ok(kills > 0 || under > 0)
     }
 
+    fn oom_kills(&self) -> Result<u64> {
+        let path = self.memory.join("memory.oom_control");
+        let content = read_file(&path)?;
+        Ok(keyed_value(&path, &content, "oom_kill")?.unwrap_or(0))
+    }
+
     fn pids(&self) -> Result<Vec<i32>> {
         let mut all = Vec::new();
         for file in self.procs_files() {

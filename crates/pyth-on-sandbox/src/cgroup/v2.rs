@@ -131,6 +131,12 @@ impl RunCgroup for V2Run {
         Ok(keyed_value(&path, &content, "oom_kill")?.unwrap_or(0) > 0)
     }
 
+    fn oom_kills(&self) -> Result<u64> {
+        let path = self.dir.join("memory.events");
+        let content = read_file(&path)?;
+        Ok(keyed_value(&path, &content, "oom_kill")?.unwrap_or(0))
+    }
+
     fn pids(&self) -> Result<Vec<i32>> {
         let file = self.dir.join("cgroup.procs");
         parse_pids(&file, &read_file(&file)?)

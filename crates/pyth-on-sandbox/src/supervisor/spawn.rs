@@ -18,19 +18,21 @@ use crate::{seccomp, sys};
 
 /// Init's pid and pidfd and the supervisor's ends of the pipes.
 #[derive(Debug)]
-pub(super) struct Init {
-    pub(super) pid: i32,
-    pub(super) pidfd: OwnedFd,
-    pub(super) release: File,
+pub(crate) struct Init {
+    pub(crate) pid: i32,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) release: File,
     /// Write end of the output-spec pipe: the job's `OutputSpec` is written there at release
     /// and the pipe closed (init reads it once the payload exited).
-    pub(super) output_spec: Option<File>,
+    pub(crate) output_spec: Option<File>,
     /// stdin (write end), stdout, stderr, error, files (read ends); taken by the pump.
-    pub(super) pipes: Option<RunPipes>,
-    pub(super) status: File,
-    pub(super) status_text: String,
+    pub(crate) pipes: Option<RunPipes>,
+    pub(crate) status: File,
+    /// Read end of a session's cell-result pipe ([`crate::session`]).
+    pub(crate) cells: Option<File>,
+    pub(crate) status_text: String,
     /// Init was reaped (by the supervisor, once the run ended).
-    pub(super) reaped: bool,
+    pub(crate) reaped: bool,
 }
 
 fn open_procs(cg: &dyn RunCgroup) -> Result<Vec<File>, CgroupError> {
@@ -63,6 +65,13 @@ pub(super) fn spawn(
     let (release_r, release_w) = sys::pipe()?;
     let (spec_r, spec_w) = sys::pipe()?;
     let (files_r, files_w) = sys::pipe()?;
+    let (cells_r, cells_w) = match profile.session {
+        true => {
+            let (r, w) = sys::pipe()?;
+            (Some(r), Some(w))
+        }
+        false => (None, None),
+    };
     let plan = ChildPlan {
         spec: profile,
         policy,
@@ -76,6 +85,7 @@ pub(super) fn spawn(
         release: File::from(release_r),
         output_spec: Some(File::from(spec_r)),
         files: Some(File::from(files_w)),
+        cells: cells_w,
     };
     let pipes = RunPipes {
         stdin: stdin_w,
@@ -84,7 +94,7 @@ pub(super) fn spawn(
         error: error_r,
         files: files_r,
     };
-    let ours = (pipes, status_r, release_w, spec_w);
+    let ours = (pipes, status_r, release_w, spec_w, cells_r);
     let (pid, pidfd) = match sys::clone_child(CLONE_NAMESPACES)? {
         sys::Cloned::Child => {
             // The child must not hold the supervisor's ends: stdin would never see EOF.
@@ -95,7 +105,7 @@ pub(super) fn spawn(
         sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(plan); // closes the child's ends of every pipe in the supervisor
-    let (pipes, status, release, spec) = ours;
+    let (pipes, status, release, spec, cells) = ours;
     Ok(Init {
         pid,
         pidfd,
@@ -103,6 +113,7 @@ pub(super) fn spawn(
         output_spec: Some(File::from(spec)),
         pipes: Some(pipes),
         status: File::from(status),
+        cells: cells.map(File::from),
         status_text: String::new(),
         reaped: false,
     })

@@ -16,10 +16,15 @@ use crate::sys;
 #[derive(Debug)]
 #[must_use = "the sandbox is torn down by finish() or on drop"]
 pub struct Teardown {
-    pub(super) live: Option<Live>,
+    pub(crate) live: Option<Live>,
 }
 
 impl Teardown {
+    /// The teardown of a live sandbox (a session's, [`crate::session`]).
+    pub(crate) fn of(live: Live) -> Self {
+        Teardown { live: Some(live) }
+    }
+
     /// Kills and reaps init if needed, then empties and removes the run's cgroup.
     pub fn finish(mut self) -> Result<(), SandboxError> {
         match self.live.take() {

@@ -46,6 +46,7 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
         files: Vec::new(),
         output: None,
         stream: false,
+        session: false,
     }
 }
 

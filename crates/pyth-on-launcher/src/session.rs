@@ -1,0 +1,235 @@
+//! Sessions seen from the async side: one runner per session (a sandbox with a live
+//! interpreter, see `pyth_on_sandbox::session`), holding its per-run uid lease for the
+//! session's whole life, spoken to one cell at a time.
+//!
+//! A session takes **no execution slot** of the launcher: it is idle most of its life. The
+//! caller bounds concurrency itself: the server is expected to hold one of its own slots only
+//! while a cell runs (around [`Session::cell`]), and to bound how many sessions are open and
+//! for how long (idle timeout, lifetime) since each holds a sandbox, a uid and memory.
+//! Dropping a [`Session`] kills its runner (the sandbox dies with it: `PDEATHSIG`); the uid
+//! goes back only once every process of the session is gone.
+
+use std::time::Duration;
+
+use pyth_on_sandbox::protocol::{
+    CellResult, CellSpec, EnvVar, JobResult, Language, RunnerFrame, ServerFrame, Stream,
+};
+use pyth_on_sandbox::session::INTERRUPT_GRACE;
+
+use crate::job::{Job, LaunchError};
+use crate::launcher::Inner;
+use crate::runner::{OutputSink, RunnerProc};
+
+/// How long a session's sandbox and kernel may take to start.
+const OPEN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What a session is opened with.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The kernel's language.
+    pub language: Language,
+    /// Environment of the kernel (secrets included): sent once, when the session opens, down
+    /// the sandbox's release pipe, never on a command line.
+    pub env: Vec<(String, String)>,
+    /// Memory limit of the whole session (`None`: the launcher's default).
+    pub memory_mb: Option<u64>,
+    /// Per-cell cap on each of stdout and stderr (`None`: the launcher's default).
+    pub max_output_bytes: Option<u64>,
+    /// CPU time each process of the session may use in all (`RLIMIT_CPU`): a backstop for
+    /// what runs between cells; cells have their own wall-clock limits.
+    pub cpu_budget: Duration,
+}
+
+impl SessionConfig {
+    /// Defaults: no environment, the launcher's memory and output limits, 10 minutes of CPU.
+    pub fn new(language: Language) -> Self {
+        Self {
+            language,
+            env: Vec::new(),
+            memory_mb: None,
+            max_output_bytes: None,
+            cpu_budget: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What one cell gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellOutcome {
+    /// The cell's result (rich results, error, timed out, ...).
+    pub cell: CellResult,
+    /// The cell's stdout (lossy UTF-8; also streamed to the sink if one was given).
+    pub stdout: String,
+    /// The cell's stderr.
+    pub stderr: String,
+    /// The session's final status when this cell ended it (exit code, signal,
+    /// `memory_exceeded`, `timed_out`); every later call fails.
+    pub ended: Option<JobResult>,
+}
+
+/// An open session. One cell at a time (`&mut self`); see the module docs.
+#[derive(Debug)]
+pub struct Session {
+    proc: Option<RunnerProc>,
+    language: Language,
+    backstop_margin: Duration,
+}
+
+/// Opens a session: spawns a runner with its own uid, sends `Session`, waits for the kernel.
+pub(crate) async fn open(inner: &Inner, cfg: SessionConfig) -> Result<Session, LaunchError> {
+    let mut spec = inner.spec_for(&Job::new(cfg.language, String::new()))?;
+    spec.env = cfg
+        .env
+        .into_iter()
+        .map(|(name, value)| EnvVar { name, value })
+        .collect();
+    spec.limits.memory_mb = cfg.memory_mb.unwrap_or(spec.limits.memory_mb);
+    spec.limits.max_output_bytes = cfg.max_output_bytes.unwrap_or(spec.limits.max_output_bytes);
+    spec.limits.timeout_ms = u64::try_from(cfg.cpu_budget.as_millis()).unwrap_or(u64::MAX);
+    let mut proc = inner.spawn_with_identity(&mut spec)?;
+    proc.send(&ServerFrame::Session(Box::new(spec))).await?;
+    let ready = tokio::time::timeout(OPEN_DEADLINE, async {
+        loop {
+            match proc.next_frame().await? {
+                RunnerFrame::Ready(r) if r.preisolated => return Ok(()),
+                RunnerFrame::Ready(_) => {}
+                RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
+                other => {
+                    let what = format!("unexpected frame while opening a session: {other:?}");
+                    return Err(LaunchError::Sandbox(what));
+                }
+            }
+        }
+    })
+    .await;
+    match ready {
+        Ok(Ok(())) => Ok(Session {
+            proc: Some(proc),
+            language: cfg.language,
+            backstop_margin: inner.cfg.backstop_margin,
+        }),
+        Ok(Err(e)) => {
+            proc.retire().await;
+            Err(e)
+        }
+        Err(_) => Err(LaunchError::Backstop(OPEN_DEADLINE)), // dropping `proc` kills it
+    }
+}
+
+impl Session {
+    /// The session's language.
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// Host pid of the session's runner (`None` once the session ended).
+    pub fn runner_pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(|p| p.pid)
+    }
+
+    /// The uid the session's sandbox runs as, when the launcher leases per-run identities.
+    pub fn uid(&self) -> Option<u32> {
+        self.proc
+            .as_ref()
+            .and_then(|p| p.identity.as_ref().map(|l| l.id()))
+    }
+
+    /// Runs one cell with a wall-clock `timeout`; each chunk of its output also goes to `sink`
+    /// as it arrives. A cell that kills the interpreter ends the session
+    /// ([`CellOutcome::ended`]); the runner then tears down and the session is closed. A runner
+    /// that does not answer within the timeout, the interrupt's grace and the launcher's
+    /// backstop margin is killed (`LaunchError::Backstop`; the session is then gone).
+    pub async fn cell(
+        &mut self,
+        code: &str,
+        timeout: Duration,
+        sink: Option<&OutputSink>,
+    ) -> Result<CellOutcome, LaunchError> {
+        let proc = self.proc.as_mut().ok_or(LaunchError::Closed)?;
+        let timeout_ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let cell = ServerFrame::Cell(CellSpec {
+            code: code.into(),
+            timeout_ms,
+        });
+        let backstop = timeout + INTERRUPT_GRACE + self.backstop_margin;
+        let outcome = tokio::time::timeout(backstop, async {
+            proc.send(&cell).await?;
+            exchange(proc, sink).await
+        })
+        .await;
+        match outcome {
+            Ok(Ok(outcome)) => {
+                if outcome.ended.is_some() {
+                    self.close().await;
+                }
+                Ok(outcome)
+            }
+            Ok(Err(e)) => {
+                self.proc = None; // killed on drop, its uid released once it is gone
+                Err(e)
+            }
+            Err(_) => {
+                self.proc = None;
+                Err(LaunchError::Backstop(backstop))
+            }
+        }
+    }
+
+    /// Ends the session: EOF on the runner's stdin makes it tear the sandbox down and exit
+    /// (killed past a grace period); the uid is released once it exited.
+    pub async fn close(&mut self) {
+        if let Some(proc) = self.proc.take() {
+            proc.retire().await;
+        }
+    }
+}
+
+/// Reads a cell's frames up to its `CellResult` (and the final `Result` if it ended the
+/// session).
+async fn exchange(
+    proc: &mut RunnerProc,
+    sink: Option<&OutputSink>,
+) -> Result<CellOutcome, LaunchError> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let cell = loop {
+        match proc.next_frame().await? {
+            RunnerFrame::Output(chunk) => {
+                match chunk.stream {
+                    Stream::Stdout => stdout.extend_from_slice(&chunk.data),
+                    Stream::Stderr => stderr.extend_from_slice(&chunk.data),
+                }
+                if let Some(sink) = sink {
+                    let _ = sink.send(chunk);
+                }
+            }
+            RunnerFrame::CellResult(cell) => break *cell,
+            RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
+            RunnerFrame::Ready(_) | RunnerFrame::Result(_) => {
+                return Err(LaunchError::Sandbox(
+                    "unexpected frame during a cell".into(),
+                ))
+            }
+        }
+    };
+    let ended = if cell.session_ended {
+        match proc.next_frame().await? {
+            RunnerFrame::Result(r) => Some(*r),
+            RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
+            _ => {
+                return Err(LaunchError::Sandbox(
+                    "no status after the session ended".into(),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    Ok(CellOutcome {
+        cell,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        ended,
+    })
+}

@@ -1,0 +1,309 @@
+//! One cell of a session: the cell record written down the release pipe, stdout and stderr
+//! streamed (capped per cell), the kernel's result record read from the cell-result pipe, the
+//! deadline enforced (SIGINT to the kernel, then, past [`INTERRUPT_GRACE`], the sandbox killed),
+//! and the kernel's death noticed through its pidfd.
+
+use std::fs::File;
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+use super::open::Session;
+use super::{
+    CellError, CellResult, CellSpec, KernelCell, DEFAULT_CELL_TIMEOUT_MS, INTERRUPT_GRACE,
+    MAX_RECORD_BYTES, MAX_RESULT_BYTES,
+};
+use crate::error::{SandboxError, SysError};
+use crate::files::Stream;
+use crate::protocol::{self, JobResult, RunnerFrame};
+use crate::pump::OutputSink;
+use crate::sys;
+
+/// The state of the cell in progress.
+#[derive(Debug, Default)]
+struct CellRun {
+    /// What is still to be written of the cell record.
+    pending: Vec<u8>,
+    record: Vec<u8>,
+    sent: [usize; 2],
+    interrupted_at: Option<Instant>,
+    timed_out: bool,
+    truncated: bool,
+    /// The sandbox was killed (grace passed, malformed record).
+    killed: bool,
+    malformed: Option<String>,
+}
+
+/// How a cell's I/O loop ended.
+enum Step {
+    /// The kernel's record (its body).
+    Record(Vec<u8>),
+    /// The kernel is dead, or the sandbox was killed.
+    Ended,
+}
+
+impl Session {
+    /// Runs `cell`: `Output` frames and the `CellResult` go to `output`. `Some` when the
+    /// session ended with this cell (its final status, to be sent as `Result`).
+    pub(super) fn cell(
+        &mut self,
+        cell: &CellSpec,
+        output: &mut impl Write,
+    ) -> Result<Option<JobResult>, SandboxError> {
+        let started = Instant::now();
+        let timeout = match cell.timeout_ms {
+            0 => DEFAULT_CELL_TIMEOUT_MS,
+            t => t,
+        };
+        let kernel_cell = KernelCell {
+            code: &cell.code,
+            max_results: MAX_RESULT_BYTES,
+        };
+        let mut run = CellRun {
+            pending: protocol::encode_frame(&kernel_cell)
+                .map_err(|e| SandboxError::InvalidJob(format!("encoding the cell: {e}")))?,
+            ..CellRun::default()
+        };
+        let deadline = started + Duration::from_millis(timeout);
+        let oom_kills = self.oom_kills();
+        let step = {
+            let mut sink = crate::output_frames(output);
+            self.pump(&mut run, deadline, &mut sink)?
+        };
+        let mut result = match &step {
+            Step::Record(body) => match serde_json::from_slice::<CellResult>(body) {
+                Ok(r) => r,
+                Err(e) => {
+                    run.malformed = Some(format!("malformed cell record: {e}"));
+                    run.killed = true;
+                    CellResult::default()
+                }
+            },
+            Step::Ended => CellResult::default(),
+        };
+        let ended = run.killed || matches!(step, Step::Ended);
+        if let Some(message) = run.malformed.take() {
+            result.error = Some(CellError {
+                name: "KernelError".into(),
+                message,
+                traceback: String::new(),
+            });
+        }
+        result.timed_out = run.timed_out;
+        result.output_truncated = run.truncated;
+        result.memory_exceeded = self.oom_kills() > oom_kills;
+        result.session_ended = ended;
+        result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        protocol::write_frame(output, &RunnerFrame::CellResult(Box::new(result)))
+            .map_err(|e| SandboxError::Stream(io::Error::other(e.to_string())))?;
+        Ok(ended.then(|| self.end(run.killed, run.timed_out)))
+    }
+
+    /// The I/O loop of one cell.
+    fn pump(
+        &mut self,
+        run: &mut CellRun,
+        deadline: Instant,
+        sink: &mut OutputSink<'_>,
+    ) -> Result<Step, SandboxError> {
+        loop {
+            self.write_pending(run);
+            if let Err(e) = self.read_output(run, sink) {
+                self.kill();
+                return Err(e);
+            }
+            if let Some(body) = self.read_record(run)? {
+                // Written before the record: already in the pipes.
+                self.read_output(run, sink)?;
+                return Ok(Step::Record(body));
+            }
+            if run.killed || self.kernel_gone(0) {
+                let _ = self.read_output(run, sink);
+                return Ok(Step::Ended);
+            }
+            let now = Instant::now();
+            if now >= deadline && !run.timed_out {
+                run.timed_out = true;
+                self.interrupt(run, now);
+            }
+            if run.truncated {
+                self.interrupt(run, now);
+            }
+            if run
+                .interrupted_at
+                .is_some_and(|t| now >= t + INTERRUPT_GRACE)
+            {
+                self.kill();
+                run.killed = true;
+                continue;
+            }
+            let until = match run.interrupted_at {
+                Some(t) => t + INTERRUPT_GRACE,
+                None => deadline,
+            };
+            self.wait(run, until.saturating_duration_since(now))?;
+        }
+    }
+
+    fn oom_kills(&self) -> u64 {
+        let live = self.teardown.live.as_ref();
+        live.and_then(|l| l.cg.oom_kills().ok()).unwrap_or(0)
+    }
+
+    /// SIGINT to the kernel, once per cell.
+    fn interrupt(&self, run: &mut CellRun, now: Instant) {
+        if run.interrupted_at.is_none() {
+            let _ = sys::pidfd_send_signal(self.kernel.as_fd(), libc::SIGINT);
+            run.interrupted_at = Some(now);
+        }
+    }
+
+    /// SIGKILL to init: the kernel's PID namespace dies with it.
+    fn kill(&self) {
+        if let Some(live) = self.teardown.live.as_ref() {
+            let _ = sys::pidfd_send_signal(live.init.pidfd.as_fd(), libc::SIGKILL);
+        }
+    }
+
+    /// Has the kernel exited (waiting up to `wait_ms` for it)?
+    fn kernel_gone(&self, wait_ms: i32) -> bool {
+        let mut fds = [libc::pollfd {
+            fd: self.kernel.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        matches!(sys::poll(&mut fds, wait_ms), Ok(1..))
+    }
+
+    /// Writes what the pipe takes of the cell record; nothing more once the kernel is gone.
+    fn write_pending(&mut self, run: &mut CellRun) {
+        let Some(live) = self.teardown.live.as_mut() else {
+            return;
+        };
+        while !run.pending.is_empty() {
+            match live.init.release.write(&run.pending) {
+                Ok(n) => drop(run.pending.drain(..n)),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => run.pending.clear(), // EPIPE: the kernel's pidfd tells
+            }
+        }
+    }
+
+    /// Streams what stdout and stderr have, within the cell's cap per stream.
+    fn read_output(
+        &mut self,
+        run: &mut CellRun,
+        sink: &mut OutputSink<'_>,
+    ) -> Result<(), SandboxError> {
+        let cap = self.output_cap;
+        for (i, (slot, stream)) in [
+            (&mut self.stdout, Stream::Stdout),
+            (&mut self.stderr, Stream::Stderr),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Some(f) = slot.as_mut() else { continue };
+            let sent = &mut run.sent[i];
+            let (open, over) = read_capped(f, stream, sent, cap, sink)?;
+            run.truncated |= over;
+            if !open {
+                *slot = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the cell-result pipe; the record's body once complete.
+    fn read_record(&mut self, run: &mut CellRun) -> Result<Option<Vec<u8>>, SandboxError> {
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.results.read(&mut chunk) {
+                // Closed by the cell itself while the kernel lives on (the kernel's own exit
+                // closes it just before its pidfd turns readable): nothing can answer now.
+                Ok(0) if !self.kernel_gone(100) => {
+                    run.malformed = Some("the cell-result pipe was closed".into());
+                    run.killed = true;
+                    self.kill();
+                    return Ok(None);
+                }
+                Ok(0) => break,
+                Ok(n) => run.record.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(SysError::from_io("read", "cell pipe".into(), e).into()),
+            }
+            if run.record.len() > MAX_RECORD_BYTES + 4 {
+                break;
+            }
+        }
+        let Some(prefix) = run.record.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        if len > MAX_RECORD_BYTES {
+            run.malformed = Some(format!("a cell record of {len} bytes"));
+            run.killed = true;
+            self.kill();
+            return Ok(None);
+        }
+        if run.record.len() < 4 + len {
+            return Ok(None);
+        }
+        Ok(Some(run.record[4..4 + len].to_vec()))
+    }
+
+    /// Polls the open pipes and the kernel's pidfd for at most `left`.
+    fn wait(&self, run: &CellRun, left: Duration) -> Result<(), SandboxError> {
+        let mut fds = Vec::with_capacity(5);
+        let mut add = |fd: i32, events: i16| {
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            })
+        };
+        for f in [&self.stdout, &self.stderr].into_iter().flatten() {
+            add(f.as_raw_fd(), libc::POLLIN);
+        }
+        add(self.results.as_raw_fd(), libc::POLLIN);
+        add(self.kernel.as_raw_fd(), libc::POLLIN);
+        if let (false, Some(live)) = (run.pending.is_empty(), self.teardown.live.as_ref()) {
+            add(live.init.release.as_raw_fd(), libc::POLLOUT);
+        }
+        sys::poll(&mut fds, left.as_millis().clamp(1, 1000) as i32)?;
+        Ok(())
+    }
+}
+
+/// Reads `f` until it would block, handing at most `cap - sent` bytes to `sink`; returns
+/// (still open, cap passed). Bytes past the cap are read and dropped, so the writer never
+/// blocks on a full pipe.
+fn read_capped(
+    f: &mut File,
+    stream: Stream,
+    sent: &mut usize,
+    cap: usize,
+    sink: &mut OutputSink<'_>,
+) -> Result<(bool, bool), SandboxError> {
+    let mut chunk = [0u8; 65536];
+    let mut over = false;
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => return Ok((false, over)),
+            Ok(n) => {
+                let room = cap.saturating_sub(*sent);
+                let kept = &chunk[..n.min(room)];
+                if !kept.is_empty() {
+                    sink(stream, kept).map_err(SandboxError::Stream)?;
+                }
+                *sent += kept.len();
+                over |= n > room;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok((true, over)),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(SysError::from_io("read", "output pipe".into(), e).into()),
+        }
+    }
+}
