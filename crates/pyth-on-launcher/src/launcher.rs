@@ -316,30 +316,16 @@ impl Launcher {
             } else {
                 None
             };
-        if let Some(warm) = warm {
-            let mut spec = spec.clone();
-            spec.prestart = self.inner.pool.cfg.prestart;
-            if let Some(lease) = &warm.proc.identity {
-                (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
-            }
-            let job = ServerFrame::Job(Box::new(spec));
-            // Counted in use until done, even if this future is dropped mid-run.
-            let in_use = InUse(&self.inner.pool);
-            let mut proc = warm.proc;
-            let pid = proc.pid;
-            match proc.send(&job).await {
-                Ok(()) => {
-                    let result = proc.finish(backstop, slot, sink.as_ref()).await;
-                    drop(in_use);
-                    return (result, true, pid);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a prepared runner was gone; running cold");
-                    proc.retire().await;
-                    drop(in_use);
-                }
-            }
-        }
+        let slot = match warm {
+            Some(warm) => match self
+                .run_warm(warm, spec, backstop, slot, sink.as_ref())
+                .await
+            {
+                Ok(done) => return done,
+                Err(slot) => slot,
+            },
+            None => slot,
+        };
         let mut spec = spec.clone();
         let mut proc = match self.inner.spawn_with_identity(&mut spec) {
             Ok(p) => p,
@@ -361,6 +347,36 @@ impl Launcher {
             }
         }
         (proc.finish(backstop, slot, sink.as_ref()).await, false, pid)
+    }
+
+    /// The job in a prepared runner from the pool. `Err` hands the slot back when the runner
+    /// was gone before it took the job (it died while idle): the caller runs it cold.
+    async fn run_warm(
+        &self,
+        warm: pool::WarmRunner,
+        spec: &JobSpec,
+        backstop: Duration,
+        slot: OwnedSemaphorePermit,
+        sink: Option<&OutputSink>,
+    ) -> Result<(Result<JobResult, LaunchError>, bool, u32), OwnedSemaphorePermit> {
+        let mut spec = spec.clone();
+        spec.prestart = self.inner.pool.cfg.prestart;
+        if let Some(lease) = &warm.proc.identity {
+            (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
+        }
+        let job = ServerFrame::Job(Box::new(spec));
+        // Counted in use until done, even if this future is dropped mid-run.
+        let _in_use = InUse(&self.inner.pool);
+        let mut proc = warm.proc;
+        let pid = proc.pid;
+        match proc.send(&job).await {
+            Ok(()) => Ok((proc.finish(backstop, slot, sink).await, true, pid)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a prepared runner was gone; running cold");
+                proc.retire().await;
+                Err(slot)
+            }
+        }
     }
 }
 
