@@ -277,7 +277,13 @@ impl Launcher {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(LaunchError::Closed);
         }
-        crate::session::open(&self.inner, cfg).await
+        let mut spec = self
+            .inner
+            .spec_for(&Job::new(cfg.language, String::new()))?;
+        crate::session::configure(&mut spec, &cfg);
+        let proc = self.inner.spawn_with_identity(&mut spec)?;
+        let margin = self.inner.cfg.backstop_margin;
+        crate::session::open(proc, spec, &cfg, margin).await
     }
 
     /// Cheap health check: the runner starts, finds its cgroup hierarchy and says `Ready`, and

@@ -12,12 +12,11 @@
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{
-    CellResult, CellSpec, EnvVar, JobResult, Language, RunnerFrame, ServerFrame, Stream,
+    CellResult, CellSpec, EnvVar, JobResult, JobSpec, Language, RunnerFrame, ServerFrame, Stream,
 };
 use pyth_on_sandbox::session::INTERRUPT_GRACE;
 
-use crate::job::{Job, LaunchError};
-use crate::launcher::Inner;
+use crate::job::LaunchError;
 use crate::runner::{OutputSink, RunnerProc};
 
 /// How long a session's sandbox and kernel may take to start.
@@ -75,18 +74,30 @@ pub struct Session {
     backstop_margin: Duration,
 }
 
-/// Opens a session: spawns a runner with its own uid, sends `Session`, waits for the kernel.
-pub(crate) async fn open(inner: &Inner, cfg: SessionConfig) -> Result<Session, LaunchError> {
-    let mut spec = inner.spec_for(&Job::new(cfg.language, String::new()))?;
+/// The session's profile: the launcher's job description for `cfg.language` (`spec`) with
+/// the session's variables and limits.
+pub(crate) fn configure(spec: &mut JobSpec, cfg: &SessionConfig) {
     spec.env = cfg
         .env
-        .into_iter()
-        .map(|(name, value)| EnvVar { name, value })
+        .iter()
+        .map(|(name, value)| EnvVar {
+            name: name.clone(),
+            value: value.clone(),
+        })
         .collect();
     spec.limits.memory_mb = cfg.memory_mb.unwrap_or(spec.limits.memory_mb);
     spec.limits.max_output_bytes = cfg.max_output_bytes.unwrap_or(spec.limits.max_output_bytes);
     spec.limits.timeout_ms = u64::try_from(cfg.cpu_budget.as_millis()).unwrap_or(u64::MAX);
-    let mut proc = inner.spawn_with_identity(&mut spec)?;
+}
+
+/// Opens a session in `proc` (a runner spawned with the session's own uid): sends `Session`
+/// with `spec` (from [`configure`]), waits for the kernel.
+pub(crate) async fn open(
+    mut proc: RunnerProc,
+    spec: JobSpec,
+    cfg: &SessionConfig,
+    backstop_margin: Duration,
+) -> Result<Session, LaunchError> {
     proc.send(&ServerFrame::Session(Box::new(spec))).await?;
     let ready = tokio::time::timeout(OPEN_DEADLINE, async {
         loop {
@@ -106,7 +117,7 @@ pub(crate) async fn open(inner: &Inner, cfg: SessionConfig) -> Result<Session, L
         Ok(Ok(())) => Ok(Session {
             proc: Some(proc),
             language: cfg.language,
-            backstop_margin: inner.cfg.backstop_margin,
+            backstop_margin,
         }),
         Ok(Err(e)) => {
             proc.retire().await;

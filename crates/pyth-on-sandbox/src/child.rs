@@ -322,7 +322,7 @@ fn prestart(plan: &ChildPlan<'_>, code: File) -> ! {
         (plan.status.as_fd(), warm::STATUS_FD),
     ];
     if let Some(cells) = &plan.cells {
-        sources.push((cells.as_fd(), crate::session::RESULT_FD));
+        sources.push((cells.as_fd(), crate::session::kernel::RESULT_FD));
     }
     // Copy every source above the targets first, so that no dup2 below closes a source
     // that is still needed; the copies are close-on-exec, the targets are not.

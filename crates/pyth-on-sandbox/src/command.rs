@@ -71,7 +71,7 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
     match (spec.prestart, spec.language) {
         // A session kernel (crate::session): started like a pre-started interpreter.
         _ if spec.session => {
-            for arg in crate::session::kernel_argv(spec.language) {
+            for arg in crate::session::kernel::kernel_argv(spec.language) {
                 argv.push(c(arg, "session kernel")?);
             }
         }

@@ -46,6 +46,7 @@
 //! the supervisor relies on stays out of reach: init's status report, the cgroup, the pidfds.
 
 mod cell;
+pub mod kernel;
 mod open;
 
 use std::io::{Read, Write};
@@ -53,11 +54,10 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroup::Cgroups;
-use crate::protocol::{self, JobSpec, Language, RunnerFrame, ServerFrame};
+use crate::protocol::{self, JobSpec, RunnerFrame, ServerFrame};
 use crate::RunnerError;
 
-/// Descriptor of the cell-result pipe (write end) in a session kernel.
-pub const RESULT_FD: i32 = 7;
+pub use kernel::{kernel_argv, NODE_KERNEL, PYTHON_KERNEL, RESULT_FD};
 
 /// Most bytes of rich results one cell may return (base64 included); past it the kernel
 /// drops results and sets `results_truncated`.
@@ -71,21 +71,6 @@ pub const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(
 
 /// A cell's wall-clock limit when its frame gives none.
 pub const DEFAULT_CELL_TIMEOUT_MS: u64 = 30_000;
-
-/// The Python kernel, run with `-c` (with the shared entry of [`crate::warm`]).
-pub const PYTHON_KERNEL: &str = concat!(include_str!("../warm/run.py"), include_str!("kernel.py"));
-
-/// The Node.js kernel, run with `--expose-internals -e` (the REPL's own top-level-`await`
-/// rewrite, `internal/repl/await`, is an internal module).
-pub const NODE_KERNEL: &str = include_str!("kernel.js");
-
-/// The interpreter arguments that start the kernel of `language`.
-pub fn kernel_argv(language: Language) -> &'static [&'static str] {
-    match language {
-        Language::Python => &["-c", PYTHON_KERNEL],
-        Language::Javascript => &["--expose-internals", "-e", NODE_KERNEL],
-    }
-}
 
 /// One cell of a session.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -229,15 +214,5 @@ mod tests {
         let r: CellResult = serde_json::from_str(record).unwrap();
         assert_eq!(r.results[0].data, "2");
         assert!(!r.timed_out && !r.session_ended && r.error.is_none());
-    }
-
-    #[test]
-    fn each_language_starts_its_own_kernel() {
-        assert_eq!(kernel_argv(Language::Python), ["-c", PYTHON_KERNEL]);
-        assert_eq!(
-            kernel_argv(Language::Javascript)[..2],
-            ["--expose-internals", "-e"]
-        );
-        assert!(PYTHON_KERNEL.contains("def _pyth_on_prepare") && NODE_KERNEL.contains("7"));
     }
 }
