@@ -1,7 +1,7 @@
 //! A streamed run (`POST /api/v1/execute` with `Accept: text/event-stream`): its Server-Sent
 //! Events read one at a time as [`RunEvent`]s, and `POST /api/v1/executions/{id}/cancel`.
 
-use pyth_on_types::{ErrorBody, ExecuteRequest, ExecuteResponse};
+use pyth_on_types::{ErrorBody, ExecuteRequest, ExecuteResponse, RunOutputEvent, RunStartEvent};
 use reqwest::{header, Method};
 use uuid::Uuid;
 
@@ -31,17 +31,6 @@ pub struct RunStream {
     response: reqwest::Response,
     buffer: Vec<u8>,
     done: bool,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Start {
-    execution_id: Uuid,
-}
-
-#[derive(serde::Deserialize)]
-struct Text {
-    text: String,
 }
 
 impl RunStream {
@@ -103,10 +92,10 @@ fn parse_event(block: &[u8]) -> Result<Option<RunEvent>, ClientError> {
     let name = name.to_string();
     let event = match name.as_str() {
         "start" => RunEvent::Start {
-            execution_id: serde_json::from_str::<Start>(&data)?.execution_id,
+            execution_id: serde_json::from_str::<RunStartEvent>(&data)?.execution_id,
         },
-        "stdout" => RunEvent::Stdout(serde_json::from_str::<Text>(&data)?.text),
-        "stderr" => RunEvent::Stderr(serde_json::from_str::<Text>(&data)?.text),
+        "stdout" => RunEvent::Stdout(serde_json::from_str::<RunOutputEvent>(&data)?.text),
+        "stderr" => RunEvent::Stderr(serde_json::from_str::<RunOutputEvent>(&data)?.text),
         "result" => RunEvent::Result(Box::new(serde_json::from_str(&data)?)),
         "error" => RunEvent::Error(serde_json::from_str(&data)?),
         _ => return Ok(None),

@@ -189,3 +189,20 @@ pub struct EgressUsage {
     /// Requests refused (403) by the policy or a limit.
     pub denied: u64,
 }
+
+/// The data of a streamed run's `start` event (`Accept: text/event-stream`), its first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStartEvent {
+    /// The run's id: `POST /api/v1/executions/{id}/cancel` stops it.
+    pub execution_id: Uuid,
+}
+
+/// The data of a streamed run's `stdout` and `stderr` events: text as the program wrote it
+/// (whole UTF-8 characters, secret values masked). The run's `result` event carries an
+/// `ExecuteResponse`, its `error` event an `ErrorBody`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RunOutputEvent {
+    /// The text.
+    pub text: String,
+}

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use pyth_on_types::{ExecuteRequest, ExecuteResponse};
+use pyth_on_types::{ExecuteRequest, ExecuteResponse, RunOutputEvent, RunStartEvent};
 use uuid::Uuid;
 
 use crate::caller::Caller;
@@ -22,13 +22,13 @@ use crate::state::AppState;
 /// Run code once in a fresh sandbox. A failing program is still a 200; 4xx means it never ran.
 ///
 /// With `Accept: text/event-stream` the answer is a stream of Server-Sent Events: `start`
-/// (`{"executionId"}`), then `stdout` and `stderr` (`{"text"}`, as the program writes,
-/// secret values masked), then one `result` (the `ExecuteResponse`) or `error` (the `Error`
-/// shape) and the end of the stream. Errors before the run starts are ordinary JSON answers.
+/// (data: `RunStartEvent`), then `stdout` and `stderr` (`RunOutputEvent`, as the program
+/// writes, secret values masked), then one `result` (`ExecuteResponse`) or `error`
+/// (`ErrorBody`) and the end of the stream. Errors before the run starts are ordinary JSON answers.
 /// Closing the stream stops the run.
 #[utoipa::path(post, path = "/api/v1/execute", operation_id = "execute", tag = "Execute", request_body = ExecuteRequest,
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The run's answer (JSON), or its live events with `Accept: text/event-stream`",
+    responses((status = 200, description = "The run's answer (JSON), or its live events with `Accept: text/event-stream`: `start` (RunStartEvent), `stdout` and `stderr` (RunOutputEvent), then `result` (ExecuteResponse) or `error` (ErrorBody)",
             content((ExecuteResponse = "application/json"), (String = "text/event-stream", example = json!("event: start\ndata: {\"executionId\":\"0193...\"}\n\nevent: stdout\ndata: {\"text\":\"0\\n\"}\n\nevent: result\ndata: {\"output\":\"0\\n\",\"error\":\"\",\"exitCode\":0,...}\n\n")))),
         (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field: also a file path, `entry`, `outputFiles`), unsupported_language, network_disabled, too_many_packages, invalid_package, invalid_name and reserved_name (an env name), packages_unavailable (packages asked for on a server without them)"),
         (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the code is over `--max-code-bytes`, or the files over `--max-input-files`, `--max-input-file-bytes` or `--max-input-files-bytes`"),
@@ -88,8 +88,11 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
 /// The run's events as SSE: `start`, output, then `result` or `error`. The stream holds the
 /// run's stop guard, so the run stops when the client goes away.
 fn events(streamed: Streamed, request_id: String) -> impl Stream<Item = Result<Event, Infallible>> {
-    let start = serde_json::json!({ "executionId": streamed.execution_id });
-    let first = Event::default().event("start").data(start.to_string());
+    let start = RunStartEvent {
+        execution_id: streamed.execution_id,
+    };
+    let start = serde_json::to_string(&start).unwrap_or_else(|_| "{}".into());
+    let first = Event::default().event("start").data(start);
     let state = (Some(first), Some(streamed), request_id);
     futures::stream::unfold(state, |(first, streamed, request_id)| async move {
         if let Some(first) = first {
@@ -107,7 +110,8 @@ fn events(streamed: Streamed, request_id: String) -> impl Stream<Item = Result<E
 fn sse_event(event: LiveEvent, request_id: &str) -> (Event, bool) {
     match event {
         LiveEvent::Output { stream, text } => {
-            let data = serde_json::json!({ "text": text }).to_string();
+            let data = serde_json::to_string(&RunOutputEvent { text });
+            let data = data.unwrap_or_else(|_| "{}".into());
             (Event::default().event(stream.as_str()).data(data), false)
         }
         LiveEvent::Finished(answer) => {
