@@ -275,3 +275,22 @@ impl Registry {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_count_against_both_caps_until_they_are_given_back() {
+        let registry = Registry::new(2, 3);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let first = registry.reserve(a).unwrap();
+        let _second = registry.reserve(a).unwrap();
+        assert_eq!(registry.reserve(a).unwrap_err(), Full::User(2));
+        let _third = registry.reserve(b).unwrap();
+        assert_eq!(registry.reserve(b).unwrap_err(), Full::Node);
+        drop(first);
+        assert!(registry.reserve(b).is_ok());
+        assert!(registry.is_empty());
+    }
+}

@@ -272,3 +272,67 @@ async fn a_secret_is_in_the_environment_redacted_from_the_answer_and_the_trail_i
     );
     assert_eq!(page.entries[0].details["reason"], "deleted");
 }
+
+#[tokio::test]
+async fn a_second_cell_while_one_runs_is_409_session_busy() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let s = open(&user.key, json!({})).await;
+    let (client, id) = (user.key.clone(), s.id);
+    let slow = tokio::spawn(async move {
+        cell(&client, id, "import time\ntime.sleep(1.5)\n'done'", 5000).await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let path = format!("/api/v1/sessions/{id}");
+    let (_, info) = send(&user.key, Method::GET, &path, None).await;
+    assert_eq!(info["status"], "busy");
+    let run = format!("{path}/execute");
+    let (status, body) = send(&user.key, Method::POST, &run, Some(json!({ "code": "1" }))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("session_busy"))
+    );
+    assert_eq!(text(&slow.await.unwrap()), ["'done'"]);
+}
+
+#[tokio::test]
+async fn a_node_holding_its_maximum_of_sessions_answers_503_sessions_full_with_retry_after() {
+    let server = TestServer::start_with(|s| {
+        s.sessions.max_sessions = 1;
+        s.sessions.max_sessions_per_user = 1;
+    })
+    .await;
+    let (user, other) = (server.user().await, server.user().await);
+    open(&user.key, json!({})).await;
+    let response = other
+        .key
+        .request(Method::POST, "/api/v1/sessions")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "sessions_full");
+}
+
+/// The uids of the shutdown test's server.
+const SHUTDOWN_UIDS: std::ops::Range<u32> = 1_650_300_000..1_650_300_004;
+
+#[tokio::test]
+async fn stopping_the_server_ends_its_sessions_and_leaves_no_process() {
+    let server = server_with_uids(&SHUTDOWN_UIDS).await;
+    let user = server.user().await;
+    let s = open(&user.key, json!({})).await;
+    cell(
+        &user.key,
+        s.id,
+        "import subprocess\nsubprocess.Popen(['sleep', '60'])",
+        5000,
+    )
+    .await;
+    assert!(processes_alive(&SHUTDOWN_UIDS));
+    server.stop().await.unwrap();
+    assert!(within(Duration::from_secs(5), || !processes_alive(&SHUTDOWN_UIDS)).await);
+}
