@@ -272,57 +272,61 @@ async fn run_cell(
     })?;
     entry.touch();
     let ran = kernel.cell(&cell.code, cell.timeout, None).await;
-    drop(permit);
+    drop((permit, kernel));
     entry.touch();
     let digest = json!({
         "codeSha256": audit::code_digest(cell.code.as_bytes()),
         "codeBytes": cell.code.len(),
     });
-    let outcome = match ran {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            drop(kernel);
-            let lost = matches!(err, LaunchError::Closed);
-            tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
-            record_cell(state, user, &entry, digest, Outcome::Failure).await?;
-            if state.sessions().remove(entry.owner(), entry.id).is_some() {
-                end(
-                    state,
-                    user,
-                    &entry,
-                    EndReason::Exited,
-                    json!({ "error": err.to_string() }),
-                )
-                .await;
-            }
-            return Err(if lost {
-                SessionError::NotFound
-            } else {
-                SessionError::SandboxFailed
-            });
-        }
-    };
-    drop(kernel);
-    let answer = answer(&outcome, &entry.secrets);
-    let fine = answer.error.is_none() && !answer.timed_out;
-    record_cell(
-        state,
-        user,
-        &entry,
-        digest,
-        if fine {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        },
-    )
-    .await?;
+    match ran {
+        Ok(outcome) => settle(state, user, &entry, &outcome, digest).await,
+        Err(err) => lost(state, user, &entry, err, digest).await,
+    }
+}
+
+/// A cell that answered: its answer (redacted) and its entry; the session ends here if the
+/// kernel ended with the cell.
+async fn settle(
+    state: &AppState,
+    user: &Caller,
+    entry: &Entry,
+    outcome: &CellOutcome,
+    digest: serde_json::Value,
+) -> Result<CellResponse, SessionError> {
+    let answer = answer(outcome, &entry.secrets);
     if answer.session_ended && state.sessions().remove(entry.owner(), entry.id).is_some() {
         let details =
             json!({ "exitCode": answer.exit_code, "memoryExceeded": answer.memory_exceeded });
-        end(state, user, &entry, EndReason::Exited, details).await;
+        end(state, user, entry, EndReason::Exited, details).await;
     }
+    let fine = answer.error.is_none() && !answer.timed_out;
+    let outcome = if fine {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    record_cell(state, user, entry, digest, outcome).await?;
     Ok(answer)
+}
+
+/// A cell whose sandbox failed (or was closed under it): the session is over.
+async fn lost(
+    state: &AppState,
+    user: &Caller,
+    entry: &Entry,
+    err: LaunchError,
+    digest: serde_json::Value,
+) -> Result<CellResponse, SessionError> {
+    tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
+    if state.sessions().remove(entry.owner(), entry.id).is_some() {
+        let details = json!({ "error": err.to_string() });
+        end(state, user, entry, EndReason::Exited, details).await;
+    }
+    record_cell(state, user, entry, digest, Outcome::Failure).await?;
+    Err(match err {
+        LaunchError::Closed => SessionError::NotFound,
+        _ => SessionError::SandboxFailed,
+    })
 }
 
 async fn record_cell(
@@ -392,4 +396,48 @@ pub async fn close_all(state: &AppState) {
         async move { end(state, &by, entry, EndReason::Shutdown, json!({})).await }
     });
     futures::future::join_all(ends).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use pyth_on_launcher::{CellError, CellResult, RichResult};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    #[test]
+    fn a_cells_answer_has_secret_values_redacted_in_text_but_not_in_binary_results() {
+        let secrets = vec![("TOKEN".to_string(), Zeroizing::new("hunter22".to_string()))];
+        let rich = |mime: &str| RichResult {
+            mime: mime.into(),
+            data: "hunter22".into(),
+        };
+        let outcome = CellOutcome {
+            cell: CellResult {
+                results: vec![rich("text/plain"), rich("image/png")],
+                error: Some(CellError {
+                    name: "ValueError".into(),
+                    message: "bad hunter22".into(),
+                    traceback: "at hunter22".into(),
+                }),
+                ..Default::default()
+            },
+            stdout: "hunter22\n".into(),
+            stderr: "x hunter22".into(),
+            ended: None,
+        };
+        let answer = answer(&outcome, &secrets);
+        assert_eq!(
+            (answer.stdout.as_str(), answer.stderr.as_str()),
+            ("***\n", "x ***")
+        );
+        assert_eq!(answer.results[0].data, "***");
+        assert_eq!(answer.results[1].data, "hunter22");
+        let error = answer.error.unwrap();
+        assert_eq!(
+            (error.message.as_str(), error.traceback.as_str()),
+            ("bad ***", "at ***")
+        );
+        assert!(!answer.session_ended);
+    }
 }

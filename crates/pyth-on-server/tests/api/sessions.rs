@@ -336,3 +336,36 @@ async fn stopping_the_server_ends_its_sessions_and_leaves_no_process() {
     server.stop().await.unwrap();
     assert!(within(Duration::from_secs(5), || !processes_alive(&SHUTDOWN_UIDS)).await);
 }
+
+#[tokio::test]
+async fn a_session_in_use_still_ends_at_the_end_of_its_lifetime() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let s = open(
+        &user.key,
+        json!({ "maxLifetimeSec": 1, "idleTimeoutSec": 60 }),
+    )
+    .await;
+    let run = format!("/api/v1/sessions/{}/execute", s.id);
+    let started = Instant::now();
+    loop {
+        let (status, body) =
+            send(&user.key, Method::POST, &run, Some(json!({ "code": "1" }))).await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the session outlived its lifetime"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let ended = user
+        .key
+        .audit(Some(10), None, Some("session.end"))
+        .await
+        .unwrap();
+    assert_eq!(ended.entries[0].details["reason"], "lifetime");
+}
