@@ -30,6 +30,7 @@ pub mod redact;
 pub mod routes;
 pub mod runs;
 pub mod secrets;
+pub mod sessions;
 pub mod settings;
 pub mod settings_bool;
 pub mod settings_error;

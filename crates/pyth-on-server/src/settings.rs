@@ -79,6 +79,10 @@ pub struct Settings {
     #[command(flatten)]
     pub runs: crate::runs::RunSettings,
 
+    /// Sessions: how many, and for how long.
+    #[command(flatten)]
+    pub sessions: crate::sessions::SessionSettings,
+
     /// Secrets per user.
     #[arg(long, env = "PYTH_ON_MAX_SECRETS_PER_USER", default_value_t = 100)]
     pub max_secrets_per_user: u32,
@@ -308,6 +312,7 @@ impl Settings {
             ));
         }
         self.runs.validate()?;
+        self.sessions.validate()?;
         if self.shutdown_grace_secs == 0 {
             return Err(bad("--shutdown-grace-secs", "must be at least 1"));
         }

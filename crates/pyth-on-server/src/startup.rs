@@ -171,6 +171,7 @@ pub async fn serve(
         .context("closing the runs this node left open")?;
     crate::execution::record::spawn_sweeper(state.clone());
     spawn_keyring_reload(state.clone(), KEYRING_RELOAD);
+    crate::sessions::reaper::spawn(state.clone());
     if let Some(packages) = state.packages() {
         crate::packages::spawn_gc_task(
             packages.clone(),
@@ -197,6 +198,7 @@ pub async fn serve(
             .await;
         // In-flight requests are done: wait for runs carried on without their client, then
         // retire the warm runners and wait for any run still going.
+        crate::sessions::close_all(&runs_state).await;
         runs_state.runs().detached_done().await;
         runs_state.launcher().shutdown().await;
     };

@@ -39,6 +39,7 @@ struct Inner {
     started: Instant,
     sandbox_probe: SandboxProbe,
     cancels: crate::execution::live::Cancels,
+    sessions: crate::sessions::Registry,
 }
 
 /// The parts [`AppState::new`] assembles.
@@ -87,6 +88,10 @@ impl AppState {
             parts.settings.runs.max_concurrent_runs_per_user as usize,
             parts.settings.runs.max_queued_runs_per_user as usize,
         );
+        let sessions = crate::sessions::Registry::new(
+            parts.settings.sessions.max_sessions_per_user,
+            parts.settings.sessions.max_sessions,
+        );
         // Argon2 at m=19 MiB: bound the number hashed at once so a login flood cannot take
         // every core or all memory.
         let gate = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -106,7 +111,13 @@ impl AppState {
             started: Instant::now(),
             sandbox_probe: SandboxProbe::default(),
             cancels: Default::default(),
+            sessions,
         }))
+    }
+
+    /// This node's open sessions.
+    pub fn sessions(&self) -> &crate::sessions::Registry {
+        &self.0.sessions
     }
 
     /// Settings.

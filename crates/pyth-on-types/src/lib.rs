@@ -13,6 +13,7 @@ pub mod generate;
 pub mod number;
 pub mod packages;
 pub mod secrets;
+pub mod sessions;
 pub mod system;
 pub mod zk;
 
@@ -24,5 +25,6 @@ pub use execute::*;
 pub use generate::*;
 pub use packages::*;
 pub use secrets::*;
+pub use sessions::*;
 pub use system::*;
 pub use zk::*;

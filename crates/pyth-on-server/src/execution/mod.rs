@@ -31,6 +31,7 @@ mod outcome;
 pub mod record;
 use record::{audit_subject, started_details, AuditSubject};
 mod request;
+pub(crate) use request::parse_env;
 pub mod zk;
 
 pub use error::RunError;
@@ -318,7 +319,7 @@ async fn package_env(
 
 /// The run's variables: the package environment's, the request's, then the secrets (which
 /// win over same-named request variables).
-fn run_env(
+pub(crate) fn run_env(
     env_mount: Option<&EnvMount>,
     request_env: &[(VarName, String)],
     secrets: &secrets::OpenSecrets,

@@ -234,7 +234,7 @@ fn parse_args(args: Vec<String>) -> Result<Vec<String>, Invalid> {
 
 /// At most [`MAX_ENV`] variables with valid, unreserved names and values of at most
 /// [`MAX_ARG_BYTES`] without NUL.
-fn parse_env(raw: BTreeMap<String, String>) -> Result<Vec<(VarName, String)>, Invalid> {
+pub(crate) fn parse_env(raw: BTreeMap<String, String>) -> Result<Vec<(VarName, String)>, Invalid> {
     if raw.len() > MAX_ENV {
         return Err(Invalid::field(
             "env",

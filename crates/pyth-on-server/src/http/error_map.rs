@@ -10,6 +10,7 @@ use crate::generation::GenerateError;
 use crate::keys::KeyError;
 use crate::packages::PackageError;
 use crate::secrets::{OpenError, PutError};
+use crate::sessions::SessionError;
 use crate::zk_code::ZkCodeError;
 
 impl From<RunError> for ApiError {
@@ -192,6 +193,44 @@ impl From<PackageError> for ApiError {
             },
             PackageError::Store(store) => store.into(),
             PackageError::Io { .. } => Self::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        let message = err.to_string();
+        match err {
+            SessionError::Invalid(invalid) => invalid.into(),
+            SessionError::CodeTooLarge { .. } => Self::TooLarge(message),
+            SessionError::NotFound => Self::NotFound("session"),
+            SessionError::Busy => Self::Conflict {
+                code: "session_busy",
+                message,
+            },
+            SessionError::UserFull(_) => Self::TooMany {
+                code: "too_many_sessions",
+                message,
+                retry_after_secs: 5,
+            },
+            SessionError::NodeFull => Self::Unavailable {
+                code: "sessions_full",
+                message,
+                retry_after_secs: Some(5),
+            },
+            SessionError::RunsFull => Self::sandbox_busy(1),
+            SessionError::RunsUserFull(n) => Self::too_many_runs(n),
+            SessionError::RuntimeMissing(_) => {
+                Invalid::code("unsupported_language", message).into()
+            }
+            SessionError::SandboxFailed => Self::Unavailable {
+                code: "sandbox_unavailable",
+                message,
+                retry_after_secs: Some(1),
+            },
+            SessionError::Secrets(err) => err.into(),
+            SessionError::Store(err) => err.into(),
+            SessionError::Internal(err) => Self::Internal(err),
         }
     }
 }

@@ -48,7 +48,49 @@ pub fn apply(doc: &mut Value, settings: &Settings, egress: bool) {
     execute_inputs(doc, settings);
     other_bounds(doc, settings);
     zk_payload(doc, settings);
+    session_bounds(doc, settings);
     path_names(doc);
+}
+
+/// A session's limits and environment, and a cell's code and time.
+fn session_bounds(doc: &mut Value, settings: &Settings) {
+    let p = schema("CreateSessionRequest");
+    let s = &settings.sessions;
+    set(doc, &format!("{p}/memoryMb/minimum"), json!(MIN_MEMORY_MB));
+    set(
+        doc,
+        &format!("{p}/memoryMb/maximum"),
+        json!(settings.max_memory_mb),
+    );
+    set(
+        doc,
+        &format!("{p}/idleTimeoutSec/maximum"),
+        json!(s.session_idle_timeout_secs),
+    );
+    set(
+        doc,
+        &format!("{p}/maxLifetimeSec/maximum"),
+        json!(s.session_max_lifetime_secs),
+    );
+    let text = json!({"type": "string", "maxLength": MAX_ARG_BYTES, "pattern": NO_NUL});
+    set(doc, &format!("{p}/env/maxProperties"), json!(MAX_ENV));
+    set(
+        doc,
+        &format!("{p}/env/propertyNames"),
+        json!({"pattern": VarName::pattern()}),
+    );
+    set(doc, &format!("{p}/env/additionalProperties"), text);
+    let c = schema("CellRequest");
+    set(
+        doc,
+        &format!("{c}/code/maxLength"),
+        json!(settings.max_code_bytes),
+    );
+    set(
+        doc,
+        &format!("{c}/timeoutMs/maximum"),
+        json!(settings.max_timeout_ms),
+    );
 }
 
 /// What every way of running code shares: network, time, memory and package bounds.

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod keys;
 pub mod packages;
 pub mod secrets;
+pub mod sessions;
 pub mod system;
 pub mod zk;
 
@@ -79,6 +80,9 @@ fn v1_routes() -> OpenApiRouter<AppState> {
             egress::set_allow,
             egress::delete_allow
         ))
+        .routes(routes!(sessions::list_sessions, sessions::create_session))
+        .routes(routes!(sessions::get_session, sessions::delete_session))
+        .routes(routes!(sessions::execute_cell))
         .routes(routes!(audit_log::list_audit))
         .routes(routes!(audit_log::verify_audit))
 }

@@ -24,6 +24,7 @@ mod packages;
 mod postgres;
 mod run_record;
 mod secrets;
+mod sessions;
 mod streaming;
 mod support;
 mod system;

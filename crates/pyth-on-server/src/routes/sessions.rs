@@ -1,0 +1,124 @@
+//! Sessions: open, list, look at, end, and run cells in (`/api/v1/sessions`). Another user's
+//! session is not found, never forbidden: its existence is not revealed.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use pyth_on_types::{CellRequest, CellResponse, CreateSessionRequest, SessionInfo, SessionList};
+use uuid::Uuid;
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::http::json::AppJson;
+use crate::sessions::{self, Cell, Entry, NewSession};
+use crate::state::AppState;
+
+/// What the API says about a session.
+fn info(entry: &Entry) -> SessionInfo {
+    let (_, last_used_at) = entry.last_used();
+    let to_time = |d: Duration| time::Duration::try_from(d).unwrap_or(time::Duration::MAX);
+    let idle_end = last_used_at.saturating_add(to_time(entry.idle_timeout));
+    let life_end = entry.created_at.saturating_add(to_time(entry.max_lifetime));
+    let busy = entry.kernel.try_lock().is_err();
+    SessionInfo {
+        id: entry.id,
+        language: entry.language.as_str().to_string(),
+        status: if busy { "busy" } else { "idle" }.to_string(),
+        memory_mb: entry.memory_mb,
+        idle_timeout_sec: entry.idle_timeout.as_secs(),
+        max_lifetime_sec: entry.max_lifetime.as_secs(),
+        created_at: pyth_on_store::truncate_to_millis(entry.created_at),
+        last_used_at: pyth_on_store::truncate_to_millis(last_used_at),
+        expires_at: pyth_on_store::truncate_to_millis(idle_end.min(life_end)),
+    }
+}
+
+/// A session id from the path; anything else is not found.
+fn session_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("session"))
+}
+
+/// Open a session: a sandbox with a live interpreter that keeps its state between cells, the
+/// caller's secrets in its environment.
+#[utoipa::path(post, path = "/api/v1/sessions", operation_id = "create_session", tag = "Sessions",
+    request_body = CreateSessionRequest, security(("bearer" = []), ("api_key" = [])),
+    responses((status = 201, body = SessionInfo),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field), unsupported_language, invalid_name and reserved_name (an env name)"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_sessions: you hold `--max-sessions-per-user` sessions on this server (Retry-After)"),
+        (status = 503, body = pyth_on_types::ErrorBody, description = "sessions_full: this server holds `--max-sessions` sessions (Retry-After); sandbox_unavailable")))]
+pub async fn create_session(
+    State(state): State<AppState>,
+    user: Caller,
+    AppJson(body): AppJson<CreateSessionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new = NewSession::parse(state.settings(), body)?;
+    let entry = sessions::create(&state, &user, new).await?;
+    Ok((StatusCode::CREATED, AppJson(info(&entry))))
+}
+
+/// The caller's open sessions on this server, oldest first.
+#[utoipa::path(get, path = "/api/v1/sessions", operation_id = "list_sessions", tag = "Sessions",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = SessionList)))]
+pub async fn list_sessions(State(state): State<AppState>, user: Caller) -> AppJson<SessionList> {
+    let sessions = sessions::list(&state, &user)
+        .iter()
+        .map(|e| info(e))
+        .collect();
+    AppJson(SessionList { sessions })
+}
+
+/// One of the caller's sessions.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", operation_id = "get_session", tag = "Sessions",
+    params(("id" = Uuid, Path, description = "session id; anything else is not found")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = SessionInfo),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id")))]
+pub async fn get_session(
+    State(state): State<AppState>,
+    user: Caller,
+    Path(id): Path<String>,
+) -> Result<AppJson<SessionInfo>, ApiError> {
+    let entry = sessions::get(&state, &user, session_id(&id)?)?;
+    Ok(AppJson(info(&entry)))
+}
+
+/// End a session: its sandbox and every process in it are gone when this answers (a running
+/// cell ends first).
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", operation_id = "delete_session", tag = "Sessions",
+    params(("id" = Uuid, Path, description = "session id; anything else is not found")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id")))]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    user: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    sessions::delete(&state, &user, session_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run one cell in a session, against the state earlier cells left. One cell at a time.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/execute", operation_id = "execute_cell", tag = "Sessions",
+    params(("id" = Uuid, Path, description = "session id; anything else is not found")),
+    request_body = CellRequest, security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = CellResponse, description = "The cell's answer; `sessionEnded` when the interpreter ended with it (the session is then gone)"),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field)"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id (or it ended)"),
+        (status = 409, body = pyth_on_types::ErrorBody, description = "session_busy: a cell of this session is running"),
+        (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the code is over `--max-code-bytes`"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_runs: your share of the run queue is full"),
+        (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable (Retry-After): no execution slot, or the session's sandbox failed (the session is then gone)")))]
+pub async fn execute_cell(
+    State(state): State<AppState>,
+    user: Caller,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<CellRequest>,
+) -> Result<AppJson<CellResponse>, ApiError> {
+    let id = session_id(&id)?;
+    let cell = Cell::parse(state.settings(), body).map_err(sessions::SessionError::from)?;
+    Ok(AppJson(sessions::execute(&state, &user, id, cell).await?))
+}

@@ -1,0 +1,443 @@
+//! Sessions: a live interpreter per session (the launcher's [`pyth_on_launcher::Session`]),
+//! kept in this node's [`Registry`], spoken to one cell at a time. A session holds no execution
+//! slot while idle; a cell holds one (`state.runs().admit`) only while it runs. Its owner's
+//! secrets are in its environment from creation and redacted from every cell's answer. The
+//! [`reaper`] ends sessions past their idle timeout or lifetime; shutdown ends them all.
+//!
+//! Operations that start or end a sandbox run [`detached`] from their request, so a client
+//! going away mid-cell cannot leave a kernel half-spoken-to or a session off the record.
+
+pub mod reaper;
+pub mod registry;
+pub mod request;
+pub mod settings;
+
+use std::sync::Arc;
+
+use pyth_on_launcher::{CellOutcome, LaunchError, SessionConfig};
+use pyth_on_store::StoreError;
+use pyth_on_types::{CellFailure, CellOutput, CellResponse};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{self, Action, Outcome};
+use crate::caller::Caller;
+use crate::domain::Invalid;
+use crate::execution::detached;
+use crate::redact::{redact, OpenSecrets};
+use crate::secrets::{self, OpenError};
+use crate::state::AppState;
+
+pub use registry::{Entry, Registry};
+pub use request::{BadCell, Cell, NewSession};
+pub use settings::SessionSettings;
+
+/// Why a session ended (the `reason` of its `session.end` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Its owner deleted it.
+    Deleted,
+    /// No cell for its idle timeout.
+    Idle,
+    /// Its lifetime is over.
+    Lifetime,
+    /// The kernel ended (`exit()`, a crash, memory) or its sandbox failed.
+    Exited,
+    /// The server stopped.
+    Shutdown,
+}
+
+impl EndReason {
+    /// The name audit entries carry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Idle => "idle",
+            Self::Lifetime => "lifetime",
+            Self::Exited => "exited",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Why a session operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A field is invalid.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The cell's code is over `--max-code-bytes`.
+    #[error("code is {size} bytes; the limit is {limit}")]
+    CodeTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: u64,
+    },
+    /// No session of the caller has this id (another user's is not found either).
+    #[error("no such session")]
+    NotFound,
+    /// A cell of this session is running.
+    #[error("a cell of this session is running; retry when it ended")]
+    Busy,
+    /// The caller holds their share of sessions on this node.
+    #[error("you already have {0} sessions open on this server; delete one first")]
+    UserFull(usize),
+    /// This node holds its maximum of sessions.
+    #[error("the server cannot open more sessions right now; retry later")]
+    NodeFull,
+    /// This node's execution slots are all taken (for a cell).
+    #[error("the server cannot take more runs right now; retry shortly")]
+    RunsFull,
+    /// The caller's runs fill their share (for a cell).
+    #[error("you already have {0} runs waiting or running on this server")]
+    RunsUserFull(usize),
+    /// The language's interpreter is not installed.
+    #[error("{0} is not available on this server")]
+    RuntimeMissing(&'static str),
+    /// The sandbox failed to open or died under a cell.
+    #[error("the sandbox failed")]
+    SandboxFailed,
+    /// The owner's secrets could not be opened.
+    #[error(transparent)]
+    Secrets(#[from] OpenError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug or an unexpected failure.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<BadCell> for SessionError {
+    fn from(bad: BadCell) -> Self {
+        match bad {
+            BadCell::Invalid(invalid) => Self::Invalid(invalid),
+            BadCell::TooLarge(size, limit) => Self::CodeTooLarge { size, limit },
+        }
+    }
+}
+
+/// Opens a session for `user`: a place under the caps, the owner's secrets, the sandbox.
+pub async fn create(
+    state: &AppState,
+    user: &Caller,
+    new: NewSession,
+) -> Result<Arc<Entry>, SessionError> {
+    let reservation = state
+        .sessions()
+        .reserve(user.user_id)
+        .map_err(|full| match full {
+            registry::Full::User(n) => SessionError::UserFull(n),
+            registry::Full::Node => SessionError::NodeFull,
+        })?;
+    let secrets = secrets::open_for_run(state, user.user_id).await?;
+    let (owned, user) = (state.clone(), *user);
+    detached(state, async move {
+        let entry = open(&owned, &user, new, secrets).await?;
+        owned.sessions().insert(reservation, entry.clone());
+        Ok(entry)
+    })
+    .await
+}
+
+/// Starts the sandbox and records `session.create`.
+async fn open(
+    state: &AppState,
+    user: &Caller,
+    new: NewSession,
+    secrets: OpenSecrets,
+) -> Result<Arc<Entry>, SessionError> {
+    let mut cfg = SessionConfig::new(new.language);
+    cfg.env = crate::execution::run_env(None, &new.env, &secrets);
+    cfg.memory_mb = Some(new.memory_mb);
+    cfg.max_output_bytes = Some(state.settings().max_output_bytes);
+    cfg.cpu_budget = new.max_lifetime;
+    let kernel = state.launcher().open_session(cfg).await.map_err(|e| {
+        tracing::warn!(error = %e, "a session did not open");
+        match e {
+            LaunchError::RuntimeMissing(l) => SessionError::RuntimeMissing(l.as_str()),
+            LaunchError::NoIdentity => SessionError::NodeFull,
+            _ => SessionError::SandboxFailed,
+        }
+    })?;
+    let id = Uuid::now_v7();
+    let details = json!({
+        "language": new.language.as_str(),
+        "memoryMb": new.memory_mb,
+        "idleTimeoutSec": new.idle_timeout.as_secs(),
+        "maxLifetimeSec": new.max_lifetime.as_secs(),
+        "env": new.env.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        "secrets": secrets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+    });
+    let entry = registry::NewEntry {
+        opener: *user,
+        memory_mb: new.memory_mb,
+        idle_timeout: new.idle_timeout,
+        max_lifetime: new.max_lifetime,
+        secrets,
+    };
+    let entry = Arc::new(Entry::new(id, entry, kernel));
+    let event = audit::by(
+        user,
+        Action::SessionCreate,
+        Some(id.to_string()),
+        Outcome::Success,
+        details,
+    );
+    state.store().append_audit(&event).await?;
+    Ok(entry)
+}
+
+/// The caller's open sessions, oldest first.
+pub fn list(state: &AppState, user: &Caller) -> Vec<Arc<Entry>> {
+    state.sessions().of(user.user_id)
+}
+
+/// The caller's session `id`.
+pub fn get(state: &AppState, user: &Caller, id: Uuid) -> Result<Arc<Entry>, SessionError> {
+    state
+        .sessions()
+        .get(user.user_id, id)
+        .ok_or(SessionError::NotFound)
+}
+
+/// Ends the caller's session `id` (waiting for a running cell to end first).
+pub async fn delete(state: &AppState, user: &Caller, id: Uuid) -> Result<(), SessionError> {
+    let entry = state
+        .sessions()
+        .remove(user.user_id, id)
+        .ok_or(SessionError::NotFound)?;
+    let (owned, user) = (state.clone(), *user);
+    detached(state, async move {
+        end(&owned, &user, &entry, EndReason::Deleted, json!({})).await;
+        Ok::<(), SessionError>(())
+    })
+    .await
+}
+
+/// Closes `entry`'s kernel (already out of the registry) and records `session.end`, by `by`.
+/// A failure to record is logged: the session is over either way.
+pub async fn end(
+    state: &AppState,
+    by: &Caller,
+    entry: &Entry,
+    reason: EndReason,
+    mut details: serde_json::Value,
+) {
+    entry.kernel.lock().await.close().await;
+    details["reason"] = json!(reason.as_str());
+    let event = audit::by(
+        by,
+        Action::SessionEnd,
+        Some(entry.id.to_string()),
+        Outcome::Success,
+        details,
+    );
+    if let Err(err) = state.store().append_audit(&event).await {
+        tracing::error!(error = %err, session = %entry.id, "a session's end is not on the record");
+    }
+}
+
+/// Runs `cell` in the caller's session `id`: one cell at a time ([`SessionError::Busy`]),
+/// holding an execution slot only while it runs. A cell that ended the kernel ends the session.
+pub async fn execute(
+    state: &AppState,
+    user: &Caller,
+    id: Uuid,
+    cell: Cell,
+) -> Result<CellResponse, SessionError> {
+    let entry = get(state, user, id)?;
+    let (owned, user) = (state.clone(), *user);
+    detached(
+        state,
+        async move { run_cell(&owned, &user, entry, cell).await },
+    )
+    .await
+}
+
+async fn run_cell(
+    state: &AppState,
+    user: &Caller,
+    entry: Arc<Entry>,
+    cell: Cell,
+) -> Result<CellResponse, SessionError> {
+    let mut kernel = entry.kernel.try_lock().map_err(|_| SessionError::Busy)?;
+    let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
+        state.metrics().refused_busy();
+        match refused {
+            crate::runs::Refused::NodeFull => SessionError::RunsFull,
+            crate::runs::Refused::UserFull(n) => SessionError::RunsUserFull(n),
+        }
+    })?;
+    entry.touch();
+    let ran = kernel.cell(&cell.code, cell.timeout, None).await;
+    drop((permit, kernel));
+    entry.touch();
+    let digest = json!({
+        "codeSha256": audit::code_digest(cell.code.as_bytes()),
+        "codeBytes": cell.code.len(),
+    });
+    match ran {
+        Ok(outcome) => settle(state, user, &entry, &outcome, digest).await,
+        Err(err) => lost(state, user, &entry, err, digest).await,
+    }
+}
+
+/// A cell that answered: its answer (redacted) and its entry; the session ends here if the
+/// kernel ended with the cell.
+async fn settle(
+    state: &AppState,
+    user: &Caller,
+    entry: &Entry,
+    outcome: &CellOutcome,
+    digest: serde_json::Value,
+) -> Result<CellResponse, SessionError> {
+    let answer = answer(outcome, &entry.secrets);
+    if answer.session_ended && state.sessions().remove(entry.owner(), entry.id).is_some() {
+        let details =
+            json!({ "exitCode": answer.exit_code, "memoryExceeded": answer.memory_exceeded });
+        end(state, user, entry, EndReason::Exited, details).await;
+    }
+    let fine = answer.error.is_none() && !answer.timed_out;
+    let outcome = if fine {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    record_cell(state, user, entry, digest, outcome).await?;
+    Ok(answer)
+}
+
+/// A cell whose sandbox failed (or was closed under it): the session is over.
+async fn lost(
+    state: &AppState,
+    user: &Caller,
+    entry: &Entry,
+    err: LaunchError,
+    digest: serde_json::Value,
+) -> Result<CellResponse, SessionError> {
+    tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
+    if state.sessions().remove(entry.owner(), entry.id).is_some() {
+        let details = json!({ "error": err.to_string() });
+        end(state, user, entry, EndReason::Exited, details).await;
+    }
+    record_cell(state, user, entry, digest, Outcome::Failure).await?;
+    Err(match err {
+        LaunchError::Closed => SessionError::NotFound,
+        _ => SessionError::SandboxFailed,
+    })
+}
+
+async fn record_cell(
+    state: &AppState,
+    user: &Caller,
+    entry: &Entry,
+    details: serde_json::Value,
+    outcome: Outcome,
+) -> Result<(), SessionError> {
+    let event = audit::by(
+        user,
+        Action::SessionExecute,
+        Some(entry.id.to_string()),
+        outcome,
+        details,
+    );
+    state.store().append_audit(&event).await?;
+    Ok(())
+}
+
+/// A cell's answer with every secret value redacted (output, error, text results).
+pub fn answer(outcome: &CellOutcome, secrets: &OpenSecrets) -> CellResponse {
+    let cell = &outcome.cell;
+    let results = cell
+        .results
+        .iter()
+        .map(|r| CellOutput {
+            mime: r.mime.clone(),
+            data: if is_text(&r.mime) {
+                redact(&r.data, secrets)
+            } else {
+                r.data.clone()
+            },
+        })
+        .collect();
+    let error = cell.error.as_ref().map(|e| CellFailure {
+        name: redact(&e.name, secrets),
+        message: redact(&e.message, secrets),
+        traceback: redact(&e.traceback, secrets),
+    });
+    let ended = outcome.ended.as_ref();
+    CellResponse {
+        stdout: redact(&outcome.stdout, secrets),
+        stderr: redact(&outcome.stderr, secrets),
+        results,
+        results_truncated: cell.results_truncated,
+        error,
+        timed_out: cell.timed_out,
+        output_truncated: cell.output_truncated,
+        memory_exceeded: cell.memory_exceeded || ended.is_some_and(|r| r.memory_exceeded),
+        session_ended: cell.session_ended || ended.is_some(),
+        exit_code: ended.map(|r| r.exit_code),
+        duration_ms: cell.duration_ms,
+    }
+}
+
+/// Text the kernel gives as is (binary types come base64-encoded and are left alone).
+fn is_text(mime: &str) -> bool {
+    mime.starts_with("text/") || mime.ends_with("json") || mime.ends_with("+xml")
+}
+
+/// Ends every session (the server is stopping).
+pub async fn close_all(state: &AppState) {
+    let all = state.sessions().drain();
+    let ends = all.iter().map(|entry| {
+        let by = entry.opener;
+        async move { end(state, &by, entry, EndReason::Shutdown, json!({})).await }
+    });
+    futures::future::join_all(ends).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use pyth_on_launcher::{CellError, CellResult, RichResult};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    #[test]
+    fn a_cells_answer_has_secret_values_redacted_in_text_but_not_in_binary_results() {
+        let secrets = vec![("TOKEN".to_string(), Zeroizing::new("hunter22".to_string()))];
+        let rich = |mime: &str| RichResult {
+            mime: mime.into(),
+            data: "hunter22".into(),
+        };
+        let outcome = CellOutcome {
+            cell: CellResult {
+                results: vec![rich("text/plain"), rich("image/png")],
+                error: Some(CellError {
+                    name: "ValueError".into(),
+                    message: "bad hunter22".into(),
+                    traceback: "at hunter22".into(),
+                }),
+                ..Default::default()
+            },
+            stdout: "hunter22\n".into(),
+            stderr: "x hunter22".into(),
+            ended: None,
+        };
+        let answer = answer(&outcome, &secrets);
+        assert_eq!(
+            (answer.stdout.as_str(), answer.stderr.as_str()),
+            ("***\n", "x ***")
+        );
+        assert_eq!(answer.results[0].data, "***");
+        assert_eq!(answer.results[1].data, "hunter22");
+        let error = answer.error.unwrap();
+        assert_eq!(
+            (error.message.as_str(), error.traceback.as_str()),
+            ("bad ***", "at ***")
+        );
+        assert!(!answer.session_ended);
+    }
+}

@@ -1,0 +1,103 @@
+//! The bounds on sessions (`PYTH_ON_MAX_SESSIONS*`, `PYTH_ON_SESSION_*`).
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::settings_error::SettingsError;
+
+/// Longest idle timeout the setting may give.
+pub const MAX_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// Longest lifetime the setting may give.
+pub const MAX_LIFETIME_SECS: u64 = 86_400;
+
+/// How many sessions may be open, and for how long.
+#[derive(Debug, Clone, Args)]
+pub struct SessionSettings {
+    /// Sessions one user may hold open on this node.
+    #[arg(long, env = "PYTH_ON_MAX_SESSIONS_PER_USER", default_value_t = 4)]
+    pub max_sessions_per_user: usize,
+
+    /// Sessions open on this node at once.
+    #[arg(long, env = "PYTH_ON_MAX_SESSIONS", default_value_t = 32)]
+    pub max_sessions: usize,
+
+    /// Seconds without a cell after which a session ends: the default and the most a session
+    /// may ask for.
+    #[arg(long, env = "PYTH_ON_SESSION_IDLE_TIMEOUT_SECS", default_value_t = 600)]
+    pub session_idle_timeout_secs: u64,
+
+    /// Seconds after which a session ends: the default and the most a session may ask for.
+    #[arg(
+        long,
+        env = "PYTH_ON_SESSION_MAX_LIFETIME_SECS",
+        default_value_t = 3600
+    )]
+    pub session_max_lifetime_secs: u64,
+}
+
+impl SessionSettings {
+    /// Checks every value; `Err` names the flag.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.max_sessions_per_user == 0 || self.max_sessions_per_user > self.max_sessions {
+            return Err(SettingsError::new(
+                "--max-sessions-per-user",
+                "must be between 1 and --max-sessions",
+            ));
+        }
+        if self.session_idle_timeout_secs == 0
+            || self.session_idle_timeout_secs > MAX_IDLE_TIMEOUT_SECS
+        {
+            return Err(SettingsError::new(
+                "--session-idle-timeout-secs",
+                format!("must be between 1 and {MAX_IDLE_TIMEOUT_SECS}"),
+            ));
+        }
+        if self.session_max_lifetime_secs == 0 || self.session_max_lifetime_secs > MAX_LIFETIME_SECS
+        {
+            return Err(SettingsError::new(
+                "--session-max-lifetime-secs",
+                format!("must be between 1 and {MAX_LIFETIME_SECS}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The idle timeout sessions get by default.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.session_idle_timeout_secs)
+    }
+
+    /// The lifetime sessions get by default.
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.session_max_lifetime_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        s: SessionSettings,
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_out_of_range_values_are_refused() {
+        let mut s = Cli::parse_from(["x"]).s;
+        assert!(s.validate().is_ok());
+        assert_eq!((s.max_sessions_per_user, s.max_sessions), (4, 32));
+        s.session_idle_timeout_secs = 3601;
+        assert!(s.validate().is_err());
+        s.session_idle_timeout_secs = 1;
+        s.session_max_lifetime_secs = 86_401;
+        assert!(s.validate().is_err());
+        s.session_max_lifetime_secs = 86_400;
+        s.max_sessions_per_user = 33;
+        assert!(s.validate().is_err());
+    }
+}
