@@ -81,7 +81,7 @@ pub struct Settings {
 
     /// Sessions: how many, and for how long.
     #[command(flatten)]
-    pub sessions: crate::sessions::SessionSettings,
+    pub sessions: crate::sessions::settings::SessionSettings,
 
     /// Secrets per user.
     #[arg(long, env = "PYTH_ON_MAX_SECRETS_PER_USER", default_value_t = 100)]

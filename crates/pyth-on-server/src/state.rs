@@ -39,7 +39,7 @@ struct Inner {
     started: Instant,
     sandbox_probe: SandboxProbe,
     cancels: crate::execution::live::Cancels,
-    sessions: crate::sessions::Registry,
+    sessions: crate::sessions::registry::Registry,
 }
 
 /// The parts [`AppState::new`] assembles.
@@ -88,7 +88,7 @@ impl AppState {
             parts.settings.runs.max_concurrent_runs_per_user as usize,
             parts.settings.runs.max_queued_runs_per_user as usize,
         );
-        let sessions = crate::sessions::Registry::new(
+        let sessions = crate::sessions::registry::Registry::new(
             parts.settings.sessions.max_sessions_per_user,
             parts.settings.sessions.max_sessions,
         );
@@ -116,7 +116,7 @@ impl AppState {
     }
 
     /// This node's open sessions.
-    pub fn sessions(&self) -> &crate::sessions::Registry {
+    pub fn sessions(&self) -> &crate::sessions::registry::Registry {
         &self.0.sessions
     }
 
