@@ -89,6 +89,19 @@ pub async fn finish(
         files_truncated: result.files_truncated.then_some(true),
         cancelled: cancelled.then_some(true),
     };
+    let event = outcome_event(user, subject, &response, (secrets.len(), cancelled));
+    record::end(state, execution_id, &event).await?;
+    Ok(response)
+}
+
+/// The audit entry that ends a finished run: its flags, and `failure` with `reason:
+/// cancelled` when it was stopped (it did not end on its own).
+fn outcome_event(
+    user: &Caller,
+    subject: AuditSubject,
+    response: &ExecuteResponse,
+    (secrets_injected, cancelled): (usize, bool),
+) -> pyth_on_store::AuditEvent {
     let AuditSubject {
         action,
         resource,
@@ -96,27 +109,24 @@ pub async fn finish(
     } = subject;
     for (key, value) in [
         ("exitCode", json!(response.exit_code)),
-        ("durationMs", json!(duration_ms)),
+        ("durationMs", json!(response.duration_ms)),
         ("timedOut", json!(response.timed_out)),
         ("memoryExceeded", json!(response.memory_exceeded)),
         ("outputTruncated", json!(response.output_truncated)),
-        ("secretsInjected", json!(secrets.len())),
+        ("secretsInjected", json!(secrets_injected)),
     ] {
         details[key] = value;
     }
     if let Some(files) = &response.files {
         details["outputFiles"] = json!(files.len());
     }
-    // A stopped run did not end on its own: on the record as a failure that says why.
     let outcome = if cancelled {
         details["reason"] = json!("cancelled");
         Outcome::Failure
     } else {
         Outcome::Success
     };
-    let event = audit::by(user, action, Some(resource), outcome, details);
-    record::end(state, execution_id, &event).await?;
-    Ok(response)
+    audit::by(user, action, Some(resource), outcome, details)
 }
 
 /// Closes a zero-knowledge run whose payload did not decrypt and answers: 403 for a wrong
