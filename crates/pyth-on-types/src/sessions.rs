@@ -137,3 +137,59 @@ pub struct CellResponse {
     /// Wall-clock time of the cell in milliseconds.
     pub duration_ms: f64,
 }
+
+/// A file written into a session's working directory (`PUT .../files/{path}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFile {
+    /// Its path relative to the working directory `/work`, in normal form.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A regular file (its content can be read).
+    File,
+    /// A directory.
+    Directory,
+    /// Anything else: a symbolic link, a FIFO, a socket.
+    Other,
+}
+
+/// One entry of a session directory's listing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFileEntry {
+    /// Its path relative to `/work`.
+    pub path: String,
+    /// File, directory or other.
+    #[serde(rename = "type")]
+    pub kind: FileKind,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+}
+
+/// One directory of a session's working directory (`GET .../files?dir=`), not recursive.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFileList {
+    /// The directory listed, relative to `/work` (`""` for `/work` itself).
+    pub dir: String,
+    /// Its entries, by path.
+    pub entries: Vec<SessionFileEntry>,
+    /// More entries exist than the listing's bound (1000).
+    pub truncated: bool,
+}
+
+/// The data of a streamed cell's `start` event. Its `stdout` and `stderr` events carry a
+/// `RunOutputEvent`, its `result` event a `CellResponse`, its `error` event an `ErrorBody`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CellStartEvent {
+    /// The session the cell runs in.
+    pub session_id: Uuid,
+}
