@@ -29,6 +29,10 @@
 //! it, closes the status and error pipes (EOF on the error pipe = the kernel runs) and waits
 //! for cells. From here on the status pipe is init's alone (its report of the kernel's exit).
 //!
+//! A session with egress gets its relay as a run does (started inside the sandbox's network
+//! namespace once it is prepared, before the kernel exists), and the proxy variables in its
+//! opening record, last, so they win.
+//!
 //! **Cells.** Each cell is one record down the release pipe (a big-endian `u32` length and
 //! JSON `{code, max_results}`); the kernel answers one record on the cell-result pipe
 //! (`{results, results_truncated, error}`) once the cell's stdout and stderr are flushed. The

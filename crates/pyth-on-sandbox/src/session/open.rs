@@ -40,7 +40,8 @@ pub(super) struct Session {
 /// Prepares the sandbox for `profile` with a kernel in it and starts the kernel with the
 /// profile's environment.
 pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Session, SandboxError> {
-    let env = std::mem::take(&mut profile.env);
+    let mut env = std::mem::take(&mut profile.env);
+    let egress = profile.egress.take();
     profile.session = true;
     profile.prestart = false;
     let prepared = supervisor::prepare(&profile, cgroups)?;
@@ -48,6 +49,19 @@ pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Sessio
         .into_live()
         .ok_or_else(|| SandboxError::InvalidJob("sandbox already used".into()))?;
     let mut teardown = Teardown::of(live);
+    let Some(live) = teardown.live.as_mut() else {
+        return Err(SandboxError::InvalidJob("sandbox already used".into()));
+    };
+    if let Some(egress) = &egress {
+        // As for a run: after the clone, before any user code; its variables last, so they win.
+        if let Err(e) = crate::egress::start_relay(live.init.pid, egress) {
+            let _ = teardown.finish();
+            return Err(e);
+        }
+        let proxy = crate::egress::proxy_env();
+        env.retain(|v| !proxy.iter().any(|p| p.name == v.name));
+        env.extend(proxy);
+    }
     let Some(live) = teardown.live.as_mut() else {
         return Err(SandboxError::InvalidJob("sandbox already used".into()));
     };
