@@ -96,7 +96,7 @@ pub async fn get_session(
 }
 
 /// End a session: its sandbox and every process in it are gone when this answers (a running
-/// cell ends first).
+/// cell is stopped at once).
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", operation_id = "delete_session", tag = "Sessions",
     params(("id" = Uuid, Path, description = "session id; anything else is not found")),
     security(("bearer" = []), ("api_key" = [])),

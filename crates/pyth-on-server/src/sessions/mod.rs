@@ -251,7 +251,7 @@ pub fn get(state: &AppState, user: &Caller, id: Uuid) -> Result<Arc<Entry>, Sess
         .ok_or(SessionError::NotFound)
 }
 
-/// Ends the caller's session `id` (waiting for a running cell to end first).
+/// Ends the caller's session `id` (a running cell is stopped).
 pub async fn delete(state: &AppState, user: &Caller, id: Uuid) -> Result<(), SessionError> {
     let entry = state
         .sessions()
@@ -265,8 +265,9 @@ pub async fn delete(state: &AppState, user: &Caller, id: Uuid) -> Result<(), Ses
     .await
 }
 
-/// Closes `entry`'s kernel (already out of the registry) and records `session.end`, by `by`.
-/// A failure to record is logged: the session is over either way.
+/// Closes `entry`'s kernel (already out of the registry; a cell or file operation in
+/// progress is stopped at once: its runner killed) and records `session.end`, by `by`. A
+/// failure to record is logged: the session is over either way.
 pub async fn end(
     state: &AppState,
     by: &Caller,
@@ -274,6 +275,7 @@ pub async fn end(
     reason: EndReason,
     mut details: serde_json::Value,
 ) {
+    entry.stopper.stop();
     entry.kernel.lock().await.close().await;
     state.metrics().session_ended(reason.as_str());
     details["reason"] = json!(reason.as_str());
@@ -381,7 +383,9 @@ async fn lost(
     err: LaunchError,
     digest: serde_json::Value,
 ) -> Result<CellResponse, SessionError> {
-    tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
+    if !matches!(err, LaunchError::Closed) {
+        tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
+    }
     state.metrics().cell(CellKind::EndedSession, 0);
     if state.sessions().remove(entry.owner(), entry.id).is_some() {
         let details = json!({ "error": err.to_string() });

@@ -24,6 +24,7 @@ mod packages;
 mod postgres;
 mod run_record;
 mod secrets;
+mod session_ends;
 mod session_files;
 mod session_support;
 mod sessions;
