@@ -7,7 +7,9 @@
 //! Operations that start or end a sandbox run [`detached`] from their request, so a client
 //! going away mid-cell cannot leave a kernel half-spoken-to or a session off the record.
 
+pub mod node;
 pub mod reaper;
+pub mod records;
 pub mod registry;
 pub mod request;
 pub mod settings;
@@ -185,7 +187,11 @@ async fn open(
         Outcome::Success,
         details,
     );
-    state.store().append_audit(&event).await?;
+    records::opened(state, &entry).await?;
+    if let Err(err) = state.store().append_audit(&event).await {
+        records::remove(state, id).await;
+        return Err(err.into());
+    }
     Ok(entry)
 }
 
@@ -225,6 +231,7 @@ pub async fn end(
     reason: EndReason,
     mut details: serde_json::Value,
 ) {
+    records::remove(state, entry.id).await;
     entry.kernel.lock().await.close().await;
     details["reason"] = json!(reason.as_str());
     let event = audit::by(
@@ -274,6 +281,7 @@ async fn run_cell(
     let ran = kernel.cell(&cell.code, cell.timeout, None).await;
     drop((permit, kernel));
     entry.touch();
+    records::touched(state, &entry);
     let digest = json!({
         "codeSha256": audit::code_digest(cell.code.as_bytes()),
         "codeBytes": cell.code.len(),
