@@ -93,7 +93,8 @@ impl AppState {
             parts.settings.sessions.max_sessions_per_user,
             parts.settings.sessions.max_sessions,
         );
-        let node = crate::sessions::node::NodeIdentity::new(parts.settings.sessions.node_url.as_deref());
+        let node =
+            crate::sessions::node::NodeIdentity::new(parts.settings.sessions.node_url.as_deref());
         // Argon2 at m=19 MiB: bound the number hashed at once so a login flood cannot take
         // every core or all memory.
         let gate = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -77,7 +77,10 @@ impl Forwarder {
         for (name, value) in [
             (HeaderName::from_static("x-forwarded-for"), forwarded_for),
             (FORWARDED_BY, by.to_owned()),
-            (HeaderName::from_static("x-request-id"), current_request_id()),
+            (
+                HeaderName::from_static("x-request-id"),
+                current_request_id(),
+            ),
         ] {
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name, value);

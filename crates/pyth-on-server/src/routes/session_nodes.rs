@@ -131,7 +131,14 @@ async fn to_owner(
         .await;
     match forwarded {
         Ok(response) if !response.headers().contains_key(SESSION_GONE) => response,
-        Ok(_) => ended(state, record, "it is no longer open on the server that held it").await,
+        Ok(_) => {
+            ended(
+                state,
+                record,
+                "it is no longer open on the server that held it",
+            )
+            .await
+        }
         Err(ForwardError::Unreachable(err)) => {
             tracing::warn!(session = %record.session_id, node = %record.node_url,
                 error = ?err, "a session's node did not answer; the session is reported ended");
@@ -192,7 +199,11 @@ mod tests {
         ] {
             assert_eq!(session_in_path(&path), Some(id), "{path}");
         }
-        for path in ["/api/v1/sessions", "/api/v1/sessions/", "/api/v1/sessions/x/execute"] {
+        for path in [
+            "/api/v1/sessions",
+            "/api/v1/sessions/",
+            "/api/v1/sessions/x/execute",
+        ] {
             assert_eq!(session_in_path(path), None, "{path}");
         }
         assert_eq!(session_in_path(&format!("/api/v1/secrets/{id}")), None);

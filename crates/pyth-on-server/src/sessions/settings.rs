@@ -131,11 +131,21 @@ mod tests {
     fn a_node_url_must_be_an_http_base_url_without_credentials_or_query() {
         let mut s = Cli::parse_from(["x"]).s;
         assert_eq!(s.node_url, None);
-        for good in ["http://10.0.0.5:8080", "https://node-a.internal/", "http://a/pyth-on"] {
+        for good in [
+            "http://10.0.0.5:8080",
+            "https://node-a.internal/",
+            "http://a/pyth-on",
+        ] {
             s.node_url = Some(good.into());
             assert!(s.validate().is_ok(), "{good}");
         }
-        for bad in ["10.0.0.5:8080", "ftp://a", "http://u:p@a", "http://a/?x=1", "http://a/#f"] {
+        for bad in [
+            "10.0.0.5:8080",
+            "ftp://a",
+            "http://u:p@a",
+            "http://a/?x=1",
+            "http://a/#f",
+        ] {
             s.node_url = Some(bad.into());
             assert!(s.validate().is_err(), "{bad}");
         }

@@ -25,6 +25,7 @@ mod postgres;
 mod run_record;
 mod secrets;
 mod sessions;
+mod sessions_across_nodes;
 mod streaming;
 mod support;
 mod system;

@@ -100,9 +100,7 @@ pub async fn a_users_records_on_every_node_are_listed_oldest_first_and_no_one_el
         .is_empty());
 }
 
-pub async fn a_restarted_node_clears_only_the_records_its_earlier_runs_left(
-    store: Arc<dyn Store>,
-) {
+pub async fn a_restarted_node_clears_only_the_records_its_earlier_runs_left(store: Arc<dyn Store>) {
     let user = registered(&store, "ada@example.com").await;
     let (earlier, now_running) = (Uuid::now_v7(), Uuid::now_v7());
     let left_behind = record(user.id, "http://a:8080", earlier);
