@@ -31,6 +31,9 @@ pub(super) struct Session {
     pub(super) results: File,
     /// Per-cell cap on each of stdout and stderr.
     pub(super) output_cap: usize,
+    /// The sandbox's `RLIMIT_FSIZE`: a larger file write is refused before the kernel sees
+    /// it (the write would raise `SIGXFSZ` in the kernel).
+    pub(super) fsize_limit: u64,
     pub(super) opened: Instant,
 }
 
@@ -62,6 +65,7 @@ pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Sessio
             stderr: Some(stderr),
             results,
             output_cap: usize::try_from(profile.limits.max_output_bytes).unwrap_or(usize::MAX),
+            fsize_limit: profile.limits.fsize_bytes,
             opened: Instant::now(),
         }),
         Err(e) => {

@@ -1,6 +1,8 @@
 //! Shared helpers: drive the real `pyth-on-runner` binary over its frame protocol.
 #![allow(dead_code)]
 
+pub mod kernel;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
