@@ -178,7 +178,98 @@ impl HttpBody for SyncBody {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use axum::http::Uri;
+    use axum::routing::post;
+    use futures::StreamExt;
+    use tokio::sync::mpsc;
+
     use super::*;
+
+    type Seen = Arc<Mutex<Option<(Uri, HeaderMap, Bytes)>>>;
+
+    /// A node whose one route records what it was sent and answers with the chunks `chunks`
+    /// gives it, as they come.
+    async fn upstream(seen: Seen, chunks: mpsc::Receiver<Bytes>) -> String {
+        let chunks = Arc::new(Mutex::new(Some(chunks)));
+        let route = move |uri: Uri, headers: HeaderMap, body: Bytes| async move {
+            *seen.lock().unwrap() = Some((uri, headers, body));
+            let rx = chunks.lock().unwrap().take().unwrap();
+            let stream = futures::stream::unfold(rx, |mut rx| async move {
+                let chunk = rx.recv().await?;
+                Some((Ok::<_, std::convert::Infallible>(chunk), rx))
+            });
+            Body::from_stream(stream)
+        };
+        let app = axum::Router::new().route("/api/v1/sessions/{id}/execute", post(route));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn an_answer_streams_through_as_it_comes_with_credentials_and_client_address_passed_on() {
+        let seen = Seen::default();
+        let (send, chunks) = mpsc::channel(4);
+        let base = upstream(seen.clone(), chunks).await;
+        let request = Request::builder()
+            .method("POST")
+            .uri("/api/v1/sessions/s1/execute?x=1")
+            .header("x-api-key", "po_key")
+            .header("x-forwarded-for", "198.51.100.1")
+            .body(Body::from("x + 1"))
+            .unwrap();
+        let forwarder = Forwarder::new(Duration::from_secs(5)).unwrap();
+        let peer: IpAddr = "203.0.113.7".parse().unwrap();
+
+        let answer = forwarder
+            .forward(&base, request, peer, "http://node-b")
+            .await
+            .unwrap();
+        let mut body = answer.into_body().into_data_stream();
+        send.send(Bytes::from("first")).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), body.next()).await;
+        send.send(Bytes::from("second")).await.unwrap();
+        drop(send);
+        let rest = body.next().await.unwrap().unwrap();
+
+        assert_eq!(
+            first.unwrap().unwrap().unwrap(),
+            "first",
+            "streamed at once"
+        );
+        assert_eq!(rest, "second");
+        assert!(body.next().await.is_none());
+        let (uri, headers, sent) = seen.lock().unwrap().take().unwrap();
+        assert_eq!(uri.query(), Some("x=1"));
+        assert_eq!(sent, "x + 1");
+        assert_eq!(headers["x-api-key"], "po_key");
+        assert_eq!(headers[FORWARDED_BY], "http://node-b");
+        assert_eq!(headers["x-forwarded-for"], "198.51.100.1, 203.0.113.7");
+    }
+
+    #[tokio::test]
+    async fn a_node_that_refuses_the_connection_is_unreachable() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let forwarder = Forwarder::new(Duration::from_secs(5)).unwrap();
+        let request = Request::builder()
+            .uri("/api/v1/sessions/s1")
+            .body(Body::empty())
+            .unwrap();
+
+        let answer = forwarder
+            .forward(&base, request, "127.0.0.1".parse().unwrap(), "http://b")
+            .await;
+
+        assert!(
+            matches!(answer, Err(ForwardError::Unreachable(_))),
+            "{answer:?}"
+        );
+    }
 
     #[test]
     fn hop_by_hop_headers_and_those_connection_names_are_not_forwarded() {

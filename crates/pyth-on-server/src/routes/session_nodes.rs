@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pyth_on_store::SessionRecord;
@@ -21,7 +21,7 @@ use pyth_on_types::SessionInfo;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, LoggedError};
 use crate::http::auth::authenticate;
 use crate::http::client_ip::client_ip;
 use crate::http::forward::{ForwardError, Forwarder, FORWARDED_BY};
@@ -70,7 +70,7 @@ pub async fn forward_to_owner(
     };
     let state = &nodes.state;
     if request.headers().contains_key(FORWARDED_BY) {
-        return served_for_another_node(state, id, request, next).await;
+        return served_for_another_node(request, next).await;
     }
     if state.sessions().contains(id) {
         return next.run(request).await;
@@ -91,17 +91,16 @@ pub async fn forward_to_owner(
     }
 }
 
-/// A request another node forwarded: served here, never forwarded again; its answer says
-/// when the session is not here.
-async fn served_for_another_node(
-    state: &AppState,
-    id: Uuid,
-    request: Request,
-    next: Next,
-) -> Response {
-    let here = state.sessions().contains(id);
+/// A request another node forwarded: served here, never forwarded again. An answer that the
+/// session is not found (not here, or not the caller's: the two are never told apart) says so
+/// in [`SESSION_GONE`], so the forwarding node can tell it from any other 404 (a file).
+async fn served_for_another_node(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    if !here && response.status() == StatusCode::NOT_FOUND {
+    let session_not_found = response
+        .extensions()
+        .get::<LoggedError>()
+        .is_some_and(|logged| matches!(*logged.0, ApiError::NotFound("session")));
+    if session_not_found {
         response
             .headers_mut()
             .insert(SESSION_GONE, HeaderValue::from_static("1"));
