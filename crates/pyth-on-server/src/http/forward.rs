@@ -108,7 +108,8 @@ impl Forwarder {
 }
 
 /// `headers` without the hop-by-hop ones (those of this connection only: RFC 9110 7.6.1,
-/// and any the `Connection` header names) and without `Host`.
+/// and any the `Connection` header names), without `Host`, and without `Expect` (this node's
+/// server already answered a `100-continue`).
 fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
@@ -130,6 +131,7 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
                 | "transfer-encoding"
                 | "upgrade"
                 | "host"
+                | "expect"
         ) || named.iter().any(|n| n == name.as_str())
     };
     let mut kept = HeaderMap::with_capacity(headers.len());
@@ -279,6 +281,7 @@ mod tests {
             ("x-private-hop", "1"),
             ("transfer-encoding", "chunked"),
             ("host", "node-b:8080"),
+            ("expect", "100-continue"),
             ("authorization", "Bearer t"),
             ("x-api-key", "po_k"),
             ("accept", "text/event-stream"),
