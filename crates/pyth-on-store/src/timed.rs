@@ -168,8 +168,9 @@ bounded!(SessionRecordStore {
     fn touch_session_record(&self, session_id: Uuid, last_used_at: OffsetDateTime,
         expires_at: OffsetDateTime) -> ();
     fn delete_session_record(&self, session_id: Uuid) -> bool;
-    fn delete_session_records_left_by(&self, node_url: &str, instance: Uuid) -> u64;
-    fn delete_session_records_expired(&self, before: OffsetDateTime) -> u64;
+    fn delete_session_records_left_by(&self, node_url: &str, instance: Uuid)
+        -> Vec<SessionRecord>;
+    fn delete_session_records_expired(&self, before: OffsetDateTime) -> Vec<SessionRecord>;
 });
 
 #[async_trait]

@@ -360,15 +360,19 @@ pub trait SessionRecordStore {
     /// Takes a session off the record (it ended); `false` when it was not on it.
     async fn delete_session_record(&self, session_id: Uuid) -> StoreResult<bool>;
     /// At a node's start: removes the records an earlier run of the node at `node_url` left
-    /// (those of any other instance than `instance`). Returns how many.
+    /// (those of any other instance than `instance`) and returns them. A record is returned
+    /// to one caller only, however many remove at once.
     async fn delete_session_records_left_by(
         &self,
         node_url: &str,
         instance: Uuid,
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<Vec<SessionRecord>>;
     /// Removes the records of every node whose `expires_at` is before `before` (their node
-    /// would have ended them: it is gone). Returns how many.
-    async fn delete_session_records_expired(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// would have ended them: it is gone) and returns them, each to one caller only.
+    async fn delete_session_records_expired(
+        &self,
+        before: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>>;
 }
 
 /// Everything the server needs, as one object.

@@ -84,7 +84,7 @@ pub async fn forward_to_owner(
         // Ending right now (its record goes last): answered here.
         Holder::Here => next.run(request).await,
         Holder::EarlierRunHere => {
-            records::remove(state, id).await;
+            records::close_dead(state, &record).await;
             next.run(request).await
         }
         Holder::Elsewhere => to_owner(&nodes, &record, peer, request, next).await,
@@ -152,9 +152,9 @@ async fn to_owner(
     }
 }
 
-/// Removes the record of a session that is over and says so (404 `not_found`).
+/// Takes the record of a session that is over off the record and says so (404 `not_found`).
 async fn ended(state: &AppState, record: &SessionRecord, why: &str) -> Response {
-    records::remove(state, record.session_id).await;
+    records::close_dead(state, record).await;
     ApiError::Gone(format!("session not found: it has ended ({why})")).into_response()
 }
 

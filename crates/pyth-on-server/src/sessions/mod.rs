@@ -47,6 +47,8 @@ pub enum EndReason {
     Exited,
     /// The server stopped.
     Shutdown,
+    /// Its node died with it (found by another node, or by the node's next start).
+    NodeGone,
 }
 
 impl EndReason {
@@ -58,6 +60,7 @@ impl EndReason {
             Self::Lifetime => "lifetime",
             Self::Exited => "exited",
             Self::Shutdown => "shutdown",
+            Self::NodeGone => "node_gone",
         }
     }
 }

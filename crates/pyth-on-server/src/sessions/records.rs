@@ -3,16 +3,21 @@
 //! the other nodes sharing the database can forward requests for it to this node and list it.
 //! The record is written when the session opens, touched after each cell, and removed at every
 //! end ([`super::end`]). At start a node clears the records its earlier run left; every node
-//! clears records long past their expiry (their node is gone). Without a URL nothing is
-//! recorded: sessions are this node's alone.
+//! clears records long past their expiry (their node is gone); a node that finds a session's
+//! node gone clears its record ([`close_dead`]). A session ended with its node gets its
+//! `session.end` entry (reason `node_gone`) from whoever took its record off, exactly once.
+//! Without a URL nothing is recorded: sessions are this node's alone.
 
 use std::time::Duration;
 
-use pyth_on_store::{SessionRecord, StoreError};
+use pyth_on_store::{AuditEvent, SessionRecord, StoreError};
+use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::registry::Entry;
+use super::EndReason;
+use crate::audit::{Action, Outcome};
 use crate::state::AppState;
 
 /// How often each node clears records past their expiry.
@@ -90,6 +95,45 @@ pub async fn remove(state: &AppState, id: Uuid) {
     }
 }
 
+/// Takes the record of a session whose node is gone (it did not answer, or no longer has the
+/// session) off the record and, if this call took it off, puts the session's end on its
+/// owner's audit trail.
+pub async fn close_dead(state: &AppState, record: &SessionRecord) {
+    match state.store().delete_session_record(record.session_id).await {
+        Ok(true) => ended_with_their_node(state, std::slice::from_ref(record)).await,
+        Ok(false) => {}
+        Err(err) => tracing::warn!(session = %record.session_id, error = %err,
+            "the record of a session whose node is gone was not removed"),
+    }
+}
+
+/// The `session.end` entries (reason `node_gone`) of sessions whose records this node took
+/// off. A failure is logged.
+async fn ended_with_their_node(state: &AppState, gone: &[SessionRecord]) {
+    for record in gone {
+        let event = AuditEvent {
+            id: Uuid::now_v7(),
+            user_id: record.user_id,
+            at: OffsetDateTime::now_utc(),
+            action: Action::SessionEnd.as_str().to_owned(),
+            resource: Some(record.session_id.to_string()),
+            outcome: Outcome::Success.as_str().to_owned(),
+            ip: None,
+            auth_method: None,
+            api_key_id: None,
+            details: json!({
+                "reason": EndReason::NodeGone.as_str(),
+                "node": record.node_url,
+                "closedBy": state.node().url(),
+            }),
+        };
+        if let Err(err) = state.store().append_audit(&event).await {
+            tracing::error!(error = %err, session = %record.session_id,
+                "the end of a session whose node is gone is not on the record");
+        }
+    }
+}
+
 /// The record of session `id`, whoever owns it (`None` without a node URL: nothing is shared).
 pub async fn find(state: &AppState, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
     if state.node().url().is_none() {
@@ -115,7 +159,7 @@ pub async fn elsewhere(state: &AppState, user: Uuid) -> Result<Vec<SessionRecord
 
 /// At start, before serving: clears the records an earlier run of this node left (those
 /// sessions died with it). Returns how many.
-pub async fn clear_left_by_earlier_runs(state: &AppState) -> Result<u64, StoreError> {
+pub async fn clear_left_by_earlier_runs(state: &AppState) -> Result<usize, StoreError> {
     let Some(url) = state.node().url() else {
         return Ok(0);
     };
@@ -123,13 +167,14 @@ pub async fn clear_left_by_earlier_runs(state: &AppState) -> Result<u64, StoreEr
         .store()
         .delete_session_records_left_by(url, state.node().instance())
         .await?;
-    if cleared > 0 {
+    if !cleared.is_empty() {
         tracing::warn!(
-            sessions = cleared,
+            sessions = cleared.len(),
             "records of sessions that ended with this node's earlier run cleared"
         );
     }
-    Ok(cleared)
+    ended_with_their_node(state, &cleared).await;
+    Ok(cleared.len())
 }
 
 /// Every [`SWEEP_EVERY`], for as long as the server runs: clears records of any node past
@@ -145,8 +190,11 @@ pub fn spawn_sweeper(state: AppState) {
             tick.tick().await;
             let before = OffsetDateTime::now_utc().saturating_sub(expiry_margin(&state));
             match state.store().delete_session_records_expired(before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(sessions = n, "records of expired sessions cleared"),
+                Ok(gone) if gone.is_empty() => {}
+                Ok(gone) => {
+                    tracing::info!(sessions = gone.len(), "records of expired sessions cleared");
+                    ended_with_their_node(&state, &gone).await;
+                }
                 Err(err) => tracing::warn!(error = %err, "could not clear expired session records"),
             }
         }

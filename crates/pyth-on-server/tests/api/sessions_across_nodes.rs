@@ -216,6 +216,19 @@ fn plain(answer: &CellResponse) -> Vec<&str> {
     text.map(|r| r.data.as_str()).collect()
 }
 
+/// The `session.end` entries on `key`'s audit trail, newest first: (resource, reason).
+async fn ends(node: &Node, key: &str) -> Vec<(String, String)> {
+    let client = node.client.with_api_key(key);
+    let page = client.audit(Some(20), None, Some("session.end")).await;
+    let entries = page.unwrap().entries;
+    let reason = |d: &Value| d["reason"].as_str().unwrap_or_default().to_owned();
+    let resource = |r: &Option<String>| r.clone().unwrap_or_default();
+    entries
+        .iter()
+        .map(|e| (resource(&e.resource), reason(&e.details)))
+        .collect()
+}
+
 /// Asserts a `404 not_found` answer and returns its body.
 #[track_caller]
 fn not_found((status, body): (StatusCode, Value)) -> ErrorBody {
@@ -312,6 +325,8 @@ async fn a_session_whose_node_crashed_is_reported_ended_on_another_node_and_leav
     let body = Some(json!({ "code": "x" }));
     let execute = format!("/api/v1/sessions/{}/execute", session.id);
     not_found(send(&b, &key, (Method::POST, &execute), body).await);
+    let once = vec![(session.id.to_string(), "node_gone".to_owned())];
+    assert_eq!(ends(&b, &key).await, once, "its end is on the record, once");
     b.finish(Ending::Stop).await;
 }
 
@@ -330,6 +345,8 @@ async fn a_node_restarted_in_place_clears_the_records_its_crashed_run_left() {
 
     assert!(list(&b, &key).await.is_empty());
     assert!(list(&restarted, &key).await.is_empty());
+    let once = vec![(session.id.to_string(), "node_gone".to_owned())];
+    assert_eq!(ends(&b, &key).await, once);
     not_found(get(&b, &key, session.id).await);
     restarted.finish(Ending::Stop).await;
     b.finish(Ending::Stop).await;

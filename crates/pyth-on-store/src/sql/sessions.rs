@@ -103,21 +103,26 @@ impl SessionRecordStore for BackendStore {
         &self,
         node_url: &str,
         instance: Uuid,
-    ) -> StoreResult<u64> {
-        let done =
-            sqlx::query("delete from session_record where node_url = $1 and node_instance <> $2")
-                .bind(node_url)
-                .bind(id(instance))
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected())
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "delete from session_record where node_url = $1 and node_instance <> $2 \
+             returning *",
+        )
+        .bind(node_url)
+        .bind(id(instance))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
-    async fn delete_session_records_expired(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("delete from session_record where expires_at < $1")
+    async fn delete_session_records_expired(
+        &self,
+        before: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let rows = sqlx::query("delete from session_record where expires_at < $1 returning *")
             .bind(to_unix_ms(before))
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        Ok(done.rows_affected())
+        rows.iter().map(record_from_row).collect()
     }
 }
