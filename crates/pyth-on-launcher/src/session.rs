@@ -12,7 +12,8 @@
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{
-    CellResult, CellSpec, EnvVar, JobResult, JobSpec, Language, RunnerFrame, ServerFrame, Stream,
+    Bind, CellResult, CellSpec, EgressSpec, EnvVar, JobResult, JobSpec, Language, RunnerFrame,
+    ServerFrame, Stream,
 };
 use pyth_on_sandbox::session::{FileOp, FileOpResult, FILE_OP_TIMEOUT, INTERRUPT_GRACE};
 
@@ -37,6 +38,10 @@ pub struct SessionConfig {
     /// CPU time each process of the session may use in all (`RLIMIT_CPU`): a backstop for
     /// what runs between cells; cells have their own wall-clock limits.
     pub cpu_budget: Duration,
+    /// Read-only bind mounts (a package environment), as a job's.
+    pub binds: Vec<Bind>,
+    /// The session's egress relay, as a job's (`None`: no network).
+    pub egress: Option<EgressSpec>,
 }
 
 impl SessionConfig {
@@ -48,6 +53,8 @@ impl SessionConfig {
             memory_mb: None,
             max_output_bytes: None,
             cpu_budget: Duration::from_secs(600),
+            binds: Vec::new(),
+            egress: None,
         }
     }
 }

@@ -60,6 +60,8 @@
   try {
     const opening = readFrame();
     for (const [name, value] of opening.env) process.env[name] = value;
+    // Node read NODE_PATH (the package environment) before the opening record set it.
+    Module._initPaths();
   } catch (e) {
     fail(`session kernel: ${e && e.message}`);
   }

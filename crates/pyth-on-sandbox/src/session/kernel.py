@@ -66,6 +66,10 @@ def _pyth_on_kernel():
     except Exception as e:
         fail(f"session kernel: {type(e).__name__}: {e}")
     sys.argv[:] = [""]
+    # The interpreter read its path before the opening record set PYTHONPATH (the package
+    # environment); like a notebook, modules next to the session's files import first.
+    extra = posix.environ.get(b"PYTHONPATH", b"").decode().split(":")
+    sys.path[0:0] = ["/work"] + [p for p in extra if p and p not in sys.path]
     main = type(sys)("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
