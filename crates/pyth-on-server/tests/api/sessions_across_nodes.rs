@@ -430,3 +430,67 @@ async fn forwarding_costs_are_measured() {
     a.finish(Ending::Stop).await;
     b.finish(Ending::Stop).await;
 }
+
+#[tokio::test]
+async fn files_and_a_streamed_cell_pass_through_another_node_as_they_come() {
+    let cluster = Cluster::new().await;
+    let a = cluster.node(None, 1_650_401_400..1_650_401_408).await;
+    let b = cluster.node(None, 1_650_401_500..1_650_401_508).await;
+    let key = api_key(&a).await;
+    let session = open(&a, &key).await;
+    let on_b = b.client.with_api_key(&key);
+    let file = format!("/api/v1/sessions/{}/files/data/blob.bin", session.id);
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+    let put = on_b.request(Method::PUT, &file).body(content.clone());
+    let put = put.send().await.unwrap();
+    let got = on_b.request(Method::GET, &file).send().await.unwrap();
+    let listed = on_b
+        .request(
+            Method::GET,
+            &format!("/api/v1/sessions/{}/files?dir=data", session.id),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), content);
+    let listed: Value = listed.json().await.unwrap();
+    assert_eq!(listed["entries"][0]["size"], 300_000, "{listed:?}");
+    let read = "len(open('data/blob.bin', 'rb').read())";
+    assert_eq!(plain(&cell(&a, &key, session.id, read).await), ["300000"]);
+    let code = "import time\nprint('one', flush=True)\ntime.sleep(1.5)\nprint('two')";
+    let execute = format!("/api/v1/sessions/{}/execute", session.id);
+    let started = std::time::Instant::now();
+    let mut stream = on_b
+        .request(Method::POST, &execute)
+        .header("accept", "text/event-stream")
+        .json(&json!({ "code": code, "timeoutMs": 10_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    let mut first_output_after = None;
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if first_output_after.is_none() && seen.contains("one") {
+            first_output_after = Some(started.elapsed());
+        }
+    }
+    let whole = started.elapsed();
+    let first = first_output_after.unwrap();
+    assert!(whole >= Duration::from_millis(1500), "{whole:?}");
+    assert!(
+        first + Duration::from_millis(1000) < whole,
+        "{first:?} of {whole:?}"
+    );
+    assert!(
+        seen.contains("event: result") && seen.contains("two"),
+        "{seen}"
+    );
+    a.finish(Ending::Stop).await;
+    b.finish(Ending::Stop).await;
+}
