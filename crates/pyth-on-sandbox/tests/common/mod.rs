@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kernel;
+pub mod probes;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

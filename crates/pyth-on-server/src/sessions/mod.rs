@@ -31,6 +31,7 @@ use crate::domain::Invalid;
 use crate::execution::{
     detached, package_env, parse_network, parse_packages, start_egress, RunError,
 };
+use crate::metrics::CellKind;
 use crate::packages::EnvMount;
 use crate::redact::{redact, OpenSecrets};
 use crate::secrets::{self, OpenError};
@@ -284,6 +285,7 @@ pub async fn end(
 ) {
     records::remove(state, entry.id).await;
     entry.kernel.lock().await.close().await;
+    state.metrics().session_ended(reason.as_str());
     details["reason"] = json!(reason.as_str());
     let egress = entry.egress.lock().map(|mut e| e.take()).ok().flatten();
     if let Some(listener) = egress {
@@ -330,7 +332,7 @@ async fn run_cell(
 ) -> Result<CellResponse, SessionError> {
     let mut kernel = entry.kernel.try_lock().map_err(|_| SessionError::Busy)?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
-        state.metrics().refused_busy();
+        state.metrics().cell(CellKind::RefusedBusy, 0);
         match refused {
             crate::runs::Refused::NodeFull => SessionError::RunsFull,
             crate::runs::Refused::UserFull(n) => SessionError::RunsUserFull(n),
@@ -361,6 +363,12 @@ async fn settle(
     digest: serde_json::Value,
 ) -> Result<CellResponse, SessionError> {
     let answer = answer(outcome, &entry.secrets);
+    let kind = match (answer.session_ended, answer.timed_out) {
+        (true, _) => CellKind::EndedSession,
+        (false, true) => CellKind::TimedOut,
+        (false, false) => CellKind::Completed,
+    };
+    state.metrics().cell(kind, answer.duration_ms as u64);
     if answer.session_ended && state.sessions().remove(entry.owner(), entry.id).is_some() {
         let details =
             json!({ "exitCode": answer.exit_code, "memoryExceeded": answer.memory_exceeded });
@@ -385,6 +393,7 @@ async fn lost(
     digest: serde_json::Value,
 ) -> Result<CellResponse, SessionError> {
     tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
+    state.metrics().cell(CellKind::EndedSession, 0);
     if state.sessions().remove(entry.owner(), entry.id).is_some() {
         let details = json!({ "error": err.to_string() });
         end(state, user, entry, EndReason::Exited, details).await;

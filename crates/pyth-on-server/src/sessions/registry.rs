@@ -276,6 +276,19 @@ impl Registry {
             .collect()
     }
 
+    /// Open sessions per language, and how many run a cell or a file operation now: (Python,
+    /// JavaScript, busy).
+    pub fn census(&self) -> (usize, usize, usize) {
+        let table = lock(&self.table);
+        table.entries.values().fold((0, 0, 0), |(py, js, busy), e| {
+            let busy = busy + usize::from(e.kernel.try_lock().is_err());
+            match e.language {
+                Language::Python => (py + 1, js, busy),
+                Language::Javascript => (py, js + 1, busy),
+            }
+        })
+    }
+
     /// How many sessions are open (reservations left out).
     pub fn len(&self) -> usize {
         lock(&self.table).entries.len()

@@ -243,3 +243,51 @@ async fn a_streamed_cell_sends_its_output_as_it_comes_then_its_answer_and_keeps_
     let (status, _) = streamed(&user.key, missing, "1").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "refused before any event");
 }
+
+/// The value of the sample `line` (name and labels) in a metrics page.
+fn sample(page: &str, line: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_open_sessions_cells_by_outcome_and_ends_by_reason() {
+    let server = TestServer::start_with(|s| s.metrics = true).await;
+    let user = server.user().await;
+    let id = open(&user.key, json!({})).await.id;
+    let page = || async {
+        reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = page().await;
+    assert_eq!(
+        sample(&before, "pyth_on_sessions_open{language=\"python\"}"),
+        Some(1.0)
+    );
+    cell(&user.key, id, "1 + 1", 5_000).await;
+    cell(&user.key, id, "import time\ntime.sleep(5)", 100).await;
+    let path = format!("/api/v1/sessions/{id}");
+    send(&user.key, Method::DELETE, &path, None).await;
+    let after = page().await;
+    assert_eq!(
+        sample(&after, "pyth_on_sessions_open{language=\"python\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&after, "pyth_on_session_cells_total{outcome=\"completed\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&after, "pyth_on_session_cells_total{outcome=\"timed_out\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&after, "pyth_on_sessions_ended_total{reason=\"deleted\"}"),
+        Some(1.0)
+    );
+    assert_eq!(sample(&after, "pyth_on_sessions_busy"), Some(0.0));
+}

@@ -64,6 +64,40 @@ pub fn processes_alive(uids: &std::ops::Range<u32>) -> bool {
         })
 }
 
+/// The uid of host process `pid`.
+fn uid_of(pid: &str) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    uid.split_whitespace().next()?.parse().ok()
+}
+
+/// The cgroups (anywhere in the memory hierarchy, v1 or v2: runners nest theirs below their
+/// own) that hold a process running under a uid in `uids`.
+pub fn cgroups_of(uids: &std::ops::Range<u32>) -> Vec<std::path::PathBuf> {
+    let root = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|r| std::path::Path::new(r).join("cgroup.procs").exists());
+    let mut found = Vec::new();
+    let mut todo: Vec<(std::path::PathBuf, usize)> =
+        root.map(|r| (r.into(), 0)).into_iter().collect();
+    while let Some((dir, depth)) = todo.pop() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        if procs
+            .lines()
+            .any(|pid| uid_of(pid).is_some_and(|u| uids.contains(&u)))
+        {
+            found.push(dir.clone());
+        }
+        let entries = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+        for child in entries.map(|e| e.path()).filter(|p| p.is_dir()) {
+            if depth < 8 {
+                todo.push((child, depth + 1));
+            }
+        }
+    }
+    found
+}
+
 /// Waits up to `limit` for `done`.
 pub async fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

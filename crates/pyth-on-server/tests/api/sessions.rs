@@ -8,7 +8,9 @@ use pyth_on_types::SessionList;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::session_support::{cell, open, processes_alive, send, server_with_uids, text, within};
+use crate::session_support::{
+    cell, cgroups_of, open, processes_alive, send, server_with_uids, text, within,
+};
 use crate::support::{TestServer, TestUser};
 
 #[tokio::test]
@@ -139,14 +141,24 @@ async fn deleting_a_session_leaves_no_process_of_its_uid() {
 const IDLE_UIDS: std::ops::Range<u32> = 1_650_200_000..1_650_200_004;
 
 #[tokio::test]
-async fn an_idle_session_ends_after_its_idle_timeout_and_leaves_no_process() {
+async fn an_idle_session_ends_after_its_idle_timeout_and_leaves_no_process_or_cgroup() {
     let server = server_with_uids(&IDLE_UIDS).await;
     let user = server.user().await;
     let s = open(&user.key, json!({ "idleTimeoutSec": 1 })).await;
     assert!(processes_alive(&IDLE_UIDS));
+    let cgroups = cgroups_of(&IDLE_UIDS);
+    assert!(!cgroups.is_empty(), "the session's cgroup was not found");
     let path = format!("/api/v1/sessions/{}", s.id);
     let gone = within(Duration::from_secs(5), || !processes_alive(&IDLE_UIDS)).await;
     assert!(gone, "the idle session's processes are still there");
+    let removed = within(Duration::from_secs(5), || {
+        cgroups.iter().all(|c| !c.exists())
+    })
+    .await;
+    assert!(
+        removed,
+        "the idle session's cgroups are still there: {cgroups:?}"
+    );
     assert_eq!(
         send(&user.key, Method::GET, &path, None).await.0,
         StatusCode::NOT_FOUND
