@@ -108,9 +108,10 @@ pub async fn close_dead(state: &AppState, record: &SessionRecord) {
 }
 
 /// The `session.end` entries (reason `node_gone`) of sessions whose records this node took
-/// off. A failure is logged.
+/// off, counted in this node's metrics. A failure is logged.
 async fn ended_with_their_node(state: &AppState, gone: &[SessionRecord]) {
     for record in gone {
+        state.metrics().session_ended(EndReason::NodeGone.as_str());
         let event = AuditEvent {
             id: Uuid::now_v7(),
             user_id: record.user_id,
