@@ -8,7 +8,9 @@
 //! going away mid-cell cannot leave a kernel half-spoken-to or a session off the record.
 
 pub mod files;
+pub mod node;
 pub mod reaper;
+pub mod records;
 pub mod registry;
 pub mod request;
 pub mod settings;
@@ -52,6 +54,8 @@ pub enum EndReason {
     Exited,
     /// The server stopped.
     Shutdown,
+    /// Its node died with it (found by another node, or by the node's next start).
+    NodeGone,
 }
 
 impl EndReason {
@@ -63,6 +67,7 @@ impl EndReason {
             Self::Lifetime => "lifetime",
             Self::Exited => "exited",
             Self::Shutdown => "shutdown",
+            Self::NodeGone => "node_gone",
         }
     }
 }
@@ -234,7 +239,11 @@ async fn open(
         Outcome::Success,
         details,
     );
-    state.store().append_audit(&event).await?;
+    records::opened(state, &entry).await?;
+    if let Err(err) = state.store().append_audit(&event).await {
+        records::remove(state, id).await;
+        return Err(err.into());
+    }
     Ok(entry)
 }
 
@@ -276,6 +285,7 @@ pub async fn end(
     mut details: serde_json::Value,
 ) {
     entry.stopper.stop();
+    records::remove(state, entry.id).await;
     entry.kernel.lock().await.close().await;
     state.metrics().session_ended(reason.as_str());
     details["reason"] = json!(reason.as_str());
@@ -334,6 +344,7 @@ async fn run_cell(
     let ran = kernel.cell(&cell.code, cell.timeout, sink.as_ref()).await;
     drop((permit, kernel, sink));
     entry.touch();
+    records::touched(state, &entry);
     let digest = json!({
         "codeSha256": audit::code_digest(cell.code.as_bytes()),
         "codeBytes": cell.code.len(),

@@ -228,6 +228,11 @@ impl Registry {
             .cloned()
     }
 
+    /// Whether session `id` is open here, whoever owns it.
+    pub fn contains(&self, id: Uuid) -> bool {
+        lock(&self.table).entries.contains_key(&id)
+    }
+
     /// Takes the session `id` out if `user` owns it (`None`: not theirs, or already gone).
     pub fn remove(&self, user: Uuid, id: Uuid) -> Option<Arc<Entry>> {
         let mut table = lock(&self.table);

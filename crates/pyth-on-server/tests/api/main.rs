@@ -28,6 +28,7 @@ mod session_ends;
 mod session_files;
 mod session_support;
 mod sessions;
+mod sessions_across_nodes;
 mod streaming;
 mod support;
 mod system;
