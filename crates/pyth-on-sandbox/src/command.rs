@@ -50,6 +50,21 @@ fn c(s: &str, what: &str) -> Result<CString, SandboxError> {
 
 /// Builds and validates the command of `spec`.
 pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
+    let argv = argv(spec)?;
+    let envp = environment(spec)?
+        .iter()
+        .map(|(k, v)| c(&format!("{k}={v}"), "environment entry"))
+        .collect::<Result<_, _>>()?;
+    Ok(Command {
+        exe: argv[0].clone(),
+        argv,
+        envp,
+    })
+}
+
+/// The interpreter, its flags, what it runs (a session kernel, a warm bootstrap, the cold
+/// entry or the script) and the program's arguments.
+fn argv(spec: &JobSpec) -> Result<Vec<CString>, SandboxError> {
     let interp = spec
         .interpreter
         .to_str()
@@ -64,9 +79,9 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
         argv.push(c(a, "interpreter argument")?);
     }
     if spec.language == Language::Python {
-        argv.push(c("-S", "flag")?);
-        argv.push(c("-s", "flag")?);
-        argv.push(c("-B", "flag")?);
+        for flag in ["-S", "-s", "-B"] {
+            argv.push(c(flag, "flag")?);
+        }
     }
     match (spec.prestart, spec.language) {
         // A session kernel (crate::session): started like a pre-started interpreter.
@@ -90,7 +105,12 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
     for a in &spec.args {
         argv.push(c(a, "argument")?);
     }
+    Ok(argv)
+}
 
+/// The base variables, the language's, the job's (checked), then the proxy's when the job
+/// has egress (last, so they win).
+fn environment(spec: &JobSpec) -> Result<Vec<(String, String)>, SandboxError> {
     let mut env: Vec<(String, String)> = BASE_ENV
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -117,21 +137,13 @@ pub fn build(spec: &JobSpec) -> Result<Command, SandboxError> {
         env.push((var.name.clone(), var.value.clone()));
     }
     if spec.egress.is_some() {
-        // Last, so they win: the run's way out is its proxy (see `crate::egress`).
+        // The run's way out is its proxy (see `crate::egress`).
         for var in crate::egress::proxy_env() {
             env.retain(|(k, _)| k != &var.name);
             env.push((var.name, var.value));
         }
     }
-    let envp = env
-        .iter()
-        .map(|(k, v)| c(&format!("{k}={v}"), "environment entry"))
-        .collect::<Result<_, _>>()?;
-    Ok(Command {
-        exe: argv[0].clone(),
-        argv,
-        envp,
-    })
+    Ok(env)
 }
 
 #[cfg(test)]

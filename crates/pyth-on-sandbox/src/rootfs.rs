@@ -297,6 +297,23 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
     )
     .map_err(sys_err("root tmpfs"))?;
 
+    bind_read_only(spec, new_root)?;
+    for b in &spec.binds {
+        place(new_root, &b.host_src, &b.sandbox_dst, b.writable)?;
+    }
+    write_etc(new_root, spec)?;
+    make_dev(new_root)?;
+    scratch_tmpfs(new_root, "work", spec, "0755")?;
+    scratch_tmpfs(new_root, "tmp", spec, "1777")?;
+    let code = code_file(new_root, spec)?;
+    mount_proc(new_root)?;
+    pivot_into(new_root)?;
+    Ok(code)
+}
+
+/// The host's read-only mounts, shallowest first, each skipped when a directory bound
+/// before already holds it.
+fn bind_read_only(spec: &JobSpec, new_root: &Path) -> Result<()> {
     let mut mounts: Vec<&Path> = spec.ro_mounts.iter().map(PathBuf::as_path).collect();
     mounts.sort_by_key(|p| p.components().count());
     let mut bound: Vec<PathBuf> = Vec::new();
@@ -309,16 +326,11 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
             bound.push(p.to_owned());
         }
     }
-    for b in &spec.binds {
-        place(new_root, &b.host_src, &b.sandbox_dst, b.writable)?;
-    }
-    write_etc(new_root, spec)?;
-    make_dev(new_root)?;
-    scratch_tmpfs(new_root, "work", spec, "0755")?;
-    scratch_tmpfs(new_root, "tmp", spec, "1777")?;
+    Ok(())
+}
 
-    let code = code_file(new_root, spec)?;
-
+/// A fresh `/proc` of the run's PID namespace, other users' processes hidden.
+fn mount_proc(new_root: &Path) -> Result<()> {
     let proc_dir = new_root.join("proc");
     fs::create_dir_all(&proc_dir).map_err(io_err("mkdir", &proc_dir))?;
     sys::mount(
@@ -328,8 +340,11 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
         MS_NOSUID | MS_NODEV | MS_NOEXEC,
         Some("hidepid=2"),
     )
-    .map_err(sys_err("mount /proc"))?;
+    .map_err(sys_err("mount /proc"))
+}
 
+/// `pivot_root` into `new_root`, the old root detached, `/` read-only, cwd `/work`.
+fn pivot_into(new_root: &Path) -> Result<()> {
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
     // removes the old root without needing a put_old directory.
     std::env::set_current_dir(new_root).map_err(io_err("chdir", new_root))?;
@@ -344,8 +359,7 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
         None,
     )
     .map_err(sys_err("remount / read-only"))?;
-    std::env::set_current_dir("/work").map_err(io_err("chdir", Path::new("/work")))?;
-    Ok(code)
+    std::env::set_current_dir("/work").map_err(io_err("chdir", Path::new("/work")))
 }
 
 #[cfg(test)]
