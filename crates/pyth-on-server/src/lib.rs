@@ -34,6 +34,7 @@ pub mod sessions;
 pub mod settings;
 pub mod settings_bool;
 pub mod settings_error;
+mod settings_validate;
 pub mod startup;
 pub mod state;
 pub mod zk_code;
