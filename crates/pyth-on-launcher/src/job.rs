@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{
-    Bind, EgressSpec, FrameError, InputFile, JobResult, Language, OutputSpec,
+    Bind, EgressSpec, EnvVar, FrameError, InputFile, JobResult, JobSpec, Language, Limits,
+    OutputSpec, SandboxOptions, ZkSpec,
 };
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+use crate::runtimes::Runtimes;
 
 /// Encrypted code for a zero-knowledge run: decrypted inside the sandbox, never here.
 ///
@@ -156,4 +159,51 @@ pub enum LaunchError {
     /// Every uid of the per-run range is in use (see [`LauncherConfig::identities`]).
     #[error("no free run identity: every uid of the configured range is in use")]
     NoIdentity,
+}
+
+/// The runner's job description of `job` under the launcher's configuration: its runtimes,
+/// default limits and sandbox options.
+pub(crate) fn spec(
+    (runtimes, limits, sandbox): (&Runtimes, &Limits, &SandboxOptions),
+    job: &Job,
+) -> Result<JobSpec, LaunchError> {
+    let rt = runtimes
+        .get(job.language)
+        .ok_or(LaunchError::RuntimeMissing(job.language))?;
+    let mut limits = limits.clone();
+    limits.timeout_ms = job.timeout_ms.unwrap_or(limits.timeout_ms);
+    limits.memory_mb = job.memory_mb.unwrap_or(limits.memory_mb);
+    limits.max_output_bytes = job.max_output_bytes.unwrap_or(limits.max_output_bytes);
+    Ok(JobSpec {
+        language: job.language,
+        interpreter: rt.interpreter.clone(),
+        interpreter_args: Vec::new(),
+        ro_mounts: rt.ro_mounts.clone(),
+        binds: job.binds.clone(),
+        code: job.code.clone(),
+        stdin: job.stdin.clone(),
+        args: job.args.clone(),
+        env: job
+            .env
+            .iter()
+            .map(|(n, v)| EnvVar {
+                name: n.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+        limits,
+        sandbox: sandbox.clone(),
+        zk: job.zk.as_ref().map(|z| ZkSpec {
+            payload: z.payload.clone(),
+            password: z.password.as_str().to_owned(),
+            owner: z.owner.hyphenated().to_string(),
+            name: z.name.clone(),
+        }),
+        egress: job.egress.clone(),
+        prestart: false,
+        files: job.files.clone(),
+        output: job.output.clone(),
+        stream: false,
+        session: false,
+    })
 }

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
-    EnvVar, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
-    ServerFrame, ZkSpec,
+    FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions, ServerFrame,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -452,46 +451,7 @@ impl Inner {
     /// Builds the runner's job description.
     pub(crate) fn spec_for(&self, job: &Job) -> Result<JobSpec, LaunchError> {
         let cfg = &self.cfg;
-        let rt = cfg
-            .runtimes
-            .get(job.language)
-            .ok_or(LaunchError::RuntimeMissing(job.language))?;
-        let mut limits = cfg.limits.clone();
-        limits.timeout_ms = job.timeout_ms.unwrap_or(limits.timeout_ms);
-        limits.memory_mb = job.memory_mb.unwrap_or(limits.memory_mb);
-        limits.max_output_bytes = job.max_output_bytes.unwrap_or(limits.max_output_bytes);
-        Ok(JobSpec {
-            language: job.language,
-            interpreter: rt.interpreter.clone(),
-            interpreter_args: Vec::new(),
-            ro_mounts: rt.ro_mounts.clone(),
-            binds: job.binds.clone(),
-            code: job.code.clone(),
-            stdin: job.stdin.clone(),
-            args: job.args.clone(),
-            env: job
-                .env
-                .iter()
-                .map(|(n, v)| EnvVar {
-                    name: n.clone(),
-                    value: v.clone(),
-                })
-                .collect(),
-            limits,
-            sandbox: cfg.sandbox.clone(),
-            zk: job.zk.as_ref().map(|z| ZkSpec {
-                payload: z.payload.clone(),
-                password: z.password.as_str().to_owned(),
-                owner: z.owner.hyphenated().to_string(),
-                name: z.name.clone(),
-            }),
-            egress: job.egress.clone(),
-            prestart: false,
-            files: job.files.clone(),
-            output: job.output.clone(),
-            stream: false,
-            session: false,
-        })
+        crate::job::spec((&cfg.runtimes, &cfg.limits, &cfg.sandbox), job)
     }
 }
 
