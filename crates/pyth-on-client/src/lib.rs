@@ -14,10 +14,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod sessions;
+mod sse;
 mod stream;
 
 use std::fmt;
 
+pub use sessions::{encode_path, CellEvent, CellStream};
+pub use sse::{EventStream, StreamEvent};
 pub use stream::{RunEvent, RunStream};
 
 use pyth_on_types::*;
@@ -51,6 +55,9 @@ pub enum ClientError {
     /// A bad base URL.
     #[error("invalid base URL: {0}")]
     BaseUrl(String),
+    /// A session file path that cannot be sent as a URL path.
+    #[error("invalid file path: {0}")]
+    Path(String),
 }
 
 impl ClientError {
@@ -59,7 +66,7 @@ impl ClientError {
         match self {
             Self::Api { status, .. } | Self::Unexpected { status } => Some(*status),
             Self::Http(e) => e.status(),
-            Self::BaseUrl(_) | Self::Event(_) => None,
+            Self::BaseUrl(_) | Self::Event(_) | Self::Path(_) => None,
         }
     }
 
