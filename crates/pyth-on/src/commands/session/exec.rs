@@ -99,22 +99,30 @@ fn read_stdin() -> anyhow::Result<String> {
     Ok(code)
 }
 
-/// Streams the cell's output to this terminal until its answer arrives.
+/// Streams the cell's output to this terminal until its answer arrives. A server that does
+/// not stream cells answers the whole cell at once (no `start` event): its output is written
+/// then.
 async fn stream(client: &Client, id: Uuid, request: &CellRequest) -> anyhow::Result<CellResponse> {
     let mut events = client
         .execute_cell_stream(id, request)
         .await
         .map_err(|e| about_session(e, id))?;
+    let mut started = false;
     loop {
         let event = match events.next().await {
             None => bail!("the server closed the stream before the cell's answer"),
             Some(event) => event.context("reading the cell's events")?,
         };
         match event {
-            CellEvent::Start { .. } => {}
+            CellEvent::Start { .. } => started = true,
             CellEvent::Stdout(text) => write_out(&text, "")?,
             CellEvent::Stderr(text) => write_out("", &text)?,
-            CellEvent::Result(answer) => return Ok(*answer),
+            CellEvent::Result(answer) => {
+                if !started {
+                    write_out(&answer.stdout, &answer.stderr)?;
+                }
+                return Ok(*answer);
+            }
             CellEvent::Error(body) => {
                 return Err(anyhow!(
                     "the cell failed in the sandbox: {} ({}, request {})",
