@@ -74,9 +74,7 @@ impl<E: StreamEvent> EventStream<E> {
         }
         None
     }
-}
 
-impl<E: StreamEvent> EventStream<E> {
     /// The whole JSON answer of a server that did not stream, as a `result` event.
     async fn whole_answer(&mut self) -> Result<Option<E>, ClientError> {
         while let Some(bytes) = self.response.chunk().await? {
