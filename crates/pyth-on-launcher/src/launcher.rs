@@ -277,9 +277,10 @@ impl Launcher {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(LaunchError::Closed);
         }
-        let mut spec = self
-            .inner
-            .spec_for(&Job::new(cfg.language, String::new()))?;
+        let mut job = Job::new(cfg.language, String::new());
+        job.binds.clone_from(&cfg.binds);
+        job.egress.clone_from(&cfg.egress);
+        let mut spec = self.inner.spec_for(&job)?;
         crate::session::configure(&mut spec, &cfg);
         let proc = self.inner.spawn_with_identity(&mut spec)?;
         let margin = self.inner.cfg.backstop_margin;

@@ -17,7 +17,10 @@ pub use pyth_on_sandbox::protocol::{
     Bind, CellError, CellResult, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits,
     OutputChunk, OutputFile, OutputSpec, RichResult, SandboxOptions, Stream, Timings,
 };
+pub use pyth_on_sandbox::session::{
+    EntryKind, FileEntry, FileError, FileErrorKind, FileOp, FileOpResult,
+};
 pub use pyth_on_sandbox::ZkOutcome;
 pub use runner::OutputSink;
 pub use runtimes::{LanguageInfo, Runtime, RuntimeConfig, Runtimes};
-pub use session::{CellOutcome, Session, SessionConfig};
+pub use session::{CellOutcome, FileOutcome, Session, SessionConfig};

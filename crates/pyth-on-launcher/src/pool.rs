@@ -319,7 +319,10 @@ async fn prepare<R: Refill>(inner: &R, language: Language) -> Result<RunnerProc,
                 RunnerFrame::Ready(r) if r.preisolated => return Ok(()),
                 RunnerFrame::Ready(_) => continue,
                 RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
-                RunnerFrame::Result(_) | RunnerFrame::Output(_) | RunnerFrame::CellResult(_) => {
+                RunnerFrame::Result(_)
+                | RunnerFrame::Output(_)
+                | RunnerFrame::CellResult(_)
+                | RunnerFrame::FileResult(_) => {
                     return Err(LaunchError::Sandbox("output before any job".into()))
                 }
             }

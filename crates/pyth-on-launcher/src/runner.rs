@@ -129,8 +129,8 @@ impl RunnerProc {
                     }
                     RunnerFrame::Result(r) => return Ok(*r),
                     RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
-                    RunnerFrame::CellResult(_) => {
-                        let what = "a cell result for a job".to_string();
+                    RunnerFrame::CellResult(_) | RunnerFrame::FileResult(_) => {
+                        let what = "a session's answer for a job".to_string();
                         return Err(LaunchError::Sandbox(what));
                     }
                 }

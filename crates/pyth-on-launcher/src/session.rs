@@ -12,9 +12,10 @@
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{
-    CellResult, CellSpec, EnvVar, JobResult, JobSpec, Language, RunnerFrame, ServerFrame, Stream,
+    Bind, CellResult, CellSpec, EgressSpec, EnvVar, JobResult, JobSpec, Language, RunnerFrame,
+    ServerFrame, Stream,
 };
-use pyth_on_sandbox::session::INTERRUPT_GRACE;
+use pyth_on_sandbox::session::{FileOp, FileOpResult, FILE_OP_TIMEOUT, INTERRUPT_GRACE};
 
 use crate::job::LaunchError;
 use crate::runner::{OutputSink, RunnerProc};
@@ -37,6 +38,10 @@ pub struct SessionConfig {
     /// CPU time each process of the session may use in all (`RLIMIT_CPU`): a backstop for
     /// what runs between cells; cells have their own wall-clock limits.
     pub cpu_budget: Duration,
+    /// Read-only bind mounts (a package environment), as a job's.
+    pub binds: Vec<Bind>,
+    /// The session's egress relay, as a job's (`None`: no network).
+    pub egress: Option<EgressSpec>,
 }
 
 impl SessionConfig {
@@ -48,6 +53,8 @@ impl SessionConfig {
             memory_mb: None,
             max_output_bytes: None,
             cpu_budget: Duration::from_secs(600),
+            binds: Vec::new(),
+            egress: None,
         }
     }
 }
@@ -63,6 +70,15 @@ pub struct CellOutcome {
     pub stderr: String,
     /// The session's final status when this cell ended it (exit code, signal,
     /// `memory_exceeded`, `timed_out`); every later call fails.
+    pub ended: Option<JobResult>,
+}
+
+/// What one file operation gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileOutcome {
+    /// The kernel's answer (`error` set when the operation failed).
+    pub file: FileOpResult,
+    /// The session's final status when the operation ended it (the kernel died under it).
     pub ended: Option<JobResult>,
 }
 
@@ -188,6 +204,34 @@ impl Session {
         }
     }
 
+    /// Does one operation on the session's files, through its kernel (see
+    /// `pyth_on_sandbox::session::file`). Like [`Session::cell`], a kernel that dies under it
+    /// ends the session ([`FileOutcome::ended`]) and a runner that does not answer is killed.
+    pub async fn file(&mut self, op: FileOp) -> Result<FileOutcome, LaunchError> {
+        let proc = self.proc.as_mut().ok_or(LaunchError::Closed)?;
+        let backstop = FILE_OP_TIMEOUT + INTERRUPT_GRACE + self.backstop_margin;
+        let outcome = tokio::time::timeout(backstop, async {
+            proc.send(&ServerFrame::File(op)).await?;
+            file_exchange(proc).await
+        })
+        .await;
+        let outcome = match outcome {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                self.proc = None;
+                return Err(e);
+            }
+            Err(_) => {
+                self.proc = None;
+                return Err(LaunchError::Backstop(backstop));
+            }
+        };
+        if outcome.ended.is_some() {
+            self.close().await;
+        }
+        Ok(outcome)
+    }
+
     /// Ends the session: EOF on the runner's stdin makes it tear the sandbox down and exit
     /// (killed past a grace period); the uid is released once it exited.
     pub async fn close(&mut self) {
@@ -217,7 +261,7 @@ async fn exchange(
             }
             RunnerFrame::CellResult(cell) => break *cell,
             RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
-            RunnerFrame::Ready(_) | RunnerFrame::Result(_) => {
+            RunnerFrame::Ready(_) | RunnerFrame::Result(_) | RunnerFrame::FileResult(_) => {
                 return Err(LaunchError::Sandbox(
                     "unexpected frame during a cell".into(),
                 ))
@@ -225,15 +269,7 @@ async fn exchange(
         }
     };
     let ended = if cell.session_ended {
-        match proc.next_frame().await? {
-            RunnerFrame::Result(r) => Some(*r),
-            RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
-            _ => {
-                return Err(LaunchError::Sandbox(
-                    "no status after the session ended".into(),
-                ))
-            }
-        }
+        Some(final_status(proc).await?)
     } else {
         None
     };
@@ -243,4 +279,33 @@ async fn exchange(
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         ended,
     })
+}
+
+/// Reads a file operation's `FileResult` (and the final `Result` if it ended the session).
+async fn file_exchange(proc: &mut RunnerProc) -> Result<FileOutcome, LaunchError> {
+    let file = match proc.next_frame().await? {
+        RunnerFrame::FileResult(file) => *file,
+        RunnerFrame::Failed { error } => return Err(LaunchError::Sandbox(error)),
+        _ => {
+            let what = "unexpected frame during a file operation".to_string();
+            return Err(LaunchError::Sandbox(what));
+        }
+    };
+    let ended = if file.session_ended {
+        Some(final_status(proc).await?)
+    } else {
+        None
+    };
+    Ok(FileOutcome { file, ended })
+}
+
+/// The `Result` frame a runner sends after the kernel ended.
+async fn final_status(proc: &mut RunnerProc) -> Result<JobResult, LaunchError> {
+    match proc.next_frame().await? {
+        RunnerFrame::Result(r) => Ok(*r),
+        RunnerFrame::Failed { error } => Err(LaunchError::Sandbox(error)),
+        _ => Err(LaunchError::Sandbox(
+            "no status after the session ended".into(),
+        )),
+    }
 }

@@ -104,8 +104,8 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             sweep(&profile.sandbox.cgroup_parent);
             return session::serve(*profile, cgroups.as_ref(), input, output);
         }
-        ServerFrame::Cell(_) => Err(SandboxError::InvalidJob(
-            "a Cell frame outside a session".into(),
+        ServerFrame::Cell(_) | ServerFrame::File(_) => Err(SandboxError::InvalidJob(
+            "a Cell or File frame outside a session".into(),
         )),
         ServerFrame::Job(spec) => {
             sweep(&spec.sandbox.cgroup_parent);

@@ -36,7 +36,7 @@ use zeroize::Zeroizing;
 
 pub use crate::egress::EgressSpec;
 pub use crate::files::{InputFile, OutputChunk, OutputFile, OutputSpec, Stream};
-pub use crate::session::{CellError, CellResult, CellSpec, RichResult};
+pub use crate::session::{CellError, CellResult, CellSpec, FileOp, FileOpResult, RichResult};
 pub use crate::zk::{ZkOutcome, ZkSpec};
 
 /// Protocol version the runner speaks; sent in [`Ready`].
@@ -59,6 +59,8 @@ pub enum ServerFrame {
     Session(Box<JobSpec>),
     /// Run one cell in the open session.
     Cell(CellSpec),
+    /// Do one operation on the open session's files (through its kernel).
+    File(FileOp),
 }
 
 /// Frames the runner sends to the server.
@@ -74,6 +76,8 @@ pub enum RunnerFrame {
     Output(OutputChunk),
     /// One cell of a session is over (its `Output` chunks came before).
     CellResult(Box<CellResult>),
+    /// One file operation of a session is over.
+    FileResult(Box<FileOpResult>),
     /// The sandbox could not be set up or torn down; no user code ran, or its result is unknown.
     Failed {
         /// Human-readable error chain. Never contains the user's code or stdin.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{js, ok, privileged, py, run, run_with_env};
+use common::{js, ok, privileged, probes, py, run, run_with_env};
 use pyth_on_sandbox::protocol::EnvVar;
 
 #[test]
@@ -79,22 +79,10 @@ fn there_is_no_network_only_loopback() {
     privileged();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let code = format!(
-        r#"
-import socket
-def attempt(addr):
-    s = socket.socket(); s.settimeout(2)
-    try:
-        s.connect(addr); return "connected"
-    except OSError as e:
-        return type(e).__name__
-print(attempt(("127.0.0.1", {port})), attempt(("1.1.1.1", 53)), attempt(("169.254.169.254", 80)))
-print(socket.if_nameindex())
-"#
-    );
-    let out = ok(&py(&code));
+    let out = ok(&py(&probes::network(port)));
     assert_eq!(
-        out, "ConnectionRefusedError OSError OSError\n[(1, 'lo')]\n",
+        out,
+        probes::NETWORK_SEEN,
         "the host listener on port {port} must be unreachable"
     );
 }
@@ -102,51 +90,16 @@ print(socket.if_nameindex())
 #[test]
 fn only_unix_ip_and_netlink_route_sockets_can_be_created() {
     privileged();
-    let code = r#"
-import socket
-def make(family, kind=socket.SOCK_STREAM, proto=0):
-    try:
-        socket.socket(family, kind, proto).close(); return "ok"
-    except OSError as e:
-        return e.errno
-print(make(socket.AF_UNIX), make(socket.AF_INET), make(socket.AF_INET6),
-      make(socket.AF_NETLINK, socket.SOCK_RAW, 0))
-print(make(socket.AF_VSOCK), make(socket.AF_NETLINK, socket.SOCK_RAW, 9),
-      make(socket.AF_NETLINK, socket.SOCK_RAW, 15), make(socket.AF_ALG, socket.SOCK_SEQPACKET))
-a, b = socket.socketpair(); print("pair", a.family.name)
-"#;
-    let eperm = libc::EPERM;
     assert_eq!(
-        ok(&py(code)),
-        format!("ok ok ok ok\n{eperm} {eperm} {eperm} {eperm}\npair AF_UNIX\n")
+        ok(&py(probes::SOCKET_FAMILIES)),
+        probes::socket_families_seen()
     );
 }
 
 #[test]
 fn files_outside_work_and_tmp_cannot_be_written() {
     privileged();
-    let code = r#"
-import os
-res = []
-for p in ["/usr/pwned", "/etc/pwned", "/pwned", "/proc/pwned", "/dev/pwned", "/work/ok", "/tmp/ok"]:
-    try:
-        open(p, "w").write("x"); res.append("w")
-    except OSError as e:
-        res.append(e.errno)
-print(res, os.path.exists("/sys"), os.path.exists("/root/.cargo"), os.getcwd())
-open("/dev/null", "w").write("fine")
-"#;
-    // EROFS = 30, EACCES = 13, ENOENT = 2
-    let out = ok(&py(code));
-    let (list, rest) = out.split_once(']').unwrap();
-    for errno in list.trim_start_matches('[').split(", ").take(5) {
-        assert!(
-            ["30", "13", "2"].contains(&errno),
-            "write outside /work and /tmp succeeded: {out}"
-        );
-    }
-    assert!(list.ends_with("'w', 'w'"), "{out}");
-    assert_eq!(rest, " False False /work\n");
+    probes::check_writes(&ok(&py(probes::WRITES)));
 }
 
 #[test]
@@ -176,71 +129,30 @@ print(res)
 #[test]
 fn host_processes_are_invisible() {
     privileged();
-    let out = ok(&py(
-        "import os\nprint(os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))",
-    ));
-    // pid 1 is the sandbox's own init (root-owned, hidden by hidepid=2); we are pid 2.
-    assert_eq!(out, "2 ['2']\n");
+    assert_eq!(ok(&py(probes::PROCESSES)), probes::PROCESSES_SEEN);
 }
 
 #[test]
 fn the_program_is_unprivileged_and_under_seccomp() {
     privileged();
-    let out = ok(&py(r#"
-for line in open("/proc/self/status"):
-    k, _, v = line.partition(":")
-    if k in ("Uid", "Gid", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"):
-        print(k, v.split()[0])
-import socket; print(socket.gethostname())
-"#));
-    assert_eq!(
-        out,
-        "Uid 65534\nGid 65534\nCapPrm 0000000000000000\nCapEff 0000000000000000\n\
-         CapBnd 0000000000000000\nCapAmb 0000000000000000\nNoNewPrivs 1\nSeccomp 2\npyth-on\n"
-    );
+    assert_eq!(ok(&py(probes::PRIVILEGES)), probes::PRIVILEGES_SEEN);
 }
 
 #[test]
 fn dangerous_syscalls_fail_with_eperm() {
     privileged();
-    let out = ok(&py(r#"
-import ctypes
-libc = ctypes.CDLL(None, use_errno=True)
-calls = {"ptrace": (101, 0, 0, 0, 0), "mount": (165, 0, 0, 0, 0), "unshare": (272, 0x10000000),
-         "setns": (308, 0, 0), "keyctl": (250, 0), "bpf": (321, 0, 0, 0), "chroot": (161, 0),
-         "process_vm_readv": (310, 1, 0, 0, 0, 0, 0), "clone_newuser": (56, 0x10000000 | 17, 0, 0, 0, 0),
-         "io_uring_setup": (425, 1, 0), "perf_event_open": (298, 0, 0, 0, 0, 0),
-         "userfaultfd": (323, 0), "umount2": (166, 0, 0), "pivot_root": (155, 0, 0)}
-for name, args in calls.items():
-    r = libc.syscall(*[ctypes.c_long(a) for a in args])
-    print(name, r, ctypes.get_errno())
-"#));
-    for line in out.lines() {
-        assert!(line.ends_with(" -1 1"), "expected EPERM: {line}");
-    }
-    assert_eq!(out.lines().count(), 14);
+    probes::check_syscalls(&ok(&py(probes::SYSCALLS)));
 }
 
 /// Runs machine code from an executable mapping via ctypes.
 fn run_machine_code(hex: &str) -> pyth_on_sandbox::JobResult {
-    run(&py(&format!(
-        r#"
-import ctypes, mmap
-code = bytes.fromhex("{hex}")
-m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-m.write(code)
-addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
-print("calling", flush=True)
-print(ctypes.CFUNCTYPE(ctypes.c_long)(addr)())
-"#
-    )))
+    run(&py(&probes::machine_code(hex)))
 }
 
 #[test]
 fn a_32_bit_int80_syscall_kills_the_process() {
     privileged();
-    // mov eax, 20 (i386 getpid); int 0x80; ret
-    let r = run_machine_code("b814000000cd80c3");
+    let r = run_machine_code(probes::INT80_GETPID);
     assert_eq!(
         (r.stdout.as_str(), r.signal, r.exit_code),
         ("calling\n", Some(31), 159),

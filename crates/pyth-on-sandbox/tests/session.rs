@@ -6,115 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::kernel::open;
 use common::privileged;
-use pyth_on_sandbox::protocol::{
-    self, CellResult, CellSpec, EnvVar, JobResult, JobSpec, RunnerFrame, ServerFrame, Stream,
-};
-
-/// A session driven over the runner's pipes.
-struct Kernel {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: ChildStdout,
-    runner_pid: i32,
-}
-
-/// What one cell said.
-#[derive(Debug)]
-struct Cell {
-    stdout: String,
-    #[allow(dead_code, reason = "shown by Debug")]
-    stderr: String,
-    result: CellResult,
-    /// The session's final status, when the cell ended it.
-    ended: Option<JobResult>,
-}
-
-impl Cell {
-    fn text(&self) -> Vec<&str> {
-        let plain = self.result.results.iter();
-        plain
-            .filter(|r| r.mime == "text/plain")
-            .map(|r| r.data.as_str())
-            .collect()
-    }
-}
-
-fn open(mut profile: JobSpec) -> Kernel {
-    privileged();
-    profile.code = String::new();
-    profile.limits.timeout_ms = 120_000; // the session's CPU budget (RLIMIT_CPU)
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn runner");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let frame = ServerFrame::Session(Box::new(profile));
-    protocol::write_frame(&mut stdin, &frame).unwrap();
-    let mut runner_pid = 0;
-    loop {
-        match protocol::read_frame::<RunnerFrame>(&mut stdout).unwrap() {
-            RunnerFrame::Ready(r) if r.preisolated => break,
-            RunnerFrame::Ready(r) => runner_pid = r.pid,
-            other => panic!("the session did not open: {other:?}"),
-        }
-    }
-    Kernel {
-        child,
-        stdin: Some(stdin),
-        stdout,
-        runner_pid,
-    }
-}
-
-impl Kernel {
-    fn cell(&mut self, code: &str) -> Cell {
-        self.cell_within(code, 10_000)
-    }
-
-    fn cell_within(&mut self, code: &str, timeout_ms: u64) -> Cell {
-        let frame = ServerFrame::Cell(CellSpec {
-            code: code.into(),
-            timeout_ms,
-        });
-        protocol::write_frame(self.stdin.as_mut().unwrap(), &frame).unwrap();
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let result = loop {
-            match protocol::read_frame::<RunnerFrame>(&mut self.stdout).unwrap() {
-                RunnerFrame::Output(c) if c.stream == Stream::Stdout => out.extend(c.data),
-                RunnerFrame::Output(c) => err.extend(c.data),
-                RunnerFrame::CellResult(r) => break *r,
-                other => panic!("unexpected frame: {other:?}"),
-            }
-        };
-        let ended = result.session_ended.then(|| {
-            match protocol::read_frame::<RunnerFrame>(&mut self.stdout).unwrap() {
-                RunnerFrame::Result(r) => *r,
-                other => panic!("no final status: {other:?}"),
-            }
-        });
-        Cell {
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
-            result,
-            ended,
-        }
-    }
-
-    /// EOF on the runner's stdin; waits for the runner to exit.
-    fn close(mut self) -> i32 {
-        drop(self.stdin.take());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "runner: {status}");
-        self.runner_pid
-    }
-}
+use pyth_on_sandbox::protocol::{self, EnvVar, RunnerFrame, ServerFrame};
 
 #[test]
 fn a_session_profile_with_user_data_is_refused_and_a_job_cannot_start_a_kernel() {

@@ -59,11 +59,15 @@ pub enum Action {
     SessionExecute,
     /// A session ended (`reason`: deleted, idle, lifetime, exited, shutdown).
     SessionEnd,
+    /// A file was written into a session (its path, size and digest, never its content).
+    SessionFilePut,
+    /// A file or directory was deleted in a session.
+    SessionFileDelete,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 25] = [
         Action::AuthRegister,
         Action::AuthLogin,
         Action::AuthLoginFailed,
@@ -87,6 +91,8 @@ impl Action {
         Action::SessionCreate,
         Action::SessionExecute,
         Action::SessionEnd,
+        Action::SessionFilePut,
+        Action::SessionFileDelete,
     ];
 
     /// The name entries carry (`secret.put`).
@@ -115,6 +121,8 @@ impl Action {
             Action::SessionCreate => "session.create",
             Action::SessionExecute => "session.execute",
             Action::SessionEnd => "session.end",
+            Action::SessionFilePut => "session.file.put",
+            Action::SessionFileDelete => "session.file.delete",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Prometheus text-format metrics for operators (`GET /metrics`, on when `PYTH_ON_METRICS` is
-//! set): requests by status class, runs by outcome and their durations, run admission, and the
-//! sandbox pool's state.
+//! set): requests by status class, runs by outcome and their durations, run admission, the
+//! sandbox pool's state, and sessions (open, busy, ended by reason; cells by outcome).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +17,30 @@ pub struct Metrics {
     runs_failed: AtomicU64,
     runs_refused_busy: AtomicU64,
     run_ms_sum: AtomicU64,
+    /// By [`CellKind`], in its order.
+    cells: [AtomicU64; 4],
+    cell_ms_sum: AtomicU64,
+    /// By [`SESSION_END_REASONS`], in their order.
+    sessions_ended: [AtomicU64; 5],
 }
+
+/// What a finished session cell was.
+#[derive(Debug, Clone, Copy)]
+pub enum CellKind {
+    /// Ran to its end (its result, or the exception it raised).
+    Completed,
+    /// Interrupted at its time limit.
+    TimedOut,
+    /// Ended the session (the kernel exited, was killed, or its sandbox failed).
+    EndedSession,
+    /// Refused for lack of an execution slot.
+    RefusedBusy,
+}
+
+const CELL_OUTCOMES: [&str; 4] = ["completed", "timed_out", "ended_session", "refused_busy"];
+
+/// The reasons a session ends, as the `reason` label (and `session.end`'s details) name them.
+pub const SESSION_END_REASONS: [&str; 5] = ["deleted", "idle", "lifetime", "exited", "shutdown"];
 
 /// A gauge sampled at render time.
 #[derive(Debug, Clone)]
@@ -80,6 +103,19 @@ impl Metrics {
         self.run_ms_sum.fetch_add(duration_ms, Ordering::Relaxed);
     }
 
+    /// Counts a session cell and its duration.
+    pub fn cell(&self, kind: CellKind, duration_ms: u64) {
+        self.cells[kind as usize].fetch_add(1, Ordering::Relaxed);
+        self.cell_ms_sum.fetch_add(duration_ms, Ordering::Relaxed);
+    }
+
+    /// Counts a session's end by its reason (one of [`SESSION_END_REASONS`]).
+    pub fn session_ended(&self, reason: &str) {
+        if let Some(i) = SESSION_END_REASONS.iter().position(|r| *r == reason) {
+            self.sessions_ended[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Counts a run refused with 503.
     pub fn refused_busy(&self) {
         self.runs_refused_busy.fetch_add(1, Ordering::Relaxed);
@@ -126,27 +162,72 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE pyth_on_run_duration_ms_sum counter");
         let _ = writeln!(out, "pyth_on_run_duration_ms_sum {}", get(&self.run_ms_sum));
-        let mut last = "";
-        for Gauge {
-            name,
-            help,
-            labels,
-            value,
-        } in gauges
-        {
-            if *name != last {
-                let _ = writeln!(out, "# HELP {name} {help}");
-                let _ = writeln!(out, "# TYPE {name} gauge");
-                last = name;
-            }
-            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-            if labels.is_empty() {
-                let _ = writeln!(out, "{name} {value}");
-            } else {
-                let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
-            }
-        }
+        self.render_sessions(&mut out);
+        render_gauges(&mut out, gauges);
         out
+    }
+
+    fn render_sessions(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let cells = CELL_OUTCOMES.iter().zip(&self.cells);
+        counter_family(
+            out,
+            ("pyth_on_session_cells_total", "Session cells by outcome."),
+            "outcome",
+            cells.map(|(label, c)| (*label, get(c))),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pyth_on_session_cell_duration_ms_sum Total cell wall-clock time in milliseconds."
+        );
+        let _ = writeln!(out, "# TYPE pyth_on_session_cell_duration_ms_sum counter");
+        let cell_ms = get(&self.cell_ms_sum);
+        let _ = writeln!(out, "pyth_on_session_cell_duration_ms_sum {cell_ms}");
+        let ended = SESSION_END_REASONS.iter().zip(&self.sessions_ended);
+        counter_family(
+            out,
+            ("pyth_on_sessions_ended_total", "Sessions ended, by reason."),
+            "reason",
+            ended.map(|(label, c)| (*label, get(c))),
+        );
+    }
+}
+
+/// One counter with one label, every value of the label.
+fn counter_family<'a>(
+    out: &mut String,
+    (name, help): (&str, &str),
+    label: &str,
+    samples: impl Iterator<Item = (&'a str, u64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (value, count) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
+    }
+}
+
+/// Gauges, `# HELP` and `# TYPE` once per name.
+fn render_gauges(out: &mut String, gauges: &[Gauge]) {
+    let mut last = "";
+    for Gauge {
+        name,
+        help,
+        labels,
+        value,
+    } in gauges
+    {
+        if *name != last {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            last = name;
+        }
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
+        }
     }
 }
 
@@ -169,5 +250,20 @@ mod tests {
         assert!(text.contains("pyth_on_runs_total{outcome=\"timed_out\"} 1"));
         assert!(text.contains("# TYPE pyth_on_pool_ready gauge"));
         assert!(text.contains("pyth_on_pool_ready{language=\"python\"} 3"));
+    }
+
+    #[test]
+    fn session_cells_and_ends_are_counted_by_outcome_and_reason() {
+        let m = Metrics::default();
+        m.cell(CellKind::Completed, 3);
+        m.cell(CellKind::TimedOut, 100);
+        m.session_ended("idle");
+        m.session_ended("not a reason");
+        let text = m.render(&[]);
+        assert!(text.contains("pyth_on_session_cells_total{outcome=\"completed\"} 1"));
+        assert!(text.contains("pyth_on_session_cells_total{outcome=\"timed_out\"} 1"));
+        assert!(text.contains("pyth_on_session_cell_duration_ms_sum 103"));
+        assert!(text.contains("pyth_on_sessions_ended_total{reason=\"idle\"} 1"));
+        assert!(text.contains("pyth_on_sessions_ended_total{reason=\"deleted\"} 0"));
     }
 }

@@ -35,6 +35,15 @@ pub struct CreateSessionRequest {
     /// 32768 bytes without NUL). The caller's secrets are added and win over these.
     #[serde(default)]
     pub env: Option<BTreeMap<String, String>>,
+    /// Packages to make importable in the session, added to (and overriding by name) the
+    /// caller's stored list for the language, installed in their sandbox before the session
+    /// opens (as a run's `packages`).
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+    /// Network access through the server's egress proxy for the session's whole life (the
+    /// server must allow it; the caller's allow-list applies). Default `false`: no network.
+    #[serde(default)]
+    pub network: Option<bool>,
 }
 
 /// An open session.

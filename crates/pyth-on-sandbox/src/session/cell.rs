@@ -19,27 +19,42 @@ use crate::protocol::{self, JobResult, RunnerFrame};
 use crate::pump::OutputSink;
 use crate::sys;
 
-/// The state of the cell in progress.
+/// The state of the exchange in progress (a cell, or a file operation).
 #[derive(Debug, Default)]
-struct CellRun {
-    /// What is still to be written of the cell record.
+pub(super) struct CellRun {
+    /// What is still to be written of the record to the kernel.
     pending: Vec<u8>,
     record: Vec<u8>,
+    /// Largest answer accepted.
+    max_record: usize,
+    /// stdout and stderr are read (and streamed) during the exchange.
+    read_output: bool,
     sent: [usize; 2],
     interrupted_at: Option<Instant>,
-    timed_out: bool,
+    pub(super) timed_out: bool,
     truncated: bool,
     /// The sandbox was killed (grace passed, malformed record).
-    killed: bool,
-    malformed: Option<String>,
+    pub(super) killed: bool,
+    /// The kernel is gone (it died, or was killed).
+    pub(super) ended: bool,
+    pub(super) malformed: Option<String>,
 }
 
-/// How a cell's I/O loop ended.
-enum Step {
-    /// The kernel's record (its body).
-    Record(Vec<u8>),
-    /// The kernel is dead, or the sandbox was killed.
-    Ended,
+impl CellRun {
+    /// An exchange that sends `record` and accepts an answer of at most `max_record` bytes.
+    pub(super) fn for_record(
+        record: &impl serde::Serialize,
+        max_record: usize,
+        read_output: bool,
+    ) -> Result<Self, SandboxError> {
+        Ok(Self {
+            pending: protocol::encode_frame(record)
+                .map_err(|e| SandboxError::InvalidJob(format!("encoding a record: {e}")))?,
+            max_record,
+            read_output,
+            ..Self::default()
+        })
+    }
 }
 
 impl Session {
@@ -59,29 +74,23 @@ impl Session {
             code: &cell.code,
             max_results: MAX_RESULT_BYTES,
         };
-        let mut run = CellRun {
-            pending: protocol::encode_frame(&kernel_cell)
-                .map_err(|e| SandboxError::InvalidJob(format!("encoding the cell: {e}")))?,
-            ..CellRun::default()
-        };
+        let mut run = CellRun::for_record(&kernel_cell, MAX_RECORD_BYTES, true)?;
         let deadline = started + Duration::from_millis(timeout);
         let oom_kills = self.oom_kills();
-        let step = {
+        let body = {
             let mut sink = crate::output_frames(output);
-            self.pump(&mut run, deadline, &mut sink)?
+            self.exchange(&mut run, deadline, &mut sink)?
         };
-        let mut result = match &step {
-            Step::Record(body) => match serde_json::from_slice::<CellResult>(body) {
-                Ok(r) => r,
-                Err(e) => {
-                    run.malformed = Some(format!("malformed cell record: {e}"));
-                    run.killed = true;
-                    CellResult::default()
-                }
-            },
-            Step::Ended => CellResult::default(),
+        let mut result = match body.map(|b| serde_json::from_slice::<CellResult>(&b)) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                run.malformed = Some(format!("malformed cell record: {e}"));
+                run.killed = true;
+                CellResult::default()
+            }
+            None => CellResult::default(),
         };
-        let ended = run.killed || matches!(step, Step::Ended);
+        let ended = run.killed || run.ended;
         if let Some(message) = run.malformed.take() {
             result.error = Some(CellError {
                 name: "KernelError".into(),
@@ -99,13 +108,25 @@ impl Session {
         Ok(ended.then(|| self.end(run.killed, run.timed_out)))
     }
 
-    /// The I/O loop of one cell.
+    /// The I/O loop of one exchange: the kernel's answer (its body), or `None` when the
+    /// kernel is dead or the sandbox was killed (`run.ended`).
+    pub(super) fn exchange(
+        &mut self,
+        run: &mut CellRun,
+        deadline: Instant,
+        sink: &mut OutputSink<'_>,
+    ) -> Result<Option<Vec<u8>>, SandboxError> {
+        let body = self.pump(run, deadline, sink)?;
+        run.ended |= body.is_none();
+        Ok(body)
+    }
+
     fn pump(
         &mut self,
         run: &mut CellRun,
         deadline: Instant,
         sink: &mut OutputSink<'_>,
-    ) -> Result<Step, SandboxError> {
+    ) -> Result<Option<Vec<u8>>, SandboxError> {
         loop {
             self.write_pending(run);
             if let Err(e) = self.read_output(run, sink) {
@@ -115,11 +136,11 @@ impl Session {
             if let Some(body) = self.read_record(run)? {
                 // Written before the record: already in the pipes.
                 self.read_output(run, sink)?;
-                return Ok(Step::Record(body));
+                return Ok(Some(body));
             }
             if run.killed || self.kernel_gone(0) {
                 let _ = self.read_output(run, sink);
-                return Ok(Step::Ended);
+                return Ok(None);
             }
             let now = Instant::now();
             if now >= deadline && !run.timed_out {
@@ -196,6 +217,9 @@ impl Session {
         run: &mut CellRun,
         sink: &mut OutputSink<'_>,
     ) -> Result<(), SandboxError> {
+        if !run.read_output {
+            return Ok(());
+        }
         let cap = self.output_cap;
         for (i, (slot, stream)) in [
             (&mut self.stdout, Stream::Stdout),
@@ -234,7 +258,7 @@ impl Session {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(SysError::from_io("read", "cell pipe".into(), e).into()),
             }
-            if run.record.len() > MAX_RECORD_BYTES + 4 {
+            if run.record.len() > run.max_record + 4 {
                 break;
             }
         }
@@ -242,7 +266,7 @@ impl Session {
             return Ok(None);
         };
         let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        if len > MAX_RECORD_BYTES {
+        if len > run.max_record {
             run.malformed = Some(format!("a cell record of {len} bytes"));
             run.killed = true;
             self.kill();
@@ -264,8 +288,10 @@ impl Session {
                 revents: 0,
             })
         };
-        for f in [&self.stdout, &self.stderr].into_iter().flatten() {
-            add(f.as_raw_fd(), libc::POLLIN);
+        if run.read_output {
+            for f in [&self.stdout, &self.stderr].into_iter().flatten() {
+                add(f.as_raw_fd(), libc::POLLIN);
+            }
         }
         add(self.results.as_raw_fd(), libc::POLLIN);
         add(self.kernel.as_raw_fd(), libc::POLLIN);

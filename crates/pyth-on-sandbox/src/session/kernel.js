@@ -60,6 +60,8 @@
   try {
     const opening = readFrame();
     for (const [name, value] of opening.env) process.env[name] = value;
+    // Node read NODE_PATH (the package environment) before the opening record set it.
+    Module._initPaths();
   } catch (e) {
     fail(`session kernel: ${e && e.message}`);
   }
@@ -155,6 +157,75 @@
     }
     return { results, results_truncated: truncated, error };
   };
+  const MAX_LIST = 1000; // session/file.rs MAX_LIST_ENTRIES
+  const FILE_ERRORS = { ENOENT: 'not_found', EISDIR: 'wrong_kind', ENOTDIR: 'wrong_kind', ENOSPC: 'no_space', EDQUOT: 'no_space', EFBIG: 'too_large' };
+  const failure = (kind, message) => ({ error: { kind, message: String(message).slice(0, 4096) } });
+  const where = (p) => (p ? `/work/${p}` : '/work');
+  const readFile = (req) => {
+    const fd = fs.openSync(where(req.path), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      if (!fs.fstatSync(fd).isFile()) return failure('wrong_kind', 'not a regular file');
+      const chunks = [];
+      let size = 0;
+      for (;;) {
+        const buf = Buffer.alloc(1 << 20);
+        const n = fs.readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        size += n;
+        if (size > req.max_bytes) return failure('too_large', `the file is larger than ${req.max_bytes} bytes`);
+        chunks.push(buf.subarray(0, n));
+      }
+      return { content: Buffer.concat(chunks).toString('base64'), size };
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  const listDir = (req) => {
+    const prefix = req.dir ? `${req.dir}/` : '';
+    const utf8 = (b) => Buffer.from(b.toString('utf8'), 'utf8').equals(b);
+    const names = fs
+      .readdirSync(where(req.dir), { encoding: 'buffer' })
+      .filter(utf8) // a name that is not UTF-8 cannot be named over the API
+      .map((b) => b.toString('utf8'))
+      .sort();
+    const entries = names.slice(0, MAX_LIST).map((name) => {
+      const st = fs.lstatSync(`${where(req.dir)}/${name}`);
+      const kind = st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
+      return { path: prefix + name, kind, size: kind === 'file' ? st.size : 0 };
+    });
+    return { entries, truncated: names.length > MAX_LIST };
+  };
+  const fileOps = {
+    write: (req) => {
+      const target = where(req.path);
+      fs.mkdirSync(target.slice(0, target.lastIndexOf('/')), { recursive: true, mode: 0o755 });
+      const data = Buffer.from(req.content, 'base64');
+      const fd = fs.openSync(target, 'w', 0o644);
+      try {
+        fs.writeFileSync(fd, data);
+      } catch (e) {
+        fs.rmSync(target, { force: true }); // no half-written file stays behind
+        throw e;
+      } finally {
+        fs.closeSync(fd);
+      }
+      return { size: data.length };
+    },
+    read: readFile,
+    list: listDir,
+    delete: (req) => {
+      fs.lstatSync(where(req.path));
+      fs.rmSync(where(req.path), { recursive: true });
+      return {};
+    },
+  };
+  const fileOp = (req) => {
+    try {
+      return fileOps[req.op](req);
+    } catch (e) {
+      return failure(FILE_ERRORS[e && e.code] || 'failed', (e && e.message) || e);
+    }
+  };
   // Cells arrive on a stream, so timers and promises of earlier cells run between cells.
   const input = fs.createReadStream(null, { fd: 3, autoClose: false, highWaterMark: 1 << 16 });
   let pending = Buffer.alloc(0);
@@ -169,6 +240,10 @@
       if (pending.length < 4 + n) break;
       const cell = JSON.parse(pending.subarray(4, 4 + n).toString('utf8'));
       pending = pending.subarray(4 + n);
+      if (cell.op) {
+        writeFrame(fileOp(cell));
+        continue;
+      }
       count += 1;
       writeFrame(await runCell(cell, count));
     }

@@ -66,6 +66,10 @@ def _pyth_on_kernel():
     except Exception as e:
         fail(f"session kernel: {type(e).__name__}: {e}")
     sys.argv[:] = [""]
+    # The interpreter read its path before the opening record set PYTHONPATH (the package
+    # environment); like a notebook, modules next to the session's files import first.
+    extra = posix.environ.get(b"PYTHONPATH", b"").decode().split(":")
+    sys.path[0:0] = ["/work"] + [p for p in extra if p and p not in sys.path]
     main = type(sys)("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
@@ -235,6 +239,99 @@ def _pyth_on_kernel():
                 pass
         posix._exit(code & 0xFF)
 
+    FILE_ERRORS = {2: "not_found", 21: "wrong_kind", 20: "wrong_kind", 28: "no_space", 122: "no_space", 27: "too_large"}
+    MAX_LIST = 1000  # session/file.rs MAX_LIST_ENTRIES
+
+    def file_failure(kind, message):
+        return {"error": {"kind": kind, "message": message[:4096]}}
+
+    def write_file(req):
+        import os
+
+        path = "/work/" + req["path"]
+        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+        data = base64.b64decode(req["content"])
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            os.unlink(path)  # no half-written file stays behind
+            raise
+        finally:
+            os.close(fd)
+        return {"size": len(data)}
+
+    def read_file(req):
+        import os
+        import stat
+
+        limit = req["max_bytes"]
+        fd = os.open("/work/" + req["path"], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return file_failure("wrong_kind", "not a regular file")
+            chunks, size = [], 0
+            while size <= limit:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            if size > limit:
+                return file_failure("too_large", f"the file is larger than {limit} bytes")
+            return {"content": base64.b64encode(b"".join(chunks)).decode(), "size": size}
+        finally:
+            os.close(fd)
+
+    def list_dir(req):
+        import os
+
+        prefix = req["dir"] + "/" if req["dir"] else ""
+        entries = []
+        with os.scandir("/work/" + req["dir"]) as it:
+            for entry in it:
+                try:
+                    entry.name.encode()
+                except UnicodeEncodeError:
+                    continue  # a name that is not UTF-8 cannot be named over the API
+                entries.append(entry)
+        entries.sort(key=lambda e: e.name)
+        out = []
+        for entry in entries[:MAX_LIST]:
+            if entry.is_dir(follow_symlinks=False):
+                kind, size = "directory", 0
+            elif entry.is_file(follow_symlinks=False):
+                kind, size = "file", entry.stat(follow_symlinks=False).st_size
+            else:
+                kind, size = "other", 0
+            out.append({"path": prefix + entry.name, "kind": kind, "size": size})
+        return {"entries": out, "truncated": len(entries) > MAX_LIST}
+
+    def delete_path(req):
+        import os
+        import shutil
+        import stat
+
+        path = "/work/" + req["path"]
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+        return {}
+
+    FILE_OPS = {"write": write_file, "read": read_file, "list": list_dir, "delete": delete_path}
+
+    def file_op(req):
+        try:
+            return FILE_OPS[req["op"]](req)
+        except OSError as e:
+            return file_failure(FILE_ERRORS.get(e.errno, "failed"), e.strerror or str(e))
+        except BaseException as e:
+            return file_failure("failed", f"{type(e).__name__}: {e}")
+
     _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
     posix.close(6)
     # Last: EOF on the error pipe tells the supervisor the kernel runs.
@@ -242,6 +339,10 @@ def _pyth_on_kernel():
     n = 0
     while True:
         cell = read_frame()
+        if "op" in cell:
+            write_frame(file_op(cell))
+            del cell
+            continue
         n += 1
         try:
             record = one_cell(cell, n)

@@ -29,6 +29,10 @@
 //! it, closes the status and error pipes (EOF on the error pipe = the kernel runs) and waits
 //! for cells. From here on the status pipe is init's alone (its report of the kernel's exit).
 //!
+//! A session with egress gets its relay as a run does (started inside the sandbox's network
+//! namespace once it is prepared, before the kernel exists), and the proxy variables in its
+//! opening record, last, so they win.
+//!
 //! **Cells.** Each cell is one record down the release pipe (a big-endian `u32` length and
 //! JSON `{code, max_results}`); the kernel answers one record on the cell-result pipe
 //! (`{results, results_truncated, error}`) once the cell's stdout and stderr are flushed. The
@@ -46,6 +50,7 @@
 //! the supervisor relies on stays out of reach: init's status report, the cgroup, the pidfds.
 
 mod cell;
+pub mod file;
 pub mod kernel;
 mod open;
 
@@ -57,6 +62,10 @@ use crate::cgroup::Cgroups;
 use crate::protocol::{self, JobSpec, RunnerFrame, ServerFrame};
 use crate::RunnerError;
 
+pub use file::{
+    EntryKind, FileEntry, FileError, FileErrorKind, FileOp, FileOpResult, FILE_OP_TIMEOUT,
+    MAX_LIST_ENTRIES, MAX_READ_BYTES,
+};
 pub use kernel::{kernel_argv, NODE_KERNEL, PYTHON_KERNEL, RESULT_FD};
 
 /// Most bytes of rich results one cell may return (base64 included); past it the kernel
@@ -167,10 +176,10 @@ pub(crate) fn serve(
     };
     protocol::write_frame(output, &crate::ready_frame(cgroups, true))?;
     loop {
-        let cell = match protocol::read_frame::<ServerFrame>(input) {
-            Ok(ServerFrame::Cell(cell)) => cell,
+        let frame = match protocol::read_frame::<ServerFrame>(input) {
+            Ok(frame @ (ServerFrame::Cell(_) | ServerFrame::File(_))) => frame,
             Ok(_) => {
-                let error = "a session takes only Cell frames".to_string();
+                let error = "a session takes only Cell and File frames".to_string();
                 protocol::write_frame(output, &RunnerFrame::Failed { error })?;
                 break;
             }
@@ -180,7 +189,12 @@ pub(crate) fn serve(
                 return Err(e.into());
             }
         };
-        match session.cell(&cell, output) {
+        let done = match frame {
+            ServerFrame::File(op) => session.file(op, output),
+            ServerFrame::Cell(cell) => session.cell(&cell, output),
+            _ => Ok(None),
+        };
+        match done {
             Ok(Some(end)) => {
                 let sent = protocol::write_frame(output, &RunnerFrame::Result(Box::new(end)));
                 session.finish().map_err(RunnerError::Teardown)?;

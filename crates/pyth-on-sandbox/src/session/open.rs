@@ -31,13 +31,17 @@ pub(super) struct Session {
     pub(super) results: File,
     /// Per-cell cap on each of stdout and stderr.
     pub(super) output_cap: usize,
+    /// The sandbox's `RLIMIT_FSIZE`: a larger file write is refused before the kernel sees
+    /// it (the write would raise `SIGXFSZ` in the kernel).
+    pub(super) fsize_limit: u64,
     pub(super) opened: Instant,
 }
 
 /// Prepares the sandbox for `profile` with a kernel in it and starts the kernel with the
 /// profile's environment.
 pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Session, SandboxError> {
-    let env = std::mem::take(&mut profile.env);
+    let mut env = std::mem::take(&mut profile.env);
+    let egress = profile.egress.take();
     profile.session = true;
     profile.prestart = false;
     let prepared = supervisor::prepare(&profile, cgroups)?;
@@ -45,6 +49,19 @@ pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Sessio
         .into_live()
         .ok_or_else(|| SandboxError::InvalidJob("sandbox already used".into()))?;
     let mut teardown = Teardown::of(live);
+    let Some(live) = teardown.live.as_mut() else {
+        return Err(SandboxError::InvalidJob("sandbox already used".into()));
+    };
+    if let Some(egress) = &egress {
+        // As for a run: after the clone, before any user code; its variables last, so they win.
+        if let Err(e) = crate::egress::start_relay(live.init.pid, egress) {
+            let _ = teardown.finish();
+            return Err(e);
+        }
+        let proxy = crate::egress::proxy_env();
+        env.retain(|v| !proxy.iter().any(|p| p.name == v.name));
+        env.extend(proxy);
+    }
     let Some(live) = teardown.live.as_mut() else {
         return Err(SandboxError::InvalidJob("sandbox already used".into()));
     };
@@ -62,6 +79,7 @@ pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Sessio
             stderr: Some(stderr),
             results,
             output_cap: usize::try_from(profile.limits.max_output_bytes).unwrap_or(usize::MAX),
+            fsize_limit: profile.limits.fsize_bytes,
             opened: Instant::now(),
         }),
         Err(e) => {

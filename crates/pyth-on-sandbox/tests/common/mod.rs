@@ -1,6 +1,9 @@
 //! Shared helpers: drive the real `pyth-on-runner` binary over its frame protocol.
 #![allow(dead_code)]
 
+pub mod kernel;
+pub mod probes;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -119,7 +119,12 @@ pub async fn run(
             () = cancel.cancelled() => None,
         }
     };
-    let (ran, seen) = tokio::join!(running, forward(raw_rx, secrets, live.events.as_ref()));
+    let send = |stream, text| {
+        if let Some(events) = live.events.as_ref() {
+            let _ = events.send(LiveEvent::Output { stream, text });
+        }
+    };
+    let (ran, seen) = tokio::join!(running, forward(raw_rx, secrets, send));
     match ran {
         Some(ran) => Ok((ran?.result, false)),
         None => Ok((cancelled_result(seen), true)),
@@ -137,18 +142,18 @@ fn cancelled_result((stdout, stderr): (Vec<u8>, Vec<u8>)) -> JobResult {
     }
 }
 
-/// Hands each chunk on, redacted, until the run's sender is gone; returns the raw bytes seen
-/// per stream.
-async fn forward(
+/// Hands each chunk on to `send`, redacted, whole characters, never empty, until the
+/// sender of `raw` is gone; returns the raw bytes seen per stream. (Runs and session cells.)
+pub(crate) async fn forward(
     mut raw: mpsc::UnboundedReceiver<OutputChunk>,
     secrets: &OpenSecrets,
-    events: Option<&EventSink>,
+    deliver: impl Fn(Stream, String),
 ) -> (Vec<u8>, Vec<u8>) {
     let (mut out, mut err) = (Redactor::new(secrets), Redactor::new(secrets));
     let (mut seen_out, mut seen_err) = (Vec::new(), Vec::new());
     let send = |stream, text: String| {
-        if let (Some(events), false) = (events, text.is_empty()) {
-            let _ = events.send(LiveEvent::Output { stream, text });
+        if !text.is_empty() {
+            deliver(stream, text);
         }
     };
     while let Some(chunk) = raw.recv().await {

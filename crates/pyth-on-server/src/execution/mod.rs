@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use pyth_on_egress::RunListener;
-use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, ZkJob};
+use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, Language, ZkJob};
 use pyth_on_sandbox::ZkOutcome;
 use pyth_on_types::{EgressUsage, ExecuteResponse};
 use serde_json::json;
@@ -31,7 +31,7 @@ mod outcome;
 pub mod record;
 use record::{audit_subject, started_details, AuditSubject};
 mod request;
-pub(crate) use request::parse_env;
+pub(crate) use request::{parse_env, parse_network, parse_packages};
 pub mod zk;
 
 pub use error::RunError;
@@ -174,7 +174,8 @@ pub async fn admit(
     request: RunRequest,
 ) -> Result<Admitted, RunError> {
     let execution_id = Uuid::now_v7();
-    let env_mount = package_env(state, user, &request).await?;
+    let settings = &request.settings;
+    let env_mount = package_env(state, user, settings.language, &settings.packages).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
         match refused {
@@ -294,13 +295,13 @@ fn sandbox_job(
     job(state, request, env, binds, egress_spec)
 }
 
-/// The package environment of the run, if it has packages.
-async fn package_env(
+/// The package environment of a run or a session, if it has packages (stored or `packages`).
+pub(crate) async fn package_env(
     state: &AppState,
     user: &Caller,
-    request: &RunRequest,
+    language: Language,
+    packages: &[String],
 ) -> Result<Option<EnvMount>, RunError> {
-    let (language, packages) = (request.settings.language, &request.settings.packages);
     match state.packages() {
         Some(manager) => {
             Ok(
@@ -340,8 +341,9 @@ pub(crate) fn run_env(
 }
 
 /// The run's egress proxy when it asked for the network: its socket is this run's identity
-/// (user, bounds), set here, not by the program.
-async fn start_egress(
+/// (user, bounds), set here, not by the program. (Sessions too: `execution_id` is then the
+/// session's id.)
+pub(crate) async fn start_egress(
     state: &AppState,
     user: &Caller,
     execution_id: Uuid,

@@ -169,23 +169,8 @@ impl RunSettings {
         within("timeoutMs", timeout_ms, 1, settings.max_timeout_ms)?;
         let memory_mb = options.memory_mb.unwrap_or(settings.default_memory_mb);
         within("memoryMb", memory_mb, MIN_MEMORY_MB, settings.max_memory_mb)?;
-        let packages = options.packages.unwrap_or_default();
-        let max_packages = settings.packages.max_packages;
-        if packages.len() > max_packages {
-            return Err(Invalid::code(
-                "too_many_packages",
-                format!("a run takes at most {max_packages} packages"),
-            )
-            .into());
-        }
-        let network = options.network == Some(true);
-        if network && state.egress().is_none() {
-            return Err(Invalid::code(
-                "network_disabled",
-                "this server does not allow network access from runs",
-            )
-            .into());
-        }
+        let packages = parse_packages(state, options.packages)?;
+        let network = parse_network(state, options.network)?;
         Ok(Self {
             language,
             stdin: options.stdin.unwrap_or_default(),
@@ -253,6 +238,34 @@ pub(crate) fn parse_env(raw: BTreeMap<String, String>) -> Result<Vec<(VarName, S
             Ok((name, value))
         })
         .collect()
+}
+
+/// A run's or a session's extra packages, at most `--max-packages`.
+pub(crate) fn parse_packages(
+    state: &AppState,
+    packages: Option<Vec<String>>,
+) -> Result<Vec<String>, Invalid> {
+    let packages = packages.unwrap_or_default();
+    let max_packages = state.settings().packages.max_packages;
+    if packages.len() > max_packages {
+        return Err(Invalid::code(
+            "too_many_packages",
+            format!("a run takes at most {max_packages} packages"),
+        ));
+    }
+    Ok(packages)
+}
+
+/// Whether a run or a session asked for the network (refused if the server has no egress).
+pub(crate) fn parse_network(state: &AppState, network: Option<bool>) -> Result<bool, Invalid> {
+    let network = network == Some(true);
+    if network && state.egress().is_none() {
+        return Err(Invalid::code(
+            "network_disabled",
+            "this server does not allow network access from runs",
+        ));
+    }
+    Ok(network)
 }
 
 #[cfg(test)]

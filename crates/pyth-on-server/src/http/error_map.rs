@@ -10,6 +10,7 @@ use crate::generation::GenerateError;
 use crate::keys::KeyError;
 use crate::packages::PackageError;
 use crate::secrets::{OpenError, PutError};
+use crate::sessions::files::FileError;
 use crate::sessions::SessionError;
 use crate::zk_code::ZkCodeError;
 
@@ -197,6 +198,26 @@ impl From<PackageError> for ApiError {
     }
 }
 
+impl From<FileError> for ApiError {
+    fn from(err: FileError) -> Self {
+        let message = err.to_string();
+        let unprocessable = |code| Self::Unprocessable {
+            code,
+            message: message.clone(),
+            details: None,
+        };
+        match err {
+            FileError::InvalidPath { .. } => Invalid::code("invalid_path", message).into(),
+            FileError::NotFound => Self::NotFound("file"),
+            FileError::UploadTooLarge { .. } => Self::TooLarge(message),
+            FileError::WrongKind(_) => unprocessable("wrong_file_type"),
+            FileError::TooLarge(_) => unprocessable("file_too_large"),
+            FileError::NoSpace(_) => unprocessable("no_space"),
+            FileError::Failed(_) => unprocessable("file_operation_failed"),
+        }
+    }
+}
+
 impl From<SessionError> for ApiError {
     fn from(err: SessionError) -> Self {
         let message = err.to_string();
@@ -228,6 +249,8 @@ impl From<SessionError> for ApiError {
                 message,
                 retry_after_secs: Some(1),
             },
+            SessionError::File(err) => err.into(),
+            SessionError::Run(err) => err.into(),
             SessionError::Secrets(err) => err.into(),
             SessionError::Store(err) => err.into(),
             SessionError::Internal(err) => Self::Internal(err),

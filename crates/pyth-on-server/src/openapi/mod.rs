@@ -23,7 +23,7 @@ use crate::settings::Settings;
         pyth_on_types::RefreshRequest, pyth_on_types::CreateKeyRequest, pyth_on_types::CreatedKey,
         pyth_on_types::KeyInfo, pyth_on_types::KeyList, pyth_on_types::ExecuteRequest,
         pyth_on_types::LanguageName, pyth_on_types::InputFile, pyth_on_types::OutputFile,
-        pyth_on_types::FileEncoding, pyth_on_types::RunStartEvent, pyth_on_types::RunOutputEvent,
+        pyth_on_types::FileEncoding, pyth_on_types::RunStartEvent, pyth_on_types::RunOutputEvent, pyth_on_types::CellStartEvent,
         pyth_on_types::ExecuteResponse, pyth_on_types::EgressUsage, pyth_on_types::EgressAllowList, pyth_on_types::SetEgressAllowRequest, pyth_on_types::GenerateRequest, pyth_on_types::GenerateResponse, pyth_on_types::SecretInput, pyth_on_types::SecretMetadata,
         pyth_on_types::SecretList, pyth_on_types::AuditEntry, pyth_on_types::AuditPage,
         pyth_on_types::AuditVerification, pyth_on_types::HealthResponse, pyth_on_types::InfoResponse,

@@ -72,7 +72,7 @@ pub async fn cancel(
 }
 
 /// Whether the client asked for Server-Sent Events.
-fn wants_event_stream(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -104,6 +104,12 @@ fn events(streamed: Streamed, request_id: String) -> impl Stream<Item = Result<E
         let next = (!last).then_some(streamed);
         Some((Ok(event), (None, next, request_id)))
     })
+}
+
+/// A wire type as one SSE event named `name`.
+pub(crate) fn json_event(name: &'static str, data: &impl serde::Serialize) -> Event {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    Event::default().event(name).data(data)
 }
 
 /// One live event as SSE, and whether it is the last.

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod keys;
 pub mod packages;
 pub mod secrets;
+pub mod session_files;
 pub mod sessions;
 pub mod system;
 pub mod zk;
@@ -83,6 +84,16 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::list_sessions, sessions::create_session))
         .routes(routes!(sessions::get_session, sessions::delete_session))
         .routes(routes!(sessions::execute_cell))
+        .routes(routes!(session_files::list_files))
+        .route(
+            session_files::FILE_ROUTE,
+            axum::routing::put(session_files::put_file)
+                .get(session_files::get_file)
+                .delete(session_files::delete_file),
+        )
+        .merge(OpenApiRouter::with_openapi(
+            <session_files::FileRoutes as utoipa::OpenApi>::openapi(),
+        ))
         .routes(routes!(audit_log::list_audit))
         .routes(routes!(audit_log::verify_audit))
 }

@@ -1,17 +1,27 @@
 //! Sessions: open, list, look at, end, and run cells in (`/api/v1/sessions`). Another user's
 //! session is not found, never forbidden: its existence is not revealed.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use pyth_on_types::{CellRequest, CellResponse, CreateSessionRequest, SessionInfo, SessionList};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use pyth_on_types::{
+    CellRequest, CellResponse, CellStartEvent, CreateSessionRequest, RunOutputEvent, SessionInfo,
+    SessionList,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
 
+use super::execute::{json_event, wants_event_stream};
 use crate::caller::Caller;
+use crate::context::current_request_id;
 use crate::error::ApiError;
 use crate::http::json::AppJson;
+use crate::sessions::stream::CellEvent;
 use crate::sessions::{self, Cell, Entry, NewSession};
 use crate::state::AppState;
 
@@ -36,7 +46,7 @@ fn info(entry: &Entry) -> SessionInfo {
 }
 
 /// A session id from the path; anything else is not found.
-fn session_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn session_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("session"))
 }
 
@@ -101,11 +111,16 @@ pub async fn delete_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Run one cell in a session, against the state earlier cells left. One cell at a time.
+/// Run one cell in a session, against the state earlier cells left. One cell at a time. With
+/// `Accept: text/event-stream` the answer is a stream of Server-Sent Events: `start`
+/// (CellStartEvent), `stdout` and `stderr` (RunOutputEvent) as the cell writes, then `result`
+/// (CellResponse) or `error` (ErrorBody). A streamed cell goes on to its end if the client
+/// goes away.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/execute", operation_id = "execute_cell", tag = "Sessions",
     params(("id" = Uuid, Path, description = "session id; anything else is not found")),
     request_body = CellRequest, security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = CellResponse, description = "The cell's answer; `sessionEnded` when the interpreter ended with it (the session is then gone)"),
+    responses((status = 200, description = "The cell's answer (JSON; `sessionEnded` when the interpreter ended with it: the session is then gone), or its live events with `Accept: text/event-stream`: `start` (CellStartEvent), `stdout` and `stderr` (RunOutputEvent), then `result` (CellResponse) or `error` (ErrorBody)",
+            content((CellResponse = "application/json"), (String = "text/event-stream", example = json!("event: start\ndata: {\"sessionId\":\"0193...\"}\n\nevent: stdout\ndata: {\"text\":\"1\\n\"}\n\nevent: result\ndata: {\"stdout\":\"1\\n\",\"results\":[],...}\n\n")))),
         (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field)"),
         (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id (or it ended)"),
         (status = 409, body = pyth_on_types::ErrorBody, description = "session_busy: a cell of this session is running"),
@@ -114,11 +129,49 @@ pub async fn delete_session(
         (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable (Retry-After): no execution slot, or the session's sandbox failed (the session is then gone)")))]
 pub async fn execute_cell(
     State(state): State<AppState>,
+    headers: HeaderMap,
     user: Caller,
     Path(id): Path<String>,
     AppJson(body): AppJson<CellRequest>,
-) -> Result<AppJson<CellResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
     let cell = Cell::parse(state.settings(), body).map_err(sessions::SessionError::from)?;
-    Ok(AppJson(sessions::execute(&state, &user, id, cell).await?))
+    if wants_event_stream(&headers) {
+        let events = sessions::stream::execute_stream(&state, &user, id, cell).await?;
+        let start = CellStartEvent { session_id: id };
+        let first = json_event("start", &start);
+        return Ok(Sse::new(cell_events(first, events, current_request_id()))
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    Ok(AppJson(sessions::execute(&state, &user, id, cell).await?).into_response())
+}
+
+/// A cell's events as SSE: `start`, output, then `result` or `error`.
+fn cell_events(
+    first: Event,
+    events: UnboundedReceiver<CellEvent>,
+    request_id: String,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let state = (Some(first), Some(events), request_id);
+    futures::stream::unfold(state, |(first, events, request_id)| async move {
+        if let Some(first) = first {
+            return Some((Ok(first), (None, events, request_id)));
+        }
+        let mut events = events?;
+        let (event, last) = match events.recv().await? {
+            CellEvent::Output { stream, text } => {
+                (json_event(stream.as_str(), &RunOutputEvent { text }), false)
+            }
+            CellEvent::Finished(answer) => match *answer {
+                Ok(response) => (json_event("result", &response), true),
+                Err(err) => {
+                    let body = ApiError::from(err).body(request_id.clone());
+                    (json_event("error", &body), true)
+                }
+            },
+        };
+        let next = (!last).then_some(events);
+        Some((Ok(event), (None, next, request_id)))
+    })
 }

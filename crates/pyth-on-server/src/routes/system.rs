@@ -134,6 +134,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Runs waiting or running on this node.",
         state.runs().admitted() as f64,
     ));
+    session_gauges(&state, &mut gauges);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -141,4 +142,25 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics().render(&gauges),
     )
+}
+
+/// Open sessions per language, and the busy ones.
+fn session_gauges(state: &AppState, gauges: &mut Vec<crate::metrics::Gauge>) {
+    use crate::metrics::Gauge;
+    let (python, javascript, busy) = state.sessions().census();
+    for (language, open) in [("python", python), ("javascript", javascript)] {
+        gauges.push(Gauge {
+            labels: vec![("language", language.to_string())],
+            ..Gauge::new(
+                "pyth_on_sessions_open",
+                "Sessions open on this node, per language.",
+                open as f64,
+            )
+        });
+    }
+    gauges.push(Gauge::new(
+        "pyth_on_sessions_busy",
+        "Sessions running a cell or a file operation now.",
+        busy as f64,
+    ));
 }

@@ -7,14 +7,17 @@
 //! Operations that start or end a sandbox run [`detached`] from their request, so a client
 //! going away mid-cell cannot leave a kernel half-spoken-to or a session off the record.
 
+pub mod files;
 pub mod reaper;
 pub mod registry;
 pub mod request;
 pub mod settings;
+pub mod stream;
 
 use std::sync::Arc;
 
-use pyth_on_launcher::{CellOutcome, LaunchError, SessionConfig};
+use pyth_on_egress::RunListener;
+use pyth_on_launcher::{Bind, CellOutcome, EgressSpec, LaunchError, OutputSink, SessionConfig};
 use pyth_on_store::StoreError;
 use pyth_on_types::{CellFailure, CellOutput, CellResponse};
 use serde_json::json;
@@ -23,7 +26,11 @@ use uuid::Uuid;
 use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
 use crate::domain::Invalid;
-use crate::execution::detached;
+use crate::execution::{
+    detached, package_env, parse_network, parse_packages, start_egress, RunError,
+};
+use crate::metrics::CellKind;
+use crate::packages::EnvMount;
 use crate::redact::{redact, OpenSecrets};
 use crate::secrets::{self, OpenError};
 use crate::state::AppState;
@@ -101,6 +108,12 @@ pub enum SessionError {
     /// The owner's secrets could not be opened.
     #[error(transparent)]
     Secrets(#[from] OpenError),
+    /// Its packages or its egress proxy could not be set up (a run's errors).
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// A file operation failed (the session goes on).
+    #[error(transparent)]
+    File(#[from] files::FileError),
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -122,7 +135,7 @@ impl From<BadCell> for SessionError {
 pub async fn create(
     state: &AppState,
     user: &Caller,
-    new: NewSession,
+    mut new: NewSession,
 ) -> Result<Arc<Entry>, SessionError> {
     let reservation = state
         .sessions()
@@ -131,14 +144,35 @@ pub async fn create(
             registry::Full::User(n) => SessionError::UserFull(n),
             registry::Full::Node => SessionError::NodeFull,
         })?;
+    let packages = parse_packages(state, new.packages.take())?;
+    let network = parse_network(state, new.network)?;
+    let mounted = package_env(state, user, new.language, &packages).await?;
     let secrets = secrets::open_for_run(state, user.user_id).await?;
     let (owned, user) = (state.clone(), *user);
     detached(state, async move {
-        let entry = open(&owned, &user, new, secrets).await?;
+        let id = Uuid::now_v7();
+        let egress = start_egress(&owned, &user, id, network).await?;
+        let prepared = Prepared {
+            id,
+            mounted,
+            egress,
+            secrets,
+        };
+        let entry = open(&owned, &user, new, prepared).await?;
         owned.sessions().insert(reservation, entry.clone());
         Ok(entry)
     })
     .await
+}
+
+/// What a session's sandbox is opened with, besides the request.
+struct Prepared {
+    id: Uuid,
+    /// The package environment, if it has packages.
+    mounted: Option<EnvMount>,
+    /// Its egress proxy, if it asked for the network.
+    egress: Option<RunListener>,
+    secrets: OpenSecrets,
 }
 
 /// Starts the sandbox and records `session.create`.
@@ -146,13 +180,26 @@ async fn open(
     state: &AppState,
     user: &Caller,
     new: NewSession,
-    secrets: OpenSecrets,
+    prepared: Prepared,
 ) -> Result<Arc<Entry>, SessionError> {
+    let Prepared {
+        id,
+        mounted,
+        egress,
+        secrets,
+    } = prepared;
     let mut cfg = SessionConfig::new(new.language);
-    cfg.env = crate::execution::run_env(None, &new.env, &secrets);
+    cfg.env = crate::execution::run_env(mounted.as_ref(), &new.env, &secrets);
     cfg.memory_mb = Some(new.memory_mb);
     cfg.max_output_bytes = Some(state.settings().max_output_bytes);
     cfg.cpu_budget = new.max_lifetime;
+    cfg.binds = mounted
+        .iter()
+        .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
+        .collect();
+    cfg.egress = egress.as_ref().map(|l| EgressSpec {
+        socket: l.path().to_owned(),
+    });
     let kernel = state.launcher().open_session(cfg).await.map_err(|e| {
         tracing::warn!(error = %e, "a session did not open");
         match e {
@@ -161,9 +208,10 @@ async fn open(
             _ => SessionError::SandboxFailed,
         }
     })?;
-    let id = Uuid::now_v7();
     let details = json!({
         "language": new.language.as_str(),
+        "packages": mounted.as_ref().map(|m| m.key.clone()),
+        "network": egress.is_some(),
         "memoryMb": new.memory_mb,
         "idleTimeoutSec": new.idle_timeout.as_secs(),
         "maxLifetimeSec": new.max_lifetime.as_secs(),
@@ -176,6 +224,7 @@ async fn open(
         idle_timeout: new.idle_timeout,
         max_lifetime: new.max_lifetime,
         secrets,
+        egress,
     };
     let entry = Arc::new(Entry::new(id, entry, kernel));
     let event = audit::by(
@@ -226,7 +275,15 @@ pub async fn end(
     mut details: serde_json::Value,
 ) {
     entry.kernel.lock().await.close().await;
+    state.metrics().session_ended(reason.as_str());
     details["reason"] = json!(reason.as_str());
+    let egress = entry.egress.lock().map(|mut e| e.take()).ok().flatten();
+    if let Some(listener) = egress {
+        let stats = listener.finish().await;
+        details["egress"] = json!({
+            "requests": stats.requests, "bytes": stats.bytes, "denied": stats.denied,
+        });
+    }
     let event = audit::by(
         by,
         Action::SessionEnd,
@@ -249,30 +306,31 @@ pub async fn execute(
 ) -> Result<CellResponse, SessionError> {
     let entry = get(state, user, id)?;
     let (owned, user) = (state.clone(), *user);
-    detached(
-        state,
-        async move { run_cell(&owned, &user, entry, cell).await },
-    )
+    detached(state, async move {
+        run_cell(&owned, &user, entry, cell, None).await
+    })
     .await
 }
 
+/// Runs `cell`, handing its raw output to `sink` as it comes (dropped when the cell is over).
 async fn run_cell(
     state: &AppState,
     user: &Caller,
     entry: Arc<Entry>,
     cell: Cell,
+    sink: Option<OutputSink>,
 ) -> Result<CellResponse, SessionError> {
     let mut kernel = entry.kernel.try_lock().map_err(|_| SessionError::Busy)?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
-        state.metrics().refused_busy();
+        state.metrics().cell(CellKind::RefusedBusy, 0);
         match refused {
             crate::runs::Refused::NodeFull => SessionError::RunsFull,
             crate::runs::Refused::UserFull(n) => SessionError::RunsUserFull(n),
         }
     })?;
     entry.touch();
-    let ran = kernel.cell(&cell.code, cell.timeout, None).await;
-    drop((permit, kernel));
+    let ran = kernel.cell(&cell.code, cell.timeout, sink.as_ref()).await;
+    drop((permit, kernel, sink));
     entry.touch();
     let digest = json!({
         "codeSha256": audit::code_digest(cell.code.as_bytes()),
@@ -294,6 +352,12 @@ async fn settle(
     digest: serde_json::Value,
 ) -> Result<CellResponse, SessionError> {
     let answer = answer(outcome, &entry.secrets);
+    let kind = match (answer.session_ended, answer.timed_out) {
+        (true, _) => CellKind::EndedSession,
+        (false, true) => CellKind::TimedOut,
+        (false, false) => CellKind::Completed,
+    };
+    state.metrics().cell(kind, answer.duration_ms as u64);
     if answer.session_ended && state.sessions().remove(entry.owner(), entry.id).is_some() {
         let details =
             json!({ "exitCode": answer.exit_code, "memoryExceeded": answer.memory_exceeded });
@@ -318,6 +382,7 @@ async fn lost(
     digest: serde_json::Value,
 ) -> Result<CellResponse, SessionError> {
     tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
+    state.metrics().cell(CellKind::EndedSession, 0);
     if state.sessions().remove(entry.owner(), entry.id).is_some() {
         let details = json!({ "error": err.to_string() });
         end(state, user, entry, EndReason::Exited, details).await;

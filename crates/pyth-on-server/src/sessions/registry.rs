@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use pyth_on_egress::RunListener;
 use pyth_on_launcher::{Language, Session};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -37,6 +38,8 @@ pub struct Entry {
     pub secrets: OpenSecrets,
     /// The launcher's session: one cell at a time.
     pub kernel: tokio::sync::Mutex<Session>,
+    /// Its egress proxy, if it has the network (stopped when it ends).
+    pub egress: Mutex<Option<RunListener>>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -61,6 +64,8 @@ pub struct NewEntry {
     pub max_lifetime: Duration,
     /// The owner's secrets (for redaction).
     pub secrets: OpenSecrets,
+    /// Its egress proxy, if it has the network.
+    pub egress: Option<RunListener>,
 }
 
 impl std::fmt::Debug for NewEntry {
@@ -87,6 +92,7 @@ impl Entry {
             opened: now.0,
             last_used: Mutex::new(now),
             secrets: new.secrets,
+            egress: Mutex::new(new.egress),
             kernel: tokio::sync::Mutex::new(kernel),
         }
     }
@@ -263,6 +269,19 @@ impl Registry {
         over.into_iter()
             .filter_map(|(id, reason)| table.entries.remove(&id).map(|e| (e, reason)))
             .collect()
+    }
+
+    /// Open sessions per language, and how many run a cell or a file operation now: (Python,
+    /// JavaScript, busy).
+    pub fn census(&self) -> (usize, usize, usize) {
+        let table = lock(&self.table);
+        table.entries.values().fold((0, 0, 0), |(py, js, busy), e| {
+            let busy = busy + usize::from(e.kernel.try_lock().is_err());
+            match e.language {
+                Language::Python => (py + 1, js, busy),
+                Language::Javascript => (py, js + 1, busy),
+            }
+        })
     }
 
     /// How many sessions are open (reservations left out).

@@ -22,6 +22,10 @@ pub struct NewSession {
     pub max_lifetime: Duration,
     /// The request's variables (the owner's secrets are added when it opens).
     pub env: Vec<(VarName, String)>,
+    /// Extra packages as asked (checked against the server when the session opens).
+    pub packages: Option<Vec<String>>,
+    /// Network as asked (checked against the server when the session opens).
+    pub network: Option<bool>,
 }
 
 fn within(
@@ -74,6 +78,8 @@ impl NewSession {
             idle_timeout: Duration::from_secs(idle),
             max_lifetime: Duration::from_secs(lifetime),
             env,
+            packages: req.packages,
+            network: req.network,
         })
     }
 }

@@ -24,6 +24,8 @@ mod packages;
 mod postgres;
 mod run_record;
 mod secrets;
+mod session_files;
+mod session_support;
 mod sessions;
 mod streaming;
 mod support;

@@ -4,88 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use pyth_on_client::Client;
-use pyth_on_types::{CellResponse, SessionInfo, SessionList};
+use pyth_on_types::SessionList;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::session_support::{
+    cell, cgroups_of, open, processes_alive, send, server_with_uids, text, within,
+};
 use crate::support::{TestServer, TestUser};
-
-/// Opens a session (`body` as the request) and returns it.
-async fn open(client: &Client, body: Value) -> SessionInfo {
-    let response = send(client, Method::POST, "/api/v1/sessions", Some(body)).await;
-    assert_eq!(response.0, StatusCode::CREATED, "{:?}", response.1);
-    serde_json::from_value(response.1).unwrap()
-}
-
-/// Sends a request; the status and the JSON body (`null` when empty).
-async fn send(
-    client: &Client,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, path);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// Runs a cell, expecting an answer.
-async fn cell(client: &Client, id: uuid::Uuid, code: &str, timeout_ms: u64) -> CellResponse {
-    let path = format!("/api/v1/sessions/{id}/execute");
-    let body = json!({ "code": code, "timeoutMs": timeout_ms });
-    let (status, body) = send(client, Method::POST, &path, Some(body)).await;
-    assert_eq!(status, StatusCode::OK, "{body:?}");
-    serde_json::from_value(body).unwrap()
-}
-
-fn text(answer: &CellResponse) -> Vec<&str> {
-    let plain = answer.results.iter().filter(|r| r.mime == "text/plain");
-    plain.map(|r| r.data.as_str()).collect()
-}
-
-/// Whether any process runs under a uid in `uids`.
-fn processes_alive(uids: &std::ops::Range<u32>) -> bool {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
-        .any(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next())
-                .and_then(|u| u.parse::<u32>().ok())
-                .is_some_and(|uid| uids.contains(&uid))
-        })
-}
-
-/// Waits up to `limit` for `done`.
-async fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
-}
-
-/// A server whose sessions run under uids no other test uses.
-async fn server_with_uids(uids: &std::ops::Range<u32>) -> TestServer {
-    let (start, count) = (uids.start, uids.end - uids.start);
-    TestServer::start_with(|s| {
-        s.runs.run_uid_start = start;
-        s.runs.run_uid_count = count;
-    })
-    .await
-}
 
 #[tokio::test]
 async fn state_is_kept_between_cells_in_python_and_in_javascript() {
@@ -215,14 +141,24 @@ async fn deleting_a_session_leaves_no_process_of_its_uid() {
 const IDLE_UIDS: std::ops::Range<u32> = 1_650_200_000..1_650_200_004;
 
 #[tokio::test]
-async fn an_idle_session_ends_after_its_idle_timeout_and_leaves_no_process() {
+async fn an_idle_session_ends_after_its_idle_timeout_and_leaves_no_process_or_cgroup() {
     let server = server_with_uids(&IDLE_UIDS).await;
     let user = server.user().await;
     let s = open(&user.key, json!({ "idleTimeoutSec": 1 })).await;
     assert!(processes_alive(&IDLE_UIDS));
+    let cgroups = cgroups_of(&IDLE_UIDS);
+    assert!(!cgroups.is_empty(), "the session's cgroup was not found");
     let path = format!("/api/v1/sessions/{}", s.id);
     let gone = within(Duration::from_secs(5), || !processes_alive(&IDLE_UIDS)).await;
     assert!(gone, "the idle session's processes are still there");
+    let removed = within(Duration::from_secs(5), || {
+        cgroups.iter().all(|c| !c.exists())
+    })
+    .await;
+    assert!(
+        removed,
+        "the idle session's cgroups are still there: {cgroups:?}"
+    );
     assert_eq!(
         send(&user.key, Method::GET, &path, None).await.0,
         StatusCode::NOT_FOUND
