@@ -82,13 +82,17 @@ impl Files {
 
 /// An error of a request about file `path` of session `id`, in words.
 fn about_file(err: ClientError, id: Uuid, path: &str) -> anyhow::Error {
+    let ClientError::Api { body, .. } = &err else {
+        return anyhow!("{}", super::with_details(&err));
+    };
+    // The server says `not_found` for a missing session and a missing file alike; its
+    // message names which.
+    let file_missing = body.code == "file_not_found"
+        || (body.code == "not_found" && body.error.starts_with("file"));
     match err.code() {
-        Some("file_not_found") => anyhow!("no file {path:?} in session {id}"),
-        Some("invalid_path") | Some("payload_too_large") => {
-            anyhow!("{path:?}: {}", super::with_details(&err))
-        }
-        _ if matches!(err, ClientError::Path(_)) => anyhow!("{err}"),
-        _ => about_session(err, id),
+        _ if file_missing => anyhow!("no file {path:?} in session {id}"),
+        Some("not_found" | "session_busy") => about_session(err, id),
+        _ => anyhow!("{path:?}: {}", super::with_details(&err)),
     }
 }
 

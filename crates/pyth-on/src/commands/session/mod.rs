@@ -71,6 +71,13 @@ struct New {
     /// Seconds after which the session ends however busy.
     #[arg(long, value_name = "SECS")]
     max_lifetime: Option<u64>,
+    /// A package to install and make importable in the session (a PyPI or npm spec such as
+    /// `pandas==2.2`); repeatable.
+    #[arg(long = "package", value_name = "SPEC")]
+    packages: Vec<String>,
+    /// Network access through the server's egress proxy (the server must allow it).
+    #[arg(long)]
+    network: bool,
     /// An environment variable for the session; repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
@@ -117,6 +124,8 @@ impl New {
             idle_timeout_sec: self.idle_timeout,
             max_lifetime_sec: self.max_lifetime,
             env: (!self.env.is_empty()).then(|| self.env.into_iter().collect::<BTreeMap<_, _>>()),
+            packages: (!self.packages.is_empty()).then_some(self.packages),
+            network: self.network.then_some(true),
         };
         let info = client
             .create_session(&request)
