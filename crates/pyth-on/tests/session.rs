@@ -1,7 +1,8 @@
 //! `pyth-on session` as a user types it, against a real `pyth-on serve` and real sandboxes:
 //! a session opened, its state kept between `exec`s, listed and ended; JavaScript sessions and
-//! code from standard input; a cell that raises exiting non-zero; image results saved only
-//! with `--output-dir`; output streamed while the cell runs; unknown ids said plainly.
+//! code from standard input; a cell that raises exiting non-zero; a busy session refused;
+//! image results saved only with `--output-dir`; output streamed while the cell runs; unknown
+//! ids said plainly.
 #![allow(
     clippy::unwrap_used,
     reason = "tests fail loudly on any unexpected error"
@@ -161,6 +162,34 @@ async fn the_output_of_a_cell_streams_to_stdout_while_it_runs() {
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "done\n");
     assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn a_cell_sent_while_another_runs_is_refused_as_busy_and_the_first_one_finishes() {
+    let server = server(UIDS).await;
+    let work = server.work("busy");
+    let id = server.new_session(&[]);
+    let slow = "import time\nprint('slow', flush=True)\ntime.sleep(2)\nprint('end')";
+    let mut first = server
+        .command(&work, &["exec", &id, slow])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "slow\n", "the first cell is running");
+
+    let out = server.run(&work, &["exec", &id, "1"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("session {id} is running a cell")),
+        "{err}"
+    );
+    stdout.read_to_string(&mut line).unwrap();
+    assert_eq!(line, "slow\nend\n");
+    assert!(first.wait().unwrap().success());
 }
 
 #[tokio::test]
