@@ -1,5 +1,10 @@
 //! A typed async client for the Pyth-On API, used by the CLI and the end-to-end tests.
 //!
+//! Runs ([`Client::execute`], streamed with [`Client::execute_stream`]) and sessions
+//! ([`Client::create_session`], cells with [`Client::execute_cell`] or streamed with
+//! [`Client::execute_cell_stream`], files with [`Client::put_session_file`] and its
+//! siblings) share one Server-Sent Events reader, [`EventStream`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), pyth_on_client::ClientError> {
 //! let client = pyth_on_client::Client::new("http://127.0.0.1:8080")?;

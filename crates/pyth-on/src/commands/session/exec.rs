@@ -28,7 +28,7 @@ pub struct Exec {
     /// session goes on).
     #[arg(long, value_name = "MS")]
     timeout_ms: Option<u64>,
-    /// Save image results (PNG, JPEG, GIF, SVG) in this directory (created if missing), as
+    /// Save image results (PNG, JPEG, GIF, WebP, SVG) in this directory (created if missing), as
     /// result-N.EXT with the first N free; without it they are not saved.
     #[arg(long, value_name = "DIR")]
     output_dir: Option<PathBuf>,

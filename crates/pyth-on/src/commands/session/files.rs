@@ -52,7 +52,7 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a file from the session.
+    /// Remove a file (or a directory with everything in it) from the session.
     Rm {
         /// Its path in the session.
         remote: String,
