@@ -9,7 +9,10 @@
 //! Dropping a [`Session`] kills its runner (the sandbox dies with it: `PDEATHSIG`); the uid
 //! goes back only once every process of the session is gone.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use pyth_on_sandbox::protocol::{
     Bind, CellResult, CellSpec, EgressSpec, EnvVar, JobResult, JobSpec, Language, RunnerFrame,
@@ -88,6 +91,20 @@ pub struct Session {
     proc: Option<RunnerProc>,
     language: Language,
     backstop_margin: Duration,
+    stop: Arc<Notify>,
+}
+
+/// Stops a session's cell or file operation in progress from outside (the session is being
+/// ended): its runner is killed at once and the call answers [`LaunchError::Closed`]. A stop
+/// asked while nothing runs stops the next call instead. See [`Session::stopper`].
+#[derive(Debug, Clone)]
+pub struct Stopper(Arc<Notify>);
+
+impl Stopper {
+    /// Stops what runs now, or the next call.
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
 }
 
 /// The session's profile: the launcher's job description for `cfg.language` (`spec`) with
@@ -134,6 +151,7 @@ pub(crate) async fn open(
             proc: Some(proc),
             language: cfg.language,
             backstop_margin,
+            stop: Arc::new(Notify::new()),
         }),
         Ok(Err(e)) => {
             proc.retire().await;
@@ -147,6 +165,12 @@ impl Session {
     /// The session's language.
     pub fn language(&self) -> Language {
         self.language
+    }
+
+    /// A handle that stops the call in progress without waiting for it (which holds
+    /// `&mut self`).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
     }
 
     /// Host pid of the session's runner (`None` once the session ended).
@@ -181,11 +205,14 @@ impl Session {
             timeout_ms,
         });
         let backstop = timeout + INTERRUPT_GRACE + self.backstop_margin;
-        let outcome = tokio::time::timeout(backstop, async {
-            proc.send(&cell).await?;
-            exchange(proc, sink).await
-        })
-        .await;
+        let stop = self.stop.clone();
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(backstop, async {
+                proc.send(&cell).await?;
+                exchange(proc, sink).await
+            }) => outcome,
+            () = stop.notified() => Ok(Err(LaunchError::Closed)),
+        };
         match outcome {
             Ok(Ok(outcome)) => {
                 if outcome.ended.is_some() {
@@ -210,11 +237,14 @@ impl Session {
     pub async fn file(&mut self, op: FileOp) -> Result<FileOutcome, LaunchError> {
         let proc = self.proc.as_mut().ok_or(LaunchError::Closed)?;
         let backstop = FILE_OP_TIMEOUT + INTERRUPT_GRACE + self.backstop_margin;
-        let outcome = tokio::time::timeout(backstop, async {
-            proc.send(&ServerFrame::File(op)).await?;
-            file_exchange(proc).await
-        })
-        .await;
+        let stop = self.stop.clone();
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(backstop, async {
+                proc.send(&ServerFrame::File(op)).await?;
+                file_exchange(proc).await
+            }) => outcome,
+            () = stop.notified() => Ok(Err(LaunchError::Closed)),
+        };
         let outcome = match outcome {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {

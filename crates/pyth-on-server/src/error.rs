@@ -45,6 +45,10 @@ pub enum ApiError {
     /// 404: no such resource for this user.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 404 `not_found`, with a sentence saying why: the resource existed and is over (a
+    /// session whose node is gone).
+    #[error("{0}")]
+    Gone(String),
     /// 408: the client stopped sending the request body.
     #[error("{0}")]
     RequestTimeout(String),
@@ -161,7 +165,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::Gone(_) => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -183,7 +187,7 @@ impl ApiError {
             | Self::Unprocessable { code, .. }
             | Self::TooMany { code, .. }
             | Self::Unavailable { code, .. } => code,
-            Self::NotFound(_) => "not_found",
+            Self::NotFound(_) | Self::Gone(_) => "not_found",
             Self::RequestTimeout(_) => "request_timeout",
             Self::TooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",

@@ -21,7 +21,7 @@ pub struct Metrics {
     cells: [AtomicU64; 4],
     cell_ms_sum: AtomicU64,
     /// By [`SESSION_END_REASONS`], in their order.
-    sessions_ended: [AtomicU64; 5],
+    sessions_ended: [AtomicU64; 6],
 }
 
 /// What a finished session cell was.
@@ -40,7 +40,14 @@ pub enum CellKind {
 const CELL_OUTCOMES: [&str; 4] = ["completed", "timed_out", "ended_session", "refused_busy"];
 
 /// The reasons a session ends, as the `reason` label (and `session.end`'s details) name them.
-pub const SESSION_END_REASONS: [&str; 5] = ["deleted", "idle", "lifetime", "exited", "shutdown"];
+pub const SESSION_END_REASONS: [&str; 6] = [
+    "deleted",
+    "idle",
+    "lifetime",
+    "exited",
+    "shutdown",
+    "node_gone",
+];
 
 /// A gauge sampled at render time.
 #[derive(Debug, Clone)]

@@ -170,6 +170,11 @@ pub async fn serve(
         .await
         .context("closing the runs this node left open")?;
     crate::execution::record::spawn_sweeper(state.clone());
+    // Sessions this node held in an earlier run died with it: off the record before serving.
+    crate::sessions::records::clear_left_by_earlier_runs(&state)
+        .await
+        .context("clearing the session records this node left")?;
+    crate::sessions::records::spawn_sweeper(state.clone());
     spawn_keyring_reload(state.clone(), KEYRING_RELOAD);
     crate::sessions::reaper::spawn(state.clone());
     if let Some(packages) = state.packages() {
@@ -187,7 +192,7 @@ pub async fn serve(
     let connections = state.settings().connections.clone();
     let trusted_proxies = state.settings().trusted_proxies.clone();
     let grace = Duration::from_secs(state.settings().shutdown_grace_secs);
-    let app = router(state);
+    let app = router(state).context("building the router")?;
     let (asked, asked_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;

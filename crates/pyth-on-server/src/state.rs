@@ -40,6 +40,7 @@ struct Inner {
     sandbox_probe: SandboxProbe,
     cancels: crate::execution::live::Cancels,
     sessions: crate::sessions::registry::Registry,
+    node: crate::sessions::node::NodeIdentity,
 }
 
 /// The parts [`AppState::new`] assembles.
@@ -92,6 +93,8 @@ impl AppState {
             parts.settings.sessions.max_sessions_per_user,
             parts.settings.sessions.max_sessions,
         );
+        let node =
+            crate::sessions::node::NodeIdentity::new(parts.settings.sessions.node_url.as_deref());
         // Argon2 at m=19 MiB: bound the number hashed at once so a login flood cannot take
         // every core or all memory.
         let gate = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -112,7 +115,13 @@ impl AppState {
             sandbox_probe: SandboxProbe::default(),
             cancels: Default::default(),
             sessions,
+            node,
         }))
+    }
+
+    /// This node on the session records: its advertised URL and instance id.
+    pub fn node(&self) -> &crate::sessions::node::NodeIdentity {
+        &self.0.node
     }
 
     /// This node's open sessions.

@@ -77,11 +77,13 @@ pub enum Constraint {
     EgressAllowPkey,
     /// A run on the record twice. (`run_record_pkey`)
     RunRecordPkey,
+    /// A session on the record twice. (`session_record_pkey`)
+    SessionRecordPkey,
 }
 
 impl Constraint {
     /// Every constraint.
-    pub const ALL: [Constraint; 19] = [
+    pub const ALL: [Constraint; 20] = [
         Constraint::UserEmail,
         Constraint::UserPkey,
         Constraint::ApiKeyHash,
@@ -101,6 +103,7 @@ impl Constraint {
         Constraint::PackageEnvPkey,
         Constraint::EgressAllowPkey,
         Constraint::RunRecordPkey,
+        Constraint::SessionRecordPkey,
     ];
 
     /// Its name in the migrations.
@@ -125,6 +128,7 @@ impl Constraint {
             Self::PackageEnvPkey => "package_env_pkey",
             Self::EgressAllowPkey => "egress_allow_pkey",
             Self::RunRecordPkey => "run_record_pkey",
+            Self::SessionRecordPkey => "session_record_pkey",
         }
     }
 
@@ -204,6 +208,7 @@ fn sqlite_constraint(message: &str) -> Option<Constraint> {
         "zk_code.user_id, zk_code.name" => Constraint::ZkCodePkey,
         "package.user_id, package.language, package.name" => Constraint::PackagePkey,
         "package_env.env_key" => Constraint::PackageEnvPkey,
+        "session_record.session_id" => Constraint::SessionRecordPkey,
         _ => return None,
     })
 }

@@ -28,14 +28,15 @@ pub use gcra::{gcra, RateDecision};
 pub use model::{
     from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, NewApiKey, NewRefreshToken,
     NewUser, OpenRun, PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, SealedSecretRow,
-    SecretMeta, User, ZkCodeRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
+    SecretMeta, SessionRecord, User, ZkCodeRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED,
+    PACKAGE_ENV_READY,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use timed::Timed;
 pub use traits::{
     ApiKeyStore, AuditStore, EgressStore, PackageStore, RateLimitStore, RefreshTokenStore,
-    RunRecordStore, SecretStore, Store, UserStore, ZkCodeStore,
+    RunRecordStore, SecretStore, SessionRecordStore, Store, UserStore, ZkCodeStore,
 };
 
 /// Pool settings for [`connect_with`].

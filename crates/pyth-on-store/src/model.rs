@@ -5,6 +5,7 @@
 
 mod packages;
 mod runs;
+mod sessions;
 mod zk_code;
 
 use std::fmt;
@@ -16,6 +17,7 @@ pub use self::packages::{
     PackageEnvRow, PackageRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
 pub use self::runs::OpenRun;
+pub use self::sessions::SessionRecord;
 pub use self::zk_code::ZkCodeRow;
 use crate::error::{StoreError, StoreResult};
 

@@ -16,11 +16,11 @@ use crate::error::{StoreError, StoreResult};
 use crate::gcra::RateDecision;
 use crate::model::{
     ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow,
-    PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, User, ZkCodeRow,
+    PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, SessionRecord, User, ZkCodeRow,
 };
 use crate::traits::{
     ApiKeyStore, AuditStore, EgressStore, PackageStore, RateLimitStore, RefreshTokenStore,
-    RunRecordStore, SecretStore, Store, UserStore, ZkCodeStore,
+    RunRecordStore, SecretStore, SessionRecordStore, Store, UserStore, ZkCodeStore,
 };
 
 /// Wraps a store so that no call lasts longer than `limit`.
@@ -159,6 +159,18 @@ bounded!(RunRecordStore {
     fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> ();
     fn stale_runs(&self, node: Option<&str>, now: OffsetDateTime, limit: u32) -> Vec<OpenRun>;
     fn interrupt_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> bool;
+});
+
+bounded!(SessionRecordStore {
+    fn put_session_record(&self, record: &SessionRecord) -> ();
+    fn session_record(&self, session_id: Uuid) -> Option<SessionRecord>;
+    fn session_records_of(&self, user_id: Uuid) -> Vec<SessionRecord>;
+    fn touch_session_record(&self, session_id: Uuid, last_used_at: OffsetDateTime,
+        expires_at: OffsetDateTime) -> ();
+    fn delete_session_record(&self, session_id: Uuid) -> bool;
+    fn delete_session_records_left_by(&self, node_url: &str, instance: Uuid)
+        -> Vec<SessionRecord>;
+    fn delete_session_records_expired(&self, before: OffsetDateTime) -> Vec<SessionRecord>;
 });
 
 #[async_trait]

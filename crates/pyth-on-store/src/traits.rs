@@ -11,7 +11,7 @@ use crate::error::StoreResult;
 use crate::gcra::RateDecision;
 use crate::model::{
     ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow,
-    PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, User, ZkCodeRow,
+    PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, SessionRecord, User, ZkCodeRow,
 };
 
 /// Users.
@@ -339,6 +339,42 @@ pub trait RunRecordStore {
     async fn interrupt_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<bool>;
 }
 
+/// Session records: which node holds each open session (sessions live on one node; any node
+/// reads these to forward a request to the owner, or to list a user's sessions everywhere).
+#[async_trait]
+pub trait SessionRecordStore {
+    /// Puts an opened session on the record. `Conflict` on a duplicate id.
+    async fn put_session_record(&self, record: &SessionRecord) -> StoreResult<()>;
+    /// The record of session `session_id`, whoever owns it.
+    async fn session_record(&self, session_id: Uuid) -> StoreResult<Option<SessionRecord>>;
+    /// `user_id`'s records on every node, oldest first (ties by id).
+    async fn session_records_of(&self, user_id: Uuid) -> StoreResult<Vec<SessionRecord>>;
+    /// Records a use: `last_used_at` and the new `expires_at`. Nothing happens for an unknown
+    /// id.
+    async fn touch_session_record(
+        &self,
+        session_id: Uuid,
+        last_used_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Takes a session off the record (it ended); `false` when it was not on it.
+    async fn delete_session_record(&self, session_id: Uuid) -> StoreResult<bool>;
+    /// At a node's start: removes the records an earlier run of the node at `node_url` left
+    /// (those of any other instance than `instance`) and returns them. A record is returned
+    /// to one caller only, however many remove at once.
+    async fn delete_session_records_left_by(
+        &self,
+        node_url: &str,
+        instance: Uuid,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Removes the records of every node whose `expires_at` is before `before` (their node
+    /// would have ended them: it is gone) and returns them, each to one caller only.
+    async fn delete_session_records_expired(
+        &self,
+        before: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>>;
+}
+
 /// Everything the server needs, as one object.
 #[async_trait]
 pub trait Store:
@@ -352,6 +388,7 @@ pub trait Store:
     + PackageStore
     + EgressStore
     + RunRecordStore
+    + SessionRecordStore
     + Send
     + Sync
     + 'static

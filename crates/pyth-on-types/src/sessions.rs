@@ -54,7 +54,8 @@ pub struct SessionInfo {
     pub id: Uuid,
     /// `python` or `javascript`.
     pub language: String,
-    /// `idle` or `busy` (a cell is running).
+    /// `idle`, `busy` (a cell is running), or `unknown` (listed from its record: the session
+    /// is on another server node; get it for its live status).
     pub status: String,
     /// Memory limit of the session in MiB.
     pub memory_mb: u64,
@@ -73,7 +74,7 @@ pub struct SessionInfo {
     pub expires_at: OffsetDateTime,
 }
 
-/// The caller's open sessions on this server.
+/// The caller's open sessions on every server node.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionList {

@@ -85,7 +85,9 @@ pub async fn require_auth(
     response
 }
 
-async fn authenticate(
+/// The caller of a request by its credentials (an `x-api-key`, else an access JWT); no rate
+/// limit is taken.
+pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     ip: IpAddr,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod connections;
 mod error_map;
+pub mod forward;
 pub mod json;
 pub mod rate_limit;
 pub mod request_id;

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod packages;
 pub mod secrets;
 pub mod session_files;
+pub mod session_nodes;
 pub mod sessions;
 pub mod system;
 pub mod zk;
@@ -102,15 +103,25 @@ fn v1_routes() -> OpenApiRouter<AppState> {
 /// `routes!`, which adds each handler to the router and its annotation to the OpenAPI paths in
 /// one step: the document is split off this very router, so a route and its documentation
 /// cannot drift apart.
-pub fn router(state: AppState) -> Router {
+/// Fails only when the client that forwards requests to other nodes cannot be built.
+pub fn router(state: AppState) -> anyhow::Result<Router> {
     let body_limit = usize::try_from(state.settings().max_body_bytes).unwrap_or(usize::MAX);
+    // Outside authentication: a request for a session on another node is authenticated there.
+    let to_owner = from_fn_with_state(
+        session_nodes::SessionNodes::new(state.clone())?,
+        session_nodes::forward_to_owner,
+    );
 
     let (api, paths) = OpenApiRouter::new()
         .merge(
             ip_limited_routes().route_layer(from_fn_with_state(state.clone(), auth_ip_rate_limit)),
         )
         .merge(public_routes())
-        .merge(v1_routes().route_layer(from_fn_with_state(state.clone(), require_auth)))
+        .merge(
+            v1_routes()
+                .route_layer(from_fn_with_state(state.clone(), require_auth))
+                .route_layer(to_owner),
+        )
         .split_for_parts();
     // The OpenAPI document and an interactive reference (Swagger UI, vendored into the binary:
     // no CDN, works offline).
@@ -130,9 +141,10 @@ pub fn router(state: AppState) -> Router {
     if let Some(manager) = state.packages() {
         app = app.layer(axum::Extension(manager.clone()));
     }
-    app.layer(DefaultBodyLimit::max(body_limit))
+    Ok(app
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(state.clone(), count_responses))
         .layer(CatchPanicLayer::new())
         .layer(from_fn(request_id_layer))
-        .with_state(state)
+        .with_state(state))
 }

@@ -68,16 +68,22 @@ pub async fn create_session(
     Ok((StatusCode::CREATED, AppJson(info(&entry))))
 }
 
-/// The caller's open sessions on this server, oldest first.
+/// The caller's open sessions on every server node, oldest first (those on other nodes
+/// from their records, with status `unknown`).
 #[utoipa::path(get, path = "/api/v1/sessions", operation_id = "list_sessions", tag = "Sessions",
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = SessionList)))]
-pub async fn list_sessions(State(state): State<AppState>, user: Caller) -> AppJson<SessionList> {
-    let sessions = sessions::list(&state, &user)
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    user: Caller,
+) -> Result<AppJson<SessionList>, ApiError> {
+    let mut sessions: Vec<SessionInfo> = sessions::list(&state, &user)
         .iter()
         .map(|e| info(e))
         .collect();
-    AppJson(SessionList { sessions })
+    sessions.extend(super::session_nodes::listed_elsewhere(&state, &user).await?);
+    sessions.sort_by_key(|s| (s.created_at, s.id));
+    Ok(AppJson(SessionList { sessions }))
 }
 
 /// One of the caller's sessions.
@@ -96,7 +102,7 @@ pub async fn get_session(
 }
 
 /// End a session: its sandbox and every process in it are gone when this answers (a running
-/// cell ends first).
+/// cell is stopped at once).
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", operation_id = "delete_session", tag = "Sessions",
     params(("id" = Uuid, Path, description = "session id; anything else is not found")),
     security(("bearer" = []), ("api_key" = [])),

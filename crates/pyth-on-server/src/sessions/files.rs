@@ -185,6 +185,7 @@ async fn through_kernel(
     let done = kernel.file(op).await;
     drop(kernel);
     entry.touch();
+    super::records::touched(state, entry);
     // The kernel died under the operation (or its sandbox failed): the session is over.
     let (details, closed) = match done {
         Ok(outcome) => match outcome.ended {

@@ -7,8 +7,11 @@
 //! Operations that start or end a sandbox run [`detached`] from their request, so a client
 //! going away mid-cell cannot leave a kernel half-spoken-to or a session off the record.
 
+pub mod cells;
 pub mod files;
+pub mod node;
 pub mod reaper;
+pub mod records;
 pub mod registry;
 pub mod request;
 pub mod settings;
@@ -17,9 +20,8 @@ pub mod stream;
 use std::sync::Arc;
 
 use pyth_on_egress::RunListener;
-use pyth_on_launcher::{Bind, CellOutcome, EgressSpec, LaunchError, OutputSink, SessionConfig};
+use pyth_on_launcher::{Bind, EgressSpec, LaunchError, SessionConfig};
 use pyth_on_store::StoreError;
-use pyth_on_types::{CellFailure, CellOutput, CellResponse};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -29,12 +31,12 @@ use crate::domain::Invalid;
 use crate::execution::{
     detached, package_env, parse_network, parse_packages, start_egress, RunError,
 };
-use crate::metrics::CellKind;
 use crate::packages::EnvMount;
-use crate::redact::{redact, OpenSecrets};
+use crate::redact::OpenSecrets;
 use crate::secrets::{self, OpenError};
 use crate::state::AppState;
 
+pub use cells::{answer, execute};
 pub use registry::{Entry, Registry};
 pub use request::{BadCell, Cell, NewSession};
 pub use settings::SessionSettings;
@@ -52,6 +54,8 @@ pub enum EndReason {
     Exited,
     /// The server stopped.
     Shutdown,
+    /// Its node died with it (found by another node, or by the node's next start).
+    NodeGone,
 }
 
 impl EndReason {
@@ -63,6 +67,7 @@ impl EndReason {
             Self::Lifetime => "lifetime",
             Self::Exited => "exited",
             Self::Shutdown => "shutdown",
+            Self::NodeGone => "node_gone",
         }
     }
 }
@@ -182,24 +187,7 @@ async fn open(
     new: NewSession,
     prepared: Prepared,
 ) -> Result<Arc<Entry>, SessionError> {
-    let Prepared {
-        id,
-        mounted,
-        egress,
-        secrets,
-    } = prepared;
-    let mut cfg = SessionConfig::new(new.language);
-    cfg.env = crate::execution::run_env(mounted.as_ref(), &new.env, &secrets);
-    cfg.memory_mb = Some(new.memory_mb);
-    cfg.max_output_bytes = Some(state.settings().max_output_bytes);
-    cfg.cpu_budget = new.max_lifetime;
-    cfg.binds = mounted
-        .iter()
-        .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
-        .collect();
-    cfg.egress = egress.as_ref().map(|l| EgressSpec {
-        socket: l.path().to_owned(),
-    });
+    let cfg = config(state, &new, &prepared);
     let kernel = state.launcher().open_session(cfg).await.map_err(|e| {
         tracing::warn!(error = %e, "a session did not open");
         match e {
@@ -208,16 +196,13 @@ async fn open(
             _ => SessionError::SandboxFailed,
         }
     })?;
-    let details = json!({
-        "language": new.language.as_str(),
-        "packages": mounted.as_ref().map(|m| m.key.clone()),
-        "network": egress.is_some(),
-        "memoryMb": new.memory_mb,
-        "idleTimeoutSec": new.idle_timeout.as_secs(),
-        "maxLifetimeSec": new.max_lifetime.as_secs(),
-        "env": new.env.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-        "secrets": secrets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-    });
+    let details = created_details(&new, &prepared);
+    let Prepared {
+        id,
+        egress,
+        secrets,
+        ..
+    } = prepared;
     let entry = registry::NewEntry {
         opener: *user,
         memory_mb: new.memory_mb,
@@ -234,8 +219,44 @@ async fn open(
         Outcome::Success,
         details,
     );
-    state.store().append_audit(&event).await?;
+    records::opened(state, &entry).await?;
+    if let Err(err) = state.store().append_audit(&event).await {
+        records::remove(state, id).await;
+        return Err(err.into());
+    }
     Ok(entry)
+}
+
+/// The launcher's configuration of the session's sandbox.
+fn config(state: &AppState, new: &NewSession, prepared: &Prepared) -> SessionConfig {
+    let mounted = prepared.mounted.as_ref();
+    let mut cfg = SessionConfig::new(new.language);
+    cfg.env = crate::execution::run_env(mounted, &new.env, &prepared.secrets);
+    cfg.memory_mb = Some(new.memory_mb);
+    cfg.max_output_bytes = Some(state.settings().max_output_bytes);
+    cfg.cpu_budget = new.max_lifetime;
+    cfg.binds = mounted
+        .iter()
+        .map(|m| Bind::read_only(m.host_path.clone(), m.sandbox_path.clone()))
+        .collect();
+    cfg.egress = prepared.egress.as_ref().map(|l| EgressSpec {
+        socket: l.path().to_owned(),
+    });
+    cfg
+}
+
+/// What `session.create` records: the settings, the names of variables and secrets.
+fn created_details(new: &NewSession, prepared: &Prepared) -> serde_json::Value {
+    json!({
+        "language": new.language.as_str(),
+        "packages": prepared.mounted.as_ref().map(|m| m.key.clone()),
+        "network": prepared.egress.is_some(),
+        "memoryMb": new.memory_mb,
+        "idleTimeoutSec": new.idle_timeout.as_secs(),
+        "maxLifetimeSec": new.max_lifetime.as_secs(),
+        "env": new.env.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        "secrets": prepared.secrets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+    })
 }
 
 /// The caller's open sessions, oldest first.
@@ -251,7 +272,7 @@ pub fn get(state: &AppState, user: &Caller, id: Uuid) -> Result<Arc<Entry>, Sess
         .ok_or(SessionError::NotFound)
 }
 
-/// Ends the caller's session `id` (waiting for a running cell to end first).
+/// Ends the caller's session `id` (a running cell is stopped).
 pub async fn delete(state: &AppState, user: &Caller, id: Uuid) -> Result<(), SessionError> {
     let entry = state
         .sessions()
@@ -265,8 +286,9 @@ pub async fn delete(state: &AppState, user: &Caller, id: Uuid) -> Result<(), Ses
     .await
 }
 
-/// Closes `entry`'s kernel (already out of the registry) and records `session.end`, by `by`.
-/// A failure to record is logged: the session is over either way.
+/// Closes `entry`'s kernel (already out of the registry; a cell or file operation in
+/// progress is stopped at once: its runner killed) and records `session.end`, by `by`. A
+/// failure to record is logged: the session is over either way.
 pub async fn end(
     state: &AppState,
     by: &Caller,
@@ -274,6 +296,8 @@ pub async fn end(
     reason: EndReason,
     mut details: serde_json::Value,
 ) {
+    entry.stopper.stop();
+    records::remove(state, entry.id).await;
     entry.kernel.lock().await.close().await;
     state.metrics().session_ended(reason.as_str());
     details["reason"] = json!(reason.as_str());
@@ -296,163 +320,6 @@ pub async fn end(
     }
 }
 
-/// Runs `cell` in the caller's session `id`: one cell at a time ([`SessionError::Busy`]),
-/// holding an execution slot only while it runs. A cell that ended the kernel ends the session.
-pub async fn execute(
-    state: &AppState,
-    user: &Caller,
-    id: Uuid,
-    cell: Cell,
-) -> Result<CellResponse, SessionError> {
-    let entry = get(state, user, id)?;
-    let (owned, user) = (state.clone(), *user);
-    detached(state, async move {
-        run_cell(&owned, &user, entry, cell, None).await
-    })
-    .await
-}
-
-/// Runs `cell`, handing its raw output to `sink` as it comes (dropped when the cell is over).
-async fn run_cell(
-    state: &AppState,
-    user: &Caller,
-    entry: Arc<Entry>,
-    cell: Cell,
-    sink: Option<OutputSink>,
-) -> Result<CellResponse, SessionError> {
-    let mut kernel = entry.kernel.try_lock().map_err(|_| SessionError::Busy)?;
-    let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
-        state.metrics().cell(CellKind::RefusedBusy, 0);
-        match refused {
-            crate::runs::Refused::NodeFull => SessionError::RunsFull,
-            crate::runs::Refused::UserFull(n) => SessionError::RunsUserFull(n),
-        }
-    })?;
-    entry.touch();
-    let ran = kernel.cell(&cell.code, cell.timeout, sink.as_ref()).await;
-    drop((permit, kernel, sink));
-    entry.touch();
-    let digest = json!({
-        "codeSha256": audit::code_digest(cell.code.as_bytes()),
-        "codeBytes": cell.code.len(),
-    });
-    match ran {
-        Ok(outcome) => settle(state, user, &entry, &outcome, digest).await,
-        Err(err) => lost(state, user, &entry, err, digest).await,
-    }
-}
-
-/// A cell that answered: its answer (redacted) and its entry; the session ends here if the
-/// kernel ended with the cell.
-async fn settle(
-    state: &AppState,
-    user: &Caller,
-    entry: &Entry,
-    outcome: &CellOutcome,
-    digest: serde_json::Value,
-) -> Result<CellResponse, SessionError> {
-    let answer = answer(outcome, &entry.secrets);
-    let kind = match (answer.session_ended, answer.timed_out) {
-        (true, _) => CellKind::EndedSession,
-        (false, true) => CellKind::TimedOut,
-        (false, false) => CellKind::Completed,
-    };
-    state.metrics().cell(kind, answer.duration_ms as u64);
-    if answer.session_ended && state.sessions().remove(entry.owner(), entry.id).is_some() {
-        let details =
-            json!({ "exitCode": answer.exit_code, "memoryExceeded": answer.memory_exceeded });
-        end(state, user, entry, EndReason::Exited, details).await;
-    }
-    let fine = answer.error.is_none() && !answer.timed_out;
-    let outcome = if fine {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    };
-    record_cell(state, user, entry, digest, outcome).await?;
-    Ok(answer)
-}
-
-/// A cell whose sandbox failed (or was closed under it): the session is over.
-async fn lost(
-    state: &AppState,
-    user: &Caller,
-    entry: &Entry,
-    err: LaunchError,
-    digest: serde_json::Value,
-) -> Result<CellResponse, SessionError> {
-    tracing::warn!(error = %err, session = %entry.id, "a session's sandbox failed");
-    state.metrics().cell(CellKind::EndedSession, 0);
-    if state.sessions().remove(entry.owner(), entry.id).is_some() {
-        let details = json!({ "error": err.to_string() });
-        end(state, user, entry, EndReason::Exited, details).await;
-    }
-    record_cell(state, user, entry, digest, Outcome::Failure).await?;
-    Err(match err {
-        LaunchError::Closed => SessionError::NotFound,
-        _ => SessionError::SandboxFailed,
-    })
-}
-
-async fn record_cell(
-    state: &AppState,
-    user: &Caller,
-    entry: &Entry,
-    details: serde_json::Value,
-    outcome: Outcome,
-) -> Result<(), SessionError> {
-    let event = audit::by(
-        user,
-        Action::SessionExecute,
-        Some(entry.id.to_string()),
-        outcome,
-        details,
-    );
-    state.store().append_audit(&event).await?;
-    Ok(())
-}
-
-/// A cell's answer with every secret value redacted (output, error, text results).
-pub fn answer(outcome: &CellOutcome, secrets: &OpenSecrets) -> CellResponse {
-    let cell = &outcome.cell;
-    let results = cell
-        .results
-        .iter()
-        .map(|r| CellOutput {
-            mime: r.mime.clone(),
-            data: if is_text(&r.mime) {
-                redact(&r.data, secrets)
-            } else {
-                r.data.clone()
-            },
-        })
-        .collect();
-    let error = cell.error.as_ref().map(|e| CellFailure {
-        name: redact(&e.name, secrets),
-        message: redact(&e.message, secrets),
-        traceback: redact(&e.traceback, secrets),
-    });
-    let ended = outcome.ended.as_ref();
-    CellResponse {
-        stdout: redact(&outcome.stdout, secrets),
-        stderr: redact(&outcome.stderr, secrets),
-        results,
-        results_truncated: cell.results_truncated,
-        error,
-        timed_out: cell.timed_out,
-        output_truncated: cell.output_truncated,
-        memory_exceeded: cell.memory_exceeded || ended.is_some_and(|r| r.memory_exceeded),
-        session_ended: cell.session_ended || ended.is_some(),
-        exit_code: ended.map(|r| r.exit_code),
-        duration_ms: cell.duration_ms,
-    }
-}
-
-/// Text the kernel gives as is (binary types come base64-encoded and are left alone).
-fn is_text(mime: &str) -> bool {
-    mime.starts_with("text/") || mime.ends_with("json") || mime.ends_with("+xml")
-}
-
 /// Ends every session (the server is stopping).
 pub async fn close_all(state: &AppState) {
     let all = state.sessions().drain();
@@ -461,48 +328,4 @@ pub async fn close_all(state: &AppState) {
         async move { end(state, &by, entry, EndReason::Shutdown, json!({})).await }
     });
     futures::future::join_all(ends).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use pyth_on_launcher::{CellError, CellResult, RichResult};
-    use zeroize::Zeroizing;
-
-    use super::*;
-
-    #[test]
-    fn a_cells_answer_has_secret_values_redacted_in_text_but_not_in_binary_results() {
-        let secrets = vec![("TOKEN".to_string(), Zeroizing::new("hunter22".to_string()))];
-        let rich = |mime: &str| RichResult {
-            mime: mime.into(),
-            data: "hunter22".into(),
-        };
-        let outcome = CellOutcome {
-            cell: CellResult {
-                results: vec![rich("text/plain"), rich("image/png")],
-                error: Some(CellError {
-                    name: "ValueError".into(),
-                    message: "bad hunter22".into(),
-                    traceback: "at hunter22".into(),
-                }),
-                ..Default::default()
-            },
-            stdout: "hunter22\n".into(),
-            stderr: "x hunter22".into(),
-            ended: None,
-        };
-        let answer = answer(&outcome, &secrets);
-        assert_eq!(
-            (answer.stdout.as_str(), answer.stderr.as_str()),
-            ("***\n", "x ***")
-        );
-        assert_eq!(answer.results[0].data, "***");
-        assert_eq!(answer.results[1].data, "hunter22");
-        let error = answer.error.unwrap();
-        assert_eq!(
-            (error.message.as_str(), error.traceback.as_str()),
-            ("bad ***", "at ***")
-        );
-        assert!(!answer.session_ended);
-    }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyth_on_egress::RunListener;
-use pyth_on_launcher::{Language, Session};
+use pyth_on_launcher::{Language, Session, Stopper};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -38,6 +38,8 @@ pub struct Entry {
     pub secrets: OpenSecrets,
     /// The launcher's session: one cell at a time.
     pub kernel: tokio::sync::Mutex<Session>,
+    /// Stops the kernel's cell or file operation in progress (the session is ending).
+    pub stopper: Stopper,
     /// Its egress proxy, if it has the network (stopped when it ends).
     pub egress: Mutex<Option<RunListener>>,
 }
@@ -93,6 +95,7 @@ impl Entry {
             last_used: Mutex::new(now),
             secrets: new.secrets,
             egress: Mutex::new(new.egress),
+            stopper: kernel.stopper(),
             kernel: tokio::sync::Mutex::new(kernel),
         }
     }
@@ -225,6 +228,11 @@ impl Registry {
             .cloned()
     }
 
+    /// Whether session `id` is open here, whoever owns it.
+    pub fn contains(&self, id: Uuid) -> bool {
+        lock(&self.table).entries.contains_key(&id)
+    }
+
     /// Takes the session `id` out if `user` owns it (`None`: not theirs, or already gone).
     pub fn remove(&self, user: Uuid, id: Uuid) -> Option<Arc<Entry>> {
         let mut table = lock(&self.table);
@@ -253,8 +261,8 @@ impl Registry {
     }
 
     /// The sessions over at `now`, taken out, each with why. A busy session (its kernel
-    /// locked by a running cell) is over only by its lifetime, and is then taken out once
-    /// its cell ended.
+    /// locked by a running cell) is never idle, but is over at the end of its lifetime like
+    /// any other (ending it stops the cell).
     pub fn take_expired(&self, now: Instant) -> Vec<(Arc<Entry>, super::EndReason)> {
         let mut table = lock(&self.table);
         let over: Vec<(Uuid, super::EndReason)> = table
@@ -262,8 +270,7 @@ impl Registry {
             .values()
             .filter_map(|e| {
                 let busy = e.kernel.try_lock().is_err();
-                let reason = e.expired(now, busy)?;
-                (!busy).then_some((e.id, reason))
+                Some((e.id, e.expired(now, busy)?))
             })
             .collect();
         over.into_iter()

@@ -34,6 +34,12 @@ pub struct SessionSettings {
         default_value_t = 3600
     )]
     pub session_max_lifetime_secs: u64,
+
+    /// This node's advertised internal base URL (`http://10.0.0.5:8080`), for nodes sharing a
+    /// database: its sessions are put on the record under it, and the other nodes forward
+    /// requests for them there. Unset: sessions are this node's alone (a single node).
+    #[arg(long, env = "PYTH_ON_NODE_URL")]
+    pub node_url: Option<String>,
 }
 
 impl SessionSettings {
@@ -60,6 +66,9 @@ impl SessionSettings {
                 format!("must be between 1 and {MAX_LIFETIME_SECS}"),
             ));
         }
+        if let Some(url) = &self.node_url {
+            check_node_url(url)?;
+        }
         Ok(())
     }
 
@@ -72,6 +81,23 @@ impl SessionSettings {
     pub fn max_lifetime(&self) -> Duration {
         Duration::from_secs(self.session_max_lifetime_secs)
     }
+}
+
+/// A node URL is an `http://` or `https://` base URL with a host: no credentials, query or
+/// fragment (a path prefix is allowed, for a node behind a path-routing proxy).
+fn check_node_url(raw: &str) -> Result<(), SettingsError> {
+    let bad = |why: &str| SettingsError::new("--node-url", why.to_owned());
+    let url = url::Url::parse(raw).map_err(|e| bad(&format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("must be an http:// or https:// URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not hold credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or a fragment"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -99,5 +125,29 @@ mod tests {
         s.session_max_lifetime_secs = 86_400;
         s.max_sessions_per_user = 33;
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn a_node_url_must_be_an_http_base_url_without_credentials_or_query() {
+        let mut s = Cli::parse_from(["x"]).s;
+        assert_eq!(s.node_url, None);
+        for good in [
+            "http://10.0.0.5:8080",
+            "https://node-a.internal/",
+            "http://a/pyth-on",
+        ] {
+            s.node_url = Some(good.into());
+            assert!(s.validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "10.0.0.5:8080",
+            "ftp://a",
+            "http://u:p@a",
+            "http://a/?x=1",
+            "http://a/#f",
+        ] {
+            s.node_url = Some(bad.into());
+            assert!(s.validate().is_err(), "{bad}");
+        }
     }
 }

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{get, run_cell, Cell, SessionError};
+use super::cells::run_cell;
+use super::{get, Cell, SessionError};
 use crate::caller::Caller;
 use crate::execution::live::forward;
 use crate::state::AppState;

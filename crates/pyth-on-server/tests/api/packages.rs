@@ -302,7 +302,7 @@ impl PkgServer {
             .await
             .expect("test fixture");
         let manager = state.packages().cloned().expect("packages enabled");
-        let app = pyth_on_server::routes::router(state);
+        let app = pyth_on_server::routes::router(state).expect("test fixture");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("test fixture");

@@ -291,3 +291,50 @@ async fn metrics_count_open_sessions_cells_by_outcome_and_ends_by_reason() {
     );
     assert_eq!(sample(&after, "pyth_on_sessions_busy"), Some(0.0));
 }
+
+/// The statuses of `n` session creations by `client`, sent at once.
+async fn create_at_once(client: &Client, n: usize) -> Vec<u16> {
+    let tries = (0..n).map(|_| send(client, Method::POST, "/api/v1/sessions", Some(json!({}))));
+    let answers = futures::future::join_all(tries).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| s.as_u16()).collect();
+    statuses.sort_unstable();
+    statuses
+}
+
+#[tokio::test]
+async fn twenty_creations_at_once_open_exactly_the_users_cap_and_the_nodes_cap_holds_too() {
+    let server = TestServer::start_with(|s| {
+        s.sessions.max_sessions_per_user = 3;
+        s.sessions.max_sessions = 5;
+    })
+    .await;
+    let (first, second) = (server.user().await, server.user().await);
+    let (a, b) = tokio::join!(
+        create_at_once(&first.key, 20),
+        create_at_once(&second.key, 20)
+    );
+    let created = |s: &[u16]| s.iter().filter(|s| **s == 201).count();
+    assert_eq!(created(&a) + created(&b), 5, "{a:?} {b:?}");
+    assert!(created(&a) <= 3 && created(&b) <= 3, "{a:?} {b:?}");
+    for status in a.iter().chain(&b).filter(|s| **s != 201) {
+        assert!([429, 503].contains(status), "{a:?} {b:?}");
+    }
+}
+
+#[tokio::test]
+async fn of_ten_cells_sent_at_once_to_one_session_one_runs_and_the_others_are_409() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let id = open(&user.key, json!({})).await.id;
+    cell(&user.key, id, "n = 0", 5_000).await;
+    let path = format!("/api/v1/sessions/{id}/execute");
+    let body = json!({ "code": "import time\nn += 1\ntime.sleep(0.5)", "timeoutMs": 5_000 });
+    let tries = (0..10).map(|_| send(&user.key, Method::POST, &path, Some(body.clone())));
+    let answers = futures::future::join_all(tries).await;
+    let ran = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let busy = answers
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::CONFLICT && b["code"] == "session_busy");
+    assert_eq!((ran, busy.count()), (1, 9), "{answers:?}");
+    assert_eq!(text(&cell(&user.key, id, "n", 5_000).await), ["1"]);
+}

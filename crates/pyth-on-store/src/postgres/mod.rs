@@ -20,6 +20,8 @@ mod refresh;
 mod runs;
 #[path = "../sql/secrets.rs"]
 mod secrets;
+#[path = "../sql/sessions.rs"]
+mod sessions;
 #[path = "../sql/users.rs"]
 mod users;
 #[path = "../sql/zk_code.rs"]

@@ -20,6 +20,7 @@ mod rate_limits;
 mod refresh;
 mod runs;
 mod secrets;
+mod sessions;
 mod support;
 mod users;
 mod zk_code;
@@ -124,4 +125,9 @@ conformance! {
     egress::an_allow_list_is_absent_until_set_then_replaced_whole_with_an_audit_each,
     egress::another_users_allow_list_is_invisible,
     egress::deleting_an_allow_list_audits_once_and_reports_a_missing_one,
+    sessions::a_session_is_on_record_from_its_opening_until_it_ends,
+    sessions::a_session_id_on_the_record_twice_is_a_conflict,
+    sessions::a_users_records_on_every_node_are_listed_oldest_first_and_no_one_elses,
+    sessions::a_restarted_node_clears_only_the_records_its_earlier_runs_left,
+    sessions::records_past_their_expiry_are_cleared_on_every_node_and_live_ones_kept,
 }
