@@ -199,6 +199,12 @@ async fn remove(client: &Client, ids: &[Uuid]) -> anyhow::Result<ExitCode> {
 /// An error of a request about session `id`, in words: an unknown or ended session and a busy
 /// one said plainly, others with the server's details.
 pub fn about_session(err: ClientError, id: Uuid) -> anyhow::Error {
+    if let ClientError::Api { body, .. } = &err {
+        // A session gone with its node comes with a sentence of its own.
+        if body.code == "not_found" && body.error != "session not found" {
+            return anyhow!("no open session {id}: {}", body.error);
+        }
+    }
     match err.code() {
         Some("not_found") => anyhow!("no open session {id} (it ended, or it is not yours)"),
         Some("session_busy") => anyhow!("session {id} is running a cell; try again when it ends"),
