@@ -1,5 +1,10 @@
 //! A typed async client for the Pyth-On API, used by the CLI and the end-to-end tests.
 //!
+//! Runs ([`Client::execute`], streamed with [`Client::execute_stream`]) and sessions
+//! ([`Client::create_session`], cells with [`Client::execute_cell`] or streamed with
+//! [`Client::execute_cell_stream`], files with [`Client::put_session_file`] and its
+//! siblings) share one Server-Sent Events reader, [`EventStream`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), pyth_on_client::ClientError> {
 //! let client = pyth_on_client::Client::new("http://127.0.0.1:8080")?;
@@ -14,10 +19,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod sessions;
+mod sse;
 mod stream;
 
 use std::fmt;
 
+pub use sessions::{encode_path, CellEvent, CellStream};
+pub use sse::{EventStream, StreamEvent};
 pub use stream::{RunEvent, RunStream};
 
 use pyth_on_types::*;
@@ -51,6 +60,9 @@ pub enum ClientError {
     /// A bad base URL.
     #[error("invalid base URL: {0}")]
     BaseUrl(String),
+    /// A session file path that cannot be sent as a URL path.
+    #[error("invalid file path: {0}")]
+    Path(String),
 }
 
 impl ClientError {
@@ -59,7 +71,7 @@ impl ClientError {
         match self {
             Self::Api { status, .. } | Self::Unexpected { status } => Some(*status),
             Self::Http(e) => e.status(),
-            Self::BaseUrl(_) | Self::Event(_) => None,
+            Self::BaseUrl(_) | Self::Event(_) | Self::Path(_) => None,
         }
     }
 

@@ -22,6 +22,8 @@ enum Command {
     Keys(commands::keys::Cmd),
     /// Run a file through a running server.
     Run(commands::run::Cmd),
+    /// Sessions: live interpreters that keep their state between cells.
+    Session(commands::session::Cmd),
     /// Zero-knowledge code: encrypt a file locally and store it, or run stored code.
     Zk(commands::zk::Cmd),
     /// Measure latency and throughput through the HTTP API against a subprocess baseline.
@@ -45,6 +47,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(cmd) => cmd.run().await,
             Command::Keys(cmd) => cmd.run().await,
             Command::Run(cmd) => cmd.run().await,
+            Command::Session(cmd) => cmd.run().await,
             Command::Bench(cmd) => cmd.run().await,
             Command::Zk(cmd) => cmd.run().await,
         }

@@ -1,7 +1,9 @@
 //! One module per subcommand, each a `Cmd` with `run()`.
 
+pub mod api_error;
 pub mod bench;
 pub mod keys;
 pub mod run;
 pub mod serve;
+pub mod session;
 pub mod zk;

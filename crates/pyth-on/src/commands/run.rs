@@ -3,7 +3,7 @@
 //! input, bring its `--output` files back and exit with its exit code.
 
 mod files;
-mod output;
+pub(crate) mod output;
 mod stream;
 
 use std::io::{IsTerminal, Read, Write};
@@ -201,29 +201,13 @@ fn stdin_text(file: Option<&Path>) -> anyhow::Result<Option<String>> {
 /// A request the server would not run (or could not be sent), as one clear error with the
 /// field-level details the server gave that its message does not already say.
 fn refusal(err: ClientError) -> anyhow::Error {
-    let ClientError::Api { body, .. } = &err else {
+    if !matches!(err, ClientError::Api { .. }) {
         return anyhow::Error::new(err).context("sending the run");
-    };
-    let extra: Vec<String> = match &body.details {
-        Some(serde_json::Value::Object(fields)) => fields
-            .iter()
-            .map(|(field, v)| {
-                (
-                    field,
-                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                )
-            })
-            .filter(|(_, text)| !body.error.contains(text.as_str()))
-            .map(|(field, text)| format!("{field}: {text}"))
-            .collect(),
-        Some(other) => vec![other.to_string()],
-        None => Vec::new(),
-    };
-    if extra.is_empty() {
-        anyhow!("the server refused the run: {err}")
-    } else {
-        anyhow!("the server refused the run: {err}; {}", extra.join("; "))
     }
+    anyhow!(
+        "the server refused the run: {}",
+        super::api_error::with_details(&err)
+    )
 }
 
 #[cfg(test)]

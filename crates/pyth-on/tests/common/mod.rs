@@ -3,6 +3,8 @@
 //! server answers.
 #![allow(dead_code, reason = "each test file uses part of it")]
 
+pub mod session;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,10 @@
 //! `pyth-on bench`: start three servers on temporary data directories (warm pool with
 //! pre-started interpreters, warm pool that only pre-isolates, pool off) and measure hello-world
 //! runs through the HTTP API (one client, 4 and 16 concurrent clients, the cold path), next to a
-//! bare subprocess baseline measured in the same run.
+//! bare subprocess baseline measured in the same run; then sessions: opening one, and the round
+//! trip of a small cell in one.
+
+mod sessions;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,6 +37,16 @@ pub struct Cmd {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Measure only the subprocess baseline and the sessions (no single-use runs).
+    #[arg(long)]
+    sessions_only: bool,
+}
+
+/// The three servers the runs are measured on.
+struct Servers {
+    warm: Running,
+    isolated: Running,
+    cold: Running,
 }
 
 /// Latency summary in milliseconds.
@@ -202,9 +215,11 @@ async fn spaced_runs(
 impl Cmd {
     /// Runs the benchmark.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let warm = Running::start(self.pool_size, true).await?;
-        let isolated = Running::start(self.pool_size, false).await?;
-        let cold = Running::start(0, false).await?;
+        let servers = Servers {
+            warm: Running::start(self.pool_size, true).await?,
+            isolated: Running::start(self.pool_size, false).await?,
+            cold: Running::start(0, false).await?,
+        };
         let mut report = serde_json::Map::new();
         report.insert(
             "cpus".into(),
@@ -221,62 +236,20 @@ impl Cmd {
                 "python"
             };
             let runtime = if lang == "python" {
-                warm.runtimes.python.clone()
+                servers.warm.runtimes.python.clone()
             } else {
-                warm.runtimes.javascript.clone()
+                servers.warm.runtimes.javascript.clone()
             };
             let Some(runtime) = runtime else {
                 eprintln!("{lang}: not installed, skipped");
                 continue;
             };
-            let mut section = serde_json::Map::new();
-            // Warm-ups, then the baseline and the API measured back to back in the same run.
-            baseline(&runtime.interpreter, lang, self.warmup)?;
-            api_runs(&warm.client, lang, self.warmup, 1).await?;
-            api_runs(&cold.client, lang, self.warmup, 1).await?;
-            api_runs(&isolated.client, lang, self.warmup, 1).await?;
-            let base = baseline(&runtime.interpreter, lang, self.runs)?;
-            let one = api_runs(&warm.client, lang, self.runs, 1).await?;
-            let cold_one = api_runs(&cold.client, lang, self.runs, 1).await?;
-            let isolated_one = api_runs(&isolated.client, lang, self.runs, 1).await?;
-            let gap = Duration::from_millis(100);
-            let n_spaced = (self.runs / 4).max(5);
-            let warm_spaced = spaced_runs(&warm.client, lang, n_spaced, gap).await?;
-            let cold_spaced = spaced_runs(&cold.client, lang, n_spaced, gap).await?;
-            section.insert("baseline_subprocess".into(), serde_json::to_value(&base)?);
-            section.insert("api_1_client".into(), serde_json::to_value(&one)?);
-            section.insert("api_1_client_cold".into(), serde_json::to_value(&cold_one)?);
-            section.insert(
-                "api_1_client_preisolated".into(),
-                serde_json::to_value(&isolated_one)?,
-            );
-            section.insert(
-                "api_spaced_100ms".into(),
-                serde_json::to_value(&warm_spaced)?,
-            );
-            section.insert(
-                "api_spaced_100ms_cold".into(),
-                serde_json::to_value(&cold_spaced)?,
-            );
-            for &c in &self.concurrency {
-                let s = api_runs(&warm.client, lang, self.runs.max(c * 4), c).await?;
-                section.insert(format!("api_{c}_clients"), serde_json::to_value(&s)?);
-                let s = api_runs(&cold.client, lang, self.runs.max(c * 4), c).await?;
-                section.insert(format!("api_{c}_clients_cold"), serde_json::to_value(&s)?);
-            }
-            section.insert(
-                "ratio_p50_api_over_baseline".into(),
-                (one.p50 / base.p50).into(),
-            );
-            section.insert(
-                "ratio_p50_cold_over_baseline".into(),
-                (cold_one.p50 / base.p50).into(),
-            );
+            let section = self.measure(&servers, lang, &runtime.interpreter).await?;
             report.insert(lang.into(), section.into());
         }
-        warm.stop().await?;
-        isolated.stop().await?;
-        cold.stop().await?;
+        servers.warm.stop().await?;
+        servers.isolated.stop().await?;
+        servers.cold.stop().await?;
         let report = serde_json::Value::Object(report);
         let mut out = std::io::stdout().lock();
         if self.json {
@@ -286,14 +259,85 @@ impl Cmd {
         }
         Ok(ExitCode::SUCCESS)
     }
+
+    /// One language's figures: the baseline, the single-use runs (unless --sessions-only),
+    /// then the sessions.
+    async fn measure(
+        &self,
+        servers: &Servers,
+        lang: &str,
+        interpreter: &PathBuf,
+    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let mut section = serde_json::Map::new();
+        baseline(interpreter, lang, self.warmup)?;
+        let base = baseline(interpreter, lang, self.runs)?;
+        section.insert("baseline_subprocess".into(), serde_json::to_value(&base)?);
+        if !self.sessions_only {
+            self.measure_runs(servers, lang, base.p50, &mut section)
+                .await?;
+        }
+        let client = &servers.warm.client;
+        let create = sessions::creation(client, lang, self.runs, self.warmup).await?;
+        section.insert("session_create".into(), serde_json::to_value(&create)?);
+        let cell = sessions::cells(client, lang, self.runs, self.warmup).await?;
+        section.insert("session_cell_x_plus_1".into(), serde_json::to_value(&cell)?);
+        Ok(section)
+    }
+
+    /// The single-use runs through the API, on the three servers, after their warm-ups.
+    async fn measure_runs(
+        &self,
+        servers: &Servers,
+        lang: &str,
+        base_p50: f64,
+        section: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        let Servers {
+            warm,
+            isolated,
+            cold,
+        } = servers;
+        api_runs(&warm.client, lang, self.warmup, 1).await?;
+        api_runs(&cold.client, lang, self.warmup, 1).await?;
+        api_runs(&isolated.client, lang, self.warmup, 1).await?;
+        let one = api_runs(&warm.client, lang, self.runs, 1).await?;
+        let cold_one = api_runs(&cold.client, lang, self.runs, 1).await?;
+        let isolated_one = api_runs(&isolated.client, lang, self.runs, 1).await?;
+        let gap = Duration::from_millis(100);
+        let n_spaced = (self.runs / 4).max(5);
+        let warm_spaced = spaced_runs(&warm.client, lang, n_spaced, gap).await?;
+        let cold_spaced = spaced_runs(&cold.client, lang, n_spaced, gap).await?;
+        let mut put = |name: &str, s: &Summary| -> anyhow::Result<()> {
+            section.insert(name.into(), serde_json::to_value(s)?);
+            Ok(())
+        };
+        put("api_1_client", &one)?;
+        put("api_1_client_cold", &cold_one)?;
+        put("api_1_client_preisolated", &isolated_one)?;
+        put("api_spaced_100ms", &warm_spaced)?;
+        put("api_spaced_100ms_cold", &cold_spaced)?;
+        for &c in &self.concurrency {
+            let s = api_runs(&warm.client, lang, self.runs.max(c * 4), c).await?;
+            put(&format!("api_{c}_clients"), &s)?;
+            let s = api_runs(&cold.client, lang, self.runs.max(c * 4), c).await?;
+            put(&format!("api_{c}_clients_cold"), &s)?;
+        }
+        section.insert(
+            "ratio_p50_api_over_baseline".into(),
+            (one.p50 / base_p50).into(),
+        );
+        let cold_ratio = cold_one.p50 / base_p50;
+        section.insert("ratio_p50_cold_over_baseline".into(), cold_ratio.into());
+        Ok(())
+    }
 }
 
 fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Result<()> {
     writeln!(out, "cpus={} pool={}", report["cpus"], report["poolSize"])?;
     writeln!(
         out,
-        "{:<11} {:<30} {:>6} {:>8} {:>8} {:>8} {:>9}",
-        "language", "measurement", "n", "p50 ms", "p90 ms", "p99 ms", "runs/s"
+        "{:<11} {:<30} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "language", "measurement", "n", "p50 ms", "p90 ms", "p99 ms", "mean ms", "runs/s"
     )?;
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     for lang in ["python", "javascript"] {
@@ -304,11 +348,12 @@ fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Res
             if s.get("p50").is_some() {
                 writeln!(
                     out,
-                    "{lang:<11} {name:<30} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>9.1}",
+                    "{lang:<11} {name:<30} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.1}",
                     s["n"],
                     num(&s["p50"]),
                     num(&s["p90"]),
                     num(&s["p99"]),
+                    num(&s["mean"]),
                     num(&s["per_sec"])
                 )?;
             } else {
