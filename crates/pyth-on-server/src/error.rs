@@ -49,6 +49,9 @@ pub enum ApiError {
     /// session whose node is gone).
     #[error("{0}")]
     Gone(String),
+    /// 404 `file_not_found`: the session exists, the file or directory in it does not.
+    #[error("{0}")]
+    FileNotFound(String),
     /// 408: the client stopped sending the request body.
     #[error("{0}")]
     RequestTimeout(String),
@@ -165,7 +168,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound(_) | Self::Gone(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::Gone(_) | Self::FileNotFound(_) => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -188,6 +191,7 @@ impl ApiError {
             | Self::TooMany { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::NotFound(_) | Self::Gone(_) => "not_found",
+            Self::FileNotFound(_) => "file_not_found",
             Self::RequestTimeout(_) => "request_timeout",
             Self::TooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",

@@ -208,7 +208,7 @@ impl From<FileError> for ApiError {
         };
         match err {
             FileError::InvalidPath { .. } => Invalid::code("invalid_path", message).into(),
-            FileError::NotFound => Self::NotFound("file"),
+            FileError::NotFound => Self::FileNotFound(message),
             FileError::UploadTooLarge { .. } => Self::TooLarge(message),
             FileError::WrongKind(_) => unprocessable("wrong_file_type"),
             FileError::TooLarge(_) => unprocessable("file_too_large"),

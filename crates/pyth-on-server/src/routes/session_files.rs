@@ -66,7 +66,7 @@ pub async fn put_file(
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The file's content", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_path"),
-        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no such session of yours, or no such file"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id; file_not_found: no such file in it"),
         (status = 409, body = pyth_on_types::ErrorBody, description = "session_busy"),
         (status = 422, body = pyth_on_types::ErrorBody, description = "wrong_file_type: not a regular file (a directory, a link, a FIFO); file_too_large: over `--max-output-files-bytes`")))]
 pub async fn get_file(
@@ -86,7 +86,7 @@ pub async fn get_file(
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = SessionFileList),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_path"),
-        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no such session of yours, or no such directory"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id; file_not_found: no such directory in it"),
         (status = 409, body = pyth_on_types::ErrorBody, description = "session_busy"),
         (status = 422, body = pyth_on_types::ErrorBody, description = "wrong_file_type: not a directory")))]
 pub async fn list_files(
@@ -106,7 +106,7 @@ pub async fn list_files(
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 204),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_path"),
-        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no such session of yours, or no such file"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id; file_not_found: no such file in it"),
         (status = 409, body = pyth_on_types::ErrorBody, description = "session_busy")))]
 pub async fn delete_file(
     State(state): State<AppState>,

@@ -29,7 +29,7 @@ pub enum FileError {
         reason: pyth_on_sandbox::files::PathError,
     },
     /// No such file or directory.
-    #[error("file not found")]
+    #[error("no such file or directory in the session")]
     NotFound,
     /// A read of a directory (or a FIFO, a link...), a listing of a file, a write over a
     /// directory.

@@ -94,7 +94,7 @@ async fn file_routes_refuse_bad_paths_missing_files_big_uploads_and_other_users(
     let (status, body) = get(&user.key, id, "missing.txt").await;
     assert_eq!(
         (status, code_of(&body).as_str()),
-        (StatusCode::NOT_FOUND, "not_found")
+        (StatusCode::NOT_FOUND, "file_not_found")
     );
     assert_eq!(
         put(&user.key, id, "dir/a.txt", b"a").await.0,

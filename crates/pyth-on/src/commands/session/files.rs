@@ -85,10 +85,7 @@ fn about_file(err: ClientError, id: Uuid, path: &str) -> anyhow::Error {
     let ClientError::Api { body, .. } = &err else {
         return anyhow!("{}", super::with_details(&err));
     };
-    // The server says `not_found` for a missing session and a missing file alike; its
-    // message names which.
-    let file_missing = body.code == "file_not_found"
-        || (body.code == "not_found" && body.error.starts_with("file"));
+    let file_missing = body.code == "file_not_found";
     match err.code() {
         _ if file_missing => anyhow!("no file {path:?} in session {id}"),
         Some("not_found" | "session_busy") => about_session(err, id),
