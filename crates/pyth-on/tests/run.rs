@@ -8,107 +8,15 @@
 
 mod common;
 
-use common::{answering, bin, free_addr, serve};
+use common::server::{text, Server};
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `pyth-on serve` process of its own and an API key of a user on it; stopped on drop.
-struct Server {
-    child: Child,
-    url: String,
-    api_key: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a server (no warm pool, runs under uids of their own for each server of this file)
-/// and registers a user.
+/// A server of its own for this file's tests (runs under uids of their own).
 async fn server() -> Server {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let uid_start = 1_760_000_000 + 1000 * NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let child = serve(&dir.path().join("data"), addr)
-        .args([
-            "--pool-size",
-            "0",
-            "--run-uid-count",
-            "100",
-            "--run-uid-start",
-        ])
-        .arg(uid_start.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = answering(addr).await;
-    let auth = client
-        .register("cli-run@example.com", "correct horse battery staple")
-        .await
-        .unwrap();
-    Server {
-        child,
-        url: format!("http://{addr}"),
-        api_key: auth.api_key.unwrap(),
-        dir,
-    }
-}
-
-impl Server {
-    /// `pyth-on run ARGS` in `cwd`, with this server's URL and key in the environment.
-    fn command(&self, cwd: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin());
-        cmd.arg("run").args(args).current_dir(cwd);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("PYTH_ON_") {
-                cmd.env_remove(name);
-            }
-        }
-        cmd.env("PYTH_ON_URL", &self.url)
-            .env("PYTH_ON_API_KEY", &self.api_key)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    /// `pyth-on run ARGS` in `cwd` with `stdin` piped in, to its end.
-    fn run(&self, cwd: &Path, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(cwd, args)
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    /// A directory for the files of one test.
-    fn work(&self, name: &str) -> std::path::PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::create_dir_all(&path).unwrap();
-        path
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::server::server(1_760_000_000, "run").await
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::session::{server, text};
+use common::server::{server, text};
 use pyth_on_types::{CellResponse, SessionInfo};
 
 /// The uids this file's servers run sessions under start here.
@@ -22,7 +22,7 @@ const UIDS: u32 = 1_780_000_000;
 
 #[tokio::test]
 async fn a_session_keeps_its_state_between_execs_is_listed_and_ends_with_rm() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("state");
     let id = server.new_session(&[]);
     assert_eq!(id.len(), 36, "the id alone is printed: {id:?}");
@@ -51,7 +51,7 @@ async fn a_session_keeps_its_state_between_execs_is_listed_and_ends_with_rm() {
 
 #[tokio::test]
 async fn a_javascript_session_opened_with_json_runs_code_read_from_standard_input() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("js");
     let out = server.ok(
         &work,
@@ -79,7 +79,7 @@ async fn a_javascript_session_opened_with_json_runs_code_read_from_standard_inpu
 
 #[tokio::test]
 async fn a_cell_that_raises_exits_1_with_its_traceback_and_the_session_goes_on() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("raise");
     let id = server.new_session(&["--env", "GREETING=hello there"]);
     let out = server.run(&work, &["exec", &id, "print('before'); 1 / 0"], "");
@@ -105,7 +105,7 @@ async fn a_cell_that_raises_exits_1_with_its_traceback_and_the_session_goes_on()
 
 #[tokio::test]
 async fn image_results_are_saved_only_when_an_output_directory_is_given() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("images");
     let id = server.new_session(&[]);
     let define = "class Img:\n    def _repr_png_(self):\n        return b'\\x89PNG fake'\n";
@@ -139,7 +139,7 @@ async fn image_results_are_saved_only_when_an_output_directory_is_given() {
 
 #[tokio::test]
 async fn the_output_of_a_cell_streams_to_stdout_while_it_runs() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("stream");
     let id = server.new_session(&[]);
     let code = "import time\nprint('tick', flush=True)\ntime.sleep(3)\nprint('done')";
@@ -166,7 +166,7 @@ async fn the_output_of_a_cell_streams_to_stdout_while_it_runs() {
 
 #[tokio::test]
 async fn a_cell_sent_while_another_runs_is_refused_as_busy_and_the_first_one_finishes() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("busy");
     let id = server.new_session(&[]);
     let slow = "import time\nprint('slow', flush=True)\ntime.sleep(2)\nprint('end')";
@@ -194,7 +194,7 @@ async fn a_cell_sent_while_another_runs_is_refused_as_busy_and_the_first_one_fin
 
 #[tokio::test]
 async fn an_unknown_or_malformed_session_id_is_a_clear_error_and_a_non_zero_exit() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("unknown");
     let unknown = "0190c3f0-0000-7000-8000-000000000000";
     for args in [

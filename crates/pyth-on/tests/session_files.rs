@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::session::{server, text};
+use common::server::{server, text};
 use pyth_on_types::SessionFileList;
 
 /// The uids this file's servers run sessions under start here.
@@ -16,7 +16,7 @@ const UIDS: u32 = 1_790_000_000;
 
 #[tokio::test]
 async fn a_file_put_into_a_session_is_read_by_its_cells_listed_fetched_and_removed() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("round-trip");
     let id = server.new_session(&[]);
     std::fs::write(work.join("data.csv"), "a,b\n1,2\n").unwrap();
@@ -64,7 +64,7 @@ async fn a_file_put_into_a_session_is_read_by_its_cells_listed_fetched_and_remov
 
 #[tokio::test]
 async fn a_fetched_file_never_replaces_a_local_one_without_force() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("overwrite");
     let id = server.new_session(&[]);
     server.ok(
@@ -94,7 +94,7 @@ async fn a_fetched_file_never_replaces_a_local_one_without_force() {
 
 #[tokio::test]
 async fn a_fetched_file_lands_only_at_its_target_whatever_its_remote_name() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let root = server.work("target");
     let work = root.join("inside");
     std::fs::create_dir_all(work.join("into")).unwrap();
@@ -128,7 +128,7 @@ async fn a_fetched_file_lands_only_at_its_target_whatever_its_remote_name() {
 
 #[tokio::test]
 async fn files_of_an_unknown_session_or_a_missing_file_are_clear_errors() {
-    let server = server(UIDS).await;
+    let server = server(UIDS, "session").await;
     let work = server.work("missing");
     let id = server.new_session(&[]);
     let out = server.run(&work, &["files", &id, "rm", "nope.txt"], "");

@@ -3,7 +3,7 @@
 //! server answers.
 #![allow(dead_code, reason = "each test file uses part of it")]
 
-pub mod session;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! A `pyth-on serve` of its own for the `pyth-on session` tests, a user's API key on it, and
-//! `pyth-on session ...` commands pointed at it.
+//! A `pyth-on serve` of its own for the command tests (`pyth-on run`, `pyth-on session`), a
+//! user's API key on it, and the command under test pointed at it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,8 @@ use super::{answering, bin, free_addr, serve};
 /// A server process and an API key of a user on it; stopped on drop.
 pub struct Server {
     child: Child,
+    /// The subcommand under test (`run`, `session`).
+    command: &'static str,
     pub url: String,
     pub api_key: String,
     dir: tempfile::TempDir,
@@ -26,8 +28,9 @@ impl Drop for Server {
 }
 
 /// Starts a server (no warm pool; runs and sessions under uids from `uid_base` plus 1000 for
-/// each server started by this test binary) and registers a user.
-pub async fn server(uid_base: u32) -> Server {
+/// each server started by this test binary) for tests of `pyth-on COMMAND`, and registers a
+/// user.
+pub async fn server(uid_base: u32, command: &'static str) -> Server {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let uid_start = uid_base + 1000 * NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = tempfile::tempdir().unwrap();
@@ -42,11 +45,15 @@ pub async fn server(uid_base: u32) -> Server {
         .unwrap();
     let client = answering(addr).await;
     let auth = client
-        .register("cli-session@example.com", "correct horse battery staple")
+        .register(
+            &format!("cli-{command}@example.com"),
+            "correct horse battery staple",
+        )
         .await
         .unwrap();
     Server {
         child,
+        command,
         url: format!("http://{addr}"),
         api_key: auth.api_key.unwrap(),
         dir,
@@ -54,10 +61,10 @@ pub async fn server(uid_base: u32) -> Server {
 }
 
 impl Server {
-    /// `pyth-on session ARGS` in `cwd`, with this server's URL and key in the environment.
+    /// `pyth-on COMMAND ARGS` in `cwd`, with this server's URL and key in the environment.
     pub fn command(&self, cwd: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
-        cmd.arg("session").args(args).current_dir(cwd);
+        cmd.arg(self.command).args(args).current_dir(cwd);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("PYTH_ON_") {
                 cmd.env_remove(name);
@@ -70,7 +77,7 @@ impl Server {
         cmd
     }
 
-    /// `pyth-on session ARGS` in `cwd` with `stdin` piped in, to its end.
+    /// `pyth-on COMMAND ARGS` in `cwd` with `stdin` piped in, to its end.
     pub fn run(&self, cwd: &Path, args: &[&str], stdin: &str) -> Output {
         let mut child = self
             .command(cwd, args)
@@ -86,7 +93,7 @@ impl Server {
         child.wait_with_output().unwrap()
     }
 
-    /// `pyth-on session ARGS` in `cwd` with nothing on stdin; panics unless it succeeds, and
+    /// `pyth-on COMMAND ARGS` in `cwd` with nothing on stdin; panics unless it succeeds, and
     /// answers its stdout.
     pub fn ok(&self, cwd: &Path, args: &[&str]) -> String {
         let out = self
@@ -96,7 +103,8 @@ impl Server {
             .unwrap();
         assert!(
             out.status.success(),
-            "session {args:?} failed: {}",
+            "{} {args:?} failed: {}",
+            self.command,
             text(&out.stderr)
         );
         text(&out.stdout)
