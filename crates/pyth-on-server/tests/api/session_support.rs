@@ -50,18 +50,9 @@ pub fn text(answer: &CellResponse) -> Vec<&str> {
 
 /// Whether any process runs under a uid in `uids`.
 pub fn processes_alive(uids: &std::ops::Range<u32>) -> bool {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
-        .any(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next())
-                .and_then(|u| u.parse::<u32>().ok())
-                .is_some_and(|uid| uids.contains(&uid))
-        })
+    let pids = std::fs::read_dir("/proc").unwrap().flatten();
+    pids.filter_map(|e| uid_of(&e.file_name().to_string_lossy()))
+        .any(|uid| uids.contains(&uid))
 }
 
 /// The uid of host process `pid`.

@@ -52,18 +52,7 @@ const UIDS: std::ops::Range<u32> = 1_650_000_000..1_650_000_008;
 
 /// Whether any process runs under [`UIDS`].
 fn run_processes_alive() -> bool {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
-        .any(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next())
-                .and_then(|u| u.parse::<u32>().ok())
-                .is_some_and(|uid| UIDS.contains(&uid))
-        })
+    crate::session_support::processes_alive(&UIDS)
 }
 
 #[tokio::test]
