@@ -168,14 +168,8 @@ async fn send(
     (method, path): (Method, &str),
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = node.client.with_api_key(key).request(method, path);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let client = node.client.with_api_key(key);
+    crate::session_support::send(&client, method, path, body).await
 }
 
 async fn open(node: &Node, key: &str) -> SessionInfo {
