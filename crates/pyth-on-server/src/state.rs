@@ -92,6 +92,7 @@ impl AppState {
         let sessions = crate::sessions::registry::Registry::new(
             parts.settings.sessions.max_sessions_per_user,
             parts.settings.sessions.max_sessions,
+            parts.settings.sessions.memory_budget_mb(),
         );
         let node =
             crate::sessions::node::NodeIdentity::new(parts.settings.sessions.node_url.as_deref());

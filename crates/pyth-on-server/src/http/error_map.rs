@@ -234,7 +234,7 @@ impl From<SessionError> for ApiError {
                 message,
                 retry_after_secs: 5,
             },
-            SessionError::NodeFull => Self::Unavailable {
+            SessionError::NodeFull | SessionError::MemoryFull(..) => Self::Unavailable {
                 code: "sessions_full",
                 message,
                 retry_after_secs: Some(5),

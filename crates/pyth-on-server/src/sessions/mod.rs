@@ -98,6 +98,12 @@ pub enum SessionError {
     /// This node holds its maximum of sessions.
     #[error("the server cannot open more sessions right now; retry later")]
     NodeFull,
+    /// The sessions open on this node hold their memory budget (MiB held, MiB of the budget).
+    #[error(
+        "the sessions on this server hold {0} of their {1} MiB of memory; retry later or ask \
+         for less memory (memoryMb)"
+    )]
+    MemoryFull(u64, u64),
     /// This node's execution slots are all taken (for a cell).
     #[error("the server cannot take more runs right now; retry shortly")]
     RunsFull,
@@ -144,10 +150,11 @@ pub async fn create(
 ) -> Result<Arc<Entry>, SessionError> {
     let reservation = state
         .sessions()
-        .reserve(user.user_id)
+        .reserve(user.user_id, new.memory_mb)
         .map_err(|full| match full {
             registry::Full::User(n) => SessionError::UserFull(n),
             registry::Full::Node => SessionError::NodeFull,
+            registry::Full::Memory(held, budget) => SessionError::MemoryFull(held, budget),
         })?;
     let packages = parse_packages(state, new.packages.take())?;
     let network = parse_network(state, new.network)?;

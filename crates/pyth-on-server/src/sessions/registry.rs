@@ -136,6 +136,8 @@ pub enum Full {
     User(usize),
     /// The node holds its maximum.
     Node,
+    /// The sessions' memory budget would be passed (MiB held, MiB of the budget).
+    Memory(u64, u64),
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +145,8 @@ struct Table {
     entries: HashMap<Uuid, Arc<Entry>>,
     /// Sessions being opened, per user.
     pending: HashMap<Uuid, usize>,
+    /// MiB asked for by the sessions being opened.
+    pending_mb: u64,
 }
 
 impl Table {
@@ -154,6 +158,11 @@ impl Table {
     fn held(&self) -> usize {
         self.entries.len() + self.pending.values().sum::<usize>()
     }
+
+    fn held_mb(&self) -> u64 {
+        let open: u64 = self.entries.values().map(|e| e.memory_mb).sum();
+        open + self.pending_mb
+    }
 }
 
 /// The node's open sessions. Cheap to clone.
@@ -162,6 +171,7 @@ pub struct Registry {
     table: Arc<Mutex<Table>>,
     per_user: usize,
     per_node: usize,
+    budget_mb: u64,
 }
 
 /// A place held for a session being opened; given back on drop unless registered.
@@ -169,11 +179,13 @@ pub struct Registry {
 pub struct Reservation {
     table: Arc<Mutex<Table>>,
     user: Uuid,
+    memory_mb: u64,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         let mut table = lock(&self.table);
+        table.pending_mb = table.pending_mb.saturating_sub(self.memory_mb);
         if let Some(n) = table.pending.get_mut(&self.user) {
             *n -= 1;
             if *n == 0 {
@@ -184,17 +196,20 @@ impl Drop for Reservation {
 }
 
 impl Registry {
-    /// An empty registry with these caps.
-    pub fn new(per_user: usize, per_node: usize) -> Self {
+    /// An empty registry with these caps (sessions per user and per node, MiB of memory of
+    /// all sessions).
+    pub fn new(per_user: usize, per_node: usize, budget_mb: u64) -> Self {
         Self {
             table: Arc::default(),
             per_user,
             per_node,
+            budget_mb,
         }
     }
 
-    /// Holds a place for one more session of `user`, or says which cap is reached.
-    pub fn reserve(&self, user: Uuid) -> Result<Reservation, Full> {
+    /// Holds a place for one more session of `user` asking for `memory_mb`, or says which
+    /// cap is reached.
+    pub fn reserve(&self, user: Uuid, memory_mb: u64) -> Result<Reservation, Full> {
         let mut table = lock(&self.table);
         let held = table.held_by(user);
         if held >= self.per_user {
@@ -203,10 +218,16 @@ impl Registry {
         if table.held() >= self.per_node {
             return Err(Full::Node);
         }
+        let held_mb = table.held_mb();
+        if held_mb + memory_mb > self.budget_mb {
+            return Err(Full::Memory(held_mb, self.budget_mb));
+        }
         *table.pending.entry(user).or_default() += 1;
+        table.pending_mb += memory_mb;
         Ok(Reservation {
             table: self.table.clone(),
             user,
+            memory_mb,
         })
     }
 
@@ -308,15 +329,30 @@ mod tests {
 
     #[test]
     fn reservations_count_against_both_caps_until_they_are_given_back() {
-        let registry = Registry::new(2, 3);
+        let registry = Registry::new(2, 3, 1 << 20);
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let first = registry.reserve(a).unwrap();
-        let _second = registry.reserve(a).unwrap();
-        assert_eq!(registry.reserve(a).unwrap_err(), Full::User(2));
-        let _third = registry.reserve(b).unwrap();
-        assert_eq!(registry.reserve(b).unwrap_err(), Full::Node);
+        let first = registry.reserve(a, 64).unwrap();
+        let _second = registry.reserve(a, 64).unwrap();
+        assert_eq!(registry.reserve(a, 64).unwrap_err(), Full::User(2));
+        let _third = registry.reserve(b, 64).unwrap();
+        assert_eq!(registry.reserve(b, 64).unwrap_err(), Full::Node);
         drop(first);
-        assert!(registry.reserve(b).is_ok());
+        assert!(registry.reserve(b, 64).is_ok());
         assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn the_memory_budget_counts_sessions_being_opened_and_frees_what_a_failed_one_held() {
+        let registry = Registry::new(4, 8, 1000);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let big = registry.reserve(a, 600).unwrap();
+        assert_eq!(
+            registry.reserve(b, 401).unwrap_err(),
+            Full::Memory(600, 1000)
+        );
+        let fits = registry.reserve(b, 400).unwrap();
+        drop(big);
+        assert!(registry.reserve(a, 600).is_ok());
+        drop(fits);
     }
 }

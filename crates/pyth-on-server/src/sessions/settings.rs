@@ -35,6 +35,12 @@ pub struct SessionSettings {
     )]
     pub session_max_lifetime_secs: u64,
 
+    /// MiB of memory the sessions open on this node may ask for in all (the sum of their
+    /// `memoryMb`, sessions being opened included); past it a new session is refused with
+    /// 503 `sessions_full`. Default: half of this machine's memory.
+    #[arg(long, env = "PYTH_ON_SESSIONS_MEMORY_MB")]
+    pub sessions_memory_mb: Option<u64>,
+
     /// This node's advertised internal base URL (`http://10.0.0.5:8080`), for nodes sharing a
     /// database: its sessions are put on the record under it, and the other nodes forward
     /// requests for them there. Unset: sessions are this node's alone (a single node).
@@ -69,7 +75,29 @@ impl SessionSettings {
         if let Some(url) = &self.node_url {
             check_node_url(url)?;
         }
+        if self
+            .sessions_memory_mb
+            .is_some_and(|mb| mb < crate::settings::MIN_MEMORY_MB)
+        {
+            return Err(SettingsError::new(
+                "--sessions-memory-mb",
+                format!("must be at least {}", crate::settings::MIN_MEMORY_MB),
+            ));
+        }
         Ok(())
+    }
+
+    /// The memory budget of this node's sessions in MiB: the setting, or half of the
+    /// machine's memory (`MemTotal` of `/proc/meminfo`; 4096 if it cannot be read).
+    pub fn memory_budget_mb(&self) -> u64 {
+        self.sessions_memory_mb.unwrap_or_else(|| {
+            let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+            let total_kb = meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+            total_kb.map_or(4096, |kb| kb / 1024 / 2)
+        })
     }
 
     /// The idle timeout sessions get by default.

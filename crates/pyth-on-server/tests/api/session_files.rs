@@ -338,3 +338,41 @@ async fn of_ten_cells_sent_at_once_to_one_session_one_runs_and_the_others_are_40
     assert_eq!((ran, busy.count()), (1, 9), "{answers:?}");
     assert_eq!(text(&cell(&user.key, id, "n", 5_000).await), ["1"]);
 }
+
+#[tokio::test]
+async fn the_sessions_memory_budget_holds_when_users_ask_for_it_at_once() {
+    let server = TestServer::start_with(|s| {
+        s.sessions.max_sessions_per_user = 4;
+        s.sessions.sessions_memory_mb = Some(1000);
+    })
+    .await;
+    let (first, second) = (server.user().await, server.user().await);
+    let big = json!({ "memoryMb": 300 });
+    let tries = [&first, &second, &first, &second, &first, &second]
+        .map(|u| send(&u.key, Method::POST, "/api/v1/sessions", Some(big.clone())));
+    let answers = futures::future::join_all(tries).await;
+    let opened = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        opened, 3,
+        "3 × 300 MiB fit in 1000, a 4th does not: {answers:?}"
+    );
+    let refused = answers
+        .iter()
+        .find(|(s, _)| *s != StatusCode::CREATED)
+        .unwrap();
+    assert_eq!(refused.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.1["code"], "sessions_full");
+    assert!(
+        refused.1["error"].as_str().unwrap().contains("memoryMb"),
+        "{}",
+        refused.1
+    );
+    let small = open(&first.key, json!({ "memoryMb": 100 })).await;
+    assert_eq!(
+        small.memory_mb, 100,
+        "what is left of the budget is still usable"
+    );
+}
