@@ -62,3 +62,59 @@ fn a_session_kernel_cannot_reach_its_supervisors_descriptors_or_the_host() {
     );
     k.close();
 }
+
+/// The session's group in the cpu hierarchy (v1 `cpu.shares`, or v2 `cpu.weight`), found by
+/// its runner's pid (groups are named `<runner pid>-<nanos>`).
+fn cpu_weight_file(runner_pid: i32) -> Option<std::path::PathBuf> {
+    let prefix = format!("{runner_pid}-");
+    let mut todo = vec![(std::path::PathBuf::from("/sys/fs/cgroup"), 0)];
+    while let Some((dir, depth)) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if !path.is_dir() || path.is_symlink() {
+                continue;
+            }
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                for name in ["cpu.shares", "cpu.weight"] {
+                    if path.join(name).exists() {
+                        return Some(path.join(name));
+                    }
+                }
+            }
+            if depth < 8 {
+                todo.push((path, depth + 1));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn an_idle_session_has_the_least_cpu_weight_and_a_running_cell_the_default() {
+    use pyth_on_sandbox::protocol::{self, CellSpec, RunnerFrame, ServerFrame};
+    let mut k = open(common::py(""));
+    let Some(file) = cpu_weight_file(k.runner_pid) else {
+        panic!("no cpu controller for the session's group: this machine must offer one");
+    };
+    let read = || std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let idle = read();
+    assert!(["2", "1"].contains(&idle.as_str()), "idle weight {idle}");
+    let frame = ServerFrame::Cell(CellSpec {
+        code: "import time\ntime.sleep(1)".into(),
+        timeout_ms: 10_000,
+    });
+    protocol::write_frame(k.stdin.as_mut().unwrap(), &frame).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let running = read();
+    assert!(
+        ["1024", "100"].contains(&running.as_str()),
+        "cell weight {running}"
+    );
+    loop {
+        if let RunnerFrame::CellResult(_) = protocol::read_frame(&mut k.stdout).unwrap() {
+            break;
+        }
+    }
+    assert_eq!(read(), idle, "idle again after the cell");
+    k.close();
+}

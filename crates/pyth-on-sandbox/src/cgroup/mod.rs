@@ -103,6 +103,20 @@ pub trait RunCgroup: Debug + Send {
     /// Changes the memory limit (swap stays off): a prepared sandbox gets its job's limit
     /// just before the job is released into it.
     fn set_memory(&self, bytes: u64) -> Result<()>;
+
+    /// Sets the group's CPU weight against other groups (no-op without a cpu controller): a
+    /// session is [`CpuWeight::Idle`] between cells, so what it runs in the background only
+    /// gets CPU time nothing else wants, and [`CpuWeight::Normal`] while a cell runs.
+    fn set_cpu_weight(&self, weight: CpuWeight) -> Result<()>;
+}
+
+/// A group's share of CPU time when groups compete (its quota stays as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuWeight {
+    /// The least share (v1 `cpu.shares` 2, v2 `cpu.weight` 1).
+    Idle,
+    /// The default share (v1 1024, v2 100).
+    Normal,
 }
 
 /// Kills every process in the group until it is empty (at most `deadline`), then removes it.

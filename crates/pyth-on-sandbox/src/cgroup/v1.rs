@@ -152,6 +152,17 @@ impl V1Run {
 }
 
 impl RunCgroup for V1Run {
+    fn set_cpu_weight(&self, weight: super::CpuWeight) -> Result<()> {
+        let Some(cpu) = &self.cpu else {
+            return Ok(());
+        };
+        let shares = match weight {
+            super::CpuWeight::Idle => "2",
+            super::CpuWeight::Normal => "1024",
+        };
+        write_file(&cpu.join("cpu.shares"), shares)
+    }
+
     fn set_memory(&self, bytes: u64) -> Result<()> {
         let mem = self.memory.join("memory.limit_in_bytes");
         let memsw = self.memory.join("memory.memsw.limit_in_bytes");
@@ -292,6 +303,10 @@ mod tests {
         );
         assert_eq!(run.procs_files().len(), 3);
         assert_eq!(run.procs_files()[0], mem.join("cgroup.procs"));
+        run.set_cpu_weight(super::super::CpuWeight::Idle).unwrap();
+        assert_eq!(fs::read_to_string(cpu.join("cpu.shares")).unwrap(), "2");
+        run.set_cpu_weight(super::super::CpuWeight::Normal).unwrap();
+        assert_eq!(fs::read_to_string(cpu.join("cpu.shares")).unwrap(), "1024");
     }
 
     #[test]

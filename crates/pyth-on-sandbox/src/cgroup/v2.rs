@@ -74,7 +74,7 @@ impl Cgroups for V2 {
         self.enable_controllers(&parent_dir)?;
         let dir = parent_dir.join(name);
         std::fs::create_dir(&dir).map_err(|e| CgroupError::io("mkdir", &dir, e))?;
-        let run = V2Run { dir };
+        let run = V2Run { dir, cpu: self.cpu };
         if let Err(e) = run.write_limits(limits, self.cpu) {
             let _ = run.remove_dirs();
             return Err(e);
@@ -92,6 +92,8 @@ impl Cgroups for V2 {
 #[derive(Debug)]
 struct V2Run {
     dir: PathBuf,
+    /// The cpu controller is enabled for the group.
+    cpu: bool,
 }
 
 impl V2Run {
@@ -117,6 +119,17 @@ impl V2Run {
 }
 
 impl RunCgroup for V2Run {
+    fn set_cpu_weight(&self, weight: super::CpuWeight) -> Result<()> {
+        if !self.cpu {
+            return Ok(());
+        }
+        let value = match weight {
+            super::CpuWeight::Idle => "1",
+            super::CpuWeight::Normal => "100",
+        };
+        write_file(&self.dir.join("cpu.weight"), value)
+    }
+
     fn set_memory(&self, bytes: u64) -> Result<()> {
         write_file(&self.dir.join("memory.max"), &bytes.to_string())
     }
@@ -220,6 +233,7 @@ mod tests {
         // so create the run once, add the file, and write the limits again.
         let run = V2Run {
             dir: root.path().join("g"),
+            cpu: false,
         };
         fs::create_dir(&run.dir).unwrap();
         fs::write(run.dir.join("memory.swap.max"), "max").unwrap();
@@ -239,6 +253,7 @@ mod tests {
         let root = fake_root("memory pids");
         let run = V2Run {
             dir: root.path().to_owned(),
+            cpu: true,
         };
         fs::write(
             root.path().join("memory.events"),
@@ -252,5 +267,31 @@ mod tests {
         )
         .unwrap();
         assert!(run.oom_killed().unwrap());
+    }
+
+    #[test]
+    fn an_idle_session_gets_the_least_cpu_weight_and_a_running_cell_the_default() {
+        let root = fake_root("memory pids cpu");
+        let run = V2Run {
+            dir: root.path().to_owned(),
+            cpu: true,
+        };
+        run.set_cpu_weight(super::super::CpuWeight::Idle).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.path().join("cpu.weight")).unwrap(),
+            "1"
+        );
+        run.set_cpu_weight(super::super::CpuWeight::Normal).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.path().join("cpu.weight")).unwrap(),
+            "100"
+        );
+        let without = V2Run {
+            dir: root.path().join("none"),
+            cpu: false,
+        };
+        assert!(without
+            .set_cpu_weight(super::super::CpuWeight::Idle)
+            .is_ok());
     }
 }

@@ -13,6 +13,7 @@ use super::{
     CellError, CellResult, CellSpec, KernelCell, DEFAULT_CELL_TIMEOUT_MS, INTERRUPT_GRACE,
     MAX_RECORD_BYTES, MAX_RESULT_BYTES,
 };
+use crate::cgroup::CpuWeight;
 use crate::error::{SandboxError, SysError};
 use crate::files::Stream;
 use crate::protocol::{self, JobResult, RunnerFrame};
@@ -116,9 +117,21 @@ impl Session {
         deadline: Instant,
         sink: &mut OutputSink<'_>,
     ) -> Result<Option<Vec<u8>>, SandboxError> {
-        let body = self.pump(run, deadline, sink)?;
+        self.set_cpu_weight(CpuWeight::Normal);
+        let body = self.pump(run, deadline, sink);
+        self.set_cpu_weight(CpuWeight::Idle);
+        let body = body?;
         run.ended |= body.is_none();
         Ok(body)
+    }
+
+    /// The session's CPU weight: the least between cells, so what its background threads
+    /// run only gets CPU time nothing else wants (best effort: on a failure the weight stays
+    /// as it was).
+    pub(super) fn set_cpu_weight(&self, weight: CpuWeight) {
+        if let Some(live) = self.teardown.live.as_ref() {
+            let _ = live.cg.set_cpu_weight(weight);
+        }
     }
 
     fn pump(

@@ -71,7 +71,10 @@ pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Sessio
             .map(|v| (v.name.as_str(), v.value.as_str()))
             .collect(),
     };
-    match start(live, &opening) {
+    let started = start(live, &opening);
+    // Idle until its first cell (see `Session::set_cpu_weight`).
+    let _ = live.cg.set_cpu_weight(crate::cgroup::CpuWeight::Idle);
+    match started {
         Ok((kernel, stdout, stderr, results)) => Ok(Session {
             teardown,
             kernel,
