@@ -14,6 +14,18 @@ use pyth_on_launcher::{
 };
 
 /// A launcher with its own cgroup parent, so the test can look for leftovers.
+/// Tests of this file share their process: the one that checks no runner of the process is
+/// left after a shutdown runs alone ([`alone`]), the others beside each other ([`shared`]).
+static PROCESS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    PROCESS.read().await
+}
+
+async fn alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    PROCESS.write().await
+}
+
 async fn pooled(size: usize, idle: Duration, parent: &str) -> Launcher {
     pooled_with(size, idle, parent, true).await
 }
@@ -74,6 +86,7 @@ fn process_exists(pid: u32) -> bool {
 
 #[tokio::test]
 async fn the_pool_serves_runs_and_each_runner_serves_only_one() {
+    let _process = shared().await;
     privileged();
     let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-a").await;
     wait_ready(&l, 2).await;
@@ -107,6 +120,7 @@ async fn the_pool_serves_runs_and_each_runner_serves_only_one() {
 
 #[tokio::test]
 async fn nothing_of_one_job_reaches_the_next() {
+    let _process = shared().await;
     privileged();
     let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-b").await;
     wait_ready(&l, 2).await;
@@ -128,6 +142,7 @@ async fn nothing_of_one_job_reaches_the_next() {
 
 #[tokio::test]
 async fn an_empty_pool_falls_back_to_the_cold_path_and_a_burst_is_all_answered() {
+    let _process = shared().await;
     privileged();
     let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-c").await;
     wait_ready(&l, 1).await;
@@ -155,6 +170,7 @@ async fn an_empty_pool_falls_back_to_the_cold_path_and_a_burst_is_all_answered()
 
 #[tokio::test]
 async fn a_job_memory_limit_and_timeout_apply_in_a_prepared_runner() {
+    let _process = shared().await;
     privileged();
     let l = pooled(2, Duration::from_secs(60), "pyth-on-pool-d").await;
     wait_ready(&l, 2).await;
@@ -173,6 +189,7 @@ async fn a_job_memory_limit_and_timeout_apply_in_a_prepared_runner() {
 
 #[tokio::test]
 async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
+    let _process = shared().await;
     privileged();
     let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-f").await;
     wait_ready(&l, 1).await;
@@ -208,6 +225,7 @@ async fn jobs_a_prestarted_interpreter_cannot_serve_take_the_cold_path() {
 
 #[tokio::test]
 async fn a_node_job_runs_in_a_prestarted_interpreter() {
+    let _process = shared().await;
     privileged();
     let l = pooled(1, Duration::from_secs(60), "pyth-on-pool-g").await;
     let start = Instant::now();
@@ -233,6 +251,7 @@ async fn a_node_job_runs_in_a_prestarted_interpreter() {
 
 #[tokio::test]
 async fn stale_runners_are_recycled_and_shutdown_leaves_no_process_or_cgroup() {
+    let _process = alone().await;
     privileged();
     let parent = "pyth-on-pool-e";
     let l = pooled(2, Duration::from_millis(300), parent).await;
@@ -291,6 +310,7 @@ fn machine_cpu_ms() -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn print_latency_cold_vs_preisolated_vs_prestarted() {
+    let _process = shared().await;
     privileged();
     let hello = |language| match language {
         Language::Python => "print(1)",
