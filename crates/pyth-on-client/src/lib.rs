@@ -245,6 +245,14 @@ impl Client {
         .await
     }
 
+    /// `POST /api/logout`: ends the sign-in of `refresh_token` (its family revoked).
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), ClientError> {
+        let body = pyth_on_types::LogoutRequest {
+            refresh_token: Some(refresh_token.into()),
+        };
+        Self::send_empty(self.request(Method::POST, "/api/logout").json(&body)).await
+    }
+
     /// `GET /api/v1/me`: the caller's account.
     pub async fn me(&self) -> Result<UserInfo, ClientError> {
         self.get("/api/v1/me").await

@@ -197,6 +197,22 @@ pub async fn refresh(
     }
 }
 
+/// Ends the sign-in of `presented` (a refresh token): its whole family is revoked (every
+/// access token already issued stays valid until it expires, at most
+/// `--access-token-ttl-secs`). An unknown, spent or expired token changes nothing: signing
+/// out twice is not an error.
+pub async fn logout(state: &AppState, presented: &str, ip: IpAddr) -> Result<(), AccountError> {
+    let Ok(presented) = RefreshToken::parse(presented.trim()) else {
+        return Ok(());
+    };
+    let nil = Uuid::nil();
+    let event = audit::public(nil, ip, Action::AuthLogout, Outcome::Success, json!({}));
+    let hash = presented.hash();
+    let now = OffsetDateTime::now_utc();
+    state.store().sign_out(hash.as_bytes(), now, &event).await?;
+    Ok(())
+}
+
 /// Issues an access token and a refresh token starting a family.
 async fn issue_tokens(
     state: &AppState,

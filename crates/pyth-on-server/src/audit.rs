@@ -23,6 +23,8 @@ pub enum Action {
     AuthRefresh,
     /// A spent refresh token came back: its family is revoked.
     AuthRefreshReuse,
+    /// A sign-in ended: its refresh token's family revoked (`POST /api/logout`).
+    AuthLogout,
     /// An API key was created.
     KeyCreate,
     /// An API key was revoked.
@@ -67,12 +69,13 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::AuthRegister,
         Action::AuthLogin,
         Action::AuthLoginFailed,
         Action::AuthRefresh,
         Action::AuthRefreshReuse,
+        Action::AuthLogout,
         Action::KeyCreate,
         Action::KeyRevoke,
         Action::Execute,
@@ -103,6 +106,7 @@ impl Action {
             Action::AuthLoginFailed => "auth.login_failed",
             Action::AuthRefresh => "auth.refresh",
             Action::AuthRefreshReuse => "auth.refresh_reuse",
+            Action::AuthLogout => "auth.logout",
             Action::KeyCreate => "key.create",
             Action::KeyRevoke => "key.revoke",
             Action::Execute => "execute",

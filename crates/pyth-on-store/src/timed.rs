@@ -93,6 +93,8 @@ bounded!(RefreshTokenStore {
     fn rotate_refresh_token(&self, presented_hash: &[u8], successor: &NewRefreshToken,
         now: OffsetDateTime, audit_ok: &AuditEvent, audit_reuse: &AuditEvent) -> RefreshOutcome;
     fn revoke_refresh_family(&self, family_id: Uuid) -> ();
+    fn sign_out(&self, presented_hash: &[u8], now: OffsetDateTime, audit: &AuditEvent)
+        -> Option<Uuid>;
 });
 
 bounded!(SecretStore {

@@ -92,6 +92,16 @@ pub trait RefreshTokenStore {
     ) -> StoreResult<RefreshOutcome>;
     /// Revokes every token of the family (logout). Idempotent.
     async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<()>;
+    /// Signs out the holder of the token whose hash is `presented_hash`: when it is live, its
+    /// whole family is revoked and `audit` appended (its `user_id` overwritten with the
+    /// token's owner) in one transaction → the owner; otherwise (unknown, spent, revoked or
+    /// expired) nothing is written → `None`.
+    async fn sign_out(
+        &self,
+        presented_hash: &[u8],
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<Uuid>>;
 }
 
 /// Per-user sealed secrets.

@@ -105,11 +105,29 @@ pub struct VerifyResponse {
     pub expires_at: OffsetDateTime,
 }
 
+/// Body of `POST /api/logout` (optional: a browser signed in with the refresh cookie sends
+/// none, and the cookie's token is used).
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// The refresh token whose sign-in ends (its whole family is revoked).
+    #[serde(default)]
+    #[schema(format = Password)]
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for LogoutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogoutRequest { .. }")
+    }
+}
+
 /// Body of `POST /api/refresh`.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token from the last `AuthResponse`.
+    /// The refresh token from the last `AuthResponse`; empty when the browser holds it in
+    /// the refresh cookie (with `X-Pyth-On-Cookie: refresh`).
     #[schema(format = Password)]
     pub refresh_token: String,
 }

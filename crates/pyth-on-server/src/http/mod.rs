@@ -9,4 +9,5 @@ mod error_map;
 pub mod forward;
 pub mod json;
 pub mod rate_limit;
+pub mod refresh_cookie;
 pub mod request_id;

@@ -1,4 +1,5 @@
-//! Public auth routes: register, login, verify, refresh; and `GET /api/v1/me`.
+//! Public auth routes: register, login, verify, refresh, logout (the refresh token in the JSON
+//! answer, or in an HttpOnly cookie for browsers: [`refresh_cookie`]); and `GET /api/v1/me`.
 
 use std::net::SocketAddr;
 
@@ -6,7 +7,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use pyth_on_types::{
-    AuthRequest, AuthResponse, RefreshRequest, UserInfo, VerifyRequest, VerifyResponse,
+    AuthRequest, AuthResponse, LogoutRequest, RefreshRequest, UserInfo, VerifyRequest,
+    VerifyResponse,
 };
 
 use crate::accounts::{self, user_info};
@@ -15,6 +17,7 @@ use crate::error::ApiError;
 use crate::http::auth::bearer_token;
 use crate::http::client_ip::client_ip;
 use crate::http::json::{optional_json, AppJson};
+use crate::http::refresh_cookie;
 use crate::state::AppState;
 
 /// Create an account; answers its first API key (shown only here) and tokens.
@@ -32,7 +35,24 @@ pub async fn register(
     let password = Password::parse(body.password)?;
     let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
     let response = accounts::register(&state, email, password, ip).await?;
-    Ok((StatusCode::CREATED, AppJson(response)))
+    let (cookies, response) = maybe_cookie(&state, &headers, response);
+    Ok((StatusCode::CREATED, cookies, AppJson(response)))
+}
+
+/// With `X-Pyth-On-Cookie: refresh`, the refresh token goes into the refresh cookie and out
+/// of the JSON answer (see [`refresh_cookie`]).
+fn maybe_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut response: AuthResponse,
+) -> (HeaderMap, AuthResponse) {
+    let mut cookies = HeaderMap::new();
+    if refresh_cookie::wants_cookie(headers) {
+        let ttl = state.settings().refresh_token_ttl_days * 86_400;
+        refresh_cookie::set(&mut cookies, &response.refresh_token, ttl);
+        response.refresh_token.clear();
+    }
+    (cookies, response)
 }
 
 /// Exchange email and password for tokens.
@@ -44,10 +64,11 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     AppJson(body): AppJson<AuthRequest>,
-) -> Result<AppJson<AuthResponse>, ApiError> {
+) -> Result<(HeaderMap, AppJson<AuthResponse>), ApiError> {
     let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
     let response = accounts::login(&state, &body.email, body.password, ip).await?;
-    Ok(AppJson(response))
+    let (cookies, response) = maybe_cookie(&state, &headers, response);
+    Ok((cookies, AppJson(response)))
 }
 
 /// Check an access token: the body's `token` when the body has one, else the
@@ -77,8 +98,11 @@ pub async fn verify(
     }))
 }
 
-/// Spend a refresh token for a new access token and a new refresh token.
+/// Spend a refresh token for a new access token and a new refresh token. With
+/// `X-Pyth-On-Cookie: refresh` and an empty `refreshToken`, the refresh cookie's token is
+/// spent and its successor set in the cookie.
 #[utoipa::path(post, path = "/api/refresh", tag = "Auth", request_body = RefreshRequest,
+    params(("x-pyth-on-cookie" = Option<String>, Header, description = "`refresh`: read the refresh token from, and put its successor into, the HttpOnly refresh cookie")),
     responses((status = 200, body = AuthResponse),
         (status = 401, body = pyth_on_types::ErrorBody, description = "unauthorized: unknown, expired or already spent (then its whole family is revoked)")))]
 pub async fn refresh(
@@ -86,10 +110,43 @@ pub async fn refresh(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     AppJson(body): AppJson<RefreshRequest>,
-) -> Result<AppJson<AuthResponse>, ApiError> {
+) -> Result<(HeaderMap, AppJson<AuthResponse>), ApiError> {
     let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
-    let response = accounts::refresh(&state, &body.refresh_token, ip).await?;
-    Ok(AppJson(response))
+    let presented = match body.refresh_token.trim() {
+        "" => refresh_cookie::from_cookie(&headers).ok_or_else(ApiError::unauthorized)?,
+        token => token.to_string(),
+    };
+    let response = accounts::refresh(&state, &presented, ip).await?;
+    let (cookies, response) = maybe_cookie(&state, &headers, response);
+    Ok((cookies, AppJson(response)))
+}
+
+/// Sign out: the refresh token's whole family is revoked (the body's `refreshToken`, or the
+/// refresh cookie's with `X-Pyth-On-Cookie: refresh`, which is then deleted). Access tokens
+/// already issued stay valid until they expire. Unknown or spent tokens change nothing.
+#[utoipa::path(post, path = "/api/logout", tag = "Auth",
+    request_body(content = Option<LogoutRequest>, description = "optional: without a token the refresh cookie's is used (with `X-Pyth-On-Cookie: refresh`)"),
+    params(("x-pyth-on-cookie" = Option<String>, Header, description = "`refresh`: sign out the refresh cookie's sign-in and delete the cookie")),
+    responses((status = 204, description = "Signed out (or there was nothing to sign out)"),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_json: a body that is not a LogoutRequest")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Result<(StatusCode, HeaderMap), ApiError> {
+    let body: Option<Option<LogoutRequest>> = optional_json(request, &state).await?;
+    let from_body = body.flatten().and_then(|b| b.refresh_token);
+    let presented = from_body.or_else(|| refresh_cookie::from_cookie(&headers));
+    let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
+    if let Some(token) = presented {
+        accounts::logout(&state, &token, ip).await?;
+    }
+    let mut cookies = HeaderMap::new();
+    if refresh_cookie::wants_cookie(&headers) {
+        refresh_cookie::clear(&mut cookies);
+    }
+    Ok((StatusCode::NO_CONTENT, cookies))
 }
 
 /// The caller's own account (works with an API key or a token).

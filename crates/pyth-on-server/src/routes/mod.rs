@@ -45,6 +45,7 @@ fn ip_limited_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
 }
 
 /// The public routes without a limit.

@@ -29,6 +29,7 @@ mod session_files;
 mod session_support;
 mod sessions;
 mod sessions_across_nodes;
+mod sign_out;
 mod streaming;
 mod support;
 mod system;

@@ -134,4 +134,45 @@ impl RefreshTokenStore for BackendStore {
         let mut conn = self.pool.acquire().await?;
         revoke_family(&mut conn, family_id, now).await
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn sign_out(
+        &self,
+        presented_hash: &[u8],
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<Uuid>> {
+        let now = to_unix_ms(now);
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "select user_id, family_id, expires_at, spent_at, revoked_at \
+             from refresh_token where token_hash = $1{FOR_UPDATE}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(presented_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state = refresh_state(
+            row.try_get("expires_at")?,
+            row.try_get("spent_at")?,
+            row.try_get("revoked_at")?,
+            now,
+        );
+        if state != RefreshState::Live {
+            return Ok(None);
+        }
+        let user_id = uuid_col(&row, "user_id")?;
+        lock_user(&mut tx, user_id).await?;
+        revoke_family(&mut tx, uuid_col(&row, "family_id")?, now).await?;
+        let event = AuditEvent {
+            user_id,
+            ..audit.clone()
+        };
+        audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some(user_id))
+    }
 }

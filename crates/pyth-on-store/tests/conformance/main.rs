@@ -67,6 +67,7 @@ conformance! {
     refresh::an_expired_token_is_invalid_and_writes_nothing,
     refresh::an_unknown_token_is_invalid,
     refresh::revoking_a_family_invalidates_its_live_token,
+    refresh::signing_out_revokes_the_live_tokens_family_once_and_audits_it,
     secrets::creating_a_secret_stores_version_one,
     secrets::replacing_a_secret_bumps_the_version_and_keeps_created_at,
     secrets::a_stale_expected_version_is_a_conflict_and_changes_nothing,

@@ -218,3 +218,58 @@ pub async fn revoking_a_family_invalidates_its_live_token(store: Arc<dyn Store>)
         .unwrap();
     assert_eq!(outcome, RefreshOutcome::Invalid);
 }
+
+pub async fn signing_out_revokes_the_live_tokens_family_once_and_audits_it(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let family = Uuid::now_v7();
+    let token = new_token(user.id, family, Duration::days(30));
+    store.create_refresh_token(&token).await.unwrap();
+    let other = new_token(user.id, Uuid::now_v7(), Duration::days(30));
+    store.create_refresh_token(&other).await.unwrap();
+    let logout = event(Uuid::nil(), "auth.logout");
+
+    // Act
+    let first = store
+        .sign_out(&token.token_hash, now(), &logout)
+        .await
+        .unwrap();
+    let again = store
+        .sign_out(&token.token_hash, now(), &logout)
+        .await
+        .unwrap();
+    let unknown = store
+        .sign_out(b"no such token", now(), &logout)
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!((first, again, unknown), (Some(user.id), None, None));
+    let spend = |hash: Vec<u8>| {
+        let store = store.clone();
+        async move {
+            let next = new_token(Uuid::nil(), Uuid::nil(), Duration::days(30));
+            let ok = event(Uuid::nil(), "auth.refresh");
+            let reuse = event(Uuid::nil(), "auth.refresh_reuse");
+            store
+                .rotate_refresh_token(&hash, &next, now(), &ok, &reuse)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        spend(token.token_hash.clone()).await,
+        RefreshOutcome::Invalid
+    );
+    assert!(
+        matches!(
+            spend(other.token_hash.clone()).await,
+            RefreshOutcome::Rotated { .. }
+        ),
+        "another sign-in stays live"
+    );
+    assert_eq!(
+        actions(&store, user.id).await,
+        ["auth.register", "auth.logout", "auth.refresh"]
+    );
+}
