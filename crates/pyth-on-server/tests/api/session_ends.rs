@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::session_support::{open, processes_alive, send, server_with_uids, within};
+use crate::session_support::{end_reason, open, processes_alive, send, server_with_uids, within};
 
 /// The uids of the delete test's server.
 const BUSY_DELETE_UIDS: std::ops::Range<u32> = 1_650_500_000..1_650_500_004;
@@ -61,10 +61,5 @@ async fn the_end_of_its_lifetime_stops_a_session_in_the_middle_of_a_cell() {
         "{:?}",
         started.elapsed()
     );
-    let ended = user
-        .key
-        .audit(Some(5), None, Some("session.end"))
-        .await
-        .unwrap();
-    assert_eq!(ended.entries[0].details["reason"], "lifetime");
+    assert_eq!(end_reason(&user.key).await, "lifetime");
 }

@@ -110,3 +110,26 @@ pub async fn server_with_uids(uids: &std::ops::Range<u32>) -> TestServer {
     })
     .await
 }
+
+/// The `reason` of the caller's latest `session.end` entry, waiting up to 5 s for it: a
+/// session leaves the registry (its id answers 404) a moment before its end is on the record.
+pub async fn end_reason(client: &Client) -> String {
+    let start = Instant::now();
+    loop {
+        let page = client
+            .audit(Some(1), None, Some("session.end"))
+            .await
+            .unwrap();
+        if let Some(entry) = page.entries.first() {
+            return entry.details["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no session.end entry"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::session_support::{
-    cell, cgroups_of, open, processes_alive, send, server_with_uids, text, within,
+    cell, cgroups_of, end_reason, open, processes_alive, send, server_with_uids, text, within,
 };
 use crate::support::{TestServer, TestUser};
 
@@ -163,12 +163,7 @@ async fn an_idle_session_ends_after_its_idle_timeout_and_leaves_no_process_or_cg
         send(&user.key, Method::GET, &path, None).await.0,
         StatusCode::NOT_FOUND
     );
-    let ended = user
-        .key
-        .audit(Some(10), None, Some("session.end"))
-        .await
-        .unwrap();
-    assert_eq!(ended.entries[0].details["reason"], "idle");
+    assert_eq!(end_reason(&user.key).await, "idle");
 }
 
 #[tokio::test]
@@ -298,10 +293,5 @@ async fn a_session_in_use_still_ends_at_the_end_of_its_lifetime() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(started.elapsed() >= Duration::from_millis(900));
-    let ended = user
-        .key
-        .audit(Some(10), None, Some("session.end"))
-        .await
-        .unwrap();
-    assert_eq!(ended.entries[0].details["reason"], "lifetime");
+    assert_eq!(end_reason(&user.key).await, "lifetime");
 }
