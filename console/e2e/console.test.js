@@ -162,6 +162,9 @@ test('output streams live with an elapsed time, and Stop ends the run', async ()
   await live.getByText(/tick 3/).waitFor({ timeout: 30_000 });
   assert.match(await page.getByTestId('elapsed').innerText(), /^\d+\.\d s$/);
   assert.notEqual(await page.getByTestId('elapsed').innerText(), '0.0 s');
+  const editorBox = await page.locator('.editor-col').boundingBox();
+  const outputBox = await page.getByRole('region', { name: 'Output' }).boundingBox();
+  assert.ok(outputBox.x >= editorBox.x + editorBox.width, 'editor and output side by side at 1280 px');
   await screenshot(page, 'run-streaming');
   await page.getByRole('button', { name: 'Stop' }).click();
   const result = page.getByTestId('run-result');
@@ -231,6 +234,65 @@ test('a 429 reads as a sentence with the wait from Retry-After', async () => {
   assert.equal(await alert().count(), 0, 'the banner is gone after navigating');
 });
 
+
+test('the draft, language, inputs and limits survive a reload; recent runs reopen', async () => {
+  const ran = await runCode('print("from history")\n', { stdin: 'hist' });
+  assert.equal(ran.stdout.trim(), 'from history');
+  await label('Language').selectOption('javascript');
+  await setCode('console.log("draft survives")');
+  await label('Standard input').fill('kept input');
+  await label('Time limit (ms)').fill('4321');
+  await page.reload();
+  await label('Email').fill(EMAIL);
+  await label('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+  assert.equal(await editorText(), 'console.log("draft survives")');
+  assert.equal(await label('Language').inputValue(), 'javascript');
+  assert.equal(await label('Standard input').inputValue(), 'kept input');
+  assert.equal(await label('Time limit (ms)').inputValue(), '4321');
+  await go('#/secrets', 'Secrets');
+  await go('#/run', 'Run code');
+  assert.equal(await editorText(), 'console.log("draft survives")', 'a page switch keeps it too');
+  const history = page.getByTestId('history');
+  await history.getByText(/Recent runs \(\d+\)/).click();
+  assert.match(await history.innerText(), /print\("from history"\)/);
+  await screenshot(page, 'run-history');
+  await history.getByRole('button', { name: 'Reopen run 1', exact: true }).click();
+  assert.equal((await editorText()).trim(), 'print("from history")');
+  assert.equal(await label('Language').inputValue(), 'python');
+  assert.equal(await label('Standard input').inputValue(), 'hist');
+  assert.ok(await editorFocused(), 'the reopened code is ready to edit');
+  await label('Time limit (ms)').fill('5000');
+});
+
+test('dark mode follows the system setting', async () => {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await go('#/run', 'Run code');
+  const bg = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  assert.equal(bg, 'rgb(13, 17, 23)');
+  const editorBg = await page.locator('.cm-editor').evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert.notEqual(editorBg, 'rgb(255, 255, 255)', 'the editor is dark too');
+  await screenshot(page, 'run-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+});
+
+test('axe-core finds no serious or critical accessibility violations on any page', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  const pages = [['#/run', 'Run code'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']];
+  const found = [];
+  for (const [hash, heading] of pages) {
+    await go(hash, heading);
+    await page.waitForTimeout(300);
+    await page.evaluate(source);
+    const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => JSON.stringify(n.target)).join(' ') })));
+    for (const v of violations) found.push({ page: hash, ...v });
+  }
+  if (found.length) console.log('axe findings:', JSON.stringify(found));
+  assert.deepEqual(found.filter((v) => v.impact === 'serious' || v.impact === 'critical'), []);
+});
 
 test('a secret is saved write-only and its value is redacted as *** in a run', async () => {
   await go('#/secrets', 'Secrets');
@@ -442,6 +504,9 @@ test('on a narrow screen every page fits the width without sideways scrolling', 
     assert.ok(overflow <= 0, `${hash} overflows by ${overflow}px`);
   }
   await go('#/run', 'Run code');
+  const editorBox = await page.locator('.editor-col').boundingBox();
+  const outputBox = await page.getByRole('region', { name: 'Output' }).boundingBox();
+  assert.ok(outputBox.y >= editorBox.y + editorBox.height, 'the output sits below the editor on a phone');
   await screenshot(page, 'run-narrow');
 });
 
