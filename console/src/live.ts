@@ -20,11 +20,11 @@ export function startRun(body: Record<string, unknown>): LiveRun {
   const stop = h('button', { type: 'button', class: 'danger', disabled: true }, 'Stop');
   const stdout = h('pre', { class: 'stdout live', 'data-testid': 'live-stdout', tabindex: 0, 'aria-label': 'stdout so far' });
   const stderr = h('pre', { class: 'stderr live', tabindex: 0, hidden: true, 'aria-label': 'stderr so far' });
-  const state = h('span', {}, 'Starting…');
+  const state = h('span', { class: 'state' }, 'Waiting for a sandbox…');
   const el = h(
     'section',
     { class: 'live-run', 'aria-label': 'Run in progress', 'aria-busy': 'true', 'data-testid': 'live-run' },
-    h('p', { class: 'summary' }, h('span', { class: 'badge started' }, 'Running'), ' ', state, ' · ', elapsed, ' ', stop),
+    h('p', { class: 'summary' }, h('span', { class: 'badge started' }, 'Running'), elapsed, stop, state),
     stdout,
     stderr,
   );
@@ -47,7 +47,7 @@ export function startRun(body: Record<string, unknown>): LiveRun {
     if (e.event === 'start') {
       executionId = (e.data as { executionId?: string }).executionId ?? null;
       stop.disabled = executionId === null;
-      state.textContent = 'Running';
+      state.textContent = '';
     } else if (e.event === 'stdout') {
       stdout.append(stripAnsi(text(e.data)));
     } else if (e.event === 'stderr') {

@@ -9,6 +9,8 @@ import { copyButton, h } from './dom';
 export interface RunLimits {
   timeoutMs?: number;
   memoryMb?: number;
+  /** Measured by the page, for a stopped run the server reports as taking 0 ms. */
+  elapsedMs?: number;
 }
 
 // CSI sequences (colours, cursor moves) and OSC sequences (titles, links).
@@ -35,7 +37,10 @@ function failed(result: ExecuteResponse): boolean {
 export function outcome(result: ExecuteResponse, limits: RunLimits = {}): string[] {
   const took = seconds(result.durationMs);
   const lines: string[] = [];
-  if (result.cancelled) lines.push(`Stopped by you after ${took}.`);
+  if (result.cancelled) {
+    const ms = result.durationMs || limits.elapsedMs || 0;
+    lines.push(ms > 0 ? `Stopped by you after ${seconds(ms)}.` : 'Stopped by you.');
+  }
   else if (result.timedOut) lines.push(`Stopped: time limit${limits.timeoutMs ? ` ${limitText(limits.timeoutMs)}` : ''} reached.`);
   else if (result.memoryExceeded) lines.push(`Stopped: out of memory${limits.memoryMb ? ` (${limits.memoryMb} MiB)` : ''}.`);
   else lines.push(`Exited with code ${result.exitCode} after ${took}.`);

@@ -5,7 +5,7 @@ import { call, currentUser, info, type ExecuteResponse } from '../api';
 import { createEditor, type CodeEditor } from '../editor';
 import { field, h } from '../dom';
 import { startRun } from '../live';
-import { outcome, runResult, type RunLimits } from '../result';
+import { outcome, runResult, stripAnsi, type RunLimits } from '../result';
 import { addHistory, loadDraft, loadHistory, saveDraft, type Draft } from '../store';
 import { Messages } from '../ui';
 import { historyList } from './run-history';
@@ -153,10 +153,12 @@ export function runPage(): HTMLElement {
     messages.clear();
     const body = requestBody(c, editor.value());
     const limits: RunLimits = { timeoutMs: body.timeoutMs as number | undefined, memoryMb: body.memoryMb as number | undefined };
+    const started = performance.now();
     const live = startRun(body);
     output.replaceChildren(live.el);
     try {
       const result = await live.done;
+      limits.elapsedMs = Math.round(performance.now() - started);
       output.replaceChildren(runResult(result, limits));
       remember(body, result, limits);
     } catch (err) {
@@ -171,9 +173,9 @@ export function runPage(): HTMLElement {
       language: String(body.language),
       code: String(body.code),
       stdin: String(body.stdin ?? ''),
-      summary: outcome(result, limits)[0] ?? '',
-      output: result.output,
-      failed: result.exitCode !== 0,
+      summary: outcome(result, limits).join(' '),
+      output: stripAnsi(result.output),
+      failed: result.exitCode !== 0 || result.timedOut || result.memoryExceeded || Boolean(result.cancelled),
     });
     showHistory();
   }
