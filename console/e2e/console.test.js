@@ -281,7 +281,7 @@ test('axe-core finds no serious or critical accessibility violations on any page
   const { readFileSync } = await import('node:fs');
   const { createRequire } = await import('node:module');
   const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  const pages = [['#/run', 'Run code'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']];
+  const pages = [['#/run', 'Run code'], ['#/sessions', 'Sessions'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']];
   const found = [];
   for (const [hash, heading] of pages) {
     await go(hash, heading);
@@ -292,6 +292,52 @@ test('axe-core finds no serious or critical accessibility violations on any page
   }
   if (found.length) console.log('axe findings:', JSON.stringify(found));
   assert.deepEqual(found.filter((v) => v.impact === 'serious' || v.impact === 'critical'), []);
+});
+
+test('a session runs cells as a notebook: state carries over, images and errors show, and it ends', async () => {
+  await go('#/sessions', 'Sessions');
+  await page.getByText('No open sessions.').waitFor();
+  await label('Language').selectOption('python');
+  await page.getByRole('button', { name: 'New session' }).click();
+  const cellCode = label('Cell code');
+  await cellCode.waitFor({ timeout: 30_000 });
+  const runCell = async (code, count) => {
+    await cellCode.click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(code);
+    await page.keyboard.press('Control+Enter');
+    await page.getByTestId('cell').nth(count - 1).waitFor({ timeout: 30_000 });
+    return page.getByTestId('cell').nth(count - 1);
+  };
+  await runCell('x = 20\nprint("set x")', 1);
+  const sum = await runCell('x + 22', 2);
+  assert.equal((await sum.getByTestId('cell-result').innerText()).trim(), '42');
+  const picture = [
+    'import struct, zlib',
+    'def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))',
+    'raw = b"".join(b"\\0" + bytes([40, 90, 200]) * 30 for _ in range(12))',
+    'class Swatch:',
+    '    def _repr_png_(self):',
+    '        return b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30, 12, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")',
+    'Swatch()',
+  ].join('\n');
+  const image = await runCell(picture, 3);
+  await image.getByRole('img', { name: 'Cell 3 image' }).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('canvas.preview')[0]?.width === 30);
+  const failing = await runCell('1 / 0', 4);
+  assert.match(await failing.getByTestId('cell-error').innerText(), /ZeroDivisionError/);
+  assert.match(await failing.innerText(), /Raised ZeroDivisionError/);
+  await screenshot(page, 'sessions');
+  await go('#/run', 'Run code');
+  await go('#/sessions', 'Sessions');
+  await page.getByTestId('cell').nth(3).waitFor();
+  assert.equal(await page.getByTestId('cell').count(), 4, 'the notebook is still there after a page switch');
+  const short = await page.getByTestId('session-id').innerText();
+  await page.getByRole('button', { name: `End session ${short}` }).click();
+  await page.getByText('Session ended.').waitFor();
+  await page.getByText('No open sessions.').waitFor();
+  assert.equal(await page.getByTestId('cell').count(), 0);
 });
 
 test('a secret is saved write-only and its value is redacted as *** in a run', async () => {
@@ -498,7 +544,7 @@ test('sign-out forgets the session, a wrong password is refused, the right one s
 
 test('on a narrow screen every page fits the width without sideways scrolling', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const [hash, heading] of [['#/run', 'Run code'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']]) {
+  for (const [hash, heading] of [['#/run', 'Run code'], ['#/sessions', 'Sessions'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']]) {
     await go(hash, heading);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${hash} overflows by ${overflow}px`);

@@ -95,17 +95,19 @@ const IMAGE_TYPES: Record<string, string> = {
   webp: 'image/webp',
 };
 
+export function base64Blob(data: string, type: string): Blob {
+  return new Blob([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], { type });
+}
+
 function fileBlob(file: OutputFile, type: string): Blob {
-  if (file.encoding === 'utf8') return new Blob([file.content], { type });
-  const bytes = Uint8Array.from(atob(file.content), (c) => c.charCodeAt(0));
-  return new Blob([bytes], { type });
+  return file.encoding === 'utf8' ? new Blob([file.content], { type }) : base64Blob(file.content, type);
 }
 
 /**
  * An image drawn on a canvas from its decoded bytes: the CSP's `img-src 'self'` allows neither
  * data: nor blob: URLs, and decoding with createImageBitmap needs no URL at all.
  */
-function imagePreview(blob: Blob, name: string): HTMLCanvasElement {
+export function imagePreview(blob: Blob, name: string): HTMLCanvasElement {
   const canvas = h('canvas', { class: 'preview', role: 'img', 'aria-label': name, 'data-testid': 'file-image' });
   void createImageBitmap(blob)
     .then((bitmap) => {
