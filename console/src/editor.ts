@@ -29,7 +29,10 @@ export interface EditorOptions {
   language: string;
   onRun: () => void;
   onChange?: (text: string) => void;
+  /** A few lines high (a notebook cell) rather than a full editor. */
+  compact?: boolean;
 }
+
 
 const dark = window.matchMedia('(prefers-color-scheme: dark)');
 
@@ -38,7 +41,7 @@ function languageSupport(language: string) {
 }
 
 /** The page's look for the editor (page CSS does not reach into the shadow root; variables do). */
-const look = EditorView.theme({
+const look = (minHeight: string) => EditorView.theme({
   '&': {
     border: '1px solid var(--field-line)',
     borderRadius: '6px',
@@ -49,7 +52,7 @@ const look = EditorView.theme({
   },
   '&.cm-focused': { outline: '3px solid var(--focus)', outlineOffset: '2px' },
   '.cm-scroller': { fontFamily: 'var(--mono)', lineHeight: '1.5' },
-  '.cm-content, .cm-gutter': { minHeight: '16rem' },
+  '.cm-content, .cm-gutter': { minHeight },
   '.cm-gutters': { backgroundColor: 'var(--pre-bg)', color: 'var(--muted)', borderRight: '1px solid var(--line)' },
 });
 
@@ -71,7 +74,7 @@ export function createEditor(options: EditorOptions): CodeEditor {
     doc: options.initial,
     extensions: [
       basicSetup,
-      look,
+      look(options.compact ? '5rem' : '16rem'),
       Prec.highest(keymap.of([{ key: 'Mod-Enter', run: () => (options.onRun(), true) }])),
       keymap.of([indentWithTab]),
       lang.of(languageSupport(options.language)),

@@ -72,7 +72,7 @@ export function notebook(session: SessionInfo, onEnded: () => void): HTMLElement
   cellsBySession.set(session.id, cells);
   const list = h('ol', { class: 'cells', 'aria-label': 'Cells' }, cells);
   const run = h('button', { type: 'submit', class: 'primary' }, 'Run cell');
-  const editor = createEditor({ label: 'Cell code', initial: '', language: session.language, onRun: () => form.requestSubmit() });
+  const editor = createEditor({ label: 'Cell code', initial: '', language: session.language, compact: true, onRun: () => form.requestSubmit() });
   const form = h('form', { class: 'card', 'aria-label': 'Next cell' }, h('div', { class: 'field' }, h('span', { class: 'label' }, 'Next cell'), editor.dom, h('small', { class: 'hint' }, 'Ctrl+Enter runs the cell. Variables and files in /work stay for the next cells.')), h('div', { class: 'actions' }, run));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
