@@ -162,7 +162,7 @@ test('output streams live with an elapsed time, and Stop ends the run', async ()
   await live.getByText(/tick 3/).waitFor({ timeout: 30_000 });
   assert.match(await page.getByTestId('elapsed').innerText(), /^\d+\.\d s$/);
   assert.notEqual(await page.getByTestId('elapsed').innerText(), '0.0 s');
-  const editorBox = await page.locator('.editor-col').boundingBox();
+  const editorBox = await page.getByRole('form', { name: 'Run code' }).boundingBox();
   const outputBox = await page.getByRole('region', { name: 'Output' }).boundingBox();
   assert.ok(outputBox.x >= editorBox.x + editorBox.width, 'editor and output side by side at 1280 px');
   await screenshot(page, 'run-streaming');
@@ -556,7 +556,7 @@ test('on a narrow screen every page fits the width without sideways scrolling', 
     assert.ok(overflow <= 0, `${hash} overflows by ${overflow}px`);
   }
   await go('#/run', 'Run code');
-  const editorBox = await page.locator('.editor-col').boundingBox();
+  const editorBox = await page.getByRole('form', { name: 'Run code' }).boundingBox();
   const outputBox = await page.getByRole('region', { name: 'Output' }).boundingBox();
   assert.ok(outputBox.y >= editorBox.y + editorBox.height, 'the output sits below the editor on a phone');
   await screenshot(page, 'run-narrow');

@@ -96,6 +96,7 @@ export function createEditor(options: EditorOptions): CodeEditor {
     value: () => view.state.doc.toString(),
     setValue: (text) => view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }),
     setLanguage: (language) => view.dispatch({ effects: lang.reconfigure(languageSupport(language)) }),
-    focus: () => view.focus(),
+    // Without scrolling: on a phone the output below stays in view after a run.
+    focus: () => view.contentDOM.focus({ preventScroll: true }),
   };
 }

@@ -120,7 +120,7 @@ export function runPage(): HTMLElement {
   };
   showHistory();
 
-  const generateArea = h('div', {});
+  const generateArea = h('div', { class: 'generate-area' });
   void applyInfo(c, networkField, generateArea, generateForm).catch((err) => messages.error(err, 'Could not read the server limits'));
 
   const form = h(
@@ -156,6 +156,8 @@ export function runPage(): HTMLElement {
     const started = performance.now();
     const live = startRun(body);
     output.replaceChildren(live.el);
+    // Stacked on a phone: bring the output into view; side by side it is already there.
+    if (!window.matchMedia('(min-width: 1000px)').matches) live.el.scrollIntoView({ block: 'nearest' });
     try {
       const result = await live.done;
       limits.elapsedMs = Math.round(performance.now() - started);
@@ -225,7 +227,7 @@ export function runPage(): HTMLElement {
     'section',
     { class: 'page run-page' },
     h('h1', {}, 'Run code'),
-    h('div', { class: 'playground' }, h('div', { class: 'editor-col' }, form, generateArea), h('div', { class: 'output-pane', role: 'region', 'aria-label': 'Output' }, messages.el, output, history)),
+    h('div', { class: 'playground' }, form, h('div', { class: 'output-pane', role: 'region', 'aria-label': 'Output' }, messages.el, output, history), generateArea),
   );
 }
 
