@@ -32,19 +32,33 @@ async function go(hash, heading) {
   await page.getByRole('heading', { level: 1, name: heading }).waitFor();
 }
 
-async function runCode(code, { language = 'python', stdin = '', args = '' } = {}) {
+/** The editor's text (CodeMirror renders one element per line). */
+const editorFocused = () => page.evaluate(() => Boolean(document.activeElement?.shadowRoot?.activeElement?.classList.contains('cm-content')));
+const editorText = () => page.locator('.cm-content').evaluate((el) => Array.from(el.querySelectorAll('.cm-line'), (l) => l.textContent).join('\n'));
+
+async function setCode(code) {
+  await label('Code').click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(code);
+}
+
+async function runCode(code, { language = 'python', stdin = '', args = '', timeoutMs = '' } = {}) {
   await go('#/run', 'Run code');
   await label('Language').selectOption(language);
-  await label('Code').fill(code);
+  await setCode(code);
   await label('Standard input').fill(stdin);
   await label('Arguments').fill(args);
+  if (timeoutMs) await label('Time limit (ms)').fill(timeoutMs);
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   const result = page.getByTestId('run-result');
-  await result.waitFor();
+  await result.waitFor({ timeout: 30_000 });
+  const stderr = page.getByTestId('stderr');
   return {
     stdout: await page.getByTestId('stdout').innerText(),
-    stderr: await page.getByTestId('stderr').innerText(),
+    stderr: (await stderr.count()) ? await stderr.innerText() : '',
     exitCode: Number(await page.getByTestId('exit-code').innerText()),
+    outcome: await page.getByTestId('outcome').innerText(),
   };
 }
 
@@ -91,17 +105,242 @@ test('a prompt becomes code from the model, lands in the editor and runs', async
   await page.getByTestId('run-result').waitFor();
   assert.equal((await page.getByTestId('stdout').innerText()).trim(), 'generated hello');
   assert.match(await page.getByTestId('explanation').innerText(), /stand-in-model: Prints a greeting/);
-  assert.equal((await label('Code').inputValue()).trim(), "print('generated hello')");
+  assert.equal((await editorText()).trim(), "print('generated hello')");
 });
 
-test('Ctrl+Enter in the editor runs the code without the mouse', async () => {
+test('Ctrl+Enter in the editor runs the code without the mouse, twice, and from any field', async () => {
   await go('#/run', 'Run code');
-  const editor = label('Code');
-  await editor.fill('print(2 + 2)');
-  await editor.focus();
+  await setCode('print(2 + 2)');
   await page.keyboard.press('Control+Enter');
   await page.getByTestId('run-result').waitFor();
   assert.equal((await page.getByTestId('stdout').innerText()).trim(), '4');
+  assert.ok(await editorFocused(), 'focus is back in the editor');
+  await setCode('print(3 + 3)');
+  await page.keyboard.press('Control+Enter');
+  await page.getByTestId('stdout').getByText('6', { exact: true }).waitFor();
+  // From another field of the page too.
+  await setCode('print(4 + 4)');
+  await label('Standard input').focus();
+  await page.keyboard.press('Control+Enter');
+  await page.getByTestId('stdout').getByText('8', { exact: true }).waitFor();
+});
+
+test('the editor highlights, numbers lines, indents, closes brackets, and Tab indents until Escape', async () => {
+  await go('#/run', 'Run code');
+  await label('Language').selectOption('python');
+  await setCode('');
+  await page.keyboard.type('def greet(name');
+  await page.keyboard.press('End');
+  await page.keyboard.type(':');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('return name');
+  assert.equal(await editorText(), 'def greet(name):\n    return name', 'auto-indent after the colon, closed bracket');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Tab');
+  assert.match(await editorText(), /\n {8}return name$/, 'Tab indents');
+  assert.ok(await editorFocused(), 'Tab stayed in the editor');
+  const highlighted = () => page.locator('.cm-line span[class]').count();
+  assert.ok((await highlighted()) >= 2, 'Python keywords are highlighted');
+  assert.ok((await page.locator('.cm-lineNumbers .cm-gutterElement').count()) >= 2, 'line numbers');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Tab');
+  assert.ok(!(await editorFocused()), 'Escape then Tab leaves');
+  await label('Language').selectOption('javascript');
+  await setCode('const x = [1, 2];\nconsole.log(x.length);');
+  assert.ok((await highlighted()) >= 2, 'JavaScript is highlighted');
+  await page.keyboard.press('Control+Enter');
+  await page.getByTestId('stdout').getByText('2', { exact: true }).waitFor();
+  await screenshot(page, 'editor');
+});
+
+test('output streams live with an elapsed time, and Stop ends the run', async () => {
+  await go('#/run', 'Run code');
+  await label('Language').selectOption('python');
+  await setCode('import time\nfor i in range(200):\n    print("tick", i, flush=True)\n    time.sleep(0.2)\n');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const live = page.getByTestId('live-stdout');
+  await live.getByText(/tick 3/).waitFor({ timeout: 30_000 });
+  assert.match(await page.getByTestId('elapsed').innerText(), /^\d+\.\d s$/);
+  assert.notEqual(await page.getByTestId('elapsed').innerText(), '0.0 s');
+  const editorBox = await page.getByRole('form', { name: 'Run code' }).boundingBox();
+  const outputBox = await page.getByRole('region', { name: 'Output' }).boundingBox();
+  assert.ok(outputBox.x >= editorBox.x + editorBox.width, 'editor and output side by side at 1280 px');
+  await screenshot(page, 'run-streaming');
+  await page.getByRole('button', { name: 'Stop' }).click();
+  const result = page.getByTestId('run-result');
+  await result.waitFor({ timeout: 15_000 });
+  assert.match(await page.getByTestId('outcome').innerText(), /Stopped by you after/);
+  assert.match(await result.innerText(), /Stopped/);
+  assert.match(await page.getByTestId('stdout').innerText(), /tick 0\ntick 1\ntick 2/);
+});
+
+test('outcomes are stated in words: time limit, memory, output cap; stderr on success is just "stderr"; ANSI is stripped', async () => {
+  const slow = await runCode('while True:\n    pass\n', { timeoutMs: '1000' });
+  assert.match(slow.outcome, /Stopped: time limit 1 s reached\./);
+  await label('Memory limit (MB)').fill('64');
+  const hungry = await runCode('b = bytearray(512 * 1024 * 1024)\nprint(len(b))\n');
+  assert.match(hungry.outcome, /Stopped: out of memory \(64 MiB\)\./);
+  await label('Memory limit (MB)').fill('256');
+  const big = await runCode('import sys\nsys.stdout.write("x" * (2 * 1024 * 1024))\n', { timeoutMs: '10000' });
+  assert.match(big.outcome, /Output truncated at the server's output limit/);
+  const warn = await runCode('import sys\nprint("\\x1b[31mred\\x1b[0m")\nsys.stderr.write("careful\\n")\n');
+  assert.equal(warn.stdout.trim(), 'red', 'ANSI colour codes are stripped');
+  assert.equal(warn.exitCode, 0);
+  assert.match(warn.stderr, /careful/);
+  assert.match(warn.outcome, /Exited with code 0 after/);
+  const result = page.getByTestId('run-result');
+  assert.match(await result.getAttribute('class'), /succeeded/);
+  assert.equal(await result.getByRole('heading', { name: 'stderr' }).count(), 1);
+  assert.equal(await result.getByRole('heading', { name: 'Error' }).count(), 0);
+  await screenshot(page, 'run-stderr-success');
+});
+
+test('files a run leaves come back: pictures drawn, every file downloadable', async () => {
+  await go('#/run', 'Run code');
+  await label('Output files').fill('*.png *.txt');
+  const png = [
+    'import struct, zlib',
+    'def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))',
+    'w, h = 40, 20',
+    'raw = b"".join(b"\\0" + bytes([200, 40, 40]) * w for _ in range(h))',
+    'data = b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")',
+    'open("red.png", "wb").write(data)',
+    'open("notes.txt", "w").write("some notes")',
+    'print("made 2 files")',
+  ].join('\n');
+  const run = await runCode(png);
+  assert.equal(run.stdout.trim(), 'made 2 files');
+  assert.equal(await page.getByTestId('output-file').count(), 2);
+  const canvas = page.getByRole('img', { name: 'red.png' });
+  await page.waitForFunction(() => document.querySelector('canvas.preview')?.width === 40);
+  assert.equal(await canvas.count(), 1);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download notes.txt' }).click()]);
+  assert.equal(download.suggestedFilename(), 'notes.txt');
+  const { readFileSync } = await import('node:fs');
+  assert.equal(readFileSync(await download.path(), 'utf8'), 'some notes');
+  await screenshot(page, 'run-files');
+  await label('Output files').fill('');
+});
+
+test('a 429 reads as a sentence with the wait from Retry-After', async () => {
+  await page.route('**/api/v1/execute', (route) =>
+    route.fulfill({
+      status: 429,
+      headers: { 'retry-after': '6', 'content-type': 'application/json' },
+      body: JSON.stringify({ error: 'rate limit exceeded', code: 'rate_limited', requestId: 'e2e' }),
+    }),
+  );
+  await go('#/run', 'Run code');
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  assert.match(await alert().innerText(), /Too many requests: try again in 6 seconds\./);
+  await page.unroute('**/api/v1/execute');
+  await go('#/secrets', 'Secrets');
+  assert.equal(await alert().count(), 0, 'the banner is gone after navigating');
+});
+
+
+test('the draft, language, inputs and limits survive a reload; recent runs reopen', async () => {
+  const ran = await runCode('print("from history")\n', { stdin: 'hist' });
+  assert.equal(ran.stdout.trim(), 'from history');
+  await label('Language').selectOption('javascript');
+  await setCode('console.log("draft survives")');
+  await label('Standard input').fill('kept input');
+  await label('Time limit (ms)').fill('4321');
+  await page.reload();
+  await label('Email').fill(EMAIL);
+  await label('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+  assert.equal(await editorText(), 'console.log("draft survives")');
+  assert.equal(await label('Language').inputValue(), 'javascript');
+  assert.equal(await label('Standard input').inputValue(), 'kept input');
+  assert.equal(await label('Time limit (ms)').inputValue(), '4321');
+  await go('#/secrets', 'Secrets');
+  await go('#/run', 'Run code');
+  assert.equal(await editorText(), 'console.log("draft survives")', 'a page switch keeps it too');
+  const history = page.getByTestId('history');
+  await history.getByText(/Recent runs \(\d+\)/).click();
+  assert.match(await history.innerText(), /print\("from history"\)/);
+  await screenshot(page, 'run-history');
+  await history.getByRole('button', { name: 'Reopen run 1', exact: true }).click();
+  assert.equal((await editorText()).trim(), 'print("from history")');
+  assert.equal(await label('Language').inputValue(), 'python');
+  assert.equal(await label('Standard input').inputValue(), 'hist');
+  assert.ok(await editorFocused(), 'the reopened code is ready to edit');
+  await label('Time limit (ms)').fill('5000');
+});
+
+test('dark mode follows the system setting', async () => {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await go('#/run', 'Run code');
+  const bg = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  assert.equal(bg, 'rgb(13, 17, 23)');
+  const editorBg = await page.locator('.cm-editor').evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert.notEqual(editorBg, 'rgb(255, 255, 255)', 'the editor is dark too');
+  await screenshot(page, 'run-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+});
+
+test('axe-core finds no accessibility violations of any impact on any page', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  const pages = [['#/run', 'Run code'], ['#/sessions', 'Sessions'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']];
+  const found = [];
+  for (const [hash, heading] of pages) {
+    await go(hash, heading);
+    await page.waitForTimeout(300);
+    await page.evaluate(source);
+    const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => JSON.stringify(n.target)).join(' ') })));
+    for (const v of violations) found.push({ page: hash, ...v });
+  }
+  assert.deepEqual(found, [], 'no axe-core findings of any impact');
+});
+
+test('a session runs cells as a notebook: state carries over, images and errors show, and it ends', async () => {
+  await go('#/sessions', 'Sessions');
+  await page.getByText('No open sessions.').waitFor();
+  await label('Language').selectOption('python');
+  await page.getByRole('button', { name: 'New session' }).click();
+  const cellCode = label('Cell code');
+  await cellCode.waitFor({ timeout: 30_000 });
+  const runCell = async (code, count) => {
+    await cellCode.click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(code);
+    await page.keyboard.press('Control+Enter');
+    await page.getByTestId('cell').nth(count - 1).waitFor({ timeout: 30_000 });
+    return page.getByTestId('cell').nth(count - 1);
+  };
+  await runCell('x = 20\nprint("set x")', 1);
+  const sum = await runCell('x + 22', 2);
+  assert.equal((await sum.getByTestId('cell-result').innerText()).trim(), '42');
+  const picture = [
+    'import struct, zlib',
+    'def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))',
+    'raw = b"".join(b"\\0" + bytes([40, 90, 200]) * 30 for _ in range(12))',
+    'class Swatch:',
+    '    def _repr_png_(self):',
+    '        return b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30, 12, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")',
+    'Swatch()',
+  ].join('\n');
+  const image = await runCell(picture, 3);
+  await image.getByRole('img', { name: 'Cell 3 image' }).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('canvas.preview')[0]?.width === 30);
+  const failing = await runCell('1 / 0', 4);
+  assert.match(await failing.getByTestId('cell-error').innerText(), /ZeroDivisionError/);
+  assert.match(await failing.innerText(), /Raised ZeroDivisionError/);
+  await screenshot(page, 'sessions');
+  await go('#/run', 'Run code');
+  await go('#/sessions', 'Sessions');
+  await page.getByTestId('cell').nth(3).waitFor();
+  assert.equal(await page.getByTestId('cell').count(), 4, 'the notebook is still there after a page switch');
+  const short = await page.getByTestId('session-id').innerText();
+  await page.getByRole('button', { name: `End session ${short}` }).click();
+  await page.getByText('Session ended.').waitFor();
+  await page.getByText('No open sessions.').waitFor();
+  assert.equal(await page.getByTestId('cell').count(), 0);
 });
 
 test('a secret is saved write-only and its value is redacted as *** in a run', async () => {
@@ -189,6 +428,9 @@ test('an API key is created and shown once, listed, and stops working when revok
   await page.getByRole('button', { name: 'Create key' }).click();
   const key = await page.getByTestId('created-key').innerText();
   assert.match(key, /^pyo_/);
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByRole('button', { name: 'Copy the API key' }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key, 'the copy button copies the key');
   await page.getByRole('button', { name: 'Revoke key ci' }).waitFor();
   await screenshot(page, 'keys');
   const me = () => fetch(`${stack.base}/api/v1/me`, { headers: { 'x-api-key': key } });
@@ -261,6 +503,9 @@ test('a deleted encrypted program is gone from the list', async () => {
 test('the audit log shows the actions, verifies its chain, filters by prefix and pages', async () => {
   await go('#/audit', 'Audit log');
   await page.getByTestId('audit-verified').getByText('Chain verified.').waitFor();
+  await label('Per page').selectOption('200');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('region', { name: 'Audit entries' }).getByText('auth.register').waitFor();
   const table = page.getByRole('region', { name: 'Audit entries' });
   await table.waitFor();
   const text = await table.innerText();
@@ -305,12 +550,15 @@ test('sign-out forgets the session, a wrong password is refused, the right one s
 
 test('on a narrow screen every page fits the width without sideways scrolling', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const [hash, heading] of [['#/run', 'Run code'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']]) {
+  for (const [hash, heading] of [['#/run', 'Run code'], ['#/sessions', 'Sessions'], ['#/secrets', 'Secrets'], ['#/packages', 'Packages'], ['#/keys', 'API keys'], ['#/encrypted', 'Encrypted code'], ['#/audit', 'Audit log']]) {
     await go(hash, heading);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${hash} overflows by ${overflow}px`);
   }
   await go('#/run', 'Run code');
+  const editorBox = await page.getByRole('form', { name: 'Run code' }).boundingBox();
+  const outputBox = await page.getByRole('region', { name: 'Output' }).boundingBox();
+  assert.ok(outputBox.y >= editorBox.y + editorBox.height, 'the output sits below the editor on a phone');
   await screenshot(page, 'run-narrow');
 });
 

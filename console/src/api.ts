@@ -30,6 +30,16 @@ export interface ExecuteResponse {
   outputTruncated: boolean;
   executionId: string;
   zeroKnowledge?: boolean;
+  files?: OutputFile[];
+  filesTruncated?: boolean;
+  cancelled?: boolean;
+}
+
+export interface OutputFile {
+  path: string;
+  size: number;
+  encoding: 'utf8' | 'base64';
+  content: string;
 }
 
 export interface Info {
@@ -56,6 +66,8 @@ export class ApiError extends Error {
     readonly code: string,
     readonly requestId: string | null = null,
     readonly details: Record<string, unknown> | null = null,
+    /** Seconds from a `Retry-After` header, when the answer had one. */
+    readonly retryAfter: number | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -106,16 +118,32 @@ async function parse(response: Response): Promise<unknown> {
   }
 }
 
-function toError(status: number, body: unknown): ApiError {
-  if (body && typeof body === 'object' && 'error' in body && 'code' in body) {
-    const e = body as { error: string; code: string; requestId?: string; details?: Record<string, unknown> };
-    return new ApiError(e.error, status, e.code, e.requestId ?? null, e.details ?? null);
-  }
-  return new ApiError(`The server answered HTTP ${status}.`, status, 'http_error');
+function retryAfter(response: Response): number | null {
+  const value = response.headers.get('retry-after');
+  if (!value) return null;
+  const seconds = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+  return Number.isFinite(seconds) ? Math.max(1, Math.ceil(seconds)) : null;
 }
 
-async function send(method: string, path: string, body: unknown, token: string | null): Promise<Response> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+async function toError(response: Response, parsed?: unknown): Promise<ApiError> {
+  const body = parsed === undefined ? await parse(response) : parsed;
+  const { status } = response;
+  if (body && typeof body === 'object' && 'error' in body && 'code' in body) {
+    const e = body as { error: string; code: string; requestId?: string; details?: Record<string, unknown> };
+    return new ApiError(e.error, status, e.code, e.requestId ?? null, e.details ?? null, retryAfter(response));
+  }
+  return new ApiError(`The server answered HTTP ${status}.`, status, 'http_error', null, null, retryAfter(response));
+}
+
+async function send(
+  method: string,
+  path: string,
+  body: unknown,
+  token: string | null,
+  accept = 'application/json',
+  signal?: AbortSignal,
+): Promise<Response> {
+  const headers: Record<string, string> = { accept };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
   try {
@@ -125,8 +153,10 @@ async function send(method: string, path: string, body: unknown, token: string |
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: 'omit',
       cache: 'no-store',
+      signal,
     });
   } catch (err) {
+    if (signal?.aborted) throw err;
     throw new ApiError(
       `Could not reach the server (${err instanceof Error ? err.message : String(err)}).`,
       0,
@@ -143,7 +173,7 @@ function refresh(): Promise<boolean> {
     refreshing = (async () => {
       try {
         const response = await send('POST', '/api/refresh', { refreshToken: spent }, null);
-        if (!response.ok) throw toError(response.status, await parse(response));
+        if (!response.ok) throw await toError(response);
         if (session?.refreshToken === spent) startSession((await parse(response)) as AuthResponse);
         return true;
       } catch (err) {
@@ -161,16 +191,66 @@ function refresh(): Promise<boolean> {
   return refreshing;
 }
 
+/** Sends with the access token, refreshing it once on a 401. */
+async function authorized(method: string, path: string, body: unknown, accept?: string, signal?: AbortSignal): Promise<Response> {
+  const token = session?.token ?? null;
+  const response = await send(method, path, body, token, accept, signal);
+  if (response.status === 401 && token && session && (await refresh())) {
+    return send(method, path, body, session?.token ?? null, accept, signal);
+  }
+  return response;
+}
+
 /** One API call; resolves to the parsed JSON body (null for 204) or rejects with ApiError. */
 export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const token = session?.token ?? null;
-  let response = await send(method, path, body, token);
-  if (response.status === 401 && token && session && (await refresh())) {
-    response = await send(method, path, body, session?.token ?? null);
-  }
+  const response = await authorized(method, path, body);
   const parsed = await parse(response);
-  if (!response.ok) throw toError(response.status, parsed);
+  if (!response.ok) throw await toError(response, parsed);
   return parsed as T;
+}
+
+/** One Server-Sent Event: its name and parsed JSON data. */
+export interface StreamEvent {
+  event: string;
+  data: unknown;
+}
+
+function parseEvent(block: string): StreamEvent | null {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  if (data.length === 0) return null; // a keep-alive comment
+  try {
+    return { event, data: JSON.parse(data.join('\n')) };
+  } catch {
+    return { event, data: data.join('\n') };
+  }
+}
+
+/**
+ * A POST answered with Server-Sent Events (EventSource cannot POST): calls `onEvent` for each
+ * event until the stream ends. A refusal before the stream starts rejects with ApiError.
+ */
+export async function stream(path: string, body: unknown, onEvent: (e: StreamEvent) => void, signal?: AbortSignal): Promise<void> {
+  const response = await authorized('POST', path, body, 'text/event-stream', signal);
+  if (!response.ok) throw await toError(response);
+  if (!response.body) throw new ApiError('The server sent no event stream.', response.status, 'http_error');
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value.replace(/\r\n?/g, '\n');
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const parsed = parseEvent(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+      if (parsed) onEvent(parsed);
+    }
+  }
 }
 
 export async function register(email: string, password: string): Promise<AuthResponse> {

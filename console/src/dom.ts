@@ -72,3 +72,16 @@ export function table(caption: string, head: string[], rows: HTMLTableRowElement
     ),
   );
 }
+
+/** A button that copies `text()` to the clipboard and says so. */
+export function copyButton(label: string, text: () => string, name?: string): HTMLButtonElement {
+  const button = h('button', { type: 'button', class: 'copy', 'aria-label': name }, label);
+  button.addEventListener('click', () => {
+    void navigator.clipboard
+      .writeText(text())
+      .then(() => (button.textContent = 'Copied'))
+      .catch(() => (button.textContent = 'Copy failed'))
+      .finally(() => setTimeout(() => (button.textContent = label), 1500));
+  });
+  return button;
+}

@@ -10,10 +10,12 @@ import { keysPage } from './pages/keys';
 import { packagesPage } from './pages/packages';
 import { runPage } from './pages/run';
 import { secretsPage } from './pages/secrets';
+import { sessionsPage } from './pages/sessions';
 import { zkPage } from './pages/zk';
 
 const PAGES: { path: string; label: string; render: () => HTMLElement }[] = [
   { path: 'run', label: 'Run', render: runPage },
+  { path: 'sessions', label: 'Sessions', render: sessionsPage },
   { path: 'secrets', label: 'Secrets', render: secretsPage },
   { path: 'packages', label: 'Packages', render: packagesPage },
   { path: 'keys', label: 'API keys', render: keysPage },

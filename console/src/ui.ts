@@ -1,7 +1,7 @@
 // Shared pieces: the message area (errors from the API envelope, confirmations) and the
 // display of a run's result, used by the run page and the encrypted-code page.
 
-import { ApiError, type ExecuteResponse } from './api';
+import { ApiError } from './api';
 import { h } from './dom';
 
 /** Human text for an error, with the API's code and request id for support. */
@@ -15,7 +15,8 @@ export function describe(err: unknown): { text: string; meta: string | null; det
       ? Object.entries(err.details).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
       : [];
     let text = err.message;
-    if (err.status === 429) text += ' Wait a moment and try again.';
+    if (err.status === 429) text = tooManyRequests(err.retryAfter);
+    else if (err.retryAfter !== null) text += ` Try again in ${waitText(err.retryAfter)}.`;
     return { text, meta, details };
   }
   return { text: err instanceof Error ? err.message : String(err), meta: null, details: [] };
@@ -66,31 +67,16 @@ export async function busy<T>(form: HTMLFormElement, work: () => Promise<T>): Pr
   }
 }
 
-/** The result of one run: exit code, timings, flags, stdout and stderr. */
-export function runResult(result: ExecuteResponse): HTMLElement {
-  const failed = result.exitCode !== 0 || result.timedOut || result.memoryExceeded;
-  const flags = [
-    result.timedOut ? 'timed out' : null,
-    result.memoryExceeded ? 'memory limit exceeded' : null,
-    result.outputTruncated ? 'output truncated' : null,
-    result.zeroKnowledge ? 'zero-knowledge' : null,
-  ].filter((f): f is string => f !== null);
-  return h(
-    'section',
-    { class: `result ${failed ? 'failed' : 'succeeded'}`, 'aria-label': 'Run result', 'data-testid': 'run-result' },
-    h(
-      'p',
-      { class: 'summary', role: 'status' },
-      h('span', { class: 'badge' }, failed ? 'Failed' : 'Succeeded'),
-      ` Exit code `,
-      h('strong', { 'data-testid': 'exit-code' }, result.exitCode),
-      ` · ${result.durationMs} ms · ${result.language}`,
-      flags.length ? ` · ${flags.join(', ')}` : '',
-    ),
-    h('h3', {}, 'Output'),
-    h('pre', { class: 'stdout', 'data-testid': 'stdout', tabindex: 0 }, result.output || '(no output)'),
-    h('h3', {}, 'Error'),
-    h('pre', { class: 'stderr', 'data-testid': 'stderr', tabindex: 0 }, result.error || '(nothing on stderr)'),
-    h('p', { class: 'meta' }, `Execution ${result.executionId}`),
-  );
+function waitText(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.round(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
+
+function tooManyRequests(retryAfter: number | null): string {
+  return retryAfter === null
+    ? 'Too many requests: wait a moment and try again.'
+    : `Too many requests: try again in ${waitText(retryAfter)}.`;
+}
+
+export { runResult } from './result';

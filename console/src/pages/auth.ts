@@ -1,7 +1,7 @@
 // Sign in or create an account. A new account's first API key is shown once, here.
 
 import { login, register, type AuthResponse } from '../api';
-import { field, h } from '../dom';
+import { copyButton, field, h } from '../dom';
 import { busy, Messages } from '../ui';
 
 export function authPage(onSignedIn: (auth: AuthResponse) => void): HTMLElement {
@@ -63,5 +63,6 @@ export function firstKeyNotice(apiKey: string): HTMLElement {
     h('strong', {}, 'Your account is ready. '),
     'Its first API key is shown only this once; copy it now to use the API from scripts:',
     h('code', { class: 'secret', 'data-testid': 'new-key', tabindex: 0 }, apiKey),
+    copyButton('Copy key', () => apiKey, 'Copy the API key'),
   );
 }

@@ -2,7 +2,7 @@
 // session (a JWT), which the console has.
 
 import { call, enc } from '../api';
-import { field, formatTime, h, table } from '../dom';
+import { copyButton, field, formatTime, h, table } from '../dom';
 import { busy, Messages } from '../ui';
 
 interface KeyInfo {
@@ -47,7 +47,7 @@ export function keysPage(): HTMLElement {
           ),
         ),
       );
-      list.replaceChildren(table('Your API keys', ['Name', 'Key', 'Created', 'Last used', ''], rows, 'No live keys.'));
+      list.replaceChildren(table('Your API keys', ['Name', 'Key', 'Created', 'Last used', 'Actions'], rows, 'No live keys.'));
     } catch (err) {
       messages.error(err, 'Could not list keys');
     }
@@ -87,6 +87,7 @@ export function keysPage(): HTMLElement {
             h('strong', {}, `Key "${key.name}" created. `),
             'Copy it now: it is shown only this once. Send it as the x-api-key header.',
             code,
+            copyButton('Copy key', () => key.apiKey, 'Copy the API key'),
           ),
         );
         code.focus();

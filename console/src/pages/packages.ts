@@ -80,7 +80,7 @@ export function packagesPage(): HTMLElement {
           ),
         ),
       );
-      list.replaceChildren(table('Your packages', ['Name', 'Spec', 'Language', 'Added', ''], rows, 'No packages yet.'));
+      list.replaceChildren(table('Your packages', ['Name', 'Spec', 'Language', 'Added', 'Actions'], rows, 'No packages yet.'));
       // Keep the status fresh while an install is pending or running and the page is shown.
       // Right after a change the API can still answer `none` for a language that has packages:
       // the background build has not registered yet.

@@ -45,7 +45,7 @@ export function secretsPage(): HTMLElement {
           ),
         ),
       );
-      list.replaceChildren(table('Your secrets', ['Name', 'Version', 'Updated', ''], rows, 'No secrets yet.'));
+      list.replaceChildren(table('Your secrets', ['Name', 'Version', 'Updated', 'Actions'], rows, 'No secrets yet.'));
     } catch (err) {
       messages.error(err, 'Could not list secrets');
     }

@@ -57,7 +57,7 @@ export function zkPage(): HTMLElement {
         ),
       );
       list.replaceChildren(
-        table('Your encrypted programs', ['Name', 'Language', 'Size', 'Key derivation', 'Updated', ''], rows, 'No encrypted code yet.'),
+        table('Your encrypted programs', ['Name', 'Language', 'Size', 'Key derivation', 'Updated', 'Actions'], rows, 'No encrypted code yet.'),
       );
     } catch (err) {
       messages.error(err, 'Could not list encrypted code');
