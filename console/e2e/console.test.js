@@ -247,9 +247,7 @@ test('the draft, language, inputs and limits survive a reload; recent runs reope
   await label('Standard input').fill('kept input');
   await label('Time limit (ms)').fill('4321');
   await page.reload();
-  await label('Email').fill(EMAIL);
-  await label('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  // Still signed in: the sign-in is resumed from the HttpOnly refresh cookie.
   await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
   assert.equal(await editorText(), 'console.log("draft survives")');
   assert.equal(await label('Language').inputValue(), 'javascript');
@@ -562,8 +560,29 @@ test('on a narrow screen every page fits the width without sideways scrolling', 
   await screenshot(page, 'run-narrow');
 });
 
-test('by keyboard alone: a reload asks to sign in again, Enter signs in, Shift+Tab reaches the pages', async () => {
+test('a second tab is signed in too, scripts never see the refresh token, and signing out ends both', async () => {
+  await go('#/run', 'Run code');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'the refresh cookie is HttpOnly');
+  const second = await page.context().newPage();
+  await second.goto(page.url());
+  await second.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+  await second.getByRole('button', { name: 'Sign out' }).click();
+  await second.getByText('You are signed out.').waitFor();
+  await second.reload();
+  await second.getByRole('button', { name: 'Sign in' }).waitFor();
+  await second.close();
+  await page.reload();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await label('Email').fill(EMAIL);
+  await label('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+});
+
+test('by keyboard alone: after signing out a reload asks to sign in, Enter signs in, Shift+Tab reaches the pages', async () => {
   await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByText('You are signed out.').waitFor();
   await page.reload();
   const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim() || document.activeElement?.getAttribute('name'));
   await page.getByRole('button', { name: 'Sign in' }).waitFor();

@@ -1,8 +1,11 @@
-// The public API, same origin. The access token and the refresh token live only in this
-// module's memory: the API hands both out in JSON (there is no cookie), and keeping a 30-day
-// refresh token in web storage would expose it to any script that ever ran on this origin.
-// A reload therefore means signing in again. The access token is refreshed a minute before it
-// expires, and once more on a 401; a refresh that fails ends the session.
+// The public API, same origin. The access token lives only in this module's memory; the
+// refresh token never reaches a script at all: the auth routes are called with
+// `X-Pyth-On-Cookie: refresh`, so the server keeps it in an HttpOnly, Secure, SameSite=Strict
+// cookie scoped to /api and reads it back only with that header (docs/API.md#auth). A reload
+// or a second tab resumes the sign-in from the cookie; signing out revokes it on the server.
+// The access token is refreshed a minute before it expires, and once more on a 401; a refresh
+// that fails ends the session. Refreshes are serialised across tabs (Web Locks), since every
+// refresh rotates the cookie and a token presented twice revokes the whole sign-in.
 
 export interface UserInfo {
   id: string;
@@ -76,7 +79,6 @@ export class ApiError extends Error {
 
 interface Session {
   token: string;
-  refreshToken: string;
   user: UserInfo;
 }
 
@@ -95,17 +97,56 @@ export function currentUser(): UserInfo | null {
 }
 
 function startSession(auth: AuthResponse): void {
-  session = { token: auth.token, refreshToken: auth.refreshToken, user: auth.user };
+  session = { token: auth.token, user: auth.user };
   clearTimeout(refreshTimer);
   const seconds = Math.max(5, auth.expiresIn - 60);
   refreshTimer = setTimeout(() => void refresh(), seconds * 1000);
 }
 
-/** Forgets both tokens. The API has no route to revoke a refresh token early. */
-export function signOut(): void {
+/** Forgets the access token (this tab only; see [`signOut`]). */
+function forget(): void {
   clearTimeout(refreshTimer);
   session = null;
   refreshing = null;
+}
+
+/** Signs out: the server revokes the sign-in and deletes the cookie; this tab forgets. */
+export async function signOut(): Promise<void> {
+  forget();
+  try {
+    await authCall('/api/logout', {});
+  } catch {
+    // Unreachable: the cookie stays until it expires or the next sign-out.
+  }
+}
+
+/** Resumes the sign-in the refresh cookie holds (a reload, a second tab): whether it did. */
+export async function resume(): Promise<boolean> {
+  try {
+    const response = await exclusively(() => authCall('/api/refresh', { refreshToken: '' }));
+    if (!response.ok) return false;
+    startSession((await parse(response)) as AuthResponse);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A call to an auth route with the refresh cookie (sent and stored). */
+function authCall(path: string, body: unknown): Promise<Response> {
+  return fetch(path, {
+    method: 'POST',
+    headers: { accept: 'application/json', 'content-type': 'application/json', 'x-pyth-on-cookie': 'refresh' },
+    body: JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+}
+
+/** Runs `work` holding the cross-tab refresh lock (where the browser has Web Locks). */
+function exclusively<T>(work: () => Promise<T>): Promise<T> {
+  const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+  return locks ? locks.request('pyth-on-refresh', work) : work();
 }
 
 async function parse(response: Response): Promise<unknown> {
@@ -169,16 +210,16 @@ async function send(
 function refresh(): Promise<boolean> {
   if (!session) return Promise.resolve(false);
   if (!refreshing) {
-    const spent = session.refreshToken;
+    const spent = session.token;
     refreshing = (async () => {
       try {
-        const response = await send('POST', '/api/refresh', { refreshToken: spent }, null);
+        const response = await exclusively(() => authCall('/api/refresh', { refreshToken: '' }));
         if (!response.ok) throw await toError(response);
-        if (session?.refreshToken === spent) startSession((await parse(response)) as AuthResponse);
+        if (session?.token === spent) startSession((await parse(response)) as AuthResponse);
         return true;
       } catch (err) {
-        if (session?.refreshToken === spent) {
-          signOut();
+        if (session?.token === spent) {
+          forget();
           const why = err instanceof ApiError && err.status !== 0 ? err.message : 'the server could not be reached';
           onSessionEnd(`Your session ended (${why}). Sign in again.`);
         }
@@ -253,16 +294,24 @@ export async function stream(path: string, body: unknown, onEvent: (e: StreamEve
   }
 }
 
-export async function register(email: string, password: string): Promise<AuthResponse> {
-  const auth = await call<AuthResponse>('POST', '/api/register', { email, password });
+/** Signs up or in (`/api/register`, `/api/login`), the refresh token kept in the cookie. */
+async function signInWith(path: string, email: string, password: string): Promise<AuthResponse> {
+  const response = await authCall(path, { email, password }).catch((err: unknown) => {
+    throw new ApiError(`Could not reach the server (${err instanceof Error ? err.message : String(err)}).`, 0, 'network_error');
+  });
+  const parsed = await parse(response);
+  if (!response.ok) throw await toError(response, parsed);
+  const auth = parsed as AuthResponse;
   startSession(auth);
   return auth;
 }
 
-export async function login(email: string, password: string): Promise<AuthResponse> {
-  const auth = await call<AuthResponse>('POST', '/api/login', { email, password });
-  startSession(auth);
-  return auth;
+export function register(email: string, password: string): Promise<AuthResponse> {
+  return signInWith('/api/register', email, password);
+}
+
+export function login(email: string, password: string): Promise<AuthResponse> {
+  return signInWith('/api/login', email, password);
 }
 
 let infoCache: Promise<Info> | null = null;

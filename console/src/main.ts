@@ -2,7 +2,7 @@
 // so the server only ever serves the built files.
 
 import './style.css';
-import { currentUser, signOut, whenSessionEnds, type AuthResponse } from './api';
+import { currentUser, resume, signOut, whenSessionEnds, type AuthResponse } from './api';
 import { h } from './dom';
 import { auditPage } from './pages/audit';
 import { authPage, firstKeyNotice } from './pages/auth';
@@ -64,7 +64,7 @@ function render(): void {
       'div',
       { class: 'account' },
       h('span', { class: 'email', title: user.id }, user.email),
-      h('button', { type: 'button', onclick: doSignOut }, 'Sign out'),
+      h('button', { type: 'button', onclick: () => void doSignOut() }, 'Sign out'),
     ),
   );
   if (notice) main.append(notice);
@@ -84,8 +84,8 @@ function signedIn(auth: AuthResponse): void {
   }
 }
 
-function doSignOut(): void {
-  signOut();
+async function doSignOut(): Promise<void> {
+  await signOut();
   notice = h('div', { class: 'msg info', role: 'status' }, 'You are signed out.');
   render();
 }
@@ -113,4 +113,5 @@ window.addEventListener('hashchange', () => {
   render();
   focusMain();
 });
-render();
+// A reload or a second tab resumes the sign-in the refresh cookie holds.
+void resume().finally(render);
