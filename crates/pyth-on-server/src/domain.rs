@@ -188,10 +188,12 @@ impl VarName {
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         if !valid {
+            let rule = "must be 1 to 64 capital letters, digits and underscores, not starting \
+                        with a digit (like API_TOKEN)";
             return Err(Invalid {
                 code: "invalid_name",
-                message: format!("{field} must match ^[A-Z_][A-Z0-9_]{{0,63}}$"),
-                details: Some(serde_json::json!({ field: "must match ^[A-Z_][A-Z0-9_]{0,63}$" })),
+                message: format!("{field} {rule}"),
+                details: Some(serde_json::json!({ field: rule })),
             });
         }
         if RESERVED_EXACT.contains(&raw) || RESERVED_PREFIXES.iter().any(|p| raw.starts_with(p)) {

@@ -13,7 +13,8 @@ use crate::domain::{parse_language, Invalid};
 use crate::state::AppState;
 
 /// The rule a stored name follows.
-const NAME_RULE: &str = "must match ^[A-Za-z0-9._-]{1,128}$";
+const NAME_RULE: &str =
+    "must be 1 to 128 letters, digits, dots, dashes and underscores (like report-v2.py)";
 
 /// The name a program is stored under: `^[A-Za-z0-9._-]{1,128}$`.
 #[derive(Debug, Clone, PartialEq, Eq)]
