@@ -510,6 +510,10 @@ test('the audit log shows the actions, verifies its chain, filters by prefix and
   for (const action of ['auth.register', 'auth.refresh', 'execute', 'secret.put', 'package.add', 'key.create', 'key.revoke', 'zk.store', 'zk.execute', 'zk.wrong_password', 'zk.delete', 'secret.delete', 'package.remove', 'generate']) {
     assert.ok(text.includes(action), `${action} is in the log`);
   }
+  assert.match(text, /failure: (timed out|memory exceeded|exit code)/, 'a failed run says so and why');
+  const first = table.locator('tbody details').first();
+  await first.locator('summary').click();
+  assert.match(await first.locator('pre').innerText(), /^\{/, 'details expand to the whole JSON');
   await screenshot(page, 'audit');
   await label('Action starts with').fill('secret.');
   await page.getByRole('button', { name: 'Apply' }).click();

@@ -89,11 +89,11 @@ export function auditPage(): HTMLElement {
           { class: `outcome-${e.outcome}` },
           h('td', {}, formatTime(e.timestamp)),
           h('td', {}, h('code', {}, e.action)),
-          h('td', {}, h('span', { class: `badge ${e.outcome}` }, e.outcome)),
+          h('td', {}, h('span', { class: `badge ${e.outcome}` }, outcomeText(e))),
           h('td', {}, e.resource ?? '—'),
           h('td', {}, e.authMethod ?? '—'),
           h('td', {}, e.ip ?? '—'),
-          h('td', { class: 'details', title: JSON.stringify(e.details) }, h('code', {}, summarize(e.details))),
+          h('td', { class: 'details' }, detailsOf(e.details)),
         ),
       );
       list.replaceChildren(
@@ -134,7 +134,26 @@ export function auditPage(): HTMLElement {
   return h('section', { class: 'page' }, h('h1', {}, 'Audit log'), verification, form, messages.el, list, pager);
 }
 
-/** `key=value` pairs, long values shortened; the full JSON is in the cell's title. */
+/** The outcome, with its reason when the entry gives one ("failure: timed out"). */
+function outcomeText(e: AuditEntry): string {
+  const details = e.details as Record<string, unknown> | null;
+  const reason = details && typeof details.reason === 'string' ? details.reason : null;
+  return reason ? `${e.outcome}: ${reason.replace(/_/g, ' ')}` : e.outcome;
+}
+
+/** The summary, expandable into the whole JSON (by keyboard and touch too, not on hover). */
+function detailsOf(details: unknown): HTMLElement {
+  const summary = summarize(details);
+  if (!summary) return h('span', {}, '—');
+  return h(
+    'details',
+    {},
+    h('summary', {}, h('code', {}, summary)),
+    h('pre', {}, JSON.stringify(details, null, 2)),
+  );
+}
+
+/** `key=value` pairs, long values shortened (the whole JSON is one click away). */
 function summarize(details: unknown): string {
   if (details === null || typeof details !== 'object') return details === undefined || details === null ? '' : String(details);
   return Object.entries(details as Record<string, unknown>)

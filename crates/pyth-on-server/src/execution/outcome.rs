@@ -120,11 +120,24 @@ fn outcome_event(
     if let Some(files) = &response.files {
         details["outputFiles"] = json!(files.len());
     }
-    let outcome = if cancelled {
-        details["reason"] = json!("cancelled");
-        Outcome::Failure
+    // The run is over either way; its entry says whether the program succeeded, and why not.
+    let reason = if cancelled {
+        Some("cancelled")
+    } else if response.timed_out {
+        Some("timed_out")
+    } else if response.memory_exceeded {
+        Some("memory_exceeded")
+    } else if response.exit_code != 0 {
+        Some("exit_code")
     } else {
-        Outcome::Success
+        None
+    };
+    let outcome = match reason {
+        Some(reason) => {
+            details["reason"] = json!(reason);
+            Outcome::Failure
+        }
+        None => Outcome::Success,
     };
     audit::by(user, action, Some(resource), outcome, details)
 }

@@ -121,3 +121,36 @@ async fn a_request_refused_before_it_runs_leaves_no_run_entry() {
     // A request refused before admission (an unknown language) never ran: no entry at all.
     assert!(runs.is_empty(), "{runs:?}");
 }
+
+#[tokio::test]
+async fn a_program_that_fails_times_out_or_runs_out_of_memory_ends_as_a_failure_with_its_reason() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let cases = [
+        ("import sys; sys.exit(3)", None, "exit_code"),
+        ("while True: pass", Some(300), "timed_out"),
+        ("x = bytearray(200 << 20)", None, "memory_exceeded"),
+    ];
+    for (code, timeout_ms, reason) in cases {
+        user.key
+            .execute(&ExecuteRequest {
+                code: code.into(),
+                timeout_ms,
+                memory_mb: Some(64),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let page = user
+            .key
+            .audit(Some(1), None, Some("execute"))
+            .await
+            .unwrap();
+        let entry = &page.entries[0];
+        assert_eq!(
+            (entry.outcome.as_str(), entry.details["reason"].as_str()),
+            ("failure", Some(reason)),
+            "{code}: {entry:?}"
+        );
+    }
+}
