@@ -10,6 +10,9 @@ use crate::settings_error::SettingsError;
 pub const MAX_IDLE_TIMEOUT_SECS: u64 = 3600;
 /// Longest lifetime the setting may give.
 pub const MAX_LIFETIME_SECS: u64 = 86_400;
+/// Smallest sessions' memory budget: room for one session of the least memory a run may ask
+/// for (the server's minimum `memoryMb`, 16 MiB).
+pub const MIN_BUDGET_MB: u64 = 16;
 
 /// How many sessions may be open, and for how long.
 #[derive(Debug, Clone, Args)]
@@ -75,13 +78,10 @@ impl SessionSettings {
         if let Some(url) = &self.node_url {
             check_node_url(url)?;
         }
-        if self
-            .sessions_memory_mb
-            .is_some_and(|mb| mb < crate::settings::MIN_MEMORY_MB)
-        {
+        if self.sessions_memory_mb.is_some_and(|mb| mb < MIN_BUDGET_MB) {
             return Err(SettingsError::new(
                 "--sessions-memory-mb",
-                format!("must be at least {}", crate::settings::MIN_MEMORY_MB),
+                format!("must be at least {MIN_BUDGET_MB}"),
             ));
         }
         Ok(())

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::egress::{egress_server, http_service};
 use crate::session_support::{cell, open, send, text};
 use crate::support::TestServer;
 
@@ -374,5 +375,52 @@ async fn the_sessions_memory_budget_holds_when_users_ask_for_it_at_once() {
     assert_eq!(
         small.memory_mb, 100,
         "what is left of the budget is still usable"
+    );
+}
+
+#[tokio::test]
+async fn a_session_with_network_reaches_the_exempt_service_in_every_cell_and_its_end_counts_it() {
+    let (other, exempt) = (http_service(None).await, http_service(None).await);
+    let server = egress_server(&[exempt], None).await;
+    let user = server.user().await;
+    let id = open(&user.key, serde_json::json!({ "network": true }))
+        .await
+        .id;
+    let fetch = |port: u16| {
+        format!("import urllib.request as u\ntry: print(u.urlopen('http://127.0.0.1:{port}/x', timeout=5).read().decode())\nexcept Exception as e: print(type(e).__name__, getattr(e, 'code', ''))")
+    };
+    for _ in 0..2 {
+        let answer = cell(&user.key, id, &fetch(exempt.port()), 20_000).await;
+        assert_eq!(
+            answer.stdout, "hello from the exempt service\n",
+            "{answer:?}"
+        );
+    }
+    let refused = cell(&user.key, id, &fetch(other.port()), 20_000).await;
+    assert_eq!(refused.stdout, "HTTPError 403\n");
+    let path = format!("/api/v1/sessions/{id}");
+    send(&user.key, reqwest::Method::DELETE, &path, None).await;
+    let page = user
+        .key
+        .audit(Some(5), None, Some("session.end"))
+        .await
+        .unwrap();
+    let egress = &page.entries[0].details["egress"];
+    assert_eq!(
+        (egress["requests"].as_u64(), egress["denied"].as_u64()),
+        (Some(3), Some(1)),
+        "{egress}"
+    );
+    let plain = TestServer::start().await;
+    let (status, body) = send(
+        &plain.user().await.key,
+        reqwest::Method::POST,
+        "/api/v1/sessions",
+        Some(serde_json::json!({ "network": true })),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (400, Some("network_disabled"))
     );
 }
