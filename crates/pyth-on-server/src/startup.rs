@@ -159,19 +159,15 @@ pub async fn launch(
     serve(state, listener, shutdown).await
 }
 
-/// Serves an already built state on `listener` until `shutdown` resolves.
-pub async fn serve(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    // Runs this node left open when it last stopped (it died) are closed before it serves.
-    crate::execution::record::close_left_open(&state)
+/// What a node does before it serves: the runs and sessions it left open when it last
+/// stopped (it died) closed and off the record; then its sweepers, reaper, key reload and
+/// package garbage collection started.
+async fn start_background_work(state: &AppState) -> anyhow::Result<()> {
+    crate::execution::record::close_left_open(state)
         .await
         .context("closing the runs this node left open")?;
     crate::execution::record::spawn_sweeper(state.clone());
-    // Sessions this node held in an earlier run died with it: off the record before serving.
-    crate::sessions::records::clear_left_by_earlier_runs(&state)
+    crate::sessions::records::clear_left_by_earlier_runs(state)
         .await
         .context("clearing the session records this node left")?;
     crate::sessions::records::spawn_sweeper(state.clone());
@@ -184,6 +180,16 @@ pub async fn serve(
             Duration::from_secs(3600),
         );
     }
+    Ok(())
+}
+
+/// Serves an already built state on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    start_background_work(&state).await?;
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
