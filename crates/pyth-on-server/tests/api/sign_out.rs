@@ -43,17 +43,34 @@ fn cookie_of(response: &Response) -> (String, String) {
 
 const ADA: &str = r#"{"email":"ada@example.com","password":"correct horse battery staple"}"#;
 
-#[tokio::test]
-async fn a_browser_keeps_its_refresh_token_in_an_http_only_cookie_that_scripts_never_see() {
-    let server = TestServer::start().await;
-    let registered = post(
-        &server,
+/// Registers Ada as the console does (the refresh token into the cookie).
+async fn register_in_browser(server: &TestServer) -> Response {
+    post(
+        server,
         "/api/register",
         serde_json::from_str(ADA).unwrap(),
         true,
         None,
     )
-    .await;
+    .await
+}
+
+/// `POST /api/refresh` with the cookie `token` (and the opt-in header when `opt_in`).
+async fn refresh_by_cookie(server: &TestServer, token: &str, opt_in: bool) -> Response {
+    post(
+        server,
+        "/api/refresh",
+        json!({ "refreshToken": "" }),
+        opt_in,
+        Some(token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_browser_keeps_its_refresh_token_in_an_http_only_cookie_that_scripts_never_see() {
+    let server = TestServer::start().await;
+    let registered = register_in_browser(&server).await;
     assert_eq!(registered.status(), StatusCode::CREATED);
     let (token, attributes) = cookie_of(&registered);
     assert_eq!(
@@ -64,25 +81,11 @@ async fn a_browser_keeps_its_refresh_token_in_an_http_only_cookie_that_scripts_n
     assert_eq!(body["refreshToken"], "", "not in the JSON a script reads");
     assert!(body["token"].as_str().is_some_and(|t| !t.is_empty()));
 
-    let refreshed = post(
-        &server,
-        "/api/refresh",
-        json!({ "refreshToken": "" }),
-        true,
-        Some(&token),
-    )
-    .await;
+    let refreshed = refresh_by_cookie(&server, &token, true).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let (next, _) = cookie_of(&refreshed);
     assert_ne!(next, token, "rotated");
-    let again = post(
-        &server,
-        "/api/refresh",
-        json!({ "refreshToken": "" }),
-        true,
-        Some(&token),
-    )
-    .await;
+    let again = refresh_by_cookie(&server, &token, true).await;
     assert_eq!(
         again.status(),
         StatusCode::UNAUTHORIZED,
@@ -93,35 +96,14 @@ async fn a_browser_keeps_its_refresh_token_in_an_http_only_cookie_that_scripts_n
 #[tokio::test]
 async fn the_cookie_is_ignored_without_the_opt_in_header() {
     let server = TestServer::start().await;
-    let login = post(
-        &server,
-        "/api/register",
-        serde_json::from_str(ADA).unwrap(),
-        true,
-        None,
-    )
-    .await;
+    let login = register_in_browser(&server).await;
     let (token, _) = cookie_of(&login);
     // A cross-site form or fetch cannot add the header: the cookie alone does nothing.
-    let refreshed = post(
-        &server,
-        "/api/refresh",
-        json!({ "refreshToken": "" }),
-        false,
-        Some(&token),
-    )
-    .await;
+    let refreshed = refresh_by_cookie(&server, &token, false).await;
     assert_eq!(refreshed.status(), StatusCode::UNAUTHORIZED);
     let out = post(&server, "/api/logout", json!({}), false, Some(&token)).await;
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
-    let still = post(
-        &server,
-        "/api/refresh",
-        json!({ "refreshToken": "" }),
-        true,
-        Some(&token),
-    )
-    .await;
+    let still = refresh_by_cookie(&server, &token, true).await;
     assert_eq!(still.status(), StatusCode::OK, "the sign-in was not ended");
 }
 
@@ -129,14 +111,7 @@ async fn the_cookie_is_ignored_without_the_opt_in_header() {
 async fn signing_out_revokes_the_sign_in_deletes_the_cookie_and_is_audited_but_not_other_sign_ins()
 {
     let server = TestServer::start().await;
-    let browser = post(
-        &server,
-        "/api/register",
-        serde_json::from_str(ADA).unwrap(),
-        true,
-        None,
-    )
-    .await;
+    let browser = register_in_browser(&server).await;
     let (token, _) = cookie_of(&browser);
     let access = browser.json::<Value>().await.unwrap()["token"]
         .as_str()
@@ -155,14 +130,7 @@ async fn signing_out_revokes_the_sign_in_deletes_the_cookie_and_is_audited_but_n
         (cleared.as_str(), attributes.ends_with("Max-Age=0")),
         ("", true)
     );
-    let refused = post(
-        &server,
-        "/api/refresh",
-        json!({ "refreshToken": "" }),
-        true,
-        Some(&token),
-    )
-    .await;
+    let refused = refresh_by_cookie(&server, &token, true).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(
         server.client.refresh(&laptop.refresh_token).await.is_ok(),
