@@ -204,14 +204,23 @@ fn zk_payload(doc: &mut Value, settings: &Settings) {
     );
 }
 
-/// The rules of the `{name}` path parameters.
+/// What a pattern can say of a session file's path (relative, and no control character or
+/// backslash; `..`, depth and byte length are checked by the server: 400 invalid_path).
+const FILE_PATH: &str = r"^[^/\u0000-\u001f\u007f-\u009f\\][^\u0000-\u001f\u007f-\u009f\\]*$";
+
+/// The rules of the `{name}` path parameters and of session files' `{path}` and `dir`.
 fn path_names(doc: &mut Value) {
     let rules = [
-        ("/api/v1/secrets/{name}", VarName::pattern()),
-        ("/api/v1/zk/code/{name}", CODE_NAME.to_string()),
-        ("/api/v1/zk/execute/{name}", CODE_NAME.to_string()),
+        ("/api/v1/secrets/{name}", "name", VarName::pattern()),
+        ("/api/v1/zk/code/{name}", "name", CODE_NAME.to_string()),
+        ("/api/v1/zk/execute/{name}", "name", CODE_NAME.to_string()),
+        (
+            "/api/v1/sessions/{id}/files/{path}",
+            "path",
+            FILE_PATH.to_string(),
+        ),
     ];
-    for (path, pattern) in rules {
+    for (path, name, pattern) in rules {
         let Some(Value::Object(item)) = doc.pointer_mut(&format!("/paths/{}", escape(path))) else {
             continue;
         };
@@ -219,7 +228,7 @@ fn path_names(doc: &mut Value) {
             let Some(Value::Array(params)) = op.get_mut("parameters") else {
                 continue;
             };
-            for param in params.iter_mut().filter(|p| p["name"] == "name") {
+            for param in params.iter_mut().filter(|p| p["name"] == name) {
                 param["schema"] = json!({"type": "string", "pattern": pattern});
             }
         }

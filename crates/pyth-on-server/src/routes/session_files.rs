@@ -29,6 +29,7 @@ pub const FILE_ROUTE: &str = "/api/v1/sessions/{id}/files/{*path}";
 
 /// Where to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Directory to list, relative to `/work` (default: `/work` itself).
     #[serde(default)]

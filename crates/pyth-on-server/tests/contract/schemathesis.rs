@@ -26,8 +26,16 @@ expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
 # (400 invalid_package). And this server's package indexes are a closed local port, so a
 # valid spec fails to install (422 package_install_failed): the index, not the request, decides.
 [[operations]]
-include-operation-id = ["set_packages", "add_package", "execute", "zk_execute", "generate"]
+include-operation-id = ["set_packages", "add_package", "execute", "zk_execute", "generate", "create_session"]
 checks.positive_data_acceptance.expected-statuses = [200, 201, 400, 401, 403, 404, 409, 422, 429]
+
+# A session file's path follows the rules of a run's files: relative, no `..` component, no
+# control character or backslash, at most 255 bytes and 8 levels. The document states what a
+# pattern can (no control characters, no backslash); the rest is refused with 400
+# invalid_path, a refusal schemathesis must accept.
+[[operations]]
+include-operation-id = ["put_session_file", "get_session_file", "delete_session_file", "list_session_files"]
+checks.positive_data_acceptance.expected-statuses = [200, 204, 400, 401, 403, 404, 409, 413, 422, 429]
 
 # A zkcode v1 payload is canonical JSON: its numbers are integers written without a fraction,
 # and `3.0` is refused (400 invalid_payload, as docs/API.md says). JSON Schema's `integer`
