@@ -454,6 +454,10 @@ test('code encrypted in the browser is stored as ciphertext and runs with the ma
   await label('Name').fill('hello.py');
   await label('Code').fill('print("hello, zk")\n');
   const store = page.getByRole('form', { name: 'Encrypt and store code' });
+  await store.getByLabel('Master password', { exact: true }).fill('abc');
+  await store.getByLabel('Repeat the master password').fill('abc');
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+  assert.match(await alert().innerText(), /at least 12 characters/, 'a short master password is refused');
   await store.getByLabel('Master password', { exact: true }).fill(MASTER);
   await store.getByLabel('Repeat the master password').fill(MASTER);
   await page.getByRole('button', { name: 'Encrypt and upload' }).click();

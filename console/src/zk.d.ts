@@ -9,6 +9,8 @@ declare module '@pyth-on/zk' {
     ct: string;
     language: string;
   }
+  export const MIN_MASTER_PASSWORD_CHARS: number;
+  export function masterPasswordProblem(password: string): string | null;
   export function encrypt(
     code: string | Uint8Array,
     password: string,

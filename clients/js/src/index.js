@@ -199,6 +199,22 @@ export async function deriveOkm(password, salt, m = 65536, t = 3, p = 1) {
 }
 
 /**
+ * The fewest characters a master password may have to encrypt (Unicode code points of its NFC
+ * form): the rule of every Pyth-On client and of the server's /api/v1/zk/encrypt. Decrypting
+ * takes any non-empty password, so payloads made before the rule still open.
+ */
+export const MIN_MASTER_PASSWORD_CHARS = 12;
+
+/** Why `password` may not encrypt a new payload, or null when it may. */
+export function masterPasswordProblem(password) {
+  if (typeof password !== 'string' || password === '') return 'the master password must not be empty';
+  if ([...password.normalize('NFC')].length < MIN_MASTER_PASSWORD_CHARS) {
+    return `the master password must be at least ${MIN_MASTER_PASSWORD_CHARS} characters`;
+  }
+  return null;
+}
+
+/**
  * Encrypts `code` (string or Uint8Array) and resolves to the wire JSON object.
  * Options: language ("python"), m (65536), t (3), p (1), codeLimit, and salt / nonce
  * (random unless given; give them only for test vectors). Bad arguments throw TypeError.
@@ -217,6 +233,8 @@ export async function encrypt(code, password, userId, name, options = {}) {
   checkParams(m, t, p, TypeError);
   checkLanguage(language, TypeError);
   checkName(name);
+  const weak = typeof password === 'string' ? masterPasswordProblem(password) : null;
+  if (weak) throw new TypeError(weak);
   const user = userString(userId);
   const salt = options.salt == null ? randomBytes(SALT_LEN) : toBytes(options.salt, 'salt');
   const nonce = options.nonce == null ? randomBytes(NONCE_LEN) : toBytes(options.nonce, 'nonce');

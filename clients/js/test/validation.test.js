@@ -10,6 +10,8 @@ import {
   parsePayload,
   toBase64,
   validatePayload,
+  MIN_MASTER_PASSWORD_CHARS,
+  masterPasswordProblem,
 } from '../src/index.js';
 import { NAME, PASSWORD, SPEC_JSON, USER, spec } from './vector.js';
 
@@ -156,4 +158,13 @@ test('the library uses no Node-only APIs', () => {
   for (const banned of [/['"]node:/, /\bBuffer\b/, /\brequire\(/, /\bprocess\./, /from 'crypto'/, /managedNonce/]) {
     assert.ok(!banned.test(source), `src/index.js matches ${banned}`);
   }
+});
+
+test('a new payload needs a master password of 12 characters, counted after NFC', async () => {
+  await assert.rejects(encrypt('print(1)', 'eleven char', USER, NAME), /at least 12 characters/);
+  // Eleven characters once composed, more code points decomposed: still refused.
+  const decomposed = 'cafe\u0301 xxxxxx';
+  assert.match(masterPasswordProblem(decomposed), /at least 12/);
+  assert.equal(masterPasswordProblem('twelve chars'), null);
+  assert.equal(MIN_MASTER_PASSWORD_CHARS, 12);
 });

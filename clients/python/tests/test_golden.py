@@ -136,7 +136,7 @@ def test_passwords_are_nfc_normalized_and_round_trip():
 
 def test_fresh_encryptions_use_fresh_salt_and_nonce():
     # Different salt/nonce are visible without decrypting; encrypt validates before deriving.
-    a = encrypt("x", "pw", USER, "a.py", m=65536, t=1)
-    b = encrypt("x", "pw", USER, "a.py", m=65536, t=1)
+    a = encrypt("x", "a pw of twelve+", USER, "a.py", m=65536, t=1)
+    b = encrypt("x", "a pw of twelve+", USER, "a.py", m=65536, t=1)
     assert a["kdf"]["salt"] != b["kdf"]["salt"]
     assert a["nonce"] != b["nonce"]

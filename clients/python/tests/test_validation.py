@@ -9,7 +9,15 @@ import json
 
 import pytest
 
-from pyth_on_zk import InvalidPayload, decrypt, encrypt, loads, validate_payload
+from pyth_on_zk import (
+    MIN_MASTER_PASSWORD_CHARS,
+    InvalidPayload,
+    decrypt,
+    encrypt,
+    loads,
+    master_password_problem,
+    validate_payload,
+)
 
 from test_golden import NAME, PASSWORD, SPEC_JSON, USER
 
@@ -157,3 +165,12 @@ def test_encrypt_refuses_empty_code_bad_names_and_bad_user_ids():
         encrypt("x", PASSWORD, "not-a-uuid", NAME)
     with pytest.raises(ValueError):
         encrypt("x" * 11, PASSWORD, USER, NAME, code_limit=10)
+
+
+def test_a_new_payload_needs_a_master_password_of_twelve_characters_counted_after_nfc():
+    with pytest.raises(ValueError, match="at least 12 characters"):
+        encrypt("print(1)", "eleven char", USER, NAME)
+    # Eleven characters once composed, more code points decomposed: still refused.
+    assert "at least 12" in (master_password_problem("cafe\u0301 xxxxxx") or "")
+    assert master_password_problem("twelve chars") is None
+    assert MIN_MASTER_PASSWORD_CHARS == 12

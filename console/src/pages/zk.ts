@@ -2,7 +2,7 @@
 // only ever stores ciphertext. The master password leaves the page only in the execute call,
 // where the sandbox needs it to decrypt.
 
-import { encrypt } from '@pyth-on/zk';
+import { encrypt, masterPasswordProblem, MIN_MASTER_PASSWORD_CHARS } from '@pyth-on/zk';
 import { call, currentUser, enc, type ExecuteResponse } from '../api';
 import { field, formatTime, h, table } from '../dom';
 import { busy, Messages, runResult } from '../ui';
@@ -120,13 +120,23 @@ export function zkPage(): HTMLElement {
     h(
       'div',
       { class: 'row' },
-      field('Master password', password, 'Never sent to the server here; choose a strong one.'),
+      field(
+        'Master password',
+        password,
+        `Never sent to the server here; at least ${MIN_MASTER_PASSWORD_CHARS} characters (a few words make a strong one).`,
+      ),
       field('Repeat the master password', confirm),
     ),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Encrypt and upload')),
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    const weak = masterPasswordProblem(password.value);
+    if (weak) {
+      messages.error(new Error(`${weak[0].toUpperCase()}${weak.slice(1)}.`), 'Not encrypted');
+      password.focus();
+      return;
+    }
     if (password.value !== confirm.value) {
       messages.error(new Error('The two master passwords differ.'), 'Not encrypted');
       confirm.focus();

@@ -81,8 +81,10 @@ pub struct ZkEncryptRequest {
     /// (`--max-code-bytes`, default 524288; larger is a 413).
     #[schema(min_length = 1, max_length = 524288)]
     pub code: String,
-    /// The master password (never stored, never logged); not empty.
-    #[schema(value_type = String, format = Password, min_length = 1)]
+    /// The master password (never stored, never logged): at least 12 characters, counted
+    /// after Unicode NFC normalisation (the rule of every client; opening a payload takes any
+    /// non-empty password).
+    #[schema(value_type = String, format = Password, min_length = 12)]
     pub master_password: Zeroizing<String>,
     /// The name the payload will be stored under (it is bound into the ciphertext).
     #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]

@@ -38,6 +38,22 @@ pub fn aad(m: u32, t: u32, p: u32, user_id: Uuid, name: &str) -> Vec<u8> {
     ])
 }
 
+/// The fewest characters (Unicode scalar values of its NFC form) a master password may have
+/// when it encrypts: the same rule in the JavaScript and Python clients and the console.
+/// Decrypting accepts any non-empty password, so payloads made before the rule still open.
+pub const MIN_MASTER_PASSWORD_CHARS: usize = 12;
+
+/// Whether `password` may encrypt a new payload ([`MIN_MASTER_PASSWORD_CHARS`]).
+pub fn check_new_master_password(password: &str) -> Result<(), ZkError> {
+    if password.is_empty() {
+        return Err(ZkError::EmptyPassword);
+    }
+    if password.nfc().count() < MIN_MASTER_PASSWORD_CHARS {
+        return Err(ZkError::WeakPassword);
+    }
+    Ok(())
+}
+
 /// Runs Argon2id over the NFC form of `password`.
 pub(super) fn derive_okm(
     password: &str,
@@ -94,6 +110,7 @@ pub fn encrypt_with(
     if code.is_empty() {
         return Err(ZkError::invalid("code is empty"));
     }
+    check_new_master_password(password)?;
     let okm = derive_okm(password, &salt, params)?;
     let (key, kc) = okm.split_at(KEY_LEN);
     let aad = aad(params.m, params.t, params.p, user_id, name);

@@ -16,6 +16,15 @@ pub enum ZkError {
     #[error("the master password is empty")]
     EmptyPassword,
 
+    /// A new payload's master password is shorter than
+    /// [`MIN_MASTER_PASSWORD_CHARS`](crate::MIN_MASTER_PASSWORD_CHARS) characters (old payloads
+    /// still open with theirs).
+    #[error(
+        "the master password must be at least {} characters",
+        crate::MIN_MASTER_PASSWORD_CHARS
+    )]
+    WeakPassword,
+
     /// The derived key check does not match: wrong master password.
     #[error("wrong master password")]
     WrongPassword,

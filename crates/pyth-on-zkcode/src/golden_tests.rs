@@ -178,6 +178,20 @@ fn an_empty_password_is_refused() {
 }
 
 #[test]
+fn a_new_payload_needs_a_master_password_of_twelve_characters_counted_after_nfc() {
+    let params = KdfParams::default();
+    let short = encrypt(b"x", "eleven char", user(), "a.py", "python", params);
+    assert!(matches!(short, Err(ZkError::WeakPassword)));
+    // Eleven characters NFC, more code points decomposed: still too short.
+    let decomposed = "cafe\u{301} xxxxxx";
+    assert!(matches!(
+        check_new_master_password(decomposed),
+        Err(ZkError::WeakPassword)
+    ));
+    assert!(check_new_master_password("twelve chars").is_ok());
+}
+
+#[test]
 fn passwords_are_nfc_normalized_before_derivation() {
     // "é" precomposed (U+00E9) and decomposed (e + U+0301) are the same password.
     let params = KdfParams {
@@ -185,8 +199,22 @@ fn passwords_are_nfc_normalized_before_derivation() {
         t: 4,
         p: 1,
     };
-    let payload = encrypt(b"x = 1\n", "caf\u{e9}", user(), "n.py", "python", params).unwrap();
-    let code = decrypt(&payload, "cafe\u{301}", user(), "n.py").unwrap();
+    let payload = encrypt(
+        b"x = 1\n",
+        "caf\u{e9} p\u{e4}ssw\u{f6}rd",
+        user(),
+        "n.py",
+        "python",
+        params,
+    )
+    .unwrap();
+    let code = decrypt(
+        &payload,
+        "cafe\u{301} pa\u{308}sswo\u{308}rd",
+        user(),
+        "n.py",
+    )
+    .unwrap();
     assert_eq!(code.as_slice(), b"x = 1\n");
 }
 
@@ -223,7 +251,7 @@ fn a_fresh_encryption_round_trips_through_json() {
     };
     let payload = encrypt(
         b"console.log(1)\n",
-        "pw",
+        "a pw of twelve+",
         user(),
         "a.js",
         "javascript",
@@ -232,7 +260,7 @@ fn a_fresh_encryption_round_trips_through_json() {
     .unwrap();
     let bytes = serde_json::to_vec(&payload.to_json()).unwrap();
     let parsed = ZkPayload::from_json(&bytes, LIMIT).unwrap();
-    let code = decrypt(&parsed, "pw", user(), "a.js").unwrap();
+    let code = decrypt(&parsed, "a pw of twelve+", user(), "a.js").unwrap();
     assert_eq!(code.as_slice(), b"console.log(1)\n");
     assert_ne!(parsed.salt(), &salt());
 }

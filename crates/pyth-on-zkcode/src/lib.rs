@@ -20,7 +20,10 @@ pub mod pae;
 mod params;
 mod payload;
 
-pub use cipher::{aad, decrypt, encrypt, encrypt_with, KC_LEN, KEY_LEN};
+pub use cipher::{
+    aad, check_new_master_password, decrypt, encrypt, encrypt_with, KC_LEN, KEY_LEN,
+    MIN_MASTER_PASSWORD_CHARS,
+};
 pub use error::ZkError;
 pub use master_password::MasterPassword;
 pub use params::KdfParams;

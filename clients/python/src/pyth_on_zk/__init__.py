@@ -3,6 +3,7 @@
 from .client import ApiError, Client
 from .zkcode import (
     MAX_CODE_BYTES,
+    MIN_MASTER_PASSWORD_CHARS,
     IntegrityError,
     InvalidPayload,
     WrongPassword,
@@ -12,6 +13,7 @@ from .zkcode import (
     derive_okm,
     encrypt,
     loads,
+    master_password_problem,
     validate_payload,
 )
 
@@ -23,6 +25,7 @@ __all__ = [
     "IntegrityError",
     "InvalidPayload",
     "MAX_CODE_BYTES",
+    "MIN_MASTER_PASSWORD_CHARS",
     "WrongPassword",
     "ZkError",
     "aad",
@@ -30,5 +33,6 @@ __all__ = [
     "derive_okm",
     "encrypt",
     "loads",
+    "master_password_problem",
     "validate_payload",
 ]

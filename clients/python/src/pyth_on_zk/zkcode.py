@@ -205,6 +205,21 @@ def derive_okm(password: str, salt: bytes, m: int = 65536, t: int = 3, p: int = 
     )
 
 
+MIN_MASTER_PASSWORD_CHARS = 12
+"""The fewest characters (code points of its NFC form) a master password may have to encrypt:
+the rule of every Pyth-On client and of the server's /api/v1/zk/encrypt. Decrypting takes any
+non-empty password, so payloads made before the rule still open."""
+
+
+def master_password_problem(password: str) -> Optional[str]:
+    """Why ``password`` may not encrypt a new payload, or None when it may."""
+    if not isinstance(password, str) or not password:
+        return "the master password must not be empty"
+    if len(unicodedata.normalize("NFC", password)) < MIN_MASTER_PASSWORD_CHARS:
+        return f"the master password must be at least {MIN_MASTER_PASSWORD_CHARS} characters"
+    return None
+
+
 def encrypt(
     code: Union[str, bytes],
     password: str,
@@ -237,6 +252,9 @@ def encrypt(
     _check_params(m, t, p)
     _check_language(language)
     _check_name(name)
+    weak = master_password_problem(password) if isinstance(password, str) else None
+    if weak:
+        raise ValueError(weak)
     user = _user(user_id)
     salt = secrets.token_bytes(SALT_LEN) if salt is None else bytes(salt)
     nonce = secrets.token_bytes(NONCE_LEN) if nonce is None else bytes(nonce)

@@ -45,7 +45,7 @@ fn metadata(row: &ZkCodeRow) -> EncryptedCodeMetadata {
 #[utoipa::path(post, path = "/api/v1/zk/encrypt", tag = "Zero-Knowledge", request_body = ZkEncryptRequest,
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = pyth_on_types::ZkPayload),
-        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, unsupported_language, validation_failed (empty code or masterPassword)"),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, unsupported_language, validation_failed (empty code, or a masterPassword under 12 characters after NFC)"),
         (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the code is over `--max-code-bytes`")))]
 pub async fn encrypt(
     State(state): State<AppState>,
@@ -62,11 +62,8 @@ pub async fn encrypt(
             "code is larger than the code limit".into(),
         ));
     }
-    if body.master_password.is_empty() {
-        return Err(ApiError::invalid_field(
-            "masterPassword",
-            "must not be empty",
-        ));
+    if let Err(weak) = zkcode::check_new_master_password(&body.master_password) {
+        return Err(ApiError::invalid_field("masterPassword", weak.to_string()));
     }
     let owner = user.user_id;
     let payload = state
@@ -152,6 +149,7 @@ pub async fn execute(
     AppJson(body): AppJson<ZkExecuteRequest>,
 ) -> Result<AppJson<ExecuteResponse>, ApiError> {
     let name = stored_name(&name)?;
+    // Any non-empty password may open a payload: the length rule is only for new ones.
     if body.master_password.is_empty() {
         return Err(ApiError::invalid_field(
             "masterPassword",

@@ -325,6 +325,19 @@ async fn zk_requests_with_missing_fields_are_400() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    let weak = user
+        .key
+        .request(Method::POST, "/api/v1/zk/encrypt")
+        .json(&json!({"code": "x", "masterPassword": "eleven char", "name": "a.py"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 400);
+    let body: serde_json::Value = weak.json().await.unwrap();
+    assert_eq!(
+        body["details"]["masterPassword"],
+        "the master password must be at least 12 characters"
+    );
 }
 
 /// Statuses of `n` concurrent runs of `name`, each with a different wrong password.
