@@ -62,3 +62,12 @@ pub enum RunError {
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+impl From<crate::runs::Refused> for RunError {
+    fn from(refused: crate::runs::Refused) -> Self {
+        match refused {
+            crate::runs::Refused::NodeFull => RunError::NodeFull,
+            crate::runs::Refused::UserFull(n) => RunError::UserFull(n),
+        }
+    }
+}

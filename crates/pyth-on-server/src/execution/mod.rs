@@ -178,10 +178,7 @@ pub async fn admit(
     let env_mount = package_env(state, user, settings.language, &settings.packages).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
-        match refused {
-            crate::runs::Refused::NodeFull => RunError::NodeFull,
-            crate::runs::Refused::UserFull(n) => RunError::UserFull(n),
-        }
+        RunError::from(refused)
     })?;
     let secrets = secrets::open_for_run(state, user.user_id).await?;
     let egress = start_egress(state, user, execution_id, request.settings.network).await?;

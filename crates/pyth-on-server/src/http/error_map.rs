@@ -239,8 +239,6 @@ impl From<SessionError> for ApiError {
                 message,
                 retry_after_secs: Some(5),
             },
-            SessionError::RunsFull => Self::sandbox_busy(1),
-            SessionError::RunsUserFull(n) => Self::too_many_runs(n),
             SessionError::RuntimeMissing(_) => {
                 Invalid::code("unsupported_language", message).into()
             }

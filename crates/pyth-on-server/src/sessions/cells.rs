@@ -44,10 +44,7 @@ pub(super) async fn run_cell(
     let mut kernel = entry.kernel.try_lock().map_err(|_| SessionError::Busy)?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().cell(CellKind::RefusedBusy, 0);
-        match refused {
-            crate::runs::Refused::NodeFull => SessionError::RunsFull,
-            crate::runs::Refused::UserFull(n) => SessionError::RunsUserFull(n),
-        }
+        SessionError::Run(refused.into())
     })?;
     entry.touch();
     let ran = kernel.cell(&cell.code, cell.timeout, sink.as_ref()).await;

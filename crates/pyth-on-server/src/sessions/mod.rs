@@ -104,12 +104,6 @@ pub enum SessionError {
          for less memory (memoryMb)"
     )]
     MemoryFull(u64, u64),
-    /// This node's execution slots are all taken (for a cell).
-    #[error("the server cannot take more runs right now; retry shortly")]
-    RunsFull,
-    /// The caller's runs fill their share (for a cell).
-    #[error("you already have {0} runs waiting or running on this server")]
-    RunsUserFull(usize),
     /// The language's interpreter is not installed.
     #[error("{0} is not available on this server")]
     RuntimeMissing(&'static str),
@@ -119,7 +113,8 @@ pub enum SessionError {
     /// The owner's secrets could not be opened.
     #[error(transparent)]
     Secrets(#[from] OpenError),
-    /// Its packages or its egress proxy could not be set up (a run's errors).
+    /// Its packages or its egress proxy could not be set up, or a cell found no execution
+    /// slot (a run's errors).
     #[error(transparent)]
     Run(#[from] RunError),
     /// A file operation failed (the session goes on).
