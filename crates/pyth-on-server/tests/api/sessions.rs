@@ -113,22 +113,25 @@ async fn a_user_past_their_session_cap_is_refused_with_429() {
     open(&other.key, json!({})).await;
 }
 
+/// A server on `uids`, a user, and a session of theirs that started a child process (alive).
+async fn session_with_a_child(
+    uids: &std::ops::Range<u32>,
+) -> (TestServer, TestUser, pyth_on_types::SessionInfo) {
+    let server = server_with_uids(uids).await;
+    let user = server.user().await;
+    let s = open(&user.key, json!({})).await;
+    let spawn = "import subprocess\nsubprocess.Popen(['sleep', '60'])";
+    cell(&user.key, s.id, spawn, 5000).await;
+    assert!(processes_alive(uids));
+    (server, user, s)
+}
+
 /// The uids of the delete test's server.
 const DELETE_UIDS: std::ops::Range<u32> = 1_650_100_000..1_650_100_004;
 
 #[tokio::test]
 async fn deleting_a_session_leaves_no_process_of_its_uid() {
-    let server = server_with_uids(&DELETE_UIDS).await;
-    let user = server.user().await;
-    let s = open(&user.key, json!({})).await;
-    cell(
-        &user.key,
-        s.id,
-        "import subprocess\nsubprocess.Popen(['sleep', '60'])",
-        5000,
-    )
-    .await;
-    assert!(processes_alive(&DELETE_UIDS));
+    let (_server, user, s) = session_with_a_child(&DELETE_UIDS).await;
     let path = format!("/api/v1/sessions/{}", s.id);
     assert_eq!(
         send(&user.key, Method::DELETE, &path, None).await.0,
@@ -253,17 +256,7 @@ const SHUTDOWN_UIDS: std::ops::Range<u32> = 1_650_300_000..1_650_300_004;
 
 #[tokio::test]
 async fn stopping_the_server_ends_its_sessions_and_leaves_no_process() {
-    let server = server_with_uids(&SHUTDOWN_UIDS).await;
-    let user = server.user().await;
-    let s = open(&user.key, json!({})).await;
-    cell(
-        &user.key,
-        s.id,
-        "import subprocess\nsubprocess.Popen(['sleep', '60'])",
-        5000,
-    )
-    .await;
-    assert!(processes_alive(&SHUTDOWN_UIDS));
+    let (server, _user, _session) = session_with_a_child(&SHUTDOWN_UIDS).await;
     server.stop().await.unwrap();
     assert!(within(Duration::from_secs(5), || !processes_alive(&SHUTDOWN_UIDS)).await);
 }
