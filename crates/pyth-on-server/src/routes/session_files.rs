@@ -56,7 +56,7 @@ pub async fn put_file(
     body: Bytes,
 ) -> Result<AppJson<SessionFile>, ApiError> {
     let id = session_id(&id)?;
-    let written = files::put(&state, &user, id, &path, body.to_vec()).await?;
+    let written = files::put(&state, &user, id, &path, Vec::from(body)).await?;
     Ok(AppJson(written))
 }
 
