@@ -1,7 +1,8 @@
 //! Access tokens: HS256 JWTs, nothing else accepted.
 //!
 //! Claims: `sub` (user id), `iss` = `pyth-on`, `aud` = `pyth-on-api`, `iat`, `nbf` (= `iat`),
-//! `exp`, `jti` (random UUID). All seven are required on verification. Lifetimes are at most
+//! `exp`, `jti` (random UUID), all seven required on verification; and `sid` (the sign-in, a
+//! refresh-token family) when the token was issued to one. Lifetimes are at most
 //! [`MAX_LIFETIME`] (15 minutes), enforced when issuing and again when verifying.
 //!
 //! Clock rules (one server signs and verifies, so there is no skew to absorb on `exp`):
@@ -45,6 +46,9 @@ struct WireClaims {
     nbf: i64,
     exp: i64,
     jti: Uuid,
+    /// The sign-in (refresh-token family) the token was issued to, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<Uuid>,
 }
 
 /// A freshly signed access token.
@@ -78,6 +82,8 @@ pub struct Claims {
     pub iat: OffsetDateTime,
     /// Token id.
     pub jti: Uuid,
+    /// The sign-in it was issued to (`sid`), if any: revoking the sign-in revokes the token.
+    pub sid: Option<Uuid>,
 }
 
 /// Signing and verification keys for HS256 access tokens.
@@ -129,6 +135,17 @@ impl JwtKeys {
         now: OffsetDateTime,
         lifetime: Duration,
     ) -> Result<IssuedToken, CryptoError> {
+        self.issue_for_sign_in(user_id, None, now, lifetime)
+    }
+
+    /// Like [`JwtKeys::issue`], naming the sign-in (`sid`) the token belongs to.
+    pub fn issue_for_sign_in(
+        &self,
+        user_id: Uuid,
+        sid: Option<Uuid>,
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<IssuedToken, CryptoError> {
         let seconds = lifetime.whole_seconds();
         if seconds <= 0 || lifetime > MAX_LIFETIME {
             return Err(CryptoError::TokenLifetime {
@@ -147,6 +164,7 @@ impl JwtKeys {
             nbf: iat,
             exp,
             jti,
+            sid,
         };
         let token = jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding)
             .map_err(CryptoError::JwtSign)?;
@@ -186,6 +204,7 @@ impl JwtKeys {
             exp: timestamp(c.exp)?,
             iat: timestamp(c.iat)?,
             jti: c.jti,
+            sid: c.sid,
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod envelope;
 pub mod error;
+pub mod invitation;
 pub mod jwt;
 pub mod key_hash;
 pub mod keyfile;
@@ -15,6 +16,7 @@ mod token;
 pub use api_key::ApiKey;
 pub use envelope::{open_secret, rewrap, seal_secret, SealedSecret};
 pub use error::CryptoError;
+pub use invitation::InvitationCode;
 pub use jwt::{Claims, IssuedToken, JwtKeys};
 pub use key_hash::KeyHash;
 pub use keyfile::load_or_create_secret_file;

@@ -65,11 +65,31 @@ pub enum Action {
     SessionFilePut,
     /// A file or directory was deleted in a session.
     SessionFileDelete,
+    /// The password was changed (every other sign-in ended).
+    AuthPasswordChange,
+    /// A sign-in was ended from the sign-ins list.
+    AuthSignInRevoke,
+    /// The account's settings were changed.
+    AccountSettings,
+    /// An admin (or the operator's command line) created an account.
+    AdminUserCreate,
+    /// An account was disabled.
+    AdminUserDisable,
+    /// An account was enabled again.
+    AdminUserEnable,
+    /// An account's role was changed.
+    AdminUserRole,
+    /// An admin deleted an account (in the admin's chain: the account's own is deleted with it).
+    AdminUserDelete,
+    /// An invitation was created.
+    AdminInvitationCreate,
+    /// An invitation was deleted.
+    AdminInvitationDelete,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 36] = [
         Action::AuthRegister,
         Action::AuthLogin,
         Action::AuthLoginFailed,
@@ -96,6 +116,16 @@ impl Action {
         Action::SessionEnd,
         Action::SessionFilePut,
         Action::SessionFileDelete,
+        Action::AuthPasswordChange,
+        Action::AuthSignInRevoke,
+        Action::AccountSettings,
+        Action::AdminUserCreate,
+        Action::AdminUserDisable,
+        Action::AdminUserEnable,
+        Action::AdminUserRole,
+        Action::AdminUserDelete,
+        Action::AdminInvitationCreate,
+        Action::AdminInvitationDelete,
     ];
 
     /// The name entries carry (`secret.put`).
@@ -127,6 +157,16 @@ impl Action {
             Action::SessionEnd => "session.end",
             Action::SessionFilePut => "session.file.put",
             Action::SessionFileDelete => "session.file.delete",
+            Action::AuthPasswordChange => "auth.password_change",
+            Action::AuthSignInRevoke => "auth.sign_in.revoke",
+            Action::AccountSettings => "account.settings",
+            Action::AdminUserCreate => "admin.user.create",
+            Action::AdminUserDisable => "admin.user.disable",
+            Action::AdminUserEnable => "admin.user.enable",
+            Action::AdminUserRole => "admin.user.role",
+            Action::AdminUserDelete => "admin.user.delete",
+            Action::AdminInvitationCreate => "admin.invitation.create",
+            Action::AdminInvitationDelete => "admin.invitation.delete",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use pyth_on_store::Role;
 use uuid::Uuid;
 
 /// How the caller proved who they are.
@@ -42,4 +43,9 @@ pub struct Caller {
     pub method: AuthMethod,
     /// The client address.
     pub ip: IpAddr,
+    /// The user's role when the request was authenticated.
+    pub role: Role,
+    /// The sign-in (refresh-token family) of the access token, when a JWT carrying one was
+    /// used.
+    pub sign_in: Option<Uuid>,
 }

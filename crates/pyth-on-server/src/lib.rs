@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod admin;
 pub mod allow_list;
 pub mod audit;
 pub mod audit_log;
@@ -24,9 +25,11 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
+pub mod own_account;
 pub mod packages;
 pub mod password_pool;
 pub mod redact;
+pub mod registration;
 pub mod routes;
 pub mod runs;
 pub mod secrets;

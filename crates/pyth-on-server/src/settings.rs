@@ -99,6 +99,10 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
     pub refresh_token_ttl_days: u64,
 
+    /// Who may create an account (`PYTH_ON_REGISTRATION`, `PYTH_ON_INVITATION_TTL_HOURS`).
+    #[command(flatten)]
+    pub registration: crate::registration::RegistrationSettings,
+
     /// Python interpreter to run (a real binary, not a shim); default: found on the host.
     #[arg(long, env = "PYTH_ON_PYTHON")]
     pub python: Option<PathBuf>,

@@ -15,6 +15,7 @@ impl Settings {
         self.runs.validate()?;
         self.sessions.validate()?;
         self.validate_accounts()?;
+        self.registration.validate()?;
         self.validate_pool()?;
         self.packages.validate()?;
         self.validate_generate()?;

@@ -79,11 +79,17 @@ pub enum Constraint {
     RunRecordPkey,
     /// A session on the record twice. (`session_record_pkey`)
     SessionRecordPkey,
+    /// The change would leave no enabled admin. (`last_admin`)
+    LastAdmin,
+    /// No unused, unexpired invitation has this code. (`invitation_unusable`)
+    InvitationUnusable,
+    /// An invitation code twice. (`invitation_code`)
+    InvitationCode,
 }
 
 impl Constraint {
     /// Every constraint.
-    pub const ALL: [Constraint; 20] = [
+    pub const ALL: [Constraint; 23] = [
         Constraint::UserEmail,
         Constraint::UserPkey,
         Constraint::ApiKeyHash,
@@ -104,6 +110,9 @@ impl Constraint {
         Constraint::EgressAllowPkey,
         Constraint::RunRecordPkey,
         Constraint::SessionRecordPkey,
+        Constraint::LastAdmin,
+        Constraint::InvitationUnusable,
+        Constraint::InvitationCode,
     ];
 
     /// Its name in the migrations.
@@ -129,6 +138,9 @@ impl Constraint {
             Self::EgressAllowPkey => "egress_allow_pkey",
             Self::RunRecordPkey => "run_record_pkey",
             Self::SessionRecordPkey => "session_record_pkey",
+            Self::LastAdmin => "last_admin",
+            Self::InvitationUnusable => "invitation_unusable",
+            Self::InvitationCode => "invitation_code",
         }
     }
 
@@ -209,6 +221,7 @@ fn sqlite_constraint(message: &str) -> Option<Constraint> {
         "package.user_id, package.language, package.name" => Constraint::PackagePkey,
         "package_env.env_key" => Constraint::PackageEnvPkey,
         "session_record.session_id" => Constraint::SessionRecordPkey,
+        "invitation.code_hash" => Constraint::InvitationCode,
         _ => return None,
     })
 }

@@ -3,6 +3,7 @@
 //! Timestamps are stored as unix milliseconds, so every `OffsetDateTime` read back is in UTC
 //! and truncated to the millisecond; use [`truncate_to_millis`] before comparing.
 
+mod accounts;
 mod packages;
 mod runs;
 mod sessions;
@@ -13,6 +14,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use self::accounts::{Invitation, NewInvitation, Role, SecretsDefault, SignIn, UserSummary};
 pub use self::packages::{
     PackageEnvRow, PackageRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
@@ -32,6 +34,8 @@ pub struct NewUser {
     pub password_hash: String,
     /// Creation time.
     pub created_at: OffsetDateTime,
+    /// Role.
+    pub role: Role,
 }
 
 /// A stored user.
@@ -45,6 +49,12 @@ pub struct User {
     pub password_hash: String,
     /// Creation time.
     pub created_at: OffsetDateTime,
+    /// Role.
+    pub role: Role,
+    /// When an admin disabled the account (its keys and tokens are refused), if they did.
+    pub disabled_at: Option<OffsetDateTime>,
+    /// Which secrets a run that names none receives.
+    pub secrets_default: SecretsDefault,
 }
 
 fn fmt_user(
@@ -125,6 +135,10 @@ pub struct NewRefreshToken {
     pub created_at: OffsetDateTime,
     /// The token is invalid at and after this instant.
     pub expires_at: OffsetDateTime,
+    /// Client address of the request it answers (shown in the sign-ins list).
+    pub ip: Option<String>,
+    /// `User-Agent` of that request, at most 200 characters.
+    pub user_agent: Option<String>,
 }
 
 /// What [`crate::RefreshTokenStore::rotate_refresh_token`] did.

@@ -15,12 +15,14 @@ use crate::audit_chain::{AuditEntry, AuditEvent};
 use crate::error::{StoreError, StoreResult};
 use crate::gcra::RateDecision;
 use crate::model::{
-    ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow,
-    PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, SessionRecord, User, ZkCodeRow,
+    ApiKeyRecord, Invitation, NewApiKey, NewInvitation, NewRefreshToken, NewUser, OpenRun,
+    PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, Role, SealedSecretRow, SecretMeta,
+    SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow,
 };
 use crate::traits::{
-    ApiKeyStore, AuditStore, EgressStore, PackageStore, RateLimitStore, RefreshTokenStore,
-    RunRecordStore, SecretStore, SessionRecordStore, Store, UserStore, ZkCodeStore,
+    AccountStore, ApiKeyStore, AuditStore, EgressStore, InvitationStore, PackageStore,
+    RateLimitStore, RefreshTokenStore, RunRecordStore, SecretStore, SessionRecordStore, Store,
+    UserStore, ZkCodeStore,
 };
 
 /// Wraps a store so that no call lasts longer than `limit`.
@@ -173,6 +175,32 @@ bounded!(SessionRecordStore {
     fn delete_session_records_left_by(&self, node_url: &str, instance: Uuid)
         -> Vec<SessionRecord>;
     fn delete_session_records_expired(&self, before: OffsetDateTime) -> Vec<SessionRecord>;
+});
+
+bounded!(AccountStore {
+    fn list_users(&self, after: Option<Uuid>, limit: u32) -> Vec<UserSummary>;
+    fn count_admins(&self) -> u64;
+    fn set_user_disabled(&self, user_id: Uuid, at: Option<OffsetDateTime>,
+        audit: &[AuditEvent]) -> bool;
+    fn set_user_role(&self, user_id: Uuid, role: Role, now: OffsetDateTime,
+        audit: &[AuditEvent]) -> bool;
+    fn set_password(&self, user_id: Uuid, password_hash: &str, keep_family: Option<Uuid>,
+        now: OffsetDateTime, audit: &AuditEvent) -> bool;
+    fn set_secrets_default(&self, user_id: Uuid, value: SecretsDefault, now: OffsetDateTime,
+        audit: &AuditEvent) -> bool;
+    fn delete_user(&self, user_id: Uuid, audit: &[AuditEvent]) -> bool;
+    fn sign_ins(&self, user_id: Uuid, now: OffsetDateTime) -> Vec<SignIn>;
+    fn revoke_sign_in(&self, user_id: Uuid, family_id: Uuid, now: OffsetDateTime,
+        audit: &AuditEvent) -> bool;
+    fn sign_in_live(&self, user_id: Uuid, family_id: Uuid) -> bool;
+});
+
+bounded!(InvitationStore {
+    fn create_invitation(&self, inv: &NewInvitation, audit: &AuditEvent) -> ();
+    fn list_invitations(&self) -> Vec<Invitation>;
+    fn delete_invitation(&self, id: Uuid, audit: &AuditEvent) -> bool;
+    fn register_with_invitation(&self, code_hash: &[u8], user: &NewUser, key: &NewApiKey,
+        now: OffsetDateTime, audit: &AuditEvent) -> ();
 });
 
 #[async_trait]

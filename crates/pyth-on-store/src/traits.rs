@@ -10,8 +10,9 @@ use crate::audit_chain::{AuditEntry, AuditEvent};
 use crate::error::StoreResult;
 use crate::gcra::RateDecision;
 use crate::model::{
-    ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow,
-    PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, SessionRecord, User, ZkCodeRow,
+    ApiKeyRecord, Invitation, NewApiKey, NewInvitation, NewRefreshToken, NewUser, OpenRun,
+    PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, Role, SealedSecretRow, SecretMeta,
+    SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow,
 };
 
 /// Users.
@@ -333,7 +334,8 @@ pub trait RunRecordStore {
     /// transaction: once this returns, the run is accounted for whatever happens next.
     async fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> StoreResult<()>;
     /// Appends the run's `outcome` and takes it off the record, in one transaction. The
-    /// outcome is appended even when the run was already closed as interrupted.
+    /// outcome is appended even when the run was already closed as interrupted, but not when
+    /// its account was deleted meanwhile.
     async fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<()>;
     /// Open runs nobody will finish: those of any node whose deadline is before `now`, and
     /// (at its start, before it runs anything) all those of `node`. At most `limit`, oldest
@@ -385,6 +387,99 @@ pub trait SessionRecordStore {
     ) -> StoreResult<Vec<SessionRecord>>;
 }
 
+/// Account administration and self-service: roles, disabling, passwords, sign-ins and
+/// deletion. A change that could leave the server without an enabled admin (demoting,
+/// disabling or deleting the last one) is `Conflict` on [`Constraint::LastAdmin`], decided
+/// atomically across nodes; nothing is written then.
+///
+/// [`Constraint::LastAdmin`]: crate::Constraint::LastAdmin
+#[async_trait]
+pub trait AccountStore {
+    /// Users in creation order (by id), at most `limit`, only those with an id after `after`.
+    async fn list_users(&self, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<UserSummary>>;
+    /// How many enabled admins there are.
+    async fn count_admins(&self) -> StoreResult<u64>;
+    /// Disables (`Some(at)`) or enables (`None`) `user_id`, appending `audit` (the admin's
+    /// and the user's events); `false`, and nothing written, when there is no such user.
+    async fn set_user_disabled(
+        &self,
+        user_id: Uuid,
+        at: Option<OffsetDateTime>,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool>;
+    /// Sets `user_id`'s role, appending `audit`; `false` when there is no such user.
+    async fn set_user_role(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        now: OffsetDateTime,
+        audit: &[AuditEvent],
+    ) -> StoreResult<bool>;
+    /// Replaces the password hash and revokes every refresh-token family of the user but
+    /// `keep_family` (the sign-in that changed it), appending `audit`; `false` when there is
+    /// no such user.
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep_family: Option<Uuid>,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Sets which secrets a run naming none receives, appending `audit`.
+    async fn set_secrets_default(
+        &self,
+        user_id: Uuid,
+        value: SecretsDefault,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Deletes `user_id` and everything of theirs: keys, tokens, secrets, packages, encrypted
+    /// code, allow-list, run and session records, rate-limit buckets and their own audit
+    /// chain; then appends `audit` (events of other users: the admin who deleted them). `false`,
+    /// and nothing written, when there is no such user.
+    async fn delete_user(&self, user_id: Uuid, audit: &[AuditEvent]) -> StoreResult<bool>;
+    /// The user's live sign-ins (refresh-token families neither revoked nor expired at
+    /// `now`), newest first.
+    async fn sign_ins(&self, user_id: Uuid, now: OffsetDateTime) -> StoreResult<Vec<SignIn>>;
+    /// Revokes the sign-in `family_id` if it is `user_id`'s and live, appending `audit`;
+    /// `false`, and nothing written, otherwise.
+    async fn revoke_sign_in(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Whether the sign-in `family_id` of `user_id` is not revoked (access tokens carry it).
+    async fn sign_in_live(&self, user_id: Uuid, family_id: Uuid) -> StoreResult<bool>;
+}
+
+/// Single-use invitations for invite-only registration.
+#[async_trait]
+pub trait InvitationStore {
+    /// Inserts an invitation, appending `audit` (the admin's event).
+    async fn create_invitation(&self, inv: &NewInvitation, audit: &AuditEvent) -> StoreResult<()>;
+    /// Every invitation, newest first.
+    async fn list_invitations(&self) -> StoreResult<Vec<Invitation>>;
+    /// Deletes an invitation, appending `audit`; `false` (and no audit) when there was none.
+    async fn delete_invitation(&self, id: Uuid, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Registration by invitation, in one transaction: spends the invitation whose code
+    /// hash is `code_hash` (unused and expiring after `now`), creates `user` with `key` and
+    /// appends `audit`. `Conflict` on [`Constraint::InvitationUnusable`] when there is no
+    /// such invitation (unknown, used or expired); on any conflict nothing is written.
+    ///
+    /// [`Constraint::InvitationUnusable`]: crate::Constraint::InvitationUnusable
+    async fn register_with_invitation(
+        &self,
+        code_hash: &[u8],
+        user: &NewUser,
+        key: &NewApiKey,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+}
+
 /// Everything the server needs, as one object.
 #[async_trait]
 pub trait Store:
@@ -399,6 +494,8 @@ pub trait Store:
     + EgressStore
     + RunRecordStore
     + SessionRecordStore
+    + AccountStore
+    + InvitationStore
     + Send
     + Sync
     + 'static

@@ -43,6 +43,12 @@ pub struct UserInfo {
     /// RFC 3339 UTC.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// `user` or `admin`.
+    #[serde(default)]
+    pub role: crate::UserRole,
+    /// Which secrets a request that names none receives (`PUT /api/v1/me/settings`).
+    #[serde(default)]
+    pub secrets_default: crate::SecretsDefault,
 }
 
 /// Tokens issued on register, login and refresh.

@@ -74,6 +74,13 @@ pub struct ExecuteRequest {
     /// Ask for egress through the server's policy proxy.
     #[serde(default)]
     pub network: Option<bool>,
+    /// The secrets this request needs, by name (at most 100): only these are injected as
+    /// environment variables and redacted from the output. Absent: the account's
+    /// `secretsDefault` decides (`all`, the default, or `none`). A name the account has no
+    /// secret under is a 400 `unknown_secret`.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub secrets: Option<Vec<String>>,
     /// Files written under the working directory (`/work`) before the program starts. At most
     /// `--max-input-files` (default 100) files of at most `--max-input-file-bytes` each and
     /// `--max-input-files-bytes` in all (decoded; larger is a 413).

@@ -35,6 +35,13 @@ pub struct GenerateRequest {
     /// Ask for egress (refused while the server forbids it).
     #[serde(default)]
     pub network: Option<bool>,
+    /// The secrets this request needs, by name (at most 100): only these are injected as
+    /// environment variables and redacted from the output. Absent: the account's
+    /// `secretsDefault` decides (`all`, the default, or `none`). A name the account has no
+    /// secret under is a 400 `unknown_secret`.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub secrets: Option<Vec<String>>,
     /// Files written under the working directory before the generated program runs, as in
     /// `ExecuteRequest` (the prompt can refer to them).
     #[serde(default)]

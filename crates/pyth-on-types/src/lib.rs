@@ -4,6 +4,7 @@
 //! no validation beyond their shape: the server parses them into domain types at the edge.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod egress;
@@ -17,6 +18,7 @@ pub mod sessions;
 pub mod system;
 pub mod zk;
 
+pub use accounts::*;
 pub use audit::*;
 pub use auth::*;
 pub use egress::*;

@@ -44,6 +44,13 @@ pub struct CreateSessionRequest {
     /// server must allow it; the caller's allow-list applies). Default `false`: no network.
     #[serde(default)]
     pub network: Option<bool>,
+    /// The secrets this request needs, by name (at most 100): only these are injected as
+    /// environment variables and redacted from the output. Absent: the account's
+    /// `secretsDefault` decides (`all`, the default, or `none`). A name the account has no
+    /// secret under is a 400 `unknown_secret`.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub secrets: Option<Vec<String>>,
 }
 
 /// An open session.

@@ -1,19 +1,22 @@
 //! Authentication of `/api/v1/*`: an `x-api-key` or an `Authorization: Bearer` access JWT,
-//! resolved to a user, followed by that user's rate limit. The middleware leaves an
-//! [`Caller`] in the request extensions for handlers.
+//! resolved to an enabled user (and, for a JWT, a live sign-in), followed by that user's rate
+//! limit. The middleware leaves a [`Caller`] in the request extensions for handlers.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pyth_on_crypto::api_key::ApiKey;
 use pyth_on_crypto::key_hash::KeyHash;
+use pyth_on_store::Role;
+use uuid::Uuid;
 
 use super::client_ip::client_ip;
 use super::rate_limit;
+use crate::accounts::{self, AccountError};
 use crate::caller::{AuthMethod, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,6 +31,15 @@ impl Caller {
                 message: "this route needs an access token (Authorization: Bearer), not an API key"
                     .into(),
             }),
+        }
+    }
+
+    /// Admin routes need an admin signed in with a JWT.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin && self.method == AuthMethod::Jwt {
+            Ok(())
+        } else {
+            Err(AccountError::AdminRequired.into())
         }
     }
 }
@@ -86,48 +98,61 @@ pub async fn require_auth(
 }
 
 /// The caller of a request by its credentials (an `x-api-key`, else an access JWT); no rate
-/// limit is taken.
+/// limit is taken. The account is read on every request, so a disabled or deleted account,
+/// or an ended sign-in, is refused at once on every node.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     ip: IpAddr,
 ) -> Result<Caller, ApiError> {
-    if let Some(raw) = headers.get("x-api-key") {
-        let raw = raw.to_str().map_err(|_| ApiError::unauthorized())?;
-        // Format and checksum are checked before any database lookup.
-        let key = ApiKey::parse(raw.trim()).map_err(|_| ApiError::unauthorized())?;
-        let hash = key.hash();
-        let record = state
-            .store()
-            .api_key_by_hash(hash.as_bytes())
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        if !KeyHash::from_slice(&record.key_hash).is_some_and(|stored| stored.ct_eq(&hash)) {
+    let (user_id, method, sign_in) = match headers.get("x-api-key") {
+        Some(raw) => {
+            let key_id = api_key_id(state, raw).await?;
+            (key_id.0, AuthMethod::ApiKey(key_id.1), None)
+        }
+        None => {
+            let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
+            let claims = state
+                .jwt()
+                .verify(token)
+                .map_err(|_| ApiError::unauthorized())?;
+            (claims.sub, AuthMethod::Jwt, claims.sid)
+        }
+    };
+    // A credential of a user who no longer exists is refused; a disabled one is told so.
+    let user = accounts::me(state, user_id).await?;
+    if let Some(sign_in) = sign_in {
+        if !state.store().sign_in_live(user_id, sign_in).await? {
             return Err(ApiError::unauthorized());
         }
-        state.touch_api_key(record.id);
-        return Ok(Caller {
-            user_id: record.user_id,
-            method: AuthMethod::ApiKey(record.id),
-            ip,
-        });
     }
-    let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
-    let claims = state
-        .jwt()
-        .verify(token)
-        .map_err(|_| ApiError::unauthorized())?;
-    // A token for a user that no longer exists is refused.
-    state
+    if let AuthMethod::ApiKey(key_id) = method {
+        state.touch_api_key(key_id);
+    }
+    Ok(Caller {
+        user_id,
+        method,
+        ip,
+        role: user.role,
+        sign_in,
+    })
+}
+
+/// The owner and id of the live API key `raw`. Format and checksum are checked before any
+/// database lookup.
+async fn api_key_id(state: &AppState, raw: &HeaderValue) -> Result<(Uuid, Uuid), ApiError> {
+    let raw = raw.to_str().map_err(|_| ApiError::unauthorized())?;
+    let key = ApiKey::parse(raw.trim()).map_err(|_| ApiError::unauthorized())?;
+    let hash = key.hash();
+    let record = state
         .store()
-        .user_by_id(claims.sub)
+        .api_key_by_hash(hash.as_bytes())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    Ok(Caller {
-        user_id: claims.sub,
-        method: AuthMethod::Jwt,
-        ip,
-    })
+    if !KeyHash::from_slice(&record.key_hash).is_some_and(|stored| stored.ct_eq(&hash)) {
+        return Err(ApiError::unauthorized());
+    }
+    Ok((record.user_id, record.id))
 }
 
 /// Per-client-IP limit on the public auth routes (register, login, refresh).

@@ -1,10 +1,12 @@
 //! The client's address: the TCP peer, or the last untrusted hop of `X-Forwarded-For` when the
-//! peer is a configured trusted proxy.
+//! peer is a configured trusted proxy; with its `User-Agent`, the [`ClientInfo`] of a sign-in.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
+
+use crate::accounts::ClientInfo;
 
 /// Resolves the address rate limits and audit entries use.
 pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
@@ -25,6 +27,18 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
         .rev()
         .find(|ip| !is_trusted(ip))
         .unwrap_or(peer_ip)
+}
+
+/// The client's address and `User-Agent` (cut to 200 characters), for the sign-ins list.
+pub fn client_info(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientInfo {
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(200).collect());
+    ClientInfo {
+        ip: client_ip(peer, headers, trusted),
+        user_agent,
+    }
 }
 
 #[cfg(test)]

@@ -99,10 +99,27 @@ impl From<AccountError> for ApiError {
                 message,
             },
             AccountError::Unauthorized => Self::unauthorized(),
+            AccountError::RegistrationClosed => forbidden("registration_closed", message),
+            AccountError::InvitationRequired => forbidden("invitation_required", message),
+            AccountError::InvitationInvalid => forbidden("invitation_invalid", message),
+            AccountError::AccountDisabled => forbidden("account_disabled", message),
+            AccountError::AdminRequired => forbidden("admin_required", message),
+            AccountError::WrongPassword => forbidden("wrong_password", message),
+            AccountError::LastAdmin => Self::Conflict {
+                code: "last_admin",
+                message,
+            },
+            AccountError::UserNotFound => Self::NotFound("user"),
+            AccountError::InvitationNotFound => Self::NotFound("invitation"),
+            AccountError::SignInNotFound => Self::NotFound("sign-in"),
             AccountError::Store(err) => err.into(),
             AccountError::Internal(err) => Self::Internal(err),
         }
     }
+}
+
+fn forbidden(code: &'static str, message: String) -> ApiError {
+    ApiError::Forbidden { code, message }
 }
 
 impl From<AllowError> for ApiError {

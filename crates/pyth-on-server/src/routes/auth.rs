@@ -7,34 +7,38 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use pyth_on_types::{
-    AuthRequest, AuthResponse, LogoutRequest, RefreshRequest, UserInfo, VerifyRequest,
-    VerifyResponse,
+    AuthRequest, AuthResponse, LogoutRequest, RefreshRequest, RegisterRequest, UserInfo,
+    VerifyRequest, VerifyResponse,
 };
 
 use crate::accounts::{self, user_info};
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::http::auth::bearer_token;
-use crate::http::client_ip::client_ip;
+use crate::http::client_ip::{client_info, client_ip};
 use crate::http::json::{optional_json, AppJson};
 use crate::http::refresh_cookie;
 use crate::state::AppState;
 
 /// Create an account; answers its first API key (shown only here) and tokens.
-#[utoipa::path(post, path = "/api/register", tag = "Auth", request_body = AuthRequest,
+/// What the server's registration mode allows (`GET /api/info` reports it): `open` ignores
+/// `invitation`, `invite` requires one, `closed` refuses every request.
+#[utoipa::path(post, path = "/api/register", tag = "Auth", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse),
         (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed: details names the email or the password"),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "registration_closed, invitation_required, or invitation_invalid (unknown, used or expired)"),
         (status = 409, body = pyth_on_types::ErrorBody, description = "email_taken")))]
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    AppJson(body): AppJson<AuthRequest>,
+    AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let email = Email::parse(&body.email)?;
     let password = Password::parse(body.password)?;
-    let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
-    let response = accounts::register(&state, email, password, ip).await?;
+    let client = client_info(peer, &headers, &state.settings().trusted_proxies);
+    let invitation = body.invitation.as_deref();
+    let response = accounts::register(&state, email, password, invitation, &client).await?;
     let (cookies, response) = maybe_cookie(&state, &headers, response);
     Ok((StatusCode::CREATED, cookies, AppJson(response)))
 }
@@ -58,15 +62,16 @@ fn maybe_cookie(
 /// Exchange email and password for tokens.
 #[utoipa::path(post, path = "/api/login", tag = "Auth", request_body = AuthRequest,
     responses((status = 200, body = AuthResponse),
-        (status = 401, body = pyth_on_types::ErrorBody, description = "invalid_credentials: no such account, or the wrong password")))]
+        (status = 401, body = pyth_on_types::ErrorBody, description = "invalid_credentials: no such account, or the wrong password"),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "account_disabled: the password is right but an administrator disabled the account")))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     AppJson(body): AppJson<AuthRequest>,
 ) -> Result<(HeaderMap, AppJson<AuthResponse>), ApiError> {
-    let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
-    let response = accounts::login(&state, &body.email, body.password, ip).await?;
+    let client = client_info(peer, &headers, &state.settings().trusted_proxies);
+    let response = accounts::login(&state, &body.email, body.password, &client).await?;
     let (cookies, response) = maybe_cookie(&state, &headers, response);
     Ok((cookies, AppJson(response)))
 }
@@ -104,19 +109,20 @@ pub async fn verify(
 #[utoipa::path(post, path = "/api/refresh", tag = "Auth", request_body = RefreshRequest,
     params(("x-pyth-on-cookie" = Option<String>, Header, description = "`refresh`: read the refresh token from, and put its successor into, the HttpOnly refresh cookie")),
     responses((status = 200, body = AuthResponse),
-        (status = 401, body = pyth_on_types::ErrorBody, description = "unauthorized: unknown, expired or already spent (then its whole family is revoked)")))]
+        (status = 401, body = pyth_on_types::ErrorBody, description = "unauthorized: unknown, expired or already spent (then its whole family is revoked)"),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "account_disabled")))]
 pub async fn refresh(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<(HeaderMap, AppJson<AuthResponse>), ApiError> {
-    let ip = client_ip(peer, &headers, &state.settings().trusted_proxies);
+    let client = client_info(peer, &headers, &state.settings().trusted_proxies);
     let presented = match body.refresh_token.trim() {
         "" => refresh_cookie::from_cookie(&headers).ok_or_else(ApiError::unauthorized)?,
         token => token.to_string(),
     };
-    let response = accounts::refresh(&state, &presented, ip).await?;
+    let response = accounts::refresh(&state, &presented, &client).await?;
     let (cookies, response) = maybe_cookie(&state, &headers, response);
     Ok((cookies, AppJson(response)))
 }

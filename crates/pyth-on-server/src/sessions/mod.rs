@@ -56,6 +56,8 @@ pub enum EndReason {
     Shutdown,
     /// Its node died with it (found by another node, or by the node's next start).
     NodeGone,
+    /// An admin disabled its owner's account.
+    AccountDisabled,
 }
 
 impl EndReason {
@@ -68,6 +70,7 @@ impl EndReason {
             Self::Exited => "exited",
             Self::Shutdown => "shutdown",
             Self::NodeGone => "node_gone",
+            Self::AccountDisabled => "account_disabled",
         }
     }
 }
@@ -317,6 +320,10 @@ pub async fn end(
         Outcome::Success,
         details,
     );
+    // A session outliving its deleted account leaves nothing of the account behind.
+    if let Ok(None) = state.store().user_by_id(by.user_id).await {
+        return;
+    }
     if let Err(err) = state.store().append_audit(&event).await {
         tracing::error!(error = %err, session = %entry.id, "a session's end is not on the record");
     }

@@ -19,7 +19,7 @@ use crate::traits::ApiKeyStore;
 
 const KEY_COLUMNS: &str = "api_key_id, user_id, name, prefix, key_hash, created_at, last_used_at";
 
-async fn insert_key(conn: &mut DbConn, key: &NewApiKey) -> StoreResult<()> {
+pub(super) async fn insert_key(conn: &mut DbConn, key: &NewApiKey) -> StoreResult<()> {
     sqlx::query(
         "insert into api_key (api_key_id, user_id, name, prefix, key_hash, created_at, \
          updated_at) values ($1, $2, $3, $4, $5, $6, $6)",

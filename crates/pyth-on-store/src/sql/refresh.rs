@@ -24,7 +24,8 @@ async fn insert_token(
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into refresh_token (refresh_token_id, user_id, family_id, token_hash, \
-         created_at, updated_at, expires_at) values ($1, $2, $3, $4, $5, $5, $6)",
+         created_at, updated_at, expires_at, ip, user_agent) \
+         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
     )
     .bind(id(t.id))
     .bind(id(user_id))
@@ -32,12 +33,14 @@ async fn insert_token(
     .bind(&t.token_hash)
     .bind(to_unix_ms(t.created_at))
     .bind(to_unix_ms(t.expires_at))
+    .bind(&t.ip)
+    .bind(&t.user_agent)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-async fn revoke_family(conn: &mut DbConn, family_id: Uuid, at: i64) -> StoreResult<()> {
+pub(super) async fn revoke_family(conn: &mut DbConn, family_id: Uuid, at: i64) -> StoreResult<()> {
     sqlx::query(
         "update refresh_token set revoked_at = $1, updated_at = $1 \
          where family_id = $2 and revoked_at is null",

@@ -68,7 +68,15 @@ impl RunRecordStore for BackendStore {
             .bind(id(execution_id))
             .execute(&mut *tx)
             .await?;
-        audit::append(&mut tx, outcome).await?;
+        // A run that ends after its account was deleted leaves nothing of the account behind.
+        let owner: Option<i64> =
+            sqlx::query_scalar("select cast(1 as bigint) from app_user where user_id = $1")
+                .bind(id(outcome.user_id))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if owner.is_some() {
+            audit::append(&mut tx, outcome).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

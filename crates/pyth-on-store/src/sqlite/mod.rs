@@ -4,12 +4,16 @@
 
 // The store methods, one copy for both backends (see `crate::sql`'s note in lib.rs): each
 // file is compiled once here and once in `postgres`, `super` being the backend.
+#[path = "../sql/accounts.rs"]
+mod accounts;
 #[path = "../sql/api_keys.rs"]
 mod api_keys;
 #[path = "../sql/audit.rs"]
 mod audit;
 #[path = "../sql/egress.rs"]
 mod egress;
+#[path = "../sql/invitations.rs"]
+mod invitations;
 #[path = "../sql/packages.rs"]
 mod packages;
 #[path = "../sql/rate_limit.rs"]

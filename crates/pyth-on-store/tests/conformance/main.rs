@@ -8,6 +8,7 @@
     reason = "in a test, a panic is the failure report"
 )]
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod backend;
@@ -50,6 +51,15 @@ macro_rules! conformance {
 }
 
 conformance! {
+    accounts::users_are_listed_in_creation_order_with_role_and_paging,
+    accounts::a_disabled_user_reads_back_disabled_and_both_chains_get_the_entry,
+    accounts::the_last_enabled_admin_cannot_be_disabled_demoted_or_deleted,
+    accounts::a_password_change_revokes_every_other_sign_in,
+    accounts::a_sign_in_is_revoked_only_by_its_owner,
+    accounts::the_secrets_default_is_all_until_set_to_none,
+    accounts::deleting_a_user_leaves_no_row_of_theirs,
+    accounts::an_invitation_registers_one_account_and_only_before_it_expires,
+    accounts::one_invitation_presented_twice_at_once_registers_one_account,
     backend::a_store_answers_ping_and_names_its_backend,
     users::a_new_user_is_found_by_email_and_by_id,
     users::a_duplicate_email_is_a_conflict_and_writes_no_audit,

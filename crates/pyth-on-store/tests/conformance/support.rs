@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pyth_on_store::testing::{postgres_store, sqlite_store};
 use pyth_on_store::{
-    truncate_to_millis, AuditEvent, NewApiKey, NewRefreshToken, NewUser, PackageRow,
+    truncate_to_millis, AuditEvent, NewApiKey, NewRefreshToken, NewUser, PackageRow, Role,
     SealedSecretRow, Store, ZkCodeRow,
 };
 use serde_json::json;
@@ -48,6 +48,7 @@ pub fn new_user(email: &str) -> NewUser {
         email: email.to_owned(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: now(),
+        role: Role::User,
     }
 }
 
@@ -97,6 +98,8 @@ pub fn new_token(user_id: Uuid, family_id: Uuid, ttl: Duration) -> NewRefreshTok
         token_hash: id.as_bytes().repeat(2),
         created_at: now(),
         expires_at: now() + ttl,
+        ip: Some("127.0.0.1".to_owned()),
+        user_agent: Some("conformance".to_owned()),
     }
 }
 
