@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use pyth_on_store::Role;
+use pyth_on_store::{Role, SecretsDefault};
 use uuid::Uuid;
 
 /// How the caller proved who they are.
@@ -45,6 +45,8 @@ pub struct Caller {
     pub ip: IpAddr,
     /// The user's role when the request was authenticated.
     pub role: Role,
+    /// Which secrets a run of theirs naming none receives.
+    pub secrets_default: SecretsDefault,
     /// The sign-in (refresh-token family) of the access token, when a JWT carrying one was
     /// used.
     pub sign_in: Option<Uuid>,

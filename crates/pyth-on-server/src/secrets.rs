@@ -1,11 +1,11 @@
 //! Secrets: sealed and written for their owner ([`put`]), decrypted just in time for the
-//! owner's runs ([`open_for_run`]), and redacted from what a run prints.
+//! owner's runs ([`open_for_run`]: those the run names, else the account's default, all or
+//! none), and redacted from what a run prints.
 
 use pyth_on_crypto::SealedSecret;
-use pyth_on_store::{Constraint, PutOutcome, SealedSecretRow, StoreError};
+use pyth_on_store::{Constraint, PutOutcome, SealedSecretRow, SecretsDefault, StoreError};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::audit::{self, Action, Outcome};
@@ -162,9 +162,45 @@ pub async fn delete(state: &AppState, user: &Caller, name: &VarName) -> Result<b
         .await
 }
 
+/// Most secret names one request may give.
+pub const MAX_NAMED_SECRETS: usize = 100;
+
+/// Which of the owner's secrets a run receives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SecretSelection {
+    /// The account's `secretsDefault`: all of them, or none.
+    #[default]
+    AccountDefault,
+    /// Exactly these (sorted, without repeats).
+    Named(Vec<VarName>),
+}
+
+impl SecretSelection {
+    /// The `secrets` field of a request: absent is the account's default; each name must be
+    /// a valid secret name, at most [`MAX_NAMED_SECRETS`] of them.
+    pub fn parse(raw: Option<Vec<String>>) -> Result<Self, Invalid> {
+        let Some(raw) = raw else {
+            return Ok(Self::AccountDefault);
+        };
+        if raw.len() > MAX_NAMED_SECRETS {
+            return Err(Invalid::field("secrets", "must name at most 100 secrets"));
+        }
+        let mut names = raw
+            .iter()
+            .map(|name| VarName::parse(name, "secrets"))
+            .collect::<Result<Vec<_>, _>>()?;
+        names.sort();
+        names.dedup();
+        Ok(Self::Named(names))
+    }
+}
+
 /// Why the owner's secrets could not be opened for a run.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// The run names secrets the account does not have.
+    #[error("no secret named {}: set it first, or leave it out of `secrets`", .0.join(", "))]
+    Unknown(Vec<String>),
     /// The store.
     #[error(transparent)]
     Store(#[from] pyth_on_store::StoreError),
@@ -179,9 +215,25 @@ pub enum OpenError {
     },
 }
 
-/// Decrypts every secret of `owner` for one of `owner`'s runs.
-pub async fn open_for_run(state: &AppState, owner: Uuid) -> Result<OpenSecrets, OpenError> {
-    let rows = state.store().sealed_secrets_for(owner).await?;
+/// Decrypts the secrets of one of `owner`'s runs: those it names (every one must exist), or
+/// with none named, all of them or none as the account says.
+pub async fn open_for_run(
+    state: &AppState,
+    owner: &Caller,
+    selection: &SecretSelection,
+) -> Result<OpenSecrets, OpenError> {
+    let rows = match selection {
+        SecretSelection::AccountDefault if owner.secrets_default == SecretsDefault::None => {
+            return Ok(Vec::new())
+        }
+        SecretSelection::AccountDefault => state.store().sealed_secrets_for(owner.user_id).await?,
+        SecretSelection::Named(names) if names.is_empty() => return Ok(Vec::new()),
+        SecretSelection::Named(names) => {
+            let all = state.store().sealed_secrets_for(owner.user_id).await?;
+            named(all, names)?
+        }
+    };
+    let owner = owner.user_id;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let sealed = SealedSecret {
@@ -207,4 +259,18 @@ pub async fn open_for_run(state: &AppState, owner: Uuid) -> Result<OpenSecrets, 
         out.push((row.name, Zeroizing::new(value)));
     }
     Ok(out)
+}
+
+/// The rows of `names`; `Unknown` listing those missing.
+fn named(all: Vec<SealedSecretRow>, names: &[VarName]) -> Result<Vec<SealedSecretRow>, OpenError> {
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| !all.iter().any(|row| row.name == n.as_str()))
+        .map(|n| n.as_str().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(OpenError::Unknown(missing));
+    }
+    let wanted = |row: &SealedSecretRow| names.iter().any(|n| n.as_str() == row.name);
+    Ok(all.into_iter().filter(wanted).collect())
 }

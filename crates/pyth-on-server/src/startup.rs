@@ -193,7 +193,12 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
-    tracing::info!(listen = %addr, backend = state.store().backend(), "pyth-on serving");
+    let registration = state.settings().registration.mode(addr);
+    let mode = registration.as_str();
+    tracing::info!(listen = %addr, backend = state.store().backend(), registration = mode, "pyth-on serving");
+    if registration == crate::registration::RegistrationMode::Open && !addr.ip().is_loopback() {
+        tracing::warn!("registration is open on a network address: anyone who reaches it can sign up and run code");
+    }
     let runs_state = state.clone();
     let connections = state.settings().connections.clone();
     let trusted_proxies = state.settings().trusted_proxies.clone();

@@ -80,6 +80,10 @@ pub struct FeaturesInfo {
     pub packages: bool,
     /// Runs may ask for egress.
     pub egress: bool,
+    /// Who may create an account: `open`, `invite` (with an invitation code) or `closed`.
+    #[serde(default)]
+    #[schema(example = "open")]
+    pub registration: String,
 }
 
 /// `GET /api/info`.

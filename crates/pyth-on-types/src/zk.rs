@@ -162,6 +162,10 @@ pub struct ZkExecuteRequest {
     /// Ask for egress.
     #[serde(default)]
     pub network: Option<bool>,
+    /// The secrets the run needs, by name, as in `ExecuteRequest`.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub secrets: Option<Vec<String>>,
     /// Files written under the working directory before the program starts, as in
     /// `ExecuteRequest`.
     #[serde(default)]

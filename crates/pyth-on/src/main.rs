@@ -24,6 +24,9 @@ enum Command {
     Run(commands::run::Cmd),
     /// Sessions: live interpreters that keep their state between cells.
     Session(commands::session::Cmd),
+    /// Accounts on this machine's database: create the first administrator, list, disable,
+    /// enable, set a role, delete.
+    Users(commands::users::Cmd),
     /// Zero-knowledge code: encrypt a file locally and store it, or run stored code.
     Zk(commands::zk::Cmd),
     /// Measure latency and throughput through the HTTP API against a subprocess baseline.
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
             Command::Session(cmd) => cmd.run().await,
             Command::Bench(cmd) => cmd.run().await,
             Command::Zk(cmd) => cmd.run().await,
+            Command::Users(cmd) => cmd.run().await,
         }
     });
     match result {

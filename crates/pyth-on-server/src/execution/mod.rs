@@ -180,7 +180,7 @@ pub async fn admit(
         state.metrics().refused_busy();
         RunError::from(refused)
     })?;
-    let secrets = secrets::open_for_run(state, user.user_id).await?;
+    let secrets = secrets::open_for_run(state, user, &settings.secrets).await?;
     let egress = start_egress(state, user, execution_id, request.settings.network).await?;
     // Stoppable as soon as its id can be known (a streamed run's `start` event).
     let cancel = CancellationToken::new();

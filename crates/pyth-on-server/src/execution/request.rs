@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::files::{self, FileOptions, RunFiles};
 use super::RunError;
 use crate::domain::{Invalid, Language, VarName};
+use crate::secrets::SecretSelection;
 use crate::settings::MIN_MEMORY_MB;
 use crate::state::AppState;
 
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub packages: Option<Vec<String>>,
     /// Egress through the policy proxy.
     pub network: Option<bool>,
+    /// The secrets the run needs, by name.
+    pub secrets: Option<Vec<String>>,
     /// Input files, the entry program among them, output patterns.
     pub files: FileOptions,
 }
@@ -65,6 +68,8 @@ pub struct RunSettings {
     pub packages: Vec<String>,
     /// Egress through the policy proxy (only accepted when the server has it on).
     pub network: bool,
+    /// The owner's secrets it receives.
+    pub secrets: SecretSelection,
     /// Files in and out.
     pub files: RunFiles,
 }
@@ -124,6 +129,7 @@ impl RunRequest {
             memory_mb: req.memory_mb,
             packages: req.packages,
             network: req.network,
+            secrets: req.secrets,
             files: FileOptions {
                 files: req.files,
                 entry: req.entry,
@@ -180,6 +186,7 @@ impl RunSettings {
             memory_mb,
             packages,
             network,
+            secrets: SecretSelection::parse(options.secrets)?,
             files: RunFiles::parse(&settings.files, options.files)?,
         })
     }

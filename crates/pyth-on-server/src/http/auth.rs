@@ -134,6 +134,7 @@ pub async fn authenticate(
         method,
         ip,
         role: user.role,
+        secrets_default: user.secrets_default,
         sign_in,
     })
 }

@@ -160,8 +160,14 @@ impl From<KeyError> for ApiError {
 
 impl From<OpenError> for ApiError {
     fn from(err: OpenError) -> Self {
+        let message = err.to_string();
         match err {
             OpenError::Store(err) => err.into(),
+            OpenError::Unknown(names) => Self::BadRequest {
+                code: "unknown_secret",
+                message,
+                details: Some(serde_json::json!({ "secrets": names })),
+            },
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }

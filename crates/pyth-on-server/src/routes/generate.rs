@@ -36,6 +36,7 @@ pub async fn generate(
             memory_mb: body.memory_mb,
             packages: body.packages,
             network: body.network,
+            secrets: body.secrets,
             files: FileOptions {
                 files: body.files,
                 entry: None,

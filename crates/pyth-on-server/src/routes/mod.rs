@@ -1,12 +1,14 @@
 //! The router: public routes, `/api/v1/*` behind authentication and per-user rate limits, and
 //! the layers every request passes through.
 
+pub mod admin;
 pub mod audit_log;
 pub mod auth;
 pub mod egress;
 pub mod execute;
 pub mod generate;
 pub mod keys;
+pub mod me;
 pub mod packages;
 pub mod secrets;
 pub mod session_files;
@@ -60,7 +62,18 @@ fn public_routes() -> OpenApiRouter<AppState> {
 /// `/api/v1/*`: authenticated, limited per user.
 fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(auth::me))
+        .routes(routes!(auth::me, me::delete_me))
+        .routes(routes!(me::put_settings))
+        .routes(routes!(me::change_password))
+        .routes(routes!(me::list_sign_ins))
+        .routes(routes!(me::revoke_sign_in))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::disable_user))
+        .routes(routes!(admin::enable_user))
+        .routes(routes!(admin::set_role))
+        .routes(routes!(admin::delete_user))
+        .routes(routes!(admin::list_invitations, admin::create_invitation))
+        .routes(routes!(admin::delete_invitation))
         .routes(routes!(execute::execute))
         .routes(routes!(execute::cancel))
         .routes(routes!(generate::generate))

@@ -167,6 +167,7 @@ pub async fn execute(
             memory_mb: body.memory_mb,
             packages: body.packages,
             network: body.network,
+            secrets: body.secrets,
             env: None,
             files: FileOptions {
                 files: body.files,

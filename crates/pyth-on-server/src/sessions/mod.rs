@@ -157,7 +157,7 @@ pub async fn create(
     let packages = parse_packages(state, new.packages.take())?;
     let network = parse_network(state, new.network)?;
     let mounted = package_env(state, user, new.language, &packages).await?;
-    let secrets = secrets::open_for_run(state, user.user_id).await?;
+    let secrets = secrets::open_for_run(state, user, &new.secrets).await?;
     let (owned, user) = (state.clone(), *user);
     detached(state, async move {
         let id = Uuid::now_v7();

@@ -7,6 +7,7 @@ use pyth_on_launcher::Language;
 use pyth_on_types::{CellRequest, CreateSessionRequest};
 
 use crate::domain::{parse_language, Invalid, VarName};
+use crate::secrets::SecretSelection;
 use crate::settings::{Settings, MIN_MEMORY_MB};
 
 /// A session to open, checked.
@@ -26,6 +27,8 @@ pub struct NewSession {
     pub packages: Option<Vec<String>>,
     /// Network as asked (checked against the server when the session opens).
     pub network: Option<bool>,
+    /// The owner's secrets it receives.
+    pub secrets: SecretSelection,
 }
 
 fn within(
@@ -80,6 +83,7 @@ impl NewSession {
             env,
             packages: req.packages,
             network: req.network,
+            secrets: SecretSelection::parse(req.secrets)?,
         })
     }
 }

@@ -6,4 +6,5 @@ pub mod keys;
 pub mod run;
 pub mod serve;
 pub mod session;
+pub mod users;
 pub mod zk;

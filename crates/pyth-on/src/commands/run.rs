@@ -60,6 +60,10 @@ pub struct Cmd {
     /// directory; `*`, `?`, `[set]`, `**`); repeatable.
     #[arg(long = "output", value_name = "PATTERN")]
     outputs: Vec<String>,
+    /// A secret the run needs (only those named are injected; none named: the account's
+    /// default, all or none); repeatable.
+    #[arg(long = "secret", value_name = "NAME")]
+    secrets: Vec<String>,
     /// Where --output files are written (created if missing).
     #[arg(long, value_name = "DIR", default_value = ".")]
     output_dir: PathBuf,
@@ -133,6 +137,7 @@ impl Cmd {
             files: (!files.is_empty()).then_some(files),
             entry: self.entry.clone(),
             output_files: (!self.outputs.is_empty()).then(|| self.outputs.clone()),
+            secrets: (!self.secrets.is_empty()).then(|| self.secrets.clone()),
             ..Default::default()
         })
     }

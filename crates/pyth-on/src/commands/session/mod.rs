@@ -81,6 +81,10 @@ struct New {
     /// An environment variable for the session; repeatable.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+    /// A secret the session needs (only those named are injected; none named: the account's
+    /// default); repeatable.
+    #[arg(long = "secret", value_name = "NAME")]
+    secrets: Vec<String>,
     /// Print the whole session information as JSON instead of its id.
     #[arg(long)]
     json: bool,
@@ -126,6 +130,7 @@ impl New {
             env: (!self.env.is_empty()).then(|| self.env.into_iter().collect::<BTreeMap<_, _>>()),
             packages: (!self.packages.is_empty()).then_some(self.packages),
             network: self.network.then_some(true),
+            secrets: (!self.secrets.is_empty()).then_some(self.secrets),
         };
         let info = client
             .create_session(&request)

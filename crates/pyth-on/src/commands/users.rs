@@ -1,0 +1,207 @@
+//! `pyth-on users`: the operator's accounts commands, run on the server's machine against its
+//! database (no server needed): create the first administrator, list, disable, enable, change
+//! a role, delete. Each change is in the affected user's audit log with `auth_method` `cli`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use pyth_on_server::admin::{self, Actor};
+use pyth_on_server::domain::{Email, Password};
+use pyth_on_store::{NewUser, Role, Store};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Manage accounts on this machine's database.
+#[derive(Debug, clap::Args)]
+pub struct Cmd {
+    #[command(subcommand)]
+    action: Action,
+    /// Data directory of the server.
+    #[arg(
+        long,
+        env = "PYTH_ON_DATA_DIR",
+        default_value = "./pyth-on-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// Database; default SQLite in the data directory.
+    #[arg(long, env = "PYTH_ON_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Create an account. The password is read from standard input (one line) when it is
+    /// not a terminal; otherwise one is generated and printed once.
+    Create {
+        /// Its email.
+        email: String,
+        /// Make it an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List accounts (id, email, role, state).
+    List,
+    /// Disable an account: its keys and tokens are refused from their next request.
+    Disable {
+        /// Email or id.
+        user: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Email or id.
+        user: String,
+    },
+    /// Set an account's role (`user` or `admin`).
+    SetRole {
+        /// Email or id.
+        user: String,
+        /// `user` or `admin`.
+        #[arg(value_parser = ["user", "admin"])]
+        role: String,
+    },
+    /// Delete an account and everything of it.
+    Delete {
+        /// Email or id.
+        user: String,
+    },
+}
+
+impl Cmd {
+    /// Runs the subcommand.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let url = self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("pyth-on.db").display()
+            )
+        });
+        if self.database_url.is_none() {
+            std::fs::create_dir_all(&self.data_dir)
+                .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        }
+        let store = pyth_on_store::connect(&url)
+            .await
+            .context("opening the database")?;
+        let store = store.as_ref();
+        let actor = Actor::Operator;
+        let mut out = std::io::stdout().lock();
+        match self.action {
+            Action::Create { email, admin } => create(store, &email, admin, &mut out).await?,
+            Action::List => list(store, &mut out).await?,
+            Action::Disable { user } => {
+                let id = find(store, &user).await?;
+                admin::set_disabled(store, &actor, id, true).await?;
+                writeln!(out, "{user} is disabled")?;
+            }
+            Action::Enable { user } => {
+                let id = find(store, &user).await?;
+                admin::set_disabled(store, &actor, id, false).await?;
+                writeln!(out, "{user} is enabled")?;
+            }
+            Action::SetRole { user, role } => {
+                let id = find(store, &user).await?;
+                let role = if role == "admin" {
+                    Role::Admin
+                } else {
+                    Role::User
+                };
+                admin::set_role(store, &actor, id, role).await?;
+                writeln!(out, "{user} is now {}", role.as_str())?;
+            }
+            Action::Delete { user } => {
+                let id = find(store, &user).await?;
+                admin::delete_user(store, &actor, id).await?;
+                writeln!(out, "{user} is deleted")?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The id of the account named by `user` (an id or an email).
+async fn find(store: &dyn Store, user: &str) -> anyhow::Result<Uuid> {
+    let found = match Uuid::parse_str(user.trim()) {
+        Ok(id) => store.user_by_id(id).await?,
+        Err(_) => {
+            let email = Email::parse(user).map_err(|e| anyhow!("{user:?}: {}", e.message))?;
+            store.user_by_email(email.as_str()).await?
+        }
+    };
+    found
+        .map(|u| u.id)
+        .ok_or_else(|| anyhow!("no account {user:?}"))
+}
+
+/// The password from standard input (one line), or a generated one (then printed).
+fn password() -> anyhow::Result<(String, bool)> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok((admin::generated_password(), true));
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    if line.is_empty() {
+        return Ok((admin::generated_password(), true));
+    }
+    Ok((line, false))
+}
+
+async fn create(
+    store: &dyn Store,
+    email: &str,
+    is_admin: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow!("{email:?}: {}", e.message))?;
+    let (raw, generated) = password()?;
+    let checked = Password::parse(raw.clone()).map_err(|e| anyhow!("password: {}", e.message))?;
+    let hash = pyth_on_crypto::hash_password(&checked.into_inner())?;
+    let role = if is_admin { Role::Admin } else { Role::User };
+    let user = NewUser {
+        id: Uuid::now_v7(),
+        email: email.as_str().to_string(),
+        password_hash: hash,
+        created_at: OffsetDateTime::now_utc(),
+        role,
+    };
+    let created = admin::create_user(store, &Actor::Operator, user).await?;
+    writeln!(
+        out,
+        "created {} {} ({})",
+        created.role.as_str(),
+        created.email,
+        created.id
+    )?;
+    if generated {
+        writeln!(out, "password (shown once): {raw}")?;
+    }
+    Ok(())
+}
+
+async fn list(store: &dyn Store, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut after = None;
+    loop {
+        let page = store.list_users(after, 500).await?;
+        for user in &page {
+            let state = if user.disabled_at.is_some() {
+                "disabled"
+            } else {
+                "enabled"
+            };
+            let role = user.role.as_str();
+            writeln!(
+                out,
+                "{}  {:<5}  {:<8}  {}",
+                user.id, role, state, user.email
+            )?;
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some(last.id),
+            _ => return Ok(()),
+        }
+    }
+}
