@@ -5,6 +5,7 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
+mod accounts;
 mod audit;
 mod auth;
 mod connections;
@@ -18,6 +19,7 @@ mod generate;
 mod keys;
 mod openapi;
 mod outage;
+mod own_account;
 mod package_builds;
 mod package_index;
 mod packages;
