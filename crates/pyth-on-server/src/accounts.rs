@@ -310,10 +310,9 @@ pub async fn refresh(
     }
 }
 
-/// Ends the sign-in of `presented` (a refresh token): its whole family is revoked (every
-/// access token already issued stays valid until it expires, at most
-/// `--access-token-ttl-secs`). An unknown, spent or expired token changes nothing: signing
-/// out twice is not an error.
+/// Ends the sign-in of `presented` (a refresh token): its whole family is revoked, and the
+/// access tokens it issued (they name it) are refused from their next request. An unknown,
+/// spent or expired token changes nothing: signing out twice is not an error.
 pub async fn logout(state: &AppState, presented: &str, ip: IpAddr) -> Result<(), AccountError> {
     let Ok(presented) = RefreshToken::parse(presented.trim()) else {
         return Ok(());

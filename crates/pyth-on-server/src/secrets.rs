@@ -274,3 +274,31 @@ fn named(all: Vec<SealedSecretRow>, names: &[VarName]) -> Result<Vec<SealedSecre
     let wanted = |row: &SealedSecretRow| names.iter().any(|n| n.as_str() == row.name);
     Ok(all.into_iter().filter(wanted).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_field_is_the_account_default_and_names_are_sorted_without_repeats() {
+        let absent = SecretSelection::parse(None).unwrap();
+        let named = SecretSelection::parse(Some(vec!["B".into(), "A".into(), "B".into()]));
+
+        assert_eq!(absent, SecretSelection::AccountDefault);
+        let names = match named.unwrap() {
+            SecretSelection::Named(names) => names,
+            other => panic!("{other:?}"),
+        };
+        let names: Vec<&str> = names.iter().map(VarName::as_str).collect();
+        assert_eq!(names, ["A", "B"]);
+    }
+
+    #[test]
+    fn bad_names_and_too_many_names_are_refused() {
+        let lower = SecretSelection::parse(Some(vec!["lower".into()]));
+        let many = SecretSelection::parse(Some(vec!["A".into(); MAX_NAMED_SECRETS + 1]));
+
+        assert_eq!(lower.unwrap_err().code, "invalid_name");
+        assert_eq!(many.unwrap_err().code, "validation_failed");
+    }
+}

@@ -434,6 +434,7 @@ mod tests {
             memory_mb: 128,
             packages: Vec::new(),
             network: false,
+            secrets: crate::secrets::SecretSelection::default(),
             files: files::RunFiles::default(),
         }
     }

@@ -128,8 +128,8 @@ pub async fn refresh(
 }
 
 /// Sign out: the refresh token's whole family is revoked (the body's `refreshToken`, or the
-/// refresh cookie's with `X-Pyth-On-Cookie: refresh`, which is then deleted). Access tokens
-/// already issued stay valid until they expire. Unknown or spent tokens change nothing.
+/// refresh cookie's with `X-Pyth-On-Cookie: refresh`, which is then deleted), and the access
+/// tokens it issued stop working. Unknown or spent tokens change nothing.
 #[utoipa::path(post, path = "/api/logout", tag = "Auth",
     request_body(content = Option<LogoutRequest>, description = "optional: without a token the refresh cookie's is used (with `X-Pyth-On-Cookie: refresh`)"),
     params(("x-pyth-on-cookie" = Option<String>, Header, description = "`refresh`: sign out the refresh cookie's sign-in and delete the cookie")),

@@ -150,9 +150,12 @@ async fn signing_out_revokes_the_sign_in_deletes_the_cookie_and_is_audited_but_n
         .unwrap();
     server.client.logout(&by_body.refresh_token).await.unwrap();
     assert!(server.client.refresh(&by_body.refresh_token).await.is_err());
+    // The ended sign-in's access token ended with it; another sign-in reads the log.
+    let ended = server.client.with_token(&access).me().await;
+    assert!(ended.is_err(), "an ended sign-in's access token is refused");
     let page = server
         .client
-        .with_token(&access)
+        .with_token(&laptop.token)
         .audit(Some(20), None, Some("auth.logout"))
         .await
         .unwrap();
