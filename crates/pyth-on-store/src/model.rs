@@ -307,6 +307,9 @@ mod tests {
             email: "a@example.com".into(),
             password_hash: "$argon2id$secret".into(),
             created_at: OffsetDateTime::UNIX_EPOCH,
+            role: Role::Admin,
+            disabled_at: None,
+            secrets_default: SecretsDefault::None,
         };
         let shown = format!("{user:?}");
         assert!(!shown.contains("argon2id"));
