@@ -85,11 +85,13 @@ pub enum Constraint {
     InvitationUnusable,
     /// An invitation code twice. (`invitation_code`)
     InvitationCode,
+    /// An invitation id twice. (`invitation_pkey`)
+    InvitationPkey,
 }
 
 impl Constraint {
     /// Every constraint.
-    pub const ALL: [Constraint; 23] = [
+    pub const ALL: [Constraint; 24] = [
         Constraint::UserEmail,
         Constraint::UserPkey,
         Constraint::ApiKeyHash,
@@ -113,6 +115,7 @@ impl Constraint {
         Constraint::LastAdmin,
         Constraint::InvitationUnusable,
         Constraint::InvitationCode,
+        Constraint::InvitationPkey,
     ];
 
     /// Its name in the migrations.
@@ -141,6 +144,7 @@ impl Constraint {
             Self::LastAdmin => "last_admin",
             Self::InvitationUnusable => "invitation_unusable",
             Self::InvitationCode => "invitation_code",
+            Self::InvitationPkey => "invitation_pkey",
         }
     }
 
@@ -222,6 +226,7 @@ fn sqlite_constraint(message: &str) -> Option<Constraint> {
         "package_env.env_key" => Constraint::PackageEnvPkey,
         "session_record.session_id" => Constraint::SessionRecordPkey,
         "invitation.code_hash" => Constraint::InvitationCode,
+        "invitation.invitation_id" => Constraint::InvitationPkey,
         _ => return None,
     })
 }

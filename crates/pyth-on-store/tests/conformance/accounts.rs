@@ -75,7 +75,11 @@ pub async fn a_disabled_user_reads_back_disabled_and_both_chains_get_the_entry(
         .unwrap());
     let user = store.user_by_id(ada).await.unwrap().unwrap();
     assert_eq!(user.disabled_at, Some(at));
-    assert!(store.set_user_disabled(ada, None, &audit).await.unwrap());
+    let enable = [
+        event(root, "admin.user.enable"),
+        event(ada, "admin.user.enable"),
+    ];
+    assert!(store.set_user_disabled(ada, None, &enable).await.unwrap());
     assert_eq!(
         store.user_by_id(ada).await.unwrap().unwrap().disabled_at,
         None
@@ -83,7 +87,7 @@ pub async fn a_disabled_user_reads_back_disabled_and_both_chains_get_the_entry(
 
     assert_eq!(
         actions(&store, ada).await,
-        ["auth.register", "admin.user.disable", "admin.user.disable"]
+        ["auth.register", "admin.user.disable", "admin.user.enable"]
     );
     assert_eq!(actions(&store, root).await.len(), 3);
     let missing = store.set_user_disabled(Uuid::now_v7(), Some(at), &[]).await;
