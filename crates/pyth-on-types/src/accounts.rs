@@ -34,7 +34,11 @@ pub enum SecretsDefault {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
     /// An email address, at most 254 bytes (64 before the `@`); compared case-insensitively.
-    #[schema(example = "ada@example.com", max_length = 254)]
+    #[schema(
+        example = "ada@example.com",
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[^\s@.\x00-\x1f\x7f-\x9f]+(\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$"
+    )]
     pub email: String,
     /// 12 characters to 1024 bytes.
     #[schema(example = "correct horse battery staple", format = Password, min_length = 12, max_length = 1024)]
@@ -159,11 +163,16 @@ pub struct AdminUserList {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AdminCreateUser {
-    /// The new account's email.
+    /// The new account's email (the rules of `POST /api/register`).
+    #[schema(
+        example = "ada@example.com",
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[^\s@.\x00-\x1f\x7f-\x9f]+(\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$"
+    )]
     pub email: String,
-    /// Its password; absent: one is generated and answered once.
+    /// Its password, 12 characters to 1024 bytes; absent: one is generated and answered once.
     #[serde(default)]
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 12, max_length = 1024)]
     pub password: Option<String>,
     /// Its role (default `user`).
     #[serde(default)]
