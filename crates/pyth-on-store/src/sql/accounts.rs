@@ -7,11 +7,13 @@
 //! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Row, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{audit, id, lock_user, refresh::revoke_family, uuid_col, BackendStore, DbConn, DbRow};
+use super::{
+    audit, id, lock_user, refresh::revoke_family, uuid_col, BackendStore, Db, DbConn, DbRow,
+};
 use crate::audit_chain::AuditEvent;
 use crate::error::{Constraint, StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, Role, SecretsDefault, SignIn, UserSummary};
@@ -37,6 +39,20 @@ async fn append_all(conn: &mut DbConn, audit: &[AuditEvent]) -> StoreResult<()> 
         audit::append(conn, event).await?;
     }
     Ok(())
+}
+
+/// Appends `audit` and commits when `changed`; answers `changed` (nothing is written
+/// otherwise: the transaction is dropped, rolled back).
+pub(super) async fn commit_if(
+    mut tx: Transaction<'static, Db>,
+    changed: bool,
+    audit: &[AuditEvent],
+) -> StoreResult<bool> {
+    if changed {
+        append_all(&mut tx, audit).await?;
+        tx.commit().await?;
+    }
+    Ok(changed)
 }
 
 /// `Conflict` on [`Constraint::LastAdmin`] when `user_id` is the only enabled admin.
@@ -161,12 +177,7 @@ impl AccountStore for BackendStore {
                 .bind(id(user_id))
                 .execute(&mut *tx)
                 .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        append_all(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() > 0, audit).await
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]
@@ -188,12 +199,7 @@ impl AccountStore for BackendStore {
             .bind(id(user_id))
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        append_all(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() > 0, audit).await
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]
@@ -255,12 +261,7 @@ impl AccountStore for BackendStore {
         .bind(id(user_id))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() > 0, std::slice::from_ref(audit)).await
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]
@@ -313,12 +314,7 @@ impl AccountStore for BackendStore {
         .bind(id(user_id))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() > 0, std::slice::from_ref(audit)).await
     }
 
     async fn sign_in_live(&self, user_id: Uuid, family_id: Uuid) -> StoreResult<bool> {

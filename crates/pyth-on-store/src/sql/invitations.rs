@@ -10,6 +10,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::accounts::commit_if;
 use super::api_keys::insert_key;
 use super::{
     audit, id, lock_user, opt_uuid_col, users::insert_user, uuid_col, BackendStore, DbRow,
@@ -73,12 +74,7 @@ impl InvitationStore for BackendStore {
             .bind(id(inv_id))
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() > 0, std::slice::from_ref(audit)).await
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %user.id))]
