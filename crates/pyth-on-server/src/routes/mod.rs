@@ -86,6 +86,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::list_sessions, sessions::create_session))
         .routes(routes!(sessions::get_session, sessions::delete_session))
         .routes(routes!(sessions::execute_cell))
+        .routes(routes!(sessions::interrupt_session))
         .routes(routes!(session_files::list_files))
         .route(
             session_files::FILE_ROUTE,

@@ -160,6 +160,7 @@ mod tests {
             results_truncated: false,
             error: None,
             timed_out: false,
+            interrupted: false,
             output_truncated: false,
             memory_exceeded: false,
             session_ended: false,
