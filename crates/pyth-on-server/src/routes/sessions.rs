@@ -155,7 +155,7 @@ pub async fn execute_cell(
 
 /// Interrupt the cell running in a session: its kernel gets SIGINT, as at the cell's limit.
 /// The cell's own answer then has `interrupted: true` and usually an error
-/// (`KeyboardInterrupt` in Python, `Error: Script execution was interrupted` in JavaScript),
+/// (`KeyboardInterrupt` in Python, an `Error` "Script execution was interrupted" in JavaScript),
 /// and the session keeps its variables. A cell that catches or ignores the interrupt and has
 /// not ended 2 s later ends the session (its answer says `sessionEnded`). Answers at once,
 /// without waiting for the cell.
