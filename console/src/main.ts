@@ -76,6 +76,7 @@ function render(): void {
     h(
       'div',
       { class: 'account' },
+      h('a', { href: '/docs', class: 'docs-link' }, 'API reference'),
       h('span', { class: 'email', title: user.id }, user.email),
       h('button', { type: 'button', onclick: () => void doSignOut() }, 'Sign out'),
     ),

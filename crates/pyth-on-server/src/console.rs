@@ -60,12 +60,20 @@ fn respond(path: &'static str, body: &'static [u8]) -> Response {
     } else {
         REVALIDATE
     };
-    let headers: [(HeaderName, HeaderValue); 9] = [
+    let kind = [
         (
             header::CONTENT_TYPE,
             HeaderValue::from_static(content_type(path)),
         ),
         (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+    ];
+    (kind, security_headers(), body).into_response()
+}
+
+/// The security headers of every console response (and of the API reference page, `/docs`):
+/// the CSP, no sniffing, no framing, no referrer, isolation from other origins.
+pub fn security_headers() -> [(HeaderName, HeaderValue); 7] {
+    [
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -91,8 +99,7 @@ fn respond(path: &'static str, body: &'static [u8]) -> Response {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
         ),
-    ];
-    (headers, body).into_response()
+    ]
 }
 
 /// Routes for every embedded file: `index.html` at `/`, the rest at `/<path>`.

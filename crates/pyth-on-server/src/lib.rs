@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod packages;
 pub mod password_pool;
 pub mod redact;
+pub mod reference;
 pub mod routes;
 pub mod runs;
 pub mod secrets;
