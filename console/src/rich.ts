@@ -2,9 +2,9 @@
 // images). HTML (a DataFrame's table, `display(HTML(...))`) is rendered in a sandboxed frame:
 // `sandbox` with no permissions (no scripts, no forms, no same-origin access, no navigation of
 // the page) and its document given by `srcdoc`, so it inherits the console's CSP as well. The
-// markup is cleaned first: scripts, styles, embedded objects, event handlers and every URL
-// attribute go (a remote image or stylesheet would be refused by the CSP anyway); the frame
-// gets the console's own result-frame.css. Other formats are shown as their text.
+// markup is cleaned first: scripts, styles, images, embedded objects, event handlers and every
+// URL attribute go (the CSP would refuse them anyway); the frame gets the console's own
+// result-frame.css. Its source stays a click away. Other formats are shown as their text.
 
 import { h } from './dom';
 import { base64Blob, imagePreview } from './result';
@@ -14,20 +14,28 @@ export interface Rich {
   data: string;
 }
 
-const DROPPED = 'script, style, link, meta, base, iframe, frame, frameset, object, embed, applet, noscript, template, form';
+const DROPPED = 'script, style, link, meta, base, iframe, frame, frameset, object, embed, applet, noscript, template, form, img, picture, video, audio, source, track';
 const URL_ATTRIBUTES = new Set(['src', 'srcset', 'href', 'xlink:href', 'action', 'formaction', 'background', 'poster', 'data', 'ping', 'srcdoc']);
+/** `style` attributes, removed before parsing: the page's CSP checks them as they are parsed. */
+const STYLE_ATTRIBUTE = /([\s/])style\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)/gi;
 
-/** `html` as a whole document safe to put in the sandboxed frame. */
+/**
+ * `html` as a whole document to put in the sandboxed frame. Parsed in a `<template>` (inert:
+ * nothing loads or runs), cleaned, serialised. The sandbox and the CSP are what keep the page
+ * safe; the cleaning keeps the frame from tripping the CSP (and so from filling the console
+ * with violation reports) and its links from leading anywhere.
+ */
 export function frameDocument(html: string): string {
-  const doc = new DOMParser().parseFromString(html, 'text/html');
-  doc.querySelectorAll(DROPPED).forEach((el) => el.remove());
-  for (const el of Array.from(doc.body.querySelectorAll('*'))) {
+  const template = document.createElement('template');
+  template.innerHTML = html.replace(STYLE_ATTRIBUTE, '$1');
+  template.content.querySelectorAll(DROPPED).forEach((el) => el.remove());
+  for (const el of Array.from(template.content.querySelectorAll('*'))) {
     for (const { name } of Array.from(el.attributes)) {
       const lower = name.toLowerCase();
       if (lower.startsWith('on') || lower === 'style' || URL_ATTRIBUTES.has(lower)) el.removeAttribute(name);
     }
   }
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="stylesheet" href="/result-frame.css"></head><body>${doc.body.innerHTML}</body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="stylesheet" href="/result-frame.css"></head><body>${template.innerHTML}</body></html>`;
 }
 
 function htmlResult(data: string, n: number): HTMLElement {
