@@ -346,7 +346,13 @@ test('a session runs cells as a notebook: state carries over, images and errors 
 async function newSession(language = 'python') {
   await go('#/sessions', 'Sessions');
   await label('Language').selectOption(language);
+  const shown = page.getByTestId('session-id');
+  const before = (await shown.count()) ? await shown.innerText() : null;
   await page.getByRole('button', { name: 'New session' }).click();
+  await page.waitForFunction((old) => {
+    const id = document.querySelector('[data-testid="session-id"]')?.textContent;
+    return id && id !== old;
+  }, before, { timeout: 30_000 });
   await label('Cell code').waitFor({ timeout: 30_000 });
 }
 
@@ -385,6 +391,9 @@ test('a session cell streams its output with an elapsed time, Stop interrupts it
   await sendCell('kept + 1');
   const after = await finishedCell(3);
   assert.equal((await after.getByTestId('cell-result').innerText()).trim(), '42');
+  const short = await page.getByTestId('session-id').innerText();
+  await page.getByRole('button', { name: `End session ${short}` }).click();
+  await page.getByText('Session ended.').waitFor();
 });
 
 test('a JavaScript cell in a loop is stopped too and its session keeps its bindings', async () => {
@@ -445,6 +454,9 @@ test('an HTML result is rendered in a sandboxed frame without its scripts, style
   const inside = page.frameLocator('[data-testid="cell-html"]');
   assert.equal(await inside.locator('tbody td').first().innerText(), '1');
   assert.equal(await inside.locator('p').innerText(), 'note');
+  const border = () => inside.locator('tbody td').first().evaluate((td) => getComputedStyle(td).borderTopStyle);
+  for (let i = 0; i < 50 && (await border()) !== 'solid'; i++) await page.waitForTimeout(100);
+  assert.equal(await border(), 'solid', "the frame's own stylesheet applies");
   assert.notEqual(await page.title(), 'pwned');
   await cell.getByText('HTML source').click();
   assert.match(await cell.locator('.html-source pre').innerText(), /<script>/);

@@ -20,7 +20,8 @@ export interface SessionInfo {
 /** The cells of each session shown since the page loaded (sessions live on the server). */
 const cellsBySession = new Map<string, HTMLElement[]>();
 
-export function notebook(session: SessionInfo, onEnded: () => void): HTMLElement {
+/** `onEnded`: the session ended with a cell; `onCell`: a cell ended (the list's status changed). */
+export function notebook(session: SessionInfo, onEnded: () => void, onCell: () => void): HTMLElement {
   const messages = new Messages();
   const cells = cellsBySession.get(session.id) ?? [];
   cellsBySession.set(session.id, cells);
@@ -44,8 +45,9 @@ export function notebook(session: SessionInfo, onEnded: () => void): HTMLElement
         const cell = cellView(n, code, r);
         cells.push(cell);
         live.el.replaceWith(cell);
-        if (r.sessionEnded) onEnded();
-        else void files.refresh();
+        if (r.sessionEnded) return onEnded();
+        onCell();
+        void files.refresh();
       })
       .catch((err) => {
         live.el.remove();

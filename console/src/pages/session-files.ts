@@ -107,8 +107,8 @@ export function filesPanel(sessionId: string): FilesPanel {
     button.addEventListener('click', () => {
       if (!window.confirm(`Delete ${entry.path} from the session?`)) return;
       call('DELETE', `${base}/${segments(entry.path)}`)
-        .then(() => messages.ok(`Deleted ${entry.path}.`))
         .then(refresh)
+        .then(() => messages.ok(`Deleted ${entry.path}.`))
         .catch((err: unknown) => messages.error(err, `Could not delete ${entry.path}`));
     });
     return button;
@@ -126,9 +126,9 @@ export function filesPanel(sessionId: string): FilesPanel {
     void busy(form, async () => {
       try {
         await call('PUT', `${base}/${segments(path)}`, file);
-        messages.ok(`Uploaded ${path} (${size(file.size)}).`);
         picker.value = '';
         await refresh();
+        messages.ok(`Uploaded ${path} (${size(file.size)}).`);
       } catch (err) {
         messages.error(err, `Could not upload ${file.name}`);
       }

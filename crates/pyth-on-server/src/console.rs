@@ -67,8 +67,21 @@ fn respond(path: &'static str, body: &'static [u8]) -> Response {
         ),
         (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
     ];
-    (kind, security_headers(), body).into_response()
+    let mut security = security_headers();
+    if path == FRAME_STYLESHEET {
+        // Fetched by the sandboxed frames of HTML results, whose origin is opaque: a
+        // `same-origin` resource policy would refuse it to them.
+        for (name, value) in &mut security {
+            if name.as_str() == "cross-origin-resource-policy" {
+                *value = HeaderValue::from_static("cross-origin");
+            }
+        }
+    }
+    (kind, security, body).into_response()
 }
+
+/// The stylesheet of a session cell's HTML result, inside its sandboxed frame.
+pub const FRAME_STYLESHEET: &str = "result-frame.css";
 
 /// The security headers of every console response (and of the API reference page, `/docs`):
 /// the CSP, no sniffing, no framing, no referrer, isolation from other origins.
