@@ -200,7 +200,7 @@ test('an HTML result is rendered in a sandboxed frame without its scripts, style
   await screenshot(page, 'sessions-html');
 });
 
-test('axe-core finds nothing on the Sessions page with results and files, nor on /docs in light and dark mode', async () => {
+test('axe-core finds nothing on the Sessions page with results and files, nor on /docs in light and dark mode, which fits a phone', async () => {
   const { readFileSync } = await import('node:fs');
   const { createRequire } = await import('node:module');
   const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -224,6 +224,9 @@ test('axe-core finds nothing on the Sessions page with results and files, nor on
   await docs.getByRole('heading', { level: 3, name: /POST \/api\/v1\/sessions\/\{id\}\/interrupt/ }).waitFor();
   await docs.emulateMedia({ colorScheme: 'light' });
   await docs.screenshot({ path: join(ARTIFACTS, 'docs.png') }); // the top: the page is long
+  await docs.setViewportSize({ width: 390, height: 844 });
+  const overflow = await docs.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `/docs overflows a phone by ${overflow}px`);
   await docs.close();
   assert.deepEqual(found, [], 'no axe-core findings of any impact');
   const short = await page.getByTestId('session-id').innerText();
