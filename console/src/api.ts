@@ -185,13 +185,15 @@ async function send(
   signal?: AbortSignal,
 ): Promise<Response> {
   const headers: Record<string, string> = { accept };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // A Blob (a file's bytes) goes as is; anything else as JSON.
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
   try {
     return await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       credentials: 'omit',
       cache: 'no-store',
       signal,
@@ -251,6 +253,13 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
 }
 
 /** One Server-Sent Event: its name and parsed JSON data. */
+/** A file's raw bytes (`GET` of a file route); rejects with ApiError. */
+export async function download(path: string): Promise<Blob> {
+  const response = await authorized('GET', path, undefined, 'application/octet-stream');
+  if (!response.ok) throw await toError(response);
+  return response.blob();
+}
+
 export interface StreamEvent {
   event: string;
   data: unknown;

@@ -11,7 +11,6 @@ import { packagesPage } from './pages/packages';
 import { runPage } from './pages/run';
 import { secretsPage } from './pages/secrets';
 import { sessionsPage } from './pages/sessions';
-import { zkPage } from './pages/zk';
 
 const PAGES: { path: string; label: string; render: () => HTMLElement }[] = [
   { path: 'run', label: 'Run', render: runPage },
@@ -19,9 +18,23 @@ const PAGES: { path: string; label: string; render: () => HTMLElement }[] = [
   { path: 'secrets', label: 'Secrets', render: secretsPage },
   { path: 'packages', label: 'Packages', render: packagesPage },
   { path: 'keys', label: 'API keys', render: keysPage },
-  { path: 'encrypted', label: 'Encrypted code', render: zkPage },
+  // Its encryption client (Argon2id in WebAssembly, XChaCha20) is a chunk of its own.
+  { path: 'encrypted', label: 'Encrypted code', render: () => lazyPage(() => import('./pages/zk').then((m) => m.zkPage())) },
   { path: 'audit', label: 'Audit log', render: auditPage },
 ];
+
+/** A page whose module loads on first visit: a loading line, then the page in its place. */
+function lazyPage(load: () => Promise<HTMLElement>): HTMLElement {
+  const slot = h('section', { class: 'page', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading…'));
+  void load()
+    .then((page) => {
+      const hadFocus = slot.contains(document.activeElement) || document.activeElement === document.body;
+      slot.replaceWith(page);
+      if (hadFocus) focusMain();
+    })
+    .catch(() => slot.replaceChildren(h('p', { class: 'msg error', role: 'alert' }, 'This page could not be loaded: reload to try again.')));
+  return slot;
+}
 
 const app = document.getElementById('app') as HTMLElement;
 let notice: HTMLElement | null = null;
@@ -63,6 +76,7 @@ function render(): void {
     h(
       'div',
       { class: 'account' },
+      h('a', { href: '/docs', class: 'docs-link' }, 'API reference'),
       h('span', { class: 'email', title: user.id }, user.email),
       h('button', { type: 'button', onclick: () => void doSignOut() }, 'Sign out'),
     ),

@@ -18,7 +18,7 @@ export function sessionsPage(): HTMLElement {
 
   function show(session: SessionInfo | null): void {
     openId = session?.id ?? null;
-    book.replaceChildren(session ? notebook(session, () => void ended(session.id)) : placeholder());
+    book.replaceChildren(session ? notebook(session, () => void ended(session.id), () => void load()) : placeholder());
   }
 
   async function ended(id: string): Promise<void> {

@@ -2,8 +2,8 @@
 //! or streamed as [`CellEvent`]s), and move files in and out of their working directory.
 
 use pyth_on_types::{
-    CellRequest, CellResponse, CellStartEvent, CreateSessionRequest, ErrorBody, RunOutputEvent,
-    SessionFile, SessionFileList, SessionInfo, SessionList,
+    CellRequest, CellResponse, CellStartEvent, CreateSessionRequest, ErrorBody, InterruptResponse,
+    RunOutputEvent, SessionFile, SessionFileList, SessionInfo, SessionList,
 };
 use reqwest::{header, Method};
 use uuid::Uuid;
@@ -123,6 +123,12 @@ impl Client {
     ) -> Result<CellResponse, ClientError> {
         self.post(&format!("{}/execute", session_path(id)), request)
             .await
+    }
+
+    /// `POST /api/v1/sessions/{id}/interrupt`: interrupts the running cell (its own answer
+    /// then says `interrupted`); `interrupted: false` when the session was idle.
+    pub async fn interrupt_session(&self, id: Uuid) -> Result<InterruptResponse, ClientError> {
+        Self::send(self.request(Method::POST, &format!("{}/interrupt", session_path(id)))).await
     }
 
     /// `POST /api/v1/sessions/{id}/execute` as a stream of events. A refusal before the cell

@@ -23,4 +23,4 @@ pub use pyth_on_sandbox::session::{
 pub use pyth_on_sandbox::ZkOutcome;
 pub use runner::OutputSink;
 pub use runtimes::{LanguageInfo, Runtime, RuntimeConfig, Runtimes};
-pub use session::{CellOutcome, FileOutcome, Session, SessionConfig, Stopper};
+pub use session::{CellOutcome, FileOutcome, Interrupter, Session, SessionConfig, Stopper};

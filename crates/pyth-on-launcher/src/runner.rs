@@ -92,6 +92,12 @@ impl RunnerProc {
         Ok(())
     }
 
+    /// The runner's stdin (`None` once closed) and stdout apart: to write a frame while a read
+    /// is under way (a session's interrupt during its cell).
+    pub(crate) fn pipes(&mut self) -> (Option<&mut ChildStdin>, &mut ChildStdout) {
+        (self.stdin.as_mut(), &mut self.stdout)
+    }
+
     /// Closes the runner's stdin (after the job, or to retire a prepared runner).
     pub(crate) fn close_input(&mut self) {
         self.stdin = None;

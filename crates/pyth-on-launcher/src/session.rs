@@ -9,19 +9,22 @@
 //! Dropping a [`Session`] kills its runner (the sandbox dies with it: `PDEATHSIG`); the uid
 //! goes back only once every process of the session is gone.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::process::{ChildStdin, ChildStdout};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
 use pyth_on_sandbox::protocol::{
-    Bind, CellResult, CellSpec, EgressSpec, EnvVar, JobResult, JobSpec, Language, RunnerFrame,
-    ServerFrame, Stream,
+    self, Bind, CellResult, CellSpec, EgressSpec, EnvVar, JobResult, JobSpec, Language,
+    RunnerFrame, ServerFrame, Stream,
 };
 use pyth_on_sandbox::session::{FileOp, FileOpResult, FILE_OP_TIMEOUT, INTERRUPT_GRACE};
 
 use crate::job::LaunchError;
-use crate::runner::{OutputSink, RunnerProc};
+use crate::runner::{read_frame, OutputSink, RunnerProc};
 
 /// How long a session's sandbox and kernel may take to start.
 const OPEN_DEADLINE: Duration = Duration::from_secs(30);
@@ -92,6 +95,24 @@ pub struct Session {
     language: Language,
     backstop_margin: Duration,
     stop: Arc<Notify>,
+    /// The running cell's interrupt channel (`None` between cells).
+    interrupts: Arc<Mutex<Option<UnboundedSender<()>>>>,
+}
+
+/// Interrupts a session's running cell from outside (see [`Session::interrupter`]): SIGINT to
+/// its kernel, as at the cell's deadline. The cell usually ends with a `KeyboardInterrupt`
+/// (Python) or an error (JavaScript) and the session lives on; a cell that does not answer
+/// within `INTERRUPT_GRACE` ends the session. Between cells it does nothing, and never
+/// reaches a later cell.
+#[derive(Debug, Clone)]
+pub struct Interrupter(Arc<Mutex<Option<UnboundedSender<()>>>>);
+
+impl Interrupter {
+    /// Interrupts the running cell; `false` when no cell runs.
+    pub fn interrupt(&self) -> bool {
+        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().is_some_and(|tx| tx.send(()).is_ok())
+    }
 }
 
 /// Stops a session's cell or file operation in progress from outside (the session is being
@@ -152,6 +173,7 @@ pub(crate) async fn open(
             language: cfg.language,
             backstop_margin,
             stop: Arc::new(Notify::new()),
+            interrupts: Arc::default(),
         }),
         Ok(Err(e)) => {
             proc.retire().await;
@@ -171,6 +193,11 @@ impl Session {
     /// `&mut self`).
     pub fn stopper(&self) -> Stopper {
         Stopper(self.stop.clone())
+    }
+
+    /// A handle that interrupts the running cell without waiting for it.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.interrupts.clone())
     }
 
     /// Host pid of the session's runner (`None` once the session ended).
@@ -206,13 +233,20 @@ impl Session {
         });
         let backstop = timeout + INTERRUPT_GRACE + self.backstop_margin;
         let stop = self.stop.clone();
+        let (tx, mut interrupts) = unbounded_channel();
+        *self.interrupts.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(backstop, async {
                 proc.send(&cell).await?;
-                exchange(proc, sink).await
+                let (stdin, stdout) = proc.pipes();
+                tokio::select! {
+                    outcome = exchange(stdout, sink) => outcome,
+                    never = forward_interrupts(stdin, &mut interrupts) => match never {},
+                }
             }) => outcome,
             () = stop.notified() => Ok(Err(LaunchError::Closed)),
         };
+        *self.interrupts.lock().unwrap_or_else(|e| e.into_inner()) = None;
         match outcome {
             Ok(Ok(outcome)) => {
                 if outcome.ended.is_some() {
@@ -271,15 +305,34 @@ impl Session {
     }
 }
 
+/// Writes an `Interrupt` frame to the runner for each interrupt asked while the cell runs
+/// (never returns: the cell's answer ends the wait; a failed write is left to the reader).
+async fn forward_interrupts(
+    mut stdin: Option<&mut ChildStdin>,
+    interrupts: &mut UnboundedReceiver<()>,
+) -> std::convert::Infallible {
+    let frame = protocol::encode_frame(&ServerFrame::Interrupt).unwrap_or_default();
+    loop {
+        match (interrupts.recv().await, stdin.as_mut()) {
+            (Some(()), Some(stdin)) => {
+                if stdin.write_all(&frame).await.is_ok() {
+                    let _ = stdin.flush().await;
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+}
+
 /// Reads a cell's frames up to its `CellResult` (and the final `Result` if it ended the
 /// session).
 async fn exchange(
-    proc: &mut RunnerProc,
+    proc: &mut ChildStdout,
     sink: Option<&OutputSink>,
 ) -> Result<CellOutcome, LaunchError> {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let cell = loop {
-        match proc.next_frame().await? {
+        match read_frame(proc).await? {
             RunnerFrame::Output(chunk) => {
                 match chunk.stream {
                     Stream::Stdout => stdout.extend_from_slice(&chunk.data),
@@ -322,7 +375,7 @@ async fn file_exchange(proc: &mut RunnerProc) -> Result<FileOutcome, LaunchError
         }
     };
     let ended = if file.session_ended {
-        Some(final_status(proc).await?)
+        Some(final_status(proc.pipes().1).await?)
     } else {
         None
     };
@@ -330,8 +383,8 @@ async fn file_exchange(proc: &mut RunnerProc) -> Result<FileOutcome, LaunchError
 }
 
 /// The `Result` frame a runner sends after the kernel ended.
-async fn final_status(proc: &mut RunnerProc) -> Result<JobResult, LaunchError> {
-    match proc.next_frame().await? {
+async fn final_status(proc: &mut (impl AsyncRead + Unpin)) -> Result<JobResult, LaunchError> {
+    match read_frame(proc).await? {
         RunnerFrame::Result(r) => Ok(*r),
         RunnerFrame::Failed { error } => Err(LaunchError::Sandbox(error)),
         _ => Err(LaunchError::Sandbox(

@@ -128,6 +128,38 @@ async fn a_javascript_session_survives_a_cell_that_loops_forever() {
 }
 
 #[tokio::test]
+async fn an_interrupter_stops_the_running_cell_only_and_the_session_goes_on() {
+    let l = launcher(62_150).await;
+    let mut s = l
+        .open_session(SessionConfig::new(Language::Python))
+        .await
+        .unwrap();
+    let interrupter = s.interrupter();
+    assert!(!interrupter.interrupt(), "no cell runs");
+    s.cell("kept = 'yes'", SECOND, None).await.unwrap();
+    let remote = interrupter.clone();
+    let stop = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        remote.interrupt()
+    });
+    let started = Instant::now();
+    let out = s
+        .cell("while True:\n    pass", 30 * SECOND, None)
+        .await
+        .unwrap();
+    assert!(stop.await.unwrap(), "a cell was running");
+    assert!(started.elapsed() < 5 * SECOND, "{:?}", started.elapsed());
+    assert!(out.cell.interrupted && !out.cell.timed_out && out.ended.is_none());
+    assert_eq!(out.cell.error.unwrap().name, "KeyboardInterrupt");
+    assert!(!interrupter.interrupt(), "the cell is over");
+    assert_eq!(
+        text(&s.cell("kept", SECOND, None).await.unwrap()),
+        ["'yes'"]
+    );
+    s.close().await;
+}
+
+#[tokio::test]
 async fn dropping_a_session_kills_its_sandbox_and_then_releases_its_uid() {
     let l = launcher(62_130).await;
     let mut s = l

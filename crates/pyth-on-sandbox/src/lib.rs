@@ -20,6 +20,7 @@ pub mod warm;
 pub mod zk;
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 pub use error::{CgroupError, SandboxError};
@@ -79,7 +80,11 @@ pub enum RunnerError {
 /// `stream`, sends an `Output` frame per chunk of stdout/stderr as it is read. Sends `Result`
 /// (or `Failed`). The `pyth-on-runner` binary calls this with its stdin and stdout; set-up and
 /// sandbox failures are reported in-band as `Failed` frames.
-pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), RunnerError> {
+///
+/// `input` must be unbuffered (a `File` on the pipe, not a locked `Stdin`): while a session's
+/// cell runs, its descriptor is polled for an `Interrupt` frame, which a read-ahead buffer
+/// would hide.
+pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<(), RunnerError> {
     let cgroups = match cgroup::detect(Path::new(cgroup::DEFAULT_ROOT)) {
         Ok(c) => c,
         Err(e) => {
@@ -104,9 +109,9 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), Runne
             sweep(&profile.sandbox.cgroup_parent);
             return session::serve(*profile, cgroups.as_ref(), input, output);
         }
-        ServerFrame::Cell(_) | ServerFrame::File(_) => Err(SandboxError::InvalidJob(
-            "a Cell or File frame outside a session".into(),
-        )),
+        ServerFrame::Cell(_) | ServerFrame::File(_) | ServerFrame::Interrupt => Err(
+            SandboxError::InvalidJob("a Cell, File or Interrupt frame outside a session".into()),
+        ),
         ServerFrame::Job(spec) => {
             sweep(&spec.sandbox.cgroup_parent);
             run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))

@@ -61,6 +61,9 @@ pub enum ServerFrame {
     Cell(CellSpec),
     /// Do one operation on the open session's files (through its kernel).
     File(FileOp),
+    /// Interrupt the session's cell in progress (SIGINT to its kernel, as at its deadline).
+    /// Read only while a cell runs; one that arrives between cells is dropped.
+    Interrupt,
 }
 
 /// Frames the runner sends to the server.

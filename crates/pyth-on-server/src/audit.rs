@@ -59,6 +59,8 @@ pub enum Action {
     SessionCreate,
     /// A cell ran in a session (a digest of its code, never the code).
     SessionExecute,
+    /// A session's running cell was interrupted on request.
+    SessionInterrupt,
     /// A session ended (`reason`: deleted, idle, lifetime, exited, shutdown).
     SessionEnd,
     /// A file was written into a session (its path, size and digest, never its content).
@@ -89,7 +91,7 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::AuthRegister,
         Action::AuthLogin,
         Action::AuthLoginFailed,
@@ -113,6 +115,7 @@ impl Action {
         Action::Generate,
         Action::SessionCreate,
         Action::SessionExecute,
+        Action::SessionInterrupt,
         Action::SessionEnd,
         Action::SessionFilePut,
         Action::SessionFileDelete,
@@ -154,6 +157,7 @@ impl Action {
             Action::Generate => "generate",
             Action::SessionCreate => "session.create",
             Action::SessionExecute => "session.execute",
+            Action::SessionInterrupt => "session.interrupt",
             Action::SessionEnd => "session.end",
             Action::SessionFilePut => "session.file.put",
             Action::SessionFileDelete => "session.file.delete",

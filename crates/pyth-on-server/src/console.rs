@@ -60,12 +60,33 @@ fn respond(path: &'static str, body: &'static [u8]) -> Response {
     } else {
         REVALIDATE
     };
-    let headers: [(HeaderName, HeaderValue); 9] = [
+    let kind = [
         (
             header::CONTENT_TYPE,
             HeaderValue::from_static(content_type(path)),
         ),
         (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+    ];
+    let mut security = security_headers();
+    if path == FRAME_STYLESHEET {
+        // Fetched by the sandboxed frames of HTML results, whose origin is opaque: a
+        // `same-origin` resource policy would refuse it to them.
+        for (name, value) in &mut security {
+            if name.as_str() == "cross-origin-resource-policy" {
+                *value = HeaderValue::from_static("cross-origin");
+            }
+        }
+    }
+    (kind, security, body).into_response()
+}
+
+/// The stylesheet of a session cell's HTML result, inside its sandboxed frame.
+pub const FRAME_STYLESHEET: &str = "result-frame.css";
+
+/// The security headers of every console response (and of the API reference page, `/docs`):
+/// the CSP, no sniffing, no framing, no referrer, isolation from other origins.
+pub fn security_headers() -> [(HeaderName, HeaderValue); 7] {
+    [
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -91,8 +112,7 @@ fn respond(path: &'static str, body: &'static [u8]) -> Response {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
         ),
-    ];
-    (headers, body).into_response()
+    ]
 }
 
 /// Routes for every embedded file: `index.html` at `/`, the rest at `/<path>`.

@@ -29,6 +29,7 @@ pub mod own_account;
 pub mod packages;
 pub mod password_pool;
 pub mod redact;
+pub mod reference;
 pub mod registration;
 pub mod routes;
 pub mod runs;

@@ -142,6 +142,9 @@ pub struct CellResponse {
     pub error: Option<CellFailure>,
     /// The cell passed its limit and was interrupted.
     pub timed_out: bool,
+    /// The cell was interrupted on request (`POST .../interrupt`).
+    #[serde(default)]
+    pub interrupted: bool,
     /// stdout or stderr passed the per-stream cap; the rest was dropped.
     pub output_truncated: bool,
     /// The session's memory limit was hit during the cell.
@@ -153,6 +156,15 @@ pub struct CellResponse {
     pub exit_code: Option<i32>,
     /// Wall-clock time of the cell in milliseconds.
     pub duration_ms: f64,
+}
+
+/// The answer of `POST /api/v1/sessions/{id}/interrupt`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InterruptResponse {
+    /// A cell was running and got the interrupt (its own answer then says `interrupted`);
+    /// `false`: the session was idle, nothing was done.
+    pub interrupted: bool,
 }
 
 /// A file written into a session's working directory (`PUT .../files/{path}`).

@@ -1,8 +1,8 @@
 //! `pyth-on session` as a user types it, against a real `pyth-on serve` and real sandboxes:
 //! a session opened, its state kept between `exec`s, listed and ended; JavaScript sessions and
 //! code from standard input; a cell that raises exiting non-zero; a busy session refused;
-//! image results saved only with `--output-dir`; output streamed while the cell runs; unknown
-//! ids said plainly.
+//! image results saved only with `--output-dir`; output streamed while the cell runs; Ctrl-C
+//! interrupting the cell; unknown ids said plainly.
 #![allow(
     clippy::unwrap_used,
     reason = "tests fail loudly on any unexpected error"
@@ -162,6 +162,44 @@ async fn the_output_of_a_cell_streams_to_stdout_while_it_runs() {
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "done\n");
     assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn ctrl_c_during_exec_interrupts_the_cell_and_the_session_keeps_its_variables() {
+    let server = server(UIDS, "session").await;
+    let work = server.work("ctrl-c");
+    let id = server.new_session(&[]);
+    server.ok(&work, &["exec", &id, "kept = 41"]);
+    let code = "print('looping', flush=True)\nwhile True:\n    pass";
+    let mut child = server
+        .command(&work, &["exec", &id, code])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "looping\n", "the cell is running");
+    let started = Instant::now();
+    let pid = child.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(kill.unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("KeyboardInterrupt"), "{err}");
+    assert!(
+        err.contains("the cell was interrupted; the session goes on"),
+        "{err}"
+    );
+    assert_eq!(server.ok(&work, &["exec", &id, "kept + 1"]), "42\n");
 }
 
 #[tokio::test]

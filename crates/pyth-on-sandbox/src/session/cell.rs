@@ -1,7 +1,8 @@
 //! One cell of a session: the cell record written down the release pipe, stdout and stderr
 //! streamed (capped per cell), the kernel's result record read from the cell-result pipe, the
 //! deadline enforced (SIGINT to the kernel, then, past [`INTERRUPT_GRACE`], the sandbox killed),
-//! and the kernel's death noticed through its pidfd.
+//! the server's `Interrupt` frame obeyed the same way, and the kernel's death noticed through
+//! its pidfd.
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
@@ -16,7 +17,7 @@ use super::{
 use crate::cgroup::CpuWeight;
 use crate::error::{SandboxError, SysError};
 use crate::files::Stream;
-use crate::protocol::{self, JobResult, RunnerFrame};
+use crate::protocol::{self, JobResult, RunnerFrame, ServerFrame};
 use crate::pump::OutputSink;
 use crate::sys;
 
@@ -32,6 +33,10 @@ pub(super) struct CellRun {
     read_output: bool,
     sent: [usize; 2],
     interrupted_at: Option<Instant>,
+    /// The server's `Interrupt` frames are read during the exchange (a cell's).
+    control: bool,
+    /// The server asked for the interrupt.
+    interrupted: bool,
     pub(super) timed_out: bool,
     truncated: bool,
     /// The sandbox was killed (grace passed, malformed record).
@@ -76,6 +81,7 @@ impl Session {
             max_results: MAX_RESULT_BYTES,
         };
         let mut run = CellRun::for_record(&kernel_cell, MAX_RECORD_BYTES, true)?;
+        run.control = true;
         let deadline = started + Duration::from_millis(timeout);
         let oom_kills = self.oom_kills();
         let body = {
@@ -100,6 +106,7 @@ impl Session {
             });
         }
         result.timed_out = run.timed_out;
+        result.interrupted = run.interrupted;
         result.output_truncated = run.truncated;
         result.memory_exceeded = self.oom_kills() > oom_kills;
         result.session_ended = ended;
@@ -142,6 +149,10 @@ impl Session {
     ) -> Result<Option<Vec<u8>>, SandboxError> {
         loop {
             self.write_pending(run);
+            if let Err(e) = self.read_control(run) {
+                self.kill();
+                return Err(e);
+            }
             if let Err(e) = self.read_output(run, sink) {
                 self.kill();
                 return Err(e);
@@ -189,6 +200,40 @@ impl Session {
         if run.interrupted_at.is_none() {
             let _ = sys::pidfd_send_signal(self.kernel.as_fd(), libc::SIGINT);
             run.interrupted_at = Some(now);
+        }
+    }
+
+    /// Takes the server's `Interrupt` frame if one came: SIGINT to the kernel, as at the
+    /// deadline (the same grace, then the sandbox killed). EOF (the server is gone) kills the
+    /// sandbox; any other frame is a protocol error.
+    fn read_control(&mut self, run: &mut CellRun) -> Result<(), SandboxError> {
+        let Some(control) = self.control.as_mut().filter(|_| run.control) else {
+            return Ok(());
+        };
+        let mut fds = [libc::pollfd {
+            fd: control.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if sys::poll(&mut fds, 0)? == 0 {
+            return Ok(());
+        }
+        match protocol::read_frame::<ServerFrame>(control) {
+            Ok(ServerFrame::Interrupt) => {
+                run.interrupted = true;
+                self.interrupt(run, Instant::now());
+                Ok(())
+            }
+            Ok(_) => Err(SandboxError::InvalidJob(
+                "only an Interrupt frame may come while a cell runs".into(),
+            )),
+            Err(protocol::FrameError::Closed) => {
+                self.control = None;
+                self.kill();
+                run.killed = true;
+                Ok(())
+            }
+            Err(e) => Err(SandboxError::InvalidJob(format!("reading a frame: {e}"))),
         }
     }
 
@@ -293,7 +338,7 @@ impl Session {
 
     /// Polls the open pipes and the kernel's pidfd for at most `left`.
     fn wait(&self, run: &CellRun, left: Duration) -> Result<(), SandboxError> {
-        let mut fds = Vec::with_capacity(5);
+        let mut fds = Vec::with_capacity(6);
         let mut add = |fd: i32, events: i16| {
             fds.push(libc::pollfd {
                 fd,
@@ -308,6 +353,9 @@ impl Session {
         }
         add(self.results.as_raw_fd(), libc::POLLIN);
         add(self.kernel.as_raw_fd(), libc::POLLIN);
+        if let (true, Some(control)) = (run.control, self.control.as_ref()) {
+            add(control.as_raw_fd(), libc::POLLIN);
+        }
         if let (false, Some(live)) = (run.pending.is_empty(), self.teardown.live.as_ref()) {
             add(live.init.release.as_raw_fd(), libc::POLLOUT);
         }

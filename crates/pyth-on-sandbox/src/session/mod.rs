@@ -42,6 +42,11 @@
 //! pidfd): Python raises `KeyboardInterrupt` in the cell, Node stops the cell's synchronous
 //! code (`vm` `breakOnSigint`) or abandons the promise a top-level `await` waits for. If no
 //! record came [`INTERRUPT_GRACE`] later, the whole sandbox is killed and the session ends.
+//! The server can ask for the same interrupt before the deadline: while a cell runs the
+//! supervisor polls its own stdin (unbuffered) for an `Interrupt` frame (one that comes
+//! between cells is dropped, so it never reaches the next cell); the cell then answers
+//! `interrupted: true`. The signal comes from the supervisor, outside the sandbox: the cell
+//! gains no way to signal anything.
 //!
 //! **Trust.** The kernel shares its process with the user's code: the release pipe and the
 //! cell-result pipe are reachable by the cell (it could read its own next cell or forge its
@@ -55,6 +60,7 @@ pub mod kernel;
 mod open;
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +145,10 @@ pub struct CellResult {
     /// The kernel died during this cell; a `Result` frame with its status follows.
     #[serde(default)]
     pub session_ended: bool,
+    /// The server interrupted the cell (an `Interrupt` frame): SIGINT to the kernel, then,
+    /// past [`INTERRUPT_GRACE`] without an answer, the sandbox killed.
+    #[serde(default)]
+    pub interrupted: bool,
     /// Cell sent to cell over, in milliseconds.
     #[serde(default)]
     pub duration_ms: f64,
@@ -163,9 +173,15 @@ struct KernelCell<'a> {
 pub(crate) fn serve(
     profile: JobSpec,
     cgroups: &dyn Cgroups,
-    input: &mut impl Read,
+    input: &mut (impl Read + AsFd),
     output: &mut impl Write,
 ) -> Result<(), RunnerError> {
+    // The same pipe, polled for `Interrupt` frames while a cell runs (`input` is unbuffered).
+    let control = input
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from);
     let mut session = match open::open(profile, cgroups) {
         Ok(s) => s,
         Err(e) => {
@@ -174,10 +190,13 @@ pub(crate) fn serve(
             return Ok(());
         }
     };
+    session.control = control;
     protocol::write_frame(output, &crate::ready_frame(cgroups, true))?;
     loop {
         let frame = match protocol::read_frame::<ServerFrame>(input) {
             Ok(frame @ (ServerFrame::Cell(_) | ServerFrame::File(_))) => frame,
+            // Meant for a cell that ended before it was read.
+            Ok(ServerFrame::Interrupt) => continue,
             Ok(_) => {
                 let error = "a session takes only Cell and File frames".to_string();
                 protocol::write_frame(output, &RunnerFrame::Failed { error })?;

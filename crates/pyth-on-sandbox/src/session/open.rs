@@ -35,6 +35,8 @@ pub(super) struct Session {
     /// it (the write would raise `SIGXFSZ` in the kernel).
     pub(super) fsize_limit: u64,
     pub(super) opened: Instant,
+    /// The runner's stdin (unbuffered), polled for `Interrupt` frames while a cell runs.
+    pub(super) control: Option<File>,
 }
 
 /// Prepares the sandbox for `profile` with a kernel in it and starts the kernel with the
@@ -84,6 +86,7 @@ pub(super) fn open(mut profile: JobSpec, cgroups: &dyn Cgroups) -> Result<Sessio
             output_cap: usize::try_from(profile.limits.max_output_bytes).unwrap_or(usize::MAX),
             fsize_limit: profile.limits.fsize_bytes,
             opened: Instant::now(),
+            control: None,
         }),
         Err(e) => {
             let _ = teardown.finish();

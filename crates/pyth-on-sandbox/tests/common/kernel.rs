@@ -74,11 +74,35 @@ impl Kernel {
     }
 
     pub fn cell_within(&mut self, code: &str, timeout_ms: u64) -> Cell {
+        self.send_cell(code, timeout_ms);
+        self.answer()
+    }
+
+    /// Runs `code` and sends an `Interrupt` frame `after` it was sent.
+    #[allow(dead_code, reason = "not every test binary interrupts")]
+    pub fn cell_interrupted(&mut self, code: &str, after: std::time::Duration) -> Cell {
+        self.send_cell(code, 30_000);
+        std::thread::sleep(after);
+        self.interrupt();
+        self.answer()
+    }
+
+    /// Sends an `Interrupt` frame.
+    #[allow(dead_code, reason = "not every test binary interrupts")]
+    pub fn interrupt(&mut self) {
+        protocol::write_frame(self.stdin.as_mut().unwrap(), &ServerFrame::Interrupt).unwrap();
+    }
+
+    fn send_cell(&mut self, code: &str, timeout_ms: u64) {
         let frame = ServerFrame::Cell(CellSpec {
             code: code.into(),
             timeout_ms,
         });
         protocol::write_frame(self.stdin.as_mut().unwrap(), &frame).unwrap();
+    }
+
+    /// Reads a cell's frames up to its result (and the final status if it ended the session).
+    fn answer(&mut self) -> Cell {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let result = loop {
             match protocol::read_frame::<RunnerFrame>(&mut self.stdout).unwrap() {

@@ -99,6 +99,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::list_sessions, sessions::create_session))
         .routes(routes!(sessions::get_session, sessions::delete_session))
         .routes(routes!(sessions::execute_cell))
+        .routes(routes!(sessions::interrupt_session))
         .routes(routes!(session_files::list_files))
         .route(
             session_files::FILE_ROUTE,
@@ -137,13 +138,12 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
                 .route_layer(to_owner),
         )
         .split_for_parts();
-    // The OpenAPI document and an interactive reference (Swagger UI, vendored into the binary:
-    // no CDN, works offline).
-    let mut public = api.merge(
-        utoipa_swagger_ui::SwaggerUi::new("/docs").external_url_unchecked(
-            "/api/openapi.json",
-            crate::openapi::document_with(paths, state.settings(), state.egress().is_some()),
-        ),
+    // The OpenAPI document and a reference page rendered from it (reference.rs).
+    let document = crate::openapi::document_with(paths, state.settings(), state.egress().is_some());
+    let document = serde_json::to_value(document)?;
+    let mut public = api.merge(crate::reference::router(&document)).route(
+        "/api/openapi.json",
+        get(move || std::future::ready(axum::Json(document.clone()))),
     );
     if state.settings().console {
         public = public.merge(crate::console::router());

@@ -194,6 +194,7 @@ mod tests {
         for path in [
             format!("/api/v1/sessions/{id}"),
             format!("/api/v1/sessions/{id}/execute"),
+            format!("/api/v1/sessions/{id}/interrupt"),
             format!("/api/v1/sessions/{id}/files/a/b.txt"),
         ] {
             assert_eq!(session_in_path(&path), Some(id), "{path}");

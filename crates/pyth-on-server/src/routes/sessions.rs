@@ -1,4 +1,4 @@
-//! Sessions: open, list, look at, end, and run cells in (`/api/v1/sessions`). Another user's
+//! Sessions: open, list, look at, end, run cells in and interrupt them (`/api/v1/sessions`). Another user's
 //! session is not found, never forbidden: its existence is not revealed.
 
 use std::convert::Infallible;
@@ -10,8 +10,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use pyth_on_types::{
-    CellRequest, CellResponse, CellStartEvent, CreateSessionRequest, RunOutputEvent, SessionInfo,
-    SessionList,
+    CellRequest, CellResponse, CellStartEvent, CreateSessionRequest, InterruptResponse,
+    RunOutputEvent, SessionInfo, SessionList,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
@@ -151,6 +151,26 @@ pub async fn execute_cell(
             .into_response());
     }
     Ok(AppJson(sessions::execute(&state, &user, id, cell).await?).into_response())
+}
+
+/// Interrupt the cell running in a session: its kernel gets SIGINT, as at the cell's limit.
+/// The cell's own answer then has `interrupted: true` and usually an error
+/// (`KeyboardInterrupt` in Python, an `Error` "Script execution was interrupted" in JavaScript),
+/// and the session keeps its variables. A cell that catches or ignores the interrupt and has
+/// not ended 2 s later ends the session (its answer says `sessionEnded`). Answers at once,
+/// without waiting for the cell.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/interrupt", operation_id = "interrupt_session", tag = "Sessions",
+    params(("id" = Uuid, Path, description = "session id; anything else is not found")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = InterruptResponse, description = "`interrupted: true`: a cell was running and got the interrupt; `false`: the session was idle, nothing was done"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id")))]
+pub async fn interrupt_session(
+    State(state): State<AppState>,
+    user: Caller,
+    Path(id): Path<String>,
+) -> Result<AppJson<InterruptResponse>, ApiError> {
+    let interrupted = sessions::interrupt(&state, &user, session_id(&id)?).await?;
+    Ok(AppJson(InterruptResponse { interrupted }))
 }
 
 /// A cell's events as SSE: `start`, output, then `result` or `error`.

@@ -1,6 +1,7 @@
 //! Cells: one at a time per session ([`SessionError::Busy`]), an execution slot held only
 //! while one runs, the answer redacted, every cell on the audit record (a digest of its code),
-//! and the session ended with a cell that ended its kernel.
+//! and the session ended with a cell that ended its kernel; a running cell interrupted on
+//! request.
 
 use std::sync::Arc;
 
@@ -31,6 +32,25 @@ pub async fn execute(
         run_cell(&owned, &user, entry, cell, None).await
     })
     .await
+}
+
+/// Interrupts the cell running in the caller's session `id` (SIGINT to its kernel, sent by
+/// its runner): `false` when none runs. An interrupt is on the audit record
+/// (`session.interrupt`); an idle session's is not (nothing happened).
+pub async fn interrupt(state: &AppState, user: &Caller, id: Uuid) -> Result<bool, SessionError> {
+    let entry = get(state, user, id)?;
+    if !entry.interrupter.interrupt() {
+        return Ok(false);
+    }
+    let event = audit::by(
+        user,
+        Action::SessionInterrupt,
+        Some(entry.id.to_string()),
+        Outcome::Success,
+        json!({}),
+    );
+    state.store().append_audit(&event).await?;
+    Ok(true)
 }
 
 /// Runs `cell`, handing its raw output to `sink` as it comes (dropped when the cell is over).
@@ -161,6 +181,7 @@ pub fn answer(outcome: &CellOutcome, secrets: &OpenSecrets) -> CellResponse {
         results_truncated: cell.results_truncated,
         error,
         timed_out: cell.timed_out,
+        interrupted: cell.interrupted,
         output_truncated: cell.output_truncated,
         memory_exceeded: cell.memory_exceeded || ended.is_some_and(|r| r.memory_exceeded),
         session_ended: cell.session_ended || ended.is_some(),

@@ -36,7 +36,7 @@ use crate::redact::OpenSecrets;
 use crate::secrets::{self, OpenError};
 use crate::state::AppState;
 
-pub use cells::{answer, execute};
+pub use cells::{answer, execute, interrupt};
 pub use registry::{Entry, Registry};
 pub use request::{BadCell, Cell, NewSession};
 pub use settings::SessionSettings;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyth_on_egress::RunListener;
-use pyth_on_launcher::{Language, Session, Stopper};
+use pyth_on_launcher::{Interrupter, Language, Session, Stopper};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -40,6 +40,8 @@ pub struct Entry {
     pub kernel: tokio::sync::Mutex<Session>,
     /// Stops the kernel's cell or file operation in progress (the session is ending).
     pub stopper: Stopper,
+    /// Interrupts the kernel's running cell (`POST .../interrupt`).
+    pub interrupter: Interrupter,
     /// Its egress proxy, if it has the network (stopped when it ends).
     pub egress: Mutex<Option<RunListener>>,
 }
@@ -96,6 +98,7 @@ impl Entry {
             secrets: new.secrets,
             egress: Mutex::new(new.egress),
             stopper: kernel.stopper(),
+            interrupter: kernel.interrupter(),
             kernel: tokio::sync::Mutex::new(kernel),
         }
     }

@@ -99,6 +99,18 @@ async fn hashed_assets_have_their_media_type_and_are_cached_for_a_year() {
     let icon = reqwest::get(server.url("/favicon.svg")).await.unwrap();
     assert_eq!(icon.headers()[CONTENT_TYPE], "image/svg+xml");
     assert_eq!(icon.headers()[CACHE_CONTROL], "no-cache");
+    assert_eq!(
+        icon.headers()["cross-origin-resource-policy"],
+        "same-origin"
+    );
+    // The sandboxed (opaque-origin) frames of HTML results fetch their stylesheet.
+    let frame = reqwest::get(server.url("/result-frame.css")).await.unwrap();
+    assert_eq!(frame.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
+    assert_eq!(
+        frame.headers()["cross-origin-resource-policy"],
+        "cross-origin"
+    );
+    assert!(frame.headers().contains_key(CONTENT_SECURITY_POLICY));
 }
 
 #[tokio::test]

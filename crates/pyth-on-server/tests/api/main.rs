@@ -28,6 +28,7 @@ mod run_record;
 mod secrets;
 mod session_ends;
 mod session_files;
+mod session_interrupt;
 mod session_support;
 mod sessions;
 mod sessions_across_nodes;

@@ -244,6 +244,17 @@ async fn a_session_opened_on_one_node_is_used_listed_and_deleted_through_another
     let through_b = cell(&b, &key, session.id, "x + 1").await;
 
     assert_eq!(plain(&through_b), ["42"], "{through_b:?}");
+    let stop = format!("/api/v1/sessions/{}/interrupt", session.id);
+    let (looped, (status, stopped)) =
+        tokio::join!(cell(&a, &key, session.id, "while True:\n    pass"), async {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            send(&b, &key, (Method::POST, &stop), None).await
+        });
+    assert_eq!(
+        (status, stopped),
+        (StatusCode::OK, json!({ "interrupted": true }))
+    );
+    assert!(looped.interrupted && !looped.session_ended, "{looped:?}");
     let (status, info) = get(&b, &key, session.id).await;
     assert_eq!(status, StatusCode::OK, "{info:?}");
     assert_eq!(info["id"], json!(session.id));

@@ -1,5 +1,7 @@
 //! `pyth-on session exec ID [CODE | --file F | -]`: one cell, its output streamed to this
-//! terminal as it comes (or the whole answer as JSON), its results shown after.
+//! terminal as it comes (or the whole answer as JSON), its results shown after. Ctrl-C asks
+//! the server to interrupt the cell (the session and its variables stay); a second Ctrl-C
+//! leaves without waiting for the answer.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -49,16 +51,17 @@ impl Exec {
             timeout_ms: self.timeout_ms,
         };
         let answer = if self.json || self.no_stream {
-            let answer = client
-                .execute_cell(self.id, &request)
-                .await
-                .map_err(|e| about_session(e, self.id))?;
+            let whole = async {
+                let answer = client.execute_cell(self.id, &request).await;
+                answer.map_err(|e| about_session(e, self.id))
+            };
+            let answer = interruptible(client, self.id, whole).await?;
             if !self.json {
                 write_out(&answer.stdout, &answer.stderr)?;
             }
             answer
         } else {
-            stream(client, self.id, &request).await?
+            interruptible(client, self.id, stream(client, self.id, &request)).await?
         };
         if self.json {
             let mut out = std::io::stdout().lock();
@@ -97,6 +100,35 @@ fn read_stdin() -> anyhow::Result<String> {
         .read_to_string(&mut code)
         .context("reading the cell's code from standard input (it must be UTF-8)")?;
     Ok(code)
+}
+
+/// Awaits `cell`; on Ctrl-C asks the server to interrupt it (`POST .../interrupt`) and goes
+/// on waiting for its answer, which then says `interrupted`; a second Ctrl-C gives up.
+async fn interruptible<T>(
+    client: &Client,
+    id: Uuid,
+    cell: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::pin!(cell);
+    let mut asked = false;
+    loop {
+        tokio::select! {
+            answer = &mut cell => return answer,
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("listening for Ctrl-C")?;
+                if asked {
+                    bail!("left without the cell's answer (the session goes on)");
+                }
+                asked = true;
+                eprintln!("pyth-on: interrupting the cell (Ctrl-C again to leave without waiting)");
+                match client.interrupt_session(id).await {
+                    Ok(r) if !r.interrupted => eprintln!("pyth-on: no cell of {id} is running"),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("pyth-on: could not interrupt the cell: {e}"),
+                }
+            }
+        }
+    }
 }
 
 /// Streams the cell's output to this terminal until its answer arrives. A server that does

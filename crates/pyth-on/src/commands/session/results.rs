@@ -51,6 +51,8 @@ pub fn show(answer: &CellResponse) -> anyhow::Result<()> {
 fn say_limits(answer: &CellResponse) {
     if answer.timed_out {
         eprintln!("pyth-on: the cell hit its time limit and was interrupted; the session goes on");
+    } else if answer.interrupted && !answer.session_ended {
+        eprintln!("pyth-on: the cell was interrupted; the session goes on");
     }
     if answer.memory_exceeded {
         eprintln!("pyth-on: the session hit its memory limit");
@@ -160,6 +162,7 @@ mod tests {
             results_truncated: false,
             error: None,
             timed_out: false,
+            interrupted: false,
             output_truncated: false,
             memory_exceeded: false,
             session_ended: false,
