@@ -79,11 +79,19 @@ pub enum Constraint {
     RunRecordPkey,
     /// A session on the record twice. (`session_record_pkey`)
     SessionRecordPkey,
+    /// A user's quota overrides twice. (`user_quota_pkey`)
+    UserQuotaPkey,
+    /// A user's usage of one day twice. (`usage_day_pkey`)
+    UsageDayPkey,
+    /// The owner holds the most sessions their quota allows, on every node. (`session_quota`)
+    SessionQuota,
+    /// The owner's stored bytes would pass their storage quota. (`storage_quota`)
+    StorageQuota,
 }
 
 impl Constraint {
     /// Every constraint.
-    pub const ALL: [Constraint; 20] = [
+    pub const ALL: [Constraint; 24] = [
         Constraint::UserEmail,
         Constraint::UserPkey,
         Constraint::ApiKeyHash,
@@ -104,6 +112,10 @@ impl Constraint {
         Constraint::EgressAllowPkey,
         Constraint::RunRecordPkey,
         Constraint::SessionRecordPkey,
+        Constraint::UserQuotaPkey,
+        Constraint::UsageDayPkey,
+        Constraint::SessionQuota,
+        Constraint::StorageQuota,
     ];
 
     /// Its name in the migrations.
@@ -129,6 +141,10 @@ impl Constraint {
             Self::EgressAllowPkey => "egress_allow_pkey",
             Self::RunRecordPkey => "run_record_pkey",
             Self::SessionRecordPkey => "session_record_pkey",
+            Self::UserQuotaPkey => "user_quota_pkey",
+            Self::UsageDayPkey => "usage_day_pkey",
+            Self::SessionQuota => "session_quota",
+            Self::StorageQuota => "storage_quota",
         }
     }
 
@@ -209,6 +225,8 @@ fn sqlite_constraint(message: &str) -> Option<Constraint> {
         "package.user_id, package.language, package.name" => Constraint::PackagePkey,
         "package_env.env_key" => Constraint::PackageEnvPkey,
         "session_record.session_id" => Constraint::SessionRecordPkey,
+        "user_quota.user_id" => Constraint::UserQuotaPkey,
+        "usage_day.user_id, usage_day.day" => Constraint::UsageDayPkey,
         _ => return None,
     })
 }

@@ -26,17 +26,18 @@ pub use audit_chain::{
 pub use error::{Constraint, StoreError, StoreResult};
 pub use gcra::{gcra, RateDecision};
 pub use model::{
-    from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, NewApiKey, NewRefreshToken,
-    NewUser, OpenRun, PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, SealedSecretRow,
-    SecretMeta, SessionRecord, User, ZkCodeRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED,
-    PACKAGE_ENV_READY,
+    from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, DayUsage, NewApiKey,
+    NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow, PutOutcome, QuotaOverrideRow,
+    RefreshOutcome, RunReservation, SealedSecretRow, SecretMeta, SessionRecord, User, ZkCodeRow,
+    PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use timed::Timed;
 pub use traits::{
-    ApiKeyStore, AuditStore, EgressStore, PackageStore, RateLimitStore, RefreshTokenStore,
-    RunRecordStore, SecretStore, SessionRecordStore, Store, UserStore, ZkCodeStore,
+    ApiKeyStore, AuditStore, EgressStore, PackageStore, QuotaStore, RateLimitStore,
+    RefreshTokenStore, RunRecordStore, SecretStore, SessionRecordStore, Store, UserStore,
+    ZkCodeStore,
 };
 
 /// Pool settings for [`connect_with`].

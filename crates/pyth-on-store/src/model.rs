@@ -4,6 +4,7 @@
 //! and truncated to the millisecond; use [`truncate_to_millis`] before comparing.
 
 mod packages;
+mod quotas;
 mod runs;
 mod sessions;
 mod zk_code;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 pub use self::packages::{
     PackageEnvRow, PackageRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
+pub use self::quotas::{DayUsage, QuotaOverrideRow, RunReservation};
 pub use self::runs::OpenRun;
 pub use self::sessions::SessionRecord;
 pub use self::zk_code::ZkCodeRow;

@@ -18,6 +18,8 @@ use crate::model::{
     ApiKeyRecord, NewApiKey, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow,
     PutOutcome, RefreshOutcome, SealedSecretRow, SecretMeta, SessionRecord, User, ZkCodeRow,
 };
+use crate::model::{DayUsage, QuotaOverrideRow, RunReservation};
+use crate::traits::QuotaStore;
 use crate::traits::{
     ApiKeyStore, AuditStore, EgressStore, PackageStore, RateLimitStore, RefreshTokenStore,
     RunRecordStore, SecretStore, SessionRecordStore, Store, UserStore, ZkCodeStore,
@@ -173,6 +175,21 @@ bounded!(SessionRecordStore {
     fn delete_session_records_left_by(&self, node_url: &str, instance: Uuid)
         -> Vec<SessionRecord>;
     fn delete_session_records_expired(&self, before: OffsetDateTime) -> Vec<SessionRecord>;
+});
+
+bounded!(QuotaStore {
+    fn quota_overrides(&self, user_id: Uuid) -> QuotaOverrideRow;
+    fn set_quota_overrides(&self, user_id: Uuid, overrides: &QuotaOverrideRow,
+        now: OffsetDateTime, audit: &AuditEvent) -> ();
+    fn reserve_run(&self, user_id: Uuid, day: i64, max_runs: i64, max_cpu_ms: i64,
+        now: OffsetDateTime) -> RunReservation;
+    fn release_run(&self, user_id: Uuid, day: i64, now: OffsetDateTime) -> ();
+    fn add_cpu_ms(&self, user_id: Uuid, day: i64, cpu_ms: i64, now: OffsetDateTime) -> ();
+    fn day_usage(&self, user_id: Uuid, day: i64) -> DayUsage;
+    fn put_session_record_within(&self, record: &SessionRecord, max_sessions: i64) -> ();
+    fn zk_code_bytes(&self, user_id: Uuid) -> i64;
+    fn put_zk_code_within(&self, row: &ZkCodeRow, max_items: u32, max_bytes: i64,
+        audit: &AuditEvent) -> PutOutcome;
 });
 
 #[async_trait]

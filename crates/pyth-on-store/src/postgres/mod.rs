@@ -12,6 +12,8 @@ mod audit;
 mod egress;
 #[path = "../sql/packages.rs"]
 mod packages;
+#[path = "../sql/quotas.rs"]
+mod quotas;
 #[path = "../sql/rate_limit.rs"]
 mod rate_limit;
 #[path = "../sql/refresh.rs"]
