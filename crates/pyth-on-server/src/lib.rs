@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod packages;
 pub mod password_pool;
+pub mod quotas;
 pub mod redact;
 pub mod routes;
 pub mod runs;

@@ -116,6 +116,8 @@ pub struct Admitted {
     request: RunRequest,
     env_mount: Option<EnvMount>,
     permit: RunPermit,
+    /// The run counted against its owner's day (given back if it never starts).
+    ticket: crate::quotas::RunTicket,
     secrets: secrets::OpenSecrets,
     egress: Option<RunListener>,
     /// Fired by the owner's cancel, or by a streaming client going away.
@@ -174,6 +176,7 @@ pub async fn admit(
     request: RunRequest,
 ) -> Result<Admitted, RunError> {
     let execution_id = Uuid::now_v7();
+    let ticket = crate::quotas::reserve_run(state, user.user_id).await?;
     let settings = &request.settings;
     let env_mount = package_env(state, user, settings.language, &settings.packages).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
@@ -192,6 +195,7 @@ pub async fn admit(
         request,
         env_mount,
         permit,
+        ticket,
         secrets,
         egress,
         cancel,
@@ -221,6 +225,7 @@ pub async fn launch(
         request,
         env_mount,
         permit,
+        ticket,
         secrets,
         egress,
         cancel,
@@ -238,6 +243,7 @@ pub async fn launch(
         started,
     )
     .await?;
+    let day = ticket.keep();
     let job = sandbox_job(
         state,
         request,
@@ -245,8 +251,12 @@ pub async fn launch(
         &secrets,
         egress.as_ref(),
     );
+    let started = std::time::Instant::now();
     let result = live::run(state.launcher(), job, &secrets, (&live, &cancel)).await;
     drop((registered, permit));
+    if let Ok((ran, _)) = &result {
+        charge_cpu(state, user, day, ran, started).await;
+    }
     let egress = match egress {
         Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
         None => None,
@@ -268,6 +278,20 @@ pub async fn launch(
         wants_files,
         cancelled,
     })
+}
+
+/// Adds the run's CPU time to its owner's day: as the sandbox measured it, or its wall-clock
+/// time when it was killed before it could say (timeout, output cap, cancel).
+async fn charge_cpu(
+    state: &AppState,
+    user: &Caller,
+    day: i64,
+    ran: &pyth_on_launcher::JobResult,
+    started: std::time::Instant,
+) {
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let cpu_ms = ran.cpu_ms.unwrap_or(wall_ms);
+    crate::quotas::charge_cpu(state, user.user_id, day, cpu_ms).await;
 }
 
 /// The sandbox's job for `request`: its environment (packages, request variables, secrets),

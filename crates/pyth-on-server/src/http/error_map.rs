@@ -9,6 +9,7 @@ use crate::execution::RunError;
 use crate::generation::GenerateError;
 use crate::keys::KeyError;
 use crate::packages::PackageError;
+use crate::quotas::QuotaError;
 use crate::secrets::{OpenError, PutError};
 use crate::sessions::files::FileError;
 use crate::sessions::SessionError;
@@ -42,8 +43,19 @@ impl From<RunError> for ApiError {
             RunError::GuessesSpent { retry_after_ms } => Self::RateLimited {
                 retry_after_secs: crate::http::rate_limit::ceil_secs(retry_after_ms),
             },
+            RunError::Quota(exceeded) => Self::QuotaExceeded(exceeded),
             RunError::Store(err) => err.into(),
             RunError::Internal(err) => Self::Internal(err),
+        }
+    }
+}
+
+impl From<QuotaError> for ApiError {
+    fn from(err: QuotaError) -> Self {
+        match err {
+            QuotaError::UserNotFound => Self::NotFound("user"),
+            QuotaError::Exceeded(exceeded) => Self::QuotaExceeded(exceeded),
+            QuotaError::Store(err) => err.into(),
         }
     }
 }
@@ -122,6 +134,7 @@ impl From<ZkCodeError> for ApiError {
             ZkCodeError::Payload(_) => Self::bad_request_code("invalid_payload", message),
             ZkCodeError::TooMany(_) => Self::bad_request_code("too_many_items", message),
             ZkCodeError::NotFound => Self::NotFound("encrypted code"),
+            ZkCodeError::Quota(exceeded) => Self::QuotaExceeded(exceeded),
             ZkCodeError::Store(err) => err.into(),
         }
     }
@@ -192,6 +205,7 @@ impl From<PackageError> for ApiError {
                 message: err.to_string(),
                 retry_after_secs: None,
             },
+            PackageError::Quota(exceeded) => Self::QuotaExceeded(exceeded),
             PackageError::Store(store) => store.into(),
             PackageError::Io { .. } => Self::Internal(anyhow::Error::new(err)),
         }

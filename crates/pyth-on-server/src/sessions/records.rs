@@ -69,6 +69,16 @@ pub async fn opened(state: &AppState, entry: &Entry) -> Result<(), StoreError> {
     state.store().put_session_record(&record).await
 }
 
+/// Moves the record written before `entry`'s kernel started (by the sessions quota) to the
+/// opened session's times.
+pub async fn moved(state: &AppState, entry: &Entry) -> Result<(), StoreError> {
+    let (used, expires) = (entry.last_used().1, expires_at(entry));
+    state
+        .store()
+        .touch_session_record(entry.id, used, expires)
+        .await
+}
+
 /// Moves `entry`'s record on after a cell (its new last use and expiry), without holding up
 /// the cell's answer.
 pub fn touched(state: &AppState, entry: &Entry) {
