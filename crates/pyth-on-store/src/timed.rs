@@ -187,6 +187,7 @@ bounded!(QuotaStore {
     fn add_cpu_ms(&self, user_id: Uuid, day: i64, cpu_ms: i64, now: OffsetDateTime) -> ();
     fn day_usage(&self, user_id: Uuid, day: i64) -> DayUsage;
     fn put_session_record_within(&self, record: &SessionRecord, max_sessions: i64) -> ();
+    fn session_record_opened(&self, record: &SessionRecord) -> bool;
     fn zk_code_bytes(&self, user_id: Uuid) -> i64;
     fn put_zk_code_within(&self, row: &ZkCodeRow, max_items: u32, max_bytes: i64,
         audit: &AuditEvent) -> PutOutcome;

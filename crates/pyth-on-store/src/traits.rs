@@ -433,6 +433,10 @@ pub trait QuotaStore {
         record: &SessionRecord,
         max_sessions: i64,
     ) -> StoreResult<()>;
+    /// Gives a record `put_session_record_within` wrote while its session was opening the
+    /// opened session's times (`created_at`, `last_used_at`, `expires_at`); `false` when it is
+    /// no longer on the record.
+    async fn session_record_opened(&self, record: &SessionRecord) -> StoreResult<bool>;
     /// The bytes of the user's stored encrypted programs (their payloads as stored).
     async fn zk_code_bytes(&self, user_id: Uuid) -> StoreResult<i64>;
     /// [`ZkCodeStore::put_zk_code`], refused with `Conflict` on

@@ -188,6 +188,20 @@ impl QuotaStore for BackendStore {
         Ok(())
     }
 
+    async fn session_record_opened(&self, record: &SessionRecord) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "update session_record set created_at = $2, last_used_at = $3, expires_at = $4 \
+             where session_id = $1",
+        )
+        .bind(id(record.session_id))
+        .bind(to_unix_ms(record.created_at))
+        .bind(to_unix_ms(record.last_used_at))
+        .bind(to_unix_ms(record.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn zk_code_bytes(&self, user_id: Uuid) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "select coalesce(sum(length(payload)), 0) from zk_code where user_id = $1",

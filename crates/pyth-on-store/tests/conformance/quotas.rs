@@ -256,13 +256,26 @@ pub async fn sessions_past_the_owners_bound_are_refused_on_every_node(store: Arc
     let others = store
         .put_session_record_within(&session(other.id, "http://10.0.0.5:8080"), 2)
         .await;
+    let mut opened = first.clone();
+    opened.created_at = first.created_at + Duration::seconds(1);
+    opened.last_used_at = opened.created_at;
+    opened.expires_at = opened.created_at + Duration::minutes(10);
+    let moved = store.session_record_opened(&opened).await.unwrap();
+    let read_back = store.session_record(first.session_id).await.unwrap();
     store.delete_session_record(first.session_id).await.unwrap();
+    let gone = store.session_record_opened(&opened).await.unwrap();
     let after_an_end = store.put_session_record_within(&third, 2).await;
 
     // Assert
     second.unwrap();
     assert!(refused.is_conflict_on(Constraint::SessionQuota));
     others.unwrap();
+    assert!(moved && !gone);
+    assert_eq!(
+        read_back,
+        Some(opened),
+        "the opened session's times replace the opening's"
+    );
     after_an_end.unwrap();
     assert_eq!(store.session_records_of(user.id).await.unwrap().len(), 2);
 }
