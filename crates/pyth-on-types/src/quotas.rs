@@ -46,10 +46,11 @@ pub struct UserQuota {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaUse {
-    /// Used so far (runs, CPU seconds, sessions or bytes).
+    /// Used so far (runs, CPU seconds, sessions or bytes); a whole number but for CPU seconds.
+    #[serde(serialize_with = "whole_when_integral")]
     pub used: f64,
     /// The limit; `null` when unlimited.
-    pub limit: Option<f64>,
+    pub limit: Option<u64>,
     /// When it resets (the next 00:00 UTC) for a daily quota, RFC 3339.
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -73,4 +74,46 @@ pub struct Usage {
     pub sessions: QuotaUse,
     /// Bytes of encrypted code and package environments held now.
     pub storage_bytes: QuotaUse,
+}
+
+/// Writes a whole `value` as an integer (`12`, not `12.0`), any other as it is.
+fn whole_when_integral<S: serde::Serializer>(
+    value: &f64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+        serializer.serialize_i64(*value as i64)
+    } else {
+        serializer.serialize_f64(*value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_uses_are_written_as_integers_and_cpu_seconds_as_they_are() {
+        let whole = QuotaUse {
+            used: 12.0,
+            limit: Some(2000),
+            reset_at: None,
+        };
+        let cpu = QuotaUse {
+            used: 3.25,
+            limit: None,
+            reset_at: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&whole).unwrap(),
+            r#"{"used":12,"limit":2000,"resetAt":null}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&cpu).unwrap(),
+            r#"{"used":3.25,"limit":null,"resetAt":null}"#
+        );
+        let back: QuotaUse =
+            serde_json::from_str(r#"{"used":12,"limit":2000,"resetAt":null}"#).unwrap();
+        assert_eq!(back, whole);
+    }
 }

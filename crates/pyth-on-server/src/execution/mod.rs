@@ -243,7 +243,6 @@ pub async fn launch(
         started,
     )
     .await?;
-    let day = ticket.keep();
     let job = sandbox_job(
         state,
         request,
@@ -251,12 +250,8 @@ pub async fn launch(
         &secrets,
         egress.as_ref(),
     );
-    let started = std::time::Instant::now();
-    let result = live::run(state.launcher(), job, &secrets, (&live, &cancel)).await;
+    let result = run_charged(state, (user, ticket), job, &secrets, (&live, &cancel)).await;
     drop((registered, permit));
-    if let Ok((ran, _)) = &result {
-        charge_cpu(state, user, day, ran, started).await;
-    }
     let egress = match egress {
         Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
         None => None,
@@ -280,18 +275,26 @@ pub async fn launch(
     })
 }
 
-/// Adds the run's CPU time to its owner's day: as the sandbox measured it, or its wall-clock
-/// time when it was killed before it could say (timeout, output cap, cancel).
-async fn charge_cpu(
+/// Runs `job` (the run is on the record: its ticket is kept) and adds its CPU time to its
+/// owner's day: as the sandbox measured it, or its wall-clock time when it was killed before
+/// it could say (timeout, output cap, cancel).
+async fn run_charged(
     state: &AppState,
-    user: &Caller,
-    day: i64,
-    ran: &pyth_on_launcher::JobResult,
-    started: std::time::Instant,
-) {
-    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let cpu_ms = ran.cpu_ms.unwrap_or(wall_ms);
-    crate::quotas::charge_cpu(state, user.user_id, day, cpu_ms).await;
+    (user, ticket): (&Caller, crate::quotas::RunTicket),
+    job: Job,
+    secrets: &secrets::OpenSecrets,
+    (live, cancel): (&Live, &CancellationToken),
+) -> Result<(pyth_on_launcher::JobResult, bool), pyth_on_launcher::LaunchError> {
+    let day = ticket.keep();
+    let started = std::time::Instant::now();
+    let result = live::run(state.launcher(), job, secrets, (live, cancel)).await;
+    if let Ok((ran, _)) = &result {
+        let cpu_ms = ran
+            .cpu_ms
+            .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
+        crate::quotas::charge_cpu(state, user.user_id, day, cpu_ms).await;
+    }
+    result
 }
 
 /// The sandbox's job for `request`: its environment (packages, request variables, secrets),

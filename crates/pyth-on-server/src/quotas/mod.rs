@@ -103,7 +103,7 @@ impl QuotaExceeded {
         json!({
             "quota": self.quota.as_str(),
             "limit": self.limit,
-            "used": self.used,
+            "used": used_json(self.used),
             "resetAt": self.reset_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         })
     }
@@ -114,6 +114,15 @@ impl QuotaExceeded {
         let reset_at = self.reset_at?;
         let secs = (reset_at - now).as_seconds_f64().ceil();
         Some(if secs >= 1.0 { secs as u64 } else { 1 })
+    }
+}
+
+/// A whole use as an integer (`5`, not `5.0`), CPU seconds as they are.
+fn used_json(used: f64) -> serde_json::Value {
+    if used.fract() == 0.0 && used.abs() < 9_007_199_254_740_992.0 {
+        json!(used as i64)
+    } else {
+        json!(used)
     }
 }
 
@@ -249,7 +258,7 @@ pub async fn set_user_quota(
 fn quota_use(used: f64, limit: u64, reset_at: Option<OffsetDateTime>) -> QuotaUse {
     QuotaUse {
         used,
-        limit: (limit > 0).then_some(limit as f64),
+        limit: (limit > 0).then_some(limit),
         reset_at,
     }
 }

@@ -43,7 +43,7 @@ async fn a_run_past_the_daily_runs_quota_is_refused_with_429_naming_the_quota_an
     let usage = user.key.usage().await.unwrap();
     assert_eq!(
         (usage.runs.used, usage.runs.limit),
-        (2.0, Some(2.0)),
+        (2.0, Some(2)),
         "the refusal counted nothing"
     );
     let other = server.user().await;
@@ -115,7 +115,7 @@ async fn the_cpu_a_run_used_is_accounted_and_once_the_day_is_used_up_runs_are_re
         (1.2..3.0).contains(&used),
         "1.2 s of CPU spun, {used} s accounted"
     );
-    assert_eq!(usage.cpu_seconds.limit, Some(1.0));
+    assert_eq!(usage.cpu_seconds.limit, Some(1));
     assert_eq!(details["limit"], 1);
     assert!(details["used"].as_f64().unwrap() >= 1.2, "{details}");
     resets_at_midnight(&details, retry_after);
@@ -139,17 +139,14 @@ async fn usage_reads_todays_runs_cpu_sessions_and_storage_with_limits_and_reset(
     assert_eq!((fresh.runs.used, fresh.storage_bytes.used), (0.0, 0.0));
     assert_eq!(usage.day, today);
     assert_eq!(usage.reset_at, crate::quota_support::next_midnight());
-    assert_eq!((usage.runs.used, usage.runs.limit), (1.0, Some(2000.0)));
+    assert_eq!((usage.runs.used, usage.runs.limit), (1.0, Some(2000)));
     assert!(
         usage.cpu_seconds.used > 0.0 && usage.cpu_seconds.used < 2.0,
         "{usage:?}"
     );
-    assert_eq!(usage.cpu_seconds.limit, Some(3600.0));
+    assert_eq!(usage.cpu_seconds.limit, Some(3600));
     assert_eq!(usage.runs.reset_at, Some(usage.reset_at));
-    assert_eq!(
-        (usage.sessions.used, usage.sessions.limit),
-        (1.0, Some(8.0))
-    );
+    assert_eq!((usage.sessions.used, usage.sessions.limit), (1.0, Some(8)));
     assert_eq!(
         usage.sessions.reset_at, None,
         "sessions free up when they end, not with time"
@@ -159,7 +156,7 @@ async fn usage_reads_todays_runs_cpu_sessions_and_storage_with_limits_and_reset(
         (usage.storage_bytes.used - stored).abs() < 64.0,
         "{usage:?} vs {stored}"
     );
-    assert_eq!(usage.storage_bytes.limit, Some(1024.0 * 1024.0 * 1024.0));
+    assert_eq!(usage.storage_bytes.limit, Some(1024 * 1024 * 1024));
     let unauthenticated = server.client.usage().await;
     crate::support::assert_api_error(unauthenticated, 401, "unauthorized");
 }
@@ -198,7 +195,7 @@ async fn a_users_override_set_by_an_operator_beats_the_default_and_unlimited_is_
         (back.runs_per_day, back.overrides),
         (1, QuotaOverrides::default())
     );
-    assert_eq!(user.key.usage().await.unwrap().runs.limit, Some(1.0));
+    assert_eq!(user.key.usage().await.unwrap().runs.limit, Some(1));
     let chain = user.key.verify_audit().await.unwrap();
     assert!(chain.valid, "the overrides' entries extend a valid chain");
     let unknown = pyth_on_server::quotas::user_quota(&state, uuid::Uuid::now_v7()).await;
