@@ -324,3 +324,54 @@ async fn storage_past_the_quota_refuses_encrypted_code_and_package_changes() {
     assert_eq!(full["used"].as_f64(), Some(held));
     assert_eq!(packages["limit"].as_f64(), Some(held));
 }
+
+#[tokio::test]
+async fn zero_knowledge_and_streamed_runs_count_against_the_same_daily_runs() {
+    let server = TestServer::start_with(|s| s.quotas.quota_runs_per_day = 1).await;
+    let user = server.user().await;
+    let payload = crate::zk::encrypt(&user, "z.py", "print('zk')", "python").await;
+    user.key.put_zk_code("z.py", &payload).await.unwrap();
+    let zk = user
+        .key
+        .request(Method::POST, "/api/v1/zk/execute/z.py")
+        .json(&json!({ "masterPassword": "correct horse battery staple" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zk.status(), StatusCode::OK, "the day's one run");
+
+    let streamed = user
+        .key
+        .request(Method::POST, "/api/v1/execute")
+        .header("accept", "text/event-stream")
+        .json(&json!({ "code": "print(1)" }))
+        .send()
+        .await
+        .unwrap();
+
+    let (_, details, retry_after) = refused(streamed, "runsPerDay").await;
+    assert_eq!(details["used"], 1);
+    assert!(retry_after.is_some());
+}
+
+#[tokio::test]
+async fn a_run_killed_at_its_timeout_is_charged_its_wall_clock_time() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+
+    let killed = user
+        .key
+        .request(Method::POST, "/api/v1/execute")
+        .json(&json!({ "code": spin(30.0), "timeoutMs": 700 }))
+        .send()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = killed.json().await.unwrap();
+    let used = user.key.usage().await.unwrap().cpu_seconds.used;
+
+    assert_eq!(answer["timedOut"], true, "{answer}");
+    assert!(
+        (0.6..5.0).contains(&used),
+        "a 0.7 s run that said nothing: {used} s"
+    );
+}

@@ -51,10 +51,16 @@ impl QuotaStore for BackendStore {
         audit: &AuditEvent,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, user_id).await?;
-        if audit.user_id != user_id {
-            // An operator's action: their own chain gets the entry, under its lock too.
-            lock_user(&mut tx, audit.user_id).await?;
+        // The user's and (an operator's action) the entry's chain owner's, always in the
+        // same order, so two operators changing each other's quotas cannot deadlock.
+        let (first, second) = if user_id <= audit.user_id {
+            (user_id, audit.user_id)
+        } else {
+            (audit.user_id, user_id)
+        };
+        lock_user(&mut tx, first).await?;
+        if second != first {
+            lock_user(&mut tx, second).await?;
         }
         if overrides.is_empty() {
             sqlx::query("delete from user_quota where user_id = $1")
