@@ -106,6 +106,8 @@ async fn the_cpu_a_run_used_is_accounted_and_once_the_day_is_used_up_runs_are_re
     let (_, details, retry_after) =
         refused(execute(&user.key, "print(1)").await, "cpuSecondsPerDay").await;
 
+    let spun = usage.cpu_seconds.used - after_a_sleep;
+    eprintln!("accounted: a 0.3 s sleep {after_a_sleep} s, 1.2 s of spinning {spun} s");
     assert!(
         after_a_sleep < 0.3,
         "a sleep is not CPU time: {after_a_sleep} s"
