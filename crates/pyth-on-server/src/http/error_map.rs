@@ -346,6 +346,36 @@ mod tests {
     }
 
     #[test]
+    fn every_quota_refusal_is_a_429_quota_exceeded_and_an_unknown_user_not_found() {
+        use crate::quotas::{Quota, QuotaError, QuotaExceeded};
+        let over = |quota| QuotaExceeded {
+            quota,
+            limit: 1,
+            used: 1.0,
+            reset_at: None,
+        };
+        let refusals = [
+            ApiError::from(RunError::Quota(over(Quota::RunsPerDay))),
+            ApiError::from(ZkCodeError::Quota(over(Quota::StorageBytes))),
+            ApiError::from(PackageError::Quota(over(Quota::StorageBytes))),
+            ApiError::from(SessionError::Run(RunError::Quota(over(Quota::Sessions)))),
+            ApiError::from(QuotaError::Exceeded(over(Quota::CpuSecondsPerDay))),
+        ];
+        for api in refusals {
+            assert_eq!(
+                (api.status_code().as_u16(), api.code()),
+                (429, "quota_exceeded")
+            );
+            assert!(api.body("r".into()).details.is_some(), "{api:?}");
+        }
+        let unknown = ApiError::from(QuotaError::UserNotFound);
+        assert_eq!(
+            (unknown.status_code().as_u16(), unknown.code()),
+            (404, "not_found")
+        );
+    }
+
+    #[test]
     fn a_key_past_the_quota_is_a_conflict_and_an_unknown_one_not_found() {
         let too_many = ApiError::from(KeyError::TooMany);
         assert_eq!(
