@@ -259,6 +259,11 @@ impl Client {
         self.get("/api/v1/me").await
     }
 
+    /// `GET /api/v1/usage`: the caller's use of each quota today (UTC), with its limits.
+    pub async fn usage(&self) -> Result<pyth_on_types::Usage, ClientError> {
+        self.get("/api/v1/usage").await
+    }
+
     /// `PUT /api/v1/zk/code/{name}` with a payload encrypted by the caller.
     pub async fn put_zk_code(
         &self,

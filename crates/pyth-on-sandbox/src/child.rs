@@ -188,6 +188,11 @@ fn end_run(status: &OwnedFd, (spec, files): (Option<File>, Option<File>), exit: 
         // Best effort: an incomplete stream (no end record) gives the supervisor no files.
         let _ = collect::collect(Path::new(WORK_DIR), &spec, &mut out);
     }
+    // Every process of the run has been waited for: their CPU time is all in init's children
+    // usage (a descendant's in its parent's, reaped by init in the end).
+    if let Ok(cpu_us) = sys::children_cpu_us() {
+        note(status, "cpu_us", cpu_us);
+    }
     // The files pipe is closed (dropped above) before the exit is reported.
     match exit {
         sys::Exit::Code(c) => note(status, "code", c),

@@ -338,6 +338,11 @@ pub struct JobResult {
     pub output_truncated: bool,
     /// Cold: clone to reaped; warm: job released to reaped. In milliseconds.
     pub duration_ms: f64,
+    /// CPU time (user + system) of every process of the run, in milliseconds, as init measured
+    /// it once it had reaped them all; `None` when the run was killed before init could say
+    /// (timeout, output cap, cancel).
+    #[serde(default)]
+    pub cpu_ms: Option<f64>,
     /// Where the time went.
     #[serde(default)]
     pub timings: Timings,

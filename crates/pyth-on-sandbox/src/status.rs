@@ -15,6 +15,9 @@ pub(crate) struct StatusReport {
     pub(crate) privileges_ms: f64,
     pub(crate) ready: bool,
     pub(crate) zk: Option<ZkOutcome>,
+    /// CPU time of every process of the run, from init once it reaped them all (`None` when
+    /// init did not say: it was killed first).
+    pub(crate) cpu_us: Option<f64>,
 }
 
 /// Parses the complete lines of `s` (a line still being written is ignored).
@@ -35,6 +38,7 @@ pub(crate) fn parse_status(s: &str) -> StatusReport {
             ("privileges_ms", Some(n)) => r.privileges_ms = n,
             ("ready", _) => r.ready = true,
             ("zk", _) => r.zk = ZkOutcome::from_word(value.trim()),
+            ("cpu_us", Some(n)) => r.cpu_us = Some(n),
             _ => {}
         }
     }
@@ -48,8 +52,9 @@ mod tests {
     #[test]
     fn init_status_reports_are_parsed() {
         let r = parse_status(
-            "join_ms 0.5\nrootfs_ms 1.25\nprivileges_ms 0.3\nready 1\nzk integrity\ncode 3\n",
+            "join_ms 0.5\nrootfs_ms 1.25\nprivileges_ms 0.3\nready 1\nzk integrity\ncpu_us 1500\ncode 3\n",
         );
+        assert_eq!(r.cpu_us, Some(1500.0));
         assert_eq!(r.exit, Some(sys::Exit::Code(3)));
         assert_eq!((r.join_ms, r.rootfs_ms, r.privileges_ms), (0.5, 1.25, 0.3));
         assert!(r.ready);

@@ -293,3 +293,31 @@ fn killing_the_runner_takes_the_whole_run_down() {
     run(&py("pass"));
     assert_eq!(run_cgroup_dirs(ready.pid), Vec::<std::path::PathBuf>::new());
 }
+
+#[test]
+fn a_runs_cpu_time_is_measured_with_its_children_and_a_sleep_costs_almost_none() {
+    privileged();
+    // Half a second of CPU in a child process, then the parent's own share.
+    let busy = run(&py(r#"
+import os, time
+def spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+pid = os.fork()
+if pid == 0:
+    spin(0.3)
+    os._exit(0)
+spin(0.2)
+os.waitpid(pid, 0)
+"#));
+    let idle = run(&py("import time; time.sleep(0.5)"));
+
+    let busy_ms = busy.cpu_ms.expect("a finished run reports its CPU time");
+    let idle_ms = idle.cpu_ms.expect("a finished run reports its CPU time");
+    assert!(
+        (500.0..2000.0).contains(&busy_ms),
+        "0.5 s of CPU in two processes: {busy_ms} ms"
+    );
+    assert!(idle_ms < 300.0, "a sleep is not CPU time: {idle_ms} ms");
+}

@@ -92,6 +92,11 @@ pub enum ApiError {
         /// Seconds until a retry can succeed.
         retry_after_secs: u64,
     },
+    /// 429 `quota_exceeded`: a quota of the user's (runs or CPU seconds per day, sessions,
+    /// storage) refused the request; `details` says which, its limit, the use and `resetAt`;
+    /// `Retry-After` only for the daily ones (the others free up by the user's own action).
+    #[error("{0}")]
+    QuotaExceeded(crate::quotas::QuotaExceeded),
     /// 502: an upstream service failed.
     #[error("{0}")]
     Upstream(String),
@@ -173,7 +178,9 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooMany { .. } | Self::QuotaExceeded(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -195,6 +202,7 @@ impl ApiError {
             Self::RequestTimeout(_) => "request_timeout",
             Self::TooLarge(_) => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
+            Self::QuotaExceeded(_) => "quota_exceeded",
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => "internal_error",
         }
@@ -222,6 +230,7 @@ impl ApiError {
             Self::BadRequest { details, .. } | Self::Unprocessable { details, .. } => {
                 details.clone()
             }
+            Self::QuotaExceeded(exceeded) => Some(exceeded.details()),
             _ => None,
         };
         ErrorBody {
@@ -245,6 +254,9 @@ impl IntoResponse for ApiError {
             Self::Unavailable {
                 retry_after_secs, ..
             } => *retry_after_secs,
+            Self::QuotaExceeded(exceeded) => {
+                exceeded.retry_after_secs(time::OffsetDateTime::now_utc())
+            }
             _ => None,
         };
         let mut response = (status, axum::Json(body)).into_response();

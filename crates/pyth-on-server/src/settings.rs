@@ -83,6 +83,10 @@ pub struct Settings {
     #[command(flatten)]
     pub sessions: crate::sessions::settings::SessionSettings,
 
+    /// Default per-user quotas (`PYTH_ON_QUOTA_*`).
+    #[command(flatten)]
+    pub quotas: crate::quotas::QuotaSettings,
+
     /// Secrets per user.
     #[arg(long, env = "PYTH_ON_MAX_SECRETS_PER_USER", default_value_t = 100)]
     pub max_secrets_per_user: u32,

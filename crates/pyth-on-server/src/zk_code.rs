@@ -2,6 +2,7 @@
 //! checked and stored or replaced ([`put`]), listed, read for a run ([`get`]) and deleted, each
 //! change audited in the same transaction. The server never decrypts a stored payload.
 
+use crate::quotas::{QuotaError, QuotaExceeded};
 use pyth_on_crypto::zkcode::{self, ZkPayload};
 use pyth_on_store::{Constraint, PutOutcome, StoreError, ZkCodeRow};
 use serde_json::json;
@@ -59,9 +60,22 @@ pub enum ZkCodeError {
     /// No program of the owner has this name.
     #[error("no encrypted code is stored under this name")]
     NotFound,
+    /// The owner's storage quota would be exceeded.
+    #[error(transparent)]
+    Quota(QuotaExceeded),
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<QuotaError> for ZkCodeError {
+    fn from(err: QuotaError) -> Self {
+        match err {
+            QuotaError::Exceeded(exceeded) => Self::Quota(exceeded),
+            QuotaError::Store(err) => Self::Store(err),
+            QuotaError::UserNotFound => Self::Store(StoreError::NotFound),
+        }
+    }
 }
 
 /// Checks `wire` (a zkcode v1 payload) and stores it under `name`, replacing what was there.
@@ -85,11 +99,12 @@ pub async fn put(
         }),
     );
     let quota = state.settings().max_zk_code_per_user;
-    let outcome = match state.store().put_zk_code(&row, quota, &event).await {
+    let stored = crate::quotas::storage::put_zk_code(state, &row, quota, &event).await;
+    let outcome = match stored {
         Ok(outcome) => outcome,
-        Err(StoreError::Conflict {
+        Err(QuotaError::Store(StoreError::Conflict {
             constraint: Constraint::ZkCodeQuota,
-        }) => return Err(ZkCodeError::TooMany(quota)),
+        })) => return Err(ZkCodeError::TooMany(quota)),
         Err(err) => return Err(err.into()),
     };
     // Read back: a replacement keeps its creation time.

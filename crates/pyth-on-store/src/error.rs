@@ -87,11 +87,19 @@ pub enum Constraint {
     InvitationCode,
     /// An invitation id twice. (`invitation_pkey`)
     InvitationPkey,
+    /// A user's quota overrides twice. (`user_quota_pkey`)
+    UserQuotaPkey,
+    /// A user's usage of one day twice. (`usage_day_pkey`)
+    UsageDayPkey,
+    /// The owner holds the most sessions their quota allows, on every node. (`session_quota`)
+    SessionQuota,
+    /// The owner's stored bytes would pass their storage quota. (`storage_quota`)
+    StorageQuota,
 }
 
 impl Constraint {
     /// Every constraint.
-    pub const ALL: [Constraint; 24] = [
+    pub const ALL: [Constraint; 28] = [
         Constraint::UserEmail,
         Constraint::UserPkey,
         Constraint::ApiKeyHash,
@@ -116,6 +124,10 @@ impl Constraint {
         Constraint::InvitationUnusable,
         Constraint::InvitationCode,
         Constraint::InvitationPkey,
+        Constraint::UserQuotaPkey,
+        Constraint::UsageDayPkey,
+        Constraint::SessionQuota,
+        Constraint::StorageQuota,
     ];
 
     /// Its name in the migrations.
@@ -145,6 +157,10 @@ impl Constraint {
             Self::InvitationUnusable => "invitation_unusable",
             Self::InvitationCode => "invitation_code",
             Self::InvitationPkey => "invitation_pkey",
+            Self::UserQuotaPkey => "user_quota_pkey",
+            Self::UsageDayPkey => "usage_day_pkey",
+            Self::SessionQuota => "session_quota",
+            Self::StorageQuota => "storage_quota",
         }
     }
 
@@ -227,6 +243,8 @@ fn sqlite_constraint(message: &str) -> Option<Constraint> {
         "session_record.session_id" => Constraint::SessionRecordPkey,
         "invitation.code_hash" => Constraint::InvitationCode,
         "invitation.invitation_id" => Constraint::InvitationPkey,
+        "user_quota.user_id" => Constraint::UserQuotaPkey,
+        "usage_day.user_id, usage_day.day" => Constraint::UsageDayPkey,
         _ => return None,
     })
 }

@@ -26,16 +26,17 @@ pub use audit_chain::{
 pub use error::{Constraint, StoreError, StoreResult};
 pub use gcra::{gcra, RateDecision};
 pub use model::{
-    from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, Invitation, NewApiKey,
+    from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, DayUsage, Invitation, NewApiKey,
     NewInvitation, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow, PutOutcome,
-    RefreshOutcome, Role, SealedSecretRow, SecretMeta, SecretsDefault, SessionRecord, SignIn, User,
-    UserSummary, ZkCodeRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
+    QuotaOverrideRow, RefreshOutcome, Role, RunReservation, SealedSecretRow, SecretMeta,
+    SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow, PACKAGE_ENV_BUILDING,
+    PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use timed::Timed;
 pub use traits::{
-    AccountStore, ApiKeyStore, AuditStore, EgressStore, InvitationStore, PackageStore,
+    AccountStore, ApiKeyStore, AuditStore, EgressStore, InvitationStore, PackageStore, QuotaStore,
     RateLimitStore, RefreshTokenStore, RunRecordStore, SecretStore, SessionRecordStore, Store,
     UserStore, ZkCodeStore,
 };

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod packages;
+mod quotas;
 mod runs;
 mod sessions;
 mod zk_code;
@@ -18,6 +19,7 @@ pub use self::accounts::{Invitation, NewInvitation, Role, SecretsDefault, SignIn
 pub use self::packages::{
     PackageEnvRow, PackageRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
+pub use self::quotas::{DayUsage, QuotaOverrideRow, RunReservation};
 pub use self::runs::OpenRun;
 pub use self::sessions::SessionRecord;
 pub use self::zk_code::ZkCodeRow;

@@ -19,6 +19,8 @@ use crate::model::{
     PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, Role, SealedSecretRow, SecretMeta,
     SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow,
 };
+use crate::model::{DayUsage, QuotaOverrideRow, RunReservation};
+use crate::traits::QuotaStore;
 use crate::traits::{
     AccountStore, ApiKeyStore, AuditStore, EgressStore, InvitationStore, PackageStore,
     RateLimitStore, RefreshTokenStore, RunRecordStore, SecretStore, SessionRecordStore, Store,
@@ -201,6 +203,22 @@ bounded!(InvitationStore {
     fn delete_invitation(&self, id: Uuid, audit: &AuditEvent) -> bool;
     fn register_with_invitation(&self, code_hash: &[u8], user: &NewUser, key: &NewApiKey,
         now: OffsetDateTime, audit: &AuditEvent) -> ();
+});
+
+bounded!(QuotaStore {
+    fn quota_overrides(&self, user_id: Uuid) -> QuotaOverrideRow;
+    fn set_quota_overrides(&self, user_id: Uuid, overrides: &QuotaOverrideRow,
+        now: OffsetDateTime, audit: &AuditEvent) -> ();
+    fn reserve_run(&self, user_id: Uuid, day: i64, max_runs: i64, max_cpu_ms: i64,
+        now: OffsetDateTime) -> RunReservation;
+    fn release_run(&self, user_id: Uuid, day: i64, now: OffsetDateTime) -> ();
+    fn add_cpu_ms(&self, user_id: Uuid, day: i64, cpu_ms: i64, now: OffsetDateTime) -> ();
+    fn day_usage(&self, user_id: Uuid, day: i64) -> DayUsage;
+    fn put_session_record_within(&self, record: &SessionRecord, max_sessions: i64) -> ();
+    fn session_record_opened(&self, record: &SessionRecord) -> bool;
+    fn zk_code_bytes(&self, user_id: Uuid) -> i64;
+    fn put_zk_code_within(&self, row: &ZkCodeRow, max_items: u32, max_bytes: i64,
+        audit: &AuditEvent) -> PutOutcome;
 });
 
 #[async_trait]

@@ -14,6 +14,7 @@ use crate::model::{
     PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, Role, SealedSecretRow, SecretMeta,
     SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow,
 };
+use crate::model::{DayUsage, QuotaOverrideRow, RunReservation};
 
 /// Users.
 #[async_trait]
@@ -480,6 +481,71 @@ pub trait InvitationStore {
     ) -> StoreResult<()>;
 }
 
+/// Per-user quotas: the operator's overrides of the server-wide defaults, each user's usage per
+/// UTC day (`day`: days since 1970-01-01), and the quota-bounded writes. Every bound is checked
+/// in the statement or transaction that writes, so concurrent callers on any node never pass
+/// it together. A bound of `i64::MAX` is no bound.
+#[async_trait]
+pub trait QuotaStore {
+    /// The user's overrides (every one `None` when none is set).
+    async fn quota_overrides(&self, user_id: Uuid) -> StoreResult<QuotaOverrideRow>;
+    /// Replaces the user's overrides (all `None` removes them), appending `audit` in the same
+    /// transaction.
+    async fn set_quota_overrides(
+        &self,
+        user_id: Uuid,
+        overrides: &QuotaOverrideRow,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Counts one run on `day` in one statement, if the day's runs are below `max_runs` and
+    /// its CPU milliseconds below `max_cpu_ms`; otherwise nothing is counted: `Refused`.
+    async fn reserve_run(
+        &self,
+        user_id: Uuid,
+        day: i64,
+        max_runs: i64,
+        max_cpu_ms: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<RunReservation>;
+    /// Gives back a run `reserve_run` counted that never started (never below zero).
+    async fn release_run(&self, user_id: Uuid, day: i64, now: OffsetDateTime) -> StoreResult<()>;
+    /// Adds the CPU time of a run that ended to `day`.
+    async fn add_cpu_ms(
+        &self,
+        user_id: Uuid,
+        day: i64,
+        cpu_ms: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The user's usage of `day` (zero when nothing ran).
+    async fn day_usage(&self, user_id: Uuid, day: i64) -> StoreResult<DayUsage>;
+    /// Puts an opened (or opening) session on the record unless its owner already has
+    /// `max_sessions` records, on every node: `Conflict` on [`crate::Constraint::SessionQuota`]
+    /// then, nothing written. Serialised per user with the count.
+    async fn put_session_record_within(
+        &self,
+        record: &SessionRecord,
+        max_sessions: i64,
+    ) -> StoreResult<()>;
+    /// Gives a record `put_session_record_within` wrote while its session was opening the
+    /// opened session's times (`created_at`, `last_used_at`, `expires_at`); `false` when it is
+    /// no longer on the record.
+    async fn session_record_opened(&self, record: &SessionRecord) -> StoreResult<bool>;
+    /// The bytes of the user's stored encrypted programs (their payloads as stored).
+    async fn zk_code_bytes(&self, user_id: Uuid) -> StoreResult<i64>;
+    /// [`ZkCodeStore::put_zk_code`], refused with `Conflict` on
+    /// [`crate::Constraint::StorageQuota`] (nothing written) when the user's programs would
+    /// hold more than `max_bytes` payload bytes after it (a replaced one's bytes not counted).
+    async fn put_zk_code_within(
+        &self,
+        row: &ZkCodeRow,
+        max_items: u32,
+        max_bytes: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<PutOutcome>;
+}
+
 /// Everything the server needs, as one object.
 #[async_trait]
 pub trait Store:
@@ -496,6 +562,7 @@ pub trait Store:
     + SessionRecordStore
     + AccountStore
     + InvitationStore
+    + QuotaStore
     + Send
     + Sync
     + 'static

@@ -150,6 +150,7 @@ fn result(
         memory_exceeded: cg.oom_killed().unwrap_or(false),
         output_truncated: pump.truncated,
         duration_ms: ms(t_reaped - t_release),
+        cpu_ms: report.cpu_us.map(|us| us / 1000.0),
         timings: Timings {
             setup_ms: ms(exec_at.saturating_duration_since(t_release)),
             run_ms: ms(t_reaped.saturating_duration_since(exec_at)),

@@ -5,6 +5,7 @@ use pyth_on_store::StoreError;
 
 use crate::domain::Invalid;
 use crate::packages::PackageError;
+use crate::quotas::{QuotaError, QuotaExceeded};
 use crate::secrets::OpenError;
 
 /// Why a run was refused or did not run. Every variant but [`RunError::ZkWrongPassword`] and
@@ -55,6 +56,9 @@ pub enum RunError {
         /// Milliseconds until a guess is free again.
         retry_after_ms: i64,
     },
+    /// A quota of the user's refused the run (runs or CPU seconds of the day, sessions).
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -68,6 +72,18 @@ impl From<crate::runs::Refused> for RunError {
         match refused {
             crate::runs::Refused::NodeFull => RunError::NodeFull,
             crate::runs::Refused::UserFull(n) => RunError::UserFull(n),
+        }
+    }
+}
+
+impl From<QuotaError> for RunError {
+    fn from(err: QuotaError) -> Self {
+        match err {
+            QuotaError::Exceeded(exceeded) => RunError::Quota(exceeded),
+            QuotaError::Store(err) => RunError::Store(err),
+            QuotaError::UserNotFound => {
+                RunError::Internal(anyhow::anyhow!("the caller is no user"))
+            }
         }
     }
 }

@@ -116,6 +116,8 @@ pub struct Admitted {
     request: RunRequest,
     env_mount: Option<EnvMount>,
     permit: RunPermit,
+    /// The run counted against its owner's day (given back if it never starts).
+    ticket: crate::quotas::RunTicket,
     secrets: secrets::OpenSecrets,
     egress: Option<RunListener>,
     /// Fired by the owner's cancel, or by a streaming client going away.
@@ -174,6 +176,7 @@ pub async fn admit(
     request: RunRequest,
 ) -> Result<Admitted, RunError> {
     let execution_id = Uuid::now_v7();
+    let ticket = crate::quotas::reserve_run(state, user.user_id).await?;
     let settings = &request.settings;
     let env_mount = package_env(state, user, settings.language, &settings.packages).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
@@ -192,6 +195,7 @@ pub async fn admit(
         request,
         env_mount,
         permit,
+        ticket,
         secrets,
         egress,
         cancel,
@@ -221,6 +225,7 @@ pub async fn launch(
         request,
         env_mount,
         permit,
+        ticket,
         secrets,
         egress,
         cancel,
@@ -245,7 +250,7 @@ pub async fn launch(
         &secrets,
         egress.as_ref(),
     );
-    let result = live::run(state.launcher(), job, &secrets, (&live, &cancel)).await;
+    let result = run_charged(state, (user, ticket), job, &secrets, (&live, &cancel)).await;
     drop((registered, permit));
     let egress = match egress {
         Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
@@ -268,6 +273,28 @@ pub async fn launch(
         wants_files,
         cancelled,
     })
+}
+
+/// Runs `job` (the run is on the record: its ticket is kept) and adds its CPU time to its
+/// owner's day: as the sandbox measured it, or its wall-clock time when it was killed before
+/// it could say (timeout, output cap, cancel).
+async fn run_charged(
+    state: &AppState,
+    (user, ticket): (&Caller, crate::quotas::RunTicket),
+    job: Job,
+    secrets: &secrets::OpenSecrets,
+    (live, cancel): (&Live, &CancellationToken),
+) -> Result<(pyth_on_launcher::JobResult, bool), pyth_on_launcher::LaunchError> {
+    let day = ticket.keep();
+    let started = std::time::Instant::now();
+    let result = live::run(state.launcher(), job, secrets, (live, cancel)).await;
+    if let Ok((ran, _)) = &result {
+        let cpu_ms = ran
+            .cpu_ms
+            .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
+        crate::quotas::charge_cpu(state, user.user_id, day, cpu_ms).await;
+    }
+    result
 }
 
 /// The sandbox's job for `request`: its environment (packages, request variables, secrets),

@@ -9,6 +9,7 @@ use crate::execution::RunError;
 use crate::generation::GenerateError;
 use crate::keys::KeyError;
 use crate::packages::PackageError;
+use crate::quotas::QuotaError;
 use crate::secrets::{OpenError, PutError};
 use crate::sessions::files::FileError;
 use crate::sessions::SessionError;
@@ -42,8 +43,19 @@ impl From<RunError> for ApiError {
             RunError::GuessesSpent { retry_after_ms } => Self::RateLimited {
                 retry_after_secs: crate::http::rate_limit::ceil_secs(retry_after_ms),
             },
+            RunError::Quota(exceeded) => Self::QuotaExceeded(exceeded),
             RunError::Store(err) => err.into(),
             RunError::Internal(err) => Self::Internal(err),
+        }
+    }
+}
+
+impl From<QuotaError> for ApiError {
+    fn from(err: QuotaError) -> Self {
+        match err {
+            QuotaError::UserNotFound => Self::NotFound("user"),
+            QuotaError::Exceeded(exceeded) => Self::QuotaExceeded(exceeded),
+            QuotaError::Store(err) => err.into(),
         }
     }
 }
@@ -139,6 +151,7 @@ impl From<ZkCodeError> for ApiError {
             ZkCodeError::Payload(_) => Self::bad_request_code("invalid_payload", message),
             ZkCodeError::TooMany(_) => Self::bad_request_code("too_many_items", message),
             ZkCodeError::NotFound => Self::NotFound("encrypted code"),
+            ZkCodeError::Quota(exceeded) => Self::QuotaExceeded(exceeded),
             ZkCodeError::Store(err) => err.into(),
         }
     }
@@ -215,6 +228,7 @@ impl From<PackageError> for ApiError {
                 message: err.to_string(),
                 retry_after_secs: None,
             },
+            PackageError::Quota(exceeded) => Self::QuotaExceeded(exceeded),
             PackageError::Store(store) => store.into(),
             PackageError::Io { .. } => Self::Internal(anyhow::Error::new(err)),
         }
@@ -352,6 +366,36 @@ mod tests {
             let expected = (StatusCode::from_u16(status).unwrap(), code);
             assert_eq!((api.status_code(), api.code()), expected);
         }
+    }
+
+    #[test]
+    fn every_quota_refusal_is_a_429_quota_exceeded_and_an_unknown_user_not_found() {
+        use crate::quotas::{Quota, QuotaError, QuotaExceeded};
+        let over = |quota| QuotaExceeded {
+            quota,
+            limit: 1,
+            used: 1.0,
+            reset_at: None,
+        };
+        let refusals = [
+            ApiError::from(RunError::Quota(over(Quota::RunsPerDay))),
+            ApiError::from(ZkCodeError::Quota(over(Quota::StorageBytes))),
+            ApiError::from(PackageError::Quota(over(Quota::StorageBytes))),
+            ApiError::from(SessionError::Run(RunError::Quota(over(Quota::Sessions)))),
+            ApiError::from(QuotaError::Exceeded(over(Quota::CpuSecondsPerDay))),
+        ];
+        for api in refusals {
+            assert_eq!(
+                (api.status_code().as_u16(), api.code()),
+                (429, "quota_exceeded")
+            );
+            assert!(api.body("r".into()).details.is_some(), "{api:?}");
+        }
+        let unknown = ApiError::from(QuotaError::UserNotFound);
+        assert_eq!(
+            (unknown.status_code().as_u16(), unknown.code()),
+            (404, "not_found")
+        );
     }
 
     #[test]

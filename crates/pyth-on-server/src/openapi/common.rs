@@ -142,6 +142,11 @@ fn add_headers(route: &Route, status: &str, response: &mut Value) {
     if response.get("description").and_then(Value::as_str) == Some("") {
         response.insert("description".into(), Value::String(reason(status).into()));
     }
+    let description = response
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let headers = response
         .entry("headers")
         .or_insert_with(|| json!({}))
@@ -174,12 +179,19 @@ fn add_headers(route: &Route, status: &str, response: &mut Value) {
         );
     }
     if status == "429" || status == "503" {
+        // A sessions or storage quota frees up by the caller's action, not with time.
+        let untimed = status == "429" && description.contains("without `Retry-After`");
+        let says = if untimed {
+            "Seconds to wait before retrying (on 429 but for `quota_exceeded` of `sessions` or `storageBytes`; on 503 when the wait is known)."
+        } else {
+            "Seconds to wait before retrying (always on 429; on 503 when the wait is known)."
+        };
         headers.insert(
             "Retry-After".into(),
             header(
-                "Seconds to wait before retrying (always on 429; on 503 when the wait is known).",
+                says,
                 json!({"type": "integer", "minimum": 1}),
-                status == "429",
+                status == "429" && !untimed,
             ),
         );
     }

@@ -28,6 +28,7 @@ use crate::settings::Settings;
         pyth_on_types::SecretList, pyth_on_types::AuditEntry, pyth_on_types::AuditPage,
         pyth_on_types::AuditVerification, pyth_on_types::HealthResponse, pyth_on_types::InfoResponse,
         pyth_on_types::LanguageInfo, pyth_on_types::ZkPayload, pyth_on_types::ZkKdf, pyth_on_types::ZkEncryptRequest, pyth_on_types::ZkExecuteRequest, pyth_on_types::EncryptedCodeMetadata, pyth_on_types::EncryptedCodeList, pyth_on_types::KdfSummary, pyth_on_types::LimitsInfo, pyth_on_types::FeaturesInfo,
+        pyth_on_types::Usage, pyth_on_types::QuotaUse, pyth_on_types::QuotaOverrides, pyth_on_types::UserQuota,
         pyth_on_types::CreateSessionRequest, pyth_on_types::SessionInfo, pyth_on_types::SessionList, pyth_on_types::CellRequest, pyth_on_types::CellResponse, pyth_on_types::CellOutput, pyth_on_types::CellFailure,
     )),
     modifiers(&Security),
@@ -42,6 +43,7 @@ use crate::settings::Settings;
         (name = "Egress", description = "The caller's own egress allow-list"),
         (name = "Sessions", description = "Live interpreters that keep their state between cells"),
         (name = "Audit", description = "The hash-chained audit log"),
+        (name = "Usage", description = "The caller's quotas and their use"),
         (name = "System", description = "Health and info"),
     )
 )]

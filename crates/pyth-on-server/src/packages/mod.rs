@@ -83,6 +83,9 @@ pub enum PackageError {
         /// What is missing.
         reason: String,
     },
+    /// 429 `quota_exceeded`: the owner's storage quota is used up.
+    #[error(transparent)]
+    Quota(crate::quotas::QuotaExceeded),
     /// 500: the store failed.
     #[error("package store")]
     Store(#[from] pyth_on_store::StoreError),
@@ -138,5 +141,17 @@ impl PackageError {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| Self::Io { context, source }
+    }
+}
+
+impl From<crate::quotas::QuotaError> for PackageError {
+    fn from(err: crate::quotas::QuotaError) -> Self {
+        match err {
+            crate::quotas::QuotaError::Exceeded(exceeded) => Self::Quota(exceeded),
+            crate::quotas::QuotaError::Store(err) => Self::Store(err),
+            crate::quotas::QuotaError::UserNotFound => {
+                Self::Store(pyth_on_store::StoreError::NotFound)
+            }
+        }
     }
 }

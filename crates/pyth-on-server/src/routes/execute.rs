@@ -33,7 +33,7 @@ use crate::state::AppState;
         (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field: also a file path, `entry`, `outputFiles`), unsupported_language, network_disabled, too_many_packages, invalid_package, invalid_name and reserved_name (an env name), packages_unavailable (packages asked for on a server without them)"),
         (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the code is over `--max-code-bytes`, or the files over `--max-input-files`, `--max-input-file-bytes` or `--max-input-files-bytes`"),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: the run's packages could not be installed"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_runs: your share of the run queue is full; too_many_builds"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_runs: your share of the run queue is full; too_many_builds; quota_exceeded: your runs or CPU seconds of the day (UTC) are used up (`details`: quota, limit, used, resetAt; Retry-After until 00:00 UTC)"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable (Retry-After), package_builds_busy (Retry-After)")))]
 pub async fn execute(
     State(state): State<AppState>,

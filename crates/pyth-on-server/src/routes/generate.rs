@@ -18,7 +18,7 @@ use crate::state::AppState;
         (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field), unsupported_language, network_disabled, too_many_packages, invalid_package, invalid_name and reserved_name (an env name), packages_unavailable (packages asked for on a server without them)"),
         (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the prompt is over `--max-prompt-bytes`"),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "rate_limited (also the generate limit, `--generate-rate-limit-per-minute`), too_many_runs, too_many_builds"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "rate_limited (also the generate limit, `--generate-rate-limit-per-minute`), too_many_runs, too_many_builds; quota_exceeded: your runs or CPU seconds of the day (UTC) are used up (`details`: quota, limit, used, resetAt; Retry-After until 00:00 UTC)"),
         (status = 502, body = pyth_on_types::ErrorBody, description = "upstream_error"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "generate_not_configured (no model provider on this server), sandbox_unavailable, package_builds_busy")))]
 pub async fn generate(

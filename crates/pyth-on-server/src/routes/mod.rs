@@ -15,6 +15,7 @@ pub mod session_files;
 pub mod session_nodes;
 pub mod sessions;
 pub mod system;
+pub mod usage;
 pub mod zk;
 
 use axum::extract::DefaultBodyLimit;
@@ -112,6 +113,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(audit_log::list_audit))
         .routes(routes!(audit_log::verify_audit))
+        .routes(routes!(usage::get_usage))
 }
 
 /// Builds the whole application. The documented routes are registered through utoipa-axum's

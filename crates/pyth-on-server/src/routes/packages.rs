@@ -71,7 +71,7 @@ pub async fn list_packages(
     responses((status = 200, body = PackageList, description = "the new list of that language, its environment built"),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, duplicate_package, unsupported_language"),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited; quota_exceeded: your storage quota is used up (`details.quota` `storageBytes`; without `Retry-After`: delete something first)"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
 pub async fn set_packages(
     State(state): State<AppState>,
@@ -100,7 +100,7 @@ pub async fn set_packages(
     responses((status = 201, body = PackageInfo, description = "added; the environment with it is built"), (status = 200, body = PackageInfo, description = "replaced the spec of the same name"),
         (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_package (names the spec), too_many_packages, unsupported_language"),
         (status = 422, body = pyth_on_types::ErrorBody, description = "package_install_failed: details.packages names the packages, details.log the installer's relevant lines; the stored list is unchanged"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_builds: 2 builds you asked for are already waiting (Retry-After); rate_limited; quota_exceeded: your storage quota is used up (`details.quota` `storageBytes`; without `Retry-After`: delete something first)"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "package_builds_busy (Retry-After), packages_unavailable")))]
 pub async fn add_package(
     State(state): State<AppState>,

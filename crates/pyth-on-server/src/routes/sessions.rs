@@ -56,7 +56,7 @@ pub(crate) fn session_id(raw: &str) -> Result<Uuid, ApiError> {
     request_body = CreateSessionRequest, security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = SessionInfo),
         (status = 400, body = pyth_on_types::ErrorBody, description = "validation_failed (details names the field), unsupported_language, invalid_name and reserved_name (an env name)"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_sessions: you hold `--max-sessions-per-user` sessions on this server (Retry-After)"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_sessions: you hold `--max-sessions-per-user` sessions on this server (Retry-After); quota_exceeded: you hold your quota of sessions on all nodes (`details.quota` `sessions`; without `Retry-After`: end a session first)"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "sessions_full: this server holds `--max-sessions` sessions (Retry-After); sandbox_unavailable")))]
 pub async fn create_session(
     State(state): State<AppState>,
@@ -131,7 +131,7 @@ pub async fn delete_session(
         (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no open session of yours has this id (or it ended)"),
         (status = 409, body = pyth_on_types::ErrorBody, description = "session_busy: a cell of this session is running"),
         (status = 413, body = pyth_on_types::ErrorBody, description = "payload_too_large: the code is over `--max-code-bytes`"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_runs: your share of the run queue is full"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "too_many_runs: your share of the run queue is full; quota_exceeded: your runs or CPU seconds of the day (UTC) are used up (`details`: quota, limit, used, resetAt; Retry-After until 00:00 UTC)"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable (Retry-After): no execution slot, or the session's sandbox failed (the session is then gone)")))]
 pub async fn execute_cell(
     State(state): State<AppState>,

@@ -87,7 +87,8 @@ pub async fn encrypt(
     params(("name" = String, Path, description = "^[A-Za-z0-9._-]{1,128}$ (else 400 invalid_name)")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = EncryptedCodeMetadata), (status = 200, body = EncryptedCodeMetadata),
-        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, invalid_payload (a value outside the zkcode v1 rules), unsupported_language, too_many_items (`--max-zk-code-per-user`)")))]
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_name, invalid_payload (a value outside the zkcode v1 rules), unsupported_language, too_many_items (`--max-zk-code-per-user`)"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "quota_exceeded: your storage quota is used up (`details.quota` `storageBytes`; without `Retry-After`: delete something first)")))]
 pub async fn put_code(
     State(state): State<AppState>,
     user: Caller,
@@ -140,7 +141,7 @@ pub async fn delete_code(
         (status = 403, body = pyth_on_types::ErrorBody, description = "zk_wrong_password"),
         (status = 404, body = pyth_on_types::ErrorBody, description = "not_found: no code stored under this name"),
         (status = 422, body = pyth_on_types::ErrorBody, description = "zk_integrity: the payload does not decrypt with the right key; package_install_failed"),
-        (status = 429, body = pyth_on_types::ErrorBody, description = "rate_limited: too many wrong passwords for this name (`--zk-wrong-password-per-hour`); too_many_runs, too_many_builds"),
+        (status = 429, body = pyth_on_types::ErrorBody, description = "rate_limited: too many wrong passwords for this name (`--zk-wrong-password-per-hour`); too_many_runs, too_many_builds; quota_exceeded: your runs or CPU seconds of the day (UTC) are used up (`details`: quota, limit, used, resetAt; Retry-After until 00:00 UTC)"),
         (status = 503, body = pyth_on_types::ErrorBody, description = "sandbox_unavailable, package_builds_busy")))]
 pub async fn execute(
     State(state): State<AppState>,

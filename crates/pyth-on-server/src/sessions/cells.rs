@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{end, get, records, Cell, EndReason, Entry, SessionError};
 use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
-use crate::execution::detached;
+use crate::execution::{detached, RunError};
 use crate::metrics::CellKind;
 use crate::redact::{redact, OpenSecrets};
 use crate::state::AppState;
@@ -62,13 +62,21 @@ pub(super) async fn run_cell(
     sink: Option<OutputSink>,
 ) -> Result<CellResponse, SessionError> {
     let mut kernel = entry.kernel.try_lock().map_err(|_| SessionError::Busy)?;
+    let ticket = crate::quotas::reserve_run(state, user.user_id)
+        .await
+        .map_err(RunError::from)?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().cell(CellKind::RefusedBusy, 0);
         SessionError::Run(refused.into())
     })?;
     entry.touch();
+    let day = ticket.keep();
+    let started = std::time::Instant::now();
     let ran = kernel.cell(&cell.code, cell.timeout, sink.as_ref()).await;
     drop((permit, kernel, sink));
+    // A session's interpreter is not measured per cell: a cell costs its wall-clock time.
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    crate::quotas::charge_cpu(state, user.user_id, day, wall_ms).await;
     entry.touch();
     records::touched(state, &entry);
     let digest = json!({

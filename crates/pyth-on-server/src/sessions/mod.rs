@@ -162,13 +162,26 @@ pub async fn create(
     detached(state, async move {
         let id = Uuid::now_v7();
         let egress = start_egress(&owned, &user, id, network).await?;
+        // The sessions quota, before the kernel starts (on the record when nodes share them).
+        let recorded = crate::quotas::sessions::hold(&owned, user.user_id, id, &new)
+            .await
+            .map_err(RunError::from)?;
         let prepared = Prepared {
             id,
             mounted,
             egress,
             secrets,
+            recorded,
         };
-        let entry = open(&owned, &user, new, prepared).await?;
+        let entry = match open(&owned, &user, new, prepared).await {
+            Ok(entry) => entry,
+            Err(err) => {
+                if recorded {
+                    records::remove(&owned, id).await;
+                }
+                return Err(err);
+            }
+        };
         owned.sessions().insert(reservation, entry.clone());
         Ok(entry)
     })
@@ -183,6 +196,8 @@ struct Prepared {
     /// Its egress proxy, if it asked for the network.
     egress: Option<RunListener>,
     secrets: OpenSecrets,
+    /// On the record already ([`crate::quotas::sessions::hold`]): its times move on once open.
+    recorded: bool,
 }
 
 /// Starts the sandbox and records `session.create`.
@@ -206,6 +221,7 @@ async fn open(
         id,
         egress,
         secrets,
+        recorded,
         ..
     } = prepared;
     let entry = registry::NewEntry {
@@ -224,7 +240,11 @@ async fn open(
         Outcome::Success,
         details,
     );
-    records::opened(state, &entry).await?;
+    if recorded {
+        records::moved(state, &entry).await?;
+    } else {
+        records::opened(state, &entry).await?;
+    }
     if let Err(err) = state.store().append_audit(&event).await {
         records::remove(state, id).await;
         return Err(err.into());

@@ -53,7 +53,15 @@ pub async fn opened(state: &AppState, entry: &Entry) -> Result<(), StoreError> {
     let Some(url) = state.node().url() else {
         return Ok(());
     };
-    let record = SessionRecord {
+    state
+        .store()
+        .put_session_record(&record_of(state, url, entry))
+        .await
+}
+
+/// The record of `entry`, held by this node at `url`.
+fn record_of(state: &AppState, url: &str, entry: &Entry) -> SessionRecord {
+    SessionRecord {
         session_id: entry.id,
         user_id: entry.owner(),
         node_url: url.to_owned(),
@@ -65,8 +73,20 @@ pub async fn opened(state: &AppState, entry: &Entry) -> Result<(), StoreError> {
         created_at: entry.created_at,
         last_used_at: entry.last_used().1,
         expires_at: expires_at(entry),
+    }
+}
+
+/// Gives the record written before `entry`'s kernel started (by the sessions quota) the
+/// opened session's times.
+pub async fn moved(state: &AppState, entry: &Entry) -> Result<(), StoreError> {
+    let Some(url) = state.node().url() else {
+        return Ok(());
     };
-    state.store().put_session_record(&record).await
+    state
+        .store()
+        .session_record_opened(&record_of(state, url, entry))
+        .await
+        .map(drop)
 }
 
 /// Moves `entry`'s record on after a cell (its new last use and expiry), without holding up

@@ -234,6 +234,11 @@ impl Registry {
         })
     }
 
+    /// Sessions `user` holds on this node: open ones, and places reserved for ones opening.
+    pub fn held_by(&self, user: Uuid) -> usize {
+        lock(&self.table).held_by(user)
+    }
+
     /// Registers an opened session in the place `reservation` held.
     pub fn insert(&self, reservation: Reservation, entry: Arc<Entry>) {
         let mut table = lock(&self.table);

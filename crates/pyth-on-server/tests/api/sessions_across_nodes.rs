@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::support::settings;
 
 /// How a node ends.
-enum Ending {
+pub(crate) enum Ending {
     /// Gracefully: its sessions end and leave the record.
     Stop,
     /// At once, as if its machine died: its records stay behind.
@@ -29,22 +29,22 @@ enum Ending {
 }
 
 /// A server node on a thread and runtime of its own.
-struct Node {
+pub(crate) struct Node {
     addr: SocketAddr,
-    client: Client,
+    pub(crate) client: Client,
     end: Option<oneshot::Sender<Ending>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
 /// What the nodes of one test share: the database and the key directory.
-struct Cluster {
+pub(crate) struct Cluster {
     database_url: String,
     shared: tempfile::TempDir,
 }
 
 impl Cluster {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self {
             database_url: pyth_on_store::testing::test_postgres_url().await,
             shared: tempfile::tempdir().unwrap(),
@@ -52,12 +52,12 @@ impl Cluster {
     }
 
     /// A node at `addr` (`None`: a free port) whose sandboxes run under `uids`.
-    async fn node(&self, addr: Option<SocketAddr>, uids: std::ops::Range<u32>) -> Node {
+    pub(crate) async fn node(&self, addr: Option<SocketAddr>, uids: std::ops::Range<u32>) -> Node {
         self.node_with(addr, uids, |_| {}).await
     }
 
     /// [`Cluster::node`] with settings changed by `tweak`.
-    async fn node_with(
+    pub(crate) async fn node_with(
         &self,
         addr: Option<SocketAddr>,
         uids: std::ops::Range<u32>,
@@ -106,7 +106,7 @@ impl Node {
     }
 
     /// Ends the node and waits until it is gone.
-    async fn finish(mut self, how: Ending) {
+    pub(crate) async fn finish(mut self, how: Ending) {
         if let Some(end) = self.end.take() {
             let _ = end.send(how);
         }

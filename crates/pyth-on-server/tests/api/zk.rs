@@ -9,7 +9,7 @@ use crate::support::{assert_api_error, TestServer, TestUser};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn encrypt(user: &TestUser, name: &str, code: &str, language: &str) -> Value {
+pub async fn encrypt(user: &TestUser, name: &str, code: &str, language: &str) -> Value {
     let response = user
         .key
         .request(Method::POST, "/api/v1/zk/encrypt")

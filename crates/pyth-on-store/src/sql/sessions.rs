@@ -10,7 +10,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{id, uuid_col, BackendStore, DbRow};
+use super::{id, uuid_col, BackendStore, DbConn, DbRow};
 use crate::error::StoreResult;
 use crate::model::{from_unix_ms, to_unix_ms, SessionRecord};
 use crate::traits::SessionRecordStore;
@@ -31,29 +31,35 @@ fn record_from_row(row: &DbRow) -> StoreResult<SessionRecord> {
     })
 }
 
+/// Inserts `record` (on `conn`, inside a transaction or not).
+pub(super) async fn insert_record(conn: &mut DbConn, record: &SessionRecord) -> StoreResult<()> {
+    sqlx::query(
+        "insert into session_record (session_id, user_id, node_url, node_instance, language, \
+         memory_mb, idle_timeout_secs, max_lifetime_secs, created_at, last_used_at, \
+         expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(id(record.session_id))
+    .bind(id(record.user_id))
+    .bind(&record.node_url)
+    .bind(id(record.node_instance))
+    .bind(&record.language)
+    .bind(record.memory_mb)
+    .bind(record.idle_timeout_secs)
+    .bind(record.max_lifetime_secs)
+    .bind(to_unix_ms(record.created_at))
+    .bind(to_unix_ms(record.last_used_at))
+    .bind(to_unix_ms(record.expires_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl SessionRecordStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %record.user_id))]
     async fn put_session_record(&self, record: &SessionRecord) -> StoreResult<()> {
-        sqlx::query(
-            "insert into session_record (session_id, user_id, node_url, node_instance, language, \
-             memory_mb, idle_timeout_secs, max_lifetime_secs, created_at, last_used_at, \
-             expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(id(record.session_id))
-        .bind(id(record.user_id))
-        .bind(&record.node_url)
-        .bind(id(record.node_instance))
-        .bind(&record.language)
-        .bind(record.memory_mb)
-        .bind(record.idle_timeout_secs)
-        .bind(record.max_lifetime_secs)
-        .bind(to_unix_ms(record.created_at))
-        .bind(to_unix_ms(record.last_used_at))
-        .bind(to_unix_ms(record.expires_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_record(&mut conn, record).await
     }
 
     async fn session_record(&self, session_id: Uuid) -> StoreResult<Option<SessionRecord>> {

@@ -34,6 +34,79 @@ fn zk_from_row(row: &DbRow) -> StoreResult<ZkCodeRow> {
     })
 }
 
+/// `put_zk_code`, refused with `Conflict` on [`Constraint::StorageQuota`] when the user's
+/// payloads would hold more than `max_bytes` after it (`i64::MAX`: no bound), all under the
+/// user's lock.
+pub(super) async fn put_within(
+    store: &BackendStore,
+    row: &ZkCodeRow,
+    (max_items, max_bytes): (u32, i64),
+    audit: &AuditEvent,
+) -> StoreResult<PutOutcome> {
+    let mut tx = store.begin_write().await?;
+    lock_user(&mut tx, row.user_id).await?;
+    if max_bytes < i64::MAX {
+        let others: i64 = sqlx::query_scalar(
+            "select coalesce(sum(length(payload)), 0) from zk_code \
+             where user_id = $1 and name <> $2",
+        )
+        .bind(id(row.user_id))
+        .bind(&row.name)
+        .fetch_one(&mut *tx)
+        .await?;
+        let own = i64::try_from(row.payload.len()).unwrap_or(i64::MAX);
+        if others.saturating_add(own) > max_bytes {
+            return Err(StoreError::conflict(Constraint::StorageQuota));
+        }
+    }
+    let replaced = sqlx::query(
+        "update zk_code set language = $1, payload = $2, size = $3, kdf_m = $4, \
+         kdf_t = $5, kdf_p = $6, updated_at = $7 where user_id = $8 and name = $9",
+    )
+    .bind(&row.language)
+    .bind(&row.payload)
+    .bind(row.size)
+    .bind(row.kdf_m)
+    .bind(row.kdf_t)
+    .bind(row.kdf_p)
+    .bind(to_unix_ms(row.updated_at))
+    .bind(id(row.user_id))
+    .bind(&row.name)
+    .execute(&mut *tx)
+    .await?;
+    let outcome = if replaced.rows_affected() == 1 {
+        PutOutcome::Replaced
+    } else {
+        let count: i64 = sqlx::query_scalar("select count(*) from zk_code where user_id = $1")
+            .bind(id(row.user_id))
+            .fetch_one(&mut *tx)
+            .await?;
+        if count >= i64::from(max_items) {
+            return Err(StoreError::conflict(Constraint::ZkCodeQuota));
+        }
+        sqlx::query(
+            "insert into zk_code (user_id, name, language, payload, size, kdf_m, kdf_t, \
+             kdf_p, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id(row.user_id))
+        .bind(&row.name)
+        .bind(&row.language)
+        .bind(&row.payload)
+        .bind(row.size)
+        .bind(row.kdf_m)
+        .bind(row.kdf_t)
+        .bind(row.kdf_p)
+        .bind(to_unix_ms(row.created_at))
+        .bind(to_unix_ms(row.updated_at))
+        .execute(&mut *tx)
+        .await?;
+        PutOutcome::Created
+    };
+    audit::append(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 #[async_trait]
 impl ZkCodeStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %row.user_id, zk.name = %row.name))]
@@ -43,54 +116,7 @@ impl ZkCodeStore for BackendStore {
         max_items: u32,
         audit: &AuditEvent,
     ) -> StoreResult<PutOutcome> {
-        let mut tx = self.begin_write().await?;
-        lock_user(&mut tx, row.user_id).await?;
-        let replaced = sqlx::query(
-            "update zk_code set language = $1, payload = $2, size = $3, kdf_m = $4, \
-             kdf_t = $5, kdf_p = $6, updated_at = $7 where user_id = $8 and name = $9",
-        )
-        .bind(&row.language)
-        .bind(&row.payload)
-        .bind(row.size)
-        .bind(row.kdf_m)
-        .bind(row.kdf_t)
-        .bind(row.kdf_p)
-        .bind(to_unix_ms(row.updated_at))
-        .bind(id(row.user_id))
-        .bind(&row.name)
-        .execute(&mut *tx)
-        .await?;
-        let outcome = if replaced.rows_affected() == 1 {
-            PutOutcome::Replaced
-        } else {
-            let count: i64 = sqlx::query_scalar("select count(*) from zk_code where user_id = $1")
-                .bind(id(row.user_id))
-                .fetch_one(&mut *tx)
-                .await?;
-            if count >= i64::from(max_items) {
-                return Err(StoreError::conflict(Constraint::ZkCodeQuota));
-            }
-            sqlx::query(
-                "insert into zk_code (user_id, name, language, payload, size, kdf_m, kdf_t, \
-                 kdf_p, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(id(row.user_id))
-            .bind(&row.name)
-            .bind(&row.language)
-            .bind(&row.payload)
-            .bind(row.size)
-            .bind(row.kdf_m)
-            .bind(row.kdf_t)
-            .bind(row.kdf_p)
-            .bind(to_unix_ms(row.created_at))
-            .bind(to_unix_ms(row.updated_at))
-            .execute(&mut *tx)
-            .await?;
-            PutOutcome::Created
-        };
-        audit::append(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        put_within(self, row, (max_items, i64::MAX), audit).await
     }
 
     async fn get_zk_code(&self, user_id: Uuid, name: &str) -> StoreResult<Option<ZkCodeRow>> {

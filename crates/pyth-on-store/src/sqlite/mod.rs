@@ -16,6 +16,8 @@ mod egress;
 mod invitations;
 #[path = "../sql/packages.rs"]
 mod packages;
+#[path = "../sql/quotas.rs"]
+mod quotas;
 #[path = "../sql/rate_limit.rs"]
 mod rate_limit;
 #[path = "../sql/refresh.rs"]

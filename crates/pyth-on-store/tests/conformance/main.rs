@@ -17,6 +17,7 @@ mod egress;
 mod nodes;
 mod package_envs;
 mod packages;
+mod quotas;
 mod rate_limits;
 mod refresh;
 mod runs;
@@ -141,4 +142,13 @@ conformance! {
     sessions::a_users_records_on_every_node_are_listed_oldest_first_and_no_one_elses,
     sessions::a_restarted_node_clears_only_the_records_its_earlier_runs_left,
     sessions::records_past_their_expiry_are_cleared_on_every_node_and_live_ones_kept,
+    quotas::overrides_are_absent_until_set_then_replaced_and_removed_with_an_audit_each,
+    quotas::runs_are_counted_per_day_up_to_the_bound_and_a_refusal_counts_nothing,
+    quotas::a_bound_of_zero_refuses_even_the_first_run_of_a_day,
+    quotas::cpu_time_is_added_and_a_used_up_day_refuses_runs,
+    quotas::a_released_run_is_given_back_once_and_never_below_zero,
+    quotas::twenty_concurrent_reservations_against_five_admit_exactly_five,
+    quotas::sessions_past_the_owners_bound_are_refused_on_every_node,
+    quotas::concurrent_session_records_never_pass_the_bound,
+    quotas::encrypted_code_bytes_are_bounded_and_a_replace_counts_only_its_new_bytes,
 }

@@ -1,0 +1,230 @@
+//! `QuotaStore`, both backends. A run is counted by one conditional upsert (`insert ... on
+//! conflict do update ... where` the day's usage is under both bounds): PostgreSQL locks the
+//! day's row for it and SQLite holds its write lock, so concurrent runs on any node never pass
+//! a quota together. The session count and its insert, and the overrides with their audit
+//! entry, are serialised per user (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the user's advisory
+//! lock).
+//!
+//! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
+//! backend and its dialect (see "The store code" in the crate README).
+
+use async_trait::async_trait;
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{audit, id, lock_user, zk_code, BackendStore};
+use crate::audit_chain::AuditEvent;
+use crate::error::{Constraint, StoreError, StoreResult};
+use crate::model::{
+    to_unix_ms, DayUsage, PutOutcome, QuotaOverrideRow, RunReservation, SessionRecord, ZkCodeRow,
+};
+use crate::traits::QuotaStore;
+
+#[async_trait]
+impl QuotaStore for BackendStore {
+    async fn quota_overrides(&self, user_id: Uuid) -> StoreResult<QuotaOverrideRow> {
+        let row = sqlx::query(
+            "select runs_per_day, cpu_seconds_per_day, sessions, storage_bytes \
+             from user_quota where user_id = $1",
+        )
+        .bind(id(user_id))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(QuotaOverrideRow::default());
+        };
+        Ok(QuotaOverrideRow {
+            runs_per_day: row.try_get("runs_per_day")?,
+            cpu_seconds_per_day: row.try_get("cpu_seconds_per_day")?,
+            sessions: row.try_get("sessions")?,
+            storage_bytes: row.try_get("storage_bytes")?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user_id))]
+    async fn set_quota_overrides(
+        &self,
+        user_id: Uuid,
+        overrides: &QuotaOverrideRow,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        // The user's and (an operator's action) the entry's chain owner's, always in the
+        // same order, so two operators changing each other's quotas cannot deadlock.
+        let (first, second) = if user_id <= audit.user_id {
+            (user_id, audit.user_id)
+        } else {
+            (audit.user_id, user_id)
+        };
+        lock_user(&mut tx, first).await?;
+        if second != first {
+            lock_user(&mut tx, second).await?;
+        }
+        if overrides.is_empty() {
+            sqlx::query("delete from user_quota where user_id = $1")
+                .bind(id(user_id))
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            let at = to_unix_ms(now);
+            sqlx::query(
+                "insert into user_quota (user_id, runs_per_day, cpu_seconds_per_day, sessions, \
+                 storage_bytes, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $6) \
+                 on conflict (user_id) do update set runs_per_day = excluded.runs_per_day, \
+                 cpu_seconds_per_day = excluded.cpu_seconds_per_day, \
+                 sessions = excluded.sessions, storage_bytes = excluded.storage_bytes, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(id(user_id))
+            .bind(overrides.runs_per_day)
+            .bind(overrides.cpu_seconds_per_day)
+            .bind(overrides.sessions)
+            .bind(overrides.storage_bytes)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reserve_run(
+        &self,
+        user_id: Uuid,
+        day: i64,
+        max_runs: i64,
+        max_cpu_ms: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<RunReservation> {
+        let counted = sqlx::query(
+            "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
+             select $1, $2, 1, 0, $5 where $3 > 0 and $4 > 0 \
+             on conflict (user_id, day) do update set runs = usage_day.runs + 1, \
+             updated_at = excluded.updated_at \
+             where usage_day.runs < $3 and usage_day.cpu_ms < $4 \
+             returning runs, cpu_ms",
+        )
+        .bind(id(user_id))
+        .bind(day)
+        .bind(max_runs)
+        .bind(max_cpu_ms)
+        .bind(to_unix_ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        match counted {
+            Some(row) => Ok(RunReservation::Admitted(DayUsage {
+                runs: row.try_get("runs")?,
+                cpu_ms: row.try_get("cpu_ms")?,
+            })),
+            None => Ok(RunReservation::Refused(self.day_usage(user_id, day).await?)),
+        }
+    }
+
+    async fn release_run(&self, user_id: Uuid, day: i64, now: OffsetDateTime) -> StoreResult<()> {
+        sqlx::query(
+            "update usage_day set runs = runs - 1, updated_at = $3 \
+             where user_id = $1 and day = $2 and runs > 0",
+        )
+        .bind(id(user_id))
+        .bind(day)
+        .bind(to_unix_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn add_cpu_ms(
+        &self,
+        user_id: Uuid,
+        day: i64,
+        cpu_ms: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
+             values ($1, $2, 0, $3, $4) \
+             on conflict (user_id, day) do update set cpu_ms = usage_day.cpu_ms + excluded.cpu_ms, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(id(user_id))
+        .bind(day)
+        .bind(cpu_ms.max(0))
+        .bind(to_unix_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn day_usage(&self, user_id: Uuid, day: i64) -> StoreResult<DayUsage> {
+        let row = sqlx::query("select runs, cpu_ms from usage_day where user_id = $1 and day = $2")
+            .bind(id(user_id))
+            .bind(day)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(DayUsage {
+                runs: row.try_get("runs")?,
+                cpu_ms: row.try_get("cpu_ms")?,
+            }),
+            None => Ok(DayUsage::default()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %record.user_id))]
+    async fn put_session_record_within(
+        &self,
+        record: &SessionRecord,
+        max_sessions: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, record.user_id).await?;
+        let held: i64 =
+            sqlx::query_scalar("select count(*) from session_record where user_id = $1")
+                .bind(id(record.user_id))
+                .fetch_one(&mut *tx)
+                .await?;
+        if held >= max_sessions {
+            return Err(StoreError::conflict(Constraint::SessionQuota));
+        }
+        super::sessions::insert_record(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_record_opened(&self, record: &SessionRecord) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "update session_record set created_at = $2, last_used_at = $3, expires_at = $4 \
+             where session_id = $1",
+        )
+        .bind(id(record.session_id))
+        .bind(to_unix_ms(record.created_at))
+        .bind(to_unix_ms(record.last_used_at))
+        .bind(to_unix_ms(record.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn zk_code_bytes(&self, user_id: Uuid) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "select coalesce(sum(length(payload)), 0) from zk_code where user_id = $1",
+        )
+        .bind(id(user_id))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %row.user_id, zk.name = %row.name))]
+    async fn put_zk_code_within(
+        &self,
+        row: &ZkCodeRow,
+        max_items: u32,
+        max_bytes: i64,
+        audit: &AuditEvent,
+    ) -> StoreResult<PutOutcome> {
+        zk_code::put_within(self, row, (max_items, max_bytes), audit).await
+    }
+}
