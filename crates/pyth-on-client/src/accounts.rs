@@ -4,7 +4,8 @@
 use pyth_on_types::{
     AccountSettings, AdminCreateUser, AdminCreatedUser, AdminUserList, AuthResponse,
     DeleteAccountRequest, InvitationCreated, InvitationList, InvitationRequest,
-    PasswordChangeRequest, RegisterRequest, SetRoleRequest, SignInList, UserInfo, UserRole,
+    PasswordChangeRequest, QuotaOverrides, RegisterRequest, SetRoleRequest, SignInList, UserInfo,
+    UserQuota, UserRole,
 };
 use reqwest::Method;
 use uuid::Uuid;
@@ -107,6 +108,21 @@ impl Client {
     pub async fn admin_delete_user(&self, id: Uuid) -> Result<(), ClientError> {
         let path = format!("/api/v1/admin/users/{id}");
         Self::send_empty(self.request(Method::DELETE, &path)).await
+    }
+
+    /// `GET /api/v1/admin/users/{id}/quota`.
+    pub async fn admin_quota(&self, id: Uuid) -> Result<UserQuota, ClientError> {
+        self.get(&format!("/api/v1/admin/users/{id}/quota")).await
+    }
+
+    /// `PUT /api/v1/admin/users/{id}/quota`.
+    pub async fn admin_set_quota(
+        &self,
+        id: Uuid,
+        overrides: &QuotaOverrides,
+    ) -> Result<UserQuota, ClientError> {
+        let path = format!("/api/v1/admin/users/{id}/quota");
+        Self::send(self.request(Method::PUT, &path).json(overrides)).await
     }
 
     /// `POST /api/v1/admin/invitations`.

@@ -3,8 +3,9 @@
 //! user's both get the entry, or the operator at the server's command line (`pyth-on users`),
 //! recorded in the affected user's chain with `auth_method` `cli`.
 //!
-//! The functions take the store alone, so the command line runs them without a server; the
-//! routes add what needs one (ending a disabled user's sessions on this node).
+//! The account functions take the store alone, so the command line runs them without a server;
+//! the routes add what needs one (ending a disabled user's sessions on this node). Quotas need
+//! the server's defaults: [`set_quota`] takes its state.
 
 use std::net::IpAddr;
 
@@ -20,6 +21,9 @@ use uuid::Uuid;
 use crate::accounts::{self, AccountError};
 use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
+use crate::quotas::{self, QuotaError};
+use crate::state::AppState;
+use pyth_on_types::{QuotaOverrides, UserQuota};
 
 /// Who does an admin action.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +172,24 @@ pub async fn delete_user(
         Ok(false) => Err(AccountError::UserNotFound),
         Err(err) => Err(last_admin(err)),
     }
+}
+
+/// Sets `user_id`'s quota overrides (`None`: the server's default), audited in the admin's
+/// chain and the user's; answers the quotas that now apply.
+pub async fn set_quota(
+    state: &AppState,
+    admin: &Caller,
+    user_id: Uuid,
+    overrides: &QuotaOverrides,
+) -> Result<UserQuota, QuotaError> {
+    let details = json!({ "overrides": overrides });
+    let audit = events(
+        &Actor::Admin(*admin),
+        Action::AdminUserQuota,
+        user_id,
+        details,
+    );
+    quotas::set_user_quota(state, user_id, overrides, &audit).await
 }
 
 /// Creates an invitation valid for `ttl_hours`; answers it and its code (shown once).

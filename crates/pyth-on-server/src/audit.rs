@@ -83,6 +83,8 @@ pub enum Action {
     AdminUserRole,
     /// An admin deleted an account (in the admin's chain: the account's own is deleted with it).
     AdminUserDelete,
+    /// An account's quota overrides were set.
+    AdminUserQuota,
     /// An invitation was created.
     AdminInvitationCreate,
     /// An invitation was deleted.
@@ -91,7 +93,7 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 38] = [
         Action::AuthRegister,
         Action::AuthLogin,
         Action::AuthLoginFailed,
@@ -127,6 +129,7 @@ impl Action {
         Action::AdminUserEnable,
         Action::AdminUserRole,
         Action::AdminUserDelete,
+        Action::AdminUserQuota,
         Action::AdminInvitationCreate,
         Action::AdminInvitationDelete,
     ];
@@ -169,6 +172,7 @@ impl Action {
             Action::AdminUserEnable => "admin.user.enable",
             Action::AdminUserRole => "admin.user.role",
             Action::AdminUserDelete => "admin.user.delete",
+            Action::AdminUserQuota => "admin.user.quota",
             Action::AdminInvitationCreate => "admin.invitation.create",
             Action::AdminInvitationDelete => "admin.invitation.delete",
         }

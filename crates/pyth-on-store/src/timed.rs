@@ -208,7 +208,7 @@ bounded!(InvitationStore {
 bounded!(QuotaStore {
     fn quota_overrides(&self, user_id: Uuid) -> QuotaOverrideRow;
     fn set_quota_overrides(&self, user_id: Uuid, overrides: &QuotaOverrideRow,
-        now: OffsetDateTime, audit: &AuditEvent) -> ();
+        now: OffsetDateTime, audit: &[AuditEvent]) -> ();
     fn reserve_run(&self, user_id: Uuid, day: i64, max_runs: i64, max_cpu_ms: i64,
         now: OffsetDateTime) -> RunReservation;
     fn release_run(&self, user_id: Uuid, day: i64, now: OffsetDateTime) -> ();

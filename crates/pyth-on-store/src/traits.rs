@@ -496,7 +496,7 @@ pub trait QuotaStore {
         user_id: Uuid,
         overrides: &QuotaOverrideRow,
         now: OffsetDateTime,
-        audit: &AuditEvent,
+        audit: &[AuditEvent],
     ) -> StoreResult<()>;
     /// Counts one run on `day` in one statement, if the day's runs are below `max_runs` and
     /// its CPU milliseconds below `max_cpu_ms`; otherwise nothing is counted: `Refused`.

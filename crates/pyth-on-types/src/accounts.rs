@@ -147,6 +147,9 @@ pub struct AdminUser {
     /// When it was disabled; absent when enabled.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub disabled_at: Option<OffsetDateTime>,
+    /// Its use of each quota today (in the list; absent in other answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::Usage>,
 }
 
 /// Answer of `GET /api/v1/admin/users`.

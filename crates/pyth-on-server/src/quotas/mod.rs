@@ -242,7 +242,7 @@ pub async fn set_user_quota(
     state: &AppState,
     user_id: Uuid,
     overrides: &QuotaOverrides,
-    audit: &AuditEvent,
+    audit: &[AuditEvent],
 ) -> Result<UserQuota, QuotaError> {
     if state.store().user_by_id(user_id).await?.is_none() {
         return Err(QuotaError::UserNotFound);

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use pyth_on_store::{Invitation, Role, UserSummary};
 use pyth_on_types::{
     AdminCreateUser, AdminCreatedUser, AdminUser, AdminUserList, InvitationCreated, InvitationInfo,
-    InvitationList, InvitationRequest, SetRoleRequest, UserRole,
+    InvitationList, InvitationRequest, QuotaOverrides, SetRoleRequest, Usage, UserQuota, UserRole,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use crate::domain::{Email, Invalid, Password};
 use crate::error::ApiError;
 use crate::http::json::AppJson;
 use crate::own_account;
+use crate::quotas;
 use crate::registration::MAX_INVITATION_TTL_HOURS;
 use crate::sessions::EndReason;
 use crate::state::AppState;
@@ -38,13 +39,14 @@ pub struct UserPage {
     limit: Option<u32>,
 }
 
-fn admin_user(u: UserSummary) -> AdminUser {
+fn admin_user(u: UserSummary, usage: Option<Usage>) -> AdminUser {
     AdminUser {
         id: u.id,
         email: u.email,
         role: role_type(u.role),
         created_at: u.created_at,
         disabled_at: u.disabled_at,
+        usage,
     }
 }
 
@@ -59,7 +61,7 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("user"))
 }
 
-/// List accounts in creation order, a page at a time.
+/// List accounts in creation order, a page at a time, each with its use of every quota today.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "Admin", params(UserPage),
     security(("bearer" = [])),
     responses((status = 200, body = AdminUserList),
@@ -80,7 +82,13 @@ pub async fn list_users(
     let users = admin::list_users(state.store(), page.after, limit).await?;
     let full = users.len() == usize::try_from(limit).unwrap_or(usize::MAX);
     let next_after = full.then(|| users.last().map(|u| u.id)).flatten();
-    let users = users.into_iter().map(admin_user).collect();
+    let usage = users.iter().map(|u| quotas::usage(&state, u.id));
+    let usage = futures::future::try_join_all(usage).await?;
+    let users = users
+        .into_iter()
+        .zip(usage)
+        .map(|(user, usage)| admin_user(user, Some(usage)))
+        .collect();
     Ok(AppJson(AdminUserList { users, next_after }))
 }
 
@@ -115,6 +123,7 @@ pub async fn create_user(
         role: role_type(user.role),
         created_at: user.created_at,
         disabled_at: None,
+        usage: None,
     };
     let created = AdminCreatedUser {
         user,
@@ -198,6 +207,42 @@ pub async fn delete_user(
     own_account::end_sessions_of(&state, id, EndReason::AccountDisabled).await;
     admin::delete_user(state.store(), &Actor::Admin(caller), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The quotas that apply to an account, and the overrides set for it.
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}/quota", tag = "Admin",
+    params(("id" = Uuid, Path, description = "user id")), security(("bearer" = [])),
+    responses((status = 200, body = UserQuota),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "admin_required"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
+pub async fn get_quota(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<AppJson<UserQuota>, ApiError> {
+    caller.require_admin()?;
+    let id = user_id(&id)?;
+    Ok(AppJson(quotas::user_quota(&state, id).await?))
+}
+
+/// Set an account's quota overrides: each field a limit (`0`: unlimited), absent or `null`
+/// for the server's default; `{}` removes every override. Applies from the account's next
+/// run, session or write, on every node.
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/quota", tag = "Admin", request_body = QuotaOverrides,
+    params(("id" = Uuid, Path, description = "user id")), security(("bearer" = [])),
+    responses((status = 200, body = UserQuota),
+        (status = 400, body = pyth_on_types::ErrorBody, description = "invalid_json: not a QuotaOverrides"),
+        (status = 403, body = pyth_on_types::ErrorBody, description = "admin_required"),
+        (status = 404, body = pyth_on_types::ErrorBody, description = "not_found")))]
+pub async fn set_quota(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<QuotaOverrides>,
+) -> Result<AppJson<UserQuota>, ApiError> {
+    caller.require_admin()?;
+    let id = user_id(&id)?;
+    Ok(AppJson(admin::set_quota(&state, &caller, id, &body).await?))
 }
 
 fn invitation_info(i: Invitation) -> InvitationInfo {

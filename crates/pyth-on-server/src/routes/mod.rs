@@ -73,6 +73,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::enable_user))
         .routes(routes!(admin::set_role))
         .routes(routes!(admin::delete_user))
+        .routes(routes!(admin::get_quota, admin::set_quota))
         .routes(routes!(admin::list_invitations, admin::create_invitation))
         .routes(routes!(admin::delete_invitation))
         .routes(routes!(execute::execute))

@@ -5,7 +5,7 @@ use pyth_on_client::Client;
 use pyth_on_server::admin::{self, Actor};
 use pyth_on_server::registration::RegistrationMode;
 use pyth_on_store::{NewUser, Role};
-use pyth_on_types::{AdminCreateUser, InvitationRequest, UserRole};
+use pyth_on_types::{AdminCreateUser, ExecuteRequest, InvitationRequest, QuotaOverrides, UserRole};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -298,4 +298,50 @@ async fn a_user_disabled_on_one_node_is_refused_on_the_other_at_once() {
     assert_api_error(token_on_b.me().await, 403, "account_disabled");
     admin.admin_delete_user(user.auth.user.id).await.unwrap();
     assert_api_error(key_on_b.me().await, 401, "unauthorized");
+}
+
+#[tokio::test]
+async fn an_admin_sets_a_users_quota_and_sees_their_usage_in_the_list() {
+    let server = TestServer::start().await;
+    let admin = admin_of(&server, None).await;
+    let user = server.user().await;
+    let id = user.auth.user.id;
+    let two_runs = QuotaOverrides {
+        runs_per_day: Some(2),
+        ..Default::default()
+    };
+
+    let set = admin.admin_set_quota(id, &two_runs).await.unwrap();
+    let run = ExecuteRequest {
+        code: "print(1)".into(),
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        user.key.execute(&run).await.unwrap();
+    }
+    let third = user.key.execute(&run).await;
+
+    assert_eq!(set.runs_per_day, 2);
+    assert_eq!(
+        admin.admin_quota(id).await.unwrap().overrides.runs_per_day,
+        Some(2)
+    );
+    assert_api_error(third, 429, "quota_exceeded");
+    let listed = admin.admin_users(None, None).await.unwrap().users;
+    let row = listed.iter().find(|u| u.id == id).unwrap();
+    let usage = row.usage.as_ref().unwrap();
+    assert_eq!((usage.runs.used, usage.runs.limit), (2.0, Some(2)));
+    let theirs = user
+        .key
+        .audit(None, None, Some("admin.user.quota"))
+        .await
+        .unwrap();
+    assert_eq!(theirs.entries.len(), 1);
+    let own = admin
+        .audit(None, None, Some("admin.user.quota"))
+        .await
+        .unwrap();
+    assert_eq!(own.entries.len(), 1);
+    assert_api_error(user.jwt.admin_quota(id).await, 403, "admin_required");
+    assert_api_error(admin.admin_quota(Uuid::now_v7()).await, 404, "not_found");
 }

@@ -94,7 +94,7 @@ pub async fn set_quota(
         api_key_id: None,
         details: json!({ "overrides": overrides }),
     };
-    pyth_on_server::quotas::set_user_quota(state, user_id, &overrides, &event)
+    pyth_on_server::quotas::set_user_quota(state, user_id, &overrides, std::slice::from_ref(&event))
         .await
         .unwrap()
 }

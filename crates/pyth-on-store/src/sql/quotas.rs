@@ -48,19 +48,17 @@ impl QuotaStore for BackendStore {
         user_id: Uuid,
         overrides: &QuotaOverrideRow,
         now: OffsetDateTime,
-        audit: &AuditEvent,
+        audit: &[AuditEvent],
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        // The user's and (an operator's action) the entry's chain owner's, always in the
-        // same order, so two operators changing each other's quotas cannot deadlock.
-        let (first, second) = if user_id <= audit.user_id {
-            (user_id, audit.user_id)
-        } else {
-            (audit.user_id, user_id)
-        };
-        lock_user(&mut tx, first).await?;
-        if second != first {
-            lock_user(&mut tx, second).await?;
+        // The user's and the entries' chain owners' (an admin's), always in the same order, so
+        // two admins changing each other's quotas cannot deadlock.
+        let mut users: Vec<Uuid> = audit.iter().map(|e| e.user_id).collect();
+        users.push(user_id);
+        users.sort_unstable();
+        users.dedup();
+        for user in users {
+            lock_user(&mut tx, user).await?;
         }
         if overrides.is_empty() {
             sqlx::query("delete from user_quota where user_id = $1")
@@ -86,7 +84,9 @@ impl QuotaStore for BackendStore {
             .execute(&mut *tx)
             .await?;
         }
-        audit::append(&mut tx, audit).await?;
+        for event in audit {
+            audit::append(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -50,18 +50,18 @@ pub async fn overrides_are_absent_until_set_then_replaced_and_removed_with_an_au
     // Act
     let before = store.quota_overrides(user.id).await.unwrap();
     store
-        .set_quota_overrides(user.id, &first, now(), &event(user.id, "quota.set"))
+        .set_quota_overrides(user.id, &first, now(), &[event(user.id, "quota.set")])
         .await
         .unwrap();
     let after_first = store.quota_overrides(user.id).await.unwrap();
     store
-        .set_quota_overrides(user.id, &second, now(), &event(admin.id, "admin.quota"))
+        .set_quota_overrides(user.id, &second, now(), &[event(admin.id, "admin.quota")])
         .await
         .unwrap();
     let after_second = store.quota_overrides(user.id).await.unwrap();
     let cleared = QuotaOverrideRow::default();
     store
-        .set_quota_overrides(user.id, &cleared, now(), &event(user.id, "quota.set"))
+        .set_quota_overrides(user.id, &cleared, now(), &[event(user.id, "quota.set")])
         .await
         .unwrap();
 
