@@ -3,9 +3,9 @@
 //! user's both get the entry, or the operator at the server's command line (`pyth-on users`),
 //! recorded in the affected user's chain with `auth_method` `cli`.
 //!
-//! The account functions take the store alone, so the command line runs them without a server;
-//! the routes add what needs one (ending a disabled user's sessions on this node). Quotas need
-//! the server's defaults: [`set_quota`] takes its state.
+//! The functions take the store alone, so the command line runs them without a server; the
+//! routes add what needs one (ending a disabled user's sessions on this node, the quotas that
+//! apply with the server's defaults).
 
 use std::net::IpAddr;
 
@@ -21,9 +21,8 @@ use uuid::Uuid;
 use crate::accounts::{self, AccountError};
 use crate::audit::{self, Action, Outcome};
 use crate::caller::Caller;
-use crate::quotas::{self, QuotaError};
-use crate::state::AppState;
-use pyth_on_types::{QuotaOverrides, UserQuota};
+use crate::quotas;
+use pyth_on_types::QuotaOverrides;
 
 /// Who does an admin action.
 #[derive(Debug, Clone, Copy)]
@@ -174,22 +173,26 @@ pub async fn delete_user(
     }
 }
 
-/// Sets `user_id`'s quota overrides (`None`: the server's default), audited in the admin's
-/// chain and the user's; answers the quotas that now apply.
+/// Replaces `user_id`'s quota overrides (`None`: the server's default; all `None` removes
+/// them), audited like every admin action. They apply from the user's next run, session or
+/// write, on every node.
 pub async fn set_quota(
-    state: &AppState,
-    admin: &Caller,
+    store: &dyn Store,
+    actor: &Actor,
     user_id: Uuid,
     overrides: &QuotaOverrides,
-) -> Result<UserQuota, QuotaError> {
+) -> Result<(), AccountError> {
+    if store.user_by_id(user_id).await?.is_none() {
+        return Err(AccountError::UserNotFound);
+    }
     let details = json!({ "overrides": overrides });
-    let audit = events(
-        &Actor::Admin(*admin),
-        Action::AdminUserQuota,
-        user_id,
-        details,
-    );
-    quotas::set_user_quota(state, user_id, overrides, &audit).await
+    let audit = events(actor, Action::AdminUserQuota, user_id, details);
+    let now = OffsetDateTime::now_utc();
+    let row = quotas::to_row(overrides);
+    store
+        .set_quota_overrides(user_id, &row, now, &audit)
+        .await?;
+    Ok(())
 }
 
 /// Creates an invitation valid for `ttl_hours`; answers it and its code (shown once).

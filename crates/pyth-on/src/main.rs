@@ -25,7 +25,7 @@ enum Command {
     /// Sessions: live interpreters that keep their state between cells.
     Session(commands::session::Cmd),
     /// Accounts on this machine's database: create the first administrator, list, disable,
-    /// enable, set a role, delete.
+    /// enable, set a role or quotas, delete.
     Users(commands::users::Cmd),
     /// Zero-knowledge code: encrypt a file locally and store it, or run stored code.
     Zk(commands::zk::Cmd),

@@ -95,6 +95,12 @@ async fn the_first_admin_is_made_on_the_command_line_and_runs_a_closed_server() 
     );
     let (ok, out) = users(dir.path(), &["delete", "ops@example.com"], "");
     assert!(!ok && out.contains("last enabled administrator"), "{out}");
+    let quota = ["quota", "ada@example.com", "--runs-per-day", "3"];
+    let (ok, out) = users(dir.path(), &quota, "");
+    assert!(ok && out.contains("runs per day:        3"), "{out}");
+    assert!(out.contains("sessions:            default"), "{out}");
+    let (ok, out) = users(dir.path(), &["quota", "ada@example.com", "--reset"], "");
+    assert!(ok && out.contains("runs per day:        default"), "{out}");
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -174,7 +174,8 @@ pub fn reset_at(day: i64) -> OffsetDateTime {
 }
 
 /// The overrides as the store keeps them.
-fn to_row(overrides: &QuotaOverrides) -> QuotaOverrideRow {
+/// The stored form of `overrides`.
+pub fn to_row(overrides: &QuotaOverrides) -> QuotaOverrideRow {
     let stored = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
     QuotaOverrideRow {
         runs_per_day: stored(overrides.runs_per_day),
@@ -184,7 +185,8 @@ fn to_row(overrides: &QuotaOverrides) -> QuotaOverrideRow {
     }
 }
 
-fn from_row(row: &QuotaOverrideRow) -> QuotaOverrides {
+/// The wire form of stored overrides.
+pub fn from_row(row: &QuotaOverrideRow) -> QuotaOverrides {
     let read = |v: Option<i64>| v.map(|v| u64::try_from(v).unwrap_or(0));
     QuotaOverrides {
         runs_per_day: read(row.runs_per_day),

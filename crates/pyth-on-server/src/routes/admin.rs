@@ -242,7 +242,8 @@ pub async fn set_quota(
 ) -> Result<AppJson<UserQuota>, ApiError> {
     caller.require_admin()?;
     let id = user_id(&id)?;
-    Ok(AppJson(admin::set_quota(&state, &caller, id, &body).await?))
+    admin::set_quota(state.store(), &Actor::Admin(caller), id, &body).await?;
+    Ok(AppJson(quotas::user_quota(&state, id).await?))
 }
 
 fn invitation_info(i: Invitation) -> InvitationInfo {

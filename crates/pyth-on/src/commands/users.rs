@@ -1,6 +1,7 @@
 //! `pyth-on users`: the operator's accounts commands, run on the server's machine against its
 //! database (no server needed): create the first administrator, list, disable, enable, change
-//! a role, delete. Each change is in the affected user's audit log with `auth_method` `cli`.
+//! a role, set quotas, delete. Each change is in the affected user's audit log with
+//! `auth_method` `cli`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,7 +10,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use pyth_on_server::admin::{self, Actor};
 use pyth_on_server::domain::{Email, Password};
+use pyth_on_server::quotas;
 use pyth_on_store::{NewUser, Role, Store};
+use pyth_on_types::QuotaOverrides;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -67,6 +70,58 @@ enum Action {
         /// Email or id.
         user: String,
     },
+    /// Show an account's quota overrides, or change them: each flag given replaces that
+    /// override (`0`: unlimited); `--reset` goes back to the server's defaults.
+    Quota(QuotaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct QuotaArgs {
+    /// Email or id.
+    user: String,
+    /// Runs per UTC day.
+    #[arg(long)]
+    runs_per_day: Option<u64>,
+    /// CPU seconds per UTC day.
+    #[arg(long)]
+    cpu_seconds_per_day: Option<u64>,
+    /// Sessions open at once, on every node.
+    #[arg(long)]
+    sessions: Option<u64>,
+    /// MiB of encrypted code and package environments.
+    #[arg(long)]
+    storage_mb: Option<u64>,
+    /// Remove every override first.
+    #[arg(long)]
+    reset: bool,
+}
+
+impl QuotaArgs {
+    fn changes(&self) -> bool {
+        self.reset
+            || self.runs_per_day.is_some()
+            || self.cpu_seconds_per_day.is_some()
+            || self.sessions.is_some()
+            || self.storage_mb.is_some()
+    }
+
+    /// `current` with the flags given applied.
+    fn apply(&self, current: QuotaOverrides) -> QuotaOverrides {
+        let base = if self.reset {
+            QuotaOverrides::default()
+        } else {
+            current
+        };
+        QuotaOverrides {
+            runs_per_day: self.runs_per_day.or(base.runs_per_day),
+            cpu_seconds_per_day: self.cpu_seconds_per_day.or(base.cpu_seconds_per_day),
+            sessions: self.sessions.or(base.sessions),
+            storage_bytes: self
+                .storage_mb
+                .map(|mb| mb.saturating_mul(1024 * 1024))
+                .or(base.storage_bytes),
+        }
+    }
 }
 
 impl Cmd {
@@ -116,6 +171,7 @@ impl Cmd {
                 admin::delete_user(store, &actor, id).await?;
                 writeln!(out, "{user} is deleted")?;
             }
+            Action::Quota(args) => quota(store, &args, &mut out).await?,
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -179,6 +235,33 @@ async fn create(
     if generated {
         writeln!(out, "password (shown once): {raw}")?;
     }
+    Ok(())
+}
+
+async fn quota(store: &dyn Store, args: &QuotaArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let id = find(store, &args.user).await?;
+    let mut overrides = quotas::from_row(&store.quota_overrides(id).await?);
+    if args.changes() {
+        overrides = args.apply(overrides);
+        admin::set_quota(store, &Actor::Operator, id, &overrides).await?;
+    }
+    let shown = |v: Option<u64>| v.map_or_else(|| "default".to_string(), |v| v.to_string());
+    writeln!(
+        out,
+        "runs per day:        {}",
+        shown(overrides.runs_per_day)
+    )?;
+    writeln!(
+        out,
+        "CPU seconds per day: {}",
+        shown(overrides.cpu_seconds_per_day)
+    )?;
+    writeln!(out, "sessions:            {}", shown(overrides.sessions))?;
+    writeln!(
+        out,
+        "storage bytes:       {}",
+        shown(overrides.storage_bytes)
+    )?;
     Ok(())
 }
 
