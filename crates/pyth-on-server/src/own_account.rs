@@ -120,14 +120,13 @@ pub async fn revoke_sign_in(
 }
 
 /// Deletes the caller's account and everything of it (see `AccountStore::delete_user`), after
-/// checking the password. Its sessions on this node end first.
+/// checking the password; then its sessions on this node end.
 pub async fn delete_account(
     state: &AppState,
     caller: &Caller,
     password: String,
 ) -> Result<(), AccountError> {
     confirm_password(state, caller, password).await?;
-    end_sessions_of(state, caller.user_id, EndReason::Deleted).await;
     match state.store().delete_user(caller.user_id, &[]).await {
         Ok(true) => {}
         Ok(false) => return Err(AccountError::Unauthorized),
@@ -136,6 +135,8 @@ pub async fn delete_account(
         }
         Err(err) => return Err(err.into()),
     }
+    // After the rows are gone: a refusal ends nothing, and the ends write nothing for it.
+    end_sessions_of(state, caller.user_id, EndReason::Deleted).await;
     tracing::info!(user.id = %caller.user_id, "account deleted by its owner");
     Ok(())
 }

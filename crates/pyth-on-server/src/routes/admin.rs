@@ -204,8 +204,9 @@ pub async fn delete_user(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let id = user_id(&id)?;
-    own_account::end_sessions_of(&state, id, EndReason::AccountDisabled).await;
     admin::delete_user(state.store(), &Actor::Admin(caller), id).await?;
+    // Gone from the database first: a refusal (the last admin) ends nothing.
+    own_account::end_sessions_of(&state, id, EndReason::Deleted).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -88,6 +88,8 @@ async fn deleting_an_account_needs_the_password_and_leaves_no_row_of_it() {
         ..Default::default()
     };
     user.key.execute(&run).await.unwrap();
+    let open = CreateSessionRequest::default();
+    let session = user.key.create_session(&open).await.unwrap();
     let url = format!(
         "sqlite://{}?mode=rw",
         server.dir.path().join("pyth-on.db").display()
@@ -103,6 +105,12 @@ async fn deleting_an_account_needs_the_password_and_leaves_no_row_of_it() {
     assert_api_error(user.key.me().await, 401, "unauthorized");
     let login = server.client.login(&user.email, PASSWORD).await;
     assert_api_error(login, 401, "invalid_credentials");
+    let ended = server
+        .client
+        .with_token(&user.auth.token)
+        .get_session(session.id)
+        .await;
+    assert_api_error(ended, 401, "unauthorized");
     assert_no_row_of(store.as_ref(), user.auth.user.id).await;
 }
 
