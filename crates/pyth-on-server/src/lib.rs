@@ -42,6 +42,7 @@ pub mod settings_error;
 mod settings_validate;
 pub mod startup;
 pub mod state;
+pub mod usage;
 pub mod zk_code;
 
 pub use settings::Settings;

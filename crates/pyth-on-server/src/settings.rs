@@ -85,7 +85,7 @@ pub struct Settings {
 
     /// Default per-user quotas (`PYTH_ON_QUOTA_*`).
     #[command(flatten)]
-    pub quotas: crate::quotas::QuotaSettings,
+    pub quotas: crate::quotas::settings::QuotaSettings,
 
     /// Secrets per user.
     #[arg(long, env = "PYTH_ON_MAX_SECRETS_PER_USER", default_value_t = 100)]

@@ -99,7 +99,7 @@ pub async fn put(
         }),
     );
     let quota = state.settings().max_zk_code_per_user;
-    let stored = crate::quotas::storage::put_zk_code(state, &row, quota, &event).await;
+    let stored = crate::packages::storage::put_zk_code(state, &row, quota, &event).await;
     let outcome = match stored {
         Ok(outcome) => outcome,
         Err(QuotaError::Store(StoreError::Conflict {

@@ -36,7 +36,7 @@ pub async fn set(
     language: Language,
     specs: &[PackageSpec],
 ) -> Result<(), PackageError> {
-    crate::quotas::storage::check_room(state, user.user_id).await?;
+    super::storage::check_room(state, user.user_id).await?;
     let spec_list: Vec<&str> = specs.iter().map(PackageSpec::spec).collect();
     let details = json!({ "language": language.as_str(), "packages": spec_list });
     let subject = (Action::PackageSet, Some(language.as_str().to_string()));
@@ -60,7 +60,7 @@ pub async fn add(
     language: Language,
     spec: &PackageSpec,
 ) -> Result<(PutOutcome, PackageRow), PackageError> {
-    crate::quotas::storage::check_room(state, user.user_id).await?;
+    super::storage::check_room(state, user.user_id).await?;
     let max = manager.config().max_packages;
     let mut set = stored_specs(state.store(), user.user_id, language).await?;
     set.retain(|s| s.name() != spec.name());

@@ -24,6 +24,7 @@ pub mod sandbox;
 pub mod service;
 pub mod settings;
 pub mod spec;
+pub mod storage;
 
 pub use env::{EnvMount, PackageConfig, PackageManager};
 pub use gc::{spawn_gc_task, GcReport};
@@ -85,7 +86,7 @@ pub enum PackageError {
     },
     /// 429 `quota_exceeded`: the owner's storage quota is used up.
     #[error(transparent)]
-    Quota(crate::quotas::QuotaExceeded),
+    Quota(crate::quotas::refusal::QuotaExceeded),
     /// 500: the store failed.
     #[error("package store")]
     Store(#[from] pyth_on_store::StoreError),
@@ -144,12 +145,12 @@ impl PackageError {
     }
 }
 
-impl From<crate::quotas::QuotaError> for PackageError {
-    fn from(err: crate::quotas::QuotaError) -> Self {
+impl From<crate::quotas::refusal::QuotaError> for PackageError {
+    fn from(err: crate::quotas::refusal::QuotaError) -> Self {
         match err {
-            crate::quotas::QuotaError::Exceeded(exceeded) => Self::Quota(exceeded),
-            crate::quotas::QuotaError::Store(err) => Self::Store(err),
-            crate::quotas::QuotaError::UserNotFound => {
+            crate::quotas::refusal::QuotaError::Exceeded(exceeded) => Self::Quota(exceeded),
+            crate::quotas::refusal::QuotaError::Store(err) => Self::Store(err),
+            crate::quotas::refusal::QuotaError::UserNotFound => {
                 Self::Store(pyth_on_store::StoreError::NotFound)
             }
         }

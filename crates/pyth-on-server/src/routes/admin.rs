@@ -82,7 +82,7 @@ pub async fn list_users(
     let users = admin::list_users(state.store(), page.after, limit).await?;
     let full = users.len() == usize::try_from(limit).unwrap_or(usize::MAX);
     let next_after = full.then(|| users.last().map(|u| u.id)).flatten();
-    let usage = users.iter().map(|u| quotas::usage(&state, u.id));
+    let usage = users.iter().map(|u| crate::usage::of(&state, u.id));
     let usage = futures::future::try_join_all(usage).await?;
     let users = users
         .into_iter()

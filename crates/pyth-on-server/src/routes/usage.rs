@@ -1,5 +1,5 @@
 //! `GET /api/v1/usage`: the caller's use of each quota today (UTC) with its limit and reset
-//! time ([`crate::quotas::usage`]).
+//! time ([`crate::usage::of`]).
 
 use axum::extract::State;
 use pyth_on_types::Usage;
@@ -19,5 +19,5 @@ pub async fn get_usage(
     State(state): State<AppState>,
     user: Caller,
 ) -> Result<AppJson<Usage>, ApiError> {
-    Ok(AppJson(crate::quotas::usage(&state, user.user_id).await?))
+    Ok(AppJson(crate::usage::of(&state, user.user_id).await?))
 }

@@ -10,6 +10,7 @@
 pub mod cells;
 pub mod files;
 pub mod node;
+pub mod quota;
 pub mod reaper;
 pub mod records;
 pub mod registry;
@@ -163,7 +164,7 @@ pub async fn create(
         let id = Uuid::now_v7();
         let egress = start_egress(&owned, &user, id, network).await?;
         // The sessions quota, before the kernel starts (on the record when nodes share them).
-        let recorded = crate::quotas::sessions::hold(&owned, user.user_id, id, &new)
+        let recorded = quota::hold(&owned, user.user_id, id, &new)
             .await
             .map_err(RunError::from)?;
         let prepared = Prepared {
@@ -196,7 +197,7 @@ struct Prepared {
     /// Its egress proxy, if it asked for the network.
     egress: Option<RunListener>,
     secrets: OpenSecrets,
-    /// On the record already ([`crate::quotas::sessions::hold`]): its times move on once open.
+    /// On the record already ([`quota::hold`]): its times move on once open.
     recorded: bool,
 }
 

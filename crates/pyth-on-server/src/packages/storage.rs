@@ -16,8 +16,9 @@
 use pyth_on_store::{Constraint, PutOutcome, StoreError, ZkCodeRow, PACKAGE_ENV_READY};
 use uuid::Uuid;
 
-use super::{bound, Quota, QuotaError, QuotaExceeded};
+use super::service::stored_specs;
 use crate::domain::Language;
+use crate::quotas::{bound, limits, Quota, QuotaError, QuotaExceeded};
 use crate::state::AppState;
 
 /// Bytes `user_id` holds: encrypted programs and their package lists' environments.
@@ -34,12 +35,11 @@ async fn environment_bytes(state: &AppState, user_id: Uuid) -> Result<u64, Store
     };
     let mut total = 0u64;
     for language in [Language::Python, Language::Javascript] {
-        let specs =
-            match crate::packages::service::stored_specs(state.store(), user_id, language).await {
-                Ok(specs) if !specs.is_empty() => specs,
-                // No list, or one this server can no longer read: nothing kept for it.
-                _ => continue,
-            };
+        let specs = match stored_specs(state.store(), user_id, language).await {
+            Ok(specs) if !specs.is_empty() => specs,
+            // No list, or one this server can no longer read: nothing kept for it.
+            _ => continue,
+        };
         // No runtime for the language: no environment can exist for it.
         let Ok(key) = manager.env_key(language, &specs).await else {
             continue;
@@ -64,7 +64,7 @@ fn exceeded(limit: u64, used: u64) -> QuotaExceeded {
 
 /// Refuses a package-list change while `user_id` holds their whole storage quota or more.
 pub async fn check_room(state: &AppState, user_id: Uuid) -> Result<(), QuotaError> {
-    let limit = super::limits(state, user_id).await?.storage_bytes;
+    let limit = limits(state, user_id).await?.storage_bytes;
     if limit == 0 {
         return Ok(());
     }
@@ -83,7 +83,7 @@ pub async fn put_zk_code(
     max_items: u32,
     audit: &pyth_on_store::AuditEvent,
 ) -> Result<PutOutcome, QuotaError> {
-    let limit = super::limits(state, row.user_id).await?.storage_bytes;
+    let limit = limits(state, row.user_id).await?.storage_bytes;
     let environments = if limit == 0 {
         0
     } else {

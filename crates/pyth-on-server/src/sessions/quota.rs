@@ -10,8 +10,8 @@ use pyth_on_store::{Constraint, SessionRecord, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{bound, Quota, QuotaError, QuotaExceeded};
-use crate::sessions::NewSession;
+use super::NewSession;
+use crate::quotas::{bound, limits, Quota, QuotaError, QuotaExceeded};
 use crate::state::AppState;
 
 /// Sessions `user_id` holds open now: on every node (their records) when this node shares
@@ -34,7 +34,7 @@ pub async fn hold(
     id: Uuid,
     new: &NewSession,
 ) -> Result<bool, QuotaError> {
-    let limit = super::limits(state, user_id).await?.sessions;
+    let limit = limits(state, user_id).await?.sessions;
     let Some(url) = state.node().url() else {
         // This session's own reservation is among those held.
         let held = state.sessions().held_by(user_id);
