@@ -200,7 +200,7 @@ function deleteAccount(): HTMLElement {
   const cancel = h('button', { type: 'button' }, 'Cancel');
   const sure = h(
     'div',
-    { class: 'msg error confirm', hidden: true, id: 'delete-confirm' },
+    { class: 'msg error confirm', hidden: true },
     h('p', {}, 'This cannot be undone. Your API keys, sign-ins, secrets, packages, encrypted code, sessions and audit log are deleted now, and you are signed out.'),
     h('div', { class: 'actions' }, confirm, cancel),
   );
@@ -213,17 +213,13 @@ function deleteAccount(): HTMLElement {
     sure,
     messages.el,
   );
-  start.addEventListener('click', () => {
-    if (!password.reportValidity()) return;
-    sure.hidden = false;
-    start.hidden = true;
-    cancel.focus();
-  });
-  cancel.addEventListener('click', () => {
-    sure.hidden = true;
-    start.hidden = false;
-    start.focus();
-  });
+  const ask = (asking: boolean) => {
+    sure.hidden = !asking;
+    start.hidden = asking;
+    (asking ? cancel : start).focus();
+  };
+  start.addEventListener('click', () => password.reportValidity() && ask(true));
+  cancel.addEventListener('click', () => ask(false));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (sure.hidden) return start.click(); // Enter in the password field asks first
@@ -234,11 +230,10 @@ function deleteAccount(): HTMLElement {
         endSession(`${email} is deleted, with everything in it. You are signed out.`);
       } catch (err) {
         password.value = '';
-        cancel.click();
-        password.focus();
+        ask(false);
         messages.error(err, 'Could not delete the account');
       }
-    });
+    }).then(() => password.isConnected && password.focus());
   });
   return form;
 }

@@ -55,7 +55,7 @@ export function invitationsSection(): { el: HTMLElement; load: () => Promise<voi
   async function load(): Promise<void> {
     try {
       const { invitations } = await call<{ invitations: Invitation[] }>('GET', '/api/v1/admin/invitations');
-      list.replaceChildren(table('Invitations', ['Note', 'Created', 'Expires', 'State', 'Actions'], invitations.map((i) => row(i, (one) => void remove(one))), 'No invitations.'));
+      list.replaceChildren(table('The invitations', ['Note', 'Created', 'Expires', 'State', 'Actions'], invitations.map((i) => row(i, (one) => void remove(one))), 'No invitations.'));
       list.querySelector('table')?.classList.add('stack');
     } catch (err) {
       messages.error(err, 'Could not list the invitations');

@@ -49,7 +49,7 @@ function usersSection(): { el: HTMLElement; reload: () => Promise<void> } {
       answer.users.forEach((u) => knownEmails.set(u.id, u.email));
       cursors[page + 1] = answer.nextAfter;
       const rows = answer.users.map((u) => userRow(u, act));
-      list.replaceChildren(table('Accounts', ['Email', 'Role', 'Created', 'State', 'Actions'], rows, 'No accounts.'));
+      list.replaceChildren(table('The accounts, a page at a time', ['Email', 'Role', 'Created', 'State', 'Actions'], rows, 'No accounts.'));
       list.querySelector('table')?.classList.add('stack');
       showPager(answer.nextAfter);
     } catch (err) {
