@@ -212,7 +212,7 @@ test('the last admin cannot make itself a user or disable itself, and is told wh
   assert.match(await userRow(ADMIN).innerText(), /Administrator/);
 });
 
-test('an admin creates an account with a generated password shown once, and deletes one by typing its email', async () => {
+test('an admin creates an account with a generated password shown once, promotes it (who then steps down) and deletes it by typing its email', async () => {
   const newbie = `newbie-${Date.now()}@example.com`;
   const form = admin.getByRole('form', { name: 'Create an account' });
   await form.getByLabel('Email', { exact: true }).fill(newbie);
@@ -225,16 +225,31 @@ test('an admin creates an account with a generated password shown once, and dele
   const theirs = await stack.newPage();
   await signIn(theirs, newbie, generated);
   await theirs.getByRole('heading', { level: 1, name: 'Run code' }).waitFor();
+  const adminLink = theirs.getByRole('navigation').getByRole('link', { name: 'Admin' });
+  assert.equal(await adminLink.count(), 0);
+  // Made an admin while signed in: the role is read again on a reload.
+  await admin.getByRole('button', { name: `Make admin ${newbie}` }).click();
+  await admin.getByText(`${newbie}: is now an administrator.`).waitFor();
+  await theirs.reload();
+  await adminLink.click();
+  await theirs.getByRole('heading', { level: 1, name: 'Administration' }).waitFor();
+  // With two admins, one may step down; its navigation loses the Admin page at once.
+  await theirs.getByRole('button', { name: `Make user ${newbie}` }).click();
+  await theirs.getByRole('heading', { level: 1, name: 'Your account' }).waitFor();
+  assert.equal(await theirs.getByTestId('account-role').innerText(), 'User');
+  assert.equal(await adminLink.count(), 0);
   await theirs.context().close();
+  await go(admin, '#/run', 'Run code');
+  await go(admin, '#/admin', 'Administration');
 
   await admin.getByRole('button', { name: `Delete ${newbie}` }).click();
   const confirm = admin.getByRole('form', { name: `Delete ${newbie}` });
-  const go = confirm.getByRole('button', { name: 'Delete this account' });
-  assert.ok(await go.isDisabled(), 'disabled until the email is typed');
+  const remove = confirm.getByRole('button', { name: 'Delete this account' });
+  assert.ok(await remove.isDisabled(), 'disabled until the email is typed');
   await confirm.getByLabel('Type the email to confirm').fill('someone-else@example.com');
-  assert.ok(await go.isDisabled());
+  assert.ok(await remove.isDisabled());
   await confirm.getByLabel('Type the email to confirm').fill(newbie);
-  await go.click();
+  await remove.click();
   await admin.getByText(`${newbie} is deleted, with everything in it.`).waitFor();
   assert.equal(await userRow(newbie).count(), 0);
 });

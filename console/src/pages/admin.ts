@@ -75,7 +75,11 @@ function usersSection(): { el: HTMLElement; reload: () => Promise<void> } {
     try {
       await call(method, `/api/v1/admin/users/${enc(u.id)}${path}`, body);
       messages.ok(`${u.email}: ${done}`);
-      if (u.id === currentUser()?.id) await refreshUser().catch(() => {});
+      // No longer an admin yourself (another admin remains): the navigation loses this page.
+      if (u.id === currentUser()?.id && (await refreshUser().catch(() => false))) {
+        location.hash = '#/account';
+        return;
+      }
       await load();
     } catch (err) {
       messages.error(err, `Could not change ${u.email}`);

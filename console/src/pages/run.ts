@@ -134,8 +134,7 @@ export function runPage(): HTMLElement {
     h('div', { class: 'field' }, h('span', { class: 'label', id: 'code-label' }, 'Code'), editor.dom, h('small', { id: 'code-hint', class: 'hint' }, 'Ctrl+Enter (⌘+Enter) runs from anywhere on the page. Tab indents; Escape then Tab leaves the editor.')),
     h('div', { class: 'row' }, field('Standard input', c.stdin), field('Arguments', c.args, 'One per line; the program sees them after its name.')),
     h('div', { class: 'row' }, field('Environment variables', c.env, 'NAME=value, one per line; not secret (use Secrets for that).'), field('Extra packages for this run', c.packages, 'Space-separated, on top of your saved packages.')),
-    h('div', { class: 'row' }, field('Time limit (ms)', c.timeoutMs), field('Memory limit (MB)', c.memoryMb), field('Output files', c.outputFiles, 'Glob patterns under /work, e.g. *.png; they come back with the result.')),
-    h('div', { class: 'row' }, field('Secrets', c.secrets, SECRETS_HINT)),
+    h('div', { class: 'row' }, field('Time limit (ms)', c.timeoutMs), field('Memory limit (MB)', c.memoryMb), field('Output files', c.outputFiles, 'Glob patterns under /work, e.g. *.png; they come back with the result.'), field('Secrets', c.secrets, SECRETS_HINT)),
     networkField,
   );
   form.addEventListener('input', save);

@@ -70,7 +70,8 @@ export function sessionsPage(): HTMLElement {
     }
   }
 
-  const form = h('form', { class: 'card', 'aria-label': 'New session' }, h('div', { class: 'row toolbar' }, field('Language', language), field('Secrets', secrets, SECRETS_HINT), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'New session'))));
+  const form = h('form', { class: 'card', 'aria-label': 'New session' }, h('div', { class: 'row toolbar' }, field('Language', language), field('Secrets', secrets), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'New session'))), h('small', { class: 'hint', id: 'session-secrets-hint' }, SECRETS_HINT));
+  secrets.setAttribute('aria-describedby', 'session-secrets-hint');
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     void busy(form, async () => {
