@@ -45,6 +45,32 @@ function row(i: Invitation, remove: (i: Invitation) => void): HTMLTableRowElemen
   );
 }
 
+/** The new code, shown this once. */
+function codeNotice(invitation: Invitation, code: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'msg ok once', role: 'status' },
+    h('strong', {}, 'Invitation created. '),
+    `The code is shown only this once; it creates one account until ${formatTime(invitation.expiresAt)}. Hand it to the person with the console's address: they enter it as "Invitation code" when creating their account.`,
+    h('code', { class: 'secret', 'data-testid': 'invitation-code', tabindex: 0 }, code),
+    copyButton('Copy code', () => code, 'Copy the invitation code'),
+  );
+}
+
+/** The registration mode in words, from `GET /api/info`. */
+function modeSentence(): HTMLElement {
+  const mode = h('p', { class: 'hint' }, 'When registration is "invite", creating an account needs a code from here; each code creates one account.');
+  const words = {
+    open: 'open: anyone who reaches the server may create an account, no code needed',
+    invite: 'invite: creating an account needs a code from here',
+    closed: 'closed: only administrators create accounts (above); codes are refused',
+  };
+  void info()
+    .then((i) => (mode.textContent = `Registration on this server is ${words[i.features.registration ?? 'open']}. Each code creates one account. The mode is the server setting PYTH_ON_REGISTRATION.`))
+    .catch(() => {});
+  return mode;
+}
+
 export function invitationsSection(): { el: HTMLElement; load: () => Promise<void> } {
   const messages = new Messages();
   const created = h('div', {});
@@ -89,18 +115,8 @@ export function invitationsSection(): { el: HTMLElement; load: () => Promise<voi
         const answer = await call<{ invitation: Invitation; code: string }>('POST', '/api/v1/admin/invitations', body);
         form.reset();
         messages.clear();
-        const code = h('code', { class: 'secret', 'data-testid': 'invitation-code', tabindex: 0 }, answer.code);
-        created.replaceChildren(
-          h(
-            'div',
-            { class: 'msg ok once', role: 'status' },
-            h('strong', {}, 'Invitation created. '),
-            `The code is shown only this once; it creates one account until ${formatTime(answer.invitation.expiresAt)}. Hand it to the person with the console's address: they enter it as "Invitation code" when creating their account.`,
-            code,
-            copyButton('Copy code', () => answer.code, 'Copy the invitation code'),
-          ),
-        );
-        code.focus();
+        created.replaceChildren(codeNotice(answer.invitation, answer.code));
+        created.querySelector<HTMLElement>('code')?.focus();
         await load();
       } catch (err) {
         messages.error(err, 'Could not create the invitation');
@@ -108,13 +124,7 @@ export function invitationsSection(): { el: HTMLElement; load: () => Promise<voi
     });
   });
 
-  const mode = h('p', { class: 'hint' }, 'When registration is "invite", creating an account needs a code from here; each code creates one account.');
-  void info()
-    .then((i) => {
-      const now = { open: 'open: anyone who reaches the server may create an account, no code needed', invite: 'invite: creating an account needs a code from here', closed: 'closed: only administrators create accounts (above); codes are refused' }[i.features.registration ?? 'open'];
-      mode.textContent = `Registration on this server is ${now}. Each code creates one account. The mode is the server setting PYTH_ON_REGISTRATION.`;
-    })
-    .catch(() => {});
+  const mode = modeSentence();
   const el = h(
     'section',
     { class: 'card', 'aria-labelledby': 'invitations-title' },
