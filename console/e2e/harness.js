@@ -78,25 +78,33 @@ async function waitForServer(base, child, log) {
   throw new Error(`pyth-on did not answer within 30 s:\n${log()}`);
 }
 
+const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PYTH_ON_')));
+
 /**
- * Starts everything. `env` adds or overrides server settings. Returns the base URL, a
- * `newPage()` that records page errors and CSP violations, `problems` (those records) and
- * `stop()`.
+ * Starts everything. `env` adds or overrides server settings; `prepare(cli)`, if given, runs
+ * before the server starts (e.g. `cli(['users', 'create', '--admin', email], password)`, as
+ * an operator makes the first admin). Returns the base URL, a `newPage()` that records page
+ * errors and CSP violations, `problems` (those records), `cli`, `dataDir` and `stop()`.
  */
-export async function startStack(env = {}) {
+export async function startStack(env = {}, { prepare } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'pyth-on-console-e2e-'));
   const index = await startIndex(mkdtempSync(join(dir, 'index-')));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const bin = resolve(ROOT, process.env.PYTH_ON_BIN ?? 'target/debug/pyth-on');
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build --workspace first`);
+  const dataDir = join(dir, 'data');
+  /** `pyth-on ARGS --data-dir <the server's>` with `input` on stdin: its stdout (throws on failure). */
+  const cli = (args, input = '') =>
+    execFileSync(bin, [...args, '--data-dir', dataDir], { input, encoding: 'utf8', env: { ...cleanEnv(), RUST_LOG: 'warn' } });
+  if (prepare) await prepare(cli);
   let output = '';
   const child = spawn(bin, ['serve'], {
     env: {
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PYTH_ON_'))),
+      ...cleanEnv(),
       RUST_LOG: 'warn',
       PYTH_ON_LISTEN: `127.0.0.1:${port}`,
-      PYTH_ON_DATA_DIR: join(dir, 'data'),
+      PYTH_ON_DATA_DIR: dataDir,
       PYTH_ON_AUTH_RATE_LIMIT_PER_MINUTE: '1000',
       PYTH_ON_PYPI_INDEX_URL: index.url,
       PYTH_ON_OPENAI_BASE_URL: index.llm,
@@ -144,7 +152,7 @@ export async function startStack(env = {}) {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  return { base, newPage, problems, stop, serverLog: () => output };
+  return { base, newPage, problems, stop, cli, dataDir, serverLog: () => output };
 }
 
 /** Saves a full-page screenshot under the artifacts directory. */

@@ -7,10 +7,15 @@
 // that fails ends the session. Refreshes are serialised across tabs (Web Locks), since every
 // refresh rotates the cookie and a token presented twice revokes the whole sign-in.
 
+export type Role = 'user' | 'admin';
+export type SecretsDefault = 'all' | 'none';
+
 export interface UserInfo {
   id: string;
   email: string;
   createdAt: string;
+  role?: Role;
+  secretsDefault?: SecretsDefault;
 }
 
 export interface AuthResponse {
@@ -58,7 +63,14 @@ export interface Info {
     maxCodeBytes: number;
     maxSecretBytes: number;
   };
-  features: { generate: boolean; zeroKnowledge: boolean; packages: boolean; egress?: boolean; console?: boolean };
+  features: {
+    generate: boolean;
+    zeroKnowledge: boolean;
+    packages: boolean;
+    egress?: boolean;
+    console?: boolean;
+    registration?: 'open' | 'invite' | 'closed';
+  };
 }
 
 /** An answer in the API's error envelope, or a failure to reach the server at all. */
@@ -85,11 +97,30 @@ interface Session {
 let session: Session | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let refreshing: Promise<boolean> | null = null;
-let onSessionEnd: (reason: string) => void = () => {};
+let onSessionEnd: (reason: string, asked: boolean) => void = () => {};
 
-/** Called when the session ends without the user asking (a refresh was refused). */
-export function whenSessionEnds(callback: (reason: string) => void): void {
+/**
+ * Called when the session ends in this tab without "Sign out": a refresh was refused, the
+ * account was disabled (`asked` false), or the user ended it from the Account page (true).
+ */
+export function whenSessionEnds(callback: (reason: string, asked: boolean) => void): void {
   onSessionEnd = callback;
+}
+
+export const DISABLED = 'This account is disabled: ask an administrator.';
+
+/** Ends the session in this tab (the server side is already gone) and says why. */
+export function endSession(reason: string, asked = true): void {
+  forget();
+  onSessionEnd(reason, asked);
+}
+
+/** Reads the account again (`GET /api/v1/me`): whether its role changed. */
+export async function refreshUser(): Promise<boolean> {
+  const before = session?.user.role;
+  const user = await call<UserInfo>('GET', '/api/v1/me');
+  if (session) session.user = user;
+  return user.role !== before;
 }
 
 export function currentUser(): UserInfo | null {
@@ -171,6 +202,8 @@ async function toError(response: Response, parsed?: unknown): Promise<ApiError> 
   const { status } = response;
   if (body && typeof body === 'object' && 'error' in body && 'code' in body) {
     const e = body as { error: string; code: string; requestId?: string; details?: Record<string, unknown> };
+    // Disabled by an administrator: every further call would be refused the same way.
+    if (e.code === 'account_disabled' && session) endSession(DISABLED, false);
     return new ApiError(e.error, status, e.code, e.requestId ?? null, e.details ?? null, retryAfter(response));
   }
   return new ApiError(`The server answered HTTP ${status}.`, status, 'http_error', null, null, retryAfter(response));
@@ -223,7 +256,8 @@ function refresh(): Promise<boolean> {
         if (session?.token === spent) {
           forget();
           const why = err instanceof ApiError && err.status !== 0 ? err.message : 'the server could not be reached';
-          onSessionEnd(`Your session ended (${why}). Sign in again.`);
+          const disabled = err instanceof ApiError && err.code === 'account_disabled';
+          onSessionEnd(disabled ? DISABLED : `Your session ended (${why}). Sign in again.`, false);
         }
         return false;
       } finally {
@@ -304,8 +338,8 @@ export async function stream(path: string, body: unknown, onEvent: (e: StreamEve
 }
 
 /** Signs up or in (`/api/register`, `/api/login`), the refresh token kept in the cookie. */
-async function signInWith(path: string, email: string, password: string): Promise<AuthResponse> {
-  const response = await authCall(path, { email, password }).catch((err: unknown) => {
+async function signInWith(path: string, body: Record<string, string>): Promise<AuthResponse> {
+  const response = await authCall(path, body).catch((err: unknown) => {
     throw new ApiError(`Could not reach the server (${err instanceof Error ? err.message : String(err)}).`, 0, 'network_error');
   });
   const parsed = await parse(response);
@@ -315,12 +349,13 @@ async function signInWith(path: string, email: string, password: string): Promis
   return auth;
 }
 
-export function register(email: string, password: string): Promise<AuthResponse> {
-  return signInWith('/api/register', email, password);
+/** `invitation`: the code an administrator gave, when the server's registration is `invite`. */
+export function register(email: string, password: string, invitation?: string): Promise<AuthResponse> {
+  return signInWith('/api/register', invitation ? { email, password, invitation } : { email, password });
 }
 
 export function login(email: string, password: string): Promise<AuthResponse> {
-  return signInWith('/api/login', email, password);
+  return signInWith('/api/login', { email, password });
 }
 
 let infoCache: Promise<Info> | null = null;

@@ -2,7 +2,7 @@
 // so the server only ever serves the built files.
 
 import './style.css';
-import { currentUser, resume, signOut, whenSessionEnds, type AuthResponse } from './api';
+import { currentUser, refreshUser, resume, signOut, whenSessionEnds, type AuthResponse } from './api';
 import { h } from './dom';
 import { auditPage } from './pages/audit';
 import { authPage, firstKeyNotice } from './pages/auth';
@@ -12,7 +12,7 @@ import { runPage } from './pages/run';
 import { secretsPage } from './pages/secrets';
 import { sessionsPage } from './pages/sessions';
 
-const PAGES: { path: string; label: string; render: () => HTMLElement }[] = [
+const PAGES: { path: string; label: string; render: () => HTMLElement; admin?: true }[] = [
   { path: 'run', label: 'Run', render: runPage },
   { path: 'sessions', label: 'Sessions', render: sessionsPage },
   { path: 'secrets', label: 'Secrets', render: secretsPage },
@@ -20,8 +20,16 @@ const PAGES: { path: string; label: string; render: () => HTMLElement }[] = [
   { path: 'keys', label: 'API keys', render: keysPage },
   // Its encryption client (Argon2id in WebAssembly, XChaCha20) is a chunk of its own.
   { path: 'encrypted', label: 'Encrypted code', render: () => lazyPage(() => import('./pages/zk').then((m) => m.zkPage())) },
+  { path: 'account', label: 'Account', render: () => lazyPage(() => import('./pages/account').then((m) => m.accountPage())) },
+  { path: 'admin', label: 'Admin', render: () => lazyPage(() => import('./pages/admin').then((m) => m.adminPage())), admin: true },
   { path: 'audit', label: 'Audit log', render: auditPage },
 ];
+
+/** The pages this account sees: Admin only for an administrator (`GET /api/v1/me`). */
+function pages(): typeof PAGES {
+  const admin = currentUser()?.role === 'admin';
+  return PAGES.filter((p) => admin || !p.admin);
+}
 
 /** A page whose module loads on first visit: a loading line, then the page in its place. */
 function lazyPage(load: () => Promise<HTMLElement>): HTMLElement {
@@ -41,7 +49,7 @@ let notice: HTMLElement | null = null;
 
 function route(): string {
   const path = location.hash.replace(/^#\/?/, '');
-  return PAGES.some((p) => p.path === path) ? path : 'run';
+  return pages().some((p) => p.path === path) ? path : 'run';
 }
 
 function render(): void {
@@ -63,7 +71,7 @@ function render(): void {
     h(
       'ul',
       {},
-      PAGES.map((p) =>
+      pages().map((p) =>
         h('li', {}, h('a', { href: `#/${p.path}`, 'aria-current': p.path === current ? 'page' : false }, p.label)),
       ),
     ),
@@ -88,8 +96,16 @@ function render(): void {
   document.title = `${page.label} · Pyth-On console`;
 }
 
+/** Reads the role again (it may have changed since the token was issued); re-renders if so. */
+function checkRole(): void {
+  void refreshUser()
+    .then((changed) => changed && render())
+    .catch(() => {});
+}
+
 function signedIn(auth: AuthResponse): void {
   notice = auth.apiKey ? firstKeyNotice(auth.apiKey) : null;
+  checkRole();
   if (location.hash !== '#/run') {
     location.hash = '#/run'; // the hashchange listener renders
   } else {
@@ -112,9 +128,10 @@ function focusMain(): void {
   }
 }
 
-whenSessionEnds((reason) => {
-  notice = h('div', { class: 'msg error', role: 'alert' }, reason);
+whenSessionEnds((reason, asked) => {
+  notice = asked ? h('div', { class: 'msg info', role: 'status' }, reason) : h('div', { class: 'msg error', role: 'alert' }, reason);
   render();
+  focusMain();
 });
 
 // The skip link must not change the fragment: that is the router's.
@@ -128,4 +145,6 @@ window.addEventListener('hashchange', () => {
   focusMain();
 });
 // A reload or a second tab resumes the sign-in the refresh cookie holds.
-void resume().finally(render);
+void resume()
+  .then((resumed) => resumed && checkRole())
+  .finally(render);

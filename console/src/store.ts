@@ -8,6 +8,7 @@ export interface Draft {
   args: string;
   env: string;
   packages: string;
+  secrets: string;
   outputFiles: string;
   timeoutMs: string;
   memoryMb: string;

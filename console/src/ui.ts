@@ -1,8 +1,20 @@
 // Shared pieces: the message area (errors from the API envelope, confirmations) and the
 // display of a run's result, used by the run page and the encrypted-code page.
 
-import { ApiError } from './api';
+import { ApiError, DISABLED } from './api';
 import { h } from './dom';
+
+/** Account errors in the console's own words (the API's messages are lower-case fragments). */
+const SENTENCES: Record<string, string> = {
+  invitation_required: 'This server needs an invitation code to create an account: ask an administrator for one.',
+  invitation_invalid: 'This invitation code is unknown, already used or expired: ask an administrator for a new one.',
+  registration_closed: 'Nobody can create an account here: an administrator makes accounts on this server.',
+  account_disabled: DISABLED,
+  wrong_password: 'The password is wrong.',
+  last_admin:
+    'This is the last enabled administrator: the server must keep one. Make another account an administrator first.',
+  admin_required: 'Only an administrator signed in to the console can do this.',
+};
 
 /** Human text for an error, with the API's code and request id for support. */
 export function describe(err: unknown): { text: string; meta: string | null; details: string[] } {
@@ -14,7 +26,7 @@ export function describe(err: unknown): { text: string; meta: string | null; det
     const details = err.details
       ? Object.entries(err.details).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
       : [];
-    let text = err.message;
+    let text = SENTENCES[err.code] ?? err.message;
     if (err.status === 429) text = tooManyRequests(err.retryAfter);
     else if (err.retryAfter !== null) text += ` Try again in ${waitText(err.retryAfter)}.`;
     return { text, meta, details };

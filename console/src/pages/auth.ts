@@ -1,6 +1,8 @@
-// Sign in or create an account. A new account's first API key is shown once, here.
+// Sign in or create an account. A new account's first API key is shown once, here. The
+// server's registration mode (`GET /api/info`) shapes the form: `invite` adds an invitation
+// code field, `closed` replaces "Create account" with a sentence.
 
-import { login, register, type AuthResponse } from '../api';
+import { info, login, register, type AuthResponse } from '../api';
 import { copyButton, field, h } from '../dom';
 import { busy, Messages } from '../ui';
 
@@ -14,15 +16,29 @@ export function authPage(onSignedIn: (auth: AuthResponse) => void): HTMLElement 
     required: true,
     minlength: 12,
   });
+  const invitation = h('input', { name: 'invitation', autocomplete: 'off', spellcheck: 'false' });
+  const invitationField = field('Invitation code', invitation, 'Needed only to create an account: an administrator gives you one.');
+  invitationField.hidden = true;
   const signIn = h('button', { type: 'submit', value: 'login', class: 'primary' }, 'Sign in');
   const create = h('button', { type: 'submit', value: 'register' }, 'Create account');
+  const closed = h('p', { class: 'hint', hidden: true }, 'Accounts on this server are made by an administrator: ask one for yours.');
   const form = h(
     'form',
     { class: 'card auth', 'aria-label': 'Sign in or create an account' },
     field('Email', email),
     field('Password', password, 'At least 12 characters.'),
+    invitationField,
     h('div', { class: 'actions' }, signIn, create),
+    closed,
   );
+  void info()
+    .then((i) => {
+      invitationField.hidden = i.features.registration !== 'invite';
+      const isClosed = i.features.registration === 'closed';
+      create.hidden = isClosed;
+      closed.hidden = !isClosed;
+    })
+    .catch(() => {}); // unknown: both buttons stay, and the server says what it allows
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const submitter = (event as SubmitEvent).submitter as HTMLButtonElement | null;
@@ -31,9 +47,10 @@ export function authPage(onSignedIn: (auth: AuthResponse) => void): HTMLElement 
     void busy(form, async () => {
       try {
         const auth = creating
-          ? await register(email.value.trim(), password.value)
+          ? await register(email.value.trim(), password.value, invitationField.hidden ? undefined : invitation.value.trim())
           : await login(email.value.trim(), password.value);
         password.value = '';
+        invitation.value = '';
         onSignedIn(auth);
       } catch (err) {
         messages.error(err, creating ? 'Could not create the account' : 'Could not sign in');

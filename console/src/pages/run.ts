@@ -9,6 +9,7 @@ import { outcome, runResult, stripAnsi, type RunLimits } from '../result';
 import { addHistory, loadDraft, loadHistory, saveDraft, type Draft } from '../store';
 import { Messages } from '../ui';
 import { historyList } from './run-history';
+import { SECRETS_HINT, secretNames, secretsInput } from './secret-names';
 
 const EXAMPLES: Record<string, string> = {
   python: 'import os, sys\n\nname = sys.stdin.read().strip() or "world"\nprint(f"Hello, {name}!")\n',
@@ -37,6 +38,7 @@ function inputs() {
     args: text('args', 2),
     env: text('env', 2),
     packages: h('input', { name: 'packages', spellcheck: 'false', autocomplete: 'off' }),
+    secrets: secretsInput(),
     outputFiles: h('input', { name: 'outputFiles', spellcheck: 'false', autocomplete: 'off' }),
     timeoutMs: h('input', { type: 'number', name: 'timeoutMs', min: 1, step: 1, inputmode: 'numeric' }),
     memoryMb: h('input', { type: 'number', name: 'memoryMb', min: 16, step: 1, inputmode: 'numeric' }),
@@ -45,7 +47,7 @@ function inputs() {
   return c;
 }
 type Inputs = ReturnType<typeof inputs>;
-const DRAFT_FIELDS = ['language', 'stdin', 'args', 'env', 'packages', 'outputFiles', 'timeoutMs', 'memoryMb'] as const;
+const DRAFT_FIELDS = ['language', 'stdin', 'args', 'env', 'packages', 'secrets', 'outputFiles', 'timeoutMs', 'memoryMb'] as const;
 
 function requestBody(c: Inputs, code: string): Record<string, unknown> {
   const body: Record<string, unknown> = { code, language: c.language.value, stdin: c.stdin.value };
@@ -54,6 +56,8 @@ function requestBody(c: Inputs, code: string): Record<string, unknown> {
   if (lines(c.env.value).length) body.env = parseEnv(c.env.value);
   const extra = c.packages.value.split(/\s+/).filter((p) => p !== '');
   if (extra.length) body.packages = extra;
+  const secrets = secretNames(c.secrets.value);
+  if (secrets) body.secrets = secrets;
   const globs = c.outputFiles.value.split(/\s+/).filter((p) => p !== '');
   if (globs.length) body.outputFiles = globs;
   if (c.network.checked) body.network = true;
@@ -130,7 +134,7 @@ export function runPage(): HTMLElement {
     h('div', { class: 'field' }, h('span', { class: 'label', id: 'code-label' }, 'Code'), editor.dom, h('small', { id: 'code-hint', class: 'hint' }, 'Ctrl+Enter (⌘+Enter) runs from anywhere on the page. Tab indents; Escape then Tab leaves the editor.')),
     h('div', { class: 'row' }, field('Standard input', c.stdin), field('Arguments', c.args, 'One per line; the program sees them after its name.')),
     h('div', { class: 'row' }, field('Environment variables', c.env, 'NAME=value, one per line; not secret (use Secrets for that).'), field('Extra packages for this run', c.packages, 'Space-separated, on top of your saved packages.')),
-    h('div', { class: 'row' }, field('Time limit (ms)', c.timeoutMs), field('Memory limit (MB)', c.memoryMb), field('Output files', c.outputFiles, 'Glob patterns under /work, e.g. *.png; they come back with the result.')),
+    h('div', { class: 'row' }, field('Time limit (ms)', c.timeoutMs), field('Memory limit (MB)', c.memoryMb), field('Output files', c.outputFiles, 'Glob patterns under /work, e.g. *.png; they come back with the result.'), field('Secrets', c.secrets, SECRETS_HINT)),
     networkField,
   );
   form.addEventListener('input', save);

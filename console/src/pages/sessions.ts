@@ -4,6 +4,7 @@ import { call, enc } from '../api';
 import { field, formatTime, h, table } from '../dom';
 import { busy, Messages } from '../ui';
 import { notebook, type SessionInfo } from './notebook';
+import { SECRETS_HINT, secretNames, secretsInput } from './secret-names';
 
 /** The session shown in the notebook, kept across page switches. */
 let openId: string | null = null;
@@ -13,6 +14,7 @@ export function sessionsPage(): HTMLElement {
   const list = h('div', {});
   const book = h('div', {});
   const language = h('select', { name: 'language' }, h('option', { value: 'python' }, 'Python'), h('option', { value: 'javascript' }, 'JavaScript'));
+  const secrets = secretsInput();
 
   const placeholder = () => h('p', { class: 'empty' }, 'Open a session to run cells in it.');
 
@@ -68,12 +70,14 @@ export function sessionsPage(): HTMLElement {
     }
   }
 
-  const form = h('form', { class: 'card', 'aria-label': 'New session' }, h('div', { class: 'row toolbar' }, field('Language', language), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'New session'))));
+  const form = h('form', { class: 'card', 'aria-label': 'New session' }, h('div', { class: 'row toolbar' }, field('Language', language), field('Secrets', secrets), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'New session'))), h('small', { class: 'hint', id: 'session-secrets-hint' }, SECRETS_HINT));
+  secrets.setAttribute('aria-describedby', 'session-secrets-hint');
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     void busy(form, async () => {
       try {
-        const session = await call<SessionInfo>('POST', '/api/v1/sessions', { language: language.value });
+        const names = secretNames(secrets.value);
+        const session = await call<SessionInfo>('POST', '/api/v1/sessions', { language: language.value, ...(names ? { secrets: names } : {}) });
         messages.clear();
         show(session);
         await load();
