@@ -12,7 +12,7 @@ import { oneDark } from '@codemirror/theme-one-dark';
 import { keymap } from '@codemirror/view';
 import { basicSetup, EditorView } from 'codemirror';
 
-import type { CodeEditor, EditorOptions } from './editor';
+import type { CodeEditor, EditorOptions } from './editor-types';
 
 
 const dark = window.matchMedia('(prefers-color-scheme: dark)');

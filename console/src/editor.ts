@@ -3,24 +3,8 @@
 // load stays small. Until it arrives the host shows a line saying so; reading, setting and
 // focusing work at once and are applied when the editor is mounted.
 
-export interface CodeEditor {
-  readonly dom: HTMLElement;
-  value(): string;
-  setValue(text: string): void;
-  setLanguage(language: string): void;
-  focus(): void;
-}
-
-export interface EditorOptions {
-  label: string;
-  describedBy?: string;
-  initial: string;
-  language: string;
-  onRun: () => void;
-  onChange?: (text: string) => void;
-  /** A few lines high (a notebook cell) rather than a full editor. */
-  compact?: boolean;
-}
+export type { CodeEditor, EditorOptions } from './editor-types';
+import type { CodeEditor, EditorOptions } from './editor-types';
 
 let codemirror: Promise<typeof import('./codemirror')> | null = null;
 
