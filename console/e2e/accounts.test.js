@@ -71,6 +71,8 @@ test('the first admin, made on the command line, has an Admin page and creates a
   await admin.getByRole('heading', { level: 1, name: 'Administration' }).waitFor();
   await userRow(ADMIN).getByText('you').waitFor();
   assert.match(await userRow(ADMIN).innerText(), /Administrator/);
+  // Each account's use of its quotas today, from the list's `usage`.
+  assert.match(await userRow(ADMIN).innerText(), /0 \/ 2000 runs · 0\.0 \/ 3600 CPU s · 0\.0 \/ 1024 MB/);
   await admin.getByText('Registration on this server is invite').waitFor();
   await admin.getByLabel('Note', { exact: true }).fill('for Ada');
   await admin.getByLabel('Expires in (hours)').fill('2');

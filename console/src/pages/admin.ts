@@ -13,6 +13,26 @@ export interface AdminUser {
   role: Role;
   createdAt: string;
   disabledAt?: string | null;
+  usage?: Usage;
+}
+
+interface QuotaUse {
+  used: number;
+  limit: number | null;
+}
+
+interface Usage {
+  runs: QuotaUse;
+  cpuSeconds: QuotaUse;
+  storageBytes: QuotaUse;
+}
+
+/** `12 / 2000 runs`, `3.4 / 3600 CPU s`, `2.1 / 1024 MB`; a missing limit reads "no limit". */
+function usageText(u: Usage): string {
+  const of = (q: QuotaUse, unit: string, scale = 1, digits = 0) =>
+    `${(q.used / scale).toFixed(digits)} / ${q.limit === null ? 'no limit' : (q.limit / scale).toFixed(0)} ${unit}`;
+  const mb = 1024 * 1024;
+  return [of(u.runs, 'runs'), of(u.cpuSeconds, 'CPU s', 1, 1), of(u.storageBytes, 'MB', mb, 1)].join(' · ');
 }
 
 const PAGE_SIZE = 50;
@@ -49,7 +69,7 @@ function usersSection(): { el: HTMLElement; reload: () => Promise<void> } {
       answer.users.forEach((u) => knownEmails.set(u.id, u.email));
       cursors[page + 1] = answer.nextAfter;
       const rows = answer.users.map((u) => userRow(u, act));
-      list.replaceChildren(table('The accounts, a page at a time', ['Email', 'Role', 'Created', 'State', 'Actions'], rows, 'No accounts.'));
+      list.replaceChildren(table('The accounts, a page at a time', ['Email', 'Role', 'Created', 'State', 'Today', 'Actions'], rows, 'No accounts.'));
       list.querySelector('table')?.classList.add('stack');
       showPager(answer.nextAfter);
     } catch (err) {
@@ -125,7 +145,6 @@ function userRow(u: AdminUser, act: (u: AdminUser, a: Action) => Promise<void>):
   const button = (a: Action, text: string, danger = false) =>
     h('button', { type: 'button', class: danger ? 'danger' : false, 'aria-label': `${text} ${u.email}`, onclick: () => void act(u, a) }, text);
   const cell = (label: string, ...content: (Node | string)[]) => h('td', { 'data-label': label }, ...content);
-  // A usage column (runs, CPU seconds, storage) goes here once the user list carries usage.
   return h(
     'tr',
     { 'data-testid': 'user', 'data-email': u.email },
@@ -133,6 +152,7 @@ function userRow(u: AdminUser, act: (u: AdminUser, a: Action) => Promise<void>):
     cell('Role', u.role === 'admin' ? 'Administrator' : 'User'),
     cell('Created', formatTime(u.createdAt)),
     cell('State', u.disabledAt ? h('span', { class: 'badge failure' }, `Disabled ${formatTime(u.disabledAt)}`) : 'Enabled'),
+    cell('Today', h('span', { class: 'usage' }, u.usage ? usageText(u.usage) : '')),
     h(
       'td',
       { class: 'buttons', 'data-label': 'Actions' },
