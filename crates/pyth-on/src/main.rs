@@ -3,7 +3,7 @@
 
 mod commands;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Pyth-On: run untrusted Python and JavaScript in single-use isolated sandboxes.
 #[derive(Debug, Parser)]
@@ -29,6 +29,8 @@ enum Command {
     Users(commands::users::Cmd),
     /// Zero-knowledge code: encrypt a file locally and store it, or run stored code.
     Zk(commands::zk::Cmd),
+    /// Print a shell completion script: `pyth-on completions bash > /etc/bash_completion.d/pyth-on`.
+    Completions(commands::completions::Cmd),
     /// Measure latency and throughput through the HTTP API against a subprocess baseline.
     Bench(commands::bench::Cmd),
 }
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench(cmd) => cmd.run().await,
             Command::Zk(cmd) => cmd.run().await,
             Command::Users(cmd) => cmd.run().await,
+            Command::Completions(cmd) => cmd.run(Cli::command()),
         }
     });
     match result {

@@ -2,6 +2,7 @@
 
 pub mod api_error;
 pub mod bench;
+pub mod completions;
 pub mod keys;
 pub mod run;
 pub mod serve;
