@@ -20,6 +20,10 @@ enum Command {
     Serve(commands::serve::Cmd),
     /// Manage the server's secrets keys (rotate, retire, list).
     Keys(commands::keys::Cmd),
+    /// Sign in to a server and save a key for `run`, `session` and `zk`.
+    Login(commands::login::Cmd),
+    /// Forget the key `login` saved.
+    Logout(commands::login::LogoutCmd),
     /// Run a file through a running server.
     Run(commands::run::Cmd),
     /// Sessions: live interpreters that keep their state between cells.
@@ -57,6 +61,8 @@ fn main() -> std::process::ExitCode {
             Command::Zk(cmd) => cmd.run().await,
             Command::Users(cmd) => cmd.run().await,
             Command::Completions(cmd) => cmd.run(Cli::command()),
+            Command::Login(cmd) => cmd.run().await,
+            Command::Logout(cmd) => cmd.run(),
         }
     });
     match result {

@@ -235,7 +235,8 @@ fn schemas(doc: &Value) -> String {
         let id = anchor("schema", name);
         let _ = write!(
             out,
-            "<section class=\"schema\" aria-labelledby=\"{id}\">\n<h3 id=\"{id}\">{n}</h3>\n{d}",
+            // Named "X schema": a tag of the same name ("Usage") is a region of its own.
+            "<section class=\"schema\" aria-label=\"{n} schema\">\n<h3 id=\"{id}\">{n}</h3>\n{d}",
             n = escape(name),
             d = prose(schema["description"].as_str().unwrap_or("")),
         );

@@ -3,7 +3,9 @@
 pub mod api_error;
 pub mod bench;
 pub mod completions;
+pub mod credentials;
 pub mod keys;
+pub mod login;
 pub mod run;
 pub mod serve;
 pub mod session;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
-use pyth_on_client::{Client, ClientError};
+use pyth_on_client::ClientError;
 use pyth_on_types::{ExecuteRequest, ExecuteResponse};
 
 use stream::Ending;
@@ -32,12 +32,8 @@ pub struct Cmd {
     /// Language; default from the extension of FILE or --entry (.py, .js), else python.
     #[arg(long)]
     language: Option<String>,
-    /// Server URL.
-    #[arg(long, env = "PYTH_ON_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// API key.
-    #[arg(long, env = "PYTH_ON_API_KEY", hide_env_values = true)]
-    api_key: String,
+    #[command(flatten)]
+    server: super::credentials::ServerArgs,
     /// Wall-clock limit in milliseconds.
     #[arg(long)]
     timeout_ms: Option<u64>,
@@ -82,7 +78,7 @@ impl Cmd {
     /// Sends the run and mirrors the program's output and exit code.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let request = self.request()?;
-        let client = Client::new(&self.url)?.with_api_key(self.api_key.as_str());
+        let client = self.server.client()?;
         if self.no_stream {
             let result = client.execute(&request).await.map_err(refusal)?;
             let mut out = std::io::stdout().lock();

@@ -16,17 +16,8 @@ use zeroize::Zeroizing;
 pub struct Cmd {
     #[command(subcommand)]
     action: Action,
-    /// Server URL.
-    #[arg(
-        long,
-        env = "PYTH_ON_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    url: String,
-    /// API key.
-    #[arg(long, env = "PYTH_ON_API_KEY", hide_env_values = true, global = true)]
-    api_key: Option<String>,
+    #[command(flatten)]
+    server: super::credentials::ServerArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -71,10 +62,7 @@ fn master_password() -> anyhow::Result<Zeroizing<String>> {
 impl Cmd {
     /// Runs the subcommand.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let Some(api_key) = self.api_key else {
-            bail!("an API key is needed: --api-key or PYTH_ON_API_KEY");
-        };
-        let client = pyth_on_client::Client::new(&self.url)?.with_api_key(api_key);
+        let client = self.server.client()?;
         match self.action {
             Action::Put {
                 file,

@@ -72,6 +72,8 @@ impl Server {
         }
         cmd.env("PYTH_ON_URL", &self.url)
             .env("PYTH_ON_API_KEY", &self.api_key)
+            // Never the saved login of whoever runs the tests.
+            .env("PYTH_ON_CONFIG_DIR", self.dir.path().join("config"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd

@@ -5,11 +5,12 @@ mod exec;
 mod files;
 mod results;
 
+use super::credentials::ServerArgs;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use pyth_on_client::{Client, ClientError};
 use pyth_on_types::{CreateSessionRequest, SessionInfo};
 use uuid::Uuid;
@@ -19,17 +20,8 @@ use super::api_error::with_details;
 /// Sessions: live interpreters that keep their state between cells.
 #[derive(Debug, clap::Args)]
 pub struct Cmd {
-    /// Server URL.
-    #[arg(
-        long,
-        env = "PYTH_ON_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    url: String,
-    /// API key.
-    #[arg(long, env = "PYTH_ON_API_KEY", hide_env_values = true, global = true)]
-    api_key: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -106,10 +98,7 @@ fn parse_env(raw: &str) -> Result<(String, String), String> {
 impl Cmd {
     /// Runs the subcommand against the server.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let Some(key) = self.api_key.as_deref() else {
-            bail!("an API key is needed: --api-key or PYTH_ON_API_KEY");
-        };
-        let client = Client::new(&self.url)?.with_api_key(key);
+        let client = self.server.client()?;
         match self.command {
             Command::New(new) => new.run(&client).await,
             Command::Ls { json } => list(&client, json).await,
