@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Creates clients/python/.venv if missing, installs pyth_on_zk with its test extras, runs pytest.
+# Creates clients/python/.venv if missing (Debian's python3 refuses `pip install` outside a
+# venv), installs the distribution with its pinned test tools, checks the sources with
+# `ruff check` and `mypy --strict`, then runs pytest against a real server (tests/conftest.py:
+# $PYTH_ON_BIN, else <repo>/target/debug/pyth-on).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
@@ -9,4 +12,7 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python scripts/unasync.py --check
+.venv/bin/ruff check src/
+.venv/bin/mypy --strict src/
 exec .venv/bin/python -m pytest -q "$@"

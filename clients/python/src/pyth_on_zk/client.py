@@ -58,7 +58,8 @@ class Client:
 
     def put_code(self, name: str, payload: Mapping[str, Any]) -> Dict[str, Any]:
         """``PUT /api/v1/zk/code/{name}``: stores an encrypted payload; returns its metadata."""
-        return self._request("PUT", f"/api/v1/zk/code/{self._name(name)}", payload)
+        out: Dict[str, Any] = self._request("PUT", f"/api/v1/zk/code/{self._name(name)}", payload)
+        return out
 
     def upload(
         self,
@@ -76,4 +77,5 @@ class Client:
         """``POST /api/v1/zk/execute/{name}``; ``options`` are the optional body fields in
         camelCase (``stdin``, ``args``, ``timeoutMs``, ``memoryMb``, ``packages``)."""
         body = {"masterPassword": password, **options}
-        return self._request("POST", f"/api/v1/zk/execute/{self._name(name)}", body)
+        out: Dict[str, Any] = self._request("POST", f"/api/v1/zk/execute/{self._name(name)}", body)
+        return out

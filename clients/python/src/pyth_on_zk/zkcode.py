@@ -16,7 +16,7 @@ import secrets
 import struct
 import unicodedata
 import uuid
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple, Union
 
 from argon2.low_level import Type, hash_secret_raw
 from nacl.bindings import (
@@ -161,7 +161,7 @@ def _le64(n: int) -> bytes:
     return struct.pack("<Q", n & 0x7FFFFFFFFFFFFFFF)
 
 
-def _pae(pieces) -> bytes:
+def _pae(pieces: Sequence[bytes]) -> bytes:
     out = [_le64(len(pieces))]
     for piece in pieces:
         out.append(_le64(len(piece)))
@@ -286,6 +286,14 @@ def encrypt(
 
 class _Parsed:
     __slots__ = ("m", "t", "p", "salt", "nonce", "kc", "ct", "language")
+    m: int
+    t: int
+    p: int
+    salt: bytes
+    nonce: bytes
+    kc: bytes
+    ct: bytes
+    language: str
 
 
 def _parse(payload: Any, code_limit: int) -> _Parsed:
@@ -363,8 +371,8 @@ def decrypt(
         ) from None
 
 
-def _no_duplicates(pairs):
-    out = {}
+def _no_duplicates(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
             raise InvalidPayload(f"schema: duplicate key {key!r}")
@@ -372,11 +380,11 @@ def _no_duplicates(pairs):
     return out
 
 
-def _no_float(text: str):
+def _no_float(text: str) -> NoReturn:
     raise InvalidPayload(f"schema: non-integer number {text}")
 
 
-def _no_constant(text: str):
+def _no_constant(text: str) -> NoReturn:
     raise InvalidPayload(f"schema: {text} is not JSON")
 
 
