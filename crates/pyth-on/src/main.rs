@@ -24,6 +24,12 @@ enum Command {
     Login(commands::login::Cmd),
     /// Forget the key `login` saved.
     Logout(commands::login::LogoutCmd),
+    /// The account's secrets: set (value from stdin), list, rm.
+    Secrets(commands::account::SecretsCmd),
+    /// The account's audit log, or `--verify` its hash chain.
+    Audit(commands::account::AuditCmd),
+    /// The account's use of its quotas today.
+    Usage(commands::account::UsageCmd),
     /// Run a file through a running server.
     Run(commands::run::Cmd),
     /// Sessions: live interpreters that keep their state between cells.
@@ -62,6 +68,9 @@ fn main() -> std::process::ExitCode {
             Command::Users(cmd) => cmd.run().await,
             Command::Completions(cmd) => cmd.run(Cli::command()),
             Command::Login(cmd) => cmd.run().await,
+            Command::Secrets(cmd) => cmd.run().await,
+            Command::Audit(cmd) => cmd.run().await,
+            Command::Usage(cmd) => cmd.run().await,
             Command::Logout(cmd) => cmd.run(),
         }
     });

@@ -115,3 +115,54 @@ async fn an_existing_key_is_checked_before_it_is_saved() {
         text(&good.stdout)
     );
 }
+
+#[tokio::test]
+async fn secrets_audit_and_usage_work_from_the_command_line() {
+    let server = server(UID_BASE, "login-account").await;
+    let work = tempfile::tempdir().unwrap();
+    let (cwd, config) = (work.path(), work.path().join("config"));
+    let flags = [
+        "--url",
+        server.url.as_str(),
+        "--api-key",
+        server.api_key.as_str(),
+    ];
+    let run = |args: &[&str], stdin: &str| {
+        let all: Vec<&str> = args.iter().chain(flags.iter()).copied().collect();
+        pyth_on(cwd, &config, &all, stdin)
+    };
+
+    let set = run(&["secrets", "set", "API_TOKEN"], "value-from-stdin\n");
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    assert!(text(&set.stdout).contains("API_TOKEN is at version 1"));
+    let empty = run(&["secrets", "set", "EMPTY"], "");
+    assert!(!empty.status.success() && text(&empty.stderr).contains("standard input"));
+    let listed = run(&["secrets", "list"], "");
+    assert!(
+        text(&listed.stdout).starts_with("API_TOKEN\tv1\t"),
+        "{}",
+        text(&listed.stdout)
+    );
+    assert!(!text(&listed.stdout).contains("value-from-stdin"));
+    let bad = run(&["secrets", "set", "lower"], "x-value\n");
+    assert!(
+        !bad.status.success() && text(&bad.stderr).contains("capital"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let removed = run(&["secrets", "rm", "API_TOKEN"], "");
+    assert!(removed.status.success());
+
+    let audit = run(&["audit", "--action", "secret."], "");
+    let lines: Vec<String> = text(&audit.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("secret.delete") && lines[1].contains("secret.put"));
+    let verified = run(&["audit", "--verify"], "");
+    assert!(verified.status.success() && text(&verified.stdout).contains("intact"));
+    let usage = run(&["usage"], "");
+    assert!(
+        text(&usage.stdout).contains("runs           0 of 2000"),
+        "{}",
+        text(&usage.stdout)
+    );
+}

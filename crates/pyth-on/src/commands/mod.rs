@@ -1,5 +1,6 @@
 //! One module per subcommand, each a `Cmd` with `run()`.
 
+pub mod account;
 pub mod api_error;
 pub mod bench;
 pub mod completions;
