@@ -12,7 +12,7 @@ import {
   validatePayload,
   MIN_MASTER_PASSWORD_CHARS,
   masterPasswordProblem,
-} from '../src/index.js';
+} from '../src/zk.js';
 import { NAME, PASSWORD, SPEC_JSON, USER, spec } from './vector.js';
 
 function withValue(path, value) {
@@ -154,9 +154,9 @@ test('encrypt refuses empty code, bad names and bad user ids', async () => {
 });
 
 test('the library uses no Node-only APIs', () => {
-  const source = readFileSync(new URL('../src/index.js', import.meta.url), 'utf8');
+  const source = readFileSync(new URL('../src/zk.js', import.meta.url), 'utf8');
   for (const banned of [/['"]node:/, /\bBuffer\b/, /\brequire\(/, /\bprocess\./, /from 'crypto'/, /managedNonce/]) {
-    assert.ok(!banned.test(source), `src/index.js matches ${banned}`);
+    assert.ok(!banned.test(source), `src/zk.js matches ${banned}`);
   }
 });
 
