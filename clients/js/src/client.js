@@ -45,7 +45,6 @@ import { encrypt } from './zk.js';
 /** @typedef {Schemas['EncryptedCodeMetadata']} EncryptedCodeMetadata */
 /** @typedef {Schemas['ZkExecuteRequest']} ZkExecuteRequest */
 /** @typedef {Schemas['ZkEncryptRequest']} ZkEncryptRequest */
-/** @typedef {Schemas['ZkPayload']} ZkPayload */
 /** @typedef {Schemas['GenerateRequest']} GenerateRequest */
 /** @typedef {Schemas['GenerateResponse']} GenerateResponse */
 /** @typedef {Schemas['AdminUserList']} AdminUserList */
@@ -60,7 +59,6 @@ import { encrypt } from './zk.js';
 /** @typedef {Schemas['InvitationList']} InvitationList */
 /** @typedef {Schemas['HealthResponse']} HealthResponse */
 /** @typedef {Schemas['InfoResponse']} InfoResponse */
-/** @typedef {import('./zk.js').EncryptOptions} EncryptOptions */
 
 /**
  * An event of a streamed run (`executeStream`), in the order the server sends them: `start`
@@ -220,7 +218,7 @@ export class Client {
        * `POST /api/verify`: checks an access token (the client's unless given).
        * @param {string} [token] @param {RequestOptions} [opts] @returns {Promise<VerifyResponse>}
        */
-      verify: (token, opts) => {
+      verify: async (token, opts) => {
         const value = token ?? client.token;
         if (!value) throw new TypeError('no token to verify');
         return client._json('POST', '/api/verify', { ...opts, json: { token: value }, auth: false, noRefresh: true });
@@ -364,7 +362,7 @@ export class Client {
          * @param {string} id @param {string} path @param {string | Uint8Array | ArrayBuffer | Blob} content
          * @param {RequestOptions} [opts] @returns {Promise<SessionFile>}
          */
-        put: (id, path, content, opts) => client._json('PUT', `/api/v1/sessions/${seg(id)}/files/${filePath(path)}`, {
+        put: async (id, path, content, opts) => client._json('PUT', `/api/v1/sessions/${seg(id)}/files/${filePath(path)}`, {
           ...opts, body: /** @type {BodyInit} */ (content), contentType: 'application/octet-stream',
         }),
         /** Downloads a file's bytes. @param {string} id @param {string} path @param {RequestOptions} [opts] @returns {Promise<Uint8Array>} */
@@ -375,7 +373,7 @@ export class Client {
         /** Downloads a file as UTF-8 text. @param {string} id @param {string} path @param {RequestOptions} [opts] @returns {Promise<string>} */
         getText: async (id, path, opts) => new TextDecoder().decode(await client.sessions.files.get(id, path, opts)),
         /** Removes a file (a directory with everything in it). @param {string} id @param {string} path @param {RequestOptions} [opts] @returns {Promise<void>} */
-        delete: (id, path, opts) => client._void('DELETE', `/api/v1/sessions/${seg(id)}/files/${filePath(path)}`, opts),
+        delete: async (id, path, opts) => client._void('DELETE', `/api/v1/sessions/${seg(id)}/files/${filePath(path)}`, opts),
       },
     };
 
@@ -385,14 +383,14 @@ export class Client {
        * Encrypts `code` locally under `masterPassword` (bound to the caller's user id, read
        * from `GET /api/v1/me` once, and to `name`) and stores the payload.
        * @param {string} name @param {string | Uint8Array} code @param {string} masterPassword
-       * @param {EncryptOptions & RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>}
+       * @param {import('./zk.js').EncryptOptions & RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>}
        */
       put: async (name, code, masterPassword, opts = {}) => {
         const { signal, timeoutMs, requestId, ...encryptOptions } = opts;
         const payload = await encrypt(code, masterPassword, await client.userId(), name, encryptOptions);
         return client.zk.store(name, payload, { signal, timeoutMs, requestId });
       },
-      /** Stores a payload made elsewhere. @param {string} name @param {ZkPayload | import('./zk.js').ZkPayload} payload @param {RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>} */
+      /** Stores a payload made elsewhere. @param {string} name @param {import('./zk.js').ZkPayload} payload @param {RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>} */
       store: (name, payload, opts) => client._json('PUT', `/api/v1/zk/code/${seg(name)}`, { ...opts, json: payload }),
       /** @param {RequestOptions} [opts] @returns {Promise<EncryptedCodeList>} */
       list: (opts) => client._json('GET', '/api/v1/zk/code', opts),
@@ -408,7 +406,7 @@ export class Client {
       }),
       /**
        * `POST /api/v1/zk/encrypt`: the server encrypts (it sees the code): for tests only.
-       * @param {ZkEncryptRequest} request @param {RequestOptions} [opts] @returns {Promise<ZkPayload>}
+       * @param {ZkEncryptRequest} request @param {RequestOptions} [opts] @returns {Promise<import('./zk.js').ZkPayload>}
        */
       encryptOnServer: (request, opts) => client._json('POST', '/api/v1/zk/encrypt', { ...opts, json: request }),
     };

@@ -1,8 +1,6 @@
 // The errors of the API client: one class, PythOnError, with a subclass per family of
 // statuses so callers can `catch (e) { if (e instanceof RateLimitError) ... }`.
 
-/** @typedef {import('./schema.js').components['schemas']['ErrorBody']} ErrorBody */
-
 /**
  * An answer of the server that is not a success, or a request that got no answer.
  * `status` is the HTTP status (0 when no answer came: a network failure or a timeout), `code`
@@ -99,7 +97,7 @@ export async function errorFromResponse(response) {
   let details = null;
   const text = await response.text().catch(() => '');
   try {
-    const body = /** @type {Partial<ErrorBody>} */ (JSON.parse(text));
+    const body = /** @type {Partial<import('./schema.js').components['schemas']['ErrorBody']>} */ (JSON.parse(text));
     if (body && typeof body === 'object') {
       if (typeof body.error === 'string') message = body.error;
       if (typeof body.code === 'string') code = body.code;

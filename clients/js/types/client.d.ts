@@ -193,11 +193,11 @@ export class Client {
          * Encrypts `code` locally under `masterPassword` (bound to the caller's user id, read
          * from `GET /api/v1/me` once, and to `name`) and stores the payload.
          * @param {string} name @param {string | Uint8Array} code @param {string} masterPassword
-         * @param {EncryptOptions & RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>}
+         * @param {import('./zk.js').EncryptOptions & RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>}
          */
-        put: (name: string, code: string | Uint8Array, masterPassword: string, opts?: EncryptOptions & RequestOptions) => Promise<EncryptedCodeMetadata>;
-        /** Stores a payload made elsewhere. @param {string} name @param {ZkPayload | import('./zk.js').ZkPayload} payload @param {RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>} */
-        store: (name: string, payload: ZkPayload | import("./zk.js").ZkPayload, opts?: RequestOptions) => Promise<EncryptedCodeMetadata>;
+        put: (name: string, code: string | Uint8Array, masterPassword: string, opts?: import("./zk.js").EncryptOptions & RequestOptions) => Promise<EncryptedCodeMetadata>;
+        /** Stores a payload made elsewhere. @param {string} name @param {import('./zk.js').ZkPayload} payload @param {RequestOptions} [opts] @returns {Promise<EncryptedCodeMetadata>} */
+        store: (name: string, payload: import("./zk.js").ZkPayload, opts?: RequestOptions) => Promise<EncryptedCodeMetadata>;
         /** @param {RequestOptions} [opts] @returns {Promise<EncryptedCodeList>} */
         list: (opts?: RequestOptions) => Promise<EncryptedCodeList>;
         /** @param {string} name @param {RequestOptions} [opts] @returns {Promise<void>} */
@@ -210,9 +210,9 @@ export class Client {
         run: (name: string, masterPassword: string, request?: Omit<ZkExecuteRequest, "masterPassword">, opts?: RequestOptions) => Promise<ExecuteResponse>;
         /**
          * `POST /api/v1/zk/encrypt`: the server encrypts (it sees the code): for tests only.
-         * @param {ZkEncryptRequest} request @param {RequestOptions} [opts] @returns {Promise<ZkPayload>}
+         * @param {ZkEncryptRequest} request @param {RequestOptions} [opts] @returns {Promise<import('./zk.js').ZkPayload>}
          */
-        encryptOnServer: (request: ZkEncryptRequest, opts?: RequestOptions) => Promise<ZkPayload>;
+        encryptOnServer: (request: ZkEncryptRequest, opts?: RequestOptions) => Promise<import("./zk.js").ZkPayload>;
     };
     /** Administration (an admin's access token). */
     admin: {
@@ -350,7 +350,6 @@ export type EncryptedCodeList = Schemas["EncryptedCodeList"];
 export type EncryptedCodeMetadata = Schemas["EncryptedCodeMetadata"];
 export type ZkExecuteRequest = Schemas["ZkExecuteRequest"];
 export type ZkEncryptRequest = Schemas["ZkEncryptRequest"];
-export type ZkPayload = Schemas["ZkPayload"];
 export type GenerateRequest = Schemas["GenerateRequest"];
 export type GenerateResponse = Schemas["GenerateResponse"];
 export type AdminUserList = Schemas["AdminUserList"];
@@ -365,7 +364,6 @@ export type InvitationCreated = Schemas["InvitationCreated"];
 export type InvitationList = Schemas["InvitationList"];
 export type HealthResponse = Schemas["HealthResponse"];
 export type InfoResponse = Schemas["InfoResponse"];
-export type EncryptOptions = import("./zk.js").EncryptOptions;
 /**
  * An event of a streamed run (`executeStream`), in the order the server sends them: `start`
  * once, `stdout`/`stderr` as the program writes, then `result` or `error` last.

@@ -16,7 +16,6 @@ export function parseRetryAfter(value: string | null): number | null;
  * @returns {Promise<PythOnError>}
  */
 export function errorFromResponse(response: Response): Promise<PythOnError>;
-/** @typedef {import('./schema.js').components['schemas']['ErrorBody']} ErrorBody */
 /**
  * An answer of the server that is not a success, or a request that got no answer.
  * `status` is the HTTP status (0 when no answer came: a network failure or a timeout), `code`
@@ -79,4 +78,3 @@ export class TimeoutError extends PythOnError {
 /** No answer at all: the server could not be reached (status 0, code `network_error`). */
 export class ConnectionError extends PythOnError {
 }
-export type ErrorBody = import("./schema.js").components["schemas"]["ErrorBody"];
