@@ -597,22 +597,24 @@ export class Client {
         else if (this.token) headers.authorization = `Bearer ${this.token}`;
       }
       const timeoutMs = req.timeoutMs ?? this.timeoutMs;
-      const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null;
-      /** @type {AbortSignal[]} */
-      const signals = [];
-      if (req.signal) signals.push(req.signal);
-      if (timeout) signals.push(timeout);
-      const signal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+      // The timeout covers the whole answer, or for a stream until its headers: a stream then
+      // lasts as long as the run (which has its own time limit) or until `signal` aborts.
+      const timeout = new AbortController();
+      const timer = timeoutMs > 0
+        ? setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), timeoutMs)
+        : undefined;
+      const signal = req.signal ? AbortSignal.any([req.signal, timeout.signal]) : timeout.signal;
+      const timedOut = (/** @type {unknown} */ cause) =>
+        new TimeoutError(`${method} ${path}: no answer within ${timeoutMs} ms`, { code: 'timeout', cause });
 
       /** @type {Response} */
       let response;
       try {
         response = await this.fetch(url, { method, headers, body, signal });
       } catch (cause) {
+        clearTimeout(timer);
         if (req.signal?.aborted) throw cause;
-        if (timeout?.aborted) {
-          throw new TimeoutError(`${method} ${path}: no answer within ${timeoutMs} ms`, { code: 'timeout', cause });
-        }
+        if (timeout.signal.aborted) throw timedOut(cause);
         if (method === 'GET' && attempt < this.maxRetries) {
           await sleep(this._backoff(attempt), req.signal);
           continue;
@@ -620,16 +622,22 @@ export class Client {
         throw new ConnectionError(`${method} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { code: 'network_error', cause });
       }
       if (response.ok || req.okStatuses?.includes(response.status)) {
-        if (!req.stream && timeout) {
-          // Read the whole body under the same timeout.
-          const buffered = await response.arrayBuffer().catch((cause) => {
-            if (timeout.aborted) throw new TimeoutError(`${method} ${path}: no answer within ${timeoutMs} ms`, { code: 'timeout', cause });
-            throw cause;
-          });
-          return new Response(response.status === 204 ? null : buffered, { status: response.status, headers: response.headers });
+        if (req.stream) {
+          clearTimeout(timer);
+          return response;
         }
-        return response;
+        // Read the whole body under the same timeout.
+        try {
+          const buffered = await response.arrayBuffer();
+          return new Response(response.status === 204 ? null : buffered, { status: response.status, headers: response.headers });
+        } catch (cause) {
+          if (timeout.signal.aborted && !req.signal?.aborted) throw timedOut(cause);
+          throw cause;
+        } finally {
+          clearTimeout(timer);
+        }
       }
+      clearTimeout(timer);
       const error = await errorFromResponse(response);
       if (response.status === 401 && usedJwt && this.refreshToken && !refreshed && !req.noRefresh) {
         refreshed = true;

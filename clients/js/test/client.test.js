@@ -83,6 +83,14 @@ test('streaming a run: typed events in order', async () => {
   assert.equal(stdout, '0\n1\n2\n');
   assert.equal(result?.output, '0\n1\n2\n');
   assert.equal(result?.exitCode, 0);
+
+  // The client's timeout covers a stream until its headers, not the whole run.
+  let last;
+  for await (const event of keyClient.executeStream('import time\ntime.sleep(1.2)\nprint("late")', { timeoutMs: 500 })) {
+    last = event;
+  }
+  assert.equal(last?.type, 'result');
+  assert.equal(last?.type === 'result' && last.data.output, 'late\n');
 });
 
 test('cancelling a streamed run from another request', async () => {

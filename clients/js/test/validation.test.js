@@ -154,9 +154,11 @@ test('encrypt refuses empty code, bad names and bad user ids', async () => {
 });
 
 test('the library uses no Node-only APIs', () => {
-  const source = readFileSync(new URL('../src/zk.js', import.meta.url), 'utf8');
-  for (const banned of [/['"]node:/, /\bBuffer\b/, /\brequire\(/, /\bprocess\./, /from 'crypto'/, /managedNonce/]) {
-    assert.ok(!banned.test(source), `src/zk.js matches ${banned}`);
+  for (const file of ['zk.js', 'client.js', 'errors.js', 'sse.js', 'index.js']) {
+    const source = readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8');
+    for (const banned of [/['"]node:/, /\bBuffer\b/, /\brequire\(/, /\bprocess\./, /from 'crypto'/, /managedNonce/]) {
+      assert.ok(!banned.test(source), `src/${file} matches ${banned}`);
+    }
   }
 });
 
