@@ -619,7 +619,8 @@ export class Client {
           await sleep(this._backoff(attempt), req.signal);
           continue;
         }
-        throw new ConnectionError(`${method} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { code: 'network_error', cause });
+        const inner = /** @type {any} */ (cause)?.cause?.message ?? (cause instanceof Error ? cause.message : String(cause));
+        throw new ConnectionError(`${method} ${url.origin}${path}: cannot reach the server (${inner})`, { code: 'network_error', cause });
       }
       if (response.ok || req.okStatuses?.includes(response.status)) {
         if (req.stream) {
