@@ -92,6 +92,9 @@ import { encrypt } from './zk.js';
  * @property {number} [maxRetryDelayMs] a `Retry-After` longer than this is not waited for: the error is thrown (default 30000)
  * @property {typeof globalThis.fetch} [fetch] the fetch to use (default the global one)
  * @property {Record<string, string>} [headers] extra headers on every request
+ * @property {boolean} [refreshCookie] for browsers: the refresh token lives in the server's
+ *   `HttpOnly` cookie (`X-Pyth-On-Cookie: refresh` on register, login, refresh and logout), never
+ *   in JavaScript; a 401 on a JWT then refreshes through the cookie
  * @property {(tokens: {token: string | null, refreshToken: string | null}) => void} [onTokens]
  *   called whenever the client's tokens change (login, register, refresh, logout)
  */
@@ -179,6 +182,7 @@ export class Client {
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30000;
     this.headers = { ...(options.headers ?? {}) };
     this.onTokens = options.onTokens;
+    this.refreshCookie = options.refreshCookie ?? false;
     const fetchFn = options.fetch ?? globalThis.fetch;
     if (typeof fetchFn !== 'function') throw new TypeError('no fetch: pass options.fetch');
     /** @type {typeof globalThis.fetch} */
@@ -208,8 +212,8 @@ export class Client {
        * @param {string} [refreshToken] @param {RequestOptions} [opts] @returns {Promise<AuthResponse>}
        */
       refresh: async (refreshToken, opts) => {
-        const tokenToSpend = refreshToken ?? client.refreshToken;
-        if (!tokenToSpend) throw new TypeError('no refresh token');
+        const tokenToSpend = refreshToken ?? client.refreshToken ?? (client.refreshCookie ? '' : null);
+        if (tokenToSpend === null) throw new TypeError('no refresh token');
         return client._keep(await client._json('POST', '/api/refresh', {
           ...opts, json: { refreshToken: tokenToSpend }, auth: false, noRefresh: true,
         }));
@@ -230,7 +234,7 @@ export class Client {
        */
       logout: async (refreshToken, opts) => {
         const value = refreshToken ?? client.refreshToken;
-        await client._void('POST', '/api/logout', { ...opts, json: value ? { refreshToken: value } : {}, auth: false, noRefresh: true });
+        await client._void('POST', '/api/logout', { ...opts, json: value ? { refreshToken: value } : client.refreshCookie ? undefined : {}, auth: false, noRefresh: true });
         if (refreshToken === undefined || refreshToken === client.refreshToken) {
           client.token = null;
           client.refreshToken = null;
@@ -572,7 +576,8 @@ export class Client {
    * @returns {Promise<Response>} @internal
    */
   async _send(method, path, req = {}) {
-    const url = new URL(this.baseUrl + path);
+    // A relative baseUrl ('' or '/') resolves against the page in a browser.
+    const url = new URL(this.baseUrl + path, /** @type {any} */ (globalThis).location?.href);
     for (const [key, value] of Object.entries(req.query ?? {})) {
       if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
     }
@@ -581,6 +586,7 @@ export class Client {
       /** @type {Record<string, string>} */
       const headers = { ...this.headers };
       if (req.accept) headers.accept = req.accept;
+      if (this.refreshCookie && /^\/api\/(register|login|refresh|logout)$/.test(path)) headers['x-pyth-on-cookie'] = 'refresh';
       if (req.requestId) headers['x-request-id'] = req.requestId;
       /** @type {BodyInit | undefined} */
       let body;
@@ -591,7 +597,7 @@ export class Client {
         headers['content-type'] = req.contentType ?? 'application/octet-stream';
         body = req.body;
       }
-      const usedJwt = req.auth !== false && !this.apiKey && !!this.token;
+      const usedJwt = req.auth !== false && !this.apiKey && (!!this.token || !!this.refreshToken || this.refreshCookie);
       if (req.auth !== false) {
         if (this.apiKey) headers['x-api-key'] = this.apiKey;
         else if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -640,7 +646,7 @@ export class Client {
       }
       clearTimeout(timer);
       const error = await errorFromResponse(response);
-      if (response.status === 401 && usedJwt && this.refreshToken && !refreshed && !req.noRefresh) {
+      if (response.status === 401 && usedJwt && (this.refreshToken || this.refreshCookie) && !refreshed && !req.noRefresh) {
         refreshed = true;
         try {
           await this._refreshOnce();

@@ -276,6 +276,34 @@ test('auth: login, verify, automatic refresh on 401, keys, sign-ins, settings, l
   await assert.rejects(client.auth.login({ email: address, password: 'another long password' }), AuthenticationError);
 });
 
+test('browser mode: the refresh token stays in the server\'s cookie', async () => {
+  // Node's fetch keeps no cookies: a one-cookie jar around the real fetch plays the browser.
+  let cookie = '';
+  /** @type {typeof fetch} */
+  const browserish = async (input, init = {}) => {
+    const headers = new Headers(init.headers);
+    if (cookie && new URL(String(input)).pathname.startsWith('/api')) headers.set('cookie', cookie);
+    const response = await fetch(input, { ...init, headers });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      cookie = pair.endsWith('=') ? '' : pair;
+    }
+    return response;
+  };
+  const client = new Client({ baseUrl: server.url, apiKey: null, refreshCookie: true, fetch: browserish });
+  const auth = await client.auth.register({ email: email(), password: PASSWORD });
+  assert.equal(auth.refreshToken, '');
+  assert.equal(client.refreshToken, null);
+  assert.match(cookie, /^pyth_on_refresh=/);
+  // An access token that stopped working: refreshed through the cookie.
+  client.token = null;
+  assert.equal((await client.me.get()).id, auth.user.id);
+  assert.ok(client.token);
+  await client.auth.logout();
+  assert.equal(cookie, '');
+  await assert.rejects(client.me.get(), AuthenticationError);
+});
+
 test('audit: paging with an async iterator, and verify', async () => {
   const { client } = await newUser(server.url);
   for (let i = 0; i < 3; i++) await client.secrets.set(`S${i}`, `value-${i}-xxxx`);

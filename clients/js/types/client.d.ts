@@ -28,6 +28,7 @@ export class Client {
         token: string | null;
         refreshToken: string | null;
     }) => void) | undefined;
+    refreshCookie: boolean;
     /** @type {typeof globalThis.fetch} */
     fetch: typeof globalThis.fetch;
     /** @type {Promise<string> | null} @internal */
@@ -445,6 +446,12 @@ export type ClientOptions = {
      * extra headers on every request
      */
     headers?: Record<string, string> | undefined;
+    /**
+     * for browsers: the refresh token lives in the server's
+     * `HttpOnly` cookie (`X-Pyth-On-Cookie: refresh` on register, login, refresh and logout), never
+     * in JavaScript; a 401 on a JWT then refreshes through the cookie
+     */
+    refreshCookie?: boolean | undefined;
     /**
      * called whenever the client's tokens change (login, register, refresh, logout)
      */
