@@ -22,6 +22,7 @@
 mod accounts;
 mod sessions;
 mod sse;
+mod stored;
 mod stream;
 
 use std::fmt;

@@ -26,6 +26,8 @@ enum Command {
     Logout(commands::login::LogoutCmd),
     /// The account's secrets: set (value from stdin), list, rm.
     Secrets(commands::account::SecretsCmd),
+    /// The account's persistent packages: add, ls, rm.
+    Packages(commands::account::PackagesCmd),
     /// The account's audit log, or `--verify` its hash chain.
     Audit(commands::account::AuditCmd),
     /// The account's use of its quotas today.
@@ -37,7 +39,7 @@ enum Command {
     /// Accounts on this machine's database: create the first administrator, list, disable,
     /// enable, set a role or quotas, delete.
     Users(commands::users::Cmd),
-    /// Zero-knowledge code: encrypt a file locally and store it, or run stored code.
+    /// Zero-knowledge code: encrypt a file locally and store it, run, list or delete it.
     Zk(commands::zk::Cmd),
     /// Print a shell completion script: `pyth-on completions bash > /etc/bash_completion.d/pyth-on`.
     Completions(commands::completions::Cmd),
@@ -70,6 +72,7 @@ fn main() -> std::process::ExitCode {
             Command::Login(cmd) => cmd.run().await,
             Command::Secrets(cmd) => cmd.run().await,
             Command::Audit(cmd) => cmd.run().await,
+            Command::Packages(cmd) => cmd.run().await,
             Command::Usage(cmd) => cmd.run().await,
             Command::Logout(cmd) => cmd.run(),
         }

@@ -391,6 +391,10 @@ async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
+    let cli_rm = {
+        let cli = cli.clone();
+        move |args: &[&str]| cli(args, "")
+    };
     let (ok, out, err) = tokio::task::spawn_blocking({
         let src = src.clone();
         let cli = cli.clone();
@@ -400,6 +404,13 @@ async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
     .unwrap();
     assert!(ok, "{out}{err}");
     assert!(out.contains("stored greet.py"), "{out}");
+    let listed = tokio::task::spawn_blocking({
+        let cli = cli.clone();
+        move || cli(&["ls"], "")
+    })
+    .await
+    .unwrap();
+    assert!(listed.1.starts_with("greet.py\tpython\t"), "{listed:?}");
     let (ok, out, err) = tokio::task::spawn_blocking(move || {
         let good = cli(&["run", "greet.py", "--", "a"], "cli master password");
         let bad = cli(&["run", "greet.py"], "wrong password");
@@ -416,6 +427,14 @@ async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
     // The server holds only ciphertext.
     let db = std::fs::read(dir.path().join("pyth-on.db")).unwrap();
     assert!(!db.windows(6).any(|w| w == b"zk cli"));
+    let removed = tokio::task::spawn_blocking(move || {
+        let rm = cli_rm(&["rm", "greet.py"]);
+        let again = cli_rm(&["rm", "greet.py"]);
+        (rm, again)
+    })
+    .await
+    .unwrap();
+    assert!(removed.0 .0 && !removed.1 .0, "{removed:?}");
     tx.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }

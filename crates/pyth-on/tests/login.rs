@@ -117,7 +117,7 @@ async fn an_existing_key_is_checked_before_it_is_saved() {
 }
 
 #[tokio::test]
-async fn secrets_audit_and_usage_work_from_the_command_line() {
+async fn secrets_packages_audit_and_usage_work_from_the_command_line() {
     let server = server(UID_BASE, "login-account").await;
     let work = tempfile::tempdir().unwrap();
     let (cwd, config) = (work.path(), work.path().join("config"));
@@ -159,6 +159,24 @@ async fn secrets_audit_and_usage_work_from_the_command_line() {
     assert!(lines[0].contains("secret.delete") && lines[1].contains("secret.put"));
     let verified = run(&["audit", "--verify"], "");
     assert!(verified.status.success() && text(&verified.stdout).contains("intact"));
+    let packages = run(&["packages", "ls"], "");
+    assert!(
+        text(&packages.stdout).contains("python environment: none"),
+        "{}",
+        text(&packages.stdout)
+    );
+    let bad_spec = run(&["packages", "add", "not a spec!"], "");
+    assert!(
+        !bad_spec.status.success() && text(&bad_spec.stderr).contains("invalid_package"),
+        "{}",
+        text(&bad_spec.stderr)
+    );
+    let missing = run(&["packages", "rm", "requests"], "");
+    assert!(
+        !missing.status.success() && text(&missing.stderr).contains("not_found"),
+        "{}",
+        text(&missing.stderr)
+    );
     let usage = run(&["usage"], "");
     assert!(
         text(&usage.stdout).contains("runs           0 of 2000"),

@@ -1,6 +1,7 @@
-//! `pyth-on secrets`, `pyth-on audit` and `pyth-on usage`: the account's secrets (values read
-//! from standard input, never from the command line where `ps` and the shell history would keep
-//! them), its audit log and its use of the quotas, through a server.
+//! `pyth-on secrets`, `pyth-on packages`, `pyth-on audit` and `pyth-on usage`: the account's
+//! secrets (values read from standard input, never from the command line where `ps` and the
+//! shell history would keep them), persistent packages, audit log and use of the quotas,
+//! through a server.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -64,6 +65,78 @@ impl SecretsCmd {
             SecretsAction::Rm { name } => {
                 client.delete_secret(&name).await.map_err(refused)?;
                 writeln!(out, "{name} is deleted")?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The account's persistent packages.
+#[derive(Debug, clap::Args)]
+pub struct PackagesCmd {
+    #[command(subcommand)]
+    action: PackagesAction,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PackagesAction {
+    /// Add a spec (`requests>=2`, `lodash@^4`); answers once its environment is built.
+    Add {
+        /// The spec.
+        spec: String,
+        /// `python` (default) or `javascript`.
+        #[arg(long)]
+        language: Option<String>,
+    },
+    /// List the packages and each language's environment.
+    Ls,
+    /// Remove a package by name.
+    Rm {
+        /// The name.
+        name: String,
+        /// `python` (default) or `javascript`.
+        #[arg(long)]
+        language: Option<String>,
+    },
+}
+
+impl PackagesCmd {
+    /// Runs the subcommand.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let client = self.server.client()?;
+        let mut out = std::io::stdout().lock();
+        match self.action {
+            PackagesAction::Add { spec, language } => {
+                let added = client.add_package(&spec, language.as_deref()).await;
+                let added = added.map_err(refused)?;
+                writeln!(out, "{} ({}) is installed", added.spec, added.language)?;
+            }
+            PackagesAction::Ls => {
+                let list = client.list_packages().await.map_err(refused)?;
+                for p in &list.packages {
+                    writeln!(out, "{}\t{}", p.language, p.spec)?;
+                }
+                let envs = [
+                    ("python", &list.environments.python),
+                    ("javascript", &list.environments.javascript),
+                ];
+                for (language, env) in envs {
+                    let error = env
+                        .error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
+                    writeln!(out, "{language} environment: {}{error}", env.status)?;
+                }
+            }
+            PackagesAction::Rm { name, language } => {
+                client
+                    .delete_package(&name, language.as_deref())
+                    .await
+                    .map_err(refused)?;
+                writeln!(out, "{name} is removed")?;
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -41,6 +41,13 @@ enum Action {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// List the stored programs (name, language, size, last change).
+    Ls,
+    /// Delete a stored program.
+    Rm {
+        /// The stored name.
+        name: String,
+    },
 }
 
 fn master_password() -> anyhow::Result<Zeroizing<String>> {
@@ -109,6 +116,19 @@ impl Cmd {
                     "stored {} ({} bytes of {}, encrypted on this machine)",
                     meta.name, meta.size, meta.language
                 )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Action::Ls => {
+                let mut out = std::io::stdout().lock();
+                for item in client.list_zk_code().await?.items {
+                    let (name, language, size) = (item.name, item.language, item.size);
+                    writeln!(out, "{name}\t{language}\t{size} bytes\t{}", item.updated_at)?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Action::Rm { name } => {
+                client.delete_zk_code(&name).await?;
+                writeln!(std::io::stdout().lock(), "{name} is deleted")?;
                 Ok(ExitCode::SUCCESS)
             }
             Action::Run { name, args } => {
