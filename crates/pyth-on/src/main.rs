@@ -18,8 +18,10 @@ struct Cli {
 enum Command {
     /// Start the HTTP API server.
     Serve(commands::serve::Cmd),
-    /// Manage the server's secrets keys (rotate, retire, list).
-    Keys(commands::keys::Cmd),
+    /// Manage the server's secrets keys (rotate, retire, list), on this machine.
+    ServerKeys(commands::server_keys::Cmd),
+    /// The account's API keys: create, list, revoke.
+    Keys(commands::api_keys::Cmd),
     /// Sign in to a server and save a key for `run`, `session` and `zk`.
     Login(commands::login::Cmd),
     /// Forget the key `login` saved.
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(cmd) => cmd.run().await,
+            Command::ServerKeys(cmd) => cmd.run().await,
             Command::Keys(cmd) => cmd.run().await,
             Command::Run(cmd) => cmd.run().await,
             Command::Session(cmd) => cmd.run().await,
@@ -74,7 +77,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(cmd) => cmd.run().await,
             Command::Packages(cmd) => cmd.run().await,
             Command::Usage(cmd) => cmd.run().await,
-            Command::Logout(cmd) => cmd.run(),
+            Command::Logout(cmd) => cmd.run().await,
         }
     });
     match result {

@@ -1,4 +1,5 @@
-//! The `pyth-on` binary, run as a user would: `serve` start-up errors, `keys rotate/list/retire`.
+//! The `pyth-on` binary, run as a user would: `serve` start-up errors, `server-keys
+//! rotate/list/retire`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests fail loudly on any unexpected error"
@@ -45,7 +46,7 @@ where
 
 fn keys(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(bin())
-        .arg("keys")
+        .arg("server-keys")
         .args(args)
         .arg("--data-dir")
         .arg(dir)

@@ -41,8 +41,8 @@ fn bash_completes_a_partial_command_from_the_script() {
     let path = dir.path().join("pyth-on.bash");
     std::fs::write(&path, script).unwrap();
     let probe = format!(
-        "source {}; COMP_WORDS=(pyth-on us); COMP_CWORD=1; COMP_LINE='pyth-on us'; \
-         COMP_POINT=10; _pyth__on pyth-on us pyth-on; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        "source {}; COMP_WORDS=(pyth-on use); COMP_CWORD=1; COMP_LINE='pyth-on use'; \
+         COMP_POINT=11; _pyth__on pyth-on use pyth-on; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
         path.display()
     );
     let out = Command::new("bash").args(["-c", &probe]).output().unwrap();

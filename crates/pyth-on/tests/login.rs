@@ -89,8 +89,30 @@ async fn login_saves_a_private_key_that_run_then_uses_and_logout_forgets_it() {
         text(&ran.stderr)
     );
 
+    // Key management spends the saved sign-in (it needs an access token), again and again.
+    let created = pyth_on(cwd, &config, &["keys", "create", "deploy"], "");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let created = text(&created.stdout);
+    let (id, key) = created.trim().split_once('\t').unwrap();
+    assert!(key.starts_with("pyo_"), "{key}");
+    let listed = text(&pyth_on(cwd, &config, &["keys", "list"], "").stdout);
+    assert!(
+        listed.contains("\tdeploy\t") && listed.contains("cli@"),
+        "{listed}"
+    );
+    let revoked = pyth_on(cwd, &config, &["keys", "revoke", id], "");
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    let listed = text(&pyth_on(cwd, &config, &["keys", "list"], "").stdout);
+    assert!(!listed.contains("deploy"), "{listed}");
+
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let refresh = saved["refreshToken"].as_str().unwrap().to_string();
     let logout = pyth_on(cwd, &config, &["logout"], "");
     assert!(logout.status.success() && !file.exists());
+    // Signing out ended the sign-in on the server too.
+    let client = pyth_on_client::Client::new(&server.url).unwrap();
+    assert!(client.refresh(&refresh).await.is_err());
     assert!(!pyth_on(cwd, &config, &["run", "hi.py"], "")
         .status
         .success());
@@ -109,6 +131,12 @@ async fn an_existing_key_is_checked_before_it_is_saved() {
 
     let good = pyth_on(cwd, &config, &login, &format!("{}\n", server.api_key));
     assert!(good.status.success(), "{}", text(&good.stderr));
+    let keys = pyth_on(cwd, &config, &["keys", "list"], "");
+    let said = text(&keys.stderr);
+    assert!(
+        !keys.status.success() && said.contains("email and password"),
+        "{said}"
+    );
     assert!(
         text(&good.stdout).contains("cli-login-key@example.com"),
         "{}",

@@ -24,6 +24,10 @@ pub struct Saved {
     pub url: String,
     /// An API key of the account (made for this machine by `pyth-on login`).
     pub api_key: String,
+    /// The sign-in's refresh token (with email and password only): what the commands that
+    /// need an access token (`pyth-on keys`) spend, saving its successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for Saved {
@@ -107,6 +111,23 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// A client holding an access token: the saved sign-in's refresh token is spent and its
+    /// successor saved (a refresh token is single-use).
+    pub async fn token_client(&self) -> anyhow::Result<Client> {
+        let mut saved = load()?.ok_or_else(|| anyhow!("this needs `pyth-on login` first"))?;
+        let refresh = saved.refresh_token.clone().ok_or_else(|| {
+            anyhow!("this needs a sign-in with email and password: `pyth-on login --email ...`")
+        })?;
+        let url = self.url.clone().unwrap_or_else(|| saved.url.clone());
+        let client = Client::new(&url)?;
+        let auth = client.refresh(&refresh).await.map_err(|e| {
+            anyhow!("the saved sign-in no longer works ({e}): `pyth-on login` again")
+        })?;
+        saved.refresh_token = Some(auth.refresh_token);
+        save(&saved)?;
+        Ok(client.with_token(auth.token))
+    }
+
     /// A client of the server with the API key.
     pub fn client(&self) -> anyhow::Result<Client> {
         let saved = load()?;

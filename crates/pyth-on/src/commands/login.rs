@@ -2,9 +2,10 @@
 //! `session`, `zk`) use the saved server and key ([`super::credentials`]).
 //!
 //! Signing in with email and password makes an API key for this machine (named `cli@HOST`)
-//! and saves that, never the password or a token: the key can be revoked on its own (`DELETE
-//! /api/v1/keys/{id}`, the console's API keys page). The password is read without echo on a
-//! terminal, else as one line of standard input.
+//! and saves it with the sign-in's refresh token (for `pyth-on keys`, which needs an access
+//! token), never the password: the key can be revoked on its own (`pyth-on keys revoke`, the
+//! console's API keys page), the sign-in ended from the sign-ins list. The password is read
+//! without echo on a terminal, else as one line of standard input.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -37,7 +38,7 @@ impl Cmd {
     /// Signs in (or checks the given key), saves the key, says where.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let client = Client::new(&self.url)?;
-        let (api_key, email) = if self.api_key_stdin {
+        let (api_key, email, refresh_token) = if self.api_key_stdin {
             let key = read_line("API key: ", false)?;
             let me = client.with_api_key(key.as_str()).me().await;
             let me = me.map_err(|e| {
@@ -46,17 +47,19 @@ impl Cmd {
                     super::api_error::with_details(&e)
                 )
             })?;
-            (key.to_string(), me.email)
+            (key.to_string(), me.email, None)
         } else {
             let email = match self.email {
                 Some(email) => email,
                 None => read_line("Email: ", false)?.to_string(),
             };
-            (new_key(&client, &email).await?, email)
+            let (key, refresh) = new_key(&client, &email).await?;
+            (key, email, Some(refresh))
         };
         let saved = Saved {
             url: self.url,
             api_key,
+            refresh_token,
         };
         let path = credentials::save(&saved)?;
         let mut out = std::io::stdout().lock();
@@ -71,21 +74,30 @@ impl Cmd {
 }
 
 impl LogoutCmd {
-    /// Removes the saved login.
-    pub fn run(self) -> anyhow::Result<ExitCode> {
-        let removed = credentials::remove()?;
-        let said = if removed {
-            "the saved key is forgotten (it still works until revoked: `DELETE /api/v1/keys/{id}`)"
-        } else {
-            "no saved login"
+    /// Ends the saved sign-in on the server (when there is one) and removes the saved login.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let saved = credentials::load()?;
+        let mut out = std::io::stdout().lock();
+        let Some(saved) = saved else {
+            writeln!(out, "no saved login")?;
+            return Ok(ExitCode::SUCCESS);
         };
-        writeln!(std::io::stdout().lock(), "{said}")?;
+        if let Some(refresh) = &saved.refresh_token {
+            // Best effort: a server that is gone must not keep the login on this machine.
+            if let Ok(client) = Client::new(&saved.url) {
+                let _ = client.logout(refresh).await;
+            }
+        }
+        credentials::remove()?;
+        let said = "signed out; the saved key is forgotten (it works until revoked: `pyth-on keys revoke`)";
+        writeln!(out, "{said}")?;
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Signs in as `email` and makes an API key named for this machine.
-async fn new_key(client: &Client, email: &str) -> anyhow::Result<String> {
+/// Signs in as `email` and makes an API key named for this machine; answers it and the
+/// sign-in's refresh token.
+async fn new_key(client: &Client, email: &str) -> anyhow::Result<(String, String)> {
     let password = read_line("Password: ", true)?;
     let auth = client
         .login(email, &password)
@@ -96,14 +108,17 @@ async fn new_key(client: &Client, email: &str) -> anyhow::Result<String> {
         .chars()
         .take(64)
         .collect::<String>();
-    let created = client.with_token(auth.token).create_key(&name).await;
+    let created = client
+        .with_token(auth.token.clone())
+        .create_key(&name)
+        .await;
     let created = created.map_err(|e| {
         anyhow!(
             "creating an API key for this machine: {}",
             super::api_error::with_details(&e)
         )
     })?;
-    Ok(created.api_key)
+    Ok((created.api_key, auth.refresh_token))
 }
 
 /// One line: from the terminal (without echo when `secret`), else from standard input.

@@ -1,4 +1,4 @@
-//! `pyth-on keys`: rotate the secrets key (re-wrapping every data key, never touching values),
+//! `pyth-on server-keys`: rotate the secrets key (re-wrapping every data key, never touching values),
 //! retire an old version once nothing uses it, list versions.
 
 use std::path::PathBuf;
