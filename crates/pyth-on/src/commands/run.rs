@@ -1,8 +1,10 @@
 //! `pyth-on run FILE`: execute a file, or a project of `--file`s with an `--entry`, through a
 //! running server; stream what it prints to this terminal, feed it this command's standard
-//! input, bring its `--output` files back and exit with its exit code.
+//! input, bring its `--output` files back and exit with its exit code. With `--local`, run it
+//! in a sandbox on this machine instead ([`local`]).
 
 mod files;
+mod local;
 pub(crate) mod output;
 mod stream;
 
@@ -69,6 +71,10 @@ pub struct Cmd {
     /// Wait for the whole answer instead of streaming the output as it comes.
     #[arg(long)]
     no_stream: bool,
+    /// Run in a sandbox on this machine, without a server (as root); the output is written
+    /// when the program ends.
+    #[arg(long, conflicts_with_all = ["files", "entry", "outputs", "secrets"])]
+    local: bool,
     /// Arguments for the program.
     #[arg(last = true)]
     args: Vec<String>,
@@ -78,6 +84,9 @@ impl Cmd {
     /// Sends the run and mirrors the program's output and exit code.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let request = self.request()?;
+        if self.local {
+            return local::run(request).await;
+        }
         let client = self.server.client()?;
         if self.no_stream {
             let result = client.execute(&request).await.map_err(refusal)?;
