@@ -7,71 +7,18 @@
 // that fails ends the session. Refreshes are serialised across tabs (Web Locks), since every
 // refresh rotates the cookie and a token presented twice revokes the whole sign-in.
 
-export type Role = 'user' | 'admin';
-export type SecretsDefault = 'all' | 'none';
+// The API's shapes come from the SDK's types, generated from the server's OpenAPI document
+// (clients/js: a test there fails when they drift from what the server serves).
+import type { components } from '@pyth-on/zk';
 
-export interface UserInfo {
-  id: string;
-  email: string;
-  createdAt: string;
-  role?: Role;
-  secretsDefault?: SecretsDefault;
-}
-
-export interface AuthResponse {
-  token: string;
-  refreshToken: string;
-  expiresIn: number;
-  tokenType: string;
-  apiKey?: string | null;
-  user: UserInfo;
-}
-
-export interface ExecuteResponse {
-  output: string;
-  error: string;
-  exitCode: number;
-  language: string;
-  durationMs: number;
-  timedOut: boolean;
-  memoryExceeded: boolean;
-  outputTruncated: boolean;
-  executionId: string;
-  zeroKnowledge?: boolean;
-  files?: OutputFile[];
-  filesTruncated?: boolean;
-  cancelled?: boolean;
-}
-
-export interface OutputFile {
-  path: string;
-  size: number;
-  encoding: 'utf8' | 'base64';
-  content: string;
-}
-
-export interface Info {
-  name: string;
-  version: string;
-  languages: { name: string; version: string; aliases: string[] }[];
-  limits: {
-    defaultTimeoutMs: number;
-    maxTimeoutMs: number;
-    defaultMemoryMb: number;
-    maxMemoryMb: number;
-    minMemoryMb: number;
-    maxCodeBytes: number;
-    maxSecretBytes: number;
-  };
-  features: {
-    generate: boolean;
-    zeroKnowledge: boolean;
-    packages: boolean;
-    egress?: boolean;
-    console?: boolean;
-    registration?: 'open' | 'invite' | 'closed';
-  };
-}
+type Schemas = components['schemas'];
+export type Role = Schemas['UserRole'];
+export type SecretsDefault = Schemas['SecretsDefault'];
+export type UserInfo = Schemas['UserInfo'];
+export type AuthResponse = Schemas['AuthResponse'];
+export type ExecuteResponse = Schemas['ExecuteResponse'];
+export type OutputFile = Schemas['OutputFile'];
+export type Info = Schemas['InfoResponse'];
 
 /** An answer in the API's error envelope, or a failure to reach the server at all. */
 export class ApiError extends Error {

@@ -1383,11 +1383,8 @@ export interface components {
             generate: boolean;
             /** @description Persistent packages. */
             packages: boolean;
-            /**
-             * @description Who may create an account: `open`, `invite` (with an invitation code) or `closed`.
-             * @example open
-             */
-            registration?: string;
+            /** @description Who may create an account. */
+            registration?: components["schemas"]["Registration"];
             /** @description Zero-knowledge code storage. */
             zeroKnowledge: boolean;
         };
@@ -1856,6 +1853,11 @@ export interface components {
              */
             password: string;
         };
+        /**
+         * @description Who may create an account (`PYTH_ON_REGISTRATION`).
+         * @enum {string}
+         */
+        Registration: "open" | "invite" | "closed";
         /**
          * @description The data of a streamed run's `stdout` and `stderr` events: text as the program wrote it
          *     (whole UTF-8 characters, secret values masked). The run's `result` event carries an

@@ -24,7 +24,16 @@ pub enum RegistrationMode {
 }
 
 impl RegistrationMode {
-    /// Its name in settings and in `GET /api/info`.
+    /// How `GET /api/info` says it.
+    pub fn wire(self) -> pyth_on_types::Registration {
+        match self {
+            Self::Open => pyth_on_types::Registration::Open,
+            Self::Invite => pyth_on_types::Registration::Invite,
+            Self::Closed => pyth_on_types::Registration::Closed,
+        }
+    }
+
+    /// Its name in settings and in the start-up log.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",

@@ -80,10 +80,22 @@ pub struct FeaturesInfo {
     pub packages: bool,
     /// Runs may ask for egress.
     pub egress: bool,
-    /// Who may create an account: `open`, `invite` (with an invitation code) or `closed`.
+    /// Who may create an account.
     #[serde(default)]
-    #[schema(example = "open")]
-    pub registration: String,
+    pub registration: Registration,
+}
+
+/// Who may create an account (`PYTH_ON_REGISTRATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone who reaches the server.
+    #[default]
+    Open,
+    /// With an invitation code an administrator created.
+    Invite,
+    /// Nobody: administrators create accounts.
+    Closed,
 }
 
 /// `GET /api/info`.

@@ -90,7 +90,7 @@ pub async fn info(State(state): State<AppState>) -> AppJson<InfoResponse> {
             zero_knowledge: true,
             packages: state.packages().is_some(),
             egress: state.egress().is_some(),
-            registration: s.registration.mode(s.listen).as_str().to_string(),
+            registration: s.registration.mode(s.listen).wire(),
         },
     })
 }

@@ -5,7 +5,9 @@ use pyth_on_client::Client;
 use pyth_on_server::admin::{self, Actor};
 use pyth_on_server::registration::RegistrationMode;
 use pyth_on_store::{NewUser, Role};
-use pyth_on_types::{AdminCreateUser, ExecuteRequest, InvitationRequest, QuotaOverrides, UserRole};
+use pyth_on_types::{
+    AdminCreateUser, ExecuteRequest, InvitationRequest, QuotaOverrides, Registration, UserRole,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -55,7 +57,7 @@ async fn a_closed_server_refuses_registration_and_says_so_in_info() {
     let info = server.client.info().await.unwrap();
     let refused = server.client.register(&email(), PASSWORD).await;
 
-    assert_eq!(info.features.registration, "closed");
+    assert_eq!(info.features.registration, Registration::Closed);
     let body = assert_api_error(refused, 403, "registration_closed");
     assert!(body.error.contains("administrator"), "{}", body.error);
     let admin = admin_of(&server, None).await;
@@ -85,7 +87,7 @@ async fn an_open_server_on_loopback_is_the_default_and_ignores_invitations() {
         .register_invited(&email(), PASSWORD, "pyi_not-a-code")
         .await;
 
-    assert_eq!(info.features.registration, "open");
+    assert_eq!(info.features.registration, Registration::Open);
     registered.unwrap();
 }
 

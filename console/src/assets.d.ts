@@ -1,0 +1,2 @@
+// Vite imports stylesheets as modules; TypeScript needs to be told.
+declare module '*.css';
