@@ -407,11 +407,27 @@ async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
     assert!(out.contains("stored greet.py"), "{out}");
     let listed = tokio::task::spawn_blocking({
         let cli = cli.clone();
-        move || cli(&["ls"], "")
+        move || cli(&["list"], "")
     })
     .await
     .unwrap();
     assert!(listed.1.starts_with("greet.py\tpython\t"), "{listed:?}");
+    let sealed = dir.path().join("greet.zk.json");
+    let encrypted = tokio::task::spawn_blocking({
+        let (cli, src, sealed) = (cli.clone(), src.clone(), sealed.clone());
+        move || {
+            let (src, sealed) = (src.to_str().unwrap(), sealed.to_str().unwrap());
+            cli(&["encrypt", src, "--out", sealed], "cli master password")
+        }
+    })
+    .await
+    .unwrap();
+    assert!(encrypted.0, "{encrypted:?}");
+    let payload = std::fs::read_to_string(&sealed).unwrap();
+    assert!(
+        payload.contains("\"ct\"") && !payload.contains("zk cli"),
+        "{payload}"
+    );
     let (ok, out, err) = tokio::task::spawn_blocking(move || {
         let good = cli(&["run", "greet.py", "--", "a"], "cli master password");
         let bad = cli(&["run", "greet.py"], "wrong password");
