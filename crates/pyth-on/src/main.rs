@@ -34,6 +34,8 @@ enum Command {
     Audit(commands::account::AuditCmd),
     /// The account's use of its quotas today.
     Usage(commands::account::UsageCmd),
+    /// Call any API route with the saved login: `pyth-on api GET /api/v1/usage`.
+    Api(commands::api::Cmd),
     /// Run a file through a running server.
     Run(commands::run::Cmd),
     /// Sessions: live interpreters that keep their state between cells.
@@ -77,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(cmd) => cmd.run().await,
             Command::Packages(cmd) => cmd.run().await,
             Command::Usage(cmd) => cmd.run().await,
+            Command::Api(cmd) => cmd.run().await,
             Command::Logout(cmd) => cmd.run().await,
         }
     });

@@ -212,3 +212,49 @@ async fn secrets_packages_audit_and_usage_work_from_the_command_line() {
         text(&usage.stdout)
     );
 }
+
+#[tokio::test]
+async fn any_route_is_reachable_with_pyth_on_api() {
+    let server = server(UID_BASE, "login-api").await;
+    let work = tempfile::tempdir().unwrap();
+    let (cwd, config) = (work.path(), work.path().join("config"));
+    let login = [
+        "login",
+        "--url",
+        &server.url,
+        "--email",
+        "cli-login-api@example.com",
+    ];
+    let signed_in = pyth_on(cwd, &config, &login, "correct horse battery staple\n");
+    assert!(signed_in.status.success(), "{}", text(&signed_in.stderr));
+
+    let allow = [
+        "api",
+        "PUT",
+        "/api/v1/egress/allow",
+        "-d",
+        r#"{"hosts":["pypi.org"]}"#,
+    ];
+    let put = pyth_on(cwd, &config, &allow, "");
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    let got = pyth_on(cwd, &config, &["api", "get", "/api/v1/egress/allow"], "");
+    assert!(
+        text(&got.stdout).contains("\"pypi.org\""),
+        "{}",
+        text(&got.stdout)
+    );
+    let settings = ["api", "PUT", "/api/v1/me/settings", "--data", "-"];
+    let by_key = pyth_on(cwd, &config, &settings, r#"{"secretsDefault":"none"}"#);
+    assert!(!by_key.status.success() && text(&by_key.stderr).contains("jwt_required"));
+    let with_jwt: Vec<&str> = settings.iter().copied().chain(["--jwt"]).collect();
+    let by_jwt = pyth_on(cwd, &config, &with_jwt, r#"{"secretsDefault":"none"}"#);
+    assert!(
+        text(&by_jwt.stdout).contains("\"secretsDefault\": \"none\""),
+        "{}",
+        text(&by_jwt.stderr)
+    );
+    let missing = pyth_on(cwd, &config, &["api", "GET", "/api/v1/nowhere"], "");
+    assert!(!missing.status.success() && text(&missing.stderr).contains("404"));
+    let bad = pyth_on(cwd, &config, &["api", "GET", "usage"], "");
+    assert!(!bad.status.success() && text(&bad.stderr).contains("/api/"));
+}

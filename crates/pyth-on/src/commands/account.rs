@@ -91,6 +91,7 @@ enum PackagesAction {
         language: Option<String>,
     },
     /// List the packages and each language's environment.
+    #[command(visible_alias = "list")]
     Ls,
     /// Remove a package by name.
     Rm {

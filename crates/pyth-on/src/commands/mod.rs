@@ -1,6 +1,7 @@
 //! One module per subcommand, each a `Cmd` with `run()`.
 
 pub mod account;
+pub mod api;
 pub mod api_error;
 pub mod api_keys;
 pub mod bench;
