@@ -94,13 +94,14 @@ function usersSection(): { el: HTMLElement; reload: () => Promise<void> } {
     const [method, path, body, done] = REQUESTS[action](u);
     try {
       await call(method, `/api/v1/admin/users/${enc(u.id)}${path}`, body);
-      messages.ok(`${u.email}: ${done}`);
       // No longer an admin yourself (another admin remains): the navigation loses this page.
       if (u.id === currentUser()?.id && (await refreshUser().catch(() => false))) {
         location.hash = '#/account';
         return;
       }
+      // The list first: when the sentence shows, the row says the same.
       await load();
+      messages.ok(`${u.email}: ${done}`);
     } catch (err) {
       messages.error(err, `Could not change ${u.email}`);
     }
@@ -110,8 +111,9 @@ function usersSection(): { el: HTMLElement; reload: () => Promise<void> } {
     confirmArea.replaceChildren(
       deleteConfirm(u, async () => {
         confirmArea.replaceChildren();
-        messages.ok(`${u.email} is deleted, with everything in it.`);
+        // The list first: when the sentence shows, the account is gone from it.
         await load();
+        messages.ok(`${u.email} is deleted, with everything in it.`);
       }),
     );
     confirmArea.querySelector('input')?.focus();
