@@ -38,15 +38,15 @@ fn directive(unit: &str, key: &str) -> String {
     values[0].to_owned()
 }
 
-/// A tool the test needs, or a failure naming the package that has it.
-fn tool(name: &str, package: &str) -> &'static str {
+/// A tool the test needs, or a failure saying how to install it.
+fn tool(name: &str, install: &str) -> &'static str {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
         .unwrap();
     assert!(
         found.status.success(),
-        "{name} is not installed: apt-get install {package} (.ci/run installs it)"
+        "{name} is not installed: {install} (.ci/run installs it)"
     );
     Box::leak(text(&found.stdout).trim().to_owned().into_boxed_str())
 }
@@ -79,7 +79,7 @@ fn the_version_names_the_git_revision_the_binary_was_built_from() {
 
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify_without_a_warning() {
-    let analyze = tool("systemd-analyze", "systemd");
+    let analyze = tool("systemd-analyze", "apt-get install systemd");
     let unit = unit();
     assert_eq!(
         directive(&unit, "ExecStart"),
@@ -153,7 +153,7 @@ fn hardened(serve: &Command) -> Command {
         .split_whitespace()
         .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
         .collect();
-    let mut cmd = Command::new(tool("unshare", "util-linux"));
+    let mut cmd = Command::new(tool("unshare", "apt-get install util-linux"));
     cmd.args(["--mount", "--", "sh", "-c", PROTECT_SYSTEM, "sh"])
         .arg(format!("--bounding-set=-all,{}", caps.join(",")))
         .args(["--inh-caps=-all", "--no-new-privs", "--"])
@@ -228,4 +228,89 @@ async fn the_server_runs_code_under_the_units_capabilities_and_a_read_only_syste
         .unwrap();
         assert_eq!(run.output, want, "{language}: {run:?}");
     }
+}
+
+/// `deploy/kubernetes/NAME`.
+fn manifest(name: &str) -> PathBuf {
+    repo().join("deploy/kubernetes").join(name)
+}
+
+/// `kubernetes-validate --strict` on `files`: its success and what it said.
+fn validate(files: &[PathBuf]) -> (bool, String) {
+    let validator = tool(
+        "kubernetes-validate",
+        "pip install kubernetes-validate==1.37.0",
+    );
+    let out = Command::new(validator)
+        .args(["--strict", "--quiet"])
+        .args(files)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.success(), said)
+}
+
+/// Every manifest but the kustomization (no schema of the Kubernetes API covers it).
+fn manifests() -> Vec<PathBuf> {
+    let kustomization = std::fs::read_to_string(manifest("kustomization.yaml")).unwrap();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(repo().join("deploy/kubernetes")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            assert!(
+                kustomization.contains(&format!("  - {name}\n")),
+                "{name} is not in kustomization.yaml"
+            );
+            files.push(manifest(&name));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn the_kubernetes_manifests_are_valid_against_the_kubernetes_schemas() {
+    let files = manifests();
+    assert!(files.len() >= 7, "{files:?}");
+
+    let (ok, said) = validate(&files);
+
+    assert!(ok && said.is_empty(), "{said}");
+}
+
+#[test]
+fn a_manifest_with_a_field_kubernetes_does_not_know_is_refused() {
+    let deployment = std::fs::read_to_string(manifest("deployment.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("deployment.yaml");
+    std::fs::write(&bad, deployment.replace("  replicas: 3", "  replica: 3")).unwrap();
+
+    let (ok, said) = validate(&[bad]);
+
+    assert!(!ok && said.contains("'replica' was unexpected"), "{said}");
+}
+
+/// The number after `key: ` on the manifest's one line holding it (quotes dropped).
+fn number(yaml: &str, key: &str) -> u64 {
+    let values: Vec<u64> = yaml
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+        .map(|v| v.trim_matches('"').parse().unwrap())
+        .collect();
+    assert_eq!(values.len(), 1, "one {key} in the manifest");
+    values[0]
+}
+
+#[test]
+fn the_pods_grace_period_outlasts_the_pause_before_the_drain_and_the_drain() {
+    let deployment = std::fs::read_to_string(manifest("deployment.yaml")).unwrap();
+    let settings = std::fs::read_to_string(manifest("configmap.yaml")).unwrap();
+
+    let grace = number(&deployment, "terminationGracePeriodSeconds");
+    let pause = number(&deployment, "seconds");
+    let drain = number(&settings, "PYTH_ON_SHUTDOWN_GRACE_SECS");
+
+    assert!(grace > pause + drain, "{grace} <= {pause} + {drain}");
+    assert_eq!(number(&deployment, "replicas"), 3);
+    assert!(deployment.contains("value: http://$(POD_IP):8080"));
 }
