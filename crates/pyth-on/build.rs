@@ -1,6 +1,10 @@
 //! Puts the git revision the binary is built from into `PYTH_ON_GIT_REVISION` for
 //! `pyth-on --version`: `git rev-parse --short HEAD`, with `-dirty` when tracked files differ
 //! from it; `unknown` outside a git checkout (a source tarball) or without git.
+#![allow(
+    clippy::print_stdout,
+    reason = "cargo reads a build script's instructions from its standard output"
+)]
 
 use std::path::Path;
 use std::process::Command;
