@@ -7,7 +7,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// Pyth-On: run untrusted Python and JavaScript in single-use isolated sandboxes.
 #[derive(Debug, Parser)]
-#[command(name = "pyth-on", version, about)]
+#[command(
+    name = "pyth-on",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PYTH_ON_GIT_REVISION"), ")"),
+    about
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
