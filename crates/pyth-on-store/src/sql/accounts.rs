@@ -103,8 +103,10 @@ async fn delete_rows_of(conn: &mut DbConn, user_id: Uuid) -> StoreResult<bool> {
         .bind(id(user_id))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("delete from rate_limit where rate_limit_key = $1")
-        .bind(format!("user:{user_id}"))
+    // Every bucket named after the user (`user:ID`, `generate:ID`, `zkpw:ID:NAME`, ...): a
+    // hyphenated UUID holds no LIKE wildcard.
+    sqlx::query("delete from rate_limit where rate_limit_key like $1")
+        .bind(format!("%{user_id}%"))
         .execute(&mut *conn)
         .await?;
     sqlx::query("update invitation set used_by = null where used_by = $1")

@@ -194,8 +194,30 @@ pub async fn deleting_a_user_leaves_no_row_of_theirs(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
+    let buckets = [
+        format!("user:{ada}"),
+        format!("generate:{ada}"),
+        format!("zkpw:{ada}:prog"),
+    ];
+    let now_ms = now().unix_timestamp() * 1000;
+    for key in &buckets {
+        let taken = store.rate_limit(key, now_ms, 60_000, 5).await.unwrap();
+        assert_eq!(taken.remaining, 4);
+    }
+    let theirs = format!("user:{root}");
+    store.rate_limit(&theirs, now_ms, 60_000, 5).await.unwrap();
     let audit = [event(root, "admin.user.delete")];
     assert!(store.delete_user(ada, &audit).await.unwrap());
+    for key in &buckets {
+        let left = store.rate_limit_peek(key, now_ms, 60_000, 5).await.unwrap();
+        // A peek answers as if taking a cell: 4 of 5 left is a full (unknown) bucket.
+        assert_eq!(left.remaining, 4, "{key} outlived its user");
+    }
+    let kept = store
+        .rate_limit_peek(&theirs, now_ms, 60_000, 5)
+        .await
+        .unwrap();
+    assert_eq!(kept.remaining, 3, "another user's bucket is untouched");
 
     assert!(store.user_by_id(ada).await.unwrap().is_none());
     assert!(store.list_api_keys(ada).await.unwrap().is_empty());
