@@ -46,9 +46,8 @@ test('a 429 carries code, retryAfter and the request id; without retries it is t
 
 test('the client waits for Retry-After and retries', async () => {
   const { keyClient } = await newUser(server.url, { maxRetries: 0 });
-  const error = await drain(keyClient);
   /** @type {number[]} */
-  const statuses = [];
+  let statuses = [];
   /** @type {typeof fetch} */
   const counting = async (input, init) => {
     const response = await fetch(input, init);
@@ -56,11 +55,20 @@ test('the client waits for Retry-After and retries', async () => {
     return response;
   };
   const patient = new Client({ baseUrl: server.url, apiKey: keyClient.apiKey, maxRetries: 3, retryBaseMs: 50, fetch: counting });
-  const started = Date.now();
-  const usage = await patient.usage();
-  const waited = Date.now() - started;
-  assert.equal(typeof usage.day, 'string');
-  assert.equal(statuses[0], 429);
-  assert.equal(statuses.at(-1), 200);
-  assert.ok(waited >= (Number(error.retryAfter) * 1000) - 100, `waited ${waited} ms for Retry-After ${error.retryAfter}`);
+  // The bucket refills one request a second: on a loaded machine a cell may come back between
+  // the drain and the patient request, which then simply succeeds. Drain again until the
+  // patient client's first attempt really meets the 429.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const error = await drain(keyClient);
+    statuses = [];
+    const started = Date.now();
+    const usage = await patient.usage();
+    const waited = Date.now() - started;
+    if (statuses[0] !== 429) continue;
+    assert.equal(typeof usage.day, 'string');
+    assert.equal(statuses.at(-1), 200);
+    assert.ok(waited >= (Number(error.retryAfter) * 1000) - 100, `waited ${waited} ms for Retry-After ${error.retryAfter}`);
+    return;
+  }
+  assert.fail(`the patient client never met a 429 after a drain (last statuses ${statuses.join(',')})`);
 });
