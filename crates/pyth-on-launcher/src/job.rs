@@ -205,5 +205,6 @@ pub(crate) fn spec(
         output: job.output.clone(),
         stream: false,
         session: false,
+        fork_server: None,
     })
 }

@@ -82,6 +82,9 @@ pub struct ChildPlan<'a> {
     /// Write end of the cell-result pipe of a session (`None` for a run): the kernel writes
     /// each cell's result record there ([`crate::session`]). Only the payload holds it.
     pub cells: Option<OwnedFd>,
+    /// Read end of the exit pipe when the payload comes from a fork server
+    /// ([`crate::fork_server`]): init forks none and learns the payload's end there.
+    pub payload_exit: Option<File>,
 }
 
 fn step(step: &'static str) -> impl FnOnce(crate::error::SysError) -> ChildError {
@@ -128,6 +131,9 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
     };
     // Init's own: the payload must never hold them (it could forge or read the files frame).
     let collect = (plan.output_spec.take(), plan.files.take());
+    if let Some(exit) = plan.payload_exit.take() {
+        forked_init(plan, code, collect, exit);
+    }
     let payload = match sys::fork() {
         Ok(0) => {
             drop(collect);
@@ -169,17 +175,48 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
     let _ = sys::set_not_dumpable();
     loop {
         match sys::waitpid(-1, false) {
-            Ok(Some((pid, exit))) if pid == payload => end_run(&status, collect, exit),
+            Ok(Some((pid, exit))) if pid == payload => end_run(&status, collect, exit, 0),
             Ok(_) => {} // a reaped orphan
             Err(_) => sys::exit_now(SETUP_FAILED),
         }
     }
 }
 
+/// Init of a sandbox whose payload a fork server provides ([`crate::fork_server`]): keeps only
+/// the status pipe, says `init 1` (the supervisor then asks the fork server for the payload),
+/// waits for the payload's end on the exit pipe while reaping orphans, and ends the run.
+fn forked_init(plan: ChildPlan<'_>, code: File, collect: (Option<File>, Option<File>), exit: File) -> ! {
+    let status = plan.status;
+    drop((
+        plan.stdin,
+        plan.stdout,
+        plan.stderr,
+        plan.error,
+        plan.release,
+        plan.cgroup_procs,
+        code,
+        plan.cells,
+    ));
+    let _ = sys::set_not_dumpable();
+    let children = match sys::child_signal_fd() {
+        Ok(fd) => fd,
+        Err(_) => sys::exit_now(SETUP_FAILED),
+    };
+    note(&status, "init", 1);
+    let end = crate::fork_server::init::wait_for_payload(exit, &children);
+    end_run(&status, collect, end.exit, end.cpu_us)
+}
+
 /// The payload exited: kill and reap every other process of the run, collect the output files
 /// the job asked for (now that nothing of the run is alive, see [`crate::files::collect`]),
-/// report the payload's exit on the status pipe, exit.
-fn end_run(status: &OwnedFd, (spec, files): (Option<File>, Option<File>), exit: sys::Exit) -> ! {
+/// report the payload's exit on the status pipe, exit. `payload_cpu_us`: the CPU time of a
+/// payload init did not reap itself (a fork server's).
+fn end_run(
+    status: &OwnedFd,
+    (spec, files): (Option<File>, Option<File>),
+    exit: sys::Exit,
+    payload_cpu_us: u64,
+) -> ! {
     let _ = sys::kill_all_others();
     // Until ECHILD: every process of the run is a descendant of init (orphans are re-parented
     // to it), so none is left after this.
@@ -191,7 +228,7 @@ fn end_run(status: &OwnedFd, (spec, files): (Option<File>, Option<File>), exit: 
     // Every process of the run has been waited for: their CPU time is all in init's children
     // usage (a descendant's in its parent's, reaped by init in the end).
     if let Ok(cpu_us) = sys::children_cpu_us() {
-        note(status, "cpu_us", cpu_us);
+        note(status, "cpu_us", cpu_us + payload_cpu_us);
     }
     // The files pipe is closed (dropped above) before the exit is reported.
     match exit {

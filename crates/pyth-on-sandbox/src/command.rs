@@ -171,6 +171,7 @@ mod tests {
             output: None,
             stream: false,
             session: false,
+            fork_server: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod command;
 pub mod egress;
 pub mod error;
 pub mod files;
+pub mod fork_server;
 pub mod protocol;
 mod pump;
 pub mod release;
@@ -112,6 +113,12 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
         ServerFrame::Cell(_) | ServerFrame::File(_) | ServerFrame::Interrupt => Err(
             SandboxError::InvalidJob("a Cell, File or Interrupt frame outside a session".into()),
         ),
+        ServerFrame::ForkServer(config) => {
+            // Only returns if the exec failed.
+            let e = fork_server::become_fork_server(&config);
+            protocol::write_frame(output, &RunnerFrame::Failed { error: error_chain(&e) })?;
+            return Ok(());
+        }
         ServerFrame::Job(spec) => {
             sweep(&spec.sandbox.cgroup_parent);
             run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))

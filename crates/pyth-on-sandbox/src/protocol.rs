@@ -64,6 +64,20 @@ pub enum ServerFrame {
     /// Interrupt the session's cell in progress (SIGINT to its kernel, as at its deadline).
     /// Read only while a cell runs; one that arrives between cells is dropped.
     Interrupt,
+    /// Become a fork server ([`crate::fork_server`]) for this interpreter: the runner execs
+    /// it, and it listens on the socket named here until its stdin closes.
+    ForkServer(ForkServerConfig),
+}
+
+/// What a runner needs to become a fork server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ForkServerConfig {
+    /// Interpreter family (Python only).
+    pub language: Language,
+    /// Absolute path of the real interpreter binary.
+    pub interpreter: PathBuf,
+    /// Name of the abstract Unix socket to listen on (without the leading NUL).
+    pub socket: String,
 }
 
 /// Frames the runner sends to the server.
@@ -245,6 +259,20 @@ pub struct JobSpec {
     /// pre-started one. Set by the runner for a `Session` frame.
     #[serde(default)]
     pub session: bool,
+    /// Take the payload from this fork server ([`crate::fork_server`]): an interpreter
+    /// started once forks into the prepared sandbox instead of one being started in it.
+    /// Python only, with [`JobSpec::prestart`]; not for a session.
+    #[serde(default)]
+    pub fork_server: Option<ForkServerRef>,
+}
+
+/// Where a fork server listens ([`crate::fork_server`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ForkServerRef {
+    /// Name of its abstract Unix socket (without the leading NUL).
+    pub socket: String,
+    /// Its pid: the runner checks that the socket's other end is this root process.
+    pub pid: i32,
 }
 
 /// Resource limits of one run.

@@ -21,6 +21,7 @@ fn spec() -> JobSpec {
         output: None,
         stream: false,
         session: false,
+        fork_server: None,
     }
 }
 

@@ -14,6 +14,8 @@ pub(crate) struct StatusReport {
     pub(crate) rootfs_ms: f64,
     pub(crate) privileges_ms: f64,
     pub(crate) ready: bool,
+    /// Init of a fork-server sandbox is set up and waits for its payload.
+    pub(crate) init: bool,
     pub(crate) zk: Option<ZkOutcome>,
     /// CPU time of every process of the run, from init once it reaped them all (`None` when
     /// init did not say: it was killed first).
@@ -37,6 +39,7 @@ pub(crate) fn parse_status(s: &str) -> StatusReport {
             ("rootfs_ms", Some(n)) => r.rootfs_ms = n,
             ("privileges_ms", Some(n)) => r.privileges_ms = n,
             ("ready", _) => r.ready = true,
+            ("init", _) => r.init = true,
             ("zk", _) => r.zk = ZkOutcome::from_word(value.trim()),
             ("cpu_us", Some(n)) => r.cpu_us = Some(n),
             _ => {}

@@ -185,6 +185,13 @@ fn check_job(spec: &JobSpec) -> Result<(), SandboxError> {
             "a job with input files cannot run in a pre-started interpreter".into(),
         ));
     }
+    if spec.fork_server.is_some()
+        && (spec.language != protocol::Language::Python || !spec.prestart || spec.session)
+    {
+        return Err(SandboxError::InvalidJob(
+            "a fork server serves pre-started Python runs only (no session)".into(),
+        ));
+    }
     if let Some(output) = &spec.output {
         output
             .check()
@@ -260,7 +267,7 @@ impl Prepared {
     /// Waits until the payload says `ready`; on EOF, the set-up error.
     fn wait_ready(&mut self) -> Result<(), SandboxError> {
         match self.inner.as_mut() {
-            Some(live) => live.init.wait_ready(),
+            Some(live) => live.init.wait_ready(&self.profile),
             None => Err(SandboxError::InvalidJob("sandbox already used".into())),
         }
     }

@@ -12,7 +12,9 @@ use std::path::Path;
 use crate::error::SysError;
 
 mod dir;
+mod socket;
 pub use dir::{openat, openat2, read_dir};
+pub use socket::{child_signal_fd, peer_credentials, send_with_fds};
 
 type Result<T> = std::result::Result<T, SysError>;
 

@@ -41,7 +41,11 @@ pub const STATUS_FD: i32 = 6;
 
 /// The Python bootstrap, run with `-c`: the shared entry ([`PYTHON_COLD`] uses it too) and
 /// the part that waits for the job.
-pub const PYTHON_BOOT: &str = concat!(include_str!("warm/run.py"), include_str!("warm/boot.py"));
+pub const PYTHON_BOOT: &str = concat!(
+    include_str!("warm/run.py"),
+    include_str!("warm/boot.py"),
+    include_str!("warm/start.py")
+);
 
 /// The cold Python entry, run with `-c`: reads `/code/main.py` and runs it through the same
 /// entry as a pre-started run, so both behave alike (`-S` with `exit`/`quit`/`help` restored,

@@ -34,7 +34,7 @@ fn wanting(mut spec: JobSpec, patterns: &[&str], max_files: u32, max_bytes: u64)
 /// pre-started (which refuses them: see the dedicated test).
 fn input_mode() -> Mode {
     match env_mode() {
-        Mode::Prestarted => Mode::Prepared,
+        Mode::Prestarted | Mode::Forked => Mode::Prepared,
         mode => mode,
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
@@ -11,7 +11,8 @@ use super::{CLONE_NAMESPACES, NEW_ROOT_DIR, READY_DEADLINE};
 use crate::cgroup::RunCgroup;
 use crate::child::{self, ChildPlan};
 use crate::error::{CgroupError, SandboxError, SysError};
-use crate::protocol::JobSpec;
+use crate::fork_server::{self, Handoff};
+use crate::protocol::{ForkServerRef, JobSpec};
 use crate::pump::RunPipes;
 use crate::status::parse_status;
 use crate::{seccomp, sys};
@@ -33,6 +34,9 @@ pub(crate) struct Init {
     pub(crate) status_text: String,
     /// Init was reaped (by the supervisor, once the run ended).
     pub(crate) reaped: bool,
+    /// The payload's ends, kept for the fork server until init asks for the payload
+    /// ([`crate::fork_server`]).
+    pub(crate) handoff: Option<(ForkServerRef, Handoff)>,
 }
 
 fn open_procs(cg: &dyn RunCgroup) -> Result<Vec<File>, CgroupError> {
@@ -65,13 +69,8 @@ pub(super) fn spawn(
     let (release_r, release_w) = sys::pipe()?;
     let (spec_r, spec_w) = sys::pipe()?;
     let (files_r, files_w) = sys::pipe()?;
-    let (cells_r, cells_w) = match profile.session {
-        true => {
-            let (r, w) = sys::pipe()?;
-            (Some(r), Some(w))
-        }
-        false => (None, None),
-    };
+    let (cells_r, cells_w) = optional_pipe(profile.session)?;
+    let (exit_r, exit_w) = optional_pipe(profile.fork_server.is_some())?;
     let plan = ChildPlan {
         spec: profile,
         policy,
@@ -86,6 +85,7 @@ pub(super) fn spawn(
         output_spec: Some(File::from(spec_r)),
         files: Some(File::from(files_w)),
         cells: cells_w,
+        payload_exit: exit_r.map(File::from),
     };
     let pipes = RunPipes {
         stdin: stdin_w,
@@ -97,14 +97,23 @@ pub(super) fn spawn(
     let ours = (pipes, status_r, release_w, spec_w, cells_r);
     let (pid, pidfd) = match sys::clone_child(CLONE_NAMESPACES)? {
         sys::Cloned::Child => {
-            // The child must not hold the supervisor's ends: stdin would never see EOF.
-            drop(ours);
+            // The child must not hold the supervisor's ends: stdin would never see EOF; nor
+            // the exit pipe's write end (init waits for its EOF).
+            drop((ours, exit_w));
             wipe_in_child();
             child::init_main(plan)
         }
         sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
-    drop(plan); // closes the child's ends of every pipe in the supervisor
+    // Closes the child's ends of every pipe in the supervisor, except those a fork server's
+    // payload takes.
+    let handoff = match (&profile.fork_server, exit_w) {
+        (Some(server), Some(exit)) => Some((server.clone(), handoff(plan, exit))),
+        _ => {
+            drop(plan);
+            None
+        }
+    };
     let (pipes, status, release, spec, cells) = ours;
     Ok(Init {
         pid,
@@ -116,17 +125,49 @@ pub(super) fn spawn(
         cells: cells.map(File::from),
         status_text: String::new(),
         reaped: false,
+        handoff,
     })
 }
 
+fn optional_pipe(wanted: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>), SandboxError> {
+    if !wanted {
+        return Ok((None, None));
+    }
+    let (r, w) = sys::pipe()?;
+    Ok((Some(r), Some(w)))
+}
+
+/// The payload's ends out of `plan` (the rest of it is closed).
+fn handoff(plan: ChildPlan<'_>, exit: OwnedFd) -> Handoff {
+    Handoff {
+        pipes: [
+            plan.stdin,
+            plan.stdout,
+            plan.stderr,
+            plan.error,
+            plan.status,
+            OwnedFd::from(plan.release),
+            exit,
+        ],
+        cgroup_procs: plan.cgroup_procs,
+    }
+}
+
 impl Init {
-    /// Reads the status pipe until the payload says `ready`; on EOF, the set-up error.
-    pub(super) fn wait_ready(&mut self) -> Result<(), SandboxError> {
+    /// Reads the status pipe until the payload says `ready`; on EOF, the set-up error. A
+    /// fork-server sandbox's payload is asked for once init says it is set up.
+    pub(super) fn wait_ready(&mut self, profile: &JobSpec) -> Result<(), SandboxError> {
         let deadline = Instant::now() + READY_DEADLINE;
         let mut chunk = [0u8; 1024];
         loop {
-            if parse_status(&self.status_text).ready {
+            let status = parse_status(&self.status_text);
+            if status.ready {
                 return Ok(());
+            }
+            if status.init {
+                if let Some((server, handoff)) = self.handoff.take() {
+                    fork_server::request(&server, self.pidfd.as_fd(), handoff, profile)?;
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -5,8 +5,9 @@
 # program's exit slower (measured: `json`, which pulls in `re`, ~10 ms each way on this
 # machine), so the release is length-prefixed fields (warm.rs, `encode_release`) parsed with
 # built-ins only, and it uses `posix`, not `os` (which `-S` leaves unimported).
-def _pyth_on_boot():
+def _pyth_on_boot(prepared=False):
     import posix
+    import sys
 
     import resource
 
@@ -18,7 +19,8 @@ def _pyth_on_boot():
         finally:
             posix._exit(125)
 
-    _pyth_on_prepare()
+    if not prepared:  # a fork server prepared once, before it forked this process
+        _pyth_on_prepare()
     posix.write(6, b"ready 1\n")
 
     def read_exact(n):
@@ -59,12 +61,21 @@ def _pyth_on_boot():
         while view:
             view = view[posix.write(4, view) :]
         posix.close(4)
-        # `os` is not imported yet: os.environ will be built from posix.environ when the
-        # program imports it; putenv is what C code (and children) read.
+        # Without a fork server `os` is not imported yet: os.environ will be built from
+        # posix.environ when the program imports it; putenv is what C code (and children)
+        # read. A fork server imported `os` already: its os.environ is updated (and putenv'd).
+        environ = getattr(sys.modules.get("os"), "environ", None)
         for name, value in env:
-            posix.environ[name.encode()] = value.encode()
-            posix.putenv(name, value)
-        if b"TZ" in posix.environ:
+            if environ is not None:
+                environ[name] = value
+            else:
+                posix.environ[name.encode()] = value.encode()
+                posix.putenv(name, value)
+            if name == "PYTHONPATH":
+                # What the interpreter does with it at start, for one already running:
+                # its entries go right after the script's directory.
+                sys.path[1:1] = [p for p in value.split(":") if p]
+        if any(name == "TZ" for name, _ in env):
             import time
 
             time.tzset()
@@ -76,6 +87,3 @@ def _pyth_on_boot():
     # Last: EOF on the error pipe tells the supervisor the user's program starts now.
     posix.close(5)
     _pyth_on_run(source, args)
-
-
-_pyth_on_boot()

@@ -1,6 +1,7 @@
 //! Shared helpers: drive the real `pyth-on-runner` binary over its frame protocol.
 #![allow(dead_code)]
 
+pub mod fork;
 pub mod kernel;
 pub mod probes;
 
@@ -50,6 +51,7 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
         output: None,
         stream: false,
         session: false,
+        fork_server: None,
     }
 }
 
@@ -75,7 +77,8 @@ pub struct Session {
 /// its final frame.
 fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFrame) {
     let mode = match env_mode() {
-        Mode::Prestarted if spec.zk.is_some() => Mode::Prepared,
+        Mode::Prestarted | Mode::Forked if spec.zk.is_some() => Mode::Prepared,
+        Mode::Forked if spec.language == Language::Javascript => Mode::Prestarted,
         mode => mode,
     };
     let talk = converse_in(child, spec, mode);
@@ -83,10 +86,11 @@ fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFram
 }
 
 /// The mode `PYTH_ON_TEST_PREPARED` selects: unset is [`Mode::Cold`], `prestart`
-/// [`Mode::Prestarted`], anything else [`Mode::Prepared`].
+/// [`Mode::Prestarted`], `fork` [`Mode::Forked`], anything else [`Mode::Prepared`].
 pub fn env_mode() -> Mode {
     match std::env::var("PYTH_ON_TEST_PREPARED").as_deref() {
         Ok("prestart") => Mode::Prestarted,
+        Ok("fork") => Mode::Forked,
         Ok(_) => Mode::Prepared,
         Err(_) => Mode::Cold,
     }
@@ -132,6 +136,9 @@ pub enum Mode {
     Prepared,
     /// `Prepare(profile)` with `prestart`, then the `Job` (interpreter already running).
     Prestarted,
+    /// Like [`Mode::Prestarted`], the interpreter forked by this process's fork server
+    /// ([`fork::fork_server`]; Python only).
+    Forked,
 }
 
 /// Runs `spec` in `mode` (the profile is `spec` without its user part, with `prestart` for
@@ -163,7 +170,10 @@ pub fn run_in(spec: &JobSpec, mode: Mode) -> JobResult {
 
 fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> Conversation {
     let mut spec = spec.clone();
-    spec.prestart = mode == Mode::Prestarted;
+    spec.prestart = matches!(mode, Mode::Prestarted | Mode::Forked);
+    if mode == Mode::Forked {
+        spec.fork_server = Some(fork::fork_server());
+    }
     let profile = (mode != Mode::Cold).then(|| {
         let mut profile = spec.clone();
         profile.code.clear();

@@ -1,0 +1,172 @@
+//! The fork server: one interpreter started once, forked into each prepared sandbox.
+//!
+//! Starting a fresh Python costs this machine 13-17 ms of CPU per run, most of what a run
+//! costs; forking an interpreter that already started costs well under a millisecond. A
+//! runner that receives [`ServerFrame::ForkServer`](crate::protocol::ServerFrame::ForkServer)
+//! becomes one ([`become_fork_server`]): it builds the seccomp programs, puts them on fd 3
+//! and execs `python3 -S -s -B -c` [`ZYGOTE`], which imports a set of standard modules,
+//! listens on an abstract Unix socket (reachable only from the host's network namespace, and
+//! only root's requests are taken: `SO_PEERCRED`) and never runs user code.
+//!
+//! A sandbox whose profile names a fork server ([`JobSpec::fork_server`]) is prepared as
+//! usual (cgroup, init cloned into new namespaces, root file system: [`crate::child`]), but
+//! init forks no payload. Once init says `init 1` on the status pipe, the supervisor sends the
+//! fork server a request ([`request`]): init's pidfd, the payload's ends of the pipes
+//! (stdin, stdout, stderr, error, status, release), the write end of the exit pipe, the
+//! run's `cgroup.procs` files, and the profile's uid, gid and limits. The server forks a
+//! child that `setns`es into init's namespaces (mount, UTS, IPC, network, cgroup, and PID for
+//! its children) and forks the payload, which joins the run's cgroup, opens `/code/main.py`,
+//! puts its descriptors in place and closes every other, sets the rlimits, drops the
+//! capability bounding set, changes to the run's uid and gid (which clears every
+//! capability), sets `no_new_privs` and installs the same seccomp programs as a Rust payload
+//! (`zygote.py` follows `child.rs` step by step), says `ready` and waits for its job like a
+//! pre-started interpreter ([`crate::warm`]). The child outside stays the payload's parent
+//! (a process that joins a PID namespace by `setns` is never re-parented to that namespace's
+//! init), waits for it and writes its exit status and CPU time to the exit pipe; init reads
+//! them there ([`init`]) and ends the run as always: kill every other process, collect the
+//! output files, report.
+//!
+//! What the forked runs share and what that means is in docs/SECURITY.md ("The fork server").
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
+use std::time::Duration;
+
+use crate::command::{BASE_ENV, PYTHON_ENV};
+use crate::error::{SandboxError, SysError};
+use crate::protocol::{ForkServerConfig, ForkServerRef, JobSpec, Language};
+use crate::{child, seccomp, sys};
+
+pub(crate) mod init;
+
+/// The fork server's program, run with `-c`: the shared entry, the pre-started bootstrap, and
+/// the server itself.
+pub const ZYGOTE: &str = concat!(
+    include_str!("warm/run.py"),
+    include_str!("warm/boot.py"),
+    include_str!("fork_server/zygote.py")
+);
+
+/// How long a request may wait for the fork server's answer.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Replaces this process (a runner) by a fork server for `config`; returns only on failure.
+/// Its stdin stays the server's pipe (EOF ends the fork server), its stdout carries one
+/// `ready PID` line once it listens.
+pub fn become_fork_server(config: &ForkServerConfig) -> SandboxError {
+    match exec_fork_server(config) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallible, SandboxError> {
+    if config.language != Language::Python {
+        return Err(SandboxError::InvalidJob(
+            "a fork server exists for Python only".into(),
+        ));
+    }
+    let c = |s: &str| {
+        CString::new(s).map_err(|_| SandboxError::InvalidJob("a NUL byte in the fork server's command".into()))
+    };
+    let interpreter = config
+        .interpreter
+        .to_str()
+        .filter(|p| p.starts_with('/'))
+        .ok_or_else(|| SandboxError::InvalidJob("the interpreter must be an absolute path".into()))?;
+    let mut argv = vec![c(interpreter)?];
+    for arg in ["-S", "-s", "-B", "-c", ZYGOTE, config.socket.as_str()] {
+        argv.push(c(arg)?);
+    }
+    let envp = BASE_ENV
+        .iter()
+        .chain(PYTHON_ENV)
+        .map(|(k, v)| c(&format!("{k}={v}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let programs = seccomp_programs(&seccomp::build()?);
+    let (read, write) = sys::pipe()?;
+    std::fs::File::from(write)
+        .write_all(&programs)
+        .map_err(|e| SysError::from_io("write", "seccomp pipe".into(), e))?;
+    sys::dup2(read.as_fd(), 3)?;
+    // The runner died with its server's spawning thread; a fork server lives as long as the
+    // server's end of its stdin instead (a thread of the server may come and go meanwhile).
+    sys::set_parent_death_signal(0)?;
+    Err(sys::execve(&argv[0], &argv, &envp).into())
+}
+
+/// The two seccomp programs of `policy` as the fork server reads them: per program, a
+/// native-endian `u32` count, then each `sock_filter` (`u16` code, `u8` jt, `u8` jf, `u32` k).
+fn seccomp_programs(policy: &seccomp::Policy) -> Vec<u8> {
+    let mut out = Vec::new();
+    for program in [&policy.allowlist, &policy.denylist] {
+        out.extend_from_slice(&(program.len() as u32).to_ne_bytes());
+        for insn in program.iter() {
+            out.extend_from_slice(&insn.code.to_ne_bytes());
+            out.push(insn.jt);
+            out.push(insn.jf);
+            out.extend_from_slice(&insn.k.to_ne_bytes());
+        }
+    }
+    out
+}
+
+/// The payload's ends of a sandbox's pipes and its cgroup files, kept by the supervisor until
+/// the fork server takes copies of them ([`request`]), then closed.
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    /// In the fork server's order: stdin, stdout, stderr, error, status, release, exit.
+    pub(crate) pipes: [OwnedFd; 7],
+    /// The run's `cgroup.procs` files, opened for writing.
+    pub(crate) cgroup_procs: Vec<std::fs::File>,
+}
+
+/// Asks `server` for the payload of the sandbox whose init is `init_pidfd`; returns once the
+/// server forked it (its set-up then goes on there: `ready` or an error arrives on the pipes).
+pub(crate) fn request(
+    server: &ForkServerRef,
+    init_pidfd: BorrowedFd<'_>,
+    handoff: Handoff,
+    spec: &JobSpec,
+) -> Result<(), SandboxError> {
+    let fail = |what: &str| SandboxError::ChildSetup(format!("fork server: {what}"));
+    let addr = SocketAddr::from_abstract_name(server.socket.as_bytes())
+        .map_err(|e| fail(&format!("socket name: {e}")))?;
+    let conn =
+        UnixStream::connect_addr(&addr).map_err(|e| fail(&format!("connect: {e}")))?;
+    let (pid, uid) = sys::peer_credentials(conn.as_fd())?;
+    if (pid, uid) != (server.pid, 0) {
+        return Err(fail(&format!(
+            "the socket belongs to pid {pid} uid {uid}, not the fork server (pid {})",
+            server.pid
+        )));
+    }
+    let l = &spec.limits;
+    let header = serde_json::json!({
+        "uid": spec.sandbox.uid,
+        "gid": spec.sandbox.gid,
+        "nofile": l.nofile,
+        "fsize": l.fsize_bytes,
+        "cpu": child::cpu_limit_secs(l.timeout_ms),
+        "main": spec.language.main_file(),
+        "cgroups": handoff.cgroup_procs.len(),
+    });
+    let mut fds: Vec<BorrowedFd<'_>> = vec![init_pidfd];
+    fds.extend(handoff.pipes.iter().map(AsFd::as_fd));
+    fds.extend(handoff.cgroup_procs.iter().map(AsFd::as_fd));
+    sys::send_with_fds(conn.as_fd(), header.to_string().as_bytes(), &fds)?;
+    drop(fds);
+    drop(handoff); // the server holds its copies now
+    conn.set_read_timeout(Some(REQUEST_DEADLINE))
+        .map_err(|e| fail(&e.to_string()))?;
+    let mut answer = String::new();
+    let _ = conn.take(4096).read_to_string(&mut answer);
+    match answer.trim_end() {
+        "ok" => Ok(()),
+        "" => Err(fail("no answer")),
+        other => Err(fail(other)),
+    }
+}

@@ -1,0 +1,3 @@
+
+
+_pyth_on_boot()
