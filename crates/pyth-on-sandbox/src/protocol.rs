@@ -273,6 +273,8 @@ pub struct ForkServerRef {
     pub socket: String,
     /// Its pid: the runner checks that the socket's other end is this root process.
     pub pid: i32,
+    /// The interpreter it runs: a job for another one is refused.
+    pub interpreter: PathBuf,
 }
 
 /// Resource limits of one run.

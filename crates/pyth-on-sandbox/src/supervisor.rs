@@ -192,6 +192,15 @@ fn check_job(spec: &JobSpec) -> Result<(), SandboxError> {
             "a fork server serves pre-started Python runs only (no session)".into(),
         ));
     }
+    if let Some(server) = spec.fork_server.as_ref() {
+        if server.interpreter != spec.interpreter {
+            return Err(SandboxError::InvalidJob(format!(
+                "the fork server runs {}, the job wants {}",
+                server.interpreter.display(),
+                spec.interpreter.display()
+            )));
+        }
+    }
     if let Some(output) = &spec.output {
         output
             .check()

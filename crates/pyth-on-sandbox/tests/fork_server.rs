@@ -1,10 +1,20 @@
 //! The fork server ([`pyth_on_sandbox::fork_server`]): Python runs forked from one interpreter
-//! into prepared single-use sandboxes. The whole kernel-level suites also run in this mode
+//! into prepared single-use sandboxes. The kernel-level suites also run whole in this mode
 //! (`PYTH_ON_TEST_PREPARED=fork`, see `scripts/test`); these tests check what is particular
-//! to it: nothing of one run reaches the next, and what the forked runs do share.
+//! to it: nothing of one run reaches the next or stays in the server, what the runs share.
+#![allow(clippy::unwrap_used, reason = "tests panic on purpose")]
 mod common;
 
-use common::{privileged, run_in, Mode};
+use std::io::{Read, Seek, SeekFrom};
+
+use common::{fork::fork_server, privileged, run_in, Mode};
+use pyth_on_sandbox::protocol::{Bind, EnvVar, ForkServerRef, RunnerFrame};
+
+fn forked(code: &str) -> pyth_on_sandbox::JobResult {
+    let r = run_in(&common::py(code), Mode::Forked);
+    assert_eq!(r.exit_code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    r
+}
 
 #[test]
 fn a_forked_run_prints_and_exits_with_its_code() {
@@ -12,4 +22,142 @@ fn a_forked_run_prints_and_exits_with_its_code() {
     let r = run_in(&common::py("import sys\nprint('hello')\nsys.exit(3)"), Mode::Forked);
     assert_eq!(r.stdout, "hello\n", "stderr: {}", r.stderr);
     assert_eq!(r.exit_code, 3);
+}
+
+#[test]
+fn what_one_run_changes_in_the_interpreter_is_gone_in_the_next() {
+    privileged();
+    forked("import json, sys\njson.left_behind = 'A'\nsys.left_behind = 'A'\nimport csv\n");
+    let r = forked(
+        "import json, sys\nprint(hasattr(json, 'left_behind'), hasattr(sys, 'left_behind'))",
+    );
+    assert_eq!(r.stdout, "False False\n");
+}
+
+#[test]
+fn random_numbers_differ_from_run_to_run() {
+    privileged();
+    let code = "import os, random\nprint(random.random(), os.urandom(8).hex())";
+    let (a, b) = (forked(code).stdout, forked(code).stdout);
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
+    assert_ne!(a[0], b[0], "random is re-seeded in every child");
+    assert_ne!(a[1], b[1]);
+}
+
+#[test]
+fn the_string_hash_seed_is_shared_by_the_runs_of_one_fork_server() {
+    // Documented in docs/SECURITY.md ("The fork server"): the price of forking. A fork server
+    // is replaced after a number of runs, which draws a new seed.
+    privileged();
+    let code = "print(hash('pyth-on'))";
+    assert_eq!(forked(code).stdout, forked(code).stdout);
+}
+
+#[test]
+fn a_forked_run_holds_only_its_standard_descriptors() {
+    privileged();
+    let r = forked("import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))");
+    assert_eq!(r.stdout, "[0, 1, 2, 3]\n", "3 is the listing's own");
+}
+
+#[test]
+fn a_forked_run_has_no_privilege_and_sees_no_parent() {
+    privileged();
+    let code = "import os\n\
+        s = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\n\
+        print([s[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp')])\n\
+        print(os.getuid() != 0, os.getgid() != 0, os.getgroups(), os.getppid(), os.getpid())";
+    let r = forked(code);
+    let zero = "0000000000000000";
+    let caps = format!("['{zero}', '{zero}', '{zero}', '{zero}', '{zero}', '1', '2']");
+    assert_eq!(r.stdout, format!("{caps}\nTrue True [] 0 2\n"));
+}
+
+#[test]
+fn a_forked_run_has_only_the_environment_it_was_given() {
+    privileged();
+    let mut s = common::py("import os\nprint(sorted(os.environ))\nprint(os.environ['MINE'])");
+    s.env = vec![EnvVar {
+        name: "MINE".into(),
+        value: "yes".into(),
+    }];
+    let r = run_in(&s, Mode::Forked);
+    assert_eq!(
+        r.stdout,
+        "['HOME', 'LANG', 'MINE', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONUNBUFFERED', 'TMPDIR']\nyes\n",
+        "stderr: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_package_environment_bound_into_the_sandbox_is_importable() {
+    privileged();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pkgmod.py"), "VALUE = 42\n").unwrap();
+    let mut s = common::py("import sys, pkgmod\nprint(pkgmod.VALUE, sys.path[1])");
+    s.binds = vec![Bind::read_only(dir.path(), "/pkg/python/site-packages")];
+    s.env = vec![EnvVar {
+        name: "PYTHONPATH".into(),
+        value: "/pkg/python/site-packages".into(),
+    }];
+    let r = run_in(&s, Mode::Forked);
+    assert_eq!(r.stdout, "42 /pkg/python/site-packages\n", "stderr: {}", r.stderr);
+}
+
+#[test]
+fn the_fork_server_keeps_nothing_of_a_program_it_forked() {
+    privileged();
+    let marker = format!("pyth-on-marker-{}", std::process::id());
+    let code = format!("secret = '{marker}' * 2\nprint(len(secret))");
+    forked(&code);
+    forked("print('another run')");
+    let server = fork_server();
+    assert!(
+        !memory_contains(server.pid, marker.as_bytes()),
+        "the fork server's memory holds the program of a run"
+    );
+    assert!(memory_contains(server.pid, b"_pyth_on_zygote"), "the scan reads the server");
+}
+
+#[test]
+fn a_fork_server_that_is_gone_gives_a_clear_set_up_failure() {
+    privileged();
+    let mut s = common::py("print(1)");
+    s.prestart = true;
+    s.fork_server = Some(ForkServerRef {
+        socket: "pyth-on-test-no-such-fork-server".into(),
+        pid: 1,
+        interpreter: "/usr/bin/python3".into(),
+    });
+    let mut profile = s.clone();
+    profile.code.clear();
+    match common::frame_prepared(&profile, &s) {
+        RunnerFrame::Failed { error } => assert!(error.contains("fork server: connect"), "{error}"),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}
+
+/// Whether `needle` is in any readable mapping of process `pid` (read as root).
+fn memory_contains(pid: i32, needle: &[u8]) -> bool {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (range, perms) = (fields.next().unwrap(), fields.next().unwrap());
+        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
+            continue;
+        }
+        let (start, end) = range.split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let mut buf = vec![0u8; (end - start) as usize];
+        if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut buf).is_err() {
+            continue;
+        }
+        if buf.windows(needle.len()).any(|w| w == needle) {
+            return true;
+        }
+    }
+    false
 }

@@ -52,7 +52,11 @@ fn start() -> Server {
         .unwrap_or_else(|| panic!("the fork server did not start: {line:?}"));
     assert_eq!(pid, child.id() as i32, "the runner itself becomes the fork server");
     Server {
-        reference: ForkServerRef { socket, pid },
+        reference: ForkServerRef {
+            socket,
+            pid,
+            interpreter: "/usr/bin/python3".into(),
+        },
         _stdin: Mutex::new(stdin),
         _child: Mutex::new(child),
     }

@@ -77,8 +77,7 @@ pub struct Session {
 /// its final frame.
 fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFrame) {
     let mode = match env_mode() {
-        Mode::Prestarted | Mode::Forked if spec.zk.is_some() => Mode::Prepared,
-        Mode::Forked if spec.language == Language::Javascript => Mode::Prestarted,
+        Mode::Prestarted if spec.zk.is_some() => Mode::Prepared,
         mode => mode,
     };
     let talk = converse_in(child, spec, mode);
@@ -169,6 +168,12 @@ pub fn run_in(spec: &JobSpec, mode: Mode) -> JobResult {
 }
 
 fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> Conversation {
+    // The fork server takes Python only, and never a ZK job (pre-started interpreters don't).
+    let mode = match mode {
+        Mode::Forked if spec.zk.is_some() => Mode::Prepared,
+        Mode::Forked if spec.language == Language::Javascript => Mode::Prestarted,
+        mode => mode,
+    };
     let mut spec = spec.clone();
     spec.prestart = matches!(mode, Mode::Prestarted | Mode::Forked);
     if mode == Mode::Forked {
