@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
-    FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions, ServerFrame,
+    ForkServerRef, FrameError, JobResult, JobSpec, Language, Limits, RunnerFrame, SandboxOptions,
+    ServerFrame,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::fork_server::{ForkServerConfig, ForkServers};
 use crate::ids::IdPool;
 pub use crate::job::{Job, LaunchError, RunOutput, ZkJob};
 use crate::pool::{self, Pool, PoolConfig, PoolStats, Refill};
@@ -49,6 +51,8 @@ pub struct LauncherConfig {
     /// Per-run identities: each sandbox runs as its own uid (= gid) leased from
     /// `start..start + count` ([`crate::ids`]); `None`: every run as `sandbox.uid`.
     pub identities: Option<(u32, u32)>,
+    /// The Python fork server ([`crate::fork_server`]; on by default).
+    pub fork_server: ForkServerConfig,
 }
 
 impl LauncherConfig {
@@ -63,6 +67,7 @@ impl LauncherConfig {
             backstop_margin: Duration::from_secs(5),
             pool: PoolConfig::default(),
             identities: None,
+            fork_server: ForkServerConfig::default(),
         }
     }
 }
@@ -82,6 +87,8 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     /// Per-run uids, when configured.
     pub(crate) ids: Option<IdPool>,
+    /// The Python fork server, when on and up.
+    fork_servers: Arc<ForkServers>,
     /// Runs in progress (for `shutdown`).
     active: AtomicUsize,
     closed: AtomicBool,
@@ -129,9 +136,14 @@ impl Launcher {
             slots,
             pool,
             ids,
+            fork_servers: Arc::default(),
             active: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
+        // Starts the fork server in the background (inside a runtime; else at the first run).
+        if let Ok(python) = inner.spec_for(&Job::new(Language::Python, String::new())) {
+            let _ = inner.fork_server_for(&python);
+        }
         pool::start(&inner);
         Ok(Self { inner })
     }
@@ -139,6 +151,11 @@ impl Launcher {
     /// Per-run uids leased right now (runs and warm runners whose runner has not exited).
     pub fn identities_in_use(&self) -> usize {
         self.inner.ids.as_ref().map_or(0, IdPool::leased)
+    }
+
+    /// Fork servers started so far (0 when off or none could start).
+    pub fn fork_servers_started(&self) -> u64 {
+        self.inner.fork_servers.started()
     }
 
     /// Counters of the warm pool, all languages together.
@@ -333,6 +350,10 @@ impl Launcher {
             None => slot,
         };
         let mut spec = spec.clone();
+        if let Some(server) = self.inner.fork_server_for(&spec) {
+            spec.prestart = true;
+            spec.fork_server = Some(server);
+        }
         let mut proc = match self.inner.spawn_with_identity(&mut spec) {
             Ok(p) => p,
             Err(e) => return (Err(e), false, 0),
@@ -366,7 +387,8 @@ impl Launcher {
         sink: Option<&OutputSink>,
     ) -> Result<(Result<JobResult, LaunchError>, bool, u32), OwnedSemaphorePermit> {
         let mut spec = spec.clone();
-        spec.prestart = self.inner.pool.cfg.prestart;
+        spec.prestart = self.inner.pool.cfg.prestart || warm.proc.fork_server.is_some();
+        spec.fork_server.clone_from(&warm.proc.fork_server);
         if let Some(lease) = &warm.proc.identity {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
         }
@@ -423,12 +445,34 @@ impl Inner {
     /// memory than [`pool::PRESTART_MIN_MEMORY_MB`], and no variable an interpreter reads
     /// only while it starts ([`read_at_startup`]: it would be ignored by one already running).
     fn fits_prestart(&self, spec: &JobSpec) -> bool {
-        !self.pool.cfg.prestart
+        let forked = spec.language == Language::Python && self.cfg.fork_server.enabled;
+        !(self.pool.cfg.prestart || forked)
             || (spec.zk.is_none()
                 && spec.files.is_empty()
                 && spec.limits.timeout_ms <= self.cfg.limits.timeout_ms
                 && spec.limits.memory_mb >= pool::PRESTART_MIN_MEMORY_MB
                 && !spec.env.iter().any(|v| read_at_startup(&v.name)))
+    }
+
+    /// The fork server for `spec` ([`crate::fork_server`]), when one is up and the job can
+    /// take a forked interpreter: Python, not ZK, no input files, enough memory, no variable
+    /// read at start-up other than `PYTHONPATH` (applied by the bootstrap). Counts the run.
+    fn fork_server_for(&self, spec: &JobSpec) -> Option<ForkServerRef> {
+        let fits = spec.language == Language::Python
+            && spec.zk.is_none()
+            && spec.files.is_empty()
+            && !spec.session
+            && spec.limits.memory_mb >= pool::PRESTART_MIN_MEMORY_MB
+            && !spec
+                .env
+                .iter()
+                .any(|v| read_at_startup(&v.name) && v.name != "PYTHONPATH");
+        if !fits {
+            return None;
+        }
+        let interpreter = self.cfg.runtimes.python.as_ref().map(|r| &r.interpreter);
+        self.fork_servers
+            .take_one(&self.runner, interpreter, &self.cfg.fork_server)
     }
 
     /// Spawns a runner and leases the uid its sandbox will run as (written into `spec`).
@@ -471,7 +515,12 @@ impl Refill for Inner {
     fn spawn_blank(&self, language: Language) -> Result<(RunnerProc, JobSpec), LaunchError> {
         let mut profile = self.spec_for(&Job::new(language, String::new()))?;
         profile.prestart = self.pool.cfg.prestart;
-        let proc = self.spawn_with_identity(&mut profile)?;
+        if let Some(server) = self.fork_server_for(&profile) {
+            profile.prestart = true;
+            profile.fork_server = Some(server);
+        }
+        let mut proc = self.spawn_with_identity(&mut profile)?;
+        proc.fork_server.clone_from(&profile.fork_server);
         Ok((proc, profile))
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod fork_server;
 pub mod ids;
 pub mod job;
 pub mod launcher;
@@ -12,6 +13,7 @@ pub mod session;
 pub use launcher::{
     locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, ZkJob, RUNNER_NAME,
 };
+pub use fork_server::ForkServerConfig;
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{
     Bind, CellError, CellResult, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits,

@@ -42,6 +42,8 @@ pub(crate) struct RunnerProc {
     pub(crate) identity: Option<IdLease>,
     /// The caller's slot for this run (see [`RunnerProc::finish`]), held likewise.
     held: Option<Held>,
+    /// The fork server its prepared sandbox took the payload from (a pooled runner).
+    pub(crate) fork_server: Option<pyth_on_sandbox::protocol::ForkServerRef>,
 }
 
 /// Anything a run holds until its runner has exited (an execution or build slot).
@@ -80,6 +82,7 @@ impl RunnerProc {
             stderr: tokio::spawn(read_capped(stderr, 16 << 10)),
             identity: None,
             held: None,
+            fork_server: None,
         })
     }
 

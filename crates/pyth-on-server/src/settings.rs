@@ -145,6 +145,25 @@ pub struct Settings {
     )]
     pub pool_prestart: bool,
 
+    /// Python runs take an interpreter forked from a fork server started once (`true`, the
+    /// default) instead of starting one each (docs/SECURITY.md, "The fork server").
+    #[arg(
+        long,
+        env = "PYTH_ON_FORK_SERVER",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
+    pub fork_server: bool,
+
+    /// Runs a fork server serves before a fresh one replaces it (a new string-hash seed and
+    /// address-space layout).
+    #[arg(long, env = "PYTH_ON_FORK_SERVER_RUNS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub fork_server_runs: u64,
+
     /// On SIGTERM/SIGINT, in-flight requests and runs get this long to finish; then the server
     /// stops anyway (its runs die with it). A second signal stops it at once.
     #[arg(long, env = "PYTH_ON_SHUTDOWN_GRACE_SECS", default_value_t = 30)]

@@ -113,6 +113,7 @@ mod tests {
             ("metrics", |s| s.metrics),
             ("console", |s| s.console),
             ("pool-prestart", |s| s.pool_prestart),
+            ("fork-server", |s| s.fork_server),
             ("egress", |s| s.egress.mode == crate::egress::EgressMode::On),
             ("package-wheels-only", |s| s.packages.package_wheels_only),
             ("npm-install-scripts", |s| s.packages.npm_install_scripts),
@@ -157,6 +158,7 @@ mod tests {
             [
                 "console",
                 "pool-prestart",
+                "fork-server",
                 "npm-install-scripts",
                 "package-trust-index-dns"
             ]

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pyth_on_crypto::{JwtKeys, Keyring};
-use pyth_on_launcher::{Launcher, LauncherConfig, PoolConfig, RuntimeConfig, Runtimes};
+use pyth_on_launcher::{
+    ForkServerConfig, Launcher, LauncherConfig, PoolConfig, RuntimeConfig, Runtimes,
+};
 use tokio::net::TcpListener;
 
 use crate::packages::{BuildSandbox, PackageManager};
@@ -101,6 +103,10 @@ fn launcher_config(settings: &Settings, runtimes: Runtimes) -> LauncherConfig {
         refill_concurrency: settings.pool_refill_concurrency,
         idle_lifetime: Duration::from_secs(settings.pool_idle_secs),
         prestart: settings.pool_prestart,
+    };
+    cfg.fork_server = ForkServerConfig {
+        enabled: settings.fork_server,
+        max_runs: settings.fork_server_runs,
     };
     cfg
 }

@@ -1,0 +1,163 @@
+//! The launcher's fork server ([`pyth_on_sandbox::fork_server`]): one per launcher, for
+//! Python, started in the background at the launcher's start and again whenever it is gone or
+//! has served [`ForkServerConfig::max_runs`] runs (a new one draws a new string-hash seed and
+//! address-space layout, see docs/SECURITY.md). Runs that find none ready take the
+//! interpreter-per-run paths, which stay the fallback: nothing waits for a fork server.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyth_on_sandbox::protocol::{self, ForkServerRef, Language, RunnerFrame, ServerFrame};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+
+/// Fork-server settings.
+#[derive(Debug, Clone)]
+pub struct ForkServerConfig {
+    /// Use a fork server for Python runs (else every run starts its own interpreter).
+    pub enabled: bool,
+    /// Runs a fork server serves before it is replaced by a fresh one.
+    pub max_runs: u64,
+}
+
+impl Default for ForkServerConfig {
+    /// On, replaced every 1000 runs.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_runs: 1000,
+        }
+    }
+}
+
+/// How long a fork server may take to say it listens.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The launcher's fork server, if one is up.
+#[derive(Debug, Default)]
+pub(crate) struct ForkServers {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    live: Option<Live>,
+    starting: bool,
+    /// Fork servers started so far (for the logs and tests).
+    started: u64,
+}
+
+/// A running fork server: dropping it closes its stdin, which ends it.
+#[derive(Debug)]
+struct Live {
+    reference: ForkServerRef,
+    child: Child,
+    _stdin: ChildStdin,
+    runs: u64,
+}
+
+impl ForkServers {
+    /// The fork server to use for one more Python run, counted; `None` when there is none
+    /// ready (one is then started in the background, when `cfg` allows).
+    pub(crate) fn take_one(
+        self: &Arc<Self>,
+        runner: &PathBuf,
+        interpreter: Option<&PathBuf>,
+        cfg: &ForkServerConfig,
+    ) -> Option<ForkServerRef> {
+        let interpreter = interpreter.filter(|_| cfg.enabled)?;
+        let mut state = self.lock();
+        if let Some(live) = state.live.as_mut() {
+            let exited = !matches!(live.child.try_wait(), Ok(None));
+            if exited || live.runs >= cfg.max_runs {
+                state.live = None;
+            } else {
+                live.runs += 1;
+                return Some(live.reference.clone());
+            }
+        }
+        self.start_in_background(&mut state, runner.clone(), interpreter.clone());
+        None
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn start_in_background(self: &Arc<Self>, state: &mut State, runner: PathBuf, interpreter: PathBuf) {
+        if state.starting || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        state.starting = true;
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let started = tokio::time::timeout(START_DEADLINE, start(&runner, interpreter)).await;
+            let mut state = this.lock();
+            state.starting = false;
+            match started {
+                Ok(Ok(live)) => {
+                    state.started += 1;
+                    tracing::debug!(pid = live.reference.pid, "fork server ready");
+                    state.live = Some(live);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "the fork server could not start"),
+                Err(_) => tracing::warn!("the fork server did not start in time"),
+            }
+        });
+    }
+
+    /// Fork servers started so far.
+    pub(crate) fn started(&self) -> u64 {
+        self.lock().started
+    }
+}
+
+/// Spawns a runner and makes it a fork server; returns once it listens.
+async fn start(runner: &PathBuf, interpreter: PathBuf) -> Result<Live, String> {
+    let mut child = Command::new(runner)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("spawning {}: {e}", runner.display()))?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("no pipes".into());
+    };
+    let mut out = BufReader::new(stdout);
+    match crate::runner::read_frame(&mut out).await {
+        Ok(RunnerFrame::Ready(_)) => {}
+        Ok(RunnerFrame::Failed { error }) => return Err(error),
+        other => return Err(format!("unexpected first frame: {other:?}")),
+    }
+    let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or("no pid")?;
+    // Unguessable (74 random bits), so that no other process claims the name first (a
+    // runner would refuse it anyway: it checks the pid and uid of the socket's other end).
+    let socket = format!("pyth-on-fork-server-{pid}-{}", uuid::Uuid::now_v7().simple());
+    let frame = ServerFrame::ForkServer(protocol::ForkServerConfig {
+        language: Language::Python,
+        interpreter: interpreter.clone(),
+        socket: socket.clone(),
+    });
+    let bytes = protocol::encode_frame(&frame).map_err(|e| e.to_string())?;
+    stdin.write_all(&bytes).await.map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    out.read_line(&mut line).await.map_err(|e| e.to_string())?;
+    if line.trim() != format!("ready {pid}") {
+        return Err(format!("the fork server said {line:?}"));
+    }
+    Ok(Live {
+        reference: ForkServerRef {
+            socket,
+            pid,
+            interpreter,
+        },
+        child,
+        _stdin: stdin,
+        runs: 0,
+    })
+}
+
