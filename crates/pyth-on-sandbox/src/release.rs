@@ -29,12 +29,20 @@ pub struct Release {
 
 impl Release {
     /// Moves the user's part out of `spec` (which is left a profile).
+    /// A pre-started interpreter with egress gets the proxy's variables here (last, so they
+    /// win), as an exec'd one gets them in its environment ([`crate::command`]).
     pub fn take_from(spec: &mut JobSpec) -> Self {
+        let mut env = std::mem::take(&mut spec.env);
+        if spec.prestart && spec.egress.is_some() {
+            let proxy = crate::egress::proxy_env();
+            env.retain(|v| !proxy.iter().any(|p| p.name == v.name));
+            env.extend(proxy);
+        }
         Release {
             code: std::mem::take(&mut spec.code),
             zk: spec.zk.take(),
             args: std::mem::take(&mut spec.args),
-            env: std::mem::take(&mut spec.env),
+            env,
             timeout_ms: spec.limits.timeout_ms,
             files: std::mem::take(&mut spec.files),
         }

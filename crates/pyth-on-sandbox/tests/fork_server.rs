@@ -61,6 +61,27 @@ fn a_forked_run_holds_only_its_standard_descriptors() {
 }
 
 #[test]
+fn a_forked_run_reads_its_own_proc_files_like_an_execd_one() {
+    // A uid change leaves a process non-dumpable (its /proc files root's) until it execs.
+    privileged();
+    let code = "import os\nenv = open('/proc/self/environ', 'rb').read()\nprint(b'PATH=' in env, os.access('/proc/self/mem', os.R_OK))";
+    assert_eq!(forked(code).stdout, "True True\n");
+}
+
+#[test]
+fn a_forked_run_is_in_namespaces_of_its_own() {
+    privileged();
+    let code = "import os, socket\nprint([os.readlink(f'/proc/self/ns/{n}') for n in ('net', 'mnt', 'pid', 'ipc', 'uts')], socket.if_nameindex())";
+    let (a, b) = (forked(code).stdout, forked(code).stdout);
+    assert_ne!(a, b, "two runs share no namespace");
+    for ns in ["net", "mnt", "pid", "ipc", "uts"] {
+        let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        assert!(!a.contains(&*host.to_string_lossy()), "{ns} is the host's: {a}");
+    }
+    assert!(a.ends_with("[(1, 'lo')]\n"), "{a}");
+}
+
+#[test]
 fn a_forked_run_has_no_privilege_and_sees_no_parent() {
     privileged();
     let code = "import os\n\

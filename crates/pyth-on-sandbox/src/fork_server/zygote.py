@@ -250,6 +250,9 @@ def _pyth_on_isolate(env, request, fds):
     os.setresuid(uid, uid, uid)  # from root to another uid: every capability is cleared
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
         raise OSError("credentials did not change")
+    # The uid change made the process non-dumpable (its /proc files root's); an exec would
+    # have made it dumpable again, as every run's interpreter is: do what the exec would.
+    prctl(4, 1)  # PR_SET_DUMPABLE
     prctl(38, 1)  # PR_SET_NO_NEW_PRIVS
     for which in (0, 1):  # PR_SET_SPECULATION_CTRL store bypass, indirect branch: best effort
         libc.prctl(53, which, 1 << 3, 0, 0)
