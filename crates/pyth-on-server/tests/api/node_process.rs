@@ -27,7 +27,7 @@ pub struct NodeProcess {
     pub client: Client,
     child: Child,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// This build's `pyth-on`, beside its `pyth-on-runner`.
@@ -67,7 +67,7 @@ impl NodeProcess {
             client,
             child,
             log,
-            _dir: dir,
+            dir,
         };
         node.wait_until_it_answers().await;
         node
@@ -90,6 +90,16 @@ impl NodeProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The package environments this node built (`<data-dir>/envs/`), by key.
+    pub fn environments(&self) -> Vec<String> {
+        let envs = std::fs::read_dir(self.dir.path().join("envs")).unwrap();
+        let mut keys: Vec<String> = envs
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        keys.sort();
+        keys
     }
 
     /// What the node logged so far.

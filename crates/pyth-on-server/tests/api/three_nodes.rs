@@ -44,8 +44,8 @@ async fn a_node_killed_behind_the_balancer_loses_no_acknowledged_write_and_limit
     let proxy = Proxy::start(&backends).await;
     let from_the_killed_node = tokens_of_each_node_work_on_the_others(&nodes).await;
     the_rate_limit_holds_across_the_nodes(&proxy).await;
-    let accounts =
-        futures::future::join_all((0..CLIENTS).map(|_| workload::prepare(&proxy.url()))).await;
+    let url = proxy.url();
+    let accounts = futures::future::join_all((0..CLIENTS).map(|_| workload::prepare(&url))).await;
 
     let (ledgers, kill) = drive_and_kill(&proxy, &mut nodes[KILLED], accounts).await;
 
@@ -80,6 +80,7 @@ async fn a_node_killed_behind_the_balancer_loses_no_acknowledged_write_and_limit
             "node {i} took over: {after:?}"
         );
     }
+    each_surviving_node_keeps_its_own_copy_of_the_package_environment(&nodes);
     report(&proxy, &kill, lost, unfinished, began.elapsed());
 }
 
@@ -210,6 +211,18 @@ async fn the_rate_limit_holds_across_the_nodes(proxy: &Proxy) {
         "rate limit: {accepted} accepted, {refused} refused (429) of a burst of {} in {took:?}",
         statuses.len()
     );
+}
+
+/// Package environments are not shared: each node that ran the stored set built it into its
+/// own data directory (the set's list and build state are shared through the database).
+fn each_surviving_node_keeps_its_own_copy_of_the_package_environment(nodes: &[NodeProcess]) {
+    let survivors: Vec<&NodeProcess> = nodes
+        .iter()
+        .filter(|n| n.addr != nodes[KILLED].addr)
+        .collect();
+    let envs: Vec<Vec<String>> = survivors.iter().map(|n| n.environments()).collect();
+    assert_eq!(envs[0].len(), 1, "{envs:?}");
+    assert_eq!(envs[0], envs[1], "one set, one key, a copy on each node");
 }
 
 /// What the test measured, for `--nocapture`.

@@ -198,29 +198,24 @@ pub async fn every_acknowledged_write_is_there(
         assert!(secrets.iter().any(|s| &s.name == name), "{name} is stored");
     }
     let entries = whole_audit_log(&me).await;
-    let outcome = |run: &Uuid| {
-        let id = serde_json::json!(run);
-        let mine = |e: &&AuditEntry| e.action == "execute" && e.details["executionId"] == id;
-        let ended = entries.iter().filter(mine).find(|e| e.outcome != "started");
-        ended.map(|e| e.outcome.clone())
+    // A run's `started` entry and its outcome both name it (the execution id) as resource.
+    let runs = entries.iter().filter(|e| e.action == "execute");
+    let (started, ended): (Vec<&AuditEntry>, Vec<&AuditEntry>) =
+        runs.partition(|e| e.outcome == "started");
+    let outcome = |run: String| {
+        let entry = ended.iter().find(|e| e.resource.as_ref() == Some(&run));
+        entry.map(|e| e.outcome.as_str())
     };
     for run in &ledger.runs {
-        assert_eq!(outcome(run).as_deref(), Some("success"), "run {run}");
+        assert_eq!(outcome(run.to_string()), Some("success"), "run {run}");
     }
     let verification = me.verify_audit().await.unwrap();
     assert!(verification.valid, "{verification:?}");
     assert_eq!(verification.entries, entries.len() as u64);
-    let started = entries
-        .iter()
-        .filter(|e| e.action == "execute" && e.outcome == "started");
-    let run_ids = started.map(|e| e.details["executionId"].clone());
-    let unfinished = run_ids.filter(|id| {
-        let ended = |e: &AuditEntry| e.action == "execute" && e.outcome != "started";
-        !entries
-            .iter()
-            .any(|e| ended(e) && &e.details["executionId"] == id)
-    });
-    unfinished.count()
+    let unfinished = started.iter().filter_map(|e| e.resource.clone());
+    unfinished
+        .filter(|run| outcome(run.clone()).is_none())
+        .count()
 }
 
 /// Every entry of the caller's audit log, newest first.
