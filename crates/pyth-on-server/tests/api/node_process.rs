@@ -28,6 +28,7 @@ pub struct NodeProcess {
     child: Child,
     log: PathBuf,
     dir: tempfile::TempDir,
+    uid_start: u32,
 }
 
 /// This build's `pyth-on`, beside its `pyth-on-runner`.
@@ -55,12 +56,7 @@ impl NodeProcess {
         let dir = tempfile::tempdir().unwrap();
         let addr = free_addr();
         let log = dir.path().join("server.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = serve_command(deployment, dir.path(), addr, uid_start)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", server_binary().display()));
+        let child = spawn(serve_command(deployment, dir.path(), addr, uid_start), &log);
         let client = Client::new(&format!("http://{addr}")).unwrap();
         let mut node = Self {
             addr,
@@ -68,9 +64,18 @@ impl NodeProcess {
             child,
             log,
             dir,
+            uid_start,
         };
         node.wait_until_it_answers().await;
         node
+    }
+
+    /// Starts the node again in place (same address, so the same default `--node-name`, and
+    /// the same data directory) after it was killed, and waits until it answers.
+    pub async fn restart(&mut self, deployment: &Deployment) {
+        let cmd = serve_command(deployment, self.dir.path(), self.addr, self.uid_start);
+        self.child = spawn(cmd, &self.log);
+        self.wait_until_it_answers().await;
     }
 
     async fn wait_until_it_answers(&mut self) {
@@ -112,6 +117,19 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Spawns `cmd` with its output appended to `log`.
+fn spawn(mut cmd: Command, log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    cmd.stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", server_binary().display()))
 }
 
 /// `pyth-on serve` for one node, without any `PYTH_ON_*` variable of the test's environment.

@@ -80,8 +80,12 @@ async fn a_node_killed_behind_the_balancer_loses_no_acknowledged_write_and_limit
             "node {i} took over: {after:?}"
         );
     }
+    let interrupted =
+        the_restarted_node_closes_the_runs_it_left_open(&mut nodes[KILLED], &deployment, &ledgers)
+            .await;
+    assert_eq!(interrupted, unfinished);
     each_surviving_node_keeps_its_own_copy_of_the_package_environment(&nodes);
-    report(&proxy, &kill, lost, unfinished, began.elapsed());
+    report(&proxy, &kill, (lost, unfinished), began.elapsed());
 }
 
 /// What the kill left: the balancer's counters just before it, when it happened, what the
@@ -112,7 +116,8 @@ async fn drive_and_kill(
             })
         })
         .collect();
-    while acks.load(Ordering::SeqCst) < KILL_AFTER {
+    // Killed while it serves a request, once the workload is well under way.
+    while acks.load(Ordering::SeqCst) < KILL_AFTER || proxy.stats()[KILLED].open == 0 {
         assert!(
             !clients.iter().all(|c| c.is_finished()),
             "the workload ended before the kill"
@@ -207,10 +212,28 @@ async fn the_rate_limit_holds_across_the_nodes(proxy: &Proxy) {
             "node {i} took part in the burst: {after:?}"
         );
     }
-    println!(
+    eprintln!(
         "rate limit: {accepted} accepted, {refused} refused (429) of a burst of {} in {took:?}",
         statuses.len()
     );
+}
+
+/// Starts the killed node again in place: before it serves, it closes as `interrupted` the
+/// runs it died during, so no run is left without an outcome. Returns how many it closed.
+async fn the_restarted_node_closes_the_runs_it_left_open(
+    node: &mut NodeProcess,
+    deployment: &Deployment,
+    ledgers: &[(Account, Ledger)],
+) -> usize {
+    node.restart(deployment).await;
+    let mut interrupted = 0;
+    for (account, _) in ledgers {
+        let url = format!("http://{}", node.addr);
+        let (open, closed) = workload::runs_left_open_and_interrupted(&url, account).await;
+        assert_eq!(open, 0, "every run has an outcome");
+        interrupted += closed;
+    }
+    interrupted
 }
 
 /// Package environments are not shared: each node that ran the stored set built it into its
@@ -226,20 +249,20 @@ fn each_surviving_node_keeps_its_own_copy_of_the_package_environment(nodes: &[No
 }
 
 /// What the test measured, for `--nocapture`.
-fn report(proxy: &Proxy, kill: &Kill, lost: usize, unfinished: usize, took: Duration) {
+fn report(proxy: &Proxy, kill: &Kill, (lost, unfinished): (usize, usize), took: Duration) {
     let failovers = proxy.failovers();
     let slowest = failovers.iter().max().copied().unwrap_or_default();
     let first_refusal_after = failovers.len();
-    println!(
+    eprintln!(
         "kill: {} requests acknowledged before, {} in all; {} connections open on the killed node; \
-         {lost} requests cut (no answer), {unfinished} runs left without an outcome",
+         {lost} requests cut (no answer), {unfinished} runs left without an outcome (closed as interrupted by its restart)",
         kill.acked_before, kill.acked_total, kill.stats[KILLED].open
     );
-    println!(
+    eprintln!(
         "balancer: {} connection attempts refused by the dead node; {first_refusal_after} client \
          connections routed around it, the slowest in {slowest:?}; {:?} since the kill",
         proxy.stats()[KILLED].refused,
         kill.at.elapsed()
     );
-    println!("served per node: {:?}; whole test {took:?}", proxy.stats());
+    eprintln!("served per node: {:?}; whole test {took:?}", proxy.stats());
 }

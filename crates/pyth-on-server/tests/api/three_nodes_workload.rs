@@ -198,24 +198,34 @@ pub async fn every_acknowledged_write_is_there(
         assert!(secrets.iter().any(|s| &s.name == name), "{name} is stored");
     }
     let entries = whole_audit_log(&me).await;
-    // A run's `started` entry and its outcome both name it (the execution id) as resource.
-    let runs = entries.iter().filter(|e| e.action == "execute");
-    let (started, ended): (Vec<&AuditEntry>, Vec<&AuditEntry>) =
-        runs.partition(|e| e.outcome == "started");
-    let outcome = |run: String| {
-        let entry = ended.iter().find(|e| e.resource.as_ref() == Some(&run));
-        entry.map(|e| e.outcome.as_str())
-    };
     for run in &ledger.runs {
-        assert_eq!(outcome(run.to_string()), Some("success"), "run {run}");
+        // Its `started` entry and its outcome both name the run (its id) as resource.
+        let run = Some(run.to_string());
+        let mut entries = entries.iter().filter(|e| e.action == "execute");
+        let ended = entries.find(|e| e.resource == run && e.outcome != "started");
+        let outcome = ended.map(|e| e.outcome.as_str());
+        assert_eq!(outcome, Some("success"), "run {run:?}");
     }
     let verification = me.verify_audit().await.unwrap();
     assert!(verification.valid, "{verification:?}");
     assert_eq!(verification.entries, entries.len() as u64);
-    let unfinished = started.iter().filter_map(|e| e.resource.clone());
-    unfinished
-        .filter(|run| outcome(run.clone()).is_none())
-        .count()
+    run_tally(&entries).0
+}
+
+/// The account's runs on the audit log that have no outcome yet, and those closed as
+/// `interrupted` (their node died during them).
+pub async fn runs_left_open_and_interrupted(url: &str, account: &Account) -> (usize, usize) {
+    run_tally(&whole_audit_log(&with_key(url, &account.key)).await)
+}
+
+fn run_tally(entries: &[AuditEntry]) -> (usize, usize) {
+    let runs = entries.iter().filter(|e| e.action == "execute");
+    let (started, ended): (Vec<&AuditEntry>, Vec<&AuditEntry>) =
+        runs.partition(|e| e.outcome == "started");
+    let has_outcome = |run: &Option<String>| ended.iter().any(|e| &e.resource == run);
+    let open = started.iter().filter(|e| !has_outcome(&e.resource)).count();
+    let interrupted = ended.iter().filter(|e| e.outcome == "interrupted").count();
+    (open, interrupted)
 }
 
 /// Every entry of the caller's audit log, newest first.
