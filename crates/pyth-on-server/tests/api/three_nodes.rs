@@ -63,11 +63,21 @@ async fn a_node_killed_behind_the_balancer_loses_no_acknowledged_write_and_limit
         unfinished <= lost,
         "{unfinished} runs without an outcome, {lost} requests lost"
     );
-    for _ in 0..4 {
-        let me = workload::with_token(&proxy.url(), &from_the_killed_node.token)
-            .me()
+    the_balancer_routed_around_the_dead_node(&proxy, &kill, &from_the_killed_node).await;
+    let interrupted =
+        the_restarted_node_closes_the_runs_it_left_open(&mut nodes[KILLED], &deployment, &ledgers)
             .await;
-        assert_eq!(me.unwrap().id, from_the_killed_node.user_id);
+    assert_eq!(interrupted, unfinished);
+    each_surviving_node_keeps_its_own_copy_of_the_package_environment(&nodes);
+    report(&proxy, &kill, (lost, unfinished), began.elapsed());
+}
+
+/// After the kill nothing reached the dead node, the others took its share, and the access
+/// token the dead node issued still works through the balancer.
+async fn the_balancer_routed_around_the_dead_node(proxy: &Proxy, kill: &Kill, issued: &Account) {
+    for _ in 0..4 {
+        let me = workload::with_token(&proxy.url(), &issued.token).me().await;
+        assert_eq!(me.unwrap().id, issued.user_id);
     }
     let after = proxy.stats();
     assert_eq!(
@@ -80,12 +90,6 @@ async fn a_node_killed_behind_the_balancer_loses_no_acknowledged_write_and_limit
             "node {i} took over: {after:?}"
         );
     }
-    let interrupted =
-        the_restarted_node_closes_the_runs_it_left_open(&mut nodes[KILLED], &deployment, &ledgers)
-            .await;
-    assert_eq!(interrupted, unfinished);
-    each_surviving_node_keeps_its_own_copy_of_the_package_environment(&nodes);
-    report(&proxy, &kill, (lost, unfinished), began.elapsed());
 }
 
 /// What the kill left: the balancer's counters just before it, when it happened, what the
