@@ -1,8 +1,9 @@
-//! `pyth-on bench`: start three servers on temporary data directories (warm pool with
-//! pre-started interpreters, warm pool that only pre-isolates, pool off) and measure hello-world
-//! runs through the HTTP API (one client, 4 and 16 concurrent clients, the cold path), next to a
-//! bare subprocess baseline measured in the same run; then sessions: opening one, and the round
-//! trip of a small cell in one.
+//! `pyth-on bench`: start three servers on temporary data directories (the default: warm pool
+//! and the Python fork server; warm pool with pre-started interpreters and the fork server off;
+//! pool and fork server off) and measure hello-world runs through the HTTP API (one client, 4
+//! and 16 concurrent clients, the cold path) with the whole machine's CPU time per run, next to
+//! a bare subprocess baseline measured in the same run; then sessions: opening one, and the
+//! round trip of a small cell in one.
 
 mod sessions;
 
@@ -44,8 +45,11 @@ pub struct Cmd {
 
 /// The three servers the runs are measured on.
 struct Servers {
+    /// Warm pool and fork server (the defaults).
     warm: Running,
-    isolated: Running,
+    /// Warm pool with pre-started interpreters, no fork server.
+    exec: Running,
+    /// No pool, no fork server: an interpreter started per run on the request path.
     cold: Running,
 }
 
@@ -58,6 +62,9 @@ struct Summary {
     p99: f64,
     mean: f64,
     per_sec: f64,
+    /// Busy CPU time of the whole machine (every process, `/proc/stat`) over the measurement,
+    /// per run.
+    cpu_ms_per_run: f64,
 }
 
 fn summarize(mut ms: Vec<f64>, wall: Duration) -> Summary {
@@ -77,7 +84,31 @@ fn summarize(mut ms: Vec<f64>, wall: Duration) -> Summary {
         p99: pick(0.99),
         mean: ms.iter().sum::<f64>() / n.max(1) as f64,
         per_sec: n as f64 / wall.as_secs_f64().max(1e-9),
+        cpu_ms_per_run: f64::NAN,
     }
+}
+
+/// Busy CPU time of the whole machine since boot in milliseconds (`/proc/stat`: every field
+/// but idle and iowait, in clock ticks of 10 ms); NaN where unreadable.
+fn machine_busy_ms() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return f64::NAN;
+    };
+    let Some(cpu) = stat.lines().next() else {
+        return f64::NAN;
+    };
+    let ticks: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy * 10.0
 }
 
 fn hello(language: &str) -> (&'static str, &'static str) {
@@ -95,6 +126,7 @@ async fn api_runs(
 ) -> anyhow::Result<Summary> {
     let (lang, code) = hello(language);
     let started = Instant::now();
+    let busy = machine_busy_ms();
     let mut tasks = Vec::new();
     let per_task = runs.div_ceil(concurrency);
     for _ in 0..concurrency {
@@ -122,7 +154,9 @@ async fn api_runs(
     for t in tasks {
         all.extend(t.await??);
     }
-    Ok(summarize(all, started.elapsed()))
+    let mut summary = summarize(all, started.elapsed());
+    summary.cpu_ms_per_run = (machine_busy_ms() - busy) / summary.n.max(1) as f64;
+    Ok(summary)
 }
 
 fn baseline(interpreter: &PathBuf, language: &str, runs: usize) -> anyhow::Result<Summary> {
@@ -160,7 +194,7 @@ struct Running {
 }
 
 impl Running {
-    async fn start(pool_size: usize, prestart: bool) -> anyhow::Result<Self> {
+    async fn start(pool_size: usize, fork_server: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let mut settings = Settings::for_data_dir(dir.path());
         settings.rate_limit_per_minute = 1_000_000;
@@ -168,7 +202,7 @@ impl Running {
         settings.runs.max_queued_runs = 1024;
         settings.runs.max_concurrent_runs_per_user = 64;
         settings.pool_size = Some(pool_size);
-        settings.pool_prestart = prestart;
+        settings.fork_server = fork_server;
         let state = pyth_on_server::build_state(settings).await?;
         let runtimes = state.launcher().runtimes().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -217,7 +251,7 @@ impl Cmd {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let servers = Servers {
             warm: Running::start(self.pool_size, true).await?,
-            isolated: Running::start(self.pool_size, false).await?,
+            exec: Running::start(self.pool_size, false).await?,
             cold: Running::start(0, false).await?,
         };
         let mut report = serde_json::Map::new();
@@ -248,7 +282,7 @@ impl Cmd {
             report.insert(lang.into(), section.into());
         }
         servers.warm.stop().await?;
-        servers.isolated.stop().await?;
+        servers.exec.stop().await?;
         servers.cold.stop().await?;
         let report = serde_json::Value::Object(report);
         let mut out = std::io::stdout().lock();
@@ -292,20 +326,17 @@ impl Cmd {
         base_p50: f64,
         section: &mut serde_json::Map<String, serde_json::Value>,
     ) -> anyhow::Result<()> {
-        let Servers {
-            warm,
-            isolated,
-            cold,
-        } = servers;
+        let Servers { warm, exec, cold } = servers;
         api_runs(&warm.client, lang, self.warmup, 1).await?;
         api_runs(&cold.client, lang, self.warmup, 1).await?;
-        api_runs(&isolated.client, lang, self.warmup, 1).await?;
+        api_runs(&exec.client, lang, self.warmup, 1).await?;
         let one = api_runs(&warm.client, lang, self.runs, 1).await?;
         let cold_one = api_runs(&cold.client, lang, self.runs, 1).await?;
-        let isolated_one = api_runs(&isolated.client, lang, self.runs, 1).await?;
+        let exec_one = api_runs(&exec.client, lang, self.runs, 1).await?;
         let gap = Duration::from_millis(100);
         let n_spaced = (self.runs / 4).max(5);
         let warm_spaced = spaced_runs(&warm.client, lang, n_spaced, gap).await?;
+        let exec_spaced = spaced_runs(&exec.client, lang, n_spaced, gap).await?;
         let cold_spaced = spaced_runs(&cold.client, lang, n_spaced, gap).await?;
         let mut put = |name: &str, s: &Summary| -> anyhow::Result<()> {
             section.insert(name.into(), serde_json::to_value(s)?);
@@ -313,12 +344,15 @@ impl Cmd {
         };
         put("api_1_client", &one)?;
         put("api_1_client_cold", &cold_one)?;
-        put("api_1_client_preisolated", &isolated_one)?;
+        put("api_1_client_no_fork_server", &exec_one)?;
         put("api_spaced_100ms", &warm_spaced)?;
+        put("api_spaced_100ms_no_fork_server", &exec_spaced)?;
         put("api_spaced_100ms_cold", &cold_spaced)?;
         for &c in &self.concurrency {
             let s = api_runs(&warm.client, lang, self.runs.max(c * 4), c).await?;
             put(&format!("api_{c}_clients"), &s)?;
+            let s = api_runs(&exec.client, lang, self.runs.max(c * 4), c).await?;
+            put(&format!("api_{c}_clients_no_fork_server"), &s)?;
             let s = api_runs(&cold.client, lang, self.runs.max(c * 4), c).await?;
             put(&format!("api_{c}_clients_cold"), &s)?;
         }
@@ -336,8 +370,8 @@ fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Res
     writeln!(out, "cpus={} pool={}", report["cpus"], report["poolSize"])?;
     writeln!(
         out,
-        "{:<11} {:<30} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}",
-        "language", "measurement", "n", "p50 ms", "p90 ms", "p99 ms", "mean ms", "runs/s"
+        "{:<11} {:<36} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "language", "measurement", "n", "p50 ms", "p90 ms", "p99 ms", "mean ms", "runs/s", "CPU/run"
     )?;
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     for lang in ["python", "javascript"] {
@@ -348,16 +382,17 @@ fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Res
             if s.get("p50").is_some() {
                 writeln!(
                     out,
-                    "{lang:<11} {name:<30} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.1}",
+                    "{lang:<11} {name:<36} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>8.2}",
                     s["n"],
                     num(&s["p50"]),
                     num(&s["p90"]),
                     num(&s["p99"]),
                     num(&s["mean"]),
-                    num(&s["per_sec"])
+                    num(&s["per_sec"]),
+                    num(&s["cpu_ms_per_run"])
                 )?;
             } else {
-                writeln!(out, "{lang:<11} {name:<30} {s}")?;
+                writeln!(out, "{lang:<11} {name:<36} {s}")?;
             }
         }
     }
