@@ -83,10 +83,17 @@ impl ForkServers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn start_in_background(self: &Arc<Self>, state: &mut State, runner: PathBuf, interpreter: PathBuf) {
+    fn start_in_background(
+        self: &Arc<Self>,
+        state: &mut State,
+        runner: PathBuf,
+        interpreter: PathBuf,
+    ) {
         if state.starting || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
@@ -133,10 +140,16 @@ async fn start(runner: &PathBuf, interpreter: PathBuf) -> Result<Live, String> {
         Ok(RunnerFrame::Failed { error }) => return Err(error),
         other => return Err(format!("unexpected first frame: {other:?}")),
     }
-    let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or("no pid")?;
+    let pid = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .ok_or("no pid")?;
     // Unguessable (74 random bits), so that no other process claims the name first (a
     // runner would refuse it anyway: it checks the pid and uid of the socket's other end).
-    let socket = format!("pyth-on-fork-server-{pid}-{}", uuid::Uuid::now_v7().simple());
+    let socket = format!(
+        "pyth-on-fork-server-{pid}-{}",
+        uuid::Uuid::now_v7().simple()
+    );
     let frame = ServerFrame::ForkServer(protocol::ForkServerConfig {
         language: Language::Python,
         interpreter: interpreter.clone(),
@@ -160,4 +173,3 @@ async fn start(runner: &PathBuf, interpreter: PathBuf) -> Result<Live, String> {
         runs: 0,
     })
 }
-

@@ -10,10 +10,10 @@ mod runner;
 pub mod runtimes;
 pub mod session;
 
+pub use fork_server::ForkServerConfig;
 pub use launcher::{
     locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, ZkJob, RUNNER_NAME,
 };
-pub use fork_server::ForkServerConfig;
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{
     Bind, CellError, CellResult, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits,

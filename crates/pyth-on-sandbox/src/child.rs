@@ -185,7 +185,12 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
 /// Init of a sandbox whose payload a fork server provides ([`crate::fork_server`]): keeps only
 /// the status pipe, says `init 1` (the supervisor then asks the fork server for the payload),
 /// waits for the payload's end on the exit pipe while reaping orphans, and ends the run.
-fn forked_init(plan: ChildPlan<'_>, code: File, collect: (Option<File>, Option<File>), exit: File) -> ! {
+fn forked_init(
+    plan: ChildPlan<'_>,
+    code: File,
+    collect: (Option<File>, Option<File>),
+    exit: File,
+) -> ! {
     let status = plan.status;
     drop((
         plan.stdin,

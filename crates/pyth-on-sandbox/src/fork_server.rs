@@ -70,13 +70,16 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
         ));
     }
     let c = |s: &str| {
-        CString::new(s).map_err(|_| SandboxError::InvalidJob("a NUL byte in the fork server's command".into()))
+        CString::new(s)
+            .map_err(|_| SandboxError::InvalidJob("a NUL byte in the fork server's command".into()))
     };
     let interpreter = config
         .interpreter
         .to_str()
         .filter(|p| p.starts_with('/'))
-        .ok_or_else(|| SandboxError::InvalidJob("the interpreter must be an absolute path".into()))?;
+        .ok_or_else(|| {
+            SandboxError::InvalidJob("the interpreter must be an absolute path".into())
+        })?;
     let mut argv = vec![c(interpreter)?];
     for arg in ["-S", "-s", "-B", "-c", ZYGOTE, config.socket.as_str()] {
         argv.push(c(arg)?);
@@ -135,8 +138,7 @@ pub(crate) fn request(
     let fail = |what: &str| SandboxError::ChildSetup(format!("fork server: {what}"));
     let addr = SocketAddr::from_abstract_name(server.socket.as_bytes())
         .map_err(|e| fail(&format!("socket name: {e}")))?;
-    let conn =
-        UnixStream::connect_addr(&addr).map_err(|e| fail(&format!("connect: {e}")))?;
+    let conn = UnixStream::connect_addr(&addr).map_err(|e| fail(&format!("connect: {e}")))?;
     let (pid, uid) = sys::peer_credentials(conn.as_fd())?;
     if (pid, uid) != (server.pid, 0) {
         return Err(fail(&format!(

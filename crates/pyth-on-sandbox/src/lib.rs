@@ -116,7 +116,12 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
         ServerFrame::ForkServer(config) => {
             // Only returns if the exec failed.
             let e = fork_server::become_fork_server(&config);
-            protocol::write_frame(output, &RunnerFrame::Failed { error: error_chain(&e) })?;
+            protocol::write_frame(
+                output,
+                &RunnerFrame::Failed {
+                    error: error_chain(&e),
+                },
+            )?;
             return Ok(());
         }
         ServerFrame::Job(spec) => {

@@ -19,7 +19,10 @@ fn forked(code: &str) -> pyth_on_sandbox::JobResult {
 #[test]
 fn a_forked_run_prints_and_exits_with_its_code() {
     privileged();
-    let r = run_in(&common::py("import sys\nprint('hello')\nsys.exit(3)"), Mode::Forked);
+    let r = run_in(
+        &common::py("import sys\nprint('hello')\nsys.exit(3)"),
+        Mode::Forked,
+    );
     assert_eq!(r.stdout, "hello\n", "stderr: {}", r.stderr);
     assert_eq!(r.exit_code, 3);
 }
@@ -76,7 +79,10 @@ fn a_forked_run_is_in_namespaces_of_its_own() {
     assert_ne!(a, b, "two runs share no namespace");
     for ns in ["net", "mnt", "pid", "ipc", "uts"] {
         let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
-        assert!(!a.contains(&*host.to_string_lossy()), "{ns} is the host's: {a}");
+        assert!(
+            !a.contains(&*host.to_string_lossy()),
+            "{ns} is the host's: {a}"
+        );
     }
     assert!(a.ends_with("[(1, 'lo')]\n"), "{a}");
 }
@@ -123,7 +129,11 @@ fn a_package_environment_bound_into_the_sandbox_is_importable() {
         value: "/pkg/python/site-packages".into(),
     }];
     let r = run_in(&s, Mode::Forked);
-    assert_eq!(r.stdout, "42 /pkg/python/site-packages\n", "stderr: {}", r.stderr);
+    assert_eq!(
+        r.stdout, "42 /pkg/python/site-packages\n",
+        "stderr: {}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -138,7 +148,10 @@ fn the_fork_server_keeps_nothing_of_a_program_it_forked() {
         !memory_contains(server.pid, marker.as_bytes()),
         "the fork server's memory holds the program of a run"
     );
-    assert!(memory_contains(server.pid, b"_pyth_on_zygote"), "the scan reads the server");
+    assert!(
+        memory_contains(server.pid, b"_pyth_on_zygote"),
+        "the scan reads the server"
+    );
 }
 
 #[test]

@@ -98,6 +98,9 @@ mod tests {
     #[test]
     fn a_missing_report_counts_as_killed() {
         assert_eq!(parse_report("").exit, sys::Exit::Signal(libc::SIGKILL));
-        assert_eq!(parse_report("cpu_us 5\n").exit, sys::Exit::Signal(libc::SIGKILL));
+        assert_eq!(
+            parse_report("cpu_us 5\n").exit,
+            sys::Exit::Signal(libc::SIGKILL)
+        );
     }
 }

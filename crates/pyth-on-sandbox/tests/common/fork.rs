@@ -50,7 +50,11 @@ fn start() -> Server {
         .strip_prefix("ready ")
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or_else(|| panic!("the fork server did not start: {line:?}"));
-    assert_eq!(pid, child.id() as i32, "the runner itself becomes the fork server");
+    assert_eq!(
+        pid,
+        child.id() as i32,
+        "the runner itself becomes the fork server"
+    );
     Server {
         reference: ForkServerRef {
             socket,

@@ -371,7 +371,15 @@ fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Res
     writeln!(
         out,
         "{:<11} {:<36} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
-        "language", "measurement", "n", "p50 ms", "p90 ms", "p99 ms", "mean ms", "runs/s", "CPU/run"
+        "language",
+        "measurement",
+        "n",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "mean ms",
+        "runs/s",
+        "CPU/run"
     )?;
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     for lang in ["python", "javascript"] {
