@@ -195,3 +195,43 @@ fn memory_contains(pid: i32, needle: &[u8]) -> bool {
     }
     false
 }
+
+/// Prints where a hello-world's time goes, pre-started against forked (`--ignored`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn print_latency_prestarted_vs_forked() {
+    privileged();
+    for mode in [
+        Mode::Prestarted,
+        Mode::Forked,
+        Mode::Prestarted,
+        Mode::Forked,
+    ] {
+        let mut walls = Vec::new();
+        let mut t = Vec::new();
+        for _ in 0..60 {
+            let talk = common::talk_in(&common::py("print('hello')"), mode);
+            let r = talk.result().clone();
+            walls.push(talk.last_at.as_secs_f64() * 1000.0);
+            t.push((
+                r.timings.setup_ms,
+                r.timings.run_ms,
+                r.timings.total_ms,
+                r.timings.prepare_ms,
+            ));
+        }
+        walls.sort_by(f64::total_cmp);
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "{mode:?}: job->result p50 {:.2} ms; setup {:.2} run {:.2} total {:.2} prepare {:.2}",
+            walls[walls.len() / 2],
+            med(t.iter().map(|x| x.0).collect()),
+            med(t.iter().map(|x| x.1).collect()),
+            med(t.iter().map(|x| x.2).collect()),
+            med(t.iter().map(|x| x.3).collect()),
+        );
+    }
+}

@@ -37,8 +37,10 @@ pub(crate) fn parse_report(report: &str) -> PayloadEnd {
     end
 }
 
-/// Waits until the exit pipe reaches EOF, reaping orphans as they come; returns the report.
-/// `children` is a `SIGCHLD` signalfd ([`sys::child_signal_fd`]).
+/// Waits until the exit pipe gives the payload's exit line (or reaches EOF: the reporting
+/// process died), reaping orphans as they come; returns the report. Not waiting for the EOF
+/// keeps the reporting process's own exit off the run's path. `children` is a `SIGCHLD`
+/// signalfd ([`sys::child_signal_fd`]).
 pub(crate) fn wait_for_payload(mut exit: File, children: &OwnedFd) -> PayloadEnd {
     let mut report = Vec::new();
     let mut chunk = [0u8; 256];
@@ -68,9 +70,19 @@ pub(crate) fn wait_for_payload(mut exit: File, children: &OwnedFd) -> PayloadEnd
                 Ok(n) if report.len() < 4096 => report.extend_from_slice(&chunk[..n]),
                 Ok(_) => {}
             }
+            if has_exit_line(&report) {
+                break;
+            }
         }
     }
     parse_report(&String::from_utf8_lossy(&report))
+}
+
+/// Whether `report` holds a complete `code` or `signal` line (the child writes it last).
+fn has_exit_line(report: &[u8]) -> bool {
+    String::from_utf8_lossy(report)
+        .split_inclusive('\n')
+        .any(|l| l.ends_with('\n') && (l.starts_with("code ") || l.starts_with("signal ")))
 }
 
 /// Empties the signalfd (its records only say "a child changed state").
@@ -93,6 +105,14 @@ mod tests {
         assert_eq!(end.exit, sys::Exit::Code(3));
         assert_eq!(end.cpu_us, 1500);
         assert_eq!(parse_report("signal 9\n").exit, sys::Exit::Signal(9));
+    }
+
+    #[test]
+    fn the_exit_line_ends_the_wait_only_once_complete() {
+        assert!(has_exit_line(b"cpu_us 5\ncode 0\n"));
+        assert!(!has_exit_line(b"cpu_us 5\ncode 0"));
+        assert!(!has_exit_line(b"cpu_us 5\n"));
+        assert!(has_exit_line(b"signal 9\n"));
     }
 
     #[test]
