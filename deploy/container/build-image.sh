@@ -15,7 +15,7 @@
 set -euo pipefail
 
 usage() { echo "usage: $0 BIN_DIR [TAG]" >&2; exit 2; }
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 bin_dir=$1
 tag=${2:-localhost/pyth-on:latest}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +38,7 @@ mirrors=(
   "deb http://deb.debian.org/debian bookworm-updates main"
   "deb http://deb.debian.org/debian-security bookworm-security main"
 )
+# shellcheck disable=SC2016 # the customize hook's "$1" is mmdebstrap's to expand
 mmdebstrap_args=(
   --variant=apt
   --include="$packages"
@@ -51,7 +52,8 @@ mmdebstrap_args=(
   --dpkgopt='path-exclude=/usr/share/info/*'
   --dpkgopt='path-exclude=/usr/share/locale/*'
   --dpkgopt='path-exclude=/usr/share/lintian/*'
-  # mmdebstrap empties apt's lists and cache itself; the logs and caches left besides go.
+  # mmdebstrap empties apt's lists and cache itself; the logs and caches left besides go
+  # ("$1": the root file system).
   --customize-hook='rm -rf "$1"/var/log/apt/* "$1"/var/log/dpkg.log "$1"/var/cache/debconf/*-old "$1"/var/cache/ldconfig/aux-cache'
 )
 recipe=$(printf '%s\n' "$suite" "$packages" "${mirrors[@]}" "${mmdebstrap_args[@]}" | sha256sum | cut -c1-16)
