@@ -91,7 +91,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = podman(&["rm", "--force", "--time", "0", &self.name]);
+        let _ = podman(&["rm", "--force", "--volumes", "--time", "0", &self.name]);
         let _ = podman(&["volume", "rm", "--force", &self.name]);
         let _ = podman(&["rmi", "--force", &self.tag]);
     }
@@ -173,7 +173,10 @@ fn start(name: &str, tag: &str, addr: SocketAddr) {
     let host = host_options();
     args.extend(host.iter().map(String::as_str));
     // Open registration: the test registers from the host, a non-loopback peer for it.
-    args.extend(["--env=PYTH_ON_REGISTRATION=open", "--env=PYTH_ON_POOL_SIZE=1"]);
+    args.extend([
+        "--env=PYTH_ON_REGISTRATION=open",
+        "--env=PYTH_ON_POOL_SIZE=1",
+    ]);
     args.push(tag);
     podman_ok(&args);
 }
@@ -230,7 +233,10 @@ fn documented() -> String {
 fn the_documented_privileges_are_the_ones_the_image_test_uses() {
     let docs = documented();
     for flag in PRIVILEGES {
-        assert!(docs.contains(flag), "docs/OPERATIONS.md does not say {flag}");
+        assert!(
+            docs.contains(flag),
+            "docs/OPERATIONS.md does not say {flag}"
+        );
     }
     assert!(!docs.contains("podman run --privileged"));
 }
@@ -247,7 +253,13 @@ async fn the_image_runs_code_with_the_documented_privileges_and_keeps_runs_in() 
     let built = Instant::now();
     let size = build(&tag);
     eprintln!("image {tag}: {size} bytes, built in {:?}", built.elapsed());
-    let version = text(&Command::new(bin()).arg("--version").output().unwrap().stdout);
+    let version = text(
+        &Command::new(bin())
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    );
     let revision = podman_ok(&[
         "image",
         "inspect",
@@ -255,7 +267,10 @@ async fn the_image_runs_code_with_the_documented_privileges_and_keeps_runs_in() 
         "{{index .Labels \"org.opencontainers.image.revision\"}}",
         &tag,
     ]);
-    assert!(version.contains(&format!("({revision})")), "{revision}: {version}");
+    assert!(
+        version.contains(&format!("({revision})")),
+        "{revision}: {version}"
+    );
 
     let addr = free_addr();
     start(&name, &tag, addr);
@@ -270,7 +285,12 @@ async fn the_image_runs_code_with_the_documented_privileges_and_keeps_runs_in() 
         .api_key
         .unwrap();
     let client = client.with_api_key(key);
-    let python = run(&client, "python", "import sys; print(6 * 7, sys.version_info[0])").await;
+    let python = run(
+        &client,
+        "python",
+        "import sys; print(6 * 7, sys.version_info[0])",
+    )
+    .await;
     assert_eq!(python.output, "42 3\n", "{python:?}");
     let js = run(&client, "javascript", "console.log(6 * 7, typeof process)").await;
     assert_eq!(js.output, "42 object\n", "{js:?}");
@@ -285,7 +305,10 @@ async fn the_image_runs_code_with_the_documented_privileges_and_keeps_runs_in() 
         .filter(|(_, v)| v.as_bool() != Some(true))
         .map(|(k, _)| k)
         .collect();
-    assert!(open.is_empty(), "ways out not closed: {open:?} in {checks:?}");
+    assert!(
+        open.is_empty(),
+        "ways out not closed: {open:?} in {checks:?}"
+    );
 
     stops_within_the_drain(&client, &name).await;
 }
