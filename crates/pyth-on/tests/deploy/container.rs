@@ -295,7 +295,13 @@ async fn the_image_runs_code_with_the_documented_privileges_and_keeps_runs_in() 
     let js = run(&client, "javascript", "console.log(6 * 7, typeof process)").await;
     assert_eq!(js.output, "42 object\n", "{js:?}");
 
-    let escapes = run(&client, "python", ESCAPES).await;
+    keeps_a_run_in(&client).await;
+    stops_within_the_drain(&client, &name).await;
+}
+
+/// The escape checks ([`ESCAPES`]) run as a user's program: every way out is closed.
+async fn keeps_a_run_in(client: &Client) {
+    let escapes = run(client, "python", ESCAPES).await;
     assert_eq!(escapes.exit_code, 0, "{escapes:?}");
     let checks: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&escapes.output).unwrap();
@@ -309,8 +315,6 @@ async fn the_image_runs_code_with_the_documented_privileges_and_keeps_runs_in() 
         open.is_empty(),
         "ways out not closed: {open:?} in {checks:?}"
     );
-
-    stops_within_the_drain(&client, &name).await;
 }
 
 /// A run in flight when the container is stopped finishes; the server exits 0, well before
