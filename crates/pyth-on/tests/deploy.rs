@@ -2,13 +2,16 @@
 //! `deploy/`, the systemd unit passes `systemd-analyze verify`
 //! without a word, the server works under the unit's capability bounding set,
 //! `NoNewPrivileges` and a read-only host file system (what `ProtectSystem=strict` leaves
-//! writable), and the Kubernetes manifests are valid against the Kubernetes schemas.
+//! writable), and the Kubernetes manifests are valid against the Kubernetes schemas. The
+//! container image's tests are in `deploy/container.rs`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests fail loudly on any unexpected error"
 )]
 
 mod common;
+#[path = "deploy/container.rs"]
+mod container;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
