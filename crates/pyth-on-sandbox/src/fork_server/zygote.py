@@ -2,12 +2,13 @@
 
 # Pyth-On fork server (fork_server.rs): one Python interpreter, started once by a runner as
 # root, with the standard library warmed, that never runs user code and never holds user data.
-# For each request from a runner (a root process, checked by SO_PEERCRED) it forks; the child
-# enters the namespaces of the sandbox the runner prepared and forks the payload there, which
-# joins the run's cgroup, drops every privilege and installs seccomp (the same steps and order
-# as the Rust payload, child.rs), then waits for its job exactly like a pre-started
-# interpreter (boot.py). The child stays outside the sandbox only to wait for the payload and
-# tell the sandbox's init how it ended.
+# For each request from a runner (a root process, checked by SO_PEERCRED) it forks the payload
+# into the PID namespace of the sandbox the runner prepared (setns for its children, then back
+# to its own); the payload enters the sandbox's other namespaces, joins the run's cgroup,
+# drops every privilege and installs seccomp (the same steps and order as the Rust payload,
+# child.rs), then waits for its job exactly like a pre-started interpreter (boot.py). The fork
+# server stays the payload's parent (a process that enters a PID namespace this way is never
+# re-parented to its init) and tells the sandbox's init how it ended, on the exit pipe.
 #
 # argv: [python3, -S, -s, -B, -c, <this>, SOCKET_NAME]; fd 3: the seccomp programs (u32 count
 # then count 8-byte sock_filter, per filter, native endian) until EOF; fd 0: a pipe from the
@@ -69,37 +70,73 @@ def _pyth_on_zygote():
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     listener.bind("\0" + sys.argv[1])
     listener.listen(128)
-    # Children are reaped by the kernel; each child sets SIGCHLD back to default first.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # Its own PID namespace, to return to after each fork into a sandbox's.
+    own_pid_ns = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     _pyth_on_prepare()
     # Objects that exist now are never collected again: forked children then do not write to
     # (and copy) every page of them on their first collection.
     gc.collect()
     gc.freeze()
-    env = (libc, programs, cap_last, listener)
+    env = (libc, programs, cap_last, own_pid_ns)
     posix.write(1, b"ready %d\n" % posix.getpid())
     poller = select.poll()
     poller.register(0, select.POLLIN)
     poller.register(listener.fileno(), select.POLLIN)
-    while True:
+    # Payloads still running: their pidfd -> (pid, write end of their exit pipe).
+    children = {}
+    while listener is not None or children:
         for fd, _ in poller.poll():
             if fd == 0 and not posix.read(0, 4096):
-                posix._exit(0)  # the server is gone or retired us
-            if fd == listener.fileno():
+                # The server is gone or retired us: take no more requests, but report the
+                # end of every payload still running before leaving.
+                poller.unregister(0)
+                poller.unregister(listener.fileno())
+                listener.close()
+                listener = None
+            elif listener is not None and fd == listener.fileno():
                 try:
                     conn, _ = listener.accept()
                 except OSError:
                     continue
-                _pyth_on_serve(conn, env)
+                child = _pyth_on_serve(conn, env)
+                if child is not None:
+                    children[child[0]] = child[1:]
+                    poller.register(child[0], select.POLLIN)
+            elif fd in children:
+                pid, exit_w = children.pop(fd)
+                poller.unregister(fd)
+                _pyth_on_report(pid, exit_w)
+                os.close(fd)
+    posix._exit(0)
+
+
+def _pyth_on_report(pid, exit_w):
+    # A payload ended: its exit status and CPU time to its sandbox's init.
+    import os
+
+    _, status, usage = os.wait4(pid, 0)
+    if os.WIFSIGNALED(status):
+        word = f"signal {os.WTERMSIG(status)}"
+    else:
+        word = f"code {os.waitstatus_to_exitcode(status)}"
+    cpu_us = int((usage.ru_utime + usage.ru_stime) * 1e6)
+    try:
+        os.write(exit_w, f"cpu_us {cpu_us}\n{word}\n".encode())
+    except OSError:
+        pass  # init is gone already (killed at the deadline)
+    os.close(exit_w)
 
 
 def _pyth_on_serve(conn, env):
+    # One request: fork the payload into the sandbox's PID namespace. Returns the payload's
+    # (pidfd, pid, exit pipe) to watch, or None.
     import json
     import os
     import socket
     import struct
 
-    fds = []
+    libc, _, _, own_pid_ns = env
+    fds, child = [], None
     try:
         conn.settimeout(5)
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -109,8 +146,19 @@ def _pyth_on_serve(conn, env):
         request = json.loads(msg)
         if len(fds) != 8 + request["cgroups"]:
             raise ValueError(f"{len(fds)} descriptors for {request['cgroups']} cgroups")
-        if os.fork() == 0:
-            _pyth_on_enter(conn, env, request, fds)  # never returns
+        # Children from now on are born in the sandbox's PID namespace (this process stays in
+        # its own); the payload enters the other namespaces itself.
+        if libc.setns(fds[0], 0x20000000) != 0:  # CLONE_NEWPID
+            raise OSError(ctypes_errno(), "setns into the sandbox's PID namespace")
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _pyth_on_payload(env, request, fds)  # never returns
+        finally:
+            if libc.setns(own_pid_ns, 0x20000000) != 0:
+                # Every later child would be born in that sandbox: stop serving at once.
+                os._exit(70)
+        child = (os.pidfd_open(pid), pid, os.dup(fds[7]))
         conn.sendall(b"ok\n")
     except Exception as e:
         try:
@@ -121,60 +169,13 @@ def _pyth_on_serve(conn, env):
         for fd in fds:
             os.close(fd)
         conn.close()
-
-
-def _pyth_on_enter(conn, env, request, fds):
-    # The child, still root and outside the sandbox: enter its namespaces (init's pidfd, one
-    # setns for all), then fork the payload there and wait for it. Never returns.
-    import os
-    import signal
-
-    libc, programs, cap_last, listener = env
-    pidfd, exit_w, error = fds[0], fds[7], fds[4]
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        listener.close()
-        conn.close()
-        os.close(0)
-        # mount, UTS, IPC, network, PID (for children), cgroup.
-        if libc.setns(pidfd, 0x00020000 | 0x04000000 | 0x08000000 | 0x40000000 | 0x20000000 | 0x02000000) != 0:
-            raise OSError(ctypes_errno(), "setns into the sandbox")
-        payload = os.fork()
-        if payload == 0:
-            _pyth_on_payload(env, request, fds)  # never returns
-    except BaseException as e:
-        _pyth_on_fail(error, exit_w, f"fork server: {e}")
-    for fd in fds:
-        if fd != exit_w:
-            os.close(fd)
-    while True:
-        try:
-            _, status, usage = os.wait4(payload, 0)
-            break
-        except InterruptedError:
-            continue
-    word = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"code {os.waitstatus_to_exitcode(status)}"
-    cpu_us = int((usage.ru_utime + usage.ru_stime) * 1e6)
-    try:
-        os.write(exit_w, f"cpu_us {cpu_us}\n{word}\n".encode())
-    finally:
-        os._exit(0)
+    return child
 
 
 def ctypes_errno():
     import ctypes
 
     return ctypes.get_errno()
-
-
-def _pyth_on_fail(error, exit_w, message):
-    import os
-
-    try:
-        os.write(error, message.encode("utf-8", "replace"))
-        os.write(exit_w, b"code 125\n")
-    finally:
-        os._exit(125)
 
 
 def _pyth_on_payload(env, request, fds):
@@ -185,10 +186,13 @@ def _pyth_on_payload(env, request, fds):
 
     started = time.monotonic()
     try:
+        # Mount, UTS, IPC, network and cgroup namespaces of the sandbox (PID: born there).
+        if env[0].setns(fds[0], 0x00020000 | 0x04000000 | 0x08000000 | 0x40000000 | 0x02000000) != 0:
+            raise OSError(ctypes_errno(), "setns into the sandbox")
         _pyth_on_isolate(env, request, fds)
     except BaseException as e:
-        # The error pipe is fd 5 once the descriptors are in place, fds[4] before; the child
-        # outside reports the exit (125) to init.
+        # The error pipe is fd 5 once the descriptors are in place, fds[4] before; the fork
+        # server reports the exit (125) to init.
         for fd in (5, fds[4]):
             try:
                 os.write(fd, f"fork server payload: {e}".encode("utf-8", "replace"))
@@ -207,7 +211,7 @@ def _pyth_on_isolate(env, request, fds):
     import signal
 
     libc, programs, cap_last, _ = env
-    _, stdin, stdout, stderr, error, status, release, exit_w = fds[:8]
+    _, stdin, stdout, stderr, error, status, release, _ = fds[:8]
     for procs in fds[8:]:
         os.write(procs, b"0")
     os.chdir("/work")
