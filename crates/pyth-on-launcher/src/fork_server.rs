@@ -35,6 +35,10 @@ impl Default for ForkServerConfig {
 /// How long a fork server may take to say it listens.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a replaced fork server still takes requests: runners it was handed to may not
+/// have connected yet (a sandbox must be ready within 10 s).
+const RETIRE_AFTER: Duration = Duration::from_secs(15);
+
 /// The launcher's fork server, if one is up.
 #[derive(Debug, Default)]
 pub(crate) struct ForkServers {
@@ -49,7 +53,9 @@ struct State {
     started: u64,
 }
 
-/// A running fork server: dropping it closes its stdin, which ends it.
+/// A running fork server: dropping it closes its stdin, which ends it once every payload it
+/// forked has ended (it reports their ends to their sandboxes: killing it would fail the runs
+/// in flight and those prepared in the pool).
 #[derive(Debug)]
 struct Live {
     reference: ForkServerRef,
@@ -70,13 +76,17 @@ impl ForkServers {
         let interpreter = interpreter.filter(|_| cfg.enabled)?;
         let mut state = self.lock();
         if let Some(live) = state.live.as_mut() {
-            let exited = !matches!(live.child.try_wait(), Ok(None));
-            if exited || live.runs >= cfg.max_runs {
-                state.live = None;
-            } else {
+            if matches!(live.child.try_wait(), Ok(None)) {
                 live.runs += 1;
-                return Some(live.reference.clone());
+                let reference = live.reference.clone();
+                if live.runs >= cfg.max_runs {
+                    // Served its share: a fresh one replaces it once it listens (this one
+                    // serves on until then).
+                    self.start_in_background(&mut state, runner.clone(), interpreter.clone());
+                }
+                return Some(reference);
             }
+            state.live = None; // it exited
         }
         self.start_in_background(&mut state, runner.clone(), interpreter.clone());
         None
@@ -107,7 +117,7 @@ impl ForkServers {
                 Ok(Ok(live)) => {
                     state.started += 1;
                     tracing::debug!(pid = live.reference.pid, "fork server ready");
-                    state.live = Some(live);
+                    retire(state.live.replace(live));
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "the fork server could not start"),
                 Err(_) => tracing::warn!("the fork server did not start in time"),
@@ -121,6 +131,17 @@ impl ForkServers {
     }
 }
 
+/// Closes a replaced fork server's stdin after [`RETIRE_AFTER`] (at once outside a runtime);
+/// it then ends once the payloads it forked have ended.
+fn retire(live: Option<Live>) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::spawn(async move {
+            tokio::time::sleep(RETIRE_AFTER).await;
+            drop(live);
+        });
+    }
+}
+
 /// Spawns a runner and makes it a fork server; returns once it listens.
 async fn start(runner: &PathBuf, interpreter: PathBuf) -> Result<Live, String> {
     let mut child = Command::new(runner)
@@ -128,7 +149,7 @@ async fn start(runner: &PathBuf, interpreter: PathBuf) -> Result<Live, String> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
+        .kill_on_drop(false)
         .spawn()
         .map_err(|e| format!("spawning {}: {e}", runner.display()))?;
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {

@@ -119,6 +119,62 @@ async fn the_pool_serves_runs_and_each_runner_serves_only_one() {
 }
 
 #[tokio::test]
+async fn python_runs_fork_from_the_fork_server_and_a_replaced_one_lets_its_runs_finish() {
+    let _process = shared().await;
+    privileged();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork".into();
+    cfg.pool = PoolConfig {
+        size_per_language: 3,
+        refill_concurrency: 2,
+        idle_lifetime: Duration::from_secs(60),
+        prestart: true,
+    };
+    // Replaced every 2 runs: prepared sandboxes and runs in flight outlive their fork server.
+    cfg.fork_server.max_runs = 2;
+    let l = Launcher::new(cfg).unwrap();
+    let start = Instant::now();
+    while l.fork_servers_started() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut forked = 0;
+    for round in 0..4 {
+        let runs = (0..4).map(|i| {
+            let l = l.clone();
+            let code = format!("import os\nprint({round} * 10 + {i}, os.getppid())");
+            tokio::spawn(async move { l.run(Job::new(Language::Python, code)).await })
+        });
+        for (i, run) in runs.collect::<Vec<_>>().into_iter().enumerate() {
+            let out = run.await.unwrap().unwrap();
+            let (number, parent) = out.result.stdout.trim().split_once(' ').unwrap();
+            assert_eq!(number, (round * 10 + i).to_string(), "{:?}", out.result);
+            // The parent of a forked payload is outside its PID namespace: 0. An exec'd
+            // interpreter's parent is the sandbox's init: 1.
+            forked += usize::from(parent == "0");
+        }
+    }
+    assert!(forked >= 8, "only {forked} of 16 runs were forked");
+    // A replacement came up, and the runs go on through it.
+    let start = Instant::now();
+    while l.fork_servers_started() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never replaced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..4 {
+        let out = l
+            .run(Job::new(Language::Python, format!("print({i})")))
+            .await
+            .unwrap();
+        assert_eq!(out.result.stdout, format!("{i}\n"), "{:?}", out.result);
+    }
+    assert_eq!(l.pool_stats().failed, 0, "{:?}", l.pool_stats());
+    l.shutdown().await;
+}
+
+#[tokio::test]
 async fn nothing_of_one_job_reaches_the_next() {
     let _process = shared().await;
     privileged();
