@@ -4,7 +4,7 @@
 //! address-space layout, see docs/SECURITY.md). Runs that find none ready take the
 //! interpreter-per-run paths, which stay the fallback: nothing waits for a fork server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +35,10 @@ impl Default for ForkServerConfig {
 /// How long a fork server may take to say it listens.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long after a failed start the next is tried (runs start their own interpreters
+/// meanwhile).
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// How long a replaced fork server still takes requests: runners it was handed to may not
 /// have connected yet (a sandbox must be ready within 10 s).
 const RETIRE_AFTER: Duration = Duration::from_secs(15);
@@ -49,6 +53,8 @@ pub(crate) struct ForkServers {
 struct State {
     live: Option<Live>,
     starting: bool,
+    /// When a start last failed: the next attempt waits [`RETRY_AFTER`].
+    failed_at: Option<std::time::Instant>,
     /// Fork servers started so far (for the logs and tests).
     started: u64,
 }
@@ -69,8 +75,8 @@ impl ForkServers {
     /// ready (one is then started in the background, when `cfg` allows).
     pub(crate) fn take_one(
         self: &Arc<Self>,
-        runner: &PathBuf,
-        interpreter: Option<&PathBuf>,
+        runner: &Path,
+        interpreter: Option<&Path>,
         cfg: &ForkServerConfig,
     ) -> Option<ForkServerRef> {
         let interpreter = interpreter.filter(|_| cfg.enabled)?;
@@ -82,13 +88,17 @@ impl ForkServers {
                 if live.runs >= cfg.max_runs {
                     // Served its share: a fresh one replaces it once it listens (this one
                     // serves on until then).
-                    self.start_in_background(&mut state, runner.clone(), interpreter.clone());
+                    self.start_in_background(
+                        &mut state,
+                        runner.to_path_buf(),
+                        interpreter.to_path_buf(),
+                    );
                 }
                 return Some(reference);
             }
             state.live = None; // it exited
         }
-        self.start_in_background(&mut state, runner.clone(), interpreter.clone());
+        self.start_in_background(&mut state, runner.to_path_buf(), interpreter.to_path_buf());
         None
     }
 
@@ -104,7 +114,8 @@ impl ForkServers {
         runner: PathBuf,
         interpreter: PathBuf,
     ) {
-        if state.starting || tokio::runtime::Handle::try_current().is_err() {
+        let backing_off = state.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER);
+        if state.starting || backing_off || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         state.starting = true;
@@ -119,8 +130,14 @@ impl ForkServers {
                     tracing::debug!(pid = live.reference.pid, "fork server ready");
                     retire(state.live.replace(live));
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "the fork server could not start"),
-                Err(_) => tracing::warn!("the fork server did not start in time"),
+                Ok(Err(e)) => {
+                    state.failed_at = Some(std::time::Instant::now());
+                    tracing::warn!(error = %e, "the fork server could not start; Python runs start their own interpreters");
+                }
+                Err(_) => {
+                    state.failed_at = Some(std::time::Instant::now());
+                    tracing::warn!("the fork server did not start in time");
+                }
             }
         });
     }
@@ -143,7 +160,7 @@ fn retire(live: Option<Live>) {
 }
 
 /// Spawns a runner and makes it a fork server; returns once it listens.
-async fn start(runner: &PathBuf, interpreter: PathBuf) -> Result<Live, String> {
+async fn start(runner: &Path, interpreter: PathBuf) -> Result<Live, String> {
     let mut child = Command::new(runner)
         .env_clear()
         .stdin(Stdio::piped())
@@ -181,7 +198,9 @@ async fn start(runner: &PathBuf, interpreter: PathBuf) -> Result<Live, String> {
     let mut line = String::new();
     out.read_line(&mut line).await.map_err(|e| e.to_string())?;
     if line.trim() != format!("ready {pid}") {
-        return Err(format!("the fork server said {line:?}"));
+        // Its reason is on stderr (the server's log); say at least that it exited.
+        let exit = child.wait().await.map_err(|e| e.to_string())?;
+        return Err(format!("the fork server said {line:?} and exited ({exit})"));
     }
     Ok(Live {
         reference: ForkServerRef {

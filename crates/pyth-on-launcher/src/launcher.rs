@@ -470,7 +470,12 @@ impl Inner {
         if !fits {
             return None;
         }
-        let interpreter = self.cfg.runtimes.python.as_ref().map(|r| &r.interpreter);
+        let interpreter = self
+            .cfg
+            .runtimes
+            .python
+            .as_ref()
+            .map(|r| r.interpreter.as_path());
         self.fork_servers
             .take_one(&self.runner, interpreter, &self.cfg.fork_server)
     }

@@ -19,7 +19,8 @@
 //! [`crate::files::collect`]), reports the payload's status over the status pipe and exits.
 //!
 //! Init stays root but is not dumpable, so the payload (another uid) cannot signal, ptrace or
-//! read `/proc/1/*` of it, and `hidepid=2` hides it entirely.
+//! read `/proc/1/*` of it, and `hidepid=2` hides it entirely. (With a fork server init stays
+//! dumpable, see `forked_init`: the uid, seccomp and `hidepid=2` still keep the payload out.)
 //!
 //! Failures before exec are written as text to the error pipe (close-on-exec: EOF there means
 //! the interpreter was exec'd) and end the process with [`SETUP_FAILED`].
@@ -202,7 +203,11 @@ fn forked_init(
         code,
         plan.cells,
     ));
-    let _ = sys::set_not_dumpable();
+    // Init stays dumpable here: entering its namespaces through its pidfd (the fork server's
+    // `setns`) needs ptrace-read access to it, which a non-dumpable init grants only with
+    // CAP_SYS_PTRACE (not in the systemd unit's or the container's set). The payload still
+    // cannot reach it: another uid (ptrace and /proc/1 need the same uid), seccomp refuses
+    // ptrace and process_vm_*, and hidepid=2 hides /proc/1 (tests/fork_server.rs).
     let children = match sys::child_signal_fd() {
         Ok(fd) => fd,
         Err(_) => sys::exit_now(SETUP_FAILED),

@@ -101,6 +101,17 @@ fn a_forked_run_has_no_privilege_and_sees_no_parent() {
 }
 
 #[test]
+fn a_forked_run_cannot_see_signal_or_trace_the_sandboxs_init() {
+    privileged();
+    let code = "import ctypes, os\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        try:\n    os.kill(1, 0)\n    print('signal ALLOWED')\nexcept PermissionError:\n    print('signal refused')\n\
+        print(os.path.exists('/proc/1'), sorted(p for p in os.listdir('/proc') if p.isdigit()) == [str(os.getpid())])\n\
+        print('trace', 'ALLOWED' if libc.ptrace(16, 1, None, None) == 0 else ctypes.get_errno())";
+    assert_eq!(forked(code).stdout, "signal refused\nFalse True\ntrace 1\n");
+}
+
+#[test]
 fn a_forked_run_has_only_the_environment_it_was_given() {
     privileged();
     let mut s = common::py("import os\nprint(sorted(os.environ))\nprint(os.environ['MINE'])");

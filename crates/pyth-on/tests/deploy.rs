@@ -231,6 +231,24 @@ async fn the_server_runs_code_under_the_units_capabilities_and_a_read_only_syste
         .unwrap();
         assert_eq!(run.output, want, "{language}: {run:?}");
     }
+    // The unit's capabilities let the Python fork server work: a forked payload's parent is
+    // outside its PID namespace (0); an interpreter started per run has init (1).
+    let mut parents = Vec::new();
+    for _ in 0..50 {
+        let run = client
+            .execute(&pyth_on_types::ExecuteRequest {
+                code: "import os; print(os.getppid())".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        parents.push(run.output.clone());
+        if run.output == "0\n" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no run was forked from the fork server: {parents:?}");
 }
 
 /// `deploy/kubernetes/NAME`.

@@ -65,6 +65,16 @@ def _pyth_on_zygote():
     with open("/proc/sys/kernel/cap_last_cap") as f:
         cap_last = int(f.read())
 
+    # Entering a sandbox's mount namespace needs CAP_SYS_ADMIN and CAP_SYS_CHROOT: check
+    # once, on its own, rather than fail every run (the server then starts interpreters).
+    posix.chdir("/")
+    mnt = posix.open("/proc/self/ns/mnt", posix.O_RDONLY | posix.O_CLOEXEC)
+    if libc.setns(mnt, 0x00020000) != 0:  # CLONE_NEWNS
+        raise SystemExit(
+            f"fork server: cannot enter a mount namespace (errno {ctypes.get_errno()}): "
+            "it needs CAP_SYS_ADMIN and CAP_SYS_CHROOT"
+        )
+    posix.close(mnt)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     listener.bind("\0" + sys.argv[1])
     listener.listen(128)

@@ -22,7 +22,7 @@ use super::{repo, tool};
 const PRIVILEGES: &[&str] = &[
     "--cgroupns=private",
     "--cap-drop=all",
-    "--cap-add=SYS_ADMIN,SETUID,SETGID,SETPCAP,NET_ADMIN,KILL,SYS_NICE,CHOWN,FOWNER,DAC_OVERRIDE,DAC_READ_SEARCH",
+    "--cap-add=SYS_ADMIN,SYS_CHROOT,SETUID,SETGID,SETPCAP,NET_ADMIN,KILL,SYS_NICE,CHOWN,FOWNER,DAC_OVERRIDE,DAC_READ_SEARCH",
     "--security-opt=no-new-privileges",
     "--read-only",
     "--stop-timeout=45",
@@ -55,6 +55,8 @@ def connect(addr):
 status = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
 others = []
 for pid in filter(str.isdigit, os.listdir("/proc")):
+    if pid == str(os.getpid()):
+        continue  # a forked run's own command line is the fork server's
     try:
         others.append(open(f"/proc/{pid}/cmdline", "rb").read())
     except OSError:
