@@ -5,6 +5,7 @@ pub mod fork_server;
 pub mod ids;
 pub mod job;
 pub mod launcher;
+mod paths;
 pub mod pool;
 mod runner;
 pub mod runtimes;
