@@ -300,7 +300,18 @@ async fn metrics_show_the_warm_pool_and_runs() {
 
 #[tokio::test]
 async fn a_warm_runner_never_carries_one_users_secrets_into_another_users_run() {
-    let server = TestServer::start_with(|s| s.pool_size = Some(1)).await;
+    // With the fork server (the default) and without it (every interpreter started per run).
+    for fork_server in [true, false] {
+        let server = TestServer::start_with(|s| {
+            s.pool_size = Some(1);
+            s.fork_server = fork_server;
+        })
+        .await;
+        secrets_stay_with_their_owner(&server).await;
+    }
+}
+
+async fn secrets_stay_with_their_owner(server: &TestServer) {
     let alice = server.user().await;
     let bob = server.user().await;
     alice
@@ -308,6 +319,8 @@ async fn a_warm_runner_never_carries_one_users_secrets_into_another_users_run() 
         .put_secret("ALICE_ONLY", "alice-secret-value")
         .await
         .unwrap();
+    let bob_code = "import os; print('ALICE_ONLY' in os.environ, \
+                    open('/proc/self/environ','rb').read().count(b'alice'))";
     for _ in 0..3 {
         let a = alice
             .key
@@ -318,8 +331,15 @@ async fn a_warm_runner_never_carries_one_users_secrets_into_another_users_run() 
             .await
             .unwrap();
         assert_eq!(a.output, "True\n");
-        let b = bob.key.execute(&pyth_on_types::ExecuteRequest { code: "import os; print('ALICE_ONLY' in os.environ, open('/proc/self/environ','rb').read().count(b'alice'))".into(), ..Default::default() }).await.unwrap();
-        assert_eq!(b.output, "False 0\n");
+        let b = bob
+            .key
+            .execute(&pyth_on_types::ExecuteRequest {
+                code: bob_code.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(b.output, "False 0\n", "{}", b.error);
     }
 }
 
