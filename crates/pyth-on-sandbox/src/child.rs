@@ -405,6 +405,9 @@ fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     for (fd, target) in [(&plan.stdin, 0), (&plan.stdout, 1), (&plan.stderr, 2)] {
         sys::dup2(fd.as_fd(), target).map_err(step("stdio"))?;
     }
+    // A session of its own: the server's process group (runners, the fork server, the server)
+    // is then out of reach of a kill(0, ...) from the run (SIGCONT needs only the session).
+    sys::setsid().map_err(step("setsid"))?;
     let l = &plan.spec.limits;
     // RLIMIT_CPU depends on the job's timeout: set at release (by the payload itself, or with
     // `prestart` by the supervisor; until then the profile's timeout bounds it).

@@ -13,15 +13,16 @@
 //! init forks no payload. Once init says `init 1` on the status pipe, the supervisor sends the
 //! fork server a request ([`request`]): init's pidfd, the payload's ends of the pipes
 //! (stdin, stdout, stderr, error, status, release), the write end of the exit pipe, the
-//! run's `cgroup.procs` files, and the profile's uid, gid and limits. The server forks a
-//! child that `setns`es into init's namespaces (mount, UTS, IPC, network, cgroup, and PID for
-//! its children) and forks the payload, which joins the run's cgroup, opens `/code/main.py`,
-//! puts its descriptors in place and closes every other, sets the rlimits, drops the
-//! capability bounding set, changes to the run's uid and gid (which clears every
-//! capability), sets `no_new_privs` and installs the same seccomp programs as a Rust payload
+//! run's `cgroup.procs` files, and the profile's uid, gid and limits. The server `setns`es
+//! its children's PID namespace to init's, forks the payload and returns to its own; the
+//! payload enters init's other namespaces (mount, UTS, IPC, network, cgroup), joins the run's
+//! cgroup, opens `/code/main.py`, puts its descriptors in place and closes every other, takes
+//! a session of its own, sets the rlimits and signals, drops the capability bounding and
+//! ambient sets, changes to the run's uid and gid, empties every capability set (`capset`,
+//! checked), sets `no_new_privs` and installs the same seccomp programs as a Rust payload
 //! (`zygote.py` follows `child.rs` step by step), says `ready` and waits for its job like a
-//! pre-started interpreter ([`crate::warm`]). The child outside stays the payload's parent
-//! (a process that joins a PID namespace by `setns` is never re-parented to that namespace's
+//! pre-started interpreter ([`crate::warm`]). The fork server stays the payload's parent (a
+//! process that joins a PID namespace by `setns` is never re-parented to that namespace's
 //! init), waits for it and writes its exit status and CPU time to the exit pipe; init reads
 //! them there ([`init`]) and ends the run as always: kill every other process, collect the
 //! output files, report.
@@ -95,6 +96,8 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
         .write_all(&programs)
         .map_err(|e| SysError::from_io("write", "seccomp pipe".into(), e))?;
     sys::dup2(read.as_fd(), 3)?;
+    // Not the server's working directory: nothing of it on the fork server's import path.
+    std::env::set_current_dir("/").map_err(|e| SysError::from_io("chdir", "/".into(), e))?;
     // The runner died with its server's spawning thread; a fork server lives as long as the
     // server's end of its stdin instead (a thread of the server may come and go meanwhile).
     sys::set_parent_death_signal(0)?;

@@ -357,6 +357,13 @@ pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> R
     .map(drop)
 }
 
+/// `setsid()`: a new session and process group (the caller must not lead one).
+pub fn setsid() -> Result<()> {
+    // SAFETY: no arguments; changes only the caller's session and process group.
+    let ret = unsafe { libc::setsid() };
+    check(ret.into(), "setsid", String::new).map(drop)
+}
+
 /// `setgroups(0, NULL)`, `setresgid(gid×3)`, `setresuid(uid×3)`, in that order.
 pub fn set_credentials(uid: u32, gid: u32) -> Result<()> {
     // SAFETY: a zero-length list with a NULL pointer is the documented way to clear groups.

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{Read, Seek, SeekFrom};
 
-use common::{fork::fork_server, privileged, run_in, Mode};
+use common::{fork::fork_server, fork::fork_server_through, privileged, run_in, Mode};
 use pyth_on_sandbox::protocol::{Bind, EnvVar, ForkServerRef, RunnerFrame};
 
 fn forked(code: &str) -> pyth_on_sandbox::JobResult {
@@ -245,4 +245,45 @@ fn print_latency_prestarted_vs_forked() {
             med(t.iter().map(|x| x.3).collect()),
         );
     }
+}
+
+#[test]
+fn capabilities_are_cleared_even_when_the_server_was_started_with_inheritable_ones_and_securebits()
+{
+    // Without an explicit capset, setresuid under SECBIT_NO_SETUID_FIXUP keeps every
+    // capability, and an inheritable set survives it.
+    privileged();
+    let (server, _guard) = fork_server_through(&[
+        "setpriv",
+        "--inh-caps=+sys_admin,+net_admin",
+        "--securebits=+no_setuid_fixup",
+    ]);
+    let mut s = common::py("s = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\nprint([s[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')])");
+    s.prestart = true;
+    s.fork_server = Some(server);
+    let mut profile = s.clone();
+    profile.code.clear();
+    let RunnerFrame::Result(r) = common::frame_prepared(&profile, &s) else {
+        panic!("no result")
+    };
+    let zero = "'0000000000000000'";
+    assert_eq!(
+        r.stdout,
+        format!("[{zero}, {zero}, {zero}, {zero}, {zero}]\n"),
+        "stderr: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_forked_run_finds_nothing_of_the_server_in_its_interpreter() {
+    // Neither other runs in flight (the server's table of payloads), nor its request, nor the
+    // directories its imports listed.
+    privileged();
+    let code = "import sys\n\
+        f, seen = sys._getframe(), []\n\
+        while f is not None:\n    seen += [(k, v) for k, v in f.f_locals.items() if k in ('children', 'request', 'fds')]\n    f = f.f_back\n\
+        print([v for k, v in seen if v])\n\
+        print([k for k in sys.path_importer_cache if not k.startswith('/usr/lib/python3')])";
+    assert_eq!(forked(code).stdout, "[]\n[]\n");
 }

@@ -181,6 +181,16 @@ fn native_machine_code_still_runs() {
 }
 
 #[test]
+fn a_run_has_a_session_and_process_group_of_its_own() {
+    // Else kill(0, SIGCONT) from the run would reach the server's process group on the host.
+    privileged();
+    let r = common::run(&py(
+        "import os\nprint(os.getsid(0) == os.getpid() == os.getpgid(0))",
+    ));
+    assert_eq!(r.stdout, "True\n", "stderr: {}", r.stderr);
+}
+
+#[test]
 fn a_missing_interpreter_is_reported_as_a_setup_failure() {
     privileged();
     let mut s = py("print(1)");

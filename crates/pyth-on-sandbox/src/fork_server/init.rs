@@ -1,6 +1,6 @@
-//! A fork-server sandbox's init while its payload runs: the payload is not init's child (it
-//! joined the PID namespace by `setns`, from the fork server's child, which stays its parent
-//! outside), so init learns how it ended from the exit pipe, and meanwhile reaps the orphans
+//! A fork-server sandbox's init while its payload runs: the payload is not init's child (the
+//! fork server forked it into the PID namespace after a `setns` and stays its parent, outside),
+//! so init learns how it ended from the exit pipe, and meanwhile reaps the orphans
 //! that its descendants leave (those are re-parented to init as usual).
 
 use std::fs::File;
@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use crate::sys;
 
-/// How the payload ended, as the fork server's child reported it, and its CPU time.
+/// How the payload ended, as the fork server reported it, and its CPU time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PayloadEnd {
     pub(crate) exit: sys::Exit,

@@ -25,8 +25,10 @@ _PYTH_ON_PRELOAD = "collections datetime functools itertools json math random re
 
 def _pyth_on_zygote():
     import ctypes
+    import fcntl  # noqa: F401 (the payload's, imported here: no path search in a sandbox)
     import gc
     import os
+    import resource  # noqa: F401 (likewise)
     import posix
     import select
     import signal
@@ -106,7 +108,7 @@ def _pyth_on_zygote():
                     conn, _ = listener.accept()
                 except OSError:
                     continue
-                child = _pyth_on_serve(conn, env)
+                child = _pyth_on_serve(conn, env, children)
                 if child is not None:
                     children[child[0]] = child[1:]
                     poller.register(child[0], select.POLLIN)
@@ -135,7 +137,7 @@ def _pyth_on_report(pid, exit_w):
     os.close(exit_w)
 
 
-def _pyth_on_serve(conn, env):
+def _pyth_on_serve(conn, env, children):
     # One request: fork the payload into the sandbox's PID namespace. Returns the payload's
     # (pidfd, pid, exit pipe) to watch, or None.
     import json
@@ -154,6 +156,10 @@ def _pyth_on_serve(conn, env):
         request = json.loads(msg)
         if len(fds) != 8 + request["cgroups"]:
             raise ValueError(f"{len(fds)} descriptors for {request['cgroups']} cgroups")
+        if request["uid"] <= 0 or request["gid"] <= 0:
+            raise ValueError("a payload never runs as root")
+        if _pyth_on_pid_ns_of(fds[0]) == os.fstat(own_pid_ns).st_ino:
+            raise ValueError("the sandbox must have a PID namespace of its own")
         # Children from now on are born in the sandbox's PID namespace (this process stays in
         # its own); the payload enters the other namespaces itself.
         if libc.setns(fds[0], 0x20000000) != 0:  # CLONE_NEWPID
@@ -161,12 +167,18 @@ def _pyth_on_serve(conn, env):
         try:
             pid = os.fork()
             if pid == 0:
+                children.clear()  # nothing of other runs in the payload's memory
                 _pyth_on_payload(env, request, fds)  # never returns
         finally:
             if libc.setns(own_pid_ns, 0x20000000) != 0:
                 # Every later child would be born in that sandbox: stop serving at once.
                 os._exit(70)
-        child = (os.pidfd_open(pid), pid, os.dup(fds[7]))
+        try:
+            child = (os.pidfd_open(pid), pid, os.dup(fds[7]))
+        except OSError:
+            os.kill(pid, 9)  # not watched, so not reported: never left running or unreaped
+            os.waitpid(pid, 0)
+            raise
         conn.sendall(b"ok\n")
     except Exception as e:
         try:
@@ -180,6 +192,15 @@ def _pyth_on_serve(conn, env):
     return child
 
 
+def _pyth_on_pid_ns_of(pidfd):
+    # The PID namespace (inode) of the process a pidfd refers to.
+    import os
+
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        pid = next(int(line.split()[1]) for line in f if line.startswith("Pid:"))
+    return os.stat(f"/proc/{pid}/ns/pid").st_ino
+
+
 def ctypes_errno():
     import ctypes
 
@@ -190,30 +211,36 @@ def _pyth_on_payload(env, request, fds):
     # The payload (pid 2 of the sandbox), root until the credentials below. Same steps and
     # order as the Rust payload (child.rs, payload_setup). Never returns.
     import os
+    import sys
     import time
 
     started = time.monotonic()
+    placed = []  # set once the descriptors are in their places (the error pipe is then 5)
     try:
         # Mount, UTS, IPC, network and cgroup namespaces of the sandbox (PID: born there).
         if env[0].setns(fds[0], 0x00020000 | 0x04000000 | 0x08000000 | 0x40000000 | 0x02000000) != 0:
             raise OSError(ctypes_errno(), "setns into the sandbox")
-        _pyth_on_isolate(env, request, fds)
+        _pyth_on_isolate(env, request, fds, placed)
     except BaseException as e:
-        # The error pipe is fd 5 once the descriptors are in place, fds[4] before; the fork
-        # server reports the exit (125) to init.
-        for fd in (5, fds[4]):
-            try:
-                os.write(fd, f"fork server payload: {e}".encode("utf-8", "replace"))
-                break
-            except OSError:
-                continue
-        os._exit(125)
+        # The fork server reports the exit (125) to init.
+        try:
+            os.write(5 if placed else fds[4], f"fork server payload: {e}".encode("utf-8", "replace"))
+        finally:
+            os._exit(125)
+    request.clear()
+    fds.clear()
+    # What the server's imports left in the finders' caches (directory listings) is not the
+    # run's; the local time zone is the sandbox's /etc/localtime, read again.
+    for key in [k for k in sys.path_importer_cache if k not in sys.path[1:]]:
+        del sys.path_importer_cache[key]
+    time.tzset()
     os.write(6, b"privileges_ms %.3f\n" % ((time.monotonic() - started) * 1000))
     _pyth_on_boot(prepared=True)
 
 
-def _pyth_on_isolate(env, request, fds):
+def _pyth_on_isolate(env, request, fds, placed):
     import ctypes
+    import fcntl
     import os
     import resource
     import signal
@@ -226,15 +253,16 @@ def _pyth_on_isolate(env, request, fds):
     code = os.open(request["main"], os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     # Everything onto its place: 0-2 stdio, 3 release, 4 program file, 5 error, 6 status;
     # copies above the targets first, so that no dup2 closes a source still needed.
-    import fcntl
-
     wanted = [(stdin, 0), (stdout, 1), (stderr, 2), (release, 3), (code, 4), (error, 5), (status, 6)]
     high = [(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64), target) for fd, target in wanted]
     for copy, target in high:
         os.dup2(copy, target, inheritable=target <= 2)
-    os.closerange(7, 1 << 20)
+    os.closerange(7, 0x7FFFFFFF)
     for target in range(3, 7):
         os.set_inheritable(target, False)
+    placed.append(True)
+    # A session of its own: the server's process group is out of reach of kill(0, ...).
+    os.setsid()
     limits = [
         (resource.RLIMIT_NOFILE, request["nofile"], request["nofile"]),
         (resource.RLIMIT_FSIZE, request["fsize"], request["fsize"]),
@@ -246,7 +274,16 @@ def _pyth_on_isolate(env, request, fds):
     for which, soft, hard in limits:
         resource.setrlimit(which, (soft, hard))
     # What a fresh interpreter has: SIGINT raises KeyboardInterrupt, SIGPIPE and SIGXFSZ
-    # ignored (it set them up itself in this process), every other signal at its default.
+    # ignored (it set them up itself in this process), every other signal at its default
+    # (the server may have started this process with some ignored).
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ):
+            continue
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # signals Python cannot handle (real-time ones glibc keeps)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
     def prctl(option, arg2, arg3=0):
@@ -256,12 +293,15 @@ def _pyth_on_isolate(env, request, fds):
     for cap in range(cap_last + 1):
         prctl(24, cap)  # PR_CAPBSET_DROP
     prctl(47, 4)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    prctl(8, 0)  # PR_SET_KEEPCAPS off
+    libc.prctl(28, 0, 0, 0, 0)  # PR_SET_SECUREBITS: none (best effort; checked below)
     uid, gid = request["uid"], request["gid"]
     os.setgroups([])
     os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)  # from root to another uid: every capability is cleared
+    os.setresuid(uid, uid, uid)
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
         raise OSError("credentials did not change")
+    _pyth_on_clear_capabilities(libc)
     # The uid change made the process non-dumpable (its /proc files root's); an exec would
     # have made it dumpable again, as every run's interpreter is: do what the exec would.
     prctl(4, 1)  # PR_SET_DUMPABLE
@@ -273,4 +313,19 @@ def _pyth_on_isolate(env, request, fds):
             raise OSError(ctypes.get_errno(), "seccomp")
 
 
+def _pyth_on_clear_capabilities(libc):
+    # capset: effective, permitted and inheritable all empty (whatever securebits or the
+    # server's inheritable set were), then capget must read back nothing, as child.rs does.
+    import ctypes
+
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    if libc.capget(header, data) != 0 or any(data):
+        raise OSError("capabilities remain after capset")
+
+
+# Never the server's working directory on the import path (a run sets it to /code as well).
+__import__("sys").path[0] = "/code"
 _pyth_on_zygote()

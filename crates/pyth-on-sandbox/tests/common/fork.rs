@@ -19,11 +19,39 @@ static SERVER: OnceLock<Server> = OnceLock::new();
 
 /// This test process's fork server (Python).
 pub fn fork_server() -> ForkServerRef {
-    SERVER.get_or_init(start).reference.clone()
+    SERVER.get_or_init(|| start(&[])).reference.clone()
 }
 
-fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
+/// A fork server of its own, its runner started through `wrapper` (e.g. `setpriv` with
+/// options); it lives until the returned guard is dropped.
+pub fn fork_server_through(wrapper: &[&str]) -> (ForkServerRef, impl Drop) {
+    let server = start(wrapper);
+    (server.reference.clone(), Guard(server))
+}
+
+/// Ends its fork server when dropped (its stdin closes).
+struct Guard(Server);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.0._child.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start(wrapper: &[&str]) -> Server {
+    let runner = env!("CARGO_BIN_EXE_pyth-on-runner");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(runner);
+            c
+        }
+        None => Command::new(runner),
+    };
+    let mut child = command
         .env_clear()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
