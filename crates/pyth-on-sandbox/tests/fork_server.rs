@@ -287,3 +287,40 @@ fn a_forked_run_finds_nothing_of_the_server_in_its_interpreter() {
         print([k for k in sys.path_importer_cache if not k.startswith('/usr/lib/python3')])";
     assert_eq!(forked(code).stdout, "[]\n[]\n");
 }
+
+#[test]
+fn the_fork_server_imports_nothing_from_the_directory_it_was_started_in() {
+    // A module planted where the server runs (its data directory's parent, say) must never be
+    // imported by the root fork server.
+    privileged();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("imported");
+    for module in [
+        "ctypes", "socket", "select", "json", "random", "resource", "fcntl",
+    ] {
+        std::fs::write(
+            dir.path().join(format!("{module}.py")),
+            format!(
+                "open({:?}, 'a').write('{module} ')\n",
+                marker.display().to_string()
+            ),
+        )
+        .unwrap();
+    }
+    let cd = format!("cd '{}' && exec \"$0\"", dir.path().display());
+    let (server, _guard) = fork_server_through(&["sh", "-c", &cd]);
+    let mut s = common::py("import json, random\nprint('ran')");
+    s.prestart = true;
+    s.fork_server = Some(server);
+    let mut profile = s.clone();
+    profile.code.clear();
+    let RunnerFrame::Result(r) = common::frame_prepared(&profile, &s) else {
+        panic!("no result")
+    };
+    assert_eq!(r.stdout, "ran\n", "stderr: {}", r.stderr);
+    assert!(
+        !marker.exists(),
+        "imported from the working directory: {:?}",
+        std::fs::read_to_string(&marker)
+    );
+}
