@@ -146,6 +146,22 @@ impl ForkServers {
     pub(crate) fn started(&self) -> u64 {
         self.lock().started
     }
+
+    /// Gives up on the fork server `pid` (a request to it failed): it is killed (its runs in
+    /// flight end as killed; it was failing anyway) and the next run starts a fresh one.
+    pub(crate) fn discard(&self, pid: i32) {
+        let mut state = self.lock();
+        if state.live.as_ref().is_some_and(|l| l.reference.pid == pid) {
+            if let Some(mut live) = state.live.take() {
+                let _ = live.child.start_kill();
+            }
+        }
+    }
+
+    /// The pid of the fork server in use, if one is up.
+    pub(crate) fn pid(&self) -> Option<i32> {
+        self.lock().live.as_ref().map(|l| l.reference.pid)
+    }
 }
 
 /// Closes a replaced fork server's stdin after [`RETIRE_AFTER`] (at once outside a runtime);

@@ -157,6 +157,11 @@ impl Launcher {
         self.inner.fork_servers.started()
     }
 
+    /// The pid of the fork server in use, if one is up.
+    pub fn fork_server_pid(&self) -> Option<i32> {
+        self.inner.fork_servers.pid()
+    }
+
     /// Counters of the warm pool, all languages together.
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats(None)
@@ -348,11 +353,42 @@ impl Launcher {
             },
             None => slot,
         };
-        let mut spec = spec.clone();
-        if let Some(server) = self.inner.fork_server_for(&spec) {
-            spec.prestart = true;
-            spec.fork_server = Some(server);
+        let Some(server) = self.inner.fork_server_for(spec) else {
+            return self
+                .run_cold(spec.clone(), backstop, slot, sink.as_ref())
+                .await;
+        };
+        let server_pid = server.pid;
+        let mut forked = spec.clone();
+        forked.prestart = true;
+        forked.fork_server = Some(server);
+        let (result, warm, pid) = self.run_cold(forked, backstop, slot, sink.as_ref()).await;
+        match &result {
+            // Refused before anything of the job ran (the fork server died or stalled between
+            // being handed out and the request): the run goes on without it.
+            Err(LaunchError::Sandbox(e)) if e.contains("fork server:") => {
+                tracing::warn!(error = %e, "the fork server failed a run's set-up; running it without");
+                self.inner.fork_servers.discard(server_pid);
+                match Arc::clone(&self.inner.slots).acquire_owned().await {
+                    Ok(slot) => {
+                        self.run_cold(spec.clone(), backstop, slot, sink.as_ref())
+                            .await
+                    }
+                    Err(_) => (Err(LaunchError::Closed), false, pid),
+                }
+            }
+            _ => (result, warm, pid),
         }
+    }
+
+    /// The job in a fresh runner (the cold path): its sandbox prepared on the request path.
+    async fn run_cold(
+        &self,
+        mut spec: JobSpec,
+        backstop: Duration,
+        slot: OwnedSemaphorePermit,
+        sink: Option<&OutputSink>,
+    ) -> (Result<JobResult, LaunchError>, bool, u32) {
         let mut proc = match self.inner.spawn_with_identity(&mut spec) {
             Ok(p) => p,
             Err(e) => return (Err(e), false, 0),
@@ -372,7 +408,7 @@ impl Launcher {
                 return (Err(e.into()), false, pid);
             }
         }
-        (proc.finish(backstop, slot, sink.as_ref()).await, false, pid)
+        (proc.finish(backstop, slot, sink).await, false, pid)
     }
 
     /// The job in a prepared runner from the pool. `Err` hands the slot back when the runner

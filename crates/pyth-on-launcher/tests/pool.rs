@@ -175,6 +175,87 @@ async fn python_runs_fork_from_the_fork_server_and_a_replaced_one_lets_its_runs_
 }
 
 #[tokio::test]
+async fn a_killed_fork_server_fails_no_run_and_is_replaced() {
+    let _process = shared().await;
+    privileged();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork-killed".into();
+    let l = Launcher::new(cfg).unwrap(); // no pool: every run asks the fork server
+    let start = Instant::now();
+    while l.fork_server_pid().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = l.fork_server_pid().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Whether a run still finds it (its request then fails and the run goes on without it)
+    // or finds it gone, every run answers.
+    for i in 0..6 {
+        let out = l
+            .run(Job::new(Language::Python, format!("print({i})")))
+            .await
+            .unwrap();
+        assert_eq!(out.result.stdout, format!("{i}\n"), "{:?}", out.result);
+    }
+    let start = Instant::now();
+    while l.fork_server_pid().is_none_or(|p| p == pid) {
+        assert!(start.elapsed() < Duration::from_secs(20), "never replaced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let out = l
+        .run(Job::new(Language::Python, "import os; print(os.getppid())"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.result.stdout, "0\n",
+        "forked by the new one: {:?}",
+        out.result
+    );
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stalled_fork_server_costs_one_run_a_retry_and_is_replaced() {
+    let _process = shared().await;
+    privileged();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork-stalled".into();
+    let l = Launcher::new(cfg).unwrap();
+    let start = Instant::now();
+    while l.fork_server_pid().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = l.fork_server_pid().unwrap().to_string();
+    // Stopped: it still looks alive, connections queue, nothing answers.
+    let stop = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
+    assert!(stop.unwrap().success());
+    let out = l
+        .run(Job::new(Language::Python, "import os; print(os.getppid())"))
+        .await
+        .unwrap();
+    assert_eq!(out.result.stdout, "1\n", "run without it: {:?}", out.result);
+    assert!(!process_exists(pid.parse().unwrap()) || l.fork_server_pid().is_none());
+    let start = Instant::now();
+    while l.fork_server_pid().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never replaced");
+        let _ = l.run(Job::new(Language::Python, "pass")).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    l.shutdown().await;
+}
+
+#[tokio::test]
 async fn nothing_of_one_job_reaches_the_next() {
     let _process = shared().await;
     privileged();
