@@ -1,0 +1,141 @@
+//! The warm pool with the Python fork server: runs forked, a replaced, a killed and a stalled
+//! fork server (no run fails, each is replaced).
+
+use super::*;
+
+#[tokio::test]
+async fn python_runs_fork_from_the_fork_server_and_a_replaced_one_lets_its_runs_finish() {
+    let _process = shared().await;
+    privileged();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork".into();
+    cfg.pool = PoolConfig {
+        size_per_language: 3,
+        refill_concurrency: 2,
+        idle_lifetime: Duration::from_secs(60),
+        prestart: true,
+    };
+    // Replaced every 2 runs: prepared sandboxes and runs in flight outlive their fork server.
+    cfg.fork_server.max_runs = 2;
+    let l = Launcher::new(cfg).unwrap();
+    let start = Instant::now();
+    while l.fork_servers_started() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut forked = 0;
+    for round in 0..4 {
+        let runs = (0..4).map(|i| {
+            let l = l.clone();
+            let code = format!("import os\nprint({round} * 10 + {i}, os.getppid())");
+            tokio::spawn(async move { l.run(Job::new(Language::Python, code)).await })
+        });
+        for (i, run) in runs.collect::<Vec<_>>().into_iter().enumerate() {
+            let out = run.await.unwrap().unwrap();
+            let (number, parent) = out.result.stdout.trim().split_once(' ').unwrap();
+            assert_eq!(number, (round * 10 + i).to_string(), "{:?}", out.result);
+            // The parent of a forked payload is outside its PID namespace: 0. An exec'd
+            // interpreter's parent is the sandbox's init: 1.
+            forked += usize::from(parent == "0");
+        }
+    }
+    assert!(forked >= 8, "only {forked} of 16 runs were forked");
+    // A replacement came up, and the runs go on through it.
+    let start = Instant::now();
+    while l.fork_servers_started() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never replaced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..4 {
+        let out = l
+            .run(Job::new(Language::Python, format!("print({i})")))
+            .await
+            .unwrap();
+        assert_eq!(out.result.stdout, format!("{i}\n"), "{:?}", out.result);
+    }
+    assert_eq!(l.pool_stats().failed, 0, "{:?}", l.pool_stats());
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stalled_fork_server_costs_one_run_a_retry_and_is_replaced() {
+    let _process = shared().await;
+    privileged();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork-stalled".into();
+    let l = Launcher::new(cfg).unwrap();
+    let start = Instant::now();
+    while l.fork_server_pid().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = l.fork_server_pid().unwrap().to_string();
+    // Stopped: it still looks alive, connections queue, nothing answers.
+    let stop = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
+    assert!(stop.unwrap().success());
+    let out = l
+        .run(Job::new(Language::Python, "import os; print(os.getppid())"))
+        .await
+        .unwrap();
+    assert_eq!(out.result.stdout, "1\n", "run without it: {:?}", out.result);
+    assert!(!process_exists(pid.parse().unwrap()) || l.fork_server_pid().is_none());
+    let start = Instant::now();
+    while l.fork_server_pid().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never replaced");
+        let _ = l.run(Job::new(Language::Python, "pass")).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    l.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_killed_fork_server_fails_no_run_and_is_replaced() {
+    let _process = shared().await;
+    privileged();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork-killed".into();
+    let l = Launcher::new(cfg).unwrap(); // no pool: every run asks the fork server
+    let start = Instant::now();
+    while l.fork_server_pid().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = l.fork_server_pid().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Whether a run still finds it (its request then fails and the run goes on without it)
+    // or finds it gone, every run answers.
+    for i in 0..6 {
+        let out = l
+            .run(Job::new(Language::Python, format!("print({i})")))
+            .await
+            .unwrap();
+        assert_eq!(out.result.stdout, format!("{i}\n"), "{:?}", out.result);
+    }
+    let start = Instant::now();
+    while l.fork_server_pid().is_none_or(|p| p == pid) {
+        assert!(start.elapsed() < Duration::from_secs(20), "never replaced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let out = l
+        .run(Job::new(Language::Python, "import os; print(os.getppid())"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.result.stdout, "0\n",
+        "forked by the new one: {:?}",
+        out.result
+    );
+    l.shutdown().await;
+}
