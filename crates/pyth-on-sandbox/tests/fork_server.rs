@@ -183,6 +183,19 @@ fn a_fork_server_that_is_gone_gives_a_clear_set_up_failure() {
     }
 }
 
+/// Runs `code` in a sandbox prepared for `server` (a fork server of the test's own).
+fn run_through(server: ForkServerRef, code: &str) -> pyth_on_sandbox::JobResult {
+    let mut s = common::py(code);
+    s.prestart = true;
+    s.fork_server = Some(server);
+    let mut profile = s.clone();
+    profile.code.clear();
+    match common::frame_prepared(&profile, &s) {
+        RunnerFrame::Result(r) => *r,
+        other => panic!("no result: {other:?}"),
+    }
+}
+
 /// Whether `needle` is in any readable mapping of process `pid` (read as root).
 fn memory_contains(pid: i32, needle: &[u8]) -> bool {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
@@ -258,14 +271,10 @@ fn capabilities_are_cleared_even_when_the_server_was_started_with_inheritable_on
         "--inh-caps=+sys_admin,+net_admin",
         "--securebits=+no_setuid_fixup",
     ]);
-    let mut s = common::py("s = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\nprint([s[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')])");
-    s.prestart = true;
-    s.fork_server = Some(server);
-    let mut profile = s.clone();
-    profile.code.clear();
-    let RunnerFrame::Result(r) = common::frame_prepared(&profile, &s) else {
-        panic!("no result")
-    };
+    let r = run_through(
+        server,
+        "s = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\nprint([s[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')])",
+    );
     let zero = "'0000000000000000'";
     assert_eq!(
         r.stdout,
@@ -309,14 +318,7 @@ fn the_fork_server_imports_nothing_from_the_directory_it_was_started_in() {
     }
     let cd = format!("cd '{}' && exec \"$0\"", dir.path().display());
     let (server, _guard) = fork_server_through(&["sh", "-c", &cd]);
-    let mut s = common::py("import json, random\nprint('ran')");
-    s.prestart = true;
-    s.fork_server = Some(server);
-    let mut profile = s.clone();
-    profile.code.clear();
-    let RunnerFrame::Result(r) = common::frame_prepared(&profile, &s) else {
-        panic!("no result")
-    };
+    let r = run_through(server, "import json, random\nprint('ran')");
     assert_eq!(r.stdout, "ran\n", "stderr: {}", r.stderr);
     assert!(
         !marker.exists(),

@@ -3,28 +3,37 @@
 
 use super::*;
 
+/// A launcher with its own cgroup parent whose fork server is up (`tweak` adjusts the config).
+async fn with_fork_server(parent: &str, tweak: impl FnOnce(&mut LauncherConfig)) -> Launcher {
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.sandbox.cgroup_parent = parent.into();
+    tweak(&mut cfg);
+    let l = Launcher::new(cfg).unwrap();
+    let start = Instant::now();
+    while l.fork_server_pid().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    l
+}
+
 #[tokio::test]
 async fn python_runs_fork_from_the_fork_server_and_a_replaced_one_lets_its_runs_finish() {
     let _process = shared().await;
     privileged();
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
-    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork".into();
-    cfg.pool = PoolConfig {
-        size_per_language: 3,
-        refill_concurrency: 2,
-        idle_lifetime: Duration::from_secs(60),
-        prestart: true,
-    };
-    // Replaced every 2 runs: prepared sandboxes and runs in flight outlive their fork server.
-    cfg.fork_server.max_runs = 2;
-    let l = Launcher::new(cfg).unwrap();
-    let start = Instant::now();
-    while l.fork_servers_started() == 0 {
-        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let l = with_fork_server("pyth-on-pool-fork", |cfg| {
+        cfg.pool = PoolConfig {
+            size_per_language: 3,
+            refill_concurrency: 2,
+            idle_lifetime: Duration::from_secs(60),
+            prestart: true,
+        };
+        // Replaced every 2 runs: prepared sandboxes and runs in flight outlive their server.
+        cfg.fork_server.max_runs = 2;
+    })
+    .await;
     let mut forked = 0;
     for round in 0..4 {
         let runs = (0..4).map(|i| {
@@ -63,16 +72,8 @@ async fn python_runs_fork_from_the_fork_server_and_a_replaced_one_lets_its_runs_
 async fn a_stalled_fork_server_costs_one_run_a_retry_and_is_replaced() {
     let _process = shared().await;
     privileged();
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
-    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork-stalled".into();
-    let l = Launcher::new(cfg).unwrap();
-    let start = Instant::now();
-    while l.fork_server_pid().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // No pool: every run asks the fork server.
+    let l = with_fork_server("pyth-on-pool-fork-stalled", |_| {}).await;
     let pid = l.fork_server_pid().unwrap().to_string();
     // Stopped: it still looks alive, connections queue, nothing answers.
     let stop = std::process::Command::new("kill")
@@ -98,16 +99,8 @@ async fn a_stalled_fork_server_costs_one_run_a_retry_and_is_replaced() {
 async fn a_killed_fork_server_fails_no_run_and_is_replaced() {
     let _process = shared().await;
     privileged();
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
-    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork-killed".into();
-    let l = Launcher::new(cfg).unwrap(); // no pool: every run asks the fork server
-    let start = Instant::now();
-    while l.fork_server_pid().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // No pool: every run asks the fork server.
+    let l = with_fork_server("pyth-on-pool-fork-killed", |_| {}).await;
     let pid = l.fork_server_pid().unwrap();
     let killed = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
