@@ -150,6 +150,22 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
             sys::exit_now(SETUP_FAILED)
         }
     };
+    let status = keep_only_status(plan, code);
+    let _ = sys::set_not_dumpable();
+    loop {
+        match sys::waitpid(-1, false) {
+            Ok(Some((pid, exit))) if pid == payload => end_run(&status, collect, exit, 0),
+            Ok(_) => {} // a reaped orphan
+            Err(_) => sys::exit_now(SETUP_FAILED),
+        }
+    }
+}
+
+/// Closes init's copies of everything the payload uses and returns the status pipe, all init
+/// keeps (with the files pipes it took before). Only the payload may hold the pipes: EOF on
+/// stdout/stderr must mean the run is over, and a write to the release pipe must fail (not
+/// block) once the payload is gone.
+fn keep_only_status(plan: ChildPlan<'_>, code: File) -> OwnedFd {
     let ChildPlan {
         stdin,
         stdout,
@@ -161,8 +177,6 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
         cells,
         ..
     } = plan;
-    // Only the payload may hold the pipes: EOF on stdout/stderr must mean the run is over, and
-    // a write to the release pipe must fail (not block) once the payload is gone.
     drop((
         stdin,
         stdout,
@@ -173,14 +187,7 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
         code,
         cells,
     ));
-    let _ = sys::set_not_dumpable();
-    loop {
-        match sys::waitpid(-1, false) {
-            Ok(Some((pid, exit))) if pid == payload => end_run(&status, collect, exit, 0),
-            Ok(_) => {} // a reaped orphan
-            Err(_) => sys::exit_now(SETUP_FAILED),
-        }
-    }
+    status
 }
 
 /// Init of a sandbox whose payload a fork server provides ([`crate::fork_server`]): keeps only
@@ -192,24 +199,14 @@ fn forked_init(
     collect: (Option<File>, Option<File>),
     exit: File,
 ) -> ! {
-    let status = plan.status;
-    drop((
-        plan.stdin,
-        plan.stdout,
-        plan.stderr,
-        plan.error,
-        plan.release,
-        plan.cgroup_procs,
-        code,
-        plan.cells,
-    ));
+    let status = keep_only_status(plan, code);
     // Init stays dumpable here: entering its namespaces through its pidfd (the fork server's
     // `setns`) needs ptrace-read access to it, which a non-dumpable init grants only with
     // CAP_SYS_PTRACE (not in the systemd unit's or the container's set). The payload still
     // cannot reach it: another uid (ptrace and /proc/1 need the same uid), seccomp refuses
     // ptrace and process_vm_*, and hidepid=2 hides /proc/1 (tests/fork_server.rs).
     let children = match sys::child_signal_fd() {
-        Ok(fd) => fd,
+        Ok(fd) => File::from(fd),
         Err(_) => sys::exit_now(SETUP_FAILED),
     };
     note(&status, "init", 1);

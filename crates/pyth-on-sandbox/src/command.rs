@@ -33,6 +33,10 @@ pub const BASE_ENV: &[(&str, &str)] = &[
 pub const PYTHON_ENV: &[(&str, &str)] =
     &[("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONUNBUFFERED", "1")];
 
+/// The flags every Python run is started with (see the module docs); a fork server's
+/// interpreter gets the same ones ([`crate::fork_server`]).
+pub const PYTHON_FLAGS: &[&str] = &["-S", "-s", "-B"];
+
 /// execve's three arguments, ready to use after fork (no allocation needed there).
 #[derive(Debug, Clone)]
 pub struct Command {
@@ -46,6 +50,19 @@ pub struct Command {
 
 fn c(s: &str, what: &str) -> Result<CString, SandboxError> {
     CString::new(s).map_err(|_| SandboxError::InvalidJob(format!("{what} contains a NUL byte")))
+}
+
+/// The fixed part of a run's environment for `language` (before the job's variables).
+pub fn base_environment(language: Language) -> Vec<(String, String)> {
+    let python: &[(&str, &str)] = match language {
+        Language::Python => PYTHON_ENV,
+        Language::Javascript => &[],
+    };
+    BASE_ENV
+        .iter()
+        .chain(python)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Builds and validates the command of `spec`.
@@ -79,7 +96,7 @@ fn argv(spec: &JobSpec) -> Result<Vec<CString>, SandboxError> {
         argv.push(c(a, "interpreter argument")?);
     }
     if spec.language == Language::Python {
-        for flag in ["-S", "-s", "-B"] {
+        for flag in PYTHON_FLAGS {
             argv.push(c(flag, "flag")?);
         }
     }
@@ -111,17 +128,7 @@ fn argv(spec: &JobSpec) -> Result<Vec<CString>, SandboxError> {
 /// The base variables, the language's, the job's (checked), then the proxy's when the job
 /// has egress (last, so they win).
 fn environment(spec: &JobSpec) -> Result<Vec<(String, String)>, SandboxError> {
-    let mut env: Vec<(String, String)> = BASE_ENV
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    if spec.language == Language::Python {
-        env.extend(
-            PYTHON_ENV
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-    }
+    let mut env = base_environment(spec.language);
     for var in &spec.env {
         let valid = !var.name.is_empty()
             && !var.name.contains('=')

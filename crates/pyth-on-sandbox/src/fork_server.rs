@@ -36,7 +36,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
-use crate::command::{BASE_ENV, PYTHON_ENV};
+use crate::command::{base_environment, PYTHON_FLAGS};
 use crate::error::{SandboxError, SysError};
 use crate::protocol::{ForkServerConfig, ForkServerRef, JobSpec, Language};
 use crate::{child, seccomp, sys};
@@ -82,12 +82,15 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
             SandboxError::InvalidJob("the interpreter must be an absolute path".into())
         })?;
     let mut argv = vec![c(interpreter)?];
-    for arg in ["-S", "-s", "-B", "-c", ZYGOTE, config.socket.as_str()] {
+    for arg in PYTHON_FLAGS
+        .iter()
+        .chain(&["-c", ZYGOTE, config.socket.as_str()])
+    {
         argv.push(c(arg)?);
     }
-    let envp = BASE_ENV
+    // The environment of a Python run before its job's variables: a forked run starts with it.
+    let envp = base_environment(Language::Python)
         .iter()
-        .chain(PYTHON_ENV)
         .map(|(k, v)| c(&format!("{k}={v}")))
         .collect::<Result<Vec<_>, _>>()?;
     let programs = seccomp_programs(&seccomp::build()?);

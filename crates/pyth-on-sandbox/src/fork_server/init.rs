@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use crate::sys;
 
@@ -41,7 +41,7 @@ pub(crate) fn parse_report(report: &str) -> PayloadEnd {
 /// process died), reaping orphans as they come; returns the report. Not waiting for the EOF
 /// keeps the reporting process's own exit off the run's path. `children` is a `SIGCHLD`
 /// signalfd ([`sys::child_signal_fd`]).
-pub(crate) fn wait_for_payload(mut exit: File, children: &OwnedFd) -> PayloadEnd {
+pub(crate) fn wait_for_payload(mut exit: File, children: &File) -> PayloadEnd {
     let mut report = Vec::new();
     let mut chunk = [0u8; 256];
     loop {
@@ -85,14 +85,10 @@ fn has_exit_line(report: &[u8]) -> bool {
         .any(|l| l.ends_with('\n') && (l.starts_with("code ") || l.starts_with("signal ")))
 }
 
-/// Empties the signalfd (its records only say "a child changed state").
-fn drain(children: &OwnedFd) {
+/// Empties the signalfd (its records only say "a child changed state"; it is non-blocking).
+fn drain(mut children: &File) {
     let mut buf = [0u8; 128 * 8];
-    let mut f = match children.as_fd().try_clone_to_owned() {
-        Ok(fd) => File::from(fd),
-        Err(_) => return,
-    };
-    while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
+    while matches!(children.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 #[cfg(test)]
