@@ -166,6 +166,19 @@ mod tests {
     }
 
     #[test]
+    fn a_fork_server_must_serve_at_least_one_run_before_it_is_replaced() {
+        assert_eq!(settings(&[]).expect("defaults").fork_server_runs, 1000);
+        assert_eq!(
+            settings(&["--fork-server-runs", "1"])
+                .expect("one")
+                .fork_server_runs,
+            1
+        );
+        let err = settings(&["--fork-server-runs", "0"]).expect_err("0 is refused");
+        assert!(err.to_string().contains("--fork-server-runs"), "{err}");
+    }
+
+    #[test]
     fn a_bad_boolean_names_the_flag_its_variable_and_the_accepted_spellings() {
         for (flag, _) in boolean_settings() {
             let err = settings(&[&format!("--{flag}=maybe")])
