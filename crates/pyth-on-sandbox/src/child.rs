@@ -54,7 +54,7 @@ pub fn cpu_limit_secs(timeout_ms: u64) -> u64 {
 pub struct ChildPlan<'a> {
     /// The profile (the job without its user part).
     pub spec: &'a JobSpec,
-    /// Seccomp programs.
+    /// The seccomp program.
     pub policy: Policy,
     /// Host directory the new root tmpfs is mounted on (inside the new mount namespace).
     pub new_root: PathBuf,

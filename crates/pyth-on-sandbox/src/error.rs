@@ -92,24 +92,12 @@ impl CgroupError {
 /// Failure to build the seccomp filter.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    /// seccompiler refused a rule or the filter.
-    #[error("building seccomp filter {filter}: {source}")]
-    Build {
-        /// Which of our filters (`allowlist`, `denylist`).
-        filter: &'static str,
-        /// seccompiler's error.
-        #[source]
-        source: seccompiler::BackendError,
-    },
-    /// Installing a filter failed.
-    #[error("installing seccomp filter {filter}: {source}")]
-    Install {
-        /// Which of our filters.
-        filter: &'static str,
-        /// seccompiler's error.
-        #[source]
-        source: seccompiler::Error,
-    },
+    /// The program could not be laid out (a jump too far, a label never placed).
+    #[error("laying out the seccomp program: {0}")]
+    Layout(&'static str),
+    /// Installing the program failed.
+    #[error("installing the seccomp program: {0}")]
+    Install(#[source] seccompiler::Error),
 }
 
 /// Anything that can go wrong while running one job.

@@ -3,7 +3,7 @@
 //! Starting a fresh Python costs this machine 13-17 ms of CPU per run, most of what a run
 //! costs; forking an interpreter that already started costs well under a millisecond. A
 //! runner that receives [`ServerFrame::ForkServer`](crate::protocol::ServerFrame::ForkServer)
-//! becomes one ([`become_fork_server`]): it builds the seccomp programs, puts them on fd 3
+//! becomes one ([`become_fork_server`]): it builds the seccomp program, puts it on fd 3
 //! and execs `python3 -S -s -B -c` [`ZYGOTE`], which imports a set of standard modules,
 //! listens on an abstract Unix socket (reachable only from the host's network namespace, and
 //! only root's requests are taken: `SO_PEERCRED`) and never runs user code.
@@ -19,7 +19,7 @@
 //! cgroup, opens `/code/main.py`, puts its descriptors in place and closes every other, takes
 //! a session of its own, sets the rlimits and signals, drops the capability bounding and
 //! ambient sets, changes to the run's uid and gid, empties every capability set (`capset`,
-//! checked), sets `no_new_privs` and installs the same seccomp programs as a Rust payload
+//! checked), sets `no_new_privs` and installs the same seccomp program as a Rust payload
 //! (`zygote.py` follows `child.rs` step by step), says `ready` and waits for its job like a
 //! pre-started interpreter ([`crate::warm`]). The fork server stays the payload's parent (a
 //! process that joins a PID namespace by `setns` is never re-parented to that namespace's
@@ -93,10 +93,10 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
         .iter()
         .map(|(k, v)| c(&format!("{k}={v}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let programs = seccomp_programs(&seccomp::build()?);
+    let program = seccomp_program(&seccomp::build()?);
     let (read, write) = sys::pipe()?;
     std::fs::File::from(write)
-        .write_all(&programs)
+        .write_all(&program)
         .map_err(|e| SysError::from_io("write", "seccomp pipe".into(), e))?;
     sys::dup2(read.as_fd(), 3)?;
     // Not the server's working directory: nothing of it on the fork server's import path.
@@ -107,18 +107,17 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
     Err(sys::execve(&argv[0], &argv, &envp).into())
 }
 
-/// The two seccomp programs of `policy` as the fork server reads them: per program, a
-/// native-endian `u32` count, then each `sock_filter` (`u16` code, `u8` jt, `u8` jf, `u32` k).
-fn seccomp_programs(policy: &seccomp::Policy) -> Vec<u8> {
-    let mut out = Vec::new();
-    for program in [&policy.allowlist, &policy.denylist] {
-        out.extend_from_slice(&(program.len() as u32).to_ne_bytes());
-        for insn in program.iter() {
-            out.extend_from_slice(&insn.code.to_ne_bytes());
-            out.push(insn.jt);
-            out.push(insn.jf);
-            out.extend_from_slice(&insn.k.to_ne_bytes());
-        }
+/// The seccomp program of `policy` as the fork server reads it: a native-endian `u32` count,
+/// then each `sock_filter` (`u16` code, `u8` jt, `u8` jf, `u32` k).
+fn seccomp_program(policy: &seccomp::Policy) -> Vec<u8> {
+    let program = &policy.program;
+    let mut out = Vec::with_capacity(4 + 8 * program.len());
+    out.extend_from_slice(&(program.len() as u32).to_ne_bytes());
+    for insn in program.iter() {
+        out.extend_from_slice(&insn.code.to_ne_bytes());
+        out.push(insn.jt);
+        out.push(insn.jf);
+        out.extend_from_slice(&insn.k.to_ne_bytes());
     }
     out
 }

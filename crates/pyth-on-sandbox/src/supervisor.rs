@@ -2,7 +2,7 @@
 //!
 //! A run has two halves, so that a warm pool can do the first one ahead of time:
 //!
-//! 1. [`prepare`] (nothing of any user yet): validate the profile, build the seccomp programs,
+//! 1. [`prepare`] (nothing of any user yet): validate the profile, build the seccomp program,
 //!    create the run's cgroup with the profile's limits, create the pipes and `clone()` init
 //!    into new namespaces ([`crate::child`]). Init joins the cgroup (the cgroup v1 join stall
 //!    happens here), builds the root file system, forks the payload (pid 2), which drops every

@@ -10,8 +10,8 @@
 # server stays the payload's parent (a process that enters a PID namespace this way is never
 # re-parented to its init) and tells the sandbox's init how it ended, on the exit pipe.
 #
-# argv: [python3, -S, -s, -B, -c, <this>, SOCKET_NAME]; fd 3: the seccomp programs (u32 count
-# then count 8-byte sock_filter, per filter, native endian) until EOF; fd 0: a pipe from the
+# argv: [python3, -S, -s, -B, -c, <this>, SOCKET_NAME]; fd 3: the seccomp program (u32 count
+# then count 8-byte sock_filter, native endian) until EOF; fd 0: a pipe from the
 # server whose EOF ends the fork server; one line "ready PID" on stdout once listening.
 
 # Modules imported once here, so that a program's imports of them cost nothing: the common
@@ -62,8 +62,8 @@ def _pyth_on_zygote():
         pos += 4 + 8 * count
         buffer = ctypes.create_string_buffer(body, len(body))
         programs.append((SockFprog(count, ctypes.addressof(buffer)), buffer))
-    if len(programs) != 2 or pos != len(raw):
-        raise SystemExit("fork server: malformed seccomp programs")
+    if len(programs) != 1 or pos != len(raw):
+        raise SystemExit("fork server: malformed seccomp program")
     with open("/proc/sys/kernel/cap_last_cap") as f:
         cap_last = int(f.read())
 
