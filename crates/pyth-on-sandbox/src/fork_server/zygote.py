@@ -83,11 +83,21 @@ def _pyth_on_zygote():
     # Its own PID namespace, to return to after each fork into a sandbox's.
     own_pid_ns = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     _pyth_on_prepare()
+    # What the server's imports left in the finders' caches (directory listings) is not a
+    # run's: dropped once here (nothing is imported after this in the fork server).
+    for key in [k for k in sys.path_importer_cache if k not in sys.path[1:]]:
+        del sys.path_importer_cache[key]
+    # The same in every payload, so worked out once: the signals this process has ignored
+    # (what a fresh interpreter would not: the server may have started it with some) and the
+    # capget/capset array types (a ctypes array type is costly to create).
+    keep = (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ)
+    ignored = [s for s in signal.valid_signals() if s not in keep and _pyth_on_ignored(s)]
+    cap_arrays = (ctypes.c_uint32 * 2, ctypes.c_uint32 * 6)
     # Objects that exist now are never collected again: forked children then do not write to
     # (and copy) every page of them on their first collection.
     gc.collect()
     gc.freeze()
-    env = (libc, programs, cap_last, own_pid_ns)
+    env = (libc, programs, cap_last, own_pid_ns, ignored, cap_arrays)
     posix.write(1, b"ready %d\n" % posix.getpid())
     poller = select.poll()
     poller.register(0, select.POLLIN)
@@ -120,6 +130,17 @@ def _pyth_on_zygote():
     posix._exit(0)
 
 
+def _pyth_on_ignored(sig):
+    # Whether `sig` is ignored (signals Python cannot handle, such as the real-time ones glibc
+    # keeps, count as not).
+    import signal
+
+    try:
+        return signal.getsignal(sig) == signal.SIG_IGN
+    except (OSError, ValueError):
+        return False
+
+
 def _pyth_on_report(pid, exit_w):
     # A payload ended: its exit status and CPU time to its sandbox's init.
     import os
@@ -145,7 +166,7 @@ def _pyth_on_serve(conn, env, children):
     import socket
     import struct
 
-    libc, _, _, own_pid_ns = env
+    libc, own_pid_ns = env[0], env[3]
     fds, child = [], None
     try:
         conn.settimeout(5)
@@ -229,10 +250,7 @@ def _pyth_on_payload(env, request, fds):
             os._exit(125)
     request.clear()
     fds.clear()
-    # What the server's imports left in the finders' caches (directory listings) is not the
-    # run's; the local time zone is the sandbox's /etc/localtime, read again.
-    for key in [k for k in sys.path_importer_cache if k not in sys.path[1:]]:
-        del sys.path_importer_cache[key]
+    # The local time zone is the sandbox's /etc/localtime, read again.
     time.tzset()
     os.write(6, b"privileges_ms %.3f\n" % ((time.monotonic() - started) * 1000))
     _pyth_on_boot(prepared=True)
@@ -245,7 +263,7 @@ def _pyth_on_isolate(env, request, fds, placed):
     import resource
     import signal
 
-    libc, programs, cap_last, _ = env
+    libc, programs, cap_last, _, ignored, cap_arrays = env
     _, stdin, stdout, stderr, error, status, release, _ = fds[:8]
     for procs in fds[8:]:
         os.write(procs, b"0")
@@ -275,15 +293,9 @@ def _pyth_on_isolate(env, request, fds, placed):
         resource.setrlimit(which, (soft, hard))
     # What a fresh interpreter has: SIGINT raises KeyboardInterrupt, SIGPIPE and SIGXFSZ
     # ignored (it set them up itself in this process), every other signal at its default
-    # (the server may have started this process with some ignored).
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ):
-            continue
-        try:
-            if signal.getsignal(sig) == signal.SIG_IGN:
-                signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass  # signals Python cannot handle (real-time ones glibc keeps)
+    # (`ignored`: those the fork server found ignored when it started).
+    for sig in ignored:
+        signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
     def prctl(option, arg2, arg3=0):
@@ -301,7 +313,7 @@ def _pyth_on_isolate(env, request, fds, placed):
     os.setresuid(uid, uid, uid)
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
         raise OSError("credentials did not change")
-    _pyth_on_clear_capabilities(libc)
+    _pyth_on_clear_capabilities(libc, cap_arrays)
     # The uid change made the process non-dumpable (its /proc files root's); an exec would
     # have made it dumpable again, as every run's interpreter is: do what the exec would.
     prctl(4, 1)  # PR_SET_DUMPABLE
@@ -313,13 +325,13 @@ def _pyth_on_isolate(env, request, fds, placed):
             raise OSError(ctypes.get_errno(), "seccomp")
 
 
-def _pyth_on_clear_capabilities(libc):
+def _pyth_on_clear_capabilities(libc, cap_arrays):
     # capset: effective, permitted and inheritable all empty (whatever securebits or the
     # server's inheritable set were), then capget must read back nothing, as child.rs does.
     import ctypes
 
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
-    data = (ctypes.c_uint32 * 6)()
+    header = cap_arrays[0](0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = cap_arrays[1]()
     if libc.capset(header, data) != 0:
         raise OSError(ctypes.get_errno(), "capset")
     if libc.capget(header, data) != 0 or any(data):
