@@ -32,8 +32,7 @@
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crate::command::{base_environment, PYTHON_FLAGS};
@@ -141,9 +140,11 @@ pub(crate) fn request(
     spec: &JobSpec,
 ) -> Result<(), SandboxError> {
     let fail = |what: &str| SandboxError::ChildSetup(format!("fork server: {what}"));
-    let addr = SocketAddr::from_abstract_name(server.socket.as_bytes())
-        .map_err(|e| fail(&format!("socket name: {e}")))?;
-    let conn = UnixStream::connect_addr(&addr).map_err(|e| fail(&format!("connect: {e}")))?;
+    // Bounded: a fork server that stopped accepting (its backlog full) fails this sandbox's
+    // set-up, which the launcher then runs with an interpreter of its own.
+    let conn = sys::connect_abstract(server.socket.as_bytes(), REQUEST_DEADLINE)
+        .map(UnixStream::from)
+        .map_err(|e| fail(&format!("connect: {e}")))?;
     let (pid, uid) = sys::peer_credentials(conn.as_fd())?;
     if (pid, uid) != (server.pid, 0) {
         return Err(fail(&format!(

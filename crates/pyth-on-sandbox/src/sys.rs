@@ -19,7 +19,7 @@ pub use privileges::{
     clear_capabilities, drop_bounding_and_ambient, force_speculation_mitigations, set_credentials,
     set_malloc_mmap_threshold, set_no_new_privs, set_not_dumpable, set_parent_death_signal, setsid,
 };
-pub use socket::{child_signal_fd, peer_credentials, send_with_fds};
+pub use socket::{child_signal_fd, connect_abstract, peer_credentials, send_with_fds};
 
 type Result<T> = std::result::Result<T, SysError>;
 

@@ -3,6 +3,7 @@
 //! same rules.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 use super::{check, Result};
 
@@ -62,6 +63,57 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) 
     Ok(())
 }
 
+/// A Unix stream socket (close-on-exec) connected to the abstract address `name`, waiting at
+/// most `timeout` for room in the listener's backlog (`SO_SNDTIMEO`, which also bounds every
+/// later send on it): a listener that stopped accepting fails the connect with `EAGAIN`
+/// instead of blocking the caller for good.
+pub fn connect_abstract(name: &[u8], timeout: Duration) -> Result<OwnedFd> {
+    // SAFETY: an all-zero sockaddr_un is valid; the name is copied within its bounds below.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if name.is_empty() || name.len() >= addr.sun_path.len() {
+        return Err(super::SysError::from_io(
+            "connect",
+            "abstract socket name".into(),
+            std::io::Error::from_raw_os_error(libc::ENAMETOOLONG),
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (slot, byte) in addr.sun_path[1..].iter_mut().zip(name) {
+        *slot = *byte as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + name.len();
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    let fd = check(fd.into(), "socket", || "AF_UNIX".into())?;
+    // SAFETY: the kernel returned a fresh descriptor that nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
+    };
+    // SAFETY: `tv` is a valid timeval for the length given.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd as RawFd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    check(ret.into(), "setsockopt", || "SO_SNDTIMEO".into())?;
+    // SAFETY: `addr` is an initialised sockaddr_un and `len` covers only its set bytes.
+    let ret = unsafe {
+        libc::connect(
+            fd as RawFd,
+            (&addr as *const libc::sockaddr_un).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    check(ret.into(), "connect", || "abstract Unix socket".into())?;
+    Ok(sock)
+}
+
 /// The most descriptors [`send_with_fds`] sends in one message.
 pub const MAX_FDS: usize = 32;
 
@@ -110,4 +162,62 @@ pub fn child_signal_fd() -> Result<OwnedFd> {
     let fd = check(fd.into(), "signalfd", || "SIGCHLD".into())?;
     // SAFETY: the kernel returned a fresh descriptor that nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    use std::time::Instant;
+
+    use super::*;
+
+    fn listener(name: &str) -> UnixListener {
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_connect_reaches_a_listening_abstract_socket() {
+        let name = format!("pyth-on-test-connect-{}", std::process::id());
+        let l = listener(&name);
+        let sock = connect_abstract(name.as_bytes(), Duration::from_secs(1)).unwrap();
+        let (_, peer) = l.accept().unwrap();
+        assert!(peer.as_abstract_name().is_none()); // the connecting end is unnamed
+        let (_, uid) = peer_credentials(sock.as_fd()).unwrap();
+        assert_eq!(uid, own_uid());
+    }
+
+    #[test]
+    fn a_connect_to_a_listener_that_never_accepts_gives_up_after_the_timeout() {
+        let name = format!("pyth-on-test-backlog-{}", std::process::id());
+        let _l = listener(&name);
+        let timeout = Duration::from_millis(100);
+        let mut held = Vec::new();
+        for _ in 0..100_000 {
+            let t = Instant::now();
+            match connect_abstract(name.as_bytes(), timeout) {
+                Ok(sock) => held.push(sock),
+                Err(e) => {
+                    assert!(t.elapsed() >= timeout / 2, "{e} after {:?}", t.elapsed());
+                    assert!(e.to_string().contains("connect"), "{e}");
+                    return;
+                }
+            }
+        }
+        panic!("the backlog never filled ({} connections)", held.len());
+    }
+
+    #[test]
+    fn an_empty_or_overlong_name_is_refused() {
+        assert!(connect_abstract(b"", Duration::from_secs(1)).is_err());
+        assert!(connect_abstract(&[b'x'; 200], Duration::from_secs(1)).is_err());
+    }
+
+    /// This process's uid, from /proc.
+    fn own_uid() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
 }
