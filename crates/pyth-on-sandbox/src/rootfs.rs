@@ -24,6 +24,7 @@
 //! Binds are not recursive, so submounts of a bound path (which would keep their own, possibly
 //! writable, flags) are not carried in.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -119,25 +120,61 @@ fn inside(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
+/// The directories made so far in the new root (the root included): placing many paths
+/// under one parent then costs one `mkdir`, not a `mkdir` and a `stat` each.
+struct Dirs(HashSet<PathBuf>);
+
+impl Dirs {
+    fn new(root: &Path) -> Self {
+        Dirs(HashSet::from([root.to_owned()]))
+    }
+
+    /// Creates `dir` and its missing parents, once.
+    fn ensure(&mut self, dir: &Path) -> Result<()> {
+        if self.0.contains(dir) {
+            return Ok(());
+        }
+        fs::create_dir_all(dir).map_err(io_err("mkdir", dir))?;
+        for d in dir.ancestors() {
+            if !self.0.insert(d.to_owned()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`place`] found at the host path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placed {
+    Missing,
+    Symlink,
+    Dir,
+    File,
+}
+
 /// Makes `host` visible at `dst` (inside `root`), read-only unless `writable`: a symlink is
 /// copied as a symlink, a directory or file is bound. Missing host paths are skipped.
-fn place(root: &Path, host: &Path, dst: &Path, writable: bool) -> Result<()> {
+fn place(root: &Path, dirs: &mut Dirs, host: &Path, dst: &Path, writable: bool) -> Result<Placed> {
     let Ok(meta) = fs::symlink_metadata(host) else {
-        return Ok(());
+        return Ok(Placed::Missing);
     };
     let target = inside(root, dst);
     if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).map_err(io_err("mkdir", parent))?;
+        dirs.ensure(parent)?;
     }
     if meta.file_type().is_symlink() {
         let link = fs::read_link(host).map_err(io_err("readlink", host))?;
-        return symlink(&link, &target).map_err(io_err("symlink", &target));
+        symlink(&link, &target).map_err(io_err("symlink", &target))?;
+        return Ok(Placed::Symlink);
     }
-    if meta.is_dir() {
-        fs::create_dir_all(&target).map_err(io_err("mkdir", &target))?;
+    let placed = if meta.is_dir() {
+        dirs.ensure(&target)?;
+        Placed::Dir
     } else {
         fs::write(&target, b"").map_err(io_err("mount point", &target))?;
-    }
+        Placed::File
+    };
     // The source of the bind must be the host path, not `dst`.
     sys::mount(
         Some(&host.to_string_lossy()),
@@ -155,7 +192,8 @@ fn place(root: &Path, host: &Path, dst: &Path, writable: bool) -> Result<()> {
         libc::MS_BIND | libc::MS_REMOUNT | read_only | MS_NOSUID | MS_NODEV,
         None,
     )
-    .map_err(sys_err("bind remount"))
+    .map_err(sys_err("bind remount"))?;
+    Ok(placed)
 }
 
 /// Is `p` inside a path we already bound as a directory?
@@ -297,9 +335,10 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
     )
     .map_err(sys_err("root tmpfs"))?;
 
-    bind_read_only(spec, new_root)?;
+    let mut dirs = Dirs::new(new_root);
+    bind_read_only(spec, new_root, &mut dirs)?;
     for b in &spec.binds {
-        place(new_root, &b.host_src, &b.sandbox_dst, b.writable)?;
+        place(new_root, &mut dirs, &b.host_src, &b.sandbox_dst, b.writable)?;
     }
     write_etc(new_root, spec)?;
     make_dev(new_root)?;
@@ -313,7 +352,7 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
 
 /// The host's read-only mounts, shallowest first, each skipped when a directory bound
 /// before already holds it.
-fn bind_read_only(spec: &JobSpec, new_root: &Path) -> Result<()> {
+fn bind_read_only(spec: &JobSpec, new_root: &Path, dirs: &mut Dirs) -> Result<()> {
     let mut mounts: Vec<&Path> = spec.ro_mounts.iter().map(PathBuf::as_path).collect();
     mounts.sort_by_key(|p| p.components().count());
     let mut bound: Vec<PathBuf> = Vec::new();
@@ -321,8 +360,7 @@ fn bind_read_only(spec: &JobSpec, new_root: &Path) -> Result<()> {
         if covered(&bound, p) {
             continue;
         }
-        place(new_root, p, p, false)?;
-        if p.is_dir() && !p.is_symlink() {
+        if place(new_root, dirs, p, p, false)? == Placed::Dir {
             bound.push(p.to_owned());
         }
     }
