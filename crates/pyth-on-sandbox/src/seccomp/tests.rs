@@ -426,3 +426,51 @@ fn allow_and_deny_lists_do_not_overlap() {
         assert!(!ALLOWED.contains(nr), "syscall {nr} is in both lists");
     }
 }
+
+/// Forks `n` children that each install `programs` and exit; the children's CPU time and the
+/// wall time per child.
+fn install_cost(programs: &[&BpfProgram], n: u32) -> (f64, f64) {
+    use crate::sys::{self, Cloned, Exit};
+    let cpu_before = sys::children_cpu_us().unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        match sys::clone_child(0).unwrap() {
+            Cloned::Child => {
+                // Only syscalls from here (the test process has other threads).
+                let ok = programs
+                    .iter()
+                    .all(|p| seccompiler::apply_filter(p).is_ok());
+                sys::exit_now(if ok { 0 } else { 3 });
+            }
+            Cloned::Parent { pid, .. } => {
+                let (_, exit) = sys::waitpid(pid, false).unwrap().unwrap();
+                assert!(matches!(exit, Exit::Code(0)), "{exit:?}");
+            }
+        }
+    }
+    let cpu = (sys::children_cpu_us().unwrap() - cpu_before) as f64 / 1000.0;
+    (
+        started.elapsed().as_secs_f64() * 1000.0 / f64::from(n),
+        cpu / f64::from(n),
+    )
+}
+
+#[test]
+#[ignore = "a measurement: prints what installing each policy costs a fresh process"]
+fn print_seccomp_install_cost() {
+    let compact = build().unwrap().program;
+    let (allow, deny) = reference().unwrap();
+    let variants: [(&str, Vec<&BpfProgram>); 3] = [
+        ("fork and exit, no filter", vec![]),
+        ("the compact program", vec![&compact]),
+        ("the two linear filters", vec![&allow, &deny]),
+    ];
+    for round in 1..=3 {
+        for (name, programs) in &variants {
+            let (wall, cpu) = install_cost(programs, 500);
+            println!(
+                "round {round}: {name:26} {wall:.3} ms wall, {cpu:.3} ms child CPU per process"
+            );
+        }
+    }
+}
