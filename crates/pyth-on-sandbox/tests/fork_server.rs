@@ -183,6 +183,36 @@ fn a_fork_server_that_is_gone_gives_a_clear_set_up_failure() {
     }
 }
 
+#[test]
+fn a_request_for_a_sandbox_that_shares_the_fork_servers_pid_namespace_is_refused() {
+    privileged();
+    let server = fork_server();
+    // A root client that hands over a pidfd of itself: a process in the host's PID namespace,
+    // the fork server's own, instead of a sandbox's init.
+    let client = r#"
+import json, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect("\0" + sys.argv[1])
+fds = [os.pidfd_open(os.getpid())] + [os.open("/dev/null", os.O_RDWR) for _ in range(7)]
+request = {"uid": 1000, "gid": 1000, "nofile": 64, "fsize": 1 << 20, "cpu": 5,
+           "main": "/code/main.py", "cgroups": 0}
+socket.send_fds(s, [json.dumps(request).encode()], fds)
+print(s.recv(4096).decode().strip())
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", client, &server.socket])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer.contains("error") && answer.contains("PID namespace of its own"),
+        "{answer} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The fork server is still in its own namespace and serving.
+    assert_eq!(forked("print(7)").stdout, "7\n");
+}
+
 /// Runs `code` in a sandbox prepared for `server` (a fork server of the test's own).
 fn run_through(server: ForkServerRef, code: &str) -> pyth_on_sandbox::JobResult {
     let mut s = common::py(code);

@@ -97,7 +97,8 @@ def _pyth_on_zygote():
     # (and copy) every page of them on their first collection.
     gc.collect()
     gc.freeze()
-    env = (libc, programs, cap_last, own_pid_ns, ignored, cap_arrays)
+    own_pid_ns_ino = os.fstat(own_pid_ns).st_ino
+    env = (libc, programs, cap_last, own_pid_ns, ignored, cap_arrays, own_pid_ns_ino)
     posix.write(1, b"ready %d\n" % posix.getpid())
     poller = select.poll()
     poller.register(0, select.POLLIN)
@@ -179,13 +180,13 @@ def _pyth_on_serve(conn, env, children):
             raise ValueError(f"{len(fds)} descriptors for {request['cgroups']} cgroups")
         if request["uid"] <= 0 or request["gid"] <= 0:
             raise ValueError("a payload never runs as root")
-        if _pyth_on_pid_ns_of(fds[0]) == os.fstat(own_pid_ns).st_ino:
-            raise ValueError("the sandbox must have a PID namespace of its own")
         # Children from now on are born in the sandbox's PID namespace (this process stays in
         # its own); the payload enters the other namespaces itself.
         if libc.setns(fds[0], 0x20000000) != 0:  # CLONE_NEWPID
             raise OSError(ctypes_errno(), "setns into the sandbox's PID namespace")
         try:
+            if os.stat("/proc/self/ns/pid_for_children").st_ino == env[6]:
+                raise ValueError("the sandbox must have a PID namespace of its own")
             pid = os.fork()
             if pid == 0:
                 children.clear()  # nothing of other runs in the payload's memory
@@ -211,15 +212,6 @@ def _pyth_on_serve(conn, env, children):
             os.close(fd)
         conn.close()
     return child
-
-
-def _pyth_on_pid_ns_of(pidfd):
-    # The PID namespace (inode) of the process a pidfd refers to.
-    import os
-
-    with open(f"/proc/self/fdinfo/{pidfd}") as f:
-        pid = next(int(line.split()[1]) for line in f if line.startswith("Pid:"))
-    return os.stat(f"/proc/{pid}/ns/pid").st_ino
 
 
 def ctypes_errno():
@@ -263,7 +255,7 @@ def _pyth_on_isolate(env, request, fds, placed):
     import resource
     import signal
 
-    libc, programs, cap_last, _, ignored, cap_arrays = env
+    libc, programs, cap_last, _, ignored, cap_arrays, _ = env
     _, stdin, stdout, stderr, error, status, release, _ = fds[:8]
     for procs in fds[8:]:
         os.write(procs, b"0")
