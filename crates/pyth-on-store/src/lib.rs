@@ -26,11 +26,11 @@ pub use audit_chain::{
 pub use error::{Constraint, StoreError, StoreResult};
 pub use gcra::{gcra, RateDecision};
 pub use model::{
-    from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, DayUsage, Invitation, NewApiKey,
-    NewInvitation, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow, PutOutcome,
-    QuotaOverrideRow, RefreshOutcome, Role, RunReservation, SealedSecretRow, SecretMeta,
-    SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow, PACKAGE_ENV_BUILDING,
-    PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
+    from_unix_ms, to_unix_ms, truncate_to_millis, ApiKeyRecord, CpuCharge, DayUsage, Invitation,
+    NewApiKey, NewInvitation, NewRefreshToken, NewUser, OpenRun, PackageEnvRow, PackageRow,
+    PutOutcome, QuotaOverrideRow, RefreshOutcome, Role, RunReservation, SealedSecretRow,
+    SecretMeta, SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow,
+    PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -19,7 +19,7 @@ pub use self::accounts::{Invitation, NewInvitation, Role, SecretsDefault, SignIn
 pub use self::packages::{
     PackageEnvRow, PackageRow, PACKAGE_ENV_BUILDING, PACKAGE_ENV_FAILED, PACKAGE_ENV_READY,
 };
-pub use self::quotas::{DayUsage, QuotaOverrideRow, RunReservation};
+pub use self::quotas::{CpuCharge, DayUsage, QuotaOverrideRow, RunReservation};
 pub use self::runs::OpenRun;
 pub use self::sessions::SessionRecord;
 pub use self::zk_code::ZkCodeRow;

@@ -19,7 +19,7 @@ use crate::model::{
     PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, Role, SealedSecretRow, SecretMeta,
     SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow,
 };
-use crate::model::{DayUsage, QuotaOverrideRow, RunReservation};
+use crate::model::{CpuCharge, DayUsage, QuotaOverrideRow, RunReservation};
 use crate::traits::QuotaStore;
 use crate::traits::{
     AccountStore, ApiKeyStore, AuditStore, EgressStore, InvitationStore, PackageStore,
@@ -162,7 +162,7 @@ bounded!(EgressStore {
 
 bounded!(RunRecordStore {
     fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> ();
-    fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> ();
+    fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent, cpu: Option<CpuCharge>) -> ();
     fn stale_runs(&self, node: Option<&str>, now: OffsetDateTime, limit: u32) -> Vec<OpenRun>;
     fn interrupt_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> bool;
 });

@@ -14,7 +14,7 @@ use crate::model::{
     PackageEnvRow, PackageRow, PutOutcome, RefreshOutcome, Role, SealedSecretRow, SecretMeta,
     SecretsDefault, SessionRecord, SignIn, User, UserSummary, ZkCodeRow,
 };
-use crate::model::{DayUsage, QuotaOverrideRow, RunReservation};
+use crate::model::{CpuCharge, DayUsage, QuotaOverrideRow, RunReservation};
 
 /// Users.
 #[async_trait]
@@ -334,10 +334,16 @@ pub trait RunRecordStore {
     /// Puts `run` on the record and appends `started` (its first audit entry) in the same
     /// transaction: once this returns, the run is accounted for whatever happens next.
     async fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> StoreResult<()>;
-    /// Appends the run's `outcome` and takes it off the record, in one transaction. The
-    /// outcome is appended even when the run was already closed as interrupted, but not when
-    /// its account was deleted meanwhile.
-    async fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<()>;
+    /// Appends the run's `outcome`, adds its `cpu` time to its owner's day, and takes it off
+    /// the record, in one transaction. The outcome is appended (and the time added) even when
+    /// the run was already closed as interrupted, but not when its account was deleted
+    /// meanwhile.
+    async fn end_run(
+        &self,
+        execution_id: Uuid,
+        outcome: &AuditEvent,
+        cpu: Option<CpuCharge>,
+    ) -> StoreResult<()>;
     /// Open runs nobody will finish: those of any node whose deadline is before `now`, and
     /// (at its start, before it runs anything) all those of `node`. At most `limit`, oldest
     /// first.

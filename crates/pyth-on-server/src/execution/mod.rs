@@ -11,6 +11,7 @@ use std::future::Future;
 use pyth_on_egress::RunListener;
 use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, Language, ZkJob};
 use pyth_on_sandbox::ZkOutcome;
+use pyth_on_store::CpuCharge;
 use pyth_on_types::{EgressUsage, ExecuteResponse};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -147,6 +148,8 @@ pub struct Ran {
     wants_files: bool,
     /// It was stopped before it ended (`result` holds the output seen until then).
     cancelled: bool,
+    /// Its CPU time, added to its owner's day with its outcome ([`record::end`]).
+    cpu: Option<CpuCharge>,
 }
 
 impl std::fmt::Debug for Ran {
@@ -250,13 +253,13 @@ pub async fn launch(
         &secrets,
         egress.as_ref(),
     );
-    let result = run_charged(state, (user, ticket), job, &secrets, (&live, &cancel)).await;
+    let result = run_charged(state, ticket, job, &secrets, (&live, &cancel)).await;
     drop((registered, permit));
     let egress = match egress {
         Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
         None => None,
     };
-    let (result, cancelled) = match result {
+    let (result, cancelled, cpu) = match result {
         Ok(ran) => ran,
         Err(err) => {
             let run = (execution_id, language);
@@ -272,29 +275,28 @@ pub async fn launch(
         result,
         wants_files,
         cancelled,
+        cpu,
     })
 }
 
-/// Runs `job` (the run is on the record: its ticket is kept) and adds its CPU time to its
-/// owner's day: as the sandbox measured it, or its wall-clock time when it was killed before
-/// it could say (timeout, output cap, cancel).
+/// Runs `job` (the run is on the record: its ticket is kept) and works out the CPU time its
+/// owner's day is charged with its outcome: as the sandbox measured it, or its wall-clock time
+/// when it was killed before it could say (timeout, output cap, cancel).
 async fn run_charged(
     state: &AppState,
-    (user, ticket): (&Caller, crate::quotas::RunTicket),
+    ticket: crate::quotas::RunTicket,
     job: Job,
     secrets: &secrets::OpenSecrets,
     (live, cancel): (&Live, &CancellationToken),
-) -> Result<(pyth_on_launcher::JobResult, bool), pyth_on_launcher::LaunchError> {
+) -> Result<(JobResult, bool, Option<CpuCharge>), pyth_on_launcher::LaunchError> {
     let day = ticket.keep();
     let started = std::time::Instant::now();
-    let result = live::run(state.launcher(), job, secrets, (live, cancel)).await;
-    if let Ok((ran, _)) = &result {
-        let cpu_ms = ran
-            .cpu_ms
-            .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
-        crate::quotas::charge_cpu(state, user.user_id, day, cpu_ms).await;
-    }
-    result
+    let (ran, cancelled) = live::run(state.launcher(), job, secrets, (live, cancel)).await?;
+    let cpu_ms = ran
+        .cpu_ms
+        .unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0);
+    let charge = crate::quotas::cpu_charge(day, cpu_ms);
+    Ok((ran, cancelled, charge))
 }
 
 /// The sandbox's job for `request`: its environment (packages, request variables, secrets),

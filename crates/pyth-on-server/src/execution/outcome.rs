@@ -4,6 +4,7 @@
 
 use pyth_on_launcher::LaunchError;
 use pyth_on_sandbox::ZkOutcome;
+use pyth_on_store::CpuCharge;
 use pyth_on_types::ExecuteResponse;
 use serde_json::json;
 use uuid::Uuid;
@@ -33,7 +34,7 @@ pub(super) async fn sandbox_failed(
         "sandbox_unavailable"
     });
     let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
-    if let Err(store_err) = record::end(state, execution_id, &event).await {
+    if let Err(store_err) = record::end(state, execution_id, &event, None).await {
         return store_err.into();
     }
     if missing {
@@ -60,9 +61,11 @@ pub async fn finish(
         result,
         wants_files,
         cancelled,
+        cpu,
     } = ran;
     if let Some(outcome) = result.zk.filter(|z| *z != ZkOutcome::Decrypted) {
-        return Err(refuse_undecrypted(state, user, (execution_id, outcome), subject).await);
+        let run = (execution_id, outcome, cpu);
+        return Err(refuse_undecrypted(state, user, run, subject).await);
     }
     let duration_ms = result.duration_ms.max(0.0).round() as u64;
     let kind = if result.timed_out {
@@ -90,7 +93,7 @@ pub async fn finish(
         cancelled: cancelled.then_some(true),
     };
     let event = outcome_event(user, subject, &response, (secrets.len(), cancelled));
-    record::end(state, execution_id, &event).await?;
+    record::end(state, execution_id, &event, cpu).await?;
     Ok(response)
 }
 
@@ -147,7 +150,7 @@ fn outcome_event(
 async fn refuse_undecrypted(
     state: &AppState,
     user: &Caller,
-    (execution_id, outcome): (Uuid, ZkOutcome),
+    (execution_id, outcome, cpu): (Uuid, ZkOutcome, Option<CpuCharge>),
     subject: AuditSubject,
 ) -> RunError {
     let AuditSubject {
@@ -169,7 +172,7 @@ async fn refuse_undecrypted(
         let event = audit::by(user, action, Some(resource), Outcome::Failure, details);
         (event, RunError::ZkIntegrity)
     };
-    match record::end(state, execution_id, &event).await {
+    match record::end(state, execution_id, &event, cpu).await {
         Ok(()) => refusal,
         Err(err) => err.into(),
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use pyth_on_store::{AuditEvent, OpenRun, StoreError};
+use pyth_on_store::{AuditEvent, CpuCharge, OpenRun, StoreError};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -117,13 +117,15 @@ pub(super) async fn begin(
     state.store().begin_run(&run, &event).await
 }
 
-/// Appends the run's outcome (`event`) and takes it off the record.
+/// Appends the run's outcome (`event`), adds its CPU time (`cpu`) to its owner's day and
+/// takes it off the record, in one transaction.
 pub(super) async fn end(
     state: &AppState,
     execution_id: Uuid,
     event: &AuditEvent,
+    cpu: Option<CpuCharge>,
 ) -> Result<(), StoreError> {
-    state.store().end_run(execution_id, event).await
+    state.store().end_run(execution_id, event, cpu).await
 }
 
 /// This node's name on the record.

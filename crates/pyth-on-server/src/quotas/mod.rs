@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::state::AppState;
 
 pub use refusal::{Quota, QuotaError, QuotaExceeded};
-pub use runs::{charge_cpu, reserve_run, RunTicket};
+pub use runs::{charge_cpu, cpu_charge, reserve_run, RunTicket};
 pub use settings::QuotaSettings;
 
 const DAY_SECS: i64 = 86_400;

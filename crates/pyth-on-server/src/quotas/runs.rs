@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use pyth_on_store::{DayUsage, RunReservation, Store};
+use pyth_on_store::{CpuCharge, DayUsage, RunReservation, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -102,16 +102,22 @@ fn refusal(limits: &Limits, used: DayUsage, day: i64) -> QuotaExceeded {
 /// Adds a run's CPU time (milliseconds, rounded up) to `day` of `user_id`. A failure is
 /// logged: the run is over either way.
 pub async fn charge_cpu(state: &AppState, user_id: Uuid, day: i64, cpu_ms: f64) {
-    let ms = if cpu_ms.is_finite() && cpu_ms > 0.0 {
-        cpu_ms.ceil() as i64
-    } else {
+    let Some(charge) = cpu_charge(day, cpu_ms) else {
         return;
     };
-    let now = OffsetDateTime::now_utc();
+    let (ms, now) = (charge.cpu_ms, OffsetDateTime::now_utc());
     if let Err(err) = state.store().add_cpu_ms(user_id, day, ms, now).await {
         tracing::warn!(user.id = %user_id, error = %err, cpu_ms = ms,
             "a run's CPU time was not added to its owner's day");
     }
+}
+
+/// `cpu_ms` (rounded up) for `day`; `None` for no time (zero, negative or not a number).
+pub fn cpu_charge(day: i64, cpu_ms: f64) -> Option<CpuCharge> {
+    (cpu_ms.is_finite() && cpu_ms > 0.0).then(|| CpuCharge {
+        day,
+        cpu_ms: cpu_ms.ceil() as i64,
+    })
 }
 
 #[cfg(test)]

@@ -21,6 +21,16 @@ impl QuotaOverrideRow {
     }
 }
 
+/// The CPU time of a run that ended, for its owner's usage of `day` (charged with the run's
+/// outcome: [`crate::RunRecordStore::end_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuCharge {
+    /// The UTC day the run was counted on (days since the Unix epoch).
+    pub day: i64,
+    /// CPU milliseconds (negative counts as 0).
+    pub cpu_ms: i64,
+}
+
 /// A user's usage of one UTC day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DayUsage {

@@ -17,7 +17,8 @@ use super::{audit, id, lock_user, zk_code, BackendStore};
 use crate::audit_chain::AuditEvent;
 use crate::error::{Constraint, StoreError, StoreResult};
 use crate::model::{
-    to_unix_ms, DayUsage, PutOutcome, QuotaOverrideRow, RunReservation, SessionRecord, ZkCodeRow,
+    to_unix_ms, CpuCharge, DayUsage, PutOutcome, QuotaOverrideRow, RunReservation, SessionRecord,
+    ZkCodeRow,
 };
 use crate::traits::QuotaStore;
 
@@ -143,18 +144,10 @@ impl QuotaStore for BackendStore {
         cpu_ms: i64,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
-             values ($1, $2, 0, $3, $4) \
-             on conflict (user_id, day) do update set cpu_ms = usage_day.cpu_ms + excluded.cpu_ms, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(id(user_id))
-        .bind(day)
-        .bind(cpu_ms.max(0))
-        .bind(to_unix_ms(now))
-        .execute(&self.pool)
-        .await?;
+        let charge = CpuCharge { day, cpu_ms };
+        add_cpu_ms_query(user_id, charge, now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -227,4 +220,23 @@ impl QuotaStore for BackendStore {
     ) -> StoreResult<PutOutcome> {
         zk_code::put_within(self, row, (max_items, max_bytes), audit).await
     }
+}
+
+/// Adds `charge` to its user's day (an upsert): alone, or inside the transaction that ends the
+/// run ([`crate::RunRecordStore::end_run`]).
+pub(super) fn add_cpu_ms_query(
+    user_id: Uuid,
+    charge: CpuCharge,
+    now: OffsetDateTime,
+) -> super::audit::Change<'static> {
+    sqlx::query(
+        "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
+         values ($1, $2, 0, $3, $4) \
+         on conflict (user_id, day) do update set cpu_ms = usage_day.cpu_ms + excluded.cpu_ms, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(id(user_id))
+    .bind(charge.day)
+    .bind(charge.cpu_ms.max(0))
+    .bind(to_unix_ms(now))
 }

@@ -10,10 +10,10 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{audit, id, lock_user, opt_uuid_col, uuid_col, BackendStore, DbRow};
+use super::{audit, id, lock_user, opt_uuid_col, quotas, uuid_col, BackendStore, DbRow};
 use crate::audit_chain::AuditEvent;
 use crate::error::StoreResult;
-use crate::model::{from_unix_ms, to_unix_ms, OpenRun};
+use crate::model::{from_unix_ms, to_unix_ms, CpuCharge, OpenRun};
 use crate::traits::RunRecordStore;
 
 fn open_run_from_row(row: &DbRow) -> StoreResult<OpenRun> {
@@ -61,7 +61,12 @@ impl RunRecordStore for BackendStore {
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %outcome.user_id))]
-    async fn end_run(&self, execution_id: Uuid, outcome: &AuditEvent) -> StoreResult<()> {
+    async fn end_run(
+        &self,
+        execution_id: Uuid,
+        outcome: &AuditEvent,
+        cpu: Option<CpuCharge>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         lock_user(&mut tx, outcome.user_id).await?;
         sqlx::query("delete from run_record where execution_id = $1")
@@ -76,6 +81,11 @@ impl RunRecordStore for BackendStore {
                 .await?;
         if owner.is_some() {
             audit::append(&mut tx, outcome).await?;
+            if let Some(charge) = cpu {
+                quotas::add_cpu_ms_query(outcome.user_id, charge, outcome.at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

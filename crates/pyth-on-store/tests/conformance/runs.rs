@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use pyth_on_store::{verify_chain, OpenRun, Store};
+use pyth_on_store::{verify_chain, CpuCharge, OpenRun, Store};
 use time::Duration;
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ pub async fn a_run_is_on_record_from_its_start_until_its_outcome(store: Arc<dyn 
         .unwrap();
     let while_running = store.stale_runs(Some("node-a"), now(), 10).await.unwrap();
     store
-        .end_run(run.execution_id, &event(user.id, "execute"))
+        .end_run(run.execution_id, &event(user.id, "execute"), None)
         .await
         .unwrap();
 
@@ -96,7 +96,7 @@ pub async fn an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands(
         .await
         .unwrap();
     store
-        .end_run(run.execution_id, &event(user.id, "execute"))
+        .end_run(run.execution_id, &event(user.id, "execute"), None)
         .await
         .unwrap();
 
@@ -108,4 +108,72 @@ pub async fn an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands(
         .await
         .unwrap()
         .is_empty());
+}
+
+pub async fn a_runs_cpu_time_is_added_to_its_owners_day_with_its_outcome(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let (first, second) = (
+        open_run(user.id, "node-a", Duration::minutes(5)),
+        open_run(user.id, "node-a", Duration::minutes(5)),
+    );
+    let entries_before = actions(&store, user.id).await.len();
+    for run in [&first, &second] {
+        store
+            .begin_run(run, &event(user.id, "execute"))
+            .await
+            .unwrap();
+    }
+
+    // Act
+    let charge = |cpu_ms| {
+        Some(CpuCharge {
+            day: 20_000,
+            cpu_ms,
+        })
+    };
+    store
+        .end_run(first.execution_id, &event(user.id, "execute"), charge(120))
+        .await
+        .unwrap();
+    store
+        .end_run(second.execution_id, &event(user.id, "execute"), charge(-5))
+        .await
+        .unwrap();
+
+    // Assert
+    let usage = store.day_usage(user.id, 20_000).await.unwrap();
+    assert_eq!((usage.runs, usage.cpu_ms), (0, 120));
+    assert_eq!(actions(&store, user.id).await.len(), entries_before + 4);
+}
+
+pub async fn a_run_whose_account_was_deleted_ends_without_a_charge_or_an_entry(
+    store: Arc<dyn Store>,
+) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let run = open_run(user.id, "node-a", Duration::minutes(5));
+    store
+        .begin_run(&run, &event(user.id, "execute"))
+        .await
+        .unwrap();
+    assert!(store
+        .delete_user(user.id, &[event(user.id, "account.delete")])
+        .await
+        .unwrap());
+
+    // Act
+    let charge = Some(CpuCharge {
+        day: 20_000,
+        cpu_ms: 50,
+    });
+    store
+        .end_run(run.execution_id, &event(user.id, "execute"), charge)
+        .await
+        .unwrap();
+
+    // Assert
+    let usage = store.day_usage(user.id, 20_000).await.unwrap();
+    assert_eq!((usage.runs, usage.cpu_ms), (0, 0));
+    assert!(store.audit_chain(user.id).await.unwrap().is_empty());
 }
