@@ -139,6 +139,16 @@ fn the_program_is_unprivileged_and_under_seccomp() {
 }
 
 #[test]
+fn the_program_runs_under_exactly_one_seccomp_filter_in_every_mode() {
+    privileged();
+    // One program holds the whole policy; in a forked run it arrived through the fork
+    // server's pipe and parser, so a second (or a missing) filter would show here.
+    let status = "print([l.split()[1] for l in open('/proc/self/status') \
+                  if l.startswith(('Seccomp:', 'Seccomp_filters:'))])";
+    assert_eq!(ok(&py(status)).trim(), "['2', '1']");
+}
+
+#[test]
 fn dangerous_syscalls_fail_with_eperm() {
     privileged();
     probes::check_syscalls(&ok(&py(probes::SYSCALLS)));
