@@ -26,6 +26,16 @@ fn open_run(user_id: Uuid, node: &str, deadline_in: Duration) -> OpenRun {
     }
 }
 
+/// A run of `user_id` on "node-a", on the record with its `started` entry.
+async fn begun(store: &Arc<dyn Store>, user_id: Uuid) -> OpenRun {
+    let run = open_run(user_id, "node-a", Duration::minutes(5));
+    store
+        .begin_run(&run, &event(user_id, "execute"))
+        .await
+        .unwrap();
+    run
+}
+
 pub async fn a_run_is_on_record_from_its_start_until_its_outcome(store: Arc<dyn Store>) {
     // Arrange
     let user = registered(&store, "ada@example.com").await;
@@ -81,11 +91,7 @@ pub async fn an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands(
     store: Arc<dyn Store>,
 ) {
     let user = registered(&store, "ada@example.com").await;
-    let run = open_run(user.id, "node-a", Duration::minutes(5));
-    store
-        .begin_run(&run, &event(user.id, "execute"))
-        .await
-        .unwrap();
+    let run = begun(&store, user.id).await;
 
     let first = store
         .interrupt_run(run.execution_id, &event(user.id, "execute"))
@@ -113,17 +119,8 @@ pub async fn an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands(
 pub async fn a_runs_cpu_time_is_added_to_its_owners_day_with_its_outcome(store: Arc<dyn Store>) {
     // Arrange
     let user = registered(&store, "ada@example.com").await;
-    let (first, second) = (
-        open_run(user.id, "node-a", Duration::minutes(5)),
-        open_run(user.id, "node-a", Duration::minutes(5)),
-    );
     let entries_before = actions(&store, user.id).await.len();
-    for run in [&first, &second] {
-        store
-            .begin_run(run, &event(user.id, "execute"))
-            .await
-            .unwrap();
-    }
+    let (first, second) = (begun(&store, user.id).await, begun(&store, user.id).await);
 
     // Act
     let charge = |cpu_ms| {
@@ -152,11 +149,7 @@ pub async fn a_run_whose_account_was_deleted_ends_without_a_charge_or_an_entry(
 ) {
     // Arrange
     let user = registered(&store, "ada@example.com").await;
-    let run = open_run(user.id, "node-a", Duration::minutes(5));
-    store
-        .begin_run(&run, &event(user.id, "execute"))
-        .await
-        .unwrap();
+    let run = begun(&store, user.id).await;
     assert!(store
         .delete_user(user.id, &[event(user.id, "account.delete")])
         .await
