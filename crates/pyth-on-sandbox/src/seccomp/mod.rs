@@ -113,10 +113,17 @@ impl Verdict {
 /// Syscall numbers as ranges of one verdict: `(first number, verdict)`, ascending, the first
 /// at 0; the last range runs to the x32 bit.
 fn ranges() -> Vec<(u32, Verdict)> {
-    let top = ALLOWED.iter().chain(DENIED).copied().max().unwrap_or(0) + 1;
+    // One pass over each table (the runner builds the policy for every run): a verdict per
+    // number up to the highest listed, then one past it for the open-ended rest.
+    let top = ALLOWED.iter().chain(DENIED).copied().max().unwrap_or(0) as usize + 1;
+    let mut table = vec![Verdict::Missing; top + 1];
+    for (list, verdict) in [(ALLOWED, Verdict::Allow), (DENIED, Verdict::Deny)] {
+        for &nr in list {
+            table[nr as usize] = verdict; // DENIED last: it wins, as in `Verdict::of`
+        }
+    }
     let mut ranges: Vec<(u32, Verdict)> = Vec::new();
-    for nr in 0..=top {
-        let verdict = Verdict::of(nr);
+    for (nr, &verdict) in table.iter().enumerate() {
         if ranges.last().map(|r| r.1) != Some(verdict) {
             ranges.push((nr as u32, verdict));
         }
