@@ -35,6 +35,7 @@ def _pyth_on_zygote():
     import socket
     import struct
     import sys
+    import types
 
     for name in _PYTH_ON_PRELOAD:
         try:
@@ -55,15 +56,12 @@ def _pyth_on_zygote():
             break
         raw += chunk
     posix.close(3)
-    programs, pos = [], 0
-    while pos < len(raw):
-        (count,) = struct.unpack_from("=I", raw, pos)
-        body = raw[pos + 4 : pos + 4 + 8 * count]
-        pos += 4 + 8 * count
-        buffer = ctypes.create_string_buffer(body, len(body))
-        programs.append((SockFprog(count, ctypes.addressof(buffer)), buffer))
-    if len(programs) != 1 or pos != len(raw):
+    count = struct.unpack_from("=I", raw)[0] if len(raw) >= 4 else 0
+    if count == 0 or len(raw) != 4 + 8 * count:
         raise SystemExit("fork server: malformed seccomp program")
+    buffer = ctypes.create_string_buffer(raw[4:], 8 * count)
+    # The buffer is kept beside the program that points into it.
+    program = (SockFprog(count, ctypes.addressof(buffer)), buffer)
     with open("/proc/sys/kernel/cap_last_cap") as f:
         cap_last = int(f.read())
 
@@ -97,8 +95,15 @@ def _pyth_on_zygote():
     # (and copy) every page of them on their first collection.
     gc.collect()
     gc.freeze()
-    own_pid_ns_ino = os.fstat(own_pid_ns).st_ino
-    env = (libc, programs, cap_last, own_pid_ns, ignored, cap_arrays, own_pid_ns_ino)
+    env = types.SimpleNamespace(
+        libc=libc,
+        program=program,
+        cap_last=cap_last,
+        own_pid_ns=own_pid_ns,
+        own_pid_ns_ino=os.fstat(own_pid_ns).st_ino,
+        ignored=ignored,
+        cap_arrays=cap_arrays,
+    )
     posix.write(1, b"ready %d\n" % posix.getpid())
     poller = select.poll()
     poller.register(0, select.POLLIN)
@@ -167,7 +172,7 @@ def _pyth_on_serve(conn, env, children):
     import socket
     import struct
 
-    libc, own_pid_ns = env[0], env[3]
+    libc = env.libc
     fds, child = [], None
     try:
         conn.settimeout(5)
@@ -185,14 +190,14 @@ def _pyth_on_serve(conn, env, children):
         if libc.setns(fds[0], 0x20000000) != 0:  # CLONE_NEWPID
             raise OSError(ctypes_errno(), "setns into the sandbox's PID namespace")
         try:
-            if os.stat("/proc/self/ns/pid_for_children").st_ino == env[6]:
+            if os.stat("/proc/self/ns/pid_for_children").st_ino == env.own_pid_ns_ino:
                 raise ValueError("the sandbox must have a PID namespace of its own")
             pid = os.fork()
             if pid == 0:
                 children.clear()  # nothing of other runs in the payload's memory
                 _pyth_on_payload(env, request, fds)  # never returns
         finally:
-            if libc.setns(own_pid_ns, 0x20000000) != 0:
+            if libc.setns(env.own_pid_ns, 0x20000000) != 0:
                 # Every later child would be born in that sandbox: stop serving at once.
                 os._exit(70)
         try:
@@ -231,7 +236,7 @@ def _pyth_on_payload(env, request, fds):
     placed = []  # set once the descriptors are in their places (the error pipe is then 5)
     try:
         # Mount, UTS, IPC, network and cgroup namespaces of the sandbox (PID: born there).
-        if env[0].setns(fds[0], 0x00020000 | 0x04000000 | 0x08000000 | 0x40000000 | 0x02000000) != 0:
+        if env.libc.setns(fds[0], 0x00020000 | 0x04000000 | 0x08000000 | 0x40000000 | 0x02000000) != 0:
             raise OSError(ctypes_errno(), "setns into the sandbox")
         _pyth_on_isolate(env, request, fds, placed)
     except BaseException as e:
@@ -255,7 +260,7 @@ def _pyth_on_isolate(env, request, fds, placed):
     import resource
     import signal
 
-    libc, programs, cap_last, _, ignored, cap_arrays, _ = env
+    libc = env.libc
     _, stdin, stdout, stderr, error, status, release, _ = fds[:8]
     for procs in fds[8:]:
         os.write(procs, b"0")
@@ -285,8 +290,8 @@ def _pyth_on_isolate(env, request, fds, placed):
         resource.setrlimit(which, (soft, hard))
     # What a fresh interpreter has: SIGINT raises KeyboardInterrupt, SIGPIPE and SIGXFSZ
     # ignored (it set them up itself in this process), every other signal at its default
-    # (`ignored`: those the fork server found ignored when it started).
-    for sig in ignored:
+    # (`env.ignored`: those the fork server found ignored when it started).
+    for sig in env.ignored:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
@@ -294,7 +299,7 @@ def _pyth_on_isolate(env, request, fds, placed):
         if libc.prctl(option, arg2, arg3, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), f"prctl {option}")
 
-    for cap in range(cap_last + 1):
+    for cap in range(env.cap_last + 1):
         prctl(24, cap)  # PR_CAPBSET_DROP
     prctl(47, 4)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
     prctl(8, 0)  # PR_SET_KEEPCAPS off
@@ -305,16 +310,15 @@ def _pyth_on_isolate(env, request, fds, placed):
     os.setresuid(uid, uid, uid)
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
         raise OSError("credentials did not change")
-    _pyth_on_clear_capabilities(libc, cap_arrays)
+    _pyth_on_clear_capabilities(libc, env.cap_arrays)
     # The uid change made the process non-dumpable (its /proc files root's); an exec would
     # have made it dumpable again, as every run's interpreter is: do what the exec would.
     prctl(4, 1)  # PR_SET_DUMPABLE
     prctl(38, 1)  # PR_SET_NO_NEW_PRIVS
     for which in (0, 1):  # PR_SET_SPECULATION_CTRL store bypass, indirect branch: best effort
         libc.prctl(53, which, 1 << 3, 0, 0)
-    for program, _ in programs:
-        if libc.prctl(22, 2, ctypes.addressof(program), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
-            raise OSError(ctypes.get_errno(), "seccomp")
+    if libc.prctl(22, 2, ctypes.addressof(env.program[0]), 0, 0) != 0:  # PR_SET_SECCOMP
+        raise OSError(ctypes.get_errno(), "seccomp")
 
 
 def _pyth_on_clear_capabilities(libc, cap_arrays):
