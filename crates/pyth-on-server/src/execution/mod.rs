@@ -255,10 +255,7 @@ pub async fn launch(
     );
     let result = run_charged(state, ticket, job, &secrets, (&live, &cancel)).await;
     drop((registered, permit));
-    let egress = match egress {
-        Some(listener) => Some(finish_egress(listener, &mut subject.details).await),
-        None => None,
-    };
+    let egress = finish_egress(egress, &mut subject.details).await;
     let (result, cancelled, cpu) = match result {
         Ok(ran) => ran,
         Err(err) => {
@@ -391,17 +388,20 @@ pub(crate) async fn start_egress(
     Ok(Some(listener))
 }
 
-/// Stops the run's proxy; its counts go into the audit details and the answer.
-async fn finish_egress(listener: RunListener, details: &mut serde_json::Value) -> EgressUsage {
-    let stats = listener.finish().await;
+/// Stops the run's proxy, if it had one; its counts go into the audit details and the answer.
+async fn finish_egress(
+    listener: Option<RunListener>,
+    details: &mut serde_json::Value,
+) -> Option<EgressUsage> {
+    let stats = listener?.finish().await;
     details["egress"] = json!({
         "requests": stats.requests, "bytes": stats.bytes, "denied": stats.denied,
     });
-    EgressUsage {
+    Some(EgressUsage {
         requests: stats.requests,
         bytes: stats.bytes,
         denied: stats.denied,
-    }
+    })
 }
 
 /// The sandbox job.
