@@ -26,6 +26,7 @@ pub use crate::runner::read_frame;
 use crate::runner::{OutputSink, RunnerProc};
 use crate::runtimes::Runtimes;
 use crate::session::{Session, SessionConfig};
+use crate::spawner::Runners;
 
 /// Name of the runner binary.
 pub const RUNNER_NAME: &str = "pyth-on-runner";
@@ -52,6 +53,9 @@ pub struct LauncherConfig {
     pub identities: Option<(u32, u32)>,
     /// The Python fork server ([`crate::fork_server`]; on by default).
     pub fork_server: ForkServerConfig,
+    /// Fork each runner from the runner spawner ([`crate::spawner`]) instead of exec'ing it
+    /// (on by default).
+    pub spawner: bool,
 }
 
 impl LauncherConfig {
@@ -67,6 +71,7 @@ impl LauncherConfig {
             pool: PoolConfig::default(),
             identities: None,
             fork_server: ForkServerConfig::default(),
+            spawner: true,
         }
     }
 }
@@ -79,7 +84,7 @@ pub struct Launcher {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) runner: PathBuf,
+    pub(crate) runners: Runners,
     pub(crate) cfg: LauncherConfig,
     /// Runs executing at once; a run's slot is held until its sandbox is torn down.
     pub(crate) slots: Arc<Semaphore>,
@@ -130,7 +135,7 @@ impl Launcher {
             .identities
             .map(|(start, count)| IdPool::new(start, count));
         let inner = Arc::new(Inner {
-            runner,
+            runners: Runners::new(runner, cfg.spawner),
             cfg,
             slots,
             pool,
@@ -143,6 +148,7 @@ impl Launcher {
         if let Ok(python) = inner.spec_for(&Job::new(Language::Python, String::new())) {
             let _ = inner.fork_server_for(&python);
         }
+        inner.runners.warm_up();
         pool::start(&inner);
         Ok(Self { inner })
     }
@@ -155,6 +161,16 @@ impl Launcher {
     /// Fork servers started so far (0 when off or none could start).
     pub fn fork_servers_started(&self) -> u64 {
         self.inner.fork_servers.started()
+    }
+
+    /// Runner spawners started so far (0 when off or none could start).
+    pub fn spawners_started(&self) -> u64 {
+        self.inner.runners.spawners_started()
+    }
+
+    /// The pid of the runner spawner in use, if one serves.
+    pub fn spawner_pid(&self) -> Option<u32> {
+        self.inner.runners.spawner_pid()
     }
 
     /// The pid of the fork server in use, if one is up.
@@ -173,11 +189,13 @@ impl Launcher {
         self.inner.pool.stats(Some(language))
     }
 
-    /// Drains: refuses new runs ([`LaunchError::Closed`]), retires every prepared runner
+    /// Drains: refuses new runs ([`LaunchError::Closed`]), stops the runner spawner (runners
+    /// already forked go on), retires every prepared runner
     /// (each tears its sandbox and cgroup down), waits for preparations in flight and for the
     /// runs in progress (each bounded by its backstop). Idempotent.
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.runners.stop();
         self.inner.pool.drain().await;
         while self.inner.active.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -194,7 +212,7 @@ impl Launcher {
 
     /// The runner binary in use.
     pub fn runner_path(&self) -> &Path {
-        &self.inner.runner
+        &self.inner.runners.path
     }
 
     /// Builds the runner's job description.
@@ -279,7 +297,7 @@ impl Launcher {
         inner.active.fetch_add(1, Ordering::SeqCst);
         let _active = ActiveGuard(inner);
         let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
-        let mut proc = RunnerProc::spawn(&inner.runner)?;
+        let mut proc = RunnerProc::spawn(&inner.runners)?;
         match proc.send(&ServerFrame::Job(Box::new(spec))).await {
             Ok(()) | Err(FrameError::Io(_)) => {}
             Err(e) => {
@@ -313,7 +331,7 @@ impl Launcher {
         if self.runtimes().python.is_none() && self.runtimes().javascript.is_none() {
             return Err(LaunchError::Sandbox("no runtime available".into()));
         }
-        let mut proc = RunnerProc::spawn(&self.inner.runner)?;
+        let mut proc = RunnerProc::spawn(&self.inner.runners)?;
         let ready = tokio::time::timeout(Duration::from_secs(5), proc.next_frame()).await;
         proc.retire().await; // EOF: the runner exits without a job
         match ready {
@@ -345,7 +363,7 @@ impl Inner {
             Some(ids) => Some(ids.lease().ok_or(LaunchError::NoIdentity)?),
             None => None,
         };
-        let mut proc = RunnerProc::spawn(&self.runner)?;
+        let mut proc = RunnerProc::spawn(&self.runners)?;
         if let Some(lease) = lease {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
             proc.identity = Some(lease);

@@ -7,9 +7,11 @@ pub mod job;
 pub mod launcher;
 mod paths;
 pub mod pool;
+mod process;
 mod runner;
 pub mod runtimes;
 pub mod session;
+mod spawner;
 
 pub use fork_server::ForkServerConfig;
 pub use launcher::{

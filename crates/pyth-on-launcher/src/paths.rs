@@ -66,7 +66,7 @@ impl Inner {
             .as_ref()
             .map(|r| r.interpreter.as_path());
         self.fork_servers
-            .take_one(&self.runner, interpreter, &self.cfg.fork_server)
+            .take_one(&self.runners.path, interpreter, &self.cfg.fork_server)
     }
 }
 

@@ -1,8 +1,8 @@
-//! One `pyth-on-runner` process seen from the async side: spawn it (argument array, empty
-//! environment, `kill_on_drop`), send frames, read frames, collect its result under a backstop
-//! timer, or retire it.
+//! One `pyth-on-runner` process seen from the async side: start it (forked by the spawner, or
+//! exec'd with an argument array, an empty environment and `kill_on_drop`), send frames, read
+//! frames, collect its result under a backstop timer, or retire it.
 
-use std::path::Path;
+use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -10,12 +10,15 @@ use pyth_on_sandbox::protocol::{
     self, FrameError, JobResult, OutputChunk, RunnerFrame, ServerFrame,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::net::unix::pipe;
+use tokio::process::Command;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use crate::ids::IdLease;
 use crate::job::LaunchError;
+use crate::process::{Forked, Process};
+use crate::spawner::Runners;
 
 /// Where a streamed run's output chunks go as they arrive (unbounded: the runner caps each
 /// stream at the job's output limit, so at most twice that is ever queued).
@@ -32,9 +35,9 @@ const RETIRE_GRACE: Duration = Duration::from_secs(5);
 /// waits until the process is gone.
 #[derive(Debug)]
 pub(crate) struct RunnerProc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: ChildStdout,
+    child: Process,
+    stdin: Option<pipe::Sender>,
+    stdout: pipe::Receiver,
     stderr: JoinHandle<String>,
     /// Host pid of the runner.
     pub(crate) pid: u32,
@@ -56,26 +59,27 @@ impl std::fmt::Debug for Held {
 }
 
 impl RunnerProc {
-    /// Starts a runner with an empty environment.
-    pub(crate) fn spawn(path: &Path) -> Result<Self, LaunchError> {
-        let mut child = Command::new(path)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| LaunchError::Spawn {
-                path: path.to_owned(),
-                source,
-            })?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(LaunchError::Closed);
+    /// Starts a runner: forked by the spawner when it serves, else exec'd with an empty
+    /// environment.
+    pub(crate) fn spawn(runners: &Runners) -> Result<Self, LaunchError> {
+        let spawn_error = |source| LaunchError::Spawn {
+            path: runners.path.clone(),
+            source,
         };
+        let (child, stdin, stdout, stderr) = match runners.fork() {
+            Some(s) => (
+                Process::Forked(Forked::new(s.pid, s.pidfd).map_err(spawn_error)?),
+                s.stdin,
+                s.stdout,
+                s.stderr,
+            ),
+            None => exec(&runners.path).map_err(spawn_error)?,
+        };
+        let stdin = pipe::Sender::from_owned_fd(stdin).map_err(spawn_error)?;
+        let stdout = pipe::Receiver::from_owned_fd(stdout).map_err(spawn_error)?;
+        let stderr = pipe::Receiver::from_owned_fd(stderr).map_err(spawn_error)?;
         Ok(Self {
-            pid: child.id().unwrap_or(0),
+            pid: child.id(),
             child,
             stdin: Some(stdin),
             stdout,
@@ -97,7 +101,7 @@ impl RunnerProc {
 
     /// The runner's stdin (`None` once closed) and stdout apart: to write a frame while a read
     /// is under way (a session's interrupt during its cell).
-    pub(crate) fn pipes(&mut self) -> (Option<&mut ChildStdin>, &mut ChildStdout) {
+    pub(crate) fn pipes(&mut self) -> (Option<&mut pipe::Sender>, &mut pipe::Receiver) {
         (self.stdin.as_mut(), &mut self.stdout)
     }
 
@@ -149,7 +153,7 @@ impl RunnerProc {
         let outcome = match outcome {
             Ok(r) => r,
             Err(_) => {
-                let _ = self.child.kill().await;
+                self.child.kill().await;
                 wait_gone(self.pid, self.identity.as_ref().map(IdLease::id)).await;
                 self.release();
                 return Err(LaunchError::Backstop(backstop));
@@ -179,7 +183,7 @@ impl RunnerProc {
         let status = tokio::time::timeout(RETIRE_GRACE, self.child.wait()).await;
         let clean = matches!(&status, Ok(Ok(s)) if s.success());
         if !clean {
-            let _ = self.child.kill().await;
+            self.child.kill().await;
             let stderr = (&mut self.stderr).await.unwrap_or_default();
             tracing::warn!(
                 runner.pid = self.pid,
@@ -205,7 +209,7 @@ impl RunnerProc {
             .await
             .is_err()
         {
-            let _ = self.child.kill().await;
+            self.child.kill().await;
         }
         self.release();
     }
@@ -220,7 +224,7 @@ impl Drop for RunnerProc {
         if identity.is_none() && held.is_none() {
             return;
         }
-        let _ = self.child.start_kill();
+        self.child.start_kill();
         let (pid, uid) = (self.pid, identity.as_ref().map(IdLease::id));
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -263,6 +267,27 @@ fn uid_has_processes(uid: u32) -> bool {
                 .and_then(|u| u.parse::<u32>().ok())
                 == Some(uid)
         })
+}
+
+/// Execs a runner with an empty environment on new pipes: the process and the launcher's ends
+/// of its stdin, stdout and stderr.
+fn exec(path: &std::path::Path) -> std::io::Result<(Process, OwnedFd, OwnedFd, OwnedFd)> {
+    let (stdin_r, stdin) = std::io::pipe()?;
+    let (stdout, stdout_w) = std::io::pipe()?;
+    let (stderr, stderr_w) = std::io::pipe()?;
+    let child = Command::new(path)
+        .env_clear()
+        .stdin(Stdio::from(stdin_r))
+        .stdout(Stdio::from(stdout_w))
+        .stderr(Stdio::from(stderr_w))
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok((
+        Process::Exec(child),
+        stdin.into(),
+        stdout.into(),
+        stderr.into(),
+    ))
 }
 
 /// Reads one length-prefixed frame.

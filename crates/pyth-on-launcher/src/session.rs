@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWriteExt};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::net::unix::pipe;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
@@ -308,7 +308,7 @@ impl Session {
 /// Writes an `Interrupt` frame to the runner for each interrupt asked while the cell runs
 /// (never returns: the cell's answer ends the wait; a failed write is left to the reader).
 async fn forward_interrupts(
-    mut stdin: Option<&mut ChildStdin>,
+    mut stdin: Option<&mut pipe::Sender>,
     interrupts: &mut UnboundedReceiver<()>,
 ) -> std::convert::Infallible {
     let frame = protocol::encode_frame(&ServerFrame::Interrupt).unwrap_or_default();
@@ -327,7 +327,7 @@ async fn forward_interrupts(
 /// Reads a cell's frames up to its `CellResult` (and the final `Result` if it ended the
 /// session).
 async fn exchange(
-    proc: &mut ChildStdout,
+    proc: &mut pipe::Receiver,
     sink: Option<&OutputSink>,
 ) -> Result<CellOutcome, LaunchError> {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());

@@ -14,6 +14,7 @@ pub mod release;
 pub mod rootfs;
 pub mod seccomp;
 pub mod session;
+pub mod spawner;
 mod status;
 pub mod supervisor;
 mod sys;
@@ -43,7 +44,12 @@ pub fn running_as_root() -> bool {
 /// takes the whole run down. A parent that already died before the call is caught by
 /// comparing the parent pid, and the process exits at once.
 pub fn die_with_parent() -> Result<(), error::SysError> {
-    let parent = std::os::unix::process::parent_id();
+    die_with(std::os::unix::process::parent_id())
+}
+
+/// [`die_with_parent`] for a process that knows which parent it must have (a runner forked by
+/// the spawner: [`spawner::Role::Runner`]); exits at once if its parent is another already.
+pub fn die_with(parent: u32) -> Result<(), error::SysError> {
     sys::set_parent_death_signal(libc::SIGKILL)?;
     if std::os::unix::process::parent_id() != parent {
         std::process::exit(1);

@@ -19,7 +19,10 @@ pub use privileges::{
     clear_capabilities, drop_bounding_and_ambient, force_speculation_mitigations, set_credentials,
     set_malloc_mmap_threshold, set_no_new_privs, set_not_dumpable, set_parent_death_signal, setsid,
 };
-pub use socket::{child_signal_fd, connect_abstract, peer_credentials, send_with_fds};
+pub use socket::{
+    child_signal_fd, connect_abstract, peer_credentials, recv_with_fds, send_with_fds,
+    seqpacket_pair, set_timeout,
+};
 
 type Result<T> = std::result::Result<T, SysError>;
 
@@ -53,7 +56,7 @@ fn check(
 /// Result of [`clone_child`] as seen by each side.
 #[derive(Debug)]
 pub enum Cloned {
-    /// We are the new child (pid 1 of the new PID namespace).
+    /// We are the new child (pid 1 of the new PID namespace, if one was asked for).
     Child,
     /// We are the parent; the child's host pid and a pidfd that pins it.
     Parent {
@@ -64,7 +67,9 @@ pub enum Cloned {
     },
 }
 
-/// `clone(flags | CLONE_PIDFD | SIGCHLD)` with fork semantics (no new stack).
+/// `clone(flags | CLONE_PIDFD | SIGCHLD)` with fork semantics (no new stack). `flags` are
+/// namespaces to create, or `CLONE_PARENT` (the child becomes the caller's sibling: a child of
+/// the caller's parent, which is sent its exit signal).
 ///
 /// The caller must be single-threaded: the child continues on a copy of the caller's stack and
 /// memory, like after `fork()`. The runner binary never starts threads.
@@ -371,6 +376,15 @@ pub fn cloexec_from(first: u32) -> Result<()> {
         format!("{first}, ~0, CLOSE_RANGE_CLOEXEC")
     })
     .map(drop)
+}
+
+/// `close_range(first, ~0, 0)`: closes every descriptor from `first` on. Only for a process
+/// that owns none of them as a Rust value any more (a freshly forked runner).
+pub fn close_from(first: u32) -> Result<()> {
+    // SAFETY: integer arguments only; the caller guarantees that no live `OwnedFd` refers to
+    // a descriptor this closes.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
+    check(ret, "close_range", || format!("{first}, ~0, 0")).map(drop)
 }
 
 /// Resets every signal the runner may have changed (Rust ignores SIGPIPE) to its default and

@@ -164,6 +164,19 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub fork_server_runs: u64,
 
+    /// Each run's runner is forked from a runner spawner started once (`true`, the default)
+    /// instead of exec'd (docs/SECURITY.md, "The runner spawner").
+    #[arg(
+        long,
+        env = "PYTH_ON_RUNNER_SPAWNER",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
+    pub runner_spawner: bool,
+
     /// On SIGTERM/SIGINT, in-flight requests and runs get this long to finish; then the server
     /// stops anyway (its runs die with it). A second signal stops it at once.
     #[arg(long, env = "PYTH_ON_SHUTDOWN_GRACE_SECS", default_value_t = 30)]

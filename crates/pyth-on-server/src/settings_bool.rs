@@ -114,6 +114,7 @@ mod tests {
             ("console", |s| s.console),
             ("pool-prestart", |s| s.pool_prestart),
             ("fork-server", |s| s.fork_server),
+            ("runner-spawner", |s| s.runner_spawner),
             ("egress", |s| s.egress.mode == crate::egress::EgressMode::On),
             ("package-wheels-only", |s| s.packages.package_wheels_only),
             ("npm-install-scripts", |s| s.packages.npm_install_scripts),

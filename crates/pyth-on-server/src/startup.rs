@@ -108,6 +108,7 @@ fn launcher_config(settings: &Settings, runtimes: Runtimes) -> LauncherConfig {
         enabled: settings.fork_server,
         max_runs: settings.fork_server_runs,
     };
+    cfg.spawner = settings.runner_spawner;
     cfg
 }
 

@@ -2,7 +2,7 @@
 //! ([`crate::fork_server`]) and its sandboxes' init need. Part of [`crate::sys`], under the
 //! same rules.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::{check, Result};
@@ -87,21 +87,7 @@ pub fn connect_abstract(name: &[u8], timeout: Duration) -> Result<OwnedFd> {
     let fd = check(fd.into(), "socket", || "AF_UNIX".into())?;
     // SAFETY: the kernel returned a fresh descriptor that nobody else owns.
     let sock = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
-    };
-    // SAFETY: `tv` is a valid timeval for the length given.
-    let ret = unsafe {
-        libc::setsockopt(
-            fd as RawFd,
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    check(ret.into(), "setsockopt", || "SO_SNDTIMEO".into())?;
+    set_timeout(sock.as_fd(), libc::SO_SNDTIMEO, timeout)?;
     // SAFETY: `addr` is an initialised sockaddr_un and `len` covers only its set bytes.
     let ret = unsafe {
         libc::connect(
@@ -112,6 +98,104 @@ pub fn connect_abstract(name: &[u8], timeout: Duration) -> Result<OwnedFd> {
     };
     check(ret.into(), "connect", || "abstract Unix socket".into())?;
     Ok(sock)
+}
+
+/// `setsockopt(sock, SOL_SOCKET, which, timeout)` for `SO_SNDTIMEO` or `SO_RCVTIMEO`: a send
+/// or receive on `sock` that waits longer fails with `EAGAIN`.
+pub fn set_timeout(sock: BorrowedFd<'_>, which: libc::c_int, timeout: Duration) -> Result<()> {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
+    };
+    let raw = sock.as_raw_fd();
+    // SAFETY: `tv` is a valid timeval for the length given.
+    let ret = unsafe {
+        libc::setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            which,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    check(ret.into(), "setsockopt", || {
+        format!("{raw}, timeout {which}")
+    })
+    .map(drop)
+}
+
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: two connected ends that keep message
+/// boundaries (one `recvmsg` reads one whole message with its descriptors).
+pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    let ret = unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) };
+    check(ret.into(), "socketpair", || {
+        "AF_UNIX, SOCK_SEQPACKET".into()
+    })?;
+    // SAFETY: the kernel returned two fresh descriptors that nobody else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `recvmsg(sock, MSG_CMSG_CLOEXEC)`: one message into `buf` and the descriptors it carried
+/// (close-on-exec, at most [`MAX_FDS`]). `(0, [])` is the other end's close. A message or
+/// descriptor list that did not fit is an error (its descriptors are closed).
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Vec<OwnedFd>)> {
+    // SAFETY: CMSG_SPACE only computes a size from its integer argument.
+    let space = unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) };
+    let mut control = vec![0u64; (space as usize).div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid empty message; the fields are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as usize;
+    let raw = sock.as_raw_fd();
+    let ret = loop {
+        // SAFETY: `msg` points at `iov` (over `buf`) and `control`, which outlive the call and
+        // have the lengths given.
+        let ret = unsafe { libc::recvmsg(raw, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if ret >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break ret;
+        }
+    };
+    let len = check(ret as libc::c_long, "recvmsg", || format!("socket {raw}"))? as usize;
+    let fds = received_fds(&msg);
+    if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
+        return Err(super::SysError::from_io(
+            "recvmsg",
+            format!("socket {raw}: message or descriptors truncated"),
+            std::io::Error::from_raw_os_error(libc::EMSGSIZE),
+        ));
+    }
+    Ok((len, fds))
+}
+
+/// The descriptors of every `SCM_RIGHTS` header of a message `recvmsg` filled.
+fn received_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
+    let mut fds = Vec::new();
+    // SAFETY: `msg` was filled by recvmsg, so the CMSG_* walk stays within its control
+    // buffer; each SCM_RIGHTS header's data holds (len - CMSG_LEN(0)) / 4 descriptors that
+    // the kernel installed for us and nobody else owns.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                for i in 0..bytes / std::mem::size_of::<RawFd>() {
+                    fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    fds
 }
 
 /// The most descriptors [`send_with_fds`] sends in one message.
@@ -212,6 +296,49 @@ mod tests {
     fn an_empty_or_overlong_name_is_refused() {
         assert!(connect_abstract(b"", Duration::from_secs(1)).is_err());
         assert!(connect_abstract(&[b'x'; 200], Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn a_message_and_its_descriptors_arrive_whole_on_a_seqpacket_pair() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let (r, w) = super::super::pipe().unwrap();
+        send_with_fds(a.as_fd(), b"two", &[r.as_fd(), w.as_fd()]).unwrap();
+        send_with_fds(a.as_fd(), b"none", &[]).unwrap();
+        let mut buf = [0u8; 16];
+        let (len, fds) = recv_with_fds(b.as_fd(), &mut buf).unwrap();
+        assert_eq!((&buf[..len], fds.len()), (&b"two"[..], 2));
+        // The received write end feeds the original read end.
+        let sent = write_to(&fds[1], b"x");
+        assert_eq!(sent, 1);
+        let (len, fds) = recv_with_fds(b.as_fd(), &mut buf).unwrap();
+        assert_eq!((&buf[..len], fds.len()), (&b"none"[..], 0));
+        drop(a);
+        let (len, fds) = recv_with_fds(b.as_fd(), &mut buf).unwrap();
+        assert_eq!((len, fds.len()), (0, 0), "the other end's close");
+    }
+
+    #[test]
+    fn a_message_longer_than_the_buffer_is_an_error_not_a_silent_cut() {
+        let (a, b) = seqpacket_pair().unwrap();
+        send_with_fds(a.as_fd(), b"a longer message", &[]).unwrap();
+        let mut buf = [0u8; 4];
+        assert!(recv_with_fds(b.as_fd(), &mut buf).is_err());
+    }
+
+    #[test]
+    fn a_receive_timeout_ends_a_wait_for_a_message_that_never_comes() {
+        let (_a, b) = seqpacket_pair().unwrap();
+        set_timeout(b.as_fd(), libc::SO_RCVTIMEO, Duration::from_millis(50)).unwrap();
+        let started = Instant::now();
+        assert!(recv_with_fds(b.as_fd(), &mut [0u8; 8]).is_err());
+        assert!(started.elapsed() >= Duration::from_millis(40));
+    }
+
+    fn write_to(fd: &OwnedFd, bytes: &[u8]) -> usize {
+        use std::io::Write;
+        std::fs::File::from(fd.try_clone().unwrap())
+            .write(bytes)
+            .unwrap()
     }
 
     /// This process's uid, from /proc.

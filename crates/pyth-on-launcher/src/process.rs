@@ -1,0 +1,121 @@
+//! A runner process, exec'd by the launcher (a tokio [`Child`]) or forked by the spawner
+//! ([`crate::spawner`]: a child of this process that tokio does not know): waited for, killed
+//! and reaped the same way.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use pyth_on_sandbox::spawner;
+use tokio::io::unix::AsyncFd;
+use tokio::process::Child;
+
+/// A runner process; killed (and reaped) when dropped while still running.
+#[derive(Debug)]
+pub(crate) enum Process {
+    /// Exec'd by the launcher (`kill_on_drop`).
+    Exec(Child),
+    /// Forked by the spawner.
+    Forked(Forked),
+}
+
+/// A runner the spawner forked: its pid and pidfd (readable once it has exited), and its exit
+/// status once reaped.
+#[derive(Debug)]
+pub(crate) struct Forked {
+    pid: i32,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    status: Option<ExitStatus>,
+}
+
+impl Forked {
+    /// Watches the runner `pid` through `pidfd` (registered with the runtime).
+    #[expect(
+        deprecated,
+        reason = "`AsyncFd::new` is deprecated for types whose descriptor may change or close \
+                  under it; an `OwnedFd` owned by the `AsyncFd` cannot, and the safe crates \
+                  may not call the `unsafe` replacement"
+    )]
+    pub(crate) fn new(pid: i32, pidfd: OwnedFd) -> std::io::Result<Self> {
+        Ok(Self {
+            pid,
+            pidfd: Some(AsyncFd::new(pidfd)?),
+            status: None,
+        })
+    }
+
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.status {
+                return Ok(status);
+            }
+            let pidfd = self.pidfd.as_ref().ok_or(std::io::ErrorKind::NotFound)?;
+            let mut ready = pidfd.readable().await?;
+            match spawner::reap(self.pid, true).map_err(std::io::Error::other)? {
+                Some(raw) => self.status = Some(ExitStatus::from_raw(raw)),
+                None => ready.clear_ready(),
+            }
+        }
+    }
+
+    fn start_kill(&self) {
+        if let (None, Some(pidfd)) = (self.status, &self.pidfd) {
+            let _ = spawner::kill(pidfd.get_ref().as_fd());
+        }
+    }
+}
+
+impl Drop for Forked {
+    /// Still running: SIGKILL, then reaped in the background (at once outside a runtime).
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        self.start_kill();
+        let (pid, pidfd) = (self.pid, self.pidfd.take());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(async move {
+                if let Some(pidfd) = &pidfd {
+                    let _ = pidfd.readable().await;
+                }
+                let _ = spawner::reap(pid, false);
+            });
+        } else {
+            let _ = spawner::reap(pid, false);
+        }
+    }
+}
+
+impl Process {
+    /// The host pid.
+    pub(crate) fn id(&self) -> u32 {
+        match self {
+            Process::Exec(child) => child.id().unwrap_or(0),
+            Process::Forked(f) => u32::try_from(f.pid).unwrap_or(0),
+        }
+    }
+
+    /// Waits for the exit (and reaps).
+    pub(crate) async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match self {
+            Process::Exec(child) => child.wait().await,
+            Process::Forked(f) => f.wait().await,
+        }
+    }
+
+    /// Sends SIGKILL without waiting.
+    pub(crate) fn start_kill(&mut self) {
+        match self {
+            Process::Exec(child) => {
+                let _ = child.start_kill();
+            }
+            Process::Forked(f) => f.start_kill(),
+        }
+    }
+
+    /// Sends SIGKILL and waits for the exit.
+    pub(crate) async fn kill(&mut self) {
+        self.start_kill();
+        let _ = self.wait().await;
+    }
+}
