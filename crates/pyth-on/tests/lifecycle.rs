@@ -35,6 +35,26 @@ fn processes_of(range: std::ops::Range<u32>) -> Vec<u32> {
         .collect()
 }
 
+/// The pids of the live children of `parent` (runners, the runner spawner, the fork server).
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = s.rsplit_once(") ")?.1.to_owned();
+                    let mut fields = rest.split(' ');
+                    let (state, ppid) = (fields.next()?.to_owned(), fields.next()?.to_owned());
+                    Some(state != "Z" && ppid == parent.to_string())
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 /// A real `pyth-on serve` process with runs under uids `start..start + 100`, and a user of it
 /// with a 30 s run in flight.
 struct Served {
@@ -146,9 +166,36 @@ async fn runs_die_with_a_killed_server_and_are_closed_as_interrupted_at_its_next
         "the sandbox needs root: run the tests as root"
     );
     let mut served = serve_with_a_long_run(1_650_000_000, &[]).await;
+    let children = children_of(served.server.id());
+    assert!(
+        children.len() >= 3,
+        "a runner, the spawner, the fork server: {children:?}"
+    );
     served.server.kill().unwrap(); // SIGKILL
     served.exited_within(Duration::from_secs(5)).await;
     served.assert_no_run_left().await;
+    let alive = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        })
+    };
+    let mut left: Vec<u32> = children.clone();
+    for _ in 0..40 {
+        left.retain(alive);
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats: Vec<String> = left
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "children outlived the killed server: {stats:?}"
+    );
 
     // The same node starts again on the same data: the run it left open is closed.
     let (mut restarted, client) = spawn_serve(served.dir.path(), 1_650_000_000, &[]).await;
