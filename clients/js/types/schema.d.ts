@@ -1597,7 +1597,8 @@ export interface components {
             id: string;
             /**
              * Format: date-time
-             * @description Last successful use, if any.
+             * @description Last successful use, if any, to the minute: a key in steady use is recorded again
+             *     once a minute, not on every request.
              */
             lastUsedAt?: string | null;
             /** @description The label. */

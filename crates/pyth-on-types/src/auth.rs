@@ -194,7 +194,8 @@ pub struct KeyInfo {
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    /// Last successful use, if any.
+    /// Last successful use, if any, to the minute: a key in steady use is recorded again
+    /// once a minute, not on every request.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
 }

@@ -11,8 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pyth_on_crypto::api_key::ApiKey;
 use pyth_on_crypto::key_hash::KeyHash;
-use pyth_on_store::Role;
-use uuid::Uuid;
+use pyth_on_store::{ApiKeyRecord, Role};
 
 use super::client_ip::client_ip;
 use super::rate_limit;
@@ -107,8 +106,14 @@ pub async fn authenticate(
 ) -> Result<Caller, ApiError> {
     let (user_id, method, sign_in) = match headers.get("x-api-key") {
         Some(raw) => {
-            let key_id = api_key_id(state, raw).await?;
-            (key_id.0, AuthMethod::ApiKey(key_id.1), None)
+            let key = api_key(state, raw).await?;
+            if key
+                .last_used_at
+                .is_none_or(|at| time::OffsetDateTime::now_utc() - at >= KEY_USE_PRECISION)
+            {
+                state.touch_api_key(key.id);
+            }
+            (key.user_id, AuthMethod::ApiKey(key.id), None)
         }
         None => {
             let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
@@ -126,9 +131,6 @@ pub async fn authenticate(
             return Err(ApiError::unauthorized());
         }
     }
-    if let AuthMethod::ApiKey(key_id) = method {
-        state.touch_api_key(key_id);
-    }
     Ok(Caller {
         user_id,
         method,
@@ -141,7 +143,12 @@ pub async fn authenticate(
 
 /// The owner and id of the live API key `raw`. Format and checksum are checked before any
 /// database lookup.
-async fn api_key_id(state: &AppState, raw: &HeaderValue) -> Result<(Uuid, Uuid), ApiError> {
+/// How stale a key's recorded last use may get: a key in steady use is written once per this
+/// period, not on every request (a write transaction each).
+const KEY_USE_PRECISION: time::Duration = time::Duration::minutes(1);
+
+/// The stored key an `x-api-key` header names, checked against its hash.
+async fn api_key(state: &AppState, raw: &HeaderValue) -> Result<ApiKeyRecord, ApiError> {
     let raw = raw.to_str().map_err(|_| ApiError::unauthorized())?;
     let key = ApiKey::parse(raw.trim()).map_err(|_| ApiError::unauthorized())?;
     let hash = key.hash();
@@ -153,7 +160,7 @@ async fn api_key_id(state: &AppState, raw: &HeaderValue) -> Result<(Uuid, Uuid),
     if !KeyHash::from_slice(&record.key_hash).is_some_and(|stored| stored.ct_eq(&hash)) {
         return Err(ApiError::unauthorized());
     }
-    Ok((record.user_id, record.id))
+    Ok(record)
 }
 
 /// Per-client-IP limit on the public auth routes (register, login, refresh).

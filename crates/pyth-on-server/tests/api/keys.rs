@@ -103,3 +103,41 @@ async fn eighty_concurrent_key_creations_never_exceed_the_cap() {
     assert_eq!(live, 50, "{created} created on top of the first key");
     assert_eq!(created, 49);
 }
+
+#[tokio::test]
+async fn a_keys_last_use_is_recorded_once_and_not_rewritten_by_each_request_within_a_minute() {
+    let server = TestServer::start().await;
+    let user = server.user().await;
+    let created = user.jwt.create_key("busy").await.unwrap();
+    let last_used = || async {
+        let listed = user.jwt.list_keys().await.unwrap();
+        listed
+            .keys
+            .into_iter()
+            .find(|k| k.id == created.id)
+            .unwrap()
+            .last_used_at
+    };
+    assert_eq!(last_used().await, None, "never used yet");
+    let key_client = server.client.with_api_key(&created.api_key);
+    key_client.list_secrets().await.unwrap();
+    // Recorded in the background: wait for it.
+    let mut first = None;
+    for _ in 0..200 {
+        first = last_used().await;
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let first = first.expect("the first use is recorded");
+    for _ in 0..5 {
+        key_client.list_secrets().await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        last_used().await,
+        Some(first),
+        "not rewritten within a minute"
+    );
+}
