@@ -249,11 +249,13 @@ pub async fn verify(state: &AppState, token: &str) -> Result<(User, OffsetDateTi
 
 /// The account `id` (gone: unauthorized; disabled: refused).
 pub async fn me(state: &AppState, id: Uuid) -> Result<User, AccountError> {
-    let user = state
-        .store()
-        .user_by_id(id)
-        .await?
-        .ok_or(AccountError::Unauthorized)?;
+    usable(state.store().user_by_id(id).await?)
+}
+
+/// A user read with a credential, if they may use it: one who no longer exists is
+/// unauthorized, a disabled one is told so.
+pub fn usable(user: Option<User>) -> Result<User, AccountError> {
+    let user = user.ok_or(AccountError::Unauthorized)?;
     if user.disabled_at.is_some() {
         return Err(AccountError::AccountDisabled);
     }

@@ -160,6 +160,7 @@ mod tests {
                 "console",
                 "pool-prestart",
                 "fork-server",
+                "runner-spawner",
                 "npm-install-scripts",
                 "package-trust-index-dns"
             ]

@@ -87,6 +87,7 @@ bounded!(ApiKeyStore {
     fn create_api_key(&self, key: &NewApiKey, max_live_keys: u32, audit: Option<&AuditEvent>) -> ();
     fn create_user_with_key(&self, user: &NewUser, key: &NewApiKey, audit: &AuditEvent) -> ();
     fn api_key_by_hash(&self, key_hash: &[u8]) -> Option<ApiKeyRecord>;
+    fn api_key_with_owner(&self, key_hash: &[u8]) -> Option<(ApiKeyRecord, User)>;
     fn list_api_keys(&self, user_id: Uuid) -> Vec<ApiKeyRecord>;
     fn revoke_api_key(&self, user_id: Uuid, key_id: Uuid, at: OffsetDateTime, audit: &AuditEvent) -> bool;
     fn touch_api_key(&self, key_id: Uuid, at: OffsetDateTime) -> ();

@@ -51,6 +51,12 @@ pub trait ApiKeyStore {
     ) -> StoreResult<()>;
     /// The non-revoked key with this hash.
     async fn api_key_by_hash(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The non-revoked key with this hash and its owner, in one query (every request that
+    /// authenticates with a key needs both).
+    async fn api_key_with_owner(
+        &self,
+        key_hash: &[u8],
+    ) -> StoreResult<Option<(ApiKeyRecord, User)>>;
     /// The user's non-revoked keys, oldest first.
     async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Revokes `key_id` if it belongs to `user_id` and is live, appending `audit`; `false`

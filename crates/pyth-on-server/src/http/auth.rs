@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pyth_on_crypto::api_key::ApiKey;
 use pyth_on_crypto::key_hash::KeyHash;
-use pyth_on_store::{ApiKeyRecord, Role};
+use pyth_on_store::{ApiKeyRecord, Role, User};
 
 use super::client_ip::client_ip;
 use super::rate_limit;
@@ -104,16 +104,18 @@ pub async fn authenticate(
     headers: &HeaderMap,
     ip: IpAddr,
 ) -> Result<Caller, ApiError> {
-    let (user_id, method, sign_in) = match headers.get("x-api-key") {
+    // A credential of a user who no longer exists is refused; a disabled one is told so.
+    let (user, method, sign_in) = match headers.get("x-api-key") {
         Some(raw) => {
-            let key = api_key(state, raw).await?;
+            let (key, owner) = api_key(state, raw).await?;
+            let owner = accounts::usable(Some(owner))?;
             if key
                 .last_used_at
                 .is_none_or(|at| time::OffsetDateTime::now_utc() - at >= KEY_USE_PRECISION)
             {
                 state.touch_api_key(key.id);
             }
-            (key.user_id, AuthMethod::ApiKey(key.id), None)
+            (owner, AuthMethod::ApiKey(key.id), None)
         }
         None => {
             let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
@@ -121,11 +123,11 @@ pub async fn authenticate(
                 .jwt()
                 .verify(token)
                 .map_err(|_| ApiError::unauthorized())?;
-            (claims.sub, AuthMethod::Jwt, claims.sid)
+            let user = accounts::me(state, claims.sub).await?;
+            (user, AuthMethod::Jwt, claims.sid)
         }
     };
-    // A credential of a user who no longer exists is refused; a disabled one is told so.
-    let user = accounts::me(state, user_id).await?;
+    let user_id = user.id;
     if let Some(sign_in) = sign_in {
         if !state.store().sign_in_live(user_id, sign_in).await? {
             return Err(ApiError::unauthorized());
@@ -141,26 +143,25 @@ pub async fn authenticate(
     })
 }
 
-/// The owner and id of the live API key `raw`. Format and checksum are checked before any
-/// database lookup.
 /// How stale a key's recorded last use may get: a key in steady use is written once per this
 /// period, not on every request (a write transaction each).
 const KEY_USE_PRECISION: time::Duration = time::Duration::minutes(1);
 
-/// The stored key an `x-api-key` header names, checked against its hash.
-async fn api_key(state: &AppState, raw: &HeaderValue) -> Result<ApiKeyRecord, ApiError> {
+/// The live API key an `x-api-key` header names, checked against its hash, and its owner
+/// (one query). Format and checksum are checked before any database lookup.
+async fn api_key(state: &AppState, raw: &HeaderValue) -> Result<(ApiKeyRecord, User), ApiError> {
     let raw = raw.to_str().map_err(|_| ApiError::unauthorized())?;
     let key = ApiKey::parse(raw.trim()).map_err(|_| ApiError::unauthorized())?;
     let hash = key.hash();
-    let record = state
+    let (record, owner) = state
         .store()
-        .api_key_by_hash(hash.as_bytes())
+        .api_key_with_owner(hash.as_bytes())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     if !KeyHash::from_slice(&record.key_hash).is_some_and(|stored| stored.ct_eq(&hash)) {
         return Err(ApiError::unauthorized());
     }
-    Ok(record)
+    Ok((record, owner))
 }
 
 /// Per-client-IP limit on the public auth routes (register, login, refresh).

@@ -14,10 +14,18 @@ use uuid::Uuid;
 use super::{audit, id, lock_user, users::insert_user, uuid_col, BackendStore, DbConn, DbRow};
 use crate::audit_chain::AuditEvent;
 use crate::error::{StoreError, StoreResult};
-use crate::model::{from_unix_ms, to_unix_ms, ApiKeyRecord, NewApiKey, NewUser};
+use crate::model::{from_unix_ms, to_unix_ms, ApiKeyRecord, NewApiKey, NewUser, User};
 use crate::traits::ApiKeyStore;
 
 const KEY_COLUMNS: &str = "api_key_id, user_id, name, prefix, key_hash, created_at, last_used_at";
+
+/// A live key and its owner: the user's columns under their own names, the key's creation
+/// time as `key_created_at`.
+const KEY_WITH_OWNER: &str = "select k.api_key_id, k.name, k.prefix, k.key_hash, \
+     k.created_at as key_created_at, k.last_used_at, u.user_id, u.email, u.password_hash, \
+     u.created_at, u.role, u.disabled_at, u.secrets_default \
+     from api_key k join app_user u on u.user_id = k.user_id \
+     where k.key_hash = $1 and k.revoked_at is null";
 
 pub(super) async fn insert_key(conn: &mut DbConn, key: &NewApiKey) -> StoreResult<()> {
     sqlx::query(
@@ -123,6 +131,25 @@ impl ApiKeyStore for BackendStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn api_key_with_owner(
+        &self,
+        key_hash: &[u8],
+    ) -> StoreResult<Option<(ApiKeyRecord, User)>> {
+        let row = sqlx::query(KEY_WITH_OWNER)
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        // `created_at` in this row is the user's: the key's comes as `key_created_at`.
+        let key = ApiKeyRecord {
+            created_at: from_unix_ms(row.try_get("key_created_at")?)?,
+            ..key_from_row(&row)?
+        };
+        Ok(Some((key, super::users::user_from_row(&row)?)))
     }
 
     async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>> {

@@ -33,7 +33,7 @@ pub(super) async fn insert_user(conn: &mut DbConn, user: &NewUser) -> StoreResul
     Ok(())
 }
 
-fn user_from_row(row: &DbRow) -> StoreResult<User> {
+pub(super) fn user_from_row(row: &DbRow) -> StoreResult<User> {
     let disabled_at: Option<i64> = row.try_get("disabled_at")?;
     Ok(User {
         id: uuid_col(row, "user_id")?,

@@ -229,3 +229,60 @@ pub async fn the_key_cap_counts_live_keys_and_a_refusal_writes_nothing(store: Ar
         ["auth.register", "key.revoke", "key.create"]
     );
 }
+
+pub async fn a_key_is_found_with_its_owner_as_the_owner_is_now(store: Arc<dyn Store>) {
+    // Arrange: the key is made after its owner, so the two creation times differ.
+    let user = registered(&store, "ada@example.com").await;
+    let mut key = new_key(user.id, "laptop");
+    key.created_at = user.created_at + Duration::seconds(5);
+    store.create_api_key(&key, KEY_CAP, None).await.unwrap();
+    let used_at = now() + Duration::seconds(9);
+    store.touch_api_key(key.id, used_at).await.unwrap();
+
+    // Act
+    let (found, owner) = store
+        .api_key_with_owner(&key.key_hash)
+        .await
+        .unwrap()
+        .expect("a live key");
+
+    // Assert: the same key and user their own lookups give.
+    let alone = store.api_key_by_hash(&key.key_hash).await.unwrap().unwrap();
+    assert_eq!(found, alone);
+    assert_eq!(found.created_at, key.created_at);
+    assert_eq!(found.last_used_at, Some(used_at));
+    assert_eq!(
+        Some(owner.clone()),
+        store.user_by_id(user.id).await.unwrap()
+    );
+    assert_eq!(owner.created_at, user.created_at);
+    assert_eq!(owner.disabled_at, None);
+
+    // A disabled owner is found disabled; a revoked or unknown key not at all.
+    let at = now();
+    let audit = [event(user.id, "admin.user_disable")];
+    assert!(store
+        .set_user_disabled(user.id, Some(at), &audit)
+        .await
+        .unwrap());
+    let (_, owner) = store
+        .api_key_with_owner(&key.key_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.disabled_at, Some(at));
+    store
+        .revoke_api_key(user.id, key.id, now(), &event(user.id, "key.revoke"))
+        .await
+        .unwrap();
+    assert!(store
+        .api_key_with_owner(&key.key_hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .api_key_with_owner(b"no such hash")
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -72,6 +72,7 @@ conformance! {
     api_keys::revoking_a_key_hides_it_and_audits_exactly_once,
     api_keys::another_user_cannot_revoke_a_key,
     api_keys::touching_a_key_records_its_last_use,
+    api_keys::a_key_is_found_with_its_owner_as_the_owner_is_now,
     api_keys::the_key_cap_counts_live_keys_and_a_refusal_writes_nothing,
     refresh::rotating_a_live_token_spends_it_and_stores_the_successor,
     refresh::replaying_a_spent_token_revokes_the_whole_family_including_the_successor,
