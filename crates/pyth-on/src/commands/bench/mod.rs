@@ -41,6 +41,10 @@ pub struct Cmd {
     /// Measure only the subprocess baseline and the sessions (no single-use runs).
     #[arg(long)]
     sessions_only: bool,
+    /// Fork runners from the runner spawner on all three servers (`false`: exec each, to
+    /// compare; docs/PERFORMANCE.md).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    runner_spawner: bool,
 }
 
 /// The three servers the runs are measured on.
@@ -194,7 +198,7 @@ struct Running {
 }
 
 impl Running {
-    async fn start(pool_size: usize, fork_server: bool) -> anyhow::Result<Self> {
+    async fn start(pool_size: usize, fork_server: bool, spawner: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let mut settings = Settings::for_data_dir(dir.path());
         settings.rate_limit_per_minute = 1_000_000;
@@ -203,6 +207,7 @@ impl Running {
         settings.runs.max_concurrent_runs_per_user = 64;
         settings.pool_size = Some(pool_size);
         settings.fork_server = fork_server;
+        settings.runner_spawner = spawner;
         let state = pyth_on_server::build_state(settings).await?;
         let runtimes = state.launcher().runtimes().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -250,9 +255,9 @@ impl Cmd {
     /// Runs the benchmark.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let servers = Servers {
-            warm: Running::start(self.pool_size, true).await?,
-            exec: Running::start(self.pool_size, false).await?,
-            cold: Running::start(0, false).await?,
+            warm: Running::start(self.pool_size, true, self.runner_spawner).await?,
+            exec: Running::start(self.pool_size, false, self.runner_spawner).await?,
+            cold: Running::start(0, false, self.runner_spawner).await?,
         };
         let mut report = serde_json::Map::new();
         report.insert(
@@ -262,6 +267,7 @@ impl Cmd {
                 .into(),
         );
         report.insert("poolSize".into(), self.pool_size.into());
+        report.insert("runnerSpawner".into(), self.runner_spawner.into());
         report.insert("runs".into(), self.runs.into());
         for language in &self.languages {
             let lang = if language.starts_with('j') || language == "node" {
@@ -367,7 +373,11 @@ impl Cmd {
 }
 
 fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Result<()> {
-    writeln!(out, "cpus={} pool={}", report["cpus"], report["poolSize"])?;
+    writeln!(
+        out,
+        "cpus={} pool={} runner_spawner={}",
+        report["cpus"], report["poolSize"], report["runnerSpawner"]
+    )?;
     writeln!(
         out,
         "{:<11} {:<36} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
