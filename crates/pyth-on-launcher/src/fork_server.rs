@@ -18,7 +18,8 @@ use tokio::process::{Child, ChildStdin, Command};
 pub struct ForkServerConfig {
     /// Use a fork server for Python runs (else every run starts its own interpreter).
     pub enabled: bool,
-    /// Runs a fork server serves before it is replaced by a fresh one.
+    /// Runs a fork server serves before it is replaced by a fresh one (and runners the runner
+    /// spawner forks before it is).
     pub max_runs: u64,
 }
 

@@ -135,7 +135,7 @@ impl Launcher {
             .identities
             .map(|(start, count)| IdPool::new(start, count));
         let inner = Arc::new(Inner {
-            runners: Runners::new(runner, cfg.spawner),
+            runners: Runners::new(runner, cfg.spawner, cfg.fork_server.max_runs),
             cfg,
             slots,
             pool,
@@ -297,7 +297,7 @@ impl Launcher {
         inner.active.fetch_add(1, Ordering::SeqCst);
         let _active = ActiveGuard(inner);
         let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
-        let mut proc = RunnerProc::spawn(&inner.runners)?;
+        let mut proc = RunnerProc::spawn(&inner.runners).await?;
         match proc.send(&ServerFrame::Job(Box::new(spec))).await {
             Ok(()) | Err(FrameError::Io(_)) => {}
             Err(e) => {
@@ -320,7 +320,7 @@ impl Launcher {
         job.egress.clone_from(&cfg.egress);
         let mut spec = self.inner.spec_for(&job)?;
         crate::session::configure(&mut spec, &cfg);
-        let proc = self.inner.spawn_with_identity(&mut spec)?;
+        let proc = self.inner.spawn_with_identity(&mut spec).await?;
         let margin = self.inner.cfg.backstop_margin;
         crate::session::open(proc, spec, &cfg, margin).await
     }
@@ -331,7 +331,7 @@ impl Launcher {
         if self.runtimes().python.is_none() && self.runtimes().javascript.is_none() {
             return Err(LaunchError::Sandbox("no runtime available".into()));
         }
-        let mut proc = RunnerProc::spawn(&self.inner.runners)?;
+        let mut proc = RunnerProc::spawn(&self.inner.runners).await?;
         let ready = tokio::time::timeout(Duration::from_secs(5), proc.next_frame()).await;
         proc.retire().await; // EOF: the runner exits without a job
         match ready {
@@ -355,7 +355,7 @@ impl Drop for ActiveGuard<'_> {
 
 impl Inner {
     /// Spawns a runner and leases the uid its sandbox will run as (written into `spec`).
-    pub(crate) fn spawn_with_identity(
+    pub(crate) async fn spawn_with_identity(
         &self,
         spec: &mut JobSpec,
     ) -> Result<RunnerProc, LaunchError> {
@@ -363,7 +363,7 @@ impl Inner {
             Some(ids) => Some(ids.lease().ok_or(LaunchError::NoIdentity)?),
             None => None,
         };
-        let mut proc = RunnerProc::spawn(&self.runners)?;
+        let mut proc = RunnerProc::spawn(&self.runners).await?;
         if let Some(lease) = lease {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
             proc.identity = Some(lease);
@@ -391,14 +391,14 @@ impl Refill for Inner {
             .collect()
     }
 
-    fn spawn_blank(&self, language: Language) -> Result<(RunnerProc, JobSpec), LaunchError> {
+    async fn spawn_blank(&self, language: Language) -> Result<(RunnerProc, JobSpec), LaunchError> {
         let mut profile = self.spec_for(&Job::new(language, String::new()))?;
         profile.prestart = self.pool.cfg.prestart;
         if let Some(server) = self.fork_server_for(&profile) {
             profile.prestart = true;
             profile.fork_server = Some(server);
         }
-        let mut proc = self.spawn_with_identity(&mut profile)?;
+        let mut proc = self.spawn_with_identity(&mut profile).await?;
         proc.fork_server.clone_from(&profile.fork_server);
         Ok((proc, profile))
     }

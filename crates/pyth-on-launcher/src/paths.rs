@@ -135,7 +135,7 @@ impl Launcher {
         slot: OwnedSemaphorePermit,
         sink: Option<&OutputSink>,
     ) -> (Result<JobResult, LaunchError>, bool, u32) {
-        let mut proc = match self.inner.spawn_with_identity(&mut spec) {
+        let mut proc = match self.inner.spawn_with_identity(&mut spec).await {
             Ok(p) => p,
             Err(e) => return (Err(e), false, 0),
         };

@@ -38,7 +38,10 @@ pub(crate) trait Refill: Send + Sync + 'static {
     /// Languages with a runtime.
     fn languages(&self) -> Vec<Language>;
     /// A runner spawned (not yet prepared) with the sandbox profile of `language`'s blank job.
-    fn spawn_blank(&self, language: Language) -> Result<(RunnerProc, JobSpec), LaunchError>;
+    fn spawn_blank(
+        &self,
+        language: Language,
+    ) -> impl std::future::Future<Output = Result<(RunnerProc, JobSpec), LaunchError>> + Send;
 }
 
 /// How long a runner may take to prepare its sandbox.
@@ -311,7 +314,7 @@ pub(crate) fn top_up<R: Refill>(inner: &Arc<R>, language: Language) {
 
 /// Spawns one runner and prepares its sandbox for `language`.
 async fn prepare<R: Refill>(inner: &R, language: Language) -> Result<RunnerProc, LaunchError> {
-    let (mut proc, profile) = inner.spawn_blank(language)?;
+    let (mut proc, profile) = inner.spawn_blank(language).await?;
     proc.send(&ServerFrame::Prepare(Box::new(profile))).await?;
     let ready = tokio::time::timeout(PREPARE_DEADLINE, async {
         loop {

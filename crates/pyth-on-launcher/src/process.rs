@@ -28,20 +28,37 @@ pub(crate) struct Forked {
     status: Option<ExitStatus>,
 }
 
+/// `fd` registered with the runtime's reactor, to await its readiness.
+#[expect(
+    deprecated,
+    reason = "`AsyncFd::new` is deprecated for types whose descriptor may change or close \
+              under it; an `OwnedFd` owned by the `AsyncFd` cannot, and the safe crates \
+              may not call the `unsafe` replacement"
+)]
+pub(crate) fn watch(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    AsyncFd::new(fd)
+}
+
 impl Forked {
-    /// Watches the runner `pid` through `pidfd` (registered with the runtime).
-    #[expect(
-        deprecated,
-        reason = "`AsyncFd::new` is deprecated for types whose descriptor may change or close \
-                  under it; an `OwnedFd` owned by the `AsyncFd` cannot, and the safe crates \
-                  may not call the `unsafe` replacement"
-    )]
-    pub(crate) fn new(pid: i32, pidfd: OwnedFd) -> std::io::Result<Self> {
-        Ok(Self {
-            pid,
-            pidfd: Some(AsyncFd::new(pidfd)?),
-            status: None,
-        })
+    /// Takes charge of the runner `pid` (this process's child) through its `pidfd`: waited
+    /// for, killed if dropped while running, reaped. If its pidfd cannot be watched it is
+    /// killed and reaped at once.
+    pub(crate) fn adopt(pid: i32, pidfd: OwnedFd) -> Result<Self, String> {
+        let spare = pidfd.try_clone();
+        match watch(pidfd) {
+            Ok(pidfd) => Ok(Self {
+                pid,
+                pidfd: Some(pidfd),
+                status: None,
+            }),
+            Err(e) => {
+                if let Ok(spare) = spare {
+                    let _ = spawner::kill(spare.as_fd());
+                }
+                let _ = spawner::reap(pid, false);
+                Err(format!("watching runner {pid}: {e}"))
+            }
+        }
     }
 
     async fn wait(&mut self) -> std::io::Result<ExitStatus> {

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::ids::IdLease;
 use crate::job::LaunchError;
-use crate::process::{Forked, Process};
+use crate::process::Process;
 use crate::spawner::Runners;
 
 /// Where a streamed run's output chunks go as they arrive (unbounded: the runner caps each
@@ -61,17 +61,17 @@ impl std::fmt::Debug for Held {
 impl RunnerProc {
     /// Starts a runner: forked by the spawner when it serves, else exec'd with an empty
     /// environment.
-    pub(crate) fn spawn(runners: &Runners) -> Result<Self, LaunchError> {
+    pub(crate) async fn spawn(runners: &Runners) -> Result<Self, LaunchError> {
         let spawn_error = |source| LaunchError::Spawn {
             path: runners.path.clone(),
             source,
         };
-        let (child, stdin, stdout, stderr) = match runners.fork() {
-            Some(s) => (
-                Process::Forked(Forked::new(s.pid, s.pidfd).map_err(spawn_error)?),
-                s.stdin,
-                s.stdout,
-                s.stderr,
+        let (child, stdin, stdout, stderr) = match runners.fork().await {
+            Some((forked, pipes)) => (
+                Process::Forked(forked),
+                pipes.stdin,
+                pipes.stdout,
+                pipes.stderr,
             ),
             None => exec(&runners.path).map_err(spawn_error)?,
         };

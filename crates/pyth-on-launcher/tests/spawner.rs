@@ -119,3 +119,61 @@ async fn a_spawner_that_died_costs_no_run() {
     assert!(l.spawner_pid().is_none(), "given up, runners are exec'd");
     assert_eq!(l.spawners_started(), 1, "not restarted within the back-off");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_spawner_neither_blocks_the_runtime_nor_fails_a_run() {
+    privileged();
+    let _alone = ALONE.lock().await;
+    let l = launcher(true).await;
+    let spawner = serving(&l).await;
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &spawner.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    // A ticker on the runtime: its longest gap shows whether a worker was blocked.
+    let ticker = tokio::spawn(async {
+        let mut longest = Duration::ZERO;
+        let mut last = std::time::Instant::now();
+        for _ in 0..300 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            longest = longest.max(last.elapsed());
+            last = std::time::Instant::now();
+        }
+        longest
+    });
+    let runs: Vec<_> = (0..3)
+        .map(|i| {
+            let l = l.clone();
+            tokio::spawn(async move { print(&l, &format!("print({i})")).await })
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        assert_eq!(run.await.unwrap(), format!("{i}\n"));
+    }
+    let longest = ticker.await.unwrap();
+    assert!(
+        longest < Duration::from_millis(500),
+        "the runtime stalled for {longest:?}"
+    );
+    assert!(l.spawner_pid().is_none(), "given up");
+}
+
+#[tokio::test]
+async fn a_spawner_is_replaced_after_its_share_of_runners() {
+    privileged();
+    let _alone = ALONE.lock().await;
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.fork_server.max_runs = 3;
+    let l = Launcher::new(cfg).unwrap();
+    let first = serving(&l).await;
+    for i in 0..8 {
+        assert_eq!(print(&l, &format!("print({i})")).await, format!("{i}\n"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = serving(&l).await;
+    assert_ne!(now, first, "a fresh spawner");
+    assert!(l.spawners_started() >= 2, "{}", l.spawners_started());
+}

@@ -18,8 +18,7 @@
 //!   run: the address-space layout and stack canary of a root process that runs no user code
 //!   (docs/SECURITY.md, "The runner spawner").
 
-use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::SysError;
 use crate::sys::{self, Cloned};
@@ -32,9 +31,6 @@ const READY: &[u8] = b"ready";
 
 /// A request: one message of these bytes with the new runner's stdin, stdout and stderr.
 const SPAWN: &[u8] = b"spawn";
-
-/// How long the launcher waits for the spawner's answer (a fork takes well under 1 ms).
-const ANSWER_DEADLINE: Duration = Duration::from_secs(2);
 
 /// What a spawner can go wrong with, seen from either side.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +85,13 @@ pub fn serve(control: OwnedFd) -> Result<Role, SpawnerError> {
                 return Ok(Role::Runner { server });
             }
             Ok(Cloned::Parent { pid, pidfd }) => {
-                answer(control.as_fd(), format!("ok {pid}").as_bytes(), Some(pidfd))?;
+                let text = format!("ok {pid}");
+                if let Err(e) = answer(control.as_fd(), text.as_bytes(), Some(&pidfd)) {
+                    // Nobody would know this runner: it goes (the server reaps it, see the
+                    // launcher's sweep).
+                    let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+                    return Err(e.into());
+                }
             }
             Err(e) => answer(control.as_fd(), format!("error: {e}").as_bytes(), None)?,
         }
@@ -105,51 +107,66 @@ fn checked_request(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<[OwnedFd; 3], &'st
     <[OwnedFd; 3]>::try_from(fds).map_err(|_| "a request carries exactly 3 descriptors")
 }
 
-/// One answer; the pidfd, if any, is closed here once sent.
-fn answer(control: BorrowedFd<'_>, text: &[u8], pidfd: Option<OwnedFd>) -> Result<(), SysError> {
+/// One answer, with the new runner's pidfd if any.
+fn answer(control: BorrowedFd<'_>, text: &[u8], pidfd: Option<&OwnedFd>) -> Result<(), SysError> {
     let fds: Vec<BorrowedFd<'_>> = pidfd.iter().map(AsFd::as_fd).collect();
     sys::send_with_fds(control, text, &fds)
 }
 
-/// In the new runner: stdin, stdout and stderr onto 0, 1 and 2, every other descriptor closed.
+/// In the new runner: stdin, stdout and stderr onto 0, 1 and 2, every other descriptor
+/// (`control` included) closed.
 fn become_runner(control: OwnedFd, stdio: [OwnedFd; 3]) -> Result<(), SysError> {
-    for (fd, target) in stdio.iter().zip(0..) {
-        sys::dup2(fd.as_fd(), target)?;
-    }
-    // The received descriptors are numbered 3 and up (0-2 were the spawner's own), and
-    // `control` is the old stdin, just replaced: none of them may be closed again as a value.
-    let _ = control.into_raw_fd();
-    for fd in stdio {
-        let _ = fd.into_raw_fd();
-    }
-    sys::close_from(3)
+    sys::keep_only_stdio(stdio, control)
 }
 
-/// The two ends of a new control socket: (the launcher's, with a receive deadline; the
-/// spawner's, to become its stdin).
+/// The two ends of a new control socket: (the launcher's, non-blocking; the spawner's, to
+/// become its stdin).
 pub fn control_pair() -> Result<(OwnedFd, OwnedFd), SysError> {
     let (ours, theirs) = sys::seqpacket_pair()?;
-    sys::set_timeout(ours.as_fd(), libc::SO_RCVTIMEO, ANSWER_DEADLINE)?;
+    sys::set_nonblocking(ours.as_fd())?;
     Ok((ours, theirs))
 }
 
-/// Waits for the spawner on the other end of `control` to say it serves.
-pub fn wait_ready(control: BorrowedFd<'_>) -> Result<(), SpawnerError> {
-    let mut buf = [0u8; 64];
-    match sys::recv_with_fds(control, &mut buf)? {
-        (0, _) => Err(SpawnerError::Closed),
-        (len, _) if &buf[..len] == READY => Ok(()),
-        (len, _) => Err(SpawnerError::Refused(lossy(&buf[..len]))),
+/// What the spawner says.
+#[derive(Debug)]
+pub enum Answer {
+    /// It serves (its first message).
+    Ready,
+    /// A runner it forked for the oldest request without an answer: a child of the caller.
+    Spawned {
+        /// Its pid (stable until the caller reaps it).
+        pid: i32,
+        /// A pidfd for it: readable once it has exited.
+        pidfd: OwnedFd,
+    },
+}
+
+/// The next answer on the non-blocking `control` (from [`control_pair`]); `None` when there
+/// is none yet.
+pub fn read_answer(control: BorrowedFd<'_>) -> Result<Option<Answer>, SpawnerError> {
+    let mut buf = [0u8; 256];
+    let (len, fds) = match sys::recv_with_fds(control, &mut buf) {
+        Ok(message) => message,
+        Err(e) if e.source.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if len == 0 {
+        return Err(SpawnerError::Closed);
+    }
+    if &buf[..len] == READY && fds.is_empty() {
+        return Ok(Some(Answer::Ready));
+    }
+    let text = lossy(&buf[..len]);
+    let pid = text.strip_prefix("ok ").and_then(|p| p.parse::<i32>().ok());
+    match (pid, <[OwnedFd; 1]>::try_from(fds)) {
+        (Some(pid), Ok([pidfd])) => Ok(Some(Answer::Spawned { pid, pidfd })),
+        _ => Err(SpawnerError::Refused(text)),
     }
 }
 
-/// A runner the spawner forked: a child of the caller.
+/// The caller's ends of a requested runner's pipes.
 #[derive(Debug)]
-pub struct Spawned {
-    /// Its pid (stable until the caller reaps it: it is the caller's child).
-    pub pid: i32,
-    /// A pidfd for it: readable once it has exited.
-    pub pidfd: OwnedFd,
+pub struct Requested {
     /// The write end of its stdin.
     pub stdin: OwnedFd,
     /// The read end of its stdout.
@@ -158,28 +175,16 @@ pub struct Spawned {
     pub stderr: OwnedFd,
 }
 
-/// Asks the spawner on the other end of `control` for a new runner. The caller must be the
-/// spawner's parent (the runner becomes its child) and must not share `control` between
-/// concurrent requests.
-pub fn request(control: BorrowedFd<'_>) -> Result<Spawned, SpawnerError> {
+/// Asks the spawner on the other end of `control` for a new runner; its [`Answer::Spawned`]
+/// comes through [`read_answer`], in the order of the requests. The caller must be the
+/// spawner's parent (the runner becomes its child).
+pub fn send_request(control: BorrowedFd<'_>) -> Result<Requested, SpawnerError> {
     let (stdin_r, stdin) = sys::pipe()?;
     let (stdout, stdout_w) = sys::pipe()?;
     let (stderr, stderr_w) = sys::pipe()?;
     let theirs = [stdin_r.as_fd(), stdout_w.as_fd(), stderr_w.as_fd()];
     sys::send_with_fds(control, SPAWN, &theirs)?;
-    let mut buf = [0u8; 256];
-    let (len, fds) = sys::recv_with_fds(control, &mut buf)?;
-    if len == 0 {
-        return Err(SpawnerError::Closed);
-    }
-    let text = lossy(&buf[..len]);
-    let pid = text.strip_prefix("ok ").and_then(|p| p.parse::<i32>().ok());
-    let (Some(pid), Ok([pidfd])) = (pid, <[OwnedFd; 1]>::try_from(fds)) else {
-        return Err(SpawnerError::Refused(text));
-    };
-    Ok(Spawned {
-        pid,
-        pidfd,
+    Ok(Requested {
         stdin,
         stdout,
         stderr,

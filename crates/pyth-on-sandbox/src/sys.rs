@@ -6,7 +6,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use crate::error::SysError;
@@ -21,7 +21,7 @@ pub use privileges::{
 };
 pub use socket::{
     child_signal_fd, connect_abstract, peer_credentials, recv_with_fds, send_with_fds,
-    seqpacket_pair, set_timeout,
+    seqpacket_pair,
 };
 
 type Result<T> = std::result::Result<T, SysError>;
@@ -378,13 +378,23 @@ pub fn cloexec_from(first: u32) -> Result<()> {
     .map(drop)
 }
 
-/// `close_range(first, ~0, 0)`: closes every descriptor from `first` on. Only for a process
-/// that owns none of them as a Rust value any more (a freshly forked runner).
-pub fn close_from(first: u32) -> Result<()> {
-    // SAFETY: integer arguments only; the caller guarantees that no live `OwnedFd` refers to
-    // a descriptor this closes.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
-    check(ret, "close_range", || format!("{first}, ~0, 0")).map(drop)
+/// Puts `stdio` on descriptors 0, 1 and 2 and closes every other descriptor (`close_range(3,
+/// ~0)`), `also` included: what a freshly forked runner keeps. The descriptors given are
+/// consumed here (none may be closed again as a value); every other one this process holds
+/// must not be owned by a live value either (the caller is a just-forked, single-threaded
+/// copy of the spawner, which holds nothing else).
+pub fn keep_only_stdio(stdio: [OwnedFd; 3], also: OwnedFd) -> Result<()> {
+    for (fd, target) in stdio.iter().zip(0..) {
+        dup2(fd.as_fd(), target)?;
+    }
+    let _ = also.into_raw_fd();
+    for fd in stdio {
+        let _ = fd.into_raw_fd();
+    }
+    // SAFETY: integer arguments only. The descriptors from 3 on are the ones just released
+    // from their `OwnedFd`s above and the spawner's, which no live value owns (see above).
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    check(ret, "close_range", || "3, ~0, 0".into()).map(drop)
 }
 
 /// Resets every signal the runner may have changed (Rust ignores SIGPIPE) to its default and

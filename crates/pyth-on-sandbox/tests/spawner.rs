@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::privileged;
 use pyth_on_sandbox::protocol::{self, RunnerFrame, ServerFrame};
-use pyth_on_sandbox::spawner::{self, Spawned, SpawnerError};
+use pyth_on_sandbox::spawner::{self, Answer, SpawnerError};
 
 /// A running spawner and the control socket to it.
 struct Spawner {
@@ -28,8 +28,42 @@ fn start_spawner() -> Spawner {
         .stdin(Stdio::from(theirs))
         .spawn()
         .unwrap();
-    spawner::wait_ready(control.as_fd()).unwrap();
+    assert!(matches!(answer(&control).unwrap(), Answer::Ready));
     Spawner { child, control }
+}
+
+/// The spawner's next answer, waited for (5 s at most).
+fn answer(control: &OwnedFd) -> Result<Answer, SpawnerError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(answer) = spawner::read_answer(control.as_fd())? {
+            return Ok(answer);
+        }
+        assert!(Instant::now() < deadline, "no answer");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A runner the spawner forked (a child of this process) and this process's ends of its pipes.
+#[derive(Debug)]
+struct Spawned {
+    pid: i32,
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+fn request(control: &OwnedFd) -> Result<Spawned, SpawnerError> {
+    let pipes = spawner::send_request(control.as_fd())?;
+    match answer(control)? {
+        Answer::Spawned { pid, pidfd: _ } => Ok(Spawned {
+            pid,
+            stdin: pipes.stdin,
+            stdout: pipes.stdout,
+            stderr: pipes.stderr,
+        }),
+        Answer::Ready => panic!("`ready` to a request"),
+    }
 }
 
 /// The `pipe:[inode]` names of descriptors, as `/proc/PID/fd` shows them.
@@ -73,7 +107,7 @@ fn reaped(pid: i32) -> i32 {
 #[test]
 fn a_spawned_runner_is_a_child_of_the_caller_and_holds_only_the_three_pipes_it_was_given() {
     let spawner = start_spawner();
-    let spawned = spawner::request(spawner.control.as_fd()).unwrap();
+    let spawned = request(&spawner.control).unwrap();
     assert_eq!(parent_of(spawned.pid), std::process::id());
     assert_eq!(
         parent_of(i32::try_from(spawner.child.id()).unwrap()),
@@ -109,7 +143,7 @@ fn a_spawned_runner_is_a_child_of_the_caller_and_holds_only_the_three_pipes_it_w
 fn a_spawned_runner_runs_a_job_and_its_exit_status_reaches_the_caller() {
     privileged();
     let spawner = start_spawner();
-    let spawned = spawner::request(spawner.control.as_fd()).unwrap();
+    let spawned = request(&spawner.control).unwrap();
     let job = ServerFrame::Job(Box::new(common::py("print('from a forked runner')")));
     let mut stdin = File::from(spawned.stdin.try_clone().unwrap());
     stdin
@@ -142,7 +176,7 @@ fn a_spawned_runner_runs_a_job_and_its_exit_status_reaches_the_caller() {
 fn many_runners_from_one_spawner_are_distinct_processes() {
     let spawner = start_spawner();
     let runners: Vec<Spawned> = (0..20)
-        .map(|_| spawner::request(spawner.control.as_fd()).unwrap())
+        .map(|_| request(&spawner.control).unwrap())
         .collect();
     let mut pids: Vec<i32> = runners.iter().map(|r| r.pid).collect();
     pids.sort_unstable();
@@ -177,7 +211,7 @@ fn a_request_to_a_spawner_that_is_gone_fails_at_once() {
     child.kill().unwrap();
     child.wait().unwrap();
     let started = Instant::now();
-    let err = spawner::request(control.as_fd()).unwrap_err();
+    let err = request(&control).unwrap_err();
     assert!(
         matches!(err, SpawnerError::Sys(_) | SpawnerError::Closed),
         "{err}"

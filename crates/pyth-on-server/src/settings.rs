@@ -159,7 +159,7 @@ pub struct Settings {
     pub fork_server: bool,
 
     /// Runs a fork server serves before a fresh one replaces it (a new string-hash seed and
-    /// address-space layout).
+    /// address-space layout); the runner spawner is replaced after as many runners.
     #[arg(long, env = "PYTH_ON_FORK_SERVER_RUNS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub fork_server_runs: u64,

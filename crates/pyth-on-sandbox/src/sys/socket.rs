@@ -307,6 +307,18 @@ mod tests {
         let mut buf = [0u8; 16];
         let (len, fds) = recv_with_fds(b.as_fd(), &mut buf).unwrap();
         assert_eq!((&buf[..len], fds.len()), (&b"two"[..], 2));
+        // Close-on-exec from the moment they exist (MSG_CMSG_CLOEXEC): no process exec'd
+        // meanwhile by another thread inherits them.
+        for fd in &fds {
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()));
+            let flags = info.unwrap();
+            let flags = flags
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .unwrap();
+            let flags = u32::from_str_radix(flags.trim(), 8).unwrap();
+            assert_ne!(flags & libc::O_CLOEXEC as u32, 0, "fd {}", fd.as_raw_fd());
+        }
         // The received write end feeds the original read end.
         let sent = write_to(&fds[1], b"x");
         assert_eq!(sent, 1);
