@@ -218,3 +218,73 @@ fn a_request_to_a_spawner_that_is_gone_fails_at_once() {
     );
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// Plays a server: starts a spawner, asks it for one runner on its own stdin, stdout and
+/// stderr (which the test gave it), writes the runner's pid to the file `argv[2]`, and waits
+/// to be killed.
+const STAND_IN_SERVER: &str = r#"
+import signal, socket, subprocess, sys
+ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+spawner = subprocess.Popen([sys.argv[1], "spawner"], stdin=theirs, env={})
+theirs.close()
+assert ours.recv(64) == b"ready"
+socket.send_fds(ours, [b"spawn"], [0, 1, 2])
+answer, fds, _, _ = socket.recv_fds(ours, 256, 1)
+with open(sys.argv[2], "w") as f:
+    f.write(answer.decode().split()[1])
+signal.pause()
+"#;
+
+#[test]
+fn a_forked_runner_dies_with_the_server_even_while_its_stdin_stays_open() {
+    // The test keeps the runner's stdin open, so only the death signal can end it.
+    let (stdin_r, stdin_w) = std::io::pipe().unwrap();
+    let (_stdout_r, stdout_w) = std::io::pipe().unwrap();
+    let (_stderr_r, stderr_w) = std::io::pipe().unwrap();
+    let dir = std::env::temp_dir().join(format!("pyth-on-stand-in-{}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let mut server = Command::new("/usr/bin/python3")
+        .args(["-c", STAND_IN_SERVER, env!("CARGO_BIN_EXE_pyth-on-runner")])
+        .arg(&dir)
+        .stdin(Stdio::from(stdin_r))
+        .stdout(Stdio::from(stdout_w))
+        .stderr(Stdio::from(stderr_w))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let runner: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&dir)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stand-in never got its runner"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = std::fs::remove_file(&dir);
+    assert_eq!(
+        parent_of(runner),
+        server.id(),
+        "the runner is the stand-in's child"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(runner) {
+        assert!(Instant::now() < deadline, "the runner outlived its server");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stdin_w);
+}
+
+/// Whether `pid` is a process that has not exited (a zombie has).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
