@@ -15,44 +15,45 @@ use std::time::Duration;
 
 use pyth_on_client::Client;
 
-/// Host processes whose uid lies in `range`.
-fn processes_of(range: std::ops::Range<u32>) -> Vec<u32> {
+/// Host pids for which `keep(pid)` holds.
+fn pids_where(keep: impl Fn(u32) -> bool) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("Uid:"))
-                        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-                })
-                .and_then(|uid| uid.parse::<u32>().ok())
-                .is_some_and(|uid| range.contains(&uid))
-        })
+        .filter(|pid| keep(*pid))
         .collect()
+}
+
+/// Host processes whose uid lies in `range`.
+fn processes_of(range: std::ops::Range<u32>) -> Vec<u32> {
+    pids_where(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+                line.split_whitespace().nth(1)?.parse::<u32>().ok()
+            })
+            .is_some_and(|uid| range.contains(&uid))
+    })
+}
+
+/// `pid`'s state letter and parent, from `/proc/PID/stat`.
+fn state_and_parent(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(") ")?.1.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.next()?.parse().ok()?))
+}
+
+/// Whether `pid` is a process that has not exited (a zombie has).
+fn alive(pid: &u32) -> bool {
+    state_and_parent(*pid).is_some_and(|(state, _)| state != 'Z')
 }
 
 /// The pids of the live children of `parent` (runners, the runner spawner, the fork server).
 fn children_of(parent: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s.rsplit_once(") ")?.1.to_owned();
-                    let mut fields = rest.split(' ');
-                    let (state, ppid) = (fields.next()?.to_owned(), fields.next()?.to_owned());
-                    Some(state != "Z" && ppid == parent.to_string())
-                })
-                .unwrap_or(false)
-        })
-        .collect()
+    pids_where(|pid| state_and_parent(pid).is_some_and(|(s, p)| s != 'Z' && p == parent))
 }
 
 /// A real `pyth-on serve` process with runs under uids `start..start + 100`, and a user of it
@@ -167,19 +168,20 @@ async fn runs_die_with_a_killed_server_and_are_closed_as_interrupted_at_its_next
     );
     let mut served = serve_with_a_long_run(1_650_000_000, &[]).await;
     let children = children_of(served.server.id());
+    let forked = children
+        .iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.ends_with(b"/pyth-on-runner\0spawner\0"))
+        })
+        .count();
     assert!(
-        children.len() >= 3,
-        "a runner, the spawner, the fork server: {children:?}"
+        forked >= 2,
+        "the spawner and a runner it forked: {children:?}"
     );
     served.server.kill().unwrap(); // SIGKILL
     served.exited_within(Duration::from_secs(5)).await;
     served.assert_no_run_left().await;
-    let alive = |pid: &u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rsplit_once(") ")
-                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-        })
-    };
     let mut left: Vec<u32> = children.clone();
     for _ in 0..40 {
         left.retain(alive);
