@@ -4,9 +4,10 @@
 pub mod fork;
 pub mod kernel;
 pub mod probes;
+pub mod runner;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use pyth_on_sandbox::protocol::{
@@ -14,6 +15,7 @@ use pyth_on_sandbox::protocol::{
 };
 use pyth_on_sandbox::rootfs::BASE_RO_MOUNTS;
 use pyth_on_sandbox::SandboxOptions;
+use runner::Runner;
 
 /// Fails the test, loudly, unless it runs as root: a sandbox test that cannot run must not
 /// pass (CI runs as root).
@@ -75,7 +77,7 @@ pub struct Session {
 /// pool's path); with `PYTH_ON_TEST_PREPARED=prestart`, the same with the interpreter started
 /// during `Prepare` (ZK jobs excepted: they are never pre-started). Returns the runner's pid and
 /// its final frame.
-fn converse(child: &mut std::process::Child, spec: &JobSpec) -> (i32, RunnerFrame) {
+fn converse(child: &mut Runner, spec: &JobSpec) -> (i32, RunnerFrame) {
     let mode = match env_mode() {
         Mode::Prestarted if spec.zk.is_some() => Mode::Prepared,
         mode => mode,
@@ -148,14 +150,9 @@ pub fn frame_in(spec: &JobSpec, mode: Mode) -> RunnerFrame {
 
 /// Runs `spec` in `mode`; returns everything the runner said after the job, with timings.
 pub fn talk_in(spec: &JobSpec, mode: Mode) -> Conversation {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn runner");
+    let mut child = Runner::start();
     let talk = converse_in(&mut child, spec, mode);
-    child.wait().unwrap();
+    child.wait();
     talk
 }
 
@@ -167,7 +164,7 @@ pub fn run_in(spec: &JobSpec, mode: Mode) -> JobResult {
     }
 }
 
-fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> Conversation {
+fn converse_in(child: &mut Runner, spec: &JobSpec, mode: Mode) -> Conversation {
     // The fork server takes Python only, and never a ZK job (pre-started interpreters don't).
     let mode = match mode {
         Mode::Forked if spec.zk.is_some() => Mode::Prepared,
@@ -195,14 +192,10 @@ fn converse_in(child: &mut std::process::Child, spec: &JobSpec, mode: Mode) -> C
 }
 
 /// `Prepare(profile)` (when given), then `Job(job)`; returns what the runner said.
-fn converse_with(
-    child: &mut std::process::Child,
-    profile: Option<&JobSpec>,
-    job: &JobSpec,
-) -> Conversation {
+fn converse_with(child: &mut Runner, profile: Option<&JobSpec>, job: &JobSpec) -> Conversation {
     let mut input = child.stdin.take().unwrap();
     let mut out = child.stdout.take().unwrap();
-    let send = |input: &mut std::process::ChildStdin, frame: &ServerFrame| {
+    let send = |input: &mut std::fs::File, frame: &ServerFrame| {
         input
             .write_all(&protocol::encode_frame(frame).unwrap())
             .unwrap()
@@ -259,29 +252,17 @@ fn until_the_end(out: &mut impl std::io::Read, pid: i32, sent: Instant) -> Conve
 
 /// Prepares a runner with `profile`, then sends `job`; returns the final frame.
 pub fn frame_prepared(profile: &JobSpec, job: &JobSpec) -> RunnerFrame {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn runner");
+    let mut child = Runner::start();
     let last = converse_with(&mut child, Some(profile), job).last;
-    child.wait().unwrap();
+    child.wait();
     last
 }
 
 /// Runs `spec` through a fresh runner; the runner gets `extra_env` (to prove it does not leak).
 pub fn run_with_env(spec: &JobSpec, extra_env: &[(&str, &str)]) -> Session {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
-        .env_clear()
-        .envs(extra_env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runner");
+    let mut child = Runner::start_with_env(extra_env);
     let (runner_pid, frame) = converse(&mut child, spec);
-    child.wait().unwrap();
+    child.wait();
     match frame {
         RunnerFrame::Result(result) => Session {
             runner_pid,
@@ -304,13 +285,8 @@ pub fn ok(spec: &JobSpec) -> String {
 
 /// Runs `spec` and returns the final frame, whatever it is.
 pub fn final_frame(spec: &JobSpec) -> RunnerFrame {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pyth-on-runner"))
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn runner");
+    let mut child = Runner::start();
     let (_, last) = converse(&mut child, spec);
-    child.wait().unwrap();
+    child.wait();
     last
 }
