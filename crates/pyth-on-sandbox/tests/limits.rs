@@ -289,7 +289,19 @@ fn killing_the_runner_takes_the_whole_run_down() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // The dead runner's empty cgroup is swept by the next runner.
+    // The dead runner's cgroups, once empty (its init may still be exiting, or a zombie
+    // waiting for the host's pid 1), are swept by the next runner.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let populated = |dir: &std::path::PathBuf| {
+        std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+    };
+    while run_cgroup_dirs(ready.pid).iter().any(populated) {
+        assert!(
+            Instant::now() < deadline,
+            "the dead run's cgroups stayed populated"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     run(&py("pass"));
     assert_eq!(run_cgroup_dirs(ready.pid), Vec::<std::path::PathBuf>::new());
 }
