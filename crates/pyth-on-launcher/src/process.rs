@@ -44,7 +44,6 @@ impl Forked {
     /// for, killed if dropped while running, reaped. If its pidfd cannot be watched it is
     /// killed and reaped at once.
     pub(crate) fn adopt(pid: i32, pidfd: OwnedFd) -> Result<Self, String> {
-        let spare = pidfd.try_clone();
         match watch(pidfd) {
             Ok(pidfd) => Ok(Self {
                 pid,
@@ -52,9 +51,8 @@ impl Forked {
                 status: None,
             }),
             Err(e) => {
-                if let Ok(spare) = spare {
-                    let _ = spawner::kill(spare.as_fd());
-                }
+                // Unreaped, so the pid is still this runner's.
+                let _ = spawner::kill_child(pid);
                 let _ = spawner::reap(pid, false);
                 Err(format!("watching runner {pid}: {e}"))
             }

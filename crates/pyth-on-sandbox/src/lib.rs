@@ -142,6 +142,12 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
             }
         }
     };
+    answer(output, outcome)
+}
+
+/// Reports a run's outcome, then tears its sandbox down (the launcher reaps this process
+/// after the teardown).
+fn answer(output: &mut impl Write, outcome: RunOutcome) -> Result<(), RunnerError> {
     let (frame, teardown) = match outcome {
         Ok((result, teardown)) => (RunnerFrame::Result(Box::new(result)), Some(teardown)),
         Err(e) => (
@@ -151,7 +157,6 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
             None,
         ),
     };
-    // The answer first, then the teardown (the launcher reaps this process after it).
     let sent = protocol::write_frame(output, &frame);
     if let Some(teardown) = teardown {
         teardown.finish().map_err(RunnerError::Teardown)?;

@@ -200,6 +200,12 @@ pub fn reap(pid: i32, nohang: bool) -> Result<Option<i32>, SysError> {
     }))
 }
 
+/// Sends SIGKILL to the spawned runner `pid`, a child of the caller it has not reaped yet
+/// (when its pidfd is gone).
+pub fn kill_child(pid: i32) -> Result<(), SysError> {
+    sys::kill_child(pid)
+}
+
 /// Sends SIGKILL through `pidfd` (nothing happens to a process that has exited already).
 pub fn kill(pidfd: BorrowedFd<'_>) -> Result<(), SysError> {
     sys::pidfd_send_signal(pidfd, libc::SIGKILL)

@@ -271,6 +271,14 @@ pub fn process_exists(pid: i32) -> bool {
     ret == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// `kill(pid, SIGKILL)`. Only for a child of the caller that it has not reaped yet (its pid
+/// cannot have been reused meanwhile).
+pub fn kill_child(pid: i32) -> Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::kill(pid, libc::SIGKILL) };
+    check(ret.into(), "kill", || format!("{pid}, SIGKILL")).map(drop)
+}
+
 /// `setpriority(PRIO_PROCESS, pid, nice)` (`pid` 0: the caller). Lowering a nice value needs
 /// `CAP_SYS_NICE` (the runner has it as root).
 pub fn set_nice(pid: i32, nice: i32) -> Result<()> {
