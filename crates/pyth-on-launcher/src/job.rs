@@ -206,5 +206,6 @@ pub(crate) fn spec(
         stream: false,
         session: false,
         fork_server: None,
+        netns: None,
     })
 }

@@ -27,6 +27,10 @@ use crate::runner::{OutputSink, RunnerProc};
 use crate::runtimes::Runtimes;
 use crate::session::{Session, SessionConfig};
 use crate::spawner::Runners;
+use pyth_on_sandbox::netns::{NetnsPool, NetnsStats};
+
+/// Most network namespaces kept ready to lease.
+const MAX_POOLED_NETNS: usize = 64;
 
 /// Name of the runner binary.
 pub const RUNNER_NAME: &str = "pyth-on-runner";
@@ -56,6 +60,9 @@ pub struct LauncherConfig {
     /// Fork each runner from the runner spawner ([`crate::spawner`]) instead of exec'ing it
     /// (on by default).
     pub spawner: bool,
+    /// Lease runs network namespaces made ahead of time, reused when a run left no trace in
+    /// them (`pyth_on_sandbox::netns`; on by default). Off: each run's init clones a new one.
+    pub reuse_netns: bool,
 }
 
 impl LauncherConfig {
@@ -72,6 +79,7 @@ impl LauncherConfig {
             identities: None,
             fork_server: ForkServerConfig::default(),
             spawner: true,
+            reuse_netns: true,
         }
     }
 }
@@ -93,6 +101,8 @@ pub(crate) struct Inner {
     pub(crate) ids: Option<IdPool>,
     /// The Python fork server, when on and up.
     pub(crate) fork_servers: Arc<ForkServers>,
+    /// Network namespaces to lease, when on (and root).
+    pub(crate) netns: Option<NetnsPool>,
     /// Runs in progress (for `shutdown`).
     active: AtomicUsize,
     closed: AtomicBool,
@@ -134,7 +144,9 @@ impl Launcher {
         let ids = cfg
             .identities
             .map(|(start, count)| IdPool::new(start, count));
+        let netns = netns_pool(&cfg);
         let inner = Arc::new(Inner {
+            netns,
             runners: Runners::new(runner, cfg.spawner, cfg.fork_server.max_runs),
             cfg,
             slots,
@@ -151,6 +163,11 @@ impl Launcher {
         inner.runners.warm_up();
         pool::start(&inner);
         Ok(Self { inner })
+    }
+
+    /// How the network-namespace pool has fared (`None`: off).
+    pub fn netns_stats(&self) -> Option<NetnsStats> {
+        self.inner.netns.as_ref().map(NetnsPool::stats)
     }
 
     /// Per-run uids leased right now (runs and warm runners whose runner has not exited).
@@ -344,6 +361,23 @@ impl Launcher {
     }
 }
 
+/// The pool of network namespaces: as many as runs may hold at once (every execution slot,
+/// every prepared runner), when on and root.
+fn netns_pool(cfg: &LauncherConfig) -> Option<NetnsPool> {
+    if !cfg.reuse_netns || !pyth_on_sandbox::running_as_root() {
+        return None;
+    }
+    let prepared = cfg.pool.size_per_language * 2;
+    let size = (cfg.max_concurrency + prepared).clamp(1, MAX_POOLED_NETNS);
+    match NetnsPool::start(size, cfg.sandbox.loopback) {
+        Ok(pool) => Some(pool),
+        Err(e) => {
+            tracing::warn!(error = %e, "no network-namespace pool: every run makes its own");
+            None
+        }
+    }
+}
+
 /// Counts a run as in progress until dropped.
 struct ActiveGuard<'a>(&'a Inner);
 
@@ -367,6 +401,16 @@ impl Inner {
         if let Some(lease) = lease {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
             proc.identity = Some(lease);
+        }
+        let wants_netns = spec.egress.is_none() && !spec.session;
+        if let Some(lease) = self
+            .netns
+            .as_ref()
+            .filter(|_| wants_netns)
+            .and_then(NetnsPool::lease)
+        {
+            spec.netns = Some(lease.reference());
+            proc.netns = Some(lease);
         }
         Ok(proc)
     }

@@ -170,6 +170,7 @@ impl Launcher {
         let mut spec = spec.clone();
         spec.prestart = self.inner.pool.cfg.prestart || warm.proc.fork_server.is_some();
         spec.fork_server.clone_from(&warm.proc.fork_server);
+        spec.netns = warm.proc.netns.as_ref().map(|n| n.reference());
         if let Some(lease) = &warm.proc.identity {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
         }

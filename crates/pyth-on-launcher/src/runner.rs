@@ -19,6 +19,7 @@ use crate::ids::IdLease;
 use crate::job::LaunchError;
 use crate::process::Process;
 use crate::spawner::Runners;
+use pyth_on_sandbox::netns::NetnsLease;
 
 /// Where a streamed run's output chunks go as they arrive (unbounded: the runner caps each
 /// stream at the job's output limit, so at most twice that is ever queued).
@@ -47,6 +48,9 @@ pub(crate) struct RunnerProc {
     held: Option<Held>,
     /// The fork server its prepared sandbox took the payload from (a pooled runner).
     pub(crate) fork_server: Option<pyth_on_sandbox::protocol::ForkServerRef>,
+    /// The network namespace leased to its sandbox: given back only after a clean teardown,
+    /// destroyed otherwise.
+    pub(crate) netns: Option<NetnsLease>,
 }
 
 /// Anything a run holds until its runner has exited (an execution or build slot).
@@ -87,6 +91,7 @@ impl RunnerProc {
             identity: None,
             held: None,
             fork_server: None,
+            netns: None,
         })
     }
 
@@ -182,7 +187,12 @@ impl RunnerProc {
     async fn await_teardown(mut self) {
         let status = tokio::time::timeout(RETIRE_GRACE, self.child.wait()).await;
         let clean = matches!(&status, Ok(Ok(s)) if s.success());
-        if !clean {
+        if clean {
+            // Init reaped, the cgroup empty and removed: nothing of the run is left in it.
+            if let Some(netns) = self.netns.take() {
+                netns.give_back();
+            }
+        } else {
             self.child.kill().await;
             let stderr = (&mut self.stderr).await.unwrap_or_default();
             tracing::warn!(
@@ -195,10 +205,12 @@ impl RunnerProc {
         self.release();
     }
 
-    /// Releases the uid lease and the slot (the runner has exited).
+    /// Releases the uid lease and the slot (the runner has exited); a network namespace not
+    /// given back is destroyed.
     fn release(&mut self) {
         self.held = None;
         self.identity = None;
+        self.netns = None;
     }
 
     /// Ends a runner that will not get a job: EOF on its stdin makes it tear its sandbox down

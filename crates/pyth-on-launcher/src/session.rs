@@ -131,6 +131,9 @@ impl Stopper {
 /// The session's profile: the launcher's job description for `cfg.language` (`spec`) with
 /// the session's variables and limits.
 pub(crate) fn configure(spec: &mut JobSpec, cfg: &SessionConfig) {
+    // (The runner sets it for a `Session` frame as well; here it keeps the launcher from
+    // leasing the session a reusable network namespace.)
+    spec.session = true;
     spec.env = cfg
         .env
         .iter()

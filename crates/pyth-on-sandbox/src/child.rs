@@ -86,6 +86,9 @@ pub struct ChildPlan<'a> {
     /// Read end of the exit pipe when the payload comes from a fork server
     /// ([`crate::fork_server`]): init forks none and learns the payload's end there.
     pub payload_exit: Option<File>,
+    /// The network namespace leased to the run ([`crate::netns`]), entered by init first;
+    /// `None`: init was cloned into a new one.
+    pub netns: Option<OwnedFd>,
 }
 
 fn step(step: &'static str) -> impl FnOnce(crate::error::SysError) -> ChildError {
@@ -248,6 +251,9 @@ fn end_run(
 fn init_setup(plan: &ChildPlan<'_>) -> Result<File, ChildError> {
     // If the runner dies, so does the run (and with init, its whole PID namespace).
     sys::set_parent_death_signal(libc::SIGKILL).map_err(step("pdeathsig"))?;
+    if let Some(ns) = &plan.netns {
+        sys::setns(ns.as_fd(), libc::CLONE_NEWNET).map_err(step("network namespace"))?;
+    }
     // (getppid() is 0 for a namespace's init, so a runner that died before this point cannot
     // be detected here; the run then ends at RLIMIT_CPU or stays asleep in its cgroup, which
     // the next runner's stale sweep cannot remove while it is busy. Rare: microseconds.)

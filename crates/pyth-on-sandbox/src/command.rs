@@ -179,6 +179,7 @@ mod tests {
             stream: false,
             session: false,
             fork_server: None,
+            netns: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod egress;
 pub mod error;
 pub mod files;
 pub mod fork_server;
+pub mod netns;
 pub mod protocol;
 mod pump;
 pub mod release;

@@ -264,6 +264,10 @@ pub struct JobSpec {
     /// Python only, with [`JobSpec::prestart`]; not for a session.
     #[serde(default)]
     pub fork_server: Option<ForkServerRef>,
+    /// Init enters this network namespace, leased by the launcher ([`crate::netns`]), instead
+    /// of a new one. Not with [`JobSpec::egress`] or for a session.
+    #[serde(default)]
+    pub netns: Option<crate::netns::NetnsRef>,
 }
 
 /// Where a fork server listens ([`crate::fork_server`]).

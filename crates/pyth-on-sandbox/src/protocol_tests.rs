@@ -22,6 +22,7 @@ fn spec() -> JobSpec {
         stream: false,
         session: false,
         fork_server: None,
+        netns: None,
     }
 }
 

@@ -426,6 +426,7 @@ mod tests {
             stream: false,
             session: false,
             fork_server: None,
+            netns: None,
         }
     }
 

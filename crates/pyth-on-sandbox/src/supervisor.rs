@@ -185,6 +185,11 @@ fn check_job(spec: &JobSpec) -> Result<(), SandboxError> {
             "a job with input files cannot run in a pre-started interpreter".into(),
         ));
     }
+    if spec.netns.is_some() && (spec.egress.is_some() || spec.session) {
+        return Err(SandboxError::InvalidJob(
+            "a leased network namespace is for runs without egress only (no session)".into(),
+        ));
+    }
     if spec.fork_server.is_some()
         && (spec.language != protocol::Language::Python || !spec.prestart || spec.session)
     {

@@ -15,7 +15,7 @@ use crate::fork_server::{self, Handoff};
 use crate::protocol::{ForkServerRef, JobSpec};
 use crate::pump::RunPipes;
 use crate::status::parse_status;
-use crate::{seccomp, sys};
+use crate::{netns, seccomp, sys};
 
 /// Init's pid and pidfd and the supervisor's ends of the pipes.
 #[derive(Debug)]
@@ -71,6 +71,13 @@ pub(super) fn spawn(
     let (files_r, files_w) = sys::pipe()?;
     let (cells_r, cells_w) = optional_pipe(profile.session)?;
     let (exit_r, exit_w) = optional_pipe(profile.fork_server.is_some())?;
+    // A leased network namespace: opened here (the path is the launcher's descriptor), entered
+    // by init instead of a new one.
+    let netns = profile.netns.as_ref().map(netns::open).transpose()?;
+    let namespaces = match netns {
+        Some(_) => CLONE_NAMESPACES & !libc::CLONE_NEWNET,
+        None => CLONE_NAMESPACES,
+    };
     let plan = ChildPlan {
         spec: profile,
         policy,
@@ -86,6 +93,7 @@ pub(super) fn spawn(
         files: Some(File::from(files_w)),
         cells: cells_w,
         payload_exit: exit_r.map(File::from),
+        netns,
     };
     let pipes = RunPipes {
         stdin: stdin_w,
@@ -95,7 +103,7 @@ pub(super) fn spawn(
         files: files_r,
     };
     let ours = (pipes, status_r, release_w, spec_w, cells_r);
-    let (pid, pidfd) = match sys::clone_child(CLONE_NAMESPACES)? {
+    let (pid, pidfd) = match sys::clone_child(namespaces)? {
         sys::Cloned::Child => {
             // The child must not hold the supervisor's ends: stdin would never see EOF; nor
             // the exit pipe's write end (init waits for its EOF).

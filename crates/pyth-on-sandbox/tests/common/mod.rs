@@ -54,6 +54,7 @@ pub fn spec(language: Language, code: &str) -> JobSpec {
         stream: false,
         session: false,
         fork_server: None,
+        netns: None,
     }
 }
 
@@ -175,6 +176,9 @@ fn converse_in(child: &mut Runner, spec: &JobSpec, mode: Mode) -> Conversation {
     spec.prestart = matches!(mode, Mode::Prestarted | Mode::Forked);
     if mode == Mode::Forked {
         spec.fork_server = Some(fork::fork_server());
+    }
+    if spec.egress.is_none() && !spec.session && spec.netns.is_none() {
+        child.lease_netns(&mut spec);
     }
     let profile = (mode != Mode::Cold).then(|| {
         let mut profile = spec.clone();

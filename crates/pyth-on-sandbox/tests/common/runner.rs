@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use pyth_on_sandbox::netns::{NetnsLease, NetnsPool};
 use pyth_on_sandbox::spawner::{self, Answer};
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_pyth-on-runner");
@@ -17,6 +18,9 @@ pub struct Runner {
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     process: Process,
+    /// With `PYTH_ON_TEST_NETNS=1`: the network namespace leased to its sandbox, given back
+    /// once the runner exited.
+    netns: Option<NetnsLease>,
 }
 
 enum Process {
@@ -49,16 +53,53 @@ impl Runner {
             stdin: child.stdin.take().map(|s| File::from(OwnedFd::from(s))),
             stdout: child.stdout.take().map(|s| File::from(OwnedFd::from(s))),
             process: Process::Exec(child),
+            netns: None,
         }
     }
 
-    /// Waits for the runner to exit.
+    /// Waits for the runner to exit (and gives its network namespace back, as the launcher
+    /// does after a clean teardown).
     pub fn wait(&mut self) {
-        match &mut self.process {
-            Process::Exec(child) => drop(child.wait().unwrap()),
-            Process::Forked(pid) => drop(spawner::reap(*pid, false).unwrap()),
+        let clean = match &mut self.process {
+            Process::Exec(child) => child.wait().unwrap().success(),
+            Process::Forked(pid) => spawner::reap(*pid, false).unwrap() == Some(0),
+        };
+        if let Some(netns) = self.netns.take().filter(|_| clean) {
+            netns.give_back();
         }
     }
+
+    /// With `PYTH_ON_TEST_NETNS=1`, leases `spec` a network namespace from the test process's
+    /// pool (what the launcher does by default), so that the suites run in reused namespaces.
+    pub fn lease_netns(&mut self, spec: &mut pyth_on_sandbox::JobSpec) {
+        if !netns_mode() {
+            return;
+        }
+        let lease = netns_pool()
+            .lease()
+            .expect("a namespace ready in the test pool");
+        spec.netns = Some(lease.reference());
+        self.netns = Some(lease);
+    }
+}
+
+/// Whether `PYTH_ON_TEST_NETNS=1` asks for leased network namespaces.
+pub fn netns_mode() -> bool {
+    std::env::var("PYTH_ON_TEST_NETNS").is_ok_and(|v| v == "1")
+}
+
+/// The test process's namespace pool, as large as the tests that run at once could need.
+fn netns_pool() -> &'static NetnsPool {
+    static POOL: OnceLock<NetnsPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let pool = NetnsPool::start(64, true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.ready() < 64 {
+            assert!(Instant::now() < deadline, "the namespace pool did not fill");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        pool
+    })
 }
 
 /// Whether `PYTH_ON_TEST_SPAWNER=1` asks for forked runners.
@@ -84,6 +125,7 @@ fn forked() -> Runner {
         stdin: Some(File::from(requested.stdin)),
         stdout: Some(File::from(requested.stdout)),
         process: Process::Forked(pid),
+        netns: None,
     }
 }
 

@@ -1,0 +1,385 @@
+//! Network namespaces made ahead of time and reused only when a run left no trace in them.
+//!
+//! A new network namespace is the dearest part of a fresh sandbox (about 1 ms of CPU to make
+//! and, in a kernel worker, to destroy: mostly `sysctl` tables and the loopback device), and
+//! a run that never touched the network leaves it exactly as it found it. So the launcher
+//! keeps a [`NetnsPool`]: a thread of its own (the *keeper*) makes namespaces (loopback up,
+//! like a run's own) and records what the kernel shows of each when new (its [`Trace`]). A
+//! run leases one ([`NetnsLease`]): its init enters it with `setns` instead of cloning a new
+//! one. Only one run holds a namespace at a time, and only while its runner lives.
+//!
+//! When the run's runner has exited cleanly (its result sent, its sandbox torn down: init
+//! reaped, so every process of the run is gone, and its cgroup empty and removed), the lease
+//! is given back ([`NetnsLease::give_back`]) and the keeper reads the namespace's trace again.
+//! It goes back to the pool only if the trace is the same as when the namespace was new:
+//! every packet counter (`dev`, `snmp`, `snmp6`, `netstat`), every socket still open or in
+//! `TIME_WAIT` (`protocols`, `sockstat`, `sockstat6`), IPv6 flow labels (`ip6_flowlabel`).
+//! Anything else (a connection on loopback, a packet sent or refused, a socket kept alive in
+//! flight) and the namespace is closed and destroyed like a fresh one would have been. The
+//! next run in it then sees what a new namespace shows. A lease dropped without being given
+//! back (the runner was killed, died, or failed its teardown) is always destroyed.
+//!
+//! The fields the comparison leaves out are the kernel's global counters that every namespace
+//! shows alike (the memory of all TCP and UDP sockets of the machine, orphaned and allocated
+//! TCP sockets), so they carry nothing of one run in particular. docs/SECURITY.md has the
+//! argument.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, Weak};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SysError;
+use crate::sys;
+
+/// Where a run's init finds the network namespace leased to it: a descriptor of the
+/// launcher's, by its `/proc` path, and the namespace's inode (checked once opened).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetnsRef {
+    /// `/proc/<launcher pid>/fd/<n>`.
+    pub path: PathBuf,
+    /// The namespace's inode number (`/proc/self/ns/net` of a process in it).
+    pub inode: u64,
+}
+
+/// Files of `/proc/net` compared byte for byte.
+const COUNTERS: [&str; 5] = ["dev", "snmp", "snmp6", "netstat", "ip6_flowlabel"];
+
+/// Fields of `sockstat`/`sockstat6` that are the machine's, not the namespace's.
+const GLOBAL_FIELDS: [&str; 3] = ["orphan", "alloc", "mem"];
+
+/// What the kernel shows of one network namespace, without its global fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace(Vec<String>);
+
+impl Trace {
+    /// Reads the trace of the calling thread's network namespace.
+    pub fn of_current() -> Result<Self, SysError> {
+        let mut parts = Vec::with_capacity(COUNTERS.len() + 3);
+        for name in COUNTERS {
+            parts.push(read_net(name)?);
+        }
+        parts.push(sockets_in_use(&read_net("protocols")?));
+        for name in ["sockstat", "sockstat6"] {
+            parts.push(without_global_fields(&read_net(name)?));
+        }
+        Ok(Self(parts))
+    }
+}
+
+fn read_net(name: &str) -> Result<String, SysError> {
+    let path = format!("/proc/thread-self/net/{name}");
+    std::fs::read_to_string(&path).map_err(|e| SysError::from_io("read", path, e))
+}
+
+/// `protocols`: each protocol's name and its sockets in this namespace (the third column;
+/// the fourth, memory, is global).
+fn sockets_in_use(protocols: &str) -> String {
+    protocols
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cols = line.split_whitespace();
+            Some(format!("{} {}\n", cols.next()?, cols.nth(1)?))
+        })
+        .collect()
+}
+
+/// `sockstat`: `NAME: key value key value ...` without the machine-wide pairs.
+fn without_global_fields(sockstat: &str) -> String {
+    let mut out = String::new();
+    for line in sockstat.lines() {
+        let mut words = line.split_whitespace();
+        out.push_str(words.next().unwrap_or(""));
+        let words: Vec<&str> = words.collect();
+        for pair in words.chunks(2) {
+            if !GLOBAL_FIELDS.contains(&pair[0]) {
+                out.push(' ');
+                out.push_str(&pair.join(" "));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One namespace the pool owns, with its trace when new.
+#[derive(Debug)]
+struct Netns {
+    fd: OwnedFd,
+    inode: u64,
+    fresh: Trace,
+}
+
+impl Netns {
+    /// Makes a namespace on the calling (keeper) thread, then returns the thread to `home`.
+    fn create(loopback: bool, home: &OwnedFd) -> Result<Self, SysError> {
+        sys::unshare(libc::CLONE_NEWNET)?;
+        let made = Self::open_current(loopback);
+        sys::setns(home.as_fd(), libc::CLONE_NEWNET)?;
+        made
+    }
+
+    fn open_current(loopback: bool) -> Result<Self, SysError> {
+        if loopback {
+            sys::loopback_up()?;
+        }
+        let (fd, inode) = open_own_netns()?;
+        Ok(Self {
+            fd,
+            inode,
+            fresh: Trace::of_current()?,
+        })
+    }
+
+    /// Whether the namespace shows what it showed when new (read from inside it).
+    fn is_pristine(&self, home: &OwnedFd) -> Result<bool, SysError> {
+        sys::setns(self.fd.as_fd(), libc::CLONE_NEWNET)?;
+        let now = Trace::of_current();
+        sys::setns(home.as_fd(), libc::CLONE_NEWNET)?;
+        Ok(now? == self.fresh)
+    }
+}
+
+fn open_own_netns() -> Result<(OwnedFd, u64), SysError> {
+    let path = "/proc/thread-self/ns/net";
+    let file = File::open(path).map_err(|e| SysError::from_io("open", path.into(), e))?;
+    let inode = file
+        .metadata()
+        .map_err(|e| SysError::from_io("fstat", path.into(), e))?
+        .ino();
+    Ok((OwnedFd::from(file), inode))
+}
+
+/// Opens the namespace `r` names (in a runner, before init is cloned) and checks that it is
+/// the one the launcher leased.
+pub fn open(r: &NetnsRef) -> Result<OwnedFd, SysError> {
+    let path = || r.path.display().to_string();
+    let file = File::open(&r.path).map_err(|e| SysError::from_io("open", path(), e))?;
+    let inode = file
+        .metadata()
+        .map_err(|e| SysError::from_io("fstat", path(), e))?
+        .ino();
+    if inode != r.inode {
+        let e = std::io::Error::other(format!("namespace inode {inode}, leased {}", r.inode));
+        return Err(SysError::from_io("check", path(), e));
+    }
+    Ok(OwnedFd::from(file))
+}
+
+/// How the pool has fared (for tests and the operator's metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetnsStats {
+    /// Namespaces the keeper made.
+    pub created: u64,
+    /// Leases given back and found pristine (the namespace went back to the pool).
+    pub reused: u64,
+    /// Leases destroyed: not given back, found with a trace, or past the pool's size.
+    pub destroyed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    created: AtomicU64,
+    reused: AtomicU64,
+    destroyed: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    keeper: Mutex<mpsc::Sender<Work>>,
+    /// Most namespaces the pool owns at once, ready and leased.
+    size: usize,
+    counters: Counters,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ready: Vec<Netns>,
+    /// Leased and not yet back (or destroyed).
+    out: usize,
+}
+
+impl State {
+    fn owned(&self) -> usize {
+        self.ready.len() + self.out
+    }
+}
+
+enum Work {
+    Refill,
+    Check(Netns),
+}
+
+/// Namespaces to lease: the keeper thread makes them until the pool owns `size` (ready and
+/// leased together), so that in steady state each run takes one a finished run gave back.
+/// Cheap to clone; the keeper ends when the pool and every lease are gone.
+#[derive(Debug, Clone)]
+pub struct NetnsPool(Arc<Shared>);
+
+impl NetnsPool {
+    /// Starts the keeper, which makes `size` namespaces at once (with loopback up if
+    /// `loopback`). Needs root; without it the pool stays empty and every run gets a new
+    /// namespace of its own, as without a pool.
+    pub fn start(size: usize, loopback: bool) -> Result<Self, SysError> {
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            keeper: Mutex::new(tx),
+            size,
+            counters: Counters::default(),
+        });
+        let (home, _) = open_own_netns()?;
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("netns-keeper".into())
+            .spawn(move || keep(&weak, &rx, &home, loopback))
+            .map_err(|e| SysError::from_io("spawn", "netns keeper thread".into(), e))?;
+        shared.send(Work::Refill);
+        Ok(Self(shared))
+    }
+
+    /// A namespace for one run, or `None` when none is ready (the run then makes its own).
+    pub fn lease(&self) -> Option<NetnsLease> {
+        let ns = {
+            let mut state = self.0.lock();
+            let ns = state.ready.pop()?;
+            state.out += 1;
+            ns
+        };
+        Some(NetnsLease {
+            ns: Some(ns),
+            pool: Arc::clone(&self.0),
+        })
+    }
+
+    /// Namespaces ready to lease right now.
+    pub fn ready(&self) -> usize {
+        self.0.lock().ready.len()
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> NetnsStats {
+        let c = &self.0.counters;
+        NetnsStats {
+            created: c.created.load(Ordering::Relaxed),
+            reused: c.reused.load(Ordering::Relaxed),
+            destroyed: c.destroyed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, work: Work) {
+        let keeper = self.keeper.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(mpsc::SendError(Work::Check(_))) = keeper.send(work) {
+            self.destroyed();
+        }
+    }
+
+    /// A leased namespace is closed (and so destroyed once its last process is gone); the
+    /// keeper makes another.
+    fn destroyed(&self) {
+        self.lock().out -= 1;
+        self.counters.destroyed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(keeper) = self.keeper.try_lock() {
+            let _ = keeper.send(Work::Refill);
+        }
+    }
+}
+
+/// The keeper: checks given-back namespaces and keeps the pool at its size.
+fn keep(shared: &Weak<Shared>, work: &mpsc::Receiver<Work>, home: &OwnedFd, loopback: bool) {
+    while let Ok(item) = work.recv() {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if let Work::Check(ns) = item {
+            if ns.is_pristine(home).unwrap_or(false) {
+                let mut state = shared.lock();
+                state.out -= 1;
+                state.ready.push(ns);
+                shared.counters.reused.fetch_add(1, Ordering::Relaxed);
+            } else {
+                drop(ns);
+                shared.destroyed();
+            }
+        }
+        while shared.lock().owned() < shared.size {
+            let Ok(ns) = Netns::create(loopback, home) else {
+                break; // not root, or out of namespaces: runs make their own
+            };
+            shared.counters.created.fetch_add(1, Ordering::Relaxed);
+            shared.lock().ready.push(ns);
+        }
+    }
+}
+
+/// One run's namespace. Dropped, it is destroyed; [`NetnsLease::give_back`] offers it for
+/// reuse.
+#[derive(Debug)]
+pub struct NetnsLease {
+    ns: Option<Netns>,
+    pool: Arc<Shared>,
+}
+
+impl NetnsLease {
+    /// How the run's init finds it.
+    pub fn reference(&self) -> NetnsRef {
+        let ns = self
+            .ns
+            .as_ref()
+            .expect("a lease holds its namespace until consumed");
+        NetnsRef {
+            path: format!("/proc/{}/fd/{}", std::process::id(), ns.fd.as_raw_fd()).into(),
+            inode: ns.inode,
+        }
+    }
+
+    /// The run is over and every process of it gone (its runner exited after a clean
+    /// teardown): the keeper checks the namespace and keeps it if pristine.
+    pub fn give_back(mut self) {
+        if let Some(ns) = self.ns.take() {
+            self.pool.send(Work::Check(ns));
+        }
+    }
+}
+
+impl Drop for NetnsLease {
+    fn drop(&mut self) {
+        if self.ns.take().is_some() {
+            self.pool.destroyed();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_sockstat_fields_are_left_out_and_the_namespace_ones_kept() {
+        let text =
+            "sockets: used 3\nTCP: inuse 1 orphan 7 tw 2 alloc 9 mem 62\nFRAG: inuse 0 memory 0\n";
+        assert_eq!(
+            without_global_fields(text),
+            "sockets: used 3\nTCP: inuse 1 tw 2\nFRAG: inuse 0 memory 0\n"
+        );
+    }
+
+    #[test]
+    fn protocols_keep_each_name_with_its_socket_count_only() {
+        let text =
+            "protocol  size sockets  memory press\nUNIX-STREAM 1152 2 -1 NI\nTCP 2304 0 62 no\n";
+        assert_eq!(sockets_in_use(text), "UNIX-STREAM 2\nTCP 0\n");
+    }
+}
