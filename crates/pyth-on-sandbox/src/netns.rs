@@ -89,10 +89,12 @@ fn sockets_in_use(protocols: &str) -> String {
         .collect()
 }
 
-/// `sockstat`: `NAME: key value key value ...` without the machine-wide pairs.
+/// `sockstat`: `NAME: key value key value ...` without the machine-wide pairs, and without
+/// `sockets: used`, which counts a closed socket until it is freed after an RCU grace period
+/// (the exact per-protocol counts are in `protocols`).
 fn without_global_fields(sockstat: &str) -> String {
     let mut out = String::new();
-    for line in sockstat.lines() {
+    for line in sockstat.lines().filter(|l| !l.starts_with("sockets:")) {
         let mut words = line.split_whitespace();
         out.push_str(words.next().unwrap_or(""));
         let words: Vec<&str> = words.collect();
@@ -367,12 +369,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn global_sockstat_fields_are_left_out_and_the_namespace_ones_kept() {
+    fn global_and_racy_sockstat_fields_are_left_out_and_the_namespace_ones_kept() {
         let text =
             "sockets: used 3\nTCP: inuse 1 orphan 7 tw 2 alloc 9 mem 62\nFRAG: inuse 0 memory 0\n";
         assert_eq!(
             without_global_fields(text),
-            "sockets: used 3\nTCP: inuse 1 tw 2\nFRAG: inuse 0 memory 0\n"
+            "TCP: inuse 1 tw 2\nFRAG: inuse 0 memory 0\n"
         );
     }
 

@@ -84,6 +84,14 @@ fn a_run_that_used_the_network_leaves_its_namespace_to_be_destroyed_and_the_next
          c = socket.create_connection(l.getsockname())\nc.send(b'trace')\nc.close()\n",
     );
     wait_for(&pool, |p| p.stats().destroyed == 1 && p.ready() == 1);
+    let NetnsStats {
+        created, reused, ..
+    } = pool.stats();
+    assert_eq!(
+        (created, reused),
+        (2, 0),
+        "a new namespace, not the used one"
+    );
     let seen = run_leased(
         &pool,
         "snmp = [l.split() for l in open('/proc/net/snmp') if l.startswith('Tcp:')]\n\
@@ -96,10 +104,6 @@ fn a_run_that_used_the_network_leaves_its_namespace_to_be_destroyed_and_the_next
         seen, "0\n0 0\n0\n",
         "connections, lo packets in/out, TIME_WAIT"
     );
-    let NetnsStats {
-        created, reused, ..
-    } = pool.stats();
-    assert_eq!((created, reused), (2, 0));
 }
 
 #[test]
@@ -137,7 +141,8 @@ fn a_leased_namespace_is_refused_with_egress() {
     job.egress = Some(pyth_on_sandbox::egress::EgressSpec {
         socket: "/run/pyth-on/none.sock".into(),
     });
-    match common::final_frame(&job) {
+    // (Cold: a prepare profile never carries egress at all.)
+    match common::frame_in(&job, common::Mode::Cold) {
         RunnerFrame::Failed { error } => assert!(error.contains("without egress"), "{error}"),
         other => panic!("expected a refusal, got {other:?}"),
     }

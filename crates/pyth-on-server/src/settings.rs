@@ -177,6 +177,20 @@ pub struct Settings {
     )]
     pub runner_spawner: bool,
 
+    /// Runs enter network namespaces made ahead of time, each reused by a later run only if
+    /// the last one left no trace in it (`true`, the default; docs/SECURITY.md, "Network
+    /// namespaces, reused only when untouched"); `false`: every run makes a new one.
+    #[arg(
+        long,
+        env = "PYTH_ON_REUSE_NETNS",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = crate::settings_bool::BoolSetting
+    )]
+    pub reuse_netns: bool,
+
     /// On SIGTERM/SIGINT, in-flight requests and runs get this long to finish; then the server
     /// stops anyway (its runs die with it). A second signal stops it at once.
     #[arg(long, env = "PYTH_ON_SHUTDOWN_GRACE_SECS", default_value_t = 30)]

@@ -115,6 +115,7 @@ mod tests {
             ("pool-prestart", |s| s.pool_prestart),
             ("fork-server", |s| s.fork_server),
             ("runner-spawner", |s| s.runner_spawner),
+            ("reuse-netns", |s| s.reuse_netns),
             ("egress", |s| s.egress.mode == crate::egress::EgressMode::On),
             ("package-wheels-only", |s| s.packages.package_wheels_only),
             ("npm-install-scripts", |s| s.packages.npm_install_scripts),

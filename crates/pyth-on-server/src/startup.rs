@@ -109,6 +109,7 @@ fn launcher_config(settings: &Settings, runtimes: Runtimes) -> LauncherConfig {
         max_runs: settings.fork_server_runs,
     };
     cfg.spawner = settings.runner_spawner;
+    cfg.reuse_netns = settings.reuse_netns;
     cfg
 }
 

@@ -45,6 +45,10 @@ pub struct Cmd {
     /// compare; docs/PERFORMANCE.md).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     runner_spawner: bool,
+    /// Lease runs network namespaces reused when untouched, on all three servers (`false`:
+    /// a new one per run, to compare; docs/PERFORMANCE.md).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    reuse_netns: bool,
 }
 
 /// The three servers the runs are measured on.
@@ -198,7 +202,11 @@ struct Running {
 }
 
 impl Running {
-    async fn start(pool_size: usize, fork_server: bool, spawner: bool) -> anyhow::Result<Self> {
+    async fn start(
+        pool_size: usize,
+        fork_server: bool,
+        switches: Switches,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let mut settings = Settings::for_data_dir(dir.path());
         settings.rate_limit_per_minute = 1_000_000;
@@ -207,7 +215,8 @@ impl Running {
         settings.runs.max_concurrent_runs_per_user = 64;
         settings.pool_size = Some(pool_size);
         settings.fork_server = fork_server;
-        settings.runner_spawner = spawner;
+        settings.runner_spawner = switches.runner_spawner;
+        settings.reuse_netns = switches.reuse_netns;
         let state = pyth_on_server::build_state(settings).await?;
         let runtimes = state.launcher().runtimes().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -251,13 +260,27 @@ async fn spaced_runs(
     Ok(summarize(ms, started.elapsed()))
 }
 
+/// The settings compared against their defaults, the same on all three servers.
+#[derive(Debug, Clone, Copy)]
+struct Switches {
+    runner_spawner: bool,
+    reuse_netns: bool,
+}
+
 impl Cmd {
+    fn switches(&self) -> Switches {
+        Switches {
+            runner_spawner: self.runner_spawner,
+            reuse_netns: self.reuse_netns,
+        }
+    }
+
     /// Runs the benchmark.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let servers = Servers {
-            warm: Running::start(self.pool_size, true, self.runner_spawner).await?,
-            exec: Running::start(self.pool_size, false, self.runner_spawner).await?,
-            cold: Running::start(0, false, self.runner_spawner).await?,
+            warm: Running::start(self.pool_size, true, self.switches()).await?,
+            exec: Running::start(self.pool_size, false, self.switches()).await?,
+            cold: Running::start(0, false, self.switches()).await?,
         };
         let mut report = serde_json::Map::new();
         report.insert(
@@ -268,6 +291,7 @@ impl Cmd {
         );
         report.insert("poolSize".into(), self.pool_size.into());
         report.insert("runnerSpawner".into(), self.runner_spawner.into());
+        report.insert("reuseNetns".into(), self.reuse_netns.into());
         report.insert("runs".into(), self.runs.into());
         for language in &self.languages {
             let lang = if language.starts_with('j') || language == "node" {
@@ -375,8 +399,8 @@ impl Cmd {
 fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Result<()> {
     writeln!(
         out,
-        "cpus={} pool={} runner_spawner={}",
-        report["cpus"], report["poolSize"], report["runnerSpawner"]
+        "cpus={} pool={} runner_spawner={} reuse_netns={}",
+        report["cpus"], report["poolSize"], report["runnerSpawner"], report["reuseNetns"]
     )?;
     writeln!(
         out,
