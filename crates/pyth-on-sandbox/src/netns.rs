@@ -385,3 +385,27 @@ mod tests {
         assert_eq!(sockets_in_use(text), "UNIX-STREAM 2\nTCP 0\n");
     }
 }
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+
+    /// What checking a namespace costs the pool's thread: `cargo test --release -p
+    /// pyth-on-sandbox --lib print_trace_cost -- --ignored --nocapture` (as root).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn print_trace_cost() {
+        let (home, _) = open_own_netns().unwrap();
+        let ns = Netns::create(true, &home).unwrap();
+        for round in 0..3 {
+            let t = std::time::Instant::now();
+            for _ in 0..2000 {
+                assert!(ns.is_pristine(&home).unwrap());
+            }
+            println!(
+                "round {round}: {:.1} us per check",
+                t.elapsed().as_secs_f64() * 1e6 / 2000.0
+            );
+        }
+    }
+}
