@@ -283,7 +283,9 @@ pub(crate) fn remove_stale_in(parent_dir: &Path) -> Result<usize> {
         let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        if !entry.path().is_dir() || sys::process_exists(pid) {
+        // The live runner's check first (one `kill(pid, 0)`); the directory test then comes
+        // from the listing itself, without a `stat` of each group.
+        if sys::process_exists(pid) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         // rmdir fails (EBUSY) if processes are still inside: then it is not stale.
