@@ -84,6 +84,12 @@ impl PgStore {
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Where a single statement that writes goes: the one pool (PostgreSQL's row locks
+    /// serialise what must be).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 // What the shared store code (`src/sql/*.rs`) needs of this backend: its dialect.
