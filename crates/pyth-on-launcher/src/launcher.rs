@@ -27,10 +27,14 @@ use crate::runner::{OutputSink, RunnerProc};
 use crate::runtimes::Runtimes;
 use crate::session::{Session, SessionConfig};
 use crate::spawner::Runners;
-use pyth_on_sandbox::netns::{NetnsPool, NetnsStats};
+use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes};
 
 /// Most network namespaces kept ready to lease.
-const MAX_POOLED_NETNS: usize = 64;
+const MAX_READY_NETNS: usize = 64;
+
+/// Given-back network namespaces waiting for their check at once (a second of runs, at most
+/// this many; about 15 KiB of kernel memory each).
+const MAX_QUARANTINED_NETNS: usize = 448;
 
 /// Name of the runner binary.
 pub const RUNNER_NAME: &str = "pyth-on-runner";
@@ -361,15 +365,19 @@ impl Launcher {
     }
 }
 
-/// The pool of network namespaces: as many as runs may hold at once (every execution slot,
-/// every prepared runner), when on and root.
+/// The pool of network namespaces, when on and root: as many ready as runs may hold at once
+/// (every execution slot, every prepared runner), and room for a second of given-back ones.
 fn netns_pool(cfg: &LauncherConfig) -> Option<NetnsPool> {
     if !cfg.reuse_netns || !pyth_on_sandbox::running_as_root() {
         return None;
     }
     let prepared = cfg.pool.size_per_language * 2;
-    let size = (cfg.max_concurrency + prepared).clamp(1, MAX_POOLED_NETNS);
-    match NetnsPool::start(size, cfg.sandbox.loopback) {
+    let ready = (cfg.max_concurrency + prepared).clamp(1, MAX_READY_NETNS);
+    let sizes = PoolSizes {
+        ready,
+        max: ready + MAX_QUARANTINED_NETNS,
+    };
+    match NetnsPool::start(sizes, cfg.sandbox.loopback) {
         Ok(pool) => Some(pool),
         Err(e) => {
             tracing::warn!(error = %e, "no network-namespace pool: every run makes its own");

@@ -24,12 +24,14 @@
 //! TCP sockets), so they carry nothing of one run in particular. docs/SECURITY.md has the
 //! argument.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -46,8 +48,23 @@ pub struct NetnsRef {
     pub inode: u64,
 }
 
-/// Files of `/proc/net` compared byte for byte.
-const COUNTERS: [&str; 5] = ["dev", "snmp", "snmp6", "netstat", "ip6_flowlabel"];
+/// Files of `/proc/net` compared byte for byte: packet counters, flow labels, and the IPv6
+/// routing table with its per-CPU route copies (`rt6_stats`, the references of `::1` in
+/// `ipv6_route`), which an IPv6 route lookup changes without sending a packet.
+const COUNTERS: [&str; 7] = [
+    "dev",
+    "snmp",
+    "snmp6",
+    "netstat",
+    "ip6_flowlabel",
+    "rt6_stats",
+    "ipv6_route",
+];
+
+/// How long a given-back namespace waits before its check: a multicast join or leave sends its
+/// report from a kernel timer (about 10-20 ms later; repeats follow only a first one), so a
+/// run that joined a group just before it ended shows it only then.
+pub const QUARANTINE: Duration = Duration::from_secs(1);
 
 /// Fields of `sockstat`/`sockstat6` that are the machine's, not the namespace's.
 const GLOBAL_FIELDS: [&str; 3] = ["orphan", "alloc", "mem"];
@@ -129,6 +146,14 @@ impl Netns {
     fn open_current(loopback: bool) -> Result<Self, SysError> {
         if loopback {
             sys::loopback_up()?;
+            // Each CPU's copy of the route to `::1` exists from the first IPv6 lookup on that
+            // CPU on (`getaddrinfo("localhost")` makes one) and is never dropped: made here, so
+            // that such a lookup leaves the namespace as it was.
+            sys::on_each_cpu(|| {
+                if let Ok(udp) = std::net::UdpSocket::bind("[::1]:0") {
+                    let _ = udp.connect("[::1]:9");
+                }
+            })?;
         }
         let (fd, inode) = open_own_netns()?;
         Ok(Self {
@@ -195,15 +220,26 @@ struct Counters {
 struct Shared {
     state: Mutex<State>,
     keeper: Mutex<mpsc::Sender<Work>>,
-    /// Most namespaces the pool owns at once, ready and leased.
-    size: usize,
+    sizes: PoolSizes,
     counters: Counters,
+}
+
+/// How many namespaces a pool keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSizes {
+    /// Ready to lease: the keeper makes new ones while fewer are ready (and the pool owns
+    /// fewer than `max`).
+    pub ready: usize,
+    /// Most the pool owns at once: ready, leased, and given back but not yet checked (a
+    /// second of runs: [`QUARANTINE`]). While it owns that many, it makes no more, and runs
+    /// that find none ready make their own.
+    pub max: usize,
 }
 
 #[derive(Debug, Default)]
 struct State {
     ready: Vec<Netns>,
-    /// Leased and not yet back (or destroyed).
+    /// Leased, or given back and not yet checked.
     out: usize,
 }
 
@@ -225,15 +261,15 @@ enum Work {
 pub struct NetnsPool(Arc<Shared>);
 
 impl NetnsPool {
-    /// Starts the keeper, which makes `size` namespaces at once (with loopback up if
+    /// Starts the keeper, which makes `sizes.ready` namespaces at once (with loopback up if
     /// `loopback`). Needs root; without it the pool stays empty and every run gets a new
     /// namespace of its own, as without a pool.
-    pub fn start(size: usize, loopback: bool) -> Result<Self, SysError> {
+    pub fn start(sizes: PoolSizes, loopback: bool) -> Result<Self, SysError> {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             keeper: Mutex::new(tx),
-            size,
+            sizes,
             counters: Counters::default(),
         });
         let (home, _) = open_own_netns()?;
@@ -299,29 +335,67 @@ impl Shared {
     }
 }
 
-/// The keeper: checks given-back namespaces and keeps the pool at its size.
+/// The keeper: holds given-back namespaces for [`QUARANTINE`], then checks them, and keeps
+/// enough ready.
 fn keep(shared: &Weak<Shared>, work: &mpsc::Receiver<Work>, home: &OwnedFd, loopback: bool) {
-    while let Ok(item) = work.recv() {
+    let mut waiting: VecDeque<(Instant, Netns)> = VecDeque::new();
+    loop {
+        let received = match waiting.front() {
+            Some((due, _)) => work.recv_timeout(due.saturating_duration_since(Instant::now())),
+            None => work
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if let Work::Check(ns) = item {
-            if ns.is_pristine(home).unwrap_or(false) {
-                let mut state = shared.lock();
-                state.out -= 1;
-                state.ready.push(ns);
-                shared.counters.reused.fetch_add(1, Ordering::Relaxed);
-            } else {
-                drop(ns);
-                shared.destroyed();
+        match received {
+            Ok(Work::Check(ns)) => waiting.push_back((Instant::now() + QUARANTINE, ns)),
+            Ok(Work::Refill) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while waiting
+            .front()
+            .is_some_and(|(due, _)| *due <= Instant::now())
+        {
+            if let Some((_, ns)) = waiting.pop_front() {
+                shared.check(ns, home);
             }
         }
-        while shared.lock().owned() < shared.size {
-            let Ok(ns) = Netns::create(loopback, home) else {
-                break; // not root, or out of namespaces: runs make their own
+        shared.refill(loopback, home);
+    }
+}
+
+impl Shared {
+    /// A given-back namespace after its quarantine: back to the ready ones if pristine.
+    fn check(&self, ns: Netns, home: &OwnedFd) {
+        if ns.is_pristine(home).unwrap_or(false) {
+            let mut state = self.lock();
+            state.out -= 1;
+            state.ready.push(ns);
+            self.counters.reused.fetch_add(1, Ordering::Relaxed);
+        } else {
+            drop(ns);
+            self.destroyed();
+        }
+    }
+
+    /// Makes namespaces while fewer than `sizes.ready` are ready and the pool owns fewer than
+    /// `sizes.max`.
+    fn refill(&self, loopback: bool, home: &OwnedFd) {
+        loop {
+            let wanted = {
+                let state = self.lock();
+                state.ready.len() < self.sizes.ready && state.owned() < self.sizes.max
             };
-            shared.counters.created.fetch_add(1, Ordering::Relaxed);
-            shared.lock().ready.push(ns);
+            if !wanted {
+                return;
+            }
+            let Ok(ns) = Netns::create(loopback, home) else {
+                return; // not root, or out of namespaces: runs make their own
+            };
+            self.counters.created.fetch_add(1, Ordering::Relaxed);
+            self.lock().ready.push(ns);
         }
     }
 }

@@ -162,6 +162,7 @@ mod tests {
                 "pool-prestart",
                 "fork-server",
                 "runner-spawner",
+                "reuse-netns",
                 "npm-install-scripts",
                 "package-trust-index-dns"
             ]

@@ -44,11 +44,13 @@ pub use traits::{
 /// Pool settings for [`connect_with`].
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// Most connections the pool opens.
+    /// Most connections the pool opens (SQLite: reading connections; its writes share one).
     pub max_connections: u32,
-    /// How long a call waits for a free connection before `StoreError::Unavailable`.
+    /// How long a call waits for a free connection before `StoreError::Unavailable` (SQLite:
+    /// also how long a write waits for its turn on the writing connection).
     pub acquire_timeout: Duration,
-    /// SQLite only: how long a writer waits for the database lock.
+    /// SQLite only: how long a writer waits for the database lock that another process (a
+    /// second server or CLI on the same file) holds.
     pub busy_timeout: Duration,
     /// Longest any one store call (a statement, or a transaction of a few) may take, waiting
     /// for a connection included; past it the call fails with `StoreError::TimedOut`. On

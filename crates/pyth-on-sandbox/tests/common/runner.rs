@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use pyth_on_sandbox::netns::{NetnsLease, NetnsPool};
+use pyth_on_sandbox::netns::{NetnsLease, NetnsPool, PoolSizes};
 use pyth_on_sandbox::spawner::{self, Answer};
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_pyth-on-runner");
@@ -92,7 +92,11 @@ pub fn netns_mode() -> bool {
 fn netns_pool() -> &'static NetnsPool {
     static POOL: OnceLock<NetnsPool> = OnceLock::new();
     POOL.get_or_init(|| {
-        let pool = NetnsPool::start(64, true).unwrap();
+        let sizes = PoolSizes {
+            ready: 64,
+            max: 512,
+        };
+        let pool = NetnsPool::start(sizes, true).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while pool.ready() < 64 {
             assert!(Instant::now() < deadline, "the namespace pool did not fill");
