@@ -10,10 +10,12 @@
 //!
 //! When the run's runner has exited cleanly (its result sent, its sandbox torn down: init
 //! reaped, so every process of the run is gone, and its cgroup empty and removed), the lease
-//! is given back ([`NetnsLease::give_back`]) and the keeper reads the namespace's trace again.
-//! It goes back to the pool only if the trace is the same as when the namespace was new:
-//! every packet counter (`dev`, `snmp`, `snmp6`, `netstat`), every socket still open or in
-//! `TIME_WAIT` (`protocols`, `sockstat`, `sockstat6`), IPv6 flow labels (`ip6_flowlabel`).
+//! is given back ([`NetnsLease::give_back`]); after a [`QUARANTINE`] (a multicast report
+//! leaves from a timer after the run) the keeper reads the namespace's trace again. It goes
+//! back to the pool only if the trace is the same as when the namespace was new: every packet
+//! counter (`dev`, `snmp`, `snmp6`, `netstat`), every socket still open or in `TIME_WAIT`
+//! (`protocols`, `sockstat`, `sockstat6`), IPv6 flow labels (`ip6_flowlabel`) and routes
+//! (`rt6_stats`, `ipv6_route`; each CPU's route to `::1` is made before the trace is taken).
 //! Anything else (a connection on loopback, a packet sent or refused, a socket kept alive in
 //! flight) and the namespace is closed and destroyed like a fresh one would have been. The
 //! next run in it then sees what a new namespace shows. A lease dropped without being given
