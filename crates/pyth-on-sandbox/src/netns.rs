@@ -28,8 +28,10 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Weak};
@@ -78,21 +80,32 @@ pub struct Trace(Vec<String>);
 impl Trace {
     /// Reads the trace of the calling thread's network namespace.
     pub fn of_current() -> Result<Self, SysError> {
+        // One lookup of the thread's `net` directory, then each file beneath it.
+        let dir = "/proc/thread-self/net";
+        let net = File::open(dir).map_err(|e| SysError::from_io("open", dir.into(), e))?;
+        let net = OwnedFd::from(net);
+        let read = |name: &str| read_net(&net, name);
         let mut parts = Vec::with_capacity(COUNTERS.len() + 3);
         for name in COUNTERS {
-            parts.push(read_net(name)?);
+            parts.push(read(name)?);
         }
-        parts.push(sockets_in_use(&read_net("protocols")?));
+        parts.push(sockets_in_use(&read("protocols")?));
         for name in ["sockstat", "sockstat6"] {
-            parts.push(without_global_fields(&read_net(name)?));
+            parts.push(without_global_fields(&read(name)?));
         }
         Ok(Self(parts))
     }
 }
 
-fn read_net(name: &str) -> Result<String, SysError> {
-    let path = format!("/proc/thread-self/net/{name}");
-    std::fs::read_to_string(&path).map_err(|e| SysError::from_io("read", path, e))
+/// Reads `name` beneath the thread's `/proc/.../net` directory `net`.
+fn read_net(net: &OwnedFd, name: &str) -> Result<String, SysError> {
+    let path = || format!("/proc/thread-self/net/{name}");
+    let fd = sys::openat(net.as_fd(), Path::new(name), libc::O_RDONLY)?;
+    let mut text = String::with_capacity(4096);
+    File::from(fd)
+        .read_to_string(&mut text)
+        .map_err(|e| SysError::from_io("read", path(), e))?;
+    Ok(text)
 }
 
 /// `protocols`: each protocol's name and its sockets in this namespace (the third column;
