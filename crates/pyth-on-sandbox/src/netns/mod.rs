@@ -28,10 +28,8 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Weak};
@@ -39,8 +37,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub use trace::Trace;
+
 use crate::error::SysError;
 use crate::sys;
+
+mod trace;
 
 /// Where a run's init finds the network namespace leased to it: a descriptor of the
 /// launcher's, by its `/proc` path, and the namespace's inode (checked once opened).
@@ -52,94 +54,10 @@ pub struct NetnsRef {
     pub inode: u64,
 }
 
-/// Files of `/proc/net` compared byte for byte: packet counters, flow labels, and the IPv6
-/// routing table with its per-CPU route copies (`rt6_stats`, the references of `::1` in
-/// `ipv6_route`), which an IPv6 route lookup changes without sending a packet.
-const COUNTERS: [&str; 7] = [
-    "dev",
-    "snmp",
-    "snmp6",
-    "netstat",
-    "ip6_flowlabel",
-    "rt6_stats",
-    "ipv6_route",
-];
-
 /// How long a given-back namespace waits before its check: a multicast join or leave sends its
 /// report from a kernel timer (about 10-20 ms later; repeats follow only a first one), so a
 /// run that joined a group just before it ended shows it only then.
 pub const QUARANTINE: Duration = Duration::from_secs(1);
-
-/// Fields of `sockstat`/`sockstat6` that are the machine's, not the namespace's.
-const GLOBAL_FIELDS: [&str; 3] = ["orphan", "alloc", "mem"];
-
-/// What the kernel shows of one network namespace, without its global fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trace(Vec<String>);
-
-impl Trace {
-    /// Reads the trace of the calling thread's network namespace.
-    pub fn of_current() -> Result<Self, SysError> {
-        // One lookup of the thread's `net` directory, then each file beneath it.
-        let dir = "/proc/thread-self/net";
-        let net = File::open(dir).map_err(|e| SysError::from_io("open", dir.into(), e))?;
-        let net = OwnedFd::from(net);
-        let read = |name: &str| read_net(&net, name);
-        let mut parts = Vec::with_capacity(COUNTERS.len() + 3);
-        for name in COUNTERS {
-            parts.push(read(name)?);
-        }
-        parts.push(sockets_in_use(&read("protocols")?));
-        for name in ["sockstat", "sockstat6"] {
-            parts.push(without_global_fields(&read(name)?));
-        }
-        Ok(Self(parts))
-    }
-}
-
-/// Reads `name` beneath the thread's `/proc/.../net` directory `net`.
-fn read_net(net: &OwnedFd, name: &str) -> Result<String, SysError> {
-    let path = || format!("/proc/thread-self/net/{name}");
-    let fd = sys::openat(net.as_fd(), Path::new(name), libc::O_RDONLY)?;
-    let mut text = String::with_capacity(4096);
-    File::from(fd)
-        .read_to_string(&mut text)
-        .map_err(|e| SysError::from_io("read", path(), e))?;
-    Ok(text)
-}
-
-/// `protocols`: each protocol's name and its sockets in this namespace (the third column;
-/// the fourth, memory, is global).
-fn sockets_in_use(protocols: &str) -> String {
-    protocols
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut cols = line.split_whitespace();
-            Some(format!("{} {}\n", cols.next()?, cols.nth(1)?))
-        })
-        .collect()
-}
-
-/// `sockstat`: `NAME: key value key value ...` without the machine-wide pairs, and without
-/// `sockets: used`, which counts a closed socket until it is freed after an RCU grace period
-/// (the exact per-protocol counts are in `protocols`).
-fn without_global_fields(sockstat: &str) -> String {
-    let mut out = String::new();
-    for line in sockstat.lines().filter(|l| !l.starts_with("sockets:")) {
-        let mut words = line.split_whitespace();
-        out.push_str(words.next().unwrap_or(""));
-        let words: Vec<&str> = words.collect();
-        for pair in words.chunks(2) {
-            if !GLOBAL_FIELDS.contains(&pair[0]) {
-                out.push(' ');
-                out.push_str(&pair.join(" "));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
 
 /// One namespace the pool owns, with its trace when new.
 #[derive(Debug)]
@@ -450,28 +368,6 @@ impl Drop for NetnsLease {
         if self.ns.take().is_some() {
             self.pool.destroyed();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn global_and_racy_sockstat_fields_are_left_out_and_the_namespace_ones_kept() {
-        let text =
-            "sockets: used 3\nTCP: inuse 1 orphan 7 tw 2 alloc 9 mem 62\nFRAG: inuse 0 memory 0\n";
-        assert_eq!(
-            without_global_fields(text),
-            "TCP: inuse 1 tw 2\nFRAG: inuse 0 memory 0\n"
-        );
-    }
-
-    #[test]
-    fn protocols_keep_each_name_with_its_socket_count_only() {
-        let text =
-            "protocol  size sockets  memory press\nUNIX-STREAM 1152 2 -1 NI\nTCP 2304 0 62 no\n";
-        assert_eq!(sockets_in_use(text), "UNIX-STREAM 2\nTCP 0\n");
     }
 }
 
