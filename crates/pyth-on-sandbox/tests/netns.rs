@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{privileged, run, spec};
 use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes};
-use pyth_on_sandbox::protocol::{Language, RunnerFrame};
+use pyth_on_sandbox::protocol::{JobSpec, Language, RunnerFrame};
 
 /// A pool of one namespace, once it is ready.
 fn pool_of_one() -> NetnsPool {
@@ -166,10 +166,8 @@ fn a_runner_refuses_a_namespace_other_than_the_leased_one() {
     let mut wrong = lease.reference();
     wrong.inode += 1;
     job.netns = Some(wrong);
-    match common::final_frame(&job) {
-        RunnerFrame::Failed { error } => assert!(error.contains("leased"), "{error}"),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let error = refusal(&job);
+    assert!(error.contains("leased"), "{error}");
 }
 
 #[test]
@@ -182,9 +180,14 @@ fn a_leased_namespace_is_refused_with_egress() {
     job.egress = Some(pyth_on_sandbox::egress::EgressSpec {
         socket: "/run/pyth-on/none.sock".into(),
     });
-    // (Cold: a prepare profile never carries egress at all.)
-    match common::frame_in(&job, common::Mode::Cold) {
-        RunnerFrame::Failed { error } => assert!(error.contains("without egress"), "{error}"),
+    let error = refusal(&job);
+    assert!(error.contains("without egress"), "{error}");
+}
+
+/// Why the runner refused `job`, sent cold (a prepare profile never carries egress at all).
+fn refusal(job: &JobSpec) -> String {
+    match common::frame_in(job, common::Mode::Cold) {
+        RunnerFrame::Failed { error } => error,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
