@@ -1,6 +1,7 @@
 //! Prometheus text-format metrics for operators (`GET /metrics`, on when `PYTH_ON_METRICS` is
 //! set): requests by status class, runs by outcome and their durations, run admission, the
-//! sandbox pool's state, and sessions (open, busy, ended by reason; cells by outcome).
+//! sandbox pool's state, the network-namespace pool's counts, and sessions (open, busy, ended
+//! by reason; cells by outcome).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -136,6 +136,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.runs().admitted() as f64,
     ));
     session_gauges(&state, &mut gauges);
+    netns_gauges(&state, &mut gauges);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -143,6 +144,33 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics().render(&gauges),
     )
+}
+
+/// The network-namespace pool, when on: namespaces made, reused, destroyed since start.
+fn netns_gauges(state: &AppState, gauges: &mut Vec<crate::metrics::Gauge>) {
+    use crate::metrics::Gauge;
+    let Some(stats) = state.launcher().netns_stats() else {
+        return;
+    };
+    for (name, help, value) in [
+        (
+            "pyth_on_netns_created",
+            "Network namespaces made ahead of time since start.",
+            stats.created,
+        ),
+        (
+            "pyth_on_netns_reused",
+            "Network namespaces given back untouched and reused since start.",
+            stats.reused,
+        ),
+        (
+            "pyth_on_netns_destroyed",
+            "Leased network namespaces destroyed (a trace left, or not given back) since start.",
+            stats.destroyed,
+        ),
+    ] {
+        gauges.push(Gauge::new(name, help, value as f64));
+    }
 }
 
 /// Open sessions per language, and the busy ones.

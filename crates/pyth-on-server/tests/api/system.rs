@@ -232,6 +232,44 @@ async fn metrics_are_off_by_default() {
 }
 
 #[tokio::test]
+async fn metrics_count_the_network_namespaces_that_runs_left_untouched_and_were_reused() {
+    let server = TestServer::start_with(|s| s.metrics = true).await;
+    let user = server.user().await;
+    let run = user
+        .key
+        .execute(&pyth_on_types::ExecuteRequest {
+            code: "print('no network')".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(run.output, "no network\n");
+    // Given back after a second's quarantine, then checked.
+    let gauge = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if gauge(&text, "pyth_on_netns_reused") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gauge(&text, "pyth_on_netns_reused") >= 1.0, "{text}");
+    assert!(gauge(&text, "pyth_on_netns_created") >= 1.0, "{text}");
+    assert_eq!(gauge(&text, "pyth_on_netns_destroyed"), 0.0, "{text}");
+}
+
+#[tokio::test]
 async fn metrics_show_the_warm_pool_and_runs() {
     let server = TestServer::start_with(|s| {
         s.metrics = true;
