@@ -283,3 +283,58 @@ async fn when_the_run_queue_is_full_new_runs_get_503_with_retry_after() {
     assert_eq!(body.code, "sandbox_unavailable");
     assert_eq!(slow.await.unwrap().unwrap().output, "done\n");
 }
+
+#[tokio::test]
+async fn another_tenants_run_in_a_reused_network_namespace_finds_nothing_the_last_one_left() {
+    let server = TestServer::start_with(|s| s.metrics = true).await;
+    let (alice, bob) = (server.user().await, server.user().await);
+    let netns = "import os\nprint(os.readlink('/proc/self/ns/net'))\n";
+    let left = alice
+        .key
+        .execute(&py(&format!(
+            "{netns}import socket\n\
+             u = socket.socket(socket.AF_UNIX)\nu.bind('\\0left-by-alice')\nu.listen()\n\
+             t = socket.socket()\nt.bind(('127.0.0.1', 4000))\nt.listen()\n"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(left.exit_code, 0, "{}", left.error);
+    // Alice's namespace comes back after its quarantine; the next lease takes it first.
+    let mut reused = false;
+    for _ in 0..100 {
+        let text = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|l| l == "pyth_on_netns_reused 1") {
+            reused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reused, "alice's namespace was never given back untouched");
+    let found = bob
+        .key
+        .execute(&py(&format!(
+            "{netns}import socket\n\
+             print('left-by-alice' in open('/proc/net/unix').read())\n\
+             for family, address in ((socket.AF_UNIX, '\\0left-by-alice'), \
+             (socket.AF_INET, ('127.0.0.1', 4000))):\n    \
+                 try:\n        \
+                     socket.socket(family).connect(address)\n        \
+                     print('reached')\n    \
+                 except ConnectionRefusedError:\n        \
+                     print('refused')\n"
+        )))
+        .await
+        .unwrap();
+    let ns = left.output.lines().next().unwrap();
+    assert_eq!(
+        found.output,
+        format!("{ns}\nFalse\nrefused\nrefused\n"),
+        "{}",
+        found.error
+    );
+}
