@@ -325,7 +325,9 @@ impl Shared {
                 return;
             }
             let Ok(ns) = Netns::create(loopback, home) else {
-                return; // not root, or out of namespaces: runs make their own
+                // Not root, out of namespaces, or a kernel without a file of the trace (no
+                // IPv6): runs make their own.
+                return;
             };
             self.counters.created.fetch_add(1, Ordering::Relaxed);
             self.lock().ready.push(ns);
