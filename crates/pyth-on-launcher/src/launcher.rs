@@ -33,8 +33,9 @@ use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes};
 const MAX_READY_NETNS: usize = 64;
 
 /// Given-back network namespaces waiting for their check at once (a second of runs, at most
-/// this many; about 15 KiB of kernel memory each).
-const MAX_QUARANTINED_NETNS: usize = 448;
+/// this many; one descriptor of the server and about 15 KiB of kernel memory each). Past it,
+/// runs make their own namespaces again.
+const MAX_QUARANTINED_NETNS: usize = 256;
 
 /// Name of the runner binary.
 pub const RUNNER_NAME: &str = "pyth-on-runner";

@@ -7,7 +7,8 @@
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 
 /// Descriptors kept back for all but client connections (database pool, warm runners and their
-/// pipes, egress proxy sockets, package builds, logs): a quarter of the limit, at most this.
+/// pipes, egress proxy sockets, package builds, logs, the network-namespace pool's at most
+/// 64 + 256): a quarter of the limit, at most this.
 const RESERVE: u64 = 1024;
 
 /// The overall connection cap that fits this process: `wanted`, or less when the descriptor
