@@ -300,21 +300,12 @@ async fn another_tenants_run_in_a_reused_network_namespace_finds_nothing_the_las
         .unwrap();
     assert_eq!(left.exit_code, 0, "{}", left.error);
     // Alice's namespace comes back after its quarantine; the next lease takes it first.
-    let mut reused = false;
-    for _ in 0..100 {
-        let text = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.lines().any(|l| l == "pyth_on_netns_reused 1") {
-            reused = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(reused, "alice's namespace was never given back untouched");
+    let reused = |t: &str| t.lines().any(|l| l == "pyth_on_netns_reused 1");
+    let text = server.metrics_until(100, reused).await;
+    assert!(
+        reused(&text),
+        "alice's namespace was never given back untouched"
+    );
     let found = bob
         .key
         .execute(&py(&format!(

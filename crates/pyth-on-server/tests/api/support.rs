@@ -132,6 +132,33 @@ impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
+
+    /// `GET /metrics` every 50 ms, at most `tries` times, until `done` holds for the text;
+    /// returns the last text (the caller asserts on it).
+    pub async fn metrics_until(&self, tries: u32, done: impl Fn(&str) -> bool) -> String {
+        let mut text = String::new();
+        for _ in 0..tries {
+            text = reqwest::get(self.url("/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if done(&text) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        text
+    }
+}
+
+/// The value of the unlabelled metric `name` in `text` (panics when it is missing).
+pub fn gauge(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing: {text}"))
 }
 
 impl Drop for TestServer {

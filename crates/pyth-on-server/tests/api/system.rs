@@ -1,6 +1,6 @@
 //! Health, info, OpenAPI and the docs page.
 
-use crate::support::TestServer;
+use crate::support::{gauge, TestServer};
 
 #[tokio::test]
 async fn health_reports_the_database_and_the_sandbox() {
@@ -245,25 +245,9 @@ async fn metrics_count_the_network_namespaces_that_runs_left_untouched_and_were_
         .unwrap();
     assert_eq!(run.output, "no network\n");
     // Given back after a second's quarantine, then checked.
-    let gauge = |text: &str, name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing: {text}"))
-    };
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if gauge(&text, "pyth_on_netns_reused") >= 1.0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let text = server
+        .metrics_until(100, |t| gauge(t, "pyth_on_netns_reused") >= 1.0)
+        .await;
     assert!(gauge(&text, "pyth_on_netns_reused") >= 1.0, "{text}");
     assert!(gauge(&text, "pyth_on_netns_created") >= 1.0, "{text}");
     assert_eq!(gauge(&text, "pyth_on_netns_destroyed"), 0.0, "{text}");
@@ -278,21 +262,12 @@ async fn metrics_show_the_warm_pool_and_runs() {
     .await;
     let user = server.user().await;
     // The pool fills in the background.
-    let mut ready = false;
-    for _ in 0..100 {
-        let text = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("pyth_on_pool_ready{language=\"python\"} 2") {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the python pool never reached 2 ready runners");
+    let full = "pyth_on_pool_ready{language=\"python\"} 2";
+    let text = server.metrics_until(100, |t| t.contains(full)).await;
+    assert!(
+        text.contains(full),
+        "the python pool never reached 2 ready runners"
+    );
     for _ in 0..3 {
         let run = user
             .key
@@ -305,33 +280,14 @@ async fn metrics_show_the_warm_pool_and_runs() {
         assert_eq!(run.output, "warm\n");
     }
     // Refills run in the background at a lower priority: wait for one to show.
-    let mut text = String::new();
-    for _ in 0..200 {
-        text = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let created: f64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("pyth_on_pool_created "))
-            .and_then(|v| v.parse().ok())
-            .expect("pool_created");
-        if created >= 3.0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let text = server
+        .metrics_until(200, |t| gauge(t, "pyth_on_pool_created") >= 3.0)
+        .await;
     assert!(
         text.contains("pyth_on_runs_total{outcome=\"completed\"} 3"),
         "{text}"
     );
-    let created: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("pyth_on_pool_created "))
-        .and_then(|v| v.parse().ok())
-        .expect("pool_created");
+    let created = gauge(&text, "pyth_on_pool_created");
     assert!(created >= 3.0, "the pool never refilled after use: {text}");
     assert!(text.contains("# TYPE pyth_on_http_responses_total counter"));
 }
