@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -106,29 +106,29 @@ impl Netns {
 }
 
 fn open_own_netns() -> Result<(OwnedFd, u64), SysError> {
-    let path = "/proc/thread-self/ns/net";
-    let file = File::open(path).map_err(|e| SysError::from_io("open", path.into(), e))?;
-    let inode = file
-        .metadata()
-        .map_err(|e| SysError::from_io("fstat", path.into(), e))?
-        .ino();
-    Ok((OwnedFd::from(file), inode))
+    open_with_inode(Path::new("/proc/thread-self/ns/net"))
 }
 
 /// Opens the namespace `r` names (in a runner, before init is cloned) and checks that it is
 /// the one the launcher leased.
 pub fn open(r: &NetnsRef) -> Result<OwnedFd, SysError> {
-    let path = || r.path.display().to_string();
-    let file = File::open(&r.path).map_err(|e| SysError::from_io("open", path(), e))?;
-    let inode = file
-        .metadata()
-        .map_err(|e| SysError::from_io("fstat", path(), e))?
-        .ino();
+    let (fd, inode) = open_with_inode(&r.path)?;
     if inode != r.inode {
         let e = std::io::Error::other(format!("namespace inode {inode}, leased {}", r.inode));
-        return Err(SysError::from_io("check", path(), e));
+        return Err(SysError::from_io("check", r.path.display().to_string(), e));
     }
-    Ok(OwnedFd::from(file))
+    Ok(fd)
+}
+
+/// Opens a namespace file and reads its inode number.
+fn open_with_inode(path: &Path) -> Result<(OwnedFd, u64), SysError> {
+    let name = || path.display().to_string();
+    let file = File::open(path).map_err(|e| SysError::from_io("open", name(), e))?;
+    let meta = file.metadata();
+    let inode = meta
+        .map_err(|e| SysError::from_io("fstat", name(), e))?
+        .ino();
+    Ok((OwnedFd::from(file), inode))
 }
 
 /// How the pool has fared (for tests and the operator's metrics).
