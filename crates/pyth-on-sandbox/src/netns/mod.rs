@@ -223,6 +223,8 @@ impl NetnsPool {
             state.out += 1;
             ns
         };
+        // The keeper tops the ready ones up now, off the request path of the next run.
+        self.0.send(Work::Refill);
         Some(NetnsLease {
             ns: Some(ns),
             pool: Arc::clone(&self.0),
