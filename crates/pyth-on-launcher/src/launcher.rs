@@ -99,8 +99,11 @@ pub struct Launcher {
 pub(crate) struct Inner {
     pub(crate) runners: Runners,
     pub(crate) cfg: LauncherConfig,
-    /// Runs executing at once; a run's slot is held until its sandbox is torn down.
+    /// Runs executing at once: a run's slot is held until its result (or its failure).
     pub(crate) slots: Arc<Semaphore>,
+    /// Sandboxes of runs alive at once: a run's permit is held until its sandbox is torn down
+    /// (twice the slots: as many runs may be tearing down as are executing).
+    pub(crate) sandboxes: Arc<Semaphore>,
     pub(crate) pool: Pool,
     /// Per-run uids, when configured.
     pub(crate) ids: Option<IdPool>,
@@ -145,6 +148,7 @@ impl Launcher {
     pub fn new(cfg: LauncherConfig) -> Result<Self, LaunchError> {
         let runner = locate_runner(cfg.runner_path.as_deref())?;
         let slots = Arc::new(Semaphore::new(cfg.max_concurrency.max(1)));
+        let sandboxes = Arc::new(Semaphore::new(sandbox_permits(&cfg)));
         let pool = Pool::new(cfg.pool.clone());
         let ids = cfg
             .identities
@@ -155,6 +159,7 @@ impl Launcher {
             runners: Runners::new(runner, cfg.spawner, cfg.fork_server.max_runs),
             cfg,
             slots,
+            sandboxes,
             pool,
             ids,
             fork_servers: Arc::default(),
@@ -173,6 +178,16 @@ impl Launcher {
     /// How the network-namespace pool has fared (`None`: off).
     pub fn netns_stats(&self) -> Option<NetnsStats> {
         self.inner.netns.as_ref().map(NetnsPool::stats)
+    }
+
+    /// Runs executing right now (holding an execution slot: until their result), and
+    /// sandboxes of runs alive (until their teardown is over).
+    pub fn runs_in_progress(&self) -> RunsInProgress {
+        let in_use = |s: &Semaphore, total: usize| total.saturating_sub(s.available_permits());
+        RunsInProgress {
+            executing: in_use(&self.inner.slots, self.inner.cfg.max_concurrency.max(1)),
+            sandboxes: in_use(&self.inner.sandboxes, sandbox_permits(&self.inner.cfg)),
+        }
     }
 
     /// Per-run uids leased right now (runs and warm runners whose runner has not exited).
@@ -222,9 +237,9 @@ impl Launcher {
         while self.inner.active.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        // Every slot back: no runner that answered is still tearing its sandbox down.
-        let slots = u32::try_from(self.inner.cfg.max_concurrency.max(1)).unwrap_or(u32::MAX);
-        let _ = self.inner.slots.acquire_many(slots).await;
+        // Every sandbox permit back: no runner that answered is still tearing its sandbox down.
+        let permits = u32::try_from(sandbox_permits(&self.inner.cfg)).unwrap_or(u32::MAX);
+        let _ = self.inner.sandboxes.acquire_many(permits).await;
     }
 
     /// The runtimes this launcher serves.
@@ -265,7 +280,13 @@ impl Launcher {
         spec.stream = sink.is_some();
         drop(job); // wipes a ZK password; the spec holds its own (wiped on drop)
         let queued = Instant::now();
+        // The slot bounds the runs executing; the sandbox permit, kept until the teardown is
+        // over, bounds the sandboxes alive (a run's teardown then overlaps the next run).
         let slot = Arc::clone(&inner.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| LaunchError::Closed)?;
+        let sandbox = Arc::clone(&inner.sandboxes)
             .acquire_owned()
             .await
             .map_err(|_| LaunchError::Closed)?;
@@ -274,7 +295,8 @@ impl Launcher {
         let queued_ms = queued.elapsed().as_secs_f64() * 1000.0;
         let started = Instant::now();
         let backstop = Duration::from_millis(spec.limits.timeout_ms) + inner.cfg.backstop_margin;
-        let (result, warm, runner_pid) = self.exchange(&spec, backstop, slot, sink).await;
+        let (result, warm, runner_pid) = self.exchange(&spec, backstop, sandbox, sink).await;
+        drop(slot);
         let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
         pool::top_up(inner, spec.language);
         match &result {
@@ -366,14 +388,29 @@ impl Launcher {
     }
 }
 
+/// What [`Launcher::runs_in_progress`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunsInProgress {
+    /// Runs holding an execution slot (at most `max_concurrency`).
+    pub executing: usize,
+    /// Runs whose sandbox is not torn down yet, executing ones included (at most twice
+    /// `max_concurrency`).
+    pub sandboxes: usize,
+}
+
+/// Sandboxes alive at once: the execution slots, and as many again tearing down.
+fn sandbox_permits(cfg: &LauncherConfig) -> usize {
+    cfg.max_concurrency.max(1) * 2
+}
+
 /// The pool of network namespaces, when on and root: as many ready as runs may hold at once
-/// (every execution slot, every prepared runner), and room for a second of given-back ones.
+/// (every sandbox permit, every prepared runner), and room for a second of given-back ones.
 fn netns_pool(cfg: &LauncherConfig) -> Option<NetnsPool> {
     if !cfg.reuse_netns || !pyth_on_sandbox::running_as_root() {
         return None;
     }
     let prepared = cfg.pool.size_per_language * 2;
-    let ready = (cfg.max_concurrency + prepared).clamp(1, MAX_READY_NETNS);
+    let ready = (sandbox_permits(cfg) + prepared).clamp(1, MAX_READY_NETNS);
     let sizes = PoolSizes {
         ready,
         max: ready + MAX_QUARANTINED_NETNS,

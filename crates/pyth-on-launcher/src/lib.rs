@@ -15,7 +15,8 @@ mod spawner;
 
 pub use fork_server::ForkServerConfig;
 pub use launcher::{
-    locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, ZkJob, RUNNER_NAME,
+    locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, RunsInProgress, ZkJob,
+    RUNNER_NAME,
 };
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{

@@ -115,7 +115,7 @@ impl Launcher {
             Err(LaunchError::Sandbox(e)) if e.contains("fork server:") => {
                 tracing::warn!(error = %e, "the fork server failed a run's set-up; running it without");
                 self.inner.fork_servers.discard(server_pid);
-                match Arc::clone(&self.inner.slots).acquire_owned().await {
+                match Arc::clone(&self.inner.sandboxes).acquire_owned().await {
                     Ok(slot) => {
                         self.run_cold(spec.clone(), backstop, slot, sink.as_ref())
                             .await

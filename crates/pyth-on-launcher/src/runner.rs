@@ -30,7 +30,7 @@ const RETIRE_GRACE: Duration = Duration::from_secs(5);
 
 /// A spawned runner and the launcher's ends of its pipes.
 ///
-/// What a run holds for its sandbox (its uid lease, its slot) is released only once the runner
+/// What a run holds for its sandbox (its uid lease, its sandbox permit) is released only once the runner
 /// has exited, also when the run is abandoned half-way (its future dropped because the client
 /// went away): dropping a live `RunnerProc` kills the runner and hands both to a task that
 /// waits until the process is gone.
@@ -44,7 +44,7 @@ pub(crate) struct RunnerProc {
     pub(crate) pid: u32,
     /// The uid its sandbox runs as, held until the runner has exited.
     pub(crate) identity: Option<IdLease>,
-    /// The caller's slot for this run (see [`RunnerProc::finish`]), held likewise.
+    /// The caller's permit for this run (see [`RunnerProc::finish`]), held likewise.
     held: Option<Held>,
     /// The fork server its prepared sandbox took the payload from (a pooled runner).
     pub(crate) fork_server: Option<pyth_on_sandbox::protocol::ForkServerRef>,
@@ -53,7 +53,7 @@ pub(crate) struct RunnerProc {
     pub(crate) netns: Option<NetnsLease>,
 }
 
-/// Anything a run holds until its runner has exited (an execution or build slot).
+/// Anything a run holds until its runner has exited (a sandbox permit or a build slot).
 struct Held(#[allow(dead_code, reason = "held for its Drop")] Box<dyn std::any::Any + Send>);
 
 impl std::fmt::Debug for Held {
@@ -123,9 +123,9 @@ impl RunnerProc {
     /// Reads frames until the result, handing output chunks to `sink` as they come; kills the
     /// runner if it takes longer than `backstop`.
     /// The runner sends its result before it tears the sandbox down; that teardown is awaited
-    /// in the background, holding the run's execution `slot` until the runner exited (so no
-    /// run takes the slot before the last one's leftovers are gone, and `shutdown`, which
-    /// waits for every slot, waits for it too); a runner that fails it is logged.
+    /// in the background, holding `slot` (the run's sandbox permit, or a build's slot) until
+    /// the runner exited (so the sandboxes alive stay bounded, and `shutdown`, which waits
+    /// for every permit, waits for it too); a runner that fails it is logged.
     pub(crate) async fn finish<S: Send + 'static>(
         mut self,
         backstop: Duration,

@@ -210,6 +210,49 @@ async fn concurrent_runs_beyond_the_bound_all_complete() {
 }
 
 #[tokio::test]
+async fn a_runs_slot_is_free_at_its_result_and_its_sandbox_counts_until_torn_down() {
+    privileged();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg.max_concurrency = 1;
+    let l = Launcher::new(cfg).unwrap();
+    for i in 0..3 {
+        // A background process still alive at the result: the teardown kills it.
+        let code = format!("import subprocess; subprocess.Popen(['sleep', '5']); print({i})");
+        let out = l.run(Job::new(Language::Python, code)).await.unwrap();
+        assert_eq!(out.result.stdout, format!("{i}\n"));
+        let now = l.runs_in_progress();
+        assert_eq!(
+            now.executing, 0,
+            "the slot is back with the result: {now:?}"
+        );
+        assert!(now.sandboxes <= 2, "{now:?}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while l.runs_in_progress().sandboxes > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sandboxes never torn down"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Two runs at once with one slot: the second waits for the first's result.
+    let (a, b) = tokio::join!(
+        l.run(Job::new(Language::Python, "print('a')")),
+        l.run(Job::new(Language::Python, "print('b')"))
+    );
+    assert_eq!(a.unwrap().result.stdout, "a\n");
+    assert_eq!(b.unwrap().result.stdout, "b\n");
+    l.shutdown().await;
+    assert_eq!(
+        l.runs_in_progress().sandboxes,
+        0,
+        "shutdown waits for every teardown"
+    );
+}
+
+#[tokio::test]
 async fn self_test_passes_with_a_working_runner() {
     privileged();
     launcher().await.self_test().await.unwrap();

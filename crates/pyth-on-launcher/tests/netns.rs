@@ -12,7 +12,8 @@ use pyth_on_sandbox::netns::NetnsStats;
 
 use common::{privileged, runner};
 
-/// One run at a time, so the pool owns one namespace.
+/// One run at a time, so the pool keeps two namespaces ready: the run's, and one for the next
+/// run while the last one's sandbox is still being torn down.
 async fn launcher(reuse_netns: bool) -> Launcher {
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
     let mut cfg = LauncherConfig::new(runtimes);
@@ -41,7 +42,7 @@ async fn namespace_of_a_run(l: &Launcher) -> String {
 async fn runs_that_leave_no_trace_take_turns_in_one_network_namespace() {
     privileged();
     let l = launcher(true).await;
-    until(&l, |s| s.created == 1).await;
+    until(&l, |s| s.created == 2).await;
     let first = namespace_of_a_run(&l).await;
     until(&l, |s| s.reused == 1).await;
     let second = namespace_of_a_run(&l).await;
@@ -55,7 +56,7 @@ async fn runs_that_leave_no_trace_take_turns_in_one_network_namespace() {
 async fn an_abandoned_run_has_its_namespace_destroyed_and_the_pool_makes_another() {
     privileged();
     let l = launcher(true).await;
-    until(&l, |s| s.created == 1).await;
+    until(&l, |s| s.created == 2).await;
     let run = tokio::spawn({
         let l = l.clone();
         async move {
@@ -66,7 +67,8 @@ async fn an_abandoned_run_has_its_namespace_destroyed_and_the_pool_makes_another
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     run.abort();
-    until(&l, |s| s.destroyed == 1 && s.created == 2).await;
+    // The lease was replaced by a new one (3 made), and the abandoned one destroyed.
+    until(&l, |s| s.destroyed == 1 && s.created == 3).await;
     assert_eq!(l.netns_stats().unwrap().reused, 0);
 }
 
