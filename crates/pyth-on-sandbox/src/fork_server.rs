@@ -17,8 +17,9 @@
 //! its children's PID namespace to init's, forks the payload and returns to its own; the
 //! payload enters init's other namespaces (mount, UTS, IPC, network, cgroup), joins the run's
 //! cgroup, opens `/code/main.py`, puts its descriptors in place and closes every other, takes
-//! a session of its own, sets the rlimits and signals, drops the capability bounding and
-//! ambient sets, changes to the run's uid and gid, empties every capability set (`capset`,
+//! a session of its own, sets the rlimits and signals (the capability bounding and ambient
+//! sets, keepcaps and securebits it inherited empty: the fork server dropped them once before
+//! its first fork), changes to the run's uid and gid, empties every capability set (`capset`,
 //! checked), sets `no_new_privs` and installs the same seccomp program as a Rust payload
 //! (`zygote.py` follows `child.rs` step by step), says `ready` and waits for its job like a
 //! pre-started interpreter ([`crate::warm`]). The fork server stays the payload's parent (a
@@ -152,20 +153,11 @@ pub(crate) fn request(
             server.pid
         )));
     }
-    let l = &spec.limits;
-    let header = serde_json::json!({
-        "uid": spec.sandbox.uid,
-        "gid": spec.sandbox.gid,
-        "nofile": l.nofile,
-        "fsize": l.fsize_bytes,
-        "cpu": child::cpu_limit_secs(l.timeout_ms),
-        "main": spec.language.main_file(),
-        "cgroups": handoff.cgroup_procs.len(),
-    });
+    let header = request_line(spec, handoff.cgroup_procs.len());
     let mut fds: Vec<BorrowedFd<'_>> = vec![init_pidfd];
     fds.extend(handoff.pipes.iter().map(AsFd::as_fd));
     fds.extend(handoff.cgroup_procs.iter().map(AsFd::as_fd));
-    sys::send_with_fds(conn.as_fd(), header.to_string().as_bytes(), &fds)?;
+    sys::send_with_fds(conn.as_fd(), header.as_bytes(), &fds)?;
     drop(fds);
     drop(handoff); // the server holds its copies now
     conn.set_read_timeout(Some(REQUEST_DEADLINE))
@@ -177,4 +169,21 @@ pub(crate) fn request(
         "" => Err(fail("no answer")),
         other => Err(fail(other)),
     }
+}
+
+/// The request's fields, as `zygote.py` (`_pyth_on_request`) reads them: uid, gid, nofile,
+/// fsize, CPU seconds, the number of cgroup files, then the program's path (none of them
+/// holds a space).
+fn request_line(spec: &JobSpec, cgroups: usize) -> String {
+    let l = &spec.limits;
+    format!(
+        "{} {} {} {} {} {} {}",
+        spec.sandbox.uid,
+        spec.sandbox.gid,
+        l.nofile,
+        l.fsize_bytes,
+        child::cpu_limit_secs(l.timeout_ms),
+        cgroups,
+        spec.language.main_file()
+    )
 }

@@ -190,13 +190,12 @@ fn a_request_for_a_sandbox_that_shares_the_fork_servers_pid_namespace_is_refused
     // A root client that hands over a pidfd of itself: a process in the host's PID namespace,
     // the fork server's own, instead of a sandbox's init.
     let client = r#"
-import json, os, socket, sys
+import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect("\0" + sys.argv[1])
 fds = [os.pidfd_open(os.getpid())] + [os.open("/dev/null", os.O_RDWR) for _ in range(7)]
-request = {"uid": 1000, "gid": 1000, "nofile": 64, "fsize": 1 << 20, "cpu": 5,
-           "main": "/code/main.py", "cgroups": 0}
-socket.send_fds(s, [json.dumps(request).encode()], fds)
+# uid gid nofile fsize cpu cgroups main (fork_server.rs, `request_line`)
+socket.send_fds(s, [b"1000 1000 64 1048576 5 0 /code/main.py"], fds)
 print(s.recv(4096).decode().strip())
 "#;
     let out = std::process::Command::new("/usr/bin/python3")
@@ -211,6 +210,42 @@ print(s.recv(4096).decode().strip())
     );
     // The fork server is still in its own namespace and serving.
     assert_eq!(forked("print(7)").stdout, "7\n");
+}
+
+#[test]
+fn a_malformed_request_is_refused_and_the_fork_server_keeps_serving() {
+    privileged();
+    let server = fork_server();
+    let client = r#"
+import os, socket, sys
+for line in (b"1000 1000 64", b"1000 x 64 1048576 5 0 /code/main.py", b"{}"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("\0" + sys.argv[1])
+    fds = [os.open("/dev/null", os.O_RDWR) for _ in range(8)]
+    socket.send_fds(s, [line], fds)
+    print(s.recv(4096).decode().strip())
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", client, &server.socket])
+        .output()
+        .unwrap();
+    let answers = String::from_utf8_lossy(&out.stdout);
+    let answers: Vec<&str> = answers.lines().collect();
+    assert_eq!(
+        answers.len(),
+        3,
+        "{answers:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(answers[0].starts_with("error ValueError: a request has 7 fields, not 3"));
+    assert!(answers[1].starts_with("error ValueError: invalid literal for int()"));
+    assert!(answers[2].starts_with("error ValueError: a request has 7 fields, not 1"));
+    // The fork server itself holds no capability it could pass on to a payload.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap();
+    for field in ["CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"] {
+        assert!(status.contains(field), "{field} in {status}");
+    }
+    assert_eq!(forked("print(8)").stdout, "8\n");
 }
 
 /// Runs `code` in a sandbox prepared for `server` (a fork server of the test's own).

@@ -64,6 +64,7 @@ def _pyth_on_zygote():
     program = (SockFprog(count, ctypes.addressof(buffer)), buffer)
     with open("/proc/sys/kernel/cap_last_cap") as f:
         cap_last = int(f.read())
+    _pyth_on_drop_inherited(libc, cap_last)
 
     # Entering a sandbox's mount namespace needs CAP_SYS_ADMIN and CAP_SYS_CHROOT: check
     # once, on its own, rather than fail every run (the server then starts interpreters).
@@ -98,7 +99,6 @@ def _pyth_on_zygote():
     env = types.SimpleNamespace(
         libc=libc,
         program=program,
-        cap_last=cap_last,
         own_pid_ns=own_pid_ns,
         own_pid_ns_ino=os.fstat(own_pid_ns).st_ino,
         ignored=ignored,
@@ -136,6 +136,26 @@ def _pyth_on_zygote():
     posix._exit(0)
 
 
+def _pyth_on_drop_inherited(libc, cap_last):
+    # What a fork inherits unchanged and this process needs none of (it never execs): the
+    # capability bounding and ambient sets, PR_SET_KEEPCAPS and securebits, dropped once here
+    # rather than in every payload. This process's own capabilities stay as they are; every
+    # payload still empties its capability sets itself (capset, read back with capget).
+    import ctypes
+
+    def prctl(option, arg2, arg3=0):
+        if libc.prctl(option, arg2, arg3, 0, 0) != 0:
+            raise SystemExit(f"fork server: prctl {option}: errno {ctypes.get_errno()}")
+
+    for cap in range(cap_last + 1):
+        prctl(24, cap)  # PR_CAPBSET_DROP
+    prctl(47, 4)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    prctl(8, 0)  # PR_SET_KEEPCAPS off
+    libc.prctl(28, 0, 0, 0, 0)  # PR_SET_SECUREBITS: none (best effort; payloads check capget)
+    if any(libc.prctl(23, cap, 0, 0, 0) != 0 for cap in range(cap_last + 1)):  # CAPBSET_READ
+        raise SystemExit("fork server: the capability bounding set is not empty")
+
+
 def _pyth_on_ignored(sig):
     # Whether `sig` is ignored (signals Python cannot handle, such as the real-time ones glibc
     # keeps, count as not).
@@ -167,7 +187,6 @@ def _pyth_on_report(pid, exit_w):
 def _pyth_on_serve(conn, env, children):
     # One request: fork the payload into the sandbox's PID namespace. Returns the payload's
     # (pidfd, pid, exit pipe) to watch, or None.
-    import json
     import os
     import socket
     import struct
@@ -180,7 +199,7 @@ def _pyth_on_serve(conn, env, children):
         if struct.unpack("3i", creds)[1] != 0:
             raise ValueError("requests are taken from root only")
         msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 32)
-        request = json.loads(msg)
+        request = _pyth_on_request(msg)
         if len(fds) != 8 + request["cgroups"]:
             raise ValueError(f"{len(fds)} descriptors for {request['cgroups']} cgroups")
         if request["uid"] <= 0 or request["gid"] <= 0:
@@ -217,6 +236,25 @@ def _pyth_on_serve(conn, env, children):
             os.close(fd)
         conn.close()
     return child
+
+
+def _pyth_on_request(msg):
+    # One line of space-separated fields (fork_server.rs, `request`): six integers, then the
+    # program's path. Not JSON: parsing that in this process writes to more of its pages,
+    # each one then copied again after the next fork.
+    fields = msg.split()
+    if len(fields) != 7:
+        raise ValueError(f"a request has 7 fields, not {len(fields)}")
+    uid, gid, nofile, fsize, cpu, cgroups = (int(f) for f in fields[:6])
+    return {
+        "uid": uid,
+        "gid": gid,
+        "nofile": nofile,
+        "fsize": fsize,
+        "cpu": cpu,
+        "cgroups": cgroups,
+        "main": fields[6].decode(),
+    }
 
 
 def ctypes_errno():
@@ -299,11 +337,8 @@ def _pyth_on_isolate(env, request, fds, placed):
         if libc.prctl(option, arg2, arg3, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), f"prctl {option}")
 
-    for cap in range(env.cap_last + 1):
-        prctl(24, cap)  # PR_CAPBSET_DROP
-    prctl(47, 4)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
-    prctl(8, 0)  # PR_SET_KEEPCAPS off
-    libc.prctl(28, 0, 0, 0, 0)  # PR_SET_SECUREBITS: none (best effort; checked below)
+    # The bounding and ambient sets, keepcaps and securebits: dropped by the fork server
+    # before its first fork, inherited so (_pyth_on_drop_inherited).
     uid, gid = request["uid"], request["gid"]
     os.setgroups([])
     os.setresgid(gid, gid, gid)
