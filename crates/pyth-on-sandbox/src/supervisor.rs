@@ -374,7 +374,7 @@ impl Prepared {
         // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload cannot
         // lower its own nice value: that needs CAP_SYS_NICE).
         let _ = sys::set_nice(0, 0);
-        for pid in live.cg.pids().unwrap_or_default() {
+        for pid in live.cg.members().unwrap_or_default() {
             let _ = sys::set_nice(pid, 0);
         }
         // Before the release: the spec is complete in the pipe before any user code runs.

@@ -91,6 +91,14 @@ pub trait RunCgroup: Debug + Send {
     /// Host pids currently in the group (union over hierarchies).
     fn pids(&self) -> Result<Vec<i32>>;
 
+    /// Host pids in the group as one hierarchy lists them: every process of a run is in all
+    /// of them (it joined each at once and cannot leave), so this is [`RunCgroup::pids`] for
+    /// one file read instead of one per hierarchy, where a process in the middle of being
+    /// forked may be missed (fine for a priority change, not for a kill).
+    fn members(&self) -> Result<Vec<i32>> {
+        self.pids()
+    }
+
     /// Sends SIGKILL to everything in the group (one round).
     fn kill_all(&self) -> Result<()>;
 

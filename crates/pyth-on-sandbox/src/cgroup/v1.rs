@@ -212,6 +212,13 @@ impl RunCgroup for V1Run {
         Ok(all)
     }
 
+    fn members(&self) -> Result<Vec<i32>> {
+        let Some(file) = self.procs_files().into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        parse_pids(&file, &read_file(&file)?)
+    }
+
     fn kill_all(&self) -> Result<()> {
         for file in self.procs_files() {
             let pids = parse_pids(&file, &read_file(&file)?)?;
@@ -350,5 +357,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(run.pids().unwrap(), vec![7, 9, 11]);
+        assert_eq!(
+            run.members().unwrap(),
+            vec![7, 9],
+            "the first hierarchy's list"
+        );
     }
 }

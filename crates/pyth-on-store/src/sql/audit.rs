@@ -28,6 +28,26 @@ pub(super) async fn append(conn: &mut DbConn, event: &AuditEvent) -> StoreResult
     .bind(id(event.user_id))
     .fetch_optional(&mut *conn)
     .await?;
+    append_after(conn, event, head).await
+}
+
+/// The newest entry of a user's chain as two columns of a larger statement's `select` or
+/// `returning` (its `seq` and `hash`, both null for an empty chain), so that reading it costs
+/// no statement of its own; `user` is the parameter naming the user (`$1`).
+pub(super) fn head_columns(user: &str) -> String {
+    format!(
+        "(select seq from audit_entry where user_id = {user} order by seq desc limit 1), \
+         (select hash from audit_entry where user_id = {user} order by seq desc limit 1)"
+    )
+}
+
+/// [`append`] with the chain's head already read (under the same lock): `(seq, hash)` of its
+/// newest entry, `None` for an empty chain.
+pub(super) async fn append_after(
+    conn: &mut DbConn,
+    event: &AuditEvent,
+    head: Option<(i64, Vec<u8>)>,
+) -> StoreResult<AuditEntry> {
     let (seq, prev_hash) = match head {
         Some((seq, hash)) => (seq + 1, hex::encode(hash)),
         None => (1, GENESIS_HASH.to_owned()),

@@ -38,11 +38,13 @@ impl RunRecordStore for BackendStore {
         let at = to_unix_ms(run.started_at);
         let mut tx = self.begin_write().await?;
         lock_user(&mut tx, run.user_id).await?;
-        sqlx::query(
+        // The head of the owner's chain comes back with the insert: one statement.
+        let (seq, hash): (Option<i64>, Option<Vec<u8>>) = sqlx::query_as(&format!(
             "insert into run_record (execution_id, user_id, node, action, resource, ip, \
              auth_method, api_key_id, started_at, deadline_at, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9)",
-        )
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9) returning {}",
+            audit::head_columns("$2")
+        ))
         .bind(id(run.execution_id))
         .bind(id(run.user_id))
         .bind(&run.node)
@@ -53,9 +55,9 @@ impl RunRecordStore for BackendStore {
         .bind(run.api_key_id.map(id))
         .bind(at)
         .bind(to_unix_ms(run.deadline_at))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        audit::append(&mut tx, started).await?;
+        audit::append_after(&mut tx, started, seq.zip(hash)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -74,13 +76,17 @@ impl RunRecordStore for BackendStore {
             .execute(&mut *tx)
             .await?;
         // A run that ends after its account was deleted leaves nothing of the account behind.
-        let owner: Option<i64> =
-            sqlx::query_scalar("select cast(1 as bigint) from app_user where user_id = $1")
-                .bind(id(outcome.user_id))
-                .fetch_optional(&mut *tx)
-                .await?;
+        // Whether the owner exists and the head of their chain: one statement.
+        let (owner, seq, hash): (Option<i64>, Option<i64>, Option<Vec<u8>>) =
+            sqlx::query_as(&format!(
+                "select (select cast(1 as bigint) from app_user where user_id = $1), {}",
+                audit::head_columns("$1")
+            ))
+            .bind(id(outcome.user_id))
+            .fetch_one(&mut *tx)
+            .await?;
         if owner.is_some() {
-            audit::append(&mut tx, outcome).await?;
+            audit::append_after(&mut tx, outcome, seq.zip(hash)).await?;
             if let Some(charge) = cpu {
                 quotas::add_cpu_ms_query(outcome.user_id, charge, outcome.at)
                     .execute(&mut *tx)
