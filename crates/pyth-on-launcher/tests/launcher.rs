@@ -18,9 +18,13 @@ use pyth_on_launcher::{
 use common::{privileged, runner};
 
 async fn launcher() -> Launcher {
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
+    Launcher::new(common::config().await).unwrap()
+}
+
+/// A launcher that runs at most `slots` runs at once.
+async fn launcher_with_slots(slots: usize) -> Launcher {
+    let mut cfg = common::config().await;
+    cfg.max_concurrency = slots;
     Launcher::new(cfg).unwrap()
 }
 
@@ -192,11 +196,7 @@ async fn job_limits_override_the_defaults() {
 #[tokio::test]
 async fn concurrent_runs_beyond_the_bound_all_complete() {
     privileged();
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
-    cfg.max_concurrency = 2;
-    let l = Launcher::new(cfg).unwrap();
+    let l = launcher_with_slots(2).await;
     let runs = (0..5).map(|i| {
         let l = l.clone();
         tokio::spawn(async move {
@@ -212,11 +212,7 @@ async fn concurrent_runs_beyond_the_bound_all_complete() {
 #[tokio::test]
 async fn a_runs_slot_is_free_at_its_result_and_its_sandbox_counts_until_torn_down() {
     privileged();
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
-    cfg.max_concurrency = 1;
-    let l = Launcher::new(cfg).unwrap();
+    let l = launcher_with_slots(1).await;
     for i in 0..3 {
         // A background process still alive at the result: the teardown kills it.
         let code = format!("import subprocess; subprocess.Popen(['sleep', '5']); print({i})");
@@ -378,9 +374,7 @@ fn processes_of(uid: u32) -> Vec<u32> {
 #[tokio::test]
 async fn an_abandoned_runs_uid_is_not_leased_again_while_its_sandbox_lives() {
     privileged();
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
+    let mut cfg = common::config().await;
     cfg.identities = Some((1_640_000_000, 1));
     let launcher = Launcher::new(cfg).unwrap();
     let job = Job::new(Language::Python, "import time; time.sleep(20)");

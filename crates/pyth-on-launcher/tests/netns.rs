@@ -7,17 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use pyth_on_launcher::{Job, Language, Launcher, LauncherConfig, RuntimeConfig, Runtimes};
+use pyth_on_launcher::{Job, Language, Launcher};
 use pyth_on_sandbox::netns::NetnsStats;
 
-use common::{privileged, runner};
+use common::privileged;
 
 /// One run at a time, so the pool keeps two namespaces ready: the run's, and one for the next
 /// run while the last one's sandbox is still being torn down.
 async fn launcher(reuse_netns: bool) -> Launcher {
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
+    let mut cfg = common::config().await;
     cfg.max_concurrency = 1;
     cfg.reuse_netns = reuse_netns;
     Launcher::new(cfg).unwrap()

@@ -7,17 +7,15 @@ mod common;
 
 use std::time::Duration;
 
-use pyth_on_launcher::{Job, Language, Launcher, LauncherConfig, RuntimeConfig, Runtimes};
+use pyth_on_launcher::{Job, Language, Launcher};
 
-use common::{privileged, runner};
+use common::privileged;
 
 /// The tests of this file count this process's children: one at a time.
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn launcher(spawner: bool) -> Launcher {
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
+    let mut cfg = common::config().await;
     cfg.spawner = spawner;
     Launcher::new(cfg).unwrap()
 }
@@ -163,9 +161,7 @@ async fn a_stopped_spawner_neither_blocks_the_runtime_nor_fails_a_run() {
 async fn a_spawner_is_replaced_after_its_share_of_runners() {
     privileged();
     let _alone = ALONE.lock().await;
-    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let mut cfg = LauncherConfig::new(runtimes);
-    cfg.runner_path = Some(runner());
+    let mut cfg = common::config().await;
     cfg.fork_server.max_runs = 3;
     let l = Launcher::new(cfg).unwrap();
     let first = serving(&l).await;

@@ -198,10 +198,7 @@ fds = [os.pidfd_open(os.getpid())] + [os.open("/dev/null", os.O_RDWR) for _ in r
 socket.send_fds(s, [b"1000 1000 64 1048576 5 0 /code/main.py"], fds)
 print(s.recv(4096).decode().strip())
 "#;
-    let out = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", client, &server.socket])
-        .output()
-        .unwrap();
+    let out = root_client(client, &server.socket);
     let answer = String::from_utf8_lossy(&out.stdout);
     assert!(
         answer.contains("error") && answer.contains("PID namespace of its own"),
@@ -225,10 +222,7 @@ for line in (b"1000 1000 64", b"1000 x 64 1048576 5 0 /code/main.py", b"{}"):
     socket.send_fds(s, [line], fds)
     print(s.recv(4096).decode().strip())
 "#;
-    let out = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", client, &server.socket])
-        .output()
-        .unwrap();
+    let out = root_client(client, &server.socket);
     let answers = String::from_utf8_lossy(&out.stdout);
     let answers: Vec<&str> = answers.lines().collect();
     assert_eq!(
@@ -246,6 +240,15 @@ for line in (b"1000 1000 64", b"1000 x 64 1048576 5 0 /code/main.py", b"{}"):
         assert!(status.contains(field), "{field} in {status}");
     }
     assert_eq!(forked("print(8)").stdout, "8\n");
+}
+
+/// Runs `client` (Python, as root, like any process of the host) with the fork server's
+/// socket name as its argument.
+fn root_client(client: &str, socket: &str) -> std::process::Output {
+    std::process::Command::new("/usr/bin/python3")
+        .args(["-c", client, socket])
+        .output()
+        .unwrap()
 }
 
 /// Runs `code` in a sandbox prepared for `server` (a fork server of the test's own).

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use pyth_on_launcher::locate_runner;
+use pyth_on_launcher::{locate_runner, LauncherConfig, RuntimeConfig, Runtimes};
 
 /// This build's `pyth-on-runner`, next to the test binary's directory (`cargo build
 /// --workspace` puts it there; the README's test command runs that first).
@@ -30,4 +30,13 @@ pub fn privileged() {
         pyth_on_sandbox::running_as_root(),
         "launcher sandbox tests need root: run them as root, as CI does"
     );
+}
+
+/// The launcher settings of a test: this machine's runtimes and this build's runner, the
+/// rest at their defaults.
+pub async fn config() -> LauncherConfig {
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(runner());
+    cfg
 }
