@@ -30,10 +30,10 @@ def _pyth_on_zygote():
     import os
     import resource  # noqa: F401 (likewise)
     import posix
-    import select
+    import select  # noqa: F401 (the serving loop's, imported before the fork server freezes)
     import signal
     import socket
-    import struct
+    import struct  # noqa: F401 (likewise: the requests')
     import sys
     import types
 
@@ -45,23 +45,7 @@ def _pyth_on_zygote():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
     libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    raw = b""
-    while True:
-        chunk = posix.read(3, 1 << 16)
-        if not chunk:
-            break
-        raw += chunk
-    posix.close(3)
-    count = struct.unpack_from("=I", raw)[0] if len(raw) >= 4 else 0
-    if count == 0 or len(raw) != 4 + 8 * count:
-        raise SystemExit("fork server: malformed seccomp program")
-    buffer = ctypes.create_string_buffer(raw[4:], 8 * count)
-    # The buffer is kept beside the program that points into it.
-    program = (SockFprog(count, ctypes.addressof(buffer)), buffer)
+    program = _pyth_on_seccomp_program()
     with open("/proc/sys/kernel/cap_last_cap") as f:
         cap_last = int(f.read())
     _pyth_on_drop_inherited(libc, cap_last)
@@ -105,6 +89,41 @@ def _pyth_on_zygote():
         cap_arrays=cap_arrays,
     )
     posix.write(1, b"ready %d\n" % posix.getpid())
+    _pyth_on_serve_forever(env, listener)
+    posix._exit(0)
+
+
+def _pyth_on_seccomp_program():
+    # The seccomp program on fd 3 (a u32 count, then count 8-byte sock_filter) as a
+    # sock_fprog for prctl, and the buffer it points into, kept beside it.
+    import ctypes
+    import posix
+    import struct
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    raw = b""
+    while True:
+        chunk = posix.read(3, 1 << 16)
+        if not chunk:
+            break
+        raw += chunk
+    posix.close(3)
+    count = struct.unpack_from("=I", raw)[0] if len(raw) >= 4 else 0
+    if count == 0 or len(raw) != 4 + 8 * count:
+        raise SystemExit("fork server: malformed seccomp program")
+    buffer = ctypes.create_string_buffer(raw[4:], 8 * count)
+    return (SockFprog(count, ctypes.addressof(buffer)), buffer)
+
+
+def _pyth_on_serve_forever(env, listener):
+    # Requests until the server closes stdin, then the reports of the payloads still
+    # running.
+    import os
+    import posix
+    import select
+
     poller = select.poll()
     poller.register(0, select.POLLIN)
     poller.register(listener.fileno(), select.POLLIN)
@@ -133,7 +152,6 @@ def _pyth_on_zygote():
                 poller.unregister(fd)
                 _pyth_on_report(pid, exit_w)
                 os.close(fd)
-    posix._exit(0)
 
 
 def _pyth_on_drop_inherited(libc, cap_last):
