@@ -96,6 +96,9 @@ print("main done")
     let (out, err, _) = same_as_python3(code);
     assert_eq!(out, "second\n");
     assert!(err.contains("ZeroDivisionError"), "{err}");
+    // A handler registered without the program importing atexit itself.
+    let code = "import weakref\nclass A: pass\na = A()\nweakref.finalize(a, print, 'finalized')\n";
+    assert_eq!(same_as_python3(code).0, "finalized\n");
 }
 
 #[test]
