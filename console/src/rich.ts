@@ -16,8 +16,11 @@ export interface Rich {
 
 const DROPPED = 'script, style, link, meta, base, iframe, frame, frameset, object, embed, applet, noscript, template, form, img, picture, video, audio, source, track';
 const URL_ATTRIBUTES = new Set(['src', 'srcset', 'href', 'xlink:href', 'action', 'formaction', 'background', 'poster', 'data', 'ping', 'srcdoc']);
-/** `style` attributes, removed before parsing: the page's CSP checks them as they are parsed. */
-const STYLE_ATTRIBUTE = /([\s/])style\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)/gi;
+/**
+ * `style` and event-handler (`on...`) attributes, removed before parsing: the page's CSP checks
+ * them as they are parsed, even in an inert `<template>` (Chromium 156 reports the handlers too).
+ */
+const CSP_CHECKED_ATTRIBUTE = /([\s/])(?:style|on[a-z0-9_-]*)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)/gi;
 
 /**
  * `html` as a whole document to put in the sandboxed frame. Parsed in a `<template>` (inert:
@@ -27,7 +30,7 @@ const STYLE_ATTRIBUTE = /([\s/])style\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)/gi;
  */
 export function frameDocument(html: string): string {
   const template = document.createElement('template');
-  template.innerHTML = html.replace(STYLE_ATTRIBUTE, '$1');
+  template.innerHTML = html.replace(CSP_CHECKED_ATTRIBUTE, '$1');
   template.content.querySelectorAll(DROPPED).forEach((el) => el.remove());
   for (const el of Array.from(template.content.querySelectorAll('*'))) {
     for (const { name } of Array.from(el.attributes)) {
