@@ -6,6 +6,8 @@
 //! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
 //! backend and its dialect (see "The store code" in the crate README).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
@@ -22,18 +24,17 @@ const ENTRY_COLUMNS: &str = "audit_entry_id, user_id, seq, at, action, resource,
 /// Appends `event` to its user's chain on `conn`, which must be inside a transaction holding
 /// the user's lock.
 pub(super) async fn append(conn: &mut DbConn, event: &AuditEvent) -> StoreResult<AuditEntry> {
-    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "select seq, hash from audit_entry where user_id = $1 order by seq desc limit 1",
-    )
-    .bind(id(event.user_id))
-    .fetch_optional(&mut *conn)
-    .await?;
-    append_after(conn, event, head).await
+    static HEAD: LazyLock<String> = LazyLock::new(|| format!("select {}", head_columns("$1")));
+    let (seq, hash): (Option<i64>, Option<Vec<u8>>) = sqlx::query_as(HEAD.as_str())
+        .bind(id(event.user_id))
+        .fetch_one(&mut *conn)
+        .await?;
+    append_after(conn, event, seq.zip(hash)).await
 }
 
 /// The newest entry of a user's chain as two columns of a larger statement's `select` or
 /// `returning` (its `seq` and `hash`, both null for an empty chain), so that reading it costs
-/// no statement of its own; `user` is the parameter naming the user (`$1`).
+/// no statement of its own (also [`append`]'s own read); `user` is the parameter naming the user.
 pub(super) fn head_columns(user: &str) -> String {
     format!(
         "(select seq from audit_entry where user_id = {user} order by seq desc limit 1), \

@@ -5,6 +5,8 @@
 //! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
 //! backend and its dialect (see "The store code" in the crate README).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -39,24 +41,27 @@ impl RunRecordStore for BackendStore {
         let mut tx = self.begin_write().await?;
         lock_user(&mut tx, run.user_id).await?;
         // The head of the owner's chain comes back with the insert: one statement.
-        let (seq, hash): (Option<i64>, Option<Vec<u8>>) = sqlx::query_as(&format!(
-            "insert into run_record (execution_id, user_id, node, action, resource, ip, \
-             auth_method, api_key_id, started_at, deadline_at, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9) returning {}",
-            audit::head_columns("$2")
-        ))
-        .bind(id(run.execution_id))
-        .bind(id(run.user_id))
-        .bind(&run.node)
-        .bind(&run.action)
-        .bind(&run.resource)
-        .bind(&run.ip)
-        .bind(&run.auth_method)
-        .bind(run.api_key_id.map(id))
-        .bind(at)
-        .bind(to_unix_ms(run.deadline_at))
-        .fetch_one(&mut *tx)
-        .await?;
+        static INSERT: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "insert into run_record (execution_id, user_id, node, action, resource, ip, \
+                 auth_method, api_key_id, started_at, deadline_at, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9) returning {}",
+                audit::head_columns("$2")
+            )
+        });
+        let (seq, hash): (Option<i64>, Option<Vec<u8>>) = sqlx::query_as(INSERT.as_str())
+            .bind(id(run.execution_id))
+            .bind(id(run.user_id))
+            .bind(&run.node)
+            .bind(&run.action)
+            .bind(&run.resource)
+            .bind(&run.ip)
+            .bind(&run.auth_method)
+            .bind(run.api_key_id.map(id))
+            .bind(at)
+            .bind(to_unix_ms(run.deadline_at))
+            .fetch_one(&mut *tx)
+            .await?;
         audit::append_after(&mut tx, started, seq.zip(hash)).await?;
         tx.commit().await?;
         Ok(())
@@ -77,14 +82,17 @@ impl RunRecordStore for BackendStore {
             .await?;
         // A run that ends after its account was deleted leaves nothing of the account behind.
         // Whether the owner exists and the head of their chain: one statement.
-        let (owner, seq, hash): (Option<i64>, Option<i64>, Option<Vec<u8>>) =
-            sqlx::query_as(&format!(
+        static OWNER_AND_HEAD: LazyLock<String> = LazyLock::new(|| {
+            format!(
                 "select (select cast(1 as bigint) from app_user where user_id = $1), {}",
                 audit::head_columns("$1")
-            ))
-            .bind(id(outcome.user_id))
-            .fetch_one(&mut *tx)
-            .await?;
+            )
+        });
+        let (owner, seq, hash): (Option<i64>, Option<i64>, Option<Vec<u8>>) =
+            sqlx::query_as(OWNER_AND_HEAD.as_str())
+                .bind(id(outcome.user_id))
+                .fetch_one(&mut *tx)
+                .await?;
         if owner.is_some() {
             audit::append_after(&mut tx, outcome, seq.zip(hash)).await?;
             if let Some(charge) = cpu {
