@@ -37,6 +37,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -81,14 +82,14 @@ impl PgStore {
     /// A transaction for changes that must not interleave with another writer's; it
     /// serialises nothing by itself: the shared code takes [`lock_user`] (or a row lock,
     /// [`FOR_UPDATE`]) before it reads what it goes on to change.
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+    async fn begin_write(&self) -> StoreResult<WriteTx> {
         Ok(self.pool.begin().await?)
     }
 
     /// Where a single statement that writes goes: the one pool (PostgreSQL's row locks
     /// serialise what must be).
-    fn writer(&self) -> &PgPool {
-        &self.pool
+    async fn writer(&self) -> StoreResult<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
     }
 }
 
@@ -100,6 +101,8 @@ type Db = Postgres;
 type BackendStore = PgStore;
 /// A connection of this backend (inside a transaction or not).
 type DbConn = PgConnection;
+/// A write transaction ([`PgStore::begin_write`]): `commit` it, or drop it to roll back.
+type WriteTx = Transaction<'static, Postgres>;
 /// A result row of this backend.
 type DbRow = PgRow;
 /// Appended to an `order by` term to sort text byte-wise whatever the database locale, as

@@ -7,12 +7,12 @@
 //! backend and its dialect (see "The store code" in the crate README).
 
 use async_trait::async_trait;
-use sqlx::{Row, Transaction};
+use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    audit, id, lock_user, refresh::revoke_family, uuid_col, BackendStore, Db, DbConn, DbRow,
+    audit, id, lock_user, refresh::revoke_family, uuid_col, BackendStore, DbConn, DbRow, WriteTx,
 };
 use crate::audit_chain::AuditEvent;
 use crate::error::{Constraint, StoreError, StoreResult};
@@ -44,7 +44,7 @@ async fn append_all(conn: &mut DbConn, audit: &[AuditEvent]) -> StoreResult<()> 
 /// Appends `audit` and commits when `changed`; answers `changed` (nothing is written
 /// otherwise: the transaction is dropped, rolled back).
 pub(super) async fn commit_if(
-    mut tx: Transaction<'static, Db>,
+    mut tx: WriteTx,
     changed: bool,
     audit: &[AuditEvent],
 ) -> StoreResult<bool> {

@@ -186,7 +186,7 @@ impl ApiKeyStore for BackendStore {
         sqlx::query("update api_key set last_used_at = $1 where api_key_id = $2")
             .bind(to_unix_ms(at))
             .bind(id(key_id))
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }

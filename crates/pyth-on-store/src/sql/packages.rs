@@ -196,7 +196,7 @@ impl PackageStore for BackendStore {
         .bind(language)
         .bind(now)
         .bind(now.saturating_sub(stale_after_ms))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -219,7 +219,7 @@ impl PackageStore for BackendStore {
         .bind(size_bytes)
         .bind(to_unix_ms(now))
         .bind(env_key)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -231,7 +231,7 @@ impl PackageStore for BackendStore {
         sqlx::query("update package_env set last_used_at = $1 where env_key = $2")
             .bind(to_unix_ms(now))
             .bind(env_key)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -247,7 +247,7 @@ impl PackageStore for BackendStore {
     async fn delete_package_env(&self, env_key: &str) -> StoreResult<bool> {
         let done = sqlx::query("delete from package_env where env_key = $1")
             .bind(env_key)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }

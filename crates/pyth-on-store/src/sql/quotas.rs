@@ -113,7 +113,7 @@ impl QuotaStore for BackendStore {
         .bind(max_runs)
         .bind(max_cpu_ms)
         .bind(to_unix_ms(now))
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         match counted {
             Some(row) => Ok(RunReservation::Admitted(DayUsage {
@@ -132,7 +132,7 @@ impl QuotaStore for BackendStore {
         .bind(id(user_id))
         .bind(day)
         .bind(to_unix_ms(now))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -146,7 +146,7 @@ impl QuotaStore for BackendStore {
     ) -> StoreResult<()> {
         let charge = CpuCharge { day, cpu_ms };
         add_cpu_ms_query(user_id, charge, now)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -196,7 +196,7 @@ impl QuotaStore for BackendStore {
         .bind(to_unix_ms(record.created_at))
         .bind(to_unix_ms(record.last_used_at))
         .bind(to_unix_ms(record.expires_at))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -104,7 +104,7 @@ impl RateLimitStore for BackendStore {
                 .bind(now_ms)
                 .bind(t)
                 .bind(tau)
-                .fetch_one(self.writer())
+                .fetch_one(&mut *self.writer().await?)
                 .await?
         } else {
             let taken: Option<i64> = sqlx::query_scalar(TAKE)
@@ -112,7 +112,7 @@ impl RateLimitStore for BackendStore {
                 .bind(now_ms)
                 .bind(t)
                 .bind(tau)
-                .fetch_optional(self.writer())
+                .fetch_optional(&mut *self.writer().await?)
                 .await?;
             match taken {
                 Some(_) => (taken, None),
@@ -135,7 +135,7 @@ impl RateLimitStore for BackendStore {
         .bind(key)
         .bind(emission_interval_ms.max(1))
         .bind(now_ms)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -154,7 +154,7 @@ impl RateLimitStore for BackendStore {
     async fn purge_rate_limits(&self, now_ms: i64) -> StoreResult<u64> {
         let done = sqlx::query("delete from rate_limit where tat < $1")
             .bind(now_ms)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected())
     }

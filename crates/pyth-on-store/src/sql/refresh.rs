@@ -68,7 +68,7 @@ async fn spend(conn: &mut DbConn, token_id: Uuid, at: i64) -> StoreResult<()> {
 impl RefreshTokenStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %t.user_id))]
     async fn create_refresh_token(&self, t: &NewRefreshToken) -> StoreResult<()> {
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.writer().await?;
         insert_token(&mut conn, t, t.user_id, t.family_id).await
     }
 
@@ -134,7 +134,7 @@ impl RefreshTokenStore for BackendStore {
     #[tracing::instrument(skip_all, fields(refresh.family_id = %family_id))]
     async fn revoke_refresh_family(&self, family_id: Uuid) -> StoreResult<()> {
         let now = to_unix_ms(OffsetDateTime::now_utc());
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.writer().await?;
         revoke_family(&mut conn, family_id, now).await
     }
 

@@ -190,7 +190,7 @@ impl SecretStore for BackendStore {
         .bind(id(user_id))
         .bind(name)
         .bind(version)
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

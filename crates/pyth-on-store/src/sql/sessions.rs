@@ -58,7 +58,7 @@ pub(super) async fn insert_record(conn: &mut DbConn, record: &SessionRecord) -> 
 impl SessionRecordStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %record.user_id))]
     async fn put_session_record(&self, record: &SessionRecord) -> StoreResult<()> {
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.writer().await?;
         insert_record(&mut conn, record).await
     }
 
@@ -92,7 +92,7 @@ impl SessionRecordStore for BackendStore {
         .bind(id(session_id))
         .bind(to_unix_ms(last_used_at))
         .bind(to_unix_ms(expires_at))
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -100,7 +100,7 @@ impl SessionRecordStore for BackendStore {
     async fn delete_session_record(&self, session_id: Uuid) -> StoreResult<bool> {
         let done = sqlx::query("delete from session_record where session_id = $1")
             .bind(id(session_id))
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -116,7 +116,7 @@ impl SessionRecordStore for BackendStore {
         )
         .bind(node_url)
         .bind(id(instance))
-        .fetch_all(self.writer())
+        .fetch_all(&mut *self.writer().await?)
         .await?;
         rows.iter().map(record_from_row).collect()
     }
@@ -127,7 +127,7 @@ impl SessionRecordStore for BackendStore {
     ) -> StoreResult<Vec<SessionRecord>> {
         let rows = sqlx::query("delete from session_record where expires_at < $1 returning *")
             .bind(to_unix_ms(before))
-            .fetch_all(self.writer())
+            .fetch_all(&mut *self.writer().await?)
             .await?;
         rows.iter().map(record_from_row).collect()
     }

@@ -33,6 +33,8 @@ mod users;
 #[path = "../sql/zk_code.rs"]
 mod zk_code;
 
+mod writer;
+
 use std::path::Path;
 use std::str::FromStr;
 
@@ -40,21 +42,22 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::traits::Store;
 use crate::{migrate_error, ConnectOptions};
+use writer::{WriteConn, Writer};
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Read-only connections: every read, in parallel with each other and with the writer.
     pool: SqlitePool,
-    /// The one connection that writes: writers wait their turn in the pool's queue instead
-    /// of in SQLite's busy handler, which polls for the lock with sleeps of 1 ms and more.
-    writer: SqlitePool,
+    /// The one connection that writes: writers wait their turn in its queue instead of in
+    /// SQLite's busy handler, which polls for the lock with sleeps of 1 ms and more.
+    writer: Writer,
 }
 
 impl SqliteStore {
@@ -75,11 +78,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout);
         create_private_file(connect.get_filename())?;
-        let writer = pool_of(1, options).connect_with(connect.clone()).await?;
+        let mut writer = SqliteConnection::connect_with(&connect).await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
+            .run(&mut writer)
             .await
             .map_err(migrate_error)?;
+        let writer = Writer::new(writer, options.acquire_timeout);
         let readers = connect.create_if_missing(false).read_only(true);
         let pool = pool_of(options.max_connections, options)
             .connect_with(readers)
@@ -95,13 +99,14 @@ impl SqliteStore {
     /// A transaction for changes that must not interleave with another writer's: it holds
     /// SQLite's single write lock from its first statement (`BEGIN IMMEDIATE`), so a
     /// read-then-write inside it cannot race another writer.
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin_write(&self) -> StoreResult<WriteTx> {
+        self.writer.begin().await
     }
 
-    /// Where a single statement that writes goes (outside [`Self::begin_write`]).
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
+    /// Where a single statement that writes goes (outside [`Self::begin_write`]): the
+    /// writing connection, once the writers before are done.
+    async fn writer(&self) -> StoreResult<WriteConn> {
+        self.writer.conn().await
     }
 }
 
@@ -113,6 +118,8 @@ type Db = Sqlite;
 type BackendStore = SqliteStore;
 /// A connection of this backend (inside a transaction or not).
 type DbConn = SqliteConnection;
+/// A write transaction ([`SqliteStore::begin_write`]): `commit` it, or drop it to roll back.
+type WriteTx = WriteConn;
 /// A result row of this backend.
 type DbRow = SqliteRow;
 /// Appended to an `order by` term to sort text byte-wise: SQLite's default BINARY collation
@@ -165,7 +172,9 @@ fn create_private_file(path: &Path) -> StoreResult<()> {
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("select 1").execute(&self.pool).await?;
-        sqlx::query("select 1").execute(&self.writer).await?;
+        sqlx::query("select 1")
+            .execute(&mut *self.writer().await?)
+            .await?;
         Ok(())
     }
 
