@@ -89,6 +89,11 @@ impl PgStore {
     /// Where a single statement that writes goes: the one pool (PostgreSQL's row locks
     /// serialise what must be).
     async fn writer(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.reader().await
+    }
+
+    /// Where a read goes: the one pool.
+    async fn reader(&self) -> StoreResult<PoolConnection<Postgres>> {
         Ok(self.pool.acquire().await?)
     }
 }

@@ -136,14 +136,14 @@ impl AccountStore for BackendStore {
                 sqlx::query(&sql)
                     .bind(id(after))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.reader().await?)
                     .await?
             }
             None => {
                 let sql = format!("select {columns} from app_user order by user_id limit $1");
                 sqlx::query(&sql)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.reader().await?)
                     .await?
             }
         };
@@ -154,7 +154,7 @@ impl AccountStore for BackendStore {
         let count: i64 = sqlx::query_scalar(
             "select count(*) from app_user where role = 'admin' and disabled_at is null",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.reader().await?)
         .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
@@ -291,7 +291,7 @@ impl AccountStore for BackendStore {
         )
         .bind(id(user_id))
         .bind(to_unix_ms(now))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(sign_in_from_row).collect()
     }
@@ -326,7 +326,7 @@ impl AccountStore for BackendStore {
         )
         .bind(id(family_id))
         .bind(id(user_id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(live.is_some())
     }

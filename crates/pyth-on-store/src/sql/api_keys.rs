@@ -128,7 +128,7 @@ impl ApiKeyStore for BackendStore {
             format!("select {KEY_COLUMNS} from api_key where key_hash = $1 and revoked_at is null");
         let row = sqlx::query(&sql)
             .bind(key_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(key_from_row).transpose()
     }
@@ -139,7 +139,7 @@ impl ApiKeyStore for BackendStore {
     ) -> StoreResult<Option<(ApiKeyRecord, User)>> {
         let row = sqlx::query(KEY_WITH_OWNER)
             .bind(key_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -159,7 +159,7 @@ impl ApiKeyStore for BackendStore {
         );
         let rows = sqlx::query(&sql)
             .bind(id(user_id))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(key_from_row).collect()
     }

@@ -173,7 +173,7 @@ impl AuditStore for BackendStore {
             .bind(before_seq)
             .bind(action_prefix)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(entry_from_row).collect()
     }
@@ -183,7 +183,7 @@ impl AuditStore for BackendStore {
             format!("select {ENTRY_COLUMNS} from audit_entry where user_id = $1 order by seq");
         let rows = sqlx::query(&sql)
             .bind(id(user_id))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(entry_from_row).collect()
     }

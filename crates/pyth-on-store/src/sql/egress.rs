@@ -20,7 +20,7 @@ impl EgressStore for BackendStore {
     async fn get_egress_allow(&self, user_id: Uuid) -> StoreResult<Option<Vec<String>>> {
         let row = sqlx::query("select hosts from egress_allow where user_id = $1")
             .bind(id(user_id))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.map(|r| {
             let hosts: String = r.try_get("hosts")?;

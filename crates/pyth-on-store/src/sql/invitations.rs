@@ -61,7 +61,7 @@ impl InvitationStore for BackendStore {
             "select invitation_id, created_by, note, created_at, expires_at, used_at, used_by \
              from invitation order by created_at desc, invitation_id desc",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(invitation_from_row).collect()
     }

@@ -54,7 +54,7 @@ impl PackageStore for BackendStore {
         );
         let rows = sqlx::query(&sql)
             .bind(id(user_id))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(package_from_row).collect()
     }
@@ -169,7 +169,7 @@ impl PackageStore for BackendStore {
         let sql = format!("select {ENV_COLUMNS} from package_env where env_key = $1");
         let row = sqlx::query(&sql)
             .bind(env_key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(env_from_row).transpose()
     }
@@ -240,7 +240,9 @@ impl PackageStore for BackendStore {
         let sql = format!(
             "select {ENV_COLUMNS} from package_env order by last_used_at, env_key{BYTEWISE}"
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         rows.iter().map(env_from_row).collect()
     }
 

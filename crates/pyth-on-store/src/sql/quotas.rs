@@ -30,7 +30,7 @@ impl QuotaStore for BackendStore {
              from user_quota where user_id = $1",
         )
         .bind(id(user_id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(row) = row else {
             return Ok(QuotaOverrideRow::default());
@@ -155,7 +155,7 @@ impl QuotaStore for BackendStore {
         let row = sqlx::query("select runs, cpu_ms from usage_day where user_id = $1 and day = $2")
             .bind(id(user_id))
             .bind(day)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         match row {
             Some(row) => Ok(DayUsage {
@@ -206,7 +206,7 @@ impl QuotaStore for BackendStore {
             "select coalesce(sum(length(payload)), 0) from zk_code where user_id = $1",
         )
         .bind(id(user_id))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.reader().await?)
         .await?)
     }
 

@@ -81,7 +81,7 @@ impl BackendStore {
         Ok(
             sqlx::query_scalar("select tat from rate_limit where rate_limit_key = $1")
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?,
         )
     }

@@ -118,7 +118,7 @@ impl RunRecordStore for BackendStore {
         .bind(node)
         .bind(to_unix_ms(now))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(open_run_from_row).collect()
     }

@@ -119,7 +119,7 @@ impl SecretStore for BackendStore {
         let row = sqlx::query(&sql)
             .bind(id(user_id))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(sealed_from_row).transpose()
     }
@@ -130,7 +130,7 @@ impl SecretStore for BackendStore {
              order by name",
         )
         .bind(id(user_id))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -148,7 +148,7 @@ impl SecretStore for BackendStore {
         let sql = format!("select {SEALED_COLUMNS} from secret where user_id = $1 order by name");
         let rows = sqlx::query(&sql)
             .bind(id(user_id))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(sealed_from_row).collect()
     }
@@ -168,7 +168,9 @@ impl SecretStore for BackendStore {
 
     async fn all_sealed_secrets(&self) -> StoreResult<Vec<SealedSecretRow>> {
         let sql = format!("select {SEALED_COLUMNS} from secret order by user_id, name");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         rows.iter().map(sealed_from_row).collect()
     }
 

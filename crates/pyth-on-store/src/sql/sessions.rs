@@ -65,7 +65,7 @@ impl SessionRecordStore for BackendStore {
     async fn session_record(&self, session_id: Uuid) -> StoreResult<Option<SessionRecord>> {
         let row = sqlx::query("select * from session_record where session_id = $1")
             .bind(id(session_id))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(record_from_row).transpose()
     }
@@ -75,7 +75,7 @@ impl SessionRecordStore for BackendStore {
             "select * from session_record where user_id = $1 order by created_at, session_id",
         )
         .bind(id(user_id))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(record_from_row).collect()
     }

@@ -62,7 +62,7 @@ impl UserStore for BackendStore {
         let sql = format!("select {USER_COLUMNS} from app_user where email = $1");
         let row = sqlx::query(&sql)
             .bind(email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(user_from_row).transpose()
     }
@@ -71,7 +71,7 @@ impl UserStore for BackendStore {
         let sql = format!("select {USER_COLUMNS} from app_user where user_id = $1");
         let row = sqlx::query(&sql)
             .bind(id(user_id))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(user_from_row).transpose()
     }

@@ -124,7 +124,7 @@ impl ZkCodeStore for BackendStore {
         let row = sqlx::query(&sql)
             .bind(id(user_id))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.as_ref().map(zk_from_row).transpose()
     }
@@ -135,7 +135,7 @@ impl ZkCodeStore for BackendStore {
             format!("select {ZK_COLUMNS} from zk_code where user_id = $1 order by name{BYTEWISE}");
         let rows = sqlx::query(&sql)
             .bind(id(user_id))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(zk_from_row).collect()
     }

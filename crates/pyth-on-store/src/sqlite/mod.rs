@@ -33,28 +33,28 @@ mod users;
 #[path = "../sql/zk_code.rs"]
 mod zk_code;
 
+mod readers;
 mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::traits::Store;
 use crate::{migrate_error, ConnectOptions};
+use readers::{ReadConn, Readers};
 use writer::{WriteConn, Writer};
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Read-only connections: every read, in parallel with each other and with the writer.
-    pool: SqlitePool,
+    readers: Readers,
     /// The one connection that writes: writers wait their turn in its queue instead of in
     /// SQLite's busy handler, which polls for the lock with sleeps of 1 ms and more.
     writer: Writer,
@@ -85,15 +85,20 @@ impl SqliteStore {
             .map_err(migrate_error)?;
         let writer = Writer::new(writer, options.acquire_timeout);
         let readers = connect.create_if_missing(false).read_only(true);
-        let pool = pool_of(options.max_connections, options)
-            .connect_with(readers)
-            .await?;
-        Ok(Self { pool, writer })
+        let readers =
+            Readers::open(readers, options.max_connections, options.acquire_timeout).await?;
+        Ok(Self { readers, writer })
     }
 
-    /// The reading connections (for tests and maintenance).
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Closes the reading connections: every read after fails with `StoreError::Unavailable`
+    /// (for tests).
+    pub async fn close_readers(&self) {
+        self.readers.close().await;
+    }
+
+    /// A reading connection, once one is free.
+    async fn reader(&self) -> StoreResult<ReadConn> {
+        self.readers.conn().await
     }
 
     /// A transaction for changes that must not interleave with another writer's: it holds
@@ -138,16 +143,6 @@ async fn lock_user(_conn: &mut SqliteConnection, _user_id: Uuid) -> StoreResult<
     Ok(())
 }
 
-/// Pool options: `max` connections; no ping before each use (a SQLite connection is a file
-/// handle on a worker thread, nothing that can drop like a socket, and the ping costs a
-/// thread round trip, a wake-up on an idle machine, on every request).
-fn pool_of(max: u32, options: &ConnectOptions) -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .test_before_acquire(false)
-        .max_connections(max.max(1))
-        .acquire_timeout(options.acquire_timeout)
-}
-
 /// Creates the database file readable by its owner only, so SQLite (which copies the main
 /// file's permissions to `-wal`/`-shm`) never makes it world-readable. Existing files are
 /// left alone.
@@ -171,7 +166,9 @@ fn create_private_file(path: &Path) -> StoreResult<()> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("select 1").execute(&self.pool).await?;
+        sqlx::query("select 1")
+            .execute(&mut *self.reader().await?)
+            .await?;
         sqlx::query("select 1")
             .execute(&mut *self.writer().await?)
             .await?;

@@ -154,8 +154,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_committed_transaction_stays_and_a_dropped_one_is_rolled_back_before_the_next_writer(
-    ) {
+    async fn a_committed_transaction_stays_and_a_dropped_one_is_rolled_back_before_the_next_writer()
+    {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(&dir).await;
         let mut tx = writer.begin().await.unwrap();
@@ -216,10 +216,7 @@ mod tests {
 
         let err = writer.conn().await.expect_err("timed out");
 
-        assert!(
-            matches!(err, crate::StoreError::Unavailable(_)),
-            "{err:?}"
-        );
+        assert!(matches!(err, crate::StoreError::Unavailable(_)), "{err:?}");
         drop(held);
         assert_eq!(rows(&writer).await, 0);
     }

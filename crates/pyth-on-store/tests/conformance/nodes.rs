@@ -64,7 +64,7 @@ async fn a_closed_pool_is_reported_as_unavailable() {
         .unwrap();
 
     // Act
-    store.pool().close().await;
+    store.close_readers().await;
     let err = store.ping().await.expect_err("closed");
 
     // Assert
