@@ -160,6 +160,7 @@ fn answer(output: &mut impl Write, outcome: RunOutcome) -> Result<(), RunnerErro
     };
     let sent = protocol::write_frame(output, &frame);
     if let Some(teardown) = teardown {
+        teardown.background();
         teardown.finish().map_err(RunnerError::Teardown)?;
     }
     sent?;

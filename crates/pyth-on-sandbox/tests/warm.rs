@@ -189,7 +189,7 @@ fn a_prestarted_run_starts_user_code_quickly_after_the_release() {
 #[test]
 fn a_sandbox_prepared_at_low_priority_runs_its_job_at_normal_priority() {
     privileged();
-    // The runner prepares at nice 10 (a refill yields to runs in progress); the release
+    // The runner prepares at nice 19 (a refill yields to runs in progress); the release
     // restores 0 for everything in the sandbox, which the program cannot do itself.
     let code = "import os, subprocess\nprint(os.nice(0), subprocess.run(['nice'], capture_output=True, text=True).stdout.strip())";
     for mode in [Mode::Cold, Mode::Prepared, Mode::Prestarted] {

@@ -25,6 +25,18 @@ impl Teardown {
         Teardown { live: Some(live) }
     }
 
+    /// Lowers the priority of this process and of init to [`super::PREPARE_NICE`]: once the
+    /// result is sent, the teardown (init's death takes the namespaces down) is background
+    /// work, like a refill, and yields the CPUs to the runs in progress.
+    pub fn background(&self) {
+        let _ = sys::set_nice(0, super::PREPARE_NICE);
+        if let Some(live) = &self.live {
+            if !live.init.reaped {
+                let _ = sys::set_nice(live.init.pid, super::PREPARE_NICE);
+            }
+        }
+    }
+
     /// Kills and reaps init if needed, then empties and removes the run's cgroup.
     pub fn finish(mut self) -> Result<(), SandboxError> {
         match self.live.take() {
@@ -49,4 +61,25 @@ pub(super) fn teardown(live: Live) -> Result<(), SandboxError> {
         let _ = sys::waitpid(live.init.pid, false);
     }
     cgroup::destroy(live.cg.as_ref(), TEARDOWN_DEADLINE).map_err(SandboxError::Teardown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This thread's nice value, field 19 of `/proc/thread-self/stat`.
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+        after_comm.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_teardown_in_the_background_runs_at_the_refill_priority() {
+        assert_ne!(own_nice(), super::super::PREPARE_NICE, "already there");
+
+        Teardown { live: None }.background();
+
+        assert_eq!(own_nice(), super::super::PREPARE_NICE);
+    }
 }
