@@ -27,6 +27,9 @@ use crate::sys;
 /// After a kill, how long we keep draining before giving up on the pipes.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
+/// The most one read of an output pipe returns: a pipe's default capacity.
+const CHUNK: usize = 64 << 10;
+
 /// Where live output goes: called with each chunk of stdout or stderr as it is read (never a
 /// byte past the output cap). An error ends the run.
 pub type OutputSink<'a> = dyn FnMut(Stream, &[u8]) -> io::Result<()> + 'a;
@@ -105,14 +108,14 @@ impl Capture {
         }
     }
 
-    /// Reads what is available, streaming what is kept; returns `true` if the cap was passed.
-    fn pump(&mut self, live: &mut Live<'_>) -> Result<bool, SysError> {
+    /// Reads what is available through `chunk`, streaming what is kept; returns `true` if
+    /// the cap was passed.
+    fn pump(&mut self, live: &mut Live<'_>, chunk: &mut [u8]) -> Result<bool, SysError> {
         let Some(f) = self.fd.as_mut() else {
             return Ok(false);
         };
-        let mut chunk = [0u8; 65536];
         loop {
-            match f.read(&mut chunk) {
+            match f.read(chunk) {
                 Ok(0) => {
                     self.fd = None;
                     return Ok(false);
@@ -144,6 +147,10 @@ impl Capture {
 pub(crate) struct Pump<'a> {
     stdin_data: &'a [u8],
     stdin: Option<File>,
+    /// Where the captures read into: one buffer of a pipe's size for the whole run, allocated
+    /// (not written) once. A 64 KiB array on the stack in every read zeroed 64 KiB each time
+    /// and, in a fresh runner, faulted in 16 pages of stack.
+    chunk: Box<[u8]>,
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
     /// What init sent on the files pipe ([`crate::files::collect`]).
@@ -183,6 +190,7 @@ impl<'a> Pump<'a> {
         Ok(Self {
             stdin_data: data,
             stdin: (!data.is_empty()).then(|| File::from(stdin)),
+            chunk: vec![0; CHUNK].into_boxed_slice(),
             stdout: Capture::new(Some(Stream::Stdout), stdout, cap),
             stderr: Capture::new(Some(Stream::Stderr), stderr, cap),
             files: Capture::new(None, files, io.files_cap),
@@ -302,9 +310,10 @@ impl<'a> Pump<'a> {
         killed_at: &mut Option<Instant>,
     ) -> Result<(), SysError> {
         self.feed_stdin();
-        let over_cap = self.stdout.pump(&mut self.live)? | self.stderr.pump(&mut self.live)?;
+        let over_cap = self.stdout.pump(&mut self.live, &mut self.chunk)?
+            | self.stderr.pump(&mut self.live, &mut self.chunk)?;
         // Init is trusted and keeps to the cap; passing it all the same ends the run.
-        let files_over_cap = self.files.pump(&mut self.live)?;
+        let files_over_cap = self.files.pump(&mut self.live, &mut self.chunk)?;
         self.read_error();
         self.read_status();
         if over_cap && !self.truncated {
@@ -375,9 +384,9 @@ impl<'a> Pump<'a> {
     /// After init exited every writer is dead, so a read that would block means EOF is near;
     /// we read once more and treat the streams as finished.
     fn drained_after_exit(&mut self) -> bool {
-        let _ = self.stdout.pump(&mut self.live);
-        let _ = self.stderr.pump(&mut self.live);
-        let _ = self.files.pump(&mut self.live);
+        let _ = self.stdout.pump(&mut self.live, &mut self.chunk);
+        let _ = self.stderr.pump(&mut self.live, &mut self.chunk);
+        let _ = self.files.pump(&mut self.live, &mut self.chunk);
         self.read_error();
         self.read_status();
         self.stdout.fd.is_none() && self.stderr.fd.is_none()
@@ -414,7 +423,7 @@ mod tests {
             sink: None,
             error: None,
         };
-        assert!(c.pump(&mut live).unwrap());
+        assert!(c.pump(&mut live, &mut [0; 3]).unwrap());
         assert_eq!(c.buf, b"0123");
     }
 
@@ -431,7 +440,7 @@ mod tests {
             sink: Some(&mut sink),
             error: None,
         };
-        assert!(c.pump(&mut live).unwrap());
+        assert!(c.pump(&mut live, &mut [0; 3]).unwrap());
         drop(live);
         assert_eq!(sent, b"0123");
     }
@@ -448,7 +457,7 @@ mod tests {
             sink: Some(&mut sink),
             error: None,
         };
-        assert!(!c.pump(&mut live).unwrap());
+        assert!(!c.pump(&mut live, &mut [0; 3]).unwrap());
         live.send(Stream::Stderr, b"more");
         assert!(live.error.is_some() && live.sink.is_none());
         drop(live);
