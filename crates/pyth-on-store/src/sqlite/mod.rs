@@ -79,8 +79,10 @@ impl SqliteStore {
             .busy_timeout(options.busy_timeout);
         create_private_file(connect.get_filename())?;
         let mut writer = SqliteConnection::connect_with(&connect).await?;
+        // `run_direct`: `run(&mut writer)` makes this future `Send` for one lifetime only
+        // (`Acquire` for `&mut SqliteConnection`), so a caller could not spawn it.
         sqlx::migrate!("./migrations/sqlite")
-            .run(&mut writer)
+            .run_direct(&mut writer)
             .await
             .map_err(migrate_error)?;
         let writer = Writer::new(writer, options.acquire_timeout);
