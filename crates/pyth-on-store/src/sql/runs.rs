@@ -33,6 +33,14 @@ fn open_run_from_row(row: &DbRow) -> StoreResult<OpenRun> {
     })
 }
 
+/// Whether user `user` (a parameter) exists, and the head of their audit chain: three columns.
+fn owner_and_head(user: &str) -> String {
+    format!(
+        "(select cast(1 as bigint) from app_user where user_id = {user}), {}",
+        audit::head_columns(user)
+    )
+}
+
 #[async_trait]
 impl RunRecordStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %run.user_id))]
@@ -76,23 +84,32 @@ impl RunRecordStore for BackendStore {
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         lock_user(&mut tx, outcome.user_id).await?;
-        sqlx::query("delete from run_record where execution_id = $1")
-            .bind(id(execution_id))
-            .execute(&mut *tx)
-            .await?;
         // A run that ends after its account was deleted leaves nothing of the account behind.
-        // Whether the owner exists and the head of their chain: one statement.
-        static OWNER_AND_HEAD: LazyLock<String> = LazyLock::new(|| {
+        // Whether the owner exists and the head of their chain come back with the delete
+        // (one statement); read alone if the run was already off the record.
+        static DELETE: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "select (select cast(1 as bigint) from app_user where user_id = $1), {}",
-                audit::head_columns("$1")
+                "delete from run_record where execution_id = $1 returning {}",
+                owner_and_head("$2")
             )
         });
-        let (owner, seq, hash): (Option<i64>, Option<i64>, Option<Vec<u8>>) =
-            sqlx::query_as(OWNER_AND_HEAD.as_str())
-                .bind(id(outcome.user_id))
-                .fetch_one(&mut *tx)
-                .await?;
+        static OWNER_AND_HEAD: LazyLock<String> =
+            LazyLock::new(|| format!("select {}", owner_and_head("$1")));
+        type OwnerAndHead = (Option<i64>, Option<i64>, Option<Vec<u8>>);
+        let deleted: Option<OwnerAndHead> = sqlx::query_as(DELETE.as_str())
+            .bind(id(execution_id))
+            .bind(id(outcome.user_id))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (owner, seq, hash) = match deleted {
+            Some(row) => row,
+            None => {
+                sqlx::query_as(OWNER_AND_HEAD.as_str())
+                    .bind(id(outcome.user_id))
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
         if owner.is_some() {
             audit::append_after(&mut tx, outcome, seq.zip(hash)).await?;
             if let Some(charge) = cpu {

@@ -8,10 +8,13 @@
 //! 137-172 µs, on a connection held 56-86 µs.
 //!
 //! What the pool's ping was for, a connection left in an unknown state by a caller that went
-//! away mid-statement, is handled here: a [`WriteConn`] dropped inside its transaction marks
-//! the connection, and the next writer rolls that transaction back before its own work.
-//! A statement whose caller went away still runs to its end on the worker thread, before
-//! anything the next writer sends.
+//! away mid-statement, is handled here. A [`WriteConn`] dropped inside its transaction (an
+//! error returned from it, a caller gone) is rolled back at once by a task that holds the
+//! connection until it is done: the transaction holds SQLite's write lock, which another
+//! process on the same file (a second server, the CLI) waits for. Should that task never run
+//! (the runtime is going away), the connection stays marked and the next writer rolls back
+//! before its own work. A statement whose caller went away still runs to its end on the
+//! worker thread, before anything the next writer sends.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -53,17 +56,16 @@ impl Writer {
 
     /// The connection, once the writers before have finished, for single statements.
     pub(super) async fn conn(&self) -> StoreResult<WriteConn> {
-        let guard = tokio::time::timeout(self.acquire_timeout, self.slot.clone().lock_owned())
+        let mut guard = tokio::time::timeout(self.acquire_timeout, self.slot.clone().lock_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        let mut conn = WriteConn { guard, open: false };
-        if conn.guard.in_doubt {
-            // Fails harmlessly when that transaction never began (its `BEGIN` was dropped
-            // unsent) or its `COMMIT` went through.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            conn.guard.in_doubt = false;
+        if guard.in_doubt {
+            roll_back(&mut guard).await;
         }
-        Ok(conn)
+        Ok(WriteConn {
+            guard: Some(guard),
+            open: false,
+        })
     }
 
     /// The connection in a transaction that holds SQLite's write lock from its start (`BEGIN
@@ -83,7 +85,8 @@ impl Writer {
 /// ([`Writer::begin`]) until [`WriteConn::commit`] or drop (rolled back).
 #[derive(Debug)]
 pub(super) struct WriteConn {
-    guard: OwnedMutexGuard<Slot>,
+    /// Always there until dropped.
+    guard: Option<OwnedMutexGuard<Slot>>,
     /// Inside a transaction this holder began and has not committed.
     open: bool,
 }
@@ -101,22 +104,36 @@ impl Deref for WriteConn {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        &self.guard.conn
+        &self.guard.as_ref().expect("held until dropped").conn
     }
 }
 
 impl DerefMut for WriteConn {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.guard.conn
+        &mut self.guard.as_mut().expect("held until dropped").conn
     }
 }
 
 impl Drop for WriteConn {
     fn drop(&mut self) {
-        if self.open {
-            self.guard.in_doubt = true;
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        if !self.open {
+            return;
+        }
+        guard.in_doubt = true;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { roll_back(&mut guard).await });
         }
     }
+}
+
+/// Rolls back the transaction a dropped [`WriteConn`] may have left open. Fails harmlessly
+/// when none is (its `BEGIN` never ran, its `COMMIT` went through).
+async fn roll_back(slot: &mut Slot) {
+    let _ = sqlx::query("ROLLBACK").execute(&mut slot.conn).await;
+    slot.in_doubt = false;
 }
 
 #[cfg(test)]
@@ -206,6 +223,36 @@ mod tests {
                 .unwrap();
             assert_eq!(seen, polls + 1, "after {polls} polls");
         }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_open_lets_go_of_the_write_lock_for_other_connections_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir).await;
+        let options = SqliteConnectOptions::from_str(&url(&dir))
+            .unwrap()
+            .busy_timeout(Duration::from_secs(2));
+        let mut other = SqliteConnection::connect_with(&options).await.unwrap();
+
+        let mut tx = writer.begin().await.unwrap();
+        sqlx::query("insert into t values (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx);
+        // Another process's writer (as a second server or the CLI on the same file would).
+        let started = std::time::Instant::now();
+        sqlx::query("insert into t values (2)")
+            .execute(&mut other)
+            .await
+            .expect("the write lock is free");
+
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(rows(&writer).await, 1);
     }
 
     #[tokio::test]
