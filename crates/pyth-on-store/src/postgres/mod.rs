@@ -86,6 +86,12 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// [`Self::begin_write`]: the `BEGIN` cannot go with a statement here
+    /// ([`BEGIN_IN_STATEMENT`] is empty).
+    async fn begin_write_in_statement(&self) -> StoreResult<WriteTx> {
+        self.begin_write().await
+    }
+
     /// Where a single statement that writes goes: the one pool (PostgreSQL's row locks
     /// serialise what must be).
     async fn writer(&self) -> StoreResult<PoolConnection<Postgres>> {
@@ -108,6 +114,16 @@ type BackendStore = PgStore;
 type DbConn = PgConnection;
 /// A write transaction ([`PgStore::begin_write`]): `commit` it, or drop it to roll back.
 type WriteTx = Transaction<'static, Postgres>;
+/// Nothing: a prepared statement holds one command here, so the transaction's `BEGIN` is
+/// its own round trip ([`PgStore::begin_write_in_statement`]).
+const BEGIN_IN_STATEMENT: &str = "";
+/// Nothing: [`commit_after`] commits.
+const COMMIT_IN_STATEMENT: &str = "";
+
+/// Commits `tx` (its last statement could not hold the `COMMIT`).
+async fn commit_after(tx: WriteTx) -> StoreResult<()> {
+    Ok(tx.commit().await?)
+}
 /// A result row of this backend.
 type DbRow = PgRow;
 /// Appended to an `order by` term to sort text byte-wise whatever the database locale, as

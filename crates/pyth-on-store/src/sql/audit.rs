@@ -12,7 +12,10 @@ use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{id, lock_user, opt_uuid_col, uuid_col, BackendStore, Db, DbConn, DbRow};
+use super::{
+    commit_after, id, lock_user, opt_uuid_col, uuid_col, BackendStore, Db, DbConn, DbRow, WriteTx,
+    COMMIT_IN_STATEMENT,
+};
 use crate::audit_chain::{audit_hash, canonical_json, AuditEntry, AuditEvent, GENESIS_HASH};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{from_unix_ms, to_unix_ms, truncate_to_millis};
@@ -49,31 +52,60 @@ pub(super) async fn append_after(
     event: &AuditEvent,
     head: Option<(i64, Vec<u8>)>,
 ) -> StoreResult<AuditEntry> {
+    static INSERT: LazyLock<String> = LazyLock::new(|| insert_sql(""));
+    insert_entry(conn, INSERT.as_str(), event, head).await
+}
+
+/// [`append_after`] as the transaction's last statement: commits `tx` (with the insert, one
+/// round trip, where the backend can: [`super::COMMIT_IN_STATEMENT`]).
+pub(super) async fn append_after_and_commit(
+    mut tx: WriteTx,
+    event: &AuditEvent,
+    head: Option<(i64, Vec<u8>)>,
+) -> StoreResult<AuditEntry> {
+    static INSERT: LazyLock<String> = LazyLock::new(|| insert_sql(COMMIT_IN_STATEMENT));
+    let entry = insert_entry(&mut tx, INSERT.as_str(), event, head).await?;
+    commit_after(tx).await?;
+    Ok(entry)
+}
+
+/// The insert of one entry, followed by `then`.
+fn insert_sql(then: &str) -> String {
+    format!(
+        "insert into audit_entry (audit_entry_id, user_id, seq, at, action, resource, outcome, \
+         ip, auth_method, api_key_id, details, prev_hash, hash, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $4, $4){then}"
+    )
+}
+
+/// Runs `sql` ([`insert_sql`]) for `event` after `head`.
+async fn insert_entry(
+    conn: &mut DbConn,
+    sql: &str,
+    event: &AuditEvent,
+    head: Option<(i64, Vec<u8>)>,
+) -> StoreResult<AuditEntry> {
     let (seq, prev_hash) = match head {
         Some((seq, hash)) => (seq + 1, hex::encode(hash)),
         None => (1, GENESIS_HASH.to_owned()),
     };
     let hash = audit_hash(&prev_hash, event);
-    sqlx::query(
-        "insert into audit_entry (audit_entry_id, user_id, seq, at, action, resource, outcome, \
-         ip, auth_method, api_key_id, details, prev_hash, hash, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $4, $4)",
-    )
-    .bind(id(event.id))
-    .bind(id(event.user_id))
-    .bind(seq)
-    .bind(to_unix_ms(event.at))
-    .bind(&event.action)
-    .bind(&event.resource)
-    .bind(&event.outcome)
-    .bind(&event.ip)
-    .bind(&event.auth_method)
-    .bind(event.api_key_id.map(id))
-    .bind(canonical_json(&event.details))
-    .bind(decode_hash(&prev_hash)?)
-    .bind(decode_hash(&hash)?)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(sql)
+        .bind(id(event.id))
+        .bind(id(event.user_id))
+        .bind(seq)
+        .bind(to_unix_ms(event.at))
+        .bind(&event.action)
+        .bind(&event.resource)
+        .bind(&event.outcome)
+        .bind(&event.ip)
+        .bind(&event.auth_method)
+        .bind(event.api_key_id.map(id))
+        .bind(canonical_json(&event.details))
+        .bind(decode_hash(&prev_hash)?)
+        .bind(decode_hash(&hash)?)
+        .execute(&mut *conn)
+        .await?;
     Ok(AuditEntry {
         id: event.id,
         user_id: event.user_id,

@@ -12,7 +12,9 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{audit, id, lock_user, opt_uuid_col, quotas, uuid_col, BackendStore, DbRow};
+use super::{
+    audit, id, lock_user, opt_uuid_col, quotas, uuid_col, BackendStore, DbRow, BEGIN_IN_STATEMENT,
+};
 use crate::audit_chain::AuditEvent;
 use crate::error::StoreResult;
 use crate::model::{from_unix_ms, to_unix_ms, CpuCharge, OpenRun};
@@ -46,18 +48,19 @@ impl RunRecordStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %run.user_id))]
     async fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> StoreResult<()> {
         let at = to_unix_ms(run.started_at);
-        let mut tx = self.begin_write().await?;
+        // The transaction begins with the insert where the backend can; the head of the
+        // owner's chain comes back with it; the entry's insert commits: two round trips.
+        let mut tx = self.begin_write_in_statement().await?;
         lock_user(&mut tx, run.user_id).await?;
-        // The head of the owner's chain comes back with the insert: one statement.
         static INSERT: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "insert into run_record (execution_id, user_id, node, action, resource, ip, \
+                "{BEGIN_IN_STATEMENT}insert into run_record (execution_id, user_id, node, action, resource, ip, \
                  auth_method, api_key_id, started_at, deadline_at, created_at, updated_at) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9) returning {}",
                 audit::head_columns("$2")
             )
         });
-        let (seq, hash): (Option<i64>, Option<Vec<u8>>) = sqlx::query_as(INSERT.as_str())
+        let head: Vec<(Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(INSERT.as_str())
             .bind(id(run.execution_id))
             .bind(id(run.user_id))
             .bind(&run.node)
@@ -68,10 +71,10 @@ impl RunRecordStore for BackendStore {
             .bind(run.api_key_id.map(id))
             .bind(at)
             .bind(to_unix_ms(run.deadline_at))
-            .fetch_one(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-        audit::append_after(&mut tx, started, seq.zip(hash)).await?;
-        tx.commit().await?;
+        let (seq, hash) = head.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
+        audit::append_after_and_commit(tx, started, seq.zip(hash)).await?;
         Ok(())
     }
 
@@ -82,26 +85,27 @@ impl RunRecordStore for BackendStore {
         outcome: &AuditEvent,
         cpu: Option<CpuCharge>,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_in_statement().await?;
         lock_user(&mut tx, outcome.user_id).await?;
         // A run that ends after its account was deleted leaves nothing of the account behind.
         // Whether the owner exists and the head of their chain come back with the delete
-        // (one statement); read alone if the run was already off the record.
+        // (one statement, which begins the transaction where the backend can); read alone if
+        // the run was already off the record.
         static DELETE: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "delete from run_record where execution_id = $1 returning {}",
+                "{BEGIN_IN_STATEMENT}delete from run_record where execution_id = $1 returning {}",
                 owner_and_head("$2")
             )
         });
         static OWNER_AND_HEAD: LazyLock<String> =
             LazyLock::new(|| format!("select {}", owner_and_head("$1")));
         type OwnerAndHead = (Option<i64>, Option<i64>, Option<Vec<u8>>);
-        let deleted: Option<OwnerAndHead> = sqlx::query_as(DELETE.as_str())
+        let deleted: Vec<OwnerAndHead> = sqlx::query_as(DELETE.as_str())
             .bind(id(execution_id))
             .bind(id(outcome.user_id))
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-        let (owner, seq, hash) = match deleted {
+        let (owner, seq, hash) = match deleted.into_iter().next() {
             Some(row) => row,
             None => {
                 sqlx::query_as(OWNER_AND_HEAD.as_str())
@@ -110,15 +114,16 @@ impl RunRecordStore for BackendStore {
                     .await?
             }
         };
-        if owner.is_some() {
-            audit::append_after(&mut tx, outcome, seq.zip(hash)).await?;
-            if let Some(charge) = cpu {
-                quotas::add_cpu_ms_query(outcome.user_id, charge, outcome.at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        if owner.is_none() {
+            tx.commit().await?;
+            return Ok(());
         }
-        tx.commit().await?;
+        if let Some(charge) = cpu {
+            quotas::add_cpu_ms_query(outcome.user_id, charge, outcome.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        audit::append_after_and_commit(tx, outcome, seq.zip(hash)).await?;
         Ok(())
     }
 

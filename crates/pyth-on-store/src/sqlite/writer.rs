@@ -79,6 +79,14 @@ impl Writer {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         Ok(conn)
     }
+
+    /// [`Writer::begin`] without sending the `BEGIN`: the caller's first statement begins
+    /// the transaction (`BEGIN IMMEDIATE; ...`, one round trip).
+    pub(super) async fn begin_in_statement(&self) -> StoreResult<WriteConn> {
+        let mut conn = self.conn().await?;
+        conn.open = true;
+        Ok(conn)
+    }
 }
 
 /// The writing connection, held: by one caller's statements, or by one transaction
@@ -97,6 +105,11 @@ impl WriteConn {
         sqlx::query("COMMIT").execute(&mut *self).await?;
         self.open = false;
         Ok(())
+    }
+
+    /// The transaction's last statement committed it (`...; COMMIT`).
+    pub(super) fn committed_in_statement(mut self) {
+        self.open = false;
     }
 }
 

@@ -133,6 +133,7 @@ conformance! {
     package_envs::touching_an_env_records_its_use_without_refreshing_a_build_claim,
     package_envs::envs_are_listed_least_recently_used_first_and_deleted_by_key,
     runs::a_run_is_on_record_from_its_start_until_its_outcome,
+    runs::a_run_put_on_the_record_twice_is_refused_whole_and_the_store_stays_writable,
     runs::another_nodes_runs_are_stale_only_past_their_deadline,
     runs::an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands,
     runs::a_runs_cpu_time_is_added_to_its_owners_day_with_its_outcome,

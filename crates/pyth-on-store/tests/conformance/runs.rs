@@ -66,6 +66,34 @@ pub async fn a_run_is_on_record_from_its_start_until_its_outcome(store: Arc<dyn 
     assert!(verify_chain(&store.audit_chain(user.id).await.unwrap()).valid);
 }
 
+pub async fn a_run_put_on_the_record_twice_is_refused_whole_and_the_store_stays_writable(
+    store: Arc<dyn Store>,
+) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let run = begun(&store, user.id).await;
+
+    // Act: the same run again (its transaction fails at its first statement).
+    let again = store.begin_run(&run, &event(user.id, "execute")).await;
+    let other = begun(&store, user.id).await;
+    store
+        .end_run(run.execution_id, &event(user.id, "execute"), None)
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(again.is_err(), "{again:?}");
+    assert_eq!(
+        store.stale_runs(Some("node-a"), now(), 10).await.unwrap(),
+        vec![other]
+    );
+    assert_eq!(
+        actions(&store, user.id).await,
+        ["auth.register", "execute", "execute", "execute"]
+    );
+    assert!(verify_chain(&store.audit_chain(user.id).await.unwrap()).valid);
+}
+
 pub async fn another_nodes_runs_are_stale_only_past_their_deadline(store: Arc<dyn Store>) {
     let user = registered(&store, "ada@example.com").await;
     let live = open_run(user.id, "node-b", Duration::minutes(5));
