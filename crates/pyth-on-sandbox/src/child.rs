@@ -105,9 +105,13 @@ fn report(fd: &OwnedFd, err: &ChildError) {
 
 /// Writes one `key value` line to the status pipe in one `write` (best effort).
 fn note(fd: &OwnedFd, key: &str, value: impl std::fmt::Display) {
+    write_status(fd, &format!("{key} {value}\n"));
+}
+
+/// Writes `lines` to the status pipe in one `write`: the supervisor wakes once for them.
+fn write_status(fd: &OwnedFd, lines: &str) {
     if let Ok(dup) = fd.try_clone() {
-        let line = format!("{key} {value}\n");
-        let _ = File::from(dup).write_all(line.as_bytes());
+        let _ = File::from(dup).write_all(lines.as_bytes());
     }
 }
 
@@ -237,14 +241,17 @@ fn end_run(
     }
     // Every process of the run has been waited for: their CPU time is all in init's children
     // usage (a descendant's in its parent's, reaped by init in the end).
+    let mut report = String::new();
     if let Ok(cpu_us) = sys::children_cpu_us() {
-        note(status, "cpu_us", cpu_us + payload_cpu_us);
+        report = format!("cpu_us {}\n", cpu_us + payload_cpu_us);
     }
-    // The files pipe is closed (dropped above) before the exit is reported.
+    // The files pipe is closed (dropped above) before the exit is reported; the CPU time and
+    // the exit go in one write, the exit last.
     match exit {
-        sys::Exit::Code(c) => note(status, "code", c),
-        sys::Exit::Signal(s) => note(status, "signal", s),
+        sys::Exit::Code(c) => report.push_str(&format!("code {c}\n")),
+        sys::Exit::Signal(s) => report.push_str(&format!("signal {s}\n")),
     }
+    write_status(status, &report);
     sys::exit_now(exit.as_code());
 }
 
