@@ -175,6 +175,14 @@ mod tests {
         Writer::new(conn, Duration::from_millis(200))
     }
 
+    async fn insert(conn: &mut SqliteConnection, value: i64) {
+        sqlx::query("insert into t values ($1)")
+            .bind(value)
+            .execute(conn)
+            .await
+            .expect("inserted");
+    }
+
     async fn rows(writer: &Writer) -> i64 {
         let mut conn = writer.conn().await.unwrap();
         sqlx::query_scalar("select count(*) from t")
@@ -189,17 +197,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(&dir).await;
         let mut tx = writer.begin().await.unwrap();
-        sqlx::query("insert into t values (1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        insert(&mut tx, 1).await;
         tx.commit().await.unwrap();
 
         let mut tx = writer.begin().await.unwrap();
-        sqlx::query("insert into t values (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        insert(&mut tx, 2).await;
         drop(tx);
 
         assert_eq!(rows(&writer).await, 1);
@@ -223,10 +225,7 @@ mod tests {
             }
             drop(begin);
             let mut conn = writer.conn().await.unwrap();
-            sqlx::query("insert into t values (1)")
-                .execute(&mut *conn)
-                .await
-                .unwrap();
+            insert(&mut conn, 1).await;
             drop(conn);
 
             // Committed, so another connection sees it: not inside a transaction left open.
@@ -248,17 +247,11 @@ mod tests {
         let mut other = SqliteConnection::connect_with(&options).await.unwrap();
 
         let mut tx = writer.begin().await.unwrap();
-        sqlx::query("insert into t values (1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        insert(&mut tx, 1).await;
         drop(tx);
         // Another process's writer (as a second server or the CLI on the same file would).
         let started = std::time::Instant::now();
-        sqlx::query("insert into t values (2)")
-            .execute(&mut other)
-            .await
-            .expect("the write lock is free");
+        insert(&mut other, 2).await;
 
         assert!(
             started.elapsed() < Duration::from_secs(1),
