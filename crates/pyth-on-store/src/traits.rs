@@ -510,8 +510,11 @@ pub trait QuotaStore {
         now: OffsetDateTime,
         audit: &[AuditEvent],
     ) -> StoreResult<()>;
-    /// Counts one run on `day` in one statement, if the day's runs are below `max_runs` and
-    /// its CPU milliseconds below `max_cpu_ms`; otherwise nothing is counted: `Refused`.
+    /// Counts one run on `day` in one statement, if the day's runs are below the user's
+    /// bound and its CPU milliseconds below theirs; otherwise nothing is counted: `Refused`.
+    /// `max_runs` and `max_cpu_ms` are the server's defaults; the user's override of each
+    /// ([`QuotaStore::quota_overrides`], CPU in seconds), when set, replaces it in the same
+    /// statement, 0 meaning unbounded.
     async fn reserve_run(
         &self,
         user_id: Uuid,

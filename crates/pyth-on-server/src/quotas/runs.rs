@@ -62,14 +62,18 @@ impl Drop for RunTicket {
 
 /// Counts a run of `user_id` today (UTC), or refuses it when the day's runs or CPU seconds
 /// are used up.
+///
+/// The store applies the user's overrides to the server's defaults in the same statement (one
+/// round trip on every run); the overrides are read only to explain a refusal.
 pub async fn reserve_run(state: &AppState, user_id: Uuid) -> Result<RunTicket, QuotaError> {
-    let limits = super::limits(state, user_id).await?;
+    let defaults = &state.settings().quotas;
     let now = OffsetDateTime::now_utc();
     let day = day_of(now);
-    let max_cpu_ms = bound(limits.cpu_seconds_per_day.saturating_mul(1000));
+    let max_runs = bound(defaults.quota_runs_per_day);
+    let max_cpu_ms = bound(defaults.quota_cpu_seconds_per_day.saturating_mul(1000));
     let decision = state
         .store()
-        .reserve_run(user_id, day, bound(limits.runs_per_day), max_cpu_ms, now)
+        .reserve_run(user_id, day, max_runs, max_cpu_ms, now)
         .await?;
     match decision {
         RunReservation::Admitted(_) => Ok(RunTicket {
@@ -78,7 +82,10 @@ pub async fn reserve_run(state: &AppState, user_id: Uuid) -> Result<RunTicket, Q
             day,
             kept: false,
         }),
-        RunReservation::Refused(used) => Err(QuotaError::Exceeded(refusal(&limits, used, day))),
+        RunReservation::Refused(used) => {
+            let limits = super::limits(state, user_id).await?;
+            Err(QuotaError::Exceeded(refusal(&limits, used, day)))
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! One copy for both backends: compiled in `sqlite` and in `postgres`, `super` being the
 //! backend and its dialect (see "The store code" in the crate README).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -21,6 +23,19 @@ use crate::model::{
     ZkCodeRow,
 };
 use crate::traits::QuotaStore;
+
+/// The runs a day of user `$1` may hold: their override (`user_quota`), 0 meaning unbounded,
+/// else `$3`, the server's default (already bounded).
+const LIMIT_RUNS: &str = "coalesce((select case when runs_per_day > 0 then runs_per_day \
+     else 9223372036854775807 end from user_quota where user_id = $1 \
+     and runs_per_day is not null), $3)";
+
+/// The CPU milliseconds a day of user `$1` may hold: their override in seconds, 0 meaning
+/// unbounded (as one past what milliseconds can count), else `$4`.
+const LIMIT_CPU_MS: &str = "coalesce((select case when cpu_seconds_per_day > 0 \
+     and cpu_seconds_per_day < 9223372036854775 then cpu_seconds_per_day * 1000 \
+     else 9223372036854775807 end from user_quota where user_id = $1 \
+     and cpu_seconds_per_day is not null), $4)";
 
 #[async_trait]
 impl QuotaStore for BackendStore {
@@ -100,21 +115,25 @@ impl QuotaStore for BackendStore {
         max_cpu_ms: i64,
         now: OffsetDateTime,
     ) -> StoreResult<RunReservation> {
-        let counted = sqlx::query(
-            "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
-             select $1, $2, 1, 0, $5 where $3 > 0 and $4 > 0 \
-             on conflict (user_id, day) do update set runs = usage_day.runs + 1, \
-             updated_at = excluded.updated_at \
-             where usage_day.runs < $3 and usage_day.cpu_ms < $4 \
-             returning runs, cpu_ms",
-        )
-        .bind(id(user_id))
-        .bind(day)
-        .bind(max_runs)
-        .bind(max_cpu_ms)
-        .bind(to_unix_ms(now))
-        .fetch_optional(&mut *self.writer().await?)
-        .await?;
+        static RESERVE: LazyLock<String> = LazyLock::new(|| {
+            let (runs, cpu) = (LIMIT_RUNS, LIMIT_CPU_MS);
+            format!(
+                "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
+                 select $1, $2, 1, 0, $5 where {runs} > 0 and {cpu} > 0 \
+                 on conflict (user_id, day) do update set runs = usage_day.runs + 1, \
+                 updated_at = excluded.updated_at \
+                 where usage_day.runs < {runs} and usage_day.cpu_ms < {cpu} \
+                 returning runs, cpu_ms"
+            )
+        });
+        let counted = sqlx::query(RESERVE.as_str())
+            .bind(id(user_id))
+            .bind(day)
+            .bind(max_runs)
+            .bind(max_cpu_ms)
+            .bind(to_unix_ms(now))
+            .fetch_optional(&mut *self.writer().await?)
+            .await?;
         match counted {
             Some(row) => Ok(RunReservation::Admitted(DayUsage {
                 runs: row.try_get("runs")?,

@@ -148,6 +148,7 @@ conformance! {
     sessions::records_past_their_expiry_are_cleared_on_every_node_and_live_ones_kept,
     quotas::overrides_are_absent_until_set_then_replaced_and_removed_with_an_audit_each,
     quotas::runs_are_counted_per_day_up_to_the_bound_and_a_refusal_counts_nothing,
+    quotas::a_users_overrides_replace_the_defaults_in_the_reservation_and_zero_is_unbounded,
     quotas::a_bound_of_zero_refuses_even_the_first_run_of_a_day,
     quotas::cpu_time_is_added_and_a_used_up_day_refuses_runs,
     quotas::a_released_run_is_given_back_once_and_never_below_zero,

@@ -138,6 +138,81 @@ pub async fn a_bound_of_zero_refuses_even_the_first_run_of_a_day(store: Arc<dyn 
     );
 }
 
+pub async fn a_users_overrides_replace_the_defaults_in_the_reservation_and_zero_is_unbounded(
+    store: Arc<dyn Store>,
+) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let set = |overrides: QuotaOverrideRow| {
+        let store = store.clone();
+        async move {
+            let audit = [event(user.id, "quota.set")];
+            store
+                .set_quota_overrides(user.id, &overrides, now(), &audit)
+                .await
+                .unwrap();
+        }
+    };
+    let admitted = |r: RunReservation| matches!(r, RunReservation::Admitted(_));
+
+    // Act: one run a day for this user, whatever the default.
+    set(QuotaOverrideRow {
+        runs_per_day: Some(1),
+        ..QuotaOverrideRow::default()
+    })
+    .await;
+    let first = store
+        .reserve_run(user.id, 1, 10, UNBOUNDED, now())
+        .await
+        .unwrap();
+    let second = store
+        .reserve_run(user.id, 1, 10, UNBOUNDED, now())
+        .await
+        .unwrap();
+    // No bound for this user (0), though the default would refuse everything.
+    set(QuotaOverrideRow {
+        runs_per_day: Some(0),
+        ..QuotaOverrideRow::default()
+    })
+    .await;
+    let unbounded = store
+        .reserve_run(user.id, 2, 0, UNBOUNDED, now())
+        .await
+        .unwrap();
+    // One CPU second a day (1,000 ms), used up.
+    set(QuotaOverrideRow {
+        cpu_seconds_per_day: Some(1),
+        ..QuotaOverrideRow::default()
+    })
+    .await;
+    store.add_cpu_ms(user.id, 3, 1_000, now()).await.unwrap();
+    let cpu_used = store
+        .reserve_run(user.id, 3, 10, UNBOUNDED, now())
+        .await
+        .unwrap();
+    // More CPU seconds than milliseconds can count: unbounded, not an overflow.
+    set(QuotaOverrideRow {
+        cpu_seconds_per_day: Some(i64::MAX),
+        ..QuotaOverrideRow::default()
+    })
+    .await;
+    let huge = store.reserve_run(user.id, 3, 10, 1, now()).await.unwrap();
+    // Overrides removed: the defaults again.
+    set(QuotaOverrideRow::default()).await;
+    let default = store
+        .reserve_run(user.id, 3, 10, UNBOUNDED, now())
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(admitted(first), "{first:?}");
+    assert!(!admitted(second), "{second:?}");
+    assert!(admitted(unbounded), "{unbounded:?}");
+    assert!(!admitted(cpu_used), "{cpu_used:?}");
+    assert!(admitted(huge), "{huge:?}");
+    assert!(admitted(default), "{default:?}");
+}
+
 pub async fn cpu_time_is_added_and_a_used_up_day_refuses_runs(store: Arc<dyn Store>) {
     // Arrange
     let user = registered(&store, "ada@example.com").await;
