@@ -109,6 +109,11 @@ pub async fn limits(state: &AppState, user_id: Uuid) -> Result<Limits, StoreErro
     Ok(effective(state, &from_row(&row)))
 }
 
+/// The server's quotas, for a user without overrides.
+pub(crate) fn default_limits(state: &AppState) -> Limits {
+    effective(state, &QuotaOverrides::default())
+}
+
 /// `user_id`'s quotas: the ones that apply, and the overrides set.
 pub async fn user_quota(state: &AppState, user_id: Uuid) -> Result<UserQuota, QuotaError> {
     if state.store().user_by_id(user_id).await?.is_none() {

@@ -83,7 +83,11 @@ pub async fn reserve_run(state: &AppState, user_id: Uuid) -> Result<RunTicket, Q
             kept: false,
         }),
         RunReservation::Refused(used) => {
-            let limits = super::limits(state, user_id).await?;
+            // Still a refusal if the overrides cannot be read now: explained by the defaults.
+            let limits = match super::limits(state, user_id).await {
+                Ok(limits) => limits,
+                Err(_) => super::default_limits(state),
+            };
             Err(QuotaError::Exceeded(refusal(&limits, used, day)))
         }
     }

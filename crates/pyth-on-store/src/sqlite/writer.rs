@@ -13,8 +13,9 @@
 //! connection until it is done: the transaction holds SQLite's write lock, which another
 //! process on the same file (a second server, the CLI) waits for. Should that task never run
 //! (the runtime is going away), the connection stays marked and the next writer rolls back
-//! before its own work. A statement whose caller went away still runs to its end on the
-//! worker thread, before anything the next writer sends.
+//! before its own work. A command the caller already sent is finished (or, for a query of
+//! several statements, stopped at its next result) on the worker thread before anything the
+//! next writer sends, so the rollback comes after it.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;

@@ -197,6 +197,13 @@ pub async fn a_users_overrides_replace_the_defaults_in_the_reservation_and_zero_
     })
     .await;
     let huge = store.reserve_run(user.id, 3, 10, 1, now()).await.unwrap();
+    // A runs override leaves the CPU at its default (1 ms here, used up on day 3).
+    set(QuotaOverrideRow {
+        runs_per_day: Some(100),
+        ..QuotaOverrideRow::default()
+    })
+    .await;
+    let cpu_default = store.reserve_run(user.id, 3, 10, 1, now()).await.unwrap();
     // Overrides removed: the defaults again.
     set(QuotaOverrideRow::default()).await;
     let default = store
@@ -210,6 +217,7 @@ pub async fn a_users_overrides_replace_the_defaults_in_the_reservation_and_zero_
     assert!(admitted(unbounded), "{unbounded:?}");
     assert!(!admitted(cpu_used), "{cpu_used:?}");
     assert!(admitted(huge), "{huge:?}");
+    assert!(!admitted(cpu_default), "{cpu_default:?}");
     assert!(admitted(default), "{default:?}");
 }
 
