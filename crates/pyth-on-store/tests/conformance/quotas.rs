@@ -143,82 +143,42 @@ pub async fn a_users_overrides_replace_the_defaults_in_the_reservation_and_zero_
 ) {
     // Arrange
     let user = registered(&store, "ada@example.com").await;
-    let set = |overrides: QuotaOverrideRow| {
-        let store = store.clone();
-        async move {
-            let audit = [event(user.id, "quota.set")];
-            store
-                .set_quota_overrides(user.id, &overrides, now(), &audit)
-                .await
-                .unwrap();
-        }
+    let runs = |n| QuotaOverrideRow {
+        runs_per_day: Some(n),
+        ..QuotaOverrideRow::default()
     };
-    let admitted = |r: RunReservation| matches!(r, RunReservation::Admitted(_));
-
-    // Act: one run a day for this user, whatever the default.
-    set(QuotaOverrideRow {
-        runs_per_day: Some(1),
+    let cpu_seconds = |n| QuotaOverrideRow {
+        cpu_seconds_per_day: Some(n),
         ..QuotaOverrideRow::default()
-    })
-    .await;
-    let first = store
-        .reserve_run(user.id, 1, 10, UNBOUNDED, now())
-        .await
-        .unwrap();
-    let second = store
-        .reserve_run(user.id, 1, 10, UNBOUNDED, now())
-        .await
-        .unwrap();
-    // No bound for this user (0), though the default would refuse everything.
-    set(QuotaOverrideRow {
-        runs_per_day: Some(0),
-        ..QuotaOverrideRow::default()
-    })
-    .await;
-    let unbounded = store
-        .reserve_run(user.id, 2, 0, UNBOUNDED, now())
-        .await
-        .unwrap();
-    // One CPU second a day (1,000 ms), used up.
-    set(QuotaOverrideRow {
-        cpu_seconds_per_day: Some(1),
-        ..QuotaOverrideRow::default()
-    })
-    .await;
+    };
+    // (overrides, day, default runs, default CPU ms, admitted?); day 3 has 1,000 ms used.
+    let cases = [
+        (runs(1), 1, 10, UNBOUNDED, true),
+        (runs(1), 1, 10, UNBOUNDED, false), // one run a day, whatever the default
+        (runs(0), 2, 0, UNBOUNDED, true),   // 0: no bound, though the default refuses all
+        (cpu_seconds(1), 3, 10, UNBOUNDED, false), // 1,000 ms, used up
+        (cpu_seconds(i64::MAX), 3, 10, 1, true), // past what ms can count: no bound
+        (runs(100), 3, 10, 1, false),       // the CPU left at its default, used up
+        (QuotaOverrideRow::default(), 3, 10, UNBOUNDED, true), // removed: the defaults
+    ];
     store.add_cpu_ms(user.id, 3, 1_000, now()).await.unwrap();
-    let cpu_used = store
-        .reserve_run(user.id, 3, 10, UNBOUNDED, now())
-        .await
-        .unwrap();
-    // More CPU seconds than milliseconds can count: unbounded, not an overflow.
-    set(QuotaOverrideRow {
-        cpu_seconds_per_day: Some(i64::MAX),
-        ..QuotaOverrideRow::default()
-    })
-    .await;
-    let huge = store.reserve_run(user.id, 3, 10, 1, now()).await.unwrap();
-    // A runs override leaves the CPU at its default (1 ms here, used up on day 3).
-    set(QuotaOverrideRow {
-        runs_per_day: Some(100),
-        ..QuotaOverrideRow::default()
-    })
-    .await;
-    let cpu_default = store.reserve_run(user.id, 3, 10, 1, now()).await.unwrap();
-    // Overrides removed: the defaults again.
-    set(QuotaOverrideRow::default()).await;
-    let default = store
-        .reserve_run(user.id, 3, 10, UNBOUNDED, now())
-        .await
-        .unwrap();
 
-    // Assert
-    assert!(admitted(first), "{first:?}");
-    assert!(!admitted(second), "{second:?}");
-    assert!(admitted(unbounded), "{unbounded:?}");
-    assert!(!admitted(cpu_used), "{cpu_used:?}");
-    assert!(admitted(huge), "{huge:?}");
-    assert!(!admitted(cpu_default), "{cpu_default:?}");
-    assert!(admitted(default), "{default:?}");
+    for (i, (overrides, day, max_runs, max_cpu_ms, expected)) in cases.into_iter().enumerate() {
+        // Act
+        let audit = [event(user.id, "quota.set")];
+        store
+            .set_quota_overrides(user.id, &overrides, now(), &audit)
+            .await
+            .unwrap();
+        let decision = store
+            .reserve_run(user.id, day, max_runs, max_cpu_ms, now())
+            .await
+            .unwrap();
+
+        // Assert
+        let admitted = matches!(decision, RunReservation::Admitted(_));
+        assert_eq!(admitted, expected, "case {i}: {overrides:?} {decision:?}");
+    }
 }
 
 pub async fn cpu_time_is_added_and_a_used_up_day_refuses_runs(store: Arc<dyn Store>) {
