@@ -131,7 +131,10 @@ fn run(
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async move {
+    // A crash returns the stop sender: dropped inside, it would resolve the server's shutdown
+    // signal and start a graceful shutdown (ending every session, taking its record off)
+    // before the runtime's tasks are dropped. It is dropped only once they are gone.
+    let _unsent_stop = runtime.block_on(async move {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_reuseaddr(true).unwrap();
         socket.bind(addr).unwrap();
@@ -144,10 +147,11 @@ fn run(
             let _ = stopped.await;
         }));
         if let Ok(Ending::Crash) = ending.await {
-            return;
+            return Some(stop);
         }
         let _ = stop.send(());
         server.await.unwrap().unwrap();
+        None
     });
     // A crash: every task still running (connections, sessions, reaper) is dropped here.
     runtime.shutdown_timeout(Duration::from_secs(5));
