@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -187,10 +188,22 @@ def test_zero_knowledge_round_trip(client):
     assert client.zk_list() == []
 
 
+def instant(timestamp):
+    """An API timestamp (RFC 3339 in UTC, `Z`, with or without a fraction) as a datetime."""
+    for form in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(timestamp, form)
+        except ValueError:
+            pass
+    raise ValueError(f"not an API timestamp: {timestamp}")
+
+
 def test_audit_egress_packages_info(server, client):
     client.execute("print(1)")
     entries = list(client.iter_audit(page_size=2))
-    assert len(entries) >= 3 and entries[0].timestamp >= entries[-1].timestamp
+    # Compared as instants: RFC 3339 text drops trailing zeros (".4Z" is 400 ms, and sorts
+    # after ".445Z" as text).
+    assert len(entries) >= 3 and instant(entries[0].timestamp) >= instant(entries[-1].timestamp)
     assert all(e.action.startswith("execute") for e in client.iter_audit(action="execute"))
     assert client.verify_audit().valid
     assert client.get_egress_allow() is None
