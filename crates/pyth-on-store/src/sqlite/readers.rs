@@ -113,15 +113,18 @@ impl std::ops::DerefMut for ReadConn {
 
 impl Drop for ReadConn {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if !self.shared.permits.is_closed() {
-                let mut idle = self
-                    .shared
-                    .idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                idle.push(conn);
-            }
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        // Checked under the idle list's lock, which `close` drains after closing: a
+        // connection given back meanwhile is either drained or not put back.
+        let mut idle = self
+            .shared
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.shared.permits.is_closed() {
+            idle.push(conn);
         }
     }
 }

@@ -73,10 +73,9 @@ impl Writer {
     /// IMMEDIATE`), so a read-then-write inside cannot race another writer. Rolled back
     /// unless [`WriteConn::commit`]ted.
     pub(super) async fn begin(&self) -> StoreResult<WriteConn> {
-        let mut conn = self.conn().await?;
-        // Open from before `BEGIN` is sent: a caller that goes away during it leaves it in
-        // doubt, not open and unknown.
-        conn.open = true;
+        // Open from before `BEGIN` is sent: a caller that goes away during it leaves it to
+        // be rolled back, not open and unknown.
+        let mut conn = self.begin_in_statement().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         Ok(conn)
     }
