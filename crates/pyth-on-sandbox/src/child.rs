@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::ChildError;
-use crate::files::{collect, input, WORK_DIR};
+use crate::files::{collect, input, OutputSpec, WORK_DIR};
+use crate::fork_server::init as forked;
 use crate::protocol::{self, JobSpec};
 use crate::release::Release;
 use crate::seccomp::{self, Policy};
@@ -86,6 +87,9 @@ pub struct ChildPlan<'a> {
     /// Read end of the exit pipe when the payload comes from a fork server
     /// ([`crate::fork_server`]): init forks none and learns the payload's end there.
     pub payload_exit: Option<File>,
+    /// Read end of the notice pipe, beside the exit pipe: the payload's own word that its
+    /// program ended, sent before its slow exit ([`crate::fork_server::init`]). Untrusted.
+    pub payload_notice: Option<File>,
     /// The network namespace leased to the run ([`crate::netns`]), entered by init first;
     /// `None`: init was cloned into a new one.
     pub netns: Option<OwnedFd>,
@@ -138,13 +142,13 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
         }
     };
     // Init's own: the payload must never hold them (it could forge or read the files frame).
-    let collect = (plan.output_spec.take(), plan.files.take());
+    let outputs = (plan.output_spec.take(), plan.files.take());
     if let Some(exit) = plan.payload_exit.take() {
-        forked_init(plan, code, collect, exit);
+        forked_init(plan, code, outputs, exit);
     }
     let payload = match sys::fork() {
         Ok(0) => {
-            drop(collect);
+            drop(outputs);
             payload_main(&plan, code)
         }
         Ok(pid) => pid,
@@ -161,7 +165,10 @@ fn init_run(mut plan: ChildPlan<'_>) -> ! {
     let _ = sys::set_not_dumpable();
     loop {
         match sys::waitpid(-1, false) {
-            Ok(Some((pid, exit))) if pid == payload => end_run(&status, collect, exit, 0),
+            Ok(Some((pid, exit))) if pid == payload => {
+                let (spec, files) = outputs;
+                end_run(&status, (spec.and_then(collect::read_spec), files), exit, 0)
+            }
             Ok(_) => {} // a reaped orphan
             Err(_) => sys::exit_now(SETUP_FAILED),
         }
@@ -199,13 +206,16 @@ fn keep_only_status(plan: ChildPlan<'_>, code: File) -> OwnedFd {
 
 /// Init of a sandbox whose payload a fork server provides ([`crate::fork_server`]): keeps only
 /// the status pipe, says `init 1` (the supervisor then asks the fork server for the payload),
-/// waits for the payload's end on the exit pipe while reaping orphans, and ends the run.
+/// waits for the payload's end while reaping orphans, and ends the run. A payload's notice
+/// ends the run at once when nothing but its exit is left to wait for (see
+/// [`crate::fork_server::init`]); otherwise the fork server's report does, as without one.
 fn forked_init(
-    plan: ChildPlan<'_>,
+    mut plan: ChildPlan<'_>,
     code: File,
-    collect: (Option<File>, Option<File>),
+    (spec, files): (Option<File>, Option<File>),
     exit: File,
 ) -> ! {
+    let notice = plan.payload_notice.take();
     let status = keep_only_status(plan, code);
     // Init stays dumpable here: entering its namespaces through its pidfd (the fork server's
     // `setns`) needs ptrace-read access to it, which a non-dumpable init grants only with
@@ -217,8 +227,29 @@ fn forked_init(
         Err(_) => sys::exit_now(SETUP_FAILED),
     };
     note(&status, "init", 1);
-    let end = crate::fork_server::init::wait_for_payload(exit, &children);
-    end_run(&status, collect, end.exit, end.cpu_us)
+    let mut watch = forked::Watch::new(exit, notice, children);
+    let code = match watch.next() {
+        forked::Ended::Reported(end) => {
+            let spec = spec.and_then(collect::read_spec);
+            end_run(&status, (spec, files), end.exit, end.cpu_us)
+        }
+        forked::Ended::Noticed(code) => code,
+    };
+    // Output files are collected only once nothing of the run is alive: the fork server's
+    // report says so. Without them, and with no process but the payload ever, the payload's
+    // CPU clock is all the run used. Checked again after the kill (nothing can start then), so
+    // no process ran unseen; the clock, read after it, is final.
+    let spec = spec.and_then(collect::read_spec);
+    if spec.is_none() && forked::only_the_payload_ever_ran() {
+        let _ = sys::kill_all_others();
+        let cpu_us = forked::only_the_payload_ever_ran()
+            .then(|| sys::process_cpu_us(forked::PAYLOAD_PID).ok())
+            .flatten()
+            .unwrap_or_else(|| watch.report().cpu_us);
+        end_run(&status, (None, files), sys::Exit::Code(code), cpu_us)
+    }
+    let end = watch.report();
+    end_run(&status, (spec, files), end.exit, end.cpu_us)
 }
 
 /// The payload exited: kill and reap every other process of the run, collect the output files
@@ -227,7 +258,7 @@ fn forked_init(
 /// payload init did not reap itself (a fork server's).
 fn end_run(
     status: &OwnedFd,
-    (spec, files): (Option<File>, Option<File>),
+    (spec, files): (Option<OutputSpec>, Option<File>),
     exit: sys::Exit,
     payload_cpu_us: u64,
 ) -> ! {
@@ -235,7 +266,7 @@ fn end_run(
     // Until ECHILD: every process of the run is a descendant of init (orphans are re-parented
     // to it), so none is left after this.
     while let Ok(Some(_)) = sys::waitpid(-1, false) {}
-    if let (Some(spec), Some(mut out)) = (spec.and_then(collect::read_spec), files) {
+    if let (Some(spec), Some(mut out)) = (spec, files) {
         // Best effort: an incomplete stream (no end record) gives the supervisor no files.
         let _ = collect::collect(Path::new(WORK_DIR), &spec, &mut out);
     }
@@ -252,6 +283,9 @@ fn end_run(
         sys::Exit::Signal(s) => report.push_str(&format!("signal {s}\n")),
     }
     write_status(status, &report);
+    // What is left is init's exit (its memory, the namespaces' teardown), ~160 µs of CPU that
+    // the runner, woken by the report, should not wait behind: background work.
+    let _ = sys::set_nice(0, crate::supervisor::PREPARE_NICE);
     sys::exit_now(exit.as_code());
 }
 

@@ -12,7 +12,7 @@
 //! usual (cgroup, init cloned into new namespaces, root file system: [`crate::child`]), but
 //! init forks no payload. Once init says `init 1` on the status pipe, the supervisor sends the
 //! fork server a request ([`request`]): init's pidfd, the payload's ends of the pipes
-//! (stdin, stdout, stderr, error, status, release), the write end of the exit pipe, the
+//! (stdin, stdout, stderr, error, status, release, notice), the write end of the exit pipe, the
 //! run's `cgroup.procs` files, and the profile's uid, gid and limits. The server `setns`es
 //! its children's PID namespace to init's, forks the payload and returns to its own; the
 //! payload enters init's other namespaces (mount, UTS, IPC, network, cgroup), joins the run's
@@ -26,7 +26,11 @@
 //! process that joins a PID namespace by `setns` is never re-parented to that namespace's
 //! init), waits for it and writes its exit status and CPU time to the exit pipe; init reads
 //! them there ([`init`]) and ends the run as always: kill every other process, collect the
-//! output files, report.
+//! output files, report. The payload also holds the notice pipe (fd 7): its bootstrap says
+//! there that the program is over before the slow exit of a forked process, which ends the
+//! run at once when nothing else is left to wait for ([`init`]).
+//!
+//! The fork server runs at nice 19: its work is mostly forking payloads for refills.
 //!
 //! What the forked runs share and what that means is in docs/SECURITY.md ("The fork server").
 
@@ -104,6 +108,10 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
     // The runner died with its server's spawning thread; a fork server lives as long as the
     // server's end of its stdin instead (a thread of the server may come and go meanwhile).
     sys::set_parent_death_signal(0)?;
+    // Forking a payload is a refill's work and reporting an exit rarely on a run's path (the
+    // payload's notice usually ends the run first): background work, at the lowest priority.
+    // A payload starts at it too, until its sandbox is released (back to 0, as every warm one).
+    let _ = sys::set_nice(0, crate::supervisor::PREPARE_NICE);
     Err(sys::execve(&argv[0], &argv, &envp).into())
 }
 
@@ -126,8 +134,9 @@ fn seccomp_program(policy: &seccomp::Policy) -> Vec<u8> {
 /// the fork server takes copies of them ([`request`]), then closed.
 #[derive(Debug)]
 pub(crate) struct Handoff {
-    /// In the fork server's order: stdin, stdout, stderr, error, status, release, exit.
-    pub(crate) pipes: [OwnedFd; 7],
+    /// In the fork server's order: stdin, stdout, stderr, error, status, release, exit,
+    /// notice.
+    pub(crate) pipes: [OwnedFd; 8],
     /// The run's `cgroup.procs` files, opened for writing.
     pub(crate) cgroup_procs: Vec<std::fs::File>,
 }

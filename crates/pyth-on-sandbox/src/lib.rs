@@ -112,6 +112,11 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
         // Leftovers of runners that were SIGKILLed: empty groups whose runner pid is gone.
         let _ = cgroups.remove_stale(parent);
     };
+    // A run or a session is on the request path: nice 0, whatever this runner inherited (a
+    // spawner forks runners at PREPARE_NICE). A profile to prepare stays background work.
+    if matches!(first, ServerFrame::Job(_) | ServerFrame::Session(_)) {
+        let _ = sys::set_nice(0, 0);
+    }
     let outcome = match first {
         ServerFrame::Session(profile) => {
             sweep(&profile.sandbox.cgroup_parent);
@@ -180,10 +185,11 @@ fn serve_prepared(
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<Option<RunOutcome>, RunnerError> {
-    profile.session = false; // only a Session frame starts a kernel
-                             // Preparing ahead of time is background work: at a lower priority it yields the CPUs to
-                             // runs in progress (their set-up is on the request path). The release restores the
-                             // priority of everything in the sandbox (supervisor::PREPARE_NICE).
+    // Only a Session frame starts a kernel.
+    profile.session = false;
+    // Preparing ahead of time is background work: at a lower priority it yields the CPUs to
+    // runs in progress (their set-up is on the request path). The release restores the
+    // priority of everything in the sandbox (supervisor::PREPARE_NICE).
     let _ = sys::set_nice(0, supervisor::PREPARE_NICE);
     let prepared = match prepare(&profile, cgroups) {
         Ok(p) => p,

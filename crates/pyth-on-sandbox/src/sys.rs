@@ -15,7 +15,7 @@ mod cpu;
 mod dir;
 mod privileges;
 mod socket;
-pub use cpu::on_each_cpu;
+pub use cpu::{children_cpu_us, on_each_cpu, process_cpu_us};
 pub use dir::{openat, openat2, read_dir};
 pub use privileges::{
     clear_capabilities, drop_bounding_and_ambient, force_speculation_mitigations, set_credentials,
@@ -221,21 +221,6 @@ pub fn waitpid(pid: i32, nohang: bool) -> Result<Option<(i32, Exit)>> {
         };
         return Ok(Some((ret as i32, exit)));
     }
-}
-
-/// CPU time (user + system) of the children this process has waited for, their own waited-for
-/// descendants included (`getrusage(RUSAGE_CHILDREN)`), in microseconds.
-pub fn children_cpu_us() -> Result<u64> {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` is a valid out-pointer for the duration of the call.
-    let ret = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
-    check(ret.into(), "getrusage", || "RUSAGE_CHILDREN".into())?;
-    // SAFETY: getrusage succeeded, so it filled the struct (which was zeroed before anyway).
-    let usage = unsafe { usage.assume_init() };
-    let micros = |t: libc::timeval| {
-        u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
-    };
-    Ok(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 /// `pidfd_send_signal(pidfd, sig, NULL, 0)`.

@@ -60,7 +60,10 @@ fn the_string_hash_seed_is_shared_by_the_runs_of_one_fork_server() {
 fn a_forked_run_holds_only_its_standard_descriptors() {
     privileged();
     let r = forked("import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))");
-    assert_eq!(r.stdout, "[0, 1, 2, 3]\n", "3 is the listing's own");
+    assert_eq!(
+        r.stdout, "[0, 1, 2, 3, 7]\n",
+        "3 is the listing's own, 7 the notice pipe (tests/fork_notice.rs)"
+    );
 }
 
 #[test]
@@ -193,7 +196,7 @@ fn a_request_for_a_sandbox_that_shares_the_fork_servers_pid_namespace_is_refused
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect("\0" + sys.argv[1])
-fds = [os.pidfd_open(os.getpid())] + [os.open("/dev/null", os.O_RDWR) for _ in range(7)]
+fds = [os.pidfd_open(os.getpid())] + [os.open("/dev/null", os.O_RDWR) for _ in range(8)]
 # uid gid nofile fsize cpu cgroups main (fork_server.rs, `request_line`)
 socket.send_fds(s, [b"1000 1000 64 1048576 5 0 /code/main.py"], fds)
 print(s.recv(4096).decode().strip())
@@ -218,7 +221,7 @@ import os, socket, sys
 for line in (b"1000 1000 64", b"1000 x 64 1048576 5 0 /code/main.py", b"{}"):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect("\0" + sys.argv[1])
-    fds = [os.open("/dev/null", os.O_RDWR) for _ in range(8)]
+    fds = [os.open("/dev/null", os.O_RDWR) for _ in range(9)]
     socket.send_fds(s, [line], fds)
     print(s.recv(4096).decode().strip())
 "#;

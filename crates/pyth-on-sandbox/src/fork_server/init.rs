@@ -2,6 +2,15 @@
 //! fork server forked it into the PID namespace after a `setns` and stays its parent, outside),
 //! so init learns how it ended from the exit pipe, and meanwhile reaps the orphans
 //! that its descendants leave (those are re-parented to init as usual).
+//!
+//! The exit pipe's report comes late: the kernel frees the payload's copy of the fork server's
+//! memory (~0.6 ms) before the fork server hears of the exit. So the payload's bootstrap also
+//! sends a **notice** on a pipe of its own once the program is over (`code N`, after closing
+//! stdout and stderr). It is untrusted (the program can write it as well), so it gives the exit
+//! code and nothing else: init acts on it only when the payload is the only process the run
+//! ever had ([`only_the_payload_ever_ran`]), kills the run, and takes the CPU time from the
+//! payload's process clock ([`sys::process_cpu_us`]), never from the notice
+//! (`child::forked_init`). docs/SECURITY.md, "A forked run's notice".
 
 use std::fs::File;
 use std::io::Read;
@@ -37,45 +46,164 @@ pub(crate) fn parse_report(report: &str) -> PayloadEnd {
     end
 }
 
-/// Waits until the exit pipe gives the payload's exit line (or reaches EOF: the reporting
-/// process died), reaping orphans as they come; returns the report. Not waiting for the EOF
-/// keeps the reporting process's own exit off the run's path. `children` is a `SIGCHLD`
-/// signalfd ([`sys::child_signal_fd`]).
-pub(crate) fn wait_for_payload(mut exit: File, children: &File) -> PayloadEnd {
-    let mut report = Vec::new();
-    let mut chunk = [0u8; 256];
-    loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: exit.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: children.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        if sys::poll(&mut fds, -1).is_err() {
-            continue; // EINTR
+/// The payload's PID in its sandbox: the first process the fork server forks there, after
+/// init (1).
+pub(crate) const PAYLOAD_PID: i32 = 2;
+
+/// The most a notice may hold: one `code N` line.
+const NOTICE_MAX: usize = 16;
+
+/// How init learned that the payload's program is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The fork server's report (trusted): the payload was reaped.
+    Reported(PayloadEnd),
+    /// The payload's own notice (untrusted: user code could write it) that its program ended
+    /// with this exit code; the payload may still be exiting.
+    Noticed(i32),
+}
+
+/// What init watches while the payload runs: the exit pipe (the fork server's report), the
+/// notice pipe (the payload's own word, until it gave one, sent garbage or closed it) and
+/// `SIGCHLD` for the orphans to reap.
+pub(crate) struct Watch {
+    exit: File,
+    report: Vec<u8>,
+    notice: Option<File>,
+    said: Vec<u8>,
+    children: File,
+}
+
+impl Watch {
+    /// `children` is a `SIGCHLD` signalfd ([`sys::child_signal_fd`]).
+    pub(crate) fn new(exit: File, notice: Option<File>, children: File) -> Self {
+        Self {
+            exit,
+            report: Vec::new(),
+            notice,
+            said: Vec::new(),
+            children,
         }
-        if fds[1].revents != 0 {
-            drain(children);
-            while let Ok(Some(_)) = sys::waitpid(-1, true) {}
-        }
-        if fds[0].revents != 0 {
-            match exit.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) if report.len() < 4096 => report.extend_from_slice(&chunk[..n]),
-                Ok(_) => {}
+    }
+
+    /// Waits for the first of: the payload's notice, the fork server's report (or the exit
+    /// pipe's EOF: the reporting process died). Reaps orphans meanwhile.
+    pub(crate) fn next(&mut self) -> Ended {
+        loop {
+            let [exit, notice, children] = self.poll();
+            if children {
+                drain(&self.children);
+                while let Ok(Some(_)) = sys::waitpid(-1, true) {}
             }
-            if has_exit_line(&report) {
-                break;
+            if notice {
+                if let Some(code) = self.read_notice() {
+                    return Ended::Noticed(code);
+                }
+            }
+            if exit && self.read_report() {
+                return Ended::Reported(parse_report(&String::from_utf8_lossy(&self.report)));
             }
         }
     }
-    parse_report(&String::from_utf8_lossy(&report))
+
+    /// Waits for the fork server's report only (a notice already came, or none counts now).
+    pub(crate) fn report(mut self) -> PayloadEnd {
+        self.notice = None;
+        loop {
+            if let Ended::Reported(end) = self.next() {
+                return end;
+            }
+        }
+    }
+
+    /// Which of the exit pipe, the notice pipe and the signalfd are readable.
+    fn poll(&self) -> [bool; 3] {
+        let pollfd = |fd: i32| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // A negative descriptor is skipped by poll(2).
+        let notice = self.notice.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        let mut fds = [
+            pollfd(self.exit.as_raw_fd()),
+            pollfd(notice),
+            pollfd(self.children.as_raw_fd()),
+        ];
+        if sys::poll(&mut fds, -1).is_err() {
+            return [false; 3]; // EINTR
+        }
+        fds.map(|p| p.revents != 0)
+    }
+
+    /// Reads the exit pipe; `true` once the report holds its exit line or the pipe is at EOF.
+    fn read_report(&mut self) -> bool {
+        let mut chunk = [0u8; 256];
+        match self.exit.read(&mut chunk) {
+            Ok(0) | Err(_) => return true,
+            Ok(n) if self.report.len() < 4096 => self.report.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
+        }
+        has_exit_line(&self.report)
+    }
+
+    /// Reads the notice pipe; the exit code once a complete `code N` line (0-255) came. Anything
+    /// else, or EOF, and the notice pipe is no longer read.
+    fn read_notice(&mut self) -> Option<i32> {
+        let file = self.notice.as_mut()?;
+        let mut chunk = [0u8; NOTICE_MAX];
+        let n = match file.read(&mut chunk) {
+            Ok(n) if n > 0 && self.said.len() + n <= NOTICE_MAX => n,
+            _ => {
+                self.notice = None;
+                return None;
+            }
+        };
+        self.said.extend_from_slice(&chunk[..n]);
+        match parse_notice(&self.said) {
+            Notice::Code(code) => Some(code),
+            Notice::Incomplete => None,
+            Notice::Invalid => {
+                self.notice = None;
+                None
+            }
+        }
+    }
+}
+
+/// What the notice pipe said so far.
+#[derive(Debug, PartialEq, Eq)]
+enum Notice {
+    Code(i32),
+    Incomplete,
+    Invalid,
+}
+
+fn parse_notice(said: &[u8]) -> Notice {
+    let Some(line) = said.strip_suffix(b"\n") else {
+        let partial = b"code ".starts_with(said) || said.starts_with(b"code ");
+        return if partial && !said.contains(&b'\n') {
+            Notice::Incomplete
+        } else {
+            Notice::Invalid
+        };
+    };
+    let code = line
+        .strip_prefix(b"code ")
+        .and_then(|digits| std::str::from_utf8(digits).ok())
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<i32>().ok())
+        .filter(|code| (0..=255).contains(code));
+    code.map_or(Notice::Invalid, Notice::Code)
+}
+
+/// Whether the payload is the only process (and thread) the run ever had besides init: the
+/// PID namespace's last PID is still the payload's. Its CPU clock is then all the run used.
+pub(crate) fn only_the_payload_ever_ran() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        == Some(PAYLOAD_PID)
 }
 
 /// Whether `report` holds a complete `code` or `signal` line (the child writes it last).
@@ -109,6 +237,32 @@ mod tests {
         assert!(!has_exit_line(b"cpu_us 5\ncode 0"));
         assert!(!has_exit_line(b"cpu_us 5\n"));
         assert!(has_exit_line(b"signal 9\n"));
+    }
+
+    #[test]
+    fn a_notice_counts_only_as_one_line_with_an_exit_code() {
+        let cases: [(&[u8], Notice); 12] = [
+            (b"code 0\n", Notice::Code(0)),
+            (b"code 255\n", Notice::Code(255)),
+            (b"code 007\n", Notice::Code(7)),
+            (b"co", Notice::Incomplete),
+            (b"code 1", Notice::Incomplete),
+            (b"code 256\n", Notice::Invalid),
+            (b"code -1\n", Notice::Invalid),
+            (b"code \n", Notice::Invalid),
+            (b"code 1 \n", Notice::Invalid),
+            (b"exit 0\n", Notice::Invalid),
+            (b"code 1\ncode 2\n", Notice::Invalid),
+            (b"code 1\nco", Notice::Invalid),
+        ];
+        for (said, expected) in cases {
+            assert_eq!(
+                parse_notice(said),
+                expected,
+                "{}",
+                String::from_utf8_lossy(said)
+            );
+        }
     }
 
     #[test]

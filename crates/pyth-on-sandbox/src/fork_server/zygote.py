@@ -218,7 +218,7 @@ def _pyth_on_serve(conn, env, children):
             raise ValueError("requests are taken from root only")
         msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 32)
         request = _pyth_on_request(msg)
-        if len(fds) != 8 + request["cgroups"]:
+        if len(fds) != 9 + request["cgroups"]:
             raise ValueError(f"{len(fds)} descriptors for {request['cgroups']} cgroups")
         if request["uid"] <= 0 or request["gid"] <= 0:
             raise ValueError("a payload never runs as root")
@@ -295,6 +295,9 @@ def _pyth_on_payload(env, request, fds):
         if env.libc.setns(fds[0], 0x00020000 | 0x04000000 | 0x08000000 | 0x40000000 | 0x02000000) != 0:
             raise OSError(ctypes_errno(), "setns into the sandbox")
         _pyth_on_isolate(env, request, fds, placed)
+        # The notice pipe's identity: run.py writes to fd 7 only while it is still that pipe.
+        st = os.fstat(7)
+        notice = (7, (st.st_dev, st.st_ino))
     except BaseException as e:
         # The fork server reports the exit (125) to init.
         try:
@@ -306,7 +309,7 @@ def _pyth_on_payload(env, request, fds):
     # The local time zone is the sandbox's /etc/localtime, read again.
     time.tzset()
     os.write(6, b"privileges_ms %.3f\n" % ((time.monotonic() - started) * 1000))
-    _pyth_on_boot(prepared=True)
+    _pyth_on_boot(prepared=True, notice=notice)
 
 
 def _pyth_on_isolate(env, request, fds, placed):
@@ -317,19 +320,22 @@ def _pyth_on_isolate(env, request, fds, placed):
     import signal
 
     libc = env.libc
-    _, stdin, stdout, stderr, error, status, release, _ = fds[:8]
-    for procs in fds[8:]:
+    _, stdin, stdout, stderr, error, status, release, _, notice = fds[:9]
+    for procs in fds[9:]:
         os.write(procs, b"0")
     os.chdir("/work")
     code = os.open(request["main"], os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    # Everything onto its place: 0-2 stdio, 3 release, 4 program file, 5 error, 6 status;
-    # copies above the targets first, so that no dup2 closes a source still needed.
-    wanted = [(stdin, 0), (stdout, 1), (stderr, 2), (release, 3), (code, 4), (error, 5), (status, 6)]
+    # Everything onto its place: 0-2 stdio, 3 release, 4 program file, 5 error, 6 status,
+    # 7 notice; copies above the targets first, so that no dup2 closes a source still needed.
+    wanted = [
+        (stdin, 0), (stdout, 1), (stderr, 2), (release, 3), (code, 4), (error, 5), (status, 6),
+        (notice, 7),
+    ]
     high = [(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64), target) for fd, target in wanted]
     for copy, target in high:
         os.dup2(copy, target, inheritable=target <= 2)
-    os.closerange(7, 0x7FFFFFFF)
-    for target in range(3, 7):
+    os.closerange(8, 0x7FFFFFFF)
+    for target in range(3, 8):
         os.set_inheritable(target, False)
     placed.append(True)
     # A session of its own: the server's process group is out of reach of kill(0, ...).

@@ -71,6 +71,7 @@ pub(super) fn spawn(
     let (files_r, files_w) = sys::pipe()?;
     let (cells_r, cells_w) = optional_pipe(profile.session)?;
     let (exit_r, exit_w) = optional_pipe(profile.fork_server.is_some())?;
+    let (notice_r, notice_w) = optional_pipe(profile.fork_server.is_some())?;
     // A leased network namespace: opened here (the path is the launcher's descriptor), entered
     // by init instead of a new one.
     let netns = profile.netns.as_ref().map(netns::open).transpose()?;
@@ -93,6 +94,7 @@ pub(super) fn spawn(
         files: Some(File::from(files_w)),
         cells: cells_w,
         payload_exit: exit_r.map(File::from),
+        payload_notice: notice_r.map(File::from),
         netns,
     };
     let pipes = RunPipes {
@@ -106,8 +108,8 @@ pub(super) fn spawn(
     let (pid, pidfd) = match sys::clone_child(namespaces)? {
         sys::Cloned::Child => {
             // The child must not hold the supervisor's ends: stdin would never see EOF; nor
-            // the exit pipe's write end (init waits for its EOF).
-            drop((ours, exit_w));
+            // the write ends of the exit and notice pipes (init reads them until EOF).
+            drop((ours, exit_w, notice_w));
             wipe_in_child();
             child::init_main(plan)
         }
@@ -115,8 +117,10 @@ pub(super) fn spawn(
     };
     // Closes the child's ends of every pipe in the supervisor, except those a fork server's
     // payload takes.
-    let handoff = match (&profile.fork_server, exit_w) {
-        (Some(server), Some(exit)) => Some((server.clone(), handoff(plan, exit))),
+    let handoff = match (&profile.fork_server, exit_w, notice_w) {
+        (Some(server), Some(exit), Some(notice)) => {
+            Some((server.clone(), handoff(plan, exit, notice)))
+        }
         _ => {
             drop(plan);
             None
@@ -146,7 +150,7 @@ fn optional_pipe(wanted: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>), San
 }
 
 /// The payload's ends out of `plan` (the rest of it is closed).
-fn handoff(plan: ChildPlan<'_>, exit: OwnedFd) -> Handoff {
+fn handoff(plan: ChildPlan<'_>, exit: OwnedFd, notice: OwnedFd) -> Handoff {
     Handoff {
         pipes: [
             plan.stdin,
@@ -156,6 +160,7 @@ fn handoff(plan: ChildPlan<'_>, exit: OwnedFd) -> Handoff {
             plan.status,
             OwnedFd::from(plan.release),
             exit,
+            notice,
         ],
         cgroup_procs: plan.cgroup_procs,
     }

@@ -1,8 +1,10 @@
-//! Moving the calling thread from CPU to CPU: what the network-namespace pool needs to make
-//! each CPU's copy of a route before it records a new namespace ([`crate::netns`]). Part of
+//! CPUs and CPU time: moving the calling thread from CPU to CPU (what the network-namespace
+//! pool needs to make each CPU's copy of a route before it records a new namespace,
+//! [`crate::netns`]), and the CPU time of reaped children and of another process. Part of
 //! [`crate::sys`], under the same rules.
 
 use super::{check, Result};
+use crate::error::SysError;
 
 /// Runs `f` once on each configured CPU this thread may be moved to (`sched_setaffinity` to
 /// that CPU alone, whatever its own affinity: a process may widen its own), then gives the
@@ -31,4 +33,81 @@ pub fn on_each_cpu(mut f: impl FnMut()) -> Result<()> {
     // SAFETY: `saved` is the set read above.
     let ret = unsafe { libc::sched_setaffinity(0, size, &saved) };
     check(ret.into(), "sched_setaffinity", || "0, saved".into()).map(drop)
+}
+
+/// CPU time (user + system) of the children this process has waited for, their own waited-for
+/// descendants included (`getrusage(RUSAGE_CHILDREN)`), in microseconds.
+pub fn children_cpu_us() -> Result<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid out-pointer for the duration of the call.
+    let ret = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    check(ret.into(), "getrusage", || "RUSAGE_CHILDREN".into())?;
+    // SAFETY: getrusage succeeded, so it filled the struct (which was zeroed before anyway).
+    let usage = unsafe { usage.assume_init() };
+    let micros = |t: libc::timeval| {
+        u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
+    };
+    Ok(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// The CPU time (every thread's, living or not; not its children's) of process `pid` of the
+/// caller's PID namespace, in µs, read from its process CPU clock. The kernel lets any
+/// process read it, whatever the owner; it fails once the process was reaped.
+pub fn process_cpu_us(pid: i32) -> Result<u64> {
+    if pid <= 0 {
+        return Err(SysError::from_io(
+            "clock_gettime",
+            format!("process {pid}"),
+            std::io::Error::from_raw_os_error(libc::EINVAL),
+        ));
+    }
+    // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED): what glibc's clock_getcpuclockid(3) builds.
+    let clock: libc::clockid_t = (!pid << 3) | 2;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
+    let ret = unsafe { libc::clock_gettime(clock, &mut ts) };
+    check(ret.into(), "clock_gettime", || format!("process {pid}"))?;
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    Ok(secs * 1_000_000 + nanos / 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_process_cpu_clock_is_read_until_it_is_reaped() {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; read x",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let mut last = 0;
+        for _ in 0..200 {
+            last = process_cpu_us(pid).unwrap();
+            if last > 10_000 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            last > 10_000,
+            "the child's loop shows as CPU time: {last} µs"
+        );
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        assert!(
+            process_cpu_us(pid).is_err(),
+            "a reaped process has no clock"
+        );
+        assert!(process_cpu_us(0).is_err(), "0 is not another process");
+    }
 }

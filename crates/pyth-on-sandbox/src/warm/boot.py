@@ -5,7 +5,7 @@
 # program's exit slower (measured: `json`, which pulls in `re`, ~10 ms each way on this
 # machine), so the release is length-prefixed fields (warm.rs, `encode_release`) parsed with
 # built-ins only, and it uses `posix`, not `os` (which `-S` leaves unimported).
-def _pyth_on_boot(prepared=False):
+def _pyth_on_boot(prepared=False, notice=None):
     import posix
     import sys
 
@@ -86,4 +86,4 @@ def _pyth_on_boot(prepared=False):
     posix.close(6)
     # Last: EOF on the error pipe tells the supervisor the user's program starts now.
     posix.close(5)
-    _pyth_on_run(source, args)
+    _pyth_on_run(source, args, notice)

@@ -19,7 +19,7 @@ def _pyth_on_prepare():
     compile("def f(a, *b, **c):\n    return [x for x in a] if b else f'{a!r}'\n", "<warm-up>", "exec")
 
 
-def _pyth_on_run(source, argv):
+def _pyth_on_run(source, argv, notice=None):
     import builtins
     import posix
     import sys
@@ -71,7 +71,35 @@ def _pyth_on_run(source, argv):
                 stream.flush()
         except BaseException:
             code = 120
+    if notice is not None:
+        _pyth_on_notice(notice, code & 0xFF)
     posix._exit(code & 0xFF)
+
+
+def _pyth_on_notice(notice, code):
+    # A forked run (fork server) tells the sandbox's init that its program is over before it
+    # exits: the exit (the kernel freeing this copy of the fork server's memory) takes longer
+    # than a small program. Only while fd `notice[0]` is still the notice pipe (the program
+    # may have closed it and reused the number). stdin, stdout and stderr are closed first:
+    # their EOF ends the output. Init takes the code from it and nothing else
+    # (fork_server/init.rs).
+    import posix
+
+    fd, ident = notice
+    try:
+        st = posix.fstat(fd)
+        if (st.st_dev, st.st_ino) != ident:
+            return
+        for std in (0, 1, 2):
+            try:
+                posix.close(std)
+            except OSError:
+                pass
+        posix.write(fd, b"code %d\n" % code)
+        # The exit's work is background work now: nice 19 (supervisor.rs, PREPARE_NICE).
+        posix.setpriority(posix.PRIO_PROCESS, 0, 19)
+    except OSError:
+        pass
 
 
 def _pyth_on_exit_code(e):
