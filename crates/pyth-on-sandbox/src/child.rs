@@ -226,6 +226,7 @@ fn forked_init(
         Ok(fd) => File::from(fd),
         Err(_) => sys::exit_now(SETUP_FAILED),
     };
+    let last_pid = forked::LastPid::open();
     note(&status, "init", 1);
     let mut watch = forked::Watch::new(exit, notice, children);
     let code = match watch.next() {
@@ -240,9 +241,10 @@ fn forked_init(
     // CPU clock is all the run used. Checked again after the kill (nothing can start then), so
     // no process ran unseen; the clock, read after it, is final.
     let spec = spec.and_then(collect::read_spec);
-    if spec.is_none() && forked::only_the_payload_ever_ran() {
+    if spec.is_none() && last_pid.only_the_payload_ever_ran() {
         let _ = sys::kill_all_others();
-        let cpu_us = forked::only_the_payload_ever_ran()
+        let cpu_us = last_pid
+            .only_the_payload_ever_ran()
             .then(|| sys::process_cpu_us(forked::PAYLOAD_PID).ok())
             .flatten()
             .unwrap_or_else(|| watch.report().cpu_us);

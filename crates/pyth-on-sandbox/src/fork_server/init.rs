@@ -8,7 +8,7 @@
 //! sends a **notice** on a pipe of its own once the program is over (`code N`, after closing
 //! stdout and stderr). It is untrusted (the program can write it as well), so it gives the exit
 //! code and nothing else: init acts on it only when the payload is the only process the run
-//! ever had ([`only_the_payload_ever_ran`]), kills the run, and takes the CPU time from the
+//! ever had ([`LastPid`]), kills the run, and takes the CPU time from the
 //! payload's process clock ([`sys::process_cpu_us`]), never from the notice
 //! (`child::forked_init`). docs/SECURITY.md, "A forked run's notice".
 
@@ -197,13 +197,28 @@ fn parse_notice(said: &[u8]) -> Notice {
     code.map_or(Notice::Invalid, Notice::Code)
 }
 
-/// Whether the payload is the only process (and thread) the run ever had besides init: the
-/// PID namespace's last PID is still the payload's. Its CPU clock is then all the run used.
-pub(crate) fn only_the_payload_ever_ran() -> bool {
-    std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-        == Some(PAYLOAD_PID)
+/// The PID namespace's last PID (`/proc/sys/kernel/ns_last_pid`, of the reader's namespace),
+/// opened once before the payload exists so that reading it later is one `pread`.
+pub(crate) struct LastPid(Option<File>);
+
+impl LastPid {
+    pub(crate) fn open() -> Self {
+        Self(File::open("/proc/sys/kernel/ns_last_pid").ok())
+    }
+
+    /// Whether the payload is the only process (and thread) the run ever had besides init:
+    /// the namespace's last PID is still the payload's. Its CPU clock is then all the run used.
+    pub(crate) fn only_the_payload_ever_ran(&self) -> bool {
+        let Some(file) = &self.0 else {
+            return false;
+        };
+        let mut buf = [0u8; 16];
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).unwrap_or(0);
+        std::str::from_utf8(&buf[..n])
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            == Some(PAYLOAD_PID)
+    }
 }
 
 /// Whether `report` holds a complete `code` or `signal` line (the child writes it last).
