@@ -407,10 +407,10 @@ pub struct RunsInProgress {
     pub sandboxes: usize,
 }
 
-/// Sandboxes alive at once: the execution slots, and as many again tearing down.
-/// How long after a run's result its lane's refill starts (see [`Launcher::run`]).
+/// How long after a run's result its lane's refill starts (see `Launcher::run_streamed`).
 const REFILL_DELAY: Duration = Duration::from_millis(1);
 
+/// Sandboxes alive at once: the execution slots, and as many again tearing down.
 fn sandbox_permits(cfg: &LauncherConfig) -> usize {
     cfg.max_concurrency.max(1) * 2
 }

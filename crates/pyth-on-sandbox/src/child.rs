@@ -90,6 +90,10 @@ pub struct ChildPlan<'a> {
     /// Read end of the notice pipe, beside the exit pipe: the payload's own word that its
     /// program ended, sent before its slow exit ([`crate::fork_server::init`]). Untrusted.
     pub payload_notice: Option<File>,
+    /// The run cgroup's memory use in bytes, opened read-only, beside the notice pipe: a run
+    /// that holds much memory is not ended at its notice (its exit's CPU time would not be
+    /// counted, see [`crate::fork_server::init`]).
+    pub memory_usage: Option<File>,
     /// The network namespace leased to the run ([`crate::netns`]), entered by init first;
     /// `None`: init was cloned into a new one.
     pub netns: Option<OwnedFd>,
@@ -216,6 +220,7 @@ fn forked_init(
     exit: File,
 ) -> ! {
     let notice = plan.payload_notice.take();
+    let memory = plan.memory_usage.take();
     let status = keep_only_status(plan, code);
     // Init stays dumpable here: entering its namespaces through its pidfd (the fork server's
     // `setns`) needs ptrace-read access to it, which a non-dumpable init grants only with
@@ -237,12 +242,14 @@ fn forked_init(
         forked::Ended::Noticed(code) => code,
     };
     // Output files are collected only once nothing of the run is alive: the fork server's
-    // report says so. Without them, and with no process but the payload ever, the payload's
-    // CPU clock is all the run used. Checked again after the kill (nothing can start then), so
-    // no process ran unseen; the clock, read after it, is final.
+    // report says so. Without them, with little memory to free, and with no process but the
+    // payload ever, the payload's CPU clock is all the run used. Checked again after the kill
+    // (nothing can start then), so no process ran unseen; the clock, read after it, is final.
     let spec = spec.and_then(collect::read_spec);
-    if spec.is_none() && last_pid.only_the_payload_ever_ran() {
-        let _ = sys::kill_all_others();
+    let fast = spec.is_none()
+        && forked::exit_is_cheap(memory.as_ref())
+        && last_pid.only_the_payload_ever_ran();
+    if fast && sys::kill_all_others().is_ok() {
         let cpu_us = last_pid
             .only_the_payload_ever_ran()
             .then(|| sys::process_cpu_us(forked::PAYLOAD_PID).ok())
@@ -250,6 +257,9 @@ fn forked_init(
             .unwrap_or_else(|| watch.report().cpu_us);
         end_run(&status, (None, files), sys::Exit::Code(code), cpu_us)
     }
+    // The run now ends with the payload's exit: back to the normal priority (its bootstrap
+    // went to nice 19 after the notice).
+    let _ = sys::set_nice(forked::PAYLOAD_PID, 0);
     let end = watch.report();
     end_run(&status, (spec, files), end.exit, end.cpu_us)
 }

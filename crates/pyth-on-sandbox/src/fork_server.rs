@@ -29,8 +29,7 @@
 //! output files, report. The payload also holds the notice pipe (fd 7): its bootstrap says
 //! there that the program is over before the slow exit of a forked process, which ends the
 //! run at once when nothing else is left to wait for ([`init`]).
-//!
-//! The fork server runs at nice 19: its work is mostly forking payloads for refills.
+
 //!
 //! What the forked runs share and what that means is in docs/SECURITY.md ("The fork server").
 
@@ -108,10 +107,6 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
     // The runner died with its server's spawning thread; a fork server lives as long as the
     // server's end of its stdin instead (a thread of the server may come and go meanwhile).
     sys::set_parent_death_signal(0)?;
-    // Forking a payload is a refill's work and reporting an exit rarely on a run's path (the
-    // payload's notice usually ends the run first): background work, at the lowest priority.
-    // A payload starts at it too, until its sandbox is released (back to 0, as every warm one).
-    let _ = sys::set_nice(0, crate::supervisor::PREPARE_NICE);
     Err(sys::execve(&argv[0], &argv, &envp).into())
 }
 

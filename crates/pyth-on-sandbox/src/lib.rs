@@ -112,11 +112,6 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
         // Leftovers of runners that were SIGKILLed: empty groups whose runner pid is gone.
         let _ = cgroups.remove_stale(parent);
     };
-    // A run or a session is on the request path: nice 0, whatever this runner inherited (a
-    // spawner forks runners at PREPARE_NICE). A profile to prepare stays background work.
-    if matches!(first, ServerFrame::Job(_) | ServerFrame::Session(_)) {
-        let _ = sys::set_nice(0, 0);
-    }
     let outcome = match first {
         ServerFrame::Session(profile) => {
             sweep(&profile.sandbox.cgroup_parent);

@@ -65,10 +65,6 @@ pub enum Role {
 /// stdio (a runner that has just started): each runner is a copy of it.
 pub fn serve(control: OwnedFd) -> Result<Role, SpawnerError> {
     let server = std::os::unix::process::parent_id();
-    // Forking runners is mostly a warm pool's refill, background work: at the lowest
-    // priority it yields the CPUs to runs in progress. A runner given a run or a session
-    // rather than a profile to prepare goes back to nice 0 itself (`crate::serve`).
-    let _ = sys::set_nice(0, crate::supervisor::PREPARE_NICE);
     sys::send_with_fds(control.as_fd(), READY, &[])?;
     let mut buf = [0u8; 64];
     loop {

@@ -109,3 +109,16 @@ fn a_run_that_ends_by_its_notice_still_reports_output_written_just_before() {
     assert_eq!(r.stdout.len(), 100_001);
     assert_eq!(r.stderr, "err\n");
 }
+
+#[test]
+fn a_child_the_program_forked_that_ends_says_nothing_for_the_run() {
+    privileged();
+    // The child comes back out through the bootstrap too (its SystemExit): it must not end
+    // the run with its code, even with SIGPIPE at its default in the parent.
+    let r = forked(
+        "import os, signal, sys, time\nsignal.signal(signal.SIGPIPE, signal.SIG_DFL)\npid = os.fork()\nif pid == 0:\n    sys.exit(3)\nos.waitpid(pid, 0)\ntime.sleep(0.2)\nprint('parent')\nsys.exit(4)",
+    );
+    assert_eq!(r.stdout, "parent\n", "stderr: {}", r.stderr);
+    assert_eq!(r.exit_code, 4);
+    assert_eq!(r.signal, None);
+}

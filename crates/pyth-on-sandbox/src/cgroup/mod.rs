@@ -81,6 +81,10 @@ pub trait RunCgroup: Debug + Send {
     /// The `cgroup.procs` files the child must write `0` to, one per hierarchy.
     fn procs_files(&self) -> Vec<PathBuf>;
 
+    /// The file that gives the group's memory use in bytes (`memory.usage_in_bytes` on v1,
+    /// `memory.current` on v2).
+    fn memory_usage_file(&self) -> PathBuf;
+
     /// Did the memory controller OOM-kill a process of this group?
     fn oom_killed(&self) -> Result<bool>;
 

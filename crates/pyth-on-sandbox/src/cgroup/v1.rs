@@ -181,6 +181,10 @@ impl RunCgroup for V1Run {
         }
     }
 
+    fn memory_usage_file(&self) -> PathBuf {
+        self.memory.join("memory.usage_in_bytes")
+    }
+
     fn procs_files(&self) -> Vec<PathBuf> {
         self.created
             .iter()

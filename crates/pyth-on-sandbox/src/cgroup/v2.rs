@@ -138,6 +138,10 @@ impl RunCgroup for V2Run {
         vec![self.dir.join("cgroup.procs")]
     }
 
+    fn memory_usage_file(&self) -> PathBuf {
+        self.dir.join("memory.current")
+    }
+
     fn oom_killed(&self) -> Result<bool> {
         let path = self.dir.join("memory.events");
         let content = read_file(&path)?;

@@ -8,7 +8,8 @@
 //! sends a **notice** on a pipe of its own once the program is over (`code N`, after closing
 //! stdout and stderr). It is untrusted (the program can write it as well), so it gives the exit
 //! code and nothing else: init acts on it only when the payload is the only process the run
-//! ever had ([`LastPid`]), kills the run, and takes the CPU time from the
+//! ever had ([`LastPid`]) and the run holds little memory ([`exit_is_cheap`]: the exit that
+//! frees it is not charged), kills the run, and takes the CPU time from the
 //! payload's process clock ([`sys::process_cpu_us`]), never from the notice
 //! (`child::forked_init`). docs/SECURITY.md, "A forked run's notice".
 
@@ -197,6 +198,28 @@ fn parse_notice(said: &[u8]) -> Notice {
     code.map_or(Notice::Invalid, Notice::Code)
 }
 
+/// The most memory a run may hold (its cgroup's use, page cache and tmpfs files included) and
+/// still be ended at its payload's notice. The payload's exit frees its memory after init read
+/// its CPU clock, so that time is never charged: at this size a few milliseconds (the fork
+/// server's own ~13 MB take ~0.6 ms), where a run near its memory limit could leave hundreds
+/// uncharged.
+pub(crate) const CHEAP_EXIT_BYTES: u64 = 64 << 20;
+
+/// Whether the run's memory use (`usage`: its cgroup's file, see
+/// [`ChildPlan::memory_usage`](crate::child::ChildPlan::memory_usage)) is at most
+/// [`CHEAP_EXIT_BYTES`]. Unknown counts as not.
+pub(crate) fn exit_is_cheap(usage: Option<&File>) -> bool {
+    let Some(file) = usage else {
+        return false;
+    };
+    let mut buf = [0u8; 32];
+    let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).unwrap_or(0);
+    std::str::from_utf8(&buf[..n])
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|bytes| bytes <= CHEAP_EXIT_BYTES)
+}
+
 /// The PID namespace's last PID (`/proc/sys/kernel/ns_last_pid`, of the reader's namespace),
 /// opened once before the payload exists so that reading it later is one `pread`.
 pub(crate) struct LastPid(Option<File>);
@@ -278,6 +301,28 @@ mod tests {
                 String::from_utf8_lossy(said)
             );
         }
+    }
+
+    #[test]
+    fn only_a_run_with_little_memory_is_ended_at_its_notice() {
+        let usage = |text: &str| {
+            let mut f = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+            f
+        };
+        assert!(exit_is_cheap(Some(&usage("1966080\n"))));
+        assert!(exit_is_cheap(Some(&usage(&format!(
+            "{CHEAP_EXIT_BYTES}\n"
+        )))));
+        assert!(!exit_is_cheap(Some(&usage(&format!(
+            "{}\n",
+            CHEAP_EXIT_BYTES + 1
+        )))));
+        assert!(
+            !exit_is_cheap(Some(&usage("max\n"))),
+            "unreadable counts as not"
+        );
+        assert!(!exit_is_cheap(None), "unknown counts as not");
     }
 
     #[test]

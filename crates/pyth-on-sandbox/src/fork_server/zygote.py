@@ -295,9 +295,10 @@ def _pyth_on_payload(env, request, fds):
         if env.libc.setns(fds[0], 0x00020000 | 0x04000000 | 0x08000000 | 0x40000000 | 0x02000000) != 0:
             raise OSError(ctypes_errno(), "setns into the sandbox")
         _pyth_on_isolate(env, request, fds, placed)
-        # The notice pipe's identity: run.py writes to fd 7 only while it is still that pipe.
+        # The notice pipe's identity, and the payload's pid: run.py writes to fd 7 only while
+        # it is still that pipe, and only from this process.
         st = os.fstat(7)
-        notice = (7, (st.st_dev, st.st_ino))
+        notice = (7, (st.st_dev, st.st_ino), os.getpid())
     except BaseException as e:
         # The fork server reports the exit (125) to init.
         try:

@@ -51,6 +51,12 @@ fn open_procs(cg: &dyn RunCgroup) -> Result<Vec<File>, CgroupError> {
         .collect()
 }
 
+/// The run cgroup's memory use, opened read-only for init ([`ChildPlan::memory_usage`]).
+fn open_memory_usage(cg: &dyn RunCgroup) -> Result<File, CgroupError> {
+    let path = cg.memory_usage_file();
+    File::open(&path).map_err(|e| CgroupError::io("open", path, e))
+}
+
 /// Creates the pipes and clones init.
 pub(super) fn spawn(
     profile: &JobSpec,
@@ -95,6 +101,10 @@ pub(super) fn spawn(
         cells: cells_w,
         payload_exit: exit_r.map(File::from),
         payload_notice: notice_r.map(File::from),
+        memory_usage: match profile.fork_server {
+            Some(_) => Some(open_memory_usage(cg)?),
+            None => None,
+        },
         netns,
     };
     let pipes = RunPipes {

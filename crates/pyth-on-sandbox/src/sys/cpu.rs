@@ -81,25 +81,25 @@ mod tests {
 
     #[test]
     fn another_process_cpu_clock_is_read_until_it_is_reaped() {
-        let mut child = std::process::Command::new("/bin/sh")
-            .args([
-                "-c",
-                "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; read x",
-            ])
+        // Burns 50 ms of CPU time, however fast the machine, then waits for its stdin.
+        let burn =
+            "import sys, time\nwhile time.process_time() < 0.05:\n    pass\nsys.stdin.read()";
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args(["-c", burn])
             .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let pid = i32::try_from(child.id()).unwrap();
         let mut last = 0;
-        for _ in 0..200 {
+        for _ in 0..1000 {
             last = process_cpu_us(pid).unwrap();
-            if last > 10_000 {
+            if last > 50_000 {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(
-            last > 10_000,
+            last > 50_000,
             "the child's loop shows as CPU time: {last} µs"
         );
         drop(child.stdin.take());

@@ -79,14 +79,17 @@ def _pyth_on_run(source, argv, notice=None):
 def _pyth_on_notice(notice, code):
     # A forked run (fork server) tells the sandbox's init that its program is over before it
     # exits: the exit (the kernel freeing this copy of the fork server's memory) takes longer
-    # than a small program. Only while fd `notice[0]` is still the notice pipe (the program
-    # may have closed it and reused the number). stdin, stdout and stderr are closed first:
-    # their EOF ends the output. Init takes the code from it and nothing else
+    # than a small program. Only from the payload itself (a child the program forked that
+    # ends here too says nothing), and only while fd `notice[0]` is still the notice pipe (the
+    # program may have closed it and reused the number). stdin, stdout and stderr are closed
+    # first: their EOF ends the output. Init takes the code from it and nothing else
     # (fork_server/init.rs).
     import posix
 
-    fd, ident = notice
+    fd, ident, payload = notice
     try:
+        if posix.getpid() != payload:
+            return
         st = posix.fstat(fd)
         if (st.st_dev, st.st_ino) != ident:
             return
@@ -96,7 +99,8 @@ def _pyth_on_notice(notice, code):
             except OSError:
                 pass
         posix.write(fd, b"code %d\n" % code)
-        # The exit's work is background work now: nice 19 (supervisor.rs, PREPARE_NICE).
+        # Its exit is background work once init ends the run at the notice: nice 19. If init
+        # waits for the exit instead, it puts the payload back to 0 (child.rs, forked_init).
         posix.setpriority(posix.PRIO_PROCESS, 0, 19)
     except OSError:
         pass

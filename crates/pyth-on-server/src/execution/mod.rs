@@ -179,22 +179,14 @@ pub async fn admit(
     request: RunRequest,
 ) -> Result<Admitted, RunError> {
     let execution_id = Uuid::now_v7();
+    let ticket = crate::quotas::reserve_run(state, user.user_id).await?;
     let settings = &request.settings;
-    // The reservation (a write) and the reads side by side: one round trip to the database
-    // instead of three. Each runs to its end (a reservation is never dropped half-sent), and
-    // the errors are taken in the order the steps had one after another: a refused
-    // reservation first (a ticket reserved before a failing step is given back on drop).
-    let (ticket, env_mount, secrets) = tokio::join!(
-        crate::quotas::reserve_run(state, user.user_id),
-        package_env(state, user, settings.language, &settings.packages),
-        secrets::open_for_run(state, user, &settings.secrets),
-    );
-    let (ticket, env_mount) = (ticket?, env_mount?);
+    let env_mount = package_env(state, user, settings.language, &settings.packages).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
         RunError::from(refused)
     })?;
-    let secrets = secrets?;
+    let secrets = secrets::open_for_run(state, user, &settings.secrets).await?;
     let egress = start_egress(state, user, execution_id, request.settings.network).await?;
     // Stoppable as soon as its id can be known (a streamed run's `start` event).
     let cancel = CancellationToken::new();
