@@ -33,12 +33,13 @@ use std::time::Instant;
 
 use crate::error::ChildError;
 use crate::files::{collect, input, OutputSpec, WORK_DIR};
-use crate::fork_server::init as forked;
 use crate::protocol::{self, JobSpec};
 use crate::release::Release;
 use crate::seccomp::{self, Policy};
 use crate::zk::{self, ZkOutcome};
-use crate::{command, rootfs, sys, warm};
+use crate::{command, priority, rootfs, sys, warm};
+
+mod forked;
 
 /// Exit code of init or payload when set-up failed (the error text is on the error pipe).
 pub const SETUP_FAILED: i32 = 125;
@@ -88,11 +89,11 @@ pub struct ChildPlan<'a> {
     /// ([`crate::fork_server`]): init forks none and learns the payload's end there.
     pub payload_exit: Option<File>,
     /// Read end of the notice pipe, beside the exit pipe: the payload's own word that its
-    /// program ended, sent before its slow exit ([`crate::fork_server::init`]). Untrusted.
+    /// program ended, sent before its slow exit ([`forked`]). Untrusted.
     pub payload_notice: Option<File>,
     /// The run cgroup's memory use in bytes, opened read-only, beside the notice pipe: a run
     /// that holds much memory is not ended at its notice (its exit's CPU time would not be
-    /// counted, see [`crate::fork_server::init`]).
+    /// counted, see [`forked`]).
     pub memory_usage: Option<File>,
     /// The network namespace leased to the run ([`crate::netns`]), entered by init first;
     /// `None`: init was cloned into a new one.
@@ -212,7 +213,7 @@ fn keep_only_status(plan: ChildPlan<'_>, code: File) -> OwnedFd {
 /// the status pipe, says `init 1` (the supervisor then asks the fork server for the payload),
 /// waits for the payload's end while reaping orphans, and ends the run. A payload's notice
 /// ends the run at once when nothing but its exit is left to wait for (see
-/// [`crate::fork_server::init`]); otherwise the fork server's report does, as without one.
+/// [`forked`]); otherwise the fork server's report does, as without one.
 fn forked_init(
     mut plan: ChildPlan<'_>,
     code: File,
@@ -297,7 +298,7 @@ fn end_run(
     write_status(status, &report);
     // What is left is init's exit (its memory, the namespaces' teardown), ~160 µs of CPU that
     // the runner, woken by the report, should not wait behind: background work.
-    let _ = sys::set_nice(0, crate::supervisor::PREPARE_NICE);
+    let _ = sys::set_nice(0, priority::PREPARE_NICE);
     sys::exit_now(exit.as_code());
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod files;
 pub mod fork_server;
 pub mod netns;
+mod priority;
 pub mod protocol;
 mod pump;
 pub mod release;

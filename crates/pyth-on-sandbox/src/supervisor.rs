@@ -61,13 +61,7 @@ pub use teardown::Teardown;
 /// How long the child may take to isolate itself and say `ready`.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Nice value of a runner while it prepares a sandbox ahead of time (a warm pool's refill),
-/// restored to 0 for the whole sandbox when the job is released, and again of the runner and
-/// init for the teardown after the result. The lowest: measured side by side with 10, it gave
-/// the request path its CPU sooner at every load (1 client p50 4.84 → 4.53 ms, 16 clients
-/// 244 → 256 runs/s); `SCHED_IDLE` was better still with 1 client and starved the refills
-/// with 16 (221 → 196 runs/s).
-pub const PREPARE_NICE: i32 = 19;
+pub use crate::priority::PREPARE_NICE;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

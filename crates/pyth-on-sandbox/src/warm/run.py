@@ -83,7 +83,7 @@ def _pyth_on_notice(notice, code):
     # ends here too says nothing), and only while fd `notice[0]` is still the notice pipe (the
     # program may have closed it and reused the number). stdin, stdout and stderr are closed
     # first: their EOF ends the output. Init takes the code from it and nothing else
-    # (fork_server/init.rs).
+    # (child/forked.rs).
     import posix
 
     fd, ident, payload = notice

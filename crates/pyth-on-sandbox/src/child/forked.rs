@@ -11,7 +11,7 @@
 //! ever had ([`LastPid`]) and the run holds little memory ([`exit_is_cheap`]: the exit that
 //! frees it is not charged), kills the run, and takes the CPU time from the
 //! payload's process clock ([`sys::process_cpu_us`]), never from the notice
-//! (`child::forked_init`). docs/SECURITY.md, "A forked run's notice".
+//! (`forked_init` in `child.rs`). docs/SECURITY.md, "A forked run's notice".
 
 use std::fs::File;
 use std::io::Read;
