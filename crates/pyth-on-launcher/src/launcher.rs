@@ -298,7 +298,7 @@ impl Launcher {
         let (result, warm, runner_pid) = self.exchange(&spec, backstop, sandbox, sink).await;
         drop(slot);
         let runner_ms = started.elapsed().as_secs_f64() * 1000.0;
-        refill_later(inner, spec.language);
+        pool::refill_later(inner, spec.language);
         match &result {
             Ok(r) => tracing::debug!(
                 language = ?spec.language,
@@ -396,22 +396,6 @@ pub struct RunsInProgress {
     /// Runs whose sandbox is not torn down yet, executing ones included (at most twice
     /// `max_concurrency`).
     pub sandboxes: usize,
-}
-
-/// How long after a run's result its lane's refill starts ([`refill_later`]).
-const REFILL_DELAY: Duration = Duration::from_millis(1);
-
-/// Tops `language`'s lane up [`REFILL_DELAY`] from now. The run's answer (its record closed,
-/// then the response) comes right after its result, and a refill started at once competes
-/// with it (the runner spawner's fork, not preemptible, took a CPU for 130-200 µs there);
-/// started when the warm runner is taken, it competed with the run itself. Side by side,
-/// spaced requests: 3.67 → 3.31 ms (at the checkout: 3.70 → 3.99).
-fn refill_later(inner: &Arc<Inner>, language: Language) {
-    let inner = Arc::clone(inner);
-    tokio::spawn(async move {
-        tokio::time::sleep(REFILL_DELAY).await;
-        pool::top_up(&inner, language);
-    });
 }
 
 /// Sandboxes alive at once: the execution slots, and as many again tearing down.

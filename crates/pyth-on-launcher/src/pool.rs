@@ -251,6 +251,22 @@ fn retire_stale(pool: &Pool) {
     }
 }
 
+/// How long after a run's result its lane's refill starts ([`refill_later`]).
+const REFILL_DELAY: Duration = Duration::from_millis(1);
+
+/// Tops `language`'s lane up [`REFILL_DELAY`] from now. The run's answer (its record closed,
+/// then the response) comes right after its result, and a refill started at once competes
+/// with it (the runner spawner's fork, not preemptible, took a CPU for 130-200 µs there);
+/// started when the warm runner is taken, it competed with the run itself. Side by side,
+/// spaced requests: 3.67 → 3.31 ms (at the checkout: 3.70 → 3.99).
+pub(crate) fn refill_later<R: Refill>(inner: &Arc<R>, language: Language) {
+    let inner = Arc::clone(inner);
+    tokio::spawn(async move {
+        tokio::time::sleep(REFILL_DELAY).await;
+        top_up(&inner, language);
+    });
+}
+
 /// Starts as many preparations as the lane is short of. Never waits.
 pub(crate) fn top_up<R: Refill>(inner: &Arc<R>, language: Language) {
     let pool = inner.pool();
