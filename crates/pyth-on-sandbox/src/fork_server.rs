@@ -25,11 +25,10 @@
 //! pre-started interpreter ([`crate::warm`]). The fork server stays the payload's parent (a
 //! process that joins a PID namespace by `setns` is never re-parented to that namespace's
 //! init), waits for it and writes its exit status and CPU time to the exit pipe; init reads
-//! them there (`child/forked.rs`) and ends the run as always: kill every other process, collect the
-//! output files, report. The payload also holds the notice pipe (fd 7): its bootstrap says
-//! there that the program is over before the slow exit of a forked process, which ends the
-//! run at once when nothing else is left to wait for (`child/forked.rs`).
-
+//! them there (`child/forked.rs`) and ends the run as always: kill every other process,
+//! collect the output files, report. The payload also holds the notice pipe (fd 7): its
+//! bootstrap says there that the program is over before the slow exit of a forked process,
+//! which ends the run at once when nothing else is left to wait for (`child/forked.rs`).
 //!
 //! What the forked runs share and what that means is in docs/SECURITY.md ("The fork server").
 

@@ -209,15 +209,17 @@ pub(crate) const CHEAP_EXIT_BYTES: u64 = 64 << 20;
 /// [`ChildPlan::memory_usage`](crate::child::ChildPlan::memory_usage)) is at most
 /// [`CHEAP_EXIT_BYTES`]. Unknown counts as not.
 pub(crate) fn exit_is_cheap(usage: Option<&File>) -> bool {
-    let Some(file) = usage else {
-        return false;
-    };
-    let mut buf = [0u8; 32];
-    let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).unwrap_or(0);
-    std::str::from_utf8(&buf[..n])
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
+    usage
+        .and_then(read_number::<u64>)
         .is_some_and(|bytes| bytes <= CHEAP_EXIT_BYTES)
+}
+
+/// The number a kernel file (a cgroup or sysctl file) holds, read from its start with one
+/// `pread`: the same descriptor can be read again.
+fn read_number<T: std::str::FromStr>(file: &File) -> Option<T> {
+    let mut buf = [0u8; 32];
+    let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
 }
 
 /// The PID namespace's last PID (`/proc/sys/kernel/ns_last_pid`, of the reader's namespace),
@@ -232,15 +234,7 @@ impl LastPid {
     /// Whether the payload is the only process (and thread) the run ever had besides init:
     /// the namespace's last PID is still the payload's. Its CPU clock is then all the run used.
     pub(crate) fn only_the_payload_ever_ran(&self) -> bool {
-        let Some(file) = &self.0 else {
-            return false;
-        };
-        let mut buf = [0u8; 16];
-        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).unwrap_or(0);
-        std::str::from_utf8(&buf[..n])
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            == Some(PAYLOAD_PID)
+        self.0.as_ref().and_then(read_number::<i32>) == Some(PAYLOAD_PID)
     }
 }
 
