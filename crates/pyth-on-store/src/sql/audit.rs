@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     commit_after, id, lock_user, opt_uuid_col, uuid_col, BackendStore, Db, DbConn, DbRow, WriteTx,
-    COMMIT_IN_STATEMENT,
+    COMMIT_IN_STATEMENT, WRITABLE_WITH,
 };
 use crate::audit_chain::{audit_hash, canonical_json, AuditEntry, AuditEvent, GENESIS_HASH};
 use crate::error::{StoreError, StoreResult};
@@ -53,7 +53,7 @@ pub(super) async fn append_after(
     head: Option<(i64, Vec<u8>)>,
 ) -> StoreResult<AuditEntry> {
     static INSERT: LazyLock<String> = LazyLock::new(|| insert_sql(""));
-    insert_entry(conn, INSERT.as_str(), event, head).await
+    insert_entry(conn, INSERT.as_str(), event, head, &[]).await
 }
 
 /// [`append_after`] as the transaction's last statement: commits `tx` (with the insert, one
@@ -64,9 +64,35 @@ pub(super) async fn append_after_and_commit(
     head: Option<(i64, Vec<u8>)>,
 ) -> StoreResult<AuditEntry> {
     static INSERT: LazyLock<String> = LazyLock::new(|| insert_sql(COMMIT_IN_STATEMENT));
-    let entry = insert_entry(&mut tx, INSERT.as_str(), event, head).await?;
+    let entry = insert_entry(&mut tx, INSERT.as_str(), event, head, &[]).await?;
     commit_after(tx).await?;
     Ok(entry)
+}
+
+/// [`append_after_and_commit`] with another change made in the same round trip: `sql` is
+/// [`insert_after_sql`] of it, `extra` its parameters from `$14` on.
+pub(super) async fn append_with_and_commit(
+    mut tx: WriteTx,
+    sql: &str,
+    event: &AuditEvent,
+    head: Option<(i64, Vec<u8>)>,
+    extra: &[i64],
+) -> StoreResult<AuditEntry> {
+    let entry = insert_entry(&mut tx, sql, event, head, extra).await?;
+    commit_after(tx).await?;
+    Ok(entry)
+}
+
+/// The insert of one entry that commits, after `before`, a write that returns nothing and
+/// may use the entry's parameters (`$2` its user, `$4` its time) and its own from `$14` on:
+/// first in SQLite's list of statements, a data-modifying `with` in PostgreSQL's one.
+pub(super) fn insert_after_sql(before: &str) -> String {
+    let insert = insert_sql(COMMIT_IN_STATEMENT);
+    if WRITABLE_WITH {
+        format!("with before as ({before} returning 1) {insert}")
+    } else {
+        format!("{before}; {insert}")
+    }
 }
 
 /// The insert of one entry, followed by `then`.
@@ -78,19 +104,20 @@ fn insert_sql(then: &str) -> String {
     )
 }
 
-/// Runs `sql` ([`insert_sql`]) for `event` after `head`.
+/// Runs `sql` ([`insert_sql`]) for `event` after `head`, `extra` bound from `$14` on.
 async fn insert_entry(
     conn: &mut DbConn,
     sql: &str,
     event: &AuditEvent,
     head: Option<(i64, Vec<u8>)>,
+    extra: &[i64],
 ) -> StoreResult<AuditEntry> {
     let (seq, prev_hash) = match head {
         Some((seq, hash)) => (seq + 1, hex::encode(hash)),
         None => (1, GENESIS_HASH.to_owned()),
     };
     let hash = audit_hash(&prev_hash, event);
-    sqlx::query(sql)
+    let query = sqlx::query(sql)
         .bind(id(event.id))
         .bind(id(event.user_id))
         .bind(seq)
@@ -103,9 +130,9 @@ async fn insert_entry(
         .bind(event.api_key_id.map(id))
         .bind(canonical_json(&event.details))
         .bind(decode_hash(&prev_hash)?)
-        .bind(decode_hash(&hash)?)
-        .execute(&mut *conn)
-        .await?;
+        .bind(decode_hash(&hash)?);
+    let query = extra.iter().fold(query, |q, value| q.bind(*value));
+    query.execute(&mut *conn).await?;
     Ok(AuditEntry {
         id: event.id,
         user_id: event.user_id,

@@ -241,21 +241,28 @@ impl QuotaStore for BackendStore {
     }
 }
 
-/// Adds `charge` to its user's day (an upsert): alone, or inside the transaction that ends the
-/// run ([`crate::RunRecordStore::end_run`]).
+/// Adds `charge` to its user's day (an upsert): alone, here, or inside the statement that
+/// ends the run ([`crate::RunRecordStore::end_run`], through [`charge_sql`]).
 pub(super) fn add_cpu_ms_query(
     user_id: Uuid,
     charge: CpuCharge,
     now: OffsetDateTime,
 ) -> super::audit::Change<'static> {
-    sqlx::query(
+    static SQL: LazyLock<String> = LazyLock::new(|| charge_sql(["$1", "$2", "$3", "$4"]));
+    sqlx::query(SQL.as_str())
+        .bind(id(user_id))
+        .bind(charge.day)
+        .bind(charge.cpu_ms.max(0))
+        .bind(to_unix_ms(now))
+}
+
+/// The upsert that adds CPU milliseconds to a user's day, its parameters named by `[user,
+/// day, cpu_ms, at]`.
+pub(super) fn charge_sql([user, day, cpu_ms, at]: [&str; 4]) -> String {
+    format!(
         "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
-         values ($1, $2, 0, $3, $4) \
+         values ({user}, {day}, 0, {cpu_ms}, {at}) \
          on conflict (user_id, day) do update set cpu_ms = usage_day.cpu_ms + excluded.cpu_ms, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at"
     )
-    .bind(id(user_id))
-    .bind(charge.day)
-    .bind(charge.cpu_ms.max(0))
-    .bind(to_unix_ms(now))
 }

@@ -118,12 +118,20 @@ impl RunRecordStore for BackendStore {
             tx.commit().await?;
             return Ok(());
         }
-        if let Some(charge) = cpu {
-            quotas::add_cpu_ms_query(outcome.user_id, charge, outcome.at)
-                .execute(&mut *tx)
-                .await?;
+        match cpu {
+            Some(charge) => {
+                // The charge rides on the entry's statement: one round trip fewer.
+                static CHARGE_AND_INSERT: LazyLock<String> = LazyLock::new(|| {
+                    audit::insert_after_sql(&quotas::charge_sql(["$2", "$14", "$15", "$4"]))
+                });
+                let extra = [charge.day, charge.cpu_ms.max(0)];
+                let sql = CHARGE_AND_INSERT.as_str();
+                audit::append_with_and_commit(tx, sql, outcome, seq.zip(hash), &extra).await?;
+            }
+            None => {
+                audit::append_after_and_commit(tx, outcome, seq.zip(hash)).await?;
+            }
         }
-        audit::append_after_and_commit(tx, outcome, seq.zip(hash)).await?;
         Ok(())
     }
 

@@ -137,6 +137,7 @@ conformance! {
     runs::another_nodes_runs_are_stale_only_past_their_deadline,
     runs::an_interrupted_run_is_closed_once_and_its_late_outcome_still_lands,
     runs::a_runs_cpu_time_is_added_to_its_owners_day_with_its_outcome,
+    runs::an_outcome_that_cannot_be_appended_charges_nothing_and_leaves_the_run_open,
     runs::a_run_whose_account_was_deleted_ends_without_a_charge_or_an_entry,
     egress::an_allow_list_is_absent_until_set_then_replaced_whole_with_an_audit_each,
     egress::another_users_allow_list_is_invisible,

@@ -172,6 +172,43 @@ pub async fn a_runs_cpu_time_is_added_to_its_owners_day_with_its_outcome(store: 
     assert_eq!(actions(&store, user.id).await.len(), entries_before + 4);
 }
 
+pub async fn an_outcome_that_cannot_be_appended_charges_nothing_and_leaves_the_run_open(
+    store: Arc<dyn Store>,
+) {
+    // Arrange: the outcome reuses the id of an entry already in the chain.
+    let user = registered(&store, "ada@example.com").await;
+    let started = event(user.id, "execute");
+    let run = open_run(user.id, "node-a", Duration::minutes(5));
+    store.begin_run(&run, &started).await.unwrap();
+    let outcome = pyth_on_store::AuditEvent {
+        id: started.id,
+        ..event(user.id, "execute")
+    };
+    let charge = Some(CpuCharge {
+        day: 20_000,
+        cpu_ms: 70,
+    });
+
+    // Act
+    let result = store.end_run(run.execution_id, &outcome, charge).await;
+
+    // Assert
+    assert!(result.is_err(), "a duplicate entry id must fail the end");
+    let usage = store.day_usage(user.id, 20_000).await.unwrap();
+    assert_eq!(usage.cpu_ms, 0, "the charge was kept without its entry");
+    let stale = store.stale_runs(Some("node-a"), now(), 10).await.unwrap();
+    assert_eq!(
+        stale.len(),
+        1,
+        "the run left the record without its outcome"
+    );
+    store
+        .end_run(run.execution_id, &event(user.id, "execute"), charge)
+        .await
+        .unwrap();
+    assert_eq!(store.day_usage(user.id, 20_000).await.unwrap().cpu_ms, 70);
+}
+
 pub async fn a_run_whose_account_was_deleted_ends_without_a_charge_or_an_entry(
     store: Arc<dyn Store>,
 ) {
