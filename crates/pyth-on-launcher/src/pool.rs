@@ -95,6 +95,11 @@ pub struct PoolStats {
     pub created: u64,
     /// Preparations that failed since start.
     pub failed: u64,
+    /// Jobs that took a prepared runner since start.
+    pub taken: u64,
+    /// Jobs that could have taken one and found none ready (they ran cold) since start: a
+    /// pool too small or refilled too slowly for the load.
+    pub missed: u64,
 }
 
 /// A runner whose sandbox is isolated and waiting.
@@ -123,6 +128,8 @@ pub(crate) struct Pool {
     started: AtomicBool,
     created: AtomicU64,
     failed: AtomicU64,
+    taken: AtomicU64,
+    missed: AtomicU64,
     in_use: AtomicUsize,
 }
 
@@ -136,6 +143,8 @@ impl Pool {
             started: AtomicBool::new(false),
             created: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
             in_use: AtomicUsize::new(0),
         }
     }
@@ -160,6 +169,8 @@ impl Pool {
             in_use: self.in_use.load(Ordering::SeqCst),
             created: self.created.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
+            taken: self.taken.load(Ordering::SeqCst),
+            missed: self.missed.load(Ordering::SeqCst),
         }
     }
 
@@ -169,14 +180,17 @@ impl Pool {
             return None;
         }
         let mut lanes = self.lanes();
-        let lane = lanes.get_mut(&language)?;
-        while let Some(w) = lane.idle.pop_front() {
-            if w.born.elapsed() < self.cfg.idle_lifetime {
-                self.in_use.fetch_add(1, Ordering::SeqCst);
-                return Some(w);
+        if let Some(lane) = lanes.get_mut(&language) {
+            while let Some(w) = lane.idle.pop_front() {
+                if w.born.elapsed() < self.cfg.idle_lifetime {
+                    self.in_use.fetch_add(1, Ordering::SeqCst);
+                    self.taken.fetch_add(1, Ordering::Relaxed);
+                    return Some(w);
+                }
+                tokio::spawn(w.proc.retire());
             }
-            tokio::spawn(w.proc.retire());
         }
+        self.missed.fetch_add(1, Ordering::Relaxed);
         None
     }
 

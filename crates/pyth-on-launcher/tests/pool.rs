@@ -117,6 +117,7 @@ async fn the_pool_serves_runs_and_each_runner_serves_only_one() {
     }
     let stats = l.pool_stats();
     assert!(stats.created >= 2 && stats.failed == 0, "{stats:?}");
+    assert_eq!((stats.taken, stats.missed), (2, 0), "{stats:?}");
     l.shutdown().await;
 }
 

@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use pyth_on_egress::RunListener;
-use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, Language, ZkJob};
+use pyth_on_launcher::{Bind, EgressSpec, Job, JobResult, ZkJob};
 use pyth_on_sandbox::ZkOutcome;
 use pyth_on_store::CpuCharge;
 use pyth_on_types::{EgressUsage, ExecuteResponse};
@@ -19,7 +19,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::domain::{Invalid, VarName};
+use crate::domain::VarName;
 use crate::packages::EnvMount;
 use crate::runs::RunPermit;
 use crate::secrets;
@@ -29,6 +29,8 @@ mod error;
 pub mod files;
 pub mod live;
 mod outcome;
+mod packages;
+pub(crate) use packages::package_env;
 pub mod record;
 use record::{audit_subject, started_details, AuditSubject};
 mod request;
@@ -179,9 +181,14 @@ pub async fn admit(
     request: RunRequest,
 ) -> Result<Admitted, RunError> {
     let execution_id = Uuid::now_v7();
-    let ticket = crate::quotas::reserve_run(state, user.user_id).await?;
     let settings = &request.settings;
-    let env_mount = package_env(state, user, settings.language, &settings.packages).await?;
+    // Two independent round trips at once: nothing is built unless the reservation holds.
+    let (ticket, stored) = tokio::join!(
+        crate::quotas::reserve_run(state, user.user_id),
+        packages::stored(state, user, settings.language),
+    );
+    let ticket = ticket?;
+    let env_mount = packages::env_with(state, user, settings, stored?).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
         RunError::from(refused)
@@ -316,29 +323,6 @@ fn sandbox_job(
         socket: l.path().to_owned(),
     });
     job(state, request, env, binds, egress_spec)
-}
-
-/// The package environment of a run or a session, if it has packages (stored or `packages`).
-pub(crate) async fn package_env(
-    state: &AppState,
-    user: &Caller,
-    language: Language,
-    packages: &[String],
-) -> Result<Option<EnvMount>, RunError> {
-    match state.packages() {
-        Some(manager) => {
-            Ok(
-                crate::packages::resolve_for_run(state, manager, user.user_id, language, packages)
-                    .await?,
-            )
-        }
-        None if packages.is_empty() => Ok(None),
-        None => Err(Invalid::code(
-            "packages_unavailable",
-            "packages are not enabled on this server",
-        )
-        .into()),
-    }
 }
 
 /// The run's variables: the package environment's, the request's, then the secrets (which

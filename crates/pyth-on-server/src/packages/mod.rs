@@ -29,7 +29,7 @@ pub mod storage;
 pub use env::{EnvMount, PackageConfig, PackageManager};
 pub use gc::{spawn_gc_task, GcReport};
 pub use sandbox::BuildSandbox;
-pub use service::{build_in_background, environment_status, resolve_for_run};
+pub use service::{build_in_background, environment_status, resolve_with_stored};
 pub use settings::PackageSettings;
 pub use spec::PackageSpec;
 

@@ -73,16 +73,18 @@ fn status(status: &str, error: Option<String>) -> PackageEnvStatus {
 /// The environment for a run: the user's persistent list for `language` with the run's own
 /// `extra_specs` (which win over a persistent spec of the same name and are not stored).
 /// Waits for a build in progress; 422 `package_install_failed` when the set failed.
-pub async fn resolve_for_run(
+/// `stored` is the user's list as [`stored_specs`] read it.
+pub async fn resolve_with_stored(
     state: &AppState,
     manager: &PackageManager,
     user_id: Uuid,
     language: Language,
+    stored: Vec<PackageSpec>,
     extra_specs: &[String],
 ) -> Result<Option<EnvMount>, PackageError> {
     let max = manager.config().max_packages;
     let extra = PackageSpec::parse_list(language, extra_specs, max)?;
-    let mut specs = stored_specs(state.store(), user_id, language).await?;
+    let mut specs = stored;
     specs.retain(|s| !extra.iter().any(|e| e.name() == s.name()));
     specs.extend(extra);
     manager

@@ -131,6 +131,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         stats.failed as f64,
     ));
     gauges.push(Gauge::new(
+        "pyth_on_pool_taken",
+        "Runs that took a warm runner since start.",
+        stats.taken as f64,
+    ));
+    gauges.push(Gauge::new(
+        "pyth_on_pool_missed",
+        "Runs that could have taken a warm runner and found none ready since start (they \
+         ran cold: the pool is too small or refills too slowly for the load).",
+        stats.missed as f64,
+    ));
+    gauges.push(Gauge::new(
         "pyth_on_runs_admitted",
         "Runs waiting or running on this node.",
         state.runs().admitted() as f64,

@@ -289,6 +289,13 @@ async fn metrics_show_the_warm_pool_and_runs() {
     );
     let created = gauge(&text, "pyth_on_pool_created");
     assert!(created >= 3.0, "the pool never refilled after use: {text}");
+    // Each of the three runs either took a warm runner or found none ready.
+    let (taken, missed) = (
+        gauge(&text, "pyth_on_pool_taken"),
+        gauge(&text, "pyth_on_pool_missed"),
+    );
+    assert_eq!(taken + missed, 3.0, "{text}");
+    assert!(taken >= 1.0, "no run took a warm runner: {text}");
     assert!(text.contains("# TYPE pyth_on_http_responses_total counter"));
 }
 
