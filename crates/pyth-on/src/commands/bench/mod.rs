@@ -73,6 +73,9 @@ struct Summary {
     /// Busy CPU time of the whole machine (every process, `/proc/stat`) over the measurement,
     /// per run.
     cpu_ms_per_run: f64,
+    /// Of the runs that could take a warm runner, the share that found one ready (the others
+    /// prepared their sandbox on their path); NaN without a pool.
+    warm_share: f64,
 }
 
 fn summarize(mut ms: Vec<f64>, wall: Duration) -> Summary {
@@ -93,7 +96,19 @@ fn summarize(mut ms: Vec<f64>, wall: Duration) -> Summary {
         mean: ms.iter().sum::<f64>() / n.max(1) as f64,
         per_sec: n as f64 / wall.as_secs_f64().max(1e-9),
         cpu_ms_per_run: f64::NAN,
+        warm_share: f64::NAN,
     }
+}
+
+/// Of the runs between two readings of the pool's counts, the share that took a warm runner
+/// (NaN when none could).
+fn warm_share(before: pyth_on_launcher::PoolStats, after: pyth_on_launcher::PoolStats) -> f64 {
+    let taken = after.taken.saturating_sub(before.taken);
+    let missed = after.missed.saturating_sub(before.missed);
+    if taken + missed == 0 {
+        return f64::NAN;
+    }
+    taken as f64 / (taken + missed) as f64
 }
 
 /// Busy CPU time of the whole machine since boot in milliseconds (`/proc/stat`: every field
@@ -127,11 +142,13 @@ fn hello(language: &str) -> (&'static str, &'static str) {
 }
 
 async fn api_runs(
-    client: &Client,
+    server: &Running,
     language: &str,
     runs: usize,
     concurrency: usize,
 ) -> anyhow::Result<Summary> {
+    let client = &server.client;
+    let pool = server.launcher.pool_stats();
     let (lang, code) = hello(language);
     let started = Instant::now();
     let busy = machine_busy_ms();
@@ -164,6 +181,7 @@ async fn api_runs(
     }
     let mut summary = summarize(all, started.elapsed());
     summary.cpu_ms_per_run = (machine_busy_ms() - busy) / summary.n.max(1) as f64;
+    summary.warm_share = warm_share(pool, server.launcher.pool_stats());
     Ok(summary)
 }
 
@@ -196,6 +214,8 @@ fn baseline(interpreter: &PathBuf, language: &str, runs: usize) -> anyhow::Resul
 struct Running {
     client: Client,
     runtimes: pyth_on_launcher::Runtimes,
+    /// Its launcher, for the warm pool's counts.
+    launcher: pyth_on_launcher::Launcher,
     stop: tokio::sync::oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
@@ -217,8 +237,12 @@ impl Running {
         settings.fork_server = fork_server;
         settings.runner_spawner = switches.runner_spawner;
         settings.reuse_netns = switches.reuse_netns;
+        // Prepared runners are not retired while idle: a measurement of one server is not
+        // disturbed by the others replacing theirs (the default replaces them every minute).
+        settings.pool_idle_secs = 24 * 3600;
         let state = pyth_on_server::build_state(settings).await?;
         let runtimes = state.launcher().runtimes().clone();
+        let launcher = state.launcher().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -233,6 +257,7 @@ impl Running {
         Ok(Self {
             client,
             runtimes,
+            launcher,
             stop,
             handle,
             _dir: dir,
@@ -246,18 +271,21 @@ impl Running {
 }
 
 async fn spaced_runs(
-    client: &Client,
+    server: &Running,
     lang: &str,
     n: usize,
     gap: Duration,
 ) -> anyhow::Result<Summary> {
+    let pool = server.launcher.pool_stats();
     let mut ms = Vec::with_capacity(n);
     let started = Instant::now();
     for _ in 0..n {
         tokio::time::sleep(gap).await;
-        ms.push(api_runs(client, lang, 1, 1).await?.p50);
+        ms.push(api_runs(server, lang, 1, 1).await?.p50);
     }
-    Ok(summarize(ms, started.elapsed()))
+    let mut summary = summarize(ms, started.elapsed());
+    summary.warm_share = warm_share(pool, server.launcher.pool_stats());
+    Ok(summary)
 }
 
 /// The settings compared against their defaults, the same on all three servers.
@@ -357,17 +385,17 @@ impl Cmd {
         section: &mut serde_json::Map<String, serde_json::Value>,
     ) -> anyhow::Result<()> {
         let Servers { warm, exec, cold } = servers;
-        api_runs(&warm.client, lang, self.warmup, 1).await?;
-        api_runs(&cold.client, lang, self.warmup, 1).await?;
-        api_runs(&exec.client, lang, self.warmup, 1).await?;
-        let one = api_runs(&warm.client, lang, self.runs, 1).await?;
-        let cold_one = api_runs(&cold.client, lang, self.runs, 1).await?;
-        let exec_one = api_runs(&exec.client, lang, self.runs, 1).await?;
+        api_runs(warm, lang, self.warmup, 1).await?;
+        api_runs(cold, lang, self.warmup, 1).await?;
+        api_runs(exec, lang, self.warmup, 1).await?;
+        let one = api_runs(warm, lang, self.runs, 1).await?;
+        let cold_one = api_runs(cold, lang, self.runs, 1).await?;
+        let exec_one = api_runs(exec, lang, self.runs, 1).await?;
         let gap = Duration::from_millis(100);
         let n_spaced = (self.runs / 4).max(5);
-        let warm_spaced = spaced_runs(&warm.client, lang, n_spaced, gap).await?;
-        let exec_spaced = spaced_runs(&exec.client, lang, n_spaced, gap).await?;
-        let cold_spaced = spaced_runs(&cold.client, lang, n_spaced, gap).await?;
+        let warm_spaced = spaced_runs(warm, lang, n_spaced, gap).await?;
+        let exec_spaced = spaced_runs(exec, lang, n_spaced, gap).await?;
+        let cold_spaced = spaced_runs(cold, lang, n_spaced, gap).await?;
         let mut put = |name: &str, s: &Summary| -> anyhow::Result<()> {
             section.insert(name.into(), serde_json::to_value(s)?);
             Ok(())
@@ -379,11 +407,11 @@ impl Cmd {
         put("api_spaced_100ms_no_fork_server", &exec_spaced)?;
         put("api_spaced_100ms_cold", &cold_spaced)?;
         for &c in &self.concurrency {
-            let s = api_runs(&warm.client, lang, self.runs.max(c * 4), c).await?;
+            let s = api_runs(warm, lang, self.runs.max(c * 4), c).await?;
             put(&format!("api_{c}_clients"), &s)?;
-            let s = api_runs(&exec.client, lang, self.runs.max(c * 4), c).await?;
+            let s = api_runs(exec, lang, self.runs.max(c * 4), c).await?;
             put(&format!("api_{c}_clients_no_fork_server"), &s)?;
-            let s = api_runs(&cold.client, lang, self.runs.max(c * 4), c).await?;
+            let s = api_runs(cold, lang, self.runs.max(c * 4), c).await?;
             put(&format!("api_{c}_clients_cold"), &s)?;
         }
         section.insert(
@@ -404,7 +432,7 @@ fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Res
     )?;
     writeln!(
         out,
-        "{:<11} {:<36} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "{:<11} {:<36} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}",
         "language",
         "measurement",
         "n",
@@ -413,7 +441,8 @@ fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Res
         "p99 ms",
         "mean ms",
         "runs/s",
-        "CPU/run"
+        "CPU/run",
+        "warm %"
     )?;
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     for lang in ["python", "javascript"] {
@@ -424,14 +453,15 @@ fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Res
             if s.get("p50").is_some() {
                 writeln!(
                     out,
-                    "{lang:<11} {name:<36} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>8.2}",
+                    "{lang:<11} {name:<36} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>8.2} {:>6.0}",
                     s["n"],
                     num(&s["p50"]),
                     num(&s["p90"]),
                     num(&s["p99"]),
                     num(&s["mean"]),
                     num(&s["per_sec"]),
-                    num(&s["cpu_ms_per_run"])
+                    num(&s["cpu_ms_per_run"]),
+                    num(&s["warm_share"]) * 100.0
                 )?;
             } else {
                 writeln!(out, "{lang:<11} {name:<36} {s}")?;
