@@ -115,32 +115,32 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         });
     }
     let stats = state.launcher().pool_stats();
-    gauges.push(Gauge::new(
-        "pyth_on_pool_in_use",
-        "Warm runners running a job.",
-        stats.in_use as f64,
-    ));
-    gauges.push(Gauge::new(
-        "pyth_on_pool_created",
-        "Warm runners prepared since start.",
-        stats.created as f64,
-    ));
-    gauges.push(Gauge::new(
-        "pyth_on_pool_failed",
-        "Warm-runner preparations that failed since start.",
-        stats.failed as f64,
-    ));
-    gauges.push(Gauge::new(
-        "pyth_on_pool_taken",
-        "Runs that took a warm runner since start.",
-        stats.taken as f64,
-    ));
-    gauges.push(Gauge::new(
-        "pyth_on_pool_missed",
-        "Runs that could have taken a warm runner and found none ready since start (they \
-         ran cold: the pool is too small or refills too slowly for the load).",
-        stats.missed as f64,
-    ));
+    let missed = "Runs that could have taken a warm runner and found none ready since start \
+                  (they ran cold: the pool is too small or refills too slowly for the load).";
+    let pool = [
+        (
+            "pyth_on_pool_in_use",
+            "Warm runners running a job.",
+            stats.in_use as f64,
+        ),
+        (
+            "pyth_on_pool_created",
+            "Warm runners prepared since start.",
+            stats.created as f64,
+        ),
+        (
+            "pyth_on_pool_failed",
+            "Warm-runner preparations that failed since start.",
+            stats.failed as f64,
+        ),
+        (
+            "pyth_on_pool_taken",
+            "Runs that took a warm runner since start.",
+            stats.taken as f64,
+        ),
+        ("pyth_on_pool_missed", missed, stats.missed as f64),
+    ];
+    gauges.extend(pool.map(|(name, help, value)| Gauge::new(name, help, value)));
     gauges.push(Gauge::new(
         "pyth_on_runs_admitted",
         "Runs waiting or running on this node.",
