@@ -248,3 +248,26 @@ fn request_line(spec: &JobSpec, cgroups: usize) -> String {
         spec.language.main_file()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compiler_that_fails_is_a_set_up_error_that_says_so() {
+        let err = compile_zygote("/bin/false").unwrap_err().to_string();
+        assert!(err.contains("fork server: compiling"), "{err}");
+    }
+
+    #[test]
+    fn the_compiled_program_fits_in_the_one_argument_that_carries_it() {
+        let code = compile_zygote("/usr/bin/python3").unwrap();
+        // marshal's type code of a code object, with or without its reference flag (0x80).
+        assert_eq!(
+            code.first().map(|b| b & 0x7f),
+            Some(b'c'),
+            "not a code object"
+        );
+        assert!(BASE64.encode(&code).len() <= MAX_ARG_BYTES);
+    }
+}
