@@ -216,12 +216,24 @@ print(s.recv(4096).decode().strip())
 fn a_malformed_request_is_refused_and_the_fork_server_keeps_serving() {
     privileged();
     let server = fork_server();
+    let open_fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", server.pid))
+            .unwrap()
+            .count()
+    };
+    let fds_before = open_fds();
     let client = r#"
 import os, socket, sys
-for line in (b"1000 1000 64", b"1000 x 64 1048576 5 0 /code/main.py", b"{}"):
+requests = (
+    (b"1000 1000 64", 9),
+    (b"1000 x 64 1048576 5 0 /code/main.py", 9),
+    (b"{}", 9),
+    (b"1000 1000 64 1048576 5 0 /code/main.py", 40),
+)
+for line, n in requests:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect("\0" + sys.argv[1])
-    fds = [os.open("/dev/null", os.O_RDWR) for _ in range(9)]
+    fds = [os.open("/dev/null", os.O_RDWR) for _ in range(n)]
     socket.send_fds(s, [line], fds)
     print(s.recv(4096).decode().strip())
 "#;
@@ -230,13 +242,16 @@ for line in (b"1000 1000 64", b"1000 x 64 1048576 5 0 /code/main.py", b"{}"):
     let answers: Vec<&str> = answers.lines().collect();
     assert_eq!(
         answers.len(),
-        3,
+        4,
         "{answers:?} {}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(answers[0].starts_with("error ValueError: a request has 7 fields, not 3"));
     assert!(answers[1].starts_with("error ValueError: invalid literal for int()"));
     assert!(answers[2].starts_with("error ValueError: a request has 7 fields, not 1"));
+    assert!(answers[3].starts_with("error ValueError: more than 32 descriptors"));
+    // Nothing of the refused requests stays open in the fork server.
+    assert_eq!(open_fds(), fds_before);
     // The fork server itself holds no capability it could pass on to a payload.
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap();
     for field in ["CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"] {

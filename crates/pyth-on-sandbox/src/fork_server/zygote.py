@@ -32,7 +32,6 @@ def _pyth_on_zygote():
     import posix
     import select  # noqa: F401 (the serving loop's, imported before the fork server freezes)
     import signal
-    import socket
     import struct  # noqa: F401 (likewise: the requests')
     import sys
     import types
@@ -60,7 +59,11 @@ def _pyth_on_zygote():
             "it needs CAP_SYS_ADMIN and CAP_SYS_CHROOT"
         )
     posix.close(mnt)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    # `_socket`, not `socket`: that module (its enums of every constant) is 0.47 MB more in
+    # this process, which every fork copies and every payload's exit frees.
+    import _socket
+
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     listener.bind("\0" + sys.argv[1])
     listener.listen(128)
     # Its own PID namespace, to return to after each fork into a sandbox's.
@@ -140,7 +143,7 @@ def _pyth_on_serve_forever(env, listener):
                 listener = None
             elif listener is not None and fd == listener.fileno():
                 try:
-                    conn, _ = listener.accept()
+                    conn = _pyth_on_accept(listener)
                 except OSError:
                     continue
                 child = _pyth_on_serve(conn, env, children)
@@ -206,17 +209,18 @@ def _pyth_on_serve(conn, env, children):
     # One request: fork the payload into the sandbox's PID namespace. Returns the payload's
     # (pidfd, pid, exit pipe) to watch, or None.
     import os
-    import socket
     import struct
+
+    import _socket
 
     libc = env.libc
     fds, child = [], None
     try:
         conn.settimeout(5)
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
         if struct.unpack("3i", creds)[1] != 0:
             raise ValueError("requests are taken from root only")
-        msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 32)
+        msg, fds = _pyth_on_recv_fds(conn, 1 << 16, 32)
         request = _pyth_on_request(msg)
         if len(fds) != 9 + request["cgroups"]:
             raise ValueError(f"{len(fds)} descriptors for {request['cgroups']} cgroups")
@@ -254,6 +258,34 @@ def _pyth_on_serve(conn, env, children):
             os.close(fd)
         conn.close()
     return child
+
+
+def _pyth_on_accept(listener):
+    # socket.socket.accept without the `socket` module: a blocking connection, close-on-exec.
+    import _socket
+
+    fd, _ = listener._accept()
+    return _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
+
+
+def _pyth_on_recv_fds(conn, size, most):
+    # socket.recv_fds without the `socket` module: the message and the descriptors that came
+    # with it. A message whose descriptors did not all fit is refused (theirs closed).
+    import os
+    import struct
+
+    import _socket
+
+    msg, ancillary, flags, _ = conn.recvmsg(size, _socket.CMSG_LEN(most * 4))
+    fds = []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.extend(struct.unpack("%di" % (len(data) // 4), data[: len(data) // 4 * 4]))
+    if flags & _socket.MSG_CTRUNC:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"more than {most} descriptors")
+    return msg, fds
 
 
 def _pyth_on_request(msg):
