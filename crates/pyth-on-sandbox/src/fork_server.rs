@@ -149,7 +149,7 @@ fn compile_zygote(interpreter: &str) -> Result<Vec<u8>, SandboxError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| fail(format!("{interpreter}: {e}")))?;
-    // The program fits in the pipe's buffer: written whole before the output is read.
+    // Written whole before the output is read: the compiler reads all of its input first.
     let written = compiler
         .stdin
         .take()

@@ -188,7 +188,8 @@ pub async fn admit(
         packages::stored(state, user, settings.language),
     );
     let ticket = ticket?;
-    let env_mount = packages::env_with(state, user, settings, stored?).await?;
+    let env_mount =
+        packages::resolve(state, user, settings.language, &settings.packages, stored?).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
         RunError::from(refused)

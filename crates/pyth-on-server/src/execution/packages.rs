@@ -1,11 +1,11 @@
 //! The package environment of a run or a session: the user's stored list for the language
 //! with the request's own `packages`, built (or waited for) and mounted. A run reads the
 //! stored list alongside its quota reservation ([`stored`]) and builds nothing until that
-//! holds ([`env_with`]).
+//! holds ([`resolve`]).
 
 use pyth_on_launcher::Language;
 
-use super::{RunError, RunSettings};
+use super::RunError;
 use crate::caller::Caller;
 use crate::domain::Invalid;
 use crate::packages::{EnvMount, PackageSpec};
@@ -35,17 +35,9 @@ pub(super) async fn stored(
     Ok(Some(specs.await?))
 }
 
-/// [`package_env`] of a run whose stored specs were read already ([`stored`]).
-pub(super) async fn env_with(
-    state: &AppState,
-    user: &Caller,
-    settings: &RunSettings,
-    stored: Option<Vec<PackageSpec>>,
-) -> Result<Option<EnvMount>, RunError> {
-    resolve(state, user, settings.language, &settings.packages, stored).await
-}
-
-async fn resolve(
+/// The environment for `packages` with the user's stored specs already read ([`stored`]:
+/// `None` when this server has no packages).
+pub(super) async fn resolve(
     state: &AppState,
     user: &Caller,
     language: Language,
