@@ -173,6 +173,7 @@ impl Launcher {
         spec.netns = warm.proc.netns.as_ref().map(|n| n.reference());
         if let Some(lease) = &warm.proc.identity {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
+            spec.sandbox.exclusive_uid = true;
         }
         let job = ServerFrame::Job(Box::new(spec));
         // Counted in use until done, even if this future is dropped mid-run.

@@ -25,7 +25,6 @@ pub mod zk;
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::path::Path;
 
 pub use error::{CgroupError, SandboxError};
 pub use protocol::{
@@ -94,7 +93,7 @@ pub enum RunnerError {
 /// cell runs, its descriptor is polled for an `Interrupt` frame, which a read-ahead buffer
 /// would hide.
 pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<(), RunnerError> {
-    let cgroups = match cgroup::detect(Path::new(cgroup::DEFAULT_ROOT)) {
+    let cgroups = match cgroup::detected() {
         Ok(c) => c,
         Err(e) => {
             protocol::write_frame(
@@ -106,17 +105,12 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
             return Err(e.into());
         }
     };
-    let ready = |preisolated| ready_frame(cgroups.as_ref(), preisolated);
+    let ready = |preisolated| ready_frame(cgroups, preisolated);
     protocol::write_frame(output, &ready(false))?;
     let first: ServerFrame = protocol::read_frame(input)?;
-    let sweep = |parent: &str| {
-        // Leftovers of runners that were SIGKILLed: empty groups whose runner pid is gone.
-        let _ = cgroups.remove_stale(parent);
-    };
     let outcome = match first {
         ServerFrame::Session(profile) => {
-            sweep(&profile.sandbox.cgroup_parent);
-            return session::serve(*profile, cgroups.as_ref(), input, output);
+            return session::serve(*profile, cgroups, input, output);
         }
         ServerFrame::Cell(_) | ServerFrame::File(_) | ServerFrame::Interrupt => Err(
             SandboxError::InvalidJob("a Cell, File or Interrupt frame outside a session".into()),
@@ -132,17 +126,11 @@ pub fn serve(input: &mut (impl Read + AsFd), output: &mut impl Write) -> Result<
             )?;
             return Ok(());
         }
-        ServerFrame::Job(spec) => {
-            sweep(&spec.sandbox.cgroup_parent);
-            run_job(*spec, cgroups.as_ref(), Some(&mut output_frames(output)))
-        }
-        ServerFrame::Prepare(profile) => {
-            sweep(&profile.sandbox.cgroup_parent);
-            match serve_prepared(*profile, cgroups.as_ref(), input, output)? {
-                Some(outcome) => outcome,
-                None => return Ok(()),
-            }
-        }
+        ServerFrame::Job(spec) => run_job(*spec, cgroups, Some(&mut output_frames(output))),
+        ServerFrame::Prepare(profile) => match serve_prepared(*profile, cgroups, input, output)? {
+            Some(outcome) => outcome,
+            None => return Ok(()),
+        },
     };
     answer(output, outcome)
 }

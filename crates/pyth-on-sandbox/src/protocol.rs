@@ -335,6 +335,10 @@ pub struct SandboxOptions {
     pub hostname: String,
     /// Bring `lo` up inside the (otherwise empty) network namespace.
     pub loopback: bool,
+    /// `uid` is leased to this run alone while its sandbox lives (the launcher's per-run
+    /// identities): the run's cgroup is then the one kept for that uid, reused by the uid's
+    /// next run instead of made and removed for each (`cgroup::Cgroups::open_kept`).
+    pub exclusive_uid: bool,
 }
 
 impl Default for SandboxOptions {
@@ -345,6 +349,7 @@ impl Default for SandboxOptions {
             cgroup_parent: "pyth-on".into(),
             hostname: "pyth-on".into(),
             loopback: true,
+            exclusive_uid: false,
         }
     }
 }

@@ -65,6 +65,8 @@ pub enum Role {
 /// stdio (a runner that has just started): each runner is a copy of it.
 pub fn serve(control: OwnedFd) -> Result<Role, SpawnerError> {
     let server = std::os::unix::process::parent_id();
+    // Every runner forked below inherits the answer (a failure: each runner reports it).
+    let _ = crate::cgroup::detected();
     sys::send_with_fds(control.as_fd(), READY, &[])?;
     let mut buf = [0u8; 64];
     loop {

@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use crate::cgroup::{self, CgroupLimits, Cgroups, RunCgroup};
-use crate::error::SandboxError;
+use crate::error::{CgroupError, SandboxError};
 use crate::files::{collect, OutputSpec};
-use crate::protocol::{self, JobResult, JobSpec};
+use crate::protocol::{self, JobResult, JobSpec, SandboxOptions};
 use crate::pump::OutputSink;
 use crate::release::Release;
 use crate::{command, rootfs, seccomp, sys, warm};
@@ -238,7 +238,7 @@ fn prepare_inner(
         pids_max: profile.limits.pids_max.max(2),
         cpu_quota: Some(profile.limits.cpu_quota),
     };
-    let cg = cgroups.create(&profile.sandbox.cgroup_parent, &cgroup::run_name(), &limits)?;
+    let cg = open_cgroup(cgroups, &profile.sandbox, &limits)?;
     let cgroup_ms = ms(t0.elapsed());
     let t_clone = Instant::now();
     match spawn::spawn(profile, cg.as_ref(), policy, wipe_in_child) {
@@ -258,6 +258,26 @@ fn prepare_inner(
             Err(e)
         }
     }
+}
+
+/// The run's cgroup: the one kept for its uid when the uid is the run's alone, else (or while
+/// the kept one still holds a killed run's last processes) one of its own, removed after it;
+/// before making one of those, the groups of that kind that SIGKILLed runners left behind
+/// (empty, their runner pid gone) are removed.
+fn open_cgroup(
+    cgroups: &dyn Cgroups,
+    sandbox: &SandboxOptions,
+    limits: &CgroupLimits,
+) -> Result<Box<dyn RunCgroup>, CgroupError> {
+    let parent = &sandbox.cgroup_parent;
+    if sandbox.exclusive_uid {
+        match cgroups.open_kept(parent, &cgroup::kept_name(sandbox.uid), limits) {
+            Err(CgroupError::NotEmpty { .. }) => {}
+            kept => return kept,
+        }
+    }
+    let _ = cgroups.remove_stale(parent);
+    cgroups.create(parent, &cgroup::run_name(), limits)
 }
 
 pub(crate) fn memory_bytes(mb: u64) -> u64 {

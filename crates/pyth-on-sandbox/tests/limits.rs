@@ -53,7 +53,7 @@ fn an_exponential_fork_bomb_ends_at_the_timeout_and_leaves_nothing() {
         "teardown took too long"
     );
     assert_eq!(
-        run_cgroup_dirs(session.runner_pid),
+        common::cgroups::of_runner(session.runner_pid),
         Vec::<std::path::PathBuf>::new()
     );
 }
@@ -158,37 +158,6 @@ fn marker_processes(marker: &str) -> Vec<String> {
     found
 }
 
-fn run_cgroup_dirs(runner_pid: i32) -> Vec<std::path::PathBuf> {
-    let prefix = format!("{runner_pid}-");
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let mut dirs = Vec::new();
-    for ctrl in ["memory", "pids", "cpu"] {
-        let rel = own
-            .lines()
-            .find_map(|l| {
-                let mut p = l.splitn(3, ':');
-                let (_, c, path) = (p.next()?, p.next()?, p.next()?);
-                c.split(',')
-                    .any(|x| x == ctrl)
-                    .then(|| path.trim_start_matches('/').to_owned())
-            })
-            .unwrap_or_default();
-        for base in [
-            format!("/sys/fs/cgroup/{ctrl}/{rel}/pyth-on"),
-            "/sys/fs/cgroup/pyth-on".into(),
-        ] {
-            if let Ok(rd) = std::fs::read_dir(&base) {
-                dirs.extend(
-                    rd.flatten()
-                        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                        .map(|e| e.path()),
-                );
-            }
-        }
-    }
-    dirs
-}
-
 #[test]
 fn a_double_forked_daemon_ignoring_sigterm_is_gone_after_the_run() {
     privileged();
@@ -219,7 +188,7 @@ print(len([p for p in os.listdir("/proc") if p.isdigit()]))
         "daemon survived the run"
     );
     assert_eq!(
-        run_cgroup_dirs(session.runner_pid),
+        common::cgroups::of_runner(session.runner_pid),
         Vec::<std::path::PathBuf>::new()
     );
 }
@@ -295,7 +264,7 @@ fn killing_the_runner_takes_the_whole_run_down() {
     let populated = |dir: &std::path::PathBuf| {
         std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
     };
-    while run_cgroup_dirs(ready.pid).iter().any(populated) {
+    while common::cgroups::of_runner(ready.pid).iter().any(populated) {
         assert!(
             Instant::now() < deadline,
             "the dead run's cgroups stayed populated"
@@ -303,7 +272,10 @@ fn killing_the_runner_takes_the_whole_run_down() {
         std::thread::sleep(Duration::from_millis(20));
     }
     run(&py("pass"));
-    assert_eq!(run_cgroup_dirs(ready.pid), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        common::cgroups::of_runner(ready.pid),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 #[test]

@@ -26,6 +26,7 @@ use std::fmt::Debug;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use v1::V1;
@@ -71,8 +72,21 @@ pub trait Cgroups: Debug + Send + Sync {
     fn create(&self, parent: &str, name: &str, limits: &CgroupLimits)
         -> Result<Box<dyn RunCgroup>>;
 
+    /// Opens `<parent>/<name>` as a group **kept** across runs ([`RunCgroup::kept`]: emptied
+    /// at teardown, not removed), for a name that only one live run can hold at a time (its
+    /// leased uid, [`kept_name`]). Created where missing; where it exists it must be empty in
+    /// every hierarchy ([`CgroupError::NotEmpty`] otherwise), its limits and CPU weight are
+    /// written again, and its OOM-kill count so far is the run's baseline.
+    fn open_kept(
+        &self,
+        parent: &str,
+        name: &str,
+        limits: &CgroupLimits,
+    ) -> Result<Box<dyn RunCgroup>>;
+
     /// Removes empty run groups under `parent` whose runner (the pid before the first `-` of
-    /// the name) no longer exists: leftovers of a runner that was SIGKILLed.
+    /// the name) no longer exists: leftovers of a runner that was SIGKILLed. Kept groups
+    /// ([`kept_name`]) are not touched.
     fn remove_stale(&self, parent: &str) -> Result<usize>;
 }
 
@@ -85,12 +99,18 @@ pub trait RunCgroup: Debug + Send {
     /// `memory.current` on v2).
     fn memory_usage_file(&self) -> PathBuf;
 
-    /// Did the memory controller OOM-kill a process of this group?
+    /// Did the memory controller OOM-kill a process of this run (a kept group: since it was
+    /// opened for this run)?
     fn oom_killed(&self) -> Result<bool>;
 
     /// How many processes of this group the memory controller OOM-killed so far (a session
     /// compares it before and after each cell).
     fn oom_kills(&self) -> Result<u64>;
+
+    /// A group kept for the next run of the same name: [`destroy`] empties it and leaves it.
+    fn kept(&self) -> bool {
+        false
+    }
 
     /// Host pids currently in the group (union over hierarchies).
     fn pids(&self) -> Result<Vec<i32>>;
@@ -131,7 +151,8 @@ pub enum CpuWeight {
     Normal,
 }
 
-/// Kills every process in the group until it is empty (at most `deadline`), then removes it.
+/// Kills every process in the group until it is empty (at most `deadline`), then removes it
+/// (a kept group stays, empty).
 pub fn destroy(cg: &dyn RunCgroup, deadline: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
@@ -147,6 +168,9 @@ pub fn destroy(cg: &dyn RunCgroup, deadline: Duration) -> Result<()> {
         }
         cg.kill_all()?;
         std::thread::sleep(Duration::from_micros(500));
+    }
+    if cg.kept() {
+        return Ok(());
     }
     // An exiting task can keep the directory busy for a moment after leaving cgroup.procs.
     let mut last = None;
@@ -179,6 +203,20 @@ pub fn detect(root: &Path) -> Result<Box<dyn Cgroups>> {
     )))
 }
 
+/// What [`detected`] found, once per process.
+static DETECTED: OnceLock<Box<dyn Cgroups>> = OnceLock::new();
+
+/// [`detect`] under [`DEFAULT_ROOT`], once per process: the runner spawner asks before it
+/// forks, so the runners it forks start with the answer instead of probing the hierarchies
+/// and reading `/proc/self/cgroup` again (a failure is not remembered).
+pub fn detected() -> Result<&'static dyn Cgroups> {
+    if let Some(found) = DETECTED.get() {
+        return Ok(found.as_ref());
+    }
+    let found = detect(Path::new(DEFAULT_ROOT))?;
+    Ok(DETECTED.get_or_init(|| found).as_ref())
+}
+
 /// A run name that is unique on this host: `<runner pid>-<nanoseconds>`.
 pub fn run_name() -> String {
     let nanos = std::time::SystemTime::now()
@@ -186,6 +224,34 @@ pub fn run_name() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{}-{nanos}", sys::getpid())
+}
+
+/// The name of the group kept for the runs of leased uid `uid` (`u<uid>`: no `-`, so the
+/// stale sweep, which parses a runner pid before the first `-`, never takes it for a run's).
+pub fn kept_name(uid: u32) -> String {
+    format!("u{uid}")
+}
+
+/// Makes `dir` under `base/parent`: the parent is only made (once) when it is missing.
+/// `Ok(false)` when `dir` already existed and `existing_ok`.
+pub(crate) fn make_group_dir(
+    base: &Path,
+    parent: &str,
+    dir: &Path,
+    existing_ok: bool,
+) -> Result<bool> {
+    match fs::create_dir(dir) {
+        Ok(()) => return Ok(true),
+        Err(e) if existing_ok && e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(CgroupError::io("mkdir", dir, e)),
+    }
+    ensure_dir(&base.join(parent))?;
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if existing_ok && e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(CgroupError::io("mkdir", dir, e)),
+    }
 }
 
 /// Refuses names that are not a single, plain path component.

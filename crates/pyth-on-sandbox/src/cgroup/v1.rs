@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_component, ensure_dir, keyed_value, kill_pids_checked, parse_pids, read_file,
+    check_component, keyed_value, kill_pids_checked, make_group_dir, parse_pids, read_file,
     remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
 };
 use crate::error::CgroupError;
@@ -75,28 +75,9 @@ impl Cgroups for V1 {
         name: &str,
         limits: &CgroupLimits,
     ) -> Result<Box<dyn RunCgroup>> {
-        check_component(parent)?;
-        check_component(name)?;
-        let mut run = V1Run {
-            memory: self.memory.join(parent).join(name),
-            pids: self.pids.join(parent).join(name),
-            cpu: None,
-            created: Vec::new(),
-        };
-        let quota = limits.cpu_quota_us();
-        if quota.is_some() {
-            run.cpu = self.cpu.as_ref().map(|c| c.join(parent).join(name));
-        }
-        let mut dirs = vec![
-            (&self.memory, run.memory.clone()),
-            (&self.pids, run.pids.clone()),
-        ];
-        if let (Some(base), Some(dir)) = (&self.cpu, &run.cpu) {
-            dirs.push((base, dir.clone()));
-        }
-        for (base, dir) in dirs {
-            ensure_dir(&base.join(parent))?;
-            std::fs::create_dir(&dir).map_err(|e| CgroupError::io("mkdir", &dir, e))?;
+        let mut run = self.run_in(parent, name, limits)?;
+        for (base, dir) in self.hierarchies(&run) {
+            make_group_dir(base, parent, &dir, false)?;
             run.created.push(dir);
         }
         // From here on, a failure must not leave directories behind.
@@ -104,6 +85,35 @@ impl Cgroups for V1 {
             let _ = run.remove_dirs();
             return Err(e);
         }
+        Ok(Box::new(run))
+    }
+
+    fn open_kept(
+        &self,
+        parent: &str,
+        name: &str,
+        limits: &CgroupLimits,
+    ) -> Result<Box<dyn RunCgroup>> {
+        let mut run = self.run_in(parent, name, limits)?;
+        run.kept = true;
+        let mut existed = false;
+        for (base, dir) in self.hierarchies(&run) {
+            existed |= !make_group_dir(base, parent, &dir, true)?;
+            run.created.push(dir);
+        }
+        if !existed {
+            run.write_limits(limits)?;
+            return Ok(Box::new(run));
+        }
+        let pids = run.pids()?;
+        if !pids.is_empty() {
+            return Err(CgroupError::NotEmpty {
+                path: run.memory.clone(),
+                pids,
+            });
+        }
+        run.oom_base = run.oom_kills()?;
+        run.rewrite_limits(limits)?;
         Ok(Box::new(run))
     }
 
@@ -118,6 +128,38 @@ impl Cgroups for V1 {
     }
 }
 
+impl V1 {
+    /// The run's group paths (the cpu one only with a quota and a cpu hierarchy), none made.
+    fn run_in(&self, parent: &str, name: &str, limits: &CgroupLimits) -> Result<V1Run> {
+        check_component(parent)?;
+        check_component(name)?;
+        let cpu = match limits.cpu_quota_us() {
+            Some(_) => self.cpu.as_ref().map(|c| c.join(parent).join(name)),
+            None => None,
+        };
+        Ok(V1Run {
+            memory: self.memory.join(parent).join(name),
+            pids: self.pids.join(parent).join(name),
+            cpu,
+            created: Vec::new(),
+            kept: false,
+            oom_base: 0,
+        })
+    }
+
+    /// Each hierarchy's base directory beside the run's group in it.
+    fn hierarchies(&self, run: &V1Run) -> Vec<(&Path, PathBuf)> {
+        let mut dirs = vec![
+            (self.memory.as_path(), run.memory.clone()),
+            (self.pids.as_path(), run.pids.clone()),
+        ];
+        if let (Some(base), Some(dir)) = (&self.cpu, &run.cpu) {
+            dirs.push((base.as_path(), dir.clone()));
+        }
+        dirs
+    }
+}
+
 /// One run's groups in the v1 hierarchies.
 #[derive(Debug)]
 struct V1Run {
@@ -125,6 +167,10 @@ struct V1Run {
     pids: PathBuf,
     cpu: Option<PathBuf>,
     created: Vec<PathBuf>,
+    /// Kept for the next run of the same name ([`Cgroups::open_kept`]).
+    kept: bool,
+    /// `oom_kill` of `memory.oom_control` when the run got the group.
+    oom_base: u64,
 }
 
 impl V1Run {
@@ -146,6 +192,19 @@ impl V1Run {
                 &super::CPU_PERIOD_US.to_string(),
             )?;
             write_file(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The limits again on a kept group that an earlier run left: the memory limit in the
+    /// order the kernel accepts against the swap limit left there, the CPU weight back to
+    /// normal (a session may have left it idle).
+    fn rewrite_limits(&self, limits: &CgroupLimits) -> Result<()> {
+        self.set_memory(limits.memory_bytes)?;
+        write_file(&self.pids.join("pids.max"), &limits.pids_max.to_string())?;
+        if let (Some(cpu), Some(quota)) = (&self.cpu, limits.cpu_quota_us()) {
+            write_file(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
+            self.set_cpu_weight(super::CpuWeight::Normal)?;
         }
         Ok(())
     }
@@ -197,7 +256,11 @@ impl RunCgroup for V1Run {
         let content = read_file(&path)?;
         let kills = keyed_value(&path, &content, "oom_kill")?.unwrap_or(0);
         let under = keyed_value(&path, &content, "under_oom")?.unwrap_or(0);
-        Ok(kills > 0 || under > 0)
+        Ok(kills > self.oom_base || under > 0)
+    }
+
+    fn kept(&self) -> bool {
+        self.kept
     }
 
     fn oom_kills(&self) -> Result<u64> {
@@ -365,6 +428,48 @@ mod tests {
             run.members().unwrap(),
             vec![7, 9],
             "the first hierarchy's list"
+        );
+    }
+
+    #[test]
+    fn a_kept_group_is_reused_when_empty_with_its_limits_weight_and_oom_kills_reset() {
+        let root = fake_root();
+        let v1 = V1::probe(root.path(), SELF_CGROUP).unwrap().unwrap();
+        let limits = |mb: u64| CgroupLimits {
+            memory_bytes: mb << 20,
+            pids_max: 8,
+            cpu_quota: Some(0.5),
+        };
+        let first = v1.open_kept("pyth-on", "u7", &limits(64)).unwrap();
+        assert!(first.kept());
+        let groups = first.dirs();
+        assert_eq!(groups.len(), 3);
+        // What the kernel shows once that run is over: empty, one OOM kill, idle weight.
+        for dir in &groups {
+            fs::write(dir.join("cgroup.procs"), "").unwrap();
+        }
+        let mem = root.path().join("memory/svc/pyth-on/u7");
+        fs::write(mem.join("memory.oom_control"), "under_oom 0\noom_kill 1\n").unwrap();
+        first.set_cpu_weight(super::super::CpuWeight::Idle).unwrap();
+        super::super::destroy(first.as_ref(), std::time::Duration::from_secs(1)).unwrap();
+        assert!(groups.iter().all(|d| d.is_dir()), "kept after its run");
+
+        let second = v1.open_kept("pyth-on", "u7", &limits(128)).unwrap();
+        assert!(!second.oom_killed().unwrap(), "the earlier run's kill");
+        assert_eq!(
+            fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(),
+            "134217728"
+        );
+        let cpu = root.path().join("cpu/pyth-on/u7");
+        assert_eq!(fs::read_to_string(cpu.join("cpu.shares")).unwrap(), "1024");
+        fs::write(mem.join("memory.oom_control"), "under_oom 0\noom_kill 2\n").unwrap();
+        assert!(second.oom_killed().unwrap(), "this run's own kill");
+
+        fs::write(root.path().join("pids/pyth-on/u7/cgroup.procs"), "41\n").unwrap();
+        let busy = v1.open_kept("pyth-on", "u7", &limits(64)).unwrap_err();
+        assert!(
+            matches!(&busy, CgroupError::NotEmpty { pids, .. } if pids == &[41]),
+            "{busy:?}"
         );
     }
 }

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_component, ensure_dir, keyed_value, kill_pids_checked, parse_pids, read_file,
-    remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
+    check_component, ensure_dir, keyed_value, kill_pids_checked, make_group_dir, parse_pids,
+    read_file, remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
 };
 use crate::error::CgroupError;
 
@@ -66,19 +66,35 @@ impl Cgroups for V2 {
         name: &str,
         limits: &CgroupLimits,
     ) -> Result<Box<dyn RunCgroup>> {
-        check_component(parent)?;
-        check_component(name)?;
-        let parent_dir = self.root.join(parent);
-        self.enable_controllers(&self.root)?;
-        ensure_dir(&parent_dir)?;
-        self.enable_controllers(&parent_dir)?;
-        let dir = parent_dir.join(name);
-        std::fs::create_dir(&dir).map_err(|e| CgroupError::io("mkdir", &dir, e))?;
-        let run = V2Run { dir, cpu: self.cpu };
-        if let Err(e) = run.write_limits(limits, self.cpu) {
+        let run = self.run_in(parent, name, false)?;
+        make_group_dir(&self.root, parent, &run.dir, false)?;
+        if let Err(e) = run.write_limits(limits, false) {
             let _ = run.remove_dirs();
             return Err(e);
         }
+        Ok(Box::new(run))
+    }
+
+    fn open_kept(
+        &self,
+        parent: &str,
+        name: &str,
+        limits: &CgroupLimits,
+    ) -> Result<Box<dyn RunCgroup>> {
+        let mut run = self.run_in(parent, name, true)?;
+        if make_group_dir(&self.root, parent, &run.dir, true)? {
+            run.write_limits(limits, false)?;
+            return Ok(Box::new(run));
+        }
+        let pids = run.pids()?;
+        if !pids.is_empty() {
+            return Err(CgroupError::NotEmpty {
+                path: run.dir.clone(),
+                pids,
+            });
+        }
+        run.oom_base = run.oom_kills()?;
+        run.write_limits(limits, true)?;
         Ok(Box::new(run))
     }
 
@@ -88,16 +104,47 @@ impl Cgroups for V2 {
     }
 }
 
+impl V2 {
+    /// The run's group (not made yet), with the controllers enabled down to its parent.
+    fn run_in(&self, parent: &str, name: &str, kept: bool) -> Result<V2Run> {
+        check_component(parent)?;
+        check_component(name)?;
+        let parent_dir = self.root.join(parent);
+        self.enable_controllers(&self.root)?;
+        ensure_dir(&parent_dir)?;
+        self.enable_controllers(&parent_dir)?;
+        let mut run = V2Run::new(parent_dir.join(name), self.cpu);
+        run.kept = kept;
+        Ok(run)
+    }
+}
+
 /// One run's unified group.
 #[derive(Debug)]
 struct V2Run {
     dir: PathBuf,
     /// The cpu controller is enabled for the group.
     cpu: bool,
+    /// Kept for the next run of the same name ([`Cgroups::open_kept`]).
+    kept: bool,
+    /// `oom_kill` of `memory.events` when the run got the group.
+    oom_base: u64,
 }
 
 impl V2Run {
-    fn write_limits(&self, limits: &CgroupLimits, cpu: bool) -> Result<()> {
+    fn new(dir: PathBuf, cpu: bool) -> Self {
+        Self {
+            dir,
+            cpu,
+            kept: false,
+            oom_base: 0,
+        }
+    }
+
+    /// Writes the limits; `again` on a kept group an earlier run left, where the CPU quota
+    /// and weight that run had are reset too.
+    fn write_limits(&self, limits: &CgroupLimits, again: bool) -> Result<()> {
+        let cpu = self.cpu;
         write_file(
             &self.dir.join("memory.max"),
             &limits.memory_bytes.to_string(),
@@ -108,11 +155,19 @@ impl V2Run {
         }
         write_file(&self.dir.join("memory.oom.group"), "1")?;
         write_file(&self.dir.join("pids.max"), &limits.pids_max.to_string())?;
-        if let (true, Some(quota)) = (cpu, limits.cpu_quota_us()) {
-            write_file(
+        match (cpu, limits.cpu_quota_us()) {
+            (true, Some(quota)) => write_file(
                 &self.dir.join("cpu.max"),
                 &format!("{quota} {}", super::CPU_PERIOD_US),
-            )?;
+            )?,
+            (true, None) if again => write_file(
+                &self.dir.join("cpu.max"),
+                &format!("max {}", super::CPU_PERIOD_US),
+            )?,
+            _ => {}
+        }
+        if cpu && again {
+            self.set_cpu_weight(super::CpuWeight::Normal)?;
         }
         Ok(())
     }
@@ -145,7 +200,11 @@ impl RunCgroup for V2Run {
     fn oom_killed(&self) -> Result<bool> {
         let path = self.dir.join("memory.events");
         let content = read_file(&path)?;
-        Ok(keyed_value(&path, &content, "oom_kill")?.unwrap_or(0) > 0)
+        Ok(keyed_value(&path, &content, "oom_kill")?.unwrap_or(0) > self.oom_base)
+    }
+
+    fn kept(&self) -> bool {
+        self.kept
     }
 
     fn oom_kills(&self) -> Result<u64> {
@@ -235,13 +294,11 @@ mod tests {
         let v2 = V2::probe(root.path()).unwrap().unwrap();
         // The kernel creates memory.swap.max in every new group; a fake group needs it up front,
         // so create the run once, add the file, and write the limits again.
-        let run = V2Run {
-            dir: root.path().join("g"),
-            cpu: false,
-        };
+        let run = V2Run::new(root.path().join("g"), false);
         fs::create_dir(&run.dir).unwrap();
         fs::write(run.dir.join("memory.swap.max"), "max").unwrap();
-        run.write_limits(&limits(), v2.cpu).unwrap();
+        run.write_limits(&limits(), false).unwrap();
+        assert!(!v2.cpu);
         assert_eq!(
             fs::read_to_string(run.dir.join("memory.swap.max")).unwrap(),
             "0"
@@ -255,10 +312,7 @@ mod tests {
     #[test]
     fn oom_kills_are_read_from_memory_events() {
         let root = fake_root("memory pids");
-        let run = V2Run {
-            dir: root.path().to_owned(),
-            cpu: true,
-        };
+        let run = V2Run::new(root.path().to_owned(), true);
         fs::write(
             root.path().join("memory.events"),
             "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n",
@@ -276,10 +330,7 @@ mod tests {
     #[test]
     fn an_idle_session_gets_the_least_cpu_weight_and_a_running_cell_the_default() {
         let root = fake_root("memory pids cpu");
-        let run = V2Run {
-            dir: root.path().to_owned(),
-            cpu: true,
-        };
+        let run = V2Run::new(root.path().to_owned(), true);
         run.set_cpu_weight(super::super::CpuWeight::Idle).unwrap();
         assert_eq!(
             fs::read_to_string(root.path().join("cpu.weight")).unwrap(),
@@ -290,12 +341,43 @@ mod tests {
             fs::read_to_string(root.path().join("cpu.weight")).unwrap(),
             "100"
         );
-        let without = V2Run {
-            dir: root.path().join("none"),
-            cpu: false,
-        };
+        let without = V2Run::new(root.path().join("none"), false);
         assert!(without
             .set_cpu_weight(super::super::CpuWeight::Idle)
             .is_ok());
+    }
+
+    #[test]
+    fn a_kept_group_is_reused_when_empty_with_the_last_runs_quota_weight_and_oom_kills_reset() {
+        let root = fake_root("memory pids cpu");
+        let v2 = V2::probe(root.path()).unwrap().unwrap();
+        let first = v2.open_kept("pyth-on", "u7", &limits()).unwrap();
+        assert!(first.kept());
+        let dir = root.path().join("pyth-on/u7");
+        // What the kernel shows once that run is over: empty, one OOM kill, idle weight.
+        fs::write(dir.join("cgroup.procs"), "").unwrap();
+        fs::write(dir.join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
+        first.set_cpu_weight(super::super::CpuWeight::Idle).unwrap();
+        super::super::destroy(first.as_ref(), std::time::Duration::from_secs(1)).unwrap();
+        assert!(dir.is_dir(), "a kept group stays after its run");
+        let unlimited = CgroupLimits {
+            cpu_quota: None,
+            ..limits()
+        };
+        let second = v2.open_kept("pyth-on", "u7", &unlimited).unwrap();
+        assert!(!second.oom_killed().unwrap(), "the earlier run's kill");
+        assert_eq!(
+            fs::read_to_string(dir.join("cpu.max")).unwrap(),
+            "max 100000"
+        );
+        assert_eq!(fs::read_to_string(dir.join("cpu.weight")).unwrap(), "100");
+        fs::write(dir.join("memory.events"), "oom 2\noom_kill 2\n").unwrap();
+        assert!(second.oom_killed().unwrap(), "this run's own kill");
+        fs::write(dir.join("cgroup.procs"), "41\n").unwrap();
+        let busy = v2.open_kept("pyth-on", "u7", &limits()).unwrap_err();
+        assert!(
+            matches!(&busy, CgroupError::NotEmpty { pids, .. } if pids == &[41]),
+            "{busy:?}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Shared helpers: drive the real `pyth-on-runner` binary over its frame protocol.
 #![allow(dead_code)]
 
+pub mod cgroups;
 pub mod fork;
 pub mod kernel;
 pub mod probes;

@@ -1,0 +1,94 @@
+//! A run whose uid is its own (`SandboxOptions::exclusive_uid`, the launcher's per-run
+//! identities) uses the cgroup kept for that uid: made once, emptied after each run, reused by
+//! the uid's next run, and never handed to a run while anything is still inside. Needs root;
+//! CI runs as root.
+
+#![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{privileged, py, run};
+
+/// A uid of this test's own (each test a different one: the tests run at once).
+fn spec_as(uid: u32, code: &str) -> pyth_on_sandbox::protocol::JobSpec {
+    let mut s = py(code);
+    s.sandbox.uid = uid;
+    s.sandbox.gid = uid;
+    s.sandbox.exclusive_uid = true;
+    s
+}
+
+fn kept_groups(uid: u32) -> Vec<PathBuf> {
+    let name = pyth_on_sandbox::cgroup::kept_name(uid);
+    common::cgroups::named(|n| n == name)
+}
+
+fn procs(dir: &PathBuf) -> String {
+    std::fs::read_to_string(dir.join("cgroup.procs")).unwrap()
+}
+
+fn remove(dirs: &[PathBuf]) {
+    for d in dirs {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+#[test]
+fn a_uids_group_outlives_its_run_empty_and_an_earlier_oom_kill_is_not_the_next_runs() {
+    privileged();
+    let uid = 3_900_101;
+    remove(&kept_groups(uid));
+    let mut hog = spec_as(
+        uid,
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(8 << 20))",
+    );
+    hog.limits.memory_mb = 64;
+    let first = run(&hog);
+    assert!(first.memory_exceeded, "{first:?}");
+    let kept = kept_groups(uid);
+    assert!(kept.len() >= 2, "memory and pids groups at least: {kept:?}");
+    for dir in &kept {
+        assert_eq!(procs(dir), "", "{} is left empty", dir.display());
+    }
+    let second = run(&spec_as(uid, "print('after')"));
+    assert_eq!(second.stdout, "after\n", "{second:?}");
+    assert!(
+        !second.memory_exceeded,
+        "the first run's OOM kill: {second:?}"
+    );
+    assert_eq!(kept_groups(uid), kept, "the same groups, reused");
+    remove(&kept);
+}
+
+#[test]
+fn a_uids_group_that_still_holds_a_process_is_not_given_to_a_run() {
+    privileged();
+    let uid = 3_900_102;
+    remove(&kept_groups(uid));
+    // The uid's first run makes its groups; then a process lands in them, as a killed run's
+    // last process would still be there.
+    assert_eq!(run(&spec_as(uid, "print(1)")).stdout, "1\n");
+    let kept = kept_groups(uid);
+    let mut intruder = Command::new("sleep").arg("30").spawn().unwrap();
+    for dir in &kept {
+        std::fs::write(dir.join("cgroup.procs"), intruder.id().to_string()).unwrap();
+    }
+    let r = run(&spec_as(uid, "print(2)"));
+    assert_eq!(r.stdout, "2\n", "the run got a group of its own: {r:?}");
+    assert!(
+        intruder.try_wait().unwrap().is_none(),
+        "the run's teardown killed a process that was not the run's"
+    );
+    for dir in &kept {
+        assert_eq!(procs(dir).trim(), intruder.id().to_string());
+    }
+    intruder.kill().unwrap();
+    intruder.wait().unwrap();
+    // Leaving the group for the test's own (the root of each hierarchy) is not needed: a dead
+    // process leaves it. The groups are now empty and can go.
+    remove(&kept);
+    assert_eq!(kept_groups(uid), Vec::<PathBuf>::new());
+}
