@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{privileged, py, run};
@@ -26,7 +26,7 @@ fn kept_groups(uid: u32) -> Vec<PathBuf> {
     common::cgroups::named(|n| n == name)
 }
 
-fn procs(dir: &PathBuf) -> String {
+fn procs(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("cgroup.procs")).unwrap()
 }
 
