@@ -3,6 +3,14 @@
 //! sandbox torn down), so no two live runs share one. Per-uid kernel limits and accounting
 //! (inotify instances and watches, `RLIMIT_NPROC`, POSIX message queues, keyrings, ...) then
 //! belong to one run, not to every tenant at once.
+//!
+//! A lease also carries a **kept cgroup**: a group name (`k<range start>-<n>`) that its
+//! sandbox alone holds, which the runner empties after the run and leaves for the name's
+//! next holder instead of making and removing a group per run (a memory cgroup that is
+//! removed lingers in the kernel while pages are charged to it, and thousands of them slowed
+//! every run on this machine; docs/PERFORMANCE.md). Uids go round-robin, so a returned uid is
+//! not reused at once; group numbers go back on a stack and the most recently returned is
+//! handed out first, so a node has only as many groups as it ever had sandboxes alive at once.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -18,12 +26,19 @@ struct Inner {
     /// Next offset to try (round-robin, so a returned id is not reused at once).
     next: u32,
     leased: BTreeSet<u32>,
+    /// Group numbers returned, the most recent last.
+    groups_free: Vec<u32>,
+    /// Group numbers handed out so far (`1..=groups_made`).
+    groups_made: u32,
 }
 
 /// One leased id; returned to its pool on drop.
 #[derive(Debug)]
 pub struct IdLease {
     id: u32,
+    /// The range's start and the kept group's number: its name.
+    start: u32,
+    group: u32,
     pool: Arc<Mutex<Inner>>,
 }
 
@@ -35,6 +50,8 @@ impl IdPool {
             count: count.max(1),
             next: 0,
             leased: BTreeSet::new(),
+            groups_free: Vec::new(),
+            groups_made: 0,
         })))
     }
 
@@ -46,8 +63,14 @@ impl IdPool {
             inner.next = (inner.next + 1) % inner.count;
             let id = inner.start + offset;
             if inner.leased.insert(id) {
+                let group = inner.groups_free.pop().unwrap_or_else(|| {
+                    inner.groups_made += 1;
+                    inner.groups_made
+                });
                 return Some(IdLease {
                     id,
+                    start: inner.start,
+                    group,
                     pool: Arc::clone(&self.0),
                 });
             }
@@ -70,12 +93,18 @@ impl IdLease {
     pub fn id(&self) -> u32 {
         self.id
     }
+
+    /// The name of the cgroup kept for this lease's sandbox (no other live lease has it).
+    pub fn kept_cgroup(&self) -> String {
+        format!("k{}-{}", self.start, self.group)
+    }
 }
 
 impl Drop for IdLease {
     fn drop(&mut self) {
         let mut inner = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         inner.leased.remove(&self.id);
+        inner.groups_free.push(self.group);
     }
 }
 
@@ -102,5 +131,27 @@ mod tests {
         let id = first.id();
         drop(first);
         assert_ne!(pool.lease().unwrap().id(), id);
+    }
+
+    #[test]
+    fn live_leases_never_share_a_kept_group_and_the_last_one_returned_comes_back_first() {
+        let pool = IdPool::new(1000, 8);
+        let a = pool.lease().unwrap();
+        let b = pool.lease().unwrap();
+        let c = pool.lease().unwrap();
+        let names = [a.kept_cgroup(), b.kept_cgroup(), c.kept_cgroup()];
+        assert_eq!(names, ["k1000-1", "k1000-2", "k1000-3"]);
+        drop(b);
+        drop(a);
+        let next = pool.lease().unwrap();
+        assert_eq!(next.kept_cgroup(), "k1000-1", "the most recently returned");
+        assert_ne!(next.id(), 1000, "while its uid is not reused at once");
+        assert_eq!(pool.lease().unwrap().kept_cgroup(), "k1000-2");
+        assert_eq!(
+            pool.lease().unwrap().kept_cgroup(),
+            "k1000-2",
+            "the lease above was dropped at once"
+        );
+        drop(c);
     }
 }

@@ -446,7 +446,7 @@ impl Inner {
         let mut proc = RunnerProc::spawn(&self.runners).await?;
         if let Some(lease) = lease {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
-            spec.sandbox.exclusive_uid = true;
+            spec.sandbox.kept_cgroup = Some(lease.kept_cgroup());
             proc.identity = Some(lease);
         }
         let wants_netns = spec.egress.is_none() && !spec.session;

@@ -173,7 +173,7 @@ impl Launcher {
         spec.netns = warm.proc.netns.as_ref().map(|n| n.reference());
         if let Some(lease) = &warm.proc.identity {
             (spec.sandbox.uid, spec.sandbox.gid) = (lease.id(), lease.id());
-            spec.sandbox.exclusive_uid = true;
+            spec.sandbox.kept_cgroup = Some(lease.kept_cgroup());
         }
         let job = ServerFrame::Job(Box::new(spec));
         // Counted in use until done, even if this future is dropped mid-run.

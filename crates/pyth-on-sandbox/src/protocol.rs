@@ -335,10 +335,11 @@ pub struct SandboxOptions {
     pub hostname: String,
     /// Bring `lo` up inside the (otherwise empty) network namespace.
     pub loopback: bool,
-    /// `uid` is leased to this run alone while its sandbox lives (the launcher's per-run
-    /// identities): the run's cgroup is then the one kept for that uid, reused by the uid's
-    /// next run instead of made and removed for each (`cgroup::Cgroups::open_kept`).
-    pub exclusive_uid: bool,
+    /// The name of a cgroup leased to this sandbox alone while it lives (with its per-run
+    /// identity, by the launcher): the run's group is then that one, kept and reused by the
+    /// name's next holder instead of made and removed for each run
+    /// (`cgroup::Cgroups::open_kept`). `None`: a group of its own, removed after it.
+    pub kept_cgroup: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -349,7 +350,7 @@ impl Default for SandboxOptions {
             cgroup_parent: "pyth-on".into(),
             hostname: "pyth-on".into(),
             loopback: true,
-            exclusive_uid: false,
+            kept_cgroup: None,
         }
     }
 }

@@ -260,8 +260,8 @@ fn prepare_inner(
     }
 }
 
-/// The run's cgroup: the one kept for its uid when the uid is the run's alone, else (or while
-/// the kept one still holds a killed run's last processes) one of its own, removed after it;
+/// The run's cgroup: the kept one leased to it, else (or while that one still holds a killed
+/// run's last processes) one of its own, removed after it;
 /// before making one of those, the groups of that kind that SIGKILLed runners left behind
 /// (empty, their runner pid gone) are removed.
 fn open_cgroup(
@@ -270,8 +270,8 @@ fn open_cgroup(
     limits: &CgroupLimits,
 ) -> Result<Box<dyn RunCgroup>, CgroupError> {
     let parent = &sandbox.cgroup_parent;
-    if sandbox.exclusive_uid {
-        match cgroups.open_kept(parent, &cgroup::kept_name(sandbox.uid), limits) {
+    if let Some(kept) = &sandbox.kept_cgroup {
+        match cgroups.open_kept(parent, kept, limits) {
             Err(CgroupError::NotEmpty { .. }) => {}
             kept => return kept,
         }

@@ -1,7 +1,7 @@
-//! A run whose uid is its own (`SandboxOptions::exclusive_uid`, the launcher's per-run
-//! identities) uses the cgroup kept for that uid: made once, emptied after each run, reused by
-//! the uid's next run, and never handed to a run while anything is still inside. Needs root;
-//! CI runs as root.
+//! A run given a kept cgroup (`SandboxOptions::kept_cgroup`, leased by the launcher with its
+//! per-run identity) uses that group: made once, emptied after each run, reused by the name's
+//! next holder, and never handed to a run while anything is still inside. Needs root; CI runs
+//! as root.
 
 #![allow(clippy::unwrap_used, reason = "test helpers panic on purpose")]
 
@@ -12,18 +12,16 @@ use std::process::Command;
 
 use common::{privileged, py, run};
 
-/// A uid of this test's own (each test a different one: the tests run at once).
-fn spec_as(uid: u32, code: &str) -> pyth_on_sandbox::protocol::JobSpec {
+/// A run in kept group `ktest-<n>` (each test its own: the tests run at once).
+fn spec_as(n: u32, code: &str) -> pyth_on_sandbox::protocol::JobSpec {
     let mut s = py(code);
-    s.sandbox.uid = uid;
-    s.sandbox.gid = uid;
-    s.sandbox.exclusive_uid = true;
+    s.sandbox.kept_cgroup = Some(format!("ktest-{n}"));
     s
 }
 
-fn kept_groups(uid: u32) -> Vec<PathBuf> {
-    let name = pyth_on_sandbox::cgroup::kept_name(uid);
-    common::cgroups::named(|n| n == name)
+fn kept_groups(n: u32) -> Vec<PathBuf> {
+    let name = format!("ktest-{n}");
+    common::cgroups::named(|found| found == name)
 }
 
 fn procs(dir: &Path) -> String {
@@ -37,46 +35,46 @@ fn remove(dirs: &[PathBuf]) {
 }
 
 #[test]
-fn a_uids_group_outlives_its_run_empty_and_an_earlier_oom_kill_is_not_the_next_runs() {
+fn a_kept_group_outlives_its_run_empty_and_an_earlier_oom_kill_is_not_the_next_runs() {
     privileged();
-    let uid = 3_900_101;
-    remove(&kept_groups(uid));
+    let n = 1;
+    remove(&kept_groups(n));
     let mut hog = spec_as(
-        uid,
+        n,
         "chunks = []\nwhile True:\n    chunks.append(bytearray(8 << 20))",
     );
     hog.limits.memory_mb = 64;
     let first = run(&hog);
     assert!(first.memory_exceeded, "{first:?}");
-    let kept = kept_groups(uid);
+    let kept = kept_groups(n);
     assert!(kept.len() >= 2, "memory and pids groups at least: {kept:?}");
     for dir in &kept {
         assert_eq!(procs(dir), "", "{} is left empty", dir.display());
     }
-    let second = run(&spec_as(uid, "print('after')"));
+    let second = run(&spec_as(n, "print('after')"));
     assert_eq!(second.stdout, "after\n", "{second:?}");
     assert!(
         !second.memory_exceeded,
         "the first run's OOM kill: {second:?}"
     );
-    assert_eq!(kept_groups(uid), kept, "the same groups, reused");
+    assert_eq!(kept_groups(n), kept, "the same groups, reused");
     remove(&kept);
 }
 
 #[test]
-fn a_uids_group_that_still_holds_a_process_is_not_given_to_a_run() {
+fn a_kept_group_that_still_holds_a_process_is_not_given_to_a_run() {
     privileged();
-    let uid = 3_900_102;
-    remove(&kept_groups(uid));
-    // The uid's first run makes its groups; then a process lands in them, as a killed run's
+    let n = 2;
+    remove(&kept_groups(n));
+    // The name's first run makes its groups; then a process lands in them, as a killed run's
     // last process would still be there.
-    assert_eq!(run(&spec_as(uid, "print(1)")).stdout, "1\n");
-    let kept = kept_groups(uid);
+    assert_eq!(run(&spec_as(n, "print(1)")).stdout, "1\n");
+    let kept = kept_groups(n);
     let mut intruder = Command::new("sleep").arg("30").spawn().unwrap();
     for dir in &kept {
         std::fs::write(dir.join("cgroup.procs"), intruder.id().to_string()).unwrap();
     }
-    let r = run(&spec_as(uid, "print(2)"));
+    let r = run(&spec_as(n, "print(2)"));
     assert_eq!(r.stdout, "2\n", "the run got a group of its own: {r:?}");
     assert!(
         intruder.try_wait().unwrap().is_none(),
@@ -90,5 +88,5 @@ fn a_uids_group_that_still_holds_a_process_is_not_given_to_a_run() {
     // Leaving the group for the test's own (the root of each hierarchy) is not needed: a dead
     // process leaves it. The groups are now empty and can go.
     remove(&kept);
-    assert_eq!(kept_groups(uid), Vec::<PathBuf>::new());
+    assert_eq!(kept_groups(n), Vec::<PathBuf>::new());
 }

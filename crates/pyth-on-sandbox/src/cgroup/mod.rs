@@ -73,10 +73,12 @@ pub trait Cgroups: Debug + Send + Sync {
         -> Result<Box<dyn RunCgroup>>;
 
     /// Opens `<parent>/<name>` as a group **kept** across runs ([`RunCgroup::kept`]: emptied
-    /// at teardown, not removed), for a name that only one live run can hold at a time (its
-    /// leased uid, [`kept_name`]). Created where missing; where it exists it must be empty in
-    /// every hierarchy ([`CgroupError::NotEmpty`] otherwise), its limits and CPU weight are
-    /// written again, and its OOM-kill count so far is the run's baseline.
+    /// at teardown, not removed), for a name that only one live sandbox holds at a time (the
+    /// launcher leases it). Created where missing; where it exists it must be empty in every
+    /// hierarchy ([`CgroupError::NotEmpty`] otherwise), its limits and CPU weight are written
+    /// again, and its OOM-kill count so far is the run's baseline. The name must not start
+    /// with a pid and `-` (the launcher's are `k<uid range start>-<n>`), so that the stale
+    /// sweep never takes it for a run's own group.
     fn open_kept(
         &self,
         parent: &str,
@@ -86,7 +88,7 @@ pub trait Cgroups: Debug + Send + Sync {
 
     /// Removes empty run groups under `parent` whose runner (the pid before the first `-` of
     /// the name) no longer exists: leftovers of a runner that was SIGKILLed. Kept groups
-    /// ([`kept_name`]) are not touched.
+    /// ([`Cgroups::open_kept`]) are not touched.
     fn remove_stale(&self, parent: &str) -> Result<usize>;
 }
 
@@ -224,12 +226,6 @@ pub fn run_name() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{}-{nanos}", sys::getpid())
-}
-
-/// The name of the group kept for the runs of leased uid `uid` (`u<uid>`: no `-`, so the
-/// stale sweep, which parses a runner pid before the first `-`, never takes it for a run's).
-pub fn kept_name(uid: u32) -> String {
-    format!("u{uid}")
 }
 
 /// Makes `dir` under `base/parent`: the parent is only made (once) when it is missing.
