@@ -28,7 +28,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::error::ChildError;
@@ -58,8 +58,8 @@ pub struct ChildPlan<'a> {
     pub spec: &'a JobSpec,
     /// The seccomp program.
     pub policy: Policy,
-    /// Host directory the new root tmpfs is mounted on (inside the new mount namespace).
-    pub new_root: PathBuf,
+    /// Where the run's root comes from (built, or the spawner's skeleton).
+    pub root: rootfs::Root,
     /// `cgroup.procs` files of the run's cgroup(s), opened write-only by the supervisor.
     pub cgroup_procs: Vec<File>,
     /// Read end of the stdin pipe.
@@ -322,7 +322,7 @@ fn init_setup(plan: &ChildPlan<'_>) -> Result<File, ChildError> {
     note(&plan.status, "join_ms", ms_since(t));
     let t = Instant::now();
     sys::unshare(libc::CLONE_NEWCGROUP).map_err(step("cgroup namespace"))?;
-    let code = rootfs::enter(plan.spec, &plan.new_root)?;
+    let code = rootfs::enter(plan.spec, &plan.root)?;
     sys::sethostname(&plan.spec.sandbox.hostname).map_err(step("hostname"))?;
     if plan.spec.sandbox.loopback {
         sys::loopback_up().map_err(step("loopback"))?;

@@ -23,11 +23,19 @@
 //! mount namespace when the run's last process exits: nothing is unmounted or walked on the host.
 //! Binds are not recursive, so submounts of a bound path (which would keep their own, possibly
 //! writable, flags) are not carried in.
+//!
+//! A runner forked by the runner spawner takes the part that is the same for every run of a
+//! profile (the read-only root with its binds, `/etc` and `/dev`) ready-made from the
+//! spawner's mount namespace ([`skeleton`]) and adds only the run's own mounts: `/work`,
+//! `/tmp`, `/code`, `/proc`, and a tmpfs at `/etc/pyth-on` holding `passwd` and `group` (the
+//! run's uid), to which `/etc/passwd` and `/etc/group` are symlinks there.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+
+pub mod skeleton;
 
 use crate::error::{ChildError, SandboxError};
 use crate::protocol::JobSpec;
@@ -201,26 +209,45 @@ fn covered(bound: &[PathBuf], p: &Path) -> bool {
     bound.iter().any(|b| p.starts_with(b))
 }
 
-fn write_etc(root: &Path, spec: &JobSpec) -> Result<()> {
-    let etc = root.join("etc");
-    fs::create_dir_all(&etc).map_err(io_err("mkdir", &etc))?;
+/// `/etc/passwd` and `/etc/group`: root and the run's uid and gid.
+fn identity_files(spec: &JobSpec) -> [(&'static str, String); 2] {
     let (uid, gid) = (spec.sandbox.uid, spec.sandbox.gid);
-    let files = [
+    [
         (
             "passwd",
             format!("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/work:/usr/sbin/nologin\n"),
         ),
         ("group", format!("root:x:0:\nsandbox:x:{gid}:\n")),
+    ]
+}
+
+/// `/etc/hosts` and `/etc/hostname`, the same for every run of a profile.
+fn host_files(spec: &JobSpec) -> [(&'static str, String); 2] {
+    [
         ("hosts", "127.0.0.1 localhost\n::1 localhost\n".to_owned()),
         ("hostname", format!("{}\n", spec.sandbox.hostname)),
-    ];
+    ]
+}
+
+/// Writes each file into `dir` unless something (a bind) is already there.
+fn write_missing(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'static str, String)>,
+) -> Result<()> {
+    fs::create_dir_all(dir).map_err(io_err("mkdir", dir))?;
     for (name, content) in files {
-        let path = etc.join(name);
+        let path = dir.join(name);
         if fs::symlink_metadata(&path).is_err() {
             fs::write(&path, content).map_err(io_err("write", &path))?;
         }
     }
     Ok(())
+}
+
+fn write_etc(root: &Path, spec: &JobSpec) -> Result<()> {
+    let etc = root.join("etc");
+    write_missing(&etc, identity_files(spec))?;
+    write_missing(&etc, host_files(spec))
 }
 
 fn make_dev(root: &Path) -> Result<()> {
@@ -312,12 +339,22 @@ pub fn code_limit(spec: &JobSpec) -> usize {
     usize::try_from(spec.limits.tmpfs_size_mb.max(1) << 20).unwrap_or(usize::MAX)
 }
 
-/// Builds the tree on a fresh tmpfs at `new_root` (a directory that exists on the host),
-/// creates the program file, mounts `/proc`, and `pivot_root`s into it. Must run as root in
-/// fresh mount and PID namespaces. On return the cwd is `/work` and the old root is gone; the
-/// returned descriptor is the program file, open for writing.
-pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
-    // Nothing we mount may propagate back to the host.
+/// Where a run's root comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Root {
+    /// Built on a fresh tmpfs at this host directory, inside the run's mount namespace.
+    Build(PathBuf),
+    /// The skeleton at this path of the runner spawner's mount namespace ([`skeleton`]),
+    /// copied into the run's namespace with it: only the run's own mounts are added.
+    Skeleton(PathBuf),
+}
+
+/// Makes the run's root (see [`Root`]), creates the program file, mounts `/proc`, and
+/// `pivot_root`s into it. Must run as root in fresh mount and PID namespaces. On return the
+/// cwd is `/work` and the old root is gone; the returned descriptor is the program file, open
+/// for writing.
+pub fn enter(spec: &JobSpec, root: &Root) -> Result<File> {
+    // Nothing we mount may propagate back to the host (nor to the spawner's namespace).
     sys::mount(
         None,
         Path::new("/"),
@@ -326,6 +363,16 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
         None,
     )
     .map_err(sys_err("make / private"))?;
+    let (new_root, code) = match root {
+        Root::Build(dir) => (dir, build(spec, dir)?),
+        Root::Skeleton(dir) => (dir, skeleton::fill(spec, dir)?),
+    };
+    pivot_into(new_root)?;
+    Ok(code)
+}
+
+/// The whole tree on a fresh tmpfs at `new_root`, the program file made.
+fn build(spec: &JobSpec, new_root: &Path) -> Result<File> {
     sys::mount(
         Some("tmpfs"),
         new_root,
@@ -346,7 +393,6 @@ pub fn enter(spec: &JobSpec, new_root: &Path) -> Result<File> {
     scratch_tmpfs(new_root, "tmp", spec, "1777")?;
     let code = code_file(new_root, spec)?;
     mount_proc(new_root)?;
-    pivot_into(new_root)?;
     Ok(code)
 }
 

@@ -67,6 +67,9 @@ pub fn serve(control: OwnedFd) -> Result<Role, SpawnerError> {
     let server = std::os::unix::process::parent_id();
     // Every runner forked below inherits the answer (a failure: each runner reports it).
     let _ = crate::cgroup::detected();
+    // And this mount namespace, where they find (or build) the runs' skeletons; without it
+    // each run builds its whole root.
+    let _ = crate::rootfs::skeleton::own_namespace();
     sys::send_with_fds(control.as_fd(), READY, &[])?;
     let mut buf = [0u8; 64];
     loop {

@@ -4,7 +4,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
 use std::time::Instant;
 
 use super::{CLONE_NAMESPACES, NEW_ROOT_DIR, READY_DEADLINE};
@@ -14,6 +13,7 @@ use crate::error::{CgroupError, SandboxError, SysError};
 use crate::fork_server::{self, Handoff};
 use crate::protocol::{ForkServerRef, JobSpec};
 use crate::pump::RunPipes;
+use crate::rootfs::{self, Root};
 use crate::status::parse_status;
 use crate::{netns, seccomp, sys};
 
@@ -64,9 +64,14 @@ pub(super) fn spawn(
     policy: seccomp::Policy,
     wipe_in_child: &mut dyn FnMut(),
 ) -> Result<Init, SandboxError> {
-    let new_root = Path::new(NEW_ROOT_DIR);
-    std::fs::create_dir_all(new_root)
-        .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
+    let root = match rootfs::skeleton::for_job(profile) {
+        Some(skeleton) => Root::Skeleton(skeleton),
+        None => {
+            std::fs::create_dir_all(NEW_ROOT_DIR)
+                .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
+            Root::Build(NEW_ROOT_DIR.into())
+        }
+    };
     let (stdin_r, stdin_w) = sys::pipe()?;
     let (stdout_r, stdout_w) = sys::pipe()?;
     let (stderr_r, stderr_w) = sys::pipe()?;
@@ -88,7 +93,7 @@ pub(super) fn spawn(
     let plan = ChildPlan {
         spec: profile,
         policy,
-        new_root: new_root.to_owned(),
+        root,
         cgroup_procs: open_procs(cg)?,
         stdin: stdin_r,
         stdout: stdout_w,

@@ -277,6 +277,18 @@ pub fn run_with_env(spec: &JobSpec, extra_env: &[(&str, &str)]) -> Session {
     }
 }
 
+/// Runs `spec` (in the warm path `PYTH_ON_TEST_PREPARED` selects) in a runner forked by the
+/// test process's runner spawner, whatever `PYTH_ON_TEST_SPAWNER` says.
+pub fn run_forked(spec: &JobSpec) -> JobResult {
+    let mut child = Runner::start_forked();
+    let (_, frame) = converse(&mut child, spec);
+    child.wait();
+    match frame {
+        RunnerFrame::Result(result) => *result,
+        other => panic!("runner did not produce a result: {other:?}"),
+    }
+}
+
 pub fn run(spec: &JobSpec) -> JobResult {
     run_with_env(spec, &[]).result
 }

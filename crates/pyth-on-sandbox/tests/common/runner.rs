@@ -35,6 +35,11 @@ impl Runner {
         Self::start_with_env(&[])
     }
 
+    /// A runner forked by the test process's runner spawner, whatever the mode.
+    pub fn start_forked() -> Self {
+        forked()
+    }
+
     /// A runner with `extra_env` (always exec'd then: a forked runner has the spawner's empty
     /// environment).
     pub fn start_with_env(extra_env: &[(&str, &str)]) -> Self {
