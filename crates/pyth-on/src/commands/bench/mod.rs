@@ -5,6 +5,7 @@
 //! a bare subprocess baseline measured in the same run; then sessions: opening one, and the
 //! round trip of a small cell in one.
 
+mod server;
 mod sessions;
 
 use std::io::Write;
@@ -13,9 +14,8 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use pyth_on_client::Client;
-use pyth_on_server::Settings;
 use pyth_on_types::ExecuteRequest;
+use server::{Running, Switches};
 
 /// Measure execution latency and throughput.
 #[derive(Debug, clap::Args)]
@@ -210,66 +210,6 @@ fn baseline(interpreter: &PathBuf, language: &str, runs: usize) -> anyhow::Resul
     Ok(summarize(all, started.elapsed()))
 }
 
-/// A server on a temporary data directory, stopped by [`Running::stop`].
-struct Running {
-    client: Client,
-    runtimes: pyth_on_launcher::Runtimes,
-    /// Its launcher, for the warm pool's counts.
-    launcher: pyth_on_launcher::Launcher,
-    stop: tokio::sync::oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    async fn start(
-        pool_size: usize,
-        fork_server: bool,
-        switches: Switches,
-    ) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir().context("temporary data directory")?;
-        let mut settings = Settings::for_data_dir(dir.path());
-        settings.rate_limit_per_minute = 1_000_000;
-        settings.auth_rate_limit_per_minute = 1000;
-        settings.runs.max_queued_runs = 1024;
-        settings.runs.max_concurrent_runs_per_user = 64;
-        settings.pool_size = Some(pool_size);
-        settings.fork_server = fork_server;
-        settings.runner_spawner = switches.runner_spawner;
-        settings.reuse_netns = switches.reuse_netns;
-        // Prepared runners are not retired while idle: a measurement of one server is not
-        // disturbed by the others replacing theirs (the default replaces them every minute).
-        settings.pool_idle_secs = 24 * 3600;
-        let state = pyth_on_server::build_state(settings).await?;
-        let runtimes = state.launcher().runtimes().clone();
-        let launcher = state.launcher().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(pyth_on_server::serve(state, listener, async {
-            let _ = rx.await;
-        }));
-        let client = Client::new(&format!("http://{addr}"))?;
-        let auth = client
-            .register("bench@example.com", "benchmark password 123")
-            .await?;
-        let client = client.with_api_key(auth.api_key.unwrap_or_default());
-        Ok(Self {
-            client,
-            runtimes,
-            launcher,
-            stop,
-            handle,
-            _dir: dir,
-        })
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.handle.await?
-    }
-}
-
 async fn spaced_runs(
     server: &Running,
     lang: &str,
@@ -286,13 +226,6 @@ async fn spaced_runs(
     let mut summary = summarize(ms, started.elapsed());
     summary.warm_share = warm_share(pool, server.launcher.pool_stats());
     Ok(summary)
-}
-
-/// The settings compared against their defaults, the same on all three servers.
-#[derive(Debug, Clone, Copy)]
-struct Switches {
-    runner_spawner: bool,
-    reuse_netns: bool,
 }
 
 impl Cmd {
