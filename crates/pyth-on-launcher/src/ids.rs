@@ -4,16 +4,23 @@
 //! (inotify instances and watches, `RLIMIT_NPROC`, POSIX message queues, keyrings, ...) then
 //! belong to one run, not to every tenant at once.
 //!
-//! A lease also carries a **kept cgroup**: a group name (`k<range start>-<n>`) that its
+//! A lease also carries a **kept cgroup**: a group name (`<server pid>-k<pool>-<n>`) that its
 //! sandbox alone holds, which the runner empties after the run and leaves for the name's
 //! next holder instead of making and removing a group per run (a memory cgroup that is
 //! removed lingers in the kernel while pages are charged to it, and thousands of them slowed
 //! every run on this machine; docs/PERFORMANCE.md). Uids go round-robin, so a returned uid is
 //! not reused at once; group numbers go back on a stack and the most recently returned is
 //! handed out first, so a node has only as many groups as it ever had sandboxes alive at once.
+//! The name starts with the server's pid (and the pool's number in the process: the benchmark
+//! runs three servers in one), so no two servers on a host share one, and once the server is
+//! gone the runners' stale sweep removes its groups like any group of a dead runner.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Pools made so far in this process (for their kept groups' names).
+static POOLS: AtomicU32 = AtomicU32::new(0);
 
 /// A range of ids to lease from. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -30,14 +37,16 @@ struct Inner {
     groups_free: Vec<u32>,
     /// Group numbers handed out so far (`1..=groups_made`).
     groups_made: u32,
+    /// What every kept group's name starts with.
+    groups_prefix: Arc<str>,
 }
 
 /// One leased id; returned to its pool on drop.
 #[derive(Debug)]
 pub struct IdLease {
     id: u32,
-    /// The range's start and the kept group's number: its name.
-    start: u32,
+    /// The kept group's name: the pool's prefix and its number.
+    groups_prefix: Arc<str>,
     group: u32,
     pool: Arc<Mutex<Inner>>,
 }
@@ -52,6 +61,12 @@ impl IdPool {
             leased: BTreeSet::new(),
             groups_free: Vec::new(),
             groups_made: 0,
+            groups_prefix: format!(
+                "{}-k{}",
+                std::process::id(),
+                POOLS.fetch_add(1, Ordering::Relaxed)
+            )
+            .into(),
         })))
     }
 
@@ -69,7 +84,7 @@ impl IdPool {
                 });
                 return Some(IdLease {
                     id,
-                    start: inner.start,
+                    groups_prefix: Arc::clone(&inner.groups_prefix),
                     group,
                     pool: Arc::clone(&self.0),
                 });
@@ -96,7 +111,7 @@ impl IdLease {
 
     /// The name of the cgroup kept for this lease's sandbox (no other live lease has it).
     pub fn kept_cgroup(&self) -> String {
-        format!("k{}-{}", self.start, self.group)
+        format!("{}-{}", self.groups_prefix, self.group)
     }
 }
 
@@ -139,19 +154,26 @@ mod tests {
         let a = pool.lease().unwrap();
         let b = pool.lease().unwrap();
         let c = pool.lease().unwrap();
+        let prefix = a.kept_cgroup().trim_end_matches("-1").to_owned();
+        assert!(
+            prefix.starts_with(&format!("{}-k", std::process::id())),
+            "{prefix}"
+        );
         let names = [a.kept_cgroup(), b.kept_cgroup(), c.kept_cgroup()];
-        assert_eq!(names, ["k1000-1", "k1000-2", "k1000-3"]);
+        assert_eq!(names, [1, 2, 3].map(|n| format!("{prefix}-{n}")));
         drop(b);
         drop(a);
         let next = pool.lease().unwrap();
-        assert_eq!(next.kept_cgroup(), "k1000-1", "the most recently returned");
+        assert_eq!(next.kept_cgroup(), format!("{prefix}-1"), "the most recent");
         assert_ne!(next.id(), 1000, "while its uid is not reused at once");
-        assert_eq!(pool.lease().unwrap().kept_cgroup(), "k1000-2");
+        assert_eq!(pool.lease().unwrap().kept_cgroup(), format!("{prefix}-2"));
         assert_eq!(
             pool.lease().unwrap().kept_cgroup(),
-            "k1000-2",
+            format!("{prefix}-2"),
             "the lease above was dropped at once"
         );
+        let other = IdPool::new(1000, 8).lease().unwrap().kept_cgroup();
+        assert!(!other.starts_with(&format!("{prefix}-")), "{other}");
         drop(c);
     }
 }

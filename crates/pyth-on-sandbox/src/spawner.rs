@@ -66,7 +66,12 @@ pub enum Role {
 pub fn serve(control: OwnedFd) -> Result<Role, SpawnerError> {
     let server = std::os::unix::process::parent_id();
     // Every runner forked below inherits the answer (a failure: each runner reports it).
-    let _ = crate::cgroup::detected();
+    // Groups kept by servers that are gone are removed once here: runs in kept groups do not
+    // sweep.
+    if let Ok(cgroups) = crate::cgroup::detected() {
+        let parent = crate::protocol::SandboxOptions::default().cgroup_parent;
+        let _ = cgroups.remove_stale(&parent);
+    }
     // And this mount namespace, where they find (or build) the runs' skeletons; without it
     // each run builds its whole root.
     let _ = crate::rootfs::skeleton::own_namespace();

@@ -76,9 +76,9 @@ pub trait Cgroups: Debug + Send + Sync {
     /// at teardown, not removed), for a name that only one live sandbox holds at a time (the
     /// launcher leases it). Created where missing; where it exists it must be empty in every
     /// hierarchy ([`CgroupError::NotEmpty`] otherwise), its limits and CPU weight are written
-    /// again, and its OOM-kill count so far is the run's baseline. The name must not start
-    /// with a pid and `-` (the launcher's are `k<uid range start>-<n>`), so that the stale
-    /// sweep never takes it for a run's own group.
+    /// again, and its OOM-kill count so far is the run's baseline. The launcher's names start
+    /// with its own pid (`<pid>-k<pool>-<n>`), so the stale sweep removes them, empty, once
+    /// the server is gone.
     fn open_kept(
         &self,
         parent: &str,

@@ -239,9 +239,9 @@ impl Cmd {
     /// Runs the benchmark.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let servers = Servers {
-            warm: Running::start(self.pool_size, true, self.switches()).await?,
-            exec: Running::start(self.pool_size, false, self.switches()).await?,
-            cold: Running::start(0, false, self.switches()).await?,
+            warm: Running::start(0, self.pool_size, true, self.switches()).await?,
+            exec: Running::start(1, self.pool_size, false, self.switches()).await?,
+            cold: Running::start(2, 0, false, self.switches()).await?,
         };
         let mut report = serde_json::Map::new();
         report.insert(

@@ -47,13 +47,18 @@ struct Started {
 }
 
 impl Running {
+    /// Server number `nth` (0, 1, 2) of the run: each gets a range of run uids of its own,
+    /// as nodes on one host must.
     pub(super) async fn start(
+        nth: u32,
         pool_size: usize,
         fork_server: bool,
         switches: Switches,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let mut settings = Settings::for_data_dir(dir.path());
+        let uids = settings.runs.run_uid_count;
+        settings.runs.run_uid_start += nth * uids;
         settings.rate_limit_per_minute = 1_000_000;
         settings.auth_rate_limit_per_minute = 1000;
         settings.runs.max_queued_runs = 1024;
