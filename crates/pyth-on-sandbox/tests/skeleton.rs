@@ -23,6 +23,15 @@ for path in ["/etc/hosts", "/etc/pyth-on/passwd", "/new"]:
         print(errno.errorcode[e.errno])
 "#;
 
+/// Unmounts its path when dropped (also when the test fails).
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
 fn look_as(uid: u32) -> pyth_on_sandbox::protocol::JobSpec {
     let mut s = py(LOOK);
     s.sandbox.uid = uid;
@@ -46,9 +55,20 @@ fn forked_runs_take_the_read_only_skeleton_and_each_names_its_own_uid() {
 }
 
 #[test]
-fn a_job_with_binds_of_its_own_and_an_execd_runner_build_their_whole_root() {
+fn a_job_with_binds_of_its_own_and_an_execd_runner_build_their_whole_root_in_the_hosts_namespace() {
     privileged();
+    // The bound directory is a file system mounted after the spawner started (as the server
+    // mounts a package build's tmpfs): the host's mounts are private, so only a runner back in
+    // the host's namespace sees it.
+    run_forked(&look_as(3_900_205));
     let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let _unmount = Unmount(dir.path().to_owned());
     std::fs::write(dir.path().join("marker"), "bound").unwrap();
     let mut bound = look_as(3_900_203);
     bound.binds.push(Bind::read_only(dir.path(), "/opt/bound"));
@@ -58,6 +78,7 @@ fn a_job_with_binds_of_its_own_and_an_execd_runner_build_their_whole_root() {
     let r = run_forked(&bound);
     assert!(r.stdout.starts_with("file\n3900203\nFalse\n"), "{r:?}");
     assert!(r.stdout.ends_with("bound\n"), "{r:?}");
+
     // An exec'd runner (an environment of its own is never forked) is in the host's namespace.
     let execd = run_with_env(&look_as(3_900_204), &[("PYTH_ON_TEST_UNUSED", "1")]).result;
     assert_eq!(

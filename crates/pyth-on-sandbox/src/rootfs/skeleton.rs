@@ -15,12 +15,14 @@
 //!
 //! What runs share through it: the skeleton's root tmpfs (read-only, root-owned, holding only
 //! the files above) and the same read-only binds every run had already. Each run still has its
-//! own `/work`, `/tmp`, `/code`, `/proc` and `/etc/pyth-on`. docs/SECURITY.md, "The runner
-//! spawner". A runner that is not in the spawner's namespace (exec'd), and a job with binds of
-//! its own (package environments, egress), build their whole root as before.
+//! own `/work`, `/tmp`, `/code`, `/proc` and `/etc/pyth-on`. docs/SECURITY.md, "Skeletons". A
+//! runner that is not in the spawner's namespace (exec'd), and a job with binds of its own
+//! (package environments, egress, package builds), build their whole root as before, the
+//! latter back in the host's namespace ([`leave_spawner_namespace`]).
 
 use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +59,21 @@ pub fn own_namespace() -> std::result::Result<(), SysError> {
         None,
     )?;
     IN_SPAWNER_NAMESPACE.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// A runner in the spawner's namespace that builds its whole root goes back to the host's
+/// first (the server's: the runner's parent), where everything the job binds is: the server
+/// mounts some of it after the spawner started (a package build's tmpfs), and the host's
+/// mounts are private, so they never reach the spawner's copy.
+pub fn leave_spawner_namespace() -> std::result::Result<(), SysError> {
+    if !IN_SPAWNER_NAMESPACE.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let path = format!("/proc/{}/ns/mnt", std::os::unix::process::parent_id());
+    let host = File::open(&path).map_err(|e| SysError::from_io("open", path, e))?;
+    sys::setns(host.as_fd(), libc::CLONE_NEWNS)?;
+    IN_SPAWNER_NAMESPACE.store(false, Ordering::Relaxed);
     Ok(())
 }
 

@@ -67,6 +67,7 @@ pub(super) fn spawn(
     let root = match rootfs::skeleton::for_job(profile) {
         Some(skeleton) => Root::Skeleton(skeleton),
         None => {
+            rootfs::skeleton::leave_spawner_namespace()?;
             std::fs::create_dir_all(NEW_ROOT_DIR)
                 .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
             Root::Build(NEW_ROOT_DIR.into())
