@@ -144,7 +144,7 @@ async fn deleting_a_session_leaves_no_process_of_its_uid() {
 const IDLE_UIDS: std::ops::Range<u32> = 1_650_200_000..1_650_200_004;
 
 #[tokio::test]
-async fn an_idle_session_ends_after_its_idle_timeout_and_leaves_no_process_or_cgroup() {
+async fn an_idle_session_ends_after_its_idle_timeout_leaving_no_process_and_its_cgroup_empty() {
     let server = server_with_uids(&IDLE_UIDS).await;
     let user = server.user().await;
     let s = open(&user.key, json!({ "idleTimeoutSec": 1 })).await;
@@ -154,13 +154,23 @@ async fn an_idle_session_ends_after_its_idle_timeout_and_leaves_no_process_or_cg
     let path = format!("/api/v1/sessions/{}", s.id);
     let gone = within(Duration::from_secs(5), || !processes_alive(&IDLE_UIDS)).await;
     assert!(gone, "the idle session's processes are still there");
-    let removed = within(Duration::from_secs(5), || {
-        cgroups.iter().all(|c| !c.exists())
+    // A kept group (`<server pid>-k<pool>-<n>`, leased with the uid) stays, empty, for the
+    // next sandbox; any other is removed.
+    let kept = |c: &std::path::Path| {
+        c.file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("-k"))
+    };
+    let procs = |c: &std::path::Path| std::fs::read_to_string(c.join("cgroup.procs"));
+    let emptied = within(Duration::from_secs(5), || {
+        cgroups.iter().all(|c| match procs(c) {
+            Ok(p) => kept(c) && p.trim().is_empty(),
+            Err(_) => !c.exists(),
+        })
     })
     .await;
     assert!(
-        removed,
-        "the idle session's cgroups are still there: {cgroups:?}"
+        emptied,
+        "the idle session's cgroups still hold processes, or are not kept ones: {cgroups:?}"
     );
     assert_eq!(
         send(&user.key, Method::GET, &path, None).await.0,
