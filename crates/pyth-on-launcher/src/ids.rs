@@ -4,23 +4,19 @@
 //! (inotify instances and watches, `RLIMIT_NPROC`, POSIX message queues, keyrings, ...) then
 //! belong to one run, not to every tenant at once.
 //!
-//! A lease also carries a **kept cgroup**: a group name (`<server pid>-k<pool>-<n>`) that its
+//! A lease also carries a **kept cgroup**: a group name (`<server pid>-k<tag>-<n>`) that its
 //! sandbox alone holds, which the runner empties after the run and leaves for the name's
 //! next holder instead of making and removing a group per run (a memory cgroup that is
 //! removed lingers in the kernel while pages are charged to it, and thousands of them slowed
 //! every run on this machine; docs/PERFORMANCE.md). Uids go round-robin, so a returned uid is
 //! not reused at once; group numbers go back on a stack and the most recently returned is
 //! handed out first, so a node has only as many groups as it ever had sandboxes alive at once.
-//! The name starts with the server's pid (and the pool's number in the process: the benchmark
-//! runs three servers in one), so no two servers on a host share one, and once the server is
-//! gone the runners' stale sweep removes its groups like any group of a dead runner.
+//! The name starts with the server's pid, so once the server is gone the stale sweep removes
+//! its groups like any group of a dead runner, then a random tag of the pool's (servers in
+//! different PID namespaces may have one pid, and the benchmark runs three in one process).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Pools made so far in this process (for their kept groups' names).
-static POOLS: AtomicU32 = AtomicU32::new(0);
 
 /// A range of ids to lease from. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -64,7 +60,8 @@ impl IdPool {
             groups_prefix: format!(
                 "{}-k{}",
                 std::process::id(),
-                POOLS.fetch_add(1, Ordering::Relaxed)
+                // The last 48 bits of a version 7 UUID are random.
+                &uuid::Uuid::now_v7().simple().to_string()[20..]
             )
             .into(),
         })))

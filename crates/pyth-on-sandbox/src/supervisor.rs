@@ -260,8 +260,9 @@ fn prepare_inner(
     }
 }
 
-/// The run's cgroup: the kept one leased to it, else (or while that one still holds a killed
-/// run's last processes) one of its own, removed after it;
+/// The run's cgroup: the kept one leased to it, else (or when that one cannot be had: still
+/// holding a killed run's last processes, or any other failure) one of its own, removed
+/// after it;
 /// before making one of those, the groups of that kind that SIGKILLed runners left behind
 /// (empty, their runner pid gone) are removed.
 fn open_cgroup(
@@ -271,9 +272,8 @@ fn open_cgroup(
 ) -> Result<Box<dyn RunCgroup>, CgroupError> {
     let parent = &sandbox.cgroup_parent;
     if let Some(kept) = &sandbox.kept_cgroup {
-        match cgroups.open_kept(parent, kept, limits) {
-            Err(CgroupError::NotEmpty { .. }) => {}
-            kept => return kept,
+        if let Ok(kept) = cgroups.open_kept(parent, kept, limits) {
+            return Ok(kept);
         }
     }
     let _ = cgroups.remove_stale(parent);

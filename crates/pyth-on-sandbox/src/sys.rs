@@ -284,6 +284,18 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether capability `cap` is in this process's effective set (`CapEff` in
+/// `/proc/self/status`); `false` where unreadable.
+pub fn has_effective_capability(cap: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|set| cap < 64 && set & (1 << cap) != 0)
+}
+
 /// `getpid()`.
 pub fn getpid() -> i32 {
     // SAFETY: getpid cannot fail.

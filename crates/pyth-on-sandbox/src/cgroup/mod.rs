@@ -77,7 +77,7 @@ pub trait Cgroups: Debug + Send + Sync {
     /// launcher leases it). Created where missing; where it exists it must be empty in every
     /// hierarchy ([`CgroupError::NotEmpty`] otherwise), its limits and CPU weight are written
     /// again, and its OOM-kill count so far is the run's baseline. The launcher's names start
-    /// with its own pid (`<pid>-k<pool>-<n>`), so the stale sweep removes them, empty, once
+    /// with its own pid (`<pid>-k<tag>-<n>`), so the stale sweep removes them, empty, once
     /// the server is gone.
     fn open_kept(
         &self,

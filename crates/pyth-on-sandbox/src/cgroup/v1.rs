@@ -101,18 +101,16 @@ impl Cgroups for V1 {
             existed |= !make_group_dir(base, parent, &dir, true)?;
             run.created.push(dir);
         }
-        if !existed {
-            run.write_limits(limits)?;
-            return Ok(Box::new(run));
+        if existed {
+            let pids = run.pids()?;
+            if !pids.is_empty() {
+                return Err(CgroupError::NotEmpty {
+                    path: run.memory.clone(),
+                    pids,
+                });
+            }
+            run.oom_base = run.oom_kills()?;
         }
-        let pids = run.pids()?;
-        if !pids.is_empty() {
-            return Err(CgroupError::NotEmpty {
-                path: run.memory.clone(),
-                pids,
-            });
-        }
-        run.oom_base = run.oom_kills()?;
         run.rewrite_limits(limits)?;
         Ok(Box::new(run))
     }
@@ -196,13 +194,22 @@ impl V1Run {
         Ok(())
     }
 
-    /// The limits again on a kept group that an earlier run left: the memory limit in the
-    /// order the kernel accepts against the swap limit left there, the CPU weight back to
-    /// normal (a session may have left it idle).
+    /// The limits of a kept group, which an earlier run may have left in some hierarchies (and
+    /// not in one made just now): the memory limit in the order the kernel accepts against
+    /// the swap limit there, everything else written as for a new group, and the CPU weight
+    /// back to normal (a session may have left it idle).
     fn rewrite_limits(&self, limits: &CgroupLimits) -> Result<()> {
         self.set_memory(limits.memory_bytes)?;
+        let swappiness = self.memory.join("memory.swappiness");
+        if swappiness.exists() {
+            write_file(&swappiness, "0")?;
+        }
         write_file(&self.pids.join("pids.max"), &limits.pids_max.to_string())?;
         if let (Some(cpu), Some(quota)) = (&self.cpu, limits.cpu_quota_us()) {
+            write_file(
+                &cpu.join("cpu.cfs_period_us"),
+                &super::CPU_PERIOD_US.to_string(),
+            )?;
             write_file(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
             self.set_cpu_weight(super::CpuWeight::Normal)?;
         }

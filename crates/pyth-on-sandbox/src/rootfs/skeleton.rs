@@ -17,7 +17,7 @@
 //! the files above) and the same read-only binds every run had already. Each run still has its
 //! own `/work`, `/tmp`, `/code`, `/proc` and `/etc/pyth-on`. docs/SECURITY.md, "Skeletons". A
 //! runner that is not in the spawner's namespace (exec'd), and a job with binds of its own
-//! (package environments, egress, package builds), build their whole root as before, the
+//! (package environments, package builds), build their whole root as before, the
 //! latter back in the host's namespace ([`leave_spawner_namespace`]).
 
 use std::fs::{self, File};
@@ -47,9 +47,17 @@ const RUN_MOUNTS: &[&str] = &["work", "tmp", "code", "proc", IDENTITY_DIR];
 /// This process is in the runner spawner's mount namespace (a forked runner inherits it).
 static IN_SPAWNER_NAMESPACE: AtomicBool = AtomicBool::new(false);
 
+/// `CAP_SYS_CHROOT`, which entering another mount namespace needs beside `CAP_SYS_ADMIN`.
+const CAP_SYS_CHROOT: u32 = 18;
+
 /// Called by the runner spawner before it forks any runner: moves it into a mount namespace
-/// of its own, a slave of the host's. Skeletons are used only once this succeeded.
+/// of its own, a slave of the host's. Skeletons are used only once this succeeded. Not without
+/// `CAP_SYS_CHROOT` (a container may run without it): a runner could then not go back to the
+/// server's namespace ([`leave_spawner_namespace`]), and every run builds its whole root.
 pub fn own_namespace() -> std::result::Result<(), SysError> {
+    if !sys::has_effective_capability(CAP_SYS_CHROOT) {
+        return Ok(());
+    }
     sys::unshare(libc::CLONE_NEWNS)?;
     sys::mount(
         None,
@@ -88,22 +96,54 @@ pub fn for_job(spec: &JobSpec) -> Option<PathBuf> {
     if is_mount_point(&dir) {
         return Some(dir);
     }
-    build_once(spec, &dir).ok().map(|()| dir)
+    let failed = dir.with_extension("failed");
+    if failed_lately(&failed) {
+        return None;
+    }
+    match build_once(spec, &dir) {
+        Ok(()) => Some(dir),
+        Err(_) => {
+            // Marked, so that the runs of the next minute do not each try again under the
+            // host-wide lock (they build their own roots meanwhile).
+            let _ = File::create(&failed);
+            None
+        }
+    }
 }
 
-/// What makes two profiles' skeletons differ.
+/// How long after a failed build runs of that skeleton build their own roots.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn failed_lately(marker: &Path) -> bool {
+    fs::metadata(marker)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < RETRY_AFTER))
+}
+
+/// What makes two skeletons differ: the profile's read-only mounts and hostname, and what each
+/// mount's host path is right now (device, inode, change time; or missing). A bind pins the
+/// inode it was made from, so a host file replaced since (`ldconfig` renames a new
+/// `ld.so.cache` into place, as package updates do) makes a new skeleton, as every run saw
+/// the host's current files when each built its own root (13 `lstat`s, about 20 µs).
 fn key(spec: &JobSpec) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&spec.ro_mounts, &spec.sandbox.hostname).hash(&mut h);
+    for path in &spec.ro_mounts {
+        fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+            .hash(&mut h);
+    }
     h.finish()
 }
 
-/// A directory another file system is mounted on (in this namespace).
+/// A directory (not a symlink) another file system is mounted on, in this namespace.
 fn is_mount_point(dir: &Path) -> bool {
-    let (Ok(here), Some(Ok(parent))) = (fs::metadata(dir), dir.parent().map(fs::metadata)) else {
+    let parent = dir.parent().map(fs::symlink_metadata);
+    let (Ok(here), Some(Ok(parent))) = (fs::symlink_metadata(dir), parent) else {
         return false;
     };
-    here.dev() != parent.dev()
+    here.is_dir() && here.dev() != parent.dev()
 }
 
 /// Builds the skeleton at `dir` unless another runner did meanwhile: under a lock shared by
@@ -121,12 +161,18 @@ fn build_once(spec: &JobSpec, dir: &Path) -> Result<()> {
     for d in [dir, building.as_path()] {
         fs::create_dir_all(d).map_err(io_err("mkdir", d))?;
     }
-    if let Err(e) = build(spec, &building) {
-        let _ = sys::umount2(&building, libc::MNT_DETACH);
-        return Err(e);
+    // What a runner killed mid-build left there.
+    while is_mount_point(&building) {
+        sys::umount2(&building, libc::MNT_DETACH).map_err(sys_err("detach"))?;
     }
     let source = building.to_string_lossy();
-    sys::mount(Some(&source), dir, None, libc::MS_MOVE, None).map_err(sys_err("move"))
+    let built = build(spec, &building).and_then(|()| {
+        sys::mount(Some(&source), dir, None, libc::MS_MOVE, None).map_err(sys_err("move"))
+    });
+    if built.is_err() {
+        let _ = sys::umount2(&building, libc::MNT_DETACH);
+    }
+    built
 }
 
 /// The skeleton on a fresh tmpfs at `root`, read-only and private when done.

@@ -154,7 +154,7 @@ async fn an_idle_session_ends_after_its_idle_timeout_leaving_no_process_and_its_
     let path = format!("/api/v1/sessions/{}", s.id);
     let gone = within(Duration::from_secs(5), || !processes_alive(&IDLE_UIDS)).await;
     assert!(gone, "the idle session's processes are still there");
-    // A kept group (`<server pid>-k<pool>-<n>`, leased with the uid) stays, empty, for the
+    // A kept group (`<server pid>-k<tag>-<n>`, leased with the uid) stays, empty, for the
     // next sandbox; any other is removed.
     let kept = |c: &std::path::Path| {
         c.file_name()
