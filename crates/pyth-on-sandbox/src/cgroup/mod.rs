@@ -228,6 +228,20 @@ pub fn run_name() -> String {
     format!("{}-{nanos}", sys::getpid())
 }
 
+/// A kept group that an earlier run left, checked before a run gets it: its OOM-kill count so
+/// far (the run's baseline), or [`CgroupError::NotEmpty`] (`path` in the error) while any
+/// process is still inside.
+pub(crate) fn idle_baseline(group: &dyn RunCgroup, path: &Path) -> Result<u64> {
+    let pids = group.pids()?;
+    if !pids.is_empty() {
+        return Err(CgroupError::NotEmpty {
+            path: path.to_owned(),
+            pids,
+        });
+    }
+    group.oom_kills()
+}
+
 /// Makes `dir` under `base/parent`: the parent is only made (once) when it is missing.
 /// `Ok(false)` when `dir` already existed and `existing_ok`.
 pub(crate) fn make_group_dir(

@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_component, keyed_value, kill_pids_checked, make_group_dir, parse_pids, read_file,
-    remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
+    check_component, idle_baseline, keyed_value, kill_pids_checked, make_group_dir, parse_pids,
+    read_file, remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
 };
 use crate::error::CgroupError;
 
@@ -81,7 +81,7 @@ impl Cgroups for V1 {
             run.created.push(dir);
         }
         // From here on, a failure must not leave directories behind.
-        if let Err(e) = run.write_limits(limits) {
+        if let Err(e) = run.write_limits(limits, false) {
             let _ = run.remove_dirs();
             return Err(e);
         }
@@ -102,16 +102,9 @@ impl Cgroups for V1 {
             run.created.push(dir);
         }
         if existed {
-            let pids = run.pids()?;
-            if !pids.is_empty() {
-                return Err(CgroupError::NotEmpty {
-                    path: run.memory.clone(),
-                    pids,
-                });
-            }
-            run.oom_base = run.oom_kills()?;
+            run.oom_base = idle_baseline(&run, &run.memory)?;
         }
-        run.rewrite_limits(limits)?;
+        run.write_limits(limits, true)?;
         Ok(Box::new(run))
     }
 
@@ -172,12 +165,19 @@ struct V1Run {
 }
 
 impl V1Run {
-    fn write_limits(&self, limits: &CgroupLimits) -> Result<()> {
-        let bytes = limits.memory_bytes.to_string();
-        write_file(&self.memory.join("memory.limit_in_bytes"), &bytes)?;
-        let memsw = self.memory.join("memory.memsw.limit_in_bytes");
-        if memsw.exists() {
-            write_file(&memsw, &bytes)?;
+    /// Writes the limits; `again` on a kept group, which an earlier run may have left in some
+    /// hierarchies: the memory limit then in the order the kernel accepts against the swap
+    /// limit there, and the CPU weight back to normal (a session may have left it idle).
+    fn write_limits(&self, limits: &CgroupLimits, again: bool) -> Result<()> {
+        if again {
+            self.set_memory(limits.memory_bytes)?;
+        } else {
+            let bytes = limits.memory_bytes.to_string();
+            write_file(&self.memory.join("memory.limit_in_bytes"), &bytes)?;
+            let memsw = self.memory.join("memory.memsw.limit_in_bytes");
+            if memsw.exists() {
+                write_file(&memsw, &bytes)?;
+            }
         }
         let swappiness = self.memory.join("memory.swappiness");
         if swappiness.exists() {
@@ -190,28 +190,9 @@ impl V1Run {
                 &super::CPU_PERIOD_US.to_string(),
             )?;
             write_file(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
-        }
-        Ok(())
-    }
-
-    /// The limits of a kept group, which an earlier run may have left in some hierarchies (and
-    /// not in one made just now): the memory limit in the order the kernel accepts against
-    /// the swap limit there, everything else written as for a new group, and the CPU weight
-    /// back to normal (a session may have left it idle).
-    fn rewrite_limits(&self, limits: &CgroupLimits) -> Result<()> {
-        self.set_memory(limits.memory_bytes)?;
-        let swappiness = self.memory.join("memory.swappiness");
-        if swappiness.exists() {
-            write_file(&swappiness, "0")?;
-        }
-        write_file(&self.pids.join("pids.max"), &limits.pids_max.to_string())?;
-        if let (Some(cpu), Some(quota)) = (&self.cpu, limits.cpu_quota_us()) {
-            write_file(
-                &cpu.join("cpu.cfs_period_us"),
-                &super::CPU_PERIOD_US.to_string(),
-            )?;
-            write_file(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
-            self.set_cpu_weight(super::CpuWeight::Normal)?;
+            if again {
+                self.set_cpu_weight(super::CpuWeight::Normal)?;
+            }
         }
         Ok(())
     }

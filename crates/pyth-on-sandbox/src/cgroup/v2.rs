@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_component, ensure_dir, keyed_value, kill_pids_checked, make_group_dir, parse_pids,
-    read_file, remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
+    check_component, ensure_dir, idle_baseline, keyed_value, kill_pids_checked, make_group_dir,
+    parse_pids, read_file, remove_stale_in, write_file, CgroupLimits, Cgroups, Result, RunCgroup,
 };
 use crate::error::CgroupError;
 
@@ -86,14 +86,7 @@ impl Cgroups for V2 {
             run.write_limits(limits, false)?;
             return Ok(Box::new(run));
         }
-        let pids = run.pids()?;
-        if !pids.is_empty() {
-            return Err(CgroupError::NotEmpty {
-                path: run.dir.clone(),
-                pids,
-            });
-        }
-        run.oom_base = run.oom_kills()?;
+        run.oom_base = idle_baseline(&run, &run.dir)?;
         run.write_limits(limits, true)?;
         Ok(Box::new(run))
     }
