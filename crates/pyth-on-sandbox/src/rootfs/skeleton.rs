@@ -230,3 +230,56 @@ pub(super) fn fill(spec: &JobSpec, root: &Path) -> Result<File> {
     mount_proc(root)?;
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(ro: &Path) -> JobSpec {
+        let mut spec = super::super::tests::spec(&[], Vec::new());
+        spec.ro_mounts = vec![ro.to_owned()];
+        spec.sandbox.hostname = "h".into();
+        spec
+    }
+
+    #[test]
+    fn a_host_file_replaced_since_makes_another_skeleton_and_an_untouched_one_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ld.so.cache");
+        fs::write(&file, "old").unwrap();
+        let first = key(&spec_with(&file));
+        assert_eq!(key(&spec_with(&file)), first, "nothing changed");
+        let next = dir.path().join("ld.so.cache.new");
+        fs::write(&next, "new").unwrap();
+        fs::rename(&next, &file).unwrap();
+        assert_ne!(key(&spec_with(&file)), first, "replaced by a rename");
+        let mut other_host = spec_with(&file);
+        other_host.sandbox.hostname = "other".into();
+        assert_ne!(key(&other_host), key(&spec_with(&file)));
+    }
+
+    #[test]
+    fn a_failed_build_is_not_tried_again_for_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("x.failed");
+        assert!(!failed_lately(&marker), "no marker");
+        File::create(&marker).unwrap();
+        assert!(failed_lately(&marker));
+        let old = std::time::SystemTime::now() - RETRY_AFTER - std::time::Duration::from_secs(1);
+        File::options()
+            .write(true)
+            .open(&marker)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(!failed_lately(&marker), "an old marker");
+    }
+
+    #[test]
+    fn a_plain_directory_or_a_missing_path_is_not_a_mount_point() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_mount_point(dir.path()));
+        assert!(!is_mount_point(&dir.path().join("missing")));
+        assert!(is_mount_point(Path::new("/proc")), "procfs on /");
+    }
+}

@@ -57,22 +57,31 @@ fn open_memory_usage(cg: &dyn RunCgroup) -> Result<File, CgroupError> {
     File::open(&path).map_err(|e| CgroupError::io("open", path, e))
 }
 
-/// Creates the pipes and clones init.
-pub(super) fn spawn(
-    profile: &JobSpec,
+/// The supervisor's ends of a run's pipes: the pump's, status, release, output spec, cells.
+type Ours = (RunPipes, OwnedFd, OwnedFd, OwnedFd, Option<OwnedFd>);
+
+/// The write ends of the exit and notice pipes (a fork server's payload takes them).
+type PayloadEnds = (Option<OwnedFd>, Option<OwnedFd>);
+
+/// Where the run's root comes from: the spawner's skeleton, else built on the host's
+/// `NEW_ROOT_DIR`, in the server's mount namespace.
+fn root_for(profile: &JobSpec) -> Result<Root, SandboxError> {
+    if let Some(skeleton) = rootfs::skeleton::for_job(profile) {
+        return Ok(Root::Skeleton(skeleton));
+    }
+    rootfs::skeleton::leave_spawner_namespace()?;
+    std::fs::create_dir_all(NEW_ROOT_DIR)
+        .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
+    Ok(Root::Build(NEW_ROOT_DIR.into()))
+}
+
+/// Creates the pipes: init's plan, the supervisor's ends, the payload's.
+fn plan<'a>(
+    profile: &'a JobSpec,
     cg: &dyn RunCgroup,
     policy: seccomp::Policy,
-    wipe_in_child: &mut dyn FnMut(),
-) -> Result<Init, SandboxError> {
-    let root = match rootfs::skeleton::for_job(profile) {
-        Some(skeleton) => Root::Skeleton(skeleton),
-        None => {
-            rootfs::skeleton::leave_spawner_namespace()?;
-            std::fs::create_dir_all(NEW_ROOT_DIR)
-                .map_err(|e| SysError::from_io("mkdir", NEW_ROOT_DIR.into(), e))?;
-            Root::Build(NEW_ROOT_DIR.into())
-        }
-    };
+    root: Root,
+) -> Result<(ChildPlan<'a>, Ours, PayloadEnds), SandboxError> {
     let (stdin_r, stdin_w) = sys::pipe()?;
     let (stdout_r, stdout_w) = sys::pipe()?;
     let (stderr_r, stderr_w) = sys::pipe()?;
@@ -87,10 +96,6 @@ pub(super) fn spawn(
     // A leased network namespace: opened here (the path is the launcher's descriptor), entered
     // by init instead of a new one.
     let netns = profile.netns.as_ref().map(netns::open).transpose()?;
-    let namespaces = match netns {
-        Some(_) => CLONE_NAMESPACES & !libc::CLONE_NEWNET,
-        None => CLONE_NAMESPACES,
-    };
     let plan = ChildPlan {
         spec: profile,
         policy,
@@ -121,6 +126,22 @@ pub(super) fn spawn(
         files: files_r,
     };
     let ours = (pipes, status_r, release_w, spec_w, cells_r);
+    Ok((plan, ours, (exit_w, notice_w)))
+}
+
+/// Creates the pipes and clones init.
+pub(super) fn spawn(
+    profile: &JobSpec,
+    cg: &dyn RunCgroup,
+    policy: seccomp::Policy,
+    wipe_in_child: &mut dyn FnMut(),
+) -> Result<Init, SandboxError> {
+    let root = root_for(profile)?;
+    let (plan, ours, (exit_w, notice_w)) = plan(profile, cg, policy, root)?;
+    let namespaces = match plan.netns {
+        Some(_) => CLONE_NAMESPACES & !libc::CLONE_NEWNET,
+        None => CLONE_NAMESPACES,
+    };
     let (pid, pidfd) = match sys::clone_child(namespaces)? {
         sys::Cloned::Child => {
             // The child must not hold the supervisor's ends: stdin would never see EOF; nor

@@ -56,20 +56,7 @@ impl Running {
         switches: Switches,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
-        let mut settings = Settings::for_data_dir(dir.path());
-        let uids = settings.runs.run_uid_count;
-        settings.runs.run_uid_start += nth * uids;
-        settings.rate_limit_per_minute = 1_000_000;
-        settings.auth_rate_limit_per_minute = 1000;
-        settings.runs.max_queued_runs = 1024;
-        settings.runs.max_concurrent_runs_per_user = 64;
-        settings.pool_size = Some(pool_size);
-        settings.fork_server = fork_server;
-        settings.runner_spawner = switches.runner_spawner;
-        settings.reuse_netns = switches.reuse_netns;
-        // Prepared runners are not retired while idle: a measurement of one server is not
-        // disturbed by the others replacing theirs (the default replaces them every minute).
-        settings.pool_idle_secs = 24 * 3600;
+        let settings = settings(dir.path(), nth, pool_size, fork_server, switches);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -119,4 +106,29 @@ impl Running {
         let _ = self.stop.send(());
         self.handle.await?
     }
+}
+
+/// Server number `nth`'s settings: every limit a benchmark would hit lifted.
+fn settings(
+    dir: &std::path::Path,
+    nth: u32,
+    pool_size: usize,
+    fork_server: bool,
+    switches: Switches,
+) -> Settings {
+    let mut settings = Settings::for_data_dir(dir);
+    let uids = settings.runs.run_uid_count;
+    settings.runs.run_uid_start += nth * uids;
+    settings.rate_limit_per_minute = 1_000_000;
+    settings.auth_rate_limit_per_minute = 1000;
+    settings.runs.max_queued_runs = 1024;
+    settings.runs.max_concurrent_runs_per_user = 64;
+    settings.pool_size = Some(pool_size);
+    settings.fork_server = fork_server;
+    settings.runner_spawner = switches.runner_spawner;
+    settings.reuse_netns = switches.reuse_netns;
+    // Prepared runners are not retired while idle: a measurement of one server is not
+    // disturbed by the others replacing theirs (the default replaces them every minute).
+    settings.pool_idle_secs = 24 * 3600;
+    settings
 }
