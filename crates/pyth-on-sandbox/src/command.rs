@@ -156,31 +156,15 @@ fn environment(spec: &JobSpec) -> Result<Vec<(String, String)>, SandboxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{EnvVar, Limits, SandboxOptions};
+    use crate::protocol::EnvVar;
 
     fn spec(language: Language) -> JobSpec {
-        JobSpec {
-            language,
-            interpreter: "/usr/bin/python3".into(),
-            interpreter_args: vec![],
-            ro_mounts: vec![],
-            binds: vec![],
-            code: String::new(),
-            stdin: String::new(),
-            args: vec!["a b".into()],
-            env: vec![],
-            limits: Limits::default(),
-            sandbox: SandboxOptions::default(),
-            zk: None,
-            egress: None,
-            prestart: false,
-            files: Vec::new(),
-            output: None,
-            stream: false,
-            session: false,
-            fork_server: None,
-            netns: None,
-        }
+        let mut s = crate::protocol::tests::spec();
+        s.language = language;
+        s.ro_mounts = vec![];
+        s.code = String::new();
+        s.args = vec!["a b".into()];
+        s
     }
 
     fn strs(v: &[CString]) -> Vec<&str> {

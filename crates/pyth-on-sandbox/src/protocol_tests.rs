@@ -1,7 +1,8 @@
 //! Tests of the frame protocol: encoding, limits, and the wire shape of frames.
 use super::*;
 
-fn spec() -> JobSpec {
+/// A Python job (`print(1)`, `/usr` read-only), which other modules' tests adjust.
+pub(crate) fn spec() -> JobSpec {
     JobSpec {
         language: Language::Python,
         interpreter: "/usr/bin/python3".into(),

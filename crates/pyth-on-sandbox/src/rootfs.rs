@@ -371,17 +371,21 @@ pub fn enter(spec: &JobSpec, root: &Root) -> Result<File> {
     Ok(code)
 }
 
-/// The whole tree on a fresh tmpfs at `new_root`, the program file made.
-fn build(spec: &JobSpec, new_root: &Path) -> Result<File> {
+/// The small tmpfs a root is built on (a run's own, or a skeleton's).
+fn root_tmpfs(root: &Path) -> Result<()> {
     sys::mount(
         Some("tmpfs"),
-        new_root,
+        root,
         Some("tmpfs"),
         MS_NOSUID | MS_NODEV,
         Some("size=1m,nr_inodes=4096,mode=0755"),
     )
-    .map_err(sys_err("root tmpfs"))?;
+    .map_err(sys_err("root tmpfs"))
+}
 
+/// The whole tree on a fresh tmpfs at `new_root`, the program file made.
+fn build(spec: &JobSpec, new_root: &Path) -> Result<File> {
+    root_tmpfs(new_root)?;
     let mut dirs = Dirs::new(new_root);
     bind_read_only(spec, new_root, &mut dirs)?;
     for b in &spec.binds {

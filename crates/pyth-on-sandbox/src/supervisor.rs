@@ -262,8 +262,7 @@ fn prepare_inner(
 
 /// The run's cgroup: the kept one leased to it, else (or when that one cannot be had: still
 /// holding a killed run's last processes, or any other failure) one of its own, removed
-/// after it;
-/// before making one of those, the groups of that kind that SIGKILLed runners left behind
+/// after it. Before making one of those, the groups that SIGKILLed runners left behind
 /// (empty, their runner pid gone) are removed.
 fn open_cgroup(
     cgroups: &dyn Cgroups,

@@ -18,8 +18,9 @@ mod socket;
 pub use cpu::{children_cpu_us, on_each_cpu, process_cpu_us};
 pub use dir::{openat, openat2, read_dir};
 pub use privileges::{
-    clear_capabilities, drop_bounding_and_ambient, force_speculation_mitigations, set_credentials,
-    set_malloc_mmap_threshold, set_no_new_privs, set_not_dumpable, set_parent_death_signal, setsid,
+    clear_capabilities, drop_bounding_and_ambient, force_speculation_mitigations,
+    has_effective_capability, set_credentials, set_malloc_mmap_threshold, set_no_new_privs,
+    set_not_dumpable, set_parent_death_signal, setsid,
 };
 pub use socket::{
     child_signal_fd, connect_abstract, peer_credentials, recv_with_fds, send_with_fds,
@@ -282,18 +283,6 @@ pub fn set_nice(pid: i32, nice: i32) -> Result<()> {
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and takes no arguments.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// Whether capability `cap` is in this process's effective set (`CapEff` in
-/// `/proc/self/status`); `false` where unreadable.
-pub fn has_effective_capability(cap: u32) -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-            u64::from_str_radix(hex.trim(), 16).ok()
-        })
-        .is_some_and(|set| cap < 64 && set & (1 << cap) != 0)
 }
 
 /// `getpid()`.

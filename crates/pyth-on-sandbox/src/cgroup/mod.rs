@@ -250,18 +250,19 @@ pub(crate) fn make_group_dir(
     dir: &Path,
     existing_ok: bool,
 ) -> Result<bool> {
-    match fs::create_dir(dir) {
-        Ok(()) => return Ok(true),
-        Err(e) if existing_ok && e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(CgroupError::io("mkdir", dir, e)),
-    }
-    ensure_dir(&base.join(parent))?;
-    match fs::create_dir(dir) {
+    let make = || match fs::create_dir(dir) {
         Ok(()) => Ok(true),
         Err(e) if existing_ok && e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(CgroupError::io("mkdir", dir, e)),
-    }
+        Err(e) => Err(e),
+    };
+    let made = match make() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            ensure_dir(&base.join(parent))?;
+            make()
+        }
+        first => first,
+    };
+    made.map_err(|e| CgroupError::io("mkdir", dir, e))
 }
 
 /// Refuses names that are not a single, plain path component.

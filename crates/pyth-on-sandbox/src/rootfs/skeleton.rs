@@ -4,7 +4,8 @@
 //! Building a root took 30-40 system calls per run (a tmpfs, 18 binds each remounted
 //! read-only, directories, symlinks, `/etc` files): about 0.6 ms of a run's CPU. The runner
 //! spawner now lives in a mount namespace of its own ([`own_namespace`]: a slave of the host's,
-//! so the host sees none of its mounts while later host mounts still reach it). Its runners
+//! so the host sees none of its mounts; later host mounts reach it only where the host's are
+//! shared, which is why a job that binds host paths goes back to the server's). Its runners
 //! share that namespace, and the first one that needs a profile's skeleton builds it there
 //! ([`for_job`], under a lock): a read-only tmpfs root with the profile's read-only binds,
 //! `/etc` (`hosts`, `hostname`, and `passwd` and `group` as symlinks into `/etc/pyth-on`),
@@ -29,7 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
     bind_read_only, code_file, host_files, identity_files, io_err, make_dev, mount_proc,
-    scratch_tmpfs, sys_err, write_missing, Dirs, Result, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY,
+    root_tmpfs, scratch_tmpfs, sys_err, write_missing, Dirs, Result, MS_NODEV, MS_NOEXEC,
+    MS_NOSUID, MS_RDONLY,
 };
 use crate::error::SysError;
 use crate::protocol::JobSpec;
@@ -177,14 +179,7 @@ fn build_once(spec: &JobSpec, dir: &Path) -> Result<()> {
 
 /// The skeleton on a fresh tmpfs at `root`, read-only and private when done.
 fn build(spec: &JobSpec, root: &Path) -> Result<()> {
-    sys::mount(
-        Some("tmpfs"),
-        root,
-        Some("tmpfs"),
-        MS_NOSUID | MS_NODEV,
-        Some("size=1m,nr_inodes=4096,mode=0755"),
-    )
-    .map_err(sys_err("skeleton tmpfs"))?;
+    root_tmpfs(root)?;
     let mut dirs = Dirs::new(root);
     bind_read_only(spec, root, &mut dirs)?;
     let etc = root.join("etc");

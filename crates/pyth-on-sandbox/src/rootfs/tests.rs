@@ -1,32 +1,15 @@
 //! Path validation and placement of the root file system's mounts.
 
 use super::*;
-use crate::protocol::{Bind, Language, Limits, SandboxOptions};
+use crate::protocol::Bind;
 
 /// A Python job with these read-only mounts and binds (also for the skeleton's tests).
 pub(super) fn spec(ro: &[&str], binds: Vec<Bind>) -> JobSpec {
-    JobSpec {
-        language: Language::Python,
-        interpreter: "/usr/bin/python3".into(),
-        interpreter_args: vec![],
-        ro_mounts: ro.iter().map(PathBuf::from).collect(),
-        binds,
-        code: String::new(),
-        stdin: String::new(),
-        args: vec![],
-        env: vec![],
-        limits: Limits::default(),
-        sandbox: SandboxOptions::default(),
-        zk: None,
-        egress: None,
-        prestart: false,
-        files: Vec::new(),
-        output: None,
-        stream: false,
-        session: false,
-        fork_server: None,
-        netns: None,
-    }
+    let mut s = crate::protocol::tests::spec();
+    s.ro_mounts = ro.iter().map(PathBuf::from).collect();
+    s.binds = binds;
+    s.code = String::new();
+    s
 }
 
 #[test]

@@ -171,3 +171,24 @@ pub fn clear_capabilities() -> Result<()> {
     let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
     check(ret, "capset", || "v3, pid 0, all sets empty".into()).map(drop)
 }
+
+/// Whether capability `cap` is in this process's effective set (`CapEff` in
+/// `/proc/self/status`); `false` where unreadable.
+pub fn has_effective_capability(cap: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|set| cap < 64 && set & (1 << cap) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_has_every_capability_and_no_process_one_past_the_last() {
+        assert_eq!(super::has_effective_capability(0), crate::running_as_root());
+        assert!(!super::has_effective_capability(64));
+    }
+}
