@@ -389,11 +389,12 @@ impl Prepared {
             live.cg.set_memory(memory_bytes(limits.memory_mb))?;
         }
         // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload cannot
-        // lower its own nice value: that needs CAP_SYS_NICE).
+        // lower its own nice value: that needs CAP_SYS_NICE). Init is root; the payload has
+        // the sandbox's uid (set before it said `ready`), which no other live sandbox has:
+        // one call, not a read of the group's members.
         let _ = sys::set_nice(0, 0);
-        for pid in live.cg.members().unwrap_or_default() {
-            let _ = sys::set_nice(pid, 0);
-        }
+        let _ = sys::set_nice(live.init.pid, 0);
+        let _ = sys::set_user_nice(self.profile.sandbox.uid, 0);
         // Before the release: the spec is complete in the pipe before any user code runs.
         send_output_spec(&mut live.init, output)?;
         release.timeout_ms = limits.timeout_ms;

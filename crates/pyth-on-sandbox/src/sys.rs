@@ -279,6 +279,16 @@ pub fn set_nice(pid: i32, nice: i32) -> Result<()> {
     .map(drop)
 }
 
+/// `setpriority(PRIO_USER, uid, nice)`: every process whose real uid is `uid`.
+pub fn set_user_nice(uid: u32, nice: i32) -> Result<()> {
+    // SAFETY: setpriority only reads its integer arguments.
+    let ret = unsafe { libc::setpriority(libc::PRIO_USER, uid, nice) };
+    check(ret.into(), "setpriority", || {
+        format!("uid {uid}, nice {nice}")
+    })
+    .map(drop)
+}
+
 /// `geteuid() == 0`.
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and takes no arguments.

@@ -11,6 +11,19 @@ pub fn now_ms() -> i64 {
 
 /// Takes one cell from `key`'s bucket of `per_minute` requests per minute.
 pub async fn take(store: &dyn Store, key: &str, per_minute: u32) -> StoreResult<RateDecision> {
-    let interval = (60_000 / i64::from(per_minute.max(1))).max(1);
-    store.rate_limit(key, now_ms(), interval, per_minute).await
+    store
+        .rate_limit(key, now_ms(), interval_ms(per_minute), per_minute)
+        .await
+}
+
+/// Gives back one cell [`take`]n from `key`'s bucket.
+pub async fn give_back(store: &dyn Store, key: &str, per_minute: u32) -> StoreResult<()> {
+    store
+        .rate_limit_refund(key, now_ms(), interval_ms(per_minute))
+        .await
+}
+
+/// The emission interval of a bucket of `per_minute` cells a minute.
+fn interval_ms(per_minute: u32) -> i64 {
+    (60_000 / i64::from(per_minute.max(1))).max(1)
 }

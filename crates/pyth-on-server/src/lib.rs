@@ -22,6 +22,7 @@ pub mod execution;
 pub mod generation;
 pub mod health;
 pub mod http;
+pub mod key_owners;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;

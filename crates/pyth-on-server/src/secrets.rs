@@ -222,17 +222,36 @@ pub async fn open_for_run(
     owner: &Caller,
     selection: &SecretSelection,
 ) -> Result<OpenSecrets, OpenError> {
-    let rows = match selection {
+    let rows = sealed_for_run(state, owner, selection).await?;
+    open_rows(state, owner, rows)
+}
+
+/// The sealed rows [`open_for_run`] would decrypt, read but not opened: a run reads them
+/// beside its quota reservation and opens them ([`open_rows`]) once it is admitted.
+pub async fn sealed_for_run(
+    state: &AppState,
+    owner: &Caller,
+    selection: &SecretSelection,
+) -> Result<Vec<SealedSecretRow>, OpenError> {
+    Ok(match selection {
         SecretSelection::AccountDefault if owner.secrets_default == SecretsDefault::None => {
-            return Ok(Vec::new())
+            Vec::new()
         }
         SecretSelection::AccountDefault => state.store().sealed_secrets_for(owner.user_id).await?,
-        SecretSelection::Named(names) if names.is_empty() => return Ok(Vec::new()),
+        SecretSelection::Named(names) if names.is_empty() => Vec::new(),
         SecretSelection::Named(names) => {
             let all = state.store().sealed_secrets_for(owner.user_id).await?;
             named(all, names)?
         }
-    };
+    })
+}
+
+/// Decrypts `rows` of `owner`'s ([`sealed_for_run`]).
+pub fn open_rows(
+    state: &AppState,
+    owner: &Caller,
+    rows: Vec<SealedSecretRow>,
+) -> Result<OpenSecrets, OpenError> {
     let owner = owner.user_id;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {

@@ -41,6 +41,7 @@ struct Inner {
     cancels: crate::execution::live::Cancels,
     sessions: crate::sessions::registry::Registry,
     node: crate::sessions::node::NodeIdentity,
+    key_owners: crate::key_owners::KeyOwners,
 }
 
 /// The parts [`AppState::new`] assembles.
@@ -117,7 +118,14 @@ impl AppState {
             cancels: Default::default(),
             sessions,
             node,
+            key_owners: Default::default(),
         }))
+    }
+
+    /// The owners of the API keys this node has looked up (a guess, see
+    /// [`crate::key_owners`]).
+    pub fn key_owners(&self) -> &crate::key_owners::KeyOwners {
+        &self.0.key_owners
     }
 
     /// This node on the session records: its advertised URL and instance id.

@@ -182,19 +182,21 @@ pub async fn admit(
 ) -> Result<Admitted, RunError> {
     let execution_id = Uuid::now_v7();
     let settings = &request.settings;
-    // Two independent round trips at once: nothing is built unless the reservation holds.
-    let (ticket, stored) = tokio::join!(
+    // Three independent round trips at once: nothing is built and no secret is opened unless
+    // the reservation holds and every secret the run names exists.
+    let (ticket, stored, sealed) = tokio::join!(
         crate::quotas::reserve_run(state, user.user_id),
         packages::stored(state, user, settings.language),
+        secrets::sealed_for_run(state, user, &settings.secrets),
     );
-    let ticket = ticket?;
+    let (ticket, sealed) = (ticket?, sealed?);
     let env_mount =
         packages::resolve(state, user, settings.language, &settings.packages, stored?).await?;
     let permit = state.runs().admit(user.user_id).await.map_err(|refused| {
         state.metrics().refused_busy();
         RunError::from(refused)
     })?;
-    let secrets = secrets::open_for_run(state, user, &settings.secrets).await?;
+    let secrets = secrets::open_rows(state, user, sealed)?;
     let egress = start_egress(state, user, execution_id, request.settings.network).await?;
     // Stoppable as soon as its id can be known (a streamed run's `start` event).
     let cancel = CancellationToken::new();

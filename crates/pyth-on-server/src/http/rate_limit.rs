@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue};
 use pyth_on_store::RateDecision;
 
-pub use crate::clock::take;
+pub use crate::clock::{give_back, take};
 use crate::error::ApiError;
 
 /// Seconds, rounded up, never zero.

@@ -319,3 +319,51 @@ async fn expired_wrong_algorithm_and_unknown_user_tokens_are_refused() {
     // And the genuine token still works.
     server.client.verify(&user.auth.token).await.unwrap();
 }
+
+/// `ratelimit-remaining` of a request to the secrets list.
+async fn remaining(client: &pyth_on_client::Client) -> (u16, String) {
+    let response = client
+        .request(Method::GET, "/api/v1/secrets")
+        .send()
+        .await
+        .unwrap();
+    let left = response
+        .headers()
+        .get("ratelimit-remaining")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (response.status().as_u16(), left)
+}
+
+#[tokio::test]
+async fn each_request_takes_one_cell_whether_its_key_is_known_to_the_node_or_not() {
+    // The first request of a key looks its owner up, then takes the cell; later ones take it
+    // beside the lookup (the node remembers the owner). Either way: one cell each.
+    let server = TestServer::start_with(|s| s.rate_limit_per_minute = 10).await;
+    let user = server.user().await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(remaining(&user.key).await);
+    }
+    seen.push(remaining(&user.jwt).await);
+    let expected = ["9", "8", "7", "6"].map(|left| (200, left.to_string()));
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_without_spending_its_former_owners_rate_limit() {
+    // The node still remembers whose the key was, and takes that user's cell beside the
+    // lookup; the lookup refuses the key, and the cell is given back.
+    let server = TestServer::start_with(|s| s.rate_limit_per_minute = 6).await;
+    let user = server.user().await;
+    let created = user.jwt.create_key("soon revoked").await.unwrap();
+    let key_client = server.client.with_api_key(&created.api_key);
+    // Creating the key took a cell, this request another.
+    assert_eq!(remaining(&key_client).await, (200, "4".to_string()));
+    user.jwt.revoke_key(created.id).await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(remaining(&key_client).await, (401, String::new()));
+    }
+    // The revoke took a cell, and this request one: none for the refused ones.
+    assert_eq!(remaining(&user.jwt).await, (200, "2".to_string()));
+}
