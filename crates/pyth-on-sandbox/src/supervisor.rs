@@ -389,12 +389,21 @@ impl Prepared {
             live.cg.set_memory(memory_bytes(limits.memory_mb))?;
         }
         // Prepared at PREPARE_NICE; the job runs at the normal priority (the payload cannot
-        // lower its own nice value: that needs CAP_SYS_NICE). Init is root; the payload has
-        // the sandbox's uid (set before it said `ready`), which no other live sandbox has:
-        // one call, not a read of the group's members.
+        // lower its own nice value: that needs CAP_SYS_NICE).
         let _ = sys::set_nice(0, 0);
-        let _ = sys::set_nice(live.init.pid, 0);
-        let _ = sys::set_user_nice(self.profile.sandbox.uid, 0);
+        let sandbox = &self.profile.sandbox;
+        if sandbox.kept_cgroup.is_some() && sandbox.uid != 0 {
+            // A leased uid (it comes with the kept group's name), which no other live sandbox
+            // of this server has: init (root) by its pid, every process and thread of the run
+            // (its uid set before it said `ready`) in one call, not a read of the members.
+            let _ = sys::set_nice(live.init.pid, 0);
+            let _ = sys::set_user_nice(sandbox.uid, 0);
+        } else {
+            // A uid other sandboxes (or host processes, `nobody`) may share: by pid.
+            for pid in live.cg.members().unwrap_or_default() {
+                let _ = sys::set_nice(pid, 0);
+            }
+        }
         // Before the release: the spec is complete in the pipe before any user code runs.
         send_output_spec(&mut live.init, output)?;
         release.timeout_ms = limits.timeout_ms;

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{privileged, py, run};
+use common::{privileged, py, run, run_in, Mode};
 
 /// A run in kept group `ktest-<n>` (each test its own: the tests run at once).
 fn spec_as(n: u32, code: &str) -> pyth_on_sandbox::protocol::JobSpec {
@@ -89,4 +89,30 @@ fn a_kept_group_that_still_holds_a_process_is_not_given_to_a_run() {
     // process leaves it. The groups are now empty and can go.
     remove(&kept);
     assert_eq!(kept_groups(n), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_sandbox_with_a_leased_uid_prepared_at_low_priority_runs_its_job_at_normal_priority() {
+    // With a kept group the uid is leased (the sandbox's alone): the release puts the run's
+    // processes back to nice 0 by that uid (`setpriority(PRIO_USER)`), not by reading the
+    // group's members.
+    privileged();
+    let code = "import os, subprocess\nprint(os.nice(0), subprocess.run(['nice'], capture_output=True, text=True).stdout.strip())";
+    for (n, mode) in [
+        (11, Mode::Prepared),
+        (12, Mode::Prestarted),
+        (13, Mode::Forked),
+    ] {
+        remove(&kept_groups(n));
+        let mut spec = spec_as(n, code);
+        (spec.sandbox.uid, spec.sandbox.gid) = (1_799_990_000 + n, 1_799_990_000 + n);
+        let r = run_in(&spec, mode);
+        assert_eq!(
+            (r.stdout.as_str(), r.exit_code),
+            ("0 0\n", 0),
+            "{mode:?}: {}",
+            r.stderr
+        );
+        remove(&kept_groups(n));
+    }
 }

@@ -1,8 +1,8 @@
-//! Which user an API key belongs to, as this node last read it from the store: a guess that
-//! lets a request's rate-limit cell be taken side by side with the key's lookup (one round
-//! trip less before every request), never a substitute for that lookup. Every request still
-//! reads its key and its owner (revoked, disabled, deleted: refused at once, on every node);
-//! a guess the lookup contradicts has its cell given back (`crate::http::auth`).
+//! Which user an API key belongs to, as this node last found it usable: a guess that lets a
+//! request's rate-limit cell be taken side by side with the key's lookup (one round trip less
+//! before every request), never a substitute for that lookup. Every request still reads its
+//! key and its owner (revoked, disabled, deleted: refused at once, on every node); a guess the
+//! lookup contradicts has its cell given back and is forgotten (`crate::http::auth`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,6 +29,9 @@ impl KeyOwners {
     /// `owner` is who the store says `key` belongs to.
     pub fn remember(&self, key: &KeyHash, owner: Uuid) {
         let mut owners = self.table();
+        if owners.get(key) == Some(&owner) {
+            return;
+        }
         if owners.len() >= MAX_KEYS && !owners.contains_key(key) {
             owners.clear();
         }

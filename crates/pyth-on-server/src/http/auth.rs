@@ -13,6 +13,7 @@ use pyth_on_crypto::api_key::ApiKey;
 use pyth_on_crypto::jwt::Claims;
 use pyth_on_crypto::key_hash::KeyHash;
 use pyth_on_store::{ApiKeyRecord, RateDecision, Role, User};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::client_ip::client_ip;
@@ -92,10 +93,9 @@ pub async fn require_auth(
     response
 }
 
-/// The caller and a cell of their rate limit. When the credential says whose it is before the
-/// store does ([`Credential::claimed_user`]), the cell is taken side by side with the lookup:
-/// one round trip less before every request. A cell taken for anyone but the caller the
-/// lookup found (a revoked key, a deleted user) is given back, and the caller's is taken.
+/// The caller and a cell of their rate limit. When this node knows whose an API key is
+/// ([`Credential::claimed_user`]), the cell is taken side by side with the lookup: one round
+/// trip less before every request ([`take_beside_lookup`]).
 async fn authenticate_and_take(
     state: &AppState,
     headers: &HeaderMap,
@@ -107,7 +107,26 @@ async fn authenticate_and_take(
         let decision = take_cell(state, user.user_id).await?;
         return Ok((user, decision));
     };
-    let (user, decision) = tokio::join!(resolve(state, &credential, ip), take_cell(state, claimed));
+    // In a task of its own, so that a client that goes away cannot stop it between the cell
+    // taken on the guess and its giving back.
+    let owned = state.clone();
+    let work = async move { take_beside_lookup(&owned, &credential, ip, claimed).await };
+    let work = crate::context::carry(work).instrument(tracing::Span::current());
+    tokio::spawn(work).await.map_err(|failed| {
+        ApiError::Internal(anyhow::Error::new(failed).context("authenticating the request"))
+    })?
+}
+
+/// Takes a cell of `claimed`'s bucket while the store looks the credential up. A cell taken
+/// for anyone but the caller the lookup found (a revoked key, a disabled account) is given
+/// back, and the caller's taken (if any).
+async fn take_beside_lookup(
+    state: &AppState,
+    credential: &Credential,
+    ip: IpAddr,
+    claimed: Uuid,
+) -> Result<(Caller, RateDecision), ApiError> {
+    let (user, decision) = tokio::join!(resolve(state, credential, ip), take_cell(state, claimed));
     match user {
         Ok(user) if user.user_id == claimed => Ok((user, decision?)),
         other => {
@@ -163,12 +182,14 @@ impl Credential {
         Ok(Self::Jwt(claims))
     }
 
-    /// Whose the credential is before the store says: an access token names its user; for
-    /// an API key, the owner this node last read for it, if any.
+    /// Whose the credential is before the store says: for an API key, the owner this node
+    /// last found usable with it, if any. None for an access token: a signed-out token stays
+    /// valid until it expires, and taking its user's cells on every try would let whoever
+    /// holds one keep that user's bucket busy.
     fn claimed_user(&self, state: &AppState) -> Option<Uuid> {
         match self {
             Self::ApiKey(hash) => state.key_owners().guess(hash),
-            Self::Jwt(claims) => Some(claims.sub),
+            Self::Jwt(_) => None,
         }
     }
 }
@@ -194,8 +215,7 @@ async fn resolve(
     // A credential of a user who no longer exists is refused; a disabled one is told so.
     let (user, method, sign_in) = match credential {
         Credential::ApiKey(hash) => {
-            let (key, owner) = api_key(state, hash).await?;
-            let owner = accounts::usable(Some(owner))?;
+            let (key, owner) = usable_key(state, hash).await?;
             if key
                 .last_used_at
                 .is_none_or(|at| time::OffsetDateTime::now_utc() - at >= KEY_USE_PRECISION)
@@ -237,20 +257,31 @@ async fn signed_in(state: &AppState, claims: &Claims) -> Result<User, ApiError> 
 /// period, not on every request (a write transaction each).
 const KEY_USE_PRECISION: time::Duration = time::Duration::minutes(1);
 
+/// The live API key of `hash` and its owner, if the owner may use it. This node remembers
+/// whose a usable key is ([`crate::key_owners`]) and forgets a key the store refuses.
+async fn usable_key(state: &AppState, hash: &KeyHash) -> Result<(ApiKeyRecord, User), ApiError> {
+    let usable = match api_key(state, hash).await {
+        Ok((key, owner)) => accounts::usable(Some(owner))
+            .map(|owner| (key, owner))
+            .map_err(ApiError::from),
+        Err(err) => Err(err),
+    };
+    match &usable {
+        Ok((_, owner)) => state.key_owners().remember(hash, owner.id),
+        Err(_) => state.key_owners().forget(hash),
+    }
+    usable
+}
+
 /// The live API key of `hash`, checked against the stored hash, and its owner (one query).
-/// Format and checksum were checked before ([`Credential::of`]). This node remembers whose
-/// key it is ([`crate::key_owners`]), and forgets it when the store refuses it.
+/// Format and checksum were checked before ([`Credential::of`]).
 async fn api_key(state: &AppState, hash: &KeyHash) -> Result<(ApiKeyRecord, User), ApiError> {
     let found = state.store().api_key_with_owner(hash.as_bytes()).await?;
-    let live = found.filter(|(record, _)| {
-        KeyHash::from_slice(&record.key_hash).is_some_and(|stored| stored.ct_eq(hash))
-    });
-    let Some((record, owner)) = live else {
-        state.key_owners().forget(hash);
-        return Err(ApiError::unauthorized());
-    };
-    state.key_owners().remember(hash, owner.id);
-    Ok((record, owner))
+    found
+        .filter(|(record, _)| {
+            KeyHash::from_slice(&record.key_hash).is_some_and(|stored| stored.ct_eq(hash))
+        })
+        .ok_or_else(ApiError::unauthorized)
 }
 
 /// Per-client-IP limit on the public auth routes (register, login, refresh).

@@ -367,3 +367,21 @@ async fn a_revoked_key_is_refused_without_spending_its_former_owners_rate_limit(
     // The revoke took a cell, and this request one: none for the refused ones.
     assert_eq!(remaining(&user.jwt).await, (200, "2".to_string()));
 }
+
+#[tokio::test]
+async fn a_signed_out_token_is_refused_without_spending_its_users_rate_limit() {
+    // An access token outlives its sign-in until it expires; whoever still holds one must not
+    // be able to keep its user's bucket busy.
+    let server = TestServer::start_with(|s| s.rate_limit_per_minute = 6).await;
+    let user = server.user().await;
+    assert_eq!(remaining(&user.jwt).await, (200, "5".to_string()));
+    server
+        .client
+        .logout(&user.auth.refresh_token)
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(remaining(&user.jwt).await, (401, String::new()));
+    }
+    assert_eq!(remaining(&user.key).await, (200, "4".to_string()));
+}
