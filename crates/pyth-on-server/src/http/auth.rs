@@ -260,12 +260,9 @@ const KEY_USE_PRECISION: time::Duration = time::Duration::minutes(1);
 /// The live API key of `hash` and its owner, if the owner may use it. This node remembers
 /// whose a usable key is ([`crate::key_owners`]) and forgets a key the store refuses.
 async fn usable_key(state: &AppState, hash: &KeyHash) -> Result<(ApiKeyRecord, User), ApiError> {
-    let usable = match api_key(state, hash).await {
-        Ok((key, owner)) => accounts::usable(Some(owner))
-            .map(|owner| (key, owner))
-            .map_err(ApiError::from),
-        Err(err) => Err(err),
-    };
+    let usable = api_key(state, hash)
+        .await
+        .and_then(|(key, owner)| Ok((key, accounts::usable(Some(owner))?)));
     match &usable {
         Ok((_, owner)) => state.key_owners().remember(hash, owner.id),
         Err(_) => state.key_owners().forget(hash),

@@ -385,3 +385,23 @@ async fn a_signed_out_token_is_refused_without_spending_its_users_rate_limit() {
     }
     assert_eq!(remaining(&user.key).await, (200, "4".to_string()));
 }
+
+#[tokio::test]
+async fn fifty_concurrent_requests_with_a_known_key_get_exactly_the_limit() {
+    // Every request after the first takes its cell beside the key's lookup: under concurrency
+    // the bucket still admits exactly its size, and no cell taken is lost or taken twice.
+    let server = TestServer::start_with(|s| s.rate_limit_per_minute = 20).await;
+    let user = server.user().await;
+    let started = std::time::Instant::now();
+    assert_eq!(remaining(&user.key).await, (200, "19".to_string()));
+    let answers = futures::future::join_all((0..50).map(|_| remaining(&user.key))).await;
+    // A cell comes back every 3 s (20 a minute): on a slow machine, up to that many more.
+    let regained = (started.elapsed().as_millis() / 3000) as usize;
+    let admitted = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused = answers.iter().filter(|(status, _)| *status == 429).count();
+    assert_eq!(admitted + refused, 50, "{answers:?}");
+    assert!(
+        (19..=19 + regained).contains(&admitted),
+        "{admitted} admitted: {answers:?}"
+    );
+}
