@@ -90,3 +90,37 @@ async fn request_lines_carry_the_route_template_and_the_user_but_never_a_name_fr
         .iter()
         .any(|l| l["span"]["http.route"] == "unmatched" && l["fields"]["http.status"] == 404));
 }
+
+#[tokio::test]
+async fn a_plain_text_log_written_to_a_file_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let log = dir.path().join("server.log");
+    let mut server = serve(&dir.path().join("data"), addr)
+        .env("PYTH_ON_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let client = answering(addr).await;
+    client
+        .register("plain@example.com", "correct horse battery staple")
+        .await
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    server.wait().unwrap();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("request")),
+        "no request line in the log: {text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file: {text:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! `pyth-on serve`: validate settings, bind, serve until SIGINT or SIGTERM (then drain within
 //! `--shutdown-grace-secs`; a second signal stops at once).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -43,6 +44,8 @@ fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_env("PYTH_ON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a person at a terminal: a log file or journal gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
