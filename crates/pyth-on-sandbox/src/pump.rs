@@ -34,6 +34,25 @@ const CHUNK: usize = 64 << 10;
 /// byte past the output cap). An error ends the run.
 pub type OutputSink<'a> = dyn FnMut(Stream, &[u8]) -> io::Result<()> + 'a;
 
+/// The pump's read buffer, a pipe's size. Made (its pages zeroed, and so faulted in) while a
+/// sandbox is prepared, after init was cloned: not on the path of the run's release, and not
+/// shared copy-on-write with init. Counted with `perf`: 16 page faults fewer between the job
+/// and its release.
+#[derive(Default)]
+pub(crate) struct ReadBuffer(Box<[u8]>);
+
+impl ReadBuffer {
+    pub(crate) fn new() -> Self {
+        Self(vec![0; CHUNK].into_boxed_slice())
+    }
+}
+
+impl std::fmt::Debug for ReadBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReadBuffer({} bytes)", self.0.len())
+    }
+}
+
 /// The supervisor's ends of a run's pipes (the status pipe aside).
 #[derive(Debug)]
 pub(crate) struct RunPipes {
@@ -147,9 +166,9 @@ impl Capture {
 pub(crate) struct Pump<'a> {
     stdin_data: &'a [u8],
     stdin: Option<File>,
-    /// Where the captures read into: one buffer of a pipe's size for the whole run, allocated
-    /// (not written) once. A 64 KiB array on the stack in every read zeroed 64 KiB each time
-    /// and, in a fresh runner, faulted in 16 pages of stack.
+    /// Where the captures read into: one buffer of a pipe's size for the whole run
+    /// ([`ReadBuffer`], made while the sandbox was prepared). A 64 KiB array on the stack in
+    /// every read zeroed 64 KiB each time and, in a fresh runner, faulted in 16 pages of stack.
     chunk: Box<[u8]>,
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
@@ -174,7 +193,12 @@ pub(crate) struct Pump<'a> {
 }
 
 impl<'a> Pump<'a> {
-    pub(crate) fn new(pipes: RunPipes, status: OwnedFd, io: JobIo<'a>) -> Result<Self, SysError> {
+    pub(crate) fn new(
+        pipes: RunPipes,
+        status: OwnedFd,
+        io: JobIo<'a>,
+        chunk: ReadBuffer,
+    ) -> Result<Self, SysError> {
         let RunPipes {
             stdin,
             stdout,
@@ -190,7 +214,11 @@ impl<'a> Pump<'a> {
         Ok(Self {
             stdin_data: data,
             stdin: (!data.is_empty()).then(|| File::from(stdin)),
-            chunk: vec![0; CHUNK].into_boxed_slice(),
+            chunk: if chunk.0.is_empty() {
+                ReadBuffer::new().0
+            } else {
+                chunk.0
+            },
             stdout: Capture::new(Some(Stream::Stdout), stdout, cap),
             stderr: Capture::new(Some(Stream::Stderr), stderr, cap),
             files: Capture::new(None, files, io.files_cap),

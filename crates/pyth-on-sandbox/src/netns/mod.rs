@@ -209,7 +209,11 @@ impl NetnsPool {
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("netns-keeper".into())
-            .spawn(move || keep(&weak, &rx, &home, loopback))
+            .spawn(move || {
+                // Background work, like a refill: it yields the CPUs to runs in progress.
+                let _ = sys::set_nice(0, crate::priority::PREPARE_NICE);
+                keep(&weak, &rx, &home, loopback);
+            })
             .map_err(|e| SysError::from_io("spawn", "netns keeper thread".into(), e))?;
         shared.send(Work::Refill);
         Ok(Self(shared))

@@ -55,7 +55,8 @@ pub(super) fn supervise(
         files_cap: collect::wire_cap(output.as_ref()),
         sink: sink.map(|s| s as &mut OutputSink<'_>),
     };
-    let pumped = Pump::new(pipes, OwnedFd::from(status_r), io)
+    let chunk = std::mem::take(&mut live.read_buffer);
+    let pumped = Pump::new(pipes, OwnedFd::from(status_r), io, chunk)
         .and_then(|mut pump| pump.run(&live.pidfd, deadline).map(|()| pump));
     let mut pump = match pumped {
         Ok(pump) => pump,

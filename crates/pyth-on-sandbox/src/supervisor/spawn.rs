@@ -12,7 +12,7 @@ use crate::child::{self, ChildPlan};
 use crate::error::{CgroupError, SandboxError, SysError};
 use crate::fork_server::{self, Handoff};
 use crate::protocol::{ForkServerRef, JobSpec};
-use crate::pump::RunPipes;
+use crate::pump::{ReadBuffer, RunPipes};
 use crate::rootfs::{self, Root};
 use crate::status::parse_status;
 use crate::{netns, seccomp, sys};
@@ -28,6 +28,8 @@ pub(crate) struct Init {
     pub(crate) output_spec: Option<File>,
     /// stdin (write end), stdout, stderr, error, files (read ends); taken by the pump.
     pub(crate) pipes: Option<RunPipes>,
+    /// The pump's read buffer; taken by the pump.
+    pub(crate) read_buffer: ReadBuffer,
     pub(crate) status: File,
     /// Read end of a session's cell-result pipe ([`crate::session`]).
     pub(crate) cells: Option<File>,
@@ -170,6 +172,7 @@ pub(super) fn spawn(
         release: File::from(release),
         output_spec: Some(File::from(spec)),
         pipes: Some(pipes),
+        read_buffer: ReadBuffer::new(),
         status: File::from(status),
         cells: cells.map(File::from),
         status_text: String::new(),
