@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit_chain;
+mod audit_heads;
 mod error;
 pub mod gcra;
 mod model;

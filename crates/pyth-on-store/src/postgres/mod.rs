@@ -22,6 +22,8 @@ mod quotas;
 mod rate_limit;
 #[path = "../sql/refresh.rs"]
 mod refresh;
+#[path = "../sql/remembered_head.rs"]
+mod remembered_head;
 #[path = "../sql/runs.rs"]
 mod runs;
 #[path = "../sql/secrets.rs"]
@@ -42,6 +44,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::audit_heads::AuditHeads;
 use crate::error::StoreResult;
 use crate::traits::Store;
 use crate::{migrate_error, ConnectOptions};
@@ -90,6 +93,12 @@ impl PgStore {
     /// ([`BEGIN_IN_STATEMENT`] is empty).
     async fn begin_write_in_statement(&self) -> StoreResult<WriteTx> {
         self.begin_write().await
+    }
+
+    /// None: nodes share the database, and a run's record takes the user's advisory lock in
+    /// a statement of its own anyway, so a remembered head would save no round trip.
+    fn remembered_heads(&self) -> Option<&AuditHeads> {
+        None
     }
 
     /// Where a single statement that writes goes: the one pool (PostgreSQL's row locks

@@ -112,6 +112,20 @@ async fn insert_entry(
     head: Option<(i64, Vec<u8>)>,
     extra: &[i64],
 ) -> StoreResult<AuditEntry> {
+    let (query, entry) = entry_query(sql, event, head)?;
+    let query = extra.iter().fold(query, |q, value| q.bind(*value));
+    query.execute(&mut *conn).await?;
+    Ok(entry)
+}
+
+/// The entry `event` makes after `head` (`(seq, hash)` of the chain's newest entry, `None` for
+/// an empty chain), and `sql` with the entry's columns bound as `$1` to `$13` in
+/// [`insert_sql`]'s order (`$3` its `seq`, `$12` the previous hash, `$13` its own).
+pub(super) fn entry_query<'q>(
+    sql: &'q str,
+    event: &'q AuditEvent,
+    head: Option<(i64, Vec<u8>)>,
+) -> StoreResult<(Change<'q>, AuditEntry)> {
     let (seq, prev_hash) = match head {
         Some((seq, hash)) => (seq + 1, hex::encode(hash)),
         None => (1, GENESIS_HASH.to_owned()),
@@ -131,9 +145,7 @@ async fn insert_entry(
         .bind(canonical_json(&event.details))
         .bind(decode_hash(&prev_hash)?)
         .bind(decode_hash(&hash)?);
-    let query = extra.iter().fold(query, |q, value| q.bind(*value));
-    query.execute(&mut *conn).await?;
-    Ok(AuditEntry {
+    let entry = AuditEntry {
         id: event.id,
         user_id: event.user_id,
         seq,
@@ -147,7 +159,25 @@ async fn insert_entry(
         details: event.details.clone(),
         prev_hash,
         hash,
-    })
+    };
+    Ok((query, entry))
+}
+
+/// True in a statement of [`entry_query`]'s parameters while the entry's previous hash (`$12`)
+/// is still the newest of its user's (`$2`) chain, as the entry's `seq` (`$3`) supposes.
+pub(super) const HEAD_IS_PREVIOUS: &str = "(select seq from audit_entry where user_id = $2 \
+     order by seq desc limit 1) = $3 - 1 and (select hash from audit_entry where user_id = $2 \
+     order by seq desc limit 1) = $12";
+
+/// [`insert_sql`] that inserts only while [`HEAD_IS_PREVIOUS`] holds, returning the entry's
+/// `seq` when it did, followed by `then`.
+pub(super) fn insert_if_head_sql(then: &str) -> String {
+    format!(
+        "insert into audit_entry (audit_entry_id, user_id, seq, at, action, resource, outcome, \
+         ip, auth_method, api_key_id, details, prev_hash, hash, created_at, updated_at) \
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $4, $4 \
+         where {HEAD_IS_PREVIOUS} returning seq{then}"
+    )
 }
 
 fn decode_hash(hex_hash: &str) -> StoreResult<Vec<u8>> {

@@ -259,9 +259,21 @@ pub(super) fn add_cpu_ms_query(
 /// The upsert that adds CPU milliseconds to a user's day, its parameters named by `[user,
 /// day, cpu_ms, at]`.
 pub(super) fn charge_sql([user, day, cpu_ms, at]: [&str; 4]) -> String {
+    charge_from(&format!("values ({user}, {day}, 0, {cpu_ms}, {at})"))
+}
+
+/// [`charge_sql`] that adds only while `condition` holds.
+pub(super) fn charge_sql_if([user, day, cpu_ms, at]: [&str; 4], condition: &str) -> String {
+    charge_from(&format!(
+        "select {user}, {day}, 0, {cpu_ms}, {at} where {condition}"
+    ))
+}
+
+/// The charge's upsert of the row `source` gives (`values` or a `select` with a `where`,
+/// which SQLite needs before an `on conflict`).
+fn charge_from(source: &str) -> String {
     format!(
-        "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) \
-         values ({user}, {day}, 0, {cpu_ms}, {at}) \
+        "insert into usage_day (user_id, day, runs, cpu_ms, updated_at) {source} \
          on conflict (user_id, day) do update set cpu_ms = usage_day.cpu_ms + excluded.cpu_ms, \
          updated_at = excluded.updated_at"
     )

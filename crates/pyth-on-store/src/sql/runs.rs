@@ -47,9 +47,13 @@ fn owner_and_head(user: &str) -> String {
 impl RunRecordStore for BackendStore {
     #[tracing::instrument(skip_all, fields(user.id = %run.user_id))]
     async fn begin_run(&self, run: &OpenRun, started: &AuditEvent) -> StoreResult<()> {
+        if self.begin_run_after_remembered(run, started).await? {
+            return Ok(());
+        }
         let at = to_unix_ms(run.started_at);
-        // The transaction begins with the insert where the backend can; the head of the
-        // owner's chain comes back with it; the entry's insert commits: two round trips.
+        // Otherwise (no head remembered, or a stale one: `sql/remembered_head.rs`) the
+        // transaction begins with the insert where the backend can; the head of the owner's
+        // chain comes back with it; the entry's insert commits: two round trips.
         let mut tx = self.begin_write_in_statement().await?;
         lock_user(&mut tx, run.user_id).await?;
         static INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -74,8 +78,8 @@ impl RunRecordStore for BackendStore {
             .fetch_all(&mut *tx)
             .await?;
         let (seq, hash) = head.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
-        audit::append_after_and_commit(tx, started, seq.zip(hash)).await?;
-        Ok(())
+        let entry = audit::append_after_and_commit(tx, started, seq.zip(hash)).await?;
+        self.remember_head(&entry)
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %outcome.user_id))]
@@ -85,6 +89,12 @@ impl RunRecordStore for BackendStore {
         outcome: &AuditEvent,
         cpu: Option<CpuCharge>,
     ) -> StoreResult<()> {
+        if self
+            .end_run_after_remembered(execution_id, outcome, cpu)
+            .await?
+        {
+            return Ok(());
+        }
         let mut tx = self.begin_write_in_statement().await?;
         lock_user(&mut tx, outcome.user_id).await?;
         // A run that ends after its account was deleted leaves nothing of the account behind.
@@ -116,9 +126,10 @@ impl RunRecordStore for BackendStore {
         };
         if owner.is_none() {
             tx.commit().await?;
+            self.forget_head(outcome.user_id);
             return Ok(());
         }
-        match cpu {
+        let entry = match cpu {
             Some(charge) => {
                 // The charge rides on the entry's statement: one round trip fewer.
                 static CHARGE_AND_INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -126,13 +137,11 @@ impl RunRecordStore for BackendStore {
                 });
                 let extra = [charge.day, charge.cpu_ms.max(0)];
                 let sql = CHARGE_AND_INSERT.as_str();
-                audit::append_with_and_commit(tx, sql, outcome, seq.zip(hash), &extra).await?;
+                audit::append_with_and_commit(tx, sql, outcome, seq.zip(hash), &extra).await?
             }
-            None => {
-                audit::append_after_and_commit(tx, outcome, seq.zip(hash)).await?;
-            }
-        }
-        Ok(())
+            None => audit::append_after_and_commit(tx, outcome, seq.zip(hash)).await?,
+        };
+        self.remember_head(&entry)
     }
 
     async fn stale_runs(

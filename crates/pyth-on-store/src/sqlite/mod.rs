@@ -22,6 +22,8 @@ mod quotas;
 mod rate_limit;
 #[path = "../sql/refresh.rs"]
 mod refresh;
+#[path = "../sql/remembered_head.rs"]
+mod remembered_head;
 #[path = "../sql/runs.rs"]
 mod runs;
 #[path = "../sql/secrets.rs"]
@@ -38,12 +40,14 @@ mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use crate::audit_heads::AuditHeads;
 use crate::error::{StoreError, StoreResult};
 use crate::traits::Store;
 use crate::{migrate_error, ConnectOptions};
@@ -58,6 +62,9 @@ pub struct SqliteStore {
     /// The one connection that writes: writers wait their turn in its queue instead of in
     /// SQLite's busy handler, which polls for the lock with sleeps of 1 ms and more.
     writer: Writer,
+    /// The head of each user's audit chain as this node last wrote it: lets a run's record
+    /// go in one round trip (`sql/remembered_head.rs`).
+    heads: Arc<AuditHeads>,
 }
 
 impl SqliteStore {
@@ -89,7 +96,11 @@ impl SqliteStore {
         let readers = connect.create_if_missing(false).read_only(true);
         let readers =
             Readers::open(readers, options.max_connections, options.acquire_timeout).await?;
-        Ok(Self { readers, writer })
+        Ok(Self {
+            readers,
+            writer,
+            heads: Arc::default(),
+        })
     }
 
     /// Closes the reading connections: every read after fails with `StoreError::Unavailable`
@@ -114,6 +125,12 @@ impl SqliteStore {
     /// statement, which starts with [`BEGIN_IN_STATEMENT`]: one round trip fewer.
     async fn begin_write_in_statement(&self) -> StoreResult<WriteTx> {
         self.writer.begin_in_statement().await
+    }
+
+    /// The heads of audit chains this node remembers: the writer is this process's only
+    /// one for its runs, so a remembered head is nearly always still the head.
+    fn remembered_heads(&self) -> Option<&AuditHeads> {
+        Some(&self.heads)
     }
 
     /// Where a single statement that writes goes (outside [`Self::begin_write`]): the

@@ -139,6 +139,8 @@ conformance! {
     runs::a_runs_cpu_time_is_added_to_its_owners_day_with_its_outcome,
     runs::an_outcome_that_cannot_be_appended_charges_nothing_and_leaves_the_run_open,
     runs::a_run_whose_account_was_deleted_ends_without_a_charge_or_an_entry,
+    runs::a_run_recorded_after_another_audited_change_extends_the_chain_after_it,
+    runs::runs_of_one_user_recorded_at_once_keep_one_unbroken_chain,
     egress::an_allow_list_is_absent_until_set_then_replaced_whole_with_an_audit_each,
     egress::another_users_allow_list_is_invisible,
     egress::deleting_an_allow_list_audits_once_and_reports_a_missing_one,

@@ -237,3 +237,96 @@ pub async fn a_run_whose_account_was_deleted_ends_without_a_charge_or_an_entry(
     let entries = store.audit_chain(user.id).await.unwrap().len();
     assert_eq!(entries, entries_after_deletion, "the outcome was appended");
 }
+
+pub async fn a_run_recorded_after_another_audited_change_extends_the_chain_after_it(
+    store: Arc<dyn Store>,
+) {
+    // Arrange: a first run (a node that remembers heads now knows this user's), then an
+    // entry written by another kind of change.
+    let user = registered(&store, "ada@example.com").await;
+    let first = begun(&store, user.id).await;
+    store
+        .end_run(first.execution_id, &event(user.id, "execute"), None)
+        .await
+        .unwrap();
+    store
+        .append_audit(&event(user.id, "secret.set"))
+        .await
+        .unwrap();
+
+    // Act
+    let second = begun(&store, user.id).await;
+    store
+        .end_run(second.execution_id, &event(user.id, "execute"), None)
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(
+        actions(&store, user.id).await,
+        [
+            "auth.register",
+            "execute",
+            "execute",
+            "secret.set",
+            "execute",
+            "execute"
+        ]
+    );
+    assert!(verify_chain(&store.audit_chain(user.id).await.unwrap()).valid);
+    assert!(store
+        .stale_runs(Some("node-a"), now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn runs_of_one_user_recorded_at_once_keep_one_unbroken_chain(store: Arc<dyn Store>) {
+    // Arrange
+    let user = registered(&store, "ada@example.com").await;
+    let warm = begun(&store, user.id).await;
+    store
+        .end_run(warm.execution_id, &event(user.id, "execute"), None)
+        .await
+        .unwrap();
+
+    // Act: 16 runs from start to outcome and 4 other changes, all at once.
+    let runs = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let run = begun(&store, user.id).await;
+            let charge = Some(CpuCharge {
+                day: 20_000,
+                cpu_ms: 1,
+            });
+            store
+                .end_run(run.execution_id, &event(user.id, "execute"), charge)
+                .await
+                .unwrap();
+        })
+    });
+    let others = (0..4).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .append_audit(&event(user.id, "secret.set"))
+                .await
+                .unwrap();
+        })
+    });
+    let tasks: Vec<_> = runs.chain(others).collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    // Assert
+    let chain = store.audit_chain(user.id).await.unwrap();
+    assert!(verify_chain(&chain).valid);
+    assert_eq!(chain.len(), 1 + 2 + 32 + 4);
+    assert_eq!(store.day_usage(user.id, 20_000).await.unwrap().cpu_ms, 16);
+    assert!(store
+        .stale_runs(Some("node-a"), now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
