@@ -75,3 +75,14 @@ fn a_local_run_is_confined_like_a_servers() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_local_run_writes_nothing_of_its_own_on_the_programs_stderr() {
+    for _ in 0..3 {
+        let out = local("quiet.py", "print('ok')\n", &[], "");
+
+        assert_eq!(text(&out.stdout), "ok\n");
+        assert_eq!(text(&out.stderr), "", "stderr must be the program's alone");
+        assert_eq!(out.status.code(), Some(0));
+    }
+}

@@ -91,7 +91,11 @@ def _pyth_on_zygote():
         ignored=ignored,
         cap_arrays=cap_arrays,
     )
-    posix.write(1, b"ready %d\n" % posix.getpid())
+    try:
+        posix.write(1, b"ready %d\n" % posix.getpid())
+    except BrokenPipeError:
+        # Whoever started this fork server stopped while it started: no request will come.
+        posix._exit(0)
     _pyth_on_serve_forever(env, listener)
     posix._exit(0)
 

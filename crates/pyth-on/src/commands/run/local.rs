@@ -16,7 +16,12 @@ pub async fn run(request: ExecuteRequest) -> anyhow::Result<ExitCode> {
     let language =
         Language::from_name(name).ok_or_else(|| anyhow!("no language called {name:?}"))?;
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
-    let launcher = Launcher::new(LauncherConfig::new(runtimes)).context(
+    let mut config = LauncherConfig::new(runtimes);
+    // One run: a fork server or a runner spawner would only be started to be stopped (and a
+    // fork server stopped while it starts would leave a broken pipe's traceback on stderr).
+    config.fork_server.enabled = false;
+    config.spawner = false;
+    let launcher = Launcher::new(config).context(
         "preparing the sandbox (run --local needs root and pyth-on-runner beside pyth-on)",
     )?;
     let mut job = Job::new(language, request.code);
