@@ -104,3 +104,43 @@ async fn the_first_admin_is_made_on_the_command_line_and_runs_a_closed_server() 
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn a_command_on_a_data_directory_the_server_never_used_is_refused_and_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("not-the-servers");
+
+    let (ok, out) = users(&wrong, &["list"], "");
+    let keys = Command::new(bin())
+        .args(["server-keys", "list", "--data-dir"])
+        .arg(&wrong)
+        .env_remove("PYTH_ON_DATABASE_URL")
+        .env_remove("PYTH_ON_KEY_DIR")
+        .output()
+        .unwrap();
+
+    assert!(!ok && out.contains("no database at"), "{out}");
+    let keys_err = String::from_utf8_lossy(&keys.stderr);
+    assert!(!keys.status.success(), "{keys_err}");
+    assert!(keys_err.contains("--key-dir"), "{keys_err}");
+    assert!(!wrong.exists(), "a data directory was made");
+}
+
+#[test]
+fn the_first_admin_made_before_the_server_ever_started_gets_a_private_data_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+
+    let (ok, out) = users(
+        &data,
+        &["create", "--admin", "ops@example.com"],
+        "the operator's own passphrase",
+    );
+
+    assert!(ok && out.contains("made a new database at"), "{out}");
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let (ok, out) = users(&data, &["list"], "");
+    assert!(ok && out.contains("ops@example.com"), "{out}");
+}

@@ -55,8 +55,13 @@ impl Cmd {
                 self.data_dir.join("pyth-on.db").display()
             )
         });
-        let mut keyring = Keyring::load_or_create(&key_dir)
-            .with_context(|| format!("loading keys from {}", key_dir.display()))?;
+        // The server's keys, never new ones: a wrong directory must not pass for an empty one.
+        let mut keyring = Keyring::load(&key_dir).with_context(|| {
+            format!(
+                "loading the server's keys from {} (give the server's --data-dir or --key-dir)",
+                key_dir.display()
+            )
+        })?;
         let store = pyth_on_store::connect(&url)
             .await
             .context("opening the database")?;

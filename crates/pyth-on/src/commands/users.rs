@@ -4,10 +4,11 @@
 //! `auth_method` `cli`.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use pyth_on_server::admin::{self, Actor};
 use pyth_on_server::domain::{Email, Password};
 use pyth_on_server::quotas;
@@ -125,18 +126,39 @@ impl QuotaArgs {
 }
 
 impl Cmd {
+    /// The SQLite database in the data directory. Only `create` makes one (the first
+    /// administrator may be made before the server ever started), in a directory of mode
+    /// 0700 as the server would, and says so; every other action needs the server's.
+    fn sqlite_url(&self) -> anyhow::Result<String> {
+        let db = self.data_dir.join("pyth-on.db");
+        let exists = db.try_exists().unwrap_or(false);
+        if exists {
+            return Ok(format!("sqlite://{}?mode=rw", db.display()));
+        }
+        if !matches!(self.action, Action::Create { .. }) {
+            bail!(
+                "no database at {}: give the server's --data-dir (or PYTH_ON_DATABASE_URL)",
+                db.display()
+            );
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        eprintln!(
+            "pyth-on: made a new database at {} (the server must use the same --data-dir)",
+            db.display()
+        );
+        Ok(format!("sqlite://{}?mode=rwc", db.display()))
+    }
+
     /// Runs the subcommand.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let url = self.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("pyth-on.db").display()
-            )
-        });
-        if self.database_url.is_none() {
-            std::fs::create_dir_all(&self.data_dir)
-                .with_context(|| format!("creating {}", self.data_dir.display()))?;
-        }
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => self.sqlite_url()?,
+        };
         let store = pyth_on_store::connect(&url)
             .await
             .context("opening the database")?;
