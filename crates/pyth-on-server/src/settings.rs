@@ -35,7 +35,7 @@ pub struct Settings {
     #[arg(long, env = "PYTH_ON_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
 
-    /// Requests per minute per client IP on login, register and refresh.
+    /// Requests per minute per client IP on login, register, refresh and logout (one bucket).
     #[arg(long, env = "PYTH_ON_AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_limit_per_minute: u32,
 

@@ -51,8 +51,9 @@ pub enum ZkCodeError {
     /// The name or the payload's language.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    /// The payload breaks a zkcode v1 rule.
-    #[error("invalid zkcode v1 payload: {0}")]
+    /// The payload breaks a zkcode v1 rule (the error names itself: "invalid zkcode
+    /// payload: ...").
+    #[error(transparent)]
     Payload(#[from] zkcode::ZkError),
     /// The owner stores `--max-zk-code-per-user` programs already.
     #[error("an account stores at most {0} encrypted programs")]

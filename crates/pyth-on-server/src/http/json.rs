@@ -124,25 +124,34 @@ fn is_body_timeout(rejection: &JsonRejection) -> bool {
 }
 
 /// serde's messages can quote the offending value (`invalid type: string "hunter2"`); keep the
-/// field path and the expectation, drop the value.
+/// field path and the expectation, drop the value: `timeoutMs: wrong type, expected u64`.
 fn scrub(message: &str) -> String {
     let message = message
         .strip_prefix("Failed to deserialize the JSON body into the target type: ")
         .unwrap_or(message);
     let mut out = message.to_string();
-    for marker in ["invalid type: ", "invalid value: ", "invalid length "] {
+    for (marker, said) in [
+        ("invalid type: ", "wrong type"),
+        ("invalid value: ", "invalid value"),
+        ("invalid length ", "wrong length"),
+    ] {
         if let Some(start) = out.find(marker) {
             let rest = &out[start..];
             let end = rest.find(", expected ").map_or(out.len(), |e| start + e);
-            let head = out[..start].to_string();
-            let tail = out[end..].to_string();
-            out = format!(
-                "{head}{}value{tail}",
-                marker.trim_end_matches(": ").to_string() + " "
-            );
+            out = format!("{}{said}{}", &out[..start], &out[end..]);
         }
     }
     out
+}
+
+/// A query string that did not parse, as a client is told: `invalid query: limit: invalid
+/// digit found in string`.
+pub fn query_error(rejection: &axum::extract::rejection::QueryRejection) -> String {
+    let text = rejection.body_text();
+    let text = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text);
+    format!("invalid query: {text}")
 }
 
 #[cfg(test)]
@@ -156,6 +165,14 @@ mod tests {
         assert!(!out.contains("hunter2"), "{out}");
         assert!(out.contains("timeoutMs"));
         assert!(out.contains("expected u64"));
+    }
+
+    #[test]
+    fn a_wrong_type_or_value_reads_as_such_with_what_was_expected() {
+        let wrong_type = scrub("code: invalid type: integer `123`, expected a string at line 1");
+        let out_of_range = scrub("memoryMb: invalid value: integer `-5`, expected u32");
+        assert_eq!(wrong_type, "code: wrong type, expected a string at line 1");
+        assert_eq!(out_of_range, "memoryMb: invalid value, expected u32");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 /// The routes behind the per-client-IP limit ([`crate::http::auth::auth_ip_rate_limit`]).
-const IP_LIMITED: &[&str] = &["/api/register", "/api/login", "/api/refresh"];
+const IP_LIMITED: &[&str] = &["/api/register", "/api/login", "/api/refresh", "/api/logout"];
 /// The routes that never answer `database_unavailable`: they do not touch the database, or
 /// (readiness) report it in their own body.
 const NO_STORE: &[&str] = &["/api/health", "/api/health/live", "/api/info"];

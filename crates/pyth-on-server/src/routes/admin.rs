@@ -74,7 +74,7 @@ pub async fn list_users(
 ) -> Result<AppJson<AdminUserList>, ApiError> {
     caller.require_admin()?;
     let Query(page) =
-        page.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+        page.map_err(|e| ApiError::bad_request(crate::http::json::query_error(&e)))?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Invalid::field("limit", "must be between 1 and 500").into());

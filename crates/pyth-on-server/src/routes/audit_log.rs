@@ -54,7 +54,7 @@ pub async fn list_audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<AppJson<AuditPage>, ApiError> {
     let Query(query) =
-        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+        query.map_err(|e| ApiError::bad_request(crate::http::json::query_error(&e)))?;
     let filter = AuditFilter::parse(query.limit, query.before.as_deref(), query.action)?;
     let page = audit_log::page(&state, &user, &filter).await?;
     Ok(AppJson(AuditPage {

@@ -236,7 +236,7 @@ async fn create(
 ) -> anyhow::Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow!("{email:?}: {}", e.message))?;
     let (raw, generated) = password()?;
-    let checked = Password::parse(raw.clone()).map_err(|e| anyhow!("password: {}", e.message))?;
+    let checked = Password::parse(raw.clone()).map_err(|e| anyhow!("{}", e.message))?;
     let hash = pyth_on_crypto::hash_password(&checked.into_inner())?;
     let role = if is_admin { Role::Admin } else { Role::User };
     let user = NewUser {
