@@ -258,3 +258,36 @@ async fn any_route_is_reachable_with_pyth_on_api() {
     let bad = pyth_on(cwd, &config, &["api", "GET", "usage"], "");
     assert!(!bad.status.success() && text(&bad.stderr).contains("/api/"));
 }
+
+#[test]
+fn signing_in_to_a_server_that_is_not_there_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", nobody.local_addr().unwrap());
+    drop(nobody);
+
+    let out = pyth_on(
+        dir.path(),
+        &dir.path().join("config"),
+        &["login", "--url", &url],
+        "ada@example.com\ncorrect horse battery staple\n",
+    );
+    let short = pyth_on(
+        dir.path(),
+        &dir.path().join("config"),
+        &["login", "--url", &url],
+        "ada@example.com\n",
+    );
+
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Connection refused"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&short.stderr).contains("the email first, then the password"),
+        "{}",
+        text(&short.stderr)
+    );
+}

@@ -59,7 +59,13 @@ impl SecretsCmd {
             }
             SecretsAction::List => {
                 for s in client.list_secrets().await.map_err(refused)?.secrets {
-                    writeln!(out, "{}\tv{}\t{}", s.name, s.version, s.updated_at)?;
+                    writeln!(
+                        out,
+                        "{}\tv{}\t{}",
+                        s.name,
+                        s.version,
+                        super::rfc3339(s.updated_at)
+                    )?;
                 }
             }
             SecretsAction::Rm { name } => {
@@ -201,7 +207,12 @@ impl UsageCmd {
         let usage = self.server.client()?.usage().await.map_err(refused)?;
         let mut out = std::io::stdout().lock();
         let limit = |l: Option<u64>| l.map_or_else(|| "no limit".to_string(), |l| l.to_string());
-        writeln!(out, "day {} (resets {})", usage.day, usage.reset_at)?;
+        writeln!(
+            out,
+            "day {} (resets {})",
+            usage.day,
+            super::rfc3339(usage.reset_at)
+        )?;
         for (name, q) in [
             ("runs", &usage.runs),
             ("CPU seconds", &usage.cpu_seconds),

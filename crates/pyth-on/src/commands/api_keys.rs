@@ -52,7 +52,7 @@ impl Cmd {
                 for k in client.list_keys().await.map_err(refused)?.keys {
                     let used = k
                         .last_used_at
-                        .map_or_else(|| "never used".into(), |t| t.to_string());
+                        .map_or_else(|| "never used".into(), super::rfc3339);
                     writeln!(out, "{}\t{}\t{}…\t{used}", k.id, k.name, k.prefix)?;
                 }
             }

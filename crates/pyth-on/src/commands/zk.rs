@@ -153,7 +153,11 @@ impl Cmd {
             Action::Ls => {
                 for item in client.list_zk_code().await?.items {
                     let (name, language, size) = (item.name, item.language, item.size);
-                    writeln!(out, "{name}\t{language}\t{size} bytes\t{}", item.updated_at)?;
+                    writeln!(
+                        out,
+                        "{name}\t{language}\t{size} bytes\t{}",
+                        super::rfc3339(item.updated_at)
+                    )?;
                 }
             }
             Action::Rm { name } => {

@@ -159,10 +159,7 @@ async fn list(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn row(s: &SessionInfo) -> String {
-    let when = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
+    let when = super::rfc3339;
     let busy = if s.status == "busy" { "yes" } else { "no" };
     format!(
         "{:<36}  {:<10}  {:<4}  {:>7}  {:<20}  {}",
