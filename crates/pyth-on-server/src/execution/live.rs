@@ -111,6 +111,7 @@ pub async fn run(
     secrets: &OpenSecrets,
     (live, cancel): (&Live, &CancellationToken),
 ) -> Result<(JobResult, bool), LaunchError> {
+    let started = std::time::Instant::now();
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let sink = live.events.is_some().then_some(raw_tx);
     let running = async {
@@ -127,17 +128,18 @@ pub async fn run(
     let (ran, seen) = tokio::join!(running, forward(raw_rx, secrets, send));
     match ran {
         Some(ran) => Ok((ran?.result, false)),
-        None => Ok((cancelled_result(seen), true)),
+        None => Ok((cancelled_result(seen, started.elapsed()), true)),
     }
 }
 
-/// What a stopped run answers: the output seen, killed by SIGKILL.
-fn cancelled_result((stdout, stderr): (Vec<u8>, Vec<u8>)) -> JobResult {
+/// What a stopped run answers: the output seen, killed by SIGKILL after `ran`.
+fn cancelled_result((stdout, stderr): (Vec<u8>, Vec<u8>), ran: std::time::Duration) -> JobResult {
     JobResult {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         exit_code: CANCELLED_EXIT,
         signal: Some(9),
+        duration_ms: ran.as_secs_f64() * 1000.0,
         ..JobResult::default()
     }
 }

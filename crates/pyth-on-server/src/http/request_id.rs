@@ -32,7 +32,7 @@ struct Unanswered {
 impl Drop for Unanswered {
     fn drop(&mut self) {
         if !self.answered {
-            let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            let duration_ms = millis(self.started);
             self.span.in_scope(|| {
                 tracing::info!(duration_ms, "request abandoned by the client");
             });
@@ -91,10 +91,15 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
     response
 }
 
+/// Milliseconds since `started`, to the microsecond (`0.375`, not `0.37524599999999997`).
+fn millis(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
 /// The request's line: its status and duration, and an error's code or cause chain.
 fn log_answer(response: &Response, started: Instant) {
     let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = millis(started);
     match response.extensions().get::<LoggedError>() {
         Some(LoggedError(err)) if matches!(**err, ApiError::Internal(_)) => {
             tracing::error!(http.status = status, duration_ms, error = ?anyhow_chain(err), "request failed");

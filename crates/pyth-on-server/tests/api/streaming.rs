@@ -166,6 +166,7 @@ async fn the_owner_can_cancel_a_run_from_another_connection_and_no_one_else_can(
         panic!("a start event first");
     };
     assert_api_error(other.key.cancel(execution_id).await, 404, "not_found");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     owner.jwt.cancel(execution_id).await.unwrap();
     let events = drain(&mut stream).await;
     let Some((_, RunEvent::Result(result))) = events.last() else {
@@ -173,6 +174,7 @@ async fn the_owner_can_cancel_a_run_from_another_connection_and_no_one_else_can(
     };
     assert_eq!(result.cancelled, Some(true));
     assert_eq!(result.exit_code, 137);
+    assert!(result.duration_ms >= 300, "ran {} ms", result.duration_ms);
     assert_api_error(owner.key.cancel(execution_id).await, 404, "not_found");
     assert_api_error(
         owner.key.cancel(uuid::Uuid::now_v7()).await,
