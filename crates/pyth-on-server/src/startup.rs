@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::Context;
 use pyth_on_crypto::{JwtKeys, Keyring};
 use pyth_on_launcher::{
-    ForkServerConfig, Launcher, LauncherConfig, PoolConfig, RuntimeConfig, Runtimes,
+    ForkServerConfig, Language, Launcher, LauncherConfig, PoolConfig, RuntimeConfig, Runtimes,
 };
 use tokio::net::TcpListener;
 
 use crate::packages::{BuildSandbox, PackageManager};
 use crate::routes::router;
 use crate::settings::Settings;
+use crate::settings_error::SettingsError;
 use crate::state::{AppState, Parts};
 
 pub use crate::settings::JWT_KEY_FILE;
@@ -60,12 +61,14 @@ pub async fn build_state(mut settings: Settings) -> anyhow::Result<AppState> {
     let jwt = JwtKeys::new(&jwt_secret).context("the JWT signing key")?;
     let keyring = Keyring::load_or_create(&key_dir).context("loading the secrets keyring")?;
 
-    // A missing runtime is a warning (logged by `detect`) and a 400 for that language.
+    // A runtime not found on the host is a warning (logged by `detect`) and a 400 for that
+    // language; one the operator named that does not work stops the start.
     let runtimes = Runtimes::detect(&RuntimeConfig {
         python: settings.python.clone(),
         node: settings.node.clone(),
     })
     .await;
+    named_runtimes_work(&settings, &runtimes)?;
     let launcher = Launcher::new(launcher_config(&settings, runtimes))
         .context("preparing the sandbox launcher")?;
     let packages = package_manager(&settings, &launcher)?;
@@ -238,6 +241,23 @@ pub async fn serve(
             grace_secs = grace.as_secs(),
             "pyth-on stopped at the end of its shutdown grace period with work still in flight"
         ),
+    }
+    Ok(())
+}
+
+/// `--python` and `--node`, when given, name a runtime that answered its probe.
+fn named_runtimes_work(settings: &Settings, runtimes: &Runtimes) -> Result<(), SettingsError> {
+    let named = [
+        ("--python", settings.python.as_ref(), Language::Python),
+        ("--node", settings.node.as_ref(), Language::Javascript),
+    ];
+    for (flag, path, language) in named {
+        if let Some(path) = path.filter(|_| runtimes.get(language).is_none()) {
+            return Err(SettingsError::new(
+                flag,
+                format!("{} does not run as {}", path.display(), language.as_str()),
+            ));
+        }
     }
     Ok(())
 }

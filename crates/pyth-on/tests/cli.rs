@@ -455,3 +455,20 @@ async fn zk_put_encrypts_locally_and_zk_run_runs_it() {
     tx.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }
+
+#[test]
+fn a_named_runtime_that_does_not_run_stops_the_start_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = serve(&dir.path().join("data"), free_addr())
+        .args(["--node", "/nonexistent/node"])
+        .output()
+        .unwrap();
+
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("invalid setting --node: /nonexistent/node does not run as javascript"),
+        "{err}"
+    );
+}
