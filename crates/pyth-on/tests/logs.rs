@@ -27,6 +27,7 @@ where
     let mut server = serve(&dir.join("data"), addr)
         .env("PYTH_ON_LOG_JSON", "true")
         .env("PYTH_ON_LOG", "info")
+        .env("PYTH_ON_RUN_UID_START", "1975000000")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -89,6 +90,57 @@ async fn request_lines_carry_the_route_template_and_the_user_but_never_a_name_fr
     assert!(lines
         .iter()
         .any(|l| l["span"]["http.route"] == "unmatched" && l["fields"]["http.status"] == 404));
+}
+
+#[tokio::test]
+async fn a_streamed_run_is_logged_when_its_stream_ends_or_its_client_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = logged(dir.path(), |client| async move {
+        let auth = client
+            .register("stream@example.com", "correct horse battery staple")
+            .await
+            .unwrap();
+        let user = client.with_api_key(auth.api_key.unwrap());
+        let request = |code: &str| pyth_on_types::ExecuteRequest {
+            language: Some("python".into()),
+            code: code.into(),
+            ..Default::default()
+        };
+        let mut whole = user
+            .execute_stream(&request("import time\ntime.sleep(0.4)\nprint('done')"))
+            .await
+            .unwrap();
+        while whole.next().await.is_some() {}
+        let mut left = user
+            .execute_stream(&request(
+                "import time\nprint('up', flush=True)\ntime.sleep(30)",
+            ))
+            .await
+            .unwrap();
+        let _start = left.next().await;
+        drop(left);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    })
+    .await;
+
+    let runs: Vec<_> = lines
+        .iter()
+        .filter(|l| l["span"]["http.route"] == "/api/v1/execute")
+        .collect();
+    let message = |l: &&serde_json::Value| l["fields"]["message"].as_str().unwrap_or("").to_owned();
+    let whole = runs
+        .iter()
+        .find(|l| message(l) == "request")
+        .unwrap_or_else(|| panic!("no line for the whole stream: {runs:?}"));
+    assert!(
+        whole["fields"]["duration_ms"].as_f64().unwrap() >= 400.0,
+        "{whole}"
+    );
+    assert!(
+        runs.iter()
+            .any(|l| message(l) == "request abandoned by the client"),
+        "no line for the stream its client left: {runs:?}"
+    );
 }
 
 #[tokio::test]

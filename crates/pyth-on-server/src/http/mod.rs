@@ -11,3 +11,4 @@ pub mod json;
 pub mod rate_limit;
 pub mod refresh_cookie;
 pub mod request_id;
+mod stream_log;

@@ -84,7 +84,11 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
         .instrument(span.clone())
         .await;
     unanswered.answered = true;
-    span.in_scope(|| log_answer(&response, started));
+    if super::stream_log::is_streamed(&response) {
+        response = super::stream_log::log_at_end(response, span, started);
+    } else {
+        span.in_scope(|| log_answer(&response, started));
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
@@ -92,7 +96,7 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
 }
 
 /// Milliseconds since `started`, to the microsecond (`0.375`, not `0.37524599999999997`).
-fn millis(started: Instant) -> f64 {
+pub(super) fn millis(started: Instant) -> f64 {
     (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
