@@ -50,10 +50,10 @@ pub const SESSION_END_REASONS: [&str; 6] = [
     "node_gone",
 ];
 
-/// A gauge sampled at render time.
+/// A value sampled at render time: a gauge, or a counter kept elsewhere (the launcher's).
 #[derive(Debug, Clone)]
 pub struct Gauge {
-    /// Metric name.
+    /// Metric name (a counter's ends in `_total`).
     pub name: &'static str,
     /// `# HELP` text.
     pub help: &'static str,
@@ -61,6 +61,8 @@ pub struct Gauge {
     pub labels: Vec<(&'static str, String)>,
     /// Value.
     pub value: f64,
+    /// It only ever grows (since start): `# TYPE ... counter`, so `rate()` works on it.
+    pub counter: bool,
 }
 
 impl Gauge {
@@ -71,6 +73,15 @@ impl Gauge {
             help,
             labels: Vec::new(),
             value,
+            counter: false,
+        }
+    }
+
+    /// A counter without labels, sampled from where it is kept.
+    pub fn counter(name: &'static str, help: &'static str, value: f64) -> Self {
+        Self {
+            counter: true,
+            ..Self::new(name, help, value)
         }
     }
 }
@@ -223,11 +234,13 @@ fn render_gauges(out: &mut String, gauges: &[Gauge]) {
         help,
         labels,
         value,
+        counter,
     } in gauges
     {
         if *name != last {
+            let kind = if *counter { "counter" } else { "gauge" };
             let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
             last = name;
         }
         let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
@@ -249,15 +262,20 @@ mod tests {
         m.request(200);
         m.request(404);
         m.run(RunKind::TimedOut, 500);
-        let text = m.render(&[Gauge {
-            labels: vec![("language", "python".into())],
-            ..Gauge::new("pyth_on_pool_ready", "Warm runners ready.", 3.0)
-        }]);
+        let text = m.render(&[
+            Gauge {
+                labels: vec![("language", "python".into())],
+                ..Gauge::new("pyth_on_pool_ready", "Warm runners ready.", 3.0)
+            },
+            Gauge::counter("pyth_on_pool_taken_total", "Runs that took one.", 7.0),
+        ]);
         assert!(text.contains("pyth_on_http_responses_total{class=\"2xx\"} 1"));
         assert!(text.contains("pyth_on_http_responses_total{class=\"4xx\"} 1"));
         assert!(text.contains("pyth_on_runs_total{outcome=\"timed_out\"} 1"));
         assert!(text.contains("# TYPE pyth_on_pool_ready gauge"));
         assert!(text.contains("pyth_on_pool_ready{language=\"python\"} 3"));
+        assert!(text.contains("# TYPE pyth_on_pool_taken_total counter"));
+        assert!(text.contains("pyth_on_pool_taken_total 7"));
     }
 
     #[test]

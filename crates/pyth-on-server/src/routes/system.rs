@@ -117,30 +117,30 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.launcher().pool_stats();
     let missed = "Runs that could have taken a warm runner and found none ready since start \
                   (they ran cold: the pool is too small or refills too slowly for the load).";
+    gauges.push(Gauge::new(
+        "pyth_on_pool_in_use",
+        "Warm runners running a job.",
+        stats.in_use as f64,
+    ));
     let pool = [
         (
-            "pyth_on_pool_in_use",
-            "Warm runners running a job.",
-            stats.in_use as f64,
-        ),
-        (
-            "pyth_on_pool_created",
+            "pyth_on_pool_created_total",
             "Warm runners prepared since start.",
             stats.created as f64,
         ),
         (
-            "pyth_on_pool_failed",
+            "pyth_on_pool_failed_total",
             "Warm-runner preparations that failed since start.",
             stats.failed as f64,
         ),
         (
-            "pyth_on_pool_taken",
+            "pyth_on_pool_taken_total",
             "Runs that took a warm runner since start.",
             stats.taken as f64,
         ),
-        ("pyth_on_pool_missed", missed, stats.missed as f64),
+        ("pyth_on_pool_missed_total", missed, stats.missed as f64),
     ];
-    gauges.extend(pool.map(|(name, help, value)| Gauge::new(name, help, value)));
+    gauges.extend(pool.map(|(name, help, value)| Gauge::counter(name, help, value)));
     gauges.push(Gauge::new(
         "pyth_on_runs_admitted",
         "Runs waiting or running on this node.",
@@ -165,22 +165,22 @@ fn netns_gauges(state: &AppState, gauges: &mut Vec<crate::metrics::Gauge>) {
     };
     for (name, help, value) in [
         (
-            "pyth_on_netns_created",
+            "pyth_on_netns_created_total",
             "Network namespaces made ahead of time since start.",
             stats.created,
         ),
         (
-            "pyth_on_netns_reused",
+            "pyth_on_netns_reused_total",
             "Network namespaces given back untouched and reused since start.",
             stats.reused,
         ),
         (
-            "pyth_on_netns_destroyed",
+            "pyth_on_netns_destroyed_total",
             "Leased network namespaces destroyed (a trace left, or not given back) since start.",
             stats.destroyed,
         ),
     ] {
-        gauges.push(Gauge::new(name, help, value as f64));
+        gauges.push(Gauge::counter(name, help, value as f64));
     }
 }
 

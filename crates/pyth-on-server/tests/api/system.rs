@@ -246,11 +246,11 @@ async fn metrics_count_the_network_namespaces_that_runs_left_untouched_and_were_
     assert_eq!(run.output, "no network\n");
     // Given back after a second's quarantine, then checked.
     let text = server
-        .metrics_until(100, |t| gauge(t, "pyth_on_netns_reused") >= 1.0)
+        .metrics_until(100, |t| gauge(t, "pyth_on_netns_reused_total") >= 1.0)
         .await;
-    assert!(gauge(&text, "pyth_on_netns_reused") >= 1.0, "{text}");
-    assert!(gauge(&text, "pyth_on_netns_created") >= 1.0, "{text}");
-    assert_eq!(gauge(&text, "pyth_on_netns_destroyed"), 0.0, "{text}");
+    assert!(gauge(&text, "pyth_on_netns_reused_total") >= 1.0, "{text}");
+    assert!(gauge(&text, "pyth_on_netns_created_total") >= 1.0, "{text}");
+    assert_eq!(gauge(&text, "pyth_on_netns_destroyed_total"), 0.0, "{text}");
 }
 
 #[tokio::test]
@@ -281,18 +281,18 @@ async fn metrics_show_the_warm_pool_and_runs() {
     }
     // Refills run in the background at a lower priority: wait for one to show.
     let text = server
-        .metrics_until(200, |t| gauge(t, "pyth_on_pool_created") >= 3.0)
+        .metrics_until(200, |t| gauge(t, "pyth_on_pool_created_total") >= 3.0)
         .await;
     assert!(
         text.contains("pyth_on_runs_total{outcome=\"completed\"} 3"),
         "{text}"
     );
-    let created = gauge(&text, "pyth_on_pool_created");
+    let created = gauge(&text, "pyth_on_pool_created_total");
     assert!(created >= 3.0, "the pool never refilled after use: {text}");
     // Each of the three runs either took a warm runner or found none ready.
     let (taken, missed) = (
-        gauge(&text, "pyth_on_pool_taken"),
-        gauge(&text, "pyth_on_pool_missed"),
+        gauge(&text, "pyth_on_pool_taken_total"),
+        gauge(&text, "pyth_on_pool_missed_total"),
     );
     assert_eq!(taken + missed, 3.0, "{text}");
     assert!(taken >= 1.0, "no run took a warm runner: {text}");
