@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 use tracing::Instrument;
 
+use super::stream_log::millis;
 use crate::context::REQUEST_ID;
 use crate::error::{ApiError, LoggedError};
 
@@ -93,11 +94,6 @@ pub async fn request_id_layer(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
-}
-
-/// Milliseconds since `started`, to the microsecond (`0.375`, not `0.37524599999999997`).
-pub(super) fn millis(started: Instant) -> f64 {
-    (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// The request's line: its status and duration, and an error's code or cause chain.

@@ -11,6 +11,12 @@ use axum::http::header;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 
+/// Milliseconds since `started`, to the microsecond (`0.375`, not `0.37524599999999997`): the
+/// `duration_ms` of every request line.
+pub(super) fn millis(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
 /// Whether `response` is a stream of events whose line waits for its end.
 pub fn is_streamed(response: &Response) -> bool {
     response
@@ -44,7 +50,7 @@ struct Line {
 
 impl Line {
     fn log(self, ended: bool) {
-        let duration_ms = super::request_id::millis(self.started);
+        let duration_ms = millis(self.started);
         self.span.in_scope(|| {
             if ended {
                 tracing::info!(http.status = self.status, duration_ms, "request");
