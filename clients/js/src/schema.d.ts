@@ -2533,6 +2533,12 @@ export interface operations {
             /** @description Signed out (or there was nothing to sign out) */
             204: {
                 headers: {
+                    /** @description Requests allowed per minute. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left now. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the allowance is full again. */
+                    "RateLimit-Reset"?: number;
                     /** @description The request's id: the caller's own `x-request-id` when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUIDv7. Also in every error body. */
                     "x-request-id": string;
                     [name: string]: unknown;
@@ -2542,6 +2548,12 @@ export interface operations {
             /** @description invalid_json: a body that is not a LogoutRequest; invalid_request: a malformed path or query parameter */
             400: {
                 headers: {
+                    /** @description Requests allowed per minute. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left now. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the allowance is full again. */
+                    "RateLimit-Reset"?: number;
                     /** @description The request's id: the caller's own `x-request-id` when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUIDv7. Also in every error body. */
                     "x-request-id": string;
                     [name: string]: unknown;
@@ -2553,6 +2565,12 @@ export interface operations {
             /** @description request_timeout: the body did not arrive in time (`--http-body-timeout-secs`) */
             408: {
                 headers: {
+                    /** @description Requests allowed per minute. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left now. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the allowance is full again. */
+                    "RateLimit-Reset"?: number;
                     /** @description The request's id: the caller's own `x-request-id` when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUIDv7. Also in every error body. */
                     "x-request-id": string;
                     [name: string]: unknown;
@@ -2564,6 +2582,31 @@ export interface operations {
             /** @description payload_too_large: the body is over `--max-body-bytes` */
             413: {
                 headers: {
+                    /** @description Requests allowed per minute. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left now. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the allowance is full again. */
+                    "RateLimit-Reset"?: number;
+                    /** @description The request's id: the caller's own `x-request-id` when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUIDv7. Also in every error body. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: over the rate limit (per user on `/api/v1`, per client IP on register, login and refresh); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Requests allowed per minute. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left now. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the allowance is full again. */
+                    "RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying (always on 429; on 503 when the wait is known). */
+                    "Retry-After": number;
                     /** @description The request's id: the caller's own `x-request-id` when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUIDv7. Also in every error body. */
                     "x-request-id": string;
                     [name: string]: unknown;
@@ -2575,6 +2618,12 @@ export interface operations {
             /** @description database_unavailable: the database did not answer (`Retry-After`) */
             503: {
                 headers: {
+                    /** @description Requests allowed per minute. */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left now. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the allowance is full again. */
+                    "RateLimit-Reset"?: number;
                     /** @description Seconds to wait before retrying (always on 429; on 503 when the wait is known). */
                     "Retry-After"?: number;
                     /** @description The request's id: the caller's own `x-request-id` when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUIDv7. Also in every error body. */
