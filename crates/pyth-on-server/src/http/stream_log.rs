@@ -48,19 +48,29 @@ struct Line {
     status: u16,
 }
 
+/// How a streamed answer ended.
+enum End {
+    /// Its last event was sent.
+    Ended,
+    /// Its source failed (a forwarded stream whose node went away).
+    Failed,
+    /// It was dropped before its end: its client went away (or the server shut down).
+    Dropped,
+}
+
 impl Line {
-    fn log(self, ended: bool) {
-        let duration_ms = millis(self.started);
-        self.span.in_scope(|| {
-            if ended {
-                tracing::info!(http.status = self.status, duration_ms, "request");
-            } else {
-                tracing::info!(
-                    http.status = self.status,
-                    duration_ms,
-                    "request abandoned by the client"
-                );
+    fn log(self, end: End) {
+        let (status, duration_ms) = (self.status, millis(self.started));
+        self.span.in_scope(|| match end {
+            End::Ended => tracing::info!(http.status = status, duration_ms, "request"),
+            End::Failed => {
+                tracing::warn!(http.status = status, duration_ms, "request stream failed")
             }
+            End::Dropped => tracing::info!(
+                http.status = status,
+                duration_ms,
+                "request abandoned by the client"
+            ),
         });
     }
 }
@@ -81,17 +91,19 @@ impl http_body::Body for LoggedStream {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            if let Some(line) = this.line.take() {
-                line.log(true);
-            }
+        let end = match &polled {
+            Poll::Ready(None) => Some(End::Ended),
+            Poll::Ready(Some(Err(_))) => Some(End::Failed),
+            _ => None,
+        };
+        if let Some((line, end)) = end.and_then(|end| Some((this.line.take()?, end))) {
+            line.log(end);
         }
         polled
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
+    // `is_end_stream` stays `false` (the default): hyper then polls until the end, so a
+    // finished stream is logged as ended, never as abandoned.
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
@@ -101,7 +113,7 @@ impl http_body::Body for LoggedStream {
 impl Drop for LoggedStream {
     fn drop(&mut self) {
         if let Some(line) = self.line.take() {
-            line.log(false);
+            line.log(End::Dropped);
         }
     }
 }

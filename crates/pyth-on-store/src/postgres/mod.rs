@@ -95,8 +95,8 @@ impl PgStore {
         self.begin_write().await
     }
 
-    /// None: nodes share the database, and a run's record takes the user's advisory lock in
-    /// a statement of its own anyway, so a remembered head would save no round trip.
+    /// None: several nodes write one database, so a head one node remembers would often be
+    /// stale (a run's record also takes the user's advisory lock in a statement of its own).
     fn remembered_heads(&self) -> Option<&AuditHeads> {
         None
     }

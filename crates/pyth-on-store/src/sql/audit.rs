@@ -225,8 +225,9 @@ impl BackendStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        append(&mut tx, audit).await?;
+        let entry = append(&mut tx, audit).await?;
         tx.commit().await?;
+        self.remember_head(&entry)?;
         Ok(true)
     }
 }
@@ -239,6 +240,7 @@ impl AuditStore for BackendStore {
         lock_user(&mut tx, event.user_id).await?;
         let entry = append(&mut tx, event).await?;
         tx.commit().await?;
+        self.remember_head(&entry)?;
         Ok(entry)
     }
 

@@ -117,7 +117,8 @@ impl BackendStore {
 
     /// After a one-round-trip record that returned `rows` (the entry's `seq` if it was
     /// inserted): remembers the new head, or forgets the stale one. Called while the writing
-    /// connection is still held, so the next writer reads the head this one left.
+    /// connection is still held, so the next one-round-trip writer reads the head this one
+    /// left (the other paths remember theirs after letting go: a race there costs a miss).
     fn applied(&self, heads: &AuditHeads, entry: &AuditEntry, rows: usize) -> StoreResult<bool> {
         match rows {
             0 => {

@@ -36,6 +36,8 @@ mod users;
 mod zk_code;
 
 mod readers;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::path::Path;
@@ -127,8 +129,11 @@ impl SqliteStore {
         self.writer.begin_in_statement().await
     }
 
-    /// The heads of audit chains this node remembers: the writer is this process's only
-    /// one for its runs, so a remembered head is nearly always still the head.
+    /// The heads of audit chains this node remembers: set by a run's record and by
+    /// `append_audit` and `change_audited` (session cells among them). Other audited changes
+    /// (a sign-in, a secret, a key), another process on the same file or a race between two
+    /// of this node's writers leave it stale: the user's next run then takes the
+    /// two-statement path, one round trip more.
     fn remembered_heads(&self) -> Option<&AuditHeads> {
         Some(&self.heads)
     }
