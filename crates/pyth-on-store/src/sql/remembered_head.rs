@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 use uuid::Uuid;
 
 use super::{
-    audit, commit_after, id, quotas, BackendStore, BEGIN_IN_STATEMENT, COMMIT_IN_STATEMENT,
+    audit, commit_after, id, quotas, BackendStore, WriteTx, BEGIN_IN_STATEMENT, COMMIT_IN_STATEMENT,
 };
 use crate::audit_chain::{AuditEntry, AuditEvent};
 use crate::audit_heads::AuditHeads;
@@ -51,7 +51,7 @@ impl BackendStore {
                 audit::insert_if_head_sql(COMMIT_IN_STATEMENT)
             )
         });
-        let mut tx = self.begin_write_in_statement().await?;
+        let tx = self.begin_write_in_statement().await?;
         let head = heads.get(run.user_id);
         let (query, entry) = audit::entry_query(SQL.as_str(), started, head)?;
         let query = query
@@ -64,10 +64,7 @@ impl BackendStore {
             .bind(run.api_key_id.map(id))
             .bind(to_unix_ms(run.started_at))
             .bind(to_unix_ms(run.deadline_at));
-        let rows = query.fetch_all(&mut *tx).await?;
-        let applied = self.applied(heads, &entry, rows.len());
-        commit_after(tx).await?;
-        applied
+        send_in_one(heads, tx, query, &entry).await
     }
 
     /// Takes run `execution_id` off the record with its `outcome` entry and `cpu` charge in
@@ -95,12 +92,11 @@ impl BackendStore {
                 audit::HEAD_IS_PREVIOUS,
             ))
         });
-        let mut tx = self.begin_write_in_statement().await?;
+        let tx = self.begin_write_in_statement().await?;
         let head = heads.get(outcome.user_id);
         let (query, entry) = match cpu {
             Some(charge) => {
-                let (query, entry) =
-                    audit::entry_query(WITH_CHARGE.as_str(), outcome, head.clone())?;
+                let (query, entry) = audit::entry_query(WITH_CHARGE.as_str(), outcome, head)?;
                 let query = query.bind(id(execution_id)).bind(charge.day);
                 (query.bind(charge.cpu_ms.max(0)), entry)
             }
@@ -109,27 +105,7 @@ impl BackendStore {
                 (query.bind(id(execution_id)), entry)
             }
         };
-        let rows = query.fetch_all(&mut *tx).await?;
-        let applied = self.applied(heads, &entry, rows.len());
-        commit_after(tx).await?;
-        applied
-    }
-
-    /// After a one-round-trip record that returned `rows` (the entry's `seq` if it was
-    /// inserted): remembers the new head, or forgets the stale one. Called while the writing
-    /// connection is still held, so the next one-round-trip writer reads the head this one
-    /// left (the other paths remember theirs after letting go: a race there costs a miss).
-    fn applied(&self, heads: &AuditHeads, entry: &AuditEntry, rows: usize) -> StoreResult<bool> {
-        match rows {
-            0 => {
-                heads.forget(entry.user_id);
-                Ok(false)
-            }
-            _ => {
-                heads.set(entry.user_id, (entry.seq, raw_hash(entry)?));
-                Ok(true)
-            }
-        }
+        send_in_one(heads, tx, query, &entry).await
     }
 
     /// Remembers `entry` as its user's newest, where this backend remembers heads.
@@ -146,6 +122,29 @@ impl BackendStore {
             heads.forget(user);
         }
     }
+}
+
+/// Sends a one-round-trip record (`query`, which returns the `seq` of `entry` if it was
+/// inserted) on `tx`: `true` when it was written. The head is remembered, or forgotten when
+/// stale, while the writing connection is still held, so the next one-round-trip writer reads
+/// the head this one left (the other paths remember theirs after letting go: a race there
+/// costs a miss, nothing else).
+async fn send_in_one(
+    heads: &AuditHeads,
+    mut tx: WriteTx,
+    query: audit::Change<'_>,
+    entry: &AuditEntry,
+) -> StoreResult<bool> {
+    // Before anything is written: a record that lands is never reported as an error.
+    let head = (entry.seq, raw_hash(entry)?);
+    let inserted = !query.fetch_all(&mut *tx).await?.is_empty();
+    if inserted {
+        heads.set(entry.user_id, head);
+    } else {
+        heads.forget(entry.user_id);
+    }
+    commit_after(tx).await?;
+    Ok(inserted)
 }
 
 /// `entry`'s hash as stored (raw bytes).

@@ -135,13 +135,13 @@ fn read_line(prompt: &str, secret: bool) -> anyhow::Result<Zeroizing<String>> {
     let trimmed = line.trim_end_matches(['\r', '\n']).to_string();
     if trimmed.is_empty() {
         let what = prompt.trim_end_matches([':', ' ']);
-        return Err(match stdin.is_terminal() {
-            true => anyhow!("nothing read for {what}"),
-            false => anyhow!(
-                "nothing read for {what} on standard input (not a terminal: it is read one \
-                 line per question, the email first, then the password)"
-            ),
-        });
+        if stdin.is_terminal() {
+            return Err(anyhow!("nothing read for {what}"));
+        }
+        return Err(anyhow!(
+            "nothing read for {what} on standard input (not a terminal: it is read one line \
+             per question, the email first, then the password)"
+        ));
     }
     Ok(Zeroizing::new(trimmed))
 }
