@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Pyth-On container image without any container registry:
 #   deploy/container/build-image.sh BIN_DIR [TAG]
-# BIN_DIR holds `pyth-on` and `pyth-on-runner` (e.g. target/release); TAG defaults to
+# BIN_DIR holds `pyth-on`, `pyth-on-runner` and `libpyth_on_zygote.so` (the fork server's
+# native part, loaded from beside pyth-on-runner), e.g. target/release; TAG defaults to
 # localhost/pyth-on:latest. Run as root (podman's root store, the one `podman run` as root uses).
 #
 # 1. The base: a minimal Debian bookworm root file system made by mmdebstrap from Debian's
@@ -11,7 +12,7 @@
 #    org.pyth-on.base-recipe (a hash of the recipe below) matches; REBUILD_BASE=1 makes it
 #    again (Debian's security updates).
 # 2. The image: `podman build` of deploy/container/Containerfile on that base with the two
-#    binaries, labelled with the revision `pyth-on --version` names.
+#    binaries and the library, labelled with the revision `pyth-on --version` names.
 set -euo pipefail
 
 usage() { echo "usage: $0 BIN_DIR [TAG]" >&2; exit 2; }
@@ -23,6 +24,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 for b in pyth-on pyth-on-runner; do
   [ -x "$bin_dir/$b" ] || { echo "$bin_dir/$b: not an executable file" >&2; exit 1; }
 done
+[ -f "$bin_dir/libpyth_on_zygote.so" ] \
+  || { echo "$bin_dir/libpyth_on_zygote.so: missing (cargo build --release --workspace)" >&2; exit 1; }
 for t in podman mmdebstrap; do
   command -v "$t" >/dev/null 2>&1 \
     || { echo "$t is not installed: apt-get install podman mmdebstrap" >&2; exit 1; }
@@ -75,10 +78,11 @@ else
   trap - EXIT
 fi
 
-# The build context: the two binaries and the entry point, nothing else.
+# The build context: the two binaries, the fork server's library and the entry point.
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 install -m 0755 "$bin_dir/pyth-on" "$bin_dir/pyth-on-runner" "$here/entrypoint.sh" "$context/"
+install -m 0644 "$bin_dir/libpyth_on_zygote.so" "$context/"
 version=$("$bin_dir/pyth-on" --version)             # pyth-on 0.1.0 (abc1234)
 revision=${version##*(}
 revision=${revision%)}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyth_on_sandbox::protocol::{self, ForkServerRef, Language, RunnerFrame, ServerFrame};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
 /// Fork-server settings.
@@ -212,12 +212,22 @@ async fn start(runner: &Path, interpreter: PathBuf) -> Result<Live, String> {
     });
     let bytes = protocol::encode_frame(&frame).map_err(|e| e.to_string())?;
     stdin.write_all(&bytes).await.map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    out.read_line(&mut line).await.map_err(|e| e.to_string())?;
-    if line.trim() != format!("ready {pid}") {
-        // Its reason is on stderr (the server's log); say at least that it exited.
+    let mut answer = Vec::new();
+    out.read_until(b'\n', &mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer != format!("ready {pid}\n").as_bytes() {
+        // A runner that could not exec the fork server says why in a frame; a fork server
+        // that exited says it on stderr (the server's log): say at least that it exited.
+        let rest = tokio::time::timeout(Duration::from_secs(2), out.read_to_end(&mut answer));
+        let _ = rest.await;
+        if let Ok(RunnerFrame::Failed { error }) = crate::runner::read_frame(&mut &answer[..]).await
+        {
+            return Err(error);
+        }
         let exit = child.wait().await.map_err(|e| e.to_string())?;
-        return Err(format!("the fork server said {line:?} and exited ({exit})"));
+        let said = String::from_utf8_lossy(&answer);
+        return Err(format!("the fork server said {said:?} and exited ({exit})"));
     }
     Ok(Live {
         reference: ForkServerRef {

@@ -3,11 +3,12 @@
 //! Starting a fresh Python costs this machine 13-17 ms of CPU per run, most of what a run
 //! costs; forking an interpreter that already started costs well under a millisecond. A
 //! runner that receives [`ServerFrame::ForkServer`](crate::protocol::ServerFrame::ForkServer)
-//! becomes one ([`become_fork_server`]): it builds the seccomp program, puts it on fd 3,
-//! has the interpreter compile [`ZYGOTE`] in a process of its own and execs
-//! `python3 -S -s -B -c` [`LOADER`] with the compiled code, which imports a set of standard modules,
-//! listens on an abstract Unix socket (reachable only from the host's network namespace, and
-//! only root's requests are taken: `SO_PEERCRED`) and never runs user code.
+//! becomes one ([`become_fork_server`]): it has the interpreter compile [`ZYGOTE`] in a
+//! process of its own and execs `python3 -S -s -B -c` [`LOADER`] with the compiled code and
+//! the path of [`NATIVE_LIBRARY`], which imports a set of standard modules, listens on an
+//! abstract Unix socket (reachable only from the host's network namespace, and only root's
+//! requests are taken: `SO_PEERCRED`), loads its native serving loop ([`native`]) and never
+//! runs user code.
 //!
 //! A sandbox whose profile names a fork server ([`JobSpec::fork_server`]) is prepared as
 //! usual (cgroup, init cloned into new namespaces, root file system: [`crate::child`]), but
@@ -20,9 +21,10 @@
 //! cgroup, opens `/code/main.py`, puts its descriptors in place and closes every other, takes
 //! a session of its own, sets the rlimits and signals (the capability bounding and ambient
 //! sets, keepcaps and securebits it inherited empty: the fork server dropped them once before
-//! its first fork), changes to the run's uid and gid, empties every capability set (`capset`,
-//! checked), sets `no_new_privs` and installs the same seccomp program as a Rust payload
-//! (`zygote.py` follows `child.rs` step by step), says `ready` and waits for its job like a
+//! its first fork), changes to the run's uid and gid, empties every capability set
+//! (`capset`), sets `no_new_privs` and installs the same seccomp program as a Rust payload
+//! (`payload.rs` follows `child.rs` step by step, in native code before any Python code runs
+//! in the payload), says `ready` and waits for its job like a
 //! pre-started interpreter ([`crate::warm`]). The fork server stays the payload's parent (a
 //! process that joins a PID namespace by `setns` is never re-parented to that namespace's
 //! init), waits for it and writes its exit status and CPU time to the exit pipe; init reads
@@ -46,7 +48,10 @@ use base64::Engine as _;
 use crate::command::{base_environment, PYTHON_FLAGS};
 use crate::error::{SandboxError, SysError};
 use crate::protocol::{ForkServerConfig, ForkServerRef, JobSpec, Language};
-use crate::{child, seccomp, sys};
+use crate::{child, sys};
+
+pub mod native;
+mod payload;
 
 /// The fork server's program, run with `-c`: the shared entry, the pre-started bootstrap, and
 /// the server itself.
@@ -108,11 +113,15 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
             code.len()
         )));
     }
+    let native = native_library()?;
     let mut argv = vec![c(interpreter)?];
-    for arg in PYTHON_FLAGS
-        .iter()
-        .chain(&["-c", LOADER, code.as_str(), config.socket.as_str()])
-    {
+    for arg in PYTHON_FLAGS.iter().chain(&[
+        "-c",
+        LOADER,
+        code.as_str(),
+        config.socket.as_str(),
+        native.as_str(),
+    ]) {
         argv.push(c(arg)?);
     }
     // The environment of a Python run before its job's variables: a forked run starts with it.
@@ -120,12 +129,6 @@ fn exec_fork_server(config: &ForkServerConfig) -> Result<std::convert::Infallibl
         .iter()
         .map(|(k, v)| c(&format!("{k}={v}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let program = seccomp_program(&seccomp::build()?);
-    let (read, write) = sys::pipe()?;
-    std::fs::File::from(write)
-        .write_all(&program)
-        .map_err(|e| SysError::from_io("write", "seccomp pipe".into(), e))?;
-    sys::dup2(read.as_fd(), 3)?;
     // Not the server's working directory: nothing of it on the fork server's import path.
     std::env::set_current_dir("/").map_err(|e| SysError::from_io("chdir", "/".into(), e))?;
     // The runner died with its server's spawning thread; a fork server lives as long as the
@@ -167,19 +170,26 @@ fn compile_zygote(interpreter: &str) -> Result<Vec<u8>, SandboxError> {
     }
 }
 
-/// The seccomp program of `policy` as the fork server reads it: a native-endian `u32` count,
-/// then each `sock_filter` (`u16` code, `u8` jt, `u8` jf, `u32` k).
-fn seccomp_program(policy: &seccomp::Policy) -> Vec<u8> {
-    let program = &policy.program;
-    let mut out = Vec::with_capacity(4 + 8 * program.len());
-    out.extend_from_slice(&(program.len() as u32).to_ne_bytes());
-    for insn in program.iter() {
-        out.extend_from_slice(&insn.code.to_ne_bytes());
-        out.push(insn.jt);
-        out.push(insn.jf);
-        out.extend_from_slice(&insn.k.to_ne_bytes());
+/// The file name of the fork server's native part (the `pyth-on-zygote` crate), installed
+/// beside `pyth-on-runner`.
+pub const NATIVE_LIBRARY: &str = "libpyth_on_zygote.so";
+
+/// [`NATIVE_LIBRARY`] beside this runner's executable (an absolute path: the fork server
+/// loads it by that path, never by a library search).
+fn native_library() -> Result<String, SandboxError> {
+    let fail = |what: String| SandboxError::ChildSetup(format!("fork server: {what}"));
+    let exe = std::env::current_exe().map_err(|e| fail(format!("this runner's path: {e}")))?;
+    let path = exe.with_file_name(NATIVE_LIBRARY);
+    if !path.is_file() {
+        return Err(fail(format!(
+            "{} is missing (it is built with the workspace, `cargo build --workspace`, and \
+             installed beside pyth-on-runner)",
+            path.display()
+        )));
     }
-    out
+    path.into_os_string()
+        .into_string()
+        .map_err(|p| fail(format!("{p:?} is not UTF-8")))
 }
 
 /// The payload's ends of a sandbox's pipes and its cgroup files, kept by the supervisor until
@@ -232,7 +242,7 @@ pub(crate) fn request(
     }
 }
 
-/// The request's fields, as `zygote.py` (`_pyth_on_request`) reads them: uid, gid, nofile,
+/// The request's fields, as the fork server reads them ([`native::Request`]): uid, gid, nofile,
 /// fsize, CPU seconds, the number of cgroup files, then the program's path (none of them
 /// holds a space).
 fn request_line(spec: &JobSpec, cgroups: usize) -> String {

@@ -13,10 +13,15 @@ use crate::error::SysError;
 
 mod cpu;
 mod dir;
+mod io;
 mod privileges;
 mod socket;
 pub use cpu::{children_cpu_us, on_each_cpu, process_cpu_us};
 pub use dir::{openat, openat2, read_dir};
+pub use io::{
+    accept, close_from, file_identity, file_identity_raw, read, set_dumpable, unblock_all_signals,
+    wait_with_cpu, write_all, write_all_raw,
+};
 pub use privileges::{
     clear_capabilities, drop_bounding_and_ambient, force_speculation_mitigations,
     has_effective_capability, set_credentials, set_malloc_mmap_threshold, set_no_new_privs,
@@ -24,7 +29,7 @@ pub use privileges::{
 };
 pub use socket::{
     child_signal_fd, connect_abstract, peer_credentials, recv_with_fds, send_with_fds,
-    seqpacket_pair,
+    seqpacket_pair, set_timeout,
 };
 
 type Result<T> = std::result::Result<T, SysError>;

@@ -247,10 +247,14 @@ for line, n in requests:
         "{answers:?} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(answers[0].starts_with("error ValueError: a request has 7 fields, not 3"));
-    assert!(answers[1].starts_with("error ValueError: invalid literal for int()"));
-    assert!(answers[2].starts_with("error ValueError: a request has 7 fields, not 1"));
-    assert!(answers[3].starts_with("error ValueError: more than 32 descriptors"));
+    assert_eq!(answers[0], "error a request has 7 fields, not 3");
+    assert_eq!(answers[1], r#"error not a number: "x""#);
+    assert_eq!(answers[2], "error a request has 7 fields, not 1");
+    assert!(
+        answers[3].contains("message or descriptors truncated"),
+        "{}",
+        answers[3]
+    );
     // Nothing of the refused requests stays open in the fork server (it closes them right
     // after its answer).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
@@ -417,4 +421,48 @@ fn the_fork_server_imports_nothing_from_the_directory_it_was_started_in() {
         "imported from the working directory: {:?}",
         std::fs::read_to_string(&marker)
     );
+}
+
+#[test]
+fn a_runner_without_the_fork_servers_library_beside_it_says_it_is_missing() {
+    use std::io::{BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    use pyth_on_sandbox::protocol::{self, ForkServerConfig, Language, ServerFrame};
+
+    privileged();
+    let dir = tempfile::tempdir().unwrap();
+    let runner = dir.path().join("pyth-on-runner");
+    std::fs::copy(env!("CARGO_BIN_EXE_pyth-on-runner"), &runner).unwrap();
+    let mut child = Command::new(&runner)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let RunnerFrame::Ready(_) = protocol::read_frame(&mut out).unwrap() else {
+        panic!("first frame must be Ready")
+    };
+    let config = ServerFrame::ForkServer(ForkServerConfig {
+        language: Language::Python,
+        interpreter: "/usr/bin/python3".into(),
+        socket: format!("pyth-on-test-missing-{}", std::process::id()),
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(&protocol::encode_frame(&config).unwrap())
+        .unwrap();
+    match protocol::read_frame(&mut out).unwrap() {
+        RunnerFrame::Failed { error } => {
+            let missing = dir.path().join("libpyth_on_zygote.so");
+            assert!(
+                error.contains(&format!("{} is missing", missing.display())),
+                "{error}"
+            );
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
 }

@@ -1,0 +1,296 @@
+//! The fork server's serving loop, in native code that the Python fork server calls once
+//! (through `libpyth_on_zygote.so`, the `pyth-on-zygote` crate) and that returns only when the
+//! server retired it or, in a forked payload, once that payload is isolated.
+//!
+//! Why native: after each fork, every page the fork server writes is copied again while the
+//! payload lives, and every page the payload writes is copied once. Python writes to every
+//! object it touches (reference counts), so the same loop in Python cost the fork server
+//! about 120 copied pages per request, and the payload's set-up in Python about 190 more
+//! (docs/PERFORMANCE.md). Here the loop touches a few pages of its own stack and heap, and the
+//! payload enters its sandbox ([`super::payload`]) before any Python code runs in it.
+//!
+//! Protocol (the runner's side is [`super::request`]): a root process (`SO_PEERCRED`) connects
+//! to the abstract socket, sends one line of seven space-separated fields (uid, gid, nofile,
+//! fsize, CPU seconds, cgroup file count, the program's path) with init's pidfd, the payload's
+//! eight pipe ends and the cgroup files; the answer is `ok` once the payload is forked, or
+//! `error ...`. When a payload ends, its exit status and CPU time go to init on the exit pipe.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use super::payload::{self, Placed};
+use crate::error::SandboxError;
+use crate::{seccomp, sys};
+
+/// How long a request's connection may wait for the runner (each read and write).
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The longest request line read.
+const MAX_REQUEST: usize = 4096;
+
+/// How [`serve`] returned.
+#[derive(Debug)]
+pub enum Served {
+    /// The server closed the fork server's stdin and every payload's end was reported: the
+    /// fork server exits.
+    Retired,
+    /// This is a forked payload, isolated in its sandbox: the Python side goes on with it.
+    Payload(Placed),
+}
+
+/// One request, as the runner wrote it ([`super::request_line`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Request {
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) nofile: u64,
+    pub(super) fsize: u64,
+    pub(super) cpu_secs: u64,
+    pub(super) cgroups: usize,
+    pub(super) main: String,
+}
+
+impl Request {
+    /// Parses a request line; a payload never runs as root.
+    pub(super) fn parse(line: &[u8]) -> Result<Request, String> {
+        let line = std::str::from_utf8(line).map_err(|_| "a request is not UTF-8".to_string())?;
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        let [uid, gid, nofile, fsize, cpu, cgroups, main] = fields[..] else {
+            return Err(format!("a request has 7 fields, not {}", fields.len()));
+        };
+        let int = |s: &str| s.parse::<u64>().map_err(|_| format!("not a number: {s:?}"));
+        let id = |s: &str| match int(s)? {
+            0 => Err("a payload never runs as root".to_string()),
+            n => u32::try_from(n).map_err(|_| format!("not an id: {n}")),
+        };
+        Ok(Request {
+            uid: id(uid)?,
+            gid: id(gid)?,
+            nofile: int(nofile)?,
+            fsize: int(fsize)?,
+            cpu_secs: int(cpu)?,
+            cgroups: usize::try_from(int(cgroups)?).map_err(|e| e.to_string())?,
+            main: main.to_string(),
+        })
+    }
+}
+
+/// A payload still running: watched by its pidfd; its end goes to init on `exit`.
+#[derive(Debug)]
+struct Child {
+    pid: i32,
+    pidfd: OwnedFd,
+    exit: OwnedFd,
+}
+
+/// What every request needs of the fork server.
+struct Own<'a> {
+    pid_ns: BorrowedFd<'a>,
+    pid_ns_ino: u64,
+    policy: seccomp::Policy,
+}
+
+/// Serves requests on `listener` until stdin (the server's pipe) ends and every payload's end
+/// was reported. `own_pid_ns` is the fork server's PID namespace, returned to after each fork.
+pub fn serve(listener: BorrowedFd<'_>, own_pid_ns: BorrowedFd<'_>) -> Result<Served, SandboxError> {
+    let own = Own {
+        pid_ns: own_pid_ns,
+        pid_ns_ino: sys::file_identity(own_pid_ns)?.1,
+        policy: seccomp::build()?,
+    };
+    let stdin = std::io::stdin();
+    let mut listening = true;
+    let mut children: Vec<Child> = Vec::new();
+    while listening || !children.is_empty() {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(children.len() + 2);
+        if listening {
+            fds.push(pollin(stdin.as_fd()));
+            fds.push(pollin(listener));
+        }
+        fds.extend(children.iter().map(|c| pollin(c.pidfd.as_fd())));
+        sys::poll(&mut fds, -1)?;
+        let first_child = if listening { 2 } else { 0 };
+        if listening {
+            if fds[0].revents != 0 && !more_from(stdin.as_fd()) {
+                listening = false;
+            } else if fds[1].revents != 0 {
+                if let Some(placed) = accept_one(listener, &own, &mut children) {
+                    // Another run's descriptors are closed already (close_range in the
+                    // payload): forgotten, never closed again by number.
+                    std::mem::forget(children);
+                    return Ok(Served::Payload(placed));
+                }
+            }
+        }
+        let ended: Vec<usize> = (first_child..fds.len())
+            .filter(|&i| fds[i].revents != 0)
+            .map(|i| i - first_child)
+            .collect();
+        for index in ended.into_iter().rev() {
+            report(children.swap_remove(index));
+        }
+    }
+    Ok(Served::Retired)
+}
+
+fn pollin(fd: BorrowedFd<'_>) -> libc::pollfd {
+    use std::os::fd::AsRawFd;
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// Whether the server's pipe is still open (data on it means nothing and is dropped).
+fn more_from(stdin: BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 4096];
+    matches!(sys::read(stdin, &mut buf), Ok(n) if n > 0)
+}
+
+/// Takes one connection: `Some` in the forked payload (isolated), `None` in the fork server.
+fn accept_one(
+    listener: BorrowedFd<'_>,
+    own: &Own<'_>,
+    children: &mut Vec<Child>,
+) -> Option<Placed> {
+    let Ok(conn) = sys::accept(listener) else {
+        return None;
+    };
+    let mut received = Vec::new();
+    let answer = match fork_payload(conn.as_fd(), own, &mut received) {
+        Ok(Forked::Payload(placed)) => {
+            // Their numbers are the payload's own descriptors now: never closed again here.
+            std::mem::forget(received);
+            std::mem::forget(conn);
+            return Some(placed);
+        }
+        Ok(Forked::Server(child)) => {
+            children.push(child);
+            "ok\n".to_string()
+        }
+        Err(e) => format!("error {e}\n"),
+    };
+    let _ = sys::write_all(conn.as_fd(), answer.as_bytes());
+    None
+}
+
+/// Which side of a fork this is.
+enum Forked {
+    Payload(Placed),
+    Server(Child),
+}
+
+/// Reads and checks a request, forks its payload into the sandbox's PID namespace and returns
+/// to the fork server's own.
+fn fork_payload(
+    conn: BorrowedFd<'_>,
+    own: &Own<'_>,
+    received: &mut Vec<OwnedFd>,
+) -> Result<Forked, String> {
+    let text = |e: crate::error::SysError| e.to_string();
+    sys::set_timeout(conn, libc::SO_RCVTIMEO, CONNECTION_DEADLINE).map_err(text)?;
+    sys::set_timeout(conn, libc::SO_SNDTIMEO, CONNECTION_DEADLINE).map_err(text)?;
+    if sys::peer_credentials(conn).map_err(text)?.1 != 0 {
+        return Err("requests are taken from root only".into());
+    }
+    let mut buf = [0u8; MAX_REQUEST];
+    let (len, fds) = sys::recv_with_fds(conn, &mut buf).map_err(text)?;
+    *received = fds;
+    let request = Request::parse(&buf[..len])?;
+    if received.len() != payload::PIPES + 1 + request.cgroups {
+        let (n, c) = (received.len(), request.cgroups);
+        return Err(format!("{n} descriptors for {c} cgroups"));
+    }
+    // Children from now on are born in the sandbox's PID namespace (this process stays in its
+    // own); the payload enters the other namespaces itself.
+    sys::setns(received[0].as_fd(), libc::CLONE_NEWPID).map_err(text)?;
+    let forked = fork_in_sandbox(own);
+    if matches!(forked, Ok(0)) {
+        return Ok(Forked::Payload(payload::enter(
+            &request,
+            received,
+            &own.policy,
+        )));
+    }
+    if sys::setns(own.pid_ns, libc::CLONE_NEWPID).is_err() {
+        // Every later child would be born in that sandbox: stop serving at once.
+        sys::exit_now(70);
+    }
+    let pid = forked?;
+    watch(pid, received).map(Forked::Server)
+}
+
+/// Forks, once the PID namespace for children is checked to be another than the server's.
+fn fork_in_sandbox(own: &Own<'_>) -> Result<i32, String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata("/proc/self/ns/pid_for_children").map_err(|e| e.to_string())?;
+    if meta.ino() == own.pid_ns_ino {
+        return Err("the sandbox must have a PID namespace of its own".into());
+    }
+    sys::fork().map_err(|e| e.to_string())
+}
+
+/// The forked payload to watch: its pidfd and a copy of the exit pipe's write end. A payload
+/// that cannot be watched is killed and reaped (it would never be reported).
+fn watch(pid: i32, received: &[OwnedFd]) -> Result<Child, String> {
+    let watched = sys::pidfd_open(pid).and_then(|pidfd| {
+        let exit = sys::dup_above(received[payload::EXIT_PIPE].as_fd(), 0)?;
+        Ok(Child { pid, pidfd, exit })
+    });
+    watched.map_err(|e| {
+        let _ = sys::kill_child(pid);
+        let _ = sys::waitpid(pid, false);
+        e.to_string()
+    })
+}
+
+/// A payload ended: its CPU time and exit status to its sandbox's init (gone already if it
+/// was killed at the deadline: nothing to tell then).
+fn report(child: Child) {
+    let Ok((exit, cpu_us)) = sys::wait_with_cpu(child.pid) else {
+        return;
+    };
+    let word = match exit {
+        sys::Exit::Code(code) => format!("code {code}"),
+        sys::Exit::Signal(sig) => format!("signal {sig}"),
+    };
+    let _ = sys::write_all(
+        child.exit.as_fd(),
+        format!("cpu_us {cpu_us}\n{word}\n").as_bytes(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_line_is_parsed_into_its_seven_fields() {
+        let request = Request::parse(b"201826 201826 256 1048576 7 2 /code/main.py").unwrap();
+        assert_eq!(
+            request,
+            Request {
+                uid: 201826,
+                gid: 201826,
+                nofile: 256,
+                fsize: 1048576,
+                cpu_secs: 7,
+                cgroups: 2,
+                main: "/code/main.py".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_request_for_root_or_with_a_field_missing_or_malformed_is_refused() {
+        let refused = |line: &[u8]| Request::parse(line).unwrap_err();
+        assert!(refused(b"0 5 1 1 1 0 /m").contains("root"));
+        assert!(refused(b"5 0 1 1 1 0 /m").contains("root"));
+        assert!(refused(b"5 5 1 1 1 0").contains("7 fields, not 6"));
+        assert!(refused(b"5 5 1 x 1 0 /m").contains("not a number"));
+        assert!(refused(b"5 5 1 1 -1 0 /m").contains("not a number"));
+        assert!(refused(b"4294967296 5 1 1 1 0 /m").contains("not an id"));
+        assert!(refused(b"\xff").contains("UTF-8"));
+    }
+}

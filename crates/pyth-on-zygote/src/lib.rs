@@ -1,0 +1,68 @@
+//! `libpyth_on_zygote.so`: the C entry point of the fork server's native loop
+//! ([`pyth_on_sandbox::fork_server::native`]), which the Python fork server (`zygote.py`)
+//! loads with `ctypes.PyDLL` (the call keeps the GIL: the fork server has no other thread)
+//! and calls once. Installed beside `pyth-on-runner`, which finds it there.
+
+use std::ffi::{c_char, c_int};
+use std::os::fd::BorrowedFd;
+
+use pyth_on_sandbox::fork_server::native::{self, Served};
+
+/// What [`pyth_on_zygote_serve`] fills in: the payload's notice pipe and pid (returned 1), or
+/// why the loop stopped (returned -1), NUL-terminated.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ZygoteOut {
+    /// The notice pipe's device.
+    pub notice_dev: u64,
+    /// The notice pipe's inode.
+    pub notice_ino: u64,
+    /// The payload's pid.
+    pub pid: i32,
+    /// A failure's message.
+    pub error: [c_char; 512],
+}
+
+/// Serves the fork server's requests on `listener` until its stdin ends: 0 when every payload
+/// was reported (the fork server exits), 1 in a forked payload once it is isolated in its
+/// sandbox (`out` says where its notice pipe is), -1 on a failure of the loop itself (`out`
+/// says which).
+///
+/// # Safety
+///
+/// `listener` and `own_pid_ns` are open descriptors the caller keeps open for the call; `out`
+/// points at a writable `ZygoteOut`; the calling process has a single thread.
+#[no_mangle]
+#[allow(unsafe_code)]
+pub unsafe extern "C" fn pyth_on_zygote_serve(
+    listener: c_int,
+    own_pid_ns: c_int,
+    out: *mut ZygoteOut,
+) -> c_int {
+    // SAFETY: the caller keeps both descriptors open for the whole call (see above).
+    let (listener, own) = unsafe {
+        (
+            BorrowedFd::borrow_raw(listener),
+            BorrowedFd::borrow_raw(own_pid_ns),
+        )
+    };
+    // SAFETY: `out` points at a writable ZygoteOut (see above) that nothing else uses now.
+    let out = unsafe { &mut *out };
+    match native::serve(listener, own) {
+        Ok(Served::Retired) => 0,
+        Ok(Served::Payload(placed)) => {
+            (out.notice_dev, out.notice_ino) = placed.notice;
+            out.pid = placed.pid;
+            1
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let room = out.error.len() - 1;
+            for (slot, byte) in out.error.iter_mut().zip(message.bytes().take(room)) {
+                *slot = byte as c_char;
+            }
+            out.error[message.len().min(room)] = 0;
+            -1
+        }
+    }
+}
