@@ -2,6 +2,7 @@
 //! ([`pyth_on_sandbox::fork_server::native`]), which the Python fork server (`zygote.py`)
 //! loads with `ctypes.PyDLL` (the call keeps the GIL: the fork server has no other thread)
 //! and calls once. Installed beside `pyth-on-runner`, which finds it there.
+#![deny(unsafe_code)]
 
 use std::ffi::{c_char, c_int};
 use std::os::fd::BorrowedFd;

@@ -143,7 +143,8 @@ fn prctl_ambient_clear() -> Result<()> {
     .map(drop)
 }
 
-/// `capset` with empty effective, permitted and inheritable sets (version 3, both words).
+/// `capset` with empty effective, permitted and inheritable sets (version 3, both words), then
+/// `capget`: an error unless all three read back empty.
 pub fn clear_capabilities() -> Result<()> {
     #[repr(C)]
     struct Header {
@@ -169,7 +170,32 @@ pub fn clear_capabilities() -> Result<()> {
     }; 2];
     // SAFETY: header and the two data words have the layout capset(2) expects for version 3.
     let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
-    check(ret, "capset", || "v3, pid 0, all sets empty".into()).map(drop)
+    check(ret, "capset", || "v3, pid 0, all sets empty".into())?;
+    let mut read = [Data {
+        effective: u32::MAX,
+        permitted: u32::MAX,
+        inheritable: u32::MAX,
+    }; 2];
+    // SAFETY: as above; `read` has room for the two data words capget(2) writes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut Header,
+            read.as_mut_ptr(),
+        )
+    };
+    check(ret, "capget", || "v3, pid 0".into())?;
+    if read
+        .iter()
+        .any(|d| d.effective | d.permitted | d.inheritable != 0)
+    {
+        return Err(SysError::from_io(
+            "capget",
+            "capabilities remain after capset".into(),
+            std::io::Error::from_raw_os_error(libc::EPERM),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether capability `cap` is in this process's effective set (`CapEff` in
