@@ -29,7 +29,7 @@ pub use privileges::{
 };
 pub use socket::{
     child_signal_fd, connect_abstract, peer_credentials, recv_with_fds, send_with_fds,
-    seqpacket_pair, set_timeout,
+    seqpacket_pair, set_timeout, MAX_FDS,
 };
 
 type Result<T> = std::result::Result<T, SysError>;

@@ -5,9 +5,9 @@
 #![deny(unsafe_code)]
 
 use std::ffi::{c_char, c_int};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 
-use pyth_on_sandbox::fork_server::native::{self, Served};
+use pyth_on_sandbox::fork_server::native::{self, ForkHooks, Served};
 
 /// What [`pyth_on_zygote_serve`] fills in: the payload's notice pipe and pid (returned 1), or
 /// why the loop stopped (returned -1), NUL-terminated.
@@ -24,32 +24,44 @@ pub struct ZygoteOut {
     pub error: [c_char; 512],
 }
 
-/// Serves the fork server's requests on `listener` until its stdin ends: 0 when every payload
-/// was reported (the fork server exits), 1 in a forked payload once it is isolated in its
-/// sandbox (`out` says where its notice pipe is), -1 on a failure of the loop itself (`out`
-/// says which).
+/// A function of the interpreter (`PyOS_BeforeFork`, `PyOS_AfterFork_Parent`).
+pub type Hook = Option<unsafe extern "C" fn()>;
+
+/// Serves the fork server's requests on `listener` (taken over: closed once stdin ends) until
+/// its stdin ends: 0 when every payload was reported (the fork server exits), 1 in a forked
+/// payload once it is isolated in its sandbox (`out` says where its notice pipe is), -1 on a
+/// failure of the loop itself (`out` says which). `before_fork` and `after_fork_parent` are
+/// called around each fork, in the fork server, as `os.fork` calls them.
 ///
 /// # Safety
 ///
-/// `listener` and `own_pid_ns` are open descriptors the caller keeps open for the call; `out`
-/// points at a writable `ZygoteOut`; the calling process has a single thread.
+/// `listener` is an open descriptor that the caller gives up (nothing else closes it);
+/// `own_pid_ns` is one the caller keeps open for the call; `out` points at a writable
+/// `ZygoteOut`; the two hooks are the interpreter's, callable from this thread (which holds
+/// the GIL: `ctypes.PyDLL`); the calling process has a single thread.
 #[no_mangle]
 #[allow(unsafe_code)]
 pub unsafe extern "C" fn pyth_on_zygote_serve(
     listener: c_int,
     own_pid_ns: c_int,
+    before_fork: Hook,
+    after_fork_parent: Hook,
     out: *mut ZygoteOut,
 ) -> c_int {
-    // SAFETY: the caller keeps both descriptors open for the whole call (see above).
-    let (listener, own) = unsafe {
-        (
-            BorrowedFd::borrow_raw(listener),
-            BorrowedFd::borrow_raw(own_pid_ns),
-        )
-    };
+    // SAFETY: the caller gives `listener` up to this function (see above).
+    let listener = unsafe { OwnedFd::from_raw_fd(listener) };
+    // SAFETY: the caller keeps `own_pid_ns` open for the whole call (see above).
+    let own = unsafe { BorrowedFd::borrow_raw(own_pid_ns) };
     // SAFETY: `out` points at a writable ZygoteOut (see above) that nothing else uses now.
     let out = unsafe { &mut *out };
-    match native::serve(listener, own) {
+    // SAFETY: both hooks are the interpreter's functions, called with the GIL held (above).
+    let call = |hook: Hook| move || hook.map_or((), |f| unsafe { f() });
+    let (before, parent) = (call(before_fork), call(after_fork_parent));
+    let hooks = ForkHooks {
+        before: &before,
+        parent: &parent,
+    };
+    match native::serve(listener, own, hooks) {
         Ok(Served::Retired) => 0,
         Ok(Served::Payload(placed)) => {
             (out.notice_dev, out.notice_ino) = placed.notice;

@@ -25,8 +25,12 @@ use crate::{seccomp, sys};
 /// How long a request's connection may wait for the runner (each read and write).
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
 
-/// The longest request line read.
+/// A request line is shorter than this.
 const MAX_REQUEST: usize = 4096;
+
+/// The most cgroup files a request may name (with init's pidfd and the eight pipe ends, the
+/// descriptors one message carries at most).
+const MAX_CGROUPS: usize = sys::MAX_FDS - payload::PIPES - 1;
 
 /// How [`serve`] returned.
 #[derive(Debug)]
@@ -59,17 +63,23 @@ impl Request {
             return Err(format!("a request has 7 fields, not {}", fields.len()));
         };
         let int = |s: &str| s.parse::<u64>().map_err(|_| format!("not a number: {s:?}"));
+        // (uid_t)-1 means "unchanged" to setresuid: refused like root.
         let id = |s: &str| match int(s)? {
             0 => Err("a payload never runs as root".to_string()),
-            n => u32::try_from(n).map_err(|_| format!("not an id: {n}")),
+            n if n >= u64::from(u32::MAX) => Err(format!("not an id: {n}")),
+            n => Ok(n as u32),
         };
+        let cgroups = int(cgroups)?;
+        if cgroups > MAX_CGROUPS as u64 {
+            return Err(format!("{cgroups} cgroup files, more than {MAX_CGROUPS}"));
+        }
         Ok(Request {
             uid: id(uid)?,
             gid: id(gid)?,
             nofile: int(nofile)?,
             fsize: int(fsize)?,
             cpu_secs: int(cpu)?,
-            cgroups: usize::try_from(int(cgroups)?).map_err(|e| e.to_string())?,
+            cgroups: cgroups as usize,
             main: main.to_string(),
         })
     }
@@ -83,54 +93,88 @@ struct Child {
     exit: OwnedFd,
 }
 
+/// What the interpreter the loop runs in does around each fork (`os.fork`'s steps: its locks
+/// taken before, released after in the parent; the child's step is the caller's, once
+/// [`serve`] returns [`Served::Payload`]).
+pub struct ForkHooks<'a> {
+    /// Just before each `fork` (`PyOS_BeforeFork`).
+    pub before: &'a dyn Fn(),
+    /// In the fork server, just after (`PyOS_AfterFork_Parent`).
+    pub parent: &'a dyn Fn(),
+}
+
+impl std::fmt::Debug for ForkHooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForkHooks").finish_non_exhaustive()
+    }
+}
+
 /// What every request needs of the fork server.
 struct Own<'a> {
     pid_ns: BorrowedFd<'a>,
     pid_ns_ino: u64,
     policy: seccomp::Policy,
+    hooks: ForkHooks<'a>,
 }
 
 /// Serves requests on `listener` until stdin (the server's pipe) ends and every payload's end
-/// was reported. `own_pid_ns` is the fork server's PID namespace, returned to after each fork.
-pub fn serve(listener: BorrowedFd<'_>, own_pid_ns: BorrowedFd<'_>) -> Result<Served, SandboxError> {
+/// was reported; the listener is closed as soon as stdin ends (a runner that still connects is
+/// refused at once). `own_pid_ns` is the fork server's PID namespace, returned to after each
+/// fork.
+pub fn serve(
+    listener: OwnedFd,
+    own_pid_ns: BorrowedFd<'_>,
+    hooks: ForkHooks<'_>,
+) -> Result<Served, SandboxError> {
     let own = Own {
         pid_ns: own_pid_ns,
         pid_ns_ino: sys::file_identity(own_pid_ns)?.1,
         policy: seccomp::build()?,
+        hooks,
     };
     let stdin = std::io::stdin();
-    let mut listening = true;
+    let mut listener = Some(listener);
     let mut children: Vec<Child> = Vec::new();
-    while listening || !children.is_empty() {
+    while listener.is_some() || !children.is_empty() {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(children.len() + 2);
-        if listening {
+        if let Some(open) = &listener {
             fds.push(pollin(stdin.as_fd()));
-            fds.push(pollin(listener));
+            fds.push(pollin(open.as_fd()));
         }
         fds.extend(children.iter().map(|c| pollin(c.pidfd.as_fd())));
         sys::poll(&mut fds, -1)?;
-        let first_child = if listening { 2 } else { 0 };
-        if listening {
+        let first_child = if listener.is_some() { 2 } else { 0 };
+        if let Some(open) = &listener {
             if fds[0].revents != 0 && !more_from(stdin.as_fd()) {
-                listening = false;
+                listener = None;
             } else if fds[1].revents != 0 {
-                if let Some(placed) = accept_one(listener, &own, &mut children) {
-                    // Another run's descriptors are closed already (close_range in the
-                    // payload): forgotten, never closed again by number.
-                    std::mem::forget(children);
+                if let Some(placed) = accept_one(open.as_fd(), &own, &mut children) {
+                    forget_in_payload(listener, children);
                     return Ok(Served::Payload(placed));
                 }
             }
         }
-        let ended: Vec<usize> = (first_child..fds.len())
+        let ready: Vec<usize> = (first_child..fds.len())
             .filter(|&i| fds[i].revents != 0)
             .map(|i| i - first_child)
             .collect();
-        for index in ended.into_iter().rev() {
-            report(children.swap_remove(index));
+        for index in ready.into_iter().rev() {
+            if reported(&children[index]) {
+                children.swap_remove(index);
+            }
         }
     }
     Ok(Served::Retired)
+}
+
+/// In a payload the fork server's descriptors are closed already (`close_range`), and their
+/// numbers may be the payload's own by now: let go without a `close`.
+fn forget_in_payload(listener: Option<OwnedFd>, children: Vec<Child>) {
+    use std::os::fd::IntoRawFd;
+    let _ = listener.map(IntoRawFd::into_raw_fd);
+    for child in children {
+        let _ = (child.pidfd.into_raw_fd(), child.exit.into_raw_fd());
+    }
 }
 
 fn pollin(fd: BorrowedFd<'_>) -> libc::pollfd {
@@ -197,6 +241,10 @@ fn fork_payload(
     let mut buf = [0u8; MAX_REQUEST];
     let (len, fds) = sys::recv_with_fds(conn, &mut buf).map_err(text)?;
     *received = fds;
+    if len == MAX_REQUEST {
+        // A stream socket cuts a longer message without a word: refused whole.
+        return Err(format!("a request is {MAX_REQUEST} bytes or longer"));
+    }
     let request = Request::parse(&buf[..len])?;
     if received.len() != payload::PIPES + 1 + request.cgroups {
         let (n, c) = (received.len(), request.cgroups);
@@ -205,6 +253,7 @@ fn fork_payload(
     // Children from now on are born in the sandbox's PID namespace (this process stays in its
     // own); the payload enters the other namespaces itself.
     sys::setns(received[0].as_fd(), libc::CLONE_NEWPID).map_err(text)?;
+    (own.hooks.before)();
     let forked = fork_in_sandbox(own);
     if matches!(forked, Ok(0)) {
         return Ok(Forked::Payload(payload::enter(
@@ -213,6 +262,7 @@ fn fork_payload(
             &own.policy,
         )));
     }
+    (own.hooks.parent)();
     if sys::setns(own.pid_ns, libc::CLONE_NEWPID).is_err() {
         // Every later child would be born in that sandbox: stop serving at once.
         sys::exit_now(70);
@@ -245,20 +295,22 @@ fn watch(pid: i32, received: &[OwnedFd]) -> Result<Child, String> {
     })
 }
 
-/// A payload ended: its CPU time and exit status to its sandbox's init (gone already if it
-/// was killed at the deadline: nothing to tell then).
-fn report(child: Child) {
-    let Ok((exit, cpu_us)) = sys::wait_with_cpu(child.pid) else {
-        return;
+/// If the payload ended (its pidfd said so; reaped without waiting), its CPU time and exit
+/// status go to its sandbox's init (gone already if it was killed at the deadline: nothing to
+/// tell then), and it is done with.
+fn reported(child: &Child) -> bool {
+    let (exit, cpu_us) = match sys::wait_with_cpu(child.pid) {
+        Ok(Some(ended)) => ended,
+        Ok(None) => return false,
+        Err(_) => return true, // not a child of this process (any more): nothing to wait for
     };
     let word = match exit {
         sys::Exit::Code(code) => format!("code {code}"),
         sys::Exit::Signal(sig) => format!("signal {sig}"),
     };
-    let _ = sys::write_all(
-        child.exit.as_fd(),
-        format!("cpu_us {cpu_us}\n{word}\n").as_bytes(),
-    );
+    let report = format!("cpu_us {cpu_us}\n{word}\n");
+    let _ = sys::write_all(child.exit.as_fd(), report.as_bytes());
+    true
 }
 
 #[cfg(test)]
@@ -290,7 +342,10 @@ mod tests {
         assert!(refused(b"5 5 1 1 1 0").contains("7 fields, not 6"));
         assert!(refused(b"5 5 1 x 1 0 /m").contains("not a number"));
         assert!(refused(b"5 5 1 1 -1 0 /m").contains("not a number"));
-        assert!(refused(b"4294967296 5 1 1 1 0 /m").contains("not an id"));
+        assert!(refused(b"4294967295 5 1 1 1 0 /m").contains("not an id"));
+        assert!(refused(b"5 4294967295 1 1 1 0 /m").contains("not an id"));
+        assert!(refused(b"5 5 1 1 1 24 /m").contains("24 cgroup files, more than 23"));
+        assert!(refused(b"5 5 1 1 1 18446744073709551615 /m").contains("more than 23"));
         assert!(refused(b"\xff").contains("UTF-8"));
     }
 }

@@ -51,9 +51,9 @@ pub(super) fn enter(
     policy: &seccomp::Policy,
 ) -> Placed {
     let started = Instant::now();
-    let error_pipe = received[4].as_raw_fd();
+    let mut error_pipe = received[4].as_raw_fd();
     let placed = match enter_namespaces(request, received) {
-        Ok(()) => place_descriptors(received, &request.main),
+        Ok(()) => place_descriptors(received, &request.main, &mut error_pipe),
         Err(e) => Err(e),
     };
     if let Err(e) = placed {
@@ -95,8 +95,13 @@ fn enter_namespaces(request: &Request, received: &[OwnedFd]) -> Result<(), Strin
 }
 
 /// Opens the program's file in `/work`'s sandbox and puts every descriptor in its place; every
-/// other descriptor of this process (the fork server's, other runs') is closed.
-fn place_descriptors(received: &mut Vec<OwnedFd>, main: &str) -> Result<(), String> {
+/// other descriptor of this process (the fork server's, other runs') is closed. The error
+/// pipe goes first: `error_pipe` is its place from then on.
+fn place_descriptors(
+    received: &mut Vec<OwnedFd>,
+    main: &str,
+    error_pipe: &mut RawFd,
+) -> Result<(), String> {
     std::env::set_current_dir("/work").map_err(step("chdir /work"))?;
     let code = std::fs::OpenOptions::new()
         .write(true)
@@ -106,12 +111,12 @@ fn place_descriptors(received: &mut Vec<OwnedFd>, main: &str) -> Result<(), Stri
     let code = OwnedFd::from(code);
     let r = |i: usize| received[i].as_fd();
     let wanted: [(BorrowedFd<'_>, RawFd); 8] = [
+        (r(4), ERROR_FD),
         (r(1), 0),
         (r(2), 1),
         (r(3), 2),
         (r(6), 3),
         (code.as_fd(), 4),
-        (r(4), ERROR_FD),
         (r(5), STATUS_FD),
         (r(8), NOTICE_FD),
     ];
@@ -122,6 +127,7 @@ fn place_descriptors(received: &mut Vec<OwnedFd>, main: &str) -> Result<(), Stri
     }
     for (copy, target) in &high {
         sys::dup2(copy.as_fd(), *target).map_err(step("dup2"))?;
+        *error_pipe = ERROR_FD;
     }
     // Every one of these is closed below by number, with every other descriptor from 8 on.
     let _ = code.into_raw_fd();
@@ -145,7 +151,11 @@ fn drop_privileges(request: &Request, policy: &seccomp::Policy) -> Result<Placed
         (libc::RLIMIT_CORE, 0, 0),
         (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
         (libc::RLIMIT_MSGQUEUE, 0, 0),
-        (libc::RLIMIT_CPU, request.cpu_secs, request.cpu_secs + 1),
+        (
+            libc::RLIMIT_CPU,
+            request.cpu_secs,
+            request.cpu_secs.saturating_add(1),
+        ),
     ] {
         sys::setrlimit(resource, soft, hard).map_err(step("rlimits"))?;
     }

@@ -76,9 +76,15 @@ def _pyth_on_zygote():
     # (what a fresh interpreter would not: the server may have started it with some).
     keep = (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ)
     ignored = [s for s in signal.valid_signals() if s not in keep and _pyth_on_ignored(s)]
-    # What os.fork does in the child before any Python code: the interpreter's locks and
-    # thread states made this process's, and the os.register_at_fork hooks run (`random`
-    # re-seeds itself there).
+    # What os.fork does around each fork: before it, the interpreter's locks taken and the
+    # os.register_at_fork `before` hooks; after it, in the fork server, those locks released
+    # (both called by the native loop); in the child before any Python code, the locks and
+    # thread states made this process's and the `after_in_child` hooks (`random` re-seeds
+    # itself there).
+    hooks = [
+        ctypes.cast(ctypes.pythonapi.PyOS_BeforeFork, ctypes.c_void_p),
+        ctypes.cast(ctypes.pythonapi.PyOS_AfterFork_Parent, ctypes.c_void_p),
+    ]
     after_fork = ctypes.pythonapi.PyOS_AfterFork_Child
     after_fork.argtypes, after_fork.restype = [], None
     # Objects that exist now are never collected again: forked children then do not write to
@@ -89,6 +95,7 @@ def _pyth_on_zygote():
         native=native,
         own_pid_ns=own_pid_ns,
         ignored=ignored,
+        hooks=hooks,
         after_fork=after_fork,
     )
     try:
@@ -119,7 +126,8 @@ def _pyth_on_native(path):
     except OSError as e:
         raise SystemExit(f"fork server: loading its native part: {e}")
     serve = lib.pyth_on_zygote_serve
-    serve.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(Out)]
+    hook = ctypes.c_void_p
+    serve.argtypes = [ctypes.c_int, ctypes.c_int, hook, hook, ctypes.POINTER(Out)]
     serve.restype = ctypes.c_int
     return types.SimpleNamespace(serve=serve, out=Out)
 
@@ -131,7 +139,10 @@ def _pyth_on_serve_forever(env, listener):
     import posix
 
     out = env.native.out()
-    rc = env.native.serve(listener.fileno(), env.own_pid_ns, ctypes.byref(out))
+    # The listener's descriptor is the loop's from now on (it closes it when stdin ends; a
+    # payload forgets it): the socket object here holds nothing any more.
+    fd = listener.detach()
+    rc = env.native.serve(fd, env.own_pid_ns, *env.hooks, ctypes.byref(out))
     if rc == 1:
         env.after_fork()
         _pyth_on_payload(env, out)  # never returns

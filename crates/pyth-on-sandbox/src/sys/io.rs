@@ -81,26 +81,31 @@ pub fn close_from(first: u32) -> Result<()> {
     check(ret, "close_range", || format!("{first}, ~0, 0")).map(drop)
 }
 
-/// `wait4(pid, &status, 0, &usage)`: waits for the child `pid` to end; how it ended and the CPU
-/// time (user and system) it used, in microseconds. Retries on EINTR.
-pub fn wait_with_cpu(pid: i32) -> Result<(Exit, u64)> {
+/// `wait4(pid, &status, WNOHANG, &usage)`: how the child `pid` ended and the CPU time (user
+/// and system) it used, in microseconds; `None` while it runs. Retries on EINTR.
+pub fn wait_with_cpu(pid: i32) -> Result<Option<(Exit, u64)>> {
     loop {
         let mut status: libc::c_int = 0;
         // SAFETY: an all-zero rusage is a valid value for the kernel to overwrite.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: `status` and `usage` are valid out-pointers for the duration of the call.
-        let ret = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let ret = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }
-        check(ret.into(), "wait4", || format!("{pid}, &status, 0, &usage"))?;
+        if check(ret.into(), "wait4", || {
+            format!("{pid}, &status, WNOHANG, &usage")
+        })? == 0
+        {
+            return Ok(None);
+        }
         let exit = if libc::WIFSIGNALED(status) {
             Exit::Signal(libc::WTERMSIG(status))
         } else {
             Exit::Code(libc::WEXITSTATUS(status))
         };
         let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-        return Ok((exit, us(usage.ru_utime) + us(usage.ru_stime)));
+        return Ok(Some((exit, us(usage.ru_utime) + us(usage.ru_stime))));
     }
 }
 

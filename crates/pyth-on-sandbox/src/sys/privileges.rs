@@ -11,7 +11,9 @@ pub fn setsid() -> Result<()> {
     check(ret.into(), "setsid", String::new).map(drop)
 }
 
-/// `setgroups(0, NULL)`, `setresgid(gid×3)`, `setresuid(uid×3)`, in that order.
+/// `setgroups(0, NULL)`, `setresgid(gid×3)`, `setresuid(uid×3)`, in that order, then
+/// `getresuid` and `getresgid`: an error unless all six ids read back as asked (a uid of
+/// `(uid_t)-1` would leave them unchanged).
 pub fn set_credentials(uid: u32, gid: u32) -> Result<()> {
     // SAFETY: a zero-length list with a NULL pointer is the documented way to clear groups.
     let ret = unsafe { libc::setgroups(0, std::ptr::null()) };
@@ -21,7 +23,23 @@ pub fn set_credentials(uid: u32, gid: u32) -> Result<()> {
     check(ret.into(), "setresgid", || format!("{gid}, {gid}, {gid}"))?;
     // SAFETY: integer arguments only.
     let ret = unsafe { libc::setresuid(uid, uid, uid) };
-    check(ret.into(), "setresuid", || format!("{uid}, {uid}, {uid}")).map(drop)
+    check(ret.into(), "setresuid", || format!("{uid}, {uid}, {uid}"))?;
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: three valid out-pointers to uid_t for the call.
+    let ret = unsafe { libc::getresuid(&mut r, &mut e, &mut s) };
+    check(ret.into(), "getresuid", String::new)?;
+    let (mut gr, mut ge, mut gs) = (0, 0, 0);
+    // SAFETY: three valid out-pointers to gid_t for the call.
+    let ret = unsafe { libc::getresgid(&mut gr, &mut ge, &mut gs) };
+    check(ret.into(), "getresgid", String::new)?;
+    if [r, e, s] != [uid; 3] || [gr, ge, gs] != [gid; 3] {
+        return Err(SysError::from_io(
+            "setresuid",
+            format!("asked {uid}/{gid}, have uid {r} {e} {s}, gid {gr} {ge} {gs}"),
+            std::io::Error::from_raw_os_error(libc::EPERM),
+        ));
+    }
+    Ok(())
 }
 
 /// `prctl(option, arg2, 0, 0, 0)`.
