@@ -466,3 +466,18 @@ fn a_runner_without_the_fork_servers_library_beside_it_says_it_is_missing() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn the_warm_up_before_the_job_leaves_no_module_loader_or_output_a_program_can_see() {
+    privileged();
+    let r = forked(
+        "import gc, sys\n\
+         main = sys.modules['__main__']\n\
+         mains = [o for o in gc.get_objects() if type(o) is type(sys) and o.__name__ == '__main__']\n\
+         loaders = [o for o in gc.get_objects()\n\
+                    if type(o).__name__ == 'SourceFileLoader' and o.name == '__main__']\n\
+         print(len(mains), mains[0] is main, len(loaders), loaders[0] is main.__loader__)\n",
+    );
+    assert_eq!(r.stdout, "1 True 1 True\n", "stderr: {}", r.stderr);
+    assert_eq!(r.stderr, "");
+}
