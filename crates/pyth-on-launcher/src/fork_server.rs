@@ -212,23 +212,7 @@ async fn start(runner: &Path, interpreter: PathBuf) -> Result<Live, String> {
     });
     let bytes = protocol::encode_frame(&frame).map_err(|e| e.to_string())?;
     stdin.write_all(&bytes).await.map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    out.read_until(b'\n', &mut answer)
-        .await
-        .map_err(|e| e.to_string())?;
-    if answer != format!("ready {pid}\n").as_bytes() {
-        // A runner that could not exec the fork server says why in a frame; a fork server
-        // that exited says it on stderr (the server's log): say at least that it exited.
-        let rest = tokio::time::timeout(Duration::from_secs(2), out.read_to_end(&mut answer));
-        let _ = rest.await;
-        if let Ok(RunnerFrame::Failed { error }) = crate::runner::read_frame(&mut &answer[..]).await
-        {
-            return Err(error);
-        }
-        let exit = child.wait().await.map_err(|e| e.to_string())?;
-        let said = String::from_utf8_lossy(&answer);
-        return Err(format!("the fork server said {said:?} and exited ({exit})"));
-    }
+    ready(&mut out, &mut child, pid).await?;
     Ok(Live {
         reference: ForkServerRef {
             socket,
@@ -239,4 +223,29 @@ async fn start(runner: &Path, interpreter: PathBuf) -> Result<Live, String> {
         _stdin: stdin,
         runs: 0,
     })
+}
+
+/// Waits for the fork server's `ready PID` line. A runner that could not exec the fork server
+/// says why in a frame instead; a fork server that exited says it on stderr (the server's
+/// log): then at least that it exited.
+async fn ready(
+    out: &mut BufReader<tokio::process::ChildStdout>,
+    child: &mut Child,
+    pid: i32,
+) -> Result<(), String> {
+    let mut answer = Vec::new();
+    out.read_until(b'\n', &mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer == format!("ready {pid}\n").as_bytes() {
+        return Ok(());
+    }
+    let rest = tokio::time::timeout(Duration::from_secs(2), out.read_to_end(&mut answer));
+    let _ = rest.await;
+    if let Ok(RunnerFrame::Failed { error }) = crate::runner::read_frame(&mut &answer[..]).await {
+        return Err(error);
+    }
+    let exit = child.wait().await.map_err(|e| e.to_string())?;
+    let said = String::from_utf8_lossy(&answer);
+    Err(format!("the fork server said {said:?} and exited ({exit})"))
 }

@@ -132,3 +132,28 @@ async fn a_killed_fork_server_fails_no_run_and_is_replaced() {
     );
     l.shutdown().await;
 }
+
+#[tokio::test]
+async fn without_the_fork_servers_library_python_runs_start_interpreters_of_their_own() {
+    let _process = shared().await;
+    privileged();
+    // A runner with nothing beside it: its fork server cannot start.
+    let dir = std::env::temp_dir().join(format!("pyth-on-no-zygote-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let alone = dir.join("pyth-on-runner");
+    std::fs::copy(runner(), &alone).unwrap();
+    let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
+    let mut cfg = LauncherConfig::new(runtimes);
+    cfg.runner_path = Some(alone);
+    cfg.sandbox.cgroup_parent = "pyth-on-pool-fork-missing".into();
+    let l = Launcher::new(cfg).unwrap();
+    for i in 0..3 {
+        let code = format!("import os\nprint({i}, os.getppid())");
+        let out = l.run(Job::new(Language::Python, code)).await.unwrap();
+        // An exec'd interpreter's parent is the sandbox's init (1); a forked one's is 0.
+        assert_eq!(out.result.stdout, format!("{i} 1\n"), "{:?}", out.result);
+    }
+    assert_eq!(l.fork_server_pid(), None);
+    l.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
