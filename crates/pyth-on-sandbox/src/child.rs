@@ -457,6 +457,21 @@ fn prestart(plan: &ChildPlan<'_>, code: File) -> ! {
     })
 }
 
+/// Every payload's rlimits but CPU time (a forked one's too, `fork_server/payload.rs`): open
+/// files and file size from the profile, no core dumps, 64 KiB locked, no message queues.
+pub(crate) fn payload_rlimits(
+    nofile: u64,
+    fsize: u64,
+) -> [(libc::__rlimit_resource_t, u64, u64); 5] {
+    [
+        (libc::RLIMIT_NOFILE, nofile, nofile),
+        (libc::RLIMIT_FSIZE, fsize, fsize),
+        (libc::RLIMIT_CORE, 0, 0),
+        (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
+        (libc::RLIMIT_MSGQUEUE, 0, 0),
+    ]
+}
+
 fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     let t = Instant::now();
     for (fd, target) in [(&plan.stdin, 0), (&plan.stdout, 1), (&plan.stderr, 2)] {
@@ -472,13 +487,7 @@ fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
         let cpu_secs = cpu_limit_secs(l.timeout_ms);
         sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1).map_err(step("rlimits"))?;
     }
-    for (res, soft, hard) in [
-        (libc::RLIMIT_NOFILE, l.nofile, l.nofile),
-        (libc::RLIMIT_FSIZE, l.fsize_bytes, l.fsize_bytes),
-        (libc::RLIMIT_CORE, 0, 0),
-        (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
-        (libc::RLIMIT_MSGQUEUE, 0, 0),
-    ] {
+    for (res, soft, hard) in payload_rlimits(l.nofile, l.fsize_bytes) {
         sys::setrlimit(res, soft, hard).map_err(step("rlimits"))?;
     }
     sys::reset_signals().map_err(step("signals"))?;

@@ -145,18 +145,13 @@ fn place_descriptors(
 fn drop_privileges(request: &Request, policy: &seccomp::Policy) -> Result<Placed, String> {
     // A session of its own: the server's process group is out of reach of kill(0, ...).
     sys::setsid().map_err(step("setsid"))?;
-    for (resource, soft, hard) in [
-        (libc::RLIMIT_NOFILE, request.nofile, request.nofile),
-        (libc::RLIMIT_FSIZE, request.fsize, request.fsize),
-        (libc::RLIMIT_CORE, 0, 0),
-        (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
-        (libc::RLIMIT_MSGQUEUE, 0, 0),
-        (
-            libc::RLIMIT_CPU,
-            request.cpu_secs,
-            request.cpu_secs.saturating_add(1),
-        ),
-    ] {
+    let cpu = (
+        libc::RLIMIT_CPU,
+        request.cpu_secs,
+        request.cpu_secs.saturating_add(1),
+    );
+    let rlimits = crate::child::payload_rlimits(request.nofile, request.fsize);
+    for (resource, soft, hard) in rlimits.into_iter().chain([cpu]) {
         sys::setrlimit(resource, soft, hard).map_err(step("rlimits"))?;
     }
     sys::unblock_all_signals().map_err(step("signals"))?;
