@@ -52,6 +52,7 @@ use crate::{child, sys};
 
 pub mod native;
 mod payload;
+mod request;
 
 /// The fork server's program, run with `-c`: the shared entry, the pre-started bootstrap, and
 /// the server itself.
@@ -242,7 +243,7 @@ pub(crate) fn request(
     }
 }
 
-/// The request's fields, as the fork server reads them ([`native::Request`]): uid, gid, nofile,
+/// The request's fields, as the fork server reads them (`request::Request`): uid, gid, nofile,
 /// fsize, CPU seconds, the number of cgroup files, then the program's path (none of them
 /// holds a space).
 fn request_line(spec: &JobSpec, cgroups: usize) -> String {

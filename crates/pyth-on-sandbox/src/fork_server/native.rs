@@ -19,18 +19,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use super::payload::{self, Placed};
+use super::request::{Request, EXIT_PIPE, MAX_REQUEST, PIPES};
 use crate::error::SandboxError;
 use crate::{seccomp, sys};
 
 /// How long a request's connection may wait for the runner (each read and write).
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
-
-/// A request line is shorter than this.
-const MAX_REQUEST: usize = 4096;
-
-/// The most cgroup files a request may name (with init's pidfd and the eight pipe ends, the
-/// descriptors one message carries at most).
-const MAX_CGROUPS: usize = sys::MAX_FDS - payload::PIPES - 1;
 
 /// How [`serve`] returned.
 #[derive(Debug)]
@@ -40,49 +34,6 @@ pub enum Served {
     Retired,
     /// This is a forked payload, isolated in its sandbox: the Python side goes on with it.
     Payload(Placed),
-}
-
-/// One request, as the runner wrote it ([`super::request_line`]).
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Request {
-    pub(super) uid: u32,
-    pub(super) gid: u32,
-    pub(super) nofile: u64,
-    pub(super) fsize: u64,
-    pub(super) cpu_secs: u64,
-    pub(super) cgroups: usize,
-    pub(super) main: String,
-}
-
-impl Request {
-    /// Parses a request line; a payload never runs as root.
-    pub(super) fn parse(line: &[u8]) -> Result<Request, String> {
-        let line = std::str::from_utf8(line).map_err(|_| "a request is not UTF-8".to_string())?;
-        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
-        let [uid, gid, nofile, fsize, cpu, cgroups, main] = fields[..] else {
-            return Err(format!("a request has 7 fields, not {}", fields.len()));
-        };
-        let int = |s: &str| s.parse::<u64>().map_err(|_| format!("not a number: {s:?}"));
-        // (uid_t)-1 means "unchanged" to setresuid: refused like root.
-        let id = |s: &str| match int(s)? {
-            0 => Err("a payload never runs as root".to_string()),
-            n if n >= u64::from(u32::MAX) => Err(format!("not an id: {n}")),
-            n => Ok(n as u32),
-        };
-        let cgroups = int(cgroups)?;
-        if cgroups > MAX_CGROUPS as u64 {
-            return Err(format!("{cgroups} cgroup files, more than {MAX_CGROUPS}"));
-        }
-        Ok(Request {
-            uid: id(uid)?,
-            gid: id(gid)?,
-            nofile: int(nofile)?,
-            fsize: int(fsize)?,
-            cpu_secs: int(cpu)?,
-            cgroups: cgroups as usize,
-            main: main.to_string(),
-        })
-    }
 }
 
 /// A payload still running: watched by its pidfd; its end goes to init on `exit`.
@@ -246,7 +197,7 @@ fn fork_payload(
         return Err(format!("a request is {MAX_REQUEST} bytes or longer"));
     }
     let request = Request::parse(&buf[..len])?;
-    if received.len() != payload::PIPES + 1 + request.cgroups {
+    if received.len() != PIPES + 1 + request.cgroups {
         let (n, c) = (received.len(), request.cgroups);
         return Err(format!("{n} descriptors for {c} cgroups"));
     }
@@ -285,7 +236,7 @@ fn fork_in_sandbox(own: &Own<'_>) -> Result<i32, String> {
 /// that cannot be watched is killed and reaped (it would never be reported).
 fn watch(pid: i32, received: &[OwnedFd]) -> Result<Child, String> {
     let watched = sys::pidfd_open(pid).and_then(|pidfd| {
-        let exit = sys::dup_above(received[payload::EXIT_PIPE].as_fd(), 0)?;
+        let exit = sys::dup_above(received[EXIT_PIPE].as_fd(), 0)?;
         Ok(Child { pid, pidfd, exit })
     });
     watched.map_err(|e| {
@@ -311,41 +262,4 @@ fn reported(child: &Child) -> bool {
     let report = format!("cpu_us {cpu_us}\n{word}\n");
     let _ = sys::write_all(child.exit.as_fd(), report.as_bytes());
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_request_line_is_parsed_into_its_seven_fields() {
-        let request = Request::parse(b"201826 201826 256 1048576 7 2 /code/main.py").unwrap();
-        assert_eq!(
-            request,
-            Request {
-                uid: 201826,
-                gid: 201826,
-                nofile: 256,
-                fsize: 1048576,
-                cpu_secs: 7,
-                cgroups: 2,
-                main: "/code/main.py".into(),
-            }
-        );
-    }
-
-    #[test]
-    fn a_request_for_root_or_with_a_field_missing_or_malformed_is_refused() {
-        let refused = |line: &[u8]| Request::parse(line).unwrap_err();
-        assert!(refused(b"0 5 1 1 1 0 /m").contains("root"));
-        assert!(refused(b"5 0 1 1 1 0 /m").contains("root"));
-        assert!(refused(b"5 5 1 1 1 0").contains("7 fields, not 6"));
-        assert!(refused(b"5 5 1 x 1 0 /m").contains("not a number"));
-        assert!(refused(b"5 5 1 1 -1 0 /m").contains("not a number"));
-        assert!(refused(b"4294967295 5 1 1 1 0 /m").contains("not an id"));
-        assert!(refused(b"5 4294967295 1 1 1 0 /m").contains("not an id"));
-        assert!(refused(b"5 5 1 1 1 24 /m").contains("24 cgroup files, more than 23"));
-        assert!(refused(b"5 5 1 1 1 18446744073709551615 /m").contains("more than 23"));
-        assert!(refused(b"\xff").contains("UTF-8"));
-    }
 }

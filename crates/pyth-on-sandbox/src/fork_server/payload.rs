@@ -16,16 +16,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
 
-use super::native::Request;
+use super::request::{Request, PIPES};
 use crate::{seccomp, sys};
-
-/// Init's pidfd and the payload's eight pipe ends come first in a request's descriptors, in
-/// this order: init, stdin, stdout, stderr, error, status, release, exit, notice (then the
-/// run's `cgroup.procs` files).
-pub(super) const PIPES: usize = 8;
-/// Where the exit pipe's write end is among a request's descriptors (the fork server's copy
-/// of it reports the payload's end; the payload has none).
-pub(super) const EXIT_PIPE: usize = 7;
 
 /// The payload's descriptors once in place: 0-2 stdio, 3 release, 4 the program's file, 5
 /// error, 6 status, 7 notice.
