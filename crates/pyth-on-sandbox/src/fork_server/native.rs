@@ -203,8 +203,13 @@ fn fork_payload(
     }
     // Children from now on are born in the sandbox's PID namespace (this process stays in its
     // own); the payload enters the other namespaces itself.
-    sys::setns(received[0].as_fd(), libc::CLONE_NEWPID).map_err(text)?;
+    // The interpreter's before-fork step while children are still born in the server's own
+    // PID namespace (a hook that started a process would start it there, not in the sandbox).
     (own.hooks.before)();
+    if let Err(e) = sys::setns(received[0].as_fd(), libc::CLONE_NEWPID) {
+        (own.hooks.parent)();
+        return Err(text(e));
+    }
     let forked = fork_in_sandbox(own);
     if matches!(forked, Ok(0)) {
         return Ok(Forked::Payload(payload::enter(
@@ -213,11 +218,11 @@ fn fork_payload(
             &own.policy,
         )));
     }
-    (own.hooks.parent)();
     if sys::setns(own.pid_ns, libc::CLONE_NEWPID).is_err() {
         // Every later child would be born in that sandbox: stop serving at once.
         sys::exit_now(70);
     }
+    (own.hooks.parent)();
     let pid = forked?;
     watch(pid, received).map(Forked::Server)
 }

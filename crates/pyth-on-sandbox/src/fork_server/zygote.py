@@ -197,6 +197,7 @@ def _pyth_on_payload(env, out):
             signal.signal(sig, signal.SIG_DFL)
         # The local time zone is the sandbox's /etc/localtime, read again.
         time.tzset()
+        _pyth_on_warm_path()
     except BaseException as e:
         # The fork server reports the exit (125) to init.
         try:
@@ -206,7 +207,6 @@ def _pyth_on_payload(env, out):
     # The notice pipe's identity, and the payload's pid: run.py writes to fd 7 only while it
     # is still that pipe, and only from this process.
     notice = (7, (out.notice_dev, out.notice_ino), out.pid)
-    _pyth_on_warm_path()
     _pyth_on_boot(prepared=True, notice=notice)
 
 

@@ -12,8 +12,8 @@ pub fn setsid() -> Result<()> {
 }
 
 /// `setgroups(0, NULL)`, `setresgid(gid×3)`, `setresuid(uid×3)`, in that order, then
-/// `getresuid` and `getresgid`: an error unless all six ids read back as asked (a uid of
-/// `(uid_t)-1` would leave them unchanged).
+/// `getresuid`, `getresgid` and `getgroups`: an error unless all six ids read back as asked
+/// (a uid of `(uid_t)-1` would leave them unchanged) and no supplementary group is left.
 pub fn set_credentials(uid: u32, gid: u32) -> Result<()> {
     // SAFETY: a zero-length list with a NULL pointer is the documented way to clear groups.
     let ret = unsafe { libc::setgroups(0, std::ptr::null()) };
@@ -32,10 +32,13 @@ pub fn set_credentials(uid: u32, gid: u32) -> Result<()> {
     // SAFETY: three valid out-pointers to gid_t for the call.
     let ret = unsafe { libc::getresgid(&mut gr, &mut ge, &mut gs) };
     check(ret.into(), "getresgid", String::new)?;
-    if [r, e, s] != [uid; 3] || [gr, ge, gs] != [gid; 3] {
+    // SAFETY: a zero-length query with a NULL list only counts the supplementary groups.
+    let groups = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    check(groups.into(), "getgroups", || "0, NULL".into())?;
+    if [r, e, s] != [uid; 3] || [gr, ge, gs] != [gid; 3] || groups != 0 {
         return Err(SysError::from_io(
             "setresuid",
-            format!("asked {uid}/{gid}, have uid {r} {e} {s}, gid {gr} {ge} {gs}"),
+            format!("asked {uid}/{gid}, have uid {r} {e} {s}, gid {gr} {ge} {gs}, {groups} groups"),
             std::io::Error::from_raw_os_error(libc::EPERM),
         ));
     }
