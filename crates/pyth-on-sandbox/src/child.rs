@@ -35,6 +35,7 @@ use crate::error::ChildError;
 use crate::files::{collect, input, OutputSpec, WORK_DIR};
 use crate::protocol::{self, JobSpec};
 use crate::release::Release;
+use crate::rlimits::{cpu_limit_secs, payload_rlimits};
 use crate::seccomp::{self, Policy};
 use crate::zk::{self, ZkOutcome};
 use crate::{command, priority, rootfs, sys, warm};
@@ -43,12 +44,6 @@ mod forked;
 
 /// Exit code of init or payload when set-up failed (the error text is on the error pipe).
 pub const SETUP_FAILED: i32 = 125;
-
-/// `RLIMIT_CPU` (soft; the hard limit is one more) for a job with this wall-clock limit: the
-/// supervisor's wall-clock kill comes first, this only backs it up.
-pub fn cpu_limit_secs(timeout_ms: u64) -> u64 {
-    timeout_ms / 1000 + 2
-}
 
 /// Everything the child side needs, prepared by the supervisor before `clone()` so the child
 /// only performs system calls and small allocations. Holds no user data.
@@ -455,21 +450,6 @@ fn prestart(plan: &ChildPlan<'_>, code: File) -> ! {
         step: "exec",
         source: sys::execve(&command.exe, &command.argv, &command.envp),
     })
-}
-
-/// Every payload's rlimits but CPU time (a forked one's too, `fork_server/payload.rs`): open
-/// files and file size from the profile, no core dumps, 64 KiB locked, no message queues.
-pub(crate) fn payload_rlimits(
-    nofile: u64,
-    fsize: u64,
-) -> [(libc::__rlimit_resource_t, u64, u64); 5] {
-    [
-        (libc::RLIMIT_NOFILE, nofile, nofile),
-        (libc::RLIMIT_FSIZE, fsize, fsize),
-        (libc::RLIMIT_CORE, 0, 0),
-        (libc::RLIMIT_MEMLOCK, 64 << 10, 64 << 10),
-        (libc::RLIMIT_MSGQUEUE, 0, 0),
-    ]
 }
 
 fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {

@@ -48,7 +48,7 @@ use base64::Engine as _;
 use crate::command::{base_environment, PYTHON_FLAGS};
 use crate::error::{SandboxError, SysError};
 use crate::protocol::{ForkServerConfig, ForkServerRef, JobSpec, Language};
-use crate::{child, sys};
+use crate::sys;
 
 pub mod native;
 mod payload;
@@ -254,7 +254,7 @@ fn request_line(spec: &JobSpec, cgroups: usize) -> String {
         spec.sandbox.gid,
         l.nofile,
         l.fsize_bytes,
-        child::cpu_limit_secs(l.timeout_ms),
+        crate::rlimits::cpu_limit_secs(l.timeout_ms),
         cgroups,
         spec.language.main_file()
     )

@@ -13,6 +13,7 @@ mod priority;
 pub mod protocol;
 mod pump;
 pub mod release;
+mod rlimits;
 pub mod rootfs;
 pub mod seccomp;
 pub mod session;

@@ -142,7 +142,7 @@ fn drop_privileges(request: &Request, policy: &seccomp::Policy) -> Result<Placed
         request.cpu_secs,
         request.cpu_secs.saturating_add(1),
     );
-    let rlimits = crate::child::payload_rlimits(request.nofile, request.fsize);
+    let rlimits = crate::rlimits::payload_rlimits(request.nofile, request.fsize);
     for (resource, soft, hard) in rlimits.into_iter().chain([cpu]) {
         sys::setrlimit(resource, soft, hard).map_err(step("rlimits"))?;
     }
