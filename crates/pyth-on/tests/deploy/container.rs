@@ -205,6 +205,20 @@ async fn healthy(addr: SocketAddr, name: &str) {
     );
 }
 
+/// Python runs fork from the fork server, whose native library the image holds: a forked
+/// run's parent is outside its PID namespace (0), an interpreter started for the run has the
+/// sandbox's init (1). The fork server starts in the background: the first runs may precede it.
+async fn forks_from_the_fork_server(client: &Client) {
+    for _ in 0..40 {
+        let r = run(client, "python", "import os; print(os.getppid())").await;
+        if r.output == "0\n" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no Python run was forked from the fork server in 10 s");
+}
+
 /// Runs `code` in `language` and returns its answer.
 async fn run(client: &Client, language: &str, code: &str) -> pyth_on_types::ExecuteResponse {
     client
@@ -294,6 +308,7 @@ async fn the_image_runs_code_with_the_documented_privileges_and_keeps_runs_in() 
     )
     .await;
     assert_eq!(python.output, "42 3\n", "{python:?}");
+    forks_from_the_fork_server(&client).await;
     let js = run(&client, "javascript", "console.log(6 * 7, typeof process)").await;
     assert_eq!(js.output, "42 object\n", "{js:?}");
 
