@@ -246,7 +246,7 @@ async fn metrics_count_the_network_namespaces_that_runs_left_untouched_and_were_
     assert_eq!(run.output, "no network\n");
     // Given back after a second's quarantine, then checked.
     let text = server
-        .metrics_until(100, |t| gauge(t, "pyth_on_netns_reused_total") >= 1.0)
+        .metrics_until(400, |t| gauge(t, "pyth_on_netns_reused_total") >= 1.0)
         .await;
     assert!(gauge(&text, "pyth_on_netns_reused_total") >= 1.0, "{text}");
     assert!(gauge(&text, "pyth_on_netns_created_total") >= 1.0, "{text}");
