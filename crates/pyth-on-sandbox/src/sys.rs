@@ -194,6 +194,15 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// How a process ended, from the status `waitpid` or `wait4` filled in.
+    pub fn of_status(status: libc::c_int) -> Exit {
+        if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        }
+    }
+
     /// Shell convention: the code, or 128 + signal.
     pub fn as_code(self) -> i32 {
         match self {
@@ -220,12 +229,7 @@ pub fn waitpid(pid: i32, nohang: bool) -> Result<Option<(i32, Exit)>> {
         if ret == 0 {
             return Ok(None);
         }
-        let exit = if libc::WIFSIGNALED(status) {
-            Exit::Signal(libc::WTERMSIG(status))
-        } else {
-            Exit::Code(libc::WEXITSTATUS(status))
-        };
-        return Ok(Some((ret as i32, exit)));
+        return Ok(Some((ret as i32, Exit::of_status(status))));
     }
 }
 
@@ -418,13 +422,7 @@ pub fn reset_signals() -> Result<()> {
             return Err(SysError::last("signal", format!("{sig}, SIG_DFL")));
         }
     }
-    // SAFETY: `set` is initialised by sigemptyset before use; NULL old-set is allowed.
-    let ret = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
-    };
-    check(ret.into(), "sigprocmask", || "SIG_SETMASK, {}, NULL".into()).map(drop)
+    unblock_all_signals()
 }
 
 /// `execve(path, argv, envp)`. Only returns on failure.

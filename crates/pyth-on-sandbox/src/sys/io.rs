@@ -99,11 +99,7 @@ pub fn wait_with_cpu(pid: i32) -> Result<Option<(Exit, u64)>> {
         {
             return Ok(None);
         }
-        let exit = if libc::WIFSIGNALED(status) {
-            Exit::Signal(libc::WTERMSIG(status))
-        } else {
-            Exit::Code(libc::WEXITSTATUS(status))
-        };
+        let exit = Exit::of_status(status);
         let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
         return Ok(Some((exit, us(usage.ru_utime) + us(usage.ru_stime))));
     }
