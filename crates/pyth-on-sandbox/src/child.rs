@@ -246,6 +246,9 @@ fn forked_init(
         && forked::exit_is_cheap(memory.as_ref())
         && last_pid.only_the_payload_ever_ran();
     if fast && sys::kill_all_others().is_ok() {
+        // Its exit (freeing its copy of the fork server's memory) is background work, at
+        // nice 19 like the teardown, no longer `SCHED_IDLE` (run.py, `_pyth_on_notice`).
+        let _ = sys::set_normal_policy(forked::PAYLOAD_PID, priority::PREPARE_NICE);
         let cpu_us = last_pid
             .only_the_payload_ever_ran()
             .then(|| sys::process_cpu_us(forked::PAYLOAD_PID).ok())
@@ -254,8 +257,8 @@ fn forked_init(
         end_run(&status, (None, files), sys::Exit::Code(code), cpu_us)
     }
     // The run now ends with the payload's exit: back to the normal priority (its bootstrap
-    // went to nice 19 after the notice).
-    let _ = sys::set_nice(forked::PAYLOAD_PID, 0);
+    // went to `SCHED_IDLE` for its notice).
+    let _ = sys::set_normal_policy(forked::PAYLOAD_PID, 0);
     let end = watch.report();
     end_run(&status, (spec, files), end.exit, end.cpu_us)
 }

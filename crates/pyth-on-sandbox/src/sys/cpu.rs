@@ -1,10 +1,23 @@
 //! CPUs and CPU time: moving the calling thread from CPU to CPU (what the network-namespace
 //! pool needs to make each CPU's copy of a route before it records a new namespace,
-//! [`crate::netns`]), and the CPU time of reaped children and of another process. Part of
-//! [`crate::sys`], under the same rules.
+//! [`crate::netns`]), the CPU time of reaped children and of another process, and another
+//! process's scheduling policy. Part of [`crate::sys`], under the same rules.
 
 use super::{check, Result};
 use crate::error::SysError;
+
+/// Puts process `pid` under the normal scheduling policy (`SCHED_OTHER`, whatever it had:
+/// a forked payload goes to `SCHED_IDLE` itself before its notice) at nice value `nice`.
+/// Raising a process's priority needs `CAP_SYS_NICE` (init has it as root).
+pub fn set_normal_policy(pid: i32, nice: i32) -> Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param the kernel only reads.
+    let ret = unsafe { libc::sched_setscheduler(pid, libc::SCHED_OTHER, &param) };
+    check(ret.into(), "sched_setscheduler", || {
+        format!("pid {pid}, SCHED_OTHER")
+    })?;
+    super::set_nice(pid, nice)
+}
 
 /// Runs `f` once on each configured CPU this thread may be moved to (`sched_setaffinity` to
 /// that CPU alone, whatever its own affinity: a process may widen its own), then gives the
@@ -109,5 +122,54 @@ mod tests {
             "a reaped process has no clock"
         );
         assert!(process_cpu_us(0).is_err(), "0 is not another process");
+    }
+
+    /// The scheduling policy (field 41 of `/proc/PID/stat`) and nice value (field 19).
+    fn policy_and_nice(pid: i32) -> (i32, i32) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after_name = stat.rsplit_once(')').unwrap().1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // Field 3 (state) is the first after the name.
+        (
+            fields[41 - 3].parse().unwrap(),
+            fields[19 - 3].parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_process_under_sched_idle_is_put_back_under_the_normal_policy_at_the_nice_value_asked() {
+        assert!(
+            crate::running_as_root(),
+            "raising a process out of SCHED_IDLE needs CAP_SYS_NICE: run as root, as CI does"
+        );
+        let mut child = std::process::Command::new("chrt")
+            .args(["--idle", "0", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let mut seen = (0, 0);
+        for _ in 0..200 {
+            seen = policy_and_nice(pid);
+            if seen.0 == libc::SCHED_IDLE {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            seen.0,
+            libc::SCHED_IDLE,
+            "chrt put its child under SCHED_IDLE"
+        );
+
+        set_normal_policy(pid, 7).unwrap();
+        assert_eq!(policy_and_nice(pid), (libc::SCHED_OTHER, 7));
+        set_normal_policy(pid, 0).unwrap();
+        assert_eq!(policy_and_nice(pid), (libc::SCHED_OTHER, 0));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            set_normal_policy(pid, 0).is_err(),
+            "a reaped process has no policy"
+        );
     }
 }

@@ -98,10 +98,16 @@ def _pyth_on_notice(notice, code):
                 posix.close(std)
             except OSError:
                 pass
+        # SCHED_IDLE before the notice: init, woken by it (often onto this CPU), runs at once
+        # instead of waiting behind this process's exit, a millisecond in the kernel that
+        # nothing preempts (docs/PERFORMANCE.md, session 22). Init then puts this process at
+        # nice 19 for that exit once it ended the run, or back to 0 if it waits for the exit
+        # instead (child.rs, forked_init).
+        try:
+            posix.sched_setscheduler(0, posix.SCHED_IDLE, posix.sched_param(0))
+        except OSError:
+            posix.setpriority(posix.PRIO_PROCESS, 0, 19)
         posix.write(fd, b"code %d\n" % code)
-        # Its exit is background work once init ends the run at the notice: nice 19. If init
-        # waits for the exit instead, it puts the payload back to 0 (child.rs, forked_init).
-        posix.setpriority(posix.PRIO_PROCESS, 0, 19)
     except OSError:
         pass
 
