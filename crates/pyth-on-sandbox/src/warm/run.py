@@ -106,7 +106,10 @@ def _pyth_on_notice(notice, code):
         try:
             posix.sched_setscheduler(0, posix.SCHED_IDLE, posix.sched_param(0))
         except OSError:
-            posix.setpriority(posix.PRIO_PROCESS, 0, 19)
+            try:
+                posix.setpriority(posix.PRIO_PROCESS, 0, 19)
+            except OSError:
+                pass
         posix.write(fd, b"code %d\n" % code)
     except OSError:
         pass
