@@ -35,7 +35,7 @@ use crate::error::ChildError;
 use crate::files::{collect, input, OutputSpec, WORK_DIR};
 use crate::protocol::{self, JobSpec};
 use crate::release::Release;
-use crate::rlimits::{cpu_limit_secs, payload_rlimits};
+use crate::rlimits::{cpu_limit_secs, payload_rlimits, set_cpu_limit};
 use crate::seccomp::{self, Policy};
 use crate::zk::{self, ZkOutcome};
 use crate::{command, priority, rootfs, sys, warm};
@@ -355,8 +355,7 @@ fn payload_main(plan: &ChildPlan<'_>, code: File) -> ! {
 /// Applies the user's part and execs; returns only on failure. A failed ZK decryption exits
 /// here with its own status, before any user code exists.
 fn payload_release(plan: &ChildPlan<'_>, mut release: Release, mut code: File) -> ChildError {
-    let cpu_secs = cpu_limit_secs(release.timeout_ms);
-    if let Err(e) = sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1) {
+    if let Err(e) = set_cpu_limit(cpu_limit_secs(release.timeout_ms)) {
         return ChildError::Sys {
             step: "rlimits",
             source: e,
@@ -467,8 +466,7 @@ fn payload_setup(plan: &ChildPlan<'_>) -> Result<(), ChildError> {
     // RLIMIT_CPU depends on the job's timeout: set at release (by the payload itself, or with
     // `prestart` by the supervisor; until then the profile's timeout bounds it).
     if plan.spec.prestart || plan.spec.session {
-        let cpu_secs = cpu_limit_secs(l.timeout_ms);
-        sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs + 1).map_err(step("rlimits"))?;
+        set_cpu_limit(cpu_limit_secs(l.timeout_ms)).map_err(step("rlimits"))?;
     }
     for (res, soft, hard) in payload_rlimits(l.nofile, l.fsize_bytes) {
         sys::setrlimit(res, soft, hard).map_err(step("rlimits"))?;

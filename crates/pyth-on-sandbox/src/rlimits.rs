@@ -7,6 +7,12 @@ pub(crate) fn cpu_limit_secs(timeout_ms: u64) -> u64 {
     timeout_ms / 1000 + 2
 }
 
+/// Sets the calling process's `RLIMIT_CPU` to `cpu_secs` (soft: `SIGXCPU`), the hard limit one
+/// more (`SIGKILL`).
+pub(crate) fn set_cpu_limit(cpu_secs: u64) -> Result<(), crate::error::SysError> {
+    crate::sys::setrlimit(libc::RLIMIT_CPU, cpu_secs, cpu_secs.saturating_add(1))
+}
+
 /// Every payload's rlimits but CPU time: open files and file size from the profile, no core
 /// dumps, 64 KiB locked, no message queues.
 pub(crate) fn payload_rlimits(

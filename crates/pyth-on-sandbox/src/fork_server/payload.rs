@@ -137,15 +137,10 @@ fn place_descriptors(
 fn drop_privileges(request: &Request, policy: &seccomp::Policy) -> Result<Placed, String> {
     // A session of its own: the server's process group is out of reach of kill(0, ...).
     sys::setsid().map_err(step("setsid"))?;
-    let cpu = (
-        libc::RLIMIT_CPU,
-        request.cpu_secs,
-        request.cpu_secs.saturating_add(1),
-    );
-    let rlimits = crate::rlimits::payload_rlimits(request.nofile, request.fsize);
-    for (resource, soft, hard) in rlimits.into_iter().chain([cpu]) {
+    for (resource, soft, hard) in crate::rlimits::payload_rlimits(request.nofile, request.fsize) {
         sys::setrlimit(resource, soft, hard).map_err(step("rlimits"))?;
     }
+    crate::rlimits::set_cpu_limit(request.cpu_secs).map_err(step("rlimits"))?;
     sys::unblock_all_signals().map_err(step("signals"))?;
     sys::set_credentials(request.uid, request.gid).map_err(step("credentials"))?;
     sys::clear_capabilities().map_err(step("capabilities"))?;
