@@ -4,6 +4,8 @@
 //! to it: nothing of one run reaches the next or stays in the server, what the runs share.
 #![allow(clippy::unwrap_used, reason = "tests panic on purpose")]
 mod common;
+#[path = "fork_server/serving.rs"]
+mod serving;
 
 use std::io::{Read, Seek, SeekFrom};
 

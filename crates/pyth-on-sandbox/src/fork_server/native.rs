@@ -26,6 +26,11 @@ use crate::{seccomp, sys};
 /// How long a request's connection may wait for the runner (each read and write).
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long the loop pauses after `accept` failed for want of a resource (descriptors,
+/// memory): the connection stays queued and the listener readable, so without a pause the
+/// loop would spin on it, a CPU taken from the runs.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
 /// How [`serve`] returned.
 #[derive(Debug)]
 pub enum Served {
@@ -149,8 +154,15 @@ fn accept_one(
     own: &Own<'_>,
     children: &mut Vec<Child>,
 ) -> Option<Placed> {
-    let Ok(conn) = sys::accept(listener) else {
-        return None;
+    let conn = match sys::accept(listener) {
+        Ok(conn) => conn,
+        Err(e) => {
+            let short = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+            if e.errno().is_some_and(|n| short.contains(&n)) {
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
+            return None;
+        }
     };
     let mut received = Vec::new();
     let answer = match fork_payload(conn.as_fd(), own, &mut received) {

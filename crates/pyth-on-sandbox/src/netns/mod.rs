@@ -275,13 +275,19 @@ impl Shared {
 }
 
 /// The keeper: holds given-back namespaces for [`QUARANTINE`], then checks them, and keeps
-/// enough ready.
+/// enough ready. It makes one namespace at a time and looks for due checks between two: under
+/// a storm of namespaces being destroyed (the kernel's cleanup holds locks that creation
+/// needs), making one can take seconds, and a check (cheap, and it saves making one) should
+/// not wait behind a whole refill.
 fn keep(shared: &Weak<Shared>, work: &mpsc::Receiver<Work>, home: &OwnedFd, loopback: bool) {
     let mut waiting: VecDeque<(Instant, Netns)> = VecDeque::new();
+    let mut short = false;
     loop {
-        let received = match waiting.front() {
-            Some((due, _)) => work.recv_timeout(due.saturating_duration_since(Instant::now())),
-            None => work
+        let due = waiting.front().map(|(due, _)| *due);
+        let received = match (short, due) {
+            (true, _) => work.recv_timeout(Duration::ZERO),
+            (false, Some(due)) => work.recv_timeout(due.saturating_duration_since(Instant::now())),
+            (false, None) => work
                 .recv()
                 .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
@@ -301,7 +307,7 @@ fn keep(shared: &Weak<Shared>, work: &mpsc::Receiver<Work>, home: &OwnedFd, loop
                 shared.check(ns, home);
             }
         }
-        shared.refill(loopback, home);
+        short = shared.make_one(loopback, home);
     }
 }
 
@@ -319,25 +325,25 @@ impl Shared {
         }
     }
 
-    /// Makes namespaces while fewer than `sizes.ready` are ready and the pool owns fewer than
-    /// `sizes.max`.
-    fn refill(&self, loopback: bool, home: &OwnedFd) {
-        loop {
-            let wanted = {
-                let state = self.lock();
-                state.ready.len() < self.sizes.ready && state.owned() < self.sizes.max
-            };
-            if !wanted {
-                return;
-            }
-            let Ok(ns) = Netns::create(loopback, home) else {
-                // Not root, out of namespaces, or a kernel without a file of the trace (no
-                // IPv6): runs make their own.
-                return;
-            };
-            self.counters.created.fetch_add(1, Ordering::Relaxed);
-            self.lock().ready.push(ns);
+    /// Makes one namespace if fewer than `sizes.ready` are ready and the pool owns fewer than
+    /// `sizes.max`; whether the pool is still short of ready ones after it.
+    fn make_one(&self, loopback: bool, home: &OwnedFd) -> bool {
+        if !self.wants_more() {
+            return false;
         }
+        let Ok(ns) = Netns::create(loopback, home) else {
+            // Not root, out of namespaces, or a kernel without a file of the trace (no IPv6):
+            // runs make their own (the next lease or check asks again).
+            return false;
+        };
+        self.counters.created.fetch_add(1, Ordering::Relaxed);
+        self.lock().ready.push(ns);
+        self.wants_more()
+    }
+
+    fn wants_more(&self) -> bool {
+        let state = self.lock();
+        state.ready.len() < self.sizes.ready && state.owned() < self.sizes.max
     }
 }
 

@@ -8,10 +8,11 @@ use pyth_on_sandbox::protocol::{
     self, ForkServerConfig, ForkServerRef, Language, RunnerFrame, ServerFrame,
 };
 
-/// The fork server and the pipe that keeps it alive (EOF when this process exits).
+/// The fork server and the pipe that keeps it alive (EOF when this process exits, or when
+/// [`Guard::retire`] drops it).
 struct Server {
     reference: ForkServerRef,
-    _stdin: Mutex<ChildStdin>,
+    stdin: Mutex<Option<ChildStdin>>,
     _child: Mutex<Child>,
 }
 
@@ -24,13 +25,22 @@ pub fn fork_server() -> ForkServerRef {
 
 /// A fork server of its own, its runner started through `wrapper` (e.g. `setpriv` with
 /// options); it lives until the returned guard is dropped.
-pub fn fork_server_through(wrapper: &[&str]) -> (ForkServerRef, impl Drop) {
+pub fn fork_server_through(wrapper: &[&str]) -> (ForkServerRef, Guard) {
     let server = start(wrapper);
     (server.reference.clone(), Guard(server))
 }
 
-/// Ends its fork server when dropped (its stdin closes).
-struct Guard(Server);
+/// Kills its fork server when dropped.
+pub struct Guard(Server);
+
+impl Guard {
+    /// Retires the fork server as the server does: EOF on its stdin.
+    pub fn retire(&self) {
+        if let Ok(mut stdin) = self.0.stdin.lock() {
+            stdin.take();
+        }
+    }
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -89,7 +99,7 @@ fn start(wrapper: &[&str]) -> Server {
             pid,
             interpreter: "/usr/bin/python3".into(),
         },
-        _stdin: Mutex::new(stdin),
+        stdin: Mutex::new(Some(stdin)),
         _child: Mutex::new(child),
     }
 }
