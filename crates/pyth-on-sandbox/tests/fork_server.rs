@@ -435,7 +435,15 @@ fn a_runner_without_the_fork_servers_library_beside_it_says_it_is_missing() {
     privileged();
     let dir = tempfile::tempdir().unwrap();
     let runner = dir.path().join("pyth-on-runner");
-    std::fs::copy(env!("CARGO_BIN_EXE_pyth-on-runner"), &runner).unwrap();
+    // Copied by `cp`: a copy written here would leave its descriptor open, for an instant,
+    // in any process another test thread forks meanwhile, and the exec would then fail with
+    // ETXTBSY.
+    let copied = Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_pyth-on-runner"))
+        .arg(&runner)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let mut child = Command::new(&runner)
         .env_clear()
         .stdin(Stdio::piped())

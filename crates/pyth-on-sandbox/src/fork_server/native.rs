@@ -16,7 +16,7 @@
 //! `error ...`. When a payload ends, its exit status and CPU time go to init on the exit pipe.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::payload::{self, Placed};
 use super::request::{Request, EXIT_PIPE, MAX_REQUEST, PIPES};
@@ -89,47 +89,141 @@ pub fn serve(
         hooks,
     };
     let stdin = std::io::stdin();
-    let mut listener = Some(listener);
-    let mut children: Vec<Child> = Vec::new();
-    while listener.is_some() || !children.is_empty() {
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(children.len() + 2);
-        if let Some(open) = &listener {
-            fds.push(pollin(stdin.as_fd()));
-            fds.push(pollin(open.as_fd()));
-        }
-        fds.extend(children.iter().map(|c| pollin(c.pidfd.as_fd())));
-        sys::poll(&mut fds, -1)?;
-        let first_child = if listener.is_some() { 2 } else { 0 };
-        if let Some(open) = &listener {
-            if fds[0].revents != 0 && !more_from(stdin.as_fd()) {
-                listener = None;
-            } else if fds[1].revents != 0 {
-                if let Some(placed) = accept_one(open.as_fd(), &own, &mut children) {
-                    forget_in_payload(listener, children);
-                    return Ok(Served::Payload(placed));
-                }
-            }
-        }
-        let ready: Vec<usize> = (first_child..fds.len())
-            .filter(|&i| fds[i].revents != 0)
-            .map(|i| i - first_child)
-            .collect();
-        for index in ready.into_iter().rev() {
-            if reported(&children[index]) {
-                children.swap_remove(index);
-            }
+    let mut state = Serving {
+        listener: Some(listener),
+        pending: Vec::new(),
+        children: Vec::new(),
+    };
+    while state.listener.is_some() || !state.children.is_empty() {
+        let mut fds = state.poll_set(stdin.as_fd());
+        sys::poll(&mut fds, state.timeout_ms())?;
+        if let Some(placed) = state.handle(&fds, stdin.as_fd(), &own) {
+            state.forget_in_payload();
+            return Ok(Served::Payload(placed));
         }
     }
     Ok(Served::Retired)
 }
 
-/// In a payload the fork server's descriptors are closed already (`close_range`), and their
-/// numbers may be the payload's own by now: let go without a `close`.
-fn forget_in_payload(listener: Option<OwnedFd>, children: Vec<Child>) {
-    use std::os::fd::IntoRawFd;
-    let _ = listener.map(IntoRawFd::into_raw_fd);
-    for child in children {
-        let _ = (child.pidfd.into_raw_fd(), child.exit.into_raw_fd());
+/// A connection accepted whose request has not arrived yet: served once it is readable, so
+/// that a runner slow to send (descheduled between its `connect` and its `sendmsg`) holds up
+/// no other; answered with an error past its deadline.
+struct Pending {
+    conn: OwnedFd,
+    deadline: Instant,
+}
+
+/// What the loop holds between two polls.
+struct Serving {
+    /// Closed once stdin ends.
+    listener: Option<OwnedFd>,
+    pending: Vec<Pending>,
+    children: Vec<Child>,
+}
+
+impl Serving {
+    /// stdin and the listener (while open), then the pending connections, then the payloads.
+    fn poll_set(&self, stdin: BorrowedFd<'_>) -> Vec<libc::pollfd> {
+        let mut fds = Vec::with_capacity(self.pending.len() + self.children.len() + 2);
+        if let Some(open) = &self.listener {
+            fds.push(pollin(stdin));
+            fds.push(pollin(open.as_fd()));
+        }
+        fds.extend(self.pending.iter().map(|p| pollin(p.conn.as_fd())));
+        fds.extend(self.children.iter().map(|c| pollin(c.pidfd.as_fd())));
+        fds
+    }
+
+    /// Until the first pending connection's deadline (-1: none pending).
+    fn timeout_ms(&self) -> i32 {
+        let now = Instant::now();
+        self.pending
+            .iter()
+            .map(|p| p.deadline.saturating_duration_since(now).as_millis() + 1)
+            .min()
+            .map_or(-1, |ms| i32::try_from(ms).unwrap_or(i32::MAX))
+    }
+
+    /// Acts on what the poll of [`Self::poll_set`] found: `Some` in a forked payload.
+    fn handle(
+        &mut self,
+        fds: &[libc::pollfd],
+        stdin: BorrowedFd<'_>,
+        own: &Own<'_>,
+    ) -> Option<Placed> {
+        let head = if self.listener.is_some() { 2 } else { 0 };
+        let ready = |from: usize, count: usize| -> Vec<usize> {
+            (0..count).filter(|i| fds[from + i].revents != 0).collect()
+        };
+        let readable = ready(head, self.pending.len());
+        let ended = ready(head + self.pending.len(), self.children.len());
+        for index in ended.into_iter().rev() {
+            if reported(&self.children[index]) {
+                self.children.swap_remove(index);
+            }
+        }
+        for index in readable.into_iter().rev() {
+            let conn = self.pending.swap_remove(index).conn;
+            if let Some(placed) = serve_one(conn, own, &mut self.children) {
+                return Some(placed);
+            }
+        }
+        self.expire();
+        if head == 2 {
+            if fds[0].revents != 0 && !more_from(stdin) {
+                // Retired: queued and pending runners see their connection close.
+                self.listener = None;
+                self.pending.clear();
+            } else if fds[1].revents != 0 {
+                self.accept();
+            }
+        }
+        None
+    }
+
+    /// Takes the next connection as pending.
+    fn accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        match sys::accept(listener.as_fd()) {
+            Ok(conn) => self.pending.push(Pending {
+                conn,
+                deadline: Instant::now() + CONNECTION_DEADLINE,
+            }),
+            Err(e) => {
+                let short = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+                if e.errno().is_some_and(|n| short.contains(&n)) {
+                    std::thread::sleep(ACCEPT_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Answers and closes the pending connections past their deadline.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        self.pending.retain(|p| {
+            let waiting = p.deadline > now;
+            if !waiting {
+                let answer = format!("error no request within {CONNECTION_DEADLINE:?}\n");
+                let _ = sys::write_all(p.conn.as_fd(), answer.as_bytes());
+            }
+            waiting
+        });
+    }
+
+    /// In a payload the fork server's descriptors are closed already (`close_range`), and
+    /// their numbers may be the payload's own by now: let go without a `close`.
+    fn forget_in_payload(self) {
+        use std::os::fd::IntoRawFd;
+        let _ = self.listener.map(IntoRawFd::into_raw_fd);
+        for pending in self.pending {
+            let _ = pending.conn.into_raw_fd();
+        }
+        for child in self.children {
+            let _ = (child.pidfd.into_raw_fd(), child.exit.into_raw_fd());
+        }
     }
 }
 
@@ -148,22 +242,9 @@ fn more_from(stdin: BorrowedFd<'_>) -> bool {
     matches!(sys::read(stdin, &mut buf), Ok(n) if n > 0)
 }
 
-/// Takes one connection: `Some` in the forked payload (isolated), `None` in the fork server.
-fn accept_one(
-    listener: BorrowedFd<'_>,
-    own: &Own<'_>,
-    children: &mut Vec<Child>,
-) -> Option<Placed> {
-    let conn = match sys::accept(listener) {
-        Ok(conn) => conn,
-        Err(e) => {
-            let short = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
-            if e.errno().is_some_and(|n| short.contains(&n)) {
-                std::thread::sleep(ACCEPT_BACKOFF);
-            }
-            return None;
-        }
-    };
+/// Serves the request on `conn` (readable): `Some` in the forked payload (isolated), `None`
+/// in the fork server.
+fn serve_one(conn: OwnedFd, own: &Own<'_>, children: &mut Vec<Child>) -> Option<Placed> {
     let mut received = Vec::new();
     let answer = match fork_payload(conn.as_fd(), own, &mut received) {
         Ok(Forked::Payload(placed)) => {

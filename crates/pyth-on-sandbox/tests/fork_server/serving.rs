@@ -1,5 +1,5 @@
-//! The fork server's serving loop under strain: out of descriptors, and retired with a
-//! payload still running.
+//! The fork server's serving loop under strain: a client that connects and sends nothing, out
+//! of descriptors, and retired with a payload still running.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +15,38 @@ s.connect("\0" + sys.argv[1])
 s.sendall(b"x")
 print(s.recv(4096).decode().strip())
 "#;
+
+#[test]
+fn a_client_that_connects_and_sends_nothing_holds_up_no_other_run() {
+    privileged();
+    let (server, _guard) = fork_server_through(&[]);
+    let stalled = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect("\0" + sys.argv[1])
+print("connected", flush=True)
+print(s.recv(4096).decode().strip())
+"#;
+    let mut client = Command::new("/usr/bin/python3")
+        .args(["-c", stalled, &server.socket])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert_eq!(first, "connected\n");
+    // Served while the silent connection is still open and unanswered (the loop used to wait
+    // for it, up to its 5 s deadline, and answer it first).
+    assert_eq!(run_through(server, "print(3)").stdout, "3\n");
+    let still_waiting = client.try_wait().unwrap().is_none();
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(
+        still_waiting,
+        "the silent client was answered before the run was served"
+    );
+}
 
 #[test]
 fn a_fork_server_out_of_descriptors_waits_without_spinning_and_serves_once_it_has_some() {
