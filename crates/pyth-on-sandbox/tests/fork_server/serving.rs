@@ -85,7 +85,7 @@ fn a_retired_fork_server_refuses_connections_while_its_last_payload_runs() {
     let (server, guard) = fork_server_through(&[]);
     let long = std::thread::spawn({
         let server = server.clone();
-        move || run_through(server, "import time; time.sleep(2); print('finished')")
+        move || run_through(server, "import time; time.sleep(5); print('finished')")
     });
     wait_for_child_of(server.pid);
     guard.retire();
@@ -94,6 +94,10 @@ fn a_retired_fork_server_refuses_connections_while_its_last_payload_runs() {
         String::from_utf8_lossy(&out.stderr).contains("ConnectionRefusedError")
     });
     assert!(refused, "a retired fork server still accepted a connection");
+    assert!(
+        !long.is_finished(),
+        "the payload ended before the check: no payload was running"
+    );
     assert!(
         std::path::Path::new(&format!("/proc/{}", server.pid)).exists(),
         "the fork server waits for its payload before it exits"
