@@ -248,22 +248,23 @@ os.symlink("/etc/passwd", "result.txt")
 #[test]
 fn a_background_process_left_running_is_killed_before_files_are_collected() {
     privileged();
-    // The program leaves a child behind that, once orphaned (20 ms later, time enough for init
-    // to kill it first), truncates the output files, last ones first, for as long as it lives.
-    // Were it alive while init reads them (24 MiB take a while), some would come back short.
+    // The program leaves a child behind that waits until any output file is read (its access
+    // time changes: the first read after a write sets it), then truncates them all, last ones
+    // first, for as long as it lives. Were it alive while init reads them, the files after
+    // the first would come back short; killed first, it never starts, however long init takes
+    // to kill it.
     let code = r#"
 import os, time
 names = [f"f{i:02}.txt" for i in range(24)]
 for n in names:
     with open(n, "wb") as f:
         f.write(b"x" * (1 << 20))
-parent = os.getpid()
+written = [os.stat(n).st_atime_ns for n in names]
 if os.fork() == 0:
     for fd in (0, 1, 2):
         os.close(fd)
-    while os.getppid() == parent:
+    while [os.stat(n).st_atime_ns for n in names] == written:
         time.sleep(0.0005)
-    time.sleep(0.02)
     while True:
         for n in reversed(names):
             os.truncate(n, 0)
