@@ -260,6 +260,13 @@ for n in names:
     with open(n, "wb") as f:
         f.write(b"x" * (1 << 20))
 written = [os.stat(n).st_atime_ns for n in names]
+# The control: in this file system, a read after a write changes the access time.
+with open("probe.bin", "wb") as f:
+    f.write(b"p")
+probe = os.stat("probe.bin").st_atime_ns
+time.sleep(0.02)
+open("probe.bin", "rb").read()
+print("a read shows:", os.stat("probe.bin").st_atime_ns != probe, flush=True)
 if os.fork() == 0:
     for fd in (0, 1, 2):
         os.close(fd)
@@ -271,6 +278,7 @@ if os.fork() == 0:
 "#;
     let s = wanting(common::py(code), &["*.txt"], 100, 32 << 20);
     let r = ok_in(&s, env_mode());
+    assert_eq!(r.stdout, "a read shows: True\n");
     assert_eq!(r.files.len(), 24);
     for f in &r.files {
         assert_eq!(f.content.len(), 1 << 20, "{} came back short", f.path);

@@ -283,7 +283,17 @@ fn root_client(client: &str, socket: &str) -> std::process::Output {
 
 /// Runs `code` in a sandbox prepared for `server` (a fork server of the test's own).
 fn run_through(server: ForkServerRef, code: &str) -> pyth_on_sandbox::JobResult {
+    run_through_with(server, code, Vec::new())
+}
+
+/// [`run_through`] with `binds` into the sandbox.
+fn run_through_with(
+    server: ForkServerRef,
+    code: &str,
+    binds: Vec<Bind>,
+) -> pyth_on_sandbox::JobResult {
     let mut s = common::py(code);
+    s.binds = binds;
     s.prestart = true;
     s.fork_server = Some(server);
     let mut profile = s.clone();

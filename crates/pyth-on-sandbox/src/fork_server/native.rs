@@ -26,10 +26,16 @@ use crate::{seccomp, sys};
 /// How long a request's connection may wait for the runner (each read and write).
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
 
-/// How long the loop pauses after `accept` failed for want of a resource (descriptors,
-/// memory): the connection stays queued and the listener readable, so without a pause the
-/// loop would spin on it, a CPU taken from the runs.
+/// How long the loop leaves the listener alone after `accept` failed for want of a resource
+/// (descriptors, memory): the connection stays queued and the listener readable, so without
+/// a pause the loop would spin on it, a CPU taken from the runs. Payloads' ends and pending
+/// requests are still served meanwhile.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// Connections accepted and waiting for their request, at most: past it the listener is left
+/// alone (the kernel's backlog holds the next ones), so connections that send nothing cannot
+/// take every descriptor of the fork server.
+const MAX_PENDING: usize = 64;
 
 /// How [`serve`] returned.
 #[derive(Debug)]
@@ -93,6 +99,7 @@ pub fn serve(
         listener: Some(listener),
         pending: Vec::new(),
         children: Vec::new(),
+        accept_paused_until: None,
     };
     while state.listener.is_some() || !state.children.is_empty() {
         let mut fds = state.poll_set(stdin.as_fd());
@@ -119,29 +126,44 @@ struct Serving {
     listener: Option<OwnedFd>,
     pending: Vec<Pending>,
     children: Vec<Child>,
+    /// Set when `accept` failed for want of a resource ([`ACCEPT_BACKOFF`]).
+    accept_paused_until: Option<Instant>,
 }
 
 impl Serving {
-    /// stdin and the listener (while open), then the pending connections, then the payloads.
+    /// stdin and the listener (while open; the listener as -1, which `poll` skips, while
+    /// accepting is paused or [`MAX_PENDING`] wait), then the pending connections, then the
+    /// payloads.
     fn poll_set(&self, stdin: BorrowedFd<'_>) -> Vec<libc::pollfd> {
         let mut fds = Vec::with_capacity(self.pending.len() + self.children.len() + 2);
         if let Some(open) = &self.listener {
             fds.push(pollin(stdin));
-            fds.push(pollin(open.as_fd()));
+            let mut listener = pollin(open.as_fd());
+            if self.pending.len() >= MAX_PENDING || self.accept_paused(Instant::now()) {
+                listener.fd = -1;
+            }
+            fds.push(listener);
         }
         fds.extend(self.pending.iter().map(|p| pollin(p.conn.as_fd())));
         fds.extend(self.children.iter().map(|c| pollin(c.pidfd.as_fd())));
         fds
     }
 
-    /// Until the first pending connection's deadline (-1: none pending).
+    /// Until the first pending connection's deadline or the end of a pause in accepting (-1:
+    /// neither).
     fn timeout_ms(&self) -> i32 {
         let now = Instant::now();
         self.pending
             .iter()
-            .map(|p| p.deadline.saturating_duration_since(now).as_millis() + 1)
+            .map(|p| p.deadline)
+            .chain(self.accept_paused_until)
+            .map(|at| at.saturating_duration_since(now).as_millis() + 1)
             .min()
             .map_or(-1, |ms| i32::try_from(ms).unwrap_or(i32::MAX))
+    }
+
+    fn accept_paused(&self, now: Instant) -> bool {
+        self.accept_paused_until.is_some_and(|until| until > now)
     }
 
     /// Acts on what the poll of [`Self::poll_set`] found: `Some` in a forked payload.
@@ -151,6 +173,9 @@ impl Serving {
         stdin: BorrowedFd<'_>,
         own: &Own<'_>,
     ) -> Option<Placed> {
+        if !self.accept_paused(Instant::now()) {
+            self.accept_paused_until = None;
+        }
         let head = if self.listener.is_some() { 2 } else { 0 };
         let ready = |from: usize, count: usize| -> Vec<usize> {
             (0..count).filter(|i| fds[from + i].revents != 0).collect()
@@ -181,20 +206,27 @@ impl Serving {
         None
     }
 
-    /// Takes the next connection as pending.
+    /// Takes the next connection as pending if it is root's; another user's is refused at
+    /// once (it never holds a descriptor of the fork server for longer).
     fn accept(&mut self) {
         let Some(listener) = &self.listener else {
             return;
         };
         match sys::accept(listener.as_fd()) {
-            Ok(conn) => self.pending.push(Pending {
-                conn,
-                deadline: Instant::now() + CONNECTION_DEADLINE,
-            }),
+            Ok(conn) => {
+                if matches!(sys::peer_credentials(conn.as_fd()), Ok((_, 0))) {
+                    let deadline = Instant::now() + CONNECTION_DEADLINE;
+                    self.pending.push(Pending { conn, deadline });
+                } else {
+                    // A new connection's buffer is empty: this short write cannot block.
+                    let _ =
+                        sys::write_all(conn.as_fd(), b"error requests are taken from root only\n");
+                }
+            }
             Err(e) => {
                 let short = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
                 if e.errno().is_some_and(|n| short.contains(&n)) {
-                    std::thread::sleep(ACCEPT_BACKOFF);
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                 }
             }
         }

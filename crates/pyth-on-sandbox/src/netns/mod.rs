@@ -299,6 +299,13 @@ fn keep(shared: &Weak<Shared>, work: &mpsc::Receiver<Work>, home: &OwnedFd, loop
             Ok(Work::Refill) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
+        // Every check sent meanwhile starts its quarantine now, not behind one creation per
+        // message queued before it.
+        while let Ok(more) = work.try_recv() {
+            if let Work::Check(ns) = more {
+                waiting.push_back((Instant::now() + QUARANTINE, ns));
+            }
+        }
         while waiting
             .front()
             .is_some_and(|(due, _)| *due <= Instant::now())

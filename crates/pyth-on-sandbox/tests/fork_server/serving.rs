@@ -1,44 +1,69 @@
-//! The fork server's serving loop under strain: a client that connects and sends nothing, out
-//! of descriptors, and retired with a payload still running.
+//! The fork server's serving loop under strain: a client that connects and sends nothing,
+//! another user's connection, out of descriptors, and retired with a payload still running.
 
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{root_client, run_through};
+use pyth_on_sandbox::protocol::Bind;
+
+use super::run_through;
 use crate::common::{fork::fork_server_through, privileged};
 
-/// A root client that connects, sends a request of one field and prints the answer.
-const ONE_FIELD: &str = r#"
+/// A client that connects, says so, waits for a line from the fork server, prints it. With
+/// an argument after the socket's name, it first sends that as its request.
+const CLIENT: &str = r#"
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect("\0" + sys.argv[1])
-s.sendall(b"x")
+print("connected", flush=True)
+if len(sys.argv) > 2:
+    s.sendall(sys.argv[2].encode())
 print(s.recv(4096).decode().strip())
 "#;
+
+/// Starts [`CLIENT`] (through `wrapper`, e.g. `setpriv` options) and waits until it is
+/// connected.
+fn connected_client(wrapper: &[&str], socket: &str, request: Option<&str>) -> Child {
+    let mut command = Command::new(wrapper.first().copied().unwrap_or("/usr/bin/python3"));
+    if !wrapper.is_empty() {
+        command.args(&wrapper[1..]).arg("/usr/bin/python3");
+    }
+    let mut client = command
+        .args(["-c", CLIENT, socket])
+        .args(request)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Byte by byte: a buffered reader could take the answer after it too.
+    let mut line = Vec::new();
+    let out = client.stdout.as_mut().unwrap();
+    let mut byte = [0u8; 1];
+    while line.last() != Some(&b'\n') && out.read(&mut byte).unwrap() == 1 {
+        line.push(byte[0]);
+    }
+    assert_eq!(line, b"connected\n", "the client did not connect");
+    client
+}
+
+/// What the client printed after `connected`.
+fn answer(client: Child) -> String {
+    let out = client.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
 
 #[test]
 fn a_client_that_connects_and_sends_nothing_holds_up_no_other_run() {
     privileged();
     let (server, _guard) = fork_server_through(&[]);
-    let stalled = r#"
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect("\0" + sys.argv[1])
-print("connected", flush=True)
-print(s.recv(4096).decode().strip())
-"#;
-    let mut client = Command::new("/usr/bin/python3")
-        .args(["-c", stalled, &server.socket])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
-    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
-    assert_eq!(first, "connected\n");
-    // Served while the silent connection is still open and unanswered (the loop used to wait
-    // for it, up to its 5 s deadline, and answer it first).
-    assert_eq!(run_through(server, "print(3)").stdout, "3\n");
+    let mut client = connected_client(&[], &server.socket, None);
+    // Served (forked: its parent is outside its PID namespace) while the silent connection is
+    // still open and unanswered; the loop used to wait for it, up to its 5 s deadline, and the
+    // runner then ran the program in an interpreter of its own.
+    assert_eq!(
+        run_through(server, "import os\nprint(os.getppid())").stdout,
+        "0\n"
+    );
     let still_waiting = client.try_wait().unwrap().is_none();
     let _ = client.kill();
     let _ = client.wait();
@@ -46,6 +71,20 @@ print(s.recv(4096).decode().strip())
         still_waiting,
         "the silent client was answered before the run was served"
     );
+}
+
+#[test]
+fn another_users_connection_is_refused_at_once_without_a_request() {
+    privileged();
+    let (server, _guard) = fork_server_through(&[]);
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let client = connected_client(&nobody, &server.socket, None);
+    assert_eq!(answer(client), "error requests are taken from root only");
 }
 
 #[test]
@@ -59,23 +98,15 @@ fn a_fork_server_out_of_descriptors_waits_without_spinning_and_serves_once_it_ha
         .find(|n| !std::path::Path::new(&format!("/proc/{pid}/fd/{n}")).exists())
         .unwrap();
     set_nofile(&pid, &lowest_free.to_string());
-    let client = Command::new("/usr/bin/python3")
-        .args(["-c", ONE_FIELD, &server.socket])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let before = cpu_ticks(&pid);
+    let client = connected_client(&[], &server.socket, Some("x"));
+    let before = on_cpu_or_waiting(&pid);
     std::thread::sleep(Duration::from_secs(1));
-    let spent = cpu_ticks(&pid) - before;
+    let busy = on_cpu_or_waiting(&pid) - before;
     set_nofile(&pid, "1024");
-    let answer = client.wait_with_output().unwrap();
-    // A loop that spun on the queued connection would have used the whole second (100 ticks).
-    assert!(spent < 20, "the fork server used {spent} ticks in 1 s");
-    assert_eq!(
-        String::from_utf8_lossy(&answer.stdout).trim(),
-        "error a request has 7 fields, not 1"
-    );
+    // A loop spinning on the queued connection is always running or runnable: about the whole
+    // second, however loaded the machine.
+    assert!(busy < Duration::from_millis(300), "busy {busy:?} of 1 s");
+    assert_eq!(answer(client), "error a request has 7 fields, not 1");
     assert_eq!(run_through(server, "print(9)").stdout, "9\n");
 }
 
@@ -83,25 +114,33 @@ fn a_fork_server_out_of_descriptors_waits_without_spinning_and_serves_once_it_ha
 fn a_retired_fork_server_refuses_connections_while_its_last_payload_runs() {
     privileged();
     let (server, guard) = fork_server_through(&[]);
+    // The payload runs until the test creates `go` in a directory bound into its sandbox.
+    let flag = tempfile::tempdir().unwrap();
+    let bound = "/pkg/python/site-packages";
+    let code = format!(
+        "import os, time\nwhile not os.path.exists('{bound}/go'):\n    time.sleep(0.01)\nprint('finished')"
+    );
     let long = std::thread::spawn({
-        let server = server.clone();
-        move || run_through(server, "import time; time.sleep(5); print('finished')")
+        let (server, bind) = (server.clone(), Bind::read_only(flag.path(), bound));
+        move || super::run_through_with(server, &code, vec![bind])
     });
     wait_for_child_of(server.pid);
     guard.retire();
     let refused = wait_until(|| {
-        let out = root_client(ONE_FIELD, &server.socket);
+        let out = Command::new("/usr/bin/python3")
+            .args(["-c", CLIENT, &server.socket, "x"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stderr).contains("ConnectionRefusedError")
     });
     assert!(refused, "a retired fork server still accepted a connection");
-    assert!(
-        !long.is_finished(),
-        "the payload ended before the check: no payload was running"
+    assert!(!long.is_finished(), "the payload ended before the check");
+    assert_ne!(
+        state_of(server.pid),
+        'Z',
+        "the fork server exited with a payload running"
     );
-    assert!(
-        std::path::Path::new(&format!("/proc/{}", server.pid)).exists(),
-        "the fork server waits for its payload before it exits"
-    );
+    std::fs::write(flag.path().join("go"), "").unwrap();
     assert_eq!(long.join().unwrap().stdout, "finished\n");
 }
 
@@ -114,16 +153,24 @@ fn set_nofile(pid: &str, soft: &str) {
     assert!(status.success(), "prlimit --nofile={soft}");
 }
 
-/// User and system CPU time of process `pid`, in clock ticks.
-fn cpu_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 14 and 15 of the file (utime, stime) are 11 and 12 after the name.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+/// Time process `pid` has spent on a CPU or waiting for one (`/proc/PID/schedstat`).
+fn on_cpu_or_waiting(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    let ns: Vec<u64> = stat
+        .split_whitespace()
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    Duration::from_nanos(ns[0] + ns[1])
 }
 
-/// Waits until process `pid` has a child (the fork server forked a payload).
+/// The state letter of process `pid` (`Z` for a zombie).
+fn state_of(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+}
+
+/// Waits until process `pid` has a child (the fork server forked the payload).
 fn wait_for_child_of(pid: i32) {
     let children = format!("/proc/{pid}/task/{pid}/children");
     let forked =
