@@ -74,6 +74,56 @@ fn a_client_that_connects_and_sends_nothing_holds_up_no_other_run() {
 }
 
 #[test]
+fn at_most_64_silent_connections_hold_a_descriptor_of_the_fork_server() {
+    privileged();
+    let (server, _guard) = fork_server_through(&[]);
+    let open_fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", server.pid))
+            .unwrap()
+            .count()
+    };
+    let before = open_fds();
+    let many = r#"
+import socket, sys, time
+held = []
+for _ in range(80):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("\0" + sys.argv[1])
+    held.append(s)
+print("connected", flush=True)
+time.sleep(30)
+"#;
+    let mut client = Command::new("/usr/bin/python3")
+        .args(["-c", many, &server.socket])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = [0u8; 10];
+    client
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
+    let reached = wait_until(|| open_fds() == before + 64);
+    // And no more while they stay silent (fewer once they expire, after 5 s).
+    let most = (0..10)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            open_fds() - before
+        })
+        .max();
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(reached, "the fork server never held 64 connections");
+    assert_eq!(
+        most,
+        Some(64),
+        "the fork server held more than 64 connections"
+    );
+}
+
+#[test]
 fn another_users_connection_is_refused_at_once_without_a_request() {
     privileged();
     let (server, _guard) = fork_server_through(&[]);
