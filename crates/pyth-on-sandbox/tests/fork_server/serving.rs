@@ -116,10 +116,9 @@ time.sleep(30)
     let _ = client.kill();
     let _ = client.wait();
     assert!(reached, "the fork server never held 64 connections");
-    assert_eq!(
-        most,
-        Some(64),
-        "the fork server held more than 64 connections"
+    assert!(
+        most <= Some(64),
+        "the fork server held {most:?} connections"
     );
 }
 
