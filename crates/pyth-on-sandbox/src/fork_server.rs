@@ -175,6 +175,19 @@ fn compile_zygote(interpreter: &str) -> Result<Vec<u8>, SandboxError> {
 /// beside `pyth-on-runner`.
 pub const NATIVE_LIBRARY: &str = "libpyth_on_zygote.so";
 
+/// This build of the sandbox crate, NUL-terminated: the version and a fingerprint of the
+/// crate's sources (`build.rs`). [`NATIVE_LIBRARY`] carries it (the zygote crate returns it
+/// from `pyth_on_zygote_build`), and a runner starts a fork server only with a library that
+/// carries its own: a library left from another build could lack a step of a payload's
+/// isolation that this runner's Rust payload takes.
+pub const BUILD_MARKER: &str = concat!(
+    "pyth-on-sandbox-build:",
+    env!("CARGO_PKG_VERSION"),
+    "+",
+    env!("PYTH_ON_SANDBOX_SOURCES"),
+    "\0"
+);
+
 /// [`NATIVE_LIBRARY`] beside this runner's executable (an absolute path: the fork server
 /// loads it by that path, never by a library search).
 fn native_library() -> Result<String, SandboxError> {
@@ -186,6 +199,16 @@ fn native_library() -> Result<String, SandboxError> {
             "{} is missing (it is built with the workspace, `cargo build --workspace`, and \
              installed beside pyth-on-runner)",
             path.display()
+        )));
+    }
+    let library = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    let marker = BUILD_MARKER.as_bytes();
+    if !library.windows(marker.len()).any(|w| w == marker) {
+        return Err(fail(format!(
+            "{} is from another build than this runner ({}): build the workspace \
+             (`cargo build --workspace`) and install both from it",
+            path.display(),
+            BUILD_MARKER.trim_end_matches('\0')
         )));
     }
     path.into_os_string()

@@ -4,6 +4,8 @@
 //! to it: nothing of one run reaches the next or stays in the server, what the runs share.
 #![allow(clippy::unwrap_used, reason = "tests panic on purpose")]
 mod common;
+#[path = "fork_server/library.rs"]
+mod library;
 #[path = "fork_server/serving.rs"]
 mod serving;
 
@@ -375,58 +377,6 @@ fn the_fork_server_imports_nothing_from_the_directory_it_was_started_in() {
         "imported from the working directory: {:?}",
         std::fs::read_to_string(&marker)
     );
-}
-
-#[test]
-fn a_runner_without_the_fork_servers_library_beside_it_says_it_is_missing() {
-    use std::io::{BufReader, Write};
-    use std::process::{Command, Stdio};
-
-    use pyth_on_sandbox::protocol::{self, ForkServerConfig, Language, ServerFrame};
-
-    privileged();
-    let dir = tempfile::tempdir().unwrap();
-    let runner = dir.path().join("pyth-on-runner");
-    // Copied by `cp`: a copy written here would leave its descriptor open, for an instant,
-    // in any process another test thread forks meanwhile, and the exec would then fail with
-    // ETXTBSY.
-    let copied = Command::new("cp")
-        .arg(env!("CARGO_BIN_EXE_pyth-on-runner"))
-        .arg(&runner)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let mut child = Command::new(&runner)
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let RunnerFrame::Ready(_) = protocol::read_frame(&mut out).unwrap() else {
-        panic!("first frame must be Ready")
-    };
-    let config = ServerFrame::ForkServer(ForkServerConfig {
-        language: Language::Python,
-        interpreter: "/usr/bin/python3".into(),
-        socket: format!("pyth-on-test-missing-{}", std::process::id()),
-    });
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(&protocol::encode_frame(&config).unwrap())
-        .unwrap();
-    match protocol::read_frame(&mut out).unwrap() {
-        RunnerFrame::Failed { error } => {
-            let missing = dir.path().join("libpyth_on_zygote.so");
-            assert!(
-                error.contains(&format!("{} is missing", missing.display())),
-                "{error}"
-            );
-        }
-        other => panic!("expected Failed, got {other:?}"),
-    }
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
 }
 
 #[test]

@@ -24,6 +24,19 @@ pub struct ZygoteOut {
     pub error: [c_char; 512],
 }
 
+/// The build of the sandbox crate this library was compiled from
+/// ([`pyth_on_sandbox::fork_server::BUILD_MARKER`], NUL-terminated): exported so that the
+/// marker stays in the library, where the runner looks for its own before it starts a fork
+/// server with it.
+#[no_mangle]
+#[allow(
+    unsafe_code,
+    reason = "an exported symbol: its name must be unique among the libraries loaded"
+)]
+pub extern "C" fn pyth_on_zygote_build() -> *const c_char {
+    pyth_on_sandbox::fork_server::BUILD_MARKER.as_ptr().cast()
+}
+
 /// A function of the interpreter (`PyOS_BeforeFork`, `PyOS_AfterFork_Parent`).
 pub type Hook = Option<unsafe extern "C" fn()>;
 
