@@ -78,11 +78,7 @@ fn a_client_that_connects_and_sends_nothing_holds_up_no_other_run() {
 fn at_most_64_silent_connections_hold_a_descriptor_of_the_fork_server() {
     privileged();
     let (server, _guard) = fork_server_through(&[]);
-    let open_fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", server.pid))
-            .unwrap()
-            .count()
-    };
+    let open_fds = || open_fds_of(server.pid);
     let before = open_fds();
     let many = r#"
 import socket, sys, time
@@ -199,11 +195,7 @@ fn a_malformed_request_is_refused_and_the_fork_server_keeps_serving() {
     privileged();
     // A fork server of its own: no other test's payloads open descriptors in it meanwhile.
     let (server, _guard) = fork_server_through(&[]);
-    let open_fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", server.pid))
-            .unwrap()
-            .count()
-    };
+    let open_fds = || open_fds_of(server.pid);
     let fds_before = open_fds();
     let client = r#"
 import os, socket, sys
@@ -250,6 +242,13 @@ for line, n in requests:
         assert!(status.contains(field), "{field} in {status}");
     }
     assert_eq!(run_through(server, "print(8)").stdout, "8\n");
+}
+
+/// How many descriptors process `pid` holds.
+fn open_fds_of(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 /// Sets the soft `RLIMIT_NOFILE` of process `pid`.
