@@ -23,7 +23,7 @@ use super::request::{Request, EXIT_PIPE, MAX_REQUEST, PIPES};
 use crate::error::SandboxError;
 use crate::{seccomp, sys};
 
-/// How long a request's connection may wait for the runner (each read and write).
+/// How long an accepted connection may wait for its request, and each read and write on it.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How long the loop leaves the listener alone after `accept` failed for want of a resource
