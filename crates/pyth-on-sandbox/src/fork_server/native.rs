@@ -126,7 +126,8 @@ struct Serving {
     listener: Option<OwnedFd>,
     pending: Vec<Pending>,
     children: Vec<Child>,
-    /// Set when `accept` failed for want of a resource ([`ACCEPT_BACKOFF`]).
+    /// Set when `accept` failed for want of a resource ([`ACCEPT_BACKOFF`]); once past, it
+    /// no longer counts.
     accept_paused_until: Option<Instant>,
 }
 
@@ -156,7 +157,7 @@ impl Serving {
         self.pending
             .iter()
             .map(|p| p.deadline)
-            .chain(self.accept_paused_until)
+            .chain(self.accept_paused_until.filter(|until| *until > now))
             .map(|at| at.saturating_duration_since(now).as_millis() + 1)
             .min()
             .map_or(-1, |ms| i32::try_from(ms).unwrap_or(i32::MAX))
@@ -173,9 +174,6 @@ impl Serving {
         stdin: BorrowedFd<'_>,
         own: &Own<'_>,
     ) -> Option<Placed> {
-        if !self.accept_paused(Instant::now()) {
-            self.accept_paused_until = None;
-        }
         let head = if self.listener.is_some() { 2 } else { 0 };
         let ready = |from: usize, count: usize| -> Vec<usize> {
             (0..count).filter(|i| fds[from + i].revents != 0).collect()
@@ -311,9 +309,7 @@ fn fork_payload(
     let text = |e: crate::error::SysError| e.to_string();
     sys::set_timeout(conn, libc::SO_RCVTIMEO, CONNECTION_DEADLINE).map_err(text)?;
     sys::set_timeout(conn, libc::SO_SNDTIMEO, CONNECTION_DEADLINE).map_err(text)?;
-    if sys::peer_credentials(conn).map_err(text)?.1 != 0 {
-        return Err("requests are taken from root only".into());
-    }
+    // Only root's connections get this far (`Serving::accept`).
     let mut buf = [0u8; MAX_REQUEST];
     let (len, fds) = sys::recv_with_fds(conn, &mut buf).map_err(text)?;
     *received = fds;
