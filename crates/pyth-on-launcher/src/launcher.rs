@@ -33,8 +33,9 @@ use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes};
 const MAX_READY_NETNS: usize = 64;
 
 /// Given-back network namespaces waiting for their check at once (a second of runs, at most
-/// this many; one descriptor of the server and about 15 KiB of kernel memory each). Past it,
-/// runs make their own namespaces again.
+/// this many; each holds `1 + `[`TRACE_FILES`](pyth_on_sandbox::netns::TRACE_FILES)
+/// descriptors of the server and about 15 KiB of kernel memory). Past it, runs make their own
+/// namespaces again.
 const MAX_QUARANTINED_NETNS: usize = 256;
 
 /// Name of the runner binary.

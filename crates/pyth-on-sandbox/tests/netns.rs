@@ -148,6 +148,22 @@ fn a_multicast_join_just_before_the_end_keeps_the_namespace_from_the_next_run() 
 }
 
 #[test]
+fn traffic_on_the_host_while_a_namespace_waits_for_its_check_does_not_count_against_it() {
+    privileged();
+    let pool = pool_of_one();
+    pool.lease().expect("a ready namespace").give_back();
+    // Packets on this process's loopback (the host's namespace, where the keeper reads) while
+    // the namespace waits: its check reads the files of that namespace, wherever it reads.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = socket.local_addr().unwrap();
+    for _ in 0..10 {
+        socket.send_to(b"x", to).unwrap();
+    }
+    wait_for(&pool, |p| p.stats().reused == 1);
+    assert_eq!(pool.stats().destroyed, 0);
+}
+
+#[test]
 fn a_namespace_not_given_back_is_destroyed_and_replaced() {
     privileged();
     let pool = pool_of_one();

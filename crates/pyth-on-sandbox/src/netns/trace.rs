@@ -1,10 +1,14 @@
-//! What the kernel shows of one network namespace (its [`Trace`]), read from inside it: the
-//! files of `/proc/net` that change when a process without privileges uses the namespace,
-//! without the machine-wide numbers some of them also show.
+//! What the kernel shows of one network namespace (its [`Trace`]): the files of `/proc/net`
+//! that change when a process without privileges uses the namespace, without the
+//! machine-wide numbers some of them also show. They are opened once from inside the
+//! namespace ([`TraceFiles`]): a `/proc/net` file stays bound to the namespace it was opened
+//! in, so each later read shows that namespace from wherever it is made, without `setns`
+//! and without a path lookup (opening and closing the ten files was three quarters of the
+//! cost of a check).
 
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::SysError;
@@ -23,6 +27,9 @@ const COUNTERS: [&str; 7] = [
     "ipv6_route",
 ];
 
+/// Descriptors a [`TraceFiles`] holds.
+pub const TRACE_FILES: usize = COUNTERS.len() + 3;
+
 /// Fields of `sockstat`/`sockstat6` that are the machine's, not the namespace's.
 const GLOBAL_FIELDS: [&str; 3] = ["orphan", "alloc", "mem"];
 
@@ -30,35 +37,66 @@ const GLOBAL_FIELDS: [&str; 3] = ["orphan", "alloc", "mem"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trace(Vec<String>);
 
-impl Trace {
-    /// Reads the trace of the calling thread's network namespace.
-    pub fn of_current() -> Result<Self, SysError> {
+/// The files of one namespace's [`Trace`], open.
+#[derive(Debug)]
+pub struct TraceFiles {
+    /// [`COUNTERS`], in order.
+    counters: Vec<File>,
+    protocols: File,
+    sockstat: File,
+    sockstat6: File,
+}
+
+impl TraceFiles {
+    /// Opens the files of the calling thread's network namespace.
+    pub fn open_current() -> Result<Self, SysError> {
         // One lookup of the thread's `net` directory, then each file beneath it.
         let dir = "/proc/thread-self/net";
         let net = File::open(dir).map_err(|e| SysError::from_io("open", dir.into(), e))?;
         let net = OwnedFd::from(net);
-        let read = |name: &str| read_net(&net, name);
-        let mut parts = Vec::with_capacity(COUNTERS.len() + 3);
-        for name in COUNTERS {
-            parts.push(read(name)?);
+        let open = |name: &str| -> Result<File, SysError> {
+            Ok(sys::openat(net.as_fd(), Path::new(name), libc::O_RDONLY)?.into())
+        };
+        Ok(Self {
+            counters: COUNTERS
+                .iter()
+                .map(|name| open(name))
+                .collect::<Result<_, _>>()?,
+            protocols: open("protocols")?,
+            sockstat: open("sockstat")?,
+            sockstat6: open("sockstat6")?,
+        })
+    }
+
+    /// Reads the namespace's trace now.
+    pub fn read(&self) -> Result<Trace, SysError> {
+        let mut parts = Vec::with_capacity(TRACE_FILES);
+        for (file, name) in self.counters.iter().zip(COUNTERS) {
+            parts.push(read_whole(file, name)?);
         }
-        parts.push(sockets_in_use(&read("protocols")?));
-        for name in ["sockstat", "sockstat6"] {
-            parts.push(without_global_fields(&read(name)?));
+        parts.push(sockets_in_use(&read_whole(&self.protocols, "protocols")?));
+        for (file, name) in [(&self.sockstat, "sockstat"), (&self.sockstat6, "sockstat6")] {
+            parts.push(without_global_fields(&read_whole(file, name)?));
         }
-        Ok(Self(parts))
+        Ok(Trace(parts))
     }
 }
 
-/// Reads `name` beneath the thread's `/proc/.../net` directory `net`.
-fn read_net(net: &OwnedFd, name: &str) -> Result<String, SysError> {
-    let path = || format!("/proc/thread-self/net/{name}");
-    let fd = sys::openat(net.as_fd(), Path::new(name), libc::O_RDONLY)?;
-    let mut text = String::with_capacity(4096);
-    File::from(fd)
-        .read_to_string(&mut text)
-        .map_err(|e| SysError::from_io("read", path(), e))?;
-    Ok(text)
+/// Reads `file` from its start (a read at offset 0 has the kernel show it afresh).
+fn read_whole(file: &File, name: &str) -> Result<String, SysError> {
+    let mut text = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let offset = u64::try_from(text.len()).unwrap_or(u64::MAX);
+        let n = file
+            .read_at(&mut chunk, offset)
+            .map_err(|e| SysError::from_io("pread", format!("/proc/net/{name}"), e))?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&chunk[..n]);
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// `protocols`: each protocol's name and its sockets in this namespace (the third column;

@@ -6,10 +6,11 @@
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 
-/// Descriptors kept back for all but client connections (database pool, warm runners and their
-/// pipes, egress proxy sockets, package builds, logs, the network-namespace pool's at most
-/// 64 + 256): a quarter of the limit, at most this.
-const RESERVE: u64 = 1024;
+/// Descriptors kept back for all but client connections: the network-namespace pool's at most
+/// 64 + 256 namespaces with 11 each (`pyth_on_sandbox::netns`: the namespace and the files of
+/// its trace; 3520), and 1024 for the rest (database pool, warm runners and their pipes,
+/// egress proxy sockets, package builds, logs). A quarter of the limit, at most this.
+const RESERVE: u64 = 3520 + 1024;
 
 /// The overall connection cap that fits this process: `wanted`, or less when the descriptor
 /// limit cannot be raised far enough. Logs the limit and any lowering.
@@ -101,7 +102,9 @@ mod tests {
 
     #[test]
     fn the_cap_is_lowered_to_what_fits_beside_the_reserve() {
-        assert_eq!(fitting(5120, 4096), 4096);
+        assert_eq!(fitting(4096 + RESERVE, 4096), 4096);
+        assert_eq!(fitting(8192, 4096), 4096);
+        assert_eq!(fitting(5120, 4096), 3840);
         assert_eq!(fitting(2048, 4096), 1536);
         assert_eq!(fitting(1024, 4096), 768);
         assert_eq!(fitting(1024, 100), 100);
