@@ -33,9 +33,9 @@ use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes};
 const MAX_READY_NETNS: usize = 64;
 
 /// Given-back network namespaces waiting for their check at once (a second of runs, at most
-/// this many; each holds `1 + `[`TRACE_FILES`](pyth_on_sandbox::netns::TRACE_FILES)
-/// descriptors of the server and about 15 KiB of kernel memory). Past it, runs make their own
-/// namespaces again.
+/// this many; each holds [`DESCRIPTORS_PER_NETNS`](pyth_on_sandbox::netns::DESCRIPTORS_PER_NETNS)
+/// descriptors of the server and about 70 KiB of kernel memory, 57 of it its trace's open
+/// files and their read buffers). Past it, runs make their own namespaces again.
 const MAX_QUARANTINED_NETNS: usize = 256;
 
 /// Name of the runner binary.
@@ -405,16 +405,25 @@ fn sandbox_permits(cfg: &LauncherConfig) -> usize {
 }
 
 /// The pool of network namespaces, when on and root: as many ready as runs may hold at once
-/// (every sandbox permit, every prepared runner), and room for a second of given-back ones.
+/// (every sandbox permit, every prepared runner), and room for a second of given-back ones,
+/// within an eighth of the descriptor limit.
 fn netns_pool(cfg: &LauncherConfig) -> Option<NetnsPool> {
     if !cfg.reuse_netns || !pyth_on_sandbox::running_as_root() {
         return None;
     }
+    // Under a low descriptor limit, fewer (each holds DESCRIPTORS_PER_NETNS).
+    let most = pyth_on_sandbox::netns::most_within_descriptor_limit();
+    if most == 0 {
+        tracing::warn!("no network-namespace pool: the descriptor limit is too low for one");
+        return None;
+    }
     let prepared = cfg.pool.size_per_language * 2;
-    let ready = (sandbox_permits(cfg) + prepared).clamp(1, MAX_READY_NETNS);
+    let ready = (sandbox_permits(cfg) + prepared)
+        .clamp(1, MAX_READY_NETNS)
+        .min(most);
     let sizes = PoolSizes {
         ready,
-        max: ready + MAX_QUARANTINED_NETNS,
+        max: (ready + MAX_QUARANTINED_NETNS).min(most),
     };
     match NetnsPool::start(sizes, cfg.sandbox.loopback) {
         Ok(pool) => Some(pool),

@@ -14,6 +14,7 @@ use crate::error::SysError;
 mod cpu;
 mod dir;
 mod io;
+mod limits;
 mod privileges;
 mod socket;
 pub use cpu::{children_cpu_us, on_each_cpu, process_cpu_us, set_normal_policy};
@@ -22,6 +23,7 @@ pub use io::{
     accept, close_from, file_identity, file_identity_raw, read, set_dumpable, unblock_all_signals,
     wait_with_cpu, write_all, write_all_raw,
 };
+pub use limits::{descriptor_hard_limit, setrlimit};
 pub use privileges::{
     clear_capabilities, drop_bounding_and_ambient, force_speculation_mitigations,
     has_effective_capability, set_credentials, set_malloc_mmap_threshold, set_no_new_privs,
@@ -366,20 +368,6 @@ pub fn sethostname(name: &str) -> Result<()> {
     // SAFETY: pointer and length describe `name`'s bytes.
     let ret = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
     check(ret.into(), "sethostname", || format!("{name:?}")).map(drop)
-}
-
-/// `setrlimit(resource, {soft, hard})`.
-pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> Result<()> {
-    let lim = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: `lim` is a valid rlimit struct for the call.
-    let ret = unsafe { libc::setrlimit(resource, &lim) };
-    check(ret.into(), "setrlimit", || {
-        format!("{resource}, {{{soft}, {hard}}}")
-    })
-    .map(drop)
 }
 
 /// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: every descriptor from `first` on closes at exec.

@@ -160,7 +160,6 @@ fn traffic_on_the_host_while_a_namespace_waits_for_its_check_does_not_count_agai
         socket.send_to(b"x", to).unwrap();
     }
     wait_for(&pool, |p| p.stats().reused == 1);
-    assert_eq!(pool.stats().destroyed, 0);
 }
 
 #[test]

@@ -22,8 +22,12 @@
 //! back (the runner was killed, died, or failed its teardown) is always destroyed.
 //!
 //! Each namespace keeps the files of its trace open from the moment it is made
-//! ([`TRACE_FILES`] descriptors besides its own): a check is then ten reads, without `setns`
-//! or a path lookup (0.10-0.11 ms of CPU instead of 0.19-0.23 here: `print_trace_cost`).
+//! ([`TRACE_FILES`] descriptors besides its own, and their read buffers: about 57 KiB of kernel
+//! memory): a check then reads each file again from its start, without `setns` or a path
+//! lookup (0.10-0.11 ms of CPU instead of 0.19-0.23 here: `print_trace_cost`). Each open file
+//! keeps the namespace alive too; they are closed with it. The pool owns at most as many
+//! namespaces as an eighth of the hard descriptor limit holds
+//! ([`most_within_descriptor_limit`]).
 //!
 //! The fields the comparison leaves out are the kernel's global counters that every namespace
 //! shows alike (the memory of all TCP and UDP sockets of the machine, orphaned and allocated
@@ -64,6 +68,25 @@ pub struct NetnsRef {
 /// report from a kernel timer (about 10-20 ms later; repeats follow only a first one), so a
 /// run that joined a group just before it ended shows it only then.
 pub const QUARANTINE: Duration = Duration::from_secs(1);
+
+/// Descriptors the pool holds for each namespace it owns: the namespace's own and the files of
+/// its trace.
+pub const DESCRIPTORS_PER_NETNS: usize = 1 + TRACE_FILES;
+
+/// The most namespaces a pool may own under this process's hard descriptor limit: as many as
+/// an eighth of it holds (unbounded if unlimited or unreadable). The server keeps a quarter of
+/// its limit back for all but client connections (at most 4544, 3520 of it for a full pool of
+/// 320), so on a host with a low limit the pool leaves the other half of that quarter to the
+/// rest and cannot starve `accept`.
+pub fn most_within_descriptor_limit() -> usize {
+    most_within(sys::descriptor_hard_limit().unwrap_or(None))
+}
+
+fn most_within(hard: Option<u64>) -> usize {
+    hard.map_or(usize::MAX, |hard| {
+        usize::try_from(hard / 8).unwrap_or(usize::MAX) / DESCRIPTORS_PER_NETNS
+    })
+}
 
 /// One namespace the pool owns, with the files of its trace, and its trace when new.
 #[derive(Debug)]
@@ -396,6 +419,21 @@ impl Drop for NetnsLease {
         if self.ns.take().is_some() {
             self.pool.destroyed();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_owns_at_most_the_namespaces_an_eighth_of_the_descriptor_limit_holds() {
+        assert_eq!(DESCRIPTORS_PER_NETNS, 11);
+        assert_eq!(most_within(Some(65_536)), 744);
+        assert_eq!(most_within(Some(4096)), 46);
+        assert_eq!(most_within(Some(1024)), 11);
+        assert_eq!(most_within(Some(80)), 0);
+        assert_eq!(most_within(None), usize::MAX);
     }
 }
 

@@ -96,7 +96,10 @@ fn read_whole(file: &File, name: &str) -> Result<String, SysError> {
         }
         text.extend_from_slice(&chunk[..n]);
     }
-    Ok(String::from_utf8_lossy(&text).into_owned())
+    String::from_utf8(text).map_err(|e| {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        SysError::from_io("read", format!("/proc/net/{name}"), e)
+    })
 }
 
 /// `protocols`: each protocol's name and its sockets in this namespace (the third column;
