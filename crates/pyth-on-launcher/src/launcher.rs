@@ -406,7 +406,7 @@ fn sandbox_permits(cfg: &LauncherConfig) -> usize {
 
 /// The pool of network namespaces, when on and root: as many ready as runs may hold at once
 /// (every sandbox permit, every prepared runner), and room for a second of given-back ones,
-/// within an eighth of the descriptor limit.
+/// within its share of the descriptor limit.
 fn netns_pool(cfg: &LauncherConfig) -> Option<NetnsPool> {
     if !cfg.reuse_netns || !pyth_on_sandbox::running_as_root() {
         return None;

@@ -25,9 +25,8 @@
 //! ([`TRACE_FILES`] descriptors besides its own, and their read buffers: about 57 KiB of kernel
 //! memory): a check then reads each file again from its start, without `setns` or a path
 //! lookup (0.10-0.11 ms of CPU instead of 0.19-0.23 here: `print_trace_cost`). Each open file
-//! keeps the namespace alive too; they are closed with it. The pool owns at most as many
-//! namespaces as an eighth of the hard descriptor limit holds
-//! ([`most_within_descriptor_limit`]).
+//! keeps the namespace alive too; they are closed with it. Under a low hard descriptor limit
+//! the pool owns fewer namespaces ([`most_within_descriptor_limit`]).
 //!
 //! The fields the comparison leaves out are the kernel's global counters that every namespace
 //! shows alike (the memory of all TCP and UDP sockets of the machine, orphaned and allocated
@@ -73,18 +72,19 @@ pub const QUARANTINE: Duration = Duration::from_secs(1);
 /// its trace.
 pub const DESCRIPTORS_PER_NETNS: usize = 1 + TRACE_FILES;
 
-/// The most namespaces a pool may own under this process's hard descriptor limit: as many as
-/// an eighth of it holds (unbounded if unlimited or unreadable). The server keeps a quarter of
-/// its limit back for all but client connections (at most 4544, 3520 of it for a full pool of
-/// 320), so on a host with a low limit the pool leaves the other half of that quarter to the
-/// rest and cannot starve `accept`.
+/// The most namespaces a pool may own under this process's hard descriptor limit
+/// (unbounded if unlimited or unreadable). The server keeps back for all but client
+/// connections at least a quarter of its limit or 4544, whichever is less (3520 of that for a
+/// full pool of 320): the pool takes that quarter less 1024 for the rest, or an eighth of the
+/// limit when that is more, so on a host with a low limit it cannot starve `accept`.
 pub fn most_within_descriptor_limit() -> usize {
     most_within(sys::descriptor_hard_limit().unwrap_or(None))
 }
 
 fn most_within(hard: Option<u64>) -> usize {
     hard.map_or(usize::MAX, |hard| {
-        usize::try_from(hard / 8).unwrap_or(usize::MAX) / DESCRIPTORS_PER_NETNS
+        let share = (hard / 8).max((hard / 4).saturating_sub(1024));
+        usize::try_from(share).unwrap_or(usize::MAX) / DESCRIPTORS_PER_NETNS
     })
 }
 
@@ -427,9 +427,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pool_owns_at_most_the_namespaces_an_eighth_of_the_descriptor_limit_holds() {
+    fn the_pool_owns_at_most_the_namespaces_its_share_of_the_descriptor_limit_holds() {
         assert_eq!(DESCRIPTORS_PER_NETNS, 11);
-        assert_eq!(most_within(Some(65_536)), 744);
+        // A quarter less 1024 (this machine's 20000: 361, more than a full pool's 320)...
+        assert_eq!(most_within(Some(65_536)), 1396);
+        assert_eq!(most_within(Some(20_000)), 361);
+        assert_eq!(most_within(Some(8640)), 103);
+        // ... or an eighth, when that is more.
         assert_eq!(most_within(Some(4096)), 46);
         assert_eq!(most_within(Some(1024)), 11);
         assert_eq!(most_within(Some(80)), 0);

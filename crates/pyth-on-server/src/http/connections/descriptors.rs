@@ -10,8 +10,8 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 /// 64 + 256 namespaces with 11 each (`pyth_on_sandbox::netns`: the namespace and the files of
 /// its trace; 3520), and 1024 for the rest (database pool, warm runners and their pipes,
 /// egress proxy sockets, package builds, logs). A quarter of the limit, at most this; under a
-/// hard limit too low for that, the pool keeps to an eighth of the limit, half of the quarter
-/// (`pyth_on_sandbox::netns::most_within_descriptor_limit`).
+/// hard limit too low for that, the pool keeps to that quarter less 1024, or to an eighth of
+/// the limit when that is more (`pyth_on_sandbox::netns::most_within_descriptor_limit`).
 const RESERVE: u64 = 3520 + 1024;
 
 /// The overall connection cap that fits this process: `wanted`, or less when the descriptor
