@@ -411,19 +411,11 @@ fn netns_pool(cfg: &LauncherConfig) -> Option<NetnsPool> {
     if !cfg.reuse_netns || !pyth_on_sandbox::running_as_root() {
         return None;
     }
-    // Under a low descriptor limit, fewer (each holds DESCRIPTORS_PER_NETNS).
-    let most = pyth_on_sandbox::netns::most_within_descriptor_limit();
-    if most == 0 {
+    let prepared = cfg.pool.size_per_language * 2;
+    let ready = (sandbox_permits(cfg) + prepared).clamp(1, MAX_READY_NETNS);
+    let Some(sizes) = PoolSizes::within_descriptor_limit(ready, MAX_QUARANTINED_NETNS) else {
         tracing::warn!("no network-namespace pool: the descriptor limit is too low for one");
         return None;
-    }
-    let prepared = cfg.pool.size_per_language * 2;
-    let ready = (sandbox_permits(cfg) + prepared)
-        .clamp(1, MAX_READY_NETNS)
-        .min(most);
-    let sizes = PoolSizes {
-        ready,
-        max: (ready + MAX_QUARANTINED_NETNS).min(most),
     };
     match NetnsPool::start(sizes, cfg.sandbox.loopback) {
         Ok(pool) => Some(pool),

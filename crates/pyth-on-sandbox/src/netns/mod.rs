@@ -72,6 +72,20 @@ pub const QUARANTINE: Duration = Duration::from_secs(1);
 /// its trace.
 pub const DESCRIPTORS_PER_NETNS: usize = 1 + TRACE_FILES;
 
+impl PoolSizes {
+    /// `ready` namespaces ready and room for `quarantined` given back, as far as this
+    /// process's share of the descriptor limit holds ([`most_within_descriptor_limit`]);
+    /// `None` if it does not hold one.
+    pub fn within_descriptor_limit(ready: usize, quarantined: usize) -> Option<Self> {
+        let most = most_within_descriptor_limit();
+        let ready = ready.min(most);
+        (most > 0).then_some(Self {
+            ready,
+            max: (ready + quarantined).min(most),
+        })
+    }
+}
+
 /// The most namespaces a pool may own under this process's hard descriptor limit
 /// (unbounded if unlimited or unreadable). The server keeps back for all but client
 /// connections at least a quarter of its limit or 4544, whichever is less (3520 of that for a
