@@ -152,8 +152,9 @@ fn traffic_on_the_host_while_a_namespace_waits_for_its_check_does_not_count_agai
     privileged();
     let pool = pool_of_one();
     pool.lease().expect("a ready namespace").give_back();
-    // Packets on this process's loopback (the host's namespace, where the keeper reads) while
-    // the namespace waits: its check reads the files of that namespace, wherever it reads.
+    // Packets on this process's loopback (the host's namespace, where the checker thread runs)
+    // while the namespace waits: its check reads the files of that namespace, wherever it
+    // reads.
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = socket.local_addr().unwrap();
     for _ in 0..10 {

@@ -301,7 +301,7 @@ async fn another_tenants_run_in_a_reused_network_namespace_finds_nothing_the_las
     assert_eq!(left.exit_code, 0, "{}", left.error);
     // Alice's namespace comes back after its quarantine; the next lease takes it first.
     let reused = |t: &str| t.lines().any(|l| l == "pyth_on_netns_reused_total 1");
-    // The keeper runs at nice 19: under a loaded machine (the whole suite at once) it may
+    // The pool's checker runs at nice 19: under a loaded machine (the whole suite at once) it may
     // take seconds to read the namespace back.
     let text = server.metrics_until(400, reused).await;
     assert!(
