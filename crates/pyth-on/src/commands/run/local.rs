@@ -17,10 +17,12 @@ pub async fn run(request: ExecuteRequest) -> anyhow::Result<ExitCode> {
         Language::from_name(name).ok_or_else(|| anyhow!("no language called {name:?}"))?;
     let runtimes = Runtimes::detect(&RuntimeConfig::default()).await;
     let mut config = LauncherConfig::new(runtimes);
-    // One run: a fork server or a runner spawner would only be started to be stopped (and a
-    // fork server stopped while it starts would leave a broken pipe's traceback on stderr).
+    // One run: a fork server, a runner spawner or a pool of network namespaces would only be
+    // started to be stopped (and a fork server stopped while it starts would leave a broken
+    // pipe's traceback on stderr; the namespace pool would make a dozen for the one run).
     config.fork_server.enabled = false;
     config.spawner = false;
+    config.reuse_netns = false;
     let launcher = Launcher::new(config).context(
         "preparing the sandbox (run --local needs root and pyth-on-runner beside pyth-on)",
     )?;
