@@ -2,14 +2,14 @@
 //! and the Python fork server; warm pool with pre-started interpreters and the fork server off;
 //! pool and fork server off) and measure hello-world runs through the HTTP API (one client, 4
 //! and 16 concurrent clients, the cold path) with the whole machine's CPU time per run, next to
-//! a bare subprocess baseline measured in the same run; then sessions: opening one, and the
-//! round trip of a small cell in one.
+//! a bare subprocess baseline and the machine's floor (fork and exec of `true`) measured in the
+//! same run; then sessions: opening one, and the round trip of a small cell in one.
 
 mod server;
 mod sessions;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -185,23 +185,41 @@ async fn api_runs(
     Ok(summary)
 }
 
-fn baseline(interpreter: &PathBuf, language: &str, runs: usize) -> anyhow::Result<Summary> {
+fn baseline(interpreter: &Path, language: &str, runs: usize) -> anyhow::Result<Summary> {
     let (_, code) = hello(language);
     let flag = if language == "javascript" { "-e" } else { "-c" };
+    time_processes(interpreter, &[flag, code], b"hello\n", runs)
+}
+
+/// The machine's floor for anything that starts a process: fork and exec of `true`, timed the
+/// same way as the baseline. Its drift between two bench runs is the host's, not the code's.
+fn floor(runs: usize) -> anyhow::Result<Summary> {
+    time_processes(Path::new("/bin/true"), &[], b"", runs)
+}
+
+/// Starts `program` with `args` (a scrubbed environment, stdin closed) `runs` times, one after
+/// the other, and times each to its exit; each must print `expected`.
+fn time_processes(
+    program: &Path,
+    args: &[&str],
+    expected: &[u8],
+    runs: usize,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let mut all = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let out = std::process::Command::new(interpreter)
-            .args([flag, code])
+        let out = std::process::Command::new(program)
+            .args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .stdin(Stdio::null())
             .output()
-            .with_context(|| format!("running {}", interpreter.display()))?;
-        if out.stdout != b"hello\n" {
+            .with_context(|| format!("running {}", program.display()))?;
+        if out.stdout != expected {
             bail!(
-                "baseline printed {:?}",
+                "{} printed {:?}",
+                program.display(),
                 String::from_utf8_lossy(&out.stdout)
             );
         }
@@ -291,9 +309,11 @@ impl Cmd {
         &self,
         servers: &Servers,
         lang: &str,
-        interpreter: &PathBuf,
+        interpreter: &Path,
     ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
         let mut section = serde_json::Map::new();
+        let floor = floor(self.runs)?;
+        section.insert("floor_fork_exec_true".into(), serde_json::to_value(&floor)?);
         baseline(interpreter, lang, self.warmup)?;
         let base = baseline(interpreter, lang, self.runs)?;
         section.insert("baseline_subprocess".into(), serde_json::to_value(&base)?);

@@ -1,4 +1,4 @@
-//! The bench's arithmetic: the warm share and the summary's percentiles.
+//! The bench's arithmetic (the warm share, the summary's percentiles) and its timed processes.
 
 use super::*;
 
@@ -30,4 +30,17 @@ fn a_summary_picks_its_percentiles_from_the_sorted_latencies() {
     assert_eq!((s.n, s.p50, s.p90, s.p99), (100, 51.0, 90.0, 99.0));
     assert!((s.per_sec - 50.0).abs() < 1e-9);
     assert!(s.warm_share.is_nan() && s.cpu_ms_per_run.is_nan());
+}
+
+#[test]
+fn the_floor_times_each_start_of_true_to_its_exit() {
+    let s = floor(20).unwrap();
+    assert_eq!(s.n, 20);
+    assert!(s.p50 > 0.0 && s.p50 <= s.p99, "{s:?}");
+}
+
+#[test]
+fn a_process_that_prints_something_else_than_expected_fails_the_measurement() {
+    let err = time_processes(Path::new("/bin/echo"), &["hi"], b"hello\n", 1).unwrap_err();
+    assert!(err.to_string().contains("printed \"hi\\n\""), "{err}");
 }
