@@ -13,7 +13,11 @@ async fn with_fork_server(parent: &str, tweak: impl FnOnce(&mut LauncherConfig))
     let l = Launcher::new(cfg).unwrap();
     let start = Instant::now();
     while l.fork_server_pid().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(20), "no fork server");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no fork server: is libpyth_on_zygote.so beside pyth-on-runner, of this build? \
+             (`cargo build --workspace` puts it there)"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     l
