@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{privileged, run, spec};
-use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes};
+use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes, QUARANTINE};
 use pyth_on_sandbox::protocol::{JobSpec, Language, RunnerFrame};
 
 /// A pool of one namespace, once it is ready.
@@ -206,4 +206,23 @@ fn refusal(job: &JobSpec) -> String {
         RunnerFrame::Failed { error } => error,
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn a_given_back_namespace_is_not_ready_again_before_its_quarantine() {
+    privileged();
+    let pool = pool_of_one();
+    let lease = pool.lease().expect("a ready namespace");
+    let given_back = Instant::now();
+    lease.give_back();
+    wait_for(&pool, |p| {
+        // Never ready for a next run before the quarantine has passed.
+        assert!(
+            p.ready() == 0 || given_back.elapsed() >= QUARANTINE,
+            "ready after {:?}",
+            given_back.elapsed()
+        );
+        p.stats().reused == 1
+    });
+    assert!(given_back.elapsed() >= QUARANTINE);
 }

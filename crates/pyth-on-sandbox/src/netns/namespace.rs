@@ -21,6 +21,7 @@ pub struct NetnsRef {
     /// The namespace's inode number (`/proc/self/ns/net` of a process in it).
     pub inode: u64,
 }
+
 /// One namespace the pool owns, with the files of its trace, and its trace when new.
 #[derive(Debug)]
 pub(super) struct Netns {

@@ -74,7 +74,7 @@ pub struct NetnsStats {
     pub created: u64,
     /// Leases given back and found pristine (the namespace went back to the pool).
     pub reused: u64,
-    /// Leases destroyed: not given back, found with a trace, or past the pool's size.
+    /// Leases destroyed: not given back, or found with a trace.
     pub destroyed: u64,
 }
 
@@ -109,9 +109,10 @@ impl State {
     }
 }
 
-/// Namespaces to lease: the maker makes them until the pool owns `size` (ready and leased
-/// together), so that in steady state each run takes one a finished run gave back. Cheap to
-/// clone; the pool's threads end when the pool and every lease are gone.
+/// Namespaces to lease: the maker makes them while fewer than `sizes.ready` are ready and the
+/// pool owns fewer than `sizes.max` (ready, leased and in quarantine together), so that in
+/// steady state each run takes one a finished run gave back. Cheap to clone; the pool's
+/// threads end when the pool and every lease are gone.
 #[derive(Debug, Clone)]
 pub struct NetnsPool(Arc<Shared>);
 
@@ -142,14 +143,16 @@ impl NetnsPool {
     pub fn lease(&self) -> Option<NetnsLease> {
         let ns = {
             let mut state = self.0.lock();
-            let ns = state.ready.pop()?;
-            state.out += 1;
+            let ns = state.ready.pop();
+            state.out += usize::from(ns.is_some());
             ns
         };
-        // The maker tops the ready ones up now, off the request path of the next run.
+        // The maker tops the ready ones up now, off the request path of the next run; also
+        // when none was ready, so that a creation that failed once (out of namespaces or
+        // descriptors for a moment) is tried again.
         self.0.refill();
         Some(NetnsLease {
-            ns: Some(ns),
+            ns: Some(ns?),
             pool: Arc::clone(&self.0),
         })
     }
@@ -266,7 +269,8 @@ impl Shared {
         }
         let Ok(ns) = Netns::create(loopback, home) else {
             // Not root, out of namespaces, or a kernel without a file of the trace (no IPv6):
-            // runs make their own (the next lease or check asks again).
+            // runs make their own (the next lease, or a check that destroys one, asks
+            // again).
             return false;
         };
         self.counters.created.fetch_add(1, Ordering::Relaxed);
