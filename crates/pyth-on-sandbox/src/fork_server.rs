@@ -203,7 +203,7 @@ fn native_library() -> Result<String, SandboxError> {
     }
     let library = std::fs::read(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
     let marker = BUILD_MARKER.as_bytes();
-    if !library.windows(marker.len()).any(|w| w == marker) {
+    if memchr::memmem::find(&library, marker).is_none() {
         return Err(fail(format!(
             "{} is from another build than this runner ({}): build the workspace \
              (`cargo build --workspace`) and install both from it",
