@@ -36,6 +36,7 @@
 
 mod namespace;
 mod pool;
+mod retry;
 mod trace;
 
 pub use namespace::{open, NetnsRef};

@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::namespace::{open_own_netns, Netns, NetnsRef};
+use super::retry::Retry;
 use super::trace::TRACE_FILES;
 use crate::error::SysError;
 use crate::sys;
@@ -76,6 +77,9 @@ pub struct NetnsStats {
     pub reused: u64,
     /// Leases destroyed: not given back, or found with a trace.
     pub destroyed: u64,
+    /// Creations that failed (runs then make their own namespaces; the maker tries again a
+    /// second later at the earliest, then after twice as long each time, up to a minute).
+    pub failed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +87,7 @@ struct Counters {
     created: AtomicU64,
     reused: AtomicU64,
     destroyed: AtomicU64,
+    failed: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -148,8 +153,8 @@ impl NetnsPool {
             ns
         };
         // The maker tops the ready ones up now, off the request path of the next run; also
-        // when none was ready, so that a creation that failed once (out of namespaces or
-        // descriptors for a moment) is tried again.
+        // when none was ready, so that a creation that failed (out of namespaces or
+        // descriptors for a moment) is tried again once its retry's wait is over.
         self.0.refill();
         Some(NetnsLease {
             ns: Some(ns?),
@@ -169,6 +174,7 @@ impl NetnsPool {
             created: c.created.load(Ordering::Relaxed),
             reused: c.reused.load(Ordering::Relaxed),
             destroyed: c.destroyed.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
         }
     }
 }
@@ -186,16 +192,37 @@ fn background(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), Sy
         .map_err(|e| SysError::from_io("spawn", format!("{name} thread"), e))
 }
 
-/// The maker: on each ask, makes namespaces one at a time until the pool has enough.
+/// The maker: on each ask, makes namespaces one at a time until the pool has enough. After
+/// a creation failed it answers no ask for a while ([`Retry`]).
 fn make(shared: &Weak<Shared>, asks: &mpsc::Receiver<()>, home: &OwnedFd, loopback: bool) {
+    let mut retry = Retry::default();
     while asks.recv().is_ok() {
         // Asks sent meanwhile are answered by this round.
         while asks.try_recv().is_ok() {}
-        while shared
-            .upgrade()
-            .is_some_and(|shared| shared.make_one(loopback, home))
-        {}
+        if !retry.allows(Instant::now()) {
+            continue;
+        }
+        loop {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            match shared.make_one(loopback, home) {
+                Made::More => {}
+                Made::Enough => break retry.succeeded(),
+                Made::Failed => break retry.failed(Instant::now()),
+            }
+        }
     }
+}
+
+/// What one step of the maker did.
+enum Made {
+    /// Made one, and the pool wants more.
+    More,
+    /// The pool has enough (after one made, or without).
+    Enough,
+    /// Making one failed.
+    Failed,
 }
 
 /// The checker: holds given-back namespaces for [`QUARANTINE`], each from when it arrived,
@@ -262,20 +289,25 @@ impl Shared {
     }
 
     /// Makes one namespace if fewer than `sizes.ready` are ready and the pool owns fewer than
-    /// `sizes.max`; whether the pool is still short of ready ones after it.
-    fn make_one(&self, loopback: bool, home: &OwnedFd) -> bool {
+    /// `sizes.max`.
+    fn make_one(&self, loopback: bool, home: &OwnedFd) -> Made {
         if !self.wants_more() {
-            return false;
+            return Made::Enough;
         }
         let Ok(ns) = Netns::create(loopback, home) else {
-            // Not root, out of namespaces, or a kernel without a file of the trace (no IPv6):
-            // runs make their own (the next lease, or a check that destroys one, asks
-            // again).
-            return false;
+            // Not root, out of namespaces or descriptors, or a kernel without a file of the
+            // trace (no IPv6): runs make their own (the next lease that finds none ready, or
+            // a check that destroys one, asks again, once the retry's wait is over).
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return Made::Failed;
         };
         self.counters.created.fetch_add(1, Ordering::Relaxed);
         self.lock().ready.push(ns);
-        self.wants_more()
+        if self.wants_more() {
+            Made::More
+        } else {
+            Made::Enough
+        }
     }
 
     fn wants_more(&self) -> bool {

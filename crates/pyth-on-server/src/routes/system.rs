@@ -157,7 +157,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// The network-namespace pool, when on: namespaces made, reused, destroyed since start.
+/// The network-namespace pool, when on: namespaces made, reused, destroyed, failed since start.
 fn netns_gauges(state: &AppState, gauges: &mut Vec<crate::metrics::Gauge>) {
     use crate::metrics::Gauge;
     let Some(stats) = state.launcher().netns_stats() else {
@@ -178,6 +178,11 @@ fn netns_gauges(state: &AppState, gauges: &mut Vec<crate::metrics::Gauge>) {
             "pyth_on_netns_destroyed_total",
             "Leased network namespaces destroyed (a trace left, or not given back) since start.",
             stats.destroyed,
+        ),
+        (
+            "pyth_on_netns_failed_total",
+            "Network namespaces the pool failed to make since start (runs made their own).",
+            stats.failed,
         ),
     ] {
         gauges.push(Gauge::counter(name, help, value as f64));

@@ -252,6 +252,7 @@ async fn metrics_count_the_network_namespaces_that_runs_left_untouched_and_were_
     assert!(gauge(&text, "pyth_on_netns_reused_total") >= 1.0, "{text}");
     assert!(gauge(&text, "pyth_on_netns_created_total") >= 1.0, "{text}");
     assert_eq!(gauge(&text, "pyth_on_netns_destroyed_total"), 0.0, "{text}");
+    assert_eq!(gauge(&text, "pyth_on_netns_failed_total"), 0.0, "{text}");
 }
 
 #[tokio::test]
