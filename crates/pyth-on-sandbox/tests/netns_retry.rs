@@ -31,6 +31,28 @@ fn current_soft_limit() -> u64 {
     line.split_whitespace().nth(3).unwrap().parse().unwrap()
 }
 
+/// The soft limit under which this process has exactly `free` descriptor numbers left (a
+/// new descriptor takes the lowest free number below the limit, so inherited descriptors
+/// numbered high leave room below them).
+fn limit_leaving(free: u64) -> u64 {
+    let mut open: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    open.sort_unstable();
+    (0..)
+        .find(|&limit| limit - open.iter().filter(|&&fd| fd < limit).count() as u64 == free)
+        .unwrap()
+}
+
+/// The most tries a maker that waits 1 s, 3 s, 7 s... after its first failure can have made
+/// within `elapsed` of it.
+fn tries_within(elapsed: Duration) -> u64 {
+    1 + (1..)
+        .take_while(|k| Duration::from_secs((1 << k) - 1) <= elapsed)
+        .count() as u64
+}
+
 fn wait(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
@@ -42,13 +64,11 @@ fn wait(what: &str, done: impl Fn() -> bool) {
 #[test]
 fn a_pool_that_fails_to_make_a_namespace_retries_after_a_wait_not_on_every_ask() {
     common::privileged();
-    let (open, soft) = (
-        std::fs::read_dir("/proc/self/fd").unwrap().count() as u64,
-        current_soft_limit(),
-    );
-    // Room for the pool's own descriptor of this namespace and a new one, not for the ten
-    // files of its trace.
-    soft_descriptor_limit(open + 4);
+    let soft = current_soft_limit();
+    // Room for the pool's descriptor of this process's namespace and a new one's (and two
+    // more for the read of `/proc/self/fd`), not for the ten files of the new one's trace.
+    soft_descriptor_limit(limit_leaving(4));
+    let started = Instant::now();
     let pool = NetnsPool::start(PoolSizes { ready: 1, max: 1 }, true).unwrap();
     wait("the first creation fails", || pool.stats().failed >= 1);
     // Fifty runs ask within half a second: without the wait each ask would be a creation,
@@ -58,11 +78,21 @@ fn a_pool_that_fails_to_make_a_namespace_retries_after_a_wait_not_on_every_ask()
         std::thread::sleep(Duration::from_millis(10));
     }
     let stats = pool.stats();
-    assert!(stats.failed <= 2 && stats.created == 0, "{stats:?}");
+    let most = tries_within(started.elapsed());
+    assert!(
+        stats.failed <= most && stats.created == 0,
+        "{stats:?}, at most {most}"
+    );
     soft_descriptor_limit(soft);
     // Once the wait is over, an ask makes one.
     wait("a namespace made again", || {
         drop(pool.lease());
         pool.stats().created >= 1
     });
+}
+
+#[test]
+fn the_tries_a_waiting_maker_can_make_grow_with_each_doubled_wait() {
+    let tries = [0.5, 1.0, 2.9, 3.0, 7.0, 14.9].map(|s| tries_within(Duration::from_secs_f64(s)));
+    assert_eq!(tries, [1, 2, 2, 3, 4, 4]);
 }

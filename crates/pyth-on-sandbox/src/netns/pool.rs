@@ -207,8 +207,9 @@ fn make(shared: &Weak<Shared>, asks: &mpsc::Receiver<()>, home: &OwnedFd, loopba
                 return;
             };
             match shared.make_one(loopback, home) {
-                Made::More => {}
-                Made::Enough => break retry.succeeded(),
+                Made::OneOfMore => retry.succeeded(),
+                Made::Last => break retry.succeeded(),
+                Made::Nothing => break,
                 Made::Failed => break retry.failed(Instant::now()),
             }
         }
@@ -218,9 +219,11 @@ fn make(shared: &Weak<Shared>, asks: &mpsc::Receiver<()>, home: &OwnedFd, loopba
 /// What one step of the maker did.
 enum Made {
     /// Made one, and the pool wants more.
-    More,
-    /// The pool has enough (after one made, or without).
-    Enough,
+    OneOfMore,
+    /// Made one, and the pool has enough now.
+    Last,
+    /// Nothing to make: the pool has enough.
+    Nothing,
     /// Making one failed.
     Failed,
 }
@@ -292,21 +295,21 @@ impl Shared {
     /// `sizes.max`.
     fn make_one(&self, loopback: bool, home: &OwnedFd) -> Made {
         if !self.wants_more() {
-            return Made::Enough;
+            return Made::Nothing;
         }
         let Ok(ns) = Netns::create(loopback, home) else {
             // Not root, out of namespaces or descriptors, or a kernel without a file of the
-            // trace (no IPv6): runs make their own (the next lease that finds none ready, or
-            // a check that destroys one, asks again, once the retry's wait is over).
+            // trace (no IPv6): runs make their own. Every lease, and every namespace
+            // destroyed, asks again; the first ask after the retry's wait is answered.
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             return Made::Failed;
         };
         self.counters.created.fetch_add(1, Ordering::Relaxed);
         self.lock().ready.push(ns);
         if self.wants_more() {
-            Made::More
+            Made::OneOfMore
         } else {
-            Made::Enough
+            Made::Last
         }
     }
 

@@ -29,7 +29,7 @@ impl Retry {
         self.held = Some((now + wait, wait));
     }
 
-    /// A try succeeded: the next failure waits [`FIRST`] again.
+    /// A namespace was made: the next failure waits [`FIRST`] again.
     pub(super) fn succeeded(&mut self) {
         self.held = None;
     }
