@@ -8,7 +8,10 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::wait_until;
 use pyth_on_sandbox::netns::{NetnsPool, PoolSizes};
+
+const TEN_SECONDS: Duration = Duration::from_secs(10);
 
 /// Sets this process's soft descriptor limit (`prlimit`), keeping the hard one.
 fn soft_descriptor_limit(soft: u64) {
@@ -53,14 +56,6 @@ fn tries_within(elapsed: Duration) -> u64 {
         .count() as u64
 }
 
-fn wait(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn a_pool_that_fails_to_make_a_namespace_retries_after_a_wait_not_on_every_ask() {
     common::privileged();
@@ -70,7 +65,9 @@ fn a_pool_that_fails_to_make_a_namespace_retries_after_a_wait_not_on_every_ask()
     soft_descriptor_limit(limit_leaving(4));
     let started = Instant::now();
     let pool = NetnsPool::start(PoolSizes { ready: 1, max: 1 }, true).unwrap();
-    wait("the first creation fails", || pool.stats().failed >= 1);
+    wait_until("the first creation fails", TEN_SECONDS, || {
+        pool.stats().failed >= 1
+    });
     // Fifty runs ask within half a second: without the wait each ask would be a creation,
     // and fail again.
     for _ in 0..50 {
@@ -85,7 +82,7 @@ fn a_pool_that_fails_to_make_a_namespace_retries_after_a_wait_not_on_every_ask()
     );
     soft_descriptor_limit(soft);
     // Once the wait is over, an ask makes one.
-    wait("a namespace made again", || {
+    wait_until("a namespace made again", TEN_SECONDS, || {
         drop(pool.lease());
         pool.stats().created >= 1
     });

@@ -27,6 +27,15 @@ pub fn privileged() {
     );
 }
 
+/// Polls `done` every 5 ms until it holds; fails the test with `what` after `within`.
+pub fn wait_until(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub fn spec(language: Language, code: &str) -> JobSpec {
     let interpreter = match language {
         Language::Python => "/usr/bin/python3",
