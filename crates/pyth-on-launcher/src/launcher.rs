@@ -27,16 +27,7 @@ use crate::runner::{OutputSink, RunnerProc};
 use crate::runtimes::Runtimes;
 use crate::session::{Session, SessionConfig};
 use crate::spawner::Runners;
-use pyth_on_sandbox::netns::{NetnsPool, NetnsStats, PoolSizes};
-
-/// Most network namespaces kept ready to lease.
-const MAX_READY_NETNS: usize = 64;
-
-/// Given-back network namespaces waiting for their check at once (a second of runs, at most
-/// this many; each holds [`DESCRIPTORS_PER_NETNS`](pyth_on_sandbox::netns::DESCRIPTORS_PER_NETNS)
-/// descriptors of the server and about 70 KiB of kernel memory, 57 of it its trace's open
-/// files and their read buffers). Past it, runs make their own namespaces again.
-const MAX_QUARANTINED_NETNS: usize = 256;
+use pyth_on_sandbox::netns::{NetnsPool, NetnsStats};
 
 /// Name of the runner binary.
 pub const RUNNER_NAME: &str = "pyth-on-runner";
@@ -154,7 +145,13 @@ impl Launcher {
         let ids = cfg
             .identities
             .map(|(start, count)| IdPool::new(start, count));
-        let netns = netns_pool(&cfg);
+        let netns = if cfg.reuse_netns {
+            // Every sandbox permit and every prepared runner may hold one at once.
+            let wanted = sandbox_permits(&cfg) + cfg.pool.size_per_language * 2;
+            crate::netns::pool(wanted, cfg.sandbox.loopback)
+        } else {
+            None
+        };
         let inner = Arc::new(Inner {
             netns,
             runners: Runners::new(runner, cfg.spawner, cfg.fork_server.max_runs),
@@ -402,28 +399,6 @@ pub struct RunsInProgress {
 /// Sandboxes alive at once: the execution slots, and as many again tearing down.
 fn sandbox_permits(cfg: &LauncherConfig) -> usize {
     cfg.max_concurrency.max(1) * 2
-}
-
-/// The pool of network namespaces, when on and root: as many ready as runs may hold at once
-/// (every sandbox permit, every prepared runner), and room for a second of given-back ones,
-/// within its share of the descriptor limit.
-fn netns_pool(cfg: &LauncherConfig) -> Option<NetnsPool> {
-    if !cfg.reuse_netns || !pyth_on_sandbox::running_as_root() {
-        return None;
-    }
-    let prepared = cfg.pool.size_per_language * 2;
-    let ready = (sandbox_permits(cfg) + prepared).clamp(1, MAX_READY_NETNS);
-    let Some(sizes) = PoolSizes::within_descriptor_limit(ready, MAX_QUARANTINED_NETNS) else {
-        tracing::warn!("no network-namespace pool: the descriptor limit is too low for one");
-        return None;
-    };
-    match NetnsPool::start(sizes, cfg.sandbox.loopback) {
-        Ok(pool) => Some(pool),
-        Err(e) => {
-            tracing::warn!(error = %e, "no network-namespace pool: every run makes its own");
-            None
-        }
-    }
 }
 
 /// Counts a run as in progress until dropped.

@@ -5,6 +5,7 @@ pub mod fork_server;
 pub mod ids;
 pub mod job;
 pub mod launcher;
+mod netns;
 mod paths;
 pub mod pool;
 mod process;
@@ -18,6 +19,7 @@ pub use launcher::{
     locate_runner, Job, LaunchError, Launcher, LauncherConfig, RunOutput, RunsInProgress, ZkJob,
     RUNNER_NAME,
 };
+pub use netns::MOST_NETNS_DESCRIPTORS;
 pub use pool::{PoolConfig, PoolStats};
 pub use pyth_on_sandbox::protocol::{
     Bind, CellError, CellResult, EgressSpec, InputFile, JobResult, JobSpec, Language, Limits,

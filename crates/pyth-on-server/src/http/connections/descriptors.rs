@@ -7,12 +7,12 @@
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 
 /// Descriptors kept back for all but client connections: the network-namespace pool's at most
-/// 64 + 256 namespaces with 11 each (`pyth_on_sandbox::netns`: the namespace and the files of
-/// its trace; 3520), and 1024 for the rest (database pool, warm runners and their pipes,
+/// 64 + 256 namespaces with 11 each ([`pyth_on_launcher::MOST_NETNS_DESCRIPTORS`]: the
+/// namespace and the files of its trace; 3520), and 1024 for the rest (database pool, warm runners and their pipes,
 /// egress proxy sockets, package builds, logs). A quarter of the limit, at most this; under a
 /// hard limit too low for that, the pool keeps to that quarter less 1024, or to an eighth of
 /// the limit when that is more (`pyth_on_sandbox::netns::most_within_descriptor_limit`).
-const RESERVE: u64 = 3520 + 1024;
+const RESERVE: u64 = pyth_on_launcher::MOST_NETNS_DESCRIPTORS as u64 + 1024;
 
 /// The overall connection cap that fits this process: `wanted`, or less when the descriptor
 /// limit cannot be raised far enough. Logs the limit and any lowering.
@@ -88,6 +88,11 @@ fn fitting(limit: u64, wanted: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reserve_holds_a_full_namespace_pool_and_1024_more() {
+        assert_eq!(RESERVE, 3520 + 1024);
+    }
 
     #[test]
     fn the_soft_limit_is_raised_to_what_the_cap_needs_within_the_hard_limit() {
