@@ -288,6 +288,7 @@ async fn when_the_run_queue_is_full_new_runs_get_503_with_retry_after() {
 async fn another_tenants_run_in_a_reused_network_namespace_finds_nothing_the_last_one_left() {
     let server = TestServer::start_with(|s| s.metrics = true).await;
     let (alice, bob) = (server.user().await, server.user().await);
+    server.netns_made().await;
     let netns = "import os\nprint(os.readlink('/proc/self/ns/net'))\n";
     let left = alice
         .key

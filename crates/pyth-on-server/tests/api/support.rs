@@ -151,6 +151,15 @@ impl TestServer {
         }
         text
     }
+
+    /// Waits (metrics on) until the network-namespace pool has made a namespace, so that the
+    /// next run leases one: a run that comes before any is ready makes its own, and gives
+    /// nothing back to be checked and reused.
+    pub async fn netns_made(&self) {
+        let made = |t: &str| gauge(t, "pyth_on_netns_created_total") >= 1.0;
+        let text = self.metrics_until(400, made).await;
+        assert!(made(&text), "the pool made no namespace: {text}");
+    }
 }
 
 /// The value of the unlabelled metric `name` in `text` (panics when it is missing).

@@ -235,6 +235,7 @@ async fn metrics_are_off_by_default() {
 async fn metrics_count_the_network_namespaces_that_runs_left_untouched_and_were_reused() {
     let server = TestServer::start_with(|s| s.metrics = true).await;
     let user = server.user().await;
+    server.netns_made().await;
     let run = user
         .key
         .execute(&pyth_on_types::ExecuteRequest {
