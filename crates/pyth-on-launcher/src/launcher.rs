@@ -68,7 +68,7 @@ impl LauncherConfig {
         Self {
             runner_path: None,
             runtimes,
-            max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            max_concurrency: pyth_on_sandbox::cpus::available().map_or(2, |n| n.get() * 2),
             limits: Limits::default(),
             sandbox: SandboxOptions::default(),
             backstop_margin: Duration::from_secs(5),

@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod command;
+pub mod cpus;
 pub mod egress;
 pub mod error;
 pub mod files;

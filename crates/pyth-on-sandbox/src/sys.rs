@@ -17,7 +17,9 @@ mod io;
 mod limits;
 mod privileges;
 mod socket;
-pub use cpu::{children_cpu_us, on_each_cpu, process_cpu_us, set_normal_policy};
+pub use cpu::{
+    affinity, children_cpu_us, on_each_cpu, process_cpu_us, set_affinity, set_normal_policy,
+};
 pub use dir::{openat, openat2, read_dir};
 pub use io::{
     accept, close_from, file_identity, file_identity_raw, read, set_dumpable, unblock_all_signals,

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod own_account;
 pub mod packages;
 pub mod password_pool;
+pub mod placement;
 pub mod quotas;
 pub mod redact;
 pub mod reference;

@@ -27,15 +27,19 @@ impl PasswordPool {
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
-            let started = std::thread::Builder::new()
-                .name(format!("pyth-on-password-{i}"))
-                .spawn(move || loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    match next {
-                        Ok(work) => work(),
-                        Err(_) => return,
-                    }
-                });
+            // On every CPU of the process, not the control CPUs of the thread starting them
+            // (`crate::placement`): hashes are long and run side by side.
+            let started = pyth_on_sandbox::cpus::on_process_cpus(|| {
+                std::thread::Builder::new()
+                    .name(format!("pyth-on-password-{i}"))
+                    .spawn(move || loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match next {
+                            Ok(work) => work(),
+                            Err(_) => return,
+                        }
+                    })
+            });
             if let Err(e) = started {
                 tracing::error!(error = %e, "a password-hashing thread could not start");
             }

@@ -158,6 +158,12 @@ pub struct Settings {
     )]
     pub fork_server: bool,
 
+    /// CPUs the server's own threads (HTTP, database, pools) share, the first of those it
+    /// was started on; runners and sandboxes run on all of them. `auto`: a quarter of them
+    /// (at least one; none with a single CPU); `0`: none kept apart.
+    #[arg(long, env = "PYTH_ON_CONTROL_CPUS", default_value = "auto")]
+    pub control_cpus: crate::placement::ControlCpus,
+
     /// Runs a fork server serves before a fresh one replaces it (a new string-hash seed and
     /// address-space layout); the runner spawner is replaced after as many runners.
     #[arg(long, env = "PYTH_ON_FORK_SERVER_RUNS", default_value_t = 1000,
@@ -381,7 +387,7 @@ impl Settings {
     /// Warm runners per language: the setting, or the number of CPUs, at most 4.
     pub fn pool_size(&self) -> usize {
         self.pool_size.unwrap_or_else(|| {
-            std::thread::available_parallelism()
+            pyth_on_sandbox::cpus::available()
                 .map_or(2, |n| n.get())
                 .min(4)
         })

@@ -99,7 +99,7 @@ impl AppState {
             crate::sessions::node::NodeIdentity::new(parts.settings.sessions.node_url.as_deref());
         // Argon2 at m=19 MiB: bound the number hashed at once so a login flood cannot take
         // every core or all memory.
-        let gate = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let gate = pyth_on_sandbox::cpus::available().map_or(2, |n| n.get());
         Self(Arc::new(Inner {
             settings: parts.settings,
             store: parts.store,

@@ -48,6 +48,38 @@ pub fn on_each_cpu(mut f: impl FnMut()) -> Result<()> {
     check(ret.into(), "sched_setaffinity", || "0, saved".into()).map(drop)
 }
 
+/// The CPUs thread `tid` may run on (`sched_getaffinity`; 0 is the calling thread, the
+/// process id its main thread), ascending.
+pub fn affinity(tid: i32) -> Result<Vec<usize>> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a cpu_set_t of `size` bytes the kernel fills in.
+    let ret = unsafe { libc::sched_getaffinity(tid, size, &mut set) };
+    check(ret.into(), "sched_getaffinity", || tid.to_string())?;
+    let most = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+    // SAFETY: `set` is initialised and every `cpu` is below CPU_SETSIZE.
+    Ok((0..most)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Lets the calling thread run on `cpus` only (`sched_setaffinity`; what it starts from now
+/// on inherits them). A thread may move itself to any CPU its cpuset allows.
+pub fn set_affinity(cpus: &[usize]) -> Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let most = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+    for &cpu in cpus.iter().filter(|&&cpu| cpu < most) {
+        // SAFETY: CPU_SET writes inside `set` (`cpu` is below CPU_SETSIZE).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a valid cpu_set_t of `size` bytes, read by the kernel.
+    let ret = unsafe { libc::sched_setaffinity(0, size, &set) };
+    check(ret.into(), "sched_setaffinity", || format!("0, {cpus:?}")).map(drop)
+}
+
 /// CPU time (user + system) of the children this process has waited for, their own waited-for
 /// descendants included (`getrusage(RUSAGE_CHILDREN)`), in microseconds.
 pub fn children_cpu_us() -> Result<u64> {

@@ -119,7 +119,7 @@ impl RunSettings {
     pub fn parallel_runs(&self) -> usize {
         match self.max_parallel_runs {
             Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            None => pyth_on_sandbox::cpus::available().map_or(2, |n| n.get()),
         }
     }
 }

@@ -24,6 +24,7 @@ mod own_account;
 mod package_builds;
 mod package_index;
 mod packages;
+mod placement;
 mod postgres;
 mod proxy;
 mod quota_support;

@@ -28,8 +28,18 @@ pub struct Cmd {
 }
 
 impl Cmd {
-    /// Runs the server.
+    /// The server's runtime: its threads keep to the control CPUs (`--control-cpus`).
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        pyth_on_server::placement::runtime(self.settings.control_cpus)
+    }
+
+    /// Runs the server on the runtime's worker threads (not on the thread blocking on the
+    /// runtime, which keeps every CPU: the threads the server starts inherit their starter's).
     pub async fn run(self) -> anyhow::Result<ExitCode> {
+        tokio::spawn(self.serve()).await?
+    }
+
+    async fn serve(self) -> anyhow::Result<ExitCode> {
         init_logging(self.log_json);
         self.settings.validate()?;
         let listener = tokio::net::TcpListener::bind(self.settings.listen)

@@ -57,9 +57,7 @@ impl Running {
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let settings = settings(dir.path(), nth, pool_size, fork_server, switches);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
+        let rt = pyth_on_server::placement::runtime(settings.control_cpus)
             .context("the server's async runtime")?;
         let (started_tx, started) = tokio::sync::oneshot::channel::<Started>();
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
