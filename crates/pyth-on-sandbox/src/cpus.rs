@@ -2,7 +2,8 @@
 //! pools') on a few CPUs of its own and starts every process (the runner spawner, the fork
 //! server, runners, and so every sandbox) on all the CPUs it was given: a hand-off between two
 //! of its threads then stays on one CPU, where waking a thread on another costs an interrupt
-//! between CPUs (about 35 µs on a virtual machine, docs/PERFORMANCE.md).
+//! between CPUs (20-37 µs a hand-off on this project's virtual machine, against 3-5 µs on one
+//! CPU: the ignored test `print_hand_off_cost`, docs/PERFORMANCE.md).
 
 use crate::error::SysError;
 use crate::sys;

@@ -3,8 +3,8 @@
 //! (the runner spawner, the fork server, runners, and so every sandbox) runs on all of them
 //! (`pyth_on_sandbox::cpus`). A request is a chain of hand-offs between the server's threads
 //! (a tokio worker, SQLite's threads, a worker again); on CPUs of their own those stay on one
-//! CPU, where waking a thread on another CPU costs an interrupt between CPUs (about 35 µs on
-//! this project's virtual machines against 5 µs on the same CPU, docs/PERFORMANCE.md).
+//! CPU, where waking a thread on another CPU costs an interrupt between CPUs (20-37 µs a
+//! hand-off on this project's virtual machine, against 3-5 µs on one CPU, docs/PERFORMANCE.md).
 
 use std::fmt;
 use std::str::FromStr;

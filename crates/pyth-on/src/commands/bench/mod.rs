@@ -49,6 +49,10 @@ pub struct Cmd {
     /// a new one per run, to compare; docs/PERFORMANCE.md).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     reuse_netns: bool,
+    /// CPUs the servers' own threads keep to (`auto`, a count, `0` for none kept apart), on
+    /// all three servers (docs/OPERATIONS.md, `--control-cpus`).
+    #[arg(long, default_value = "auto")]
+    control_cpus: pyth_on_server::placement::ControlCpus,
 }
 
 /// The three servers the runs are measured on.
@@ -251,6 +255,7 @@ impl Cmd {
         Switches {
             runner_spawner: self.runner_spawner,
             reuse_netns: self.reuse_netns,
+            control_cpus: self.control_cpus,
         }
     }
 
@@ -271,6 +276,7 @@ impl Cmd {
         report.insert("poolSize".into(), self.pool_size.into());
         report.insert("runnerSpawner".into(), self.runner_spawner.into());
         report.insert("reuseNetns".into(), self.reuse_netns.into());
+        report.insert("controlCpus".into(), self.control_cpus.to_string().into());
         report.insert("runs".into(), self.runs.into());
         for language in &self.languages {
             let lang = if language.starts_with('j') || language == "node" {
@@ -380,8 +386,12 @@ impl Cmd {
 fn print_table(out: &mut impl Write, report: &serde_json::Value) -> std::io::Result<()> {
     writeln!(
         out,
-        "cpus={} pool={} runner_spawner={} reuse_netns={}",
-        report["cpus"], report["poolSize"], report["runnerSpawner"], report["reuseNetns"]
+        "cpus={} pool={} runner_spawner={} reuse_netns={} control_cpus={}",
+        report["cpus"],
+        report["poolSize"],
+        report["runnerSpawner"],
+        report["reuseNetns"],
+        report["controlCpus"].as_str().unwrap_or("?")
     )?;
     writeln!(
         out,

@@ -10,6 +10,7 @@ use pyth_on_server::Settings;
 pub(super) struct Switches {
     pub(super) runner_spawner: bool,
     pub(super) reuse_netns: bool,
+    pub(super) control_cpus: pyth_on_server::placement::ControlCpus,
 }
 
 /// A server on a temporary data directory, stopped by [`Running::stop`]. It runs on an async
@@ -125,6 +126,7 @@ fn settings(
     settings.fork_server = fork_server;
     settings.runner_spawner = switches.runner_spawner;
     settings.reuse_netns = switches.reuse_netns;
+    settings.control_cpus = switches.control_cpus;
     // Prepared runners are not retired while idle: a measurement of one server is not
     // disturbed by the others replacing theirs (the default replaces them every minute).
     settings.pool_idle_secs = 24 * 3600;
