@@ -253,13 +253,22 @@ impl Drop for RunnerProc {
 /// `PR_SET_PDEATHSIG`, and the kernel then kills the whole PID namespace).
 async fn wait_gone(pid: u32, uid: Option<u32>) {
     let gone = async {
-        while std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || uid.is_some_and(uid_has_processes)
-        {
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() || uid_busy(uid).await {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
     let _ = tokio::time::timeout(RETIRE_GRACE, gone).await;
+}
+
+/// Whether any host process has real uid `uid`, scanned on a blocking thread (every process's
+/// `status`: a few milliseconds that would hold up every request on the async threads).
+async fn uid_busy(uid: Option<u32>) -> bool {
+    let Some(uid) = uid else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || uid_has_processes(uid))
+        .await
+        .unwrap_or(false)
 }
 
 /// Whether any host process has real uid `uid` (a scan of `/proc`).

@@ -207,6 +207,7 @@ pub async fn serve(
     let registration = state.settings().registration.mode(addr);
     let mode = registration.as_str();
     tracing::info!(listen = %addr, backend = state.store().backend(), registration = mode, "pyth-on serving");
+    crate::placement::log(state.settings().control_cpus);
     if registration == crate::registration::RegistrationMode::Open && !addr.ip().is_loopback() {
         tracing::warn!("registration is open on a network address: anyone who reaches it can sign up and run code");
     }

@@ -105,6 +105,11 @@ async fn a_server_keeps_its_threads_to_its_control_cpu_and_runs_sandboxes_on_eve
         assert!(!cpus.is_empty(), "no thread {name}");
         assert!(cpus.iter().all(|c| *c == every), "{name}: {cpus:?}");
     }
+    assert!(
+        log().contains("the server's threads keep to their control CPUs"),
+        "{}",
+        log()
+    );
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(
