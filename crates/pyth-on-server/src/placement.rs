@@ -66,7 +66,9 @@ fn control_cpus(control: ControlCpus) -> Option<Vec<usize>> {
     control.choose(&cpus, available)
 }
 
-/// The server's async runtime: one worker thread per control CPU, each kept to those CPUs
+/// The server's async runtime: a worker thread per control CPU, at least two (a request that
+/// holds its worker a while, decoding a large body, does not hold up every other: the kernel
+/// shares the CPU between the two; one or two measured the same), each kept to those CPUs
 /// with every thread the runtime starts (and the threads those start: SQLite's, the pools');
 /// without control CPUs, tokio's defaults. Nothing is logged yet when it starts: [`log`]
 /// says, once the server runs, where its threads are.
@@ -74,7 +76,7 @@ pub fn runtime(control: ControlCpus) -> std::io::Result<tokio::runtime::Runtime>
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Some(control) = control_cpus(control) {
-        builder.worker_threads(control.len());
+        builder.worker_threads(control.len().max(2));
         builder.on_thread_start(move || {
             if let Err(e) = pyth_on_sandbox::cpus::pin_this_thread(&control) {
                 tracing::warn!(error = %e, "a thread of the server could not keep to its CPUs");
