@@ -158,9 +158,10 @@ pub struct Settings {
     )]
     pub fork_server: bool,
 
-    /// CPUs the server's own threads (HTTP, database, pools) share, the first of those it
-    /// was started on; runners and sandboxes run on all of them. `auto`: a quarter of them
-    /// (at least one; none with a single CPU); `0`: none kept apart.
+    /// CPUs the server's own threads (HTTP, database, pools) keep to, the first of those it
+    /// was started on; runners and sandboxes run on all of them, these included. `auto`: a
+    /// quarter of the CPUs it may use at once, rounded up (none with a single CPU); `0`: none
+    /// kept apart.
     #[arg(long, env = "PYTH_ON_CONTROL_CPUS", default_value = "auto")]
     pub control_cpus: crate::placement::ControlCpus,
 
