@@ -178,17 +178,14 @@ fn retire(live: Option<Live>) {
 
 /// Spawns a runner and makes it a fork server; returns once it listens.
 async fn start(runner: &Path, interpreter: PathBuf) -> Result<Live, String> {
-    // On every CPU of the server, whatever the calling thread's: the payloads it forks inherit
-    // them (`pyth_on_sandbox::cpus`).
-    let mut child = pyth_on_sandbox::cpus::on_process_cpus(|| {
+    let mut child = crate::process::spawn_runner(
         Command::new(runner)
             .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(false)
-            .spawn()
-    })
+            .kill_on_drop(false),
+    )
     .map_err(|e| format!("spawning {}: {e}", runner.display()))?;
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err("no pipes".into());

@@ -28,6 +28,13 @@ pub(crate) struct Forked {
     status: Option<ExitStatus>,
 }
 
+/// Spawns `cmd`, the runner binary (a runner, the runner spawner or the fork server), on every
+/// CPU of the server, whatever the calling thread's control CPUs: it and everything it forks
+/// (runners, sandboxes, payloads) inherit them (`pyth_on_sandbox::cpus`).
+pub(crate) fn spawn_runner(cmd: &mut tokio::process::Command) -> std::io::Result<Child> {
+    pyth_on_sandbox::cpus::on_process_cpus(|| cmd.spawn())
+}
+
 /// `fd` registered with the runtime's reactor, to await its readiness.
 #[expect(
     deprecated,

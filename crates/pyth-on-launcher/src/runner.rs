@@ -296,16 +296,14 @@ fn exec(path: &std::path::Path) -> std::io::Result<(Process, OwnedFd, OwnedFd, O
     let (stdin_r, stdin) = std::io::pipe()?;
     let (stdout, stdout_w) = std::io::pipe()?;
     let (stderr, stderr_w) = std::io::pipe()?;
-    // On every CPU of the server, whatever the calling thread's (`pyth_on_sandbox::cpus`).
-    let child = pyth_on_sandbox::cpus::on_process_cpus(|| {
+    let child = crate::process::spawn_runner(
         Command::new(path)
             .env_clear()
             .stdin(Stdio::from(stdin_r))
             .stdout(Stdio::from(stdout_w))
             .stderr(Stdio::from(stderr_w))
-            .kill_on_drop(true)
-            .spawn()
-    })?;
+            .kill_on_drop(true),
+    )?;
     Ok((
         Process::Exec(child),
         stdin.into(),

@@ -236,18 +236,15 @@ async fn next_answer(control: &AsyncFd<OwnedFd>) -> Result<Answer, SpawnerError>
 /// Starts `pyth-on-runner spawner` on a new control socket; returns once it serves.
 async fn start(runner: &Path) -> Result<Live, String> {
     let (control, theirs) = spawner::control_pair().map_err(|e| e.to_string())?;
-    // On every CPU of the server, whatever the calling thread's: the runners it forks inherit
-    // them (`pyth_on_sandbox::cpus`).
-    let child = pyth_on_sandbox::cpus::on_process_cpus(|| {
+    let child = crate::process::spawn_runner(
         Command::new(runner)
             .arg(spawner::SPAWNER_ARG)
             .env_clear()
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-    })
+            .kill_on_drop(true),
+    )
     .map_err(|e| format!("spawning {}: {e}", runner.display()))?;
     let control = crate::process::watch(control).map_err(|e| e.to_string())?;
     match next_answer(&control).await.map_err(|e| e.to_string())? {

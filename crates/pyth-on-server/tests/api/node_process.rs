@@ -158,10 +158,16 @@ fn serve_command(d: &Deployment, dir: &Path, addr: SocketAddr, uid_start: u32) -
         // As every API test: runs start cold, no idle interpreters on a shared machine.
         .args(["--pool-size", "0"])
         .stdin(Stdio::null());
+    without_server_variables(&mut cmd);
+    cmd
+}
+
+/// Leaves out of `cmd`'s environment every `PYTH_ON_*` variable of the test's: a server it
+/// starts reads only its flags.
+pub fn without_server_variables(cmd: &mut Command) {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("PYTH_ON_") {
             cmd.env_remove(name);
         }
     }
-    cmd
 }

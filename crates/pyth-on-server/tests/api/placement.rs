@@ -44,11 +44,7 @@ fn serve(dir: &Path, addr: std::net::SocketAddr) -> std::process::Child {
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("PYTH_ON_") {
-            cmd.env_remove(name);
-        }
-    }
+    crate::node_process::without_server_variables(&mut cmd);
     cmd.spawn().unwrap()
 }
 
